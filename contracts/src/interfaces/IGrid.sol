@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IDiamondCut} from "./IDiamondCut.sol";
+import {ICutTimelock} from "./ICutTimelock.sol";
 import {IDiamondLoupe} from "./IDiamondLoupe.sol";
 import {IERC165} from "./IERC165.sol";
 import {IERC173} from "./IERC173.sol";
@@ -15,6 +16,7 @@ import {IPayments} from "./IPayments.sol";
 /// @dev `packages/chain` generates its `gridAbi` from this interface's forge artifact.
 interface IGrid is
     IDiamondCut,
+    ICutTimelock,
     IDiamondLoupe,
     IERC165,
     IERC173,

@@ -10,6 +10,7 @@ interface IGridInit {
         uint256 validatorMinimumBond; // 10_000e18
         uint64 unbondDelay; // 7 days on Base, seconds on a devnet
         uint64 depositWithdrawDelay; // delay on escrow withdrawals
+        uint64 cutDelay; // announce-to-execute delay on upgrades; must exceed both delays above
         uint16 workerBps; // split of each worker's gross; the three sum to 10,000
         uint16 validatorBps;
         uint16 protocolBps;
