@@ -34,6 +34,7 @@ interface IModelRegistry {
     error ModelExists(bytes32 modelId);
     error UnknownModel(bytes32 modelId);
     error EmptyName();
+    error ZeroWeightsHash();
     error InvalidRates();
     error PremiumTooHigh(uint16 bps, uint16 maximum);
 
