@@ -1,0 +1,436 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { decryptKeystore, readDeployment } from '@aipg/chain';
+import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import { z } from 'zod';
+import { WorkerConfigError, WorkerErrorCode } from '../errors.ts';
+import { WORKER_VERSION } from '../version.ts';
+
+export type BackendKind = 'llama-cpp' | 'ollama' | 'openai';
+export const BACKEND_KINDS = ['llama-cpp', 'ollama', 'openai'] as const satisfies readonly BackendKind[];
+
+/** Networks a worker joins. `devnet` is a local anvil (chain id 31337): CPU-only workers are allowed there. */
+export type NetworkKind = 'devnet' | 'base' | 'base-sepolia';
+export const NETWORKS = {
+  devnet: { chainId: 31337, rpcUrl: 'http://127.0.0.1:8545' },
+  base: { chainId: 8453, rpcUrl: 'https://mainnet.base.org' },
+  'base-sepolia': { chainId: 84532, rpcUrl: 'https://sepolia.base.org' },
+} as const satisfies Record<NetworkKind, { chainId: number; rpcUrl: string }>;
+
+/** One model this worker serves on one backend. */
+export type WorkerModelOptions = {
+  backend: BackendKind;
+  /** ModelRegistry name, e.g. "aipg-tiny-llama". */
+  name: string;
+  /**
+   * sha256 of the weights file, as registered on chain. Optional for llama-cpp (the backend
+   * hashes `gguf`); required for ollama / openai, whose servers hold the file.
+   */
+  weightsHash: Hex | undefined;
+  /** llama-cpp: absolute path of the GGUF file. */
+  gguf: string | undefined;
+  /** ollama / openai: base URL of the inference server. */
+  url: string | undefined;
+  /** ollama / openai: the model's name on that server (an Ollama tag, a vLLM model id). */
+  backendModel: string | undefined;
+  /** openai: bearer token for servers that want one (read from the env var named by `apiKeyEnv`). */
+  apiKey: string | undefined;
+  /** Jobs of this model run at once; more are refused with a retryable `WORKER_BUSY`. */
+  maxConcurrency: number;
+  /** llama-cpp: CPU threads (always set: the default oversubscribes small machines). */
+  threads: number | undefined;
+  /** llama-cpp: layers offloaded to the GPU (`'auto'`, a number, or 0 for CPU). */
+  gpuLayers: number | 'auto' | undefined;
+  /** llama-cpp: context size in tokens. */
+  contextSize: number | undefined;
+};
+
+export type WorkerOptions = {
+  network: NetworkKind;
+  /** The chain the RPC must serve; receipts are signed for this chain and `grid`. */
+  chainId: number;
+  /** True on a local chain: CPU-only workers allowed. */
+  devnet: boolean;
+  /** `ws(s)://<gateway>/v1/workers/connect`. */
+  gatewayUrl: string;
+  rpcUrl: string;
+  /** The GridDiamond address. */
+  grid: Address;
+  /** The operator (hot) key that signs the login and every receipt. Never logged. */
+  operatorKey: Hex;
+  models: WorkerModelOptions[];
+  /** Prometheus `/metrics`; null = off. Port 0 picks a free port (see `status().metricsUrl`). */
+  metrics: { port: number; host: string } | null;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+  /** How long a graceful stop waits for running jobs before aborting them. */
+  drainTimeoutMs: number;
+  /** The PATH searched for `nvidia-smi` / `rocm-smi`. */
+  hardwareSearchPath: string | undefined;
+  version: string;
+};
+
+/** Flags as the CLI parses them (`aipg worker start --gateway … --model …`); all optional. */
+export type WorkerFlags = {
+  config?: string | undefined;
+  network?: string | undefined;
+  gateway?: string | undefined;
+  rpc?: string | undefined;
+  deployment?: string | undefined;
+  grid?: string | undefined;
+  keystore?: string | undefined;
+  passwordFile?: string | undefined;
+  // the single-model case
+  model?: string | undefined;
+  backend?: string | undefined;
+  gguf?: string | undefined;
+  weightsHash?: string | undefined;
+  backendUrl?: string | undefined;
+  backendModel?: string | undefined;
+  maxConcurrency?: string | number | undefined;
+  threads?: string | number | undefined;
+  gpuLayers?: string | number | undefined;
+  contextSize?: string | number | undefined;
+  // operation
+  metricsPort?: string | number | undefined;
+  metricsHost?: string | undefined;
+  logLevel?: string | undefined;
+  drainTimeout?: string | number | undefined;
+};
+
+export type WorkerEnv = Readonly<Record<string, string | undefined>>;
+
+/** Environment variables the worker reads (only here). */
+export const WORKER_ENV = {
+  operatorKey: 'AIPG_OPERATOR_KEY',
+  keystore: 'AIPG_KEYSTORE',
+  keystorePassword: 'AIPG_KEYSTORE_PASSWORD',
+  gateway: 'AIPG_GATEWAY_URL',
+  rpc: 'AIPG_RPC_URL',
+  network: 'AIPG_NETWORK',
+  grid: 'AIPG_GRID',
+  deployment: 'AIPG_DEPLOYMENT',
+  metricsPort: 'AIPG_METRICS_PORT',
+  logLevel: 'AIPG_LOG_LEVEL',
+  /** Bearer token for an `openai` backend given by flags (config files name their own variable). */
+  openaiApiKey: 'OPENAI_API_KEY',
+} as const;
+
+export const WORKER_DEFAULTS = {
+  gatewayUrl: 'ws://127.0.0.1:8080/v1/workers/connect',
+  ollamaUrl: 'http://127.0.0.1:11434',
+  openaiUrl: 'http://127.0.0.1:8000/v1',
+  maxConcurrency: 1,
+  metricsHost: '127.0.0.1',
+  logLevel: 'info',
+  reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+  drainTimeoutMs: 10 * 60_000,
+} as const;
+
+export const GATEWAY_WORKER_PATH = '/v1/workers/connect';
+
+const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex string');
+const positiveInt = z.number().int().positive();
+
+const modelFileSchema = z.strictObject({
+  backend: z.enum(BACKEND_KINDS),
+  name: z.string().min(1).max(200),
+  weightsHash: bytes32.optional(),
+  gguf: z.string().min(1).optional(),
+  url: z.string().url().optional(),
+  backendModel: z.string().min(1).optional(),
+  /** Name of the environment variable holding the API key (keys never go in the file). */
+  apiKeyEnv: z.string().min(1).optional(),
+  maxConcurrency: positiveInt.max(1024).optional(),
+  threads: positiveInt.optional(),
+  gpuLayers: z.union([z.number().int().min(0), z.literal('auto')]).optional(),
+  contextSize: positiveInt.optional(),
+});
+
+const configFileSchema = z.strictObject({
+  network: z.enum(['devnet', 'base', 'base-sepolia']).optional(),
+  gateway: z.string().min(1).optional(),
+  rpc: z.string().min(1).optional(),
+  deployment: z.string().min(1).optional(),
+  grid: z.string().optional(),
+  keystore: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+  metricsPort: z.number().int().min(0).max(65_535).optional(),
+  metricsHost: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  drainTimeoutMs: z.number().int().min(0).optional(),
+  models: z.array(modelFileSchema).min(1).max(64).optional(),
+});
+type ConfigFile = z.infer<typeof configFileSchema>;
+type ModelFile = z.infer<typeof modelFileSchema>;
+
+/**
+ * Builds the worker's options: flags first, then the environment, then the `--config` file, then
+ * defaults. The only place the worker reads the environment. Relative paths in the config file are
+ * relative to the file. Throws `WorkerConfigError` with a one-line message naming the bad setting.
+ */
+export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): Promise<WorkerOptions> {
+  const file = flags.config ? await readConfigFile(flags.config) : undefined;
+  const fileDir = flags.config ? dirname(resolve(flags.config)) : process.cwd();
+  const fromFile = (p: string | undefined) => (p === undefined ? undefined : resolve(fileDir, p));
+
+  const deploymentPath = flags.deployment ?? env[WORKER_ENV.deployment] ?? fromFile(file?.deployment);
+  const deployment = deploymentPath ? await readDeployment(deploymentPath) : undefined;
+
+  const networkName =
+    flags.network ?? env[WORKER_ENV.network] ?? file?.network ?? networkOfChainId(deployment?.chainId);
+  const network = parseNetwork(networkName ?? 'devnet');
+  const chainId = NETWORKS[network].chainId;
+  if (deployment && deployment.chainId !== chainId) {
+    throw new WorkerConfigError(
+      `the deployment file ${deploymentPath} is for chain ${deployment.chainId}, not ${network} (chain ${chainId})`,
+    );
+  }
+
+  const gridValue = flags.grid ?? env[WORKER_ENV.grid] ?? file?.grid ?? deployment?.grid;
+  if (!gridValue) {
+    throw new WorkerConfigError('no Grid address: pass --grid 0x… or --deployment <deployment.json>');
+  }
+  if (!isAddress(gridValue, { strict: false }))
+    throw new WorkerConfigError(`--grid ${gridValue} is not an address`);
+
+  const operatorKey = await resolveOperatorKey(flags, env, file, fromFile);
+
+  const models = flags.model
+    ? [modelFromFlags(flags, env)]
+    : (file?.models ?? []).map((m) => modelFromFile(m, env, fromFile));
+  if (models.length === 0) {
+    throw new WorkerConfigError(
+      'no model to serve: pass --model <name> (with --gguf or --weights-hash) or --config worker.json',
+    );
+  }
+  const names = new Set<string>();
+  for (const m of models) {
+    if (names.has(m.name)) throw new WorkerConfigError(`model ${m.name} is listed twice`);
+    names.add(m.name);
+  }
+
+  const metricsPortValue = flags.metricsPort ?? env[WORKER_ENV.metricsPort] ?? file?.metricsPort;
+  const metricsPort =
+    metricsPortValue === undefined ? undefined : parseIntFlag('--metrics-port', metricsPortValue, 0, 65_535);
+  const logLevel = flags.logLevel ?? env[WORKER_ENV.logLevel] ?? file?.logLevel ?? WORKER_DEFAULTS.logLevel;
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new WorkerConfigError(
+      `--log-level ${logLevel} is not one of fatal, error, warn, info, debug, trace, silent`,
+    );
+  }
+
+  return {
+    network,
+    chainId,
+    devnet: network === 'devnet',
+    gatewayUrl: normalizeGatewayUrl(
+      flags.gateway ?? env[WORKER_ENV.gateway] ?? file?.gateway ?? WORKER_DEFAULTS.gatewayUrl,
+    ),
+    rpcUrl: flags.rpc ?? env[WORKER_ENV.rpc] ?? file?.rpc ?? NETWORKS[network].rpcUrl,
+    grid: getAddress(gridValue),
+    operatorKey,
+    models,
+    metrics:
+      metricsPort === undefined
+        ? null
+        : { port: metricsPort, host: flags.metricsHost ?? file?.metricsHost ?? WORKER_DEFAULTS.metricsHost },
+    logLevel: logLevel as WorkerOptions['logLevel'],
+    reconnect: { ...WORKER_DEFAULTS.reconnect },
+    drainTimeoutMs:
+      flags.drainTimeout !== undefined
+        ? parseIntFlag('--drain-timeout', flags.drainTimeout, 0, 24 * 3600) * 1000
+        : (file?.drainTimeoutMs ?? WORKER_DEFAULTS.drainTimeoutMs),
+    hardwareSearchPath: env.PATH,
+    version: WORKER_VERSION,
+  };
+}
+
+/** `http(s)://host` → `ws(s)://host/v1/workers/connect`; a URL with a path is kept as given. */
+export function normalizeGatewayUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new WorkerConfigError(`--gateway ${value} is not a URL (expected ws://host:port or https://host)`);
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new WorkerConfigError(`--gateway ${value}: use ws://, wss://, http:// or https://`);
+  }
+  if (url.pathname === '/' || url.pathname === '') url.pathname = GATEWAY_WORKER_PATH;
+  return url.toString();
+}
+
+function parseNetwork(value: string): NetworkKind {
+  if (value in NETWORKS) return value as NetworkKind;
+  throw new WorkerConfigError(`--network ${value} is not one of ${Object.keys(NETWORKS).join(', ')}`);
+}
+
+function networkOfChainId(chainId: number | undefined): NetworkKind | undefined {
+  if (chainId === undefined) return undefined;
+  const entry = Object.entries(NETWORKS).find(([, n]) => n.chainId === chainId);
+  return entry?.[0] as NetworkKind | undefined;
+}
+
+function parseIntFlag(flag: string, value: string | number, min: number, max: number): number {
+  const n =
+    typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new WorkerConfigError(`${flag} ${value} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function parseGpuLayers(value: string | number): number | 'auto' {
+  return value === 'auto' ? 'auto' : parseIntFlag('--gpu-layers', value, 0, 100_000);
+}
+
+async function readConfigFile(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new WorkerConfigError(`cannot read config file ${path}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new WorkerConfigError(`config file ${path} is not valid JSON`, { cause });
+  }
+  const parsed = configFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : '(top level)';
+    throw new WorkerConfigError(`config file ${path}: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+async function resolveOperatorKey(
+  flags: WorkerFlags,
+  env: WorkerEnv,
+  file: ConfigFile | undefined,
+  fromFile: (p: string | undefined) => string | undefined,
+): Promise<Hex> {
+  const rawKey = env[WORKER_ENV.operatorKey]?.trim();
+  const keystore = flags.keystore ?? env[WORKER_ENV.keystore] ?? fromFile(file?.keystore);
+  if (rawKey && keystore) {
+    throw new WorkerConfigError(`both ${WORKER_ENV.operatorKey} and a keystore are set: use one`);
+  }
+  if (rawKey) {
+    const key = rawKey.startsWith('0x') ? rawKey : `0x${rawKey}`;
+    // The value itself is never echoed: it may be a slightly mistyped real key.
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+      throw new WorkerConfigError(`${WORKER_ENV.operatorKey} is not a 32-byte hex key`);
+    return key as Hex;
+  }
+  if (keystore) {
+    const passwordFile = flags.passwordFile ?? fromFile(file?.passwordFile);
+    let password = env[WORKER_ENV.keystorePassword];
+    if (passwordFile) {
+      try {
+        password = (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '');
+      } catch (cause) {
+        throw new WorkerConfigError(`cannot read password file ${passwordFile}`, { cause });
+      }
+    }
+    if (password === undefined) {
+      throw new WorkerConfigError(
+        `the keystore needs a password: set ${WORKER_ENV.keystorePassword} or pass --password-file`,
+      );
+    }
+    let json: string;
+    try {
+      json = await readFile(keystore, 'utf8');
+    } catch (cause) {
+      throw new WorkerConfigError(`cannot read keystore ${keystore}`, {
+        cause,
+        code: WorkerErrorCode.keystoreInvalid,
+      });
+    }
+    return decryptKeystore(json, password);
+  }
+  throw new WorkerConfigError(`no operator key: set ${WORKER_ENV.operatorKey} or pass --keystore <file>`);
+}
+
+function checkModel(m: WorkerModelOptions, where: string): WorkerModelOptions {
+  if (m.backend === 'llama-cpp' && !m.gguf) {
+    throw new WorkerConfigError(`${where}: the llama-cpp backend needs a GGUF file (--gguf <path>)`);
+  }
+  if (m.backend !== 'llama-cpp' && !m.weightsHash) {
+    throw new WorkerConfigError(
+      `${where}: the ${m.backend} backend needs --weights-hash (the sha256 of the weights file, as registered on chain)`,
+    );
+  }
+  return m;
+}
+
+function defaultUrl(backend: BackendKind): string | undefined {
+  if (backend === 'ollama') return WORKER_DEFAULTS.ollamaUrl;
+  if (backend === 'openai') return WORKER_DEFAULTS.openaiUrl;
+  return undefined;
+}
+
+function modelFromFlags(flags: WorkerFlags, env: WorkerEnv): WorkerModelOptions {
+  const backend = (flags.backend ?? 'llama-cpp') as BackendKind;
+  if (!BACKEND_KINDS.includes(backend)) {
+    throw new WorkerConfigError(`--backend ${flags.backend} is not one of ${BACKEND_KINDS.join(', ')}`);
+  }
+  if (flags.weightsHash !== undefined && !bytes32.safeParse(flags.weightsHash).success) {
+    throw new WorkerConfigError(
+      `--weights-hash ${flags.weightsHash} is not a 0x-prefixed 32-byte hex string`,
+    );
+  }
+  const name = flags.model as string;
+  return checkModel(
+    {
+      backend,
+      name,
+      weightsHash: flags.weightsHash as Hex | undefined,
+      gguf: flags.gguf === undefined ? undefined : resolve(flags.gguf),
+      url: flags.backendUrl ?? defaultUrl(backend),
+      backendModel: flags.backendModel ?? (backend === 'llama-cpp' ? undefined : name),
+      apiKey: backend === 'openai' ? env[WORKER_ENV.openaiApiKey] : undefined,
+      maxConcurrency:
+        flags.maxConcurrency === undefined
+          ? WORKER_DEFAULTS.maxConcurrency
+          : parseIntFlag('--max-concurrency', flags.maxConcurrency, 1, 1024),
+      threads: flags.threads === undefined ? undefined : parseIntFlag('--threads', flags.threads, 1, 1024),
+      gpuLayers: flags.gpuLayers === undefined ? undefined : parseGpuLayers(flags.gpuLayers),
+      contextSize:
+        flags.contextSize === undefined
+          ? undefined
+          : parseIntFlag('--context-size', flags.contextSize, 1, 10_000_000),
+    },
+    `--model ${name}`,
+  );
+}
+
+function modelFromFile(
+  m: ModelFile,
+  env: WorkerEnv,
+  fromFile: (p: string | undefined) => string | undefined,
+) {
+  if (m.apiKeyEnv && env[m.apiKeyEnv] === undefined) {
+    throw new WorkerConfigError(`model ${m.name}: apiKeyEnv names ${m.apiKeyEnv}, which is not set`);
+  }
+  return checkModel(
+    {
+      backend: m.backend,
+      name: m.name,
+      weightsHash: m.weightsHash as Hex | undefined,
+      gguf: m.gguf === undefined ? undefined : isAbsolute(m.gguf) ? m.gguf : fromFile(m.gguf),
+      url: m.url ?? defaultUrl(m.backend),
+      backendModel: m.backendModel ?? (m.backend === 'llama-cpp' ? undefined : m.name),
+      apiKey: m.apiKeyEnv ? env[m.apiKeyEnv] : undefined,
+      maxConcurrency: m.maxConcurrency ?? WORKER_DEFAULTS.maxConcurrency,
+      threads: m.threads,
+      gpuLayers: m.gpuLayers,
+      contextSize: m.contextSize,
+    },
+    `model ${m.name}`,
+  );
+}

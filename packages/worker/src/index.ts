@@ -1,0 +1,63 @@
+export type { CreateBackend } from './backend-factory.ts';
+export type {
+  BackendModel,
+  GenerateInput,
+  GenerateRequest,
+  GenerateResult,
+  InferenceBackend,
+  TokenDelta,
+} from './backends/types.ts';
+export { type RunWorkerStartDependencies, runWorkerStart } from './cli.ts';
+export {
+  BACKEND_KINDS,
+  type BackendKind,
+  createWorkerOptions,
+  GATEWAY_WORKER_PATH,
+  NETWORKS,
+  type NetworkKind,
+  normalizeGatewayUrl,
+  WORKER_DEFAULTS,
+  WORKER_ENV,
+  type WorkerEnv,
+  type WorkerFlags,
+  type WorkerModelOptions,
+  type WorkerOptions,
+} from './config/options.ts';
+export {
+  BondRequirementError,
+  ChainMismatchError,
+  HardwareRequirementError,
+  ModelRegistryError,
+  WorkerConfigError,
+  WorkerErrorCode,
+} from './errors.ts';
+export {
+  type DetectHardwareOptions,
+  detectHardware,
+  parseNvidiaSmi,
+  parseRocmSmi,
+} from './hardware/detect.ts';
+export {
+  checkHardwareRule,
+  type HardwareVerdict,
+  MIN_VRAM_MB,
+  RECOMMENDED_VRAM_MB,
+} from './hardware/policy.ts';
+export { backoffDelay } from './hub/backoff.ts';
+export { buildTextReceipt, signReceipt } from './jobs/receipt.ts';
+export {
+  checkServedModels,
+  checkWorkerBond,
+  type RegisteredModel,
+  type WorkerBond,
+} from './preflight/chain.ts';
+export { WORKER_VERSION } from './version.ts';
+export {
+  type ProvidedBackend,
+  type StartWorkerDependencies,
+  type StopOptions,
+  startWorker,
+  type Worker,
+  type WorkerState,
+  type WorkerStatus,
+} from './worker.ts';

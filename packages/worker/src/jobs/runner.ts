@@ -1,0 +1,337 @@
+import { type JobMessage, receiptToJson, resultMessage, type WorkerToGateway } from '@aipg/core';
+import type { Logger } from 'pino';
+import type { Address, Hex, LocalAccount } from 'viem';
+import type { InferenceBackend } from '../backends/types.ts';
+import { WorkerErrorCode } from '../errors.ts';
+import type { WorkerMetrics } from '../metrics/registry.ts';
+import { buildTextReceipt, signReceipt } from './receipt.ts';
+
+/** One model this worker serves. */
+export type ServedModel = {
+  backend: InferenceBackend;
+  maxConcurrency: number;
+  /** The on-chain rate card read at start, to flag jobs priced below it. */
+  rates?: { inputPerMTokens: bigint; outputPerMTokens: bigint } | undefined;
+};
+
+/**
+ * Where a job's frames go: the gateway connection it arrived on. Jobs live and die with their
+ * connection: after a drop their frames have nowhere to go, so they are aborted.
+ */
+export type JobSession = {
+  /** The gateway's address from its login challenge: the receipt's `gateway`. */
+  gateway: Address;
+  send(frame: WorkerToGateway): void;
+};
+
+export type JobRunnerParameters = {
+  logger: Logger;
+  metrics: WorkerMetrics;
+  models: ReadonlyMap<Hex, ServedModel>;
+  account: LocalAccount;
+  /** Bond owner: the receipt's `worker`. */
+  owner: Address;
+  chainId: number;
+  grid: Address;
+  now?: () => number;
+};
+
+/** Why a running job was aborted. */
+export type AbortKind = 'cancel' | 'disconnect' | 'shutdown';
+
+type RunningJob = {
+  job: JobMessage;
+  session: JobSession;
+  controller: AbortController;
+  abortKind: AbortKind | undefined;
+  done: Promise<void>;
+};
+
+export type JobRunnerStats = {
+  active: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  rejected: number;
+  byModel: Record<Hex, { active: number; maxConcurrency: number }>;
+};
+
+export type JobRunner = ReturnType<typeof createJobRunner>;
+
+class JobAbortedError extends Error {
+  override name = 'AbortError';
+}
+
+/**
+ * Runs jobs on the matching backend with per-model concurrency, streams tokens, signs receipts.
+ * Over-capacity jobs, jobs for a model not served here and jobs arriving while draining are refused
+ * at once with a retryable `job-error`, so the gateway can route them elsewhere.
+ */
+export function createJobRunner({
+  logger,
+  metrics,
+  models,
+  account,
+  owner,
+  chainId,
+  grid,
+  now = Date.now,
+}: JobRunnerParameters) {
+  const running = new Map<Hex, RunningJob>();
+  const activeByModel = new Map<Hex, number>();
+  const counts = { completed: 0, failed: 0, cancelled: 0, rejected: 0 };
+  const pricingWarned = new Set<string>();
+  let accepting = true;
+
+  for (const [modelId, served] of models) {
+    metrics.capacity.set({ model: served.backend.model.name }, served.maxConcurrency);
+    metrics.activeJobs.set({ model: served.backend.model.name }, 0);
+    activeByModel.set(modelId, 0);
+  }
+
+  function sendError(
+    session: JobSession,
+    job: JobMessage,
+    modelName: string,
+    code: string,
+    message: string,
+    retryable: boolean,
+  ) {
+    metrics.errors.inc({ model: modelName, code });
+    session.send({ type: 'job-error', jobId: job.jobId, code, message, retryable });
+  }
+
+  function submit(job: JobMessage, session: JobSession): void {
+    const served = models.get(job.modelId);
+    const modelName = served?.backend.model.name ?? 'unknown';
+    const reject = (code: string, message: string) => {
+      counts.rejected += 1;
+      metrics.jobs.inc({ model: modelName, outcome: 'rejected' });
+      logger.info({ jobId: job.jobId, modelId: job.modelId, code }, `job refused: ${message}`);
+      sendError(session, job, modelName, code, message, true);
+    };
+    if (running.has(job.jobId)) {
+      logger.warn({ jobId: job.jobId }, 'duplicate job id ignored: that job is already running');
+      return;
+    }
+    if (!accepting) {
+      reject(WorkerErrorCode.draining, 'worker is shutting down and takes no new jobs');
+      return;
+    }
+    if (!served) {
+      reject(WorkerErrorCode.modelNotServed, `model ${job.modelId} is not served by this worker`);
+      return;
+    }
+    const active = activeByModel.get(job.modelId) ?? 0;
+    if (active >= served.maxConcurrency) {
+      reject(WorkerErrorCode.busy, `model ${modelName} is at capacity (${served.maxConcurrency} jobs)`);
+      return;
+    }
+    activeByModel.set(job.modelId, active + 1);
+    metrics.activeJobs.inc({ model: modelName });
+    const entry: RunningJob = {
+      job,
+      session,
+      controller: new AbortController(),
+      abortKind: undefined,
+      done: Promise.resolve(),
+    };
+    running.set(job.jobId, entry);
+    entry.done = run(entry, served).finally(() => {
+      running.delete(job.jobId);
+      activeByModel.set(job.modelId, (activeByModel.get(job.modelId) ?? 1) - 1);
+      metrics.activeJobs.dec({ model: modelName });
+    });
+  }
+
+  async function run(entry: RunningJob, served: ServedModel): Promise<void> {
+    const { job, session, controller } = entry;
+    const { backend } = served;
+    const model = backend.model.name;
+    const log = logger.child({ jobId: job.jobId, model });
+    const started = performance.now();
+    let streamedTokens = 0;
+    let pendingText = '';
+    warnIfUnderpriced(job, served, log);
+    log.debug(
+      { kind: job.kind, stream: job.stream, maxTokens: job.params.maxTokens, confidential: job.confidential },
+      'job started',
+    );
+    try {
+      const result = await backend.generate({
+        input: job.input,
+        params: job.params,
+        signal: controller.signal,
+        onToken: job.stream
+          ? (delta) => {
+              if (controller.signal.aborted) return;
+              // A delta without token ids (text only) rides along with the next one: frames need ids.
+              if (delta.tokenIds.length === 0) {
+                pendingText += delta.text;
+                return;
+              }
+              streamedTokens += delta.tokenIds.length;
+              session.send({
+                type: 'token',
+                jobId: job.jobId,
+                text: pendingText + delta.text,
+                tokenIds: delta.tokenIds,
+              });
+              pendingText = '';
+            }
+          : undefined,
+      });
+      if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      const receipt = buildTextReceipt({
+        job,
+        gateway: session.gateway,
+        worker: owner,
+        result,
+        completedAt: Math.floor(now() / 1000),
+      });
+      const signature = await signReceipt(account, receipt, chainId, grid);
+      const frame = resultMessage.safeParse({
+        type: 'result',
+        jobId: job.jobId,
+        text: result.text,
+        promptTokenIds: result.promptTokenIds,
+        outputTokenIds: result.outputTokenIds,
+        finishReason: result.finishReason,
+        timings: result.timings,
+        receipt: receiptToJson(receipt),
+        signature,
+      });
+      if (!frame.success) {
+        throw new Error(`backend returned an invalid result: ${frame.error.issues[0]?.message ?? 'unknown'}`);
+      }
+      if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      session.send(frame.data);
+      counts.completed += 1;
+      metrics.jobs.inc({ model, outcome: 'completed' });
+      metrics.tokens.inc({ model, direction: 'input' }, result.promptTokenIds.length);
+      metrics.tokens.inc({ model, direction: 'output' }, result.outputTokenIds.length);
+      metrics.jobSeconds.observe({ model }, (performance.now() - started) / 1000);
+      metrics.ttftSeconds.observe({ model }, result.timings.ttftMs / 1000);
+      log.info(
+        {
+          inputTokens: result.promptTokenIds.length,
+          outputTokens: result.outputTokenIds.length,
+          finishReason: result.finishReason,
+          ms: Math.round(performance.now() - started),
+          fee: receipt.fee.toString(),
+        },
+        'job completed',
+      );
+    } catch (error) {
+      const kind = entry.abortKind;
+      if (kind === 'cancel') {
+        counts.cancelled += 1;
+        metrics.jobs.inc({ model, outcome: 'cancelled' });
+        log.info({ streamedTokens }, 'job cancelled by the gateway');
+        sendError(session, job, model, WorkerErrorCode.jobCancelled, 'job cancelled', false);
+        return;
+      }
+      counts.failed += 1;
+      metrics.jobs.inc({ model, outcome: 'failed' });
+      if (kind === 'disconnect') {
+        log.warn({ streamedTokens }, 'job aborted: the gateway connection dropped');
+        return;
+      }
+      // Nothing streamed yet: the user saw nothing and another worker may run the job.
+      const retryable = streamedTokens === 0;
+      if (kind === 'shutdown') {
+        log.warn({ streamedTokens }, 'job aborted: worker stopping');
+        sendError(
+          session,
+          job,
+          model,
+          WorkerErrorCode.draining,
+          'worker stopped before the job finished',
+          retryable,
+        );
+        return;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      log.error({ err: error, streamedTokens, retryable }, 'job failed');
+      sendError(
+        session,
+        job,
+        model,
+        WorkerErrorCode.backendFailed,
+        `backend failed: ${message}`.slice(0, 500),
+        retryable,
+      );
+    }
+  }
+
+  function warnIfUnderpriced(job: JobMessage, served: ServedModel, log: Logger) {
+    if (!served.rates) return;
+    const key = `${job.modelId}:${job.pricing.inputPerMTokens}:${job.pricing.outputPerMTokens}`;
+    if (pricingWarned.has(key)) return;
+    if (
+      BigInt(job.pricing.inputPerMTokens) < served.rates.inputPerMTokens ||
+      BigInt(job.pricing.outputPerMTokens) < served.rates.outputPerMTokens
+    ) {
+      pricingWarned.add(key);
+      log.warn(
+        {
+          jobInput: job.pricing.inputPerMTokens,
+          jobOutput: job.pricing.outputPerMTokens,
+          chainInput: served.rates.inputPerMTokens.toString(),
+          chainOutput: served.rates.outputPerMTokens.toString(),
+        },
+        'gateway prices this model below the rate card read at start (rates may have changed on chain)',
+      );
+    }
+  }
+
+  function abort(entry: RunningJob, kind: AbortKind) {
+    if (entry.abortKind) return;
+    entry.abortKind = kind;
+    entry.controller.abort(new JobAbortedError(kind));
+  }
+
+  return {
+    submit,
+    /** `cancel` frame from the gateway: aborts the job's backend call. False when it is not running. */
+    cancel(jobId: Hex): boolean {
+      const entry = running.get(jobId);
+      if (!entry) return false;
+      abort(entry, 'cancel');
+      return true;
+    },
+    /** The connection these jobs came on is gone: abort them (nothing is sent). */
+    abortSession(session: JobSession): number {
+      let n = 0;
+      for (const entry of running.values()) {
+        if (entry.session === session) {
+          abort(entry, 'disconnect');
+          n += 1;
+        }
+      }
+      return n;
+    },
+    /** Hard stop: abort everything still running. */
+    abortAll(): void {
+      for (const entry of running.values()) abort(entry, 'shutdown');
+    },
+    /** Refuse new jobs from now on (retryable `WORKER_DRAINING`). */
+    stopAccepting(): void {
+      accepting = false;
+    },
+    get accepting() {
+      return accepting;
+    },
+    /** Resolves when no job is running (jobs started meanwhile included). */
+    async idle(): Promise<void> {
+      while (running.size > 0) await Promise.allSettled([...running.values()].map((e) => e.done));
+    },
+    stats(): JobRunnerStats {
+      const byModel: JobRunnerStats['byModel'] = {};
+      for (const [modelId, served] of models) {
+        byModel[modelId] = { active: activeByModel.get(modelId) ?? 0, maxConcurrency: served.maxConcurrency };
+      }
+      return { active: running.size, ...counts, byModel };
+    },
+  };
+}

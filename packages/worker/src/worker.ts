@@ -1,0 +1,331 @@
+import type { Hardware } from '@aipg/core';
+import type { Logger } from 'pino';
+import {
+  type Address,
+  type Chain,
+  type Client,
+  createPublicClient,
+  type Hex,
+  http,
+  type Transport,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createBackend } from './backend-factory.ts';
+import type { InferenceBackend } from './backends/types.ts';
+import type { WorkerOptions } from './config/options.ts';
+import { BondRequirementError } from './errors.ts';
+import { detectHardware } from './hardware/detect.ts';
+import { checkHardwareRule, checkModelVram } from './hardware/policy.ts';
+import { createHubClient, type HubState } from './hub/client.ts';
+import { createJobRunner, type ServedModel } from './jobs/runner.ts';
+import { createWorkerLogger } from './logger.ts';
+import { createWorkerMetrics } from './metrics/registry.ts';
+import { type MetricsServer, startMetricsServer } from './metrics/server.ts';
+import { checkChainId, checkServedModels, checkWorkerBond } from './preflight/chain.ts';
+
+/** Gateway `error` codes that mean "your bond does not back you" (packages/gateway hub). */
+const BOND_ERROR_CODES = new Set(['not_bonded', 'bond_inactive']);
+
+/** A backend with its concurrency limit, for callers that build backends themselves. */
+export type ProvidedBackend = { backend: InferenceBackend; maxConcurrency: number };
+
+export type StartWorkerDependencies = {
+  logger?: Logger | undefined;
+  /** Serve these instead of creating backends from `options.models` (tests, embedding). Closed on stop. */
+  backends?: readonly ProvidedBackend[] | undefined;
+  /** Skip GPU detection (tests, or an operator who knows better). */
+  hardware?: Hardware | undefined;
+  /** A viem client for the chain reads (default: HTTP to `options.rpcUrl`). */
+  client?: Client<Transport, Chain | undefined> | undefined;
+};
+
+export type WorkerState = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'stopped';
+
+export type WorkerStatus = {
+  state: WorkerState;
+  hub: HubState;
+  workerId: string | undefined;
+  gateway: Address | undefined;
+  operator: Address;
+  owner: Address;
+  chainId: number;
+  grid: Address;
+  models: { modelId: Hex; name: string; backend: string; maxConcurrency: number; activeJobs: number }[];
+  jobs: { active: number; completed: number; failed: number; cancelled: number; rejected: number };
+  hardware: Hardware;
+  metricsUrl: string | undefined;
+  warnings: string[];
+  startedAt: number;
+};
+
+export type StopOptions = {
+  /** Abort running jobs instead of letting them finish. */
+  force?: boolean | undefined;
+};
+
+export type Worker = {
+  /**
+   * Stops taking jobs (new ones get a retryable `WORKER_DRAINING`), lets running jobs finish (up to
+   * `options.drainTimeoutMs`, then aborts them), closes the gateway connection, the backends and the
+   * metrics server. A second call with `force` aborts the jobs still running.
+   */
+  stop(options?: StopOptions): Promise<void>;
+  status(): WorkerStatus;
+  /** Resolves at the next login to the gateway (at once when logged in). */
+  ready(): Promise<void>;
+  /** Resolves once stopped; `error` when a problem retrying can't fix stopped the worker. */
+  readonly stopped: Promise<{ error?: Error | undefined }>;
+};
+
+/**
+ * Starts a worker: checks the chain, the hardware rule and the bond, loads the backends, checks
+ * each served model against the registry, then connects to the gateway (and keeps reconnecting).
+ * Rejects with a typed error (`shortMessage` is one line for the user) when any check fails.
+ */
+export async function startWorker(
+  options: WorkerOptions,
+  deps: StartWorkerDependencies = {},
+): Promise<Worker> {
+  const logger = deps.logger ?? createWorkerLogger(options.logLevel);
+  const metrics = createWorkerMetrics();
+  const account = privateKeyToAccount(options.operatorKey);
+  const client = deps.client ?? createPublicClient({ transport: http(options.rpcUrl, { retryCount: 2 }) });
+  const context = { devnet: options.devnet, network: options.network };
+  const warnings: string[] = [];
+  const startedAt = Date.now();
+
+  await checkChainId(client, options.chainId, options.rpcUrl);
+
+  const hardware =
+    deps.hardware ?? (await detectHardware({ searchPath: options.hardwareSearchPath, logger }));
+  const verdict = checkHardwareRule(hardware, context);
+  warnings.push(...verdict.warnings);
+  logger.info(
+    {
+      gpus: hardware.gpus,
+      cpuCores: hardware.cpuCores,
+      memoryMb: hardware.memoryMb,
+      network: options.network,
+    },
+    verdict.bestGpu ? 'hardware detected' : 'no GPU detected: CPU-only worker (devnet)',
+  );
+
+  const bond = await checkWorkerBond({ client, grid: options.grid, operator: account.address });
+  logger.info(
+    {
+      owner: bond.owner,
+      operator: bond.operator,
+      bond: bond.amount.toString(),
+      minimum: bond.minimum.toString(),
+    },
+    'worker bond ok',
+  );
+
+  const provided: ProvidedBackend[] = deps.backends ? [...deps.backends] : [];
+  try {
+    if (!deps.backends) {
+      for (const model of options.models) {
+        provided.push({ backend: await createBackend(model, logger), maxConcurrency: model.maxConcurrency });
+      }
+    }
+    for (const { backend } of provided) {
+      logger.info({ backend: backend.kind }, 'loading backend');
+      await backend.load();
+    }
+  } catch (error) {
+    await closeBackends(provided, logger);
+    throw error;
+  }
+
+  const served = new Map<Hex, ServedModel>();
+  let metricsServer: MetricsServer | undefined;
+  try {
+    const registered = await checkServedModels({
+      client,
+      grid: options.grid,
+      models: provided.map((p) => p.backend.model),
+    });
+    provided.forEach((p, i) => {
+      const reg = registered[i];
+      served.set(p.backend.model.modelId, {
+        backend: p.backend,
+        maxConcurrency: p.maxConcurrency,
+        rates: reg?.rates,
+      });
+    });
+    warnings.push(...checkModelVram(verdict, registered, context));
+  } catch (error) {
+    await closeBackends(provided, logger);
+    throw error;
+  }
+  for (const w of warnings) logger.warn(w);
+
+  const runner = createJobRunner({
+    logger,
+    metrics,
+    models: served,
+    account,
+    owner: bond.owner,
+    chainId: options.chainId,
+    grid: options.grid,
+  });
+
+  let stopping: Promise<void> | undefined;
+  let fatalError: Error | undefined;
+  let resolveStopped: (v: { error?: Error | undefined }) => void = () => {};
+  const stopped = new Promise<{ error?: Error | undefined }>((resolve) => {
+    resolveStopped = resolve;
+  });
+
+  const hub = createHubClient({
+    logger,
+    metrics,
+    url: options.gatewayUrl,
+    account,
+    chainId: options.chainId,
+    grid: options.grid,
+    models: provided.map(({ backend, maxConcurrency }) => ({
+      modelId: backend.model.modelId,
+      name: backend.model.name,
+      weightsHash: backend.model.weightsHash,
+      maxConcurrency,
+    })),
+    hardware,
+    version: options.version,
+    runner,
+    reconnect: options.reconnect,
+    onFatal: (error) => {
+      fatalError = error;
+      void stop({ force: true });
+    },
+    onGatewayError: ({ code }) => {
+      if (BOND_ERROR_CODES.has(code)) void recheckBond();
+    },
+  });
+
+  /**
+   * The gateway says the bond is gone (withdrawn, unbonding, slashed below the minimum while running):
+   * when the chain agrees, retrying the login cannot help, so stop (running jobs still finish).
+   */
+  async function recheckBond() {
+    try {
+      await checkWorkerBond({ client, grid: options.grid, operator: account.address });
+      logger.warn('the gateway reports this worker unbonded, but the chain shows an active bond: retrying');
+    } catch (error) {
+      if (!(error instanceof BondRequirementError)) {
+        logger.warn({ err: error }, 'could not re-check the bond after the gateway refused it');
+        return;
+      }
+      fatalError = error;
+      logger.error({ code: error.code }, error.shortMessage);
+      void stop();
+    }
+  }
+
+  function currentState(): WorkerState {
+    if (stopping) return hub.state === 'closed' ? 'stopped' : 'draining';
+    if (hub.state === 'connected') return 'connected';
+    if (hub.state === 'reconnecting') return 'reconnecting';
+    return 'connecting';
+  }
+
+  function stop({ force = false }: StopOptions = {}): Promise<void> {
+    if (force) runner.abortAll();
+    if (stopping) return stopping;
+    runner.stopAccepting();
+    const log = logger.child({ phase: 'shutdown' });
+    stopping = (async () => {
+      const running = runner.stats().active;
+      if (running > 0)
+        log.info(
+          { runningJobs: running, timeoutMs: options.drainTimeoutMs },
+          'draining: finishing running jobs',
+        );
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        runner.idle().then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), options.drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        log.warn('drain timeout: aborting the jobs still running');
+        runner.abortAll();
+        await runner.idle();
+      }
+      await hub.close();
+      await closeBackends(provided, log);
+      await metricsServer?.close();
+      log.info({ jobs: runner.stats() }, 'worker stopped');
+      resolveStopped({ error: fatalError });
+    })();
+    return stopping;
+  }
+
+  if (options.metrics) {
+    try {
+      metricsServer = await startMetricsServer(metrics, options.metrics, () => ({
+        ok: !stopping && hub.state === 'connected',
+        state: currentState(),
+      }));
+    } catch (error) {
+      await closeBackends(provided, logger);
+      throw error;
+    }
+    logger.info({ url: metricsServer.url }, 'metrics listening');
+  }
+  hub.start();
+  logger.info(
+    {
+      gateway: options.gatewayUrl,
+      models: provided.map((p) => p.backend.model.name),
+      operator: account.address,
+    },
+    'worker started',
+  );
+
+  return {
+    stop,
+    ready: () => hub.welcomed(),
+    stopped,
+    status(): WorkerStatus {
+      const stats = runner.stats();
+      return {
+        state: currentState(),
+        hub: hub.state,
+        workerId: hub.workerId,
+        gateway: hub.gateway,
+        operator: account.address,
+        owner: bond.owner,
+        chainId: options.chainId,
+        grid: options.grid,
+        models: provided.map(({ backend, maxConcurrency }) => ({
+          modelId: backend.model.modelId,
+          name: backend.model.name,
+          backend: backend.kind,
+          maxConcurrency,
+          activeJobs: stats.byModel[backend.model.modelId]?.active ?? 0,
+        })),
+        jobs: {
+          active: stats.active,
+          completed: stats.completed,
+          failed: stats.failed,
+          cancelled: stats.cancelled,
+          rejected: stats.rejected,
+        },
+        hardware,
+        metricsUrl: metricsServer?.url,
+        warnings: [...warnings],
+        startedAt,
+      };
+    },
+  };
+}
+
+async function closeBackends(backends: readonly ProvidedBackend[], logger: Logger): Promise<void> {
+  const results = await Promise.allSettled(backends.map(({ backend }) => backend.close()));
+  for (const r of results) {
+    if (r.status === 'rejected') logger.warn({ err: r.reason }, 'closing a backend failed');
+  }
+}

@@ -1,0 +1,162 @@
+import { computeModelId, type SamplingParams } from '@aipg/core';
+import { type Hex, keccak256, toBytes } from 'viem';
+import type {
+  BackendModel,
+  GenerateInput,
+  GenerateRequest,
+  GenerateResult,
+  InferenceBackend,
+} from '../../../src/backends/types.ts';
+
+/**
+ * A small deterministic backend for the worker's tests. It follows the `InferenceBackend` contract
+ * the way a real engine does: a chat template, token ids (UTF-8 bytes + 3, BOS = 1), tokens
+ * generated one at a time with a delay, streamed through `onToken`, abort honoured between tokens.
+ *
+ * Directives in the last message steer a test: `[fail-before]` throws before any token,
+ * `[fail-after:N]` throws after N tokens, `[hang]` generates nothing until aborted,
+ * `[delay:MS]` overrides the per-token delay, `[len:N]` the natural output length.
+ */
+export type FakeBackendOptions = {
+  name?: string;
+  /** Default: keccak256 of the name (any 32 bytes do: the test registers it on chain). */
+  weightsHash?: Hex;
+  tokenDelayMs?: number;
+  /** Tokens generated before the model "emits EOS" (finishReason `stop`) unless maxTokens cuts it. */
+  naturalLength?: number;
+  /** Ignore the abort signal (a misbehaving engine): the runner must still not deliver a result. */
+  ignoreAbort?: boolean;
+};
+
+export const BOS = 1;
+const WORDS = ['the', 'grid', 'node', 'token', 'proof', 'work', 'chain', 'model', 'hello', 'world'];
+
+export type FakeBackend = InferenceBackend & {
+  readonly loads: number;
+  readonly closed: boolean;
+  /** Generations in progress now / at most at once. */
+  readonly running: number;
+  readonly peakRunning: number;
+  readonly started: number;
+};
+
+export function applyTemplate(input: GenerateInput): string {
+  if ('prompt' in input) return input.prompt;
+  return `${input.messages.map((m) => `<|${m.role}|>${m.content}\n`).join('')}<|assistant|>`;
+}
+
+export function tokenize(text: string): number[] {
+  return [BOS, ...Array.from(new TextEncoder().encode(text), (b) => b + 3)];
+}
+
+/** The output ids a prompt produces (the same every run): the oracle for receipt checks. */
+export function expectedOutput(
+  promptIds: readonly number[],
+  params: SamplingParams,
+  naturalLength: number,
+): { ids: number[]; text: string; finishReason: 'stop' | 'length' } {
+  const seed = Number.parseInt(keccak256(toBytes(JSON.stringify([promptIds, params.seed]))).slice(2, 10), 16);
+  const n = Math.min(params.maxTokens, naturalLength);
+  const ids = Array.from({ length: n }, (_, i) => 300 + ((seed + i * 7) % WORDS.length));
+  return {
+    ids,
+    text: ids.map((id) => ` ${WORDS[id - 300]}`).join(''),
+    finishReason: params.maxTokens < naturalLength ? 'length' : 'stop',
+  };
+}
+
+const sleep = (ms: number, signal: AbortSignal, ignoreAbort: boolean) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort() {
+      if (ignoreAbort) return;
+      clearTimeout(timer);
+      reject(signal.reason ?? new DOMException('aborted', 'AbortError'));
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend {
+  const name = options.name ?? 'fake-model';
+  const weightsHash = options.weightsHash ?? keccak256(toBytes(`weights of ${name}`));
+  const model: BackendModel = { name, weightsHash, modelId: computeModelId(name, weightsHash) };
+  const ignoreAbort = options.ignoreAbort ?? false;
+  let loads = 0;
+  let closed = false;
+  let running = 0;
+  let peakRunning = 0;
+  let started = 0;
+
+  async function generate({ input, params, signal, onToken }: GenerateRequest): Promise<GenerateResult> {
+    if (closed) throw new Error('backend closed');
+    if (loads === 0) throw new Error('backend not loaded');
+    running += 1;
+    started += 1;
+    peakRunning = Math.max(peakRunning, running);
+    const t0 = performance.now();
+    try {
+      const last = 'prompt' in input ? input.prompt : (input.messages.at(-1)?.content ?? '');
+      const directive = (re: RegExp) => re.exec(last)?.[1];
+      const delay = Number(directive(/\[delay:(\d+)\]/) ?? options.tokenDelayMs ?? 5);
+      const natural = Number(directive(/\[len:(\d+)\]/) ?? options.naturalLength ?? 8);
+      const failAfter = directive(/\[fail-after:(\d+)\]/);
+      const promptTokenIds = tokenize(applyTemplate(input));
+      if (last.includes('[fail-before]')) {
+        await sleep(delay, signal, ignoreAbort);
+        throw new Error('CUDA error: out of memory');
+      }
+      if (last.includes('[hang]')) {
+        await sleep(3_600_000, signal, ignoreAbort);
+      }
+      const out = expectedOutput(promptTokenIds, params, natural);
+      let ttftMs = 0;
+      for (let i = 0; i < out.ids.length; i++) {
+        await sleep(delay, signal, ignoreAbort);
+        if (failAfter !== undefined && i === Number(failAfter)) throw new Error('llama_decode failed');
+        if (i === 0) ttftMs = performance.now() - t0;
+        const id = out.ids[i] as number;
+        onToken?.({ text: ` ${WORDS[id - 300]}`, tokenIds: [id] });
+      }
+      return {
+        text: out.text,
+        promptTokenIds,
+        outputTokenIds: out.ids,
+        finishReason: out.finishReason,
+        timings: { ttftMs, totalMs: performance.now() - t0 },
+      };
+    } finally {
+      running -= 1;
+    }
+  }
+
+  return {
+    kind: 'llama-cpp',
+    model,
+    async load() {
+      loads += 1;
+    },
+    generate,
+    async close() {
+      closed = true;
+    },
+    get loads() {
+      return loads;
+    },
+    get closed() {
+      return closed;
+    },
+    get running() {
+      return running;
+    },
+    get peakRunning() {
+      return peakRunning;
+    },
+    get started() {
+      return started;
+    },
+  };
+}

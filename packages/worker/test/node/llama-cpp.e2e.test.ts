@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  computeModelId,
+  computeOutputHash,
+  computeRequestHash,
+  computeTextFee,
+  receiptFromJson,
+  receiptTypedData,
+} from '@aipg/core';
+import { type EnsureModelReturnType, ensureModel } from '@aipg/inference';
+import { verifyTypedData } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkerOptions, startWorker, type Worker } from '../../src/index.ts';
+import { RATES, setupChain, type TestChain } from './helpers/chain.ts';
+import { type GatewayPeer, type PeerConnection, startGatewayPeer } from './helpers/gateway-peer.ts';
+import { memoryLogger } from './helpers/worker.ts';
+
+/**
+ * The whole path with a real engine: flags → options → the llama-cpp backend (created by the
+ * backend factory, the tiny GGUF the project generates) → the gateway protocol → signed receipts.
+ */
+const OPERATOR = 1;
+const greedy = { maxTokens: 24, temperature: 0, topP: 1, seed: null, stop: [] };
+
+let dir: string;
+let model: EnsureModelReturnType;
+let chain: TestChain;
+let peer: GatewayPeer;
+let worker: Worker;
+let conn: PeerConnection;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aipg-worker-e2e-'));
+  model = await ensureModel({ dir, preset: 'tiny' });
+  chain = await setupChain();
+  peer = await startGatewayPeer({ chainId: chain.chainId, grid: chain.grid, client: chain.publicClient });
+  await chain.bondWorker(OPERATOR, '1000');
+  await chain.registerModel({
+    name: model.name,
+    weightsHash: model.weightsHash,
+    modelId: computeModelId(model.name, model.weightsHash),
+  });
+  const options = await createWorkerOptions(
+    {
+      network: 'devnet',
+      rpc: chain.rpcUrl,
+      grid: chain.grid,
+      gateway: peer.url,
+      model: model.name,
+      gguf: model.path,
+      threads: 1,
+      maxConcurrency: 2,
+    },
+    { AIPG_OPERATOR_KEY: chain.account(OPERATOR).privateKey },
+  );
+  const login = peer.nextWorker();
+  worker = await startWorker(options, { logger: memoryLogger().logger });
+  conn = await login;
+});
+afterAll(async () => {
+  await worker?.stop();
+  await peer?.close();
+  await chain?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('a worker on the embedded llama.cpp backend', () => {
+  it('advertises the model with the hash of the GGUF file', () => {
+    expect(conn.hello.models).toEqual([
+      {
+        modelId: computeModelId(model.name, model.weightsHash),
+        name: model.name,
+        weightsHash: model.weightsHash,
+        maxConcurrency: 2,
+      },
+    ]);
+  });
+
+  it('streams a chat answer and signs a receipt over the token ids that ran', async () => {
+    const handle = conn.sendJob({
+      stream: true,
+      params: greedy,
+      content: 'hello grid, tell me about the chain',
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    expect(frame.outputTokenIds.length).toBeGreaterThan(0);
+    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds);
+    expect(handle.tokens.map((t) => t.text).join('')).toBe(frame.text);
+
+    const receipt = receiptFromJson(frame.receipt);
+    expect(receipt.requestHash).toBe(computeRequestHash(frame.promptTokenIds, greedy));
+    expect(receipt.outputHash).toBe(computeOutputHash(frame.outputTokenIds, frame.finishReason));
+    expect(receipt.inputUnits).toBe(BigInt(frame.promptTokenIds.length));
+    expect(receipt.outputUnits).toBe(BigInt(frame.outputTokenIds.length));
+    expect(receipt.fee).toBe(
+      computeTextFee({
+        inputTokens: frame.promptTokenIds.length,
+        outputTokens: frame.outputTokenIds.length,
+        rates: { inputPerMTokens: RATES.inputPerMTokens, outputPerMTokens: RATES.outputPerMTokens },
+      }),
+    );
+    expect(receipt.worker).toBe(chain.account(OPERATOR).address);
+    expect(
+      await verifyTypedData({
+        address: chain.account(OPERATOR).address,
+        ...receiptTypedData(receipt, chain.chainId, chain.grid),
+        signature: frame.signature,
+      }),
+    ).toBe(true);
+  });
+
+  it('runs two jobs at once; the same greedy job gives the same output hash', async () => {
+    const a = conn.sendJob({ params: greedy, content: 'the proof of work' });
+    const b = conn.sendJob({ params: greedy, content: 'the proof of work' });
+    const [fa, fb] = await Promise.all([a.done, b.done]);
+    if (fa.type !== 'result' || fb.type !== 'result') throw new Error(JSON.stringify([fa, fb]));
+    expect(fb.outputTokenIds).toEqual(fa.outputTokenIds);
+    expect(fb.receipt.outputHash).toBe(fa.receipt.outputHash);
+    expect(fb.receipt.requestHash).toBe(fa.receipt.requestHash);
+    expect(conn.invalidFrames).toEqual([]);
+  });
+});

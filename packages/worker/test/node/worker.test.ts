@@ -1,0 +1,445 @@
+import {
+  computeOutputHash,
+  computeRequestHash,
+  computeTextFee,
+  loginMessage,
+  PROTOCOL_VERSION,
+  receiptFromJson,
+  receiptTypedData,
+} from '@aipg/core';
+import { type Hex, keccak256, toBytes, verifyMessage, verifyTypedData } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BondRequirementError,
+  ChainMismatchError,
+  ModelRegistryError,
+  startWorker,
+  WORKER_VERSION,
+  type Worker,
+} from '../../src/index.ts';
+import { RATES, setupChain, type TestChain } from './helpers/chain.ts';
+import {
+  applyTemplate,
+  createFakeBackend,
+  expectedOutput,
+  type FakeBackend,
+  tokenize,
+} from './helpers/fake-backend.ts';
+import { type GatewayPeer, type PeerConnection, startGatewayPeer } from './helpers/gateway-peer.ts';
+import { memoryLogger, waitFor, workerOptions } from './helpers/worker.ts';
+
+let chain: TestChain;
+let peer: GatewayPeer;
+
+beforeAll(async () => {
+  chain = await setupChain();
+  peer = await startGatewayPeer({ chainId: chain.chainId, grid: chain.grid, client: chain.publicClient });
+});
+afterAll(async () => {
+  await peer?.close();
+  await chain?.stop();
+});
+
+async function startError(accountIndex: number, backend: FakeBackend = createFakeBackend()) {
+  const options = await workerOptions({
+    chain,
+    operatorKey: chain.account(accountIndex).privateKey,
+    gatewayUrl: peer.url,
+  });
+  try {
+    const w = await startWorker(options, {
+      backends: [{ backend, maxConcurrency: 1 }],
+      logger: memoryLogger().logger,
+    });
+    await w.stop();
+  } catch (error) {
+    return error as Error & { code: string; shortMessage: string };
+  }
+  throw new Error('expected startWorker to refuse');
+}
+
+describe('start-up checks against the Grid', () => {
+  it('refuses an operator key without a bond, naming the stake command', async () => {
+    const error = await startError(5);
+    expect(error).toBeInstanceOf(BondRequirementError);
+    expect(error.code).toBe('WORKER_BOND_MISSING');
+    expect(error.shortMessage).toBe(
+      `no worker bond for operator ${chain.account(5).address}: bond at least 1,000 AIPG with \`aipg stake worker 1000\` (or, from the owner's wallet, \`aipg stake worker 1000 --operator ${chain.account(5).address}\`)`,
+    );
+  });
+
+  it('refuses a bond below the minimum (the minimum was raised after bonding)', async () => {
+    await chain.bondWorker(6, '1000');
+    await chain.setWorkerMinimum('1500');
+    try {
+      const error = await startError(6);
+      expect(error.code).toBe('WORKER_BOND_TOO_LOW');
+      expect(error.shortMessage).toBe(
+        `the worker bond of ${chain.account(6).address} is 1,000 AIPG, below the 1,500 AIPG minimum: add 500 AIPG with \`aipg stake worker 500\``,
+      );
+    } finally {
+      await chain.setWorkerMinimum('1000');
+    }
+  });
+
+  it('refuses a bond that is fully unbonding', async () => {
+    await chain.bondWorker(7, '1000');
+    await chain.unbondWorker(7, '1000');
+    const error = await startError(7);
+    expect(error.code).toBe('WORKER_BOND_UNBONDING');
+    expect(error.shortMessage).toMatch(
+      /fully unbonding \(1,000 AIPG\): cancel with `aipg unbond worker --cancel` or bond again with `aipg stake worker 1000`/,
+    );
+  });
+
+  it('refuses a model that is not registered, or registered with other weights', async () => {
+    await chain.bondWorker(8, '1000');
+    const unregistered = createFakeBackend({ name: 'never-registered' });
+    const error = await startError(8, unregistered);
+    expect(error).toBeInstanceOf(ModelRegistryError);
+    expect(error.code).toBe('WORKER_MODEL_NOT_REGISTERED');
+    expect(error.shortMessage).toMatch(
+      /model never-registered \(weights 0x[0-9a-f]{64}\) is not registered on chain/,
+    );
+    expect(unregistered.closed).toBe(true);
+
+    await chain.registerModel(createFakeBackend({ name: 'requantized' }).model);
+    const otherWeights = createFakeBackend({
+      name: 'requantized',
+      weightsHash: keccak256(toBytes('a different GGUF')),
+    });
+    const mismatch = await startError(8, otherWeights);
+    expect(mismatch.code).toBe('WORKER_MODEL_HASH_MISMATCH');
+    expect(mismatch.shortMessage).toMatch(
+      /model requantized is registered with weights 0x[0-9a-f]{64}, but the weights served here hash to 0x[0-9a-f]{64}/,
+    );
+  });
+});
+
+describe('a bonded worker on the gateway protocol', () => {
+  // Account 1 owns the bond; account 2 is the operator (hot) key on the rig that signs.
+  const OWNER = 1;
+  const OPERATOR = 2;
+  let worker: Worker;
+  let conn: PeerConnection;
+  let small: FakeBackend;
+  let big: FakeBackend;
+  let logLines: string[];
+
+  beforeAll(async () => {
+    await chain.bondWorker(OWNER, '2500', chain.account(OPERATOR).address);
+    small = createFakeBackend({ name: 'aipg-tiny', tokenDelayMs: 10 });
+    big = createFakeBackend({ name: 'aipg-big', tokenDelayMs: 10 });
+    await chain.registerModel(small.model);
+    await chain.registerModel(big.model);
+    const options = await workerOptions({
+      chain,
+      operatorKey: chain.account(OPERATOR).privateKey,
+      gatewayUrl: peer.url,
+      metricsPort: 0,
+    });
+    const { logger, lines } = memoryLogger();
+    logLines = lines;
+    const login = peer.nextWorker();
+    worker = await startWorker(options, {
+      logger,
+      backends: [
+        { backend: small, maxConcurrency: 2 },
+        { backend: big, maxConcurrency: 1 },
+      ],
+    });
+    conn = await login;
+    await worker.ready();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+  });
+
+  it('logs in with a verified signature of the challenge and advertises its models', async () => {
+    expect(conn.loginVerified).toBe(true);
+    expect(
+      await verifyMessage({
+        address: chain.account(OPERATOR).address,
+        message: loginMessage(conn.challenge),
+        signature: conn.hello.signature,
+      }),
+    ).toBe(true);
+    expect(conn.owner).toBe(chain.account(OWNER).address);
+    expect(conn.hello).toMatchObject({
+      protocolVersion: PROTOCOL_VERSION,
+      operator: chain.account(OPERATOR).address,
+      version: WORKER_VERSION,
+      models: [
+        {
+          modelId: small.model.modelId,
+          name: 'aipg-tiny',
+          weightsHash: small.model.weightsHash,
+          maxConcurrency: 2,
+        },
+        {
+          modelId: big.model.modelId,
+          name: 'aipg-big',
+          weightsHash: big.model.weightsHash,
+          maxConcurrency: 1,
+        },
+      ],
+      hardware: { gpus: [] },
+    });
+    expect(worker.status()).toMatchObject({
+      state: 'connected',
+      workerId: 'w-1',
+      owner: chain.account(OWNER).address,
+      operator: chain.account(OPERATOR).address,
+    });
+  });
+
+  it('answers pings', async () => {
+    expect(await conn.ping(42)).toBe(42);
+  });
+
+  it('runs a job and signs a receipt a gateway can check field by field', async () => {
+    const handle = conn.sendJob({ modelId: small.model.modelId, content: 'what is a grid?' });
+    const before = Math.floor(Date.now() / 1000);
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(`expected a result, got ${JSON.stringify(frame)}`);
+    const { job } = handle;
+    const promptIds = tokenize(applyTemplate(job.input));
+    const out = expectedOutput(promptIds, job.params, 8);
+    expect(frame.promptTokenIds).toEqual(promptIds);
+    expect(frame.outputTokenIds).toEqual(out.ids);
+    expect(frame.text).toBe(out.text);
+    expect(frame.finishReason).toBe('stop');
+    expect(handle.tokens).toEqual([]); // not a streaming job
+
+    const receipt = receiptFromJson(frame.receipt);
+    expect(receipt).toEqual({
+      jobId: job.jobId,
+      gateway: peer.gateway,
+      payer: job.payer,
+      worker: chain.account(OWNER).address,
+      modelId: small.model.modelId,
+      requestHash: computeRequestHash(promptIds, job.params),
+      outputHash: computeOutputHash(out.ids, 'stop'),
+      inputUnits: BigInt(promptIds.length),
+      outputUnits: BigInt(out.ids.length),
+      fee: computeTextFee({
+        inputTokens: promptIds.length,
+        outputTokens: out.ids.length,
+        rates: { inputPerMTokens: RATES.inputPerMTokens, outputPerMTokens: RATES.outputPerMTokens },
+      }),
+      completedAt: receipt.completedAt,
+      confidential: false,
+    });
+    expect(Number(receipt.completedAt)).toBeGreaterThanOrEqual(before);
+    expect(Number(receipt.completedAt)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    expect(
+      await verifyTypedData({
+        address: chain.account(OPERATOR).address,
+        ...receiptTypedData(receipt, chain.chainId, chain.grid),
+        signature: frame.signature,
+      }),
+    ).toBe(true);
+    // Signed for this Grid only: another verifying contract does not verify.
+    expect(
+      await verifyTypedData({
+        address: chain.account(OPERATOR).address,
+        ...receiptTypedData(receipt, chain.chainId, peer.gateway),
+        signature: frame.signature,
+      }),
+    ).toBe(false);
+    expect(conn.invalidFrames).toEqual([]);
+  });
+
+  it('charges the confidential premium and stops at maxTokens with finishReason length', async () => {
+    const handle = conn.sendJob({
+      modelId: big.model.modelId,
+      kind: 'completion',
+      input: { prompt: 'Once upon a time' },
+      params: { maxTokens: 3, temperature: 0.7, topP: 0.9, seed: 7, stop: ['\n'] },
+      confidential: true,
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    const promptIds = tokenize('Once upon a time');
+    expect(frame.finishReason).toBe('length');
+    expect(frame.outputTokenIds).toHaveLength(3);
+    const receipt = receiptFromJson(frame.receipt);
+    expect(receipt.confidential).toBe(true);
+    expect(receipt.requestHash).toBe(computeRequestHash(promptIds, handle.job.params));
+    expect(receipt.outputHash).toBe(computeOutputHash(frame.outputTokenIds, 'length'));
+    expect(receipt.fee).toBe(
+      computeTextFee({
+        inputTokens: promptIds.length,
+        outputTokens: 3,
+        rates: { inputPerMTokens: RATES.inputPerMTokens, outputPerMTokens: RATES.outputPerMTokens },
+        confidential: true,
+        confidentialPremiumBps: 2500,
+      }),
+    );
+  });
+
+  it('streams token frames that add up to the result', async () => {
+    const handle = conn.sendJob({ modelId: small.model.modelId, stream: true, content: 'stream me [len:6]' });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    expect(handle.tokens).toHaveLength(6);
+    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds);
+    expect(handle.tokens.map((t) => t.text).join('')).toBe(frame.text);
+    // Every token frame arrives before the result.
+    const order = conn.frames.filter((f) => 'jobId' in f && f.jobId === handle.job.jobId).map((f) => f.type);
+    expect(order).toEqual([...Array(6).fill('token'), 'result']);
+  });
+
+  it('runs several jobs at once on one connection within each model’s limit, refusing the excess (retryable)', async () => {
+    const slow = (modelId: Hex) => conn.sendJob({ modelId, content: 'slow [delay:60]' });
+    const jobs = [
+      slow(small.model.modelId),
+      slow(small.model.modelId),
+      slow(small.model.modelId),
+      slow(big.model.modelId),
+      slow(big.model.modelId),
+    ];
+    await waitFor(() => small.running === 2 && big.running === 1, 5_000, 'jobs running');
+    expect(worker.status().jobs.active).toBe(3);
+    expect(worker.status().models.map((m) => m.activeJobs)).toEqual([2, 1]);
+    const frames = await Promise.all(jobs.map((j) => j.done));
+    expect(frames.map((f) => f.type)).toEqual(['result', 'result', 'job-error', 'result', 'job-error']);
+    for (const f of [frames[2], frames[4]]) {
+      expect(f).toMatchObject({ type: 'job-error', code: 'WORKER_BUSY', retryable: true });
+    }
+    expect(small.peakRunning).toBe(2);
+    expect(big.peakRunning).toBe(1);
+  });
+
+  it('refuses a job for a model it does not serve (retryable)', async () => {
+    const frame = await conn.sendJob({ modelId: keccak256(toBytes('some other model')) }).done;
+    expect(frame).toMatchObject({ type: 'job-error', code: 'WORKER_MODEL_NOT_SERVED', retryable: true });
+  });
+
+  it('aborts the backend on cancel', async () => {
+    const handle = conn.sendJob({
+      modelId: big.model.modelId,
+      stream: true,
+      content: 'long [delay:50] [len:200]',
+    });
+    await waitFor(() => handle.tokens.length >= 2, 5_000, 'first tokens');
+    conn.cancel(handle.job.jobId);
+    expect(await handle.done).toMatchObject({
+      type: 'job-error',
+      code: 'WORKER_JOB_CANCELLED',
+      retryable: false,
+    });
+    await waitFor(() => big.running === 0, 2_000, 'backend to stop');
+    const streamed = handle.tokens.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(handle.tokens.length).toBe(streamed); // nothing after the cancel
+    expect(worker.status().jobs.cancelled).toBe(1);
+  });
+
+  it('reports backend failures: retryable before any token was streamed, not after', async () => {
+    const before = await conn.sendJob({ modelId: small.model.modelId, content: '[fail-before]' }).done;
+    expect(before).toMatchObject({
+      type: 'job-error',
+      code: 'WORKER_BACKEND_FAILED',
+      message: 'backend failed: CUDA error: out of memory',
+      retryable: true,
+    });
+    const streamed = conn.sendJob({ modelId: small.model.modelId, stream: true, content: '[fail-after:2]' });
+    expect(await streamed.done).toMatchObject({
+      type: 'job-error',
+      code: 'WORKER_BACKEND_FAILED',
+      retryable: false,
+    });
+    expect(streamed.tokens).toHaveLength(2);
+    // Not streamed: the user saw nothing, so another worker may still run it.
+    const quiet = await conn.sendJob({ modelId: small.model.modelId, content: '[fail-after:2]' }).done;
+    expect(quiet).toMatchObject({ type: 'job-error', code: 'WORKER_BACKEND_FAILED', retryable: true });
+  });
+
+  it('exports Prometheus metrics', async () => {
+    const url = worker.status().metricsUrl;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const text = await (await fetch(url as string)).text();
+    expect(text).toContain('# TYPE aipg_worker_jobs_total counter');
+    expect(text).toMatch(/aipg_worker_jobs_total\{model="aipg-tiny",outcome="completed"\} [1-9]/);
+    expect(text).toMatch(/aipg_worker_jobs_total\{model="aipg-tiny",outcome="rejected"\} 1/);
+    expect(text).toMatch(/aipg_worker_tokens_total\{model="aipg-tiny",direction="output"\} [1-9]\d*/);
+    expect(text).toMatch(/aipg_worker_job_errors_total\{model="aipg-tiny",code="WORKER_BACKEND_FAILED"\} 3/);
+    expect(text).toMatch(/aipg_worker_active_jobs\{model="aipg-big"\} 0/);
+    expect(text).toMatch(/aipg_worker_gateway_connected 1/);
+    expect(text).toMatch(/aipg_worker_job_duration_seconds_count\{model="aipg-tiny"\} [1-9]/);
+    const health = await fetch((url as string).replace('/metrics', '/healthz'));
+    expect(health.status).toBe(200);
+  });
+
+  it('reconnects and logs in again after the gateway drops the socket, aborting the jobs it carried', async () => {
+    const handle = conn.sendJob({ modelId: big.model.modelId, content: 'doomed [delay:50] [len:100]' });
+    await waitFor(() => big.running === 1, 5_000, 'job running');
+    const relogin = peer.nextWorker();
+    conn.drop();
+    await waitFor(() => worker.status().state !== 'connected' && 'down', 2_000, 'worker to notice');
+    conn = await relogin;
+    await worker.ready();
+    expect(conn.loginVerified).toBe(true);
+    expect(worker.status()).toMatchObject({ state: 'connected', workerId: 'w-2' });
+    await waitFor(() => big.running === 0, 2_000, 'dropped job aborted');
+    void handle;
+    // The new connection works.
+    expect((await conn.sendJob({ modelId: small.model.modelId }).done).type).toBe('result');
+  });
+
+  it('never logs the operator key; logs one child line per job with its id', () => {
+    const log = logLines.join('\n');
+    expect(log).not.toContain(chain.account(OPERATOR).privateKey.slice(2));
+    expect(log).toMatch(/"jobId":"0x[0-9a-f]{64}","model":"aipg-tiny".*"msg":"job completed"/);
+  });
+
+  it('drains on stop: refuses new jobs (retryable), finishes the running one, then closes with 1001', async () => {
+    const running = conn.sendJob({ modelId: small.model.modelId, content: 'finish me [delay:40] [len:10]' });
+    await waitFor(() => small.running === 1, 5_000, 'job running');
+    const stopping = worker.stop();
+    expect(worker.status().state).toBe('draining');
+    const late = await conn.sendJob({ modelId: big.model.modelId }).done;
+    expect(late).toMatchObject({ type: 'job-error', code: 'WORKER_DRAINING', retryable: true });
+    const result = await running.done;
+    expect(result.type).toBe('result');
+    await stopping;
+    expect(await conn.closed).toEqual({ code: 1001, reason: 'worker shutting down' });
+    expect(worker.status().state).toBe('stopped');
+    expect(small.closed && big.closed).toBe(true);
+    expect(await worker.stopped).toEqual({ error: undefined });
+  });
+});
+
+describe('a gateway on another chain', () => {
+  it('is refused and the worker stops with the reason', async () => {
+    await chain.bondWorker(3, '1000');
+    const backend = createFakeBackend({ name: 'other-chain-model' });
+    await chain.registerModel(backend.model);
+    const wrong = await startGatewayPeer({
+      chainId: chain.chainId,
+      grid: chain.grid,
+      challenge: { chainId: 8453 },
+    });
+    try {
+      const options = await workerOptions({
+        chain,
+        operatorKey: chain.account(3).privateKey,
+        gatewayUrl: wrong.url,
+      });
+      const worker = await startWorker(options, {
+        backends: [{ backend, maxConcurrency: 1 }],
+        logger: memoryLogger().logger,
+      });
+      const { error } = await worker.stopped;
+      expect(error).toBeInstanceOf(ChainMismatchError);
+      expect((error as ChainMismatchError).shortMessage).toBe(
+        `gateway settles on chain 8453 at Grid ${chain.grid}, but this worker is configured for chain 31337 at Grid ${chain.grid}`,
+      );
+      expect(wrong.connections).toHaveLength(0); // it never sent a hello
+      expect(wrong.connectionAttempts).toBe(1); // and did not retry
+    } finally {
+      await wrong.close();
+    }
+  });
+});
