@@ -1,0 +1,55 @@
+import { type ModelKind, modelKindFromUint, type RateCard } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { readContract } from 'viem/actions';
+import type { ReadClient } from '../client.ts';
+import { ChainError } from '../errors.ts';
+import { gridAbi } from '../generated/abis.ts';
+import { wrapRead } from '../internal/write.ts';
+
+export type GetModelParameters = { grid: Address; modelId: Hex };
+
+/** A registered model with its rate card. */
+export type GetModelReturnType = {
+  id: Hex;
+  name: string;
+  kind: ModelKind;
+  weightsHash: Hex;
+  parameterCount: bigint;
+  minVramMb: number;
+  rates: RateCard;
+  active: boolean;
+};
+
+/** `UnknownModel` (code `CONTRACT_REVERT`). */
+export type GetModelErrorType = ChainError;
+
+export async function getModel(
+  client: ReadClient,
+  { grid, modelId }: GetModelParameters,
+): Promise<GetModelReturnType> {
+  const m = await wrapRead('getModel', () =>
+    readContract(client, { address: grid, abi: gridAbi, functionName: 'getModel', args: [modelId] }),
+  );
+  // An implementation that returns an empty struct instead of reverting for an unknown id.
+  if (m.id !== modelId) {
+    throw new ChainError(`UnknownModel(modelId: ${modelId})`, {
+      code: 'CONTRACT_REVERT',
+      errorName: 'UnknownModel',
+      args: { modelId },
+    });
+  }
+  return {
+    id: m.id,
+    name: m.name,
+    kind: modelKindFromUint(m.kind),
+    weightsHash: m.weightsHash,
+    parameterCount: m.parameterCount,
+    minVramMb: m.minVramMb,
+    rates: {
+      inputPerMTokens: m.rates.inputPerMTokens,
+      outputPerMTokens: m.rates.outputPerMTokens,
+      perMegapixelStep: m.rates.perMegapixelStep,
+    },
+    active: m.active,
+  };
+}

@@ -1,0 +1,65 @@
+import {
+  type Account,
+  type Chain,
+  type Client,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type PublicClient,
+  publicActions,
+  type Transport,
+  type WalletClient,
+} from 'viem';
+
+/** Any viem client: enough for the read actions (`getBond`, `listModels`, `getAccountStatus`). */
+export type ReadClient = Client<Transport, Chain | undefined>;
+/** A viem client with a chain and an account (a wallet client): needed by the write actions. */
+export type WriteClient = Client<Transport, Chain, Account>;
+
+// Defined here rather than imported from 'viem/chains', which loads every chain viem knows (~1 s of startup).
+const knownChains: Record<number, string> = { 31337: 'Anvil', 8453: 'Base', 84532: 'Base Sepolia' };
+
+/** A viem chain for `chainId` served at `rpcUrl` (named for anvil, Base and Base Sepolia). */
+export function chainFor(chainId: number, rpcUrl: string): Chain {
+  return defineChain({
+    id: chainId,
+    name: knownChains[chainId] ?? `chain ${chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+}
+
+export type CreateGridClientsParameters = {
+  rpcUrl: string;
+  chainId: number;
+  account?: Account | undefined;
+  /** How often to poll for receipts and blocks (default 250 ms on a local chain, 2 s otherwise). */
+  pollingInterval?: number;
+};
+
+export type CreateGridClientsReturnType = {
+  publicClient: PublicClient<Transport, Chain>;
+  /** Present when an account was given. It also carries the public actions. */
+  walletClient: (WalletClient<Transport, Chain, Account> & PublicClient<Transport, Chain>) | undefined;
+};
+
+/** The clients the actions and `deployGrid` take, over HTTP. */
+export function createGridClients({
+  rpcUrl,
+  chainId,
+  account,
+  pollingInterval,
+}: CreateGridClientsParameters): CreateGridClientsReturnType {
+  const chain = chainFor(chainId, rpcUrl);
+  const local = /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(rpcUrl);
+  const interval = pollingInterval ?? (local ? 250 : 2_000);
+  const transport = http(rpcUrl, { retryCount: local ? 0 : 3 });
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: interval });
+  const walletClient = account
+    ? (createWalletClient({ account, chain, transport, pollingInterval: interval }).extend(
+        publicActions,
+      ) as unknown as WalletClient<Transport, Chain, Account> & PublicClient<Transport, Chain>)
+    : undefined;
+  return { publicClient, walletClient };
+}

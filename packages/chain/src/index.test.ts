@@ -1,0 +1,56 @@
+import { expect, test } from 'vitest';
+import * as chain from './index.ts';
+
+// The public API of @aipg/chain: a change here is a visible diff (types are not listed: they erase).
+test('exports', () => {
+  expect(Object.keys(chain).sort()).toMatchInlineSnapshot(`
+    [
+      "ANVIL_TEST_MNEMONIC",
+      "ChainError",
+      "anvilBinaryPath",
+      "anvilTestAccounts",
+      "approveGateway",
+      "approveToken",
+      "artifacts",
+      "bond",
+      "bondRoles",
+      "cancelUnbond",
+      "chainFor",
+      "createGridClients",
+      "decodeRevert",
+      "decryptKeystore",
+      "defaultGridParams",
+      "deployGrid",
+      "deposit",
+      "depositWithPermit",
+      "encryptKeystore",
+      "facetNames",
+      "formatErrorArg",
+      "getAccountStatus",
+      "getBond",
+      "getGridParams",
+      "getModel",
+      "gridAbi",
+      "increaseBond",
+      "isBondRole",
+      "listModels",
+      "parseDeployment",
+      "readDeployment",
+      "registerModel",
+      "requestDepositWithdrawal",
+      "requestUnbond",
+      "roleToUint",
+      "serializeDeployment",
+      "setOperator",
+      "settleBatch",
+      "startAnvil",
+      "startDevChain",
+      "testAipgAbi",
+      "toChainError",
+      "withdrawBond",
+      "withdrawDeposit",
+      "withdrawEarnings",
+      "writeDeployment",
+    ]
+  `);
+});
