@@ -93,10 +93,12 @@ contract PaymentsFacet is IPayments {
     /// @param debits Per-payer amounts; the same payer may appear more than once.
     /// @param credits Per-worker gross amounts, by bond owner.
     /// @return batchId The new batch's id (ids start at 1).
-    function settle(bytes32 root, uint32 receiptCount, PayerDebit[] calldata debits, WorkerCredit[] calldata credits)
-        external
-        returns (uint256 batchId)
-    {
+    function settle(
+        bytes32 root,
+        uint32 receiptCount,
+        PayerDebit[] calldata debits,
+        WorkerCredit[] calldata credits
+    ) external returns (uint256 batchId) {
         LibGrid.requireNotPaused();
         batchId = LibPayments.settle(msg.sender, root, receiptCount, debits, credits);
     }
@@ -121,7 +123,9 @@ contract PaymentsFacet is IPayments {
     /// @param payer The depositor.
     function depositOf(address payer) external view returns (DepositInfo memory) {
         LibPayments.Deposit storage d = LibPayments.layout().deposits[payer];
-        return DepositInfo({balance: d.balance, withdrawRequested: d.withdrawRequested, withdrawReadyAt: d.withdrawReadyAt});
+        return DepositInfo({
+            balance: d.balance, withdrawRequested: d.withdrawRequested, withdrawReadyAt: d.withdrawReadyAt
+        });
     }
 
     /// @notice What `gateway` may still debit from `payer` (type(uint256).max: unlimited).
@@ -150,7 +154,8 @@ contract PaymentsFacet is IPayments {
     /// @notice The worker / validator pool / protocol split of every gross, in basis points (sum 10,000).
     function revenueShares() external view returns (RevenueShares memory) {
         LibPayments.Layout storage l = LibPayments.layout();
-        return RevenueShares({workerBps: l.workerBps, validatorBps: l.validatorBps, protocolBps: l.protocolBps});
+        return
+            RevenueShares({workerBps: l.workerBps, validatorBps: l.validatorBps, protocolBps: l.protocolBps});
     }
 
     /// @notice Seconds between `requestDepositWithdrawal` and `withdrawDeposit`.
@@ -172,7 +177,7 @@ contract PaymentsFacet is IPayments {
     /// @notice A settled batch (all zero for an unknown id).
     /// @param batchId From 1 to `batchCount()`.
     function getBatch(uint256 batchId) external view returns (Batch memory) {
-        return LibPayments.layout().batches[batchId];
+        return LibPayments.batch(batchId);
     }
 
     /// @notice Where protocol fees go, set at deployment.

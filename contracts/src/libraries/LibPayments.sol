@@ -5,6 +5,7 @@ import {ICommon} from "../interfaces/ICommon.sol";
 import {IPayments} from "../interfaces/IPayments.sol";
 import {IBonding} from "../interfaces/IBonding.sol";
 import {IGridInit} from "../interfaces/IGridInit.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {LibBonding} from "./LibBonding.sol";
 
 /// @title Escrow and settlement: storage and bookkeeping (ERC-7201 `aipg.storage.Payments`).
@@ -15,11 +16,23 @@ library LibPayments {
     uint256 internal constant BPS = 10_000;
 
     /// @dev One payer's escrow. `balance` still counts `withdrawRequested` until it is withdrawn, so a
-    /// gateway can settle receipts against it during the whole withdrawal delay.
+    /// gateway can settle receipts against it during the whole withdrawal delay. The request and its time
+    /// share a slot (a request is at most the balance, far below 2^192).
     struct Deposit {
         uint256 balance;
-        uint256 withdrawRequested;
+        uint192 withdrawRequested;
         uint64 withdrawReadyAt;
+    }
+
+    /// @dev A settled batch in three slots (IPayments.Batch would take four): `total` is at most the token's
+    /// supply, far below 2^192, and settle checks it anyway.
+    struct StoredBatch {
+        bytes32 root;
+        address gateway;
+        uint32 receiptCount;
+        uint64 settledAt;
+        uint64 settledBlock;
+        uint192 total;
     }
 
     /// @custom:storage-location erc7201:aipg.storage.Payments
@@ -36,12 +49,13 @@ library LibPayments {
         uint16 protocolBps;
         uint64 depositWithdrawDelay;
         uint256 batchCount;
-        mapping(uint256 batchId => IPayments.Batch) batches;
+        mapping(uint256 batchId => StoredBatch) batches;
         mapping(bytes32 root => uint256 batchId) batchIdOf;
     }
 
     // keccak256(abi.encode(uint256(keccak256("aipg.storage.Payments")) - 1)) & ~bytes32(uint256(0xff))
-    bytes32 internal constant STORAGE_SLOT = 0x00208f38139c9dd643e32d96744b587328f3a7a7ab1fdb2fa28317bc0cc58700;
+    bytes32 internal constant STORAGE_SLOT =
+        0x00208f38139c9dd643e32d96744b587328f3a7a7ab1fdb2fa28317bc0cc58700;
 
     function layout() internal pure returns (Layout storage l) {
         bytes32 slot = STORAGE_SLOT;
@@ -51,9 +65,12 @@ library LibPayments {
     }
 
     /// @dev Called once by DiamondInit. The shares are fixed for the diamond's lifetime.
-    function initialize(uint64 depositWithdrawDelay, uint16 workerBps, uint16 validatorBps, uint16 protocolBps)
-        internal
-    {
+    function initialize(
+        uint64 depositWithdrawDelay,
+        uint16 workerBps,
+        uint16 validatorBps,
+        uint16 protocolBps
+    ) internal {
         Layout storage l = layout();
         if (uint256(l.workerBps) + l.validatorBps + l.protocolBps != 0) {
             revert IGridInit.InvalidInit("payments already initialized");
@@ -90,7 +107,7 @@ library LibPayments {
         uint256 balance = d.balance;
         if (amount > balance) revert IPayments.InsufficientDeposit(payer, amount, balance);
         readyAt = uint64(block.timestamp) + l.depositWithdrawDelay;
-        d.withdrawRequested = amount;
+        d.withdrawRequested = SafeCast.toUint192(amount);
         d.withdrawReadyAt = readyAt;
         emit IPayments.DepositWithdrawalRequested(payer, amount, readyAt);
     }
@@ -141,13 +158,13 @@ library LibPayments {
         uint256 creditTotal = _creditWorkers(l, batchId, credits);
         if (debitTotal != creditTotal) revert IPayments.SumMismatch(debitTotal, creditTotal);
 
-        l.batches[batchId] = IPayments.Batch({
+        l.batches[batchId] = StoredBatch({
             root: root,
             gateway: gateway,
             receiptCount: receiptCount,
             settledAt: uint64(block.timestamp),
             settledBlock: uint64(block.number),
-            total: creditTotal
+            total: SafeCast.toUint192(creditTotal)
         });
         emit IPayments.BatchSettled(batchId, gateway, root, receiptCount, creditTotal);
     }
@@ -194,21 +211,30 @@ library LibPayments {
         uint256 validatorBps = l.validatorBps;
         uint256 workerTotal;
         uint256 validatorTotal;
+        mapping(address => LibBonding.Bond) storage workerBonds =
+            LibBonding.layout(IBonding.Role.Worker).bonds;
         uint256 n = credits.length;
         // `++i` below is bounded by a calldata length (solc >= 0.8.22 drops its overflow check by itself).
         for (uint256 i; i < n; ++i) {
             address worker = credits[i].worker;
             uint256 gross = credits[i].gross;
-            if (LibBonding.bondedAmount(IBonding.Role.Worker, worker) == 0) revert IPayments.UnknownWorker(worker);
+            {
+                // Same test as `LibBonding.bondedAmount(Worker, worker) == 0`, short-circuited: an active
+                // worker costs one cold SLOAD instead of two.
+                LibBonding.Bond storage b = workerBonds[worker];
+                if (b.amount == 0 && b.unbonding == 0) revert IPayments.UnknownWorker(worker);
+            }
             // Checked on purpose: `gross` is caller input, bounded only by the sum check in `settle`.
             total += gross;
             uint256 net = gross * workerBps / BPS;
-            uint256 toValidators = gross * validatorBps / BPS;
-            unchecked {
-                // net <= gross and toValidators <= gross (each bps <= 10_000), so both running totals stay
-                // <= total, whose addition is checked above.
-                workerTotal += net;
-                validatorTotal += toValidators;
+            {
+                uint256 toValidators = gross * validatorBps / BPS;
+                unchecked {
+                    // net <= gross and toValidators <= gross (each bps <= 10_000), so both running totals
+                    // stay <= total, whose addition is checked above.
+                    workerTotal += net;
+                    validatorTotal += toValidators;
+                }
             }
             l.earnings[worker] += net;
             emit IPayments.WorkerCredited(batchId, worker, gross, net);
@@ -221,6 +247,19 @@ library LibPayments {
         }
         l.validatorPool += validatorTotal;
         l.protocolFees += protocolTotal;
+    }
+
+    /// @dev A settled batch in the interface's shape (all zero for an unknown id).
+    function batch(uint256 batchId) internal view returns (IPayments.Batch memory) {
+        StoredBatch storage b = layout().batches[batchId];
+        return IPayments.Batch({
+            root: b.root,
+            gateway: b.gateway,
+            receiptCount: b.receiptCount,
+            settledAt: b.settledAt,
+            settledBlock: b.settledBlock,
+            total: b.total
+        });
     }
 
     // ---------------------------------------------------------------- earnings and pools

@@ -49,8 +49,8 @@ contract GridInvariantsTest is GridFixture {
         uint256 balance = aipg.balanceOf(address(grid));
         assertEq(
             balance,
-            grid.totalWorkerBonded() + grid.totalValidatorBonded() + deposits + earnings + grid.validatorPool()
-                + grid.protocolFees(),
+            grid.totalWorkerBonded() + grid.totalValidatorBonded() + deposits + earnings
+                + grid.validatorPool() + grid.protocolFees(),
             "balance != views"
         );
         assertEq(
@@ -74,11 +74,13 @@ contract GridInvariantsTest is GridFixture {
         uint256 n = handler.actorCount();
         for (uint256 i; i < n; ++i) {
             address a = handler.actors(i);
-            uint256 credited = handler.ghost_bondedIn(a) + handler.ghost_depositedIn(a) + handler.ghost_earned(a);
+            uint256 credited =
+                handler.ghost_bondedIn(a) + handler.ghost_depositedIn(a) + handler.ghost_earned(a);
             uint256 received = handler.ghost_received(a);
             assertLe(received, credited, "received more than credited");
-            uint256 inside = grid.workerBond(a).amount + grid.workerBond(a).unbonding + grid.validatorBond(a).amount
-                + grid.validatorBond(a).unbonding + grid.depositOf(a).balance + grid.earningsOf(a);
+            uint256 inside = grid.workerBond(a).amount + grid.workerBond(a).unbonding
+                + grid.validatorBond(a).amount + grid.validatorBond(a).unbonding + grid.depositOf(a).balance
+                + grid.earningsOf(a);
             assertEq(credited, received + inside + handler.ghost_debited(a), "actor books");
         }
         assertFalse(handler.ghost_payoutMismatch(), "a withdrawal paid the wrong amount");

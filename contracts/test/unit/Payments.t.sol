@@ -167,8 +167,9 @@ contract PaymentsPermitTest is PaymentsBase {
     }
 
     function _sign(uint256 value, uint256 deadline) internal view returns (uint8 v, bytes32 r, bytes32 s) {
-        bytes32 structHash =
-            keccak256(abi.encode(PERMIT_TYPEHASH, signer, address(grid), value, aipg.nonces(signer), deadline));
+        bytes32 structHash = keccak256(
+            abi.encode(PERMIT_TYPEHASH, signer, address(grid), value, aipg.nonces(signer), deadline)
+        );
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", aipg.DOMAIN_SEPARATOR(), structHash));
         (v, r, s) = vm.sign(signerKey, digest);
     }
@@ -419,7 +420,9 @@ contract PaymentsWithdrawDepositTest is PaymentsBase {
         vm.prank(payer);
         if (wait < DEPOSIT_DELAY) {
             vm.expectRevert(
-                abi.encodeWithSelector(IPayments.WithdrawalNotReady.selector, readyAt, uint64(block.timestamp))
+                abi.encodeWithSelector(
+                    IPayments.WithdrawalNotReady.selector, readyAt, uint64(block.timestamp)
+                )
             );
             grid.withdrawDeposit();
             assertEq(grid.depositOf(payer).balance, amount);
@@ -581,7 +584,9 @@ contract PaymentsSettleTest is PaymentsBase {
     function test_settle_revertsWhenGatewayNotApproved() public {
         _setUpPair(10e18);
         vm.prank(gateway2);
-        vm.expectRevert(abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway2, 1e18, 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway2, 1e18, 0)
+        );
         grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
@@ -781,7 +786,8 @@ contract PaymentsSettleTest is PaymentsBase {
         for (uint256 i; i < nWorkers; ++i) {
             address w = makeAddr(string.concat("worker-", vm.toString(i)));
             _bondWorker(w, WORKER_MIN);
-            uint256 gross = i == nWorkers - 1 ? left : bound(uint256(keccak256(abi.encode(seed, "w", i))), 0, left);
+            uint256 gross =
+                i == nWorkers - 1 ? left : bound(uint256(keccak256(abi.encode(seed, "w", i))), 0, left);
             left -= gross;
             credits[i] = IPayments.WorkerCredit({worker: w, gross: gross});
             expectedWorkers += gross * WORKER_BPS / 10_000;

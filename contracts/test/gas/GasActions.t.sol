@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Vm} from "forge-std/Vm.sol";
+import {console} from "forge-std/console.sol";
+import {IModelRegistry} from "../../src/interfaces/IModelRegistry.sol";
+import {IPayments} from "../../src/interfaces/IPayments.sol";
+import {GridFixture} from "../utils/GridFixture.sol";
+
+/// @notice Gas per user action, as a user's transaction would pay it: every contract the action touches is
+/// cold first (as at the start of a real transaction), and the intrinsic cost (21,000 + calldata, with the
+/// EIP-7623 floor) and the refund cap (EIP-3529, 1/5) are applied to the measured execution gas.
+/// @dev Regenerate the README table with
+/// `forge test --match-path test/gas/GasActions.t.sol -vv` (the rows are printed as markdown).
+contract GasActionsTest is GridFixture {
+    struct Row {
+        string action;
+        uint256 execution;
+        uint256 refund;
+        uint256 txGas;
+    }
+
+    Row[] internal rows;
+
+    address internal alice; // worker / payer with a permit key
+    uint256 internal aliceKey;
+    address internal gateway = makeAddr("gateway");
+
+    bytes32 private constant PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+
+    function setUp() public override {
+        super.setUp();
+        (alice, aliceKey) = makeAddrAndKey("alice");
+    }
+
+    /// @dev Runs `data` on the diamond as `caller` from cold state and records its gas as a user would pay.
+    function _measure(string memory action, address caller, bytes memory data)
+        internal
+        returns (bytes memory)
+    {
+        _coolEverything();
+        vm.prank(caller);
+        (bool ok, bytes memory ret) = address(grid).call(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+        Vm.Gas memory g = vm.lastCallGas();
+        uint256 intrinsic = _intrinsic(data);
+        uint256 execution = g.gasTotalUsed;
+        uint256 refund = g.gasRefunded > 0 ? uint256(uint64(g.gasRefunded)) : 0;
+        uint256 used = 21_000 + intrinsic + execution;
+        uint256 maxRefund = used / 5;
+        used -= refund < maxRefund ? refund : maxRefund;
+        // EIP-7623: a calldata-heavy transaction pays at least the floor
+        uint256 floor = 21_000 + 10 * _tokens(data);
+        rows.push(
+            Row({action: action, execution: execution, refund: refund, txGas: used < floor ? floor : used})
+        );
+        return ret;
+    }
+
+    function _coolEverything() internal {
+        vm.cool(address(grid));
+        vm.cool(address(aipg));
+        vm.cool(address(cutFacet));
+        vm.cool(address(loupeFacet));
+        vm.cool(address(ownershipFacet));
+        vm.cool(address(pauseFacet));
+        vm.cool(address(workerFacet));
+        vm.cool(address(validatorFacet));
+        vm.cool(address(modelFacet));
+        vm.cool(address(paymentsFacet));
+    }
+
+    function _tokens(bytes memory data) internal pure returns (uint256 tokens) {
+        for (uint256 i; i < data.length; ++i) {
+            tokens += data[i] == 0 ? 1 : 4;
+        }
+    }
+
+    function _intrinsic(bytes memory data) internal pure returns (uint256) {
+        return 4 * _tokens(data);
+    }
+
+    function _settleData(bytes32 root, address[] memory payers, address[] memory workers, uint256 each)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](payers.length);
+        IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](workers.length);
+        uint256 total = each * payers.length;
+        for (uint256 i; i < payers.length; ++i) {
+            debits[i] = IPayments.PayerDebit({payer: payers[i], amount: each});
+        }
+        uint256 perWorker = total / workers.length;
+        for (uint256 i; i < workers.length; ++i) {
+            uint256 gross = i == workers.length - 1 ? total - perWorker * (workers.length - 1) : perWorker;
+            credits[i] = IPayments.WorkerCredit({worker: workers[i], gross: gross});
+        }
+        return abi.encodeCall(IPayments.settle, (root, uint32(payers.length), debits, credits));
+    }
+
+    function _debits(address[] memory payers) internal pure returns (IPayments.PayerDebit[] memory d) {
+        d = new IPayments.PayerDebit[](payers.length);
+        for (uint256 i; i < payers.length; ++i) {
+            d[i] = IPayments.PayerDebit({payer: payers[i], amount: 1e18});
+        }
+    }
+
+    function _credits(address[] memory workers) internal pure returns (IPayments.WorkerCredit[] memory c) {
+        c = new IPayments.WorkerCredit[](workers.length);
+        for (uint256 i; i < workers.length; ++i) {
+            c[i] = IPayments.WorkerCredit({worker: workers[i], gross: 1e18});
+        }
+    }
+
+    /// @dev `n` payers with deposits approving `gateway` (`cap`) and `n` bonded workers.
+    function _population(string memory tag, uint256 n, uint256 cap)
+        internal
+        returns (address[] memory payers, address[] memory workers)
+    {
+        payers = new address[](n);
+        workers = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            payers[i] = makeAddr(string.concat(tag, "-payer-", vm.toString(i)));
+            workers[i] = makeAddr(string.concat(tag, "-worker-", vm.toString(i)));
+            _fund(payers[i], 100e18);
+            vm.startPrank(payers[i]);
+            grid.deposit(100e18);
+            grid.approveGateway(gateway, cap);
+            vm.stopPrank();
+            _bondWorker(workers[i], WORKER_MIN);
+        }
+    }
+
+    function test_gasPerUserAction() public {
+        // ---- bonding
+        _fund(alice, 100_000e18);
+        _measure("bondWorker", alice, abi.encodeCall(grid.bondWorker, (WORKER_MIN, address(0))));
+        _measure("increaseWorkerBond", alice, abi.encodeCall(grid.increaseWorkerBond, (500e18)));
+        _measure("setWorkerOperator", alice, abi.encodeCall(grid.setWorkerOperator, (makeAddr("alice-hot"))));
+        _measure("requestWorkerUnbond", alice, abi.encodeCall(grid.requestWorkerUnbond, (500e18)));
+        _measure("cancelWorkerUnbond", alice, abi.encodeCall(grid.cancelWorkerUnbond, ()));
+        vm.prank(alice);
+        grid.requestWorkerUnbond(500e18);
+        vm.warp(block.timestamp + UNBOND_DELAY);
+        _measure("withdrawWorkerBond", alice, abi.encodeCall(grid.withdrawWorkerBond, ()));
+        _measure("bondValidator", alice, abi.encodeCall(grid.bondValidator, (VALIDATOR_MIN, address(0))));
+
+        // ---- models (owner)
+        _measure(
+            "registerModel",
+            owner,
+            abi.encodeCall(
+                grid.registerModel,
+                (
+                    "llama-3.1-8b-instruct-q4_k_m",
+                    IModelRegistry.ModelKind.Text,
+                    keccak256("weights"),
+                    8_000_000_000,
+                    6_144,
+                    IModelRegistry.RateCard({
+                        inputPerMTokens: 2e17, outputPerMTokens: 6e17, perMegapixelStep: 0
+                    })
+                )
+            )
+        );
+
+        // ---- escrow
+        address bob = makeAddr("bob");
+        _fund(bob, 1_000e18);
+        _measure("deposit (first)", bob, abi.encodeCall(grid.deposit, (100e18)));
+        _measure("deposit (top-up)", bob, abi.encodeCall(grid.deposit, (100e18)));
+        {
+            vm.prank(alice);
+            aipg.approve(address(grid), 0);
+            uint256 deadline = block.timestamp + 1 hours;
+            bytes32 digest = keccak256(
+                abi.encodePacked(
+                    "\x19\x01",
+                    aipg.DOMAIN_SEPARATOR(),
+                    keccak256(
+                        abi.encode(PERMIT_TYPEHASH, alice, address(grid), 50e18, aipg.nonces(alice), deadline)
+                    )
+                )
+            );
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(aliceKey, digest);
+            _measure(
+                "depositWithPermit", alice, abi.encodeCall(grid.depositWithPermit, (50e18, deadline, v, r, s))
+            );
+        }
+        _measure("approveGateway", bob, abi.encodeCall(grid.approveGateway, (gateway, 1_000e18)));
+        _measure("requestDepositWithdrawal", bob, abi.encodeCall(grid.requestDepositWithdrawal, (50e18)));
+        vm.warp(block.timestamp + DEPOSIT_DELAY);
+        _measure("withdrawDeposit", bob, abi.encodeCall(grid.withdrawDeposit, ()));
+
+        // ---- settlement: n distinct payers and n distinct workers (the worst case per receipt). A first
+        // batch makes the pools non-zero, as on a live network.
+        {
+            (address[] memory payers, address[] memory workers) = _population("warm", 1, 1_000e18);
+            vm.prank(gateway);
+            grid.settle(keccak256("warm"), 1, _debits(payers), _credits(workers));
+        }
+        uint256[3] memory sizes = [uint256(1), 10, 100];
+        for (uint256 k; k < sizes.length; ++k) {
+            uint256 n = sizes[k];
+            (address[] memory payers, address[] memory workers) = _population(vm.toString(n), n, 1_000e18);
+            _measure(
+                string.concat(
+                    "settle: ", vm.toString(n), " payer(s) + ", vm.toString(n), " worker(s), first credit"
+                ),
+                gateway,
+                _settleData(keccak256(abi.encode("first", n)), payers, workers, 1e18)
+            );
+            _measure(
+                string.concat(
+                    "settle: ", vm.toString(n), " payer(s) + ", vm.toString(n), " worker(s), repeat"
+                ),
+                gateway,
+                _settleData(keccak256(abi.encode("repeat", n)), payers, workers, 1e18)
+            );
+            if (n == 1) _measure("withdrawEarnings", workers[0], abi.encodeCall(grid.withdrawEarnings, ()));
+        }
+        {
+            (address[] memory payers, address[] memory workers) = _population("unl", 100, type(uint256).max);
+            vm.prank(gateway);
+            (bool ok,) = address(grid).call(_settleData(keccak256("unl-first"), payers, workers, 1e18));
+            assertTrue(ok);
+            _measure(
+                "settle: 100 payers (unlimited caps) + 100 workers, repeat",
+                gateway,
+                _settleData(keccak256("unl"), payers, workers, 1e18)
+            );
+        }
+        _measure("withdrawProtocolFees", gateway, abi.encodeCall(grid.withdrawProtocolFees, ()));
+
+        console.log("| action | gas (tx) | execution | refund |");
+        console.log("|---|---:|---:|---:|");
+        for (uint256 i; i < rows.length; ++i) {
+            console.log(
+                string.concat(
+                    "| ",
+                    rows[i].action,
+                    " | ",
+                    vm.toString(rows[i].txGas),
+                    " | ",
+                    vm.toString(rows[i].execution),
+                    " | ",
+                    vm.toString(rows[i].refund),
+                    " |"
+                )
+            );
+        }
+    }
+}
