@@ -15,11 +15,16 @@ export function parseAipg(amount: string): bigint {
   return parseUnits(s, AIPG_DECIMALS);
 }
 
-/** Formats wei as AIPG for people: thousands separators, at most `maxDecimals` decimals, trailing zeros dropped. */
+/**
+ * Formats wei as AIPG for people: thousands separators and at most `maxDecimals` decimals, trailing
+ * zeros dropped. An amount below 1 AIPG keeps `maxDecimals` significant digits instead, so a
+ * per-request fee of 0.0000175 AIPG never reads as 0.
+ */
 export function formatAipg(wei: bigint, maxDecimals = 4): string {
   const negative = wei < 0n;
   const [int = '0', frac = ''] = formatUnits(negative ? -wei : wei, AIPG_DECIMALS).split('.');
   const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  const trimmed = frac.slice(0, maxDecimals).replace(/0+$/, '');
+  const leadingZeros = int === '0' ? (/^0*/.exec(frac)?.[0].length ?? 0) : 0;
+  const trimmed = frac.slice(0, leadingZeros + maxDecimals).replace(/0+$/, '');
   return `${negative ? '-' : ''}${grouped}${trimmed ? `.${trimmed}` : ''}`;
 }

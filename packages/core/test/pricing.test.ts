@@ -42,8 +42,12 @@ describe('AIPG units', () => {
     expect(parseAipg('1000')).toBe(1_000n * 10n ** 18n);
     expect(parseAipg('0.5')).toBe(5n * 10n ** 17n);
     expect(formatAipg(1_234_567n * 10n ** 17n)).toBe('123,456.7');
-    expect(formatAipg(1n)).toBe('0');
-    expect(formatAipg(1n, 18)).toBe('0.000000000000000001');
+    expect(formatAipg(0n)).toBe('0');
+    expect(formatAipg(1n)).toBe('0.000000000000000001');
+    // below 1 AIPG: significant digits, so a small fee never reads as 0
+    expect(formatAipg(17_500_000_000_000n)).toBe('0.0000175');
+    expect(formatAipg(123_456_789n * 10n ** 6n)).toBe('0.0001234');
+    expect(formatAipg(15n * 10n ** 17n + 17_500_000_000_000n)).toBe('1.5');
   });
   it('rejects junk, negatives and too many decimals', () => {
     for (const bad of ['', '-1', '1e18', 'abc', '1.0000000000000000001', '1,000']) {

@@ -1,9 +1,10 @@
 import type { Command } from '../command.ts';
 import { chainUp } from './chain-up.ts';
+import { devnet } from './devnet.ts';
 import { stake } from './stake.ts';
 import { status } from './status.ts';
 import { unbond } from './unbond.ts';
 import { withdraw } from './withdraw.ts';
 
 /** Every `aipg` command: add one with one line (its file lives next to this one). */
-export const commands: readonly Command[] = [chainUp, stake, unbond, withdraw, status];
+export const commands: readonly Command[] = [devnet, chainUp, stake, unbond, withdraw, status];

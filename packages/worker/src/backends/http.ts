@@ -72,7 +72,8 @@ export async function readBody(response: Response, options: RequestOptions): Pro
 
 /** The body's lines, as they arrive (NDJSON objects, SSE fields). */
 export async function* lines(response: Response, options: RequestOptions): AsyncGenerator<string> {
-  if (!response.body) throw new BackendError(`${options.what}: empty body`, { code: BackendErrorCode.protocol });
+  if (!response.body)
+    throw new BackendError(`${options.what}: empty body`, { code: BackendErrorCode.protocol });
   const decoder = new TextDecoder();
   let buffer = '';
   try {

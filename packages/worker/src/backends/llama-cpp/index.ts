@@ -60,7 +60,9 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
       contextSize: options.contextSize,
       maxConcurrency: options.maxConcurrency,
       gpuLayers: options.gpuLayers,
-      onLog: options.logger ? (level, message) => options.logger?.[level]({ llama: message.trim() }) : undefined,
+      onLog: options.logger
+        ? (level, message) => options.logger?.[level]({ llama: message.trim() })
+        : undefined,
     });
     model = { name: options.name, weightsHash, modelId: computeModelId(options.name, weightsHash) };
     options.logger?.info({ weightsHash, threads, contextSize: engine.contextSize }, 'llama.cpp model loaded');
@@ -69,7 +71,8 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
   return {
     kind: 'llama-cpp',
     get model() {
-      if (!model) throw new BackendError('The llama-cpp backend is not loaded', { code: BackendErrorCode.notLoaded });
+      if (!model)
+        throw new BackendError('The llama-cpp backend is not loaded', { code: BackendErrorCode.notLoaded });
       return model;
     },
     get engine() {
@@ -104,6 +107,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
     },
     async close() {
       await loading?.catch(() => undefined);
+      loading = undefined;
       const e = engine;
       engine = undefined;
       await e?.close();

@@ -17,7 +17,13 @@
  *   one: greedy jobs are checkable token by token, seeded jobs only statistically (see README).
  */
 import { computeModelId } from '@aipg/core';
-import { createTokenizer, InferenceAbortedError, OutputText, sha256File, type Tokenizer } from '@aipg/inference';
+import {
+  createTokenizer,
+  InferenceAbortedError,
+  OutputText,
+  sha256File,
+  type Tokenizer,
+} from '@aipg/inference';
 import type { Logger } from 'pino';
 import type { Hex } from 'viem';
 import type { WorkerModelOptions } from '../../config/options.ts';
@@ -66,14 +72,20 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
   const url = trimSlash(options.url ?? 'http://127.0.0.1:11434');
   const tag = withTag(options.ollamaModel ?? options.name);
   const weightsHash = options.weightsHash.toLowerCase() as Hex;
-  const model: BackendModel = { name: options.name, weightsHash, modelId: computeModelId(options.name, weightsHash) };
+  const model: BackendModel = {
+    name: options.name,
+    weightsHash,
+    modelId: computeModelId(options.name, weightsHash),
+  };
   const what = (path: string) => `Ollama ${path}`;
   let loading: Promise<void> | undefined;
   let tokenizer: (Tokenizer & { close(): Promise<void> }) | undefined;
   let idsByBytes = new Map<string, number>();
 
   async function load(): Promise<void> {
-    const version = await requestJson<{ version?: string }>(`${url}/api/version`, { what: what('/api/version') });
+    const version = await requestJson<{ version?: string }>(`${url}/api/version`, {
+      what: what('/api/version'),
+    });
     if (version.version && compareVersions(version.version, MIN_OLLAMA_VERSION) < 0)
       throw new BackendError('This Ollama cannot report token ids', {
         code: BackendErrorCode.noTokenIds,
@@ -88,7 +100,10 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
         details: `${url} serves: ${served.join(', ') || 'no models'}; create it with \`ollama create ${tag} -f Modelfile\``,
       });
 
-    const show = await requestJson<ShowResponse>(`${url}/api/show`, { body: { model: tag }, what: what('/api/show') });
+    const show = await requestJson<ShowResponse>(`${url}/api/show`, {
+      body: { model: tag },
+      what: what('/api/show'),
+    });
     const from = /^FROM\s+(.+?)\s*$/m.exec(show.modelfile ?? '')?.[1];
     const digest = from ? /sha256[-:]([0-9a-f]{64})/.exec(from)?.[1] : undefined;
     if (!digest || `0x${digest}` !== weightsHash)
@@ -285,6 +300,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
     generate,
     async close() {
       await loading?.catch(() => undefined);
+      loading = undefined;
       const t = tokenizer;
       tokenizer = undefined;
       await t?.close();
@@ -298,7 +314,8 @@ function checkCounts(done: GenerateFrame, prompt: number, output: number, maxTok
     problems.push(`prompt_eval_count ${done.prompt_eval_count}, prompt ids ${prompt}`);
   if (done.eval_count !== undefined && done.eval_count !== output)
     problems.push(`eval_count ${done.eval_count}, output ids ${output}`);
-  if (finish === 'length' && output !== maxTokens) problems.push(`length finish after ${output} of ${maxTokens} tokens`);
+  if (finish === 'length' && output !== maxTokens)
+    problems.push(`length finish after ${output} of ${maxTokens} tokens`);
   if (problems.length > 0)
     throw new BackendError("Ollama's counts do not match the token ids", {
       code: BackendErrorCode.protocol,
@@ -326,7 +343,12 @@ function vocabularyByBytes(t: Tokenizer): Map<string, number> {
 const withTag = (name: string) => (name.includes(':') ? name : `${name}:latest`);
 
 function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => v.replace(/^v/, '').split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
+  const parse = (v: string) =>
+    v
+      .replace(/^v/, '')
+      .split(/[.-]/)
+      .slice(0, 3)
+      .map((x) => Number.parseInt(x, 10) || 0);
   const [x, y] = [parse(a), parse(b)];
   for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
   return 0;

@@ -56,7 +56,11 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
   const url = trimSlash(options.url ?? 'http://127.0.0.1:8000/v1');
   const served = options.servedModel ?? options.name;
   const weightsHash = options.weightsHash.toLowerCase() as Hex;
-  const model: BackendModel = { name: options.name, weightsHash, modelId: computeModelId(options.name, weightsHash) };
+  const model: BackendModel = {
+    name: options.name,
+    weightsHash,
+    modelId: computeModelId(options.name, weightsHash),
+  };
   const headers: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   let loading: Promise<void> | undefined;
   let ready = false;
@@ -78,7 +82,10 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
       what: 'OpenAI /completions',
     });
     const choice = probe.choices?.[0];
-    if (!Array.isArray(choice?.token_ids) || !Array.isArray(choice?.prompt_token_ids ?? probe.prompt_token_ids))
+    if (
+      !Array.isArray(choice?.token_ids) ||
+      !Array.isArray(choice?.prompt_token_ids ?? probe.prompt_token_ids)
+    )
       throw new BackendError('This server does not report token ids', {
         code: BackendErrorCode.noTokenIds,
         details:
@@ -93,7 +100,8 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
   }
 
   async function generate(req: GenerateRequest): Promise<GenerateResult> {
-    if (!ready) throw new BackendError('The OpenAI backend is not loaded', { code: BackendErrorCode.notLoaded });
+    if (!ready)
+      throw new BackendError('The OpenAI backend is not loaded', { code: BackendErrorCode.notLoaded });
     const started = performance.now();
     const { params, signal, onToken } = req;
     if (signal.aborted) throw new InferenceAbortedError(signal.reason);
@@ -124,7 +132,8 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
       if (answer.error !== undefined || answer.object === 'error')
         throw new BackendError('The server failed during generation', {
           code: BackendErrorCode.stream,
-          details: typeof answer.error === 'string' ? answer.error : (answer.error?.message ?? answer.message),
+          details:
+            typeof answer.error === 'string' ? answer.error : (answer.error?.message ?? answer.message),
           retryable: true,
         });
       usage = answer.usage ?? usage;
@@ -156,21 +165,30 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
     }
 
     if (!promptTokenIds)
-      throw new BackendError('The server returned no prompt token ids', { code: BackendErrorCode.noTokenIds });
+      throw new BackendError('The server returned no prompt token ids', {
+        code: BackendErrorCode.noTokenIds,
+      });
     if (finish !== 'stop' && finish !== 'length')
       throw new BackendError(
         finish == null ? 'The stream ended without a finish reason' : 'Unexpected finish reason',
-        { code: finish == null ? BackendErrorCode.stream : BackendErrorCode.protocol, details: String(finish), retryable: finish == null },
+        {
+          code: finish == null ? BackendErrorCode.stream : BackendErrorCode.protocol,
+          details: String(finish),
+          retryable: finish == null,
+        },
       );
     const finishReason: FinishReason = finish;
     const problems: string[] = [];
     if (usage?.prompt_tokens !== undefined && usage.prompt_tokens !== promptTokenIds.length)
       problems.push(`usage.prompt_tokens ${usage.prompt_tokens}, prompt ids ${promptTokenIds.length}`);
     if (usage?.completion_tokens !== undefined && usage.completion_tokens !== outputTokenIds.length)
-      problems.push(`usage.completion_tokens ${usage.completion_tokens}, output ids ${outputTokenIds.length}`);
+      problems.push(
+        `usage.completion_tokens ${usage.completion_tokens}, output ids ${outputTokenIds.length}`,
+      );
     if (finishReason === 'length' && outputTokenIds.length !== params.maxTokens)
       problems.push(`length finish after ${outputTokenIds.length} of ${params.maxTokens} tokens`);
-    if (outputTokenIds.length > params.maxTokens) problems.push(`${outputTokenIds.length} tokens > max ${params.maxTokens}`);
+    if (outputTokenIds.length > params.maxTokens)
+      problems.push(`${outputTokenIds.length} tokens > max ${params.maxTokens}`);
     if (problems.length > 0)
       throw new BackendError("The server's counts do not match its token ids", {
         code: BackendErrorCode.protocol,
@@ -197,6 +215,8 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
     },
     generate,
     async close() {
+      await loading?.catch(() => undefined);
+      loading = undefined;
       ready = false;
     },
   };

@@ -1,0 +1,104 @@
+import { parseAipg } from '@aipg/core';
+import { MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
+import { defineCommand } from '../command.ts';
+import { startDevnet } from '../devnet/start-devnet.ts';
+import { CliError } from '../errors.ts';
+import { table } from '../output.ts';
+
+function portFlag(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65_535)
+    throw new CliError(`invalid --${name} "${value}"`, 'USAGE', 'expected 0..65535 (0: any free port)');
+  return n;
+}
+
+function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError(`invalid --${name} "${value}"`, 'USAGE', 'expected 1..64');
+  return n;
+}
+
+export const devnet = defineCommand({
+  path: ['devnet'],
+  summary: 'run the whole network locally: chain, contracts, gateway, a llama.cpp worker and a funded user',
+  description: [
+    'Starts anvil and deploys the Grid, generates the project’s own GGUF model and registers it with',
+    'its sha256, starts a gateway on embedded PGlite and one worker on the llama.cpp backend (bonded',
+    'with 1,000 test AIPG), funds a user (deposit + gateway approval) and creates an API key. Prints',
+    'the API base URL, the key and a curl line, and writes the same facts to .aipg/devnet.json.',
+    'Ctrl-C stops everything it started.',
+  ].join('\n'),
+  options: {
+    port: { type: 'string' },
+    'rpc-port': { type: 'string' },
+    dir: { type: 'string' },
+    model: { type: 'string' },
+    threads: { type: 'string' },
+    concurrency: { type: 'string' },
+    deposit: { type: 'string' },
+  },
+  optionsHelp: [
+    ['--port <n>', 'gateway HTTP port (default 8080; 0 picks a free one)'],
+    ['--rpc-port <n>', 'anvil RPC port (default 8545; 0 picks a free one)'],
+    ['--dir <path>', 'state folder: model, gateway database, devnet.json (default .aipg)'],
+    ['--model <preset>', `generated model to serve: ${Object.keys(MODEL_PRESETS).join(', ')} (default small)`],
+    ['--threads <n>', 'llama.cpp CPU threads of the worker (default 1)'],
+    ['--concurrency <n>', 'jobs the worker runs at once (default 2)'],
+    ['--deposit <amount>', 'test AIPG the user deposits for requests (default 1000)'],
+  ],
+  examples: ['aipg devnet', 'aipg devnet --port 0 --rpc-port 0'],
+  async run({ flags, io, waitForShutdown }) {
+    const model = flags.model as string | undefined;
+    if (model !== undefined && !(model in MODEL_PRESETS))
+      throw new CliError(`unknown --model "${model}"`, 'USAGE', `expected one of ${Object.keys(MODEL_PRESETS).join(', ')}`);
+    const shutdown = waitForShutdown();
+    const net = await startDevnet({
+      dir: flags.dir as string | undefined,
+      port: portFlag('port', flags.port as string | undefined, 8080),
+      rpcPort: portFlag('rpc-port', flags['rpc-port'] as string | undefined, 8545),
+      model: model as ModelPresetName | undefined,
+      threads: positiveInt('threads', flags.threads as string | undefined),
+      maxConcurrency: positiveInt('concurrency', flags.concurrency as string | undefined),
+      payerDeposit: flags.deposit === undefined ? undefined : parseAipg(flags.deposit as string),
+      io,
+    });
+    try {
+      const w = (line = '') => io.stdout.write(`${line}\n`);
+      const curl = [
+        `curl ${net.gatewayUrl}/v1/chat/completions`,
+        `  -H "Authorization: Bearer ${net.apiKey}"`,
+        '  -H "Content-Type: application/json"',
+        `  -d '{"model":"${net.model.name}","messages":[{"role":"user","content":"Hello, grid!"}],"max_tokens":32}'`,
+      ].join(' \\\n');
+      w();
+      w('AIPG devnet is up');
+      w(
+        table([
+          ['API base URL', `${net.gatewayUrl}/v1`],
+          ['API key', net.apiKey],
+          ['dashboard', net.dashboardUrl],
+          ['model', `${net.model.name} (${net.model.parameterCount.toLocaleString('en-US')} parameters)`],
+          ['RPC URL', `${net.rpcUrl} (chain ${net.chainId})`],
+          ['Grid', net.contracts.grid],
+          ['worker', net.accounts.worker],
+          ['user (payer)', net.accounts.payer],
+          ['facts for scripts', net.infoPath],
+        ]),
+      );
+      w("(accounts are anvil's public test keys: never use them for real funds)");
+      w();
+      w('Try it:');
+      w(curl);
+      w();
+      w('Press Ctrl-C to stop.');
+      const signal = await shutdown;
+      w(`${signal}: stopping the worker, gateway and chain…`);
+    } finally {
+      await net.stop();
+    }
+    io.stdout.write('devnet stopped\n');
+    return 0;
+  },
+});

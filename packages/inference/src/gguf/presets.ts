@@ -1,0 +1,54 @@
+import type { Hex } from 'viem';
+import type { GgufConfig } from './make-gguf.ts';
+
+export type ModelPreset = {
+  config: GgufConfig;
+  parameterCount: number;
+  /**
+   * sha256 of the generated file, pinned: the devnet registers `computeModelId(name, weightsHash)`
+   * on chain, so a generator change that alters the bytes must be a visible diff here.
+   */
+  weightsHash: Hex;
+};
+
+/**
+ * `tiny`: 92k parameters, F32, 0.38 MB: for tests.
+ * `small`: 3.2M parameters, Q8_0, 3.4 MB: for the devnet.
+ * Both share the vocabulary (520 tokens) and the chat template; tokens/s in the package README.
+ */
+export const MODEL_PRESETS = {
+  tiny: {
+    config: {
+      name: 'aipg-tiny-llama',
+      embeddingLength: 48,
+      blockCount: 2,
+      headCount: 4,
+      headCountKv: 2,
+      feedForwardLength: 96,
+      contextLength: 2048,
+      fileType: 'f32',
+      seed: 0xc0ffee,
+      blockStd: 0.06,
+    },
+    parameterCount: 91_632,
+    weightsHash: '0x20061f4494384e7cf93e10fa80638a634fbac0e425b44886adddb2a1a0b3428e',
+  },
+  small: {
+    config: {
+      name: 'aipg-small-llama',
+      embeddingLength: 256,
+      blockCount: 4,
+      headCount: 8,
+      headCountKv: 4,
+      feedForwardLength: 704,
+      contextLength: 4096,
+      fileType: 'q8_0',
+      seed: 0x5eed,
+      blockStd: 0.01,
+    },
+    parameterCount: 3_217_664,
+    weightsHash: '0x25b606cca2430b8c7aecba7a8061ec5f6114139ae676b01700fa1d8d7cdfcd73',
+  },
+} as const satisfies Record<string, ModelPreset>;
+
+export type ModelPresetName = keyof typeof MODEL_PRESETS;

@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { readGgufFileInfo } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { applyChatTemplate, CHAT_TEMPLATE, ensureModel, MODEL_PRESETS, makeGguf } from '../src/index.ts';
+
+const sha256 = (b: Uint8Array) => `0x${createHash('sha256').update(b).digest('hex')}`;
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aipg-gguf-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('makeGguf', () => {
+  test('is deterministic and matches the pinned hashes', () => {
+    for (const preset of Object.values(MODEL_PRESETS)) {
+      const a = makeGguf(preset.config);
+      const b = makeGguf(preset.config);
+      expect(sha256(a.bytes)).toBe(sha256(b.bytes));
+      expect(sha256(a.bytes)).toBe(preset.weightsHash);
+      expect(a.parameterCount).toBe(preset.parameterCount);
+    }
+  });
+
+  test('tiny is ~100k parameters and small a few million', () => {
+    expect(MODEL_PRESETS.tiny.parameterCount).toBeGreaterThan(50_000);
+    expect(MODEL_PRESETS.tiny.parameterCount).toBeLessThan(200_000);
+    expect(MODEL_PRESETS.small.parameterCount).toBeGreaterThan(1_000_000);
+    expect(MODEL_PRESETS.small.parameterCount).toBeLessThan(10_000_000);
+  });
+
+  test('another seed gives other weights', () => {
+    const a = makeGguf(MODEL_PRESETS.tiny.config);
+    const b = makeGguf({ ...MODEL_PRESETS.tiny.config, seed: 1 });
+    expect(sha256(a.bytes)).not.toBe(sha256(b.bytes));
+    expect(a.bytes.length).toBe(b.bytes.length);
+  });
+
+  test('rejects an impossible shape', () => {
+    expect(() => makeGguf({ ...MODEL_PRESETS.tiny.config, headCount: 5 })).toThrow(RangeError);
+  });
+});
+
+describe('chat template', () => {
+  const conversations = [
+    [{ role: 'user', content: 'hi' }],
+    [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'What is the grid?' },
+      { role: 'assistant', content: 'A network.' },
+      { role: 'user', content: 'Ünïcode ✓ and\nnew lines' },
+    ],
+  ] as const;
+
+  test('the Jinja template renders exactly BOS + applyChatTemplate', () => {
+    const template = new Template(CHAT_TEMPLATE);
+    for (const messages of conversations) {
+      const rendered = template.render({
+        messages,
+        bos_token: '<s>',
+        eos_token: '</s>',
+        add_generation_prompt: true,
+      });
+      expect(rendered).toBe(`<s>${applyChatTemplate(messages)}`);
+    }
+    expect(applyChatTemplate(conversations[0])).toBe('<|user|>hi</s><|assistant|>');
+  });
+
+  test('the GGUF carries the template and the tokenizer settings', async () => {
+    const { path } = await ensureModel({ dir, preset: 'tiny' });
+    const info = await readGgufFileInfo(path);
+    const md = info.metadata as unknown as {
+      tokenizer: { chat_template: string; ggml: Record<string, unknown> };
+    };
+    expect(md.tokenizer.chat_template).toBe(CHAT_TEMPLATE);
+    expect(md.tokenizer.ggml.bos_token_id).toBe(1);
+    expect(md.tokenizer.ggml.eos_token_id).toBe(2);
+    expect(md.tokenizer.ggml.add_bos_token).toBe(true);
+  });
+});
+
+describe('ensureModel', () => {
+  test('writes once, reuses a good file and replaces a wrong one', async () => {
+    const sub = join(dir, 'models');
+    const first = await ensureModel({ dir: sub, preset: 'tiny' });
+    expect(first).toMatchObject({
+      path: join(sub, 'aipg-tiny-llama.gguf'),
+      name: 'aipg-tiny-llama',
+      weightsHash: MODEL_PRESETS.tiny.weightsHash,
+      parameterCount: MODEL_PRESETS.tiny.parameterCount,
+    });
+    expect(sha256(await readFile(first.path))).toBe(first.weightsHash);
+    expect((await stat(first.path)).size).toBe(first.bytes);
+
+    const mtime = (await stat(first.path)).mtimeMs;
+    await ensureModel({ dir: sub, preset: 'tiny' });
+    expect((await stat(first.path)).mtimeMs).toBe(mtime);
+
+    await writeFile(first.path, 'not a model');
+    const again = await ensureModel({ dir: sub, preset: 'tiny' });
+    expect(sha256(await readFile(again.path))).toBe(MODEL_PRESETS.tiny.weightsHash);
+  });
+});
