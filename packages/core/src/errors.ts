@@ -19,7 +19,10 @@ export class BaseError extends Error {
   readonly retryable: boolean;
 
   constructor(shortMessage: string, { code, details, cause, retryable = false }: BaseErrorParameters) {
-    super(details ? `${shortMessage}\n\nDetails: ${details}` : shortMessage, cause === undefined ? undefined : { cause });
+    super(
+      details ? `${shortMessage}\n\nDetails: ${details}` : shortMessage,
+      cause === undefined ? undefined : { cause },
+    );
     this.code = code;
     this.shortMessage = shortMessage;
     this.details = details;

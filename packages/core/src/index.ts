@@ -1,5 +1,11 @@
 export { BaseError, type BaseErrorParameters, InvalidInputError } from './errors.ts';
-export { computeModelId, type ModelKind, modelKindFromUint, modelKindToUint, type RateCard } from './model.ts';
+export {
+  computeModelId,
+  type ModelKind,
+  modelKindFromUint,
+  modelKindToUint,
+  type RateCard,
+} from './model.ts';
 export { BPS, computeTextFee, maxTextFee, splitGross, type TextFeeParameters } from './pricing.ts';
 export {
   type AdvertisedModel,

@@ -27,8 +27,10 @@ export function computeTextFee({
   confidential = false,
   confidentialPremiumBps = 0,
 }: TextFeeParameters): bigint {
-  if (!Number.isSafeInteger(inputTokens) || inputTokens < 0) throw new RangeError('inputTokens must be a non-negative integer');
-  if (!Number.isSafeInteger(outputTokens) || outputTokens < 0) throw new RangeError('outputTokens must be a non-negative integer');
+  if (!Number.isSafeInteger(inputTokens) || inputTokens < 0)
+    throw new RangeError('inputTokens must be a non-negative integer');
+  if (!Number.isSafeInteger(outputTokens) || outputTokens < 0)
+    throw new RangeError('outputTokens must be a non-negative integer');
   const base = BigInt(inputTokens) * rates.inputPerMTokens + BigInt(outputTokens) * rates.outputPerMTokens;
   const premium = confidential ? BPS + BigInt(confidentialPremiumBps) : BPS;
   return ceilDiv(base * premium, MILLION * BPS);

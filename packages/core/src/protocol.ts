@@ -22,7 +22,9 @@ export const PROTOCOL_VERSION = 1;
 
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32-byte hex') as unknown as z.ZodType<Hex>;
 const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'expected hex bytes') as unknown as z.ZodType<Hex>;
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address') as unknown as z.ZodType<Address>;
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address') as unknown as z.ZodType<Address>;
 const uintString = z.string().regex(/^\d{1,78}$/, 'expected a decimal integer string');
 const tokenId = z.number().int().min(0).max(0xffffffff);
 
@@ -113,7 +115,10 @@ export const jobMessage = z.object({
   payer: address,
   kind: z.enum(['chat', 'completion']),
   /** `messages` for chat, `prompt` for completions. */
-  input: z.union([z.object({ messages: z.array(chatMessageSchema).min(1) }), z.object({ prompt: z.string() })]),
+  input: z.union([
+    z.object({ messages: z.array(chatMessageSchema).min(1) }),
+    z.object({ prompt: z.string() }),
+  ]),
   params: samplingParamsSchema,
   pricing: z.object({
     inputPerMTokens: uintString,

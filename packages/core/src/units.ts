@@ -9,9 +9,11 @@ export const AIPG_BASE_ADDRESS = '0xa1c0deCaFE3E9Bf06A5F29B7015CD373a9854608' as
 /** Parses a human amount ("1000", "12.5") into wei; rejects negatives, junk and too many decimals. */
 export function parseAipg(amount: string): bigint {
   const s = amount.trim();
-  if (!/^\d+(\.\d+)?$/.test(s)) throw new InvalidInputError(`invalid AIPG amount "${amount}"`, 'expected a number such as 1000 or 12.5');
+  if (!/^\d+(\.\d+)?$/.test(s))
+    throw new InvalidInputError(`invalid AIPG amount "${amount}"`, 'expected a number such as 1000 or 12.5');
   const decimals = s.split('.')[1]?.length ?? 0;
-  if (decimals > AIPG_DECIMALS) throw new InvalidInputError(`invalid AIPG amount "${amount}"`, `at most ${AIPG_DECIMALS} decimals`);
+  if (decimals > AIPG_DECIMALS)
+    throw new InvalidInputError(`invalid AIPG amount "${amount}"`, `at most ${AIPG_DECIMALS} decimals`);
   return parseUnits(s, AIPG_DECIMALS);
 }
 

@@ -11,10 +11,22 @@ describe('computeTextFee', () => {
     expect(computeTextFee({ inputTokens: 500_000, outputTokens: 500_000, rates })).toBe(4_000_000n);
   });
   it('rounds up once so a job at a non-zero rate never costs 0', () => {
-    expect(computeTextFee({ inputTokens: 1, outputTokens: 0, rates: { inputPerMTokens: 1n, outputPerMTokens: 1n } })).toBe(1n);
+    expect(
+      computeTextFee({
+        inputTokens: 1,
+        outputTokens: 0,
+        rates: { inputPerMTokens: 1n, outputPerMTokens: 1n },
+      }),
+    ).toBe(1n);
     expect(computeTextFee({ inputTokens: 0, outputTokens: 0, rates })).toBe(0n);
     // 3 input tokens at 2 wei/M-token = 6e-6 wei → 1 wei
-    expect(computeTextFee({ inputTokens: 3, outputTokens: 0, rates: { inputPerMTokens: 2n, outputPerMTokens: 0n } })).toBe(1n);
+    expect(
+      computeTextFee({
+        inputTokens: 3,
+        outputTokens: 0,
+        rates: { inputPerMTokens: 2n, outputPerMTokens: 0n },
+      }),
+    ).toBe(1n);
   });
   it('applies the confidential premium only to confidential jobs', () => {
     const base = { inputTokens: 1_000_000, outputTokens: 0, rates, confidentialPremiumBps: 2_500 };

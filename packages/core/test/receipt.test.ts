@@ -1,4 +1,4 @@
-import { encodeAbiParameters, hashTypedData, type Hex, keccak256, recoverTypedDataAddress } from 'viem';
+import { encodeAbiParameters, type Hex, hashTypedData, keccak256, recoverTypedDataAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import {
@@ -24,7 +24,13 @@ function receipt(i: number): Receipt {
     payer: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
     worker: worker.address,
     modelId: keccak256('0x01'),
-    requestHash: computeRequestHash([1, 2, 3 + i], { maxTokens: 16, temperature: 0, topP: 1, seed: null, stop: [] }),
+    requestHash: computeRequestHash([1, 2, 3 + i], {
+      maxTokens: 16,
+      temperature: 0,
+      topP: 1,
+      seed: null,
+      stop: [],
+    }),
     outputHash: computeOutputHash([5, 6, i], 'stop'),
     inputUnits: 3n,
     outputUnits: 3n,
@@ -66,7 +72,9 @@ describe('EIP-712 receipt', () => {
     const r = receipt(1);
     const a = hashTypedData(receiptTypedData(r, 31337, grid));
     expect(hashTypedData(receiptTypedData(r, 8453, grid))).not.toBe(a);
-    expect(hashTypedData(receiptTypedData(r, 31337, '0x0000000000000000000000000000000000000001'))).not.toBe(a);
+    expect(hashTypedData(receiptTypedData(r, 31337, '0x0000000000000000000000000000000000000001'))).not.toBe(
+      a,
+    );
   });
 });
 

@@ -16,7 +16,8 @@ function portFlag(name: string, value: string | undefined, fallback: number): nu
 function positiveInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError(`invalid --${name} "${value}"`, 'USAGE', 'expected 1..64');
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new CliError(`invalid --${name} "${value}"`, 'USAGE', 'expected 1..64');
   return n;
 }
 
@@ -43,7 +44,10 @@ export const devnet = defineCommand({
     ['--port <n>', 'gateway HTTP port (default 8080; 0 picks a free one)'],
     ['--rpc-port <n>', 'anvil RPC port (default 8545; 0 picks a free one)'],
     ['--dir <path>', 'state folder: model, gateway database, devnet.json (default .aipg)'],
-    ['--model <preset>', `generated model to serve: ${Object.keys(MODEL_PRESETS).join(', ')} (default small)`],
+    [
+      '--model <preset>',
+      `generated model to serve: ${Object.keys(MODEL_PRESETS).join(', ')} (default small)`,
+    ],
     ['--threads <n>', 'llama.cpp CPU threads of the worker (default 1)'],
     ['--concurrency <n>', 'jobs the worker runs at once (default 2)'],
     ['--deposit <amount>', 'test AIPG the user deposits for requests (default 1000)'],
@@ -52,7 +56,11 @@ export const devnet = defineCommand({
   async run({ flags, io, waitForShutdown }) {
     const model = flags.model as string | undefined;
     if (model !== undefined && !(model in MODEL_PRESETS))
-      throw new CliError(`unknown --model "${model}"`, 'USAGE', `expected one of ${Object.keys(MODEL_PRESETS).join(', ')}`);
+      throw new CliError(
+        `unknown --model "${model}"`,
+        'USAGE',
+        `expected one of ${Object.keys(MODEL_PRESETS).join(', ')}`,
+      );
     const shutdown = waitForShutdown();
     const net = await startDevnet({
       dir: flags.dir as string | undefined,

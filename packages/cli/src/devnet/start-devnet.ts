@@ -13,7 +13,12 @@ import {
   writeDeployment,
 } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
-import { apiKeyMessage, createGatewayOptions, type StartGatewayReturnType, startGateway } from '@aipg/gateway';
+import {
+  apiKeyMessage,
+  createGatewayOptions,
+  type StartGatewayReturnType,
+  startGateway,
+} from '@aipg/gateway';
 import { ensureModel, type ModelPresetName } from '@aipg/inference';
 import { createWorkerOptions, startWorker } from '@aipg/worker';
 import { type Address, type Hex, maxUint256 } from 'viem';
@@ -164,33 +169,38 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     });
     stops.push(() => gateway.stop());
 
-    const worker = await progress.step('Starting the worker (llama.cpp on CPU) and connecting it', async () => {
-      const options = await createWorkerOptions(
-        {
-          network: 'devnet',
-          gateway: gateway.workerUrl,
-          rpc: rpcUrl,
-          grid: deployment.grid,
-          model: model.name,
-          backend: 'llama-cpp',
-          gguf: model.path,
-          weightsHash: model.weightsHash,
-          threads: parameters.threads ?? 1,
-          maxConcurrency: parameters.maxConcurrency ?? 2,
-          logLevel,
-        },
-        { AIPG_OPERATOR_KEY: key(DEVNET_ROLES.worker) },
-      );
-      const w = await startWorker(options);
-      stops.push(() => w.stop());
-      await w.ready();
-      await waitFor(async () => {
-        const res = await fetch(`${gateway.url}/v1/models`);
-        const body = (await res.json()) as { data: { grid: { model_id: string; workers_online: number } }[] };
-        return body.data.some((m) => m.grid.model_id === model.modelId && m.grid.workers_online > 0);
-      }, 30_000);
-      return w;
-    });
+    const worker = await progress.step(
+      'Starting the worker (llama.cpp on CPU) and connecting it',
+      async () => {
+        const options = await createWorkerOptions(
+          {
+            network: 'devnet',
+            gateway: gateway.workerUrl,
+            rpc: rpcUrl,
+            grid: deployment.grid,
+            model: model.name,
+            backend: 'llama-cpp',
+            gguf: model.path,
+            weightsHash: model.weightsHash,
+            threads: parameters.threads ?? 1,
+            maxConcurrency: parameters.maxConcurrency ?? 2,
+            logLevel,
+          },
+          { AIPG_OPERATOR_KEY: key(DEVNET_ROLES.worker) },
+        );
+        const w = await startWorker(options);
+        stops.push(() => w.stop());
+        await w.ready();
+        await waitFor(async () => {
+          const res = await fetch(`${gateway.url}/v1/models`);
+          const body = (await res.json()) as {
+            data: { grid: { model_id: string; workers_online: number } }[];
+          };
+          return body.data.some((m) => m.grid.model_id === model.modelId && m.grid.workers_online > 0);
+        }, 30_000);
+        return w;
+      },
+    );
     void worker;
 
     const apiKey = await progress.step('Creating the user’s API key', () =>
@@ -240,7 +250,12 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 }
 
 /** Signs the gateway's API-key message with the payer's key and asks the gateway for a key. */
-async function createApiKey(gatewayUrl: string, gateway: Address, chainId: number, payerKey: Hex): Promise<string> {
+async function createApiKey(
+  gatewayUrl: string,
+  gateway: Address,
+  chainId: number,
+  payerKey: Hex,
+): Promise<string> {
   const payer = privateKeyToAccount(payerKey);
   const message = apiKeyMessage({
     gateway,
@@ -257,6 +272,7 @@ async function createApiKey(gatewayUrl: string, gateway: Address, chainId: numbe
     body: JSON.stringify({ payer: payer.address, message, signature }),
   });
   const body = (await res.json()) as { key?: string; error?: { message: string } };
-  if (!res.ok || !body.key) throw new Error(`the gateway refused the API key request: ${body.error?.message ?? res.status}`);
+  if (!res.ok || !body.key)
+    throw new Error(`the gateway refused the API key request: ${body.error?.message ?? res.status}`);
   return body.key;
 }
