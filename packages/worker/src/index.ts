@@ -1,4 +1,9 @@
 export type { CreateBackend } from './backend-factory.ts';
+export {
+  createLlamaCppBackend,
+  type LlamaCppBackend,
+  type LlamaCppBackendOptions,
+} from './backends/llama-cpp/index.ts';
 export type {
   BackendModel,
   GenerateInput,

@@ -52,6 +52,8 @@ export type StartDevnetParameters = {
   settleIntervalMs?: number | undefined;
   /** Log level of the gateway and worker (default `warn`: the progress lines are the output). */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent' | undefined;
+  /** Extra gateway options by dotted name (`{ 'chain.registryCacheMs': 500 }`), for tests and benchmarks. */
+  gatewayOptions?: Record<string, unknown> | undefined;
   /** Progress lines go here; undefined = quiet (tests). */
   io?: Io | undefined;
 };
@@ -162,6 +164,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           databaseDir: join(devDir, 'gateway-db'),
           logLevel,
           'settlement.intervalMs': parameters.settleIntervalMs ?? 5_000,
+          ...parameters.gatewayOptions,
         },
         {},
       );

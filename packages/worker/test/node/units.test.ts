@@ -84,6 +84,7 @@ describe('public API', () => {
       'checkHardwareRule',
       'checkServedModels',
       'checkWorkerBond',
+      'createLlamaCppBackend',
       'createWorkerOptions',
       'detectHardware',
       'normalizeGatewayUrl',

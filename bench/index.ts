@@ -1,0 +1,319 @@
+/**
+ * `npm run bench`: figures, not pass/fail tests. Prints one table per section:
+ *  1. added latency of gateway + worker over calling the same backend directly (p50, p99)
+ *  2. time-to-first-token overhead when streaming
+ *  3. requests per second through one gateway (an instant backend, so the gateway is what's measured)
+ *  4. gas per settled job at batch sizes 1, 100 and 1,000
+ *  5. (when the AuditFacet is deployed) gas of attest and finalize
+ * Usage: npm run bench [-- --quick]   (--quick: fewer iterations, for a smoke run)
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  anvilTestAccounts,
+  approveGateway,
+  approveToken,
+  bond,
+  createGridClients,
+  deposit,
+  registerModel,
+  settleBatch,
+  startDevChain,
+} from '@aipg/chain';
+import { buildReceiptTree, computeOutputHash, computeRequestHash, parseAipg, type Receipt } from '@aipg/core';
+import { createLlamaCppBackend, createWorkerOptions, startWorker } from '@aipg/worker';
+import OpenAI from 'openai';
+import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { startDevnet } from '../packages/cli/src/devnet/start-devnet.ts';
+import { createEchoBackend } from './echo-backend.ts';
+
+const quick = process.argv.includes('--quick');
+const N = quick ? 30 : 200;
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+
+function printTable(title: string, rows: (string | number)[][]) {
+  console.log(`\n${title}`);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  for (const [i, r] of rows.entries()) {
+    console.log(`  ${r.map((c, j) => String(c).padEnd(widths[j]!)).join('  ')}`);
+    if (i === 0) console.log(`  ${widths.map((w) => '-'.repeat(w)).join('  ')}`);
+  }
+}
+
+const key = (i: number) => anvilTestAccounts[i]!.privateKey as Hex;
+
+async function latency() {
+  const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-'));
+  const net = await startDevnet({
+    dir,
+    port: 0,
+    rpcPort: 0,
+    model: 'tiny',
+    logLevel: 'silent',
+    settleIntervalMs: 3_600_000,
+    gatewayOptions: {
+      'chain.registryCacheMs': 200,
+      'rateLimit.requestsPerMinute': 1_000_000,
+      'rateLimit.burst': 100_000,
+    },
+  });
+  try {
+    const client = new OpenAI({ baseURL: `${net.gatewayUrl}/v1`, apiKey: net.apiKey, maxRetries: 0 });
+    const direct = createLlamaCppBackend({ name: net.model.name, gguf: net.model.path, threads: 1 });
+    await direct.load();
+    const messages = [{ role: 'user' as const, content: 'Hello, grid!' }];
+    const params = { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] as string[] };
+    const directMs: number[] = [];
+    const gridMs: number[] = [];
+    const directTtft: number[] = [];
+    const gridTtft: number[] = [];
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 5; i++) {
+      await direct.generate({ input: { messages }, params, signal });
+      await client.chat.completions.create({
+        model: net.model.name,
+        messages,
+        max_tokens: 8,
+        temperature: 0,
+      });
+    }
+    for (let i = 0; i < N; i++) {
+      let t = performance.now();
+      await direct.generate({ input: { messages }, params, signal });
+      directMs.push(performance.now() - t);
+      t = performance.now();
+      await client.chat.completions.create({
+        model: net.model.name,
+        messages,
+        max_tokens: 8,
+        temperature: 0,
+      });
+      gridMs.push(performance.now() - t);
+
+      t = performance.now();
+      let first = 0;
+      await direct.generate({
+        input: { messages },
+        params,
+        signal,
+        onToken: () => {
+          first ||= performance.now() - t;
+        },
+      });
+      directTtft.push(first);
+      t = performance.now();
+      first = 0;
+      const stream = await client.chat.completions.create({
+        model: net.model.name,
+        messages,
+        max_tokens: 8,
+        temperature: 0,
+        stream: true,
+      });
+      for await (const chunk of stream)
+        if (!first && chunk.choices[0]?.delta.content) first = performance.now() - t;
+      gridTtft.push(first);
+    }
+    await direct.close();
+    printTable(`1. Latency, chat completion of 8 tokens on the tiny model, ${N} sequential requests`, [
+      ['path', 'p50', 'p99'],
+      ['backend called directly', ms(pct(directMs, 50)), ms(pct(directMs, 99))],
+      ['openai client → gateway → worker', ms(pct(gridMs, 50)), ms(pct(gridMs, 99))],
+      ['added by the grid', ms(pct(gridMs, 50) - pct(directMs, 50)), ms(pct(gridMs, 99) - pct(directMs, 99))],
+    ]);
+    printTable('2. Time to first token, streaming', [
+      ['path', 'p50', 'p99'],
+      ['backend called directly', ms(pct(directTtft, 50)), ms(pct(directTtft, 99))],
+      ['openai client → gateway → worker (SSE)', ms(pct(gridTtft, 50)), ms(pct(gridTtft, 99))],
+      [
+        'added by the grid',
+        ms(pct(gridTtft, 50) - pct(directTtft, 50)),
+        ms(pct(gridTtft, 99) - pct(directTtft, 99)),
+      ],
+    ]);
+
+    // 3. Throughput: a second worker with an instant backend, many clients at once.
+    const echo = createEchoBackend();
+    const owner = createGridClients({
+      rpcUrl: net.rpcUrl,
+      chainId: net.chainId,
+      account: privateKeyToAccount(key(0)),
+    }).walletClient!;
+    await registerModel(owner, {
+      grid: net.contracts.grid,
+      name: echo.model.name,
+      kind: 'text',
+      weightsHash: echo.model.weightsHash,
+      parameterCount: 1n,
+      minVramMb: 0,
+      rates: { inputPerMTokens: parseAipg('0.5'), outputPerMTokens: parseAipg('1.5'), perMegapixelStep: 0n },
+    });
+    const w5 = createGridClients({
+      rpcUrl: net.rpcUrl,
+      chainId: net.chainId,
+      account: privateKeyToAccount(key(5)),
+    }).walletClient!;
+    await approveToken(w5, {
+      token: net.contracts.token,
+      spender: net.contracts.grid,
+      amount: parseAipg('1000'),
+    });
+    await bond(w5, { grid: net.contracts.grid, role: 'worker', amount: parseAipg('1000') });
+    const options = await createWorkerOptions(
+      {
+        network: 'devnet',
+        gateway: net.workerUrl,
+        rpc: net.rpcUrl,
+        grid: net.contracts.grid,
+        model: echo.model.name,
+        backend: 'llama-cpp',
+        gguf: net.model.path,
+        weightsHash: echo.model.weightsHash,
+        maxConcurrency: 64,
+        logLevel: 'silent',
+      },
+      { AIPG_OPERATOR_KEY: key(5) },
+    );
+    const worker = await startWorker(options, { backends: [{ backend: echo, maxConcurrency: 64 }] });
+    await worker.ready();
+    for (let i = 0; i < 50; i++) {
+      const models = (await fetch(`${net.gatewayUrl}/v1/models`).then((r) => r.json())) as {
+        data: { id: string; grid: { workers_online: number } }[];
+      };
+      if (models.data.some((m) => m.id === echo.model.name && m.grid.workers_online > 0)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const rows: (string | number)[][] = [['clients at once', 'requests', 'req/s', 'p50', 'p99']];
+    for (const concurrency of [1, 8, 32]) {
+      const total = quick ? 60 : 400;
+      let next = 0;
+      const lat: number[] = [];
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < total) {
+            next++;
+            const t = performance.now();
+            await client.chat.completions.create({ model: echo.model.name, messages, max_tokens: 8 });
+            lat.push(performance.now() - t);
+          }
+        }),
+      );
+      const secs = (performance.now() - started) / 1000;
+      rows.push([concurrency, total, (total / secs).toFixed(0), ms(pct(lat, 50)), ms(pct(lat, 99))]);
+    }
+    printTable(
+      '3. Requests per second through one gateway (instant backend, 8 output tokens, 2 cores shared by all)',
+      rows,
+    );
+    await worker.stop();
+  } finally {
+    await net.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function gas() {
+  const dev = await startDevChain({ port: 0, silent: true });
+  try {
+    const { deployment } = dev;
+    const wallet = (i: number) =>
+      createGridClients({
+        rpcUrl: dev.anvil.rpcUrl,
+        chainId: deployment.chainId,
+        account: privateKeyToAccount(key(i)),
+      }).walletClient!;
+    const gateway = wallet(1);
+    const gatewayAddress = privateKeyToAccount(key(1)).address;
+    const payerKeys = [3, 4, 5];
+    const workerKeys = [6, 7, 8];
+    const payerAddresses = payerKeys.map((i) => privateKeyToAccount(key(i)).address);
+    const workerAddresses = workerKeys.map((i) => privateKeyToAccount(key(i)).address);
+    for (const p of payerKeys.map(wallet)) {
+      await approveToken(p, {
+        token: deployment.token,
+        spender: deployment.grid,
+        amount: parseAipg('100000'),
+      });
+      await deposit(p, { grid: deployment.grid, amount: parseAipg('100000') });
+      await approveGateway(p, { grid: deployment.grid, gateway: gatewayAddress, cap: maxUint256 });
+    }
+    for (const w of workerKeys.map(wallet)) {
+      await approveToken(w, { token: deployment.token, spender: deployment.grid, amount: parseAipg('1000') });
+      await bond(w, { grid: deployment.grid, role: 'worker', amount: parseAipg('1000') });
+    }
+    const rows: (string | number)[][] = [
+      ['receipts in batch', 'payers', 'workers', 'settle gas', 'gas per job'],
+    ];
+    let nonce = 0;
+    for (const size of [1, 100, 1_000]) {
+      const receipts: Receipt[] = Array.from({ length: size }, (_, i) => {
+        const payer = payerAddresses[i % payerAddresses.length]!;
+        const worker = workerAddresses[i % workerAddresses.length]!;
+        return {
+          jobId: keccak256(toHex(`bench-${nonce++}`)),
+          gateway: gatewayAddress,
+          payer,
+          worker,
+          modelId: keccak256(toHex('model')),
+          requestHash: computeRequestHash([1, 2, 3], {
+            maxTokens: 8,
+            temperature: 0,
+            topP: 1,
+            seed: null,
+            stop: [],
+          }),
+          outputHash: computeOutputHash([4, 5], 'stop'),
+          inputUnits: 3n,
+          outputUnits: 2n,
+          fee: 1_000_000_000_000n + BigInt(i),
+          completedAt: BigInt(Math.floor(Date.now() / 1000)),
+          confidential: false,
+        };
+      });
+      const tree = buildReceiptTree(receipts);
+      const debits = new Map<Address, bigint>();
+      const credits = new Map<Address, bigint>();
+      for (const r of receipts) {
+        debits.set(r.payer, (debits.get(r.payer) ?? 0n) + r.fee);
+        credits.set(r.worker, (credits.get(r.worker) ?? 0n) + r.fee);
+      }
+      const { hash } = await settleBatch(gateway, {
+        grid: deployment.grid,
+        root: tree.root as Hex,
+        receiptCount: size,
+        debits: [...debits].map(([payer, amount]) => ({ payer, amount })),
+        credits: [...credits].map(([worker, gross]) => ({ worker, gross })),
+      });
+      const { publicClient } = createGridClients({ rpcUrl: dev.anvil.rpcUrl, chainId: deployment.chainId });
+      const receipt = await publicClient.getTransactionReceipt({ hash });
+      rows.push([
+        size,
+        debits.size,
+        credits.size,
+        receipt.gasUsed.toString(),
+        (Number(receipt.gasUsed) / size).toFixed(0),
+      ]);
+    }
+    printTable(
+      '4. Gas per settled job (one settle transaction; receipts summed per payer and per worker)',
+      rows,
+    );
+  } finally {
+    await dev.stop();
+  }
+}
+
+const started = performance.now();
+console.log(`AIPG grid benchmarks${quick ? ' (quick)' : ''} — ${new Date().toISOString()}`);
+await latency();
+await gas();
+console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+process.exit(0);
