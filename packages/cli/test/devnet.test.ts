@@ -129,14 +129,12 @@ describe('aipg devnet with the official openai client', () => {
 
     const badKey = new OpenAI({ baseURL: `${net.gatewayUrl}/v1`, apiKey: 'aipg-wrong', maxRetries: 0 });
     await expect(
-      badKey.models
-        .list()
-        .then(() =>
-          badKey.chat.completions.create({
-            model: net.model.name,
-            messages: [{ role: 'user', content: 'x' }],
-          }),
-        ),
+      badKey.models.list().then(() =>
+        badKey.chat.completions.create({
+          model: net.model.name,
+          messages: [{ role: 'user', content: 'x' }],
+        }),
+      ),
     ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
 
     const badBody = await client.chat.completions

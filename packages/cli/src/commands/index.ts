@@ -5,6 +5,7 @@ import { stake } from './stake.ts';
 import { status } from './status.ts';
 import { unbond } from './unbond.ts';
 import { withdraw } from './withdraw.ts';
+import { workerStart } from './worker-start.ts';
 
 /** Every `aipg` command: add one with one line (its file lives next to this one). */
-export const commands: readonly Command[] = [devnet, chainUp, stake, unbond, withdraw, status];
+export const commands: readonly Command[] = [devnet, chainUp, stake, unbond, withdraw, status, workerStart];

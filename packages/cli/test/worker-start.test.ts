@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/main.ts';
+
+function io() {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    streams: {
+      stdout: { write: (s: string) => (out.stdout += s) },
+      stderr: { write: (s: string) => (out.stderr += s) },
+    },
+  };
+}
+
+describe('aipg worker start', () => {
+  it('is listed and has help', async () => {
+    const { out, streams } = io();
+    expect(await main(['worker', 'start', '--help'], { env: {}, ...streams })).toBe(0);
+    expect(out.stdout).toContain('aipg worker start');
+    expect(out.stdout).toContain('--gguf');
+  });
+
+  it('refuses a malformed --grid before starting anything', async () => {
+    const { out, streams } = io();
+    expect(await main(['worker', 'start', '--grid', 'nope'], { env: {}, ...streams })).toBe(1);
+    expect(out.stderr).toMatch(/^error: invalid address "nope" for --grid/);
+  });
+
+  it('refuses to start without an operator key, with one clear line and exit 1', async () => {
+    const { out, streams } = io();
+    const code = await main(
+      [
+        'worker',
+        'start',
+        '--model',
+        'm',
+        '--gguf',
+        '/nonexistent.gguf',
+        '--grid',
+        '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+      ],
+      {
+        env: {},
+        ...streams,
+      },
+    );
+    expect(code).toBe(1);
+    expect(out.stderr).toMatch(/^aipg worker: .*(operator key|AIPG_OPERATOR_KEY)/i);
+    expect(out.stderr.trim().split('\n')).toHaveLength(1);
+    expect(out.stderr).not.toMatch(/\n\s+at /);
+  });
+});
