@@ -1,0 +1,483 @@
+import type { IncomingMessage } from 'node:http';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Audit } from '../audit/index.ts';
+import { aipg, type Billing } from '../billing/index.ts';
+import type { Chain } from '../chain/index.ts';
+import type { Common } from '../common.ts';
+import { GatewayError } from '../errors.ts';
+import type { Hub } from '../hub/index.ts';
+import type { JobSpec, Jobs } from '../jobs/index.ts';
+import { createChunker, gridInfo, renderCompletion, renderJob, usageOf } from '../jobs/render.ts';
+import type { ApiKeyRecord, JobRecord, Storage } from '../storage/index.ts';
+import { parseOr400, toGatewayError } from './errors.ts';
+import { type IdempotencyVariables, idempotency } from './idempotency.ts';
+import {
+  chatCompletionRequest,
+  chatSpec,
+  completionRequest,
+  completionSpec,
+  createKeyRequest,
+  jobSubmitRequest,
+} from './schemas.ts';
+import { sseResponse } from './sse.ts';
+
+type Env = { Variables: IdempotencyVariables & { key: ApiKeyRecord; requestStart: number } };
+
+export type Api = ReturnType<typeof createApi>;
+
+function clientIp(c: Context): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '')
+    throw new GatewayError('invalid_json', 'the request body is empty; send a JSON object');
+  return JSON.parse(text);
+}
+
+/**
+ * The HTTP API (Hono): OpenAI-compatible completions, async jobs, API keys, balance, models, audit,
+ * metrics and health. Every error leaves through `app.onError` in OpenAI's shape.
+ */
+export function createApi({
+  common,
+  storage,
+  chain,
+  billing,
+  hub,
+  jobs,
+  audit,
+}: {
+  common: Common;
+  storage: Storage;
+  chain: Chain;
+  billing: Billing;
+  hub: Hub;
+  jobs: Jobs;
+  audit: Audit;
+}) {
+  const { options, logger, metrics, shutdown } = common;
+  const app = new Hono<Env>();
+
+  // ── cross-cutting ──────────────────────────────────────────────────────────────────────────
+  app.use('*', async function observe(c, next) {
+    const start = performance.now();
+    c.set('requestStart', start);
+    await next();
+    const route = c.req.routePath || 'unmatched';
+    const seconds = (performance.now() - start) / 1000;
+    metrics.httpRequests.inc({ route, method: c.req.method, status: c.res.status });
+    metrics.httpDuration.observe({ route, method: c.req.method }, seconds);
+    const quiet = c.req.path === '/healthz' || c.req.path === '/metrics';
+    logger[quiet ? 'debug' : 'info']({
+      msg: 'request',
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(seconds * 1000),
+      key_id: c.get('key')?.id,
+    });
+  });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: options.http.bodyLimitBytes,
+      onError: () => {
+        throw new GatewayError(
+          'body_too_large',
+          `the request body exceeds ${options.http.bodyLimitBytes} bytes`,
+        );
+      },
+    }),
+  );
+
+  const auth: MiddlewareHandler<Env> = async function auth(c, next) {
+    const header = c.req.header('authorization');
+    const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (header ? header : undefined);
+    const key = await billing.authenticate(token);
+    c.set('key', key);
+    const rl = billing.limiter.take(key.id);
+    if (!rl.ok) {
+      metrics.rateLimited.inc({ scope: 'key' });
+      throw new GatewayError(
+        'rate_limit_exceeded',
+        `rate limit reached (${rl.limit} requests per minute); retry after ${Math.ceil(rl.retryAfterMs / 1000)} s`,
+        {
+          headers: {
+            'retry-after': String(Math.ceil(rl.retryAfterMs / 1000)),
+            'x-ratelimit-limit-requests': String(rl.limit),
+            'x-ratelimit-remaining-requests': '0',
+          },
+        },
+      );
+    }
+    c.header('x-ratelimit-limit-requests', String(rl.limit));
+    c.header('x-ratelimit-remaining-requests', String(rl.remaining));
+    await next();
+  };
+
+  const anonymousLimit: MiddlewareHandler<Env> = async function anonymousLimit(c, next) {
+    const rl = billing.anonymousLimiter.take(clientIp(c));
+    if (!rl.ok) {
+      metrics.rateLimited.inc({ scope: 'ip' });
+      throw new GatewayError('rate_limit_exceeded', 'too many requests from this address; retry later', {
+        headers: { 'retry-after': String(Math.ceil(rl.retryAfterMs / 1000)) },
+      });
+    }
+    await next();
+  };
+
+  async function replayJob(c: Context, job: JobRecord): Promise<Response> {
+    if (job.mode === 'async') return c.json(renderJob(job, await storage.receipts.getByJob(job.id)), 202);
+    if (job.status === 'failed') {
+      const e = job.error ?? { code: 'worker_failed', message: 'the job failed', status: 502 };
+      return c.json(
+        { error: { message: e.message, type: 'server_error', param: null, code: e.code } },
+        e.status as 502,
+      );
+    }
+    if (job.status !== 'succeeded')
+      throw new GatewayError('idempotency_key_in_use', 'the first request is still running');
+    const receipt = await storage.receipts.getByJob(job.id);
+    if (job.mode !== 'stream') return c.json(renderCompletion(job, receipt));
+    const chunker = createChunker(job);
+    return sseResponse(
+      async (sink) => {
+        const start = chunker.start();
+        if (start) sink.send(start);
+        if (job.outputText) sink.send(chunker.delta(job.outputText));
+        sink.send(chunker.finish(job.finishReason ?? 'stop', usageOf(job), gridInfo(job, receipt)));
+        const usage = chunker.usage(usageOf(job), gridInfo(job, receipt));
+        if (usage) sink.send(usage);
+        sink.done();
+      },
+      () => {},
+    );
+  }
+
+  const authedIdempotency = idempotency({
+    common,
+    storage,
+    scope: (c) => `payer:${(c.get('key') as ApiKeyRecord).payer}`,
+    replayJob,
+  });
+
+  // ── completions ────────────────────────────────────────────────────────────────────────────
+  function checkMaxTokens(spec: JobSpec) {
+    if (spec.maxTokens !== undefined && spec.maxTokens > options.jobs.maxMaxTokens) {
+      throw new GatewayError('invalid_request', `max_tokens may be at most ${options.jobs.maxMaxTokens}`, {
+        param: 'max_tokens',
+      });
+    }
+  }
+
+  async function runCompletion(c: Context<Env>, spec: JobSpec, stream: boolean): Promise<Response> {
+    checkMaxTokens(spec);
+    const idem = c.get('idem');
+    const job = await jobs.prepare(spec, c.get('key'), {
+      mode: stream ? 'stream' : 'sync',
+      idempotency: idem,
+    });
+    c.set('jobId', job.id);
+    if (idem) await storage.idempotency.setJob(idem.scope, idem.key, job.id);
+    if (!stream) {
+      // A client that goes away does not stop the job: it completes, is charged, and stays retrievable
+      // (GET /v1/jobs/:id, or the same Idempotency-Key).
+      const outcome = await jobs.execute(job);
+      if (!outcome.ok) throw outcome.error;
+      return c.json(renderCompletion(outcome.job, outcome.receipt));
+    }
+    return streamJob(c, job);
+  }
+
+  /**
+   * Streams a job. The response starts at the worker's first token, so anything that fails before
+   * (no worker, every worker failing) is still a plain JSON error with the right status.
+   */
+  async function streamJob(c: Context<Env>, job: JobRecord): Promise<Response> {
+    const abort = new AbortController();
+    const pending: string[] = [];
+    let forward: ((text: string) => void) | undefined;
+    let signalFirst: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      signalFirst = resolve;
+    });
+    const execution = jobs.execute(job, {
+      signal: abort.signal,
+      onToken(text) {
+        if (forward) forward(text);
+        else {
+          pending.push(text);
+          signalFirst();
+        }
+      },
+    });
+    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    await Promise.race([first, execution]);
+    if (pending.length === 0) {
+      const outcome = await execution;
+      if (!outcome.ok) throw outcome.error;
+    }
+    c.set('streamed', true);
+    const chunker = createChunker(job);
+    return sseResponse(
+      async (sink) => {
+        let streamedText = '';
+        const send = (t: string) => {
+          streamedText += t;
+          sink.send(chunker.delta(t));
+        };
+        const start = chunker.start();
+        if (start) sink.send(start);
+        for (const t of pending.splice(0)) send(t);
+        forward = send;
+        const outcome = await execution;
+        forward = undefined;
+        if (!outcome.ok) {
+          sink.error(outcome.error.toJSON());
+          return;
+        }
+        const done = outcome.job;
+        // Text the worker did not stream (a trailing piece without token ids, or no streaming at all).
+        const full = done.outputText ?? '';
+        if (full.length > streamedText.length && full.startsWith(streamedText))
+          send(full.slice(streamedText.length));
+        const grid = gridInfo(done, outcome.receipt);
+        sink.send(chunker.finish(done.finishReason ?? 'stop', usageOf(done), grid));
+        const usage = chunker.usage(usageOf(done), grid);
+        if (usage) sink.send(usage);
+        sink.done();
+      },
+      () => abort.abort(),
+    );
+  }
+
+  app.post('/v1/chat/completions', auth, authedIdempotency, async (c) => {
+    const req = parseOr400(chatCompletionRequest, await jsonBody(c));
+    return runCompletion(c, chatSpec(req), req.stream === true);
+  });
+
+  app.post('/v1/completions', auth, authedIdempotency, async (c) => {
+    const req = parseOr400(completionRequest, await jsonBody(c));
+    return runCompletion(c, completionSpec(req), req.stream === true);
+  });
+
+  // ── async jobs ─────────────────────────────────────────────────────────────────────────────
+  app.post('/v1/jobs', auth, authedIdempotency, async (c) => {
+    const body = parseOr400(jobSubmitRequest, await jsonBody(c));
+    const spec =
+      body.type === 'chat.completion'
+        ? chatSpec(parseOr400(chatCompletionRequest, body.request, 'request'))
+        : completionSpec(parseOr400(completionRequest, body.request, 'request'));
+    if (body.request.stream === true) {
+      throw new GatewayError('invalid_request', 'async jobs cannot stream: drop request.stream', {
+        param: 'request.stream',
+      });
+    }
+    checkMaxTokens(spec);
+    const idem = c.get('idem');
+    const job = await jobs.prepare(spec, c.get('key'), {
+      mode: 'async',
+      idempotency: idem,
+      webhookUrl: body.webhook_url,
+    });
+    c.set('jobId', job.id);
+    if (idem) await storage.idempotency.setJob(idem.scope, idem.key, job.id);
+    jobs.kick();
+    return c.json(renderJob(job, undefined), 202, { location: `/v1/jobs/${job.id}` });
+  });
+
+  app.get('/v1/jobs/:id', auth, async (c) => {
+    const id = c.req.param('id').toLowerCase();
+    const job = /^0x[0-9a-f]{64}$/.test(id) ? await storage.jobs.get(id) : undefined;
+    if (!job || job.payer !== c.get('key').payer)
+      throw new GatewayError('job_not_found', `no job ${c.req.param('id')}`, { param: 'id' });
+    return c.json(
+      renderJob(job, job.status === 'succeeded' ? await storage.receipts.getByJob(job.id) : undefined),
+    );
+  });
+
+  // ── keys and balance ───────────────────────────────────────────────────────────────────────
+  app.post(
+    '/v1/keys',
+    anonymousLimit,
+    idempotency({
+      common,
+      storage,
+      mode: 'rerun',
+      scope: (c) => `keys:${clientIp(c)}`,
+      replayJob,
+    }),
+    async (c) => {
+      const req = parseOr400(createKeyRequest, await jsonBody(c));
+      const { key, record, created } = await billing.createKey(req);
+      return c.json(
+        {
+          object: 'api_key',
+          id: record.id,
+          key,
+          payer: record.payer,
+          name: record.name,
+          created_at: Math.floor(record.createdAt.getTime() / 1000),
+        },
+        created ? 201 : 200,
+      );
+    },
+  );
+
+  app.get('/v1/keys', auth, async (c) => {
+    const keys = await storage.keys.listByPayer(c.get('key').payer);
+    return c.json({
+      object: 'list',
+      data: keys.map((k) => ({
+        object: 'api_key',
+        id: k.id,
+        payer: k.payer,
+        name: k.name,
+        created_at: Math.floor(k.createdAt.getTime() / 1000),
+        revoked_at: k.revokedAt ? Math.floor(k.revokedAt.getTime() / 1000) : null,
+      })),
+    });
+  });
+
+  app.delete('/v1/keys/:id', auth, async (c) => {
+    const ok = await storage.keys.revoke(c.req.param('id'), c.get('key').payer);
+    if (!ok)
+      throw new GatewayError('not_found', `no live key ${c.req.param('id')} of this payer`, { param: 'id' });
+    return c.json({ object: 'api_key', id: c.req.param('id'), deleted: true });
+  });
+
+  app.get('/v1/balance', auth, async (c) => {
+    const b = await billing.balance(c.get('key').payer);
+    const both = (wei: bigint) => ({ aipg: aipg(wei), wei: wei.toString() });
+    return c.json({
+      object: 'balance',
+      payer: b.payer,
+      gateway: chain.gateway,
+      deposit: both(b.deposit),
+      withdraw_requested: both(b.withdrawRequested),
+      allowance: both(b.allowance),
+      unsettled: both(b.unsettled),
+      reserved: both(b.reserved),
+      available: both(b.available),
+    });
+  });
+
+  // ── models ─────────────────────────────────────────────────────────────────────────────────
+  async function modelList() {
+    let models: Awaited<ReturnType<Chain['models']>>;
+    let premium: number;
+    try {
+      [models, premium] = await Promise.all([chain.models(), chain.confidentialPremiumBps()]);
+    } catch (error) {
+      throw new GatewayError('chain_unavailable', 'the model registry could not be read; try again shortly', {
+        cause: error,
+      });
+    }
+    const active = models.filter((m) => m.active && m.kind === 'text');
+    return active.map((m, i) => {
+      // Two registrations of one name: the newest answers to the name, older ones to their id.
+      const newest = active.findLastIndex((x) => x.name === m.name) === i;
+      return {
+        id: newest ? m.name : m.id,
+        object: 'model' as const,
+        created: 0,
+        owned_by: 'aipg-grid',
+        grid: {
+          model_id: m.id,
+          name: m.name,
+          kind: m.kind,
+          weights_hash: m.weightsHash,
+          parameter_count: m.parameterCount.toString(),
+          min_vram_mb: m.minVramMb,
+          rates: {
+            input_per_m: aipg(m.rates.inputPerMTokens),
+            output_per_m: aipg(m.rates.outputPerMTokens),
+            input_per_m_wei: m.rates.inputPerMTokens.toString(),
+            output_per_m_wei: m.rates.outputPerMTokens.toString(),
+          },
+          confidential_premium_bps: premium,
+          workers_online: hub.onlineCount(m.id),
+        },
+      };
+    });
+  }
+
+  app.get('/v1/models', async (c) => c.json({ object: 'list', data: await modelList() }));
+
+  app.get('/v1/models/:model{.+}', async (c) => {
+    const name = c.req.param('model');
+    const m = (await modelList()).find(
+      (x) => x.id === name || x.grid.model_id.toLowerCase() === name.toLowerCase(),
+    );
+    if (!m)
+      throw new GatewayError('model_not_found', `the model "${name}" does not exist`, { param: 'model' });
+    return c.json(m);
+  });
+
+  // ── audit ──────────────────────────────────────────────────────────────────────────────────
+  app.get('/v1/audit/jobs/:id', async (c) => {
+    await audit.authenticate({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    return c.json(await audit.evidence(c.req.param('id')));
+  });
+
+  // ── operations ─────────────────────────────────────────────────────────────────────────────
+  metrics.addCollector(async () => {
+    const byStatus = await storage.jobs.countByStatus().catch(() => ({}) as Record<string, number>);
+    for (const status of ['queued', 'running', 'succeeded', 'failed'])
+      metrics.jobsByStatus.set({ status }, byStatus[status] ?? 0);
+    const batches = await storage.db
+      .query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM batches GROUP BY status')
+      .catch(() => []);
+    for (const status of ['pending', 'settled', 'failed']) {
+      metrics.batchesByStatus.set({ status }, Number(batches.find((b) => b.status === status)?.n ?? 0));
+    }
+    metrics.unsettledReceipts.set(undefined, await storage.receipts.countUnsettled().catch(() => 0));
+    metrics.workersOnline.set(undefined, hub.workers().length);
+  });
+
+  app.get('/metrics', async (c) =>
+    c.text(await metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  );
+
+  app.get('/healthz', async (c) => {
+    let db = 'ok';
+    try {
+      await storage.db.query('SELECT 1');
+    } catch {
+      db = 'down';
+    }
+    const healthy = db === 'ok' && !shutdown.isShuttingDown();
+    return c.json(
+      {
+        status: healthy ? 'ok' : shutdown.isShuttingDown() ? 'shutting_down' : 'degraded',
+        gateway: chain.gateway,
+        chain_id: chain.chainId,
+        grid: chain.grid,
+        database: { kind: storage.db.kind, status: db },
+        workers_online: hub.workers().length,
+        jobs_in_flight: jobs.inFlight(),
+      },
+      healthy ? 200 : 503,
+    );
+  });
+
+  app.notFound(() => {
+    throw new GatewayError('not_found', 'no such endpoint');
+  });
+
+  app.onError((error, c) => {
+    const e = toGatewayError(error);
+    if (e.code === 'internal_error') logger.error({ msg: 'unhandled error', path: c.req.path, error });
+    for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
+    // The client may still be sending the oversized body: do not reuse this connection.
+    if (e.code === 'body_too_large') c.header('connection', 'close');
+    return c.json(e.toJSON(), e.status as 400);
+  });
+
+  return app;
+}

@@ -1,0 +1,173 @@
+import { parseAipg } from '@aipg/core';
+import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import { z } from 'zod';
+import type { JobSpec } from '../jobs/index.ts';
+
+/** Request bodies, validated at the boundary. Unknown fields are ignored; fields we cannot honour are refused. */
+
+const address = z
+  .string()
+  .refine((v) => isAddress(v, { strict: false }), 'expected an address')
+  .transform((v) => getAddress(v) as Address);
+
+const aipgAmount = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
+  try {
+    return parseAipg(typeof v === 'number' ? v.toFixed(18).replace(/\.?0+$/, '') : v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an AIPG amount such as "0.5"' });
+    return z.NEVER;
+  }
+});
+
+export const gridExtension = z
+  .object({
+    /** Pin the job to these workers (bond owners or operator keys). */
+    workers: z.array(address).min(1).max(64).optional(),
+    /** Refuse to pay more than this, in AIPG per million tokens. */
+    max_price: z.object({ input_per_m: aipgAmount, output_per_m: aipgAmount }).strict().optional(),
+    confidential: z
+      .literal(false, { message: 'confidential jobs are not available on this gateway yet' })
+      .optional(),
+  })
+  .strict();
+
+const unsupported = (what: string) =>
+  z
+    .unknown()
+    .refine((v) => v === undefined || v === null, `${what} is not supported`)
+    .optional();
+const zeroOnly = (name: string) =>
+  z
+    .number()
+    .refine((v) => v === 0, `${name} is not supported (only 0)`)
+    .nullable()
+    .optional();
+
+const textPart = z.object({
+  type: z.literal('text', { message: 'only text content parts are supported' }),
+  text: z.string(),
+});
+
+const chatMessage = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant'], {
+    message: 'role must be system, developer, user or assistant',
+  }),
+  content: z.union([z.string(), z.array(textPart).min(1)]).nullable(),
+  name: z.string().max(256).optional(),
+});
+
+const stop = z
+  .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)])
+  .nullable()
+  .optional();
+
+const sampling = {
+  model: z.string().min(1).max(256),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  stop,
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  n: z.literal(1, { message: 'n other than 1 is not supported' }).nullable().optional(),
+  frequency_penalty: zeroOnly('frequency_penalty'),
+  presence_penalty: zeroOnly('presence_penalty'),
+  logit_bias: unsupported('logit_bias'),
+  user: z.string().max(512).optional(),
+  grid: gridExtension.optional(),
+};
+
+export const chatCompletionRequest = z.object({
+  ...sampling,
+  messages: z.array(chatMessage).min(1).max(2048),
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  logprobs: z.literal(false, { message: 'logprobs are not supported' }).nullable().optional(),
+  top_logprobs: unsupported('top_logprobs'),
+  tools: unsupported('tools'),
+  tool_choice: unsupported('tool_choice'),
+  functions: unsupported('functions'),
+  function_call: unsupported('function_call'),
+  audio: unsupported('audio'),
+  modalities: z.array(z.literal('text', { message: 'only the text modality is supported' })).optional(),
+  response_format: z
+    .object({ type: z.literal('text', { message: 'only response_format {"type":"text"} is supported' }) })
+    .nullable()
+    .optional(),
+});
+
+export const completionRequest = z.object({
+  ...sampling,
+  prompt: z.union([z.string(), z.array(z.string()).length(1, 'only one prompt per request is supported')]),
+  best_of: z.literal(1, { message: 'best_of other than 1 is not supported' }).nullable().optional(),
+  echo: z.literal(false, { message: 'echo is not supported' }).nullable().optional(),
+  suffix: unsupported('suffix'),
+  logprobs: unsupported('logprobs'),
+});
+
+export const jobSubmitRequest = z.object({
+  type: z.enum(['chat.completion', 'completion']),
+  request: z.record(z.string(), z.unknown()),
+  webhook_url: z
+    .url({ protocol: /^https?$/, message: 'webhook_url must be an http(s) URL' })
+    .max(2048)
+    .optional(),
+});
+
+export const createKeyRequest = z.object({
+  payer: address,
+  message: z.string().min(1).max(2048),
+  signature: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]+$/, 'expected a 0x hex signature')
+    .max(4096)
+    .transform((v) => v as Hex),
+});
+
+type ChatRequest = z.infer<typeof chatCompletionRequest>;
+type CompletionRequest = z.infer<typeof completionRequest>;
+
+function messageText(content: ChatRequest['messages'][number]['content']): string {
+  if (content === null) return '';
+  if (typeof content === 'string') return content;
+  return content.map((p) => p.text).join('');
+}
+
+function common(r: ChatRequest | CompletionRequest) {
+  const stopList = r.stop == null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
+  return {
+    model: r.model,
+    temperature: r.temperature ?? 1,
+    topP: r.top_p ?? 1,
+    seed: r.seed ?? null,
+    stop: stopList,
+    includeUsage: r.stream_options?.include_usage === true,
+    pin: r.grid?.workers ?? null,
+    maxPrice: r.grid?.max_price
+      ? { inputPerM: r.grid.max_price.input_per_m, outputPerM: r.grid.max_price.output_per_m }
+      : null,
+  };
+}
+
+export function chatSpec(r: ChatRequest): JobSpec {
+  return {
+    kind: 'chat',
+    ...common(r),
+    maxTokens: r.max_completion_tokens ?? r.max_tokens ?? undefined,
+    input: {
+      messages: r.messages.map((m) => ({
+        role: m.role === 'developer' ? 'system' : m.role,
+        content: messageText(m.content),
+      })),
+    },
+  };
+}
+
+export function completionSpec(r: CompletionRequest): JobSpec {
+  return {
+    kind: 'completion',
+    ...common(r),
+    maxTokens: r.max_tokens ?? undefined,
+    input: { prompt: typeof r.prompt === 'string' ? r.prompt : (r.prompt[0] ?? '') },
+  };
+}

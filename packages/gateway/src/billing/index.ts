@@ -1,0 +1,260 @@
+import { computeTextFee, type RateCard } from '@aipg/core';
+import { type Address, concat, formatUnits, type Hex, keccak256, toHex } from 'viem';
+import type { Chain } from '../chain/index.ts';
+import { chainFailure } from '../chain/index.ts';
+import type { Common } from '../common.ts';
+import { GatewayError } from '../errors.ts';
+import type { ApiKeyRecord, JobInput, NewJob, Storage } from '../storage/index.ts';
+import {
+  apiKeyMessage,
+  deriveApiKey,
+  hashApiKey,
+  looksLikeApiKey,
+  newKeyId,
+  parseApiKeyMessage,
+} from './keys.ts';
+import { createRateLimiter } from './rate-limit.ts';
+
+export type Balance = {
+  payer: Address;
+  deposit: bigint;
+  withdrawRequested: bigint;
+  allowance: bigint;
+  /** Fees of stored receipts not yet settled on chain. */
+  unsettled: bigint;
+  /** Maximum fees held by jobs in flight. */
+  reserved: bigint;
+  /** What a new request may still spend through this gateway. */
+  available: bigint;
+};
+
+/** AIPG decimal string of a wei amount, full precision ("0.000012"). */
+export function aipg(wei: bigint): string {
+  return formatUnits(wei, 18);
+}
+
+/**
+ * An upper bound of the prompt's token count before any tokenizer ran: every token covers at least
+ * one UTF-8 byte (byte-fallback vocabularies), plus room for the chat template's special tokens.
+ */
+export function estimatePromptTokens(input: JobInput): number {
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+  if ('prompt' in input) return bytes(input.prompt) + 8;
+  return input.messages.reduce((n, m) => n + bytes(m.content) + bytes(m.role) + 32, 64);
+}
+
+export function maxFee(p: {
+  input: JobInput;
+  maxTokens: number;
+  rates: Pick<RateCard, 'inputPerMTokens' | 'outputPerMTokens'>;
+  confidential: boolean;
+  premiumBps: number;
+}): bigint {
+  return computeTextFee({
+    inputTokens: estimatePromptTokens(p.input),
+    outputTokens: p.maxTokens,
+    rates: p.rates,
+    confidential: p.confidential,
+    confidentialPremiumBps: p.premiumBps,
+  });
+}
+
+export type Billing = ReturnType<typeof createBilling>;
+
+/** Balances, fees, API keys and rate limits. */
+export function createBilling({
+  common,
+  storage,
+  chain,
+}: {
+  common: Common;
+  storage: Storage;
+  chain: Chain;
+}) {
+  const { options } = common;
+  const keySecret: Hex =
+    options.keys.secret ?? keccak256(concat([options.privateKey, toHex('aipg-gateway-api-keys')]));
+  const limiter = createRateLimiter({
+    perMinute: options.rateLimit.requestsPerMinute,
+    burst: options.rateLimit.burst,
+  });
+  const anonymousLimiter = createRateLimiter({
+    perMinute: options.rateLimit.anonymousRequestsPerMinute,
+    burst: Math.max(1, Math.min(10, options.rateLimit.anonymousRequestsPerMinute)),
+  });
+
+  async function funds(payer: Address) {
+    try {
+      return await chain.payerFunds(payer);
+    } catch (error) {
+      throw chainFailure(error, 'payer deposit');
+    }
+  }
+
+  function spendable(f: { balance: bigint; withdrawRequested: bigint; allowance: bigint }): bigint {
+    // A requested withdrawal leaves the escrow after its delay: never lend against it.
+    const deposit = f.balance - f.withdrawRequested;
+    // biome-ignore lint/complexity/useMathMinMax: bigints (Math.min takes numbers only)
+    return deposit < f.allowance ? deposit : f.allowance;
+  }
+
+  return {
+    limiter,
+    anonymousLimiter,
+
+    async balance(payer: Address): Promise<Balance> {
+      const f = await funds(payer);
+      const [unsettled, reserved] = await Promise.all([
+        storage.receipts.unsettledSpend(payer),
+        storage.jobs.reservedFor(payer),
+      ]);
+      const available = spendable(f) - unsettled - reserved;
+      return {
+        payer,
+        deposit: f.balance,
+        withdrawRequested: f.withdrawRequested,
+        allowance: f.allowance,
+        unsettled,
+        reserved,
+        available: available > 0n ? available : 0n,
+      };
+    },
+
+    /**
+     * Inserts `job` holding `job.reservedFee` if the payer can afford it, atomically with the check
+     * (a per-payer row lock): concurrent requests can never together overspend. 402 otherwise.
+     */
+    async reserve(job: NewJob): Promise<void> {
+      const f = await funds(job.payer);
+      await storage.transaction(async (tx) => {
+        await storage.lockPayer(tx, job.payer);
+        const unsettled = await storage.receipts.unsettledSpend(job.payer, tx);
+        const reserved = await storage.jobs.reservedFor(job.payer, tx);
+        const available = spendable(f) - unsettled - reserved;
+        if (job.reservedFee > available) {
+          throw new GatewayError(
+            'insufficient_balance',
+            `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
+              available > 0n ? available : 0n,
+            )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
+              f.allowance,
+            )}, unsettled ${aipg(unsettled)}, in flight ${aipg(reserved)}); deposit more AIPG, approve gateway ${
+              chain.gateway
+            } for more, or lower max_tokens`,
+          );
+        }
+        await storage.jobs.insert(tx, job);
+      });
+    },
+
+    /** The key message this gateway accepts (for clients and tests). */
+    keyMessage(m: { payer: Address; nonce: string; expires: Date; name?: string }) {
+      return apiKeyMessage({ ...m, gateway: chain.gateway, chainId: chain.chainId });
+    },
+
+    /**
+     * Creates an API key from a signed key message. Repeating the exact same signed request returns
+     * the same key (idempotent by nonce); another message with a used nonce is refused.
+     */
+    async createKey(req: {
+      payer: Address;
+      message: string;
+      signature: Hex;
+    }): Promise<{ key: string; record: ApiKeyRecord; created: boolean }> {
+      const m = parseApiKeyMessage(req.message);
+      if (typeof m === 'string')
+        throw new GatewayError('invalid_request', `invalid key message: ${m}`, { param: 'message' });
+      if (m.payer.toLowerCase() !== req.payer.toLowerCase()) {
+        throw new GatewayError('invalid_request', 'the message names another payer than the request', {
+          param: 'payer',
+        });
+      }
+      if (m.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {
+        throw new GatewayError(
+          'invalid_request',
+          `the message is for gateway ${m.gateway}, this is ${chain.gateway}`,
+          {
+            param: 'message',
+          },
+        );
+      }
+      if (m.chainId !== chain.chainId) {
+        throw new GatewayError(
+          'invalid_request',
+          `the message is for chain ${m.chainId}, this gateway is on ${chain.chainId}`,
+          {
+            param: 'message',
+          },
+        );
+      }
+      const now = Date.now();
+      if (m.expires.getTime() <= now)
+        throw new GatewayError('invalid_request', 'the key message has expired', { param: 'message' });
+      if (m.expires.getTime() > now + options.keys.maxMessageTtlSec * 1000) {
+        throw new GatewayError(
+          'invalid_request',
+          `the key message expires too far ahead (at most ${options.keys.maxMessageTtlSec} s from now)`,
+          { param: 'message' },
+        );
+      }
+      let valid = false;
+      try {
+        // publicClient.verifyMessage also accepts smart-account (ERC-1271 / ERC-6492) payers.
+        valid = await chain.publicClient.verifyMessage({
+          address: m.payer,
+          message: req.message,
+          signature: req.signature,
+        });
+      } catch {
+        valid = false;
+      }
+      if (!valid)
+        throw new GatewayError('invalid_signature', 'the signature does not match the payer and message', {
+          param: 'signature',
+        });
+
+      const existing = await storage.keys.findByNonce(m.payer, m.nonce);
+      if (existing) {
+        if (existing.message !== req.message || existing.revokedAt) {
+          throw new GatewayError(
+            'nonce_already_used',
+            'this nonce was already used for another key: sign a new message',
+          );
+        }
+        return { key: deriveApiKey(keySecret, existing.id), record: existing, created: false };
+      }
+      const id = newKeyId();
+      const key = deriveApiKey(keySecret, id);
+      const inserted = await storage.keys.insert({
+        id,
+        keyHash: hashApiKey(key),
+        payer: m.payer,
+        name: m.name ?? null,
+        nonce: m.nonce,
+        message: req.message,
+        signature: req.signature,
+      });
+      if (!inserted)
+        throw new GatewayError(
+          'nonce_already_used',
+          'this nonce was already used for another key: sign a new message',
+        );
+      const record = await storage.keys.findByNonce(m.payer, m.nonce);
+      return { key, record: record!, created: true };
+    },
+
+    /** Resolves a bearer token to its live key, or 401. */
+    async authenticate(token: string | undefined): Promise<ApiKeyRecord> {
+      if (!token) {
+        throw new GatewayError(
+          'missing_api_key',
+          'missing API key: send "Authorization: Bearer aipg-…" (create one with POST /v1/keys)',
+        );
+      }
+      if (!looksLikeApiKey(token)) throw new GatewayError('invalid_api_key', 'invalid API key');
+      const record = await storage.keys.findByHash(hashApiKey(token));
+      if (!record) throw new GatewayError('invalid_api_key', 'invalid or revoked API key');
+      return record;
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import {
+  ChainError,
+  createGridClients,
+  type GetModelReturnType,
+  getModel,
+  gridAbi,
+  listModels,
+  type SettleBatchReturnType,
+  settleBatch,
+  toChainError,
+} from '@aipg/chain';
+import { type Address, getAddress, type Hex, zeroAddress } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { getChainId, readContract } from 'viem/actions';
+import type { Common } from '../common.ts';
+import { GatewayError } from '../errors.ts';
+
+export type OnchainModel = GetModelReturnType;
+
+export type PayerFunds = {
+  /** Escrow balance (still counting a requested withdrawal until it is withdrawn). */
+  balance: bigint;
+  withdrawRequested: bigint;
+  /** What the payer approved THIS gateway to debit. */
+  allowance: bigint;
+};
+
+type CacheEntry<T> = { value: Promise<T>; expires: number };
+
+/** A read cache where concurrent misses share one RPC call and failures are not kept. */
+function createCache<K, V>(ttlMs: () => number) {
+  const entries = new Map<K, CacheEntry<V>>();
+  return {
+    get(key: K, load: () => Promise<V>): Promise<V> {
+      const now = Date.now();
+      const hit = entries.get(key);
+      if (hit && hit.expires > now) return hit.value;
+      const value = load();
+      entries.set(key, { value, expires: now + ttlMs() });
+      value.catch(() => {
+        if (entries.get(key)?.value === value) entries.delete(key);
+      });
+      return value;
+    },
+    delete(key: K) {
+      entries.delete(key);
+    },
+    clear() {
+      entries.clear();
+    },
+  };
+}
+
+/** A chain failure as the API reports it: RPC down is 503 `chain_unavailable`. */
+export function chainFailure(error: unknown, action: string): GatewayError {
+  const e = toChainError(error, action);
+  return new GatewayError('chain_unavailable', `the chain could not be read (${action}); try again shortly`, {
+    cause: e,
+    retryable: true,
+  });
+}
+
+export type Chain = Awaited<ReturnType<typeof createChain>>;
+
+/**
+ * Every chain read and write of the gateway, through viem and `gridAbi`. Reads that requests depend on
+ * are cached briefly (`chain.balanceCacheMs`, `chain.registryCacheMs`); nothing scans the chain per request.
+ */
+export async function createChain({ common }: { common: Pick<Common, 'options' | 'logger'> }) {
+  const { options, logger } = common;
+  const account = privateKeyToAccount(options.privateKey);
+  const probe = createGridClients({ rpcUrl: options.rpcUrl, chainId: options.chainId ?? 1 });
+  let chainId: number;
+  try {
+    chainId = await getChainId(probe.publicClient);
+  } catch (error) {
+    throw toChainError(error, 'read chain id');
+  }
+  if (options.chainId !== undefined && options.chainId !== chainId) {
+    throw new ChainError(`the RPC serves chain ${chainId}, expected ${options.chainId}`, {
+      code: 'WRONG_CHAIN',
+    });
+  }
+  const { publicClient, walletClient } = createGridClients({ rpcUrl: options.rpcUrl, chainId, account });
+  const grid = options.grid;
+  const read = <T>(functionName: string, args: readonly unknown[] = []): Promise<T> =>
+    readContract(publicClient, { address: grid, abi: gridAbi, functionName, args } as unknown as Parameters<
+      typeof readContract
+    >[1]) as Promise<T>;
+
+  // Fail fast on a wrong address: the diamond must answer a Grid call.
+  try {
+    await read('confidentialPremiumBps');
+  } catch (error) {
+    throw toChainError(error, `reach the Grid at ${grid}`);
+  }
+
+  const registryTtl = () => options.chain.registryCacheMs;
+  const balanceTtl = () => options.chain.balanceCacheMs;
+  const modelCache = createCache<'all', OnchainModel[]>(registryTtl);
+  const premiumCache = createCache<'premium', number>(registryTtl);
+  const bondCache = createCache<Address, bigint>(registryTtl);
+  const activeWorkerCache = createCache<Address, boolean>(registryTtl);
+  const fundsCache = createCache<Address, PayerFunds>(balanceTtl);
+
+  logger.info({ msg: 'chain ready', chain_id: chainId, grid, gateway: account.address });
+
+  return {
+    chainId,
+    grid,
+    gateway: account.address as Address,
+    publicClient,
+    /** Every registered model (active or not), cached. */
+    models(): Promise<OnchainModel[]> {
+      return modelCache.get('all', () => listModels(publicClient, { grid }));
+    },
+    /** Looks a model up by registry name or 0x id among the active text models. */
+    async findModel(nameOrId: string): Promise<OnchainModel | undefined> {
+      const models = (await this.models()).filter((m) => m.active && m.kind === 'text');
+      if (/^0x[0-9a-fA-F]{64}$/.test(nameOrId))
+        return models.find((m) => m.id.toLowerCase() === nameOrId.toLowerCase());
+      // A name registered with two weights files: the newest registration wins.
+      return models.filter((m) => m.name === nameOrId).at(-1);
+    },
+    /** Fresh (uncached) read of one model, for worker logins. */
+    async model(modelId: Hex): Promise<OnchainModel | undefined> {
+      try {
+        return await getModel(publicClient, { grid, modelId });
+      } catch (error) {
+        if (error instanceof ChainError && error.errorName === 'UnknownModel') return undefined;
+        throw error;
+      }
+    },
+    confidentialPremiumBps(): Promise<number> {
+      return premiumCache.get('premium', async () => Number(await read<number>('confidentialPremiumBps')));
+    },
+    /** The bond owner behind an operator key; undefined when it has none. Uncached (logins). */
+    async workerOwner(operator: Address): Promise<Address | undefined> {
+      const owner = await read<Address>('workerOf', [operator]);
+      return owner === zeroAddress ? undefined : getAddress(owner);
+    },
+    /** `isActiveWorker`; `fresh` skips the cache (logins). */
+    isActiveWorker(owner: Address, fresh = false): Promise<boolean> {
+      if (fresh) activeWorkerCache.delete(owner);
+      return activeWorkerCache.get(owner, () => read<boolean>('isActiveWorker', [owner]));
+    },
+    /** Active worker bond amount (routing's stake factor), cached. */
+    workerBond(owner: Address): Promise<bigint> {
+      return bondCache.get(owner, async () => (await read<{ amount: bigint }>('workerBond', [owner])).amount);
+    },
+    async validatorOwner(operator: Address): Promise<Address | undefined> {
+      const owner = await read<Address>('validatorOf', [operator]);
+      return owner === zeroAddress ? undefined : getAddress(owner);
+    },
+    isActiveValidator(owner: Address): Promise<boolean> {
+      return read<boolean>('isActiveValidator', [owner]);
+    },
+    /** Deposit and this gateway's allowance for `payer`, cached for `chain.balanceCacheMs`. */
+    payerFunds(payer: Address): Promise<PayerFunds> {
+      return fundsCache.get(payer, async () => {
+        const [deposit, allowance] = await Promise.all([
+          read<{ balance: bigint; withdrawRequested: bigint }>('depositOf', [payer]),
+          read<bigint>('gatewayAllowance', [payer, account.address]),
+        ]);
+        return { balance: deposit.balance, withdrawRequested: deposit.withdrawRequested, allowance };
+      });
+    },
+    /** Forget cached funds (after a settlement moved them). */
+    invalidatePayers(payers: readonly Address[]) {
+      for (const p of payers) fundsCache.delete(p);
+    },
+    isSettled(root: Hex): Promise<boolean> {
+      return read<boolean>('isSettled', [root]);
+    },
+    async blockNumber(): Promise<bigint> {
+      return publicClient.getBlockNumber();
+    },
+    /** Sends `settle` as the gateway and waits for it to be mined. Throws `ChainError` (reverts decoded). */
+    settle(p: {
+      root: Hex;
+      receiptCount: number;
+      debits: { payer: Address; amount: bigint }[];
+      credits: { worker: Address; gross: bigint }[];
+    }): Promise<SettleBatchReturnType> {
+      if (!walletClient) throw new ChainError('no gateway account', { code: 'RPC_ERROR' });
+      return settleBatch(walletClient, { grid, ...p });
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Address } from 'viem';
+import { type Api, createApi } from './api/index.ts';
+import { createAudit } from './audit/index.ts';
+import { createBilling } from './billing/index.ts';
+import { createChain } from './chain/index.ts';
+import { type Common, createCommon, type Logger, sleep } from './common.ts';
+import { createHub, WORKER_PATH } from './hub/index.ts';
+import { createJobs } from './jobs/index.ts';
+import type { GatewayOptions } from './options.ts';
+import { createRouting, type Reputation } from './routing/index.ts';
+import { createSettlement } from './settlement/index.ts';
+import { createStorage } from './storage/index.ts';
+
+export type StartGatewayDependencies = {
+  /** A pino logger to use instead of one built from `options.log`. */
+  logger?: Logger | undefined;
+  /** Audit-history hook for routing (neutral by default). */
+  reputation?: Reputation | undefined;
+};
+
+export type StartGatewayReturnType = {
+  /** `http://host:port` of the HTTP API. */
+  url: string;
+  /** `ws://host:port/v1/workers/connect` for workers. */
+  workerUrl: string;
+  port: number;
+  /** The gateway's address (payers approve it; it settles). */
+  gateway: Address;
+  chainId: number;
+  common: Common;
+  /** The Hono app, for in-process requests (`app.request('/v1/models')`). */
+  app: Api;
+  /** Settles every waiting receipt now (the loop does it on its own; for tests and tools). */
+  settleNow(): Promise<void>;
+  /** Graceful stop: no new requests, in-flight jobs finish (bounded), settlement flushed, database closed. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts a gateway: database (migrated), chain clients, worker hub, HTTP API, async job queue and
+ * the settlement loop. `options.port` 0 picks a free port. Signals are the caller's business (see
+ * `bin/gateway.ts`); call `stop()` to shut down cleanly.
+ */
+export async function startGateway(
+  options: GatewayOptions,
+  deps: StartGatewayDependencies = {},
+): Promise<StartGatewayReturnType> {
+  const common = createCommon(options, deps.logger);
+  const { logger, shutdown } = common;
+  const storage = await createStorage({ common });
+  shutdown.add('database', () => storage.close());
+  try {
+    const chain = await createChain({ common });
+    const routing = createRouting({ common, storage, reputation: deps.reputation });
+    const hub = createHub({ common, chain, routing });
+    const billing = createBilling({ common, storage, chain });
+    const settlement = createSettlement({ common, storage, chain });
+    const jobs = createJobs({
+      common,
+      storage,
+      chain,
+      billing,
+      hub,
+      routing,
+      onReceipt: () => settlement.notify(),
+    });
+    const audit = createAudit({ common, storage, chain });
+    const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
+
+    const server = serve({ fetch: app.fetch, port: options.port, hostname: options.host });
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+    const port = (server.address() as AddressInfo).port;
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+
+    const timeout = options.http.shutdownTimeoutMs;
+    let serverClosed: Promise<void> | undefined;
+    shutdown.add('settlement', () => settlement.stop(Math.max(1_000, timeout / 3)));
+    shutdown.add('http: drain', async () => {
+      // Responses are done (jobs drained); keep-alive sockets that go idle are closed as they do.
+      const s = server as import('node:http').Server;
+      let closed = false;
+      void serverClosed?.then(() => {
+        closed = true;
+      });
+      const deadline = Date.now() + Math.min(5_000, timeout);
+      while (!closed && Date.now() < deadline) {
+        s.closeIdleConnections?.();
+        await sleep(20);
+      }
+      s.closeAllConnections?.();
+    });
+    // Worker sockets are upgraded HTTP connections: the server only closes once they are gone.
+    shutdown.add('hub', () => hub.close(1_000));
+    shutdown.add('jobs', () => jobs.stop(timeout));
+    shutdown.add('http: stop accepting', () => {
+      const s = server as import('node:http').Server;
+      serverClosed = new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeIdleConnections?.();
+    });
+
+    await jobs.start();
+    settlement.start();
+    logger.info({
+      msg: 'gateway listening',
+      url,
+      workers: `${url.replace(/^http/, 'ws')}${WORKER_PATH}`,
+      gateway: chain.gateway,
+      chain_id: chain.chainId,
+    });
+
+    return {
+      url,
+      workerUrl: `${url.replace(/^http/, 'ws')}${WORKER_PATH}`,
+      port,
+      gateway: chain.gateway,
+      chainId: chain.chainId,
+      common,
+      app,
+      settleNow: () => settlement.flush(),
+      async stop() {
+        logger.info({ msg: 'gateway stopping' });
+        await shutdown.run();
+        logger.info({ msg: 'gateway stopped' });
+      },
+    };
+  } catch (error) {
+    await shutdown.run();
+    throw error;
+  }
+}

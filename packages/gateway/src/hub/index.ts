@@ -1,0 +1,475 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  type AdvertisedModel,
+  computeModelId,
+  type Hardware,
+  helloMessage,
+  type JobMessage,
+  loginMessage,
+  PROTOCOL_VERSION,
+  type ResultMessage,
+  workerToGateway,
+} from '@aipg/core';
+import { type Address, getAddress, type Hex, recoverMessageAddress } from 'viem';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { z } from 'zod';
+import type { Chain } from '../chain/index.ts';
+import { type Common, sleep } from '../common.ts';
+import type { RoutableWorker, Routing } from '../routing/index.ts';
+
+export const WORKER_PATH = '/v1/workers/connect';
+
+/** Close codes the hub uses (4xxx: application codes of RFC 6455). */
+export const closeCodes = {
+  protocol_error: 4400,
+  bad_signature: 4401,
+  not_bonded: 4403,
+  bond_inactive: 4403,
+  unknown_model: 4404,
+  hello_timeout: 4408,
+  heartbeat_timeout: 4408,
+  replaced: 4409,
+  chain_unavailable: 4503,
+  shutting_down: 1001,
+} as const;
+export type HubErrorCode = keyof typeof closeCodes;
+
+export type TokenFrame = { text: string; tokenIds: number[] };
+
+/** What a dispatched job hears back from its worker. Exactly one of onResult / onError ends it. */
+export type JobHandlers = {
+  onToken(frame: TokenFrame): void;
+  onResult(frame: ResultMessage): void;
+  /** `job-error` from the worker, an invalid frame, or the connection dropping. */
+  onError(e: { code: string; message: string }): void;
+};
+
+type ServedModel = { name: string; weightsHash: Hex; maxConcurrency: number; inFlight: number };
+
+export type WorkerSession = RoutableWorker & {
+  models: Map<Hex, ServedModel>;
+  hardware: Hardware;
+  version: string;
+  connectedAt: Date;
+  /** No new jobs (bond went inactive, or replaced): closes once its jobs end. */
+  draining: boolean;
+};
+
+type Session = WorkerSession & {
+  ws: WebSocket;
+  jobs: Map<Hex, { modelId: Hex; handlers: JobHandlers }>;
+  lastSeen: number;
+  heartbeat: NodeJS.Timeout | undefined;
+};
+
+export type Hub = ReturnType<typeof createHub>;
+
+/**
+ * The worker hub: one WebSocket per worker at `/v1/workers/connect`, many jobs multiplexed on it.
+ * Login: `challenge` → `hello` (EIP-191 signature of `loginMessage` by the operator key, whose owner
+ * must hold an active worker bond, and every advertised model registered, active, same weights) →
+ * `welcome`; anything else gets an `error` frame and a close with the reason.
+ */
+export function createHub({ common, chain, routing }: { common: Common; chain: Chain; routing: Routing }) {
+  const { options, logger, metrics } = common;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.hub.maxFrameBytes });
+  const sessions = new Map<string, Session>();
+  let capacityWaiters: (() => void)[] = [];
+  let closing = false;
+
+  function notifyCapacity() {
+    const waiters = capacityWaiters;
+    capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  function send(ws: WebSocket, frame: unknown) {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  }
+
+  function reject(ws: WebSocket, code: HubErrorCode, message: string) {
+    send(ws, { type: 'error', code, message });
+    ws.close(closeCodes[code], `${code}: ${message}`.slice(0, 120));
+    metrics.workerLogins.inc({ result: code });
+  }
+
+  function finishJob(s: Session, jobId: Hex) {
+    const j = s.jobs.get(jobId);
+    if (!j) return undefined;
+    s.jobs.delete(jobId);
+    const m = s.models.get(j.modelId);
+    if (m) m.inFlight = Math.max(0, m.inFlight - 1);
+    notifyCapacity();
+    if (s.draining && s.jobs.size === 0) s.ws.close(1000, 'draining complete');
+    return j;
+  }
+
+  function dropSession(s: Session, reason: string) {
+    if (sessions.get(s.id) !== s) return;
+    sessions.delete(s.id);
+    clearInterval(s.heartbeat);
+    metrics.workersOnline.set(undefined, sessions.size);
+    for (const [jobId, j] of [...s.jobs]) {
+      finishJob(s, jobId);
+      j.handlers.onError({ code: 'worker_disconnected', message: `the worker disconnected (${reason})` });
+    }
+    logger.info({ msg: 'worker disconnected', worker_id: s.id, worker: s.owner, reason });
+    notifyCapacity();
+  }
+
+  async function verifyHello(
+    hello: z.infer<typeof helloMessage>,
+    challenge: { nonce: Hex },
+  ): Promise<
+    { ok: true; owner: Address; bond: bigint } | { ok: false; code: HubErrorCode; message: string }
+  > {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      return {
+        ok: false,
+        code: 'protocol_error',
+        message: `protocol version ${hello.protocolVersion} unsupported (gateway speaks ${PROTOCOL_VERSION})`,
+      };
+    }
+    const message = loginMessage({
+      nonce: challenge.nonce,
+      gateway: chain.gateway,
+      chainId: chain.chainId,
+      grid: chain.grid,
+    });
+    let signer: Address;
+    try {
+      signer = await recoverMessageAddress({ message, signature: hello.signature });
+    } catch {
+      return { ok: false, code: 'bad_signature', message: 'the login signature is malformed' };
+    }
+    if (signer.toLowerCase() !== hello.operator.toLowerCase()) {
+      return {
+        ok: false,
+        code: 'bad_signature',
+        message: `the login signature was made by ${signer}, not operator ${hello.operator}`,
+      };
+    }
+    try {
+      const owner = await chain.workerOwner(getAddress(hello.operator));
+      if (!owner)
+        return {
+          ok: false,
+          code: 'not_bonded',
+          message: `operator ${hello.operator} belongs to no worker bond`,
+        };
+      if (!(await chain.isActiveWorker(owner, true))) {
+        return {
+          ok: false,
+          code: 'bond_inactive',
+          message: `worker ${owner} has no active bond (below the minimum or unbonded)`,
+        };
+      }
+      const ids = new Set<string>();
+      for (const m of hello.models) {
+        if (ids.has(m.modelId.toLowerCase()))
+          return { ok: false, code: 'protocol_error', message: `model ${m.modelId} advertised twice` };
+        ids.add(m.modelId.toLowerCase());
+        if (computeModelId(m.name, m.weightsHash) !== m.modelId.toLowerCase()) {
+          return {
+            ok: false,
+            code: 'unknown_model',
+            message: `model ${m.name}: modelId is not keccak256(name, weightsHash)`,
+          };
+        }
+        const onchain = await chain.model(m.modelId.toLowerCase() as Hex);
+        if (!onchain)
+          return {
+            ok: false,
+            code: 'unknown_model',
+            message: `model ${m.name} (${m.modelId}) is not registered on chain`,
+          };
+        if (!onchain.active)
+          return { ok: false, code: 'unknown_model', message: `model ${m.name} is deactivated on chain` };
+        if (onchain.weightsHash.toLowerCase() !== m.weightsHash.toLowerCase() || onchain.name !== m.name) {
+          return {
+            ok: false,
+            code: 'unknown_model',
+            message: `model ${m.name}: weights hash differs from the registry`,
+          };
+        }
+      }
+      const bond = await chain.workerBond(owner);
+      return { ok: true, owner, bond };
+    } catch (error) {
+      logger.warn({ msg: 'worker login: chain read failed', operator: hello.operator, error });
+      return {
+        ok: false,
+        code: 'chain_unavailable',
+        message: 'the gateway could not read the chain; retry shortly',
+      };
+    }
+  }
+
+  function onConnection(ws: WebSocket, req: IncomingMessage) {
+    const nonce = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const remote = req.socket.remoteAddress;
+    let session: Session | undefined;
+    let loggingIn = false;
+    send(ws, {
+      type: 'challenge',
+      nonce,
+      gateway: chain.gateway,
+      chainId: chain.chainId,
+      grid: chain.grid,
+      protocolVersion: PROTOCOL_VERSION,
+    });
+    const helloTimer = setTimeout(() => {
+      if (!session) reject(ws, 'hello_timeout', `no valid hello within ${options.hub.helloTimeoutMs} ms`);
+    }, options.hub.helloTimeoutMs);
+
+    ws.on('error', (error) => logger.debug({ msg: 'worker socket error', remote, error }));
+    ws.on('close', (code, reason) => {
+      clearTimeout(helloTimer);
+      if (session) dropSession(session, `close ${code}${reason.length ? ` ${reason.toString()}` : ''}`);
+    });
+
+    ws.on('message', async (data, isBinary) => {
+      if (session) session.lastSeen = Date.now();
+      let raw: unknown;
+      try {
+        if (isBinary) throw new Error('binary frame');
+        raw = JSON.parse(data.toString());
+      } catch {
+        if (!session) return reject(ws, 'protocol_error', 'frames must be JSON text');
+        logger.warn({ msg: 'worker sent a non-JSON frame', worker_id: session.id });
+        return;
+      }
+      if (!session) {
+        if (loggingIn) return;
+        const hello = helloMessage.safeParse(raw);
+        if (!hello.success) {
+          return reject(
+            ws,
+            'protocol_error',
+            `expected a valid hello: ${hello.error.issues[0]?.message ?? 'invalid'}`,
+          );
+        }
+        loggingIn = true;
+        const verdict = await verifyHello(hello.data, { nonce });
+        clearTimeout(helloTimer);
+        if (ws.readyState !== ws.OPEN) return;
+        if (!verdict.ok) {
+          logger.info({
+            msg: 'worker login refused',
+            operator: hello.data.operator,
+            code: verdict.code,
+            reason: verdict.message,
+          });
+          return reject(ws, verdict.code, verdict.message);
+        }
+        if (closing) return reject(ws, 'shutting_down', 'the gateway is shutting down');
+        session = login(ws, hello.data, verdict.owner, verdict.bond);
+        return;
+      }
+      const parsed = workerToGateway.safeParse(raw);
+      const jobId = (raw as { jobId?: unknown } | null)?.jobId;
+      if (!parsed.success) {
+        logger.warn({
+          msg: 'worker sent an invalid frame',
+          worker_id: session.id,
+          issue: parsed.error.issues[0]?.message,
+        });
+        if (typeof jobId === 'string' && session.jobs.has(jobId as Hex)) {
+          const j = finishJob(session, jobId as Hex);
+          j?.handlers.onError({
+            code: 'invalid_frame',
+            message: `the worker sent an invalid frame: ${parsed.error.issues[0]?.message}`,
+          });
+        }
+        return;
+      }
+      const frame = parsed.data;
+      switch (frame.type) {
+        case 'pong':
+          return;
+        case 'hello':
+          logger.warn({ msg: 'worker sent hello twice', worker_id: session.id });
+          return;
+        case 'token':
+          session.jobs.get(frame.jobId)?.handlers.onToken({ text: frame.text, tokenIds: frame.tokenIds });
+          return;
+        case 'result': {
+          const j = finishJob(session, frame.jobId);
+          j?.handlers.onResult(frame);
+          return;
+        }
+        case 'job-error': {
+          const j = finishJob(session, frame.jobId);
+          j?.handlers.onError({ code: frame.code, message: frame.message });
+          return;
+        }
+      }
+    });
+  }
+
+  function login(ws: WebSocket, hello: z.infer<typeof helloMessage>, owner: Address, bond: bigint): Session {
+    const operator = getAddress(hello.operator);
+    for (const other of sessions.values()) {
+      if (other.operator === operator) {
+        // The same rig reconnected (its old socket may not have timed out yet): the new one wins.
+        send(other.ws, {
+          type: 'error',
+          code: 'replaced',
+          message: 'a newer connection of this operator logged in',
+        });
+        other.ws.close(closeCodes.replaced, 'replaced by a newer connection');
+        dropSession(other, 'replaced');
+      }
+    }
+    const models = new Map<Hex, ServedModel>(
+      hello.models.map((m: AdvertisedModel) => [
+        m.modelId.toLowerCase() as Hex,
+        { name: m.name, weightsHash: m.weightsHash, maxConcurrency: m.maxConcurrency, inFlight: 0 },
+      ]),
+    );
+    const s: Session = {
+      id: `w-${randomBytes(6).toString('hex')}`,
+      owner,
+      operator,
+      bond,
+      models,
+      hardware: hello.hardware,
+      version: hello.version,
+      connectedAt: new Date(),
+      draining: false,
+      ws,
+      jobs: new Map(),
+      lastSeen: Date.now(),
+      heartbeat: undefined,
+    };
+    sessions.set(s.id, s);
+    s.heartbeat = setInterval(() => {
+      if (Date.now() - s.lastSeen > options.hub.heartbeatMs * 3) {
+        logger.warn({ msg: 'worker missed heartbeats: dropping it', worker_id: s.id, worker: s.owner });
+        s.ws.terminate();
+        dropSession(s, 'heartbeat timeout');
+        return;
+      }
+      send(s.ws, { type: 'ping', t: Date.now() });
+    }, options.hub.heartbeatMs);
+    s.heartbeat.unref();
+    void routing.load(owner);
+    send(ws, { type: 'welcome', workerId: s.id, heartbeatMs: options.hub.heartbeatMs });
+    metrics.workerLogins.inc({ result: 'ok' });
+    metrics.workersOnline.set(undefined, sessions.size);
+    logger.info({
+      msg: 'worker logged in',
+      worker_id: s.id,
+      worker: owner,
+      operator,
+      models: hello.models.map((m) => m.name),
+      version: hello.version,
+    });
+    notifyCapacity();
+    return s;
+  }
+
+  // Bonds can be withdrawn or slashed below the minimum while connected: re-check them.
+  const recheck = setInterval(async () => {
+    for (const s of sessions.values()) {
+      try {
+        const active = await chain.isActiveWorker(s.owner, true);
+        if (!active && !s.draining) {
+          logger.warn({ msg: 'worker bond no longer active: draining', worker_id: s.id, worker: s.owner });
+          s.draining = true;
+          send(s.ws, {
+            type: 'error',
+            code: 'bond_inactive',
+            message: 'your worker bond is no longer active',
+          });
+          if (s.jobs.size === 0) s.ws.close(closeCodes.bond_inactive, 'bond_inactive');
+        }
+        s.bond = await chain.workerBond(s.owner);
+      } catch (error) {
+        logger.debug({ msg: 'bond re-check failed', worker: s.owner, error });
+      }
+    }
+  }, options.hub.bondRecheckMs);
+  recheck.unref();
+
+  wss.on('connection', onConnection);
+
+  return {
+    /** Handles an HTTP upgrade for `/v1/workers/connect`; other paths are refused. */
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== WORKER_PATH) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      if (closing) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    },
+    /** Logged-in workers that take new jobs. */
+    workers(): WorkerSession[] {
+      return [...sessions.values()].filter((s) => !s.draining);
+    },
+    onlineCount(modelId: Hex): number {
+      let n = 0;
+      for (const s of sessions.values()) if (!s.draining && s.models.has(modelId)) n += 1;
+      return n;
+    },
+    /** Sends `job` to `worker`; the handlers hear how it ends. Returns a cancel function. */
+    dispatch(
+      worker: WorkerSession,
+      job: JobMessage,
+      handlers: JobHandlers,
+    ): { cancel(reason: string): void } {
+      const s = sessions.get(worker.id);
+      const m = s?.models.get(job.modelId);
+      if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
+        queueMicrotask(() =>
+          handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone' }),
+        );
+        return { cancel() {} };
+      }
+      m.inFlight += 1;
+      s.jobs.set(job.jobId, { modelId: job.modelId, handlers });
+      send(s.ws, job);
+      return {
+        cancel(reason: string) {
+          if (finishJob(s, job.jobId)) send(s.ws, { type: 'cancel', jobId: job.jobId, reason });
+        },
+      };
+    },
+    /** Resolves when capacity may have freed up (a job ended, a worker logged in), or after `ms`. */
+    waitForCapacity(ms: number, signal?: AbortSignal): Promise<void> {
+      return new Promise((resolve) => {
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          capacityWaiters = capacityWaiters.filter((w) => w !== finish);
+          resolve();
+        };
+        capacityWaiters.push(finish);
+        void sleep(ms, signal).then(finish);
+      });
+    },
+    /** Stops taking workers, waits (bounded) for jobs in flight, then closes every connection. */
+    async close(timeoutMs: number): Promise<void> {
+      closing = true;
+      clearInterval(recheck);
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline && [...sessions.values()].some((s) => s.jobs.size > 0)) await sleep(50);
+      for (const s of [...sessions.values()]) {
+        send(s.ws, { type: 'error', code: 'shutting_down', message: 'the gateway is shutting down' });
+        s.ws.close(closeCodes.shutting_down, 'gateway shutting down');
+        dropSession(s, 'gateway shutdown');
+      }
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      notifyCapacity();
+    },
+  };
+}

@@ -1,0 +1,663 @@
+import { randomBytes } from 'node:crypto';
+import { type JobMessage, type ResultMessage, receiptLeafHash, type SamplingParams } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { type Billing, maxFee } from '../billing/index.ts';
+import { type Chain, chainFailure, type OnchainModel } from '../chain/index.ts';
+import { type Common, sleep } from '../common.ts';
+import { GatewayError } from '../errors.ts';
+import type { Hub, WorkerSession } from '../hub/index.ts';
+import type { Routing } from '../routing/index.ts';
+import type {
+  ApiKeyRecord,
+  JobInput,
+  JobKind,
+  JobMode,
+  JobRecord,
+  Storage,
+  StoredReceipt,
+} from '../storage/index.ts';
+import { verifyResult } from './receipt-check.ts';
+import { renderJob } from './render.ts';
+
+/** A validated request, as the API hands it over. */
+export type JobSpec = {
+  kind: JobKind;
+  /** The `model` string the client sent: a registry name or a 0x model id. */
+  model: string;
+  input: JobInput;
+  maxTokens: number | undefined;
+  temperature: number;
+  topP: number;
+  seed: number | null;
+  stop: string[];
+  includeUsage: boolean;
+  pin: Address[] | null;
+  maxPrice: { inputPerM: bigint; outputPerM: bigint } | null;
+};
+
+export type RunHooks = {
+  /** Each text delta, in order, as the worker streams it. */
+  onToken?: ((text: string) => void) | undefined;
+  /** Aborted when the client went away: the worker is told to stop, nothing is charged. */
+  signal?: AbortSignal | undefined;
+};
+
+export type JobOutcome =
+  | { ok: true; job: JobRecord; receipt: StoredReceipt }
+  | { ok: false; job: JobRecord | undefined; error: GatewayError; afterFirstToken: boolean };
+
+type Attempt =
+  | {
+      kind: 'result';
+      frame: ResultMessage;
+      dispatchedAt: number;
+      firstTokenAt: number | null;
+      streamed: number[];
+    }
+  | { kind: 'error'; code: string; message: string; afterFirstToken: boolean }
+  | { kind: 'cancelled' };
+
+export type Jobs = ReturnType<typeof createJobs>;
+
+/**
+ * Runs jobs end to end: price and reserve (402 before any work), route, dispatch, hand the job to
+ * another worker when one fails before its first token, verify the receipt, store receipt + result in
+ * one transaction, and only then answer. Also the async queue (`POST /v1/jobs`) and its webhooks.
+ */
+export function createJobs({
+  common,
+  storage,
+  chain,
+  billing,
+  hub,
+  routing,
+  onReceipt,
+}: {
+  common: Common;
+  storage: Storage;
+  chain: Chain;
+  billing: Billing;
+  hub: Hub;
+  routing: Routing;
+  /** Called after each receipt is stored (the settlement loop counts them). */
+  onReceipt?: (() => void) | undefined;
+}) {
+  const { options, logger, metrics, shutdown } = common;
+  const instanceId = `gw-${randomBytes(6).toString('hex')}`;
+  const running = new Set<Promise<unknown>>();
+  let asyncRunning = 0;
+  const asyncConcurrency = 64;
+
+  const leaseMs = () => options.jobs.jobTimeoutMs + options.jobs.queueTimeoutMs + 30_000;
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    running.add(p);
+    p.finally(() => running.delete(p)).catch(() => {});
+    return p;
+  }
+
+  async function resolveModel(name: string): Promise<OnchainModel> {
+    let model: OnchainModel | undefined;
+    try {
+      model = await chain.findModel(name);
+    } catch (error) {
+      throw chainFailure(error, 'model registry');
+    }
+    if (!model) {
+      throw new GatewayError(
+        'model_not_found',
+        `the model "${name}" does not exist or is not active (GET /v1/models lists them)`,
+        {
+          param: 'model',
+        },
+      );
+    }
+    return model;
+  }
+
+  /**
+   * Validates what needs the registry and the hub, prices the job at its maximum, and reserves that
+   * amount of the payer's balance while inserting the job. Throws 404 / 503 / 402 before any work.
+   */
+  async function prepare(
+    spec: JobSpec,
+    key: ApiKeyRecord,
+    opts: {
+      mode: JobMode;
+      idempotency?: { scope: string; key: string } | undefined;
+      webhookUrl?: string | undefined;
+    },
+  ): Promise<JobRecord> {
+    if (shutdown.isShuttingDown())
+      throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
+    const model = await resolveModel(spec.model);
+    const maxTokens = spec.maxTokens ?? options.jobs.defaultMaxTokens;
+    if (spec.maxPrice) {
+      if (
+        model.rates.inputPerMTokens > spec.maxPrice.inputPerM ||
+        model.rates.outputPerMTokens > spec.maxPrice.outputPerM
+      ) {
+        throw new GatewayError(
+          'no_worker_available',
+          `no worker serves ${model.name} within grid.max_price: its rate card is ${model.rates.inputPerMTokens} / ${model.rates.outputPerMTokens} AIPG wei per million input / output tokens`,
+          { param: 'grid.max_price' },
+        );
+      }
+    }
+    const eligible = routing.eligible(hub.workers(), model.id, spec.pin);
+    if (eligible.length === 0) {
+      throw new GatewayError(
+        'no_worker_available',
+        spec.pin
+          ? `none of the pinned workers (grid.workers) is online serving ${model.name}`
+          : `no worker is online serving ${model.name}; retry later`,
+        { param: spec.pin ? 'grid.workers' : 'model', retryable: true },
+      );
+    }
+    let premiumBps: number;
+    try {
+      premiumBps = await chain.confidentialPremiumBps();
+    } catch (error) {
+      throw chainFailure(error, 'confidential premium');
+    }
+    const params: SamplingParams = {
+      maxTokens,
+      temperature: spec.temperature,
+      topP: spec.topP,
+      seed: spec.seed,
+      stop: spec.stop,
+    };
+    const reservedFee = maxFee({
+      input: spec.input,
+      maxTokens,
+      rates: model.rates,
+      confidential: false,
+      premiumBps,
+    });
+    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    await billing.reserve({
+      id,
+      kind: spec.kind,
+      mode: opts.mode,
+      apiKeyId: key.id,
+      payer: key.payer,
+      modelId: model.id,
+      modelName: model.name,
+      request: {
+        input: spec.input,
+        model: spec.model,
+        includeUsage: spec.includeUsage,
+        pin: spec.pin,
+        maxPrice: spec.maxPrice
+          ? { inputPerM: spec.maxPrice.inputPerM.toString(), outputPerM: spec.maxPrice.outputPerM.toString() }
+          : null,
+        created: Math.floor(Date.now() / 1000),
+      },
+      params,
+      pricing: {
+        inputPerMTokens: model.rates.inputPerMTokens.toString(),
+        outputPerMTokens: model.rates.outputPerMTokens.toString(),
+        confidentialPremiumBps: premiumBps,
+      },
+      // Async jobs wait for the queue; the others run now, leased to this process.
+      status: opts.mode === 'async' ? 'queued' : 'running',
+      leaseUntil: opts.mode === 'async' ? null : new Date(Date.now() + leaseMs()),
+      instanceId: opts.mode === 'async' ? null : instanceId,
+      reservedFee,
+      idempotencyScope: opts.idempotency?.scope ?? null,
+      idempotencyKey: opts.idempotency?.key ?? null,
+      webhookUrl: opts.webhookUrl ?? null,
+    });
+    const job = await storage.jobs.get(id);
+    if (!job) throw new GatewayError('internal_error', 'the job vanished after insert');
+    return job;
+  }
+
+  /** Waits for a worker with a free slot (bounded by `jobs.queueTimeoutMs`). */
+  async function acquireWorker(
+    job: JobRecord,
+    exclude: Set<string>,
+    signal: AbortSignal | undefined,
+  ): Promise<WorkerSession> {
+    const deadline = Date.now() + options.jobs.queueTimeoutMs;
+    const expectedTokens = Math.min(job.params.maxTokens, 256);
+    for (;;) {
+      const eligible = routing.eligible(hub.workers(), job.modelId, job.request.pin);
+      const w = routing.pick(eligible, job.modelId, { exclude, expectedTokens });
+      if (w) return w;
+      const left = eligible.filter((e) => !exclude.has(e.id));
+      if (left.length === 0) {
+        throw new GatewayError(
+          'no_worker_available',
+          exclude.size > 0
+            ? `no other worker serving ${job.modelName} is online after ${exclude.size} failed`
+            : `no worker is online serving ${job.modelName}`,
+          { retryable: true },
+        );
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || signal?.aborted || shutdown.isShuttingDown()) {
+        throw new GatewayError(
+          'no_worker_available',
+          `all workers serving ${job.modelName} are busy; retry later`,
+          {
+            retryable: true,
+            headers: { 'retry-after': '1' },
+          },
+        );
+      }
+      await hub.waitForCapacity(Math.min(remaining, 1_000), signal);
+    }
+  }
+
+  function runOnWorker(job: JobRecord, worker: WorkerSession, hooks: RunHooks): Promise<Attempt> {
+    return new Promise<Attempt>((resolve) => {
+      const dispatchedAt = Date.now();
+      const streamed: number[] = [];
+      let firstTokenAt: number | null = null;
+      let done = false;
+      const message: JobMessage = {
+        type: 'job',
+        jobId: job.id,
+        modelId: job.modelId,
+        payer: job.payer,
+        kind: job.kind,
+        input: job.request.input,
+        params: { ...job.params, stop: [...job.params.stop] },
+        pricing: job.pricing,
+        confidential: false,
+        // Always streamed on the wire: the gateway measures time to first token itself and knows
+        // whether a failing worker had started answering.
+        stream: true,
+      };
+      const finish = (a: Attempt) => {
+        if (done) return;
+        done = true;
+        clearTimeout(firstTokenTimer);
+        clearTimeout(jobTimer);
+        hooks.signal?.removeEventListener('abort', onAbort);
+        resolve(a);
+      };
+      const handle = hub.dispatch(worker, message, {
+        onToken(t) {
+          if (done) return;
+          if (firstTokenAt === null) {
+            firstTokenAt = Date.now();
+            clearTimeout(firstTokenTimer);
+          }
+          streamed.push(...t.tokenIds);
+          if (t.text) hooks.onToken?.(t.text);
+        },
+        onResult(frame) {
+          finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed });
+        },
+        onError(e) {
+          finish({ kind: 'error', code: e.code, message: e.message, afterFirstToken: firstTokenAt !== null });
+        },
+      });
+      const firstTokenTimer = setTimeout(() => {
+        handle.cancel('first token timeout');
+        finish({
+          kind: 'error',
+          code: 'first_token_timeout',
+          message: `no first token within ${options.jobs.firstTokenTimeoutMs} ms`,
+          afterFirstToken: false,
+        });
+      }, options.jobs.firstTokenTimeoutMs);
+      const jobTimer = setTimeout(() => {
+        handle.cancel('job timeout');
+        finish({
+          kind: 'error',
+          code: 'job_timeout',
+          message: `the job took longer than ${options.jobs.jobTimeoutMs} ms`,
+          afterFirstToken: firstTokenAt !== null,
+        });
+      }, options.jobs.jobTimeoutMs);
+      const onAbort = () => {
+        handle.cancel('client went away');
+        finish({ kind: 'cancelled' });
+      };
+      if (hooks.signal?.aborted) onAbort();
+      else hooks.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async function fail(
+    job: JobRecord,
+    error: GatewayError,
+    afterFirstToken: boolean,
+    startedAt: number,
+  ): Promise<JobOutcome> {
+    await storage.jobs
+      .fail(job.id, { code: error.code, message: error.shortMessage, status: error.status })
+      .catch((e: unknown) => {
+        logger.error({ msg: 'recording a failed job failed', job_id: job.id, error: e });
+      });
+    metrics.jobs.inc({ model: job.modelName, status: 'failed', reason: error.code });
+    metrics.jobDuration.observe({ model: job.modelName, status: 'failed' }, (Date.now() - startedAt) / 1000);
+    return { ok: false, job: await storage.jobs.get(job.id).catch(() => undefined), error, afterFirstToken };
+  }
+
+  /** Runs a prepared job to its end. Never throws: the outcome says what happened. */
+  async function execute(job: JobRecord, hooks: RunHooks = {}): Promise<JobOutcome> {
+    return track(executeInner(job, hooks));
+  }
+
+  async function executeInner(job: JobRecord, hooks: RunHooks): Promise<JobOutcome> {
+    const log = logger.child({ job_id: job.id, model: job.modelName, payer: job.payer });
+    const startedAt = Date.now();
+    if (job.status === 'queued') {
+      const started = await storage.jobs.start(job.id, instanceId, new Date(Date.now() + leaseMs()));
+      if (!started)
+        return {
+          ok: false,
+          job,
+          error: new GatewayError('internal_error', 'the job was taken by another process'),
+          afterFirstToken: false,
+        };
+    }
+    metrics.jobsInFlight.inc(undefined, 1);
+    try {
+      const exclude = new Set<string>();
+      const failures: string[] = [];
+      for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
+        let worker: WorkerSession;
+        try {
+          worker = await acquireWorker(job, exclude, hooks.signal);
+        } catch (error) {
+          if (hooks.signal?.aborted) break;
+          const e =
+            error instanceof GatewayError
+              ? error
+              : new GatewayError('internal_error', 'routing failed', { cause: error });
+          if (failures.length > 0) {
+            return fail(
+              job,
+              new GatewayError(
+                'worker_failed',
+                `the job failed on ${failures.length} worker(s): ${failures.join('; ')}`,
+              ),
+              false,
+              startedAt,
+            );
+          }
+          return fail(job, e, false, startedAt);
+        }
+        await storage.jobs.recordAttempt(job.id, worker.owner, worker.operator);
+        log.debug({ msg: 'job dispatched', worker: worker.owner, worker_id: worker.id, attempt });
+        const a = await runOnWorker(job, worker, hooks);
+        if (a.kind === 'cancelled') break;
+        if (a.kind === 'error') {
+          routing.recordFailure(worker);
+          log.warn({
+            msg: 'worker failed the job',
+            worker: worker.owner,
+            code: a.code,
+            reason: a.message,
+            after_first_token: a.afterFirstToken,
+          });
+          if (a.afterFirstToken) {
+            return fail(
+              job,
+              new GatewayError(
+                'worker_failed',
+                `the worker failed after it started answering (${a.code}: ${a.message}); nothing was charged`,
+              ),
+              true,
+              startedAt,
+            );
+          }
+          failures.push(`${a.code}: ${a.message}`);
+          exclude.add(worker.id);
+          if (attempt < options.jobs.maxAttempts) metrics.jobRetries.inc({ model: job.modelName });
+          continue;
+        }
+        return await complete(job, worker, a, startedAt, log);
+      }
+      if (hooks.signal?.aborted) {
+        return fail(
+          job,
+          new GatewayError('request_cancelled', 'the client closed the request; nothing was charged'),
+          false,
+          startedAt,
+        );
+      }
+      return fail(
+        job,
+        new GatewayError(
+          'worker_failed',
+          `the job failed on ${failures.length} worker(s): ${failures.join('; ')}; nothing was charged`,
+        ),
+        false,
+        startedAt,
+      );
+    } catch (error) {
+      log.error({ msg: 'job crashed', error });
+      return fail(
+        job,
+        new GatewayError('internal_error', 'the job failed inside the gateway; nothing was charged', {
+          cause: error,
+        }),
+        false,
+        startedAt,
+      );
+    } finally {
+      metrics.jobsInFlight.inc(undefined, -1);
+    }
+  }
+
+  async function complete(
+    job: JobRecord,
+    worker: WorkerSession,
+    a: Extract<Attempt, { kind: 'result' }>,
+    startedAt: number,
+    log: Common['logger'],
+  ): Promise<JobOutcome> {
+    const now = Date.now();
+    const verdict = await verifyResult(a.frame, {
+      jobId: job.id,
+      gateway: chain.gateway,
+      payer: job.payer,
+      worker: worker.owner,
+      operator: worker.operator,
+      modelId: job.modelId,
+      params: job.params,
+      pricing: job.pricing,
+      confidential: false,
+      chainId: chain.chainId,
+      grid: chain.grid,
+      dispatchedAt: a.dispatchedAt,
+      now,
+      clockSkewSec: options.jobs.clockSkewSec,
+      streamedTokenIds: a.firstTokenAt === null ? null : a.streamed,
+    });
+    if (!verdict.ok) {
+      routing.recordInvalidReceipt(worker);
+      metrics.receiptsRejected.inc({ field: verdict.field });
+      log.warn({
+        msg: 'receipt rejected',
+        worker: worker.owner,
+        field: verdict.field,
+        reason: verdict.reason,
+      });
+      return fail(
+        job,
+        new GatewayError(
+          'invalid_receipt',
+          `the worker's receipt did not verify (${verdict.reason}); nothing was charged`,
+        ),
+        a.firstTokenAt !== null,
+        startedAt,
+      );
+    }
+    const receipt = verdict.receipt;
+    const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
+    const totalMs = now - a.dispatchedAt;
+    const outputs = a.frame.outputTokenIds.length;
+    const genMs = Math.max(1, totalMs - ttftMs);
+    const tokensPerSecond =
+      outputs <= 1 ? outputs / Math.max(0.001, totalMs / 1000) : ((outputs - 1) * 1000) / genMs;
+    // Receipt and result commit together, before the client hears anything: a crash loses neither.
+    await storage.transaction(async (tx) => {
+      await storage.receipts.insert(tx, {
+        receipt,
+        signature: a.frame.signature,
+        signer: worker.operator,
+        leafHash: receiptLeafHash(receipt),
+      });
+      await storage.jobs.complete(tx, job.id, {
+        worker: worker.owner,
+        operator: worker.operator,
+        fee: receipt.fee,
+        promptTokenIds: a.frame.promptTokenIds,
+        outputTokenIds: a.frame.outputTokenIds,
+        outputText: a.frame.text,
+        finishReason: a.frame.finishReason,
+        ttftMs,
+        totalMs,
+        tokensPerSecond,
+        firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      });
+    });
+    routing.recordSuccess(worker, { ttftMs, tokensPerSecond });
+    onReceipt?.();
+    metrics.jobs.inc({ model: job.modelName, status: 'succeeded', reason: 'ok' });
+    metrics.jobDuration.observe({ model: job.modelName, status: 'succeeded' }, (now - startedAt) / 1000);
+    metrics.ttft.observe({ model: job.modelName }, ttftMs / 1000);
+    log.info({
+      msg: 'job done',
+      worker: worker.owner,
+      fee: receipt.fee.toString(),
+      input_tokens: a.frame.promptTokenIds.length,
+      output_tokens: outputs,
+      ttft_ms: ttftMs,
+      total_ms: totalMs,
+    });
+    const [done, stored] = await Promise.all([storage.jobs.get(job.id), storage.receipts.getByJob(job.id)]);
+    return { ok: true, job: done!, receipt: stored! };
+  }
+
+  // ── async jobs ─────────────────────────────────────────────────────────────────────────────
+  async function pumpQueue(): Promise<void> {
+    if (shutdown.isShuttingDown()) return;
+    const free = asyncConcurrency - asyncRunning;
+    if (free <= 0) return;
+    const claimed = await storage.jobs.claimQueued(instanceId, new Date(Date.now() + leaseMs()), free);
+    for (const job of claimed) {
+      asyncRunning += 1;
+      void execute(job).finally(() => {
+        asyncRunning -= 1;
+      });
+    }
+  }
+
+  let pumping: Promise<void> | undefined;
+  function kick() {
+    pumping ??= pumpQueue()
+      .catch((error: unknown) => logger.warn({ msg: 'async queue poll failed', error }))
+      .finally(() => {
+        pumping = undefined;
+      });
+  }
+
+  async function deliverWebhooks(): Promise<void> {
+    const due = await storage.jobs.claimWebhooks(16, options.webhooks.timeoutMs * 2);
+    await Promise.all(
+      due.map(async (job) => {
+        const receipt = job.status === 'succeeded' ? await storage.receipts.getByJob(job.id) : undefined;
+        const body = JSON.stringify(renderJob(job, receipt));
+        let error: string | null = null;
+        try {
+          const signature = await signWebhook(body);
+          const res = await fetch(job.webhookUrl!, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'user-agent': 'aipg-gateway',
+              'x-aipg-gateway': chain.gateway,
+              'x-aipg-signature': signature,
+            },
+            body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(options.webhooks.timeoutMs),
+          });
+          await res.body?.cancel().catch(() => {});
+          if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+        } catch (e) {
+          error = e instanceof Error ? e.message : String(e);
+        }
+        const attempts = job.webhookAttempts + 1;
+        const nextAt =
+          error === null || attempts >= options.webhooks.maxAttempts
+            ? null
+            : new Date(Date.now() + options.webhooks.retryBaseMs * 2 ** (attempts - 1));
+        await storage.jobs.webhookAttempted(job.id, { delivered: error === null, error, nextAt });
+        metrics.webhooks.inc({ result: error === null ? 'delivered' : nextAt ? 'retry' : 'failed' });
+        if (error !== null)
+          logger.warn({
+            msg: 'webhook delivery failed',
+            job_id: job.id,
+            attempt: attempts,
+            error,
+            retry: nextAt !== null,
+          });
+      }),
+    );
+  }
+
+  const webhookSigner = privateKeyToAccount(options.privateKey);
+  function signWebhook(body: string): Promise<Hex> {
+    return webhookSigner.signMessage({ message: body });
+  }
+
+  let loop: NodeJS.Timeout | undefined;
+  let ticks = 0;
+  let webhookBusy = false;
+
+  return {
+    instanceId,
+    prepare,
+    execute,
+    /** Recovers jobs left by a previous process and starts the async queue and webhook loops. */
+    async start(): Promise<void> {
+      // Embedded PGlite has one process at a time: whatever was running belongs to a dead process.
+      if (storage.db.kind === 'pglite') await storage.jobs.expireAllRunning();
+      const recovered = await storage.jobs.recoverExpired();
+      if (recovered.requeued + recovered.failed > 0)
+        logger.info({ msg: 'recovered jobs of a stopped gateway', ...recovered });
+      loop = setInterval(() => {
+        ticks += 1;
+        kick();
+        if (!webhookBusy) {
+          webhookBusy = true;
+          deliverWebhooks()
+            .catch((error: unknown) => logger.warn({ msg: 'webhook loop failed', error }))
+            .finally(() => {
+              webhookBusy = false;
+            });
+        }
+        if (ticks % 20 === 0) {
+          storage.jobs
+            .recoverExpired()
+            .catch((error: unknown) => logger.warn({ msg: 'job recovery failed', error }));
+          storage.idempotency.prune().catch(() => {});
+        }
+      }, 500);
+      loop.unref();
+      kick();
+    },
+    /** Starts queued async jobs now (after a submit) instead of at the next poll. */
+    kick,
+    /** Waits for every job in flight (bounded), then stops the loops. */
+    async stop(timeoutMs: number): Promise<void> {
+      clearInterval(loop);
+      const deadline = Date.now() + timeoutMs;
+      while (running.size > 0 && Date.now() < deadline) await sleep(25);
+      if (running.size > 0)
+        logger.warn({ msg: 'shutdown: jobs still running after the timeout', count: running.size });
+      await pumping;
+    },
+    inFlight: () => running.size,
+  };
+}

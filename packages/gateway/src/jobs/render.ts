@@ -1,0 +1,157 @@
+import type { Hex } from 'viem';
+import { aipg } from '../billing/index.ts';
+import type { JobRecord, StoredReceipt } from '../storage/index.ts';
+
+/** The `grid` object on every response: who ran the job, what it cost, how fast, the receipt signature. */
+export type GridInfo = {
+  job_id: Hex;
+  model_id: Hex;
+  worker: string | null;
+  fee: string;
+  fee_wei: string;
+  ttft_ms: number | null;
+  tokens_per_second: number | null;
+  receipt_signature: Hex | null;
+};
+
+export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+
+export function gridInfo(job: JobRecord, receipt: StoredReceipt | undefined): GridInfo {
+  const fee = job.fee ?? 0n;
+  return {
+    job_id: job.id,
+    model_id: job.modelId,
+    worker: job.worker,
+    fee: aipg(fee),
+    fee_wei: fee.toString(),
+    ttft_ms: job.ttftMs === null ? null : Math.round(job.ttftMs),
+    tokens_per_second: job.tokensPerSecond === null ? null : Math.round(job.tokensPerSecond * 100) / 100,
+    receipt_signature: receipt?.signature ?? null,
+  };
+}
+
+export function usageOf(job: JobRecord): Usage {
+  const p = job.promptTokenIds?.length ?? 0;
+  const c = job.outputTokenIds?.length ?? 0;
+  return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
+}
+
+/** OpenAI ids: `chatcmpl-…` / `cmpl-…` followed by the job id's hex. */
+export function responseId(job: Pick<JobRecord, 'id' | 'kind'>): string {
+  return `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${job.id.slice(2)}`;
+}
+
+export const SYSTEM_FINGERPRINT = 'aipg-grid';
+
+/** A finished job as OpenAI's `chat.completion` or `text_completion` object, plus `grid`. */
+export function renderCompletion(job: JobRecord, receipt: StoredReceipt | undefined) {
+  const head = { id: responseId(job), created: job.request.created, model: job.request.model };
+  const tail = { usage: usageOf(job), system_fingerprint: SYSTEM_FINGERPRINT, grid: gridInfo(job, receipt) };
+  const finish_reason = job.finishReason ?? 'stop';
+  if (job.kind === 'chat') {
+    return {
+      id: head.id,
+      object: 'chat.completion' as const,
+      created: head.created,
+      model: head.model,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant' as const, content: job.outputText ?? '', refusal: null },
+          logprobs: null,
+          finish_reason,
+        },
+      ],
+      ...tail,
+    };
+  }
+  return {
+    id: head.id,
+    object: 'text_completion' as const,
+    created: head.created,
+    model: head.model,
+    choices: [{ index: 0, text: job.outputText ?? '', logprobs: null, finish_reason }],
+    ...tail,
+  };
+}
+
+/** Streaming chunks, in OpenAI's `chat.completion.chunk` / `text_completion` shapes. */
+export function createChunker(job: Pick<JobRecord, 'id' | 'kind' | 'request'>) {
+  const id = responseId(job);
+  const created = job.request.created;
+  const model = job.request.model;
+  const chat = job.kind === 'chat';
+  const includeUsage = job.request.includeUsage;
+  const common = () => ({
+    id,
+    object: chat ? ('chat.completion.chunk' as const) : ('text_completion' as const),
+    created,
+    model,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  return {
+    /** The first chat chunk announces the role. Completions have none. */
+    start() {
+      return chat
+        ? {
+            ...common(),
+            choices: [
+              { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+            ],
+          }
+        : null;
+    },
+    delta(text: string) {
+      return chat
+        ? {
+            ...common(),
+            choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }],
+          }
+        : { ...common(), choices: [{ index: 0, text, logprobs: null, finish_reason: null }] };
+    },
+    /**
+     * The chunk with the finish reason. Without `include_usage` it also carries `usage` and `grid`
+     * (the only chunk the client is sure to read last); with it, the usage chunk follows.
+     */
+    finish(finishReason: string, usage: Usage, grid: GridInfo) {
+      const extra = includeUsage ? {} : { usage, grid };
+      return chat
+        ? {
+            ...common(),
+            choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }],
+            ...extra,
+          }
+        : {
+            ...common(),
+            choices: [{ index: 0, text: '', logprobs: null, finish_reason: finishReason }],
+            ...extra,
+          };
+    },
+    /** With `stream_options.include_usage`: `choices: []`, the usage, and `grid`. */
+    usage(usage: Usage, grid: GridInfo) {
+      return includeUsage ? { ...common(), choices: [], usage, grid } : null;
+    },
+  };
+}
+
+/** A job as `GET /v1/jobs/:id` and webhooks show it. */
+export function renderJob(job: JobRecord, receipt: StoredReceipt | undefined) {
+  return {
+    id: job.id,
+    object: 'job' as const,
+    type: job.kind === 'chat' ? 'chat.completion' : 'completion',
+    status: job.status,
+    model: job.request.model,
+    created_at: Math.floor(job.createdAt.getTime() / 1000),
+    completed_at: job.completedAt ? Math.floor(job.completedAt.getTime() / 1000) : null,
+    attempts: job.attempts,
+    result: job.status === 'succeeded' ? renderCompletion(job, receipt) : null,
+    error: job.error
+      ? { message: job.error.message, type: 'job_error', param: null, code: job.error.code }
+      : null,
+    webhook: job.webhookUrl
+      ? { url: job.webhookUrl, status: job.webhookStatus, attempts: job.webhookAttempts }
+      : null,
+  };
+}

@@ -1,0 +1,136 @@
+import type { ReadClient } from '@aipg/chain';
+import { type Address, getAddress } from 'viem';
+import { createLogger } from '../common.ts';
+import { createMetrics } from '../metrics/index.ts';
+import type { Sql } from '../storage/index.ts';
+import { createFeed, defaultFeedOptions, type FeedOptions } from './feed.ts';
+import { createIndexer, defaultIndexerOptions, type IndexerOptions, type Leases } from './indexer.ts';
+import { migrateNetwork } from './migrations.ts';
+import type { QueryDeps } from './queries.ts';
+import { createNetworkRoutes } from './routes.ts';
+import { createDashboardRoutes } from './static.ts';
+import type { NetworkContext, NetworkHub } from './types.ts';
+
+export type NetworkOptions = {
+  indexer: IndexerOptions;
+  feed: FeedOptions;
+  /** How long an identical API read is reused (ms). */
+  cacheMs: number;
+  /** The built dashboard (default packages/dashboard/dist). */
+  dashboardDir: string | undefined;
+};
+
+export type CreateNetworkParameters = {
+  /** The gateway's `Common` (logger, metrics); a silent logger and a private registry when left out. */
+  common?: Partial<NetworkContext> | undefined;
+  /** The gateway's database (its migrations already applied: the feature reads `jobs` and `receipts`). */
+  db: Sql;
+  /** A chain client for the indexer's loop only; requests never use it. */
+  publicClient: ReadClient;
+  deployment: {
+    grid: Address;
+    chainId: number;
+    /** Where indexing starts; found with a binary search over `eth_getCode` when unknown. */
+    deployBlock?: number | undefined;
+  };
+  /** Connected workers (the gateway's hub): workers online, models, GPUs, load. */
+  hub?: NetworkHub | undefined;
+  /** Replicas on one PostgreSQL: only the lease holder indexes (the gateway's `storage.leases`). */
+  leases?: Leases | undefined;
+  options?: {
+    indexer?: Partial<IndexerOptions> | undefined;
+    feed?: Partial<FeedOptions> | undefined;
+    cacheMs?: number | undefined;
+    dashboardDir?: string | undefined;
+  };
+};
+
+export type Network = ReturnType<typeof createNetwork>;
+
+/**
+ * The network feature: the Grid event indexer, the statistics over its tables and the gateway's job
+ * records, the public JSON API (`router`, mounted at `/v1/network`), the live activity stream, and
+ * the dashboard's static files (`dashboard`, mounted at `/`).
+ *
+ *   const network = createNetwork({ common, db: storage.db, publicClient: chain.publicClient,
+ *     deployment: { grid, chainId, deployBlock }, hub, leases: storage.leases });
+ *   await network.start();
+ *   app.route('/v1/network', network.router);
+ *   app.route('/', network.dashboard);
+ */
+export function createNetwork(p: CreateNetworkParameters) {
+  const ctx: NetworkContext = {
+    logger: p.common?.logger ?? createLogger('silent'),
+    metrics: p.common?.metrics ?? createMetrics(),
+  };
+  const options: NetworkOptions = {
+    indexer: { ...defaultIndexerOptions, ...p.options?.indexer },
+    feed: { ...defaultFeedOptions, ...p.options?.feed },
+    cacheMs: p.options?.cacheMs ?? 750,
+    dashboardDir: p.options?.dashboardDir,
+  };
+  let feed: ReturnType<typeof createFeed> | undefined;
+  let generation = 0;
+  const indexer = createIndexer({
+    ctx,
+    db: p.db,
+    client: p.publicClient,
+    grid: getAddress(p.deployment.grid),
+    chainId: p.deployment.chainId,
+    deployBlock: p.deployment.deployBlock,
+    leases: p.leases,
+    options: options.indexer,
+    onProgress: (progress) => {
+      if (progress.type === 'reorg' || progress.events > 0) generation += 1;
+      feed?.notify(progress);
+    },
+  });
+  const deps: QueryDeps = {
+    db: p.db,
+    hub: p.hub,
+    status: () => indexer.status(),
+    generation: () => generation,
+  };
+  feed = createFeed({
+    ctx,
+    db: p.db,
+    hub: p.hub,
+    status: deps.status,
+    options: options.feed,
+    onActivity: () => {
+      generation += 1;
+    },
+  });
+  const router = createNetworkRoutes({ deps, feed, cacheMs: options.cacheMs, logger: ctx.logger });
+  const dashboard = createDashboardRoutes({ dir: options.dashboardDir });
+  let started = false;
+
+  return {
+    /** Hono app for `/v1/network`. */
+    router,
+    /** Hono app for `/` (the built dashboard). */
+    dashboard,
+    indexer,
+    feed,
+    /** The reads behind the API, for in-process use (the CLI's `status`, tests). */
+    deps,
+    /** Applies the feature's migrations, then starts the indexer loop (it catches up in the background). */
+    async start(): Promise<void> {
+      if (started) return;
+      started = true;
+      const applied = await migrateNetwork(p.db);
+      if (applied.length) ctx.logger.info({ msg: 'network tables migrated', migrations_applied: applied });
+      indexer.start();
+    },
+    /** Applies the migrations without starting the loop (tests drive `indexer.syncNow()`). */
+    migrate: () => migrateNetwork(p.db),
+    /** Stops the live streams and the indexer (a range in progress finishes first). */
+    async stop(): Promise<void> {
+      await feed?.stop();
+      await indexer.stop();
+    },
+  };
+}
+
+export type { ActivityItem } from './queries.ts';
+export type { Amount, NetworkHub, NetworkHubWorker } from './types.ts';

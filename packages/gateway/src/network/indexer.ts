@@ -1,0 +1,558 @@
+import { randomBytes } from 'node:crypto';
+import { gridAbi, type ReadClient } from '@aipg/chain';
+import type { Address, Hex } from 'viem';
+import { getBlock, getBlockNumber, getCode, getLogs, readContract } from 'viem/actions';
+import { sleep } from '../common.ts';
+import type { Sql } from '../storage/index.ts';
+import { decodeGridLog, type IndexedEvent, type RawLog } from './events.ts';
+import { applyEvent, rebuildState } from './state.ts';
+import type { NetworkContext } from './types.ts';
+
+const CURSOR = 'grid';
+const LEASE = 'network-indexer';
+
+export type IndexerOptions = {
+  /** Pause between polls once caught up with the head. */
+  pollIntervalMs: number;
+  /** Largest `eth_getLogs` range; halved (down to 1) when the RPC refuses a range. */
+  maxBlockRange: number;
+  /** Blocks behind the head the indexer stays (0 on a local chain: reorgs are detected and undone). */
+  confirmations: number;
+  /** Block headers kept for reorg detection; a deeper reorg re-indexes from the deployment block. */
+  keepBlocks: number;
+  /** Parallel RPC reads (block headers, registry snapshots). */
+  rpcConcurrency: number;
+};
+
+export const defaultIndexerOptions: IndexerOptions = {
+  pollIntervalMs: 1_000,
+  maxBlockRange: 2_000,
+  confirmations: 0,
+  keepBlocks: 2_048,
+  rpcConcurrency: 8,
+};
+
+export type IndexerStatus = {
+  /** First block indexed (the deployment block). */
+  fromBlock: number | null;
+  /** Last block whose events are all stored (`fromBlock - 1` before the first range). */
+  indexedBlock: number | null;
+  headBlock: number | null;
+  /** Unix seconds of the head block (the chain's clock for countdowns). */
+  headTimestamp: number | null;
+  reorgs: number;
+  lastReorgBlock: number | null;
+  /** True while this process holds the indexing lease (always without leases). */
+  leader: boolean;
+  lastError: string | null;
+  lastSyncAt: number | null;
+};
+
+export type IndexerProgress =
+  | { type: 'indexed'; fromBlock: number; toBlock: number; events: number }
+  | { type: 'reorg'; forkBlock: number; removedEvents: number };
+
+export type Leases = {
+  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  release(name: string, holder: string): Promise<void>;
+};
+
+class ReorgDuringFetch extends Error {}
+
+function isRangeError(error: unknown): boolean {
+  const text =
+    String((error as { details?: string })?.details ?? '') + String((error as Error)?.message ?? '');
+  return /range|limit|too many|exceed|response size|query returned more/i.test(text);
+}
+
+async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  async function lane() {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
+  return out;
+}
+
+export type Indexer = ReturnType<typeof createIndexer>;
+
+/**
+ * Indexes every log of the Grid Diamond into `network_events`, from the deployment block on, in
+ * bounded `eth_getLogs` ranges, and folds them into the state tables in the same transaction as the
+ * cursor moves, so a restart resumes exactly where it stopped. Block hashes are kept for the recent
+ * blocks it touched; when the chain's hash of the last indexed block differs (a reorg, an
+ * `anvil_revert`, a fresh devnet behind the same database) it walks back to the last block both agree
+ * on, drops everything after it, rebuilds the state and indexes the new branch.
+ * It runs on its own loop: requests only ever read what it stored.
+ */
+export function createIndexer({
+  ctx,
+  db,
+  client,
+  grid,
+  chainId,
+  deployBlock,
+  leases,
+  options,
+  onProgress,
+}: {
+  ctx: NetworkContext;
+  db: Sql;
+  client: ReadClient;
+  grid: Address;
+  chainId: number;
+  deployBlock: number | undefined;
+  leases?: Leases | undefined;
+  options: IndexerOptions;
+  onProgress?: ((p: IndexerProgress) => void) | undefined;
+}) {
+  const { logger } = ctx;
+  const holder = `indexer-${randomBytes(6).toString('hex')}`;
+  const status: IndexerStatus = {
+    fromBlock: null,
+    indexedBlock: null,
+    headBlock: null,
+    headTimestamp: null,
+    reorgs: 0,
+    lastReorgBlock: null,
+    leader: !leases,
+    lastError: null,
+    lastSyncAt: null,
+  };
+  let range = options.maxBlockRange;
+  let initialized = false;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const controller = new AbortController();
+
+  const indexedGauge = ctx.metrics.gauge('aipg_gateway_network_indexed_block', 'Last Grid block indexed.');
+  const headGauge = ctx.metrics.gauge('aipg_gateway_network_head_block', 'Chain head seen by the indexer.');
+  const reorgCounter = ctx.metrics.counter(
+    'aipg_gateway_network_reorgs_total',
+    'Reorgs the indexer detected and rewound.',
+  );
+  const eventsCounter = ctx.metrics.counter(
+    'aipg_gateway_network_events_total',
+    'Grid events indexed, by name.',
+  );
+
+  async function readCursor(sql: Sql = db) {
+    const rows = await sql.query<Record<string, unknown>>(
+      `SELECT chain_id, grid, from_block::text AS from_block, next_block::text AS next_block, reorgs,
+         last_reorg_block::text AS last_reorg_block
+       FROM network_cursor WHERE id = $1`,
+      [CURSOR],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      chainId: Number(r.chain_id),
+      grid: String(r.grid),
+      fromBlock: Number(r.from_block),
+      nextBlock: Number(r.next_block),
+      reorgs: Number(r.reorgs),
+      lastReorgBlock: r.last_reorg_block == null ? null : Number(r.last_reorg_block),
+    };
+  }
+
+  /** The diamond's deployment block when not configured: a binary search on `eth_getCode`. */
+  async function findDeployBlock(head: bigint): Promise<number> {
+    try {
+      if (!(await getCode(client, { address: grid, blockNumber: head }))) return Number(head);
+      let lo = 0n;
+      let hi = head;
+      while (lo < hi) {
+        const mid = (lo + hi) / 2n;
+        const code = await getCode(client, { address: grid, blockNumber: mid });
+        if (code && code !== '0x') hi = mid;
+        else lo = mid + 1n;
+      }
+      return Number(lo);
+    } catch (error) {
+      logger.warn({
+        msg: 'network indexer: could not find the deployment block (no archive state?): indexing from block 0',
+        error,
+      });
+      return 0;
+    }
+  }
+
+  async function readRegistryParams(): Promise<Record<string, string>> {
+    const read = (functionName: string) =>
+      readContract(client, {
+        address: grid,
+        abi: gridAbi,
+        functionName,
+      } as unknown as Parameters<typeof readContract>[1]) as Promise<unknown>;
+    const [wMin, vMin, wDelay, vDelay, shares] = await Promise.all([
+      read('workerMinimumBond'),
+      read('validatorMinimumBond'),
+      read('workerUnbondDelay'),
+      read('validatorUnbondDelay'),
+      read('revenueShares'),
+    ]);
+    const s = shares as { workerBps: number; validatorBps: number; protocolBps: number };
+    return {
+      workerMinimumBond: String(wMin),
+      validatorMinimumBond: String(vMin),
+      workerUnbondDelay: String(wDelay),
+      validatorUnbondDelay: String(vDelay),
+      workerBps: String(s.workerBps),
+      validatorBps: String(s.validatorBps),
+      protocolBps: String(s.protocolBps),
+    };
+  }
+
+  async function init(): Promise<void> {
+    const head = await getBlockNumber(client, { cacheTime: 0 });
+    const params = await readRegistryParams();
+    await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(727274003)');
+      let cursor = await readCursor(tx);
+      if (cursor && (cursor.chainId !== chainId || cursor.grid !== grid.toLowerCase())) {
+        logger.warn({
+          msg: 'network indexer: the database indexed another Grid: starting over',
+          stored_chain_id: cursor.chainId,
+          stored_grid: cursor.grid,
+          chain_id: chainId,
+          grid,
+        });
+        for (const t of [
+          'network_events',
+          'network_blocks',
+          'network_bonds',
+          'network_accounts',
+          'network_models',
+          'network_params',
+          'network_cursor',
+        ]) {
+          await tx.query(`DELETE FROM ${t}`);
+        }
+        cursor = undefined;
+      }
+      if (!cursor) {
+        const from = deployBlock ?? (await findDeployBlock(head));
+        await tx.query(
+          'INSERT INTO network_cursor (id, chain_id, grid, from_block, next_block) VALUES ($1, $2, $3, $4, $4)',
+          [CURSOR, chainId, grid.toLowerCase(), from],
+        );
+        logger.info({ msg: 'network indexer: starting', from_block: from, grid, chain_id: chainId });
+      } else {
+        logger.info({
+          msg: 'network indexer: resuming',
+          next_block: cursor.nextBlock,
+          grid,
+          chain_id: chainId,
+        });
+      }
+      for (const [key, value] of Object.entries(params)) {
+        await tx.query(
+          `INSERT INTO network_params (key, value, updated_block) VALUES ($1, $2, 0)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE network_params.updated_block = 0`,
+          [key, value],
+        );
+      }
+    });
+    const cursor = await readCursor();
+    if (cursor) {
+      status.fromBlock = cursor.fromBlock;
+      status.indexedBlock = cursor.nextBlock - 1;
+      status.reorgs = cursor.reorgs;
+      status.lastReorgBlock = cursor.lastReorgBlock;
+    }
+    initialized = true;
+  }
+
+  async function blockHashAt(n: number): Promise<Hex | null> {
+    try {
+      const b = await getBlock(client, { blockNumber: BigInt(n) });
+      return b.hash;
+    } catch (error) {
+      if (/not found|could not be found/i.test(String((error as Error).message))) return null;
+      throw error;
+    }
+  }
+
+  /** Rewinds to the last stored block the chain still has (or to the deployment block). */
+  async function rewind(fromBlock: number): Promise<void> {
+    const stored = await db.query<{ number: string; hash: string }>(
+      'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT $1',
+      [options.keepBlocks],
+    );
+    let fork = fromBlock;
+    for (const b of stored) {
+      if ((await blockHashAt(Number(b.number))) === b.hash) {
+        fork = Number(b.number) + 1;
+        break;
+      }
+    }
+    const removed = await db.transaction(async (tx) => {
+      const gone = await tx.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM network_events WHERE block_number >= $1',
+        [fork],
+      );
+      await tx.query('DELETE FROM network_events WHERE block_number >= $1', [fork]);
+      await tx.query('DELETE FROM network_blocks WHERE number >= $1', [fork]);
+      await rebuildState(tx);
+      await tx.query(
+        `UPDATE network_cursor SET next_block = $2, reorgs = reorgs + 1, last_reorg_block = $2, updated_at = now()
+         WHERE id = $1`,
+        [CURSOR, fork],
+      );
+      return Number(gone[0]?.n ?? 0);
+    });
+    status.indexedBlock = fork - 1;
+    status.reorgs += 1;
+    status.lastReorgBlock = fork;
+    reorgCounter.inc();
+    logger.warn({ msg: 'network indexer: reorg: rewound', fork_block: fork, removed_events: removed });
+    onProgress?.({ type: 'reorg', forkBlock: fork, removedEvents: removed });
+  }
+
+  /** Whether the chain still has the last block this indexer stored. */
+  async function detectReorg(head: bigint): Promise<boolean> {
+    const last = await db.query<{ number: string; hash: string }>(
+      'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT 1',
+    );
+    const b = last[0];
+    if (!b) return false;
+    if (BigInt(b.number) > head) return true;
+    return (await blockHashAt(Number(b.number))) !== b.hash;
+  }
+
+  async function registrySnapshot(modelId: Hex, blockNumber: bigint): Promise<Record<string, unknown>> {
+    const read = (at: bigint | undefined) =>
+      readContract(client, {
+        address: grid,
+        abi: gridAbi,
+        functionName: 'getModel',
+        args: [modelId],
+        ...(at === undefined ? {} : { blockNumber: at }),
+      });
+    // The rate card as registered (that block); a node without history answers for the head instead.
+    const m = await read(blockNumber).catch(() => read(undefined));
+    return {
+      rates: {
+        inputPerMTokens: m.rates.inputPerMTokens.toString(),
+        outputPerMTokens: m.rates.outputPerMTokens.toString(),
+        perMegapixelStep: m.rates.perMegapixelStep.toString(),
+      },
+      parameterCount: m.parameterCount.toString(),
+      minVramMb: Number(m.minVramMb),
+    };
+  }
+
+  /** Indexes one range `[next, to]`. Returns the number of events stored. */
+  async function indexRange(next: number, to: number): Promise<number> {
+    let logs: RawLog[];
+    try {
+      logs = (await getLogs(client, {
+        address: grid,
+        fromBlock: BigInt(next),
+        toBlock: BigInt(to),
+      })) as unknown as RawLog[];
+    } catch (error) {
+      if (isRangeError(error) && range > 1) {
+        range = Math.max(1, Math.floor(range / 2));
+        logger.debug({ msg: 'network indexer: range refused, halving', range });
+        return -1;
+      }
+      throw error;
+    }
+    const numbers = [...new Set([next, to, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);
+    const headers = new Map(
+      (
+        await pool(numbers, options.rpcConcurrency, (n) =>
+          getBlock(client, { blockNumber: BigInt(n) }).then((b) => [n, b] as const),
+        )
+      ).map(([n, b]) => [
+        n,
+        { hash: b.hash as Hex, parentHash: b.parentHash, timestamp: Number(b.timestamp) },
+      ]),
+    );
+    for (const l of logs) {
+      if (headers.get(Number(l.blockNumber))?.hash !== l.blockHash) throw new ReorgDuringFetch();
+    }
+    // The new range must hang off the last block stored.
+    const prev = await db.query<{ hash: string }>('SELECT hash FROM network_blocks WHERE number = $1', [
+      next - 1,
+    ]);
+    if (prev[0] && headers.get(next)?.parentHash !== prev[0].hash) throw new ReorgDuringFetch();
+
+    const events: IndexedEvent[] = logs
+      .map((l) => decodeGridLog(l, headers.get(Number(l.blockNumber))!.timestamp))
+      .sort((a, b) =>
+        a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
+      );
+    await pool(
+      events.filter((e) => e.name === 'ModelRegistered' && e.modelId),
+      options.rpcConcurrency,
+      async (e) => {
+        e.args.registry = await registrySnapshot(e.modelId!, e.blockNumber);
+      },
+    );
+
+    await db.transaction(async (tx) => {
+      const cursor = await tx.query<{ next: string }>(
+        'SELECT next_block::text AS next FROM network_cursor WHERE id = $1 FOR UPDATE',
+        [CURSOR],
+      );
+      if (Number(cursor[0]?.next) !== next) throw new ReorgDuringFetch();
+      for (const e of events) {
+        await tx.query(
+          `INSERT INTO network_events (block_number, log_index, block_hash, tx_hash, block_time, name, kind, role, account,
+             related, model_id, batch_id, amount, args, topics, data)
+           VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16)
+           ON CONFLICT (block_number, log_index) DO NOTHING`,
+          [
+            e.blockNumber.toString(),
+            e.logIndex,
+            e.blockHash,
+            e.txHash,
+            e.blockTime,
+            e.name,
+            e.kind,
+            e.role,
+            e.account?.toLowerCase() ?? null,
+            e.related?.toLowerCase() ?? null,
+            e.modelId,
+            e.batchId?.toString() ?? null,
+            e.amount?.toString() ?? null,
+            JSON.stringify(e.args),
+            JSON.stringify(e.topics),
+            e.data,
+          ],
+        );
+        if (e.name) await applyEvent(tx, e);
+      }
+      for (const [n, h] of headers) {
+        await tx.query(
+          `INSERT INTO network_blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash,
+             timestamp = EXCLUDED.timestamp`,
+          [n, h.hash, h.parentHash, h.timestamp],
+        );
+      }
+      await tx.query('DELETE FROM network_blocks WHERE number < $1', [to - options.keepBlocks]);
+      await tx.query('UPDATE network_cursor SET next_block = $2, updated_at = now() WHERE id = $1', [
+        CURSOR,
+        to + 1,
+      ]);
+    });
+    for (const e of events) eventsCounter.inc({ event: e.name ?? 'unknown' });
+    return events.length;
+  }
+
+  /** Indexes up to the head (minus confirmations). Returns the events stored. */
+  async function catchUp(): Promise<number> {
+    if (!initialized) await init();
+    if (leases) {
+      status.leader = await leases.acquire(LEASE, holder, Math.max(30_000, options.pollIntervalMs * 10));
+      if (!status.leader) return 0;
+    }
+    let total = 0;
+    for (;;) {
+      if (stopped) return total;
+      const head = await getBlock(client, { blockTag: 'latest' });
+      status.headBlock = Number(head.number);
+      status.headTimestamp = Number(head.timestamp);
+      headGauge.set(undefined, status.headBlock);
+      if (await detectReorg(head.number!)) {
+        await rewind(status.fromBlock ?? 0);
+        continue;
+      }
+      const cursor = await readCursor();
+      if (!cursor) throw new Error('network cursor missing');
+      status.indexedBlock = cursor.nextBlock - 1;
+      indexedGauge.set(undefined, status.indexedBlock);
+      const target = Number(head.number) - options.confirmations;
+      if (cursor.nextBlock > target) {
+        status.lastSyncAt = Date.now();
+        return total;
+      }
+      const to = Math.min(target, cursor.nextBlock + range - 1);
+      try {
+        const n = await indexRange(cursor.nextBlock, to);
+        if (n < 0) continue;
+        total += n;
+        status.indexedBlock = to;
+        indexedGauge.set(undefined, to);
+        if (range < options.maxBlockRange) range = Math.min(options.maxBlockRange, range * 2);
+        onProgress?.({ type: 'indexed', fromBlock: cursor.nextBlock, toBlock: to, events: n });
+      } catch (error) {
+        if (error instanceof ReorgDuringFetch) {
+          logger.debug({ msg: 'network indexer: chain moved under a range: retrying' });
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** One pass, never two at once (the loop and a test's `syncNow` share it). */
+  function sync(): Promise<void> {
+    running ??= (async () => {
+      try {
+        await catchUp();
+        status.lastError = null;
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  }
+
+  let failures = 0;
+  async function loop() {
+    while (!stopped) {
+      try {
+        await sync();
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        status.lastError = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+        logger.warn({ msg: 'network indexer: pass failed; retrying', attempt: failures, error });
+      }
+      const delay =
+        failures === 0 ? options.pollIntervalMs : Math.min(30_000, options.pollIntervalMs * 2 ** failures);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        void sleep(delay, controller.signal).then(resolve);
+      });
+      wake = undefined;
+    }
+  }
+
+  let looping: Promise<void> | undefined;
+
+  return {
+    status: (): IndexerStatus => ({ ...status }),
+    /** Starts the polling loop (idempotent). */
+    start() {
+      stopped = false;
+      looping ??= loop();
+    },
+    /** Indexes up to the head now and resolves when done (tests and tools). */
+    async syncNow(): Promise<void> {
+      await running?.catch(() => {});
+      await sync();
+    },
+    /** Polls early (a transaction of ours was just mined). */
+    poke() {
+      wake?.();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      controller.abort();
+      wake?.();
+      await looping;
+      await running?.catch(() => {});
+      if (leases && status.leader) await leases.release(LEASE, holder).catch(() => {});
+    },
+  };
+}

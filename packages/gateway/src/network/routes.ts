@@ -1,0 +1,204 @@
+import { Hono } from 'hono';
+import { isAddress } from 'viem';
+import { z } from 'zod';
+import { parseOr400, toGatewayError } from '../api/errors.ts';
+import type { Logger } from '../common.ts';
+import { GatewayError } from '../errors.ts';
+import type { EventKind } from './events.ts';
+import type { Feed } from './feed.ts';
+import {
+  activityView,
+  DEFAULT_ACTIVITY_KINDS,
+  indexerView,
+  modelsView,
+  operatorView,
+  type QueryDeps,
+  summaryView,
+  timeseriesView,
+  validatorsView,
+  WINDOWS,
+  type WindowName,
+  workersView,
+} from './queries.ts';
+
+const KINDS = [
+  'job',
+  'batch',
+  'bond',
+  'unbond',
+  'slash',
+  'audit',
+  'attestation',
+  'deposit',
+  'earnings',
+  'model',
+  'settlement',
+  'admin',
+] as const;
+
+const activityQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: z.coerce.number().int().min(0).optional(),
+  kind: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      const list = v.split(',').map((s) => s.trim());
+      const bad = list.find((k) => !(KINDS as readonly string[]).includes(k));
+      if (bad) {
+        ctx.addIssue({ code: 'custom', message: `unknown kind "${bad}" (one of ${KINDS.join(', ')})` });
+        return z.NEVER;
+      }
+      return list as (EventKind | 'job')[];
+    }),
+  address: z
+    .string()
+    .refine((v) => isAddress(v, { strict: false }), 'expected a 0x address')
+    .optional(),
+});
+
+const timeseriesQuery = z
+  .object({
+    window: z.enum(Object.keys(WINDOWS) as [WindowName, ...WindowName[]]).default('1h'),
+    bucket: z.coerce.number().int().min(10).max(86_400).optional(),
+    model: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, 'expected a model id (0x and 64 hex digits)')
+      .optional(),
+  })
+  .refine((q) => q.bucket === undefined || q.bucket * 1_000 >= WINDOWS[q.window] * 30, {
+    message: 'bucket too small for this window (at most 1,000 points)',
+    path: ['bucket'],
+  });
+
+const windowQuery = z.object({
+  window: z.coerce.number().int().min(60).max(86_400).default(300),
+});
+
+function address(value: string): string {
+  if (!isAddress(value, { strict: false })) {
+    throw new GatewayError('invalid_request', `"${value}" is not an address (0x and 40 hex digits)`, {
+      param: 'address',
+    });
+  }
+  return value.toLowerCase();
+}
+
+/** Short-lived memo: many dashboards refreshing at once cost one query set per key and TTL. */
+function memo<T>(ttlMs: number) {
+  const entries = new Map<string, { at: number; value: Promise<T> }>();
+  return (key: string, load: () => Promise<T>): Promise<T> => {
+    const now = Date.now();
+    const hit = entries.get(key);
+    if (hit && now - hit.at < ttlMs) return hit.value;
+    const value = load();
+    entries.set(key, { at: now, value });
+    value.catch(() => entries.delete(key));
+    if (entries.size > 500) for (const [k, e] of entries) if (now - e.at >= ttlMs) entries.delete(k);
+    return value;
+  };
+}
+
+/**
+ * `/v1/network/*`: the public, read-only JSON API behind the dashboard (documented in
+ * packages/dashboard/README.md). Every handler reads the database or memory; none calls the chain.
+ * Errors leave in the gateway's OpenAI shape (`{ error: { message, type, param, code } }`).
+ */
+export function createNetworkRoutes({
+  deps,
+  feed,
+  logger,
+  cacheMs = 750,
+}: {
+  deps: QueryDeps;
+  feed: Feed;
+  logger: Logger;
+  cacheMs?: number;
+}) {
+  const app = new Hono();
+  const memoized = memo<unknown>(cacheMs);
+  // A client refetching because the live stream told it something changed must not get the cached copy.
+  const cached = <T>(key: string, load: () => Promise<T>) =>
+    memoized(`${deps.generation()}:${key}`, load) as Promise<T>;
+  const q = (c: { req: { query(): Record<string, string> } }) => c.req.query();
+
+  app.use('*', async function publicRead(c, next) {
+    await next();
+    c.header('access-control-allow-origin', '*');
+    if (!c.res.headers.get('cache-control')) c.header('cache-control', 'no-cache');
+  });
+
+  app.get('/', (c) =>
+    c.json({
+      object: 'network.index',
+      endpoints: [
+        '/v1/network/summary',
+        '/v1/network/models',
+        '/v1/network/workers',
+        '/v1/network/validators',
+        '/v1/network/activity',
+        '/v1/network/events/stream',
+        '/v1/network/operators/{address}',
+        '/v1/network/stats/timeseries',
+        '/v1/network/status',
+      ],
+    }),
+  );
+
+  app.get('/summary', async (c) => c.json(await cached('summary', () => summaryView(deps))));
+
+  app.get('/status', (c) => c.json({ object: 'network.status', indexer: indexerView(deps.status()) }));
+
+  app.get('/models', async (c) => {
+    const { window } = parseOr400(windowQuery, q(c));
+    return c.json(await cached(`models:${window}`, () => modelsView(deps, window)));
+  });
+
+  app.get('/models/:id', async (c) => {
+    const id = c.req.param('id');
+    const list = await cached('models:300', () => modelsView(deps, 300));
+    const m = list.data.find((x) => x.id === id.toLowerCase() || x.name === id);
+    if (!m) throw new GatewayError('model_not_found', `no model "${id}" is registered`, { param: 'id' });
+    return c.json(m);
+  });
+
+  app.get('/workers', async (c) => c.json(await cached('workers', () => workersView(deps))));
+
+  app.get('/validators', async (c) => c.json(await cached('validators', () => validatorsView(deps))));
+
+  app.get('/activity', async (c) => {
+    const p = parseOr400(activityQuery, q(c));
+    const kinds = p.kind ?? [...DEFAULT_ACTIVITY_KINDS];
+    const key = `activity:${p.limit}:${p.before ?? ''}:${kinds.join(',')}:${p.address?.toLowerCase() ?? ''}`;
+    return c.json(
+      await cached(key, () =>
+        activityView(deps, { limit: p.limit, before: p.before, kinds, address: p.address }),
+      ),
+    );
+  });
+
+  app.get('/events/stream', (c) => feed.subscribe(c.req.raw.signal));
+
+  app.get('/operators/:address', async (c) => {
+    const a = address(c.req.param('address'));
+    return c.json(await cached(`operator:${a}`, () => operatorView(deps, a)));
+  });
+
+  app.get('/stats/timeseries', async (c) => {
+    const p = parseOr400(timeseriesQuery, q(c));
+    const key = `ts:${p.window}:${p.bucket ?? ''}:${p.model ?? ''}`;
+    return c.json(await cached(key, () => timeseriesView(deps, p)));
+  });
+
+  app.onError((error, c) => {
+    const e = toGatewayError(error);
+    if (e.code === 'internal_error')
+      logger.error({ msg: 'network api: unhandled error', path: c.req.path, error });
+    for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
+    c.header('access-control-allow-origin', '*');
+    return c.json(e.toJSON(), e.status as 400);
+  });
+
+  return app;
+}

@@ -1,0 +1,63 @@
+import type { Hardware } from '@aipg/core';
+import { formatUnits, getAddress, type Hex } from 'viem';
+import type { Logger } from '../common.ts';
+import type { Metrics } from '../metrics/index.ts';
+
+/** What the network feature needs from the gateway's `Common` (a test passes its own). */
+export type NetworkContext = { logger: Logger; metrics: Metrics };
+
+/**
+ * A connected worker as the hub knows it (`WorkerSession` satisfies it). Only read, never changed:
+ * the dashboard shows who is online, their models, GPUs and load.
+ */
+export type NetworkHubWorker = {
+  id: string;
+  owner: string;
+  operator: string;
+  models: ReadonlyMap<Hex, { name: string; maxConcurrency: number; inFlight: number }>;
+  hardware: Hardware;
+  version: string;
+  connectedAt: Date;
+};
+
+export type NetworkHub = { workers(): readonly NetworkHubWorker[] };
+
+/** An AIPG amount in every response: exact wei, an exact decimal, and a display string. */
+export type Amount = {
+  /** Decimal wei string: exact, for scripts. */
+  wei: string;
+  /** Exact decimal AIPG ("1000.5", "0.000033"). */
+  aipg: string;
+  /** For people: thousands separators, at most 4 decimals (3 significant digits below 1). */
+  display: string;
+};
+
+/** Human AIPG: `1,234.5`, `0.0123`, `0.000368`; never rounds a non-zero amount to "0". */
+export function displayAipg(wei: bigint): string {
+  const negative = wei < 0n;
+  const abs = negative ? -wei : wei;
+  const [int = '0', frac = ''] = formatUnits(abs, 18).split('.');
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  // Below 1: three significant digits (never fewer than 4 decimals), so fees never read as "0".
+  const keep = int === '0' && abs > 0n ? Math.max(4, frac.search(/[1-9]/) + 3) : 4;
+  const decimals = frac.slice(0, keep).replace(/0+$/, '');
+  return `${negative ? '-' : ''}${grouped}${decimals ? `.${decimals}` : ''}`;
+}
+
+export function amount(wei: bigint | string | null | undefined): Amount {
+  const v = wei === null || wei === undefined ? 0n : BigInt(wei);
+  return { wei: v.toString(), aipg: formatUnits(v, 18), display: displayAipg(v) };
+}
+
+/** EIP-55 checksummed address (the tables keep lowercase). */
+export function checksum(address: string): string;
+export function checksum(address: string | null | undefined): string | null;
+export function checksum(address: string | null | undefined): string | null {
+  return address ? getAddress(address) : null;
+}
+
+export function iso(seconds: number | null | undefined): string | null {
+  return seconds === null || seconds === undefined || seconds === 0
+    ? null
+    : new Date(seconds * 1000).toISOString();
+}

@@ -1,0 +1,308 @@
+import type { Address, Hex } from 'viem';
+import { getAddress, isAddress } from 'viem';
+import { privateKeyToAddress } from 'viem/accounts';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/**
+ * Everything the gateway is configured with. Built once by `createGatewayOptions` (flags, then
+ * environment, then defaults); nothing else in the gateway reads `process.env`.
+ */
+export type GatewayOptions = {
+  /** Interface the HTTP server listens on. */
+  host: string;
+  /** TCP port; 0 picks a free one (tests, embedding). */
+  port: number;
+  /** JSON-RPC endpoint of the chain the Grid Diamond lives on. */
+  rpcUrl: string;
+  /** Grid Diamond address. */
+  grid: Address;
+  /** Gateway key: signs `settle` transactions and webhooks; payers approve its address. */
+  privateKey: Hex;
+  /** The address of `privateKey`. */
+  gateway: Address;
+  /** Expected chain id; read from the RPC when undefined. */
+  chainId: number | undefined;
+  database: {
+    /** `postgres://…`: a PostgreSQL server (pg Pool). Undefined: embedded PGlite. */
+    url: string | undefined;
+    /** PGlite data directory; `memory://` keeps everything in memory (tests). */
+    dir: string;
+    /** Schema for every table (default `public`); tests use one per run. */
+    schema: string;
+    /** pg Pool size (PostgreSQL server only). */
+    poolSize: number;
+  };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  http: {
+    /** Largest accepted request body in bytes (413 above). */
+    bodyLimitBytes: number;
+    /** Longest time a shutdown waits for in-flight jobs before closing anyway. */
+    shutdownTimeoutMs: number;
+  };
+  rateLimit: {
+    /** Sustained requests per minute per API key (token bucket refill). */
+    requestsPerMinute: number;
+    /** Bucket size: requests a key may send at once. */
+    burst: number;
+    /** Unauthenticated endpoints (key creation), per client IP. */
+    anonymousRequestsPerMinute: number;
+  };
+  jobs: {
+    /** `max_tokens` when the request gives none. */
+    defaultMaxTokens: number;
+    /** Largest `max_tokens` accepted. */
+    maxMaxTokens: number;
+    /** Workers tried for one job (a worker failing before its first token hands the job on). */
+    maxAttempts: number;
+    /** How long a job waits for a worker with free capacity before 503. */
+    queueTimeoutMs: number;
+    /** A worker must send its first token within this time, or the job moves on. */
+    firstTokenTimeoutMs: number;
+    /** Whole job limit. */
+    jobTimeoutMs: number;
+    /** Tolerance on a receipt's `completedAt` against the gateway clock. */
+    clockSkewSec: number;
+  };
+  hub: {
+    /** Ping interval; a worker silent for 3 intervals is dropped. */
+    heartbeatMs: number;
+    /** Time a new connection has to send a valid `hello`. */
+    helloTimeoutMs: number;
+    /** How often connected workers' bonds are re-checked on chain. */
+    bondRecheckMs: number;
+    /** Largest WebSocket frame accepted from a worker. */
+    maxFrameBytes: number;
+  };
+  chain: {
+    /** How long a payer's deposit/allowance read is reused. */
+    balanceCacheMs: number;
+    /** How long the model registry and bonds are reused. */
+    registryCacheMs: number;
+  };
+  settlement: {
+    enabled: boolean;
+    /** Settle at least this often while receipts wait. */
+    intervalMs: number;
+    /** Settle as soon as this many receipts wait. */
+    minReceipts: number;
+    /** Most receipts in one batch. */
+    maxBatchSize: number;
+    /** First RPC retry delay; doubles up to 60 s. */
+    retryBaseMs: number;
+  };
+  keys: {
+    /** Longest accepted distance between now and a key request's `expires`. */
+    maxMessageTtlSec: number;
+    /** HMAC secret API keys derive from (a retried key request returns the same key); default: derived from `privateKey`. */
+    secret: Hex | undefined;
+  };
+  audit: {
+    /** Accepted clock distance of a validator's signed request. */
+    maxSkewSec: number;
+  };
+  webhooks: {
+    maxAttempts: number;
+    timeoutMs: number;
+    retryBaseMs: number;
+  };
+  idempotency: {
+    /** How long a stored response is replayed. */
+    ttlSec: number;
+    /** How long a duplicate waits for the first request to finish before 409. */
+    waitMs: number;
+  };
+};
+
+/** Flags as the CLI parses them: strings or typed values, dotted names for nested options. */
+export type GatewayFlags = {
+  host?: string | undefined;
+  port?: number | string | undefined;
+  rpcUrl?: string | undefined;
+  grid?: string | undefined;
+  privateKey?: string | undefined;
+  chainId?: number | string | undefined;
+  databaseUrl?: string | undefined;
+  databaseDir?: string | undefined;
+  databaseSchema?: string | undefined;
+  logLevel?: string | undefined;
+} & {
+  /** Any nested option by its dotted name, e.g. `{ 'settlement.intervalMs': 5000 }`. */
+  [dotted: string]: unknown;
+};
+
+/** Environment variables read (documented in the README). */
+const ENV = {
+  host: 'AIPG_GATEWAY_HOST',
+  port: 'AIPG_GATEWAY_PORT',
+  rpcUrl: 'AIPG_RPC_URL',
+  grid: 'AIPG_GRID_ADDRESS',
+  privateKey: 'AIPG_GATEWAY_PRIVATE_KEY',
+  chainId: 'AIPG_CHAIN_ID',
+  databaseUrl: 'DATABASE_URL',
+  databaseDir: 'AIPG_GATEWAY_DB_DIR',
+  databaseSchema: 'AIPG_GATEWAY_DB_SCHEMA',
+  logLevel: 'AIPG_LOG_LEVEL',
+  'http.bodyLimitBytes': 'AIPG_GATEWAY_BODY_LIMIT_BYTES',
+  'rateLimit.requestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_RPM',
+  'rateLimit.burst': 'AIPG_GATEWAY_RATE_LIMIT_BURST',
+  'jobs.defaultMaxTokens': 'AIPG_GATEWAY_DEFAULT_MAX_TOKENS',
+  'jobs.maxAttempts': 'AIPG_GATEWAY_MAX_ATTEMPTS',
+  'settlement.enabled': 'AIPG_GATEWAY_SETTLEMENT',
+  'settlement.intervalMs': 'AIPG_GATEWAY_SETTLE_INTERVAL_MS',
+  'settlement.minReceipts': 'AIPG_GATEWAY_SETTLE_MIN_RECEIPTS',
+  'settlement.maxBatchSize': 'AIPG_GATEWAY_SETTLE_MAX_BATCH',
+  'keys.secret': 'AIPG_GATEWAY_KEY_SECRET',
+} as const;
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+]);
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 0x followed by 64 hex digits');
+
+const schema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: int(0, 65535).default(8080),
+  rpcUrl: z.url({ protocol: /^(https?|wss?)$/ }),
+  grid: z.string().refine((v) => isAddress(v, { strict: false }), 'expected an address'),
+  privateKey: hex32,
+  chainId: int(1).optional(),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'expected postgres://…')
+    .optional(),
+  databaseDir: z.string().min(1).default('.aipg/gateway-db'),
+  databaseSchema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _')
+    .default('public'),
+  'database.poolSize': int(1, 200).default(10),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  'http.bodyLimitBytes': int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  'http.shutdownTimeoutMs': int(0).default(30_000),
+  'rateLimit.requestsPerMinute': int(1).default(600),
+  'rateLimit.burst': int(1).default(60),
+  'rateLimit.anonymousRequestsPerMinute': int(1).default(30),
+  'jobs.defaultMaxTokens': int(1).default(512),
+  'jobs.maxMaxTokens': int(1, 1_000_000).default(32_768),
+  'jobs.maxAttempts': int(1, 10).default(3),
+  'jobs.queueTimeoutMs': int(0).default(30_000),
+  'jobs.firstTokenTimeoutMs': int(100).default(60_000),
+  'jobs.jobTimeoutMs': int(100).default(300_000),
+  'jobs.clockSkewSec': int(0).default(300),
+  'hub.heartbeatMs': int(50).default(10_000),
+  'hub.helloTimeoutMs': int(50).default(10_000),
+  'hub.bondRecheckMs': int(100).default(60_000),
+  'hub.maxFrameBytes': int(1024).default(16 * 1024 * 1024),
+  'chain.balanceCacheMs': int(0).default(2_000),
+  'chain.registryCacheMs': int(0).default(10_000),
+  'settlement.enabled': bool.default(true),
+  'settlement.intervalMs': int(10).default(30_000),
+  'settlement.minReceipts': int(1).default(100),
+  'settlement.maxBatchSize': int(1, 10_000).default(1_000),
+  'settlement.retryBaseMs': int(1).default(1_000),
+  'keys.maxMessageTtlSec': int(1).default(86_400),
+  'keys.secret': hex32.optional(),
+  'audit.maxSkewSec': int(1).default(60),
+  'webhooks.maxAttempts': int(1, 20).default(5),
+  'webhooks.timeoutMs': int(100).default(10_000),
+  'webhooks.retryBaseMs': int(1).default(1_000),
+  'idempotency.ttlSec': int(1).default(86_400),
+  'idempotency.waitMs': int(0).default(60_000),
+});
+
+/** Flat key of the schema ↔ nested option path. */
+const NESTED: Record<string, string> = {
+  databaseUrl: 'database.url',
+  databaseDir: 'database.dir',
+  databaseSchema: 'database.schema',
+  logLevel: 'log.level',
+};
+
+/**
+ * Builds the gateway's options: each value from `flags` first, then `env`, then the default.
+ * Throws a `ConfigError` naming every invalid or missing value.
+ */
+export function createGatewayOptions(
+  flags: GatewayFlags = {},
+  env: Record<string, string | undefined> = {},
+): GatewayOptions {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const nestedName = NESTED[key];
+    const fromFlag = flags[key] ?? (nestedName === undefined ? undefined : flags[nestedName]);
+    const envName = (ENV as Record<string, string>)[key];
+    const fromEnv = envName === undefined ? undefined : env[envName];
+    const value = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
+    if (value !== undefined) raw[key] = value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      const envName = (ENV as Record<string, string>)[key];
+      const message = /received undefined/.test(i.message) ? 'required' : i.message;
+      return `${key}${envName ? ` (${envName})` : ''}: ${message}`;
+    });
+    throw new ConfigError('invalid gateway configuration', lines.join('; '));
+  }
+  const o = parsed.data;
+  const privateKey = o.privateKey as Hex;
+  const settlement = {
+    enabled: o['settlement.enabled'],
+    intervalMs: o['settlement.intervalMs'],
+    minReceipts: o['settlement.minReceipts'],
+    maxBatchSize: o['settlement.maxBatchSize'],
+    retryBaseMs: o['settlement.retryBaseMs'],
+  };
+  if (settlement.minReceipts > settlement.maxBatchSize) settlement.minReceipts = settlement.maxBatchSize;
+  return {
+    host: o.host,
+    port: o.port,
+    rpcUrl: o.rpcUrl,
+    grid: getAddress(o.grid),
+    privateKey,
+    gateway: privateKeyToAddress(privateKey),
+    chainId: o.chainId,
+    database: {
+      url: o.databaseUrl,
+      dir: o.databaseDir,
+      schema: o.databaseSchema,
+      poolSize: o['database.poolSize'],
+    },
+    log: { level: o.logLevel },
+    http: { bodyLimitBytes: o['http.bodyLimitBytes'], shutdownTimeoutMs: o['http.shutdownTimeoutMs'] },
+    rateLimit: {
+      requestsPerMinute: o['rateLimit.requestsPerMinute'],
+      burst: o['rateLimit.burst'],
+      anonymousRequestsPerMinute: o['rateLimit.anonymousRequestsPerMinute'],
+    },
+    jobs: {
+      defaultMaxTokens: Math.min(o['jobs.defaultMaxTokens'], o['jobs.maxMaxTokens']),
+      maxMaxTokens: o['jobs.maxMaxTokens'],
+      maxAttempts: o['jobs.maxAttempts'],
+      queueTimeoutMs: o['jobs.queueTimeoutMs'],
+      firstTokenTimeoutMs: o['jobs.firstTokenTimeoutMs'],
+      jobTimeoutMs: o['jobs.jobTimeoutMs'],
+      clockSkewSec: o['jobs.clockSkewSec'],
+    },
+    hub: {
+      heartbeatMs: o['hub.heartbeatMs'],
+      helloTimeoutMs: o['hub.helloTimeoutMs'],
+      bondRecheckMs: o['hub.bondRecheckMs'],
+      maxFrameBytes: o['hub.maxFrameBytes'],
+    },
+    chain: { balanceCacheMs: o['chain.balanceCacheMs'], registryCacheMs: o['chain.registryCacheMs'] },
+    settlement,
+    keys: { maxMessageTtlSec: o['keys.maxMessageTtlSec'], secret: o['keys.secret'] as Hex | undefined },
+    audit: { maxSkewSec: o['audit.maxSkewSec'] },
+    webhooks: {
+      maxAttempts: o['webhooks.maxAttempts'],
+      timeoutMs: o['webhooks.timeoutMs'],
+      retryBaseMs: o['webhooks.retryBaseMs'],
+    },
+    idempotency: { ttlSec: o['idempotency.ttlSec'], waitMs: o['idempotency.waitMs'] },
+  };
+}

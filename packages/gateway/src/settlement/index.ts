@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import { ChainError, toChainError } from '@aipg/chain';
+import { buildReceiptTree } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import type { Chain } from '../chain/index.ts';
+import { type Common, sleep } from '../common.ts';
+import type { BatchRecord, Storage, StoredReceipt } from '../storage/index.ts';
+
+const LEASE = 'settlement';
+
+/** Reverts that will never succeed for this batch, and whom they blame. */
+const PERMANENT = new Set([
+  'InsufficientDeposit',
+  'GatewayCapExceeded',
+  'UnknownWorker',
+  'SumMismatch',
+  'EmptyBatch',
+  'ZeroRoot',
+]);
+
+export type Settlement = ReturnType<typeof createSettlement>;
+
+/** Per-payer debits and per-worker gross of a set of receipts (sorted for a stable transaction). */
+export function aggregate(receipts: readonly StoredReceipt[]) {
+  const debits = new Map<Address, bigint>();
+  const credits = new Map<Address, bigint>();
+  for (const { receipt: r } of receipts) {
+    debits.set(r.payer, (debits.get(r.payer) ?? 0n) + r.fee);
+    credits.set(r.worker, (credits.get(r.worker) ?? 0n) + r.fee);
+  }
+  const byKey = <T>(a: [string, T], b: [string, T]) => (a[0].toLowerCase() < b[0].toLowerCase() ? -1 : 1);
+  return {
+    debits: [...debits].sort(byKey).map(([payer, amount]) => ({ payer, amount })),
+    credits: [...credits].sort(byKey).map(([worker, gross]) => ({ worker, gross })),
+    total: [...debits.values()].reduce((a, b) => a + b, 0n),
+  };
+}
+
+/**
+ * The settlement loop. Every `settlement.intervalMs`, or as soon as `settlement.minReceipts` wait, it
+ * moves unsettled receipts (at most `maxBatchSize`) into a batch recorded in the database as
+ * `pending` with its Merkle root BEFORE the transaction is sent, then calls `settle` as the gateway.
+ * Pending batches are resumed first (after a crash too): a root already settled on chain is marked
+ * settled, any other is sent again. RPC failures are retried with backoff; a revert that can never
+ * pass fails the batch and holds out the receipts of the payer or worker it names. A receipt sits in
+ * one batch at a time and a root is never settled twice (the contract refuses it as well).
+ * Only one replica settles at a time (a database lease).
+ */
+export function createSettlement({
+  common,
+  storage,
+  chain,
+}: {
+  common: Common;
+  storage: Storage;
+  chain: Chain;
+}) {
+  const { options, logger, metrics, shutdown } = common;
+  const holder = `settle-${randomBytes(6).toString('hex')}`;
+  const s = options.settlement;
+  let timer: NodeJS.Timeout | undefined;
+  let lastBatchAt = 0;
+  let failures = 0;
+  let nextAttemptAt = 0;
+  let current: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+
+  async function send(
+    batch: BatchRecord,
+    receipts: readonly StoredReceipt[],
+  ): Promise<'settled' | 'failed' | 'retry'> {
+    const log = logger.child({ batch_id: batch.id, root: batch.root, receipts: receipts.length });
+    if (await chain.isSettled(batch.root)) {
+      // Sent before a crash (or by another replica): it is final. Find nothing to send.
+      await storage.receipts.batchSettled(batch.id, { txHash: null, block: null });
+      chain.invalidatePayers(receipts.map((r) => r.receipt.payer));
+      metrics.batches.inc({ status: 'settled' });
+      metrics.batchReceipts.inc(undefined, receipts.length);
+      log.info({ msg: 'batch found settled on chain' });
+      return 'settled';
+    }
+    const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+    if (tree.root !== batch.root) {
+      // Cannot happen unless the database was edited: refuse to settle something else than recorded.
+      log.error({ msg: 'batch receipts no longer match the recorded root', rebuilt: tree.root });
+      await storage.receipts.batchFailed(batch.id, {
+        error: 'root mismatch',
+        excludePayers: [],
+        excludeWorkers: [],
+        reason: '',
+      });
+      return 'failed';
+    }
+    const { debits, credits } = aggregate(receipts);
+    try {
+      const res = await chain.settle({ root: batch.root, receiptCount: receipts.length, debits, credits });
+      await storage.receipts.batchSettled(batch.id, { txHash: res.hash, block: res.blockNumber });
+      chain.invalidatePayers(debits.map((d) => d.payer));
+      metrics.batches.inc({ status: 'settled' });
+      metrics.batchReceipts.inc(undefined, receipts.length);
+      log.info({
+        msg: 'batch settled',
+        tx: res.hash,
+        block: res.blockNumber.toString(),
+        batch: res.batchId.toString(),
+      });
+      return 'settled';
+    } catch (error) {
+      const e = error instanceof ChainError ? error : toChainError(error, 'settle');
+      await storage.receipts.batchError(batch.id, e.message);
+      if (e.errorName === 'BatchAlreadySettled') {
+        await storage.receipts.batchSettled(batch.id, { txHash: null, block: null });
+        metrics.batches.inc({ status: 'settled' });
+        return 'settled';
+      }
+      if (e.code === 'CONTRACT_REVERT' && e.errorName && PERMANENT.has(e.errorName)) {
+        const blamedPayer = e.args?.payer as Address | undefined;
+        const blamedWorker = e.args?.worker as Address | undefined;
+        await storage.receipts.batchFailed(batch.id, {
+          error: e.message,
+          excludePayers: blamedPayer ? [blamedPayer] : [],
+          excludeWorkers: blamedWorker ? [blamedWorker] : [],
+          reason: e.message,
+        });
+        metrics.batches.inc({ status: 'failed' });
+        metrics.settlementErrors.inc({ kind: e.errorName });
+        log.error({
+          msg: 'batch can never settle: held out what it blamed, the rest goes to the next batch',
+          error: e.message,
+          payer: blamedPayer,
+          worker: blamedWorker,
+        });
+        // Nobody to hold out: the same receipts would fail the same way, so back off instead of looping.
+        return blamedPayer || blamedWorker ? 'failed' : 'retry';
+      }
+      metrics.settlementErrors.inc({ kind: e.code });
+      log.warn({ msg: 'settle failed; will retry', code: e.code, error: e.message });
+      return 'retry';
+    }
+  }
+
+  /** One pass: resume pending batches, then batch and send what waits. */
+  async function runOnce(force: boolean): Promise<void> {
+    if (!(await storage.leases.acquire(LEASE, holder, Math.max(60_000, s.intervalMs * 4)))) return;
+    for (const batch of await storage.receipts.pendingBatches()) {
+      const receipts = await storage.receipts.listByBatch(batch.id);
+      const r = await send(batch, receipts);
+      if (r === 'retry') throw new Error('pending batch not settled yet');
+    }
+    for (;;) {
+      const waiting = await storage.receipts.countUnbatched();
+      metrics.unsettledReceipts.set(undefined, await storage.receipts.countUnsettled());
+      if (waiting === 0) return;
+      const due = force || waiting >= s.minReceipts || Date.now() - lastBatchAt >= s.intervalMs;
+      if (!due) return;
+      const created = await storage.receipts.createBatch(s.maxBatchSize, (receipts) => {
+        const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+        return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
+      });
+      if (!created) return;
+      lastBatchAt = Date.now();
+      logger.info({
+        msg: 'batch recorded',
+        batch_id: created.batch.id,
+        root: created.batch.root,
+        receipts: created.receipts.length,
+      });
+      const r = await send(created.batch, created.receipts);
+      if (r === 'retry') throw new Error('batch not settled yet');
+      if (waiting <= s.maxBatchSize && r === 'settled') return;
+    }
+  }
+
+  function tick(force = false): Promise<void> {
+    // A forced pass must not be satisfied by a routine pass already running: queue it behind.
+    if (current) return force ? current.then(() => tick(true)) : current;
+    current = (async () => {
+      if (!force && Date.now() < nextAttemptAt) return;
+      try {
+        await runOnce(force);
+        failures = 0;
+        nextAttemptAt = 0;
+      } catch (error) {
+        failures += 1;
+        const delay = Math.min(60_000, s.retryBaseMs * 2 ** Math.min(failures - 1, 16));
+        nextAttemptAt = Date.now() + delay;
+        logger.warn({
+          msg: 'settlement pass failed',
+          attempt: failures,
+          retry_in_ms: delay,
+          error: error instanceof Error ? error.message : error,
+        });
+      }
+    })().finally(() => {
+      current = undefined;
+    });
+    return current;
+  }
+
+  return {
+    /** Starts the loop: a pass at once (resuming pending batches), then on every tick. */
+    start() {
+      if (!s.enabled) return;
+      lastBatchAt = Date.now();
+      void tick(true);
+      const loop = async () => {
+        while (!shutdown.isShuttingDown()) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, Math.min(1_000, s.intervalMs));
+            timer.unref();
+          });
+          wake = undefined;
+          if (shutdown.isShuttingDown()) break;
+          await tick();
+        }
+      };
+      void loop();
+    },
+    /** A receipt was stored: settle early if enough wait. */
+    notify() {
+      wake?.();
+    },
+    /** Settles everything waiting now (tests, shutdown flush). */
+    flush(): Promise<void> {
+      return tick(true);
+    },
+    /** Stops the loop; one last pass sends what waits (bounded), then the lease is released. */
+    async stop(timeoutMs: number): Promise<void> {
+      clearTimeout(timer);
+      wake?.();
+      if (!s.enabled) return;
+      await Promise.race([current, sleep(timeoutMs)]);
+      nextAttemptAt = 0;
+      await Promise.race([tick(true), sleep(timeoutMs)]);
+      await storage.leases.release(LEASE, holder).catch(() => {});
+    },
+    holder,
+  };
+}

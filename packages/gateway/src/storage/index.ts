@@ -1,0 +1,58 @@
+import type { Common } from '../common.ts';
+import { type Database, openDatabase, type Sql } from './db.ts';
+import { createIdempotencyStore } from './idempotency.ts';
+import { createJobStore } from './jobs.ts';
+import { createKeyStore } from './keys.ts';
+import { migrate } from './migrations.ts';
+import { createAuditNonceStore, createLeaseStore, lockPayer } from './misc.ts';
+import { createReceiptStore } from './receipts.ts';
+import { createWorkerStore } from './workers.ts';
+
+export type Storage = Awaited<ReturnType<typeof createStorage>>;
+
+/** Opens the database (PGlite by default, PostgreSQL when `DATABASE_URL` is set), migrates it, and returns the stores. */
+export async function createStorage({ common }: { common: Pick<Common, 'options' | 'logger'> }) {
+  const { database } = common.options;
+  const db: Database = await openDatabase(database);
+  const applied = await migrate(db);
+  common.logger.info({
+    msg: 'database ready',
+    kind: db.kind,
+    schema: database.schema,
+    dir: db.kind === 'pglite' ? database.dir : undefined,
+    migrations_applied: applied,
+  });
+  return {
+    db,
+    keys: createKeyStore(db),
+    jobs: createJobStore(db),
+    receipts: createReceiptStore(db),
+    idempotency: createIdempotencyStore(db),
+    workers: createWorkerStore(db),
+    leases: createLeaseStore(db),
+    auditNonces: createAuditNonceStore(db),
+    lockPayer,
+    transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      return db.transaction(fn);
+    },
+    close: () => db.close(),
+  };
+}
+
+export type { Database, Sql } from './db.ts';
+export type { IdempotencyClaim, StoredResponse } from './idempotency.ts';
+export type {
+  JobCompletion,
+  JobError,
+  JobInput,
+  JobKind,
+  JobMode,
+  JobPricing,
+  JobRecord,
+  JobRequest,
+  JobStatus,
+  NewJob,
+} from './jobs.ts';
+export type { ApiKeyRecord } from './keys.ts';
+export type { BatchRecord, StoredReceipt } from './receipts.ts';
+export type { WorkerStats } from './workers.ts';

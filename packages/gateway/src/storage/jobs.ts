@@ -1,0 +1,318 @@
+import type { ChatMessage, SamplingParams } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import type { Sql } from './db.ts';
+
+export type JobKind = 'chat' | 'completion';
+export type JobMode = 'sync' | 'stream' | 'async';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type JobInput = { messages: ChatMessage[] } | { prompt: string };
+
+/** The request as the gateway normalised it: what the worker is asked to run. */
+export type JobRequest = {
+  input: JobInput;
+  /** The `model` string the client sent (echoed in responses). */
+  model: string;
+  includeUsage: boolean;
+  pin: Address[] | null;
+  maxPrice: { inputPerM: string; outputPerM: string } | null;
+  /** Unix seconds, the `created` of every response object for this job. */
+  created: number;
+};
+
+export type JobPricing = {
+  inputPerMTokens: string;
+  outputPerMTokens: string;
+  confidentialPremiumBps: number;
+};
+export type JobError = { code: string; message: string; status: number };
+
+export type JobRecord = {
+  id: Hex;
+  kind: JobKind;
+  mode: JobMode;
+  apiKeyId: string;
+  payer: Address;
+  modelId: Hex;
+  modelName: string;
+  request: JobRequest;
+  params: SamplingParams;
+  pricing: JobPricing;
+  status: JobStatus;
+  reservedFee: bigint;
+  fee: bigint | null;
+  worker: Address | null;
+  operator: Address | null;
+  attempts: number;
+  promptTokenIds: number[] | null;
+  outputTokenIds: number[] | null;
+  outputText: string | null;
+  finishReason: 'stop' | 'length' | null;
+  error: JobError | null;
+  ttftMs: number | null;
+  totalMs: number | null;
+  tokensPerSecond: number | null;
+  idempotencyScope: string | null;
+  idempotencyKey: string | null;
+  webhookUrl: string | null;
+  webhookStatus: 'pending' | 'delivered' | 'failed' | null;
+  webhookAttempts: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  firstTokenAt: Date | null;
+  completedAt: Date | null;
+};
+
+export type NewJob = Pick<
+  JobRecord,
+  | 'id'
+  | 'kind'
+  | 'mode'
+  | 'apiKeyId'
+  | 'payer'
+  | 'modelId'
+  | 'modelName'
+  | 'request'
+  | 'params'
+  | 'pricing'
+  | 'status'
+  | 'reservedFee'
+  | 'idempotencyScope'
+  | 'idempotencyKey'
+  | 'webhookUrl'
+> & { leaseUntil: Date | null; instanceId: string | null };
+
+export type JobCompletion = {
+  worker: Address;
+  operator: Address;
+  fee: bigint;
+  promptTokenIds: number[];
+  outputTokenIds: number[];
+  outputText: string;
+  finishReason: 'stop' | 'length';
+  ttftMs: number;
+  totalMs: number;
+  tokensPerSecond: number;
+  firstTokenAt: Date | null;
+};
+
+type JobRow = Record<string, unknown>;
+
+const COLUMNS = `id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
+  reserved_fee::text AS reserved_fee, fee::text AS fee, worker, operator, attempts, prompt_token_ids, output_token_ids,
+  output_text, finish_reason, error, ttft_ms, total_ms, tokens_per_second, idempotency_scope, idempotency_key,
+  webhook_url, webhook_status, webhook_attempts, created_at, started_at, first_token_at, completed_at`;
+
+const date = (v: unknown) => (v == null ? null : new Date(v as string));
+const num = (v: unknown) => (v == null ? null : Number(v));
+
+function toRecord(r: JobRow): JobRecord {
+  return {
+    id: r.id as Hex,
+    kind: r.kind as JobKind,
+    mode: r.mode as JobMode,
+    apiKeyId: r.api_key_id as string,
+    payer: r.payer as Address,
+    modelId: r.model_id as Hex,
+    modelName: r.model_name as string,
+    request: r.request as JobRequest,
+    params: r.params as SamplingParams,
+    pricing: r.pricing as JobPricing,
+    status: r.status as JobStatus,
+    reservedFee: BigInt(r.reserved_fee as string),
+    fee: r.fee == null ? null : BigInt(r.fee as string),
+    worker: (r.worker as Address | null) ?? null,
+    operator: (r.operator as Address | null) ?? null,
+    attempts: Number(r.attempts),
+    promptTokenIds: (r.prompt_token_ids as number[] | null) ?? null,
+    outputTokenIds: (r.output_token_ids as number[] | null) ?? null,
+    outputText: (r.output_text as string | null) ?? null,
+    finishReason: (r.finish_reason as 'stop' | 'length' | null) ?? null,
+    error: (r.error as JobError | null) ?? null,
+    ttftMs: num(r.ttft_ms),
+    totalMs: num(r.total_ms),
+    tokensPerSecond: num(r.tokens_per_second),
+    idempotencyScope: (r.idempotency_scope as string | null) ?? null,
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    webhookUrl: (r.webhook_url as string | null) ?? null,
+    webhookStatus: (r.webhook_status as JobRecord['webhookStatus']) ?? null,
+    webhookAttempts: Number(r.webhook_attempts ?? 0),
+    createdAt: new Date(r.created_at as string),
+    startedAt: date(r.started_at),
+    firstTokenAt: date(r.first_token_at),
+    completedAt: date(r.completed_at),
+  };
+}
+
+export function createJobStore(db: Sql) {
+  return {
+    /** Inserts a job holding `reservedFee` of its payer's balance (call inside the billing lock). */
+    async insert(tx: Sql, j: NewJob): Promise<void> {
+      await tx.query(
+        `INSERT INTO jobs (id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
+           reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $16, $17,
+           CASE WHEN $11 = 'running' THEN now() END)`,
+        [
+          j.id,
+          j.kind,
+          j.mode,
+          j.apiKeyId,
+          j.payer,
+          j.modelId,
+          j.modelName,
+          JSON.stringify(j.request),
+          JSON.stringify(j.params),
+          JSON.stringify(j.pricing),
+          j.status,
+          j.reservedFee.toString(),
+          j.idempotencyScope,
+          j.idempotencyKey,
+          j.webhookUrl,
+          j.leaseUntil,
+          j.instanceId,
+        ],
+      );
+    },
+    /** Fees held by this payer's jobs in flight. */
+    async reservedFor(payer: Address, sql: Sql = db): Promise<bigint> {
+      const rows = await sql.query<{ s: string }>(
+        `SELECT COALESCE(SUM(reserved_fee), 0)::text AS s FROM jobs WHERE payer = $1 AND status IN ('queued', 'running')`,
+        [payer],
+      );
+      return BigInt(rows[0]?.s ?? '0');
+    },
+    async get(id: string, sql: Sql = db): Promise<JobRecord | undefined> {
+      const rows = await sql.query(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]);
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+    async findByIdempotency(scope: string, key: string): Promise<JobRecord | undefined> {
+      const rows = await db.query(
+        `SELECT ${COLUMNS} FROM jobs WHERE idempotency_scope = $1 AND idempotency_key = $2`,
+        [scope, key],
+      );
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+    /** Takes a job for this process: `queued` → `running`, leased until `leaseUntil`. False when someone else has it. */
+    async start(id: string, instanceId: string, leaseUntil: Date): Promise<boolean> {
+      const rows = await db.query(
+        `UPDATE jobs SET status = 'running', instance_id = $2, lease_until = $3, started_at = COALESCE(started_at, now()),
+           updated_at = now()
+         WHERE id = $1 AND status = 'queued' RETURNING id`,
+        [id, instanceId, leaseUntil],
+      );
+      return rows.length === 1;
+    },
+    /** Claims up to `limit` queued async jobs (oldest first) for this process; safe across replicas. */
+    async claimQueued(instanceId: string, leaseUntil: Date, limit: number): Promise<JobRecord[]> {
+      const rows = await db.query(
+        `UPDATE jobs SET status = 'running', instance_id = $1, lease_until = $2, started_at = COALESCE(started_at, now()),
+           updated_at = now()
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND mode = 'async' ORDER BY created_at LIMIT $3
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING ${COLUMNS}`,
+        [instanceId, leaseUntil, limit],
+      );
+      return rows.map(toRecord);
+    },
+    async recordAttempt(id: string, worker: Address, operator: Address): Promise<void> {
+      await db.query(
+        'UPDATE jobs SET attempts = attempts + 1, worker = $2, operator = $3, updated_at = now() WHERE id = $1',
+        [id, worker, operator],
+      );
+    },
+    async extendLease(id: string, leaseUntil: Date): Promise<void> {
+      await db.query(`UPDATE jobs SET lease_until = $2 WHERE id = $1 AND status = 'running'`, [
+        id,
+        leaseUntil,
+      ]);
+    },
+    /** Marks the job succeeded and releases its reservation (call in the same transaction as the receipt insert). */
+    async complete(tx: Sql, id: string, c: JobCompletion): Promise<void> {
+      await tx.query(
+        `UPDATE jobs SET status = 'succeeded', reserved_fee = 0, fee = $2, worker = $3, operator = $4,
+           prompt_token_ids = $5::jsonb, output_token_ids = $6::jsonb, output_text = $7, finish_reason = $8,
+           ttft_ms = $9, total_ms = $10, tokens_per_second = $11, first_token_at = $12, completed_at = now(),
+           lease_until = NULL, updated_at = now(),
+           webhook_status = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
+           webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
+         WHERE id = $1`,
+        [
+          id,
+          c.fee.toString(),
+          c.worker,
+          c.operator,
+          JSON.stringify(c.promptTokenIds),
+          JSON.stringify(c.outputTokenIds),
+          c.outputText,
+          c.finishReason,
+          c.ttftMs,
+          c.totalMs,
+          c.tokensPerSecond,
+          c.firstTokenAt,
+        ],
+      );
+    },
+    /** Marks the job failed, charges nothing, releases its reservation. */
+    async fail(id: string, error: JobError): Promise<void> {
+      await db.query(
+        `UPDATE jobs SET status = 'failed', reserved_fee = 0, error = $2::jsonb, completed_at = now(), lease_until = NULL,
+           updated_at = now(),
+           webhook_status = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
+           webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
+         WHERE id = $1 AND status IN ('queued', 'running')`,
+        [id, JSON.stringify(error)],
+      );
+    },
+    /**
+     * Jobs whose process vanished (lease passed): async jobs go back to the queue, the others fail
+     * (their client is gone). Returns how many of each.
+     */
+    async recoverExpired(): Promise<{ requeued: number; failed: number }> {
+      const requeued = await db.query(
+        `UPDATE jobs SET status = 'queued', instance_id = NULL, lease_until = NULL, updated_at = now()
+         WHERE status = 'running' AND mode = 'async' AND lease_until < now() RETURNING id`,
+      );
+      const failed = await db.query(
+        `UPDATE jobs SET status = 'failed', reserved_fee = 0, completed_at = now(), lease_until = NULL, updated_at = now(),
+           error = '{"code":"gateway_restarted","message":"the gateway stopped while the job ran; nothing was charged","status":503}'::jsonb
+         WHERE status = 'running' AND mode <> 'async' AND lease_until < now() RETURNING id`,
+      );
+      return { requeued: requeued.length, failed: failed.length };
+    },
+    /** Ends every lease (embedded PGlite: only one process can own the database, so they are all stale). */
+    async expireAllRunning(): Promise<void> {
+      await db.query(`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE status = 'running'`);
+    },
+    async countByStatus(): Promise<Record<string, number>> {
+      const rows = await db.query<{ status: string; n: string | number }>(
+        'SELECT status, count(*)::int AS n FROM jobs GROUP BY status',
+      );
+      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+    },
+    /** Claims finished jobs whose webhook is due, pushing their next attempt out by `leaseMs` meanwhile. */
+    async claimWebhooks(limit: number, leaseMs: number): Promise<JobRecord[]> {
+      const rows = await db.query(
+        `UPDATE jobs SET webhook_next_at = now() + ($2 || ' milliseconds')::interval
+         WHERE id IN (SELECT id FROM jobs WHERE webhook_status = 'pending' AND webhook_next_at <= now()
+                      ORDER BY webhook_next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING ${COLUMNS}`,
+        [limit, String(leaseMs)],
+      );
+      return rows.map(toRecord);
+    },
+    async webhookAttempted(
+      id: string,
+      r: { delivered: boolean; error: string | null; nextAt: Date | null },
+    ): Promise<void> {
+      await db.query(
+        `UPDATE jobs SET webhook_attempts = webhook_attempts + 1, webhook_last_error = $2,
+           webhook_status = CASE WHEN $3::boolean THEN 'delivered' WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+           webhook_next_at = $4::timestamptz
+         WHERE id = $1`,
+        [id, r.error, r.delivered, r.nextAt],
+      );
+    },
+  };
+}
+
+export type JobStore = ReturnType<typeof createJobStore>;

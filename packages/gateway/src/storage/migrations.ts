@@ -1,0 +1,192 @@
+import type { Sql } from './db.ts';
+
+/**
+ * Numbered migrations, applied in order once each and recorded in `gateway_migrations`. Never edit
+ * a released migration: add the next number. Every statement runs on PGlite and PostgreSQL alike.
+ */
+export const migrations: readonly { id: number; name: string; sql: string }[] = [
+  {
+    id: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE api_keys (
+  id text PRIMARY KEY,
+  key_hash text NOT NULL UNIQUE,
+  payer text NOT NULL,
+  name text,
+  nonce text NOT NULL,
+  message text NOT NULL,
+  signature text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  revoked_at timestamptz,
+  last_used_at timestamptz,
+  UNIQUE (payer, nonce)
+);
+CREATE INDEX api_keys_payer ON api_keys (payer);
+
+CREATE TABLE payers (
+  address text PRIMARY KEY,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE jobs (
+  id text PRIMARY KEY,
+  kind text NOT NULL,
+  mode text NOT NULL,
+  api_key_id text NOT NULL REFERENCES api_keys (id),
+  payer text NOT NULL,
+  model_id text NOT NULL,
+  model_name text NOT NULL,
+  request jsonb NOT NULL,
+  params jsonb NOT NULL,
+  pricing jsonb NOT NULL,
+  status text NOT NULL,
+  reserved_fee numeric(78, 0) NOT NULL DEFAULT 0,
+  fee numeric(78, 0),
+  worker text,
+  operator text,
+  attempts integer NOT NULL DEFAULT 0,
+  prompt_token_ids jsonb,
+  output_token_ids jsonb,
+  output_text text,
+  finish_reason text,
+  error jsonb,
+  ttft_ms double precision,
+  total_ms double precision,
+  tokens_per_second double precision,
+  idempotency_scope text,
+  idempotency_key text,
+  webhook_url text,
+  webhook_status text,
+  webhook_attempts integer NOT NULL DEFAULT 0,
+  webhook_next_at timestamptz,
+  webhook_last_error text,
+  instance_id text,
+  lease_until timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  started_at timestamptz,
+  first_token_at timestamptz,
+  completed_at timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX jobs_payer_active ON jobs (payer) WHERE status IN ('queued', 'running');
+CREATE INDEX jobs_queued ON jobs (created_at) WHERE status = 'queued';
+CREATE INDEX jobs_running_lease ON jobs (lease_until) WHERE status = 'running';
+CREATE INDEX jobs_webhook ON jobs (webhook_next_at) WHERE webhook_status = 'pending';
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE batches (
+  id serial PRIMARY KEY,
+  root text NOT NULL UNIQUE,
+  receipt_count integer NOT NULL,
+  total numeric(78, 0) NOT NULL,
+  status text NOT NULL,
+  tx_hash text,
+  settled_block numeric(78, 0),
+  tree jsonb NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  last_error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  settled_at timestamptz
+);
+CREATE INDEX batches_pending ON batches (id) WHERE status = 'pending';
+
+CREATE TABLE receipts (
+  job_id text PRIMARY KEY REFERENCES jobs (id),
+  seq bigserial NOT NULL UNIQUE,
+  gateway text NOT NULL,
+  payer text NOT NULL,
+  worker text NOT NULL,
+  model_id text NOT NULL,
+  request_hash text NOT NULL,
+  output_hash text NOT NULL,
+  input_units numeric(20, 0) NOT NULL,
+  output_units numeric(20, 0) NOT NULL,
+  fee numeric(78, 0) NOT NULL,
+  completed_at numeric(20, 0) NOT NULL,
+  confidential boolean NOT NULL,
+  signature text NOT NULL,
+  signer text NOT NULL,
+  leaf_hash text NOT NULL,
+  batch_id integer REFERENCES batches (id),
+  settled boolean NOT NULL DEFAULT false,
+  excluded text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX receipts_unbatched ON receipts (seq) WHERE batch_id IS NULL AND excluded IS NULL;
+CREATE INDEX receipts_unsettled_payer ON receipts (payer) WHERE settled = false;
+CREATE INDEX receipts_batch ON receipts (batch_id);
+
+CREATE TABLE idempotency_keys (
+  scope text NOT NULL,
+  key text NOT NULL,
+  fingerprint text NOT NULL,
+  status text NOT NULL,
+  locked_until timestamptz NOT NULL,
+  response_status integer,
+  response_headers jsonb,
+  response_body text,
+  job_id text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
+
+CREATE TABLE worker_stats (
+  owner text PRIMARY KEY,
+  operator text,
+  ewma_ttft_ms double precision,
+  ewma_tps double precision,
+  reliability double precision NOT NULL DEFAULT 1,
+  jobs_ok integer NOT NULL DEFAULT 0,
+  jobs_failed integer NOT NULL DEFAULT 0,
+  receipts_rejected integer NOT NULL DEFAULT 0,
+  penalized_until timestamptz,
+  last_seen_at timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE audit_requests (
+  signature_hash text PRIMARY KEY,
+  expires_at timestamptz NOT NULL
+);
+
+CREATE TABLE leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+`,
+  },
+];
+
+/** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */
+export async function migrate(db: Sql): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(727274001)');
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS gateway_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set(
+      (await tx.query<{ id: number }>('SELECT id FROM gateway_migrations')).map((r) => Number(r.id)),
+    );
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (done.has(m.id)) continue;
+      for (const statement of splitStatements(m.sql)) await tx.query(statement);
+      await tx.query('INSERT INTO gateway_migrations (id, name) VALUES ($1, $2)', [m.id, m.name]);
+      applied.push(m.id);
+    }
+    return applied;
+  });
+}
+
+/** Migrations hold no functions or quoted semicolons, so a split on `;` is exact. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

@@ -1,0 +1,243 @@
+import type { Receipt } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import type { Sql } from './db.ts';
+
+export type StoredReceipt = {
+  receipt: Receipt;
+  signature: Hex;
+  signer: Address;
+  leafHash: Hex;
+  seq: bigint;
+  batchId: number | null;
+  settled: boolean;
+  excluded: string | null;
+};
+
+export type BatchStatus = 'pending' | 'settled' | 'failed';
+
+export type BatchRecord = {
+  id: number;
+  root: Hex;
+  receiptCount: number;
+  total: bigint;
+  status: BatchStatus;
+  txHash: Hex | null;
+  settledBlock: bigint | null;
+  /** `StandardMerkleTree.dump()` of the batch. */
+  tree: unknown;
+  attempts: number;
+  lastError: string | null;
+  createdAt: Date;
+  settledAt: Date | null;
+};
+
+const RECEIPT_COLUMNS = `job_id, seq::text AS seq, gateway, payer, worker, model_id, request_hash, output_hash,
+  input_units::text AS input_units, output_units::text AS output_units, fee::text AS fee, completed_at::text AS completed_at,
+  confidential, signature, signer, leaf_hash, batch_id, settled, excluded`;
+
+const BATCH_COLUMNS = `id, root, receipt_count, total::text AS total, status, tx_hash, settled_block::text AS settled_block,
+  tree, attempts, last_error, created_at, settled_at`;
+
+function toReceipt(r: Record<string, unknown>): StoredReceipt {
+  return {
+    receipt: {
+      jobId: r.job_id as Hex,
+      gateway: r.gateway as Address,
+      payer: r.payer as Address,
+      worker: r.worker as Address,
+      modelId: r.model_id as Hex,
+      requestHash: r.request_hash as Hex,
+      outputHash: r.output_hash as Hex,
+      inputUnits: BigInt(r.input_units as string),
+      outputUnits: BigInt(r.output_units as string),
+      fee: BigInt(r.fee as string),
+      completedAt: BigInt(r.completed_at as string),
+      confidential: Boolean(r.confidential),
+    },
+    signature: r.signature as Hex,
+    signer: r.signer as Address,
+    leafHash: r.leaf_hash as Hex,
+    seq: BigInt(r.seq as string),
+    batchId: r.batch_id == null ? null : Number(r.batch_id),
+    settled: Boolean(r.settled),
+    excluded: (r.excluded as string | null) ?? null,
+  };
+}
+
+function toBatch(r: Record<string, unknown>): BatchRecord {
+  return {
+    id: Number(r.id),
+    root: r.root as Hex,
+    receiptCount: Number(r.receipt_count),
+    total: BigInt(r.total as string),
+    status: r.status as BatchStatus,
+    txHash: (r.tx_hash as Hex | null) ?? null,
+    settledBlock: r.settled_block == null ? null : BigInt(r.settled_block as string),
+    tree: r.tree,
+    attempts: Number(r.attempts),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: new Date(r.created_at as string),
+    settledAt: r.settled_at == null ? null : new Date(r.settled_at as string),
+  };
+}
+
+export type NewBatch = { root: Hex; total: bigint; tree: unknown };
+
+export function createReceiptStore(db: Sql) {
+  return {
+    async insert(
+      tx: Sql,
+      r: { receipt: Receipt; signature: Hex; signer: Address; leafHash: Hex },
+    ): Promise<void> {
+      const x = r.receipt;
+      await tx.query(
+        `INSERT INTO receipts (job_id, gateway, payer, worker, model_id, request_hash, output_hash, input_units, output_units,
+           fee, completed_at, confidential, signature, signer, leaf_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+        [
+          x.jobId,
+          x.gateway,
+          x.payer,
+          x.worker,
+          x.modelId,
+          x.requestHash,
+          x.outputHash,
+          x.inputUnits.toString(),
+          x.outputUnits.toString(),
+          x.fee.toString(),
+          x.completedAt.toString(),
+          x.confidential,
+          r.signature,
+          r.signer,
+          r.leafHash,
+        ],
+      );
+    },
+    async getByJob(jobId: string): Promise<StoredReceipt | undefined> {
+      const rows = await db.query(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE job_id = $1`, [jobId]);
+      return rows[0] ? toReceipt(rows[0]) : undefined;
+    },
+    async listByBatch(batchId: number, sql: Sql = db): Promise<StoredReceipt[]> {
+      const rows = await sql.query(
+        `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE batch_id = $1 ORDER BY seq`,
+        [batchId],
+      );
+      return rows.map(toReceipt);
+    },
+    /** Fees of this payer's receipts not yet settled on chain (whatever batch they sit in). */
+    async unsettledSpend(payer: Address, sql: Sql = db): Promise<bigint> {
+      const rows = await sql.query<{ s: string }>(
+        'SELECT COALESCE(SUM(fee), 0)::text AS s FROM receipts WHERE payer = $1 AND settled = false',
+        [payer],
+      );
+      return BigInt(rows[0]?.s ?? '0');
+    },
+    async countUnbatched(): Promise<number> {
+      const rows = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM receipts WHERE batch_id IS NULL AND excluded IS NULL',
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
+    async countUnsettled(): Promise<number> {
+      const rows = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM receipts WHERE settled = false',
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
+    /**
+     * Moves up to `max` unbatched receipts (oldest first) into a new pending batch, in one transaction:
+     * `build` computes the batch (root, total, tree) from them. Rows are locked with SKIP LOCKED, so two
+     * replicas never put one receipt in two batches. Undefined when nothing waits.
+     */
+    async createBatch(
+      max: number,
+      build: (receipts: StoredReceipt[]) => NewBatch,
+    ): Promise<{ batch: BatchRecord; receipts: StoredReceipt[] } | undefined> {
+      return db.transaction(async (tx) => {
+        const rows = await tx.query(
+          `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE batch_id IS NULL AND excluded IS NULL
+           ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [max],
+        );
+        if (rows.length === 0) return undefined;
+        const receipts = rows.map(toReceipt);
+        const b = build(receipts);
+        const inserted = await tx.query(
+          `INSERT INTO batches (root, receipt_count, total, status, tree) VALUES ($1, $2, $3, 'pending', $4::jsonb)
+           RETURNING ${BATCH_COLUMNS}`,
+          [
+            b.root,
+            receipts.length,
+            b.total.toString(),
+            JSON.stringify(b.tree, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+          ],
+        );
+        const batch = toBatch(inserted[0]!);
+        await tx.query(`UPDATE receipts SET batch_id = $1 WHERE job_id = ANY($2::text[])`, [
+          batch.id,
+          receipts.map((r) => r.receipt.jobId),
+        ]);
+        return { batch, receipts: receipts.map((r) => ({ ...r, batchId: batch.id })) };
+      });
+    },
+    async getBatch(id: number): Promise<BatchRecord | undefined> {
+      const rows = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = $1`, [id]);
+      return rows[0] ? toBatch(rows[0]) : undefined;
+    },
+    async pendingBatches(): Promise<BatchRecord[]> {
+      const rows = await db.query(
+        `SELECT ${BATCH_COLUMNS} FROM batches WHERE status = 'pending' ORDER BY id`,
+      );
+      return rows.map(toBatch);
+    },
+    async listBatches(limit: number): Promise<BatchRecord[]> {
+      const rows = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches ORDER BY id DESC LIMIT $1`, [limit]);
+      return rows.map(toBatch);
+    },
+    async batchSent(id: number, txHash: Hex): Promise<void> {
+      await db.query(
+        'UPDATE batches SET tx_hash = $2, attempts = attempts + 1, updated_at = now() WHERE id = $1',
+        [id, txHash],
+      );
+    },
+    async batchError(id: number, error: string): Promise<void> {
+      await db.query('UPDATE batches SET last_error = $2, updated_at = now() WHERE id = $1', [
+        id,
+        error.slice(0, 2000),
+      ]);
+    },
+    /** The batch's root is settled on chain: the batch and its receipts are final. */
+    async batchSettled(id: number, r: { txHash: Hex | null; block: bigint | null }): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `UPDATE batches SET status = 'settled', tx_hash = COALESCE($2, tx_hash), settled_block = $3, settled_at = now(),
+             last_error = NULL, updated_at = now() WHERE id = $1`,
+          [id, r.txHash, r.block == null ? null : r.block.toString()],
+        );
+        await tx.query('UPDATE receipts SET settled = true WHERE batch_id = $1', [id]);
+      });
+    },
+    /**
+     * The batch can never settle (the contract refused it): its receipts go back to the pool, except
+     * those of the payers / workers it named, which are held out with `reason` until someone looks.
+     */
+    async batchFailed(
+      id: number,
+      f: { error: string; excludePayers: Address[]; excludeWorkers: Address[]; reason: string },
+    ): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `UPDATE batches SET status = 'failed', last_error = $2, updated_at = now() WHERE id = $1`,
+          [id, f.error.slice(0, 2000)],
+        );
+        await tx.query(
+          `UPDATE receipts SET excluded = $4 WHERE batch_id = $1 AND (payer = ANY($2::text[]) OR worker = ANY($3::text[]))`,
+          [id, f.excludePayers, f.excludeWorkers, f.reason],
+        );
+        await tx.query('UPDATE receipts SET batch_id = NULL WHERE batch_id = $1', [id]);
+      });
+    },
+  };
+}
+
+export type ReceiptStore = ReturnType<typeof createReceiptStore>;

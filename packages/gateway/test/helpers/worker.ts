@@ -1,0 +1,243 @@
+import {
+  computeModelId,
+  computeOutputHash,
+  computeRequestHash,
+  computeTextFee,
+  type FinishReason,
+  gatewayToWorker,
+  type JobMessage,
+  loginMessage,
+  PROTOCOL_VERSION,
+  type Receipt,
+  receiptToJson,
+  receiptTypedData,
+} from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import WebSocket from 'ws';
+
+/** What the scripted worker does with one job. */
+export type Behaviour = {
+  /** Output tokens, streamed one frame each. */
+  tokens?: { text: string; id: number }[];
+  finishReason?: FinishReason;
+  tokenDelayMs?: number;
+  /** Fail before sending any token: close the socket, send `job-error`, or stay silent. */
+  failBeforeFirstToken?: 'close' | 'job-error' | 'silent';
+  /** Fail after `after` tokens. */
+  failAfterTokens?: { after: number; how: 'close' | 'job-error' };
+  /** Alter the receipt after computing it honestly (and sign the altered one). */
+  tamper?: (r: Receipt) => Receipt;
+  /** Sign with this key instead of the operator's. */
+  signWith?: Hex;
+  /** Do not send token frames, only the result. */
+  noStream?: boolean;
+};
+
+export type ScriptedWorkerOptions = {
+  url: string;
+  /** Operator key (anvil test key) that signs the login and receipts. */
+  operatorKey: Hex;
+  /** The bond owner receipts name. */
+  owner: Address;
+  models: { name: string; weightsHash: Hex; maxConcurrency?: number }[];
+  script?: (job: JobMessage) => Behaviour;
+  /** Override the login signature (bad-signature tests). */
+  loginKey?: Hex;
+  /** Answer pings (default true). */
+  pong?: boolean;
+};
+
+/** Deterministic "prompt tokens": the UTF-8 bytes of the prompt as the test template renders it. */
+export function promptTokenIds(job: JobMessage): number[] {
+  const text =
+    'prompt' in job.input
+      ? `<s>${job.input.prompt}`
+      : job.input.messages.map((m) => `<|${m.role}|>${m.content}`).join('') + '<|assistant|>';
+  return [...Buffer.from(text, 'utf8')];
+}
+
+export const defaultTokens = [
+  { text: 'Hello', id: 101 },
+  { text: ' from', id: 102 },
+  { text: ' the', id: 103 },
+  { text: ' grid', id: 104 },
+  { text: '.', id: 105 },
+];
+
+/**
+ * A worker that speaks the real protocol (challenge → signed hello → welcome → jobs) and answers with
+ * scripted tokens and an honestly signed EIP-712 receipt (unless told to misbehave).
+ */
+export class ScriptedWorker {
+  ws: WebSocket | undefined;
+  workerId: string | undefined;
+  readonly jobs: JobMessage[] = [];
+  readonly cancels: string[] = [];
+  closeInfo: { code: number; reason: string } | undefined;
+  errorFrame: { code: string; message: string } | undefined;
+  private challenge: { nonce: Hex; gateway: Address; chainId: number; grid: Address } | undefined;
+  private readonly account;
+
+  constructor(readonly opts: ScriptedWorkerOptions) {
+    this.account = privateKeyToAccount(opts.operatorKey);
+  }
+
+  get operator(): Address {
+    return this.account.address;
+  }
+
+  /** Connects and logs in; resolves with the welcome, rejects with the gateway's error frame. */
+  connect(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.opts.url);
+      this.ws = ws;
+      ws.on('message', async (data) => {
+        const frame = gatewayToWorker.parse(JSON.parse(data.toString()));
+        switch (frame.type) {
+          case 'challenge': {
+            this.challenge = frame;
+            const signer = this.opts.loginKey ? privateKeyToAccount(this.opts.loginKey) : this.account;
+            const signature = await signer.signMessage({ message: loginMessage(frame) });
+            ws.send(
+              JSON.stringify({
+                type: 'hello',
+                protocolVersion: PROTOCOL_VERSION,
+                operator: this.account.address,
+                signature,
+                models: this.opts.models.map((m) => ({
+                  modelId: computeModelId(m.name, m.weightsHash),
+                  name: m.name,
+                  weightsHash: m.weightsHash,
+                  maxConcurrency: m.maxConcurrency ?? 4,
+                })),
+                hardware: { gpus: [], cpuCores: 2, memoryMb: 1024 },
+                version: 'scripted-test-worker',
+              }),
+            );
+            return;
+          }
+          case 'welcome':
+            this.workerId = frame.workerId;
+            resolve(frame.workerId);
+            return;
+          case 'error':
+            this.errorFrame = { code: frame.code, message: frame.message };
+            reject(new Error(`${frame.code}: ${frame.message}`));
+            return;
+          case 'ping':
+            if (this.opts.pong !== false) ws.send(JSON.stringify({ type: 'pong', t: frame.t }));
+            return;
+          case 'cancel':
+            this.cancels.push(frame.jobId);
+            return;
+          case 'job':
+            this.jobs.push(frame);
+            void this.run(frame);
+            return;
+        }
+      });
+      ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        reject(new Error(`closed ${code} ${reason.toString()}`));
+      });
+      ws.on('error', reject);
+    });
+  }
+
+  private send(frame: unknown) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private async run(job: JobMessage) {
+    const b = this.opts.script?.(job) ?? {};
+    const tokens = (b.tokens ?? defaultTokens).slice(0, job.params.maxTokens);
+    const finishReason: FinishReason =
+      b.finishReason ?? (tokens.length >= job.params.maxTokens ? 'length' : 'stop');
+    const delay = b.tokenDelayMs ?? 0;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    if (b.failBeforeFirstToken === 'close') return this.ws?.terminate();
+    if (b.failBeforeFirstToken === 'job-error') {
+      return this.send({
+        type: 'job-error',
+        jobId: job.jobId,
+        code: 'backend_failed',
+        message: 'scripted failure',
+        retryable: true,
+      });
+    }
+    if (b.failBeforeFirstToken === 'silent') return;
+    const start = Date.now();
+    let sent = 0;
+    for (const t of tokens) {
+      if (this.cancels.includes(job.jobId)) return;
+      if (b.failAfterTokens && sent === b.failAfterTokens.after) {
+        if (b.failAfterTokens.how === 'close') return this.ws?.terminate();
+        return this.send({
+          type: 'job-error',
+          jobId: job.jobId,
+          code: 'backend_crashed',
+          message: 'scripted crash',
+          retryable: false,
+        });
+      }
+      if (delay) await sleep(delay);
+      if (!b.noStream) this.send({ type: 'token', jobId: job.jobId, text: t.text, tokenIds: [t.id] });
+      sent += 1;
+    }
+    const prompt = promptTokenIds(job);
+    const output = tokens.map((t) => t.id);
+    const c = this.challenge!;
+    let receipt: Receipt = {
+      jobId: job.jobId,
+      gateway: c.gateway,
+      payer: job.payer,
+      worker: this.opts.owner,
+      modelId: job.modelId,
+      requestHash: computeRequestHash(prompt, job.params),
+      outputHash: computeOutputHash(output, finishReason),
+      inputUnits: BigInt(prompt.length),
+      outputUnits: BigInt(output.length),
+      fee: computeTextFee({
+        inputTokens: prompt.length,
+        outputTokens: output.length,
+        rates: {
+          inputPerMTokens: BigInt(job.pricing.inputPerMTokens),
+          outputPerMTokens: BigInt(job.pricing.outputPerMTokens),
+        },
+        confidential: job.confidential,
+        confidentialPremiumBps: job.pricing.confidentialPremiumBps,
+      }),
+      completedAt: BigInt(Math.floor(Date.now() / 1000)),
+      confidential: job.confidential,
+    };
+    if (b.tamper) receipt = b.tamper(receipt);
+    const signer = b.signWith ? privateKeyToAccount(b.signWith) : this.account;
+    const signature = await signer.signTypedData(receiptTypedData(receipt, c.chainId, c.grid));
+    this.send({
+      type: 'result',
+      jobId: job.jobId,
+      text: tokens.map((t) => t.text).join(''),
+      promptTokenIds: prompt,
+      outputTokenIds: output,
+      finishReason,
+      timings: { ttftMs: 1, totalMs: Date.now() - start },
+      receipt: receiptToJson(receipt),
+      signature,
+    });
+  }
+
+  /** Closes the connection and waits for it to be gone. */
+  async close(): Promise<void> {
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close();
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1_000).unref();
+    });
+  }
+}

@@ -1,0 +1,359 @@
+import { keccak256, toBytes } from 'viem';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { StartGatewayReturnType } from '../src/index.ts';
+import {
+  createApiKey,
+  dropTestSchema,
+  MODEL,
+  roles,
+  startTestGateway,
+  startTestGrid,
+  type TestGrid,
+} from './helpers/grid.ts';
+import { ScriptedWorker } from './helpers/worker.ts';
+
+let grid: TestGrid;
+let gw: StartGatewayReturnType;
+let key: string;
+let a: ScriptedWorker;
+let b: ScriptedWorker;
+const extra: ScriptedWorker[] = [];
+
+const newWorker = (which: 'A' | 'B', over: Partial<ConstructorParameters<typeof ScriptedWorker>[0]> = {}) => {
+  const w = new ScriptedWorker({
+    url: gw.workerUrl,
+    operatorKey: which === 'A' ? roles.operatorA.privateKey : roles.operatorB.privateKey,
+    owner: which === 'A' ? roles.workerA.address : roles.workerB.address,
+    models: [MODEL],
+    ...over,
+  });
+  extra.push(w);
+  return w;
+};
+
+beforeAll(async () => {
+  grid = await startTestGrid();
+  gw = await startTestGateway(grid, { 'hub.heartbeatMs': 200, 'jobs.firstTokenTimeoutMs': 800 });
+  key = await createApiKey(gw, roles.payer.privateKey);
+});
+
+afterEach(async () => {
+  await Promise.all(extra.splice(0).map((w) => w.close()));
+  // Let the hub notice the closes before the next test counts workers.
+  await new Promise((r) => setTimeout(r, 50));
+});
+
+afterAll(async () => {
+  await a?.close();
+  const options = gw?.common.options;
+  await gw?.stop();
+  if (options) await dropTestSchema(options);
+  await grid?.stop();
+});
+
+function chat(extraBody: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  return fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({
+      model: MODEL.name,
+      messages: [{ role: 'user', content: 'hello' }],
+      max_tokens: 8,
+      ...extraBody,
+    }),
+  });
+}
+
+async function balance() {
+  const res = await fetch(`${gw.url}/v1/balance`, { headers: { authorization: `Bearer ${key}` } });
+  const b = (await res.json()) as { unsettled: { wei: string }; reserved: { wei: string } };
+  return { unsettled: BigInt(b.unsettled.wei), reserved: BigInt(b.reserved.wei) };
+}
+
+async function online(): Promise<number> {
+  const h = (await (await fetch(`${gw.url}/healthz`)).json()) as { workers_online: number };
+  return h.workers_online;
+}
+
+describe('worker login', () => {
+  test('a bonded operator serving registered models is welcomed', async () => {
+    a = newWorker('A');
+    extra.pop(); // kept for the whole file
+    expect(await a.connect()).toMatch(/^w-/);
+    expect(await online()).toBe(1);
+  });
+
+  test('a login signed by another key is refused with a reason', async () => {
+    const w = newWorker('A', { loginKey: roles.payer.privateKey });
+    await expect(w.connect()).rejects.toThrow(/bad_signature/);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(w.closeInfo?.code).toBe(4401);
+  });
+
+  test('an operator without a bond is refused', async () => {
+    const w = new ScriptedWorker({
+      url: gw.workerUrl,
+      operatorKey: roles.poorPayer.privateKey,
+      owner: roles.poorPayer.address,
+      models: [MODEL],
+    });
+    extra.push(w);
+    await expect(w.connect()).rejects.toThrow(/not_bonded/);
+  });
+
+  test('a model not in the registry, or with other weights, is refused', async () => {
+    const w = newWorker('A', {
+      models: [{ name: MODEL.name, weightsHash: keccak256(toBytes('other weights')) }],
+    });
+    await expect(w.connect()).rejects.toThrow(/unknown_model/);
+    const w2 = newWorker('B', { models: [{ name: 'not-registered', weightsHash: MODEL.weightsHash }] });
+    await expect(w2.connect()).rejects.toThrow(/unknown_model/);
+  });
+
+  test('garbage instead of hello closes with a protocol error', async () => {
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(gw.workerUrl);
+    const closed = new Promise<{ code: number; frames: string[] }>((resolve) => {
+      const frames: string[] = [];
+      ws.on('message', (d) => {
+        frames.push(d.toString());
+        if (frames.length === 1) ws.send('{"type":"token"}');
+      });
+      ws.on('close', (code) => resolve({ code, frames }));
+    });
+    const r = await closed;
+    expect(r.code).toBe(4400);
+    expect(JSON.parse(r.frames.at(-1)!)).toMatchObject({ type: 'error', code: 'protocol_error' });
+  });
+
+  test('a worker that stops answering pings is dropped', async () => {
+    const w = newWorker('B', { pong: false });
+    await w.connect();
+    expect(await online()).toBe(2);
+    for (let i = 0; i < 40 && !w.closeInfo; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(w.closeInfo).toBeDefined();
+    expect(await online()).toBe(1);
+  });
+
+  test('a reconnect of the same operator replaces the old connection', async () => {
+    const w1 = newWorker('B');
+    await w1.connect();
+    const w2 = newWorker('B');
+    await w2.connect();
+    for (let i = 0; i < 20 && !w1.closeInfo; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(w1.closeInfo?.code).toBe(4409);
+    expect(await online()).toBe(2);
+  });
+});
+
+/** The worker routing picks for the next unpinned job (probed with one request). */
+async function preferred(): Promise<ScriptedWorker> {
+  const picked = (await (await chat()).json()) as { grid: { worker: string } };
+  return picked.grid.worker === roles.workerA.address ? a : b;
+}
+
+/** Replaces the file-wide worker A or B with a fresh, well-behaved connection. */
+async function reconnect(which: 'A' | 'B') {
+  const w = newWorker(which);
+  extra.pop();
+  await w.connect();
+  if (which === 'A') a = w;
+  else b = w;
+}
+
+describe('jobs across workers', () => {
+  // Worker B holds the larger bond, so routing tries it first when both are idle and unmeasured.
+  beforeAll(async () => {
+    b = newWorker('B');
+    extra.pop();
+    await b.connect();
+  });
+  afterAll(async () => {
+    await b.close();
+  });
+
+  test('several jobs share one connection', async () => {
+    const responses = await Promise.all(Array.from({ length: 6 }, () => chat()));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+
+  test('a worker failing before its first token hands the job to another worker', async () => {
+    const first = await preferred();
+    const other = first === a ? b : a;
+    first.opts.script = () => ({ failBeforeFirstToken: 'job-error' });
+    try {
+      const before = first.jobs.length;
+      const res = await chat();
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { grid: { worker: string } };
+      expect(body.grid.worker).toBe(other.opts.owner);
+      expect(first.jobs.length).toBe(before + 1);
+    } finally {
+      first.opts.script = undefined;
+    }
+  });
+
+  test('a worker that disconnects before its first token: retried elsewhere', async () => {
+    const first = await preferred();
+    const other = first === a ? b : a;
+    first.opts.script = () => ({ failBeforeFirstToken: 'close' });
+    const before = first.jobs.length;
+    const res = await chat();
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { grid: { worker: string } }).grid.worker).toBe(other.opts.owner);
+    expect(first.jobs.length).toBe(before + 1);
+    await reconnect(first === a ? 'A' : 'B');
+  });
+
+  test('a silent worker times out before the first token and the job moves on', async () => {
+    const first = await preferred();
+    const other = first === a ? b : a;
+    first.opts.script = () => ({ failBeforeFirstToken: 'silent' });
+    try {
+      const cancels = first.cancels.length;
+      const res = await chat();
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { grid: { worker: string } }).grid.worker).toBe(other.opts.owner);
+      expect(first.cancels.length).toBe(cancels + 1);
+    } finally {
+      first.opts.script = undefined;
+    }
+  });
+
+  test('a worker failing after its first token: clean 502, nothing charged, no retry', async () => {
+    b.opts.script = () => ({ failAfterTokens: { after: 2, how: 'job-error' } });
+    const before = await balance();
+    const jobsOnA = a.jobs.length;
+    try {
+      const res = await chat({ grid: { workers: [roles.workerB.address] } });
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('worker_failed');
+      expect(body.error.message).toMatch(/nothing was charged/);
+    } finally {
+      b.opts.script = undefined;
+    }
+    expect(a.jobs.length).toBe(jobsOnA);
+    expect(await balance()).toEqual(before);
+  });
+
+  test('streaming: a worker dying after its first token ends the stream with an error event', async () => {
+    const dying = newWorker('B', { script: () => ({ failAfterTokens: { after: 2, how: 'close' } }) });
+    await dying.connect();
+    const before = await balance();
+    const res = await chat({ stream: true, grid: { workers: [roles.workerB.address] } });
+    expect(res.status).toBe(200);
+    const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: '));
+    const payloads = events.map((e) => e.slice(6));
+    expect(payloads).not.toContain('[DONE]');
+    const last = JSON.parse(payloads.at(-1)!) as { error?: { code: string } };
+    expect(last.error?.code).toBe('worker_failed');
+    const text = payloads
+      .slice(0, -1)
+      .map(
+        (p) =>
+          (JSON.parse(p) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '',
+      )
+      .join('');
+    expect(text).toBe('Hello from');
+    expect(await balance()).toEqual(before);
+    b = newWorker('B');
+    extra.pop();
+    await b.connect();
+  });
+
+  test('a receipt that does not verify fails the job, charges nothing, and penalises the worker', async () => {
+    b.opts.script = () => ({ tamper: (r) => ({ ...r, fee: r.fee * 2n }) });
+    const before = await balance();
+    try {
+      const res = await chat({ grid: { workers: [roles.workerB.address] } });
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_receipt');
+    } finally {
+      b.opts.script = undefined;
+    }
+    expect(await balance()).toEqual(before);
+    // A receipt signed by a key other than the operator's fails the same way.
+    b.opts.script = () => ({ signWith: roles.payer.privateKey });
+    try {
+      const res = await chat({ grid: { workers: [roles.workerB.address] } });
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_receipt');
+    } finally {
+      b.opts.script = undefined;
+    }
+    // Penalised: unpinned requests now go to A despite B's larger bond.
+    for (let i = 0; i < 3; i++) {
+      const r = (await (await chat()).json()) as { grid: { worker: string } };
+      expect(r.grid.worker).toBe(roles.workerA.address);
+    }
+    const m = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(m).toMatch(/aipg_gateway_receipts_rejected_total\{field="fee"\} 1/);
+    expect(m).toMatch(/aipg_gateway_receipts_rejected_total\{field="signature"\} 1/);
+  });
+
+  test('every worker failing before the first token: 502 after bounded attempts', async () => {
+    a.opts.script = () => ({ failBeforeFirstToken: 'job-error' });
+    b.opts.script = () => ({ failBeforeFirstToken: 'job-error' });
+    try {
+      const res = await chat();
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('worker_failed');
+      expect(body.error.message).toMatch(/2 worker/);
+    } finally {
+      a.opts.script = undefined;
+      b.opts.script = undefined;
+    }
+  });
+
+  test('a retry with the same Idempotency-Key after a stream failed mid-way runs again', async () => {
+    const headers = { 'idempotency-key': `retry-${Date.now()}` };
+    const body = { stream: true, grid: { workers: [roles.workerA.address] } };
+    a.opts.script = () => ({ failAfterTokens: { after: 1, how: 'job-error' } });
+    let first: string;
+    try {
+      first = await (await chat(body, headers)).text();
+    } finally {
+      a.opts.script = undefined;
+    }
+    expect(first).toContain('"worker_failed"');
+    const second = await chat(body, headers);
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+    const text = await second.text();
+    expect(text.trim().endsWith('data: [DONE]')).toBe(true);
+    // The success is now what the key replays.
+    const third = await chat(body, headers);
+    expect(third.headers.get('idempotent-replayed')).toBe('true');
+    expect((await third.text()).trim().endsWith('data: [DONE]')).toBe(true);
+  });
+
+  test('a client leaving a stream cancels the job on its worker', async () => {
+    a.opts.script = () => ({
+      tokenDelayMs: 200,
+      tokens: Array.from({ length: 20 }, (_, i) => ({ text: `t${i} `, id: 200 + i })),
+    });
+    try {
+      const controller = new AbortController();
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: MODEL.name,
+          messages: [{ role: 'user', content: 'long' }],
+          max_tokens: 20,
+          stream: true,
+          grid: { workers: [roles.workerA.address] },
+        }),
+        signal: controller.signal,
+      });
+      const reader = res.body!.getReader();
+      await reader.read();
+      controller.abort();
+      for (let i = 0; i < 40 && a.cancels.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(a.cancels.length).toBe(1);
+    } finally {
+      a.opts.script = undefined;
+    }
+    expect((await balance()).reserved).toBe(0n);
+  });
+});

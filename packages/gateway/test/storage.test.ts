@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import { buildReceiptTree, type Receipt } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createGatewayOptions, createLogger, createStorage, type Storage } from '../src/index.ts';
+import type { NewJob } from '../src/storage/jobs.ts';
+import { migrate } from '../src/storage/migrations.ts';
+import { dropTestSchema } from './helpers/grid.ts';
+
+// The same suite runs on PGlite (default) and on PostgreSQL when DATABASE_URL is set.
+const options = createGatewayOptions(
+  {
+    rpcUrl: 'http://127.0.0.1:1',
+    grid: '0x0000000000000000000000000000000000000001',
+    privateKey: `0x${'11'.repeat(32)}`,
+    databaseDir: 'memory://',
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    databaseSchema: process.env.DATABASE_URL ? `gw_storage_${randomBytes(5).toString('hex')}` : undefined,
+    logLevel: 'silent',
+  },
+  {},
+);
+
+let storage: Storage;
+const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
+const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
+const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+
+beforeAll(async () => {
+  storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+  await storage.keys.insert({
+    id: 'ktestkey00001',
+    keyHash: 'h1',
+    payer,
+    name: null,
+    nonce: 'nonce-0001',
+    message: 'm',
+    signature: '0x',
+  });
+});
+
+afterAll(async () => {
+  await storage?.close();
+  await dropTestSchema(options);
+});
+
+function newJob(fee: bigint, over: Partial<NewJob> = {}): NewJob {
+  return {
+    id: hex32(),
+    kind: 'chat',
+    mode: 'sync',
+    apiKeyId: 'ktestkey00001',
+    payer,
+    modelId: hex32(),
+    modelName: 'm',
+    request: {
+      input: { messages: [{ role: 'user', content: 'x' }] },
+      model: 'm',
+      includeUsage: false,
+      pin: null,
+      maxPrice: null,
+      created: 1,
+    },
+    params: { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
+    pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
+    status: 'running',
+    reservedFee: fee,
+    idempotencyScope: null,
+    idempotencyKey: null,
+    webhookUrl: null,
+    leaseUntil: new Date(Date.now() + 60_000),
+    instanceId: 'test',
+    ...over,
+  };
+}
+
+async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
+  const job = newJob(fee, { payer: p });
+  await storage.transaction((tx) => storage.jobs.insert(tx, job));
+  const receipt: Receipt = {
+    jobId: job.id,
+    gateway: worker,
+    payer: p,
+    worker,
+    modelId: job.modelId,
+    requestHash: hex32(),
+    outputHash: hex32(),
+    inputUnits: 3n,
+    outputUnits: 4n,
+    fee,
+    completedAt: 1n,
+    confidential: false,
+  };
+  await storage.transaction(async (tx) => {
+    await storage.receipts.insert(tx, { receipt, signature: '0x01', signer: worker, leafHash: hex32() });
+    await storage.jobs.complete(tx, job.id, {
+      worker,
+      operator: worker,
+      fee,
+      promptTokenIds: [1, 2, 3],
+      outputTokenIds: [4, 5, 6, 7],
+      outputText: 'abcd',
+      finishReason: 'stop',
+      ttftMs: 1,
+      totalMs: 2,
+      tokensPerSecond: 3,
+      firstTokenAt: null,
+    });
+  });
+  return receipt;
+}
+
+const build = (receipts: { receipt: Receipt }[]) => {
+  const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+  return {
+    root: tree.root as Hex,
+    total: receipts.reduce((a, r) => a + r.receipt.fee, 0n),
+    tree: tree.dump(),
+  };
+};
+
+describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () => {
+  test('migrations are recorded and applied once', async () => {
+    expect(await migrate(storage.db)).toEqual([]);
+    const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
+    expect(rows.map((r) => Number(r.id))).toEqual([1]);
+  });
+
+  test('api keys: hash lookup, nonce once per payer, revoke', async () => {
+    expect(
+      await storage.keys.insert({
+        id: 'kother0000001',
+        keyHash: 'h2',
+        payer,
+        name: 'n',
+        nonce: 'nonce-0001',
+        message: 'm',
+        signature: '0x',
+      }),
+    ).toBe(false);
+    expect(
+      await storage.keys.insert({
+        id: 'kother0000001',
+        keyHash: 'h2',
+        payer,
+        name: 'n',
+        nonce: 'nonce-0002',
+        message: 'm',
+        signature: '0x',
+      }),
+    ).toBe(true);
+    expect((await storage.keys.findByHash('h2'))?.id).toBe('kother0000001');
+    expect(await storage.keys.revoke('kother0000001', payer)).toBe(true);
+    expect(await storage.keys.findByHash('h2')).toBeUndefined();
+    expect((await storage.keys.listByPayer(payer)).length).toBe(2);
+  });
+
+  test('reservations: held while in flight, released when the job ends', async () => {
+    const other = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as Address;
+    const a = newJob(100n, { payer: other });
+    const b = newJob(50n, { payer: other });
+    await storage.transaction(async (tx) => {
+      await storage.lockPayer(tx, other);
+      await storage.jobs.insert(tx, a);
+      await storage.jobs.insert(tx, b);
+    });
+    expect(await storage.jobs.reservedFor(other)).toBe(150n);
+    await storage.jobs.fail(a.id, { code: 'x', message: 'y', status: 502 });
+    expect(await storage.jobs.reservedFor(other)).toBe(50n);
+    const failed = await storage.jobs.get(a.id);
+    expect(failed?.status).toBe('failed');
+    expect(failed?.error?.code).toBe('x');
+  });
+
+  test('receipts: unsettled spend, batches take each receipt once, settle marks them', async () => {
+    const p = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' as Address;
+    for (let i = 0; i < 5; i++) await storeReceipt(10n + BigInt(i), p);
+    expect(await storage.receipts.unsettledSpend(p)).toBe(60n);
+    // Two concurrent batch builders never share a receipt.
+    const [x, y] = await Promise.all([
+      storage.receipts.createBatch(3, build),
+      storage.receipts.createBatch(3, build),
+    ]);
+    const ids = [...(x?.receipts ?? []), ...(y?.receipts ?? [])].map((r) => r.receipt.jobId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBeGreaterThanOrEqual(5);
+    const pending = await storage.receipts.pendingBatches();
+    expect(pending.length).toBe(2);
+    await storage.receipts.batchSettled(pending[0]!.id, { txHash: hex32(), block: 7n });
+    const settled = await storage.receipts.getBatch(pending[0]!.id);
+    expect(settled?.status).toBe('settled');
+    expect(settled?.settledBlock).toBe(7n);
+    const remaining = await storage.receipts.unsettledSpend(p);
+    expect(remaining).toBe(60n - settled!.total);
+  });
+
+  test('a failed batch returns its receipts, holding out the blamed payer', async () => {
+    const good = '0xa0Ee7A142d267C1f36714E4a8F75612F20a79720' as Address;
+    const bad = '0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f' as Address;
+    // Settle whatever earlier tests left, so this batch holds only our receipts.
+    for (const b of await storage.receipts.pendingBatches())
+      await storage.receipts.batchSettled(b.id, { txHash: null, block: null });
+    while (await storage.receipts.createBatch(1000, build)) {
+      for (const b of await storage.receipts.pendingBatches())
+        await storage.receipts.batchSettled(b.id, { txHash: null, block: null });
+    }
+    const r1 = await storeReceipt(5n, good);
+    const r2 = await storeReceipt(7n, bad);
+    const created = await storage.receipts.createBatch(10, build);
+    expect(created?.receipts.length).toBe(2);
+    await storage.receipts.batchFailed(created!.batch.id, {
+      error: 'InsufficientDeposit',
+      excludePayers: [bad],
+      excludeWorkers: [],
+      reason: 'InsufficientDeposit',
+    });
+    expect((await storage.receipts.getBatch(created!.batch.id))?.status).toBe('failed');
+    expect(await storage.receipts.countUnbatched()).toBe(1);
+    expect((await storage.receipts.getByJob(r1.jobId))?.batchId).toBeNull();
+    expect((await storage.receipts.getByJob(r2.jobId))?.excluded).toBe('InsufficientDeposit');
+    // The held-out receipt still counts against its payer.
+    expect(await storage.receipts.unsettledSpend(bad)).toBe(7n);
+  });
+
+  test('idempotency: new, mismatch, in progress, done, release', async () => {
+    const scope = 'payer:test';
+    expect((await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60)).state).toBe('new');
+    expect((await storage.idempotency.claim(scope, 'k1', 'f2', 60_000, 60)).state).toBe('mismatch');
+    expect((await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60)).state).toBe('in_progress');
+    await storage.idempotency.complete(scope, 'k1', {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    const done = await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60);
+    expect(done).toEqual({
+      state: 'done',
+      jobId: null,
+      response: { status: 200, headers: { 'content-type': 'application/json' }, body: '{"a":1}' },
+    });
+    // A stale lock (its process died) is taken over.
+    expect((await storage.idempotency.claim(scope, 'k2', 'f', 1, 60)).state).toBe('new');
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await storage.idempotency.claim(scope, 'k2', 'f', 60_000, 60)).state).toBe('new');
+    await storage.idempotency.release(scope, 'k2');
+    expect((await storage.idempotency.claim(scope, 'k2', 'other', 60_000, 60)).state).toBe('new');
+  });
+
+  test('concurrent claims of one key: exactly one wins', async () => {
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, () => storage.idempotency.claim('payer:race', 'k', 'f', 60_000, 60)),
+    );
+    expect(claims.filter((c) => c.state === 'new').length).toBe(1);
+  });
+
+  test('leases: one holder at a time, expiry hands over', async () => {
+    expect(await storage.leases.acquire('l', 'a', 60_000)).toBe(true);
+    expect(await storage.leases.acquire('l', 'b', 60_000)).toBe(false);
+    expect(await storage.leases.acquire('l', 'a', 1)).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await storage.leases.acquire('l', 'b', 60_000)).toBe(true);
+    await storage.leases.release('l', 'b');
+    expect(await storage.leases.acquire('l', 'a', 60_000)).toBe(true);
+  });
+
+  test('async jobs: claimed once, expired leases requeue async and fail sync jobs', async () => {
+    const q1 = newJob(1n, { mode: 'async', status: 'queued', leaseUntil: null, instanceId: null });
+    const s1 = newJob(1n, { leaseUntil: new Date(Date.now() - 1_000) });
+    await storage.transaction(async (tx) => {
+      await storage.jobs.insert(tx, q1);
+      await storage.jobs.insert(tx, s1);
+    });
+    const [c1, c2] = await Promise.all([
+      storage.jobs.claimQueued('i1', new Date(Date.now() - 1_000), 10),
+      storage.jobs.claimQueued('i2', new Date(Date.now() - 1_000), 10),
+    ]);
+    expect([...c1, ...c2].filter((j) => j.id === q1.id).length).toBe(1);
+    const r = await storage.jobs.recoverExpired();
+    expect(r.requeued).toBeGreaterThanOrEqual(1);
+    expect(r.failed).toBeGreaterThanOrEqual(1);
+    expect((await storage.jobs.get(q1.id))?.status).toBe('queued');
+    expect((await storage.jobs.get(s1.id))?.status).toBe('failed');
+  });
+
+  test('audit request signatures are single use', async () => {
+    const exp = new Date(Date.now() + 60_000);
+    expect(await storage.auditNonces.use('0xabc', exp)).toBe(true);
+    expect(await storage.auditNonces.use('0xabc', exp)).toBe(false);
+  });
+});

@@ -1,0 +1,373 @@
+import {
+  computeOutputHash,
+  computeRequestHash,
+  computeTextFee,
+  type Receipt,
+  type ResultMessage,
+  receiptToJson,
+  receiptTypedData,
+} from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { describe, expect, test } from 'vitest';
+import { deriveApiKey, hashApiKey, looksLikeApiKey, newKeyId } from '../src/billing/keys.ts';
+import { createRateLimiter } from '../src/billing/rate-limit.ts';
+import { parseFlags } from '../src/bin/flags.ts';
+import {
+  aggregate,
+  apiKeyMessage,
+  ConfigError,
+  createGatewayOptions,
+  createMetrics,
+  createRouting,
+  estimatePromptTokens,
+  GatewayError,
+  parseApiKeyMessage,
+  type ReceiptExpectation,
+  verifyResult,
+} from '../src/index.ts';
+import type { StoredReceipt } from '../src/storage/index.ts';
+
+// anvil's PUBLIC test key #5 (test only).
+const operatorKey = '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' as Hex;
+const operator = privateKeyToAccount(operatorKey);
+
+describe('createGatewayOptions', () => {
+  const required = {
+    rpcUrl: 'http://127.0.0.1:8545',
+    grid: '0x0000000000000000000000000000000000000001',
+    privateKey: `0x${'11'.repeat(32)}`,
+  };
+
+  test('flags beat environment beat defaults', () => {
+    const o = createGatewayOptions(
+      { ...required, port: '9000' },
+      { AIPG_GATEWAY_PORT: '7000', AIPG_GATEWAY_HOST: '0.0.0.0' },
+    );
+    expect(o.port).toBe(9000);
+    expect(o.host).toBe('0.0.0.0');
+    expect(o.database.dir).toBe('.aipg/gateway-db');
+    expect(o.http.bodyLimitBytes).toBe(1024 * 1024);
+    expect(o.gateway).toBe(privateKeyToAccount(required.privateKey as Hex).address);
+  });
+
+  test('environment only, nested options by dotted flags', () => {
+    const o = createGatewayOptions(
+      { 'settlement.intervalMs': 5000, 'settlement.enabled': 'false' },
+      {
+        AIPG_RPC_URL: required.rpcUrl,
+        AIPG_GRID_ADDRESS: required.grid,
+        AIPG_GATEWAY_PRIVATE_KEY: required.privateKey,
+        DATABASE_URL: 'postgres://u@h/db',
+      },
+    );
+    expect(o.settlement.intervalMs).toBe(5000);
+    expect(o.settlement.enabled).toBe(false);
+    expect(o.database.url).toBe('postgres://u@h/db');
+  });
+
+  test('invalid and missing values name the variable', () => {
+    expect(() => createGatewayOptions({ port: 'x' }, {})).toThrow(ConfigError);
+    try {
+      createGatewayOptions({ ...required, privateKey: '0x12' }, {});
+    } catch (e) {
+      expect((e as ConfigError).details).toContain('AIPG_GATEWAY_PRIVATE_KEY');
+    }
+  });
+
+  test('CLI flags parse kebab-case, inline values and --set', () => {
+    expect(parseFlags(['--rpc-url', 'http://x', '--port=0', '--set', 'jobs.maxAttempts=2'])).toEqual({
+      rpcUrl: 'http://x',
+      port: '0',
+      'jobs.maxAttempts': '2',
+    });
+    expect(() => parseFlags(['--port'])).toThrow(ConfigError);
+  });
+});
+
+describe('API key messages and keys', () => {
+  const m = {
+    gateway: '0xa0Ee7A142d267C1f36714E4a8F75612F20a79720' as Address,
+    chainId: 31337,
+    payer: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address,
+    nonce: 'abcdef0123',
+    name: 'laptop',
+    expires: new Date('2030-01-01T00:00:00Z'),
+  };
+
+  test('format and parse round-trip', () => {
+    const text = apiKeyMessage(m);
+    expect(text).toBe(
+      [
+        'AIPG gateway API key',
+        'gateway: 0xa0Ee7A142d267C1f36714E4a8F75612F20a79720',
+        'chain: 31337',
+        'payer: 0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+        'name: laptop',
+        'nonce: abcdef0123',
+        'expires: 2030-01-01T00:00:00Z',
+      ].join('\n'),
+    );
+    expect(parseApiKeyMessage(text)).toEqual(m);
+  });
+
+  test('malformed messages are explained', () => {
+    expect(parseApiKeyMessage('hello')).toMatch(/first line/);
+    expect(parseApiKeyMessage(apiKeyMessage(m).replace('nonce: abcdef0123', 'nonce: x'))).toMatch(/nonce/);
+    expect(parseApiKeyMessage(`${apiKeyMessage(m)}\nextra: 1`)).toMatch(/unknown field/);
+    expect(parseApiKeyMessage(apiKeyMessage(m).replace(/\nchain: 31337/, ''))).toMatch(
+      /missing field "chain"/,
+    );
+  });
+
+  test('keys are derived, recognisable, and only their hash is needed', () => {
+    const id = newKeyId();
+    const key = deriveApiKey(`0x${'22'.repeat(32)}`, id);
+    expect(looksLikeApiKey(key)).toBe(true);
+    expect(deriveApiKey(`0x${'22'.repeat(32)}`, id)).toBe(key);
+    expect(deriveApiKey(`0x${'23'.repeat(32)}`, id)).not.toBe(key);
+    expect(hashApiKey(key)).toMatch(/^[0-9a-f]{64}$/);
+    expect(looksLikeApiKey('sk-openai')).toBe(false);
+  });
+});
+
+test('token bucket: burst, then refill at the configured rate', () => {
+  const rl = createRateLimiter({ perMinute: 60, burst: 2 });
+  expect(rl.take('k', 0).ok).toBe(true);
+  expect(rl.take('k', 0).ok).toBe(true);
+  const refused = rl.take('k', 0);
+  expect(refused.ok).toBe(false);
+  expect(refused.retryAfterMs).toBe(1000);
+  expect(rl.take('k', 1000).ok).toBe(true);
+  expect(rl.take('other', 0).ok).toBe(true);
+});
+
+test('metrics render Prometheus text', async () => {
+  const m = createMetrics();
+  m.httpRequests.inc({ route: '/v1/models', method: 'GET', status: 200 });
+  m.httpDuration.observe({ route: '/v1/models', method: 'GET' }, 0.02);
+  const text = await m.render();
+  expect(text).toContain('# TYPE aipg_gateway_http_requests_total counter');
+  expect(text).toContain('aipg_gateway_http_requests_total{method="GET",route="/v1/models",status="200"} 1');
+  expect(text).toContain(
+    'aipg_gateway_http_request_duration_seconds_bucket{method="GET",route="/v1/models",le="0.025"} 1',
+  );
+  expect(text).toContain(
+    'aipg_gateway_http_request_duration_seconds_count{method="GET",route="/v1/models"} 1',
+  );
+});
+
+test('errors serialise in OpenAI shape with stable codes', () => {
+  const e = new GatewayError('insufficient_balance', 'not enough', { param: 'max_tokens' });
+  expect(e.status).toBe(402);
+  expect(e.toJSON()).toEqual({
+    error: {
+      message: 'not enough',
+      type: 'insufficient_balance_error',
+      param: 'max_tokens',
+      code: 'insufficient_balance',
+    },
+  });
+});
+
+test('prompt token estimate is an upper bound of byte-level tokenisation', () => {
+  expect(estimatePromptTokens({ prompt: 'héllo' })).toBe(6 + 8);
+  expect(estimatePromptTokens({ messages: [{ role: 'user', content: 'hi' }] })).toBe(64 + 2 + 4 + 32);
+});
+
+test('settlement aggregates debits per payer and gross per worker, summing equal', () => {
+  const r = (payer: string, worker: string, fee: bigint) =>
+    ({ receipt: { payer, worker, fee } as unknown as Receipt }) as StoredReceipt;
+  const a = aggregate([r('0xB', '0x1', 5n), r('0xA', '0x1', 7n), r('0xB', '0x2', 1n)]);
+  expect(a.debits).toEqual([
+    { payer: '0xA', amount: 7n },
+    { payer: '0xB', amount: 6n },
+  ]);
+  expect(a.credits).toEqual([
+    { worker: '0x1', gross: 12n },
+    { worker: '0x2', gross: 1n },
+  ]);
+  expect(a.total).toBe(13n);
+});
+
+describe('routing', () => {
+  const storage = { workers: { get: async () => undefined, save: async () => {} } };
+  const routing = createRouting({ common: { logger: { warn() {} } as never }, storage });
+  const model = `0x${'aa'.repeat(32)}` as Hex;
+  const w = (id: string, bondAipg: bigint, inFlight = 0) => ({
+    id,
+    owner: `0x${id.padStart(40, '0')}` as Address,
+    operator: `0x${id.padStart(40, '1')}` as Address,
+    bond: bondAipg * 10n ** 18n,
+    models: new Map([[model, { maxConcurrency: 2, inFlight }]]),
+  });
+
+  test('prefers stake when speed is unknown, skips full and excluded workers', () => {
+    const small = w('a', 1000n);
+    const big = w('b', 16000n);
+    expect(routing.pick([small, big], model, { exclude: new Set(), expectedTokens: 16 })?.id).toBe('b');
+    expect(
+      routing.pick([small, w('c', 16000n, 2)], model, { exclude: new Set(), expectedTokens: 16 })?.id,
+    ).toBe('a');
+    expect(routing.pick([small, big], model, { exclude: new Set(['b']), expectedTokens: 16 })?.id).toBe('a');
+  });
+
+  test('measured speed and bad receipts move the choice', () => {
+    const fast = w('d', 1000n);
+    const slow = w('e', 1000n);
+    routing.recordSuccess(fast, { ttftMs: 50, tokensPerSecond: 200 });
+    routing.recordSuccess(slow, { ttftMs: 2000, tokensPerSecond: 5 });
+    expect(routing.pick([slow, fast], model, { exclude: new Set(), expectedTokens: 64 })?.id).toBe('d');
+    routing.recordInvalidReceipt(fast);
+    expect(routing.pick([slow, fast], model, { exclude: new Set(), expectedTokens: 64 })?.id).toBe('e');
+  });
+
+  test('pins filter by owner or operator', () => {
+    const a = w('f', 1000n);
+    const b = w('g', 1000n);
+    expect(routing.eligible([a, b], model, [b.owner]).map((x) => x.id)).toEqual(['g']);
+    expect(routing.eligible([a, b], model, [a.operator]).map((x) => x.id)).toEqual(['f']);
+  });
+});
+
+describe('receipt verification', () => {
+  const chainId = 31337;
+  const grid = '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address;
+  const params = { maxTokens: 4, temperature: 0, topP: 1, seed: 7, stop: [] as string[] };
+  const pricing = {
+    inputPerMTokens: '1000000000000000000',
+    outputPerMTokens: '2000000000000000000',
+    confidentialPremiumBps: 2500,
+  };
+  const owner = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
+  const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
+  const gateway = '0xa0Ee7A142d267C1f36714E4a8F75612F20a79720' as Address;
+  const jobId = `0x${'01'.repeat(32)}` as Hex;
+  const modelId = `0x${'02'.repeat(32)}` as Hex;
+  const prompt = [1, 2, 3];
+  const output = [7, 8];
+
+  async function result(
+    tamper: (r: Receipt) => Receipt = (r) => r,
+    signer = operator,
+  ): Promise<ResultMessage> {
+    const r = tamper({
+      jobId,
+      gateway,
+      payer,
+      worker: owner,
+      modelId,
+      requestHash: computeRequestHash(prompt, params),
+      outputHash: computeOutputHash(output, 'stop'),
+      inputUnits: 3n,
+      outputUnits: 2n,
+      fee: computeTextFee({
+        inputTokens: 3,
+        outputTokens: 2,
+        rates: { inputPerMTokens: 10n ** 18n, outputPerMTokens: 2n * 10n ** 18n },
+      }),
+      completedAt: BigInt(Math.floor(Date.now() / 1000)),
+      confidential: false,
+    });
+    return {
+      type: 'result',
+      jobId,
+      text: 'ab',
+      promptTokenIds: prompt,
+      outputTokenIds: output,
+      finishReason: 'stop',
+      timings: { ttftMs: 1, totalMs: 2 },
+      receipt: receiptToJson(r),
+      signature: await signer.signTypedData(receiptTypedData(r, chainId, grid)),
+    };
+  }
+  const expectation = (): ReceiptExpectation => ({
+    jobId,
+    gateway,
+    payer,
+    worker: owner,
+    operator: operator.address,
+    modelId,
+    params,
+    pricing,
+    confidential: false,
+    chainId,
+    grid,
+    dispatchedAt: Date.now() - 1000,
+    now: Date.now(),
+    clockSkewSec: 30,
+    streamedTokenIds: output,
+  });
+
+  test('an honest receipt verifies', async () => {
+    const v = await verifyResult(await result(), expectation());
+    expect(v.ok).toBe(true);
+  });
+
+  test.each([
+    ['fee', (r: Receipt) => ({ ...r, fee: r.fee + 1n })],
+    ['payer', (r: Receipt) => ({ ...r, payer: gateway })],
+    ['worker', (r: Receipt) => ({ ...r, worker: payer })],
+    ['gateway', (r: Receipt) => ({ ...r, gateway: payer })],
+    ['modelId', (r: Receipt) => ({ ...r, modelId: jobId })],
+    ['inputUnits', (r: Receipt) => ({ ...r, inputUnits: 2n })],
+    ['outputUnits', (r: Receipt) => ({ ...r, outputUnits: 5n })],
+    [
+      'requestHash',
+      (r: Receipt) => ({ ...r, requestHash: computeRequestHash(prompt, { ...params, seed: 8 }) }),
+    ],
+    ['outputHash', (r: Receipt) => ({ ...r, outputHash: computeOutputHash(output, 'length') })],
+    ['completedAt', (r: Receipt) => ({ ...r, completedAt: 1n })],
+    ['confidential', (r: Receipt) => ({ ...r, confidential: true })],
+  ])('a wrong %s is rejected', async (field, tamper) => {
+    const v = await verifyResult(await result(tamper), expectation());
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.field).toBe(field);
+  });
+
+  test('a signature by another key, or streamed tokens that differ, are rejected', async () => {
+    const other = privateKeyToAccount('0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e');
+    const bySomeoneElse = await verifyResult(await result(undefined, other), expectation());
+    expect(bySomeoneElse.ok || bySomeoneElse.field).toBe('signature');
+    const streamed = await verifyResult(await result(), { ...expectation(), streamedTokenIds: [7, 9] });
+    expect(streamed.ok || streamed.field).toBe('outputTokenIds');
+  });
+});
+
+test('public exports (a change here is an API change)', async () => {
+  const exports = Object.keys(await import('../src/index.ts')).sort();
+  expect(exports).toEqual([
+    'API_KEY_MESSAGE_TITLE',
+    'AUDIT_HEADERS',
+    'ConfigError',
+    'GatewayError',
+    'REDACT_PATHS',
+    'WORKER_PATH',
+    'aggregate',
+    'aipg',
+    'apiKeyMessage',
+    'auditRequestMessage',
+    'closeCodes',
+    'createApi',
+    'createAudit',
+    'createBilling',
+    'createChain',
+    'createCommon',
+    'createGatewayOptions',
+    'createHub',
+    'createJobs',
+    'createLogger',
+    'createMetrics',
+    'createRouting',
+    'createSettlement',
+    'createStorage',
+    'errorCodes',
+    'estimatePromptTokens',
+    'maxFee',
+    'neutralReputation',
+    'parseApiKeyMessage',
+    'parseFlags',
+    'startGateway',
+    'verifyResult',
+  ]);
+});
