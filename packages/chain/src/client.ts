@@ -9,7 +9,6 @@ import {
   type PublicClient,
   publicActions,
   type Transport,
-  type WalletClient,
 } from 'viem';
 
 /** Any viem client: enough for the read actions (`getBond`, `listModels`, `getAccountStatus`). */
@@ -41,8 +40,24 @@ export type CreateGridClientsParameters = {
 export type CreateGridClientsReturnType = {
   publicClient: PublicClient<Transport, Chain>;
   /** Present when an account was given. It also carries the public actions. */
-  walletClient: (WalletClient<Transport, Chain, Account> & PublicClient<Transport, Chain>) | undefined;
+  walletClient: GridWalletClient | undefined;
 };
+
+function createWallet(parameters: {
+  account: Account;
+  chain: Chain;
+  transport: Transport;
+  pollingInterval: number;
+}) {
+  return createWalletClient(parameters).extend(publicActions);
+}
+
+/**
+ * A wallet client that also has the public actions (read, wait for receipts). Inferred rather than
+ * written as `WalletClient & PublicClient`: that intersection collapses to `never` under TypeScript 7,
+ * which would silently switch off type checking wherever it is used.
+ */
+export type GridWalletClient = ReturnType<typeof createWallet>;
 
 /** The clients the actions and `deployGrid` take, over HTTP. */
 export function createGridClients({
@@ -57,9 +72,7 @@ export function createGridClients({
   const transport = http(rpcUrl, { retryCount: local ? 0 : 3 });
   const publicClient = createPublicClient({ chain, transport, pollingInterval: interval });
   const walletClient = account
-    ? (createWalletClient({ account, chain, transport, pollingInterval: interval }).extend(
-        publicActions,
-      ) as unknown as WalletClient<Transport, Chain, Account> & PublicClient<Transport, Chain>)
+    ? createWallet({ account, chain, transport, pollingInterval: interval })
     : undefined;
   return { publicClient, walletClient };
 }

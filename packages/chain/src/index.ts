@@ -128,6 +128,7 @@ export {
   type CreateGridClientsReturnType,
   chainFor,
   createGridClients,
+  type GridWalletClient,
   type ReadClient,
   type WriteClient,
 } from './client.ts';

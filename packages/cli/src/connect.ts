@@ -4,6 +4,7 @@ import {
   createGridClients,
   type Deployment,
   decryptKeystore,
+  type GridWalletClient,
   gridAbi,
   readDeployment,
   toChainError,
@@ -16,7 +17,6 @@ import {
   http,
   type PublicClient,
   type Transport,
-  type WalletClient,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { getBytecode, getChainId, readContract } from 'viem/actions';
@@ -35,7 +35,7 @@ export type Connection = {
 
 export type SignerConnection = Connection & {
   account: Account;
-  walletClient: WalletClient<Transport, Chain, Account> & PublicClient<Transport, Chain>;
+  walletClient: GridWalletClient;
 };
 
 /** Loads the signing key: a keystore (flag or env) or AIPG_PRIVATE_KEY. The key is never printed. */
