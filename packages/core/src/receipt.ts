@@ -1,5 +1,5 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { type Address, concat, type Hex, keccak256, toBytes, toHex } from 'viem';
+import { type Address, concat, encodeAbiParameters, type Hex, keccak256, toBytes, toHex } from 'viem';
 
 /**
  * The receipt every job ends with (DESIGN.md §4), signed by the worker's operator key as EIP-712
@@ -84,12 +84,16 @@ export function buildReceiptTree(receipts: readonly Receipt[]): ReceiptTree {
   );
 }
 
-/** The leaf hash of one receipt, as the tree (and MerkleProof.verify on chain) computes it. */
+/**
+ * The leaf hash of one receipt, as the tree (and MerkleProof.verify on chain) computes it:
+ * `keccak256(keccak256(abi.encode(fields)))`. Computed with viem directly: the gateway hashes every
+ * receipt it stores, and building a one-leaf tree for it costs ~100× more.
+ */
 export function receiptLeafHash(r: Receipt): Hex {
-  return StandardMerkleTree.of([[...receiptLeafValues(r)]], [...RECEIPT_LEAF_ENCODING]).leafHash([
-    ...receiptLeafValues(r),
-  ]) as Hex;
+  return keccak256(keccak256(encodeAbiParameters(RECEIPT_LEAF_PARAMETERS, [...receiptLeafValues(r)])));
 }
+
+const RECEIPT_LEAF_PARAMETERS = receiptTypes.Receipt.map((f) => ({ type: f.type }));
 
 export function verifyReceiptProof(root: Hex, r: Receipt, proof: readonly Hex[]): boolean {
   return StandardMerkleTree.verify(root, [...RECEIPT_LEAF_ENCODING], [...receiptLeafValues(r)], [...proof]);

@@ -8,6 +8,7 @@ import {
   hashTokenIds,
   type Receipt,
   receiptLeafHash,
+  receiptLeafValues,
   receiptTypedData,
   tokenIdsToBytes,
   verifyReceiptProof,
@@ -122,6 +123,10 @@ describe('receipt Merkle tree', () => {
       ],
     );
     expect(receiptLeafHash(r)).toBe(keccak256(keccak256(encoded)));
+    // and it is the very leaf OpenZeppelin's StandardMerkleTree puts in the batch tree
+    const tree = buildReceiptTree([receipt(2), r, receipt(4)]);
+    expect(receiptLeafHash(r)).toBe(tree.leafHash([...receiptLeafValues(r)]));
+    expect(receiptLeafHash(receipt(4))).not.toBe(receiptLeafHash(r));
   });
   it('refuses an empty batch', () => {
     expect(() => buildReceiptTree([])).toThrow(RangeError);
