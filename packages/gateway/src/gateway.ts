@@ -8,6 +8,7 @@ import { createChain } from './chain/index.ts';
 import { type Common, createCommon, type Logger, sleep } from './common.ts';
 import { createHub, WORKER_PATH } from './hub/index.ts';
 import { createJobs } from './jobs/index.ts';
+import { createNetwork } from './network/index.ts';
 import type { GatewayOptions } from './options.ts';
 import { createRouting, type Reputation } from './routing/index.ts';
 import { createSettlement } from './settlement/index.ts';
@@ -67,7 +68,20 @@ export async function startGateway(
       onReceipt: () => settlement.notify(),
     });
     const audit = createAudit({ common, storage, chain });
+    // The dashboard's data: an event indexer on its own loop, read-only JSON endpoints, static pages.
+    const network = createNetwork({
+      common,
+      db: storage.db,
+      publicClient: chain.publicClient,
+      deployment: { grid: chain.grid, chainId: chain.chainId, deployBlock: options.network.deployBlock },
+      hub,
+      leases: storage.leases,
+    });
+    await network.start();
+    shutdown.add('network', () => network.stop());
     const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
+    app.route('/v1/network', network.router);
+    app.route('/', network.dashboard);
 
     const server = serve({ fetch: app.fetch, port: options.port, hostname: options.host });
     await new Promise<void>((resolve, reject) => {

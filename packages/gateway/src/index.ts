@@ -34,6 +34,7 @@ export {
 export { createJobs, type JobOutcome, type JobSpec, type Jobs } from './jobs/index.ts';
 export { type ReceiptExpectation, type ReceiptVerdict, verifyResult } from './jobs/receipt-check.ts';
 export { createMetrics, type Metrics } from './metrics/index.ts';
+export { type CreateNetworkParameters, createNetwork, type Network } from './network/index.ts';
 export { createGatewayOptions, type GatewayFlags, type GatewayOptions } from './options.ts';
 export {
   createRouting,

@@ -80,6 +80,10 @@ export type GatewayOptions = {
     /** How long the model registry and bonds are reused. */
     registryCacheMs: number;
   };
+  network: {
+    /** Block the Grid was deployed in: where the dashboard's event indexer starts (found by search when unset). */
+    deployBlock: number | undefined;
+  };
   settlement: {
     enabled: boolean;
     /** Settle at least this often while receipts wait. */
@@ -143,6 +147,7 @@ const ENV = {
   databaseDir: 'AIPG_GATEWAY_DB_DIR',
   databaseSchema: 'AIPG_GATEWAY_DB_SCHEMA',
   logLevel: 'AIPG_LOG_LEVEL',
+  'network.deployBlock': 'AIPG_GRID_DEPLOY_BLOCK',
   'http.bodyLimitBytes': 'AIPG_GATEWAY_BODY_LIMIT_BYTES',
   'rateLimit.requestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_RPM',
   'rateLimit.burst': 'AIPG_GATEWAY_RATE_LIMIT_BURST',
@@ -198,6 +203,7 @@ const schema = z.object({
   'hub.maxFrameBytes': int(1024).default(16 * 1024 * 1024),
   'chain.balanceCacheMs': int(0).default(2_000),
   'chain.registryCacheMs': int(0).default(10_000),
+  'network.deployBlock': int(0).optional(),
   'settlement.enabled': bool.default(true),
   'settlement.intervalMs': int(10).default(30_000),
   'settlement.minReceipts': int(1).default(100),
@@ -295,6 +301,7 @@ export function createGatewayOptions(
       maxFrameBytes: o['hub.maxFrameBytes'],
     },
     chain: { balanceCacheMs: o['chain.balanceCacheMs'], registryCacheMs: o['chain.registryCacheMs'] },
+    network: { deployBlock: o['network.deployBlock'] },
     settlement,
     keys: { maxMessageTtlSec: o['keys.maxMessageTtlSec'], secret: o['keys.secret'] as Hex | undefined },
     audit: { maxSkewSec: o['audit.maxSkewSec'] },

@@ -160,6 +160,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           rpcUrl,
           grid: deployment.grid,
           chainId: deployment.chainId,
+          'network.deployBlock': deployment.deployBlock,
           privateKey: key(DEVNET_ROLES.gateway),
           databaseDir: join(devDir, 'gateway-db'),
           logLevel,

@@ -21,8 +21,11 @@ export type NetworkOptions = {
 };
 
 export type CreateNetworkParameters = {
-  /** The gateway's `Common` (logger, metrics); a silent logger and a private registry when left out. */
-  common?: Partial<NetworkContext> | undefined;
+  /**
+   * The gateway's `Common`: logger, metrics, and shutdown (its signal closes the live streams as soon
+   * as a shutdown starts, so they never hold the HTTP drain). Silent defaults when left out.
+   */
+  common?: (Partial<NetworkContext> & { shutdown?: { signal: AbortSignal } | undefined }) | undefined;
   /** The gateway's database (its migrations already applied: the feature reads `jobs` and `receipts`). */
   db: Sql;
   /** A chain client for the indexer's loop only; requests never use it. */
@@ -55,6 +58,7 @@ export type Network = ReturnType<typeof createNetwork>;
  *   const network = createNetwork({ common, db: storage.db, publicClient: chain.publicClient,
  *     deployment: { grid, chainId, deployBlock }, hub, leases: storage.leases });
  *   await network.start();
+ *   shutdown.add('network', () => network.stop());
  *   app.route('/v1/network', network.router);
  *   app.route('/', network.dashboard);
  */
@@ -101,6 +105,7 @@ export function createNetwork(p: CreateNetworkParameters) {
       generation += 1;
     },
   });
+  p.common?.shutdown?.signal.addEventListener('abort', () => void feed?.stop(), { once: true });
   const router = createNetworkRoutes({ deps, feed, cacheMs: options.cacheMs, logger: ctx.logger });
   const dashboard = createDashboardRoutes({ dir: options.dashboardDir });
   let started = false;

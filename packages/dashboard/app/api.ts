@@ -1,0 +1,236 @@
+/**
+ * The gateway's public JSON API (`/v1/network/*`), as the dashboard reads it. The shapes are
+ * documented in packages/dashboard/README.md; the source of truth is
+ * packages/gateway/src/network/queries.ts.
+ */
+
+export type Amount = { wei: string; aipg: string; display: string };
+
+export type IndexerStatus = {
+  from_block: number | null;
+  indexed_block: number | null;
+  head_block: number | null;
+  lag_blocks: number | null;
+  head_time: string | null;
+  reorgs: number;
+  last_reorg_block: number | null;
+  leader: boolean;
+  last_error: string | null;
+  last_sync_at: string | null;
+};
+
+export type Summary = {
+  workers: { online: number; bonded: number; stake: Amount; unbonding: Amount; minimum: Amount };
+  validators: { bonded: number; stake: Amount; unbonding: Amount; minimum: Amount };
+  models: { active: number; registered: number };
+  throughput: { window_s: number; jobs_per_minute: number | null; tokens_per_second: number | null };
+  last_24h: {
+    jobs: number;
+    failed: number;
+    output_tokens: string;
+    fees: Amount;
+    median_ttft_ms: number | null;
+  };
+  settlement: {
+    batches: number;
+    receipts: string;
+    total: Amount;
+    last_batch: {
+      batch_id: string;
+      receipts: number;
+      total: Amount;
+      tx: string;
+      block: number;
+      time: string | null;
+    } | null;
+  };
+  slashes: { count: number; total: Amount };
+  revenue_shares_bps: { worker: number | null; validator: number | null; protocol: number | null };
+  confidential_premium_bps: number;
+  audits: { enabled: boolean };
+  indexer: IndexerStatus;
+};
+
+export type Model = {
+  id: string;
+  name: string;
+  kind: 'text' | 'image';
+  weights_hash: string;
+  parameter_count: string | null;
+  min_vram_mb: number | null;
+  active: boolean;
+  registered_block: number;
+  registered_at: string | null;
+  rates: {
+    input_per_m: Amount;
+    output_per_m: Amount;
+    per_megapixel_step: Amount;
+    confidential_input_per_m: Amount;
+    confidential_output_per_m: Amount;
+  };
+  workers_online: number;
+  capacity: number;
+  in_flight: number;
+  queue: { queued: number; running: number };
+  recent: {
+    window_s: number;
+    jobs: number;
+    failed: number;
+    jobs_per_minute: number | null;
+    tokens_per_second: number | null;
+    input_tokens: number;
+    output_tokens: number;
+  };
+  latency: {
+    window_s: number;
+    jobs: number;
+    median_ttft_ms: number | null;
+    median_tokens_per_second: number | null;
+  };
+  totals: { jobs: number; input_tokens: string; output_tokens: string; fees: Amount };
+};
+
+export type Models = { confidential_premium_bps: number; indexed_block: number | null; data: Model[] };
+
+type Bond = {
+  active: boolean;
+  stake: Amount;
+  unbonding: Amount;
+  unbond_ready_at: string | null;
+  unbond_seconds_left: number | null;
+  withdrawable: boolean;
+  minimum: Amount;
+  operator: string | null;
+  slashes: { count: number; amount: Amount };
+  first_bonded_at: string | null;
+};
+
+export type Earnings = { gross: Amount; earned: Amount; withdrawn: Amount; available: Amount };
+
+export type Session = {
+  session_id: string;
+  operator: string;
+  models: { id: string; name: string; max_concurrency: number; in_flight: number }[];
+  hardware: {
+    gpus: { name: string; vram_mb: number }[];
+    vram_mb: number;
+    cpu_cores: number;
+    memory_mb: number;
+  };
+  version: string;
+  connected_at: string;
+};
+
+export type Worker = Bond & {
+  address: string;
+  online: boolean;
+  models: { id: string; name: string; online: boolean }[];
+  hardware: {
+    gpus: { name: string; vram_mb: number }[];
+    vram_mb: number;
+    cpu_cores: number;
+    memory_mb: number;
+  } | null;
+  sessions: Session[];
+  jobs: {
+    served: number;
+    failed: number;
+    output_tokens: string;
+    fees: Amount;
+    last_at: string | null;
+    median_ttft_ms: number | null;
+    median_tokens_per_second: number | null;
+  };
+  reliability: number | null;
+  earnings: Earnings;
+  audits: { total: number; passed: number; failed: number; pass_rate: number | null };
+};
+
+export type Validator = Bond & {
+  address: string;
+  audits: { done: number; agreed: number; agreement_rate: number | null };
+  rewards: Earnings;
+};
+
+export type ListOf<T> = { audits_enabled: boolean; data: T[] };
+
+export type ActivityItem = {
+  id: string;
+  type: string;
+  kind: string;
+  time: string;
+  block: number | null;
+  tx: string | null;
+  role: 'worker' | 'validator' | null;
+  account: string | null;
+  related: string | null;
+  model: { id: string; name: string | null } | null;
+  batch_id: string | null;
+  amount: Amount | null;
+  details: Record<string, unknown>;
+};
+
+export type Activity = { data: ActivityItem[]; has_more: boolean; next_before: number | null };
+
+export type Timeseries = {
+  window: string;
+  window_s: number;
+  bucket_s: number;
+  from: string;
+  to: string;
+  points: {
+    t: string;
+    jobs: number;
+    failed: number;
+    input_tokens: number;
+    output_tokens: number;
+    tokens_per_second: number | null;
+    jobs_per_minute: number | null;
+    median_ttft_ms: number | null;
+    fees: Amount;
+  }[];
+  prices: {
+    model_id: string;
+    name: string;
+    points: { t: string; block: number; input_per_m: Amount; output_per_m: Amount }[];
+  }[];
+};
+
+export type Command = { action: string; command: string; available: boolean; note: string | null };
+
+export type Operator = {
+  address: string;
+  chain_time: string;
+  worker: Omit<Worker, 'address' | 'earnings'> | null;
+  validator: Omit<Validator, 'address' | 'rewards'> | null;
+  earnings: Earnings;
+  audits: { enabled: boolean; recent: unknown[] };
+  activity: ActivityItem[];
+  commands: Command[];
+};
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** GET a `/v1/network` endpoint; throws `ApiError` with the API's message on a non-2xx answer. */
+export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(`/v1/network${path}`, { headers: { accept: 'application/json' }, signal });
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      message = ((await res.json()) as { error?: { message?: string } }).error?.message ?? message;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(message, res.status);
+  }
+  return (await res.json()) as T;
+}
+
+export const STREAM_URL = '/v1/network/events/stream';

@@ -1,0 +1,304 @@
+import type { ComponentChildren } from 'preact';
+import { useRef } from 'preact/hooks';
+import type { ActivityItem } from '../api.ts';
+import { formatAipg, formatCompact, formatDuration, formatSeconds, shortAddress } from '../format.ts';
+import { Icon, type IconName } from './icons.tsx';
+import { Address, Amount, RelTime } from './ui.tsx';
+
+type Tone = 'good' | 'warn' | 'bad' | 'info' | 'neutral';
+type Described = { icon: IconName; tone: Tone; title: ComponentChildren; body?: ComponentChildren };
+
+const d = (item: ActivityItem) => item.details as Record<string, unknown>;
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+const role = (item: ActivityItem) => cap(item.role ?? 'account');
+const aipg = (wei: unknown) => `${formatAipg(String(wei ?? '0'))} AIPG`;
+
+/** What an activity item says, for people. Unknown types (future audit events) get a generic line. */
+export function describe(item: ActivityItem): Described {
+  const x = d(item);
+  switch (item.type) {
+    case 'job_completed':
+      return {
+        icon: 'bolt',
+        tone: 'info',
+        title: (
+          <>
+            Job completed on <b>{item.model?.name ?? 'a model'}</b>
+          </>
+        ),
+        body: (
+          <>
+            {formatCompact(x.output_tokens as number)} tokens · <Amount value={item.amount} /> · first token{' '}
+            {formatDuration(x.ttft_ms as number)} · by <Address address={item.account} />
+          </>
+        ),
+      };
+    case 'job_failed':
+      return {
+        icon: 'alert',
+        tone: 'warn',
+        title: (
+          <>
+            Job failed on <b>{item.model?.name ?? 'a model'}</b>
+          </>
+        ),
+        body: <>{String(x.error ?? 'failed')} · nothing was charged</>,
+      };
+    case 'batch_settled':
+      return {
+        icon: 'link',
+        tone: 'good',
+        title: <>Batch #{item.batch_id} settled</>,
+        body: (
+          <>
+            {formatCompact(Number(x.receiptCount))} receipt{Number(x.receiptCount) === 1 ? '' : 's'} ·{' '}
+            <Amount value={item.amount} /> · gateway <Address address={item.account} link={false} />
+          </>
+        ),
+      };
+    case 'bonded': {
+      const first = x.amount === x.newAmount;
+      return {
+        icon: 'plus',
+        tone: 'good',
+        title: first ? (
+          <>
+            {role(item)} bonded <Amount value={item.amount} />
+          </>
+        ) : (
+          <>
+            {role(item)} bond increased by <Amount value={item.amount} />
+          </>
+        ),
+        body: (
+          <>
+            <Address address={item.account} />
+            {!first && <> · now {aipg(x.newAmount)}</>}
+          </>
+        ),
+      };
+    }
+    case 'unbond_requested':
+      return {
+        icon: 'clock',
+        tone: 'warn',
+        title: (
+          <>
+            {role(item)} unbonding <Amount value={item.amount} />
+          </>
+        ),
+        body: (
+          <>
+            <Address address={item.account} /> · withdrawable{' '}
+            <RelTime iso={new Date(Number(x.readyAt) * 1000).toISOString()} future />
+          </>
+        ),
+      };
+    case 'unbond_cancelled':
+      return {
+        icon: 'undo',
+        tone: 'neutral',
+        title: <>{role(item)} cancelled an unbond</>,
+        body: (
+          <>
+            <Address address={item.account} /> · <Amount value={item.amount} /> back to the active bond
+          </>
+        ),
+      };
+    case 'bond_withdrawn':
+      return {
+        icon: 'out',
+        tone: 'neutral',
+        title: (
+          <>
+            {role(item)} withdrew <Amount value={item.amount} />
+          </>
+        ),
+        body: <Address address={item.account} />,
+      };
+    case 'operator_set':
+      return {
+        icon: 'key',
+        tone: 'neutral',
+        title: <>{role(item)} operator key set</>,
+        body: (
+          <>
+            <Address address={item.account} /> signs with{' '}
+            <span class="mono">{shortAddress(item.related ?? item.account)}</span>
+          </>
+        ),
+      };
+    case 'bond_slashed':
+      return {
+        icon: 'slash',
+        tone: 'bad',
+        title: (
+          <>
+            {role(item)} slashed <Amount value={item.amount} />
+          </>
+        ),
+        body: <Address address={item.account} />,
+      };
+    case 'deposited':
+      return {
+        icon: 'in',
+        tone: 'neutral',
+        title: (
+          <>
+            Deposit of <Amount value={item.amount} />
+          </>
+        ),
+        body: (
+          <>
+            payer <Address address={item.account} />
+          </>
+        ),
+      };
+    case 'gateway_approved':
+      return {
+        icon: 'check',
+        tone: 'neutral',
+        title: <>Gateway approved</>,
+        body: (
+          <>
+            payer <Address address={item.account} /> · cap {aipg(x.cap)}
+          </>
+        ),
+      };
+    case 'deposit_withdrawal_requested':
+    case 'deposit_withdrawn':
+      return {
+        icon: 'out',
+        tone: 'neutral',
+        title: (
+          <>
+            {item.type === 'deposit_withdrawn' ? 'Deposit withdrawn' : 'Deposit withdrawal requested'}:{' '}
+            <Amount value={item.amount} />
+          </>
+        ),
+        body: (
+          <>
+            payer <Address address={item.account} />
+          </>
+        ),
+      };
+    case 'earnings_withdrawn':
+      return {
+        icon: 'coins',
+        tone: 'good',
+        title: (
+          <>
+            Earnings withdrawn: <Amount value={item.amount} />
+          </>
+        ),
+        body: <Address address={item.account} />,
+      };
+    case 'worker_credited':
+      return {
+        icon: 'plus',
+        tone: 'good',
+        title: (
+          <>
+            Credited {aipg(x.net)} in batch #{item.batch_id}
+          </>
+        ),
+        body: <>gross {aipg(x.gross)} before the validator and protocol shares</>,
+      };
+    case 'payer_debited':
+      return {
+        icon: 'minus',
+        tone: 'neutral',
+        title: (
+          <>
+            Debited <Amount value={item.amount} /> in batch #{item.batch_id}
+          </>
+        ),
+      };
+    case 'model_registered':
+      return { icon: 'cube', tone: 'info', title: <>Model {String(x.name)} registered</> };
+    case 'model_rates_updated': {
+      const r = (x.rates ?? {}) as Record<string, string>;
+      return {
+        icon: 'cube',
+        tone: 'info',
+        title: <>Rates of {item.model?.name ?? 'a model'} updated</>,
+        body: (
+          <>
+            {aipg(r.inputPerMTokens)} in / {aipg(r.outputPerMTokens)} out per 1M tokens
+          </>
+        ),
+      };
+    }
+    case 'model_active_set':
+      return {
+        icon: 'cube',
+        tone: 'info',
+        title: (
+          <>
+            Model {item.model?.name ?? ''} {x.active ? 'activated' : 'deactivated'}
+          </>
+        ),
+      };
+    case 'confidential_premium_updated':
+      return {
+        icon: 'lock',
+        tone: 'info',
+        title: <>Confidential premium set to {Number(x.bps) / 100}%</>,
+      };
+    default:
+      return {
+        icon:
+          item.kind === 'slash'
+            ? 'slash'
+            : item.kind === 'attestation' || item.kind === 'audit'
+              ? 'shield'
+              : 'dot',
+        tone: item.kind === 'slash' ? 'bad' : 'neutral',
+        title: cap(item.type.replace(/_/g, ' ')),
+        body: item.account ? <Address address={item.account} /> : undefined,
+      };
+  }
+}
+
+export function ActivityList({ items, compact = false }: { items: ActivityItem[]; compact?: boolean }) {
+  // Items present at the first render are history; later ones arrived live and flash once.
+  const initial = useRef<Set<string> | null>(null);
+  initial.current ??= new Set(items.map((i) => i.id));
+  return (
+    <ol class={`activity ${compact ? 'activity-compact' : ''}`} data-testid="activity-list">
+      {items.map((item) => {
+        const x = describe(item);
+        return (
+          <li
+            key={item.id}
+            class={`activity-item tone-${x.tone}${initial.current?.has(item.id) ? '' : ' fresh'}`}
+            data-type={item.type}
+            data-id={item.id}
+          >
+            <span class="activity-icon">
+              <Icon name={x.icon} />
+            </span>
+            <div class="activity-main">
+              <div class="activity-title">{x.title}</div>
+              {x.body && <div class="activity-body muted small">{x.body}</div>}
+            </div>
+            <div class="activity-meta small muted">
+              <RelTime iso={item.time} />
+              {item.block !== null && (
+                <div title={item.tx ?? undefined}>
+                  block {item.block}
+                  {item.tx ? ` · ${shortAddress(item.tx, 4)}` : ''}
+                </div>
+              )}
+            </div>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+export function formatCountdown(seconds: number | null): string {
+  if (seconds === null) return '—';
+  return seconds <= 0 ? 'ready now' : formatSeconds(seconds);
+}

@@ -1,0 +1,257 @@
+import type { AddressInfo } from 'node:net';
+import { approveToken, increaseBond, requestUnbond } from '@aipg/chain';
+import { computeModelId, parseAipg } from '@aipg/core';
+import {
+  createApi,
+  createAudit,
+  createBilling,
+  createChain,
+  createCommon,
+  createHub,
+  createJobs,
+  createLogger,
+  createRouting,
+  createSettlement,
+  createStorage,
+  WORKER_PATH,
+} from '@aipg/gateway';
+import type { GenerateRequest, GenerateResult, InferenceBackend } from '@aipg/worker';
+import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
+import { serve } from '@hono/node-server';
+import type { Address, Hex } from 'viem';
+// Until the gateway mounts the network feature itself (startGateway), the stack wires it here the
+// way gateway.ts will: same factories, same order.
+import { createNetwork } from '../../gateway/src/network/index.ts';
+import {
+  createApiKey,
+  MODEL,
+  roles,
+  startTestGrid,
+  type TestGrid,
+  testGatewayOptions,
+} from '../../gateway/test/helpers/grid.ts';
+import { installSlashHarness } from '../../gateway/test/network/helpers.ts';
+
+/** A deterministic engine: the chat template and token ids of the worker tests, a few ms per token. */
+function fakeBackend(tokenDelayMs: number): InferenceBackend {
+  const model = {
+    name: MODEL.name,
+    weightsHash: MODEL.weightsHash,
+    modelId: computeModelId(MODEL.name, MODEL.weightsHash),
+  };
+  const words = [' the', ' grid', ' serves', ' tokens', ' to', ' everyone', '.'];
+  return {
+    kind: 'openai',
+    model,
+    async load() {},
+    async close() {},
+    async generate(req: GenerateRequest): Promise<GenerateResult> {
+      const start = performance.now();
+      const text =
+        'prompt' in req.input
+          ? req.input.prompt
+          : `${req.input.messages.map((m) => `<|${m.role}|>${m.content}\n`).join('')}<|assistant|>`;
+      const promptTokenIds = [1, ...Array.from(new TextEncoder().encode(text), (b) => b + 3)];
+      const n = Math.min(req.params.maxTokens, words.length);
+      const outputTokenIds: number[] = [];
+      let ttftMs = 0;
+      let out = '';
+      for (let i = 0; i < n; i++) {
+        await new Promise((r) => setTimeout(r, tokenDelayMs));
+        if (req.signal.aborted) throw new Error('aborted');
+        if (i === 0) ttftMs = performance.now() - start;
+        outputTokenIds.push(300 + i);
+        out += words[i];
+        req.onToken?.({ text: words[i]!, tokenIds: [300 + i] });
+      }
+      return {
+        text: out,
+        promptTokenIds,
+        outputTokenIds,
+        finishReason: n < req.params.maxTokens ? 'stop' : 'length',
+        timings: { ttftMs, totalMs: performance.now() - start },
+      };
+    },
+  };
+}
+
+export type Stack = {
+  grid: TestGrid;
+  url: string;
+  apiKey: string;
+  workers: Worker[];
+  /** One chat completion through the real API (routed to a real worker node). */
+  chat(content?: string): Promise<{ id: string; grid: { fee: string; worker: Address } }>;
+  /** Settles every waiting receipt now. */
+  settle(): Promise<void>;
+  /** Indexes up to the chain head now (the loop would within `pollIntervalMs`). */
+  index(): Promise<void>;
+  increaseWorkerBond(owner: { privateKey: Hex }, aipg: string): Promise<void>;
+  unbondWorker(owner: { privateKey: Hex }, aipg: string): Promise<void>;
+  slash(owner: Address, aipg: string): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The whole network on one machine for the browser tests: anvil with the Grid (the gateway tests'
+ * roles: two bonded workers, a validator, a funded payer), a gateway (PGlite in memory) with the
+ * network feature mounted, and two real worker nodes (`startWorker`) on a scripted engine.
+ */
+export async function startStack({ port = 0 }: { port?: number } = {}): Promise<Stack> {
+  const grid = await startTestGrid();
+  const stops: (() => Promise<void>)[] = [() => grid.stop()];
+  const stop = async () => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => {});
+  };
+  try {
+    const options = testGatewayOptions(grid, { 'jobs.queueTimeoutMs': 5_000 });
+    const common = createCommon(options, createLogger(options.log.level));
+    const storage = await createStorage({ common });
+    stops.push(() => storage.close());
+    const chain = await createChain({ common });
+    const routing = createRouting({ common, storage });
+    const hub = createHub({ common, chain, routing });
+    const billing = createBilling({ common, storage, chain });
+    const settlement = createSettlement({ common, storage, chain });
+    const jobs = createJobs({
+      common,
+      storage,
+      chain,
+      billing,
+      hub,
+      routing,
+      onReceipt: () => settlement.notify(),
+    });
+    const audit = createAudit({ common, storage, chain });
+    const network = createNetwork({
+      common,
+      db: storage.db,
+      publicClient: chain.publicClient,
+      deployment: {
+        grid: chain.grid,
+        chainId: chain.chainId,
+        deployBlock: grid.chain.deployment.deployBlock,
+      },
+      hub,
+      leases: storage.leases,
+      options: { indexer: { pollIntervalMs: 250 }, feed: { pollIntervalMs: 250 } },
+    });
+    const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
+    app.route('/v1/network', network.router);
+    app.route('/', network.dashboard);
+
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    stops.push(async () => {
+      (server as import('node:http').Server).closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    await jobs.start();
+    settlement.start();
+    stops.push(() => settlement.stop(1_000));
+    stops.push(() => jobs.stop(1_000));
+    stops.push(() => hub.close(500));
+    await network.start();
+    stops.push(() => network.stop());
+    await network.indexer.syncNow();
+
+    const workers: Worker[] = [];
+    const rigs = [
+      {
+        operator: roles.operatorA,
+        delay: 4,
+        hardware: {
+          gpus: [{ name: 'NVIDIA GeForce RTX 4090', vramMb: 24_564 }],
+          cpuCores: 16,
+          memoryMb: 65_536,
+        },
+      },
+      {
+        operator: roles.operatorB,
+        delay: 8,
+        hardware: {
+          gpus: [
+            { name: 'NVIDIA RTX A5000', vramMb: 24_564 },
+            { name: 'NVIDIA RTX A5000', vramMb: 24_564 },
+          ],
+          cpuCores: 32,
+          memoryMb: 131_072,
+        },
+      },
+    ];
+    for (const rig of rigs) {
+      const wo = await createWorkerOptions(
+        {
+          network: 'devnet',
+          rpc: grid.rpcUrl,
+          grid: grid.grid,
+          gateway: `${url.replace(/^http/, 'ws')}${WORKER_PATH}`,
+          model: MODEL.name,
+          backend: 'ollama',
+          weightsHash: MODEL.weightsHash,
+          logLevel: 'silent',
+        },
+        { AIPG_OPERATOR_KEY: rig.operator.privateKey, PATH: '' },
+      );
+      const w = await startWorker(
+        { ...wo, metrics: null },
+        { backends: [{ backend: fakeBackend(rig.delay), maxConcurrency: 2 }], hardware: rig.hardware },
+      );
+      workers.push(w);
+      stops.push(() => w.stop({ force: true }));
+      await w.ready();
+    }
+
+    const apiKey = await createApiKey(
+      { url, gateway: chain.gateway, chainId: chain.chainId },
+      roles.payer.privateKey,
+    );
+    const wallet = (key: Hex) => grid.client(key);
+    let harness: Awaited<ReturnType<typeof installSlashHarness>> | undefined;
+
+    return {
+      grid,
+      url,
+      apiKey,
+      workers,
+      async chat(content = 'Say hello to the grid') {
+        const res = await fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: MODEL.name, messages: [{ role: 'user', content }], max_tokens: 16 }),
+        });
+        const body = (await res.json()) as { id: string; grid: { fee: string; worker: Address } };
+        if (res.status !== 200) throw new Error(`chat failed: ${res.status} ${JSON.stringify(body)}`);
+        return body;
+      },
+      settle: () => settlement.flush(),
+      index: () => network.indexer.syncNow(),
+      async increaseWorkerBond(owner, aipg) {
+        const c = wallet(owner.privateKey);
+        await approveToken(c, {
+          token: grid.chain.deployment.token,
+          spender: grid.grid,
+          amount: parseAipg(aipg),
+        });
+        await increaseBond(c, { grid: grid.grid, role: 'worker', amount: parseAipg(aipg) });
+      },
+      async unbondWorker(owner, aipg) {
+        await requestUnbond(wallet(owner.privateKey), {
+          grid: grid.grid,
+          role: 'worker',
+          amount: parseAipg(aipg),
+        });
+      },
+      async slash(owner, aipg) {
+        harness ??= await installSlashHarness(grid);
+        await harness.slash(owner, parseAipg(aipg));
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
