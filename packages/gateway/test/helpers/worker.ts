@@ -53,7 +53,7 @@ export function promptTokenIds(job: JobMessage): number[] {
   const text =
     'prompt' in job.input
       ? `<s>${job.input.prompt}`
-      : job.input.messages.map((m) => `<|${m.role}|>${m.content}`).join('') + '<|assistant|>';
+      : `${job.input.messages.map((m) => `<|${m.role}|>${m.content}`).join('')}<|assistant|>`;
   return [...Buffer.from(text, 'utf8')];
 }
 
