@@ -78,10 +78,18 @@ interface IAudit {
 
     event AuditRandomnessFixed(uint256 indexed batchId, bytes32 randomness, uint64 deadline);
     event Attested(
-        uint256 indexed batchId, bytes32 indexed leaf, address indexed validator, Vote vote, bytes32 evidenceHash
+        uint256 indexed batchId,
+        bytes32 indexed leaf,
+        address indexed validator,
+        Vote vote,
+        bytes32 evidenceHash
     );
     event AuditFinalized(
-        uint256 indexed batchId, bytes32 indexed leaf, address indexed worker, Verdict verdict, uint256 slashed
+        uint256 indexed batchId,
+        bytes32 indexed leaf,
+        address indexed worker,
+        Verdict verdict,
+        uint256 slashed
     );
     event ValidatorRewarded(bytes32 indexed leaf, address indexed validator, uint256 amount);
     event FalseAttestationSlashed(bytes32 indexed leaf, address indexed validator, uint256 amount);
@@ -104,10 +112,15 @@ interface IAudit {
     error InvalidVote();
     error InvalidAuditConfig(string reason);
     error RateCanOnlyRise(uint16 current, uint16 requested);
+    /// @notice The leaf's audit was opened under another batch (the same receipt settled twice): attest
+    /// under `batchId`, the batch its first attestation named.
+    error AuditedInOtherBatch(bytes32 leaf, uint256 batchId);
 
     /// @notice Fixes the batch's randomness from the configured source; reverts until it is ready.
     function fixRandomness(uint256 batchId) external;
     /// @notice Attests as the caller's validator (the caller is the validator's operator key or owner).
+    /// @dev Confidential receipts are never audited (DESIGN §6: their TEE attestation covers them):
+    /// `attest` rejects them with `NotAudited`.
     function attest(
         uint256 batchId,
         Receipt calldata receipt,
@@ -121,6 +134,8 @@ interface IAudit {
     /// @notice Owner: raise one worker's audit rate above the default (never lower it).
     function setWorkerAuditRate(address worker, uint16 rateBps) external;
     /// @notice Owner: governance of the audit parameters.
+    /// @dev A batch keeps the config in force when its randomness was fixed (rate, k, quorum, window,
+    /// slashes, shares, reward): a change applies to batches fixed afterwards, never to open audits.
     function setAuditConfig(AuditConfig calldata config) external;
     /// @notice Owner: the randomness source (future block hash on a devnet, a VRF adapter on Base).
     function setRandomnessSource(address source) external;
@@ -128,6 +143,7 @@ interface IAudit {
     function receiptLeaf(Receipt calldata receipt) external pure returns (bytes32);
     function batchAudit(uint256 batchId) external view returns (BatchAudit memory);
     /// @notice Whether `leaf` (of batch `batchId`) is audited; false until the randomness is fixed.
+    /// @dev A leaf does not say whether its receipt is confidential: `attest` also refuses those.
     function isAudited(uint256 batchId, bytes32 leaf, address worker) external view returns (bool);
     /// @notice The validators (owners) assigned to audit `leaf`; empty until the randomness is fixed.
     function assignedValidators(uint256 batchId, bytes32 leaf) external view returns (address[] memory);
@@ -142,5 +158,10 @@ interface IAudit {
 /// no one knows in advance (a VRF adapter), since Base's `prevrandao` is known to the sequencer.
 interface IRandomnessSource {
     /// @notice The randomness for a batch settled at `settledBlock`; `ready` false until it exists.
-    function randomness(uint256 batchId, uint64 settledBlock) external view returns (bool ready, bytes32 value);
+    /// @param delay The audit config's `randomnessDelay` (blocks after `settledBlock`), passed in so the
+    /// delay has one source of truth; a source with its own schedule (a VRF) may ignore it.
+    function randomness(uint256 batchId, uint64 settledBlock, uint64 delay)
+        external
+        view
+        returns (bool ready, bytes32 value);
 }

@@ -11,6 +11,7 @@ import {IWorkerRegistry} from "./IWorkerRegistry.sol";
 import {IValidatorRegistry} from "./IValidatorRegistry.sol";
 import {IModelRegistry} from "./IModelRegistry.sol";
 import {IPayments} from "./IPayments.sol";
+import {IAudit} from "./IAudit.sol";
 
 /// @title The whole Grid Diamond as one interface: what clients call at the diamond's address.
 /// @dev `packages/chain` generates its `gridAbi` from this interface's forge artifact.
@@ -24,7 +25,8 @@ interface IGrid is
     IWorkerRegistry,
     IValidatorRegistry,
     IModelRegistry,
-    IPayments
+    IPayments,
+    IAudit
 {
     /// @notice Thrown by the diamond's fallback for a selector no facet serves.
     error FunctionNotFound(bytes4 selector);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IAudit} from "./IAudit.sol";
+
 /// @title Deployment parameters, passed once to DiamondInit.init through the constructor's cut.
 interface IGridInit {
     struct InitArgs {
@@ -15,6 +17,8 @@ interface IGridInit {
         uint16 validatorBps;
         uint16 protocolBps;
         uint16 confidentialPremiumBps;
+        IAudit.AuditConfig audit; // random audits: rate, k, quorum, window, delay, slashes, finder share, reward
+        address randomnessSource; // IRandomnessSource (FutureBlockRandomness on a devnet, a VRF adapter on Base)
     }
 
     error InvalidInit(string reason);

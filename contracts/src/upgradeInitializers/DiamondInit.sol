@@ -17,6 +17,7 @@ import {LibGrid} from "../libraries/LibGrid.sol";
 import {LibBonding} from "../libraries/LibBonding.sol";
 import {LibModels} from "../libraries/LibModels.sol";
 import {LibPayments} from "../libraries/LibPayments.sol";
+import {LibAudit} from "../libraries/LibAudit.sol";
 
 /// @title One-time deployment initializer, delegatecalled by the GridDiamond constructor.
 /// @notice Validates and stores the deployment parameters, registers ERC-165 interfaces and marks the
@@ -54,6 +55,9 @@ contract DiamondInit is IGridInit {
         LibBonding.configure(IBonding.Role.Validator, args.validatorMinimumBond, args.unbondDelay);
         LibModels.setConfidentialPremium(args.confidentialPremiumBps);
         LibPayments.initialize(args.depositWithdrawDelay, args.workerBps, args.validatorBps, args.protocolBps);
+        // Reverts InvalidInit with the broken rule: auditRateBps, validatorsPerAudit, quorum, attestWindow,
+        // finderShareBps, randomnessSource (no code).
+        LibAudit.initialize(args.audit, args.randomnessSource);
 
         d.supportedInterfaces[type(IERC165).interfaceId] = true;
         d.supportedInterfaces[type(IDiamondCut).interfaceId] = true;
@@ -72,6 +76,9 @@ contract DiamondInit is IGridInit {
 
     /// @notice The selectors `init` marks immutable: all bonding functions, the cut and its timelock,
     /// and the payer/earner exits of payments.
+    /// @dev No audit selector is in this list, on purpose (see AuditFacet): audits lock nothing, so removing
+    /// or replacing one can never trap a stake or a reward, and the code that slashes must stay fixable
+    /// (behind the cut delay like any upgrade).
     function immutableSelectors() public pure returns (bytes4[] memory s) {
         s = new bytes4[](36);
         uint256 i;

@@ -3,9 +3,11 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "forge-std/Vm.sol";
 import {console} from "forge-std/console.sol";
+import {IAudit} from "../../src/interfaces/IAudit.sol";
 import {IModelRegistry} from "../../src/interfaces/IModelRegistry.sol";
 import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {GridFixture} from "../utils/GridFixture.sol";
+import {ReceiptTree} from "../utils/ReceiptTree.sol";
 
 /// @notice Gas per user action, as a user's transaction would pay it: every contract the action touches is
 /// cold first (as at the start of a real transaction), and the intrinsic cost (21,000 + calldata, with the
@@ -73,6 +75,8 @@ contract GasActionsTest is GridFixture {
         vm.cool(address(validatorFacet));
         vm.cool(address(modelFacet));
         vm.cool(address(paymentsFacet));
+        vm.cool(address(auditFacet));
+        vm.cool(address(randomness));
     }
 
     function _tokens(bytes memory data) internal pure returns (uint256 tokens) {
@@ -238,6 +242,8 @@ contract GasActionsTest is GridFixture {
         }
         _measure("withdrawProtocolFees", gateway, abi.encodeCall(grid.withdrawProtocolFees, ()));
 
+        _measureAudits();
+
         console.log("| action | gas (tx) | execution | refund |");
         console.log("|---|---:|---:|---:|");
         for (uint256 i; i < rows.length; ++i) {
@@ -255,5 +261,82 @@ contract GasActionsTest is GridFixture {
                 )
             );
         }
+    }
+
+    /// @dev Audits of a 1,024-receipt batch (10-hash proofs) with 4 active validators (k = 3, quorum 2): the
+    /// randomness, each vote, and each kind of verdict.
+    function _measureAudits() internal {
+        address auditee = makeAddr("auditee");
+        _bondWorker(auditee, 2 * WORKER_MIN);
+        for (uint256 i; i < 3; ++i) {
+            _bondValidator(makeAddr(string.concat("validator-", vm.toString(i))), VALIDATOR_MIN);
+        }
+        address auditPayer = makeAddr("audit-payer");
+        _fund(auditPayer, 10_000e18);
+        vm.startPrank(auditPayer);
+        grid.deposit(10_000e18);
+        grid.approveGateway(gateway, type(uint256).max);
+        vm.stopPrank();
+
+        IAudit.Receipt[] memory rs = new IAudit.Receipt[](1024);
+        for (uint256 i; i < rs.length; ++i) {
+            rs[i] = IAudit.Receipt({
+                jobId: keccak256(abi.encode("gas-job", i)),
+                gateway: gateway,
+                payer: auditPayer,
+                worker: auditee,
+                modelId: keccak256("model"),
+                requestHash: keccak256(abi.encode("request", i)),
+                outputHash: keccak256(abi.encode("output", i)),
+                inputUnits: 512,
+                outputUnits: 256,
+                fee: 1e18,
+                completedAt: uint64(block.timestamp),
+                confidential: false
+            });
+        }
+        bytes32[] memory leaves = ReceiptTree.leaves(rs);
+        IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](1);
+        debits[0] = IPayments.PayerDebit({payer: auditPayer, amount: 1024e18});
+        IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](1);
+        credits[0] = IPayments.WorkerCredit({worker: auditee, gross: 1024e18});
+        vm.prank(gateway);
+        uint256 batchId = grid.settle(ReceiptTree.root(leaves), 1024, debits, credits);
+
+        vm.roll(block.number + RANDOMNESS_DELAY + 1);
+        _measure("fixRandomness", gateway, abi.encodeCall(grid.fixRandomness, (batchId)));
+
+        // leaf 0: three PASS votes; leaf 1: three FAIL votes; leaf 2: two FAIL and one PASS
+        IAudit.Vote[3][3] memory votes = [
+            [IAudit.Vote.Pass, IAudit.Vote.Pass, IAudit.Vote.Pass],
+            [IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Fail],
+            [IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Pass]
+        ];
+        string[3] memory names = ["attest: first vote", "attest: second vote", "attest: third vote"];
+        for (uint256 l; l < 3; ++l) {
+            address[] memory assigned = grid.assignedValidators(batchId, leaves[l]);
+            assertEq(assigned.length, 3);
+            for (uint256 v; v < 3; ++v) {
+                bytes memory data = abi.encodeCall(
+                    grid.attest,
+                    (batchId, rs[l], ReceiptTree.proof(leaves, l), votes[l][v], keccak256(abi.encode(l, v)))
+                );
+                if (l == 0) {
+                    _measure(names[v], assigned[v], data);
+                } else {
+                    vm.prank(assigned[v]);
+                    (bool ok,) = address(grid).call(data);
+                    assertTrue(ok);
+                }
+            }
+        }
+        vm.warp(block.timestamp + ATTEST_WINDOW + 1);
+        _measure("finalize: PASS, 3 PASS votes", gateway, abi.encodeCall(grid.finalize, (leaves[0])));
+        _measure("finalize: FAIL, 3 FAIL votes", gateway, abi.encodeCall(grid.finalize, (leaves[1])));
+        _measure(
+            "finalize: FAIL, 2 FAIL + 1 PASS (false attestation slashed)",
+            gateway,
+            abi.encodeCall(grid.finalize, (leaves[2]))
+        );
     }
 }

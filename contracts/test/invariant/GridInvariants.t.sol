@@ -4,17 +4,28 @@ pragma solidity ^0.8.28;
 import {console} from "forge-std/console.sol";
 import {GridFixture} from "../utils/GridFixture.sol";
 import {GridHandler} from "./handlers/GridHandler.sol";
+import {AuditHandler} from "./handlers/AuditHandler.sol";
 
-/// @notice Money conservation across bonding, escrow and settlement, under random sequences of user actions.
+/// @notice Money conservation across bonding, escrow, settlement and audits (slashes, rewards), under random
+/// sequences of user actions.
 contract GridInvariantsTest is GridFixture {
-    GridHandler internal handler;
+    AuditHandler internal handler;
 
     function setUp() public override {
         super.setUp();
-        handler = new GridHandler(grid, aipg, owner, treasury, 6);
+        handler = new AuditHandler(grid, aipg, owner, treasury, 6);
         aipg.transferOwnership(address(handler)); // the handler mints what actors put in
+        // A network to audit from the first call: four validators (k = 3 of them per audit), three workers.
+        for (uint256 i; i < 4; ++i) {
+            handler.bond(i, 3 * VALIDATOR_MIN, true); // a few false attestations away from inactive
+        }
+        for (uint256 i = 3; i < 6; ++i) {
+            handler.bond(i, 0, false);
+        }
+        handler.deposit(0, 1e24, 1);
+        handler.deposit(1, 1e24, 2);
 
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](26);
         selectors[0] = GridHandler.bond.selector;
         selectors[1] = GridHandler.increaseBond.selector;
         selectors[2] = GridHandler.requestUnbond.selector;
@@ -31,6 +42,17 @@ contract GridInvariantsTest is GridFixture {
         selectors[13] = GridHandler.withdrawProtocolFees.selector;
         selectors[14] = GridHandler.warp.selector;
         selectors[15] = GridHandler.togglePause.selector;
+        // audits: batches of real receipts, randomness, up to three votes per audit, verdicts
+        selectors[16] = AuditHandler.settleReceipts.selector;
+        selectors[17] = AuditHandler.settleReceipts.selector;
+        selectors[18] = AuditHandler.fixRandomness.selector;
+        selectors[19] = AuditHandler.attest.selector;
+        selectors[20] = AuditHandler.attest.selector;
+        selectors[21] = AuditHandler.attest.selector;
+        selectors[22] = AuditHandler.attest.selector;
+        selectors[23] = AuditHandler.finalize.selector;
+        selectors[24] = AuditHandler.finalize.selector;
+        selectors[25] = AuditHandler.finalize.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -69,7 +91,8 @@ contract GridInvariantsTest is GridFixture {
 
     /// @dev (2) Nobody ever got more from the diamond than was credited to it, and each actor's money is
     /// fully accounted for: what it put in or earned = what it received + what it still holds inside
-    /// + what it paid gateways. Every withdrawal paid exactly what the books said.
+    /// + what it paid gateways + what audits slashed from it. Every withdrawal paid exactly what the books
+    /// said.
     function invariant_noActorReceivesMoreThanCredited() public view {
         uint256 n = handler.actorCount();
         for (uint256 i; i < n; ++i) {
@@ -81,7 +104,11 @@ contract GridInvariantsTest is GridFixture {
             uint256 inside = grid.workerBond(a).amount + grid.workerBond(a).unbonding
                 + grid.validatorBond(a).amount + grid.validatorBond(a).unbonding + grid.depositOf(a).balance
                 + grid.earningsOf(a);
-            assertEq(credited, received + inside + handler.ghost_debited(a), "actor books");
+            assertEq(
+                credited,
+                received + inside + handler.ghost_debited(a) + handler.ghost_slashed(a),
+                "actor books"
+            );
         }
         assertFalse(handler.ghost_payoutMismatch(), "a withdrawal paid the wrong amount");
     }
@@ -109,9 +136,30 @@ contract GridInvariantsTest is GridFixture {
         assertEq(grid.revenueShares().protocolBps, PROTOCOL_BPS);
     }
 
+    /// @dev (4) Audits: a validator is only ever slashed for voting against a verdict (so one on the winning
+    /// side never loses stake), a worker only by a FAIL verdict, each by exactly what the handler predicted.
+    function invariant_slashesOnlyFromVerdicts() public view {
+        assertFalse(handler.ghost_winnerLostStake(), "a winning validator lost stake");
+        assertFalse(handler.ghost_auditMismatch(), "a verdict moved other amounts than predicted");
+        uint256 n = handler.actorCount();
+        for (uint256 i; i < n; ++i) {
+            address a = handler.actors(i);
+            assertEq(
+                grid.validatorBond(a).slashed, handler.ghost_falseAttestationSlashed(a), "validator slashed"
+            );
+            assertEq(grid.workerBond(a).slashed, handler.ghost_workerSlashed(a), "worker slashed");
+        }
+    }
+
+    /// @dev (5) Nobody is paid twice for one audit, and no audit is finalized twice.
+    function invariant_noAuditPaysTwice() public view {
+        assertFalse(handler.ghost_paidTwice(), "a voter was paid other than its one reward");
+        assertFalse(handler.ghost_finalizedTwice(), "an audit was finalized twice");
+    }
+
     /// @dev Run with -vv to see how often each action reached the diamond in the last sequence.
     function afterInvariant() external view {
-        bytes4[15] memory sel = [
+        bytes4[19] memory sel = [
             GridHandler.bond.selector,
             GridHandler.increaseBond.selector,
             GridHandler.requestUnbond.selector,
@@ -126,12 +174,28 @@ contract GridInvariantsTest is GridFixture {
             GridHandler.withdrawEarnings.selector,
             GridHandler.withdrawProtocolFees.selector,
             GridHandler.warp.selector,
-            GridHandler.togglePause.selector
+            GridHandler.togglePause.selector,
+            AuditHandler.settleReceipts.selector,
+            AuditHandler.fixRandomness.selector,
+            AuditHandler.attest.selector,
+            AuditHandler.finalize.selector
         ];
         string memory line = "calls:";
         for (uint256 i; i < sel.length; ++i) {
             line = string.concat(line, " ", vm.toString(handler.calls(sel[i])));
         }
         console.log(line);
+        console.log(
+            string.concat(
+                "verdicts: pass ",
+                vm.toString(handler.ghost_verdicts(1)),
+                " fail ",
+                vm.toString(handler.ghost_verdicts(2)),
+                " inconclusive ",
+                vm.toString(handler.ghost_verdicts(3)),
+                "; attestations ",
+                vm.toString(handler.ghost_attestations())
+            )
+        );
     }
 }

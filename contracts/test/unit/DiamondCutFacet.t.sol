@@ -158,7 +158,7 @@ contract DiamondCutFacetTest is GridFixture {
         assertEq(ExtraFacet(address(grid)).extraA(), 1);
         assertEq(ExtraFacet(address(grid)).extraB(), 2);
         assertEq(grid.facetAddress(ExtraFacet.extraA.selector), address(extra));
-        assertEq(grid.facetAddresses().length, 9);
+        assertEq(grid.facetAddresses().length, 10);
         assertEq(grid.cutExecutableAt(h), 0);
 
         vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, h));
@@ -258,7 +258,9 @@ contract DiamondCutFacetTest is GridFixture {
             new IDiamond.FacetCut[](0),
             address(cutInit),
             data,
-            abi.encodeWithSelector(IDiamondCut.InitializationFunctionReverted.selector, address(cutInit), data)
+            abi.encodeWithSelector(
+                IDiamondCut.InitializationFunctionReverted.selector, address(cutInit), data
+            )
         );
     }
 
@@ -339,7 +341,7 @@ contract DiamondCutFacetTest is GridFixture {
             _singleCut(address(extra2), IDiamond.FacetCutAction.Replace, _extraSelectors()), address(0), ""
         );
         assertEq(grid.facetFunctionSelectors(address(extra)).length, 0);
-        assertEq(grid.facetAddresses().length, 9);
+        assertEq(grid.facetAddresses().length, 10);
         assertEq(grid.facetAddress(ExtraFacet.extraB.selector), address(extra2));
     }
 
@@ -391,14 +393,14 @@ contract DiamondCutFacetTest is GridFixture {
             address(0),
             ""
         );
-        assertEq(grid.facetAddresses().length, 8);
+        assertEq(grid.facetAddresses().length, 9);
         assertEq(grid.facetFunctionSelectors(address(extra)).length, 0);
     }
 
     function test_remove_middleFacet_keepsLoupeConsistent() public {
         _executeCut(_singleCut(address(0), IDiamond.FacetCutAction.Remove, _pauseSelectors()), address(0), "");
         address[] memory addrs = grid.facetAddresses();
-        assertEq(addrs.length, 7);
+        assertEq(addrs.length, 8);
         for (uint256 i; i < addrs.length; ++i) {
             assertTrue(addrs[i] != address(pauseFacet));
             bytes4[] memory s = grid.facetFunctionSelectors(addrs[i]);

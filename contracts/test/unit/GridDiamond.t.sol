@@ -23,7 +23,7 @@ contract GridDiamondTest is GridFixture {
     // ---------------------------------------------------------------- constructor
 
     function test_setUp_deploysAllFacets() public view {
-        assertEq(grid.facetAddresses().length, 8);
+        assertEq(grid.facetAddresses().length, 9);
         assertEq(grid.owner(), owner);
         assertEq(grid.pendingOwner(), address(0));
         assertEq(grid.cutDelay(), CUT_DELAY);
@@ -144,7 +144,7 @@ contract GridDiamondTest is GridFixture {
     function test_init_revertsWhenImmutableSelectorMissing() public {
         _deployFacets();
         IDiamond.FacetCut[] memory full = _initialCut();
-        IDiamond.FacetCut[] memory cut = new IDiamond.FacetCut[](7); // without PaymentsFacet
+        IDiamond.FacetCut[] memory cut = new IDiamond.FacetCut[](7); // without PaymentsFacet (and AuditFacet)
         for (uint256 i; i < 7; ++i) {
             cut[i] = full[i];
         }

@@ -356,7 +356,7 @@ contract NoPowerOverStakesTest is GridFixture {
 
     /// The diamond exposes exactly the IGrid functions: no hidden slash, sweep or admin-withdraw entry point.
     function test_loupe_exposesOnlyTheKnownApi() public view {
-        bytes4[][8] memory groups = [
+        bytes4[][9] memory groups = [
             _cutSelectors(),
             _loupeSelectors(),
             _ownershipSelectors(),
@@ -364,7 +364,8 @@ contract NoPowerOverStakesTest is GridFixture {
             _workerSelectors(),
             _validatorSelectors(),
             _modelSelectors(),
-            _paymentsSelectors()
+            _paymentsSelectors(),
+            _auditSelectors()
         ];
         uint256 expected;
         for (uint256 g; g < groups.length; ++g) {
@@ -383,7 +384,7 @@ contract NoPowerOverStakesTest is GridFixture {
             }
         }
         assertEq(found, expected);
-        assertEq(found, 72);
+        assertEq(found, 87);
     }
 
     // ---------------------------------------------------------------- ownership and init

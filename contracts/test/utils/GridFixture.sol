@@ -17,6 +17,7 @@ import {IWorkerRegistry} from "../../src/interfaces/IWorkerRegistry.sol";
 import {IValidatorRegistry} from "../../src/interfaces/IValidatorRegistry.sol";
 import {IModelRegistry} from "../../src/interfaces/IModelRegistry.sol";
 import {IPayments} from "../../src/interfaces/IPayments.sol";
+import {IAudit} from "../../src/interfaces/IAudit.sol";
 import {DiamondCutFacet} from "../../src/facets/DiamondCutFacet.sol";
 import {DiamondLoupeFacet} from "../../src/facets/DiamondLoupeFacet.sol";
 import {OwnershipFacet} from "../../src/facets/OwnershipFacet.sol";
@@ -25,6 +26,8 @@ import {WorkerRegistryFacet} from "../../src/facets/WorkerRegistryFacet.sol";
 import {ValidatorRegistryFacet} from "../../src/facets/ValidatorRegistryFacet.sol";
 import {ModelRegistryFacet} from "../../src/facets/ModelRegistryFacet.sol";
 import {PaymentsFacet} from "../../src/facets/PaymentsFacet.sol";
+import {AuditFacet} from "../../src/facets/AuditFacet.sol";
+import {FutureBlockRandomness} from "../../src/randomness/FutureBlockRandomness.sol";
 import {DiamondInit} from "../../src/upgradeInitializers/DiamondInit.sol";
 import {TestAIPG} from "../../src/token/TestAIPG.sol";
 
@@ -45,6 +48,16 @@ abstract contract GridFixture is Test {
     uint16 internal constant VALIDATOR_BPS = 1_500;
     uint16 internal constant PROTOCOL_BPS = 500;
     uint16 internal constant PREMIUM_BPS = 2_500;
+    // audits: every receipt audited unless a test lowers the rate
+    uint16 internal constant AUDIT_RATE_BPS = 10_000;
+    uint8 internal constant VALIDATORS_PER_AUDIT = 3;
+    uint8 internal constant QUORUM = 2;
+    uint64 internal constant ATTEST_WINDOW = 1 hours;
+    uint64 internal constant RANDOMNESS_DELAY = 2;
+    uint256 internal constant WORKER_SLASH = 100e18;
+    uint256 internal constant FALSE_ATTESTATION_SLASH = 500e18;
+    uint16 internal constant FINDER_SHARE_BPS = 5_000;
+    uint256 internal constant PASS_REWARD = 1e18;
 
     // Set by the last `_deployFacets` (and so by `setUp` / `_deployGrid`).
     DiamondCutFacet internal cutFacet;
@@ -55,13 +68,18 @@ abstract contract GridFixture is Test {
     ValidatorRegistryFacet internal validatorFacet;
     ModelRegistryFacet internal modelFacet;
     PaymentsFacet internal paymentsFacet;
+    AuditFacet internal auditFacet;
     DiamondInit internal diamondInit;
+    // Set by `setUp`: the devnet randomness source the default init args name.
+    FutureBlockRandomness internal randomness;
 
     function setUp() public virtual {
         owner = makeAddr("owner");
         treasury = makeAddr("treasury");
         aipg = new TestAIPG(address(this));
         vm.label(address(aipg), "AIPG");
+        randomness = new FutureBlockRandomness();
+        vm.label(address(randomness), "FutureBlockRandomness");
         grid = _deployGrid(_defaultInitArgs());
     }
 
@@ -77,7 +95,23 @@ abstract contract GridFixture is Test {
             workerBps: WORKER_BPS,
             validatorBps: VALIDATOR_BPS,
             protocolBps: PROTOCOL_BPS,
-            confidentialPremiumBps: PREMIUM_BPS
+            confidentialPremiumBps: PREMIUM_BPS,
+            audit: _defaultAuditConfig(),
+            randomnessSource: address(randomness)
+        });
+    }
+
+    function _defaultAuditConfig() internal pure returns (IAudit.AuditConfig memory) {
+        return IAudit.AuditConfig({
+            auditRateBps: AUDIT_RATE_BPS,
+            validatorsPerAudit: VALIDATORS_PER_AUDIT,
+            quorum: QUORUM,
+            attestWindow: ATTEST_WINDOW,
+            randomnessDelay: RANDOMNESS_DELAY,
+            workerSlashAmount: WORKER_SLASH,
+            falseAttestationSlash: FALSE_ATTESTATION_SLASH,
+            finderShareBps: FINDER_SHARE_BPS,
+            passReward: PASS_REWARD
         });
     }
 
@@ -96,6 +130,7 @@ abstract contract GridFixture is Test {
         validatorFacet = new ValidatorRegistryFacet();
         modelFacet = new ModelRegistryFacet();
         paymentsFacet = new PaymentsFacet();
+        auditFacet = new AuditFacet();
         diamondInit = new DiamondInit();
     }
 
@@ -112,7 +147,7 @@ abstract contract GridFixture is Test {
     }
 
     function _initialCut() internal view returns (IDiamond.FacetCut[] memory cut) {
-        cut = new IDiamond.FacetCut[](8);
+        cut = new IDiamond.FacetCut[](9);
         cut[0] = _facetCut(address(cutFacet), IDiamond.FacetCutAction.Add, _cutSelectors());
         cut[1] = _facetCut(address(loupeFacet), IDiamond.FacetCutAction.Add, _loupeSelectors());
         cut[2] = _facetCut(address(ownershipFacet), IDiamond.FacetCutAction.Add, _ownershipSelectors());
@@ -121,6 +156,7 @@ abstract contract GridFixture is Test {
         cut[5] = _facetCut(address(validatorFacet), IDiamond.FacetCutAction.Add, _validatorSelectors());
         cut[6] = _facetCut(address(modelFacet), IDiamond.FacetCutAction.Add, _modelSelectors());
         cut[7] = _facetCut(address(paymentsFacet), IDiamond.FacetCutAction.Add, _paymentsSelectors());
+        cut[8] = _facetCut(address(auditFacet), IDiamond.FacetCutAction.Add, _auditSelectors());
     }
 
     // ---------------------------------------------------------------- accounts
@@ -291,5 +327,24 @@ abstract contract GridFixture is Test {
         s[18] = IPayments.getBatch.selector;
         s[19] = IPayments.treasury.selector;
         s[20] = IPayments.token.selector;
+    }
+
+    function _auditSelectors() internal pure returns (bytes4[] memory s) {
+        s = new bytes4[](15);
+        s[0] = IAudit.fixRandomness.selector;
+        s[1] = IAudit.attest.selector;
+        s[2] = IAudit.finalize.selector;
+        s[3] = IAudit.setWorkerAuditRate.selector;
+        s[4] = IAudit.setAuditConfig.selector;
+        s[5] = IAudit.setRandomnessSource.selector;
+        s[6] = IAudit.receiptLeaf.selector;
+        s[7] = IAudit.batchAudit.selector;
+        s[8] = IAudit.isAudited.selector;
+        s[9] = IAudit.assignedValidators.selector;
+        s[10] = IAudit.getAudit.selector;
+        s[11] = IAudit.voteOf.selector;
+        s[12] = IAudit.auditConfig.selector;
+        s[13] = IAudit.workerAuditRate.selector;
+        s[14] = IAudit.randomnessSource.selector;
     }
 }

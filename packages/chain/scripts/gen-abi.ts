@@ -3,9 +3,10 @@
  *
  * - `gridAbi`: the whole diamond API (the IGrid interface), `as const` for viem's type inference.
  * - `testAipgAbi`: the devnet token (ERC-20 + ERC-2612 permit + owner mint).
- * - `artifacts`: abi, creation bytecode and selectors of GridDiamond, DiamondInit, TestAIPG and every
- *   facet. Facets are discovered (every `*Facet` artifact whose source lives in `contracts/src/facets`),
- *   so a new facet is deployed and cut in without touching this script or `deployGrid`.
+ * - `artifacts`: abi, creation bytecode and selectors of GridDiamond, DiamondInit, TestAIPG, the devnet
+ *   audit randomness source (FutureBlockRandomness) and every facet. Facets are discovered (every `*Facet`
+ *   artifact whose source lives in `contracts/src/facets`), so a new facet is deployed and cut in without
+ *   touching this script or `deployGrid`.
  *
  * Run with `npm run gen:abi` (after `npm run build:contracts`); `npm run build` does both.
  */
@@ -99,6 +100,7 @@ const contracts: [file: string, name: string][] = [
   ['GridDiamond.sol', 'GridDiamond'],
   ['DiamondInit.sol', 'DiamondInit'],
   ['TestAIPG.sol', 'TestAIPG'],
+  ['FutureBlockRandomness.sol', 'FutureBlockRandomness'],
   ...facets.map((name): [string, string] => [`${name}.sol`, name]),
 ];
 

@@ -11,19 +11,30 @@ import {
   type WalletClient,
 } from 'viem';
 import { deployContract, getBytecode, getChainId, waitForTransactionReceipt } from 'viem/actions';
-import type { Deployment, GridParams, Network } from './deployment.ts';
+import type { AuditParams, Deployment, GridParams, GridParamsOverrides, Network } from './deployment.ts';
 import { ChainError, toChainError } from './errors.ts';
 import { artifacts, facetNames, testAipgAbi } from './generated/abis.ts';
+import { auditConfigToChain } from './internal/audit.ts';
 import { writeAndWait } from './internal/write.ts';
 
 /** IGridInit.InitArgs. */
-export type InitArgs = GridParams & { token: Address; treasury: Address };
+export type InitArgs = Omit<GridParams, 'audit'> & {
+  token: Address;
+  treasury: Address;
+  audit: AuditParams;
+  randomnessSource: Address;
+};
 
 const DAY = 24 * 60 * 60;
 const BASE_CHAIN_ID = 8453;
 
-/** Deployment parameters per network: short delays on a devnet, a week (and two for upgrades) on Base. */
-export const defaultGridParams: Record<Network, GridParams> = {
+/**
+ * Deployment parameters per network: short delays on a devnet, a week (and two for upgrades) on Base.
+ * Audits: a devnet audits one receipt in ten with a one-minute window and a randomness two blocks after
+ * settlement; Base audits 2% with a day to attest (its randomness comes from a VRF adapter, which may take
+ * its own time: `randomnessDelay` only sets how many blocks it waits before requesting).
+ */
+export const defaultGridParams: Record<Network, GridParams & { audit: AuditParams }> = {
   devnet: {
     workerMinimumBond: parseAipg('1000'),
     validatorMinimumBond: parseAipg('10000'),
@@ -34,6 +45,17 @@ export const defaultGridParams: Record<Network, GridParams> = {
     validatorBps: 1_500,
     protocolBps: 500,
     confidentialPremiumBps: 2_500,
+    audit: {
+      auditRateBps: 1_000,
+      validatorsPerAudit: 3,
+      quorum: 2,
+      attestWindow: 60,
+      randomnessDelay: 2,
+      workerSlashAmount: parseAipg('100'),
+      falseAttestationSlash: parseAipg('500'),
+      finderShareBps: 5_000,
+      passReward: parseAipg('0.01'),
+    },
   },
   base: {
     workerMinimumBond: parseAipg('1000'),
@@ -45,6 +67,17 @@ export const defaultGridParams: Record<Network, GridParams> = {
     validatorBps: 1_500,
     protocolBps: 500,
     confidentialPremiumBps: 2_500,
+    audit: {
+      auditRateBps: 200,
+      validatorsPerAudit: 3,
+      quorum: 2,
+      attestWindow: DAY,
+      randomnessDelay: 3,
+      workerSlashAmount: parseAipg('100'),
+      falseAttestationSlash: parseAipg('500'),
+      finderShareBps: 5_000,
+      passReward: parseAipg('0.01'),
+    },
   },
 };
 
@@ -61,15 +94,20 @@ export type DeployGridParameters = {
   treasury?: Address;
   /** The diamond's owner (default: the deploying account). */
   owner?: Address;
-  /** Overrides of the network's `defaultGridParams`. */
-  init?: Partial<GridParams>;
+  /** Overrides of the network's `defaultGridParams` (`audit` fields one by one). */
+  init?: GridParamsOverrides;
+  /**
+   * IRandomnessSource for audits. Devnet: a fresh FutureBlockRandomness when unset. Base: required (a VRF
+   * adapter: a future block's hash is known to Base's sequencer in advance).
+   */
+  randomnessSource?: Address;
   /** Devnet only: TestAIPG minted to each account. */
   fund?: { accounts: readonly Address[]; amount: bigint };
 };
 
 export type DeployGridReturnType = Deployment;
 
-function validate(params: GridParams): void {
+function validate(params: GridParams & { audit: AuditParams }): void {
   const fail = (reason: string): never => {
     throw new ChainError(`invalid deployment parameters: ${reason}`, { code: 'DEPLOY_FAILED' });
   };
@@ -83,6 +121,16 @@ function validate(params: GridParams): void {
   }
   if (params.workerMinimumBond <= 0n || params.validatorMinimumBond <= 0n)
     fail('minimum bonds must be positive');
+  // The same rules as DiamondInit (LibAudit.checkConfig), caught before anything is sent.
+  const a = params.audit;
+  if (a.auditRateBps > 10_000) fail('audit.auditRateBps must be at most 10,000');
+  if (a.validatorsPerAudit < 1 || a.validatorsPerAudit > 255) fail('audit.validatorsPerAudit must be 1..255');
+  if (a.quorum < 1 || a.quorum > a.validatorsPerAudit) fail('audit.quorum must be 1..validatorsPerAudit');
+  if (a.attestWindow <= 0) fail('audit.attestWindow must be positive');
+  if (a.finderShareBps > 10_000) fail('audit.finderShareBps must be at most 10,000');
+  if (a.workerSlashAmount < 0n || a.falseAttestationSlash < 0n || a.passReward < 0n) {
+    fail('audit amounts must not be negative');
+  }
 }
 
 async function deploy(
@@ -113,10 +161,11 @@ async function deploy(
  */
 export async function deployGrid(
   clients: DeployGridClients,
-  { network, token, treasury, owner, init, fund }: DeployGridParameters,
+  { network, token, treasury, owner, init, fund, randomnessSource }: DeployGridParameters,
 ): Promise<DeployGridReturnType> {
   const deployer = clients.walletClient.account.address;
-  const params: GridParams = { ...defaultGridParams[network], ...init };
+  const defaults = defaultGridParams[network];
+  const params = { ...defaults, ...init, audit: { ...defaults.audit, ...init?.audit } };
   validate(params);
   const chainId = await getChainId(clients.publicClient).catch((error: unknown) => {
     throw toChainError(error, 'deployGrid');
@@ -130,6 +179,12 @@ export async function deployGrid(
     throw new ChainError('fund is for devnets only: nobody can mint the real AIPG', {
       code: 'DEPLOY_FAILED',
     });
+  }
+  if (network === 'base' && !randomnessSource) {
+    throw new ChainError(
+      'randomnessSource is required on Base: a VRF adapter (a future block hash is known to the sequencer)',
+      { code: 'DEPLOY_FAILED' },
+    );
   }
 
   let tokenAddress: Address;
@@ -162,10 +217,13 @@ export async function deployGrid(
     });
   }
   const diamondInit = await deploy(clients, 'DiamondInit', artifacts.DiamondInit);
+  const source =
+    randomnessSource ??
+    (await deploy(clients, 'FutureBlockRandomness', artifacts.FutureBlockRandomness)).address;
 
   const gridOwner = owner ?? deployer;
   const gridTreasury = treasury ?? gridOwner;
-  const args: InitArgs = { ...params, token: tokenAddress, treasury: gridTreasury };
+  const args: InitArgs = { ...params, token: tokenAddress, treasury: gridTreasury, randomnessSource: source };
   const initCalldata = encodeFunctionData({
     abi: artifacts.DiamondInit.abi,
     functionName: 'init',
@@ -175,6 +233,7 @@ export async function deployGrid(
         unbondDelay: BigInt(args.unbondDelay),
         depositWithdrawDelay: BigInt(args.depositWithdrawDelay),
         cutDelay: BigInt(args.cutDelay),
+        audit: auditConfigToChain(args.audit),
       },
     ],
   });
@@ -204,5 +263,6 @@ export async function deployGrid(
     treasury: gridTreasury,
     facets,
     params,
+    randomnessSource: source,
   };
 }

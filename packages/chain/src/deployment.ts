@@ -5,7 +5,29 @@ import { ChainError } from './errors.ts';
 
 export type Network = 'devnet' | 'base';
 
-/** What DiamondInit.init stored (IGridInit.InitArgs without the token and treasury). */
+/** IAudit.AuditConfig: random audits of settled receipts (see contracts/README.md, "Audits"). */
+export type AuditParams = {
+  /** Share of receipts audited by default, in bps (10,000 = every receipt). */
+  auditRateBps: number;
+  /** Validators assigned to each audited receipt (k). */
+  validatorsPerAudit: number;
+  /** Votes needed for a verdict (1..k). */
+  quorum: number;
+  /** Seconds from `fixRandomness` to the attestation deadline. */
+  attestWindow: number;
+  /** Blocks after the settlement block whose randomness is used. */
+  randomnessDelay: number;
+  /** AIPG wei taken from a worker's bond on a FAIL verdict. */
+  workerSlashAmount: bigint;
+  /** AIPG wei taken from a validator who voted against the verdict. */
+  falseAttestationSlash: bigint;
+  /** Share of a worker slash credited to the FAIL voters, in bps (the rest goes to the treasury). */
+  finderShareBps: number;
+  /** AIPG wei paid from the validator pool to each PASS voter of a PASS verdict. */
+  passReward: bigint;
+};
+
+/** What DiamondInit.init stored (IGridInit.InitArgs without the token, treasury and randomness source). */
 export type GridParams = {
   workerMinimumBond: bigint;
   validatorMinimumBond: bigint;
@@ -17,7 +39,12 @@ export type GridParams = {
   validatorBps: number;
   protocolBps: number;
   confidentialPremiumBps: number;
+  /** The audit config at deployment (absent in deployment files written before audits existed). */
+  audit?: AuditParams | undefined;
 };
+
+/** Overrides of a network's default parameters: any field, and any field of `audit`. */
+export type GridParamsOverrides = Partial<Omit<GridParams, 'audit'>> & { audit?: Partial<AuditParams> };
 
 /** One deployed Grid: what gateways, workers, validators and the CLI need to find it. */
 export type Deployment = {
@@ -33,6 +60,8 @@ export type Deployment = {
   /** Facet name → implementation address. */
   facets: Record<string, Address>;
   params: GridParams;
+  /** The audit randomness source (FutureBlockRandomness on a devnet); absent in older deployment files. */
+  randomnessSource?: Address | undefined;
   /** Where a local chain serves its RPC (written by `aipg chain up`; absent for public networks). */
   rpcUrl?: string | undefined;
 };
@@ -46,6 +75,15 @@ const numberParams = [
   'validatorBps',
   'protocolBps',
   'confidentialPremiumBps',
+] as const;
+const auditBigintParams = ['workerSlashAmount', 'falseAttestationSlash', 'passReward'] as const;
+const auditNumberParams = [
+  'auditRateBps',
+  'validatorsPerAudit',
+  'quorum',
+  'attestWindow',
+  'randomnessDelay',
+  'finderShareBps',
 ] as const;
 
 /** The deployment as JSON (amounts as decimal wei strings). */
@@ -88,6 +126,21 @@ export function parseDeployment(json: unknown, source = 'deployment'): Deploymen
     params[key] = BigInt(value as string);
   }
   for (const key of numberParams) params[key] = integer(paramsIn[key], `params.${key}`);
+  if (paramsIn.audit !== undefined) {
+    const a = paramsIn.audit;
+    if (!a || typeof a !== 'object' || Array.isArray(a)) fail('params.audit is not an object');
+    const auditIn = a as Record<string, unknown>;
+    const audit = {} as AuditParams;
+    for (const key of auditBigintParams) {
+      const value = auditIn[key];
+      if (typeof value !== 'string' || !/^\d+$/.test(value)) {
+        fail(`params.audit.${key} is not a wei amount string`);
+      }
+      audit[key] = BigInt(value as string);
+    }
+    for (const key of auditNumberParams) audit[key] = integer(auditIn[key], `params.audit.${key}`);
+    params.audit = audit;
+  }
   if (o.rpcUrl !== undefined && (typeof o.rpcUrl !== 'string' || !/^(https?|wss?):\/\/\S+$/.test(o.rpcUrl))) {
     fail('rpcUrl is not an http(s) or ws(s) URL');
   }
@@ -101,6 +154,9 @@ export function parseDeployment(json: unknown, source = 'deployment'): Deploymen
     treasury: address(o.treasury, 'treasury'),
     facets,
     params,
+    ...(o.randomnessSource !== undefined
+      ? { randomnessSource: address(o.randomnessSource, 'randomnessSource') }
+      : {}),
     ...(typeof o.rpcUrl === 'string' ? { rpcUrl: o.rpcUrl } : {}),
   };
 }

@@ -8,7 +8,7 @@ import {
 } from './anvil.ts';
 import { createGridClients } from './client.ts';
 import { deployGrid } from './deploy.ts';
-import type { Deployment, GridParams } from './deployment.ts';
+import type { Deployment, GridParamsOverrides } from './deployment.ts';
 
 export type StartDevChainParameters = Pick<
   StartAnvilParameters,
@@ -16,8 +16,8 @@ export type StartDevChainParameters = Pick<
 > & {
   /** Test AIPG minted to each of anvil's 10 test accounts (default 1,000,000 AIPG). */
   fundAmount?: bigint;
-  /** Overrides of the devnet deployment parameters (delays, minimums, shares). */
-  init?: Partial<GridParams>;
+  /** Overrides of the devnet deployment parameters (delays, minimums, shares, `audit` fields). */
+  init?: GridParamsOverrides;
 };
 
 export type StartDevChainReturnType = {

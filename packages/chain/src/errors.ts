@@ -96,6 +96,23 @@ const hints: Record<string, string> = {
   ERC2612ExpiredSignature: 'the permit deadline has passed',
   ERC2612InvalidSigner: 'the permit was not signed by the depositor',
   FunctionNotFound: 'the Grid has no facet for this function: wrong address or an outdated deployment',
+  UnknownBatch: 'no batch with this id was settled',
+  RandomnessAlreadyFixed: "this batch's audit randomness is already fixed",
+  RandomnessNotReady: 'the randomness source is not ready yet: wait for more blocks after the settlement',
+  RandomnessNotFixed: "fix the batch's randomness first (fixRandomness)",
+  InvalidProof: "the Merkle proof does not lead from this receipt to the batch's root",
+  NotAudited: 'this receipt is not audited (not drawn, or confidential)',
+  NotAssigned: 'this validator is not assigned to audit this receipt (assignments follow live stakes)',
+  AlreadyAttested: 'this validator already voted on this receipt',
+  AttestWindowClosed: 'the attestation window of this batch has closed',
+  AttestWindowOpen: 'the attestation window is still open: finalize after the deadline',
+  AlreadyFinalized: 'this audit was already finalized',
+  NothingToFinalize: 'nobody attested on this receipt: there is no audit to finalize',
+  InvalidVote: 'a vote is PASS or FAIL',
+  InvalidAuditConfig:
+    'the audit parameters break a rule (rate and shares at most 10,000 bps, 1 <= quorum <= k, window > 0)',
+  RateCanOnlyRise: "a worker's own audit rate can only be raised",
+  AuditedInOtherBatch: 'this receipt was settled twice: attest under the batch its audit was opened in',
 };
 
 function isTimeName(name: string): boolean {

@@ -10,6 +10,12 @@ export {
   type ApproveTokenReturnType,
   approveToken,
 } from './actions/approveToken.ts';
+export {
+  type AttestErrorType,
+  type AttestParameters,
+  type AttestReturnType,
+  attest,
+} from './actions/attest.ts';
 export { type BondErrorType, type BondParameters, type BondReturnType, bond } from './actions/bond.ts';
 export {
   type CancelUnbondErrorType,
@@ -30,6 +36,18 @@ export {
   depositWithPermit,
 } from './actions/depositWithPermit.ts';
 export {
+  type FinalizeAuditErrorType,
+  type FinalizeAuditParameters,
+  type FinalizeAuditReturnType,
+  finalizeAudit,
+} from './actions/finalizeAudit.ts';
+export {
+  type FixRandomnessErrorType,
+  type FixRandomnessParameters,
+  type FixRandomnessReturnType,
+  fixRandomness,
+} from './actions/fixRandomness.ts';
+export {
   type BondStatus,
   type DepositStatus,
   type GetAccountStatusErrorType,
@@ -37,6 +55,24 @@ export {
   type GetAccountStatusReturnType,
   getAccountStatus,
 } from './actions/getAccountStatus.ts';
+export {
+  type GetAssignedValidatorsErrorType,
+  type GetAssignedValidatorsParameters,
+  type GetAssignedValidatorsReturnType,
+  getAssignedValidators,
+} from './actions/getAssignedValidators.ts';
+export {
+  type GetAuditErrorType,
+  type GetAuditParameters,
+  type GetAuditReturnType,
+  getAudit,
+} from './actions/getAudit.ts';
+export {
+  type GetBatchAuditErrorType,
+  type GetBatchAuditParameters,
+  type GetBatchAuditReturnType,
+  getBatchAudit,
+} from './actions/getBatchAudit.ts';
 export {
   type GetBondErrorType,
   type GetBondParameters,
@@ -62,6 +98,12 @@ export {
   increaseBond,
 } from './actions/increaseBond.ts';
 export {
+  type IsAuditedErrorType,
+  type IsAuditedParameters,
+  type IsAuditedReturnType,
+  isAudited,
+} from './actions/isAudited.ts';
+export {
   type ListModelsErrorType,
   type ListModelsParameters,
   type ListModelsReturnType,
@@ -86,6 +128,12 @@ export {
   requestUnbond,
 } from './actions/requestUnbond.ts';
 export {
+  type SetAuditConfigErrorType,
+  type SetAuditConfigParameters,
+  type SetAuditConfigReturnType,
+  setAuditConfig,
+} from './actions/setAuditConfig.ts';
+export {
   type SetOperatorErrorType,
   type SetOperatorParameters,
   type SetOperatorReturnType,
@@ -97,6 +145,12 @@ export {
   type SettleBatchReturnType,
   settleBatch,
 } from './actions/settleBatch.ts';
+export {
+  type SetWorkerAuditRateErrorType,
+  type SetWorkerAuditRateParameters,
+  type SetWorkerAuditRateReturnType,
+  setWorkerAuditRate,
+} from './actions/setWorkerAuditRate.ts';
 export {
   type WithdrawBondErrorType,
   type WithdrawBondParameters,
@@ -141,8 +195,10 @@ export {
   type InitArgs,
 } from './deploy.ts';
 export {
+  type AuditParams,
   type Deployment,
   type GridParams,
+  type GridParamsOverrides,
   type Network,
   parseDeployment,
   readDeployment,
@@ -160,6 +216,7 @@ export {
   toChainError,
 } from './errors.ts';
 export { artifacts, facetNames, gridAbi, testAipgAbi } from './generated/abis.ts';
+export { type AuditVerdict, type AuditVote, auditVoteToUint } from './internal/audit.ts';
 export { type BondRole, bondRoles, isBondRole, roleToUint } from './internal/role.ts';
 export type { TransactionResult } from './internal/write.ts';
 export {

@@ -285,9 +285,28 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
     /// debits each such payer a seeded part of min(balance, cap), credits up to three bonded workers.
     function settle(uint256 gatewaySeed, uint256 seed, uint32 receiptCount) external {
         if (grid.paused()) return;
+        (address gateway, IPayments.PayerDebit[] memory debits, IPayments.WorkerCredit[] memory credits) =
+            _planSettlement(gatewaySeed, seed);
+        if (debits.length == 0 || credits.length == 0) return;
+        bytes32 root = keccak256(abi.encode("batch", ghost_batches + 1, seed));
+        _settleAndBook(gateway, root, uint32(_bound(receiptCount, 1, 1000)), debits, credits);
+        calls[this.settle.selector]++;
+    }
+
+    /// @dev A settlement the diamond accepts (empty arrays when there is none to make): the first gateway
+    /// from `gatewaySeed` on that some payer with a balance approved, a seeded debit of each such payer, and
+    /// their total split over up to three bonded workers.
+    function _planSettlement(uint256 gatewaySeed, uint256 seed)
+        internal
+        view
+        returns (
+            address gateway,
+            IPayments.PayerDebit[] memory debits,
+            IPayments.WorkerCredit[] memory credits
+        )
+    {
         uint256 n = actors.length;
-        address gateway;
-        IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](n);
+        debits = new IPayments.PayerDebit[](n);
         uint256 nDebits;
         uint256 total;
         for (uint256 g; g < n && nDebits == 0; ++g) {
@@ -304,18 +323,16 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
                 total += amount;
             }
         }
-        if (nDebits == 0) return;
 
-        IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](3);
+        credits = new IPayments.WorkerCredit[](3);
         uint256 nCredits;
         uint256 start = seed % n;
-        for (uint256 k; k < n && nCredits < 3; ++k) {
+        for (uint256 k; k < n && nCredits < 3 && nDebits != 0; ++k) {
             address w = actors[(start + k) % n];
             IBonding.BondInfo memory b = grid.workerBond(w);
             if (b.amount + b.unbonding == 0) continue;
             credits[nCredits++] = IPayments.WorkerCredit({worker: w, gross: 0});
         }
-        if (nCredits == 0) return;
         uint256 left = total;
         for (uint256 k; k < nCredits; ++k) {
             uint256 gross =
@@ -327,18 +344,25 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
             mstore(debits, nDebits)
             mstore(credits, nCredits)
         }
+    }
 
-        bytes32 root = keccak256(abi.encode("batch", ghost_batches + 1, seed));
-        receiptCount = uint32(_bound(receiptCount, 1, 1000));
+    /// @dev Settles as `gateway` and books the batch in the ghosts. Returns the batch id.
+    function _settleAndBook(
+        address gateway,
+        bytes32 root,
+        uint32 receiptCount,
+        IPayments.PayerDebit[] memory debits,
+        IPayments.WorkerCredit[] memory credits
+    ) internal returns (uint256 batchId) {
         vm.prank(gateway);
-        grid.settle(root, receiptCount, debits, credits);
+        batchId = grid.settle(root, receiptCount, debits, credits);
 
         ghost_batches++;
-        ghost_deposits -= total;
-        for (uint256 i; i < nDebits; ++i) {
+        for (uint256 i; i < debits.length; ++i) {
             ghost_debited[debits[i].payer] += debits[i].amount;
+            ghost_deposits -= debits[i].amount;
         }
-        for (uint256 k; k < nCredits; ++k) {
+        for (uint256 k; k < credits.length; ++k) {
             uint256 gross = credits[k].gross;
             uint256 net = gross * workerBps / BPS;
             uint256 toValidators = gross * validatorBps / BPS;
@@ -347,7 +371,6 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
             ghost_validatorPool += toValidators;
             ghost_protocolFees += gross - net - toValidators;
         }
-        calls[this.settle.selector]++;
     }
 
     function withdrawEarnings(uint256 actorSeed) external {

@@ -1,8 +1,10 @@
 import type { Address } from 'viem';
 import { readContract } from 'viem/actions';
 import type { ReadClient } from '../client.ts';
+import type { AuditParams } from '../deployment.ts';
 import type { ChainError } from '../errors.ts';
 import { gridAbi } from '../generated/abis.ts';
+import { auditConfigFromChain } from '../internal/audit.ts';
 import { wrapRead } from '../internal/write.ts';
 
 export type GetGridParamsParameters = { grid: Address };
@@ -24,6 +26,10 @@ export type GetGridParamsReturnType = {
   validatorBps: number;
   protocolBps: number;
   confidentialPremiumBps: number;
+  /** The audit config in force (for batches whose randomness is fixed from now on). */
+  audit: AuditParams;
+  /** The audit randomness source (IRandomnessSource). */
+  randomnessSource: Address;
 };
 
 export type GetGridParamsErrorType = ChainError;
@@ -46,6 +52,8 @@ export async function getGridParams(
     cutDelay,
     shares,
     confidentialPremiumBps,
+    audit,
+    randomnessSource,
   ] = await wrapRead('getGridParams', () =>
     Promise.all([
       readContract(client, { ...c, functionName: 'token' }),
@@ -60,6 +68,8 @@ export async function getGridParams(
       readContract(client, { ...c, functionName: 'cutDelay' }),
       readContract(client, { ...c, functionName: 'revenueShares' }),
       readContract(client, { ...c, functionName: 'confidentialPremiumBps' }),
+      readContract(client, { ...c, functionName: 'auditConfig' }),
+      readContract(client, { ...c, functionName: 'randomnessSource' }),
     ]),
   );
   return {
@@ -77,5 +87,7 @@ export async function getGridParams(
     validatorBps: shares.validatorBps,
     protocolBps: shares.protocolBps,
     confidentialPremiumBps,
+    audit: auditConfigFromChain(audit),
+    randomnessSource,
   };
 }

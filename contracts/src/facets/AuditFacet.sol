@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ICommon} from "../interfaces/ICommon.sol";
+import {IAudit} from "../interfaces/IAudit.sol";
+import {LibAudit} from "../libraries/LibAudit.sol";
+import {LibDiamond} from "../libraries/LibDiamond.sol";
+
+/// @title Random audits of settled receipts: randomness, attestations, verdicts and slashing.
+/// @notice A thin facet over LibAudit; see IAudit for the whole flow.
+/// @dev None of these selectors is immutable, on purpose. An audit never locks anything: a bond under audit
+/// can still be unbonded and withdrawn (it stays slashable while unbonding), earnings credited by a verdict
+/// are withdrawn through `withdrawEarnings`, so removing or replacing any function here cannot trap a stake
+/// or a reward; every exit lives on the immutable bonding and payments selectors. And this is the one code
+/// path that takes stakes against their owners' will, so it must stay fixable, like any upgrade only after
+/// the announced cut delay (longer than the unbond delay: whoever dislikes a new audit rule leaves first).
+/// If a future change lets a pending audit block an exit, its release path must become immutable with it.
+/// Audits keep running while the grid is paused: pause stops new money and work coming in, and must not let
+/// anyone hold off a verdict while the accused worker withdraws.
+contract AuditFacet is IAudit {
+    // ---------------------------------------------------------------- audits
+
+    /// @inheritdoc IAudit
+    /// @dev Anyone may call it once the source is ready: `block.number > settledBlock + randomnessDelay` on a
+    /// devnet. Starts the attestation window (`attestWindow` seconds) and freezes the batch's audit parameters
+    /// (the config in force and every worker's own rate as they are now). Reverts `UnknownBatch`,
+    /// `RandomnessAlreadyFixed` or `RandomnessNotReady`.
+    /// @param batchId A settled batch.
+    function fixRandomness(uint256 batchId) external {
+        LibAudit.fixRandomness(batchId);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Reverts, in this order: `UnknownBatch`, `RandomnessNotFixed`, `AttestWindowClosed`, `InvalidVote`
+    /// (None), `InvalidProof` (not a leaf of the batch's root), `NotAudited` (not drawn, or confidential),
+    /// `NotAssigned` (the caller's validator is not in `assignedValidators` right now), `AuditedInOtherBatch`,
+    /// `AlreadyAttested`. The first attestation of a leaf opens its audit (worker, model, batch, deadline).
+    /// @param batchId The batch whose root `proof` leads to.
+    /// @param receipt The audited receipt, exactly as signed.
+    /// @param proof Merkle proof of `receiptLeaf(receipt)` against the batch's root.
+    /// @param vote Pass or Fail.
+    /// @param evidenceHash Commitment to the validator's evidence (the re-scoring report), for disputes and
+    /// the dashboard; not interpreted on chain.
+    function attest(
+        uint256 batchId,
+        Receipt calldata receipt,
+        bytes32[] calldata proof,
+        Vote vote,
+        bytes32 evidenceHash
+    ) external {
+        LibAudit.attest(msg.sender, batchId, receipt, proof, vote, evidenceHash);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Reverts `NothingToFinalize` (nobody attested), `AlreadyFinalized` or `AttestWindowOpen`. Makes no
+    /// external call: slashes, rewards and fees are internal books of AIPG the diamond already holds.
+    /// @param leaf `receiptLeaf` of the audited receipt.
+    function finalize(bytes32 leaf) external {
+        LibAudit.finalize(leaf);
+    }
+
+    // ---------------------------------------------------------------- governance (owner)
+
+    /// @inheritdoc IAudit
+    /// @dev Owner only. Applies to batches fixed from now on. Reverts `NotOwner`, `ZeroAddress`,
+    /// `InvalidAuditConfig("rateBps")` above 10,000 or `RateCanOnlyRise` unless above the current own rate.
+    /// @param worker The worker's bond owner.
+    /// @param rateBps Its new own rate; the effective rate is max(default, own).
+    function setWorkerAuditRate(address worker, uint16 rateBps) external {
+        LibDiamond.enforceIsContractOwner();
+        if (worker == address(0)) revert ICommon.ZeroAddress();
+        LibAudit.raiseWorkerRate(worker, rateBps);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Owner only (a timelock in production: these parameters decide who gets slashed, and by how much).
+    /// Reverts `NotOwner` or `InvalidAuditConfig(reason)`: auditRateBps > 10,000, validatorsPerAudit 0, quorum
+    /// outside 1..validatorsPerAudit, attestWindow 0, finderShareBps > 10,000.
+    function setAuditConfig(AuditConfig calldata config) external {
+        LibDiamond.enforceIsContractOwner();
+        LibAudit.setConfig(config);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Owner only (a timelock in production: a source decides which receipts are audited and by whom).
+    /// Applies to batches fixed from now on. Reverts `NotOwner` or `InvalidAuditConfig("randomnessSource")`
+    /// for an address without code.
+    function setRandomnessSource(address source) external {
+        LibDiamond.enforceIsContractOwner();
+        LibAudit.setSource(source);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IAudit
+    function receiptLeaf(Receipt calldata receipt) external pure returns (bytes32) {
+        return LibAudit.receiptLeaf(receipt);
+    }
+
+    /// @inheritdoc IAudit
+    function batchAudit(uint256 batchId) external view returns (BatchAudit memory) {
+        return LibAudit.batchAudit(batchId);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Uses the batch's frozen parameters: the default rate of its config and `worker`'s own rate as it
+    /// was when the randomness was fixed.
+    function isAudited(uint256 batchId, bytes32 leaf, address worker) external view returns (bool) {
+        return LibAudit.isAudited(batchId, leaf, worker);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Follows live stakes (see `LibAudit.draw` for the exact draw): exactly what `attest` checks at the
+    /// same block. min(k, active validators) distinct owners.
+    function assignedValidators(uint256 batchId, bytes32 leaf) external view returns (address[] memory) {
+        return LibAudit.assignedValidators(batchId, leaf);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev All zero (batchId 0) for a leaf nobody attested.
+    function getAudit(bytes32 leaf) external view returns (AuditInfo memory) {
+        return LibAudit.getAudit(leaf);
+    }
+
+    /// @inheritdoc IAudit
+    function voteOf(bytes32 leaf, address validator) external view returns (Vote) {
+        return LibAudit.voteOf(leaf, validator);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev The config in force now, for batches fixed from now on.
+    function auditConfig() external view returns (AuditConfig memory) {
+        return LibAudit.currentConfig();
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev The worker's own rate (0 when never raised); the effective rate is max(default, own).
+    function workerAuditRate(address worker) external view returns (uint16) {
+        return LibAudit.workerRate(worker);
+    }
+
+    /// @inheritdoc IAudit
+    function randomnessSource() external view returns (address) {
+        return address(LibAudit.layout().source);
+    }
+}
