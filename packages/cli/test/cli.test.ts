@@ -242,7 +242,7 @@ describe('bad input: one line on stderr, exit code 1', () => {
         }),
       );
     }
-  });
+  }, 300_000); // 17 real CLI processes: ~35 s on a quiet machine, far more on a loaded one
 });
 
 /** Child processes of `pid` whose command line mentions anvil. */
