@@ -10,7 +10,15 @@
  *      ◀──────────── token {jobId, text, tokenIds}  (zero or more, when streaming)
  *      ◀──────────── result {jobId, token ids, usage, receipt, signature}
  *      ── cancel {jobId} ───────────────────▶      (client went away)
+ *      ── score {jobId, modelId, promptTokenIds, outputTokenIds, topK} ─▶   (a validator's cross-check)
+ *      ◀──────────── score-result {jobId, positions[{tokenId, probability, rank, top}]}
+ *                    (or job-error: SCORE_UNSUPPORTED when the backend cannot score, busy, …)
  *      ── ping {t} ─▶  ◀─ pong {t}
+ *
+ * A `score` is a teacher-forced pass (`engine.score` of @aipg/inference) over prompt + claimed output
+ * of a job another worker ran: the model's distribution at every output position. It takes one of
+ * the model's concurrency slots like a job; its `jobId` is fresh (never the audited job's id) and a
+ * `cancel` with it stops it.
  *
  * Bigints travel as decimal strings. Addresses and hashes as 0x-hex.
  */
@@ -27,6 +35,22 @@ const address = z
   .regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address') as unknown as z.ZodType<Address>;
 const uintString = z.string().regex(/^\d{1,78}$/, 'expected a decimal integer string');
 const tokenId = z.number().int().min(0).max(0xffffffff);
+
+/** Largest `topK` of a `score` frame. */
+export const MAX_SCORE_TOP_K = 64;
+/** Largest prompt, and largest output, of a `score` frame (token ids). */
+export const MAX_SCORE_TOKENS = 65_536;
+/**
+ * Largest `outputTokenIds.length × (topK + 1)` of a `score` frame: bounds the `score-result` (about 60
+ * bytes of JSON per entry, so at most ~16 MB, the gateway's default frame limit). With `topK` 64 that
+ * is 4,032 output tokens; score a longer output with a smaller `topK`.
+ */
+export const MAX_SCORE_ENTRIES = 262_144;
+/** Probabilities are float32 sums on the worker: allow rounding just above 1. */
+const probability = z
+  .number()
+  .min(0)
+  .max(1 + 1e-4);
 
 export const samplingParamsSchema = z.object({
   maxTokens: z.number().int().min(1).max(1_000_000),
@@ -130,6 +154,23 @@ export const jobMessage = z.object({
 });
 export const cancelMessage = z.object({ type: z.literal('cancel'), jobId: hex32, reason: z.string() });
 export const pingMessage = z.object({ type: z.literal('ping'), t: z.number() });
+export const scoreMessage = z
+  .object({
+    type: z.literal('score'),
+    /** A fresh id for this score job (not the audited job's id). */
+    jobId: hex32,
+    modelId: hex32,
+    /** The prompt exactly as the audited worker's model saw it (after its chat template). */
+    promptTokenIds: z.array(tokenId).min(1).max(MAX_SCORE_TOKENS),
+    /** The claimed output, scored position by position (teacher-forced). */
+    outputTokenIds: z.array(tokenId).max(MAX_SCORE_TOKENS),
+    /** Most probable tokens reported per position. */
+    topK: z.number().int().min(0).max(MAX_SCORE_TOP_K),
+  })
+  .refine((m) => m.outputTokenIds.length * (m.topK + 1) <= MAX_SCORE_ENTRIES, {
+    message: `outputTokenIds.length × (topK + 1) must be at most ${MAX_SCORE_ENTRIES}`,
+    path: ['outputTokenIds'],
+  });
 export const fatalMessage = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
 
 export const gatewayToWorker = z.discriminatedUnion('type', [
@@ -137,11 +178,13 @@ export const gatewayToWorker = z.discriminatedUnion('type', [
   welcomeMessage,
   jobMessage,
   cancelMessage,
+  scoreMessage,
   pingMessage,
   fatalMessage,
 ]);
 export type GatewayToWorker = z.infer<typeof gatewayToWorker>;
 export type JobMessage = z.infer<typeof jobMessage>;
+export type ScoreMessage = z.infer<typeof scoreMessage>;
 
 // ── worker → gateway ────────────────────────────────────────────────────────────────────────
 export const helloMessage = z.object({
@@ -181,16 +224,35 @@ export const jobErrorMessage = z.object({
   retryable: z.boolean(),
 });
 export const pongMessage = z.object({ type: z.literal('pong'), t: z.number() });
+export const scorePositionSchema = z.object({
+  /** The output token at this position. */
+  tokenId,
+  /** Its probability under the model's raw (temperature 1) distribution. */
+  probability,
+  /** 0 = the most probable token. */
+  rank: z.number().int().min(0).max(0xffffffff),
+  /** The `topK` most probable tokens, most probable first. */
+  top: z.array(z.object({ tokenId, probability })).max(MAX_SCORE_TOP_K),
+});
+export type ScorePosition = z.infer<typeof scorePositionSchema>;
+export const scoreResultMessage = z.object({
+  type: z.literal('score-result'),
+  jobId: hex32,
+  /** One entry per output token, in order. */
+  positions: z.array(scorePositionSchema).max(MAX_SCORE_TOKENS),
+});
 
 export const workerToGateway = z.discriminatedUnion('type', [
   helloMessage,
   tokenMessage,
   resultMessage,
   jobErrorMessage,
+  scoreResultMessage,
   pongMessage,
 ]);
 export type WorkerToGateway = z.infer<typeof workerToGateway>;
 export type ResultMessage = z.infer<typeof resultMessage>;
+export type ScoreResultMessage = z.infer<typeof scoreResultMessage>;
 
 /** The EIP-191 message a worker's operator key signs to log in to a gateway. */
 export function loginMessage(c: { nonce: Hex; gateway: Address; chainId: number; grid: Address }): string {

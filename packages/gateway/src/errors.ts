@@ -18,6 +18,7 @@ export const errorCodes = {
   not_found: { status: 404, type: 'not_found_error' },
   model_not_found: { status: 404, type: 'not_found_error' },
   job_not_found: { status: 404, type: 'not_found_error' },
+  batch_not_found: { status: 404, type: 'not_found_error' },
   idempotency_key_in_use: { status: 409, type: 'conflict_error' },
   nonce_already_used: { status: 409, type: 'conflict_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },

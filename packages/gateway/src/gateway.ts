@@ -3,6 +3,8 @@ import { serve } from '@hono/node-server';
 import type { Address } from 'viem';
 import { type Api, createApi } from './api/index.ts';
 import { createAudit } from './audit/index.ts';
+import { createAuditRoutes } from './audit/routes.ts';
+import { createScorer } from './audit/score.ts';
 import { createBilling } from './billing/index.ts';
 import { createChain } from './chain/index.ts';
 import { type Common, createCommon, type Logger, sleep } from './common.ts';
@@ -10,6 +12,7 @@ import { createHub, WORKER_PATH } from './hub/index.ts';
 import { createJobs } from './jobs/index.ts';
 import { createNetwork } from './network/index.ts';
 import type { GatewayOptions } from './options.ts';
+import { createReputation, type ReputationFeature } from './reputation/index.ts';
 import { createRouting, type Reputation } from './routing/index.ts';
 import { createSettlement } from './settlement/index.ts';
 import { createStorage } from './storage/index.ts';
@@ -17,7 +20,10 @@ import { createStorage } from './storage/index.ts';
 export type StartGatewayDependencies = {
   /** A pino logger to use instead of one built from `options.log`. */
   logger?: Logger | undefined;
-  /** Audit-history hook for routing (neutral by default). */
+  /**
+   * Audit-history hook for routing. Default: the `reputation` feature, which follows audit verdicts
+   * and slashes on chain (neutral when `reputation.enabled` is false).
+   */
   reputation?: Reputation | undefined;
 };
 
@@ -33,6 +39,8 @@ export type StartGatewayReturnType = {
   common: Common;
   /** The Hono app, for in-process requests (`app.request('/v1/models')`). */
   app: Api;
+  /** The audit-history follower routing uses (undefined when disabled or replaced by `deps.reputation`). */
+  reputation: ReputationFeature | undefined;
   /** Settles every waiting receipt now (the loop does it on its own; for tests and tools). */
   settleNow(): Promise<void>;
   /** Graceful stop: no new requests, in-flight jobs finish (bounded), settlement flushed, database closed. */
@@ -54,7 +62,24 @@ export async function startGateway(
   shutdown.add('database', () => storage.close());
   try {
     const chain = await createChain({ common });
-    const routing = createRouting({ common, storage, reputation: deps.reputation });
+    const followed =
+      deps.reputation || !options.reputation.enabled
+        ? undefined
+        : createReputation({
+            common,
+            db: storage.db,
+            client: chain.publicClient,
+            grid: chain.grid,
+            chainId: chain.chainId,
+            leases: storage.leases,
+            options: {
+              ...options.reputation,
+              fromBlock: options.reputation.fromBlock ?? options.network.deployBlock,
+            },
+          });
+    if (followed) shutdown.add('reputation', () => followed.stop());
+    const reputation = deps.reputation ?? followed;
+    const routing = createRouting({ common, storage, reputation });
     const hub = createHub({ common, chain, routing });
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
@@ -79,7 +104,9 @@ export async function startGateway(
     });
     await network.start();
     shutdown.add('network', () => network.stop());
+    const scorer = createScorer({ common, storage, hub, reputation });
     const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
+    app.route('/', createAuditRoutes({ audit, scorer }));
     app.route('/v1/network', network.router);
     app.route('/', network.dashboard);
 
@@ -119,6 +146,7 @@ export async function startGateway(
       s.closeIdleConnections?.();
     });
 
+    await followed?.start();
     await jobs.start();
     settlement.start();
     logger.info({
@@ -137,6 +165,7 @@ export async function startGateway(
       chainId: chain.chainId,
       common,
       app,
+      reputation: followed,
       settleNow: () => settlement.flush(),
       async stop() {
         logger.info({ msg: 'gateway stopping' });

@@ -1,5 +1,13 @@
 export { type Api, createApi } from './api/index.ts';
 export { AUDIT_HEADERS, type Audit, auditRequestMessage, createAudit } from './audit/index.ts';
+export { createAuditRoutes } from './audit/routes.ts';
+export {
+  createScorer,
+  type ScoreRequest,
+  type ScoreResponse,
+  type Scorer,
+  scoreRequestSchema,
+} from './audit/score.ts';
 export {
   aipg,
   type Balance,
@@ -36,6 +44,17 @@ export { type ReceiptExpectation, type ReceiptVerdict, verifyResult } from './jo
 export { createMetrics, type Metrics } from './metrics/index.ts';
 export { type CreateNetworkParameters, createNetwork, type Network } from './network/index.ts';
 export { createGatewayOptions, type GatewayFlags, type GatewayOptions } from './options.ts';
+export {
+  type AuditRecord,
+  createReputation,
+  decodeReputationLog,
+  type ReputationEvent,
+  type ReputationFeature,
+  type ReputationPolicy,
+  type ReputationStatus,
+  reputationAbi,
+  reputationFactor,
+} from './reputation/index.ts';
 export {
   createRouting,
   neutralReputation,

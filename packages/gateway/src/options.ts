@@ -104,6 +104,28 @@ export type GatewayOptions = {
   audit: {
     /** Accepted clock distance of a validator's signed request. */
     maxSkewSec: number;
+    /** Longest a cross-check (`POST /v1/audit/score`) may take, every attempt included. */
+    scoreTimeoutMs: number;
+    /** Workers tried for one cross-check when one fails. */
+    scoreMaxAttempts: number;
+    /** Cross-checks one validator may have running at once (429 above). */
+    maxScoresPerValidator: number;
+  };
+  reputation: {
+    /** Follow audit verdicts and slashes on chain and feed them to routing. */
+    enabled: boolean;
+    /** First block to read (the Grid's deployment block); found on chain when unset. */
+    fromBlock: number | undefined;
+    /** Pause between polls once caught up. */
+    pollIntervalMs: number;
+    /** Largest `eth_getLogs` range (halved when the RPC refuses one). */
+    maxBlockRange: number;
+    /** Blocks behind the head the follower stays. */
+    confirmations: number;
+    /** A worker is not routed to (unless nobody else can run the job) this long after a FAIL or slash. */
+    failCooldownMs: number;
+    /** After the cool-down, a worker's routing score is cut heavily for this long. */
+    penaltyWindowMs: number;
   };
   webhooks: {
     maxAttempts: number;
@@ -158,6 +180,8 @@ const ENV = {
   'settlement.minReceipts': 'AIPG_GATEWAY_SETTLE_MIN_RECEIPTS',
   'settlement.maxBatchSize': 'AIPG_GATEWAY_SETTLE_MAX_BATCH',
   'keys.secret': 'AIPG_GATEWAY_KEY_SECRET',
+  'reputation.enabled': 'AIPG_GATEWAY_REPUTATION',
+  'reputation.fromBlock': 'AIPG_GATEWAY_REPUTATION_FROM_BLOCK',
 } as const;
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -212,6 +236,16 @@ const schema = z.object({
   'keys.maxMessageTtlSec': int(1).default(86_400),
   'keys.secret': hex32.optional(),
   'audit.maxSkewSec': int(1).default(60),
+  'audit.scoreTimeoutMs': int(100).default(60_000),
+  'audit.scoreMaxAttempts': int(1, 10).default(3),
+  'audit.maxScoresPerValidator': int(1, 1_000).default(4),
+  'reputation.enabled': bool.default(true),
+  'reputation.fromBlock': int(0).optional(),
+  'reputation.pollIntervalMs': int(10).default(5_000),
+  'reputation.maxBlockRange': int(1, 1_000_000).default(2_000),
+  'reputation.confirmations': int(0, 1_000).default(0),
+  'reputation.failCooldownMs': int(0).default(24 * 3_600_000),
+  'reputation.penaltyWindowMs': int(0).default(7 * 24 * 3_600_000),
   'webhooks.maxAttempts': int(1, 20).default(5),
   'webhooks.timeoutMs': int(100).default(10_000),
   'webhooks.retryBaseMs': int(1).default(1_000),
@@ -304,7 +338,21 @@ export function createGatewayOptions(
     network: { deployBlock: o['network.deployBlock'] },
     settlement,
     keys: { maxMessageTtlSec: o['keys.maxMessageTtlSec'], secret: o['keys.secret'] as Hex | undefined },
-    audit: { maxSkewSec: o['audit.maxSkewSec'] },
+    audit: {
+      maxSkewSec: o['audit.maxSkewSec'],
+      scoreTimeoutMs: o['audit.scoreTimeoutMs'],
+      scoreMaxAttempts: o['audit.scoreMaxAttempts'],
+      maxScoresPerValidator: o['audit.maxScoresPerValidator'],
+    },
+    reputation: {
+      enabled: o['reputation.enabled'],
+      fromBlock: o['reputation.fromBlock'],
+      pollIntervalMs: o['reputation.pollIntervalMs'],
+      maxBlockRange: o['reputation.maxBlockRange'],
+      confirmations: o['reputation.confirmations'],
+      failCooldownMs: o['reputation.failCooldownMs'],
+      penaltyWindowMs: o['reputation.penaltyWindowMs'],
+    },
     webhooks: {
       maxAttempts: o['webhooks.maxAttempts'],
       timeoutMs: o['webhooks.timeoutMs'],

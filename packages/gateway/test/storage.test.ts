@@ -123,7 +123,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
   test('migrations are recorded and applied once', async () => {
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
-    expect(rows.map((r) => Number(r.id))).toEqual([1]);
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {

@@ -26,6 +26,11 @@ export const WorkerErrorCode = {
   backendFailed: 'WORKER_BACKEND_FAILED',
   jobCancelled: 'WORKER_JOB_CANCELLED',
   disconnected: 'WORKER_DISCONNECTED',
+  // score jobs (validators' cross-checks)
+  /** The model's backend cannot score (not the embedded llama.cpp one): another worker may. */
+  scoreUnsupported: 'SCORE_UNSUPPORTED',
+  /** The ids cannot be scored with this model (outside its vocabulary): no worker of it can. */
+  scoreInvalid: 'WORKER_SCORE_INVALID',
 } as const;
 export type WorkerErrorCode = (typeof WorkerErrorCode)[keyof typeof WorkerErrorCode];
 

@@ -1,3 +1,14 @@
+export {
+  ADVERSARY_KINDS,
+  type AdversaryBackend,
+  AdversaryError,
+  AdversaryErrorCode,
+  type AdversaryEvent,
+  type AdversaryKind,
+  type AdversaryTokenizer,
+  type CreateAdversaryBackendOptions,
+  createAdversaryBackend,
+} from './adversary/index.ts';
 export type { CreateBackend } from './backend-factory.ts';
 export {
   createLlamaCppBackend,
@@ -10,6 +21,9 @@ export type {
   GenerateRequest,
   GenerateResult,
   InferenceBackend,
+  ScoredToken,
+  ScoreRequest,
+  ScoreResult,
   TokenDelta,
 } from './backends/types.ts';
 export { type RunWorkerStartDependencies, runWorkerStart } from './cli.ts';

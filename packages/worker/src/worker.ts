@@ -51,7 +51,15 @@ export type WorkerStatus = {
   chainId: number;
   grid: Address;
   models: { modelId: Hex; name: string; backend: string; maxConcurrency: number; activeJobs: number }[];
-  jobs: { active: number; completed: number; failed: number; cancelled: number; rejected: number };
+  jobs: {
+    active: number;
+    completed: number;
+    failed: number;
+    cancelled: number;
+    rejected: number;
+    /** Score jobs (validators' cross-checks) answered. */
+    scored: number;
+  };
   hardware: Hardware;
   metricsUrl: string | undefined;
   warnings: string[];
@@ -313,6 +321,7 @@ export async function startWorker(
           failed: stats.failed,
           cancelled: stats.cancelled,
           rejected: stats.rejected,
+          scored: stats.scored,
         },
         hardware,
         metricsUrl: metricsServer?.url,

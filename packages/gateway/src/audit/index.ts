@@ -1,10 +1,11 @@
-import { buildReceiptTree, receiptLeafValues, receiptToJson } from '@aipg/core';
+import { buildReceiptTree, receiptLeafHash, receiptLeafValues, receiptToJson } from '@aipg/core';
 import { type Address, getAddress, type Hex, isAddress, isHex, keccak256, recoverMessageAddress } from 'viem';
 import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { Storage } from '../storage/index.ts';
+import type { BatchRecord, Storage } from '../storage/index.ts';
+import { findSettledBatchId } from './batch-id.ts';
 
 /** Headers of a validator's signed audit request. */
 export const AUDIT_HEADERS = {
@@ -37,7 +38,27 @@ export type Audit = ReturnType<typeof createAudit>;
 
 /** Audit data for bonded validators: everything needed to re-score a job and prove its receipt. */
 export function createAudit({ common, storage, chain }: { common: Common; storage: Storage; chain: Chain }) {
-  const { options } = common;
+  const { options, logger } = common;
+
+  /**
+   * The Grid's id of a settled batch. Recorded from the settle transaction; a batch found settled
+   * after a crash (or settled by another replica) has none yet: it is looked up once and stored.
+   */
+  async function chainBatchId(b: BatchRecord): Promise<bigint | null> {
+    if (b.chainBatchId !== null || b.status !== 'settled') return b.chainBatchId;
+    let found: { batchId: bigint; settledBlock: bigint } | undefined;
+    try {
+      found = await findSettledBatchId(chain.publicClient, { grid: chain.grid, root: b.root });
+    } catch (error) {
+      throw chainFailure(error, 'batch id');
+    }
+    if (!found) {
+      logger.warn({ msg: 'settled batch not found among the Grid batches', batch_id: b.id, root: b.root });
+      return null;
+    }
+    await storage.receipts.setChainBatchId(b.id, found.batchId, found.settledBlock);
+    return found.batchId;
+  }
 
   return {
     /** Checks a signed request; returns the validator's operator and owner, or throws 401/403. */
@@ -124,8 +145,10 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
           const receipts = await storage.receipts.listByBatch(b.id);
           const tree = buildReceiptTree(receipts.map((r) => r.receipt));
           const proof = tree.getProof([...receiptLeafValues(stored.receipt)]) as Hex[];
+          const onchain = await chainBatchId(b);
           batch = {
             id: b.id,
+            batch_id: onchain === null ? null : onchain.toString(),
             root: b.root,
             status: b.status,
             tx_hash: b.txHash,
@@ -151,6 +174,53 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
         signer: stored.signer,
         leaf_hash: stored.leafHash,
         batch,
+        chain: { chain_id: chain.chainId, grid: chain.grid },
+      };
+    },
+
+    /**
+     * Every receipt of one batch, in the order it was settled, each with its leaf and Merkle proof
+     * (over exactly these receipts: `verifyReceiptProof(root, receipt, proof)` holds for each). A
+     * batch that failed to settle is unknown: its receipts went back to the pool and into later batches.
+     */
+    async batch(root: string) {
+      const b = /^0x[0-9a-fA-F]{64}$/.test(root)
+        ? await storage.receipts.getBatchByRoot(root as Hex)
+        : undefined;
+      if (!b || b.status === 'failed')
+        throw new GatewayError('batch_not_found', `no batch with root ${root} on this gateway`, {
+          param: 'root',
+        });
+      const receipts = await storage.receipts.listByBatch(b.id);
+      if (receipts.length === 0)
+        throw new GatewayError('batch_not_found', `no batch with root ${root} on this gateway`, {
+          param: 'root',
+        });
+      const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+      if (tree.root.toLowerCase() !== b.root.toLowerCase()) {
+        // Only an edited database gets here: never hand out proofs that do not verify.
+        throw new GatewayError('internal_error', 'the stored receipts do not rebuild the batch root', {
+          details: `batch ${b.id}: rebuilt ${tree.root}, recorded ${b.root}`,
+        });
+      }
+      const batchId = await chainBatchId(b);
+      return {
+        object: 'audit.batch' as const,
+        root: b.root,
+        batch_id: batchId === null ? null : batchId.toString(),
+        status: b.status,
+        tx_hash: b.txHash,
+        settled_block: b.settledBlock === null ? null : b.settledBlock.toString(),
+        receipt_count: receipts.length,
+        receipts: receipts.map((r, i) => ({
+          job_id: r.receipt.jobId,
+          leaf: receiptLeafHash(r.receipt),
+          receipt: receiptToJson(r.receipt),
+          signature: r.signature,
+          signer: r.signer,
+          // Index i is the i-th value given to the tree (StandardMerkleTree keeps that order).
+          proof: tree.getProof(i) as Hex[],
+        })),
         chain: { chain_id: chain.chainId, grid: chain.grid },
       };
     },

@@ -10,6 +10,8 @@ import {
   loginMessage,
   PROTOCOL_VERSION,
   type ResultMessage,
+  type ScoreMessage,
+  type ScoreResultMessage,
   workerToGateway,
 } from '@aipg/core';
 import { type Address, getAddress, type Hex, recoverMessageAddress } from 'viem';
@@ -46,6 +48,17 @@ export type JobHandlers = {
   onError(e: { code: string; message: string }): void;
 };
 
+/** What a dispatched score job (a validator's cross-check) hears back. Exactly one handler ends it. */
+export type ScoreHandlers = {
+  onScore(frame: ScoreResultMessage): void;
+  /** `job-error` from the worker (`retryable` as it said), an invalid frame, or the connection dropping. */
+  onError(e: { code: string; message: string; retryable?: boolean }): void;
+};
+
+type InFlight =
+  | { kind: 'job'; modelId: Hex; handlers: JobHandlers }
+  | { kind: 'score'; modelId: Hex; handlers: ScoreHandlers };
+
 type ServedModel = { name: string; weightsHash: Hex; maxConcurrency: number; inFlight: number };
 
 export type WorkerSession = RoutableWorker & {
@@ -59,7 +72,8 @@ export type WorkerSession = RoutableWorker & {
 
 type Session = WorkerSession & {
   ws: WebSocket;
-  jobs: Map<Hex, { modelId: Hex; handlers: JobHandlers }>;
+  /** Jobs and score jobs in flight on this connection, by wire `jobId`. */
+  jobs: Map<Hex, InFlight>;
   lastSeen: number;
   heartbeat: NodeJS.Timeout | undefined;
 };
@@ -292,21 +306,40 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
         case 'hello':
           logger.warn({ msg: 'worker sent hello twice', worker_id: session.id });
           return;
-        case 'token':
-          session.jobs.get(frame.jobId)?.handlers.onToken({ text: frame.text, tokenIds: frame.tokenIds });
+        case 'token': {
+          const j = session.jobs.get(frame.jobId);
+          if (j?.kind === 'job') j.handlers.onToken({ text: frame.text, tokenIds: frame.tokenIds });
+          else if (j) mismatched(session, frame.jobId, 'token');
           return;
+        }
         case 'result': {
+          if (session.jobs.get(frame.jobId)?.kind === 'score')
+            return mismatched(session, frame.jobId, 'result');
           const j = finishJob(session, frame.jobId);
-          j?.handlers.onResult(frame);
+          if (j?.kind === 'job') j.handlers.onResult(frame);
+          return;
+        }
+        case 'score-result': {
+          if (session.jobs.get(frame.jobId)?.kind === 'job')
+            return mismatched(session, frame.jobId, 'score-result');
+          const j = finishJob(session, frame.jobId);
+          if (j?.kind === 'score') j.handlers.onScore(frame);
           return;
         }
         case 'job-error': {
           const j = finishJob(session, frame.jobId);
-          j?.handlers.onError({ code: frame.code, message: frame.message });
+          j?.handlers.onError({ code: frame.code, message: frame.message, retryable: frame.retryable });
           return;
         }
       }
     });
+  }
+
+  /** A frame of the wrong kind for its job (a `result` for a score job…): the job fails. */
+  function mismatched(s: Session, jobId: Hex, type: string) {
+    logger.warn({ msg: 'worker sent a frame of the wrong kind for its job', worker_id: s.id, type });
+    const j = finishJob(s, jobId);
+    j?.handlers.onError({ code: 'invalid_frame', message: `the worker sent a ${type} frame for this job` });
   }
 
   function login(ws: WebSocket, hello: z.infer<typeof helloMessage>, owner: Address, bond: bigint): Session {
@@ -434,11 +467,37 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
         return { cancel() {} };
       }
       m.inFlight += 1;
-      s.jobs.set(job.jobId, { modelId: job.modelId, handlers });
+      s.jobs.set(job.jobId, { kind: 'job', modelId: job.modelId, handlers });
       send(s.ws, job);
       return {
         cancel(reason: string) {
           if (finishJob(s, job.jobId)) send(s.ws, { type: 'cancel', jobId: job.jobId, reason });
+        },
+      };
+    },
+    /**
+     * Sends a `score` frame to `worker`; it takes one of the model's slots like a job. The handlers
+     * hear how it ends. Returns a cancel function.
+     */
+    dispatchScore(
+      worker: WorkerSession,
+      frame: ScoreMessage,
+      handlers: ScoreHandlers,
+    ): { cancel(reason: string): void } {
+      const s = sessions.get(worker.id);
+      const m = s?.models.get(frame.modelId);
+      if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
+        queueMicrotask(() =>
+          handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone', retryable: true }),
+        );
+        return { cancel() {} };
+      }
+      m.inFlight += 1;
+      s.jobs.set(frame.jobId, { kind: 'score', modelId: frame.modelId, handlers });
+      send(s.ws, frame);
+      return {
+        cancel(reason: string) {
+          if (finishJob(s, frame.jobId)) send(s.ws, { type: 'cancel', jobId: frame.jobId, reason });
         },
       };
     },

@@ -94,7 +94,12 @@ export function createSettlement({
     const { debits, credits } = aggregate(receipts);
     try {
       const res = await chain.settle({ root: batch.root, receiptCount: receipts.length, debits, credits });
-      await storage.receipts.batchSettled(batch.id, { txHash: res.hash, block: res.blockNumber });
+      await storage.receipts.batchSettled(batch.id, {
+        txHash: res.hash,
+        block: res.blockNumber,
+        // The Grid's batch id (from `BatchSettled`): validators attest under it.
+        chainBatchId: res.batchId > 0n ? res.batchId : null,
+      });
       chain.invalidatePayers(debits.map((d) => d.payer));
       metrics.batches.inc({ status: 'settled' });
       metrics.batchReceipts.inc(undefined, receipts.length);

@@ -160,6 +160,42 @@ CREATE TABLE leases (
 );
 `,
   },
+  {
+    id: 2,
+    name: 'on-chain batch ids',
+    sql: `
+ALTER TABLE batches ADD COLUMN chain_batch_id numeric(78, 0);
+CREATE INDEX batches_root_lower ON batches (lower(root));
+`,
+  },
+  {
+    id: 3,
+    name: 'reputation',
+    sql: `
+CREATE TABLE reputation_cursor (
+  id text PRIMARY KEY,
+  chain_id integer NOT NULL,
+  grid text NOT NULL,
+  from_block numeric(78, 0) NOT NULL,
+  next_block numeric(78, 0) NOT NULL,
+  last_block_hash text,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE worker_audits (
+  owner text PRIMARY KEY,
+  passes integer NOT NULL DEFAULT 0,
+  fails integer NOT NULL DEFAULT 0,
+  inconclusive integer NOT NULL DEFAULT 0,
+  slashes integer NOT NULL DEFAULT 0,
+  slashed numeric(78, 0) NOT NULL DEFAULT 0,
+  last_fail_at timestamptz,
+  last_slash_at timestamptz,
+  last_event_block numeric(78, 0) NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */

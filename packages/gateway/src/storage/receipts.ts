@@ -21,6 +21,8 @@ export type BatchRecord = {
   receiptCount: number;
   total: bigint;
   status: BatchStatus;
+  /** The Grid's id of the batch (`BatchSettled.batchId`), once known. */
+  chainBatchId: bigint | null;
   txHash: Hex | null;
   settledBlock: bigint | null;
   /** `StandardMerkleTree.dump()` of the batch. */
@@ -35,8 +37,8 @@ const RECEIPT_COLUMNS = `job_id, seq::text AS seq, gateway, payer, worker, model
   input_units::text AS input_units, output_units::text AS output_units, fee::text AS fee, completed_at::text AS completed_at,
   confidential, signature, signer, leaf_hash, batch_id, settled, excluded`;
 
-const BATCH_COLUMNS = `id, root, receipt_count, total::text AS total, status, tx_hash, settled_block::text AS settled_block,
-  tree, attempts, last_error, created_at, settled_at`;
+const BATCH_COLUMNS = `id, root, receipt_count, total::text AS total, status, chain_batch_id::text AS chain_batch_id, tx_hash,
+  settled_block::text AS settled_block, tree, attempts, last_error, created_at, settled_at`;
 
 function toReceipt(r: Record<string, unknown>): StoredReceipt {
   return {
@@ -71,6 +73,7 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
     receiptCount: Number(r.receipt_count),
     total: BigInt(r.total as string),
     status: r.status as BatchStatus,
+    chainBatchId: r.chain_batch_id == null ? null : BigInt(r.chain_batch_id as string),
     txHash: (r.tx_hash as Hex | null) ?? null,
     settledBlock: r.settled_block == null ? null : BigInt(r.settled_block as string),
     tree: r.tree,
@@ -184,6 +187,21 @@ export function createReceiptStore(db: Sql) {
       const rows = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = $1`, [id]);
       return rows[0] ? toBatch(rows[0]) : undefined;
     },
+    /** The batch with this Merkle root (any letter case). */
+    async getBatchByRoot(root: Hex): Promise<BatchRecord | undefined> {
+      const rows = await db.query(`SELECT ${BATCH_COLUMNS} FROM batches WHERE lower(root) = lower($1)`, [
+        root,
+      ]);
+      return rows[0] ? toBatch(rows[0]) : undefined;
+    },
+    /** Records the Grid's id of a settled batch (learned after the fact). */
+    async setChainBatchId(id: number, chainBatchId: bigint, settledBlock: bigint | null): Promise<void> {
+      await db.query(
+        `UPDATE batches SET chain_batch_id = $2, settled_block = COALESCE(settled_block, $3), updated_at = now()
+         WHERE id = $1`,
+        [id, chainBatchId.toString(), settledBlock == null ? null : settledBlock.toString()],
+      );
+    },
     async pendingBatches(): Promise<BatchRecord[]> {
       const rows = await db.query(
         `SELECT ${BATCH_COLUMNS} FROM batches WHERE status = 'pending' ORDER BY id`,
@@ -207,12 +225,20 @@ export function createReceiptStore(db: Sql) {
       ]);
     },
     /** The batch's root is settled on chain: the batch and its receipts are final. */
-    async batchSettled(id: number, r: { txHash: Hex | null; block: bigint | null }): Promise<void> {
+    async batchSettled(
+      id: number,
+      r: { txHash: Hex | null; block: bigint | null; chainBatchId?: bigint | null | undefined },
+    ): Promise<void> {
       await db.transaction(async (tx) => {
         await tx.query(
           `UPDATE batches SET status = 'settled', tx_hash = COALESCE($2, tx_hash), settled_block = $3, settled_at = now(),
-             last_error = NULL, updated_at = now() WHERE id = $1`,
-          [id, r.txHash, r.block == null ? null : r.block.toString()],
+             chain_batch_id = COALESCE($4, chain_batch_id), last_error = NULL, updated_at = now() WHERE id = $1`,
+          [
+            id,
+            r.txHash,
+            r.block == null ? null : r.block.toString(),
+            r.chainBatchId == null ? null : r.chainBatchId.toString(),
+          ],
         );
         await tx.query('UPDATE receipts SET settled = true WHERE batch_id = $1', [id]);
       });

@@ -11,6 +11,8 @@ import {
   type Receipt,
   receiptToJson,
   receiptTypedData,
+  type ScoreMessage,
+  type ScorePosition,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -34,6 +36,26 @@ export type Behaviour = {
   noStream?: boolean;
 };
 
+/** What the scripted worker does with one `score` frame. */
+export type ScoreBehaviour =
+  | { kind: 'scores'; positions?: ScorePosition[]; delayMs?: number }
+  | { kind: 'unsupported' }
+  | { kind: 'error'; code: string; retryable: boolean }
+  | { kind: 'silent' };
+
+/** Deterministic scores: every claimed token is the most probable one (p = 0.9). */
+export function scriptedScores(frame: ScoreMessage): ScorePosition[] {
+  return frame.outputTokenIds.map((tokenId) => ({
+    tokenId,
+    probability: 0.9,
+    rank: 0,
+    top: [
+      { tokenId, probability: 0.9 },
+      { tokenId: tokenId + 1, probability: 0.05 },
+    ].slice(0, frame.topK),
+  }));
+}
+
 export type ScriptedWorkerOptions = {
   url: string;
   /** Operator key (anvil test key) that signs the login and receipts. */
@@ -42,6 +64,8 @@ export type ScriptedWorkerOptions = {
   owner: Address;
   models: { name: string; weightsHash: Hex; maxConcurrency?: number }[];
   script?: (job: JobMessage) => Behaviour;
+  /** Answers to `score` frames (default: `scriptedScores`). */
+  scorer?: (frame: ScoreMessage) => ScoreBehaviour;
   /** Override the login signature (bad-signature tests). */
   loginKey?: Hex;
   /** Answer pings (default true). */
@@ -74,6 +98,7 @@ export class ScriptedWorker {
   workerId: string | undefined;
   readonly jobs: JobMessage[] = [];
   readonly cancels: string[] = [];
+  readonly scores: ScoreMessage[] = [];
   closeInfo: { code: number; reason: string } | undefined;
   errorFrame: { code: string; message: string } | undefined;
   private challenge: { nonce: Hex; gateway: Address; chainId: number; grid: Address } | undefined;
@@ -134,6 +159,10 @@ export class ScriptedWorker {
           case 'job':
             this.jobs.push(frame);
             void this.run(frame);
+            return;
+          case 'score':
+            this.scores.push(frame);
+            void this.score(frame);
             return;
         }
       });
@@ -225,6 +254,23 @@ export class ScriptedWorker {
       receipt: receiptToJson(receipt),
       signature,
     });
+  }
+
+  private async score(frame: ScoreMessage) {
+    const b = this.opts.scorer?.(frame) ?? { kind: 'scores' };
+    if (b.kind === 'silent') return;
+    if (b.kind === 'unsupported' || b.kind === 'error') {
+      return this.send({
+        type: 'job-error',
+        jobId: frame.jobId,
+        code: b.kind === 'unsupported' ? 'SCORE_UNSUPPORTED' : b.code,
+        message: b.kind === 'unsupported' ? 'this backend cannot score' : 'scripted scoring failure',
+        retryable: b.kind === 'unsupported' ? true : b.retryable,
+      });
+    }
+    if (b.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
+    if (this.cancels.includes(frame.jobId)) return;
+    this.send({ type: 'score-result', jobId: frame.jobId, positions: b.positions ?? scriptedScores(frame) });
   }
 
   /** Closes the connection and waits for it to be gone. */

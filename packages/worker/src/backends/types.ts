@@ -33,6 +33,22 @@ export type GenerateResult = {
   timings: { ttftMs: number; totalMs: number };
 };
 
+/** A teacher-forced pass over `promptTokenIds` + `outputTokenIds` (a validator's cross-check). */
+export type ScoreRequest = {
+  promptTokenIds: readonly number[];
+  outputTokenIds: readonly number[];
+  /** Most probable tokens reported per position. */
+  topK: number;
+  signal: AbortSignal;
+};
+
+export type ScoredToken = { tokenId: number; probability: number };
+
+export type ScoreResult = {
+  /** One entry per output token: the distribution that predicted it (raw, temperature 1). */
+  positions: { tokenId: number; probability: number; rank: number; top: ScoredToken[] }[];
+};
+
 /**
  * One model on one inference engine. A worker process holds several (one per model it serves),
  * each with its own concurrency limit. Implementations live in `backends/<name>/`.
@@ -43,6 +59,11 @@ export interface InferenceBackend {
   /** Loads weights / checks the server is reachable and serves the model. Idempotent. */
   load(): Promise<void>;
   generate(request: GenerateRequest): Promise<GenerateResult>;
+  /**
+   * Scores a claimed output with the model (gateway `score` frames). Absent when the backend cannot
+   * read the model's distribution (remote servers): the worker answers `SCORE_UNSUPPORTED`.
+   */
+  score?(request: ScoreRequest): Promise<ScoreResult>;
   close(): Promise<void>;
 }
 

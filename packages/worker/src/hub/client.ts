@@ -249,6 +249,14 @@ export function createHubClient(params: HubClientParameters) {
         runner.submit(frame, s);
         return;
       }
+      case 'score': {
+        if (state !== 'connected') {
+          logger.warn({ jobId: frame.jobId }, 'score job before welcome ignored');
+          return;
+        }
+        runner.submitScore(frame, s);
+        return;
+      }
       case 'cancel': {
         if (!runner.cancel(frame.jobId))
           logger.debug({ jobId: frame.jobId }, 'cancel for a job not running here');

@@ -1,4 +1,11 @@
-import { type JobMessage, receiptToJson, resultMessage, type WorkerToGateway } from '@aipg/core';
+import {
+  type JobMessage,
+  receiptToJson,
+  resultMessage,
+  type ScoreMessage,
+  scoreResultMessage,
+  type WorkerToGateway,
+} from '@aipg/core';
 import type { Logger } from 'pino';
 import type { Address, Hex, LocalAccount } from 'viem';
 import type { InferenceBackend } from '../backends/types.ts';
@@ -40,7 +47,8 @@ export type JobRunnerParameters = {
 export type AbortKind = 'cancel' | 'disconnect' | 'shutdown';
 
 type RunningJob = {
-  job: JobMessage;
+  jobId: Hex;
+  modelId: Hex;
   session: JobSession;
   controller: AbortController;
   abortKind: AbortKind | undefined;
@@ -53,6 +61,8 @@ export type JobRunnerStats = {
   failed: number;
   cancelled: number;
   rejected: number;
+  /** Score jobs (validators' cross-checks) answered with a `score-result`. */
+  scored: number;
   byModel: Record<Hex, { active: number; maxConcurrency: number }>;
 };
 
@@ -79,7 +89,7 @@ export function createJobRunner({
 }: JobRunnerParameters) {
   const running = new Map<Hex, RunningJob>();
   const activeByModel = new Map<Hex, number>();
-  const counts = { completed: 0, failed: 0, cancelled: 0, rejected: 0 };
+  const counts = { completed: 0, failed: 0, cancelled: 0, rejected: 0, scored: 0 };
   const pricingWarned = new Set<string>();
   let accepting = true;
 
@@ -91,7 +101,7 @@ export function createJobRunner({
 
   function sendError(
     session: JobSession,
-    job: JobMessage,
+    job: { jobId: Hex },
     modelName: string,
     code: string,
     message: string,
@@ -101,17 +111,27 @@ export function createJobRunner({
     session.send({ type: 'job-error', jobId: job.jobId, code, message, retryable });
   }
 
-  function submit(job: JobMessage, session: JobSession): void {
-    const served = models.get(job.modelId);
+  /**
+   * Takes a slot of the model for `frame` (a job or a score job: both count against the model's
+   * concurrency) and starts `work`, or refuses at once with a retryable `job-error`.
+   */
+  function admit(
+    frame: { jobId: Hex; modelId: Hex },
+    session: JobSession,
+    what: 'job' | 'score job',
+    work: (entry: RunningJob, served: ServedModel) => Promise<void>,
+    check?: (served: ServedModel) => { code: string; message: string } | undefined,
+  ): void {
+    const served = models.get(frame.modelId);
     const modelName = served?.backend.model.name ?? 'unknown';
     const reject = (code: string, message: string) => {
       counts.rejected += 1;
       metrics.jobs.inc({ model: modelName, outcome: 'rejected' });
-      logger.info({ jobId: job.jobId, modelId: job.modelId, code }, `job refused: ${message}`);
-      sendError(session, job, modelName, code, message, true);
+      logger.info({ jobId: frame.jobId, modelId: frame.modelId, code }, `${what} refused: ${message}`);
+      sendError(session, frame, modelName, code, message, true);
     };
-    if (running.has(job.jobId)) {
-      logger.warn({ jobId: job.jobId }, 'duplicate job id ignored: that job is already running');
+    if (running.has(frame.jobId)) {
+      logger.warn({ jobId: frame.jobId }, `duplicate ${what} id ignored: that job is already running`);
       return;
     }
     if (!accepting) {
@@ -119,33 +139,146 @@ export function createJobRunner({
       return;
     }
     if (!served) {
-      reject(WorkerErrorCode.modelNotServed, `model ${job.modelId} is not served by this worker`);
+      reject(WorkerErrorCode.modelNotServed, `model ${frame.modelId} is not served by this worker`);
       return;
     }
-    const active = activeByModel.get(job.modelId) ?? 0;
+    const refused = check?.(served);
+    if (refused) {
+      reject(refused.code, refused.message);
+      return;
+    }
+    const active = activeByModel.get(frame.modelId) ?? 0;
     if (active >= served.maxConcurrency) {
       reject(WorkerErrorCode.busy, `model ${modelName} is at capacity (${served.maxConcurrency} jobs)`);
       return;
     }
-    activeByModel.set(job.modelId, active + 1);
+    activeByModel.set(frame.modelId, active + 1);
     metrics.activeJobs.inc({ model: modelName });
     const entry: RunningJob = {
-      job,
+      jobId: frame.jobId,
+      modelId: frame.modelId,
       session,
       controller: new AbortController(),
       abortKind: undefined,
       done: Promise.resolve(),
     };
-    running.set(job.jobId, entry);
-    entry.done = run(entry, served).finally(() => {
-      running.delete(job.jobId);
-      activeByModel.set(job.modelId, (activeByModel.get(job.modelId) ?? 1) - 1);
+    running.set(frame.jobId, entry);
+    entry.done = work(entry, served).finally(() => {
+      running.delete(frame.jobId);
+      activeByModel.set(frame.modelId, (activeByModel.get(frame.modelId) ?? 1) - 1);
       metrics.activeJobs.dec({ model: modelName });
     });
   }
 
-  async function run(entry: RunningJob, served: ServedModel): Promise<void> {
-    const { job, session, controller } = entry;
+  function submit(job: JobMessage, session: JobSession): void {
+    admit(job, session, 'job', (entry, served) => run(entry, job, served));
+  }
+
+  /** A `score` frame: a validator's cross-check of a job another worker ran. */
+  function submitScore(frame: ScoreMessage, session: JobSession): void {
+    admit(
+      frame,
+      session,
+      'score job',
+      (entry, served) => runScore(entry, frame, served),
+      (served) =>
+        served.backend.score
+          ? undefined
+          : {
+              code: WorkerErrorCode.scoreUnsupported,
+              message: `the ${served.backend.kind} backend of ${served.backend.model.name} cannot score`,
+            },
+    );
+  }
+
+  async function runScore(entry: RunningJob, frame: ScoreMessage, served: ServedModel): Promise<void> {
+    const { session, controller } = entry;
+    const { backend } = served;
+    const model = backend.model.name;
+    const log = logger.child({ jobId: frame.jobId, model });
+    const started = performance.now();
+    try {
+      if (!backend.score) throw new Error('the backend cannot score');
+      const result = await backend.score({
+        promptTokenIds: frame.promptTokenIds,
+        outputTokenIds: frame.outputTokenIds,
+        topK: frame.topK,
+        signal: controller.signal,
+      });
+      if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      const out = scoreResultMessage.safeParse({
+        type: 'score-result',
+        jobId: frame.jobId,
+        positions: result.positions,
+      });
+      if (!out.success)
+        throw new Error(`backend returned invalid scores: ${out.error.issues[0]?.message ?? 'unknown'}`);
+      if (out.data.positions.length !== frame.outputTokenIds.length)
+        throw new Error(
+          `backend scored ${out.data.positions.length} positions for ${frame.outputTokenIds.length} tokens`,
+        );
+      session.send(out.data);
+      counts.scored += 1;
+      metrics.jobs.inc({ model, outcome: 'scored' });
+      log.info(
+        {
+          inputTokens: frame.promptTokenIds.length,
+          outputTokens: frame.outputTokenIds.length,
+          topK: frame.topK,
+          ms: Math.round(performance.now() - started),
+        },
+        'score job completed',
+      );
+    } catch (error) {
+      const kind = entry.abortKind;
+      if (kind === 'cancel') {
+        counts.cancelled += 1;
+        metrics.jobs.inc({ model, outcome: 'cancelled' });
+        log.info('score job cancelled by the gateway');
+        sendError(session, frame, model, WorkerErrorCode.jobCancelled, 'job cancelled', false);
+        return;
+      }
+      counts.failed += 1;
+      metrics.jobs.inc({ model, outcome: 'failed' });
+      if (kind === 'disconnect') {
+        log.warn('score job aborted: the gateway connection dropped');
+        return;
+      }
+      if (kind === 'shutdown') {
+        log.warn('score job aborted: worker stopping');
+        sendError(session, frame, model, WorkerErrorCode.draining, 'worker stopped before scoring', true);
+        return;
+      }
+      const code = (error as { code?: unknown } | null)?.code;
+      const message = error instanceof Error ? error.message : String(error);
+      const details = (error as { details?: unknown } | null)?.details;
+      if (code === 'INVALID_TOKEN') {
+        log.info({ details }, 'score job refused: ids outside the vocabulary');
+        sendError(
+          session,
+          frame,
+          model,
+          WorkerErrorCode.scoreInvalid,
+          `${message}${typeof details === 'string' ? `: ${details}` : ''}`.slice(0, 500),
+          false,
+        );
+        return;
+      }
+      log.error({ err: error }, 'score job failed');
+      // Another worker may have a larger context or a healthier engine.
+      sendError(
+        session,
+        frame,
+        model,
+        WorkerErrorCode.backendFailed,
+        `scoring failed: ${message}${typeof details === 'string' ? ` (${details})` : ''}`.slice(0, 500),
+        true,
+      );
+    }
+  }
+
+  async function run(entry: RunningJob, job: JobMessage, served: ServedModel): Promise<void> {
+    const { session, controller } = entry;
     const { backend } = served;
     const model = backend.model.name;
     const log = logger.child({ jobId: job.jobId, model });
@@ -293,7 +426,8 @@ export function createJobRunner({
 
   return {
     submit,
-    /** `cancel` frame from the gateway: aborts the job's backend call. False when it is not running. */
+    submitScore,
+    /** `cancel` frame from the gateway: aborts the job's (or score job's) backend call. False when it is not running. */
     cancel(jobId: Hex): boolean {
       const entry = running.get(jobId);
       if (!entry) return false;

@@ -122,4 +122,42 @@ describe('a worker on the embedded llama.cpp backend', () => {
     expect(fb.receipt.requestHash).toBe(fa.receipt.requestHash);
     expect(conn.invalidFrames).toEqual([]);
   });
+
+  it('scores a claimed output with the model: one position per token, greedy tokens ranked first', async () => {
+    const gen = await conn.sendJob({ params: greedy, content: 'score this answer please' }).done;
+    if (gen.type !== 'result') throw new Error(JSON.stringify(gen));
+    const handle = conn.sendScore({
+      promptTokenIds: gen.promptTokenIds,
+      outputTokenIds: gen.outputTokenIds,
+      topK: 8,
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'score-result') throw new Error(JSON.stringify(frame));
+    expect(frame.jobId).toBe(handle.frame.jobId);
+    expect(frame.positions.map((p) => p.tokenId)).toEqual(gen.outputTokenIds);
+    for (const p of frame.positions) {
+      expect(p.rank).toBe(0);
+      expect(p.top).toHaveLength(8);
+      expect(p.top[0]?.tokenId).toBe(p.tokenId);
+      expect(p.top[0]?.probability).toBeCloseTo(p.probability, 6);
+      const probs = p.top.map((t) => t.probability);
+      expect([...probs].sort((a, b) => b - a)).toEqual(probs);
+    }
+    expect(worker.status().jobs.scored).toBe(1);
+    expect(conn.invalidFrames).toEqual([]);
+  });
+
+  it('score jobs take the model’s concurrency slots; ids outside the vocabulary are refused for good', async () => {
+    const long = Array.from({ length: 600 }, (_, i) => 40 + (i % 200));
+    const frames = [0, 1, 2].map(() =>
+      conn.sendScore({ promptTokenIds: [1, 2, 3], outputTokenIds: long, topK: 4 }),
+    );
+    const done = await Promise.all(frames.map((f) => f.done));
+    expect(done.map((f) => f.type).sort()).toEqual(['job-error', 'score-result', 'score-result']);
+    expect(done.find((f) => f.type === 'job-error')).toMatchObject({ code: 'WORKER_BUSY', retryable: true });
+
+    const invalid = await conn.sendScore({ promptTokenIds: [1, 2], outputTokenIds: [10_000_000], topK: 2 })
+      .done;
+    expect(invalid).toMatchObject({ type: 'job-error', code: 'WORKER_SCORE_INVALID', retryable: false });
+  });
 });

@@ -65,6 +65,9 @@ describe('metrics registry', () => {
 describe('public API', () => {
   it('exports exactly these names (a change here is an API change)', () => {
     expect(Object.keys(api).sort()).toEqual([
+      'ADVERSARY_KINDS',
+      'AdversaryError',
+      'AdversaryErrorCode',
       'BACKEND_KINDS',
       'BondRequirementError',
       'ChainMismatchError',
@@ -84,6 +87,7 @@ describe('public API', () => {
       'checkHardwareRule',
       'checkServedModels',
       'checkWorkerBond',
+      'createAdversaryBackend',
       'createLlamaCppBackend',
       'createWorkerOptions',
       'detectHardware',

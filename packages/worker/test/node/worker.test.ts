@@ -316,6 +316,29 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(frame).toMatchObject({ type: 'job-error', code: 'WORKER_MODEL_NOT_SERVED', retryable: true });
   });
 
+  it('answers a score job with SCORE_UNSUPPORTED when the backend cannot score (retryable: another worker may)', async () => {
+    const handle = conn.sendScore({
+      modelId: big.model.modelId,
+      promptTokenIds: [1, 2, 3],
+      outputTokenIds: [300, 301],
+      topK: 4,
+    });
+    expect(await handle.done).toMatchObject({
+      type: 'job-error',
+      jobId: handle.frame.jobId,
+      code: 'SCORE_UNSUPPORTED',
+      retryable: true,
+    });
+    const other = await conn.sendScore({
+      modelId: keccak256(toBytes('some other model')),
+      promptTokenIds: [1],
+      outputTokenIds: [],
+      topK: 0,
+    }).done;
+    expect(other).toMatchObject({ type: 'job-error', code: 'WORKER_MODEL_NOT_SERVED', retryable: true });
+    expect(conn.invalidFrames).toEqual([]);
+  });
+
   it('aborts the backend on cancel', async () => {
     const handle = conn.sendJob({
       modelId: big.model.modelId,

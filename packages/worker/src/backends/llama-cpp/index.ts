@@ -11,7 +11,14 @@ import type { Logger } from 'pino';
 import type { Hex } from 'viem';
 import type { WorkerModelOptions } from '../../config/options.ts';
 import { BackendError, BackendErrorCode } from '../errors.ts';
-import type { BackendModel, GenerateRequest, GenerateResult, InferenceBackend } from '../types.ts';
+import type {
+  BackendModel,
+  GenerateRequest,
+  GenerateResult,
+  InferenceBackend,
+  ScoreRequest,
+  ScoreResult,
+} from '../types.ts';
 
 export type LlamaCppBackendOptions = {
   /** ModelRegistry name. */
@@ -33,6 +40,7 @@ export type LlamaCppBackend = InferenceBackend & {
   readonly kind: 'llama-cpp';
   /** The loaded engine (for scoring jobs); throws before load(). */
   readonly engine: LlamaEngine;
+  score(request: ScoreRequest): Promise<ScoreResult>;
 };
 
 export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCppBackend {
@@ -103,6 +111,23 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
         outputTokenIds: g.outputTokenIds,
         finishReason: g.finishReason,
         timings: { ttftMs: g.ttftMs, totalMs: g.totalMs },
+      };
+    },
+    async score(request: ScoreRequest): Promise<ScoreResult> {
+      const { engine } = loaded();
+      const r = await engine.score({
+        promptTokenIds: request.promptTokenIds,
+        outputTokenIds: request.outputTokenIds,
+        topK: request.topK,
+        signal: request.signal,
+      });
+      return {
+        positions: r.positions.map((p) => ({
+          tokenId: p.tokenId,
+          probability: p.probability,
+          rank: p.rank,
+          top: p.top.map((t) => ({ tokenId: t.tokenId, probability: t.probability })),
+        })),
       };
     },
     async close() {

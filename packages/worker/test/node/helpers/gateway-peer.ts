@@ -6,6 +6,7 @@ import {
   type JobMessage,
   loginMessage,
   PROTOCOL_VERSION,
+  type ScoreMessage,
   type WorkerToGateway,
   workerToGateway,
 } from '@aipg/core';
@@ -28,6 +29,8 @@ type Hello = z.infer<typeof helloMessage>;
 type TokenFrame = Extract<WorkerToGateway, { type: 'token' }>;
 type ResultFrame = Extract<WorkerToGateway, { type: 'result' }>;
 type JobErrorFrame = Extract<WorkerToGateway, { type: 'job-error' }>;
+type ScoreResultFrame = Extract<WorkerToGateway, { type: 'score-result' }>;
+type EndFrame = ResultFrame | JobErrorFrame | ScoreResultFrame;
 
 export type GatewayPeerOptions = {
   chainId: number;
@@ -52,6 +55,12 @@ export type JobHandle = {
   done: Promise<ResultFrame | JobErrorFrame>;
 };
 
+export type ScoreHandle = {
+  frame: ScoreMessage;
+  /** The score job's last frame: its score-result or its job-error. */
+  done: Promise<ScoreResultFrame | JobErrorFrame>;
+};
+
 export type PeerConnection = {
   socket: WebSocket;
   challenge: { nonce: Hex; gateway: Address; chainId: number; grid: Address };
@@ -63,6 +72,8 @@ export type PeerConnection = {
   /** Frames that failed the protocol schemas (a test asserts there are none). */
   invalidFrames: unknown[];
   sendJob(job?: Partial<JobMessage> & { content?: string }): JobHandle;
+  /** Sends a `score` frame (a validator's cross-check) for the worker's first model unless given. */
+  sendScore(score: Omit<ScoreMessage, 'type' | 'jobId' | 'modelId'> & Partial<ScoreMessage>): ScoreHandle;
   cancel(jobId: Hex, reason?: string): void;
   ping(t: number): Promise<number>;
   /** The gateway drops the socket without a closing handshake. */
@@ -126,7 +137,7 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
       chainId: options.challenge?.chainId ?? options.chainId,
       grid: options.challenge?.grid ?? options.grid,
     };
-    const jobs = new Map<Hex, { handle: JobHandle; resolve: (f: ResultFrame | JobErrorFrame) => void }>();
+    const jobs = new Map<Hex, { handle?: JobHandle; resolve: (f: EndFrame) => void }>();
     const pongs = new Map<number, (t: number) => void>();
     const frames: WorkerToGateway[] = [];
     const invalidFrames: unknown[] = [];
@@ -186,9 +197,24 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
               resolve = r;
             });
             const handle: JobHandle = { job, tokens: [], done };
-            jobs.set(job.jobId, { handle, resolve });
+            jobs.set(job.jobId, { handle, resolve: resolve as (f: EndFrame) => void });
             send(job);
             return handle;
+          },
+          sendScore(partial) {
+            const frame: ScoreMessage = {
+              type: 'score',
+              jobId: keccak256(toBytes(`score ${randomBytes(8).toString('hex')}`)),
+              modelId: hello.data.models[0]?.modelId as Hex,
+              ...partial,
+            };
+            let resolve: (f: ScoreResultFrame | JobErrorFrame) => void = () => {};
+            const done = new Promise<ScoreResultFrame | JobErrorFrame>((r) => {
+              resolve = r;
+            });
+            jobs.set(frame.jobId, { resolve: resolve as (f: EndFrame) => void });
+            send(frame);
+            return { frame, done };
           },
           cancel(jobId, reason = 'client went away') {
             send({ type: 'cancel', jobId, reason });
@@ -230,7 +256,7 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
       if (frame.type === 'hello') return;
       const entry = jobs.get(frame.jobId);
       if (!entry) return;
-      if (frame.type === 'token') entry.handle.tokens.push(frame);
+      if (frame.type === 'token') entry.handle?.tokens.push(frame);
       else entry.resolve(frame);
     });
 

@@ -1,0 +1,35 @@
+import { Hono } from 'hono';
+import { parseOr400 } from '../api/errors.ts';
+import { GatewayError } from '../errors.ts';
+import type { Audit } from './index.ts';
+import { type Scorer, scoreRequestSchema } from './score.ts';
+
+/**
+ * The validators' audit routes beyond `GET /v1/audit/jobs/:id` (in the API): a settled batch's
+ * receipts with their proofs, and cross-check scoring. Every request is signed by the operator key
+ * of an active validator bond (`audit.authenticate`). Mounted at `/` by `startGateway`; errors leave
+ * through the API's `onError`.
+ */
+export function createAuditRoutes({ audit, scorer }: { audit: Audit; scorer: Scorer }) {
+  const app = new Hono();
+
+  app.get('/v1/audit/batches/:root', async (c) => {
+    await audit.authenticate({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    return c.json(await audit.batch(c.req.param('root')));
+  });
+
+  app.post('/v1/audit/score', async (c) => {
+    const { operator } = await audit.authenticate({
+      method: c.req.method,
+      path: c.req.path,
+      header: (n) => c.req.header(n),
+    });
+    const text = await c.req.text();
+    if (text.trim() === '')
+      throw new GatewayError('invalid_json', 'the request body is empty; send a JSON object');
+    const body = parseOr400(scoreRequestSchema, JSON.parse(text));
+    return c.json(await scorer.score(body, { validator: operator, signal: c.req.raw.signal }));
+  });
+
+  return app;
+}

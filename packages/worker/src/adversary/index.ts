@@ -1,0 +1,273 @@
+/**
+ * Dishonest backends for the devnet's red team (`aipg devnet --adversary <kind>`). Each wraps a real
+ * backend and lies in a way the gateway's receipt checks cannot see: the gateway verifies that the
+ * receipt's hashes and units commit to the token ids the worker returns, so every lie here is
+ * self-consistent (text = the decoded ids, streamed deltas = the result, finish within max_tokens)
+ * and only a validator that re-scores the job with the registered model can catch it (DESIGN.md §5).
+ *
+ * - `substitute`: runs another, cheaper model (`inner`) and claims the registered one (`claimed`).
+ *   Both must share the vocabulary and chat template (the generated presets do), so the prompt ids
+ *   are the real ones and only the model's distribution gives it away.
+ * - `truncate`: generates honestly, then keeps about half of the output (at least one token, no
+ *   end token) and claims a `stop` finish: saves compute on long jobs, the user gets less.
+ * - `fabricate`: runs no model at all: random ordinary word pieces and an end token, `stop`.
+ * - `inflate`: generates honestly, then bills more tokens than ran: end tokens appended after the
+ *   real end token (they decode to nothing, so the user sees the honest text); when the output has
+ *   no room left (a `length` finish) the prompt ids are reported twice instead.
+ *
+ * Devnet only: the factory refuses to build one unless the caller passes `{ devnet: true }`.
+ */
+import { BaseError, type FinishReason, type SamplingParams } from '@aipg/core';
+import type { Tokenizer } from '@aipg/inference';
+import type { BackendModel, GenerateRequest, GenerateResult, InferenceBackend } from '../backends/types.ts';
+
+export const ADVERSARY_KINDS = ['substitute', 'truncate', 'fabricate', 'inflate'] as const;
+export type AdversaryKind = (typeof ADVERSARY_KINDS)[number];
+
+/** What the adversary needs of the model's tokenizer (the llama-cpp backend's engine has it all). */
+export type AdversaryTokenizer = Pick<
+  Tokenizer,
+  | 'vocabSize'
+  | 'eosTokenId'
+  | 'detokenize'
+  | 'isEndToken'
+  | 'tokenBytes'
+  | 'promptTokenIds'
+  | 'chatPromptTokenIds'
+>;
+
+/** One lie told, for the devnet's log and for tests. */
+export type AdversaryEvent = {
+  kind: AdversaryKind;
+  /** What the worker really did (prompt and output ids as they ran; none for `fabricate`). */
+  honest: { promptTokens: number; outputTokens: number; finishReason: FinishReason } | null;
+  /** What it claims. */
+  claimed: { promptTokens: number; outputTokens: number; finishReason: FinishReason };
+};
+
+export type CreateAdversaryBackendOptions = {
+  /** Must be `true`: an adversary exists to be slashed on a devnet, never anywhere else. */
+  devnet: boolean;
+  /** Default: the inner backend's `engine` (the llama-cpp backend). */
+  tokenizer?: AdversaryTokenizer | undefined;
+  /** Uniform [0, 1) for `fabricate` (default `Math.random`). */
+  random?: (() => number) | undefined;
+  /** Called after every job with what was really done and what is claimed. */
+  onJob?: ((event: AdversaryEvent) => void) | undefined;
+};
+
+export type AdversaryBackend = InferenceBackend & { readonly adversary: AdversaryKind };
+
+export const AdversaryErrorCode = {
+  /** Built without `{ devnet: true }`, with an unknown kind, or a substitution without a claimed model. */
+  refused: 'ADVERSARY_REFUSED',
+  /** The inner backend exposes no tokenizer and none was given. */
+  noTokenizer: 'ADVERSARY_NO_TOKENIZER',
+} as const;
+export type AdversaryErrorCode = (typeof AdversaryErrorCode)[keyof typeof AdversaryErrorCode];
+
+export class AdversaryError extends BaseError {
+  override name = 'AdversaryError';
+  declare readonly code: AdversaryErrorCode;
+  constructor(message: string, options: { code: AdversaryErrorCode; details?: string }) {
+    super(message, options);
+  }
+}
+
+/**
+ * Wraps `inner` in a dishonest backend of `kind`. `claimed` is the model identity announced to the
+ * gateway: required for `substitute` (the registered model `inner` is not), else `inner.model`.
+ */
+export function createAdversaryBackend(
+  inner: InferenceBackend,
+  kind: AdversaryKind,
+  claimed: BackendModel | undefined,
+  options: CreateAdversaryBackendOptions,
+): AdversaryBackend {
+  if (options?.devnet !== true)
+    throw new AdversaryError('A dishonest backend runs on a devnet only', {
+      code: AdversaryErrorCode.refused,
+      details: 'pass { devnet: true }: adversaries exist to be caught and slashed in tests and demos',
+    });
+  if (!ADVERSARY_KINDS.includes(kind))
+    throw new AdversaryError(`Unknown adversary kind "${kind}"`, {
+      code: AdversaryErrorCode.refused,
+      details: `expected one of ${ADVERSARY_KINDS.join(', ')}`,
+    });
+  if (kind === 'substitute' && !claimed)
+    throw new AdversaryError('A substitution needs the claimed (registered) model', {
+      code: AdversaryErrorCode.refused,
+    });
+  const random = options.random ?? Math.random;
+  let words: number[] | undefined;
+
+  const tokenizer = (): AdversaryTokenizer => {
+    if (options.tokenizer) return options.tokenizer;
+    const engine = (inner as { engine?: AdversaryTokenizer }).engine;
+    if (!engine)
+      throw new AdversaryError('The adversary needs the model tokenizer', {
+        code: AdversaryErrorCode.noTokenizer,
+        details: `the ${inner.kind} backend exposes none: pass options.tokenizer`,
+      });
+    return engine;
+  };
+
+  const report = (honest: AdversaryEvent['honest'], result: GenerateResult) =>
+    options.onJob?.({
+      kind,
+      honest,
+      claimed: {
+        promptTokens: result.promptTokenIds.length,
+        outputTokens: result.outputTokenIds.length,
+        finishReason: result.finishReason,
+      },
+    });
+  const honestOf = (r: GenerateResult): AdversaryEvent['honest'] => ({
+    promptTokens: r.promptTokenIds.length,
+    outputTokens: r.outputTokenIds.length,
+    finishReason: r.finishReason,
+  });
+
+  /** Runs the inner backend without streaming: the lie is decided on the whole output. */
+  const runBuffered = (request: GenerateRequest) => inner.generate({ ...request, onToken: undefined });
+
+  /** Sends the result as one delta, as a backend that streams nothing until the end would. */
+  const emitAll = (request: GenerateRequest, result: GenerateResult) => {
+    if (request.onToken && result.outputTokenIds.length > 0)
+      request.onToken({ text: result.text, tokenIds: [...result.outputTokenIds] });
+  };
+
+  async function truncate(request: GenerateRequest): Promise<GenerateResult> {
+    const honest = await runBuffered(request);
+    const t = tokenizer();
+    const real = honest.outputTokenIds.filter((id) => !t.isEndToken(id));
+    // About half, at least one token when there is one, never the end token: a `stop` finish
+    // without its evidence.
+    const keep = real.length === 0 ? 0 : Math.max(1, Math.floor(real.length / 2));
+    const outputTokenIds = real.slice(0, keep);
+    const result: GenerateResult = {
+      ...honest,
+      outputTokenIds,
+      text: outputText(t, outputTokenIds, request.params),
+      finishReason: 'stop',
+    };
+    emitAll(request, result);
+    report(honestOf(honest), result);
+    return result;
+  }
+
+  async function fabricate(request: GenerateRequest): Promise<GenerateResult> {
+    const started = performance.now();
+    const t = tokenizer();
+    const promptTokenIds =
+      'messages' in request.input
+        ? t.chatPromptTokenIds(request.input.messages)
+        : t.promptTokenIds(request.input.prompt);
+    words ??= wordPieces(t);
+    const max = request.params.maxTokens;
+    // 4–24 words and the end token, within max_tokens; with room for one token only, a `length`.
+    const n = max <= 1 ? max : Math.min(max - 1, 4 + Math.floor(random() * 21));
+    const outputTokenIds = Array.from({ length: n }, () => words![Math.floor(random() * words!.length)]!);
+    let finishReason: FinishReason = 'length';
+    if (outputTokenIds.length < max) {
+      outputTokenIds.push(t.eosTokenId);
+      finishReason = 'stop';
+    }
+    const ms = performance.now() - started;
+    const result: GenerateResult = {
+      text: outputText(t, outputTokenIds, request.params),
+      promptTokenIds,
+      outputTokenIds,
+      finishReason,
+      timings: { ttftMs: ms, totalMs: ms },
+    };
+    emitAll(request, result);
+    report(null, result);
+    return result;
+  }
+
+  async function inflate(request: GenerateRequest): Promise<GenerateResult> {
+    // The honest part streams as it is generated; the padding follows in one more delta.
+    const honest = await inner.generate(request);
+    const t = tokenizer();
+    const out = honest.outputTokenIds;
+    const room = request.params.maxTokens - out.length;
+    const endsWithEnd = out.length > 0 && t.isEndToken(out[out.length - 1]!);
+    let result: GenerateResult;
+    if (honest.finishReason === 'stop' && endsWithEnd && room > 0) {
+      // Up to twice the real count, within max_tokens: more end tokens decode to nothing, so the
+      // text (and what the user sees) stays the honest one.
+      const padding = Array.from({ length: Math.min(room, out.length) }, () => t.eosTokenId);
+      result = { ...honest, outputTokenIds: [...out, ...padding] };
+      request.onToken?.({ text: '', tokenIds: padding });
+    } else {
+      // No room in the output (a `length` finish): bill the prompt twice instead.
+      const p = honest.promptTokenIds;
+      result = { ...honest, promptTokenIds: [...p, ...p.slice(1)] };
+    }
+    report(honestOf(honest), result);
+    return result;
+  }
+
+  return {
+    adversary: kind,
+    get kind() {
+      return inner.kind;
+    },
+    get model() {
+      return claimed ?? inner.model;
+    },
+    async load() {
+      await inner.load();
+      if (kind === 'substitute' && claimed && inner.model.weightsHash === claimed.weightsHash)
+        throw new AdversaryError('The substitute runs the claimed weights: nothing is substituted', {
+          code: AdversaryErrorCode.refused,
+          details: `both are ${claimed.weightsHash}`,
+        });
+    },
+    generate(request) {
+      switch (kind) {
+        case 'substitute':
+          return inner.generate(request).then((r) => {
+            report(honestOf(r), r);
+            return r;
+          });
+        case 'truncate':
+          return truncate(request);
+        case 'fabricate':
+          return fabricate(request);
+        case 'inflate':
+          return inflate(request);
+      }
+    },
+    close() {
+      return inner.close();
+    },
+  };
+}
+
+/** The engine's text convention: decode the ids (end tokens decode to nothing), cut before a stop string. */
+function outputText(t: AdversaryTokenizer, ids: readonly number[], params: SamplingParams): string {
+  const text = t.detokenize(ids.filter((id) => !t.isEndToken(id)));
+  let cut = text.length;
+  for (const s of params.stop) {
+    const at = text.indexOf(s);
+    if (at >= 0 && at < cut) cut = at;
+  }
+  return text.slice(0, cut);
+}
+
+/** Ids of the vocabulary's ordinary words (` word`): what a fabricated answer is made of. */
+function wordPieces(t: AdversaryTokenizer): number[] {
+  const decoder = new TextDecoder();
+  const ids: number[] = [];
+  for (let id = 0; id < t.vocabSize; id++) {
+    if (t.isEndToken(id)) continue;
+    if (/^ [a-z]{2,}$/.test(decoder.decode(t.tokenBytes(id)))) ids.push(id);
+  }
+  if (ids.length === 0)
+    throw new AdversaryError('The vocabulary has no word pieces to fabricate with', {
+      code: AdversaryErrorCode.noTokenizer,
+    });
+  return ids;
+}
