@@ -1,7 +1,8 @@
 import { parseAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
+import { ADVERSARY_KINDS, type AdversaryKind } from '@aipg/worker';
 import { defineCommand } from '../command.ts';
-import { startDevnet } from '../devnet/start-devnet.ts';
+import { ADVERSARY_LIES, maxDevnetValidators, startDevnet } from '../devnet/start-devnet.ts';
 import { CliError } from '../errors.ts';
 import { table } from '../output.ts';
 
@@ -21,15 +22,35 @@ function positiveInt(name: string, value: string | undefined): number | undefine
   return n;
 }
 
+function validatorsFlag(value: string | undefined, adversary: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const max = maxDevnetValidators(adversary);
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > max)
+    throw new CliError(
+      `invalid --validators "${value}"`,
+      'USAGE',
+      `expected 0..${max}: validators take anvil test accounts 4…${3 + max}${adversary ? ' (9 is the adversary)' : ''}`,
+    );
+  return n;
+}
+
 export const devnet = defineCommand({
   path: ['devnet'],
-  summary: 'run the whole network locally: chain, contracts, gateway, a llama.cpp worker and a funded user',
+  summary:
+    'run the whole network locally: chain, contracts, gateway, a llama.cpp worker, validators and a funded user',
   description: [
     'Starts anvil and deploys the Grid, generates the project’s own GGUF model and registers it with',
     'its sha256, starts a gateway on embedded PGlite and one worker on the llama.cpp backend (bonded',
-    'with 1,000 test AIPG), funds a user (deposit + gateway approval) and creates an API key. Prints',
-    'the API base URL, the key and a curl line, and writes the same facts to .aipg/devnet.json.',
-    'Ctrl-C stops everything it started.',
+    'with 1,000 test AIPG), bonds and starts the validators (10,000 test AIPG each; they re-execute',
+    'audited jobs on the same model), funds a user (deposit + gateway approval) and creates an API',
+    'key. Prints the API base URL, the key and a curl line, and writes the same facts to',
+    '.aipg/devnet.json. Ctrl-C stops everything it started.',
+    '',
+    'Red team: --adversary <kind> adds a second, dishonest worker (test account 9), audits every job',
+    'and sends a few requests a minute (every other one pinned to the adversary). Each slash is',
+    'printed as it lands on chain: the adversary’s bond before → after and the validators paid.',
+    ...ADVERSARY_KINDS.map((k) => `  ${k.padEnd(10)} ${ADVERSARY_LIES[k]}`),
   ].join('\n'),
   options: {
     port: { type: 'string' },
@@ -39,6 +60,8 @@ export const devnet = defineCommand({
     threads: { type: 'string' },
     concurrency: { type: 'string' },
     deposit: { type: 'string' },
+    validators: { type: 'string' },
+    adversary: { type: 'string' },
   },
   optionsHelp: [
     ['--port <n>', 'gateway HTTP port (default 8080; 0 picks a free one)'],
@@ -51,8 +74,13 @@ export const devnet = defineCommand({
     ['--threads <n>', 'llama.cpp CPU threads of the worker (default 1)'],
     ['--concurrency <n>', 'jobs the worker runs at once (default 2)'],
     ['--deposit <amount>', 'test AIPG the user deposits for requests (default 1000)'],
+    ['--validators <n>', 'validator nodes, test accounts 4… (default 3; 0 for none)'],
+    [
+      '--adversary <kind>',
+      `a dishonest second worker to watch get slashed: ${ADVERSARY_KINDS.join(', ')} (devnet only)`,
+    ],
   ],
-  examples: ['aipg devnet', 'aipg devnet --port 0 --rpc-port 0'],
+  examples: ['aipg devnet', 'aipg devnet --port 0 --rpc-port 0', 'aipg devnet --adversary truncate'],
   async run({ flags, io, waitForShutdown }) {
     const model = flags.model as string | undefined;
     if (model !== undefined && !(model in MODEL_PRESETS))
@@ -61,6 +89,14 @@ export const devnet = defineCommand({
         'USAGE',
         `expected one of ${Object.keys(MODEL_PRESETS).join(', ')}`,
       );
+    const adversary = flags.adversary as string | undefined;
+    if (adversary !== undefined && !(ADVERSARY_KINDS as readonly string[]).includes(adversary))
+      throw new CliError(
+        `unknown --adversary "${adversary}"`,
+        'USAGE',
+        `expected one of ${ADVERSARY_KINDS.join(', ')}`,
+      );
+    const validators = validatorsFlag(flags.validators as string | undefined, adversary !== undefined);
     const shutdown = waitForShutdown();
     const net = await startDevnet({
       dir: flags.dir as string | undefined,
@@ -70,6 +106,8 @@ export const devnet = defineCommand({
       threads: positiveInt('threads', flags.threads as string | undefined),
       maxConcurrency: positiveInt('concurrency', flags.concurrency as string | undefined),
       payerDeposit: flags.deposit === undefined ? undefined : parseAipg(flags.deposit as string),
+      validators,
+      adversary: adversary as AdversaryKind | undefined,
       io,
     });
     try {
@@ -91,6 +129,10 @@ export const devnet = defineCommand({
           ['RPC URL', `${net.rpcUrl} (chain ${net.chainId})`],
           ['Grid', net.contracts.grid],
           ['worker', net.accounts.worker],
+          ...net.validators.map((v, i) => [i === 0 ? 'validators' : '', v] as [string, string]),
+          ...(net.adversary
+            ? [['adversary', `${net.adversary.address} (${net.adversary.kind})`] as [string, string]]
+            : []),
           ['user (payer)', net.accounts.payer],
           ['facts for scripts', net.infoPath],
         ]),
@@ -100,9 +142,18 @@ export const devnet = defineCommand({
       w('Try it:');
       w(curl);
       w();
+      if (net.adversary) {
+        const audit = net.auditConfig;
+        w(
+          `Red team: every job is audited (${audit.validatorsPerAudit} validators, ${audit.attestWindow} s to attest); ` +
+            `a few requests a minute go through the gateway, every other one to the ${net.adversary.kind} adversary.`,
+        );
+        w(`Watch for "✗ slashed ${net.adversary.address} (${net.adversary.kind})" below (a minute or two).`);
+        w();
+      }
       w('Press Ctrl-C to stop.');
       const signal = await shutdown;
-      w(`${signal}: stopping the worker, gateway and chain…`);
+      w(`${signal}: stopping the workers, validators, gateway and chain…`);
     } finally {
       await net.stop();
     }

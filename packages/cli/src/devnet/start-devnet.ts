@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  type AuditParams,
   anvilTestAccounts,
   approveGateway,
   approveToken,
@@ -20,18 +21,52 @@ import {
   startGateway,
 } from '@aipg/gateway';
 import { ensureModel, type ModelPresetName } from '@aipg/inference';
-import { createWorkerOptions, startWorker } from '@aipg/worker';
+import { createValidatorOptions, startValidator, type Validator } from '@aipg/validator';
+import {
+  type AdversaryEvent,
+  type AdversaryKind,
+  createAdversaryBackend,
+  createLlamaCppBackend,
+  createWorkerOptions,
+  startWorker,
+  type Worker,
+} from '@aipg/worker';
 import { type Address, type Hex, maxUint256 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Io } from '../command.ts';
+import { CliError } from '../errors.ts';
 import { createProgress } from './progress.ts';
+import {
+  ensureSubstituteModel,
+  type SlashWatcher,
+  startTraffic,
+  type Traffic,
+  watchSlashes,
+} from './red-team.ts';
 
 /**
  * Roles on the devnet, each one of anvil's PUBLIC test accounts (never for real funds):
  * 0 deploys and owns the Grid (and is its treasury), 1 is the gateway's settling key,
- * 2 the worker's bond owner and operator key, 3 the user who pays for requests.
+ * 2 the worker's bond owner and operator key, 3 the user who pays for requests,
+ * 4… the validators (one account each, `--validators N`), 9 the adversary worker (`--adversary`).
  */
-export const DEVNET_ROLES = { owner: 0, gateway: 1, worker: 2, payer: 3 } as const;
+export const DEVNET_ROLES = {
+  owner: 0,
+  gateway: 1,
+  worker: 2,
+  payer: 3,
+  firstValidator: 4,
+  adversary: 9,
+} as const;
+
+/** anvil's test accounts: validators take 4, 5, … and must stop short of the adversary's 9 (or of 10). */
+export function maxDevnetValidators(adversary: boolean): number {
+  return (adversary ? DEVNET_ROLES.adversary : anvilTestAccounts.length) - DEVNET_ROLES.firstValidator;
+}
+
+/** Bonds on the devnet: the network minimums. */
+const WORKER_BOND = parseAipg('1000');
+const VALIDATOR_BOND = parseAipg('10000');
 
 export type StartDevnetParameters = {
   /** Folder for the model, the gateway's database and `devnet.json` (default `.aipg`). */
@@ -54,6 +89,31 @@ export type StartDevnetParameters = {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent' | undefined;
   /** Extra gateway options by dotted name (`{ 'chain.registryCacheMs': 500 }`), for tests and benchmarks. */
   gatewayOptions?: Record<string, unknown> | undefined;
+  /**
+   * Validator nodes (default 3), each bonded with 10,000 test AIPG from test accounts 4, 5, … and
+   * re-executing audited jobs on the same generated model. 0: none.
+   */
+  validators?: number | undefined;
+  /**
+   * A second, dishonest worker (test account 9) of this kind. The audit rate becomes 100% (unless
+   * `audit` says otherwise) and, unless `traffic` is false, a traffic loop sends it jobs.
+   */
+  adversary?: AdversaryKind | undefined;
+  /** Overrides of the devnet's audit parameters (`defaultGridParams.devnet.audit` of @aipg/chain). */
+  audit?: Partial<AuditParams> | undefined;
+  /**
+   * Background chat requests through the gateway (a few a minute, every other one pinned to the
+   * adversary) so audits happen without a manual step. Default: on with an adversary. A number is
+   * the period in ms (default 15,000).
+   */
+  traffic?: boolean | number | undefined;
+  /**
+   * Mine an empty block this often (ms) so a settled batch's future-block randomness becomes
+   * ready on an otherwise idle chain. Default 1,000 with validators; 0 = never (tests mine).
+   */
+  blockIntervalMs?: number | undefined;
+  /** Validators' poll period in ms (default 1,000). */
+  validatorPollIntervalMs?: number | undefined;
   /** Progress lines go here; undefined = quiet (tests). */
   io?: Io | undefined;
 };
@@ -76,11 +136,44 @@ export type DevnetInfo = {
     worker: Address;
     payer: Address;
   };
+  /** Validator bond owners (each its own operator). */
+  validators: Address[];
+  /** The dishonest worker, when started with one. */
+  adversary?: { address: Address; kind: AdversaryKind } | undefined;
+};
+
+/** A dishonest worker on the devnet. */
+export type DevnetAdversary = {
+  address: Address;
+  kind: AdversaryKind;
+  worker: Worker;
+  /** Every job it lied about (or, for a job it could not lie about, served honestly). */
+  events: AdversaryEvent[];
+};
+
+export type StartAdversaryParameters = {
+  /** Its bond owner and operator key (default test account 9). */
+  privateKey?: Hex | undefined;
+  /** Jobs it runs at once (default 2). */
+  maxConcurrency?: number | undefined;
 };
 
 export type StartDevnetReturnType = DevnetInfo & {
   deployment: Deployment;
   gateway: StartGatewayReturnType;
+  /** The validator nodes, in the order of `validators`. */
+  validatorNodes: Validator[];
+  /** The audit parameters in force. */
+  auditConfig: AuditParams;
+  /** The `adversary` worker, when started with one. */
+  adversaryWorker?: DevnetAdversary | undefined;
+  /**
+   * Bonds 1,000 test AIPG from `privateKey` (sent test AIPG and ETH first when it is not one of
+   * anvil's funded accounts) and connects another dishonest worker. Stopped with the devnet.
+   */
+  startAdversary(kind: AdversaryKind, parameters?: StartAdversaryParameters): Promise<DevnetAdversary>;
+  /** The background traffic loop, when running. */
+  traffic?: Traffic | undefined;
   /** Where devnet.json was written. */
   infoPath: string;
   /** Stops the worker (draining), the gateway (settling what waits), then anvil. */
@@ -92,12 +185,27 @@ const key = (i: number) => anvilTestAccounts[i]!.privateKey as Hex;
 /**
  * The whole network on one machine: anvil with the Grid deployed, the project's own model
  * generated and registered, a gateway on embedded PGlite, one llama.cpp worker bonded and
- * connected, and a funded user with deposit, approval and an API key.
+ * connected, the validator nodes bonded and re-executing audited jobs, and a funded user with
+ * deposit, approval and an API key. With `adversary`, a dishonest second worker, every job
+ * audited, background traffic and (with `io`) a line for every FAIL attestation and slash.
  */
 export async function startDevnet(parameters: StartDevnetParameters = {}): Promise<StartDevnetReturnType> {
   const dir = resolve(parameters.dir ?? '.aipg');
   const progress = createProgress(parameters.io);
   const logLevel = parameters.logLevel ?? 'warn';
+  // The devnet prints what audits find (attestations, slashes) itself: the validators' and the
+  // adversary's own warnings (a batch not listed yet, a bond gone) would only repeat it as JSON.
+  const quietLogLevel = parameters.logLevel ?? 'error';
+  const preset = parameters.model ?? 'small';
+  const adversaryKind = parameters.adversary;
+  const validatorCount = parameters.validators ?? 3;
+  const maxValidators = maxDevnetValidators(adversaryKind !== undefined);
+  if (!Number.isInteger(validatorCount) || validatorCount < 0 || validatorCount > maxValidators)
+    throw new CliError(
+      `cannot run ${validatorCount} validators on the devnet`,
+      'USAGE',
+      `validators take anvil test accounts ${DEVNET_ROLES.firstValidator}…${DEVNET_ROLES.firstValidator + maxValidators - 1}${adversaryKind ? ` (account ${DEVNET_ROLES.adversary} is the adversary)` : ''}: at most ${maxValidators}`,
+    );
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
@@ -105,27 +213,34 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
 
   try {
     const devDir = join(dir, 'devnet');
-    // A devnet chain starts empty, so its gateway database must too.
+    // A devnet chain starts empty, so its gateway database (and the validators' state) must too.
     await rm(devDir, { recursive: true, force: true });
     await mkdir(devDir, { recursive: true });
 
+    // Audits: with an adversary every job is audited, with a short window, so a slash shows within minutes.
+    const audit: Partial<AuditParams> = {
+      ...(adversaryKind ? { auditRateBps: 10_000, attestWindow: 30, randomnessDelay: 2 } : {}),
+      ...parameters.audit,
+    };
     const dev = await progress.step('Starting local chain (anvil) and deploying the Grid', () =>
-      startDevChain({ port: parameters.rpcPort ?? 8545, silent: true }),
+      startDevChain({ port: parameters.rpcPort ?? 8545, silent: true, init: { audit } }),
     );
     stops.push(() => dev.stop());
     const { deployment } = dev;
     const rpcUrl = dev.anvil.rpcUrl;
-    const clients = (i: number) =>
-      createGridClients({ rpcUrl, chainId: deployment.chainId, account: privateKeyToAccount(key(i)) })
-        .walletClient!;
+    const clientsOf = (privateKey: Hex) =>
+      createGridClients({ rpcUrl, chainId: deployment.chainId, account: privateKeyToAccount(privateKey) });
+    const clients = (i: number) => clientsOf(key(i)).walletClient!;
+    const { publicClient } = createGridClients({ rpcUrl, chainId: deployment.chainId });
     const owner = clients(DEVNET_ROLES.owner);
     const workerWallet = clients(DEVNET_ROLES.worker);
     const payerWallet = clients(DEVNET_ROLES.payer);
     const gatewayAddress = privateKeyToAccount(key(DEVNET_ROLES.gateway)).address;
-    await writeDeployment(join(dir, 'deployment.json'), { ...deployment, rpcUrl });
+    const deploymentPath = join(dir, 'deployment.json');
+    await writeDeployment(deploymentPath, { ...deployment, rpcUrl });
 
     const model = await progress.step('Generating the model and registering it on chain', async () => {
-      const m = await ensureModel({ dir: join(dir, 'models'), preset: parameters.model ?? 'small' });
+      const m = await ensureModel({ dir: join(dir, 'models'), preset });
       const { modelId } = await registerModel(owner, {
         grid: deployment.grid,
         name: m.name,
@@ -142,15 +257,35 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       return { ...m, modelId };
     });
 
+    const bondAs = async (
+      wallet: ReturnType<typeof clients>,
+      role: 'worker' | 'validator',
+      amount: bigint,
+    ) => {
+      await approveToken(wallet, { token: deployment.token, spender: deployment.grid, amount });
+      await bond(wallet, { grid: deployment.grid, role, amount });
+    };
+
     await progress.step('Bonding the worker (1,000 AIPG) and funding the user', async () => {
-      const amount = parseAipg('1000');
-      await approveToken(workerWallet, { token: deployment.token, spender: deployment.grid, amount });
-      await bond(workerWallet, { grid: deployment.grid, role: 'worker', amount });
+      await bondAs(workerWallet, 'worker', WORKER_BOND);
       const funds = parameters.payerDeposit ?? parseAipg('1000');
       await approveToken(payerWallet, { token: deployment.token, spender: deployment.grid, amount: funds });
       await deposit(payerWallet, { grid: deployment.grid, amount: funds });
       await approveGateway(payerWallet, { grid: deployment.grid, gateway: gatewayAddress, cap: maxUint256 });
     });
+
+    const validatorKeys = Array.from({ length: validatorCount }, (_, i) =>
+      key(DEVNET_ROLES.firstValidator + i),
+    );
+    const validatorAddresses = validatorKeys.map((k) => privateKeyToAccount(k).address);
+    if (validatorCount > 0)
+      await progress.step(
+        `Bonding ${validatorCount} validator${validatorCount === 1 ? '' : 's'} (10,000 AIPG each)`,
+        async () => {
+          for (const k of validatorKeys)
+            await bondAs(clientsOf(k).walletClient!, 'validator', VALIDATOR_BOND);
+        },
+      );
 
     const gateway = await progress.step('Starting the gateway (embedded PGlite)', async () => {
       const options = createGatewayOptions(
@@ -160,11 +295,14 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           rpcUrl,
           grid: deployment.grid,
           chainId: deployment.chainId,
-          'network.deployBlock': deployment.deployBlock,
           privateKey: key(DEVNET_ROLES.gateway),
           databaseDir: join(devDir, 'gateway-db'),
-          logLevel,
+          // With an adversary the gateway's warning that it dropped the slashed worker repeats the
+          // devnet's own line.
+          logLevel: adversaryKind ? quietLogLevel : logLevel,
           'settlement.intervalMs': parameters.settleIntervalMs ?? 5_000,
+          // A slashed adversary falls below the minimum: drop it within seconds, not a minute.
+          ...(adversaryKind ? { 'hub.bondRecheckMs': 5_000, 'chain.registryCacheMs': 2_000 } : {}),
           ...parameters.gatewayOptions,
         },
         {},
@@ -173,43 +311,170 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     });
     stops.push(() => gateway.stop());
 
-    const worker = await progress.step(
-      'Starting the worker (llama.cpp on CPU) and connecting it',
-      async () => {
-        const options = await createWorkerOptions(
-          {
-            network: 'devnet',
-            gateway: gateway.workerUrl,
-            rpc: rpcUrl,
-            grid: deployment.grid,
-            model: model.name,
-            backend: 'llama-cpp',
-            gguf: model.path,
-            weightsHash: model.weightsHash,
-            threads: parameters.threads ?? 1,
-            maxConcurrency: parameters.maxConcurrency ?? 2,
-            logLevel,
-          },
-          { AIPG_OPERATOR_KEY: key(DEVNET_ROLES.worker) },
-        );
-        const w = await startWorker(options);
-        stops.push(() => w.stop());
-        await w.ready();
-        await waitFor(async () => {
-          const res = await fetch(`${gateway.url}/v1/models`);
-          const body = (await res.json()) as {
-            data: { grid: { model_id: string; workers_online: number } }[];
-          };
-          return body.data.some((m) => m.grid.model_id === model.modelId && m.grid.workers_online > 0);
-        }, 30_000);
-        return w;
-      },
-    );
-    void worker;
+    const workerOptions = (operatorKey: Hex, maxConcurrency: number, level = logLevel) =>
+      createWorkerOptions(
+        {
+          network: 'devnet',
+          gateway: gateway.workerUrl,
+          rpc: rpcUrl,
+          grid: deployment.grid,
+          model: model.name,
+          backend: 'llama-cpp',
+          gguf: model.path,
+          weightsHash: model.weightsHash,
+          threads: parameters.threads ?? 1,
+          maxConcurrency,
+          logLevel: level,
+        },
+        { AIPG_OPERATOR_KEY: operatorKey },
+      );
+
+    await progress.step('Starting the worker (llama.cpp on CPU) and connecting it', async () => {
+      const w = await startWorker(
+        await workerOptions(key(DEVNET_ROLES.worker), parameters.maxConcurrency ?? 2),
+      );
+      stops.push(() => w.stop());
+      await w.ready();
+      await waitFor(async () => {
+        const res = await fetch(`${gateway.url}/v1/models`);
+        const body = (await res.json()) as {
+          data: { grid: { model_id: string; workers_online: number } }[];
+        };
+        return body.data.some((m) => m.grid.model_id === model.modelId && m.grid.workers_online > 0);
+      }, 30_000);
+      return w;
+    });
+
+    const validatorNodes: Validator[] = [];
+    if (validatorCount > 0)
+      await progress.step(
+        `Starting ${validatorCount} validator node${validatorCount === 1 ? '' : 's'} (re-execute)`,
+        async () => {
+          for (const [i, k] of validatorKeys.entries()) {
+            const options = await createValidatorOptions(
+              {
+                network: 'devnet',
+                rpc: rpcUrl,
+                deployment: deploymentPath,
+                gateway: `${gateway.gateway}=${gateway.url}`,
+                mode: 'reexecute',
+                gguf: [model.path],
+                presets: false,
+                modelDir: join(dir, 'models'),
+                dataDir: join(devDir, `validator-${i + 1}`),
+                threads: 1,
+                pollInterval: parameters.validatorPollIntervalMs ?? 1_000,
+                finalize: 'mine',
+                // Earnings stay on the books, where the dashboard and `aipg status` show them.
+                withdrawMin: 'off',
+                logLevel: quietLogLevel,
+              },
+              { AIPG_OPERATOR_KEY: k },
+            );
+            const v = await startValidator(options);
+            stops.push(() => v.stop());
+            validatorNodes.push(v);
+          }
+        },
+      );
+
+    // An idle anvil mines nothing: keep blocks coming so future-block randomness becomes ready.
+    const blockIntervalMs = parameters.blockIntervalMs ?? (validatorCount > 0 ? 1_000 : 0);
+    if (blockIntervalMs > 0) {
+      const timer = setInterval(() => {
+        publicClient.request({ method: 'evm_mine' } as never).catch(() => undefined);
+      }, blockIntervalMs);
+      stops.push(async () => clearInterval(timer));
+    }
+
+    const adversaries: DevnetAdversary[] = [];
+    const startAdversary = async (
+      kind: AdversaryKind,
+      { privateKey = key(DEVNET_ROLES.adversary), maxConcurrency = 2 }: StartAdversaryParameters = {},
+    ): Promise<DevnetAdversary> => {
+      const address = privateKeyToAccount(privateKey).address;
+      if (!anvilTestAccounts.some((a) => a.address === address)) {
+        // A fresh key: gas money and the bond, from the owner's test funds.
+        await publicClient.request({
+          method: 'anvil_setBalance',
+          params: [address, '0x56BC75E2D63100000'],
+        } as never);
+        const hash = await owner.writeContract({
+          address: deployment.token,
+          abi: erc20TransferAbi,
+          functionName: 'transfer',
+          args: [address, WORKER_BOND],
+        });
+        await publicClient.waitForTransactionReceipt({ hash });
+      }
+      await bondAs(clientsOf(privateKey).walletClient!, 'worker', WORKER_BOND);
+      const events: AdversaryEvent[] = [];
+      const claimed = { name: model.name, weightsHash: model.weightsHash, modelId: model.modelId };
+      const runs =
+        kind === 'substitute'
+          ? await ensureSubstituteModel(join(dir, 'models'), preset, (p) =>
+              ensureModel({ dir: join(dir, 'models'), preset: p }),
+            )
+          : model;
+      const inner = createLlamaCppBackend({
+        name: runs.name,
+        gguf: runs.path,
+        threads: parameters.threads ?? 1,
+        maxConcurrency,
+      });
+      const backend = createAdversaryBackend(inner, kind, kind === 'substitute' ? claimed : undefined, {
+        devnet: true,
+        onJob: (e) => events.push(e),
+      });
+      const worker = await startWorker(
+        await workerOptions(privateKey, maxConcurrency, parameters.logLevel ?? 'fatal'),
+        {
+          backends: [{ backend, maxConcurrency }],
+        },
+      );
+      stops.push(() => worker.stop());
+      await worker.ready();
+      const adversary = { address, kind, worker, events };
+      adversaries.push(adversary);
+      return adversary;
+    };
+
+    const adversaryWorker = adversaryKind
+      ? await progress.step(
+          `Starting the adversary worker (${adversaryKind}: ${ADVERSARY_LIES[adversaryKind]})`,
+          () => startAdversary(adversaryKind),
+        )
+      : undefined;
 
     const apiKey = await progress.step('Creating the user’s API key', () =>
       createApiKey(gateway.url, gateway.gateway, deployment.chainId, key(DEVNET_ROLES.payer)),
     );
+
+    if (validatorCount > 0 && parameters.io) {
+      const io = parameters.io;
+      const honest = privateKeyToAccount(key(DEVNET_ROLES.worker)).address;
+      const watcher: SlashWatcher = watchSlashes({
+        client: publicClient,
+        grid: deployment.grid,
+        fromBlock: BigInt(deployment.deployBlock),
+        names: (a) => (a === honest ? 'the honest worker' : adversaries.find((x) => x.address === a)?.kind),
+        write: (line) => io.stdout.write(`${line}\n`),
+      });
+      stops.push(() => watcher.stop());
+    }
+
+    const trafficSetting = parameters.traffic ?? adversaryKind !== undefined;
+    let traffic: Traffic | undefined;
+    if (trafficSetting !== false) {
+      traffic = startTraffic({
+        gatewayUrl: gateway.url,
+        apiKey,
+        model: model.name,
+        pin: adversaryWorker ? [adversaryWorker.address] : [],
+        intervalMs: typeof trafficSetting === 'number' ? trafficSetting : 15_000,
+      });
+      stops.push(() => traffic!.stop());
+    }
 
     const info: DevnetInfo = {
       rpcUrl,
@@ -234,15 +499,51 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         worker: privateKeyToAccount(key(DEVNET_ROLES.worker)).address,
         payer: privateKeyToAccount(key(DEVNET_ROLES.payer)).address,
       },
+      validators: validatorAddresses,
+      ...(adversaryWorker
+        ? { adversary: { address: adversaryWorker.address, kind: adversaryWorker.kind } }
+        : {}),
     };
     const infoPath = join(dir, 'devnet.json');
     await writeFile(infoPath, `${JSON.stringify(info, null, 2)}\n`);
-    return { ...info, deployment, gateway, infoPath, stop: stopAll };
+    return {
+      ...info,
+      deployment,
+      gateway,
+      validatorNodes,
+      auditConfig: deployment.params.audit!,
+      adversaryWorker,
+      startAdversary,
+      traffic,
+      infoPath,
+      stop: stopAll,
+    };
   } catch (error) {
     await stopAll();
     throw error;
   }
 }
+
+/** What each adversary does, in a few words (the start-up line). */
+export const ADVERSARY_LIES: Record<AdversaryKind, string> = {
+  substitute: 'runs a smaller model and claims the registered one',
+  truncate: 'cuts its answers in half and claims they ended',
+  fabricate: 'returns random words without running the model',
+  inflate: 'bills more tokens than it generated',
+};
+
+const erc20TransferAbi = [
+  {
+    type: 'function',
+    name: 'transfer',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'to', type: 'address' },
+      { name: 'amount', type: 'uint256' },
+    ],
+    outputs: [{ type: 'bool' }],
+  },
+] as const;
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,247 @@
+/**
+ * The devnet's red-team pieces (`aipg devnet --adversary <kind>`): the model a substituting worker
+ * really runs, a background traffic loop so audits happen without a manual step, and a watcher
+ * that prints every slash as it lands on chain.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gridAbi } from '@aipg/chain';
+import { formatAipg } from '@aipg/core';
+import { MODEL_PRESETS, type ModelPresetName, makeGguf, sha256Hex } from '@aipg/inference';
+import type { Address, Client, Hex } from 'viem';
+import { getBlockNumber, getLogs, readContract } from 'viem/actions';
+
+/**
+ * The model a `substitute` adversary really runs: another model of the same vocabulary and chat
+ * template, so its prompt ids are right and only the distribution gives it away. Serving `small`,
+ * it runs the `tiny` preset (30× fewer parameters); serving `tiny`, nothing is smaller, so it runs a
+ * differently seeded model of tiny's shape (written next to the others).
+ */
+export async function ensureSubstituteModel(
+  dir: string,
+  served: ModelPresetName,
+  ensure: (preset: ModelPresetName) => Promise<{ path: string; name: string; weightsHash: Hex }>,
+): Promise<{ path: string; name: string; weightsHash: Hex }> {
+  if (served !== 'tiny') return ensure('tiny');
+  const config = { ...MODEL_PRESETS.tiny.config, name: 'aipg-tiny-llama-reseeded', seed: 0xbad5eed };
+  const path = join(dir, `${config.name}.gguf`);
+  const existing = await readFile(path).catch(() => undefined);
+  const bytes = existing ?? makeGguf(config).bytes;
+  if (!existing) {
+    await mkdir(dir, { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  }
+  return { path, name: config.name, weightsHash: sha256Hex(bytes) };
+}
+
+const PROMPTS = [
+  'Hello, grid!',
+  'What does it cost?',
+  'Tell me about the chain.',
+  'Who runs the validators?',
+  'Write one sentence about a star.',
+  'Why is the road open?',
+  'Say something about stake.',
+  'What does the key do?',
+];
+
+export type TrafficStats = { sent: number; ok: number; failed: number; pinned: number; lastError?: string };
+
+export type Traffic = { stats(): TrafficStats; stop(): Promise<void> };
+
+/**
+ * A few chat requests a minute through the gateway, as a user would send them: seeded sampling
+ * mostly, greedy every third, so every audit can replay them. Every other request is pinned
+ * (`grid.workers`) to `pin` so the adversary is sure to get jobs; the rest are routed freely.
+ */
+export function startTraffic({
+  gatewayUrl,
+  apiKey,
+  model,
+  pin,
+  intervalMs,
+  maxTokens = 48,
+}: {
+  gatewayUrl: string;
+  apiKey: string;
+  model: string;
+  pin: readonly Address[];
+  intervalMs: number;
+  maxTokens?: number;
+}): Traffic {
+  const stats: TrafficStats = { sent: 0, ok: 0, failed: 0, pinned: 0 };
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const send = async (n: number) => {
+    const pinned = pin.length > 0 && n % 2 === 0;
+    const greedy = n % 3 === 2;
+    const body = {
+      model,
+      messages: [{ role: 'user', content: PROMPTS[n % PROMPTS.length] }],
+      max_tokens: maxTokens,
+      temperature: greedy ? 0 : 0.8,
+      ...(greedy ? {} : { seed: 1 + Math.floor(Math.random() * 1_000_000) }),
+      ...(pinned ? { grid: { workers: pin } } : {}),
+    };
+    stats.sent++;
+    if (pinned) stats.pinned++;
+    try {
+      const res = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(60_000),
+      });
+      await res.arrayBuffer();
+      if (res.ok) stats.ok++;
+      else {
+        stats.failed++;
+        stats.lastError = `HTTP ${res.status}`;
+      }
+    } catch (error) {
+      stats.failed++;
+      stats.lastError = (error as Error).message;
+    }
+  };
+  let n = 0;
+  const tick = () => {
+    if (stopped) return;
+    running = running.then(() => send(n++));
+  };
+  const first = setTimeout(tick, Math.min(2_000, intervalMs));
+  const timer = setInterval(tick, intervalMs);
+  return {
+    stats: () => ({ ...stats }),
+    async stop() {
+      stopped = true;
+      clearTimeout(first);
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+export type SlashWatcher = { stop(): Promise<void> };
+
+const VERDICT_FAIL = 2;
+const VOTE_FAIL = 2;
+const event = <N extends 'Attested' | 'AuditFinalized' | 'ValidatorRewarded' | 'FalseAttestationSlashed'>(
+  name: N,
+) =>
+  gridAbi.find(
+    (x): x is Extract<(typeof gridAbi)[number], { type: 'event'; name: N }> =>
+      x.type === 'event' && x.name === name,
+  )!;
+const short = (a: Address) => `${a.slice(0, 6)}…${a.slice(-4)}`;
+
+/**
+ * Prints each FAIL attestation and each slash as it lands on chain, from the Grid's events: a
+ * worker slashed on a FAIL verdict (its bond before → after, and what each finding validator was
+ * paid), a validator slashed for a false attestation, and a worker whose bond fell below the
+ * minimum (no gateway routes to it).
+ */
+export function watchSlashes({
+  client,
+  grid,
+  fromBlock,
+  names,
+  write,
+  intervalMs = 1_000,
+}: {
+  client: Client;
+  grid: Address;
+  fromBlock: bigint;
+  /** What to call known addresses: `truncate`, `honest worker`. */
+  names: (address: Address) => string | undefined;
+  write: (line: string) => void;
+  intervalMs?: number;
+}): SlashWatcher {
+  let next = fromBlock;
+  let stopped = false;
+  const out = new Set<string>();
+  const c = { address: grid, abi: gridAbi } as const;
+  const bondAt = async (role: 'workerBond' | 'validatorBond', owner: Address, blockNumber: bigint) =>
+    (await readContract(client, { ...c, functionName: role, args: [owner], blockNumber })).amount;
+
+  async function pass() {
+    const head = await getBlockNumber(client, { cacheTime: 0 });
+    if (head < next) return;
+    const range = { address: grid, fromBlock: next, toBlock: head } as const;
+    const [attested, finalized, rewarded, falseSlashes] = await Promise.all([
+      getLogs(client, { ...range, event: event('Attested') }),
+      getLogs(client, { ...range, event: event('AuditFinalized') }),
+      getLogs(client, { ...range, event: event('ValidatorRewarded') }),
+      getLogs(client, { ...range, event: event('FalseAttestationSlashed') }),
+    ]);
+    const minimum = await readContract(client, { ...c, functionName: 'workerMinimumBond' });
+    // FAIL attestations as they come in, one line per job: the slash follows when the window closes.
+    const fails = new Map<Hex, Address[]>();
+    for (const log of attested)
+      if (log.args.vote === VOTE_FAIL && log.args.leaf && log.args.validator)
+        fails.set(log.args.leaf, [...(fails.get(log.args.leaf) ?? []), log.args.validator]);
+    for (const [leaf, validators] of fails) {
+      const audit = await readContract(client, { ...c, functionName: 'getAudit', args: [leaf] });
+      const name = names(audit.worker);
+      write(
+        `⚑ FAIL attested by ${validators.map(short).join(', ')} on job ${leaf.slice(0, 10)}… of ${short(audit.worker)}${name ? ` (${name})` : ''}`,
+      );
+    }
+    for (const log of finalized) {
+      const { worker, verdict, slashed, leaf } = log.args;
+      if (verdict !== VERDICT_FAIL || !worker || slashed === undefined) continue;
+      const after = await bondAt('workerBond', worker, log.blockNumber);
+      // later slashes of the same worker in the same block are already in `after`
+      const later = finalized
+        .filter(
+          (l) =>
+            l.blockNumber === log.blockNumber &&
+            l.logIndex > log.logIndex &&
+            l.args.worker === worker &&
+            l.args.verdict === VERDICT_FAIL,
+        )
+        .reduce((s, l) => s + (l.args.slashed ?? 0n), 0n);
+      const before = after + later + slashed;
+      const finders = rewarded.filter(
+        (r) => r.args.leaf === leaf && r.transactionHash === log.transactionHash,
+      );
+      const each = finders[0]?.args.amount ?? 0n;
+      const paid =
+        finders.length === 0
+          ? 'no finder paid'
+          : `finders paid ${finders.map((f) => short(f.args.validator!)).join(', ')} ${formatAipg(each)} AIPG each`;
+      const name = names(worker);
+      write(
+        `✗ slashed ${worker}${name ? ` (${name})` : ''}: bond ${formatAipg(before)} → ${formatAipg(after + later)} AIPG; ${paid}`,
+      );
+      if (after + later < minimum && !out.has(worker)) {
+        out.add(worker);
+        write(
+          `  ${short(worker)} is below the ${formatAipg(minimum)} AIPG worker minimum: no gateway routes jobs to it any more`,
+        );
+      }
+    }
+    for (const log of falseSlashes) {
+      const { validator, amount } = log.args;
+      if (!validator || amount === undefined) continue;
+      const after = await bondAt('validatorBond', validator, log.blockNumber);
+      write(
+        `✗ slashed validator ${validator} for a false attestation: bond ${formatAipg(after + amount)} → ${formatAipg(after)} AIPG`,
+      );
+    }
+    next = head + 1n;
+  }
+
+  let current: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    current = current.then(() => (stopped ? undefined : pass().catch(() => undefined)));
+  }, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await current;
+    },
+  };
+}

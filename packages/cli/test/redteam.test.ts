@@ -1,0 +1,371 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { anvilTestAccounts, attest, createGridClients, getAudit, getBond, gridAbi } from '@aipg/chain';
+import { parseAipg } from '@aipg/core';
+import { createAuditClient } from '@aipg/validator';
+import type { AdversaryKind } from '@aipg/worker';
+import { type Address, type Hex, parseEventLogs } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
+
+// The red team (DESIGN.md §5): on a devnet that audits every job, each kind of dishonest worker
+// is failed by the validators and slashed on chain, the honest worker never is across 200+
+// audited jobs, and a validator that attests falsely is slashed. One devnet, one batch for all
+// the workers at once; blocks and time are mined with anvil's RPC, never waited for.
+
+const HONEST_JOBS = 200;
+const JOBS_PER_ADVERSARY = 5;
+const KINDS: readonly AdversaryKind[] = ['substitute', 'truncate', 'fabricate', 'inflate'];
+const ATTEST_WINDOW = 3_600;
+/** The hard evidence each lie leaves (the validator's judge codes); jobs alternate greedy and seeded. */
+const EXPECTED_REASONS: Record<AdversaryKind, string[]> = {
+  substitute: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
+  truncate: ['STOP_WITHOUT_END'],
+  fabricate: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
+  inflate: ['TOKEN_AFTER_END', 'PROMPT_MISMATCH'],
+};
+
+let net: StartDevnetReturnType;
+let dir: string;
+let rpc: <T = unknown>(method: string, params?: unknown[]) => Promise<T>;
+const adversaries = new Map<AdversaryKind, DevnetAdversary>();
+let publicClient: ReturnType<typeof createGridClients>['publicClient'];
+
+type Finalized = { leaf: Hex; worker: Address; verdict: number; slashed: bigint };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aipg-redteam-'));
+  net = await startDevnet({
+    dir,
+    port: 0,
+    rpcPort: 0,
+    // the registered model is `small`: a substitute runs `tiny` under its name
+    model: 'small',
+    validators: 3,
+    audit: { auditRateBps: 10_000, attestWindow: ATTEST_WINDOW, randomnessDelay: 2 },
+    traffic: false,
+    blockIntervalMs: 0,
+    settleIntervalMs: 3_600_000,
+    validatorPollIntervalMs: 200,
+    payerDeposit: parseAipg('10000'),
+    gatewayOptions: {
+      'rateLimit.requestsPerMinute': 100_000,
+      'rateLimit.burst': 10_000,
+      'settlement.minReceipts': 10_000,
+    },
+    logLevel: 'silent',
+  });
+  ({ publicClient } = createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId }));
+  rpc = <T>(method: string, params: unknown[] = []) =>
+    publicClient.request({ method, params } as never) as Promise<T>;
+  // Three adversaries from anvil's spare accounts, the fourth from a fresh key the devnet funds.
+  const keys = [7, 8, 9].map((i) => anvilTestAccounts[i]!.privateKey as Hex);
+  keys.push(generatePrivateKey());
+  for (const [i, kind] of KINDS.entries())
+    adversaries.set(kind, await net.startAdversary(kind, { privateKey: keys[i]!, maxConcurrency: 1 }));
+}, 180_000);
+
+afterAll(async () => {
+  await net?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const PROMPTS = [
+  'Hello, grid!',
+  'What does it cost?',
+  'Tell me about the chain.',
+  'Who runs the validators?',
+  'Write one sentence about a star.',
+  'Why is the road open?',
+  'Say something about stake.',
+  'What does the key do?',
+];
+
+/** Every sampling mode an honest user sends: greedy, seeded (two temperatures), unseeded. */
+function honestParams(i: number) {
+  const max_tokens = 8 + (i % 5) * 6;
+  switch (i % 4) {
+    case 0:
+      return { max_tokens, temperature: 0 };
+    case 1:
+      return { max_tokens, temperature: 0.8, top_p: 0.95, seed: 1_000 + i };
+    case 2:
+      return { max_tokens, temperature: 1, seed: 2_000 + i };
+    default:
+      return { max_tokens, temperature: 0.7, top_p: 0.9 };
+  }
+}
+
+/** Replayable jobs: the validator holds exact evidence against each kind of lie. */
+const adversaryParams = (i: number) =>
+  i % 2 === 0 ? { max_tokens: 32, temperature: 0 } : { max_tokens: 32, temperature: 0.8, seed: 77 + i };
+
+type ChatResult = { grid: { job_id: Hex; worker: Address } };
+
+async function chat(worker: Address, i: number, params: Record<string, unknown>): Promise<ChatResult> {
+  const res = await fetch(`${net.gatewayUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${net.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: net.model.name,
+      messages: [{ role: 'user', content: `${PROMPTS[i % PROMPTS.length]} (${i})` }],
+      ...params,
+      grid: { workers: [worker] },
+    }),
+  });
+  const body = (await res.json()) as ChatResult & { error?: { message: string } };
+  if (!res.ok) throw new Error(`chat ${i} to ${worker}: HTTP ${res.status} ${body.error?.message}`);
+  expect(body.grid.worker).toBe(worker);
+  return body;
+}
+
+/** Runs `n` jobs, `concurrency` at a time. */
+async function runJobs(n: number, concurrency: number, job: (i: number) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await job(next++);
+    }),
+  );
+}
+
+async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Settles what waits, mines past the randomness delay and waits for the running nodes to attest. */
+async function settleAndAttest(nodes: StartDevnetReturnType['validatorNodes'], expected: number[]) {
+  await net.gateway.settleNow();
+  await rpc('anvil_mine', [`0x${(net.auditConfig.randomnessDelay + 1).toString(16)}`]);
+  await waitUntil(
+    'the validators to attest',
+    () =>
+      nodes.every((v, i) => {
+        const a = v.status().audits;
+        return (
+          a.pending + a.judged + a.sending === 0 && a.attested + a.finalized + a.abstained >= expected[i]!
+        );
+      }),
+    300_000,
+  );
+}
+
+/** Moves chain time past the window and waits for the nodes to finalize what they attested. */
+async function closeWindow(nodes: StartDevnetReturnType['validatorNodes']) {
+  await rpc('evm_increaseTime', [ATTEST_WINDOW + 1]);
+  await rpc('anvil_mine', ['0x1']);
+  await waitUntil(
+    'the audits to be finalized',
+    () => nodes.every((v) => v.status().audits.attested === 0),
+    120_000,
+  );
+}
+
+async function finalizedSince(fromBlock: bigint): Promise<Finalized[]> {
+  const logs = await publicClient.getLogs({
+    address: net.contracts.grid,
+    fromBlock,
+    event: gridAbi.find((x) => x.type === 'event' && x.name === 'AuditFinalized') as never,
+  });
+  return parseEventLogs({ abi: gridAbi, logs, eventName: 'AuditFinalized' }).map((l) => ({
+    leaf: l.args.leaf,
+    worker: l.args.worker,
+    verdict: l.args.verdict,
+    slashed: l.args.slashed,
+  }));
+}
+
+const earningsOf = (account: Address) =>
+  publicClient.readContract({
+    address: net.contracts.grid,
+    abi: gridAbi,
+    functionName: 'earningsOf',
+    args: [account],
+  });
+
+describe('red team: every job audited by 3 validators re-executing the registered model', () => {
+  let finalized: Finalized[] = [];
+  const bondsBefore = new Map<Address, bigint>();
+  const earningsBefore = new Map<Address, bigint>();
+  let phase1Block = 0n;
+
+  it(`runs ${HONEST_JOBS} honest jobs and ${JOBS_PER_ADVERSARY} per adversary, settles them, and the validators judge them all`, async () => {
+    const started = performance.now();
+    const honest = net.accounts.worker;
+    for (const a of [honest, ...[...adversaries.values()].map((x) => x.address)])
+      bondsBefore.set(
+        a,
+        (await getBond(publicClient, { grid: net.contracts.grid, role: 'worker', owner: a })).amount,
+      );
+    for (const v of net.validators) earningsBefore.set(v, await earningsOf(v));
+    phase1Block = await publicClient.getBlockNumber();
+
+    await Promise.all([
+      runJobs(HONEST_JOBS, 2, (i) => chat(honest, i, honestParams(i))),
+      ...[...adversaries.values()].map((a) =>
+        runJobs(JOBS_PER_ADVERSARY, 1, (i) => chat(a.address, i, adversaryParams(i))),
+      ),
+    ]);
+    const jobsMs = performance.now() - started;
+    // every adversary lied on every job (the lie is in its own log of what it did)
+    for (const a of adversaries.values()) expect(a.events).toHaveLength(JOBS_PER_ADVERSARY);
+
+    const total = HONEST_JOBS + KINDS.length * JOBS_PER_ADVERSARY;
+    await settleAndAttest(net.validatorNodes, [total, total, total]);
+    for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
+    const attestMs = performance.now() - started - jobsMs;
+    await closeWindow(net.validatorNodes);
+    finalized = await finalizedSince(phase1Block + 1n);
+    expect(finalized).toHaveLength(total);
+    console.log(
+      `red team: ${total} jobs in ${(jobsMs / 1000).toFixed(1)} s, judged and attested by 3 validators in ${(attestMs / 1000).toFixed(1)} s, finalized after ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }, 480_000);
+
+  it(`the honest worker is never failed: all ${HONEST_JOBS} verdicts PASS, its bond untouched`, async () => {
+    const honest = finalized.filter((f) => f.worker === net.accounts.worker);
+    expect(honest).toHaveLength(HONEST_JOBS);
+    const verdicts = honest.map((f) => f.verdict);
+    expect(verdicts.filter((v) => v !== 1)).toEqual([]);
+    console.log(
+      `honest worker: ${honest.length} audited jobs (greedy, seeded and unseeded), ${verdicts.filter((v) => v === 1).length} PASS`,
+    );
+    const bond = await getBond(publicClient, {
+      grid: net.contracts.grid,
+      role: 'worker',
+      owner: net.accounts.worker,
+    });
+    expect(bond.amount).toBe(bondsBefore.get(net.accounts.worker));
+    expect(bond.slashed).toBe(0n);
+  });
+
+  it.each(KINDS)(
+    '%s: every job attested FAIL by its validators, the bond slashed, the finders paid',
+    async (kind) => {
+      const a = adversaries.get(kind)!;
+      const mine = finalized.filter((f) => f.worker === a.address);
+      expect(mine).toHaveLength(JOBS_PER_ADVERSARY);
+      const slash = net.auditConfig.workerSlashAmount;
+      for (const f of mine) {
+        const audit = await getAudit(publicClient, {
+          grid: net.contracts.grid,
+          leaf: f.leaf,
+          validators: net.validators,
+        });
+        expect(audit.verdict).toBe('fail');
+        expect(audit.failVotes).toBe(3);
+        expect(Object.values(audit.votes)).toEqual(['fail', 'fail', 'fail']);
+        expect(f.slashed).toBe(slash);
+      }
+      // why: every validator's recorded reasons name the evidence this lie leaves
+      const codes = new Set<string>();
+      for (const v of net.validatorNodes) {
+        const state = JSON.parse(await readFile(v.status().stateFile, 'utf8')) as {
+          audits: Record<string, { vote?: string; reasons?: { code: string }[] }>;
+        };
+        for (const f of mine) {
+          const audit = state.audits[f.leaf]!;
+          expect(audit.vote).toBe('fail');
+          const found = audit.reasons!.map((r) => r.code);
+          expect(found.some((c) => EXPECTED_REASONS[kind].includes(c))).toBe(true);
+          for (const c of found) codes.add(c);
+        }
+      }
+      console.log(`${kind}: ${mine.length} jobs failed, reasons ${[...codes].join(', ')}`);
+      const bond = await getBond(publicClient, {
+        grid: net.contracts.grid,
+        role: 'worker',
+        owner: a.address,
+      });
+      expect(bond.amount).toBe(bondsBefore.get(a.address)! - BigInt(JOBS_PER_ADVERSARY) * slash);
+      expect(bond.active).toBe(false);
+    },
+  );
+
+  it('the FAIL voters were paid their share of every slash', async () => {
+    const rewards = parseEventLogs({
+      abi: gridAbi,
+      eventName: 'ValidatorRewarded',
+      logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock: phase1Block + 1n }),
+    });
+    const failLeaves = new Map(finalized.filter((f) => f.verdict === 2).map((f) => [f.leaf, f.slashed]));
+    expect(failLeaves.size).toBe(KINDS.length * JOBS_PER_ADVERSARY);
+    for (const v of net.validators) {
+      const mine = rewards.filter((r) => r.args.validator === v);
+      // each FAIL leaf pays its 3 FAIL voters an equal part of the finder share
+      for (const [leaf, slashed] of failLeaves) {
+        const paid = mine.filter((r) => r.args.leaf === leaf).map((r) => r.args.amount);
+        expect(paid).toEqual([(slashed * BigInt(net.auditConfig.finderShareBps)) / 10_000n / 3n]);
+      }
+      // and the earnings on chain rose by exactly what was paid (finder shares and PASS rewards)
+      const rise = (await earningsOf(v)) - earningsBefore.get(v)!;
+      expect(rise).toBe(mine.reduce((s, r) => s + r.args.amount, 0n));
+      expect(rise).toBeGreaterThan(0n);
+    }
+  });
+
+  it('a validator that attests FAIL on honest jobs is slashed for false attestation', async () => {
+    const [liarAddress] = net.validators.slice(-1) as [Address];
+    const liarKey = anvilTestAccounts[4 + net.validators.length - 1]!.privateKey as Hex;
+    const liar = privateKeyToAccount(liarKey);
+    expect(liar.address).toBe(liarAddress);
+    // The liar's node stops; the liar attests by hand, against what the jobs deserve.
+    await net.validatorNodes[2]!.stop();
+    const nodes = net.validatorNodes.slice(0, 2);
+    const before = nodes.map((v) => v.status().audits.finalized);
+    const bondBefore = await getBond(publicClient, {
+      grid: net.contracts.grid,
+      role: 'validator',
+      owner: liar.address,
+    });
+    const fromBlock = (await publicClient.getBlockNumber()) + 1n;
+    const jobs: ChatResult[] = [];
+    await runJobs(3, 1, async (i) => jobs.push(await chat(net.accounts.worker, 500 + i, honestParams(i))));
+    await settleAndAttest(
+      nodes,
+      before.map((n) => n + 3),
+    );
+
+    const wallet = createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId, account: liar })
+      .walletClient!;
+    const client = createAuditClient({ url: net.gatewayUrl, gateway: net.gateway.gateway, account: liar });
+    const batchIds = parseEventLogs({
+      abi: gridAbi,
+      eventName: 'BatchSettled',
+      logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock }),
+    });
+    for (const { grid } of jobs) {
+      const job = await client.getJob(grid.job_id);
+      const settled = batchIds.find((b) => b.args.root === job.batch!.root)!;
+      await attest(wallet, {
+        grid: net.contracts.grid,
+        batchId: settled.args.batchId,
+        receipt: job.receipt,
+        proof: job.batch!.proof,
+        vote: 'fail',
+      });
+    }
+    await closeWindow(nodes);
+    const verdicts = await finalizedSince(fromBlock);
+    expect(verdicts).toHaveLength(3);
+    expect(verdicts.map((f) => f.verdict)).toEqual([1, 1, 1]);
+    const bondAfter = await getBond(publicClient, {
+      grid: net.contracts.grid,
+      role: 'validator',
+      owner: liar.address,
+    });
+    expect(bondBefore.amount - bondAfter.amount).toBe(3n * net.auditConfig.falseAttestationSlash);
+    const slashes = parseEventLogs({
+      abi: gridAbi,
+      eventName: 'FalseAttestationSlashed',
+      logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock }),
+    });
+    expect(slashes.map((s) => s.args.validator)).toEqual([liar.address, liar.address, liar.address]);
+  }, 240_000);
+});

@@ -1,0 +1,331 @@
+/**
+ * The gateway's audit API, as a validator calls it. Every request is signed by the validator's
+ * operator key (EIP-191 over `auditRequestMessage`: gateway address, method, path, timestamp) and
+ * sent with the `x-aipg-validator`, `x-aipg-timestamp` and `x-aipg-signature` headers; the gateway
+ * accepts each signature once, only from the operator of an active validator bond.
+ *
+ *   GET  /v1/audit/batches/:root   the receipts of a settled batch, with their Merkle proofs
+ *   GET  /v1/audit/jobs/:id        everything about one job (input, params, token ids, receipt)
+ *   POST /v1/audit/score           a cross-check: another worker re-scores a claimed output
+ */
+import {
+  type ChatMessage,
+  chatMessageSchema,
+  type Receipt,
+  receiptFromJson,
+  receiptJsonSchema,
+  samplingParamsSchema,
+} from '@aipg/core';
+import { type Address, getAddress, type Hex, type LocalAccount } from 'viem';
+import { z } from 'zod';
+import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
+
+export const AUDIT_HEADERS = {
+  validator: 'x-aipg-validator',
+  timestamp: 'x-aipg-timestamp',
+  signature: 'x-aipg-signature',
+} as const;
+
+/** The message a validator signs for one audit request (the gateway checks the same text). */
+export function auditRequestMessage(r: {
+  method: string;
+  path: string;
+  timestamp: number;
+  gateway: Address;
+}): string {
+  return [
+    'AIPG audit request',
+    `gateway: ${getAddress(r.gateway)}`,
+    `method: ${r.method.toUpperCase()}`,
+    `path: ${r.path}`,
+    `timestamp: ${r.timestamp}`,
+  ].join('\n');
+}
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/) as unknown as z.ZodType<Hex>;
+const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/) as unknown as z.ZodType<Hex>;
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/) as unknown as z.ZodType<Address>;
+const tokenIds = z.array(z.number().int().min(0).max(0xffffffff));
+const uint = z.union([z.number().int().min(0), z.string().regex(/^\d{1,78}$/)]).transform((v) => BigInt(v));
+
+const jobEvidenceSchema = z.object({
+  job_id: hex32,
+  status: z.string(),
+  kind: z.enum(['chat', 'completion']),
+  model: z.object({ id: hex32, name: z.string() }),
+  request: z.object({
+    input: z.union([
+      z.object({ messages: z.array(chatMessageSchema).min(1) }),
+      z.object({ prompt: z.string() }),
+    ]),
+    params: samplingParamsSchema,
+    pricing: z
+      .object({
+        inputPerMTokens: z.string(),
+        outputPerMTokens: z.string(),
+        confidentialPremiumBps: z.number().int(),
+      })
+      .nullish(),
+  }),
+  prompt_token_ids: tokenIds,
+  output_token_ids: tokenIds,
+  finish_reason: z.enum(['stop', 'length']),
+  receipt: receiptJsonSchema,
+  signature: hexBytes,
+  signer: address.nullish(),
+  leaf_hash: hex32.nullish(),
+  batch: z
+    .object({ batch_id: uint.nullish(), root: hex32, proof: z.array(hex32) })
+    .passthrough()
+    .nullish(),
+  chain: z.object({ chain_id: z.number().int(), grid: address }).nullish(),
+});
+
+/** One audited job as the gateway serves it, parsed. */
+export type AuditJobEvidence = {
+  jobId: Hex;
+  status: string;
+  kind: 'chat' | 'completion';
+  model: { id: Hex; name: string };
+  input: { messages: ChatMessage[] } | { prompt: string };
+  params: z.infer<typeof samplingParamsSchema>;
+  pricing: { inputPerMTokens: string; outputPerMTokens: string; confidentialPremiumBps: number } | null;
+  promptTokenIds: number[];
+  outputTokenIds: number[];
+  finishReason: 'stop' | 'length';
+  receipt: Receipt;
+  signature: Hex;
+  signer: Address | null;
+  /** The batch it settled in: the Grid's batch id (null until the gateway has linked it), root, proof. */
+  batch: { batchId: bigint | null; root: Hex; proof: Hex[] } | null;
+};
+
+const batchSchema = z.object({
+  root: hex32,
+  batch_id: uint.nullable(),
+  receipts: z.array(
+    z.object({
+      job_id: hex32,
+      leaf: hex32,
+      receipt: receiptJsonSchema,
+      signature: hexBytes,
+      proof: z.array(hex32),
+    }),
+  ),
+});
+
+export type AuditBatchReceipt = { jobId: Hex; leaf: Hex; receipt: Receipt; signature: Hex; proof: Hex[] };
+/** A settled batch's receipts; `batchId` is null until the gateway has linked the root to the Grid's id. */
+export type AuditBatch = { root: Hex; batchId: bigint | null; receipts: AuditBatchReceipt[] };
+
+export type ScoreRequest = {
+  jobId: Hex;
+  modelId: Hex;
+  promptTokenIds: readonly number[];
+  outputTokenIds: readonly number[];
+  topK: number;
+  /** The audited worker (bond owner): the gateway must pick another one. */
+  excludeWorker: Address;
+};
+
+const scoreSchema = z.object({
+  worker: address,
+  positions: z.array(
+    z.object({
+      token_id: z.number().int().min(0),
+      probability: z.number().min(0).max(1.0001),
+      rank: z.number().int().min(0),
+      top: z.array(
+        z.object({ token_id: z.number().int().min(0), probability: z.number().min(0).max(1.0001) }),
+      ),
+    }),
+  ),
+});
+
+export type ScoreResponse = {
+  worker: Address;
+  positions: {
+    tokenId: number;
+    probability: number;
+    rank: number;
+    top: { tokenId: number; probability: number }[];
+  }[];
+};
+
+/** How far ahead of the clock a timestamp may run to keep signatures unique (the gateway allows 60 s). */
+const SKEW_BUDGET_S = 20;
+
+export type AuditClientOptions = {
+  /** The gateway's base URL (`https://gateway.example.org`). */
+  url: string;
+  /** The gateway's address (the account that settles its batches): part of what is signed. */
+  gateway: Address;
+  /** The validator's operator key. */
+  account: LocalAccount;
+  /** Per-request timeout. Default 30 s (a cross-check scores a whole output). */
+  timeoutMs?: number | undefined;
+  /** Injectable clock (unix ms), for tests. */
+  now?: (() => number) | undefined;
+};
+
+export type AuditClient = {
+  readonly url: string;
+  readonly gateway: Address;
+  getBatch(root: Hex, signal?: AbortSignal): Promise<AuditBatch>;
+  getJob(jobId: Hex, signal?: AbortSignal): Promise<AuditJobEvidence>;
+  score(request: ScoreRequest, signal?: AbortSignal): Promise<ScoreResponse>;
+};
+
+export function createAuditClient(options: AuditClientOptions): AuditClient {
+  const base = options.url.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  // The signature covers method, path and timestamp only (ECDSA signing is deterministic) and the
+  // gateway accepts each signature once: two identical requests in the same second would collide.
+  // Each (method, path) gets a strictly increasing timestamp, at most SKEW_BUDGET_S ahead of now.
+  const lastTimestamp = new Map<string, number>();
+
+  async function timestampFor(key: string): Promise<number> {
+    for (;;) {
+      const current = Math.floor(now() / 1000);
+      const t = Math.max(current, (lastTimestamp.get(key) ?? 0) + 1);
+      if (t - current <= SKEW_BUDGET_S) {
+        lastTimestamp.set(key, t);
+        return t;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  async function request(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal) {
+    const url = new URL(`${base}${path}`);
+    const timestamp = await timestampFor(`${method} ${url.pathname}`);
+    const signature = await options.account.signMessage({
+      message: auditRequestMessage({ method, path: url.pathname, timestamp, gateway: options.gateway }),
+    });
+    const headers: Record<string, string> = {
+      [AUDIT_HEADERS.validator]: options.account.address,
+      [AUDIT_HEADERS.timestamp]: String(timestamp),
+      [AUDIT_HEADERS.signature]: signature,
+      accept: 'application/json',
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const timeout = AbortSignal.timeout(timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (cause) {
+      throw new ValidatorError(`The gateway ${base} did not answer ${method} ${path}`, {
+        code: ValidatorErrorCode.gatewayError,
+        cause,
+        retryable: true,
+      });
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text.slice(0, 500);
+      try {
+        const e = JSON.parse(text) as { error?: { message?: string; code?: string } };
+        if (e.error?.message) message = `${e.error.code ?? res.status}: ${e.error.message}`;
+      } catch {}
+      throw new ValidatorError(`The gateway answered ${res.status} to ${method} ${path}`, {
+        code: ValidatorErrorCode.gatewayError,
+        details: message,
+        retryable: res.status === 429 || res.status >= 500,
+      });
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      throw new ValidatorError(`The gateway's answer to ${method} ${path} is not JSON`, {
+        code: ValidatorErrorCode.gatewayError,
+        cause,
+      });
+    }
+  }
+
+  function parse<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
+    const r = schema.safeParse(json);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new ValidatorError(`The gateway's ${what} is malformed`, {
+        code: ValidatorErrorCode.gatewayError,
+        details: `${issue?.path.join('.') || '(top level)'}: ${issue?.message ?? 'invalid'}`,
+      });
+    }
+    return r.data;
+  }
+
+  return {
+    url: base,
+    gateway: options.gateway,
+    async getBatch(root, signal) {
+      const b = parse(
+        batchSchema,
+        await request('GET', `/v1/audit/batches/${root}`, undefined, signal),
+        'batch',
+      );
+      return {
+        root: b.root,
+        batchId: b.batch_id,
+        receipts: b.receipts.map((r) => ({
+          jobId: r.job_id,
+          leaf: r.leaf,
+          receipt: receiptFromJson(r.receipt),
+          signature: r.signature,
+          proof: r.proof,
+        })),
+      };
+    },
+    async getJob(jobId, signal) {
+      const j = parse(
+        jobEvidenceSchema,
+        await request('GET', `/v1/audit/jobs/${jobId}`, undefined, signal),
+        'job',
+      );
+      return {
+        jobId: j.job_id,
+        status: j.status,
+        kind: j.kind,
+        model: j.model,
+        input: j.request.input,
+        params: j.request.params,
+        pricing: j.request.pricing ?? null,
+        promptTokenIds: j.prompt_token_ids,
+        outputTokenIds: j.output_token_ids,
+        finishReason: j.finish_reason,
+        receipt: receiptFromJson(j.receipt),
+        signature: j.signature,
+        signer: j.signer ?? null,
+        batch: j.batch
+          ? { batchId: j.batch.batch_id ?? null, root: j.batch.root, proof: j.batch.proof }
+          : null,
+      };
+    },
+    async score(req, signal) {
+      const body = {
+        job_id: req.jobId,
+        model_id: req.modelId,
+        prompt_token_ids: req.promptTokenIds,
+        output_token_ids: req.outputTokenIds,
+        top_k: req.topK,
+        exclude_worker: req.excludeWorker,
+      };
+      const s = parse(scoreSchema, await request('POST', '/v1/audit/score', body, signal), 'score');
+      return {
+        worker: s.worker,
+        positions: s.positions.map((p) => ({
+          tokenId: p.token_id,
+          probability: p.probability,
+          rank: p.rank,
+          top: p.top.map((t) => ({ tokenId: t.token_id, probability: t.probability })),
+        })),
+      };
+    },
+  };
+}

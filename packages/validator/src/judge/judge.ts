@@ -1,0 +1,561 @@
+/**
+ * The verdict on one audited text job (DESIGN.md §5): a pure function of the job as the worker
+ * committed to it, the validator's re-scoring of the claimed output (one teacher-forced pass of
+ * the claimed model), and the re-templated prompt. FAIL only on hard evidence (a rule no honest
+ * worker breaks, or breaks with a probability far below the false-slash budget); everything
+ * statistical is a soft signal that never fails a job.
+ */
+import {
+  computeOutputHash,
+  computeRequestHash,
+  computeTextFee,
+  type FinishReason,
+  type Receipt,
+  type SamplingParams,
+} from '@aipg/core';
+import type { Hex } from 'viem';
+import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
+import { evidenceHash } from './evidence.ts';
+import {
+  greedyCheck,
+  logTemperedUpper,
+  massBeforeLower,
+  type PositionView,
+  positionView,
+  requiredNoise,
+  type ScoredPosition,
+  seededCheck,
+  surprise,
+  type Tolerance,
+  type TopToken,
+} from './position.ts';
+import { DEFAULT_THRESHOLDS, type JudgeThresholds } from './thresholds.ts';
+
+/** Hard rules: any one of them makes the verdict FAIL. Stable codes, never reused. */
+export const HardReason = {
+  /** `receipt.requestHash` ≠ computeRequestHash(prompt token ids, the job's params). */
+  requestHash: 'RECEIPT_REQUEST_HASH',
+  /** `receipt.outputHash` ≠ computeOutputHash(output token ids, finish reason). */
+  outputHash: 'RECEIPT_OUTPUT_HASH',
+  /** The prompt token ids are not the job's input re-templated and tokenized by the validator. */
+  promptMismatch: 'PROMPT_MISMATCH',
+  /** `receipt.inputUnits` ≠ the number of prompt tokens (inflated usage). */
+  inputUnits: 'USAGE_INPUT_UNITS',
+  /** `receipt.outputUnits` ≠ the number of output tokens (inflated usage). */
+  outputUnits: 'USAGE_OUTPUT_UNITS',
+  /** Reported usage (when the gateway reports one) ≠ the token counts. */
+  usage: 'USAGE_MISMATCH',
+  /** `receipt.fee` ≠ the fee of the real token counts at the job's pricing. */
+  fee: 'FEE_MISMATCH',
+  /** A token id the model's vocabulary does not have. */
+  invalidToken: 'INVALID_TOKEN',
+  /** More output tokens than `maxTokens`. */
+  tooLong: 'OUTPUT_TOO_LONG',
+  /** A `length` finish with fewer than `maxTokens` tokens (truncated). */
+  lengthEarly: 'LENGTH_BEFORE_MAX',
+  /** A `stop` finish that ends with neither an end token nor a stop string (truncated). */
+  stopWithoutEnd: 'STOP_WITHOUT_END',
+  /** Tokens after an end token (generation stops at the first one). */
+  afterEnd: 'TOKEN_AFTER_END',
+  /** Tokens after a stop string appeared (generation stops when one completes). */
+  afterStop: 'TOKEN_AFTER_STOP',
+  /** Greedy job: a token that is not the argmax, by more than the margin. */
+  greedyMismatch: 'GREEDY_MISMATCH',
+  /** Seeded job: the canonical sampler replayed with the job's seed picks another token. */
+  seededMismatch: 'SEEDED_MISMATCH',
+  /** Sampled job: a token outside the declared top-p nucleus (with slack). */
+  outsideTopP: 'OUTSIDE_TOP_P',
+  /** Sampled job: at least `floorMinCount` tokens below the probability floor. */
+  belowFloor: 'BELOW_FLOOR',
+} as const;
+export type HardReasonCode = (typeof HardReason)[keyof typeof HardReason];
+
+/** Soft signals: reported (reputation, audit rate), never a FAIL. */
+export const SoftSignal = {
+  /** A greedy token that is not the argmax, within the noise budget. */
+  greedyNearTie: 'GREEDY_NEAR_TIE',
+  /** A seeded token that is not the replayed pick, within the noise budget. */
+  replayNearMiss: 'REPLAY_NEAR_MISS',
+  /** The scorer listed too few tokens to bound the tail tightly: the seeded check leans to the worker. */
+  partialDistribution: 'PARTIAL_DISTRIBUTION',
+  samplerNotReplayed: 'SAMPLER_NOT_REPLAYED',
+  unlikelyRank: 'UNLIKELY_RANK',
+  singleBelowFloor: 'SINGLE_BELOW_FLOOR',
+  logprobDrift: 'LOGPROB_DRIFT',
+  endAvoided: 'END_AVOIDED',
+} as const;
+export type SoftSignalCode = (typeof SoftSignal)[keyof typeof SoftSignal];
+
+export type Reason = { code: HardReasonCode; position?: number; detail: string };
+export type Soft = { code: SoftSignalCode; position?: number; detail: string };
+
+/** The audited job as the worker committed to it (from the gateway's audit API). */
+export type JudgeJob = {
+  /** The job's sampling params as the gateway recorded them (what the user asked for). */
+  params: SamplingParams;
+  promptTokenIds: readonly number[];
+  outputTokenIds: readonly number[];
+  finishReason: FinishReason;
+  receipt: Receipt;
+  /** Usage as reported for the job, when known. */
+  usage?: { promptTokens: number; completionTokens: number } | undefined;
+  /** The job's pricing (for the fee check), when known. */
+  pricing?: { inputPerMTokens: string; outputPerMTokens: string; confidentialPremiumBps: number } | undefined;
+};
+
+export type JudgeScores = {
+  /** One per output token: the claimed model's distribution that predicted it. */
+  positions: readonly ScoredPosition[];
+};
+
+export type JudgeModelInfo = {
+  /** The model the scores came from: must be the receipt's. */
+  modelId: Hex;
+  vocabSize: number;
+  isEndToken(id: number): boolean;
+  detokenize(ids: readonly number[]): string;
+  /**
+   * The sampler the worker ran: `aipg-sampler-v1` (the llama-cpp backend) replays seeded jobs
+   * exactly; `unknown` (Ollama, vLLM: their own RNG) checks seeded jobs like unseeded ones.
+   */
+  sampler: 'aipg-sampler-v1' | 'unknown';
+};
+
+export type JudgeInput = {
+  job: JudgeJob;
+  /** null when the output could not be scored (invalid token ids): only the structural rules run. */
+  scores: JudgeScores | null;
+  /** The job's input re-templated and tokenized by the validator. */
+  expectedPromptTokenIds: readonly number[];
+  modelInfo: JudgeModelInfo;
+  thresholds?: Partial<JudgeThresholds> | undefined;
+};
+
+export type Sampling = 'greedy' | 'seeded' | 'sampled';
+
+/** Per-job statistics of every threshold, for calibration and for the record. */
+export type JudgeStats = {
+  positions: number;
+  /**
+   * Greedy / seeded: the largest logit noise (nats) any passing token needed to be the sampler's
+   * pick (0 when every token is the pick); null when none applies. Compare with `logitNoise`.
+   */
+  maxRequiredNoise: number | null;
+  /** Tokens that failed the greedy / seeded rule. */
+  mismatches: number;
+  /** Seeded positions judged on a partial distribution. */
+  partialPositions: number;
+  /** Sampled with top-p < 1: max share of tempered mass surely ranked before a token (under the noise budget). */
+  maxMassBefore: number | null;
+  /** Sampled: min over tokens of ln(pick probability upper bound) + ln V, in nats. */
+  minFloorExcess: number | null;
+  belowFloor: number;
+  /** Sampled, complete distributions: mean (surprise − entropy), nats per token. */
+  meanDrift: number | null;
+};
+
+export type Verdict = {
+  verdict: 'pass' | 'fail';
+  reasons: Reason[];
+  soft: Soft[];
+  /** keccak256 of the canonical JSON of `reasons` (what the attestation carries). */
+  evidenceHash: Hex;
+  evidence: { sampling: Sampling; stats: JudgeStats; thresholds: JudgeThresholds };
+};
+
+/** Per code, at most this many positions are listed; the rest are counted in one more reason. */
+export const MAX_POSITIONS_PER_CODE = 8;
+
+export function judge(input: JudgeInput): Verdict {
+  const { job, scores, expectedPromptTokenIds, modelInfo } = input;
+  const t: JudgeThresholds = { ...DEFAULT_THRESHOLDS, ...input.thresholds };
+  const { params, receipt } = job;
+  const prompt = job.promptTokenIds;
+  const output = job.outputTokenIds;
+  const reasons: Reason[] = [];
+  const soft: Soft[] = [];
+  const hard = (code: HardReasonCode, detail: string, position?: number) =>
+    reasons.push(position === undefined ? { code, detail } : { code, position, detail });
+
+  if (modelInfo.modelId.toLowerCase() !== receipt.modelId.toLowerCase())
+    throw new ValidatorError('The scores are from another model than the receipt names', {
+      code: ValidatorErrorCode.judgeInput,
+      details: `receipt ${receipt.modelId}, scored with ${modelInfo.modelId}`,
+    });
+
+  // ── commitments ──────────────────────────────────────────────────────────────────────────
+  const requestHash = computeRequestHash(prompt, params);
+  if (requestHash !== receipt.requestHash.toLowerCase())
+    hard(
+      HardReason.requestHash,
+      `receipt requestHash ${receipt.requestHash} ≠ ${requestHash} of the prompt ids and params`,
+    );
+  const outputHash = computeOutputHash(output, job.finishReason);
+  if (outputHash !== receipt.outputHash.toLowerCase())
+    hard(
+      HardReason.outputHash,
+      `receipt outputHash ${receipt.outputHash} ≠ ${outputHash} of the output ids and finish`,
+    );
+  const firstDiff = firstDifference(prompt, expectedPromptTokenIds);
+  if (firstDiff >= 0)
+    hard(
+      HardReason.promptMismatch,
+      `prompt ids differ from the re-templated prompt at index ${firstDiff} (${prompt.length} vs ${expectedPromptTokenIds.length} ids)`,
+    );
+
+  // ── usage ────────────────────────────────────────────────────────────────────────────────
+  if (receipt.inputUnits !== BigInt(prompt.length))
+    hard(HardReason.inputUnits, `inputUnits ${receipt.inputUnits} ≠ ${prompt.length} prompt tokens`);
+  if (receipt.outputUnits !== BigInt(output.length))
+    hard(HardReason.outputUnits, `outputUnits ${receipt.outputUnits} ≠ ${output.length} output tokens`);
+  if (job.usage && (job.usage.promptTokens !== prompt.length || job.usage.completionTokens !== output.length))
+    hard(
+      HardReason.usage,
+      `usage ${job.usage.promptTokens}/${job.usage.completionTokens} ≠ ${prompt.length}/${output.length} tokens`,
+    );
+  if (job.pricing) {
+    const fee = computeTextFee({
+      inputTokens: prompt.length,
+      outputTokens: output.length,
+      rates: {
+        inputPerMTokens: BigInt(job.pricing.inputPerMTokens),
+        outputPerMTokens: BigInt(job.pricing.outputPerMTokens),
+      },
+      confidential: receipt.confidential,
+      confidentialPremiumBps: job.pricing.confidentialPremiumBps,
+    });
+    if (fee !== receipt.fee) hard(HardReason.fee, `fee ${receipt.fee} ≠ ${fee} for the real token counts`);
+  }
+
+  // ── termination ──────────────────────────────────────────────────────────────────────────
+  const invalid = output.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= modelInfo.vocabSize);
+  if (invalid >= 0)
+    hard(
+      HardReason.invalidToken,
+      `token id ${output[invalid]} is outside the vocabulary (${modelInfo.vocabSize})`,
+      invalid,
+    );
+  else checkTermination(job, modelInfo, hard);
+
+  // ── the model's distribution at every output position ────────────────────────────────────
+  const sampling: Sampling =
+    params.temperature === 0
+      ? 'greedy'
+      : params.seed !== null && modelInfo.sampler === 'aipg-sampler-v1'
+        ? 'seeded'
+        : 'sampled';
+  const stats: JudgeStats = {
+    positions: output.length,
+    maxRequiredNoise: null,
+    mismatches: 0,
+    partialPositions: 0,
+    maxMassBefore: null,
+    minFloorExcess: null,
+    belowFloor: 0,
+    meanDrift: null,
+  };
+  if (scores === null) {
+    if (reasons.length === 0)
+      throw new ValidatorError('Scores are needed unless the job already fails on its token ids', {
+        code: ValidatorErrorCode.judgeInput,
+      });
+  } else {
+    if (scores.positions.length !== output.length)
+      throw new ValidatorError('The scores do not cover the output', {
+        code: ValidatorErrorCode.judgeInput,
+        details: `${scores.positions.length} scored positions for ${output.length} output tokens`,
+      });
+    scores.positions.forEach((p, i) => {
+      if (p.tokenId !== output[i])
+        throw new ValidatorError('The scores are for other tokens than the output', {
+          code: ValidatorErrorCode.judgeInput,
+          details: `position ${i}: scored ${p.tokenId}, output ${output[i]}`,
+        });
+    });
+    if (params.temperature > 0 && params.seed !== null && modelInfo.sampler !== 'aipg-sampler-v1')
+      soft.push({
+        code: SoftSignal.samplerNotReplayed,
+        detail: 'seeded job from a worker whose sampler cannot be replayed: checked as unseeded',
+      });
+    checkPositions(job, scores.positions, modelInfo, t, sampling, stats, hard, soft);
+  }
+
+  const capped = capPositions(reasons);
+  return {
+    verdict: capped.length > 0 ? 'fail' : 'pass',
+    reasons: capped,
+    soft: capPositions(soft),
+    evidenceHash: evidenceHash(capped),
+    evidence: { sampling, stats, thresholds: t },
+  };
+}
+
+function checkTermination(
+  job: JudgeJob,
+  model: JudgeModelInfo,
+  hard: (code: HardReasonCode, detail: string, position?: number) => void,
+): void {
+  const { params, finishReason } = job;
+  const output = job.outputTokenIds;
+  const n = output.length;
+  if (n > params.maxTokens) hard(HardReason.tooLong, `${n} output tokens, max_tokens ${params.maxTokens}`);
+  const firstEnd = output.findIndex((id) => model.isEndToken(id));
+  const lastIsEnd = n > 0 && firstEnd === n - 1;
+  if (firstEnd >= 0 && (finishReason === 'length' || firstEnd < n - 1))
+    hard(
+      HardReason.afterEnd,
+      `end token ${output[firstEnd]} at position ${firstEnd}, ${n - 1 - firstEnd} more tokens, finish ${finishReason}`,
+      firstEnd,
+    );
+  // Stop strings: generation stops at the first token after which the decoded text (end tokens
+  // excluded) contains one (OutputText in @aipg/inference). Engines decode the first output token
+  // with or without its leading space (SentencePiece drops it at the start of a text; servers that
+  // decode the output as a continuation of the prompt keep it): a rule fails only if both
+  // decodings agree.
+  const stops =
+    params.stop.length > 0
+      ? [
+          firstStopIndex(output, params.stop, model, []),
+          firstStopIndex(output, params.stop, model, job.promptTokenIds.slice(-1)),
+        ]
+      : [-1];
+  const early = stops.every((i) => i >= 0 && (finishReason === 'length' || i < n - 1));
+  if (early) {
+    const stopAt = Math.max(...stops);
+    hard(
+      HardReason.afterStop,
+      `a stop string completes at position ${stopAt}, ${n - 1 - stopAt} more tokens, finish ${finishReason}`,
+      stopAt,
+    );
+  }
+  const stopEvidence = stops.some((i) => i >= 0 && i === n - 1);
+  if (finishReason === 'length' && n < params.maxTokens)
+    hard(HardReason.lengthEarly, `finish length after ${n} tokens, max_tokens ${params.maxTokens}`);
+  if (finishReason === 'stop' && !lastIsEnd && !stopEvidence && firstEnd < 0)
+    hard(
+      HardReason.stopWithoutEnd,
+      n === 0
+        ? 'finish stop with no output token'
+        : `finish stop, but the last token ${output[n - 1]} is not an end token and completes no stop string`,
+    );
+}
+
+/** Index of the token after which the decoded output first contains a stop string, else -1. */
+function firstStopIndex(
+  ids: readonly number[],
+  stop: readonly string[],
+  model: JudgeModelInfo,
+  context: readonly number[],
+): number {
+  // End tokens decode to nothing and are never part of a stop string. With a context token the
+  // output is decoded as its continuation (its first token keeps a leading space).
+  const output = ids.map((id) => (model.isEndToken(id) ? -1 : id));
+  const prefix = context.length > 0 ? model.detokenize(context) : '';
+  const decode = (part: number[]) => {
+    if (context.length === 0) return model.detokenize(part);
+    const t = model.detokenize([...context, ...part]);
+    return t.startsWith(prefix) ? t.slice(prefix.length) : t;
+  };
+  const text = (upTo: number) => decode(output.slice(0, upTo).filter((id) => id >= 0));
+  const full = text(output.length);
+  if (!stop.some((s) => full.includes(s))) return -1;
+  // Binary search is unsafe (decoding is not monotone under UTF-8 splits): scan, O(n²) decoding
+  // of outputs of at most max_tokens ids.
+  for (let i = 0; i < output.length; i++) {
+    if (output[i]! < 0) continue;
+    const prefix = text(i + 1);
+    if (stop.some((s) => prefix.includes(s))) return i;
+  }
+  return -1;
+}
+
+function checkPositions(
+  job: JudgeJob,
+  positions: readonly ScoredPosition[],
+  model: JudgeModelInfo,
+  t: JudgeThresholds,
+  sampling: Sampling,
+  stats: JudgeStats,
+  hard: (code: HardReasonCode, detail: string, position?: number) => void,
+  soft: Soft[],
+): void {
+  const { params } = job;
+  const V = model.vocabSize;
+  const floor = -(Math.log(V) + t.floorExcessNats);
+  const below: number[] = [];
+  let driftSum = 0;
+  let driftCount = 0;
+  const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(4) : String(x));
+
+  const tol: Tolerance = { logitNoise: t.logitNoise, topPSlack: t.topPSlack };
+  positions.forEach((p, i) => {
+    const v = positionView(p, V);
+    if (sampling === 'greedy') {
+      const g = greedyCheck(v);
+      if (g.expectedTokenId !== p.tokenId && g.requiredNoise > t.logitNoise) {
+        stats.mismatches++;
+        hard(
+          HardReason.greedyMismatch,
+          `token ${p.tokenId} (p=${fmt(p.probability)}), argmax ${g.expectedTokenId} (p=${fmt(p.probability + g.gap)}): needs ${fmt(g.requiredNoise)} nats of noise`,
+          i,
+        );
+      } else {
+        stats.maxRequiredNoise = Math.max(stats.maxRequiredNoise ?? 0, g.requiredNoise);
+        if (g.expectedTokenId !== p.tokenId)
+          soft.push({
+            code: SoftSignal.greedyNearTie,
+            position: i,
+            detail: `token ${p.tokenId} is not the argmax ${g.expectedTokenId} (${fmt(g.requiredNoise)} nats of noise)`,
+          });
+      }
+    } else if (sampling === 'seeded') {
+      const seed = params.seed!;
+      const r = seededCheck(v, { temperature: params.temperature, topP: params.topP, seed }, i, tol);
+      if (r.partial) {
+        stats.partialPositions++;
+        soft.push({
+          code: SoftSignal.partialDistribution,
+          position: i,
+          detail: 'the listed top tokens leave a tail that matters: the replay leans to the worker',
+        });
+      }
+      if (r.distance > 0) {
+        stats.mismatches++;
+        hard(
+          HardReason.seededMismatch,
+          r.distance >= 1
+            ? `token ${p.tokenId} (rank ${p.rank}) cannot be in the top-p ${params.topP} nucleus; the sampler with seed ${seed} picks ${r.expectedTokenId}`
+            : `token ${p.tokenId}, the sampler with seed ${seed} picks ${r.expectedTokenId} (u is ${fmt(r.distance)} outside the token's widest interval)`,
+          i,
+        );
+      } else {
+        const needed =
+          r.expectedTokenId === p.tokenId
+            ? 0
+            : requiredNoise(
+                (noise) =>
+                  seededCheck(v, { ...params, seed }, i, { ...tol, logitNoise: noise }).distance === 0,
+                t.logitNoise,
+              );
+        stats.maxRequiredNoise = Math.max(stats.maxRequiredNoise ?? 0, needed);
+        if (needed > 0)
+          soft.push({
+            code: SoftSignal.replayNearMiss,
+            position: i,
+            detail: `token ${p.tokenId} is not the replayed pick ${r.expectedTokenId} (${fmt(needed)} nats of noise)`,
+          });
+      }
+    }
+    if (sampling === 'greedy') return;
+
+    // Sampled (seeded too): the token must be inside the top-p nucleus and not absurdly unlikely.
+    if (params.topP + t.topPSlack < 1) {
+      // Tempering before or after the top-p cut (engines differ): outside only if outside both.
+      const before = Math.min(
+        massBeforeLower(v, params.temperature, t.logitNoise),
+        massBeforeLower(v, 1, t.logitNoise),
+      );
+      stats.maxMassBefore = Math.max(stats.maxMassBefore ?? 0, before);
+      if (before >= params.topP + t.topPSlack)
+        hard(
+          HardReason.outsideTopP,
+          `token ${p.tokenId} (rank ${p.rank}): ${fmt(before)} of the mass ranks before it, top_p ${params.topP}`,
+          i,
+        );
+    }
+    const logPick = logPickUpper(v, params.temperature);
+    const excess = logPick + Math.log(V);
+    stats.minFloorExcess = Math.min(stats.minFloorExcess ?? Number.POSITIVE_INFINITY, excess);
+    if (logPick < floor) below.push(i);
+    if (p.rank >= t.softRank)
+      soft.push({
+        code: SoftSignal.unlikelyRank,
+        position: i,
+        detail: `token ${p.tokenId} at rank ${p.rank}`,
+      });
+    const s = surprise(v, params.temperature, params.topP);
+    if (s) {
+      driftSum += s.surprise - s.entropy;
+      driftCount++;
+    }
+    const end = endAvoided(v, model, t.softEndAvoidedRatio);
+    if (end)
+      soft.push({
+        code: SoftSignal.endAvoided,
+        position: i,
+        detail: `end token ${end.tokenId} (p=${fmt(end.probability)}) ≥ ${t.softEndAvoidedRatio}× token ${p.tokenId}`,
+      });
+  });
+
+  stats.belowFloor = below.length;
+  if (below.length >= t.floorMinCount)
+    for (const i of below) {
+      const p = positions[i]!;
+      hard(
+        HardReason.belowFloor,
+        `token ${p.tokenId} (p=${fmt(p.probability)}, rank ${p.rank}) is below the floor e^${fmt(floor)} at temperature ${params.temperature}`,
+        i,
+      );
+    }
+  else
+    for (const i of below)
+      soft.push({
+        code: SoftSignal.singleBelowFloor,
+        position: i,
+        detail: `token ${positions[i]!.tokenId} is below the floor (${below.length} < ${t.floorMinCount} such tokens)`,
+      });
+  if (driftCount > 0) {
+    stats.meanDrift = driftSum / driftCount;
+    if (driftCount >= t.softDriftMinPositions && stats.meanDrift > t.softDriftNats)
+      soft.push({
+        code: SoftSignal.logprobDrift,
+        detail: `mean surprise exceeds entropy by ${fmt(stats.meanDrift)} nats over ${driftCount} tokens`,
+      });
+  }
+}
+
+/**
+ * ln of an upper bound of the probability any top-p/top-k sampler at this temperature picks the
+ * claimed token: q / Σ q over the shortest canonical prefix that contains it (a nucleus always
+ * holds every token ranked above its members), and never above the full tempered bound.
+ */
+function logPickUpper(v: PositionView, temperature: number): number {
+  const full = logTemperedUpper(v, temperature);
+  if (v.claimed < 0) return full;
+  const inv = 1 / temperature;
+  let prefix = 0;
+  for (let i = 0; i <= v.claimed; i++) prefix += v.top[i]!.probability ** inv;
+  const q = v.probability ** inv;
+  if (q <= 0) return Number.NEGATIVE_INFINITY;
+  return Math.max(full, Math.log(Math.min(1, q / prefix)));
+}
+
+function endAvoided(v: PositionView, model: JudgeModelInfo, ratio: number): TopToken | undefined {
+  if (model.isEndToken(v.tokenId)) return undefined;
+  return v.top.find((t) => model.isEndToken(t.tokenId) && t.probability >= ratio * v.probability);
+}
+
+function firstDifference(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+/** At most MAX_POSITIONS_PER_CODE positioned entries per code, then one that counts the rest. */
+function capPositions<T extends { code: string; position?: number; detail: string }>(items: T[]): T[] {
+  const seen = new Map<string, number>();
+  const out: T[] = [];
+  const extra = new Map<string, number>();
+  for (const item of items) {
+    if (item.position === undefined) {
+      out.push(item);
+      continue;
+    }
+    const n = seen.get(item.code) ?? 0;
+    seen.set(item.code, n + 1);
+    if (n < MAX_POSITIONS_PER_CODE) out.push(item);
+    else extra.set(item.code, (extra.get(item.code) ?? 0) + 1);
+  }
+  for (const [code, count] of extra) out.push({ code, detail: `${count} more positions` } as T);
+  return out;
+}

@@ -1,0 +1,218 @@
+/**
+ * Everything the validator node does on chain, behind one small interface (the node takes it as
+ * a dependency, so its loop is testable against any implementation). `createValidatorChain` is
+ * the real one: viem over the Grid Diamond, writes signed by the operator key.
+ */
+import {
+  attest,
+  ChainError,
+  finalizeAudit,
+  fixRandomness,
+  getAssignedValidators,
+  getAudit,
+  getBatchAudit,
+  getModel,
+  gridAbi,
+  isAudited,
+  type ReadClient,
+  type WriteClient,
+  withdrawEarnings,
+} from '@aipg/chain';
+import type { Receipt } from '@aipg/core';
+import { type Address, type Hex, parseEventLogs, zeroAddress } from 'viem';
+import { getBlock, getBlockNumber, getChainId, getLogs, readContract } from 'viem/actions';
+
+export type VoteName = 'pass' | 'fail';
+export type AuditVerdictName = 'none' | 'pass' | 'fail' | 'inconclusive';
+
+export type SettledBatch = {
+  batchId: bigint;
+  gateway: Address;
+  root: Hex;
+  receiptCount: number;
+  blockNumber: bigint;
+};
+export type BatchAuditInfo = { randomness: Hex | null; fixedAt: bigint; deadline: bigint };
+export type OnchainAudit = {
+  batchId: bigint;
+  worker: Address;
+  deadline: bigint;
+  passVotes: number;
+  failVotes: number;
+  verdict: AuditVerdictName;
+  slashed: bigint;
+};
+
+/** What a write that the contract may legitimately refuse came to. */
+export type WriteOutcome =
+  | { status: 'sent'; hash: Hex }
+  | { status: 'refused'; errorName: string; message: string };
+
+export type ValidatorChain = {
+  readonly grid: Address;
+  /** The operator key that signs transactions. */
+  readonly operator: Address;
+  chainId(): Promise<number>;
+  head(): Promise<{ number: bigint; timestamp: bigint }>;
+  validatorOwner(operator: Address): Promise<Address | null>;
+  validatorBond(owner: Address): Promise<{ amount: bigint; unbonding: bigint; active: boolean }>;
+  validatorMinimumBond(): Promise<bigint>;
+  /** The worker bond owner behind an operator key, now or at a past block (which may be pruned). */
+  workerOf(operator: Address, blockNumber?: bigint): Promise<Address | null>;
+  /** Whether `owner` named `operator` as its worker operator key in blocks [fromBlock, toBlock]. */
+  workerOperatorSet(owner: Address, operator: Address, fromBlock: bigint, toBlock: bigint): Promise<boolean>;
+  model(
+    modelId: Hex,
+  ): Promise<{ name: string; weightsHash: Hex; kind: 'text' | 'image'; active: boolean } | null>;
+  settledBatches(fromBlock: bigint, toBlock: bigint): Promise<SettledBatch[]>;
+  batchAudit(batchId: bigint): Promise<BatchAuditInfo>;
+  fixRandomness(batchId: bigint): Promise<WriteOutcome>;
+  isAudited(batchId: bigint, leaf: Hex, worker: Address): Promise<boolean>;
+  assignedValidators(batchId: bigint, leaf: Hex): Promise<Address[]>;
+  attest(p: {
+    batchId: bigint;
+    receipt: Receipt;
+    proof: readonly Hex[];
+    vote: VoteName;
+    evidenceHash: Hex;
+  }): Promise<WriteOutcome>;
+  voteOf(leaf: Hex, validator: Address): Promise<VoteName | 'none'>;
+  getAudit(leaf: Hex): Promise<OnchainAudit>;
+  finalize(leaf: Hex): Promise<WriteOutcome>;
+  earningsOf(account: Address): Promise<bigint>;
+  withdrawEarnings(): Promise<{ hash: Hex; amount: bigint }>;
+};
+
+export type CreateValidatorChainParameters = {
+  publicClient: ReadClient;
+  walletClient: WriteClient;
+  grid: Address;
+};
+
+/** A write the contract refused with a custom error (a race with another validator, a closed window). */
+function refused(error: unknown): WriteOutcome {
+  if (error instanceof ChainError && error.code === 'CONTRACT_REVERT' && error.errorName)
+    return { status: 'refused', errorName: error.errorName, message: error.shortMessage };
+  throw error;
+}
+
+export function createValidatorChain({
+  publicClient,
+  walletClient,
+  grid,
+}: CreateValidatorChainParameters): ValidatorChain {
+  const read = <T>(functionName: string, args: readonly unknown[] = []) =>
+    readContract(publicClient, { address: grid, abi: gridAbi, functionName, args } as never) as Promise<T>;
+
+  return {
+    grid,
+    operator: walletClient.account.address,
+    chainId: () => getChainId(publicClient),
+    async head() {
+      const number = await getBlockNumber(publicClient, { cacheTime: 0 });
+      const block = await getBlock(publicClient, { blockNumber: number });
+      return { number, timestamp: block.timestamp };
+    },
+    async validatorOwner(operator) {
+      const owner = await read<Address>('validatorOf', [operator]);
+      return owner === zeroAddress ? null : owner;
+    },
+    async validatorBond(owner) {
+      const b = await read<{ amount: bigint; unbonding: bigint; active: boolean }>('validatorBond', [owner]);
+      return { amount: b.amount, unbonding: b.unbonding, active: b.active };
+    },
+    validatorMinimumBond: () => read<bigint>('validatorMinimumBond'),
+    async workerOf(operator, blockNumber) {
+      const owner = (await readContract(publicClient, {
+        address: grid,
+        abi: gridAbi,
+        functionName: 'workerOf',
+        args: [operator],
+        ...(blockNumber === undefined ? {} : { blockNumber }),
+      })) as Address;
+      return owner === zeroAddress ? null : owner;
+    },
+    async workerOperatorSet(owner, operator, fromBlock, toBlock) {
+      const logs = await getLogs(publicClient, {
+        address: grid,
+        event: gridAbi.find((x) => x.type === 'event' && x.name === 'OperatorSet') as never,
+        args: { role: 0, owner, operator } as never,
+        fromBlock,
+        toBlock,
+      });
+      return logs.length > 0;
+    },
+    async model(modelId) {
+      try {
+        const m = await getModel(publicClient, { grid, modelId });
+        return { name: m.name, weightsHash: m.weightsHash, kind: m.kind, active: m.active };
+      } catch (error) {
+        if ((error as { errorName?: string }).errorName === 'UnknownModel') return null;
+        throw error;
+      }
+    },
+    async settledBatches(fromBlock, toBlock) {
+      const logs = await getLogs(publicClient, {
+        address: grid,
+        event: gridAbi.find((x) => x.type === 'event' && x.name === 'BatchSettled') as never,
+        fromBlock,
+        toBlock,
+      });
+      return parseEventLogs({ abi: gridAbi, logs, eventName: 'BatchSettled' }).map((l) => ({
+        batchId: l.args.batchId,
+        gateway: l.args.gateway,
+        root: l.args.root,
+        receiptCount: Number(l.args.receiptCount),
+        blockNumber: l.blockNumber,
+      }));
+    },
+    async batchAudit(batchId) {
+      const b = await getBatchAudit(publicClient, { grid, batchId });
+      return {
+        randomness: b.fixed ? b.randomness : null,
+        fixedAt: BigInt(b.fixedAt),
+        deadline: BigInt(b.deadline),
+      };
+    },
+    fixRandomness: (batchId) =>
+      fixRandomness(walletClient, { grid, batchId }).then(
+        (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
+        refused,
+      ),
+    isAudited: (batchId, leaf, worker) => isAudited(publicClient, { grid, batchId, leaf, worker }),
+    async assignedValidators(batchId, leaf) {
+      return [...(await getAssignedValidators(publicClient, { grid, batchId, leaf }))];
+    },
+    attest: ({ batchId, receipt, proof, vote, evidenceHash }) =>
+      attest(walletClient, { grid, batchId, receipt, proof, vote, evidenceHash }).then(
+        (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
+        refused,
+      ),
+    async voteOf(leaf, validator) {
+      const a = await getAudit(publicClient, { grid, leaf, validators: [validator] });
+      return a.votes[validator] ?? 'none';
+    },
+    async getAudit(leaf) {
+      const a = await getAudit(publicClient, { grid, leaf });
+      return {
+        batchId: a.batchId,
+        worker: a.worker,
+        deadline: BigInt(a.deadline),
+        passVotes: a.passVotes,
+        failVotes: a.failVotes,
+        verdict: a.verdict,
+        slashed: a.slashed,
+      };
+    },
+    finalize: (leaf) =>
+      finalizeAudit(walletClient, { grid, leaf }).then(
+        (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
+        refused,
+      ),
+    earningsOf: (account) => read<bigint>('earningsOf', [account]),
+    async withdrawEarnings() {
+      const r = await withdrawEarnings(walletClient, { grid });
+      return { hash: r.hash, amount: r.amount };
+    },
+  };
+}

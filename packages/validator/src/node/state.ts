@@ -1,0 +1,206 @@
+/**
+ * The validator's progress, in one JSON file under its data directory, written atomically (a
+ * temporary file, fsync, rename), so a crash leaves either the old or the new state, never half
+ * of one. An attestation is recorded here (vote and evidence hash) BEFORE its transaction is
+ * sent: after a crash the node finds it, asks the chain (`voteOf`) whether it landed, and re-sends
+ * the same vote if not. It never judges a job twice, never attests two different votes.
+ */
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { ReceiptJson } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { z } from 'zod';
+import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
+import type { Reason } from '../judge/judge.ts';
+
+export const STATE_VERSION = 1;
+
+export type BatchStatus =
+  /** Settled; its randomness is not fixed yet. */
+  | 'waiting'
+  /** Randomness fixed; this validator's assignments are listed under `audits`. */
+  | 'listed'
+  /** Nothing left to do here. */
+  | 'done';
+
+export type BatchRecord = {
+  batchId: string;
+  root: Hex;
+  gateway: Address;
+  settledBlock: string;
+  status: BatchStatus;
+  /** Attestation deadline (unix seconds) once the randomness is fixed. */
+  deadline: string | null;
+  /** Audited leaves of the batch (for `--finalize all`). */
+  audited: Hex[];
+  /** Audited leaves finalized (by anyone) as far as this validator knows. */
+  finalized: Hex[];
+  lastError?: string | undefined;
+};
+
+export type AuditStatus =
+  /** Assigned; not judged yet. */
+  | 'pending'
+  /** Judged: the vote is fixed (what is attested, now or after a restart). */
+  | 'judged'
+  /** The attestation transaction may have been sent (check `voteOf` after a restart). */
+  | 'sending'
+  | 'attested'
+  /** Not attested: evidence missing or unverifiable, deadline passed, unassigned. */
+  | 'abstained'
+  | 'finalized';
+
+export type AuditRecord = {
+  leaf: Hex;
+  batchId: string;
+  jobId: Hex;
+  worker: Address;
+  modelId: Hex;
+  /** The receipt and its Merkle proof as listed for the batch (what `attest` sends). */
+  receipt: ReceiptJson;
+  proof: Hex[];
+  deadline: string;
+  status: AuditStatus;
+  /** Unix ms before which a failed step is not retried. */
+  retryAt?: number | undefined;
+  vote?: 'pass' | 'fail' | undefined;
+  evidenceHash?: Hex | undefined;
+  reasons?: Reason[] | undefined;
+  soft?: string[] | undefined;
+  scorer?: string | undefined;
+  txHash?: Hex | undefined;
+  attempts: number;
+  lastError?: string | undefined;
+  abstainReason?: string | undefined;
+  verdict?: string | undefined;
+};
+
+export type ValidatorState = {
+  version: typeof STATE_VERSION;
+  chainId: number;
+  grid: Address;
+  owner: Address;
+  /** The next block to read `BatchSettled` logs from. */
+  cursor: string;
+  batches: Record<string, BatchRecord>;
+  audits: Record<string, AuditRecord>;
+  /** AIPG wei withdrawn by this node, for the record. */
+  withdrawn: string;
+  /** What pruned (long finished) batches held: counts only. */
+  archived: { batches: number; pass: number; fail: number; abstained: number };
+};
+
+const stateSchema = z.object({
+  version: z.literal(STATE_VERSION),
+  chainId: z.number().int(),
+  grid: z.string(),
+  owner: z.string(),
+  cursor: z.string().regex(/^\d+$/),
+  batches: z.record(z.string(), z.object({ status: z.enum(['waiting', 'listed', 'done']) }).passthrough()),
+  audits: z.record(
+    z.string(),
+    z
+      .object({ status: z.enum(['pending', 'judged', 'sending', 'attested', 'abstained', 'finalized']) })
+      .passthrough(),
+  ),
+  withdrawn: z.string(),
+});
+
+export type StateStore = {
+  readonly path: string;
+  readonly state: ValidatorState;
+  /** Writes the state atomically. Writes are serialized. */
+  save(): Promise<void>;
+};
+
+/**
+ * Opens (or creates) the state file. Refuses a file written for another chain, Grid or validator:
+ * its cursor and votes would be wrong here.
+ */
+export async function openStateStore(
+  path: string,
+  identity: { chainId: number; grid: Address; owner: Address; startBlock: bigint },
+): Promise<StateStore> {
+  let state: ValidatorState;
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new ValidatorError(`Cannot read the state file ${path}`, {
+      code: ValidatorErrorCode.stateFile,
+      cause: error,
+    });
+  });
+  if (text === undefined) {
+    state = {
+      version: STATE_VERSION,
+      chainId: identity.chainId,
+      grid: identity.grid,
+      owner: identity.owner,
+      cursor: identity.startBlock.toString(),
+      batches: {},
+      audits: {},
+      withdrawn: '0',
+      archived: { batches: 0, pass: 0, fail: 0, abstained: 0 },
+    };
+  } else {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw new ValidatorError(`The state file ${path} is not valid JSON`, {
+        code: ValidatorErrorCode.stateFile,
+        cause,
+      });
+    }
+    const parsed = stateSchema.safeParse(json);
+    if (!parsed.success)
+      throw new ValidatorError(`The state file ${path} is malformed`, {
+        code: ValidatorErrorCode.stateFile,
+        details: parsed.error.issues[0]?.message,
+      });
+    state = json as ValidatorState;
+    state.archived ??= { batches: 0, pass: 0, fail: 0, abstained: 0 };
+    const same =
+      state.chainId === identity.chainId &&
+      state.grid.toLowerCase() === identity.grid.toLowerCase() &&
+      state.owner.toLowerCase() === identity.owner.toLowerCase();
+    if (!same)
+      throw new ValidatorError(`The state file ${path} belongs to another validator or chain`, {
+        code: ValidatorErrorCode.stateFile,
+        details: `file: chain ${state.chainId}, grid ${state.grid}, owner ${state.owner}; here: chain ${identity.chainId}, grid ${identity.grid}, owner ${identity.owner}`,
+      });
+  }
+
+  let writing: Promise<void> = Promise.resolve();
+  const store: StateStore = {
+    path,
+    state,
+    save() {
+      const snapshot = `${JSON.stringify(state, null, 1)}\n`;
+      writing = writing.catch(() => undefined).then(() => writeAtomic(path, snapshot));
+      return writing;
+    },
+  };
+  if (text === undefined) await store.save();
+  return store;
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    const file = await open(tmp, 'w', 0o600);
+    try {
+      await file.writeFile(text);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    throw new ValidatorError(`Cannot write the state file ${path}`, {
+      code: ValidatorErrorCode.stateFile,
+      cause,
+    });
+  }
+}

@@ -1,0 +1,744 @@
+/**
+ * The validator node (`aipg validator start`): proves its bond, follows settled batches, fixes
+ * their randomness when it is ready, finds the receipts it is assigned to audit, fetches each
+ * job from the gateway's audit API, checks the proof and the worker's signature, re-scores and
+ * judges it (DESIGN.md §5), attests once, finalizes audits past their deadline and withdraws its
+ * earnings. Progress lives in a JSON state file: a restart resumes where it stopped and never
+ * attests twice for one job.
+ *
+ * One pass (every `pollIntervalMs`):
+ *   1. read `BatchSettled` logs from the cursor, in bounded ranges;
+ *   2. per waiting batch: `fixRandomness` once ready, then list its receipts from the gateway and
+ *      keep those audited (`isAudited`) and assigned to this validator (`assignedValidators`);
+ *   3. per assigned job: fetch, verify, check, judge → record the vote → attest;
+ *   4. finalize audits whose deadline has passed; withdraw earnings above the threshold.
+ */
+import { join } from 'node:path';
+import { createGridClients } from '@aipg/chain';
+import {
+  formatAipg,
+  type Receipt,
+  receiptFromJson,
+  receiptLeafHash,
+  receiptToJson,
+  receiptTypedData,
+  verifyReceiptProof,
+} from '@aipg/core';
+import type { Logger } from 'pino';
+import { type Address, formatUnits, type Hex, recoverTypedDataAddress } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createCrosscheckChecker } from '../checkers/crosscheck.ts';
+import { createModelFiles } from '../checkers/models.ts';
+import { createReexecuteChecker } from '../checkers/reexecute.ts';
+import type { Checker } from '../checkers/types.ts';
+import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
+import { type AuditClient, createAuditClient } from '../gateway/client.ts';
+import { judge } from '../judge/judge.ts';
+import { createValidatorChain, type ValidatorChain } from './chain.ts';
+import { createValidatorLogger } from './logger.ts';
+import { createValidatorMetrics, type MetricsServer, startMetricsServer } from './metrics.ts';
+import type { ValidatorOptions } from './options.ts';
+import { type AuditRecord, type AuditStatus, type BatchRecord, openStateStore } from './state.ts';
+
+export type StartValidatorDependencies = {
+  /** The chain (default: viem over `options.rpcUrl`, signed by the operator key). */
+  chain?: ValidatorChain | undefined;
+  /** The checker (default: by `options.mode`). Closed by `stop()` either way. */
+  checker?: Checker | undefined;
+  logger?: Logger | undefined;
+};
+
+export type ValidatorState = 'running' | 'stopping' | 'stopped';
+
+export type ValidatorStatus = {
+  state: ValidatorState;
+  mode: ValidatorOptions['mode'];
+  chainId: number;
+  grid: Address;
+  operator: Address;
+  owner: Address;
+  stateFile: string;
+  /** Next block the log cursor reads. */
+  cursor: bigint;
+  head: bigint | null;
+  passes: number;
+  batches: Record<BatchRecord['status'], number>;
+  audits: Record<AuditStatus, number>;
+  /** Attested votes, pruned batches included. */
+  votes: { pass: number; fail: number };
+  /** Finished batches pruned from the state file, and what their audits came to. */
+  archived: { batches: number; pass: number; fail: number; abstained: number };
+  metricsUrl: string | null;
+  lastError: string | null;
+};
+
+export type Validator = {
+  status(): ValidatorStatus;
+  /** Runs a pass now (or waits for the running one, then runs another); resolves when it ends. */
+  poll(): Promise<void>;
+  /** Stops after the current step, saves the state, closes the checker and the metrics server. */
+  stop(): Promise<void>;
+  /** Resolves once stopped (by `stop()`). */
+  readonly stopped: Promise<void>;
+};
+
+/** How many log ranges one pass reads before it turns to audits (catching up never starves them). */
+const MAX_RANGES_PER_PASS = 25;
+/** How far before a batch's settlement a worker's operator key still counts as its key (~2 days on Base). */
+const OPERATOR_LOOKBACK_BLOCKS = 100_000n;
+/** Finished batches kept in the state file (older ones are summed into `archived`). */
+const MAX_DONE_BATCHES = 1_000;
+/** Retry delays of a failed audit step: doubling from the poll interval up to this. */
+const MAX_RETRY_MS = 5 * 60_000;
+
+export async function startValidator(
+  options: ValidatorOptions,
+  deps: StartValidatorDependencies = {},
+): Promise<Validator> {
+  const logger = deps.logger ?? createValidatorLogger(options.logLevel);
+  const account = privateKeyToAccount(options.operatorKey);
+  const chain =
+    deps.chain ??
+    (() => {
+      const { publicClient, walletClient } = createGridClients({
+        rpcUrl: options.rpcUrl,
+        chainId: options.chainId,
+        account,
+      });
+      return createValidatorChain({ publicClient, walletClient: walletClient!, grid: options.grid });
+    })();
+
+  // ── preflight: the right chain, an active validator bond ───────────────────────────────────
+  const chainId = await chain.chainId();
+  if (chainId !== options.chainId)
+    throw new ValidatorError(
+      `the RPC ${options.rpcUrl} serves chain ${chainId}, but this validator is configured for chain ${options.chainId}`,
+      { code: ValidatorErrorCode.chainMismatch },
+    );
+  const owner = await checkValidatorBond(chain, account.address);
+  const head0 = await chain.head();
+  const stateFile = join(options.dataDir, `state-${options.chainId}-${options.grid.toLowerCase()}.json`);
+  const store = await openStateStore(stateFile, {
+    chainId: options.chainId,
+    grid: options.grid,
+    owner,
+    startBlock: options.startBlock ?? (head0.number > 10_000n ? head0.number - 10_000n : 0n),
+  });
+  const { state } = store;
+  // A restart retries at once: above all, an attestation that may have been sent is settled first.
+  for (const a of Object.values(state.audits)) a.retryAt = undefined;
+
+  const clients = new Map<string, AuditClient>();
+  const clientFor = (gateway: Address): AuditClient | undefined => {
+    const key = gateway.toLowerCase();
+    let c = clients.get(key);
+    if (!c) {
+      const endpoint =
+        options.gateways.find((g) => g.address?.toLowerCase() === key) ??
+        options.gateways.find((g) => g.address === null);
+      if (!endpoint) return undefined;
+      c = createAuditClient({ url: endpoint.url, gateway, account });
+      clients.set(key, c);
+    }
+    return c;
+  };
+
+  const models = createModelFiles({ dir: options.modelDir, files: options.gguf, presets: options.presets });
+  const checker =
+    deps.checker ??
+    (options.mode === 'reexecute'
+      ? createReexecuteChecker({
+          models,
+          threads: options.threads,
+          gpuLayers: options.gpuLayers,
+          contextSize: options.contextSize,
+          logger,
+        })
+      : createCrosscheckChecker({
+          models,
+          logger,
+          client: (request) => {
+            const c = request.gateway ? clientFor(request.gateway) : undefined;
+            if (!c)
+              throw new ValidatorError('No gateway URL for a cross-check', {
+                code: ValidatorErrorCode.gatewayError,
+                details: `gateway ${request.gateway ?? 'unknown'}: pass --gateway ${request.gateway ?? '0x…'}=<url>`,
+              });
+            return c;
+          },
+        }));
+
+  const metrics = createValidatorMetrics();
+  let runState: ValidatorState = 'running';
+  let lastError: string | null = null;
+  let passes = 0;
+  let head: { number: bigint; timestamp: bigint } | null = head0;
+  let lastEarnings: bigint | null = null;
+  let metricsServer: MetricsServer | null = null;
+  if (options.metrics) {
+    metricsServer = await startMetricsServer(metrics, options.metrics, () => ({
+      ok: runState === 'running' && (lastError === null || passes > 0),
+      state: runState,
+    })).catch(async (error) => {
+      await checker.close();
+      throw error;
+    });
+  }
+  logger.info(
+    {
+      operator: account.address,
+      owner,
+      mode: checker.mode,
+      chainId,
+      grid: options.grid,
+      cursor: state.cursor,
+      stateFile,
+      metrics: metricsServer?.url ?? null,
+    },
+    'validator started',
+  );
+
+  const fail = (where: string, error: unknown, extra: Record<string, unknown> = {}) => {
+    const code = (error as { code?: string }).code ?? 'UNKNOWN';
+    metrics.errors.inc({ code });
+    lastError = `${where}: ${(error as Error).message?.split('\n')[0] ?? String(error)}`;
+    logger.warn({ ...extra, code, err: error }, where);
+  };
+
+  // ── one pass ───────────────────────────────────────────────────────────────────────────────
+  async function pass(): Promise<void> {
+    head = await chain.head();
+    await scanLogs(head.number);
+    for (const b of Object.values(state.batches)) {
+      if (runState !== 'running') return;
+      if (b.status === 'done') continue;
+      try {
+        await processBatch(b);
+      } catch (error) {
+        b.lastError = (error as Error).message;
+        fail('batch failed', error, { batchId: b.batchId });
+      }
+    }
+    for (const a of Object.values(state.audits)) {
+      if (runState !== 'running') return;
+      if (a.status === 'attested' || a.status === 'abstained' || a.status === 'finalized') continue;
+      if (a.retryAt !== undefined && a.retryAt > Date.now()) continue;
+      try {
+        await processAudit(a);
+        a.retryAt = undefined;
+      } catch (error) {
+        a.attempts++;
+        a.lastError = (error as Error).message;
+        a.retryAt =
+          Date.now() + Math.min(MAX_RETRY_MS, options.pollIntervalMs * 2 ** Math.min(a.attempts, 12));
+        fail('audit failed', error, { jobId: a.jobId, leaf: a.leaf, attempts: a.attempts });
+      }
+      await store.save();
+    }
+    if (options.finalize !== 'off') await finalizeDue();
+    if (options.withdrawMin !== null) await maybeWithdraw(options.withdrawMin);
+    prune();
+    metrics.pending.set(
+      {},
+      Object.values(state.audits).filter((a) => ['pending', 'judged', 'sending'].includes(a.status)).length,
+    );
+    await store.save();
+    passes++;
+  }
+
+  async function scanLogs(headNumber: bigint): Promise<void> {
+    const safe = headNumber - BigInt(options.confirmations);
+    for (let i = 0; i < MAX_RANGES_PER_PASS && runState === 'running'; i++) {
+      const from = BigInt(state.cursor);
+      if (from > safe) return;
+      const to = safe < from + BigInt(options.logRange) - 1n ? safe : from + BigInt(options.logRange) - 1n;
+      const batches = await chain.settledBatches(from, to);
+      for (const s of batches) {
+        const id = s.batchId.toString();
+        if (state.batches[id]) continue;
+        state.batches[id] = {
+          batchId: id,
+          root: s.root,
+          gateway: s.gateway,
+          settledBlock: s.blockNumber.toString(),
+          status: 'waiting',
+          deadline: null,
+          audited: [],
+          finalized: [],
+        };
+        logger.info(
+          { batchId: id, root: s.root, gateway: s.gateway, receipts: s.receiptCount },
+          'batch settled',
+        );
+      }
+      state.cursor = (to + 1n).toString();
+      metrics.cursor.set({}, Number(to + 1n));
+      await store.save();
+    }
+  }
+
+  async function processBatch(b: BatchRecord): Promise<void> {
+    const id = BigInt(b.batchId);
+    const now = head!.timestamp;
+    if (b.status === 'waiting') {
+      let info = await chain.batchAudit(id);
+      if (!info.randomness) {
+        const r = await chain.fixRandomness(id);
+        if (r.status === 'refused' && r.errorName === 'RandomnessNotReady') return;
+        if (r.status === 'refused' && r.errorName !== 'RandomnessAlreadyFixed') {
+          logger.warn({ batchId: b.batchId, error: r.message }, 'fixRandomness refused');
+          return;
+        }
+        if (r.status === 'sent') logger.info({ batchId: b.batchId, tx: r.hash }, 'audit randomness fixed');
+        info = await chain.batchAudit(id);
+        if (!info.randomness) return;
+      }
+      b.deadline = info.deadline.toString();
+      if (now > info.deadline) {
+        b.status = 'done';
+        logger.warn(
+          { batchId: b.batchId, deadline: b.deadline },
+          'batch found after its attestation deadline',
+        );
+        return;
+      }
+      const client = clientFor(b.gateway);
+      if (!client)
+        throw new ValidatorError('No gateway URL for a settled batch', {
+          code: ValidatorErrorCode.gatewayError,
+          details: `gateway ${b.gateway}: pass --gateway ${b.gateway}=<url>`,
+        });
+      const listing = await client.getBatch(b.root);
+      if (
+        listing.root.toLowerCase() !== b.root.toLowerCase() ||
+        (listing.batchId !== null && listing.batchId !== id)
+      )
+        throw new ValidatorError('The gateway listed another batch', {
+          code: ValidatorErrorCode.evidenceInvalid,
+          details: `asked ${b.batchId} ${b.root}, got ${listing.batchId} ${listing.root}`,
+        });
+      let mine = 0;
+      for (const r of listing.receipts) {
+        const leaf = receiptLeafHash(r.receipt);
+        if (leaf.toLowerCase() !== r.leaf.toLowerCase() || !verifyReceiptProof(b.root, r.receipt, r.proof)) {
+          logger.warn({ batchId: b.batchId, jobId: r.jobId }, 'receipt not in the batch root: skipped');
+          continue;
+        }
+        // Confidential jobs are covered by their TEE attestation, never re-executed (DESIGN §6).
+        if (r.receipt.confidential) continue;
+        if (!(await chain.isAudited(id, leaf, r.receipt.worker))) continue;
+        if (!b.audited.includes(leaf)) b.audited.push(leaf);
+        const assigned = await chain.assignedValidators(id, leaf);
+        if (!assigned.some((v) => v.toLowerCase() === owner.toLowerCase())) continue;
+        if (state.audits[leaf]) continue;
+        mine++;
+        state.audits[leaf] = {
+          leaf,
+          batchId: b.batchId,
+          jobId: r.jobId,
+          worker: r.receipt.worker,
+          modelId: r.receipt.modelId,
+          receipt: receiptToJson(r.receipt),
+          proof: r.proof,
+          deadline: b.deadline,
+          status: 'pending',
+          attempts: 0,
+        };
+      }
+      b.status = 'listed';
+      b.lastError = undefined;
+      logger.info({ batchId: b.batchId, audited: b.audited.length, assigned: mine }, 'batch audits listed');
+      return;
+    }
+    // listed: done once the window has closed and nothing of it is left to do here.
+    if (b.deadline !== null && now > BigInt(b.deadline)) {
+      const open = Object.values(state.audits).some(
+        (a) =>
+          a.batchId === b.batchId &&
+          (a.status === 'pending' ||
+            a.status === 'judged' ||
+            a.status === 'sending' ||
+            (a.status === 'attested' && options.finalize !== 'off')),
+      );
+      const unfinalized = options.finalize === 'all' && b.audited.some((l) => !b.finalized.includes(l));
+      if (!open && !unfinalized) b.status = 'done';
+    }
+  }
+
+  async function processAudit(a: AuditRecord): Promise<void> {
+    const log = logger.child({ jobId: a.jobId, leaf: a.leaf, batchId: a.batchId });
+    const now = head!.timestamp;
+    const deadline = BigInt(a.deadline);
+    if (a.status === 'sending') {
+      // A previous attempt may have landed (crash or RPC error after sending): never attest twice.
+      const onChain = await chain.voteOf(a.leaf, owner);
+      if (onChain !== 'none') {
+        a.status = 'attested';
+        log.info({ vote: onChain }, 'attestation found on chain');
+        return;
+      }
+      a.status = 'judged';
+    }
+    if (now > deadline) {
+      abstain(a, 'the attestation window closed', log);
+      return;
+    }
+    if (a.status === 'pending') await judgeAudit(a, log);
+    if (a.status !== 'judged') return;
+
+    a.status = 'sending';
+    await store.save(); // before the transaction: a crash now is resolved with voteOf
+    const receipt = receiptFromJson(a.receipt);
+    const r = await chain.attest({
+      batchId: BigInt(a.batchId),
+      receipt,
+      proof: a.proof,
+      vote: a.vote!,
+      evidenceHash: a.evidenceHash!,
+    });
+    if (r.status === 'sent') {
+      a.status = 'attested';
+      a.txHash = r.hash;
+      metrics.attestations.inc({ vote: a.vote!, outcome: 'sent' });
+      log.info({ vote: a.vote, evidenceHash: a.evidenceHash, tx: r.hash }, 'attested');
+      return;
+    }
+    metrics.attestations.inc({ vote: a.vote!, outcome: 'refused' });
+    if (r.errorName === 'AlreadyAttested') {
+      a.status = 'attested';
+      log.info('already attested');
+    } else if (r.errorName === 'AttestWindowClosed') abstain(a, 'the attestation window closed', log);
+    else if (
+      r.errorName === 'NotAssigned' ||
+      r.errorName === 'NotAudited' ||
+      r.errorName === 'AuditedInOtherBatch'
+    )
+      abstain(a, `attest refused: ${r.message}`, log);
+    else {
+      a.status = 'judged'; // refused before sending (gas estimation): nothing landed
+      throw new ValidatorError(`attest refused: ${r.message}`, {
+        code: ValidatorErrorCode.evidenceInvalid,
+        retryable: true,
+      });
+    }
+  }
+
+  async function judgeAudit(a: AuditRecord, log: Logger): Promise<void> {
+    const stored = receiptFromJson(a.receipt);
+    const client = clientFor(stored.gateway);
+    if (!client)
+      throw new ValidatorError('No gateway URL for the job', {
+        code: ValidatorErrorCode.gatewayError,
+        details: `gateway ${stored.gateway}`,
+      });
+    const job = await client.getJob(a.jobId);
+    if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
+      abstain(a, 'the gateway serves another receipt for this job than the batch holds', log);
+      return;
+    }
+    const signer = await recoverSigner(job.receipt, job.signature);
+    if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
+      // Not provably the worker's receipt (a forged one): no verdict.
+      abstain(a, `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`, log);
+      return;
+    }
+    const model = await chain.model(stored.modelId);
+    if (!model) {
+      abstain(a, `model ${stored.modelId} is not registered`, log);
+      return;
+    }
+    if (model.kind !== 'text') {
+      abstain(a, 'image audits are not supported yet', log);
+      return;
+    }
+    const checked = await checker.check({
+      jobId: a.jobId,
+      model: { modelId: stored.modelId, name: model.name, weightsHash: model.weightsHash },
+      kind: job.kind,
+      input: job.input,
+      promptTokenIds: job.promptTokenIds,
+      outputTokenIds: job.outputTokenIds,
+      worker: stored.worker,
+      gateway: stored.gateway,
+    });
+    const v = judge({
+      job: {
+        params: job.params,
+        promptTokenIds: job.promptTokenIds,
+        outputTokenIds: job.outputTokenIds,
+        finishReason: job.finishReason,
+        receipt: stored,
+        pricing: job.pricing ?? undefined,
+      },
+      scores: checked.scores,
+      expectedPromptTokenIds: checked.expectedPromptTokenIds,
+      modelInfo: { ...checked.modelInfo, sampler: options.replaySeeded ? 'aipg-sampler-v1' : 'unknown' },
+    });
+    a.vote = v.verdict;
+    a.evidenceHash = v.evidenceHash;
+    a.reasons = v.reasons;
+    a.soft = [...new Set(v.soft.map((s) => s.code))];
+    a.scorer = checked.scorer;
+    a.status = 'judged';
+    metrics.audits.inc({ verdict: v.verdict });
+    await store.save();
+    const fields = {
+      verdict: v.verdict,
+      sampling: v.evidence.sampling,
+      scorer: checked.scorer,
+      soft: a.soft,
+    };
+    if (v.verdict === 'fail') log.warn({ ...fields, reasons: v.reasons.slice(0, 5) }, 'job FAILED its audit');
+    else log.info(fields, 'job passed its audit');
+  }
+
+  /**
+   * Whether `signer` was the worker's operator key when it signed. A worker cannot escape an audit
+   * by naming a new operator key after the fact: the key counts if it is the operator now, was at
+   * the settlement block, or was named in the OPERATOR_LOOKBACK_BLOCKS before it.
+   */
+  async function signedByWorker(worker: Address, signer: Address, a: AuditRecord): Promise<boolean> {
+    const same = (x: Address | null) => x !== null && x.toLowerCase() === worker.toLowerCase();
+    if (same(await chain.workerOf(signer))) return true;
+    const settled = state.batches[a.batchId]?.settledBlock;
+    if (settled === undefined) return false;
+    const at = BigInt(settled);
+    // A pruned node cannot serve old state: then only the logs decide.
+    if (same(await chain.workerOf(signer, at).catch(() => null))) return true;
+    const from = at > OPERATOR_LOOKBACK_BLOCKS ? at - OPERATOR_LOOKBACK_BLOCKS : 0n;
+    for (let to = at; to >= from; to -= BigInt(options.logRange)) {
+      const lo = to - BigInt(options.logRange) + 1n > from ? to - BigInt(options.logRange) + 1n : from;
+      if (await chain.workerOperatorSet(worker, signer, lo, to)) return true;
+      if (lo === from) break;
+    }
+    return false;
+  }
+
+  async function recoverSigner(receipt: Receipt, signature: Hex): Promise<Address | null> {
+    try {
+      return await recoverTypedDataAddress({
+        ...receiptTypedData(receipt, options.chainId, options.grid),
+        signature,
+      });
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Keeps the state file bounded: beyond MAX_DONE_BATCHES finished batches, the oldest go, with
+   * their audits (all past their deadline: the contract takes no vote for them any more), into
+   * the `archived` counters.
+   */
+  function prune(): void {
+    const done = Object.values(state.batches)
+      .filter((b) => b.status === 'done')
+      .sort((x, y) => (BigInt(x.batchId) < BigInt(y.batchId) ? -1 : 1));
+    for (const b of done.slice(0, Math.max(0, done.length - MAX_DONE_BATCHES))) {
+      for (const a of Object.values(state.audits)) {
+        if (a.batchId !== b.batchId) continue;
+        if (a.status === 'attested' || a.status === 'finalized') state.archived[a.vote ?? 'pass']++;
+        else state.archived.abstained++;
+        delete state.audits[a.leaf];
+      }
+      state.archived.batches++;
+      delete state.batches[b.batchId];
+    }
+  }
+
+  function abstain(a: AuditRecord, reason: string, log: Logger) {
+    a.status = 'abstained';
+    a.abstainReason = reason;
+    metrics.audits.inc({ verdict: 'abstained' });
+    log.warn({ reason }, 'abstained from the audit');
+  }
+
+  async function finalizeDue(): Promise<void> {
+    const now = head!.timestamp;
+    const leaves: { leaf: Hex; audit?: AuditRecord; batch?: BatchRecord }[] = [];
+    for (const a of Object.values(state.audits))
+      if (a.status === 'attested' && now > BigInt(a.deadline)) leaves.push({ leaf: a.leaf, audit: a });
+    if (options.finalize === 'all')
+      for (const b of Object.values(state.batches))
+        if (b.status === 'listed' && b.deadline !== null && now > BigInt(b.deadline))
+          for (const leaf of b.audited)
+            if (!b.finalized.includes(leaf) && !state.audits[leaf]) leaves.push({ leaf, batch: b });
+    for (const { leaf, audit, batch } of leaves) {
+      if (runState !== 'running') return;
+      try {
+        const r = await chain.finalize(leaf);
+        if (r.status === 'refused' && r.errorName === 'AttestWindowOpen') continue;
+        if (
+          r.status === 'refused' &&
+          r.errorName !== 'AlreadyFinalized' &&
+          r.errorName !== 'NothingToFinalize'
+        )
+          throw new ValidatorError(`finalize refused: ${r.message}`, {
+            code: ValidatorErrorCode.evidenceInvalid,
+          });
+        const info = await chain.getAudit(leaf);
+        metrics.finalized.inc({ verdict: info.verdict });
+        if (batch) batch.finalized.push(leaf);
+        if (audit) {
+          audit.status = 'finalized';
+          audit.verdict = info.verdict;
+          const agreed = audit.vote === info.verdict;
+          logger.info(
+            {
+              jobId: audit.jobId,
+              leaf,
+              vote: audit.vote,
+              verdict: info.verdict,
+              slashed: info.slashed.toString(),
+              agreed,
+            },
+            agreed ? 'audit finalized: our vote is the verdict' : 'audit finalized against our vote',
+          );
+        }
+        await store.save();
+      } catch (error) {
+        fail('finalize failed', error, { leaf });
+      }
+    }
+  }
+
+  async function maybeWithdraw(minimum: bigint): Promise<void> {
+    try {
+      const earnings = await chain.earningsOf(owner);
+      metrics.earnings.set({}, Number(formatUnits(earnings, 18)));
+      if (earnings === 0n || earnings < minimum) return;
+      if (account.address.toLowerCase() !== owner.toLowerCase()) {
+        // Only an account's owner can withdraw its earnings: tell the owner (once per change).
+        if (lastEarnings !== earnings)
+          logger.info(
+            { owner, earnings: formatAipg(earnings) },
+            'earnings are waiting for the bond owner: run `aipg withdraw earnings` from the owner wallet',
+          );
+        lastEarnings = earnings;
+        return;
+      }
+      const r = await chain.withdrawEarnings();
+      state.withdrawn = (BigInt(state.withdrawn) + r.amount).toString();
+      metrics.withdrawn.inc({}, Number(formatUnits(r.amount, 18)));
+      logger.info({ amount: formatAipg(r.amount), tx: r.hash }, 'earnings withdrawn');
+    } catch (error) {
+      fail('withdraw failed', error);
+    }
+  }
+
+  // ── the loop ───────────────────────────────────────────────────────────────────────────────
+  let wake: (() => void) | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const runPass = () => {
+    current = current.then(async () => {
+      if (runState !== 'running') return;
+      try {
+        await pass();
+      } catch (error) {
+        fail('pass failed', error);
+      }
+    });
+    return current;
+  };
+  const loop = (async () => {
+    while (runState === 'running') {
+      await runPass();
+      if (runState !== 'running') break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.pollIntervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  })();
+
+  let markStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
+
+  const count = <K extends string>(keys: readonly K[], values: K[]) =>
+    Object.fromEntries(keys.map((k) => [k, values.filter((v) => v === k).length])) as Record<K, number>;
+
+  return {
+    status() {
+      const audits = Object.values(state.audits);
+      return {
+        state: runState,
+        mode: checker.mode,
+        chainId: options.chainId,
+        grid: options.grid,
+        operator: account.address,
+        owner,
+        stateFile,
+        cursor: BigInt(state.cursor),
+        head: head?.number ?? null,
+        passes,
+        batches: count(
+          ['waiting', 'listed', 'done'],
+          Object.values(state.batches).map((b) => b.status),
+        ),
+        audits: count(
+          ['pending', 'judged', 'sending', 'attested', 'abstained', 'finalized'],
+          audits.map((a) => a.status),
+        ),
+        archived: { ...state.archived },
+        votes: {
+          pass:
+            state.archived.pass +
+            audits.filter((a) => a.vote === 'pass' && (a.status === 'attested' || a.status === 'finalized'))
+              .length,
+          fail:
+            state.archived.fail +
+            audits.filter((a) => a.vote === 'fail' && (a.status === 'attested' || a.status === 'finalized'))
+              .length,
+        },
+        metricsUrl: metricsServer?.url ?? null,
+        lastError,
+      };
+    },
+    poll: () => runPass(),
+    stopped,
+    async stop() {
+      if (runState !== 'running') return stopped;
+      runState = 'stopping';
+      wake?.();
+      await loop;
+      await current;
+      await store.save();
+      await checker.close();
+      await metricsServer?.close();
+      runState = 'stopped';
+      logger.info({ cursor: state.cursor }, 'validator stopped');
+      markStopped();
+    },
+  };
+}
+
+/**
+ * The operator key's validator bond owner; throws a one-line refusal naming the command that fixes
+ * it when there is no active bond.
+ */
+export async function checkValidatorBond(chain: ValidatorChain, operator: Address): Promise<Address> {
+  const [owner, minimum] = await Promise.all([chain.validatorOwner(operator), chain.validatorMinimumBond()]);
+  const plain = (wei: bigint) => formatUnits(wei, 18);
+  if (!owner)
+    throw new ValidatorError(
+      `no validator bond for operator ${operator}: bond at least ${formatAipg(minimum)} AIPG with \`aipg stake validator ${plain(minimum)}\` (or, from the owner's wallet, \`aipg stake validator ${plain(minimum)} --operator ${operator}\`)`,
+      { code: ValidatorErrorCode.bondMissing },
+    );
+  const bond = await chain.validatorBond(owner);
+  if (!bond.active) {
+    const missing = minimum > bond.amount ? minimum - bond.amount : minimum;
+    throw new ValidatorError(
+      bond.amount === 0n && bond.unbonding > 0n
+        ? `the validator bond of ${owner} is fully unbonding (${formatAipg(bond.unbonding)} AIPG): cancel with \`aipg unbond validator --cancel\` or bond again with \`aipg stake validator ${plain(minimum)}\``
+        : `the validator bond of ${owner} is ${formatAipg(bond.amount)} AIPG, below the ${formatAipg(minimum)} AIPG minimum: add ${formatAipg(missing)} AIPG with \`aipg stake validator ${plain(missing)}\``,
+      { code: ValidatorErrorCode.bondInactive },
+    );
+  }
+  return owner;
+}
