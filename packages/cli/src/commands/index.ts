@@ -4,8 +4,18 @@ import { devnet } from './devnet.ts';
 import { stake } from './stake.ts';
 import { status } from './status.ts';
 import { unbond } from './unbond.ts';
+import { validatorStart } from './validator-start.ts';
 import { withdraw } from './withdraw.ts';
 import { workerStart } from './worker-start.ts';
 
 /** Every `aipg` command: add one with one line (its file lives next to this one). */
-export const commands: readonly Command[] = [devnet, chainUp, stake, unbond, withdraw, status, workerStart];
+export const commands: readonly Command[] = [
+  devnet,
+  chainUp,
+  stake,
+  unbond,
+  withdraw,
+  status,
+  workerStart,
+  validatorStart,
+];

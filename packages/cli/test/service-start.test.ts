@@ -50,3 +50,23 @@ describe('aipg worker start', () => {
     expect(out.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('aipg validator start', () => {
+  it('is listed and has help', async () => {
+    const { out, streams } = io();
+    expect(await main(['validator', 'start', '--help'], { env: {}, ...streams })).toBe(0);
+    expect(out.stdout).toContain('aipg validator start');
+    expect(out.stdout).toContain('--mode reexecute|crosscheck');
+  });
+
+  it('refuses to start without an operator key, with one clear line and exit 1', async () => {
+    const { out, streams } = io();
+    const code = await main(['validator', 'start', '--grid', '0x5FbDB2315678afecb367f032d93F642f64180aa3'], {
+      env: {},
+      ...streams,
+    });
+    expect(code).toBe(1);
+    expect(out.stderr).toMatch(/^aipg validator: .*(operator key|AIPG_OPERATOR_KEY)/i);
+    expect(out.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
