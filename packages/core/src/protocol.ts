@@ -36,14 +36,18 @@ const address = z
 const uintString = z.string().regex(/^\d{1,78}$/, 'expected a decimal integer string');
 const tokenId = z.number().int().min(0).max(0xffffffff);
 
-/** Largest `topK` of a `score` frame. */
-export const MAX_SCORE_TOP_K = 64;
+/**
+ * Largest `topK` of a `score` frame. Large enough that a cross-checking validator sees the whole
+ * distribution of a small vocabulary (and so judges as strictly as re-execution); the response size
+ * is bounded separately by `MAX_SCORE_ENTRIES`.
+ */
+export const MAX_SCORE_TOP_K = 1_024;
 /** Largest prompt, and largest output, of a `score` frame (token ids). */
 export const MAX_SCORE_TOKENS = 65_536;
 /**
  * Largest `outputTokenIds.length × (topK + 1)` of a `score` frame: bounds the `score-result` (about 60
  * bytes of JSON per entry, so at most ~16 MB, the gateway's default frame limit). With `topK` 64 that
- * is 4,032 output tokens; score a longer output with a smaller `topK`.
+ * is 4,032 output tokens, with 1,024 it is 255; score a longer output with a smaller `topK`.
  */
 export const MAX_SCORE_ENTRIES = 262_144;
 /** Probabilities are float32 sums on the worker: allow rounding just above 1. */

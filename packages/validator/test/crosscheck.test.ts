@@ -100,7 +100,7 @@ describe('cross-check', () => {
       expect(r.validator).toBe(VALIDATOR.address);
       const body = r.body as { exclude_worker: string; top_k: number; model_id: string };
       expect(body.exclude_worker).toBe(WORKER);
-      expect(body.top_k).toBe(64); // MAX_SCORE_TOP_K: what a worker's score frame carries
+      expect(body.top_k).toBe(520); // the whole tiny vocabulary (< MAX_SCORE_TOP_K): cross-check sees every token
       expect(body.model_id).toBe(tiny.modelId);
     }
   });

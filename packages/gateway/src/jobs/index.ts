@@ -161,11 +161,12 @@ export function createJobs({
     } catch (error) {
       throw chainFailure(error, 'confidential premium');
     }
+    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     const params: SamplingParams = {
       maxTokens,
       temperature: spec.temperature,
       topP: spec.topP,
-      seed: spec.seed,
+      seed: samplingSeed(spec, id),
       stop: spec.stop,
     };
     const reservedFee = maxFee({
@@ -175,7 +176,6 @@ export function createJobs({
       confidential: false,
       premiumBps,
     });
-    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
     await billing.reserve({
       id,
       kind: spec.kind,
@@ -660,4 +660,15 @@ export function createJobs({
     },
     inFlight: () => running.size,
   };
+}
+
+/**
+ * The seed a job runs with. A sampled job (temperature > 0) the client left unseeded gets one drawn
+ * from its random job id: as unpredictable to the client as an engine's private seed, but committed
+ * in the receipt (`requestHash`), so a validator can replay the sampler token by token instead of
+ * judging the output only statistically. Greedy jobs need none.
+ */
+export function samplingSeed(spec: { temperature: number; seed: number | null }, jobId: Hex): number | null {
+  if (spec.seed !== null || spec.temperature === 0) return spec.seed;
+  return Number.parseInt(jobId.slice(2, 14), 16); // 48 bits: a safe integer
 }
