@@ -1,3 +1,4 @@
+export { AUDIT_HEADERS, auditRequestMessage } from './audit-request.ts';
 export { BaseError, type BaseErrorParameters, InvalidInputError } from './errors.ts';
 export {
   computeModelId,

@@ -1,4 +1,11 @@
-import { buildReceiptTree, receiptLeafHash, receiptLeafValues, receiptToJson } from '@aipg/core';
+import {
+  AUDIT_HEADERS,
+  auditRequestMessage,
+  buildReceiptTree,
+  receiptLeafHash,
+  receiptLeafValues,
+  receiptToJson,
+} from '@aipg/core';
 import { type Address, getAddress, type Hex, isAddress, isHex, keccak256, recoverMessageAddress } from 'viem';
 import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
@@ -7,32 +14,7 @@ import { GatewayError } from '../errors.ts';
 import type { BatchRecord, Storage } from '../storage/index.ts';
 import { findSettledBatchId } from './batch-id.ts';
 
-/** Headers of a validator's signed audit request. */
-export const AUDIT_HEADERS = {
-  validator: 'x-aipg-validator',
-  timestamp: 'x-aipg-timestamp',
-  signature: 'x-aipg-signature',
-} as const;
-
-/**
- * The EIP-191 message a validator's operator key signs for one audit request. It names the gateway,
- * so a signed request is useless at any other gateway; the timestamp bounds it in time, and the
- * gateway refuses a signature it has seen before.
- */
-export function auditRequestMessage(r: {
-  method: string;
-  path: string;
-  timestamp: number;
-  gateway: Address;
-}): string {
-  return [
-    'AIPG audit request',
-    `gateway: ${getAddress(r.gateway)}`,
-    `method: ${r.method.toUpperCase()}`,
-    `path: ${r.path}`,
-    `timestamp: ${r.timestamp}`,
-  ].join('\n');
-}
+export { AUDIT_HEADERS, auditRequestMessage } from '@aipg/core';
 
 export type Audit = ReturnType<typeof createAudit>;
 

@@ -9,6 +9,8 @@
  *   POST /v1/audit/score           a cross-check: another worker re-scores a claimed output
  */
 import {
+  AUDIT_HEADERS,
+  auditRequestMessage,
   type ChatMessage,
   chatMessageSchema,
   type Receipt,
@@ -16,31 +18,11 @@ import {
   receiptJsonSchema,
   samplingParamsSchema,
 } from '@aipg/core';
-import { type Address, getAddress, type Hex, type LocalAccount } from 'viem';
+import type { Address, Hex, LocalAccount } from 'viem';
 import { z } from 'zod';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 
-export const AUDIT_HEADERS = {
-  validator: 'x-aipg-validator',
-  timestamp: 'x-aipg-timestamp',
-  signature: 'x-aipg-signature',
-} as const;
-
-/** The message a validator signs for one audit request (the gateway checks the same text). */
-export function auditRequestMessage(r: {
-  method: string;
-  path: string;
-  timestamp: number;
-  gateway: Address;
-}): string {
-  return [
-    'AIPG audit request',
-    `gateway: ${getAddress(r.gateway)}`,
-    `method: ${r.method.toUpperCase()}`,
-    `path: ${r.path}`,
-    `timestamp: ${r.timestamp}`,
-  ].join('\n');
-}
+export { AUDIT_HEADERS, auditRequestMessage } from '@aipg/core';
 
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/) as unknown as z.ZodType<Hex>;
 const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/) as unknown as z.ZodType<Hex>;
