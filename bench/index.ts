@@ -4,12 +4,15 @@
  *  2. time-to-first-token overhead when streaming
  *  3. requests per second through one gateway (an instant backend, so the gateway is what's measured)
  *  4. gas per settled job at batch sizes 1, 100 and 1,000
- *  5. (when the AuditFacet is deployed) gas of attest and finalize
+ *  5. audit cost as a share of generation cost, for outputs of 16, 128 and 512 tokens
+ *  6. gas of fixRandomness, attest and finalize
  * Usage: npm run bench [-- --quick]   (--quick: fewer iterations, for a smoke run)
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import {
   anvilTestAccounts,
   approveGateway,
@@ -22,6 +25,7 @@ import {
   startDevChain,
 } from '@aipg/chain';
 import { buildReceiptTree, computeOutputHash, computeRequestHash, parseAipg, type Receipt } from '@aipg/core';
+import { createLlamaEngine, ensureModel } from '@aipg/inference';
 import { createLlamaCppBackend, createWorkerOptions, startWorker } from '@aipg/worker';
 import OpenAI from 'openai';
 import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
@@ -311,9 +315,92 @@ async function gas() {
   }
 }
 
+/**
+ * 5. What an audit costs next to the job it checks: the worker's generation of N tokens against the
+ * validator's one teacher-forced pass over prompt + output (the judge's arithmetic on top is
+ * negligible), on the devnet's `small` model, one thread each.
+ */
+async function auditCost() {
+  const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-model-'));
+  try {
+    const model = await ensureModel({ dir, preset: 'small' });
+    const engine = await createLlamaEngine({ modelPath: model.path, threads: 1, contextSize: 1024 });
+    // A different prompt each round, so no round reuses another's cached state.
+    const prompt = (i: number) =>
+      engine.chatPromptTokenIds([
+        { role: 'user', content: `Tell me about the grid and its workers, part ${i}.` },
+      ]);
+    const rows: (string | number)[][] = [
+      ['max tokens', 'generated', 'generation', 'audit re-score', 'audit / generation'],
+    ];
+    for (const n of [16, 128, 512]) {
+      const gen: number[] = [];
+      const score: number[] = [];
+      let produced = 0;
+      for (let i = 0; i < (quick ? 2 : 5); i++) {
+        let t = performance.now();
+        const g = await engine.generate({
+          promptTokenIds: prompt(i),
+          params: { maxTokens: n, temperature: 0, topP: 1, seed: null, stop: [] },
+        });
+        gen.push(performance.now() - t);
+        produced = g.outputTokenIds.length;
+        t = performance.now();
+        await engine.score({
+          promptTokenIds: prompt(i),
+          outputTokenIds: g.outputTokenIds,
+          topK: 64,
+          params: { temperature: 0, topP: 1, seed: null },
+        });
+        score.push(performance.now() - t);
+      }
+      const g50 = pct(gen, 50);
+      const s50 = pct(score, 50);
+      rows.push([n, produced, ms(g50), ms(s50), `${((100 * s50) / g50).toFixed(1)} %`]);
+    }
+    await engine.close();
+    printTable(
+      '5. Audit cost as a share of generation cost (small model, greedy so every output runs to max tokens, medians)',
+      rows,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** 6. Gas of the audit transactions, from the Foundry gas test (the same rows as contracts/README.md). */
+async function auditGas() {
+  const contracts = resolve(import.meta.dirname, '../contracts');
+  const forge = resolve(import.meta.dirname, '../node_modules/.bin/forge');
+  const { stdout } = await promisify(execFile)(
+    forge,
+    ['test', '--match-path', 'test/gas/GasActions.t.sol', '-vv'],
+    {
+      cwd: contracts,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  const rows = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^\| (fixRandomness|attest|finalize)/.test(l))
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
+  printTable('6. Gas of audit transactions (1,024-receipt batch, 4 active validators, k = 3)', [
+    ['action', 'gas (tx)', 'execution', 'refund'],
+    ...rows,
+  ]);
+}
+
 const started = performance.now();
 console.log(`AIPG grid benchmarks${quick ? ' (quick)' : ''} — ${new Date().toISOString()}`);
 await latency();
 await gas();
+await auditCost();
+await auditGas();
 console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);
