@@ -143,12 +143,27 @@ export type Worker = Bond & {
   };
   reliability: number | null;
   earnings: Earnings;
-  audits: { total: number; passed: number; failed: number; pass_rate: number | null };
+  audits: {
+    total: number;
+    passed: number;
+    failed: number;
+    inconclusive?: number;
+    pass_rate: number | null;
+    slashed?: Amount;
+  };
 };
 
 export type Validator = Bond & {
   address: string;
-  audits: { done: number; agreed: number; agreement_rate: number | null };
+  audits: {
+    done: number;
+    agreed: number;
+    agreement_rate: number | null;
+    decided?: number;
+    pending?: number;
+    rewards?: { count: number; amount: Amount };
+    false_attestations?: { count: number; amount: Amount };
+  };
   rewards: Earnings;
 };
 
@@ -204,7 +219,7 @@ export type Operator = {
   worker: Omit<Worker, 'address' | 'earnings'> | null;
   validator: Omit<Validator, 'address' | 'rewards'> | null;
   earnings: Earnings;
-  audits: { enabled: boolean; recent: unknown[] };
+  audits: { enabled: boolean; recent: AuditItem[] };
   activity: ActivityItem[];
   commands: Command[];
 };
@@ -234,3 +249,20 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
 }
 
 export const STREAM_URL = '/v1/network/events/stream';
+
+/** One audit an operator took part in (`/v1/network/operators/{address}` → `audits.recent`). */
+export type AuditItem = {
+  leaf: string;
+  batch_id: string | null;
+  role: 'worker' | 'validator';
+  worker: string | null;
+  vote: 'pass' | 'fail' | null;
+  verdict: 'pass' | 'fail' | 'inconclusive' | null;
+  agreed: boolean | null;
+  slashed: Amount | null;
+  reward: Amount | null;
+  false_attestation_slash: Amount | null;
+  time: string;
+  block: number;
+  tx: string;
+};

@@ -245,6 +245,83 @@ export function describe(item: ActivityItem): Described {
         tone: 'info',
         title: <>Confidential premium set to {Number(x.bps) / 100}%</>,
       };
+    case 'attested': {
+      const fail = Number(x.vote) === 2;
+      return {
+        icon: 'shield',
+        tone: fail ? 'warn' : 'info',
+        title: (
+          <>
+            Validator attested <b>{fail ? 'FAIL' : 'PASS'}</b> on a receipt of batch #{item.batch_id}
+          </>
+        ),
+        body: (
+          <>
+            <Address address={item.account} /> · receipt{' '}
+            <span class="mono">{shortAddress(String(x.leaf ?? ''), 4)}</span>
+          </>
+        ),
+      };
+    }
+    case 'audit_finalized': {
+      const verdict = Number(x.verdict);
+      const slashed = BigInt(String(x.slashed ?? '0'));
+      return {
+        icon: 'shield',
+        tone: verdict === 1 ? 'good' : verdict === 2 ? 'bad' : 'neutral',
+        title: (
+          <>
+            Audit verdict: <b>{verdict === 1 ? 'PASS' : verdict === 2 ? 'FAIL' : 'inconclusive'}</b> (batch #
+            {item.batch_id})
+          </>
+        ),
+        body: (
+          <>
+            worker <Address address={item.account} />
+            {slashed > 0n && <> · bond slashed {aipg(slashed)}</>}
+            {verdict === 3 && <> · too few or tied votes: nobody paid or slashed</>}
+          </>
+        ),
+      };
+    }
+    case 'validator_rewarded':
+      return {
+        icon: 'coins',
+        tone: 'good',
+        title: (
+          <>
+            Validator earned <Amount value={item.amount} /> for an audit
+          </>
+        ),
+        body: <Address address={item.account} />,
+      };
+    case 'false_attestation_slashed':
+      return {
+        icon: 'slash',
+        tone: 'bad',
+        title: (
+          <>
+            False attestation: validator slashed <Amount value={item.amount} />
+          </>
+        ),
+        body: (
+          <>
+            <Address address={item.account} /> voted against the verdict · receipt{' '}
+            <span class="mono">{shortAddress(String(x.leaf ?? ''), 4)}</span>
+          </>
+        ),
+      };
+    case 'audit_randomness_fixed':
+      return {
+        icon: 'shield',
+        tone: 'info',
+        title: <>Audit sample drawn for batch #{item.batch_id}</>,
+        body: (
+          <>
+            attestations until <RelTime iso={new Date(Number(x.deadline) * 1000).toISOString()} future />
+          </>
+        ),
+      };
     default:
       return {
         icon:

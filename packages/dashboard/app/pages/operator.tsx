@@ -263,13 +263,62 @@ export function OperatorPage({ address }: { address: string | null }) {
               </ul>
             </Card>
             <Card title="Recent audits" testid="audits">
-              <Empty
-                title={data.audits.enabled ? 'No audit of this operator yet' : 'Audits are not live yet'}
-              >
-                {data.audits.enabled
-                  ? 'Audits of your jobs (or by your validator) will be listed here.'
-                  : 'When validators audit jobs, the audits of your jobs and your attestations appear here, each with its verdict.'}
-              </Empty>
+              {data.audits.recent.length > 0 ? (
+                <ul class="audits" data-testid="audits-list">
+                  {data.audits.recent.map((a) => (
+                    <li key={`${a.role}:${a.leaf}`} class="audit-item" data-verdict={a.verdict ?? 'open'}>
+                      <div>
+                        <b>
+                          {a.role === 'worker'
+                            ? 'Your job was audited'
+                            : `You attested ${a.vote?.toUpperCase()}`}
+                        </b>
+                        {' · '}
+                        {a.verdict === null ? (
+                          <span class="muted">awaiting the verdict</span>
+                        ) : (
+                          <span
+                            class={a.verdict === 'pass' ? 'good' : a.verdict === 'fail' ? 'bad' : 'muted'}
+                          >
+                            verdict {a.verdict.toUpperCase()}
+                          </span>
+                        )}
+                        {a.agreed === false && <span class="bad"> · against the verdict</span>}
+                      </div>
+                      <div class="muted small">
+                        batch #{a.batch_id} · receipt <span class="mono">{shortAddress(a.leaf, 4)}</span>
+                        {a.role === 'worker' && a.slashed && BigInt(a.slashed.wei) > 0n && (
+                          <>
+                            {' '}
+                            · slashed <Amount value={a.slashed} />
+                          </>
+                        )}
+                        {a.reward && BigInt(a.reward.wei) > 0n && (
+                          <>
+                            {' '}
+                            · earned <Amount value={a.reward} />
+                          </>
+                        )}
+                        {a.false_attestation_slash && (
+                          <>
+                            {' '}
+                            · slashed <Amount value={a.false_attestation_slash} />
+                          </>
+                        )}{' '}
+                        · <RelTime iso={a.time} />
+                      </div>
+                    </li>
+                  ))}
+                </ul>
+              ) : (
+                <Empty
+                  title={data.audits.enabled ? 'No audit of this operator yet' : 'Audits are not live yet'}
+                >
+                  {data.audits.enabled
+                    ? 'Audits of your jobs (or by your validator) will be listed here.'
+                    : 'When validators audit jobs, the audits of your jobs and your attestations appear here, each with its verdict.'}
+                </Empty>
+              )}
             </Card>
           </div>
           <Card title="Recent activity" testid="operator-activity">

@@ -65,14 +65,36 @@ export function ValidatorsPage() {
                         <div class="muted small">+{v.unbonding.display} unbonding</div>
                       )}
                     </td>
-                    <td class="num" data-label="Audits done">
+                    <td class="num" data-label="Audits done" data-col="audits">
                       {data.audits_enabled ? formatNumber(v.audits.done, 0) : <span class="muted">—</span>}
+                      {(v.audits.pending ?? 0) > 0 && (
+                        <div class="muted small">{v.audits.pending} awaiting a verdict</div>
+                      )}
                     </td>
-                    <td class="num" data-label="Agreement">
-                      <span class="muted">{formatPercent(v.audits.agreement_rate)}</span>
+                    <td class="num" data-label="Agreement" data-col="agreement">
+                      {v.audits.agreement_rate === null ? (
+                        <span class="muted" title="no finalized audit with a PASS/FAIL verdict yet">
+                          {formatPercent(null)}
+                        </span>
+                      ) : (
+                        <>
+                          <span class={v.audits.agreement_rate < 1 ? 'warn' : undefined}>
+                            {formatPercent(v.audits.agreement_rate)}
+                          </span>
+                          <div class="muted small">
+                            {v.audits.agreed} of {v.audits.decided ?? v.audits.agreed} verdicts
+                          </div>
+                        </>
+                      )}
                     </td>
-                    <td class="num" data-label="Rewards">
+                    <td class="num" data-label="Rewards" data-col="rewards">
                       <Amount value={v.rewards.earned} />
+                      {v.audits.rewards && v.audits.rewards.count > 0 && (
+                        <div class="muted small">
+                          {v.audits.rewards.amount.display} from {v.audits.rewards.count} audit reward
+                          {v.audits.rewards.count === 1 ? '' : 's'}
+                        </div>
+                      )}
                     </td>
                     <td class="num" data-label="Slashes">
                       {v.slashes.count === 0 ? (
@@ -81,6 +103,12 @@ export function ValidatorsPage() {
                         <span class="bad">
                           {v.slashes.count} · <Amount value={v.slashes.amount} />
                         </span>
+                      )}
+                      {v.audits.false_attestations && v.audits.false_attestations.count > 0 && (
+                        <div class="muted small">
+                          {v.audits.false_attestations.count} false attestation
+                          {v.audits.false_attestations.count === 1 ? '' : 's'}
+                        </div>
                       )}
                     </td>
                     <td data-label="Bonded">

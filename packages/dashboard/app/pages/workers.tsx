@@ -137,15 +137,27 @@ export function WorkersPage() {
                         : '—'}
                       <div class="muted small">TTFT {formatDuration(w.jobs.median_ttft_ms)}</div>
                     </td>
-                    <td class="num" data-label="Audit pass rate">
-                      <span
-                        class="muted"
-                        title={
-                          data.audits_enabled ? 'no audited job yet' : 'audits arrive with the AuditFacet'
-                        }
-                      >
-                        {formatPercent(w.audits.pass_rate)}
-                      </span>
+                    <td class="num" data-label="Audit pass rate" data-col="audits">
+                      {w.audits.total === 0 ? (
+                        <span
+                          class="muted"
+                          title={
+                            data.audits_enabled ? 'no audited job yet' : 'audits arrive with the AuditFacet'
+                          }
+                        >
+                          {formatPercent(w.audits.pass_rate)}
+                        </span>
+                      ) : (
+                        <>
+                          <span class={w.audits.failed > 0 ? 'bad' : 'good'}>
+                            {formatPercent(w.audits.pass_rate)}
+                          </span>
+                          <div class="muted small">
+                            {w.audits.total} audit{w.audits.total === 1 ? '' : 's'}
+                            {w.audits.failed > 0 ? ` · ${w.audits.failed} failed` : ''}
+                          </div>
+                        </>
+                      )}
                     </td>
                     <td class="num" data-label="Earnings" data-col="earnings">
                       <Amount value={w.earnings.earned} />

@@ -39,6 +39,15 @@ const KIND: Record<string, EventKind> = {
   ModelRatesUpdated: 'model',
   ModelActiveSet: 'model',
   ConfidentialPremiumUpdated: 'model',
+  // AuditFacet: the sample draw, verdicts and validator payouts are audits; configuration is admin.
+  AuditRandomnessFixed: 'audit',
+  AuditFinalized: 'audit',
+  ValidatorRewarded: 'audit',
+  Attested: 'attestation',
+  FalseAttestationSlashed: 'slash',
+  WorkerAuditRateSet: 'admin',
+  AuditConfigUpdated: 'admin',
+  RandomnessSourceSet: 'admin',
 };
 
 export function kindOf(name: string | null): EventKind {

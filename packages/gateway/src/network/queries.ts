@@ -223,7 +223,8 @@ export async function summaryView(deps: QueryDeps) {
        FROM network_events WHERE name = 'BatchSettled' ORDER BY block_number DESC, log_index DESC LIMIT 1`,
     ),
     db.query<Row>(
-      `SELECT count(*)::int AS n, COALESCE(sum(amount), 0)::text AS total FROM network_events WHERE kind = 'slash'`,
+      // every slash is one BondSlashed (a FalseAttestationSlashed repeats the validator's)
+      `SELECT count(*)::int AS n, COALESCE(sum(amount), 0)::text AS total FROM network_events WHERE name = 'BondSlashed'`,
     ),
     db.query<Row>(
       'SELECT count(*) FILTER (WHERE active)::int AS active, count(*)::int AS n FROM network_models',
@@ -364,14 +365,169 @@ function sessionView(s: NetworkHubWorker) {
   };
 }
 
-const audits = () => ({ total: 0, passed: 0, failed: 0, pass_rate: null as number | null });
+// ── audits (AuditFacet events in `network_events`) ─────────────────────────────────────────
+// Vote: 1 PASS, 2 FAIL. Verdict: 1 PASS, 2 FAIL, 3 INCONCLUSIVE. A leaf is audited at most once.
+
+const VERDICTS: Record<number, 'pass' | 'fail' | 'inconclusive'> = {
+  1: 'pass',
+  2: 'fail',
+  3: 'inconclusive',
+};
+const VOTES: Record<number, 'pass' | 'fail'> = { 1: 'pass', 2: 'fail' };
+
+/** Per worker: finalized audits, PASS / FAIL / INCONCLUSIVE counts and the pass rate PASS / (PASS + FAIL). */
+async function workerAudits(db: Sql, only?: string) {
+  const rows = await db.query<Row>(
+    `SELECT account AS w, count(*)::int AS total,
+       count(*) FILTER (WHERE (args->>'verdict')::int = 1)::int AS passed,
+       count(*) FILTER (WHERE (args->>'verdict')::int = 2)::int AS failed,
+       count(*) FILTER (WHERE (args->>'verdict')::int = 3)::int AS inconclusive,
+       COALESCE(sum((args->>'slashed')::numeric), 0)::text AS slashed
+     FROM network_events WHERE name = 'AuditFinalized' ${only ? 'AND account = $1' : ''} GROUP BY 1`,
+    only ? [only.toLowerCase()] : [],
+  );
+  return new Map(rows.map((r) => [String(r.w), r]));
+}
+
+function workerAuditView(r: Row | undefined) {
+  const passed = Number(r?.passed ?? 0);
+  const failed = Number(r?.failed ?? 0);
+  return {
+    total: Number(r?.total ?? 0),
+    passed,
+    failed,
+    inconclusive: Number(r?.inconclusive ?? 0),
+    pass_rate: passed + failed > 0 ? round(passed / (passed + failed), 4) : null,
+    slashed: amount(String(r?.slashed ?? '0')),
+  };
+}
+
+/**
+ * Per validator (bond owner): attestations, how many of its votes on decided (PASS/FAIL) audits matched
+ * the verdict, audit rewards (finder shares and pass rewards) and false-attestation slashes.
+ */
+async function validatorAudits(db: Sql, only?: string) {
+  const filter = only ? 'AND a.account = $1' : '';
+  const args = only ? [only.toLowerCase()] : [];
+  const [votes, rewards, slashes] = await Promise.all([
+    db.query<Row>(
+      `SELECT a.account AS v, count(*)::int AS done,
+         count(*) FILTER (WHERE (a.args->>'vote')::int = 1)::int AS pass_votes,
+         count(*) FILTER (WHERE (a.args->>'vote')::int = 2)::int AS fail_votes,
+         count(f.name) FILTER (WHERE (f.args->>'verdict')::int IN (1, 2))::int AS decided,
+         count(f.name) FILTER (WHERE (f.args->>'verdict')::int = (a.args->>'vote')::int)::int AS agreed,
+         count(*) FILTER (WHERE f.name IS NULL)::int AS pending
+       FROM network_events a
+       LEFT JOIN network_events f ON f.name = 'AuditFinalized' AND f.args->>'leaf' = a.args->>'leaf'
+       WHERE a.name = 'Attested' ${filter} GROUP BY 1`,
+      args,
+    ),
+    db.query<Row>(
+      `SELECT a.account AS v, count(*)::int AS n, COALESCE(sum(a.amount), 0)::text AS total
+       FROM network_events a WHERE a.name = 'ValidatorRewarded' ${filter} GROUP BY 1`,
+      args,
+    ),
+    db.query<Row>(
+      `SELECT a.account AS v, count(*)::int AS n, COALESCE(sum(a.amount), 0)::text AS total
+       FROM network_events a WHERE a.name = 'FalseAttestationSlashed' ${filter} GROUP BY 1`,
+      args,
+    ),
+  ]);
+  const by = (rows: Row[]) => new Map(rows.map((r) => [String(r.v), r]));
+  return { votes: by(votes), rewards: by(rewards), slashes: by(slashes) };
+}
+
+function validatorAuditView(a: Awaited<ReturnType<typeof validatorAudits>>, owner: string) {
+  const v = a.votes.get(owner);
+  const r = a.rewards.get(owner);
+  const s = a.slashes.get(owner);
+  const decided = Number(v?.decided ?? 0);
+  const agreed = Number(v?.agreed ?? 0);
+  return {
+    done: Number(v?.done ?? 0),
+    agreed,
+    agreement_rate: decided > 0 ? round(agreed / decided, 4) : null,
+    decided,
+    pending: Number(v?.pending ?? 0),
+    pass_votes: Number(v?.pass_votes ?? 0),
+    fail_votes: Number(v?.fail_votes ?? 0),
+    rewards: { count: Number(r?.n ?? 0), amount: amount(String(r?.total ?? '0')) },
+    false_attestations: { count: Number(s?.n ?? 0), amount: amount(String(s?.total ?? '0')) },
+  };
+}
+
+export type AuditItem = {
+  leaf: string;
+  batch_id: string | null;
+  /** How this address took part: the audited worker, or an attesting validator. */
+  role: 'worker' | 'validator';
+  worker: string | null;
+  /** This validator's vote (null for the worker's row). */
+  vote: 'pass' | 'fail' | null;
+  /** null while the audit is open. */
+  verdict: 'pass' | 'fail' | 'inconclusive' | null;
+  /** For a validator: whether its vote matched a PASS/FAIL verdict. */
+  agreed: boolean | null;
+  slashed: Amount | null;
+  reward: Amount | null;
+  false_attestation_slash: Amount | null;
+  time: string;
+  block: number;
+  tx: string;
+};
+
+/** The audits an address took part in (as the audited worker or an attesting validator), newest first. */
+export async function recentAudits(db: Sql, address: string, limit = 20): Promise<AuditItem[]> {
+  const rows = await db.query<Row>(
+    `WITH mine AS (
+       SELECT 'validator' AS role, args->>'leaf' AS leaf, batch_id::text AS batch_id, (args->>'vote')::int AS vote,
+         block_number, log_index, block_time, tx_hash
+       FROM network_events WHERE name = 'Attested' AND account = $1
+       UNION ALL
+       SELECT 'worker', args->>'leaf', batch_id::text, NULL, block_number, log_index, block_time, tx_hash
+       FROM network_events WHERE name = 'AuditFinalized' AND account = $1
+     )
+     SELECT m.role, m.leaf, m.batch_id, m.vote, m.block_number::text AS block, m.tx_hash,
+       extract(epoch FROM COALESCE(f.block_time, m.block_time))::float8 AS t,
+       f.account AS worker, (f.args->>'verdict')::int AS verdict, f.args->>'slashed' AS slashed,
+       (SELECT sum(r.amount)::text FROM network_events r
+         WHERE r.name = 'ValidatorRewarded' AND r.account = $1 AND r.args->>'leaf' = m.leaf) AS reward,
+       (SELECT sum(s.amount)::text FROM network_events s
+         WHERE s.name = 'FalseAttestationSlashed' AND s.account = $1 AND s.args->>'leaf' = m.leaf) AS false_slash
+     FROM mine m
+     LEFT JOIN network_events f ON f.name = 'AuditFinalized' AND f.args->>'leaf' = m.leaf
+     ORDER BY COALESCE(f.block_number, m.block_number) DESC, m.log_index DESC
+     LIMIT $2`,
+    [address.toLowerCase(), limit],
+  );
+  return rows.map((r) => {
+    const verdict = r.verdict == null ? null : (VERDICTS[Number(r.verdict)] ?? null);
+    const vote = r.vote == null ? null : (VOTES[Number(r.vote)] ?? null);
+    const decided = verdict === 'pass' || verdict === 'fail';
+    return {
+      leaf: String(r.leaf),
+      batch_id: (r.batch_id as string | null) ?? null,
+      role: r.role as AuditItem['role'],
+      worker: checksum(r.worker as string | null),
+      vote,
+      verdict,
+      agreed: r.role === 'validator' && decided ? vote === verdict : null,
+      slashed: r.slashed == null ? null : amount(String(r.slashed)),
+      reward: r.reward == null ? null : amount(String(r.reward)),
+      false_attestation_slash: r.false_slash == null ? null : amount(String(r.false_slash)),
+      time: iso(Number(r.t))!,
+      block: Number(r.block),
+      tx: String(r.tx_hash),
+    };
+  });
+}
 
 export async function workersView(deps: QueryDeps, only?: string) {
   const { db } = deps;
   const filter = only ? 'AND b.owner = $1' : '';
   const args = only ? [only.toLowerCase()] : [];
   const jobFilter = only ? 'AND lower(j.worker) = $1' : '';
-  const [p, bonds, jobs, served, stats] = await Promise.all([
+  const [p, bonds, jobs, served, stats, auditsBy] = await Promise.all([
     params(db),
     db.query<Row>(
       `SELECT ${BOND_COLUMNS} FROM network_bonds b LEFT JOIN network_accounts a ON a.address = b.owner
@@ -397,6 +553,7 @@ export async function workersView(deps: QueryDeps, only?: string) {
       `SELECT lower(owner) AS w, reliability, ewma_ttft_ms, ewma_tps FROM worker_stats ${only ? 'WHERE lower(owner) = $1' : ''}`,
       args,
     ),
+    workerAudits(db, only),
   ]);
   const minimum = BigInt(p.workerMinimumBond ?? '0');
   const now = chainNow(deps.status());
@@ -451,7 +608,7 @@ export async function workersView(deps: QueryDeps, only?: string) {
       },
       reliability: st ? round(Number(st.reliability), 3) : null,
       earnings: earningsView(b),
-      audits: audits(),
+      audits: workerAuditView(auditsBy.get(owner)),
     };
   });
   data.sort(
@@ -465,20 +622,21 @@ export async function workersView(deps: QueryDeps, only?: string) {
 
 export async function validatorsView(deps: QueryDeps, only?: string) {
   const { db } = deps;
-  const [p, bonds] = await Promise.all([
+  const [p, bonds, auditsBy] = await Promise.all([
     params(db),
     db.query<Row>(
       `SELECT ${BOND_COLUMNS} FROM network_bonds b LEFT JOIN network_accounts a ON a.address = b.owner
        WHERE b.role = 'validator' ${only ? 'AND b.owner = $1' : ''}`,
       only ? [only.toLowerCase()] : [],
     ),
+    validatorAudits(db, only),
   ]);
   const minimum = BigInt(p.validatorMinimumBond ?? '0');
   const now = chainNow(deps.status());
   const data = bonds.map((b) => ({
     address: checksum(String(b.owner)),
     ...bondView(b, minimum, now),
-    audits: { done: 0, agreed: 0, agreement_rate: null as number | null },
+    audits: validatorAuditView(auditsBy, String(b.owner)),
     rewards: earningsView(b),
   }));
   data.sort((a, b) =>
@@ -728,7 +886,7 @@ export async function timeseriesView(
 
 export async function operatorView(deps: QueryDeps, address: string) {
   const lower = address.toLowerCase();
-  const [p, workers, validators, recent, accounts] = await Promise.all([
+  const [p, workers, validators, recent, accounts, audited] = await Promise.all([
     params(deps.db),
     workersView(deps, lower),
     validatorsView(deps, lower),
@@ -737,6 +895,7 @@ export async function operatorView(deps: QueryDeps, address: string) {
       'SELECT gross::text AS gross, earned::text AS earned, withdrawn::text AS withdrawn FROM network_accounts WHERE address = $1',
       [lower],
     ),
+    recentAudits(deps.db, lower),
   ]);
   const worker = workers.data.find((w) => w.address.toLowerCase() === lower) ?? null;
   const validator = validators.data[0] ?? null;
@@ -804,7 +963,7 @@ export async function operatorView(deps: QueryDeps, address: string) {
     worker: worker ? workerRest : null,
     validator: validator ? validatorRest : null,
     earnings,
-    audits: { enabled: AUDITS_ENABLED, recent: [] as unknown[] },
+    audits: { enabled: AUDITS_ENABLED, recent: audited },
     activity: recent.data,
     commands,
   };

@@ -133,6 +133,16 @@ export async function applyEvent(tx: Sql, e: EventRow): Promise<void> {
         [low(e.account), big(a.gross).toString(), big(a.net).toString()],
       );
       return;
+    case 'ValidatorRewarded':
+      // LibAudit: a finder's share of a worker slash (FAIL) or the pass reward from the validator pool
+      // (PASS), both credited to the validator owner's withdrawable earnings.
+      await tx.query(
+        `INSERT INTO network_accounts (address, gross, earned) VALUES ($1, $2, $2)
+         ON CONFLICT (address) DO UPDATE SET gross = network_accounts.gross + EXCLUDED.gross,
+           earned = network_accounts.earned + EXCLUDED.earned`,
+        [low(e.account), big(a.amount).toString()],
+      );
+      return;
     case 'EarningsWithdrawn':
       await tx.query(
         `INSERT INTO network_accounts (address, withdrawn) VALUES ($1, $2)

@@ -1,0 +1,237 @@
+import {
+  anvilTestAccounts,
+  approveGateway,
+  approveToken,
+  attest,
+  bond,
+  createGridClients,
+  deposit,
+  finalizeAudit,
+  fixRandomness,
+  getAssignedValidators,
+  type StartDevChainReturnType,
+  settleBatch,
+  startDevChain,
+} from '@aipg/chain';
+import {
+  buildReceiptTree,
+  computeModelId,
+  computeOutputHash,
+  computeRequestHash,
+  parseAipg,
+  type Receipt,
+  receiptLeafHash,
+  receiptTypedData,
+} from '@aipg/core';
+import { createTestClient, type Hex, http, keccak256, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createNetwork, type Network } from '../../src/network/index.ts';
+import type { Database } from '../../src/storage/index.ts';
+import { openTestDb } from './helpers.ts';
+
+// The REAL AuditFacet on anvil (every receipt audited, k = 3 of 3 validators, quorum 2): one batch of two
+// signed receipts; receipt 0 gets FAIL, FAIL and a false PASS (verdict FAIL), receipt 1 three PASS votes.
+const [, workerOwner, workerOperator, v1, v2, v3, payer, gateway, stranger] = anvilTestAccounts;
+const validators = [v1, v2, v3];
+
+let chain: StartDevChainReturnType;
+let network: Network;
+let db: Database;
+
+const clientFor = (account: (typeof anvilTestAccounts)[number]) =>
+  createGridClients({
+    rpcUrl: chain.anvil.rpcUrl,
+    chainId: chain.anvil.chainId,
+    account: privateKeyToAccount(account.privateKey),
+    pollingInterval: 50,
+  }).walletClient!;
+
+async function mine(blocks: number, seconds = 0) {
+  const t = createTestClient({ mode: 'anvil', transport: http(chain.anvil.rpcUrl) });
+  if (seconds > 0) await t.increaseTime({ seconds });
+  await t.mine({ blocks });
+}
+
+async function get<T>(path: string): Promise<T> {
+  const res = await network.router.request(path);
+  expect(res.status, path).toBe(200);
+  return (await res.json()) as T;
+}
+
+type AmountJson = { wei: string; aipg: string };
+
+beforeAll(async () => {
+  chain = await startDevChain({ init: { audit: { auditRateBps: 10_000 } } });
+  const { grid, token } = chain.deployment;
+  const w = clientFor(workerOwner);
+  await approveToken(w, { token, spender: grid, amount: parseAipg('2000') });
+  await bond(w, { grid, role: 'worker', amount: parseAipg('2000'), operator: workerOperator.address });
+  for (const v of validators) {
+    const c = clientFor(v);
+    await approveToken(c, { token, spender: grid, amount: parseAipg('10000') });
+    await bond(c, { grid, role: 'validator', amount: parseAipg('10000') });
+  }
+  const p = clientFor(payer);
+  await approveToken(p, { token, spender: grid, amount: parseAipg('1000') });
+  await deposit(p, { grid, amount: parseAipg('1000') });
+  await approveGateway(p, { grid, gateway: gateway.address, cap: parseAipg('1000') });
+
+  db = await openTestDb();
+  network = createNetwork({
+    db,
+    publicClient: createGridClients({ rpcUrl: chain.anvil.rpcUrl, chainId: chain.anvil.chainId })
+      .publicClient,
+    deployment: { grid, chainId: chain.anvil.chainId, deployBlock: chain.deployment.deployBlock },
+    options: { indexer: { maxBlockRange: 50 }, cacheMs: 0 },
+  });
+  await network.migrate();
+}, 120_000);
+
+afterAll(async () => {
+  await network?.stop();
+  await db?.close();
+  await chain?.stop();
+});
+
+describe('audits in the network indexer (real AuditFacet)', () => {
+  test('attestations, verdicts, rewards and false-attestation slashes reach validators, workers, operator and activity', async () => {
+    const { grid } = chain.deployment;
+    const modelId = computeModelId('tiny-llama', keccak256(toHex('weights')));
+    const sampling = { maxTokens: 16, temperature: 0, topP: 1, seed: 7, stop: [] };
+    const receipts: Receipt[] = [1, 2].map((i) => ({
+      jobId: keccak256(toHex(`network-audit-job-${i}`)),
+      gateway: gateway.address,
+      payer: payer.address,
+      worker: workerOwner.address,
+      modelId,
+      requestHash: computeRequestHash([1, 2, 3, i], sampling),
+      outputHash: computeOutputHash([4, 5, i], 'stop'),
+      inputUnits: 4n,
+      outputUnits: 3n,
+      fee: parseAipg('1'),
+      completedAt: 1_800_000_000n + BigInt(i),
+      confidential: false,
+    }));
+    const operator = privateKeyToAccount(workerOperator.privateKey);
+    for (const r of receipts) await operator.signTypedData(receiptTypedData(r, chain.anvil.chainId, grid));
+    const tree = buildReceiptTree(receipts);
+    const total = receipts.reduce((s, r) => s + r.fee, 0n);
+    const { batchId } = await settleBatch(clientFor(gateway), {
+      grid,
+      root: tree.root as Hex,
+      receiptCount: receipts.length,
+      debits: [{ payer: payer.address, amount: total }],
+      credits: [{ worker: workerOwner.address, gross: total }],
+    });
+    await mine(chain.deployment.params.audit!.randomnessDelay);
+    await fixRandomness(clientFor(stranger), { grid, batchId });
+
+    const leaves = receipts.map((r) => receiptLeafHash(r));
+    for (const leaf of leaves) {
+      const assigned = await getAssignedValidators(
+        createGridClients({ rpcUrl: chain.anvil.rpcUrl, chainId: chain.anvil.chainId }).publicClient,
+        { grid, batchId, leaf },
+      );
+      expect([...assigned].sort()).toEqual(validators.map((v) => v.address).sort());
+    }
+    const votes = [
+      ['fail', 'pass', 'fail'],
+      ['pass', 'pass', 'pass'],
+    ] as const;
+    for (const [i, receipt] of receipts.entries()) {
+      const proof = tree.getProof(i) as Hex[];
+      for (const [j, v] of validators.entries()) {
+        await attest(clientFor(v), { grid, batchId, receipt, proof, vote: votes[i]![j]! });
+      }
+    }
+    await network.indexer.syncNow();
+    const open = await get<{ data: { address: string; audits: { done: number; pending: number } }[] }>(
+      '/validators',
+    );
+    expect(open.data.map((v) => v.audits)).toEqual(
+      validators.map(() => expect.objectContaining({ done: 2, pending: 2 })),
+    );
+
+    await mine(1, chain.deployment.params.audit!.attestWindow + 1);
+    for (const leaf of leaves) await finalizeAudit(clientFor(stranger), { grid, leaf });
+    await network.indexer.syncNow();
+
+    const slash = parseAipg('100');
+    const finder = (slash * 5_000n) / 10_000n / 2n; // two FAIL voters share half the worker slash
+    const pass = parseAipg('0.01');
+    const falseSlash = parseAipg('500');
+
+    type V = {
+      address: string;
+      audits: {
+        done: number;
+        agreed: number;
+        agreement_rate: number | null;
+        rewards: { count: number; amount: AmountJson };
+        false_attestations: { count: number; amount: AmountJson };
+      };
+      rewards: { earned: AmountJson };
+      slashes: { count: number };
+    };
+    const vs = await get<{ audits_enabled: boolean; data: V[] }>('/validators');
+    expect(vs.audits_enabled).toBe(true);
+    const byV = Object.fromEntries(vs.data.map((v) => [v.address, v]));
+    for (const v of [v1, v3]) {
+      const a = byV[v.address]!;
+      expect(a.audits).toMatchObject({ done: 2, agreed: 2, agreement_rate: 1 });
+      expect(a.audits.rewards).toMatchObject({ count: 2, amount: { wei: (finder + pass).toString() } });
+      expect(a.audits.false_attestations.count).toBe(0);
+      expect(a.rewards.earned.wei).toBe((finder + pass).toString());
+    }
+    const b = byV[v2.address]!;
+    expect(b.audits).toMatchObject({ done: 2, agreed: 1, agreement_rate: 0.5 });
+    expect(b.audits.rewards.amount.wei).toBe(pass.toString());
+    expect(b.audits.false_attestations).toMatchObject({ count: 1, amount: { wei: falseSlash.toString() } });
+    expect(b.slashes.count).toBe(1);
+
+    const ws = await get<{
+      data: {
+        address: string;
+        audits: { total: number; passed: number; failed: number; pass_rate: number | null };
+        slashes: { count: number };
+      }[];
+    }>('/workers');
+    const worker = ws.data.find((w) => w.address === workerOwner.address)!;
+    expect(worker.audits).toMatchObject({ total: 2, passed: 1, failed: 1, pass_rate: 0.5 });
+    expect(worker.slashes.count).toBe(1);
+
+    const op = await get<{
+      audits: { recent: { role: string; verdict: string; vote: string | null; agreed: boolean | null }[] };
+    }>(`/operators/${v2.address}`);
+    expect(op.audits.recent).toHaveLength(2);
+    expect(op.audits.recent.map((r) => [r.verdict, r.vote, r.agreed]).sort()).toEqual([
+      ['fail', 'pass', false],
+      ['pass', 'pass', true],
+    ]);
+    const wop = await get<{ audits: { recent: { role: string; verdict: string }[] } }>(
+      `/operators/${workerOwner.address}`,
+    );
+    expect(wop.audits.recent.map((r) => `${r.role}:${r.verdict}`).sort()).toEqual([
+      'worker:fail',
+      'worker:pass',
+    ]);
+
+    const activity = await get<{
+      data: { type: string; kind: string; account: string; details: Record<string, unknown> }[];
+    }>('/activity?limit=200');
+    const attested = activity.data.filter((i) => i.type === 'attested');
+    expect(attested).toHaveLength(6);
+    expect(attested.every((i) => i.kind === 'attestation')).toBe(true);
+    expect(new Set(attested.map((i) => i.account))).toEqual(new Set(validators.map((v) => v.address)));
+    const verdicts = activity.data.filter((i) => i.type === 'audit_finalized');
+    expect(verdicts.map((i) => Number(i.details.verdict)).sort()).toEqual([1, 2]);
+    expect(verdicts.every((i) => i.account === workerOwner.address)).toBe(true);
+    const falseAttestations = activity.data.filter((i) => i.type === 'false_attestation_slashed');
+    expect(falseAttestations.map((i) => i.account)).toEqual([v2.address]);
+    expect(activity.data.filter((i) => i.type === 'validator_rewarded')).toHaveLength(5);
+
+    const summary = await get<{ slashes: { count: number } }>('/summary');
+    expect(summary.slashes.count).toBe(2); // the worker's FAIL slash and v2's false attestation, once each
+  }, 120_000);
+});
