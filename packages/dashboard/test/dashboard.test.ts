@@ -179,7 +179,8 @@ describe('dashboard in Chromium', () => {
     expect(await text(stake)).toBe('3,900 AIPG');
     expect(await text('[data-testid="worker-bond"]')).toContain('active');
     expect(await text('[data-testid="worker-bond"]')).toMatch(/Slashed\s*100 AIPG/);
-    expect(await text('[data-testid="audits"]')).toContain('Audits are not live yet');
+    // the Grid has its AuditFacet, so audits are live; none of this operator's jobs was audited yet
+    expect(await text('[data-testid="audits"]')).toContain('No audit of this operator yet');
     expect(await text('[data-testid="commands"]')).toContain('aipg unbond worker');
 
     await stack.increaseWorkerBond(roles.workerB, '500');
@@ -207,14 +208,18 @@ describe('dashboard in Chromium', () => {
     expect(await text(`${b} [data-col="slashes"]`)).toBe('1 · 100 AIPG');
     const served = (await text(`${a} [data-col="jobs"]`)) + (await text(`${b} [data-col="jobs"]`));
     expect(served).toMatch(/[1-9]/);
-    expect(await text('[data-testid="workers"]')).toContain('Audit pass rates appear once validators');
+    // audits are live but nothing was audited yet: no pass rate, and no "not live" banner
+    expect(await text(`${a} [data-col="audits"]`)).toBe('—');
+    expect(await text(`${b} [data-col="audits"]`)).toBe('—');
+    expect(await text('[data-testid="workers"]')).not.toContain('Audit pass rates appear once validators');
     await screenshots('workers');
 
     await open('#/validators');
     const v = `[data-testid="validator-${roles.validator.address}"]`;
     await page.locator(v).waitFor();
     expect(await text(`${v} [data-col="stake"]`)).toBe('10,000 AIPG');
-    expect(await text('[data-testid="audits-empty"]')).toContain('Audits are not live yet');
+    expect(await page.locator('[data-testid="audits-empty"]').count()).toBe(0);
+    expect(await text(`${v} [data-col="audits"]`)).toMatch(/^0\b/);
     await screenshots('validators');
 
     await page.setViewportSize({ width: 390, height: 844 });
