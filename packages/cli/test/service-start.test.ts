@@ -70,3 +70,30 @@ describe('aipg validator start', () => {
     expect(out.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('aipg devnet on a busy port', () => {
+  it('names the port and how to choose another, exit 1', async () => {
+    const { createServer } = await import('node:net');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const busy = (server.address() as { port: number }).port;
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-busy-'));
+    try {
+      const { out, streams } = io();
+      const code = await main(['devnet', '--rpc-port', String(busy), '--port', '0', '--dir', dir], {
+        env: {},
+        ...streams,
+      });
+      expect(code).toBe(1);
+      expect(out.stderr).toContain(`the chain RPC port ${busy} is already in use`);
+      expect(out.stderr).toContain('--rpc-port 0');
+      expect(out.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { ChainError } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
 import { ADVERSARY_KINDS, type AdversaryKind } from '@aipg/worker';
@@ -33,6 +34,20 @@ function validatorsFlag(value: string | undefined, adversary: boolean): number |
       `expected 0..${max}: validators take anvil test accounts 4…${3 + max}${adversary ? ' (9 is the adversary)' : ''}`,
     );
   return n;
+}
+
+/** A busy port is the commonest start-up failure: say which one and how to pick another. */
+function portInUse(error: unknown, ports: { port: number; rpcPort: number }): CliError | undefined {
+  const text = `${(error as { code?: string })?.code ?? ''} ${error instanceof Error ? error.message : ''} ${
+    (error as { details?: string })?.details ?? ''
+  }`;
+  if (!/EADDRINUSE|address already in use|in use/i.test(text)) return undefined;
+  const chain = error instanceof ChainError;
+  return new CliError(
+    `the ${chain ? 'chain RPC' : 'gateway'} port ${chain ? ports.rpcPort : ports.port} is already in use`,
+    'USAGE',
+    `choose another with ${chain ? '--rpc-port' : '--port'} <n>, 0 picks a free one: npm start -- ${chain ? '--rpc-port' : '--port'} 0`,
+  );
 }
 
 export const devnet = defineCommand({
@@ -98,10 +113,12 @@ export const devnet = defineCommand({
       );
     const validators = validatorsFlag(flags.validators as string | undefined, adversary !== undefined);
     const shutdown = waitForShutdown();
+    const rpcPort = portFlag('rpc-port', flags['rpc-port'] as string | undefined, 8545);
+    const port = portFlag('port', flags.port as string | undefined, 8080);
     const net = await startDevnet({
       dir: flags.dir as string | undefined,
-      port: portFlag('port', flags.port as string | undefined, 8080),
-      rpcPort: portFlag('rpc-port', flags['rpc-port'] as string | undefined, 8545),
+      port,
+      rpcPort,
       model: model as ModelPresetName | undefined,
       threads: positiveInt('threads', flags.threads as string | undefined),
       maxConcurrency: positiveInt('concurrency', flags.concurrency as string | undefined),
@@ -109,6 +126,8 @@ export const devnet = defineCommand({
       validators,
       adversary: adversary as AdversaryKind | undefined,
       io,
+    }).catch((error: unknown) => {
+      throw portInUse(error, { port, rpcPort }) ?? error;
     });
     try {
       const w = (line = '') => io.stdout.write(`${line}\n`);
