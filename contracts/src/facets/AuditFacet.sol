@@ -13,7 +13,7 @@ import {LibDiamond} from "../libraries/LibDiamond.sol";
 /// are withdrawn through `withdrawEarnings`, so removing or replacing any function here cannot trap a stake
 /// or a reward; every exit lives on the immutable bonding and payments selectors. And this is the one code
 /// path that takes stakes against their owners' will, so it must stay fixable, like any upgrade only after
-/// the announced cut delay (longer than the unbond delay: whoever dislikes a new audit rule leaves first).
+/// the announced cut delay (longer than every exit delay: whoever dislikes a new audit rule leaves first).
 /// If a future change lets a pending audit block an exit, its release path must become immutable with it.
 /// Audits keep running while the grid is paused: pause stops new money and work coming in, and must not let
 /// anyone hold off a verdict while the accused worker withdraws.
@@ -22,37 +22,49 @@ contract AuditFacet is IAudit {
 
     /// @inheritdoc IAudit
     /// @dev Anyone may call it once the source is ready: `block.number > settledBlock + randomnessDelay` on a
-    /// devnet. Starts the attestation window (`attestWindow` seconds) and freezes the batch's audit parameters
-    /// (the config in force and every worker's own rate as they are now). Reverts `UnknownBatch`,
-    /// `RandomnessAlreadyFixed` or `RandomnessNotReady`.
+    /// devnet. Starts the commit window (`commitWindow` seconds, then `revealWindow` for reveals) and freezes
+    /// the batch's audit parameters (the config in force and every worker's own rate as they are now).
+    /// Reverts `UnknownBatch`, `RandomnessAlreadyFixed` or `RandomnessNotReady`.
     /// @param batchId A settled batch.
     function fixRandomness(uint256 batchId) external {
         LibAudit.fixRandomness(batchId);
     }
 
     /// @inheritdoc IAudit
-    /// @dev Reverts, in this order: `UnknownBatch`, `RandomnessNotFixed`, `AttestWindowClosed`, `InvalidVote`
-    /// (None), `InvalidProof` (not a leaf of the batch's root), `NotAudited` (not drawn, or confidential),
-    /// `NotAssigned` (the caller's validator is not in `assignedValidators` right now), `AuditedInOtherBatch`,
-    /// `AlreadyAttested`. The first attestation of a leaf opens its audit (worker, model, batch, deadline).
+    /// @dev Opening reverts, in this order: `UnknownBatch`, `RandomnessNotFixed`, `CommitWindowClosed`,
+    /// `InvalidProof` (not a leaf of the batch's root), `ReceiptNotInBatch` (another gateway, or `seq` outside
+    /// the batch's range), `NotAudited` (not drawn, or confidential), `InvalidReceiptSignature`. Then, as for
+    /// every commit: `NotAssigned` (the caller's validator holds no seat), `AlreadyCommitted`. `InvalidVote`
+    /// for a zero commitment.
     /// @param batchId The batch whose root `proof` leads to.
     /// @param receipt The audited receipt, exactly as signed.
+    /// @param signature The worker's EIP-712 signature of `receipt` (65 bytes).
     /// @param proof Merkle proof of `receiptLeaf(receipt)` against the batch's root.
-    /// @param vote Pass or Fail.
-    /// @param evidenceHash Commitment to the validator's evidence (the re-scoring report), for disputes and
-    /// the dashboard; not interpreted on chain.
-    function attest(
+    /// @param commitment `voteCommitment(leaf, validator, vote, evidenceHash, salt)`.
+    function commitVote(
         uint256 batchId,
         Receipt calldata receipt,
+        bytes calldata signature,
         bytes32[] calldata proof,
-        Vote vote,
-        bytes32 evidenceHash
+        bytes32 commitment
     ) external {
-        LibAudit.attest(msg.sender, batchId, receipt, proof, vote, evidenceHash);
+        LibAudit.commitVote(msg.sender, batchId, receipt, signature, proof, commitment);
     }
 
     /// @inheritdoc IAudit
-    /// @dev Reverts `NothingToFinalize` (nobody attested), `AlreadyFinalized` or `AttestWindowOpen`. Makes no
+    /// @dev Reverts `NotCommitted`, `RevealWindowNotOpen` (the commit window is still open),
+    /// `RevealWindowClosed`, `InvalidVote`, `NotAssigned`, `AlreadyRevealed` or `CommitmentMismatch`.
+    /// @param leaf `receiptLeaf` of the audited receipt.
+    /// @param vote Pass or Fail.
+    /// @param evidenceHash Commitment to the validator's evidence (the re-scoring report), for disputes and
+    /// the dashboard; not interpreted on chain.
+    /// @param salt The secret the commitment was made with.
+    function revealVote(bytes32 leaf, Vote vote, bytes32 evidenceHash, bytes32 salt) external {
+        LibAudit.revealVote(msg.sender, leaf, vote, evidenceHash, salt);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Reverts `NothingToFinalize` (nobody committed), `AlreadyFinalized` or `AuditWindowOpen`. Makes no
     /// external call: slashes, rewards and fees are internal books of AIPG the diamond already holds.
     /// @param leaf `receiptLeaf` of the audited receipt.
     function finalize(bytes32 leaf) external {
@@ -73,18 +85,32 @@ contract AuditFacet is IAudit {
     }
 
     /// @inheritdoc IAudit
-    /// @dev Owner only (a timelock in production: these parameters decide who gets slashed, and by how much).
-    /// Reverts `NotOwner` or `InvalidAuditConfig(reason)`: auditRateBps > 10,000, validatorsPerAudit 0, quorum
-    /// outside 1..validatorsPerAudit, attestWindow 0, finderShareBps > 10,000.
+    /// @dev Owner only. Reverts `NotOwner` or `InvalidAuditConfig(reason)` when `config` breaks a rule or a
+    /// deployment limit (see `LibAudit.checkConfig`). Emits the whole config in `AuditConfigAnnounced`.
+    function announceAuditConfig(AuditConfig calldata config) external returns (bytes32 id) {
+        LibDiamond.enforceIsContractOwner();
+        id = LibAudit.announceConfig(config);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Owner only. Reverts `NotOwner`, `InvalidAuditConfig(reason)`, or `ChangeNotAnnounced` /
+    /// `ChangeNotReady` / `ChangeExpired` unless this exact config was announced between `cutDelay +
+    /// changeWindow` and `cutDelay` ago. Never applies to a batch already fixed.
     function setAuditConfig(AuditConfig calldata config) external {
         LibDiamond.enforceIsContractOwner();
         LibAudit.setConfig(config);
     }
 
     /// @inheritdoc IAudit
-    /// @dev Owner only (a timelock in production: a source decides which receipts are audited and by whom).
-    /// Applies to batches fixed from now on. Reverts `NotOwner` or `InvalidAuditConfig("randomnessSource")`
-    /// for an address without code.
+    /// @dev Owner only. Reverts `NotOwner` or `InvalidAuditConfig("randomnessSource")` for an address without
+    /// code.
+    function announceRandomnessSource(address source) external returns (bytes32 id) {
+        LibDiamond.enforceIsContractOwner();
+        id = LibAudit.announceSource(source);
+    }
+
+    /// @inheritdoc IAudit
+    /// @dev Owner only; as `setAuditConfig` for the announcement. Applies to batches fixed from now on.
     function setRandomnessSource(address source) external {
         LibDiamond.enforceIsContractOwner();
         LibAudit.setSource(source);
@@ -93,8 +119,32 @@ contract AuditFacet is IAudit {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IAudit
+    function voteCommitment(bytes32 leaf, address validator, Vote vote, bytes32 evidenceHash, bytes32 salt)
+        external
+        pure
+        returns (bytes32)
+    {
+        return LibAudit.voteCommitment(leaf, validator, vote, evidenceHash, salt);
+    }
+
+    /// @inheritdoc IAudit
     function receiptLeaf(Receipt calldata receipt) external pure returns (bytes32) {
         return LibAudit.receiptLeaf(receipt);
+    }
+
+    /// @inheritdoc IAudit
+    function receiptDigest(Receipt calldata receipt) external view returns (bytes32) {
+        return LibAudit.receiptDigest(receipt);
+    }
+
+    /// @inheritdoc IAudit
+    function hashAuditConfig(AuditConfig calldata config) external pure returns (bytes32) {
+        return LibAudit.hashConfig(config);
+    }
+
+    /// @inheritdoc IAudit
+    function hashRandomnessSource(address source) external pure returns (bytes32) {
+        return LibAudit.hashSource(source);
     }
 
     /// @inheritdoc IAudit
@@ -110,20 +160,19 @@ contract AuditFacet is IAudit {
     }
 
     /// @inheritdoc IAudit
-    /// @dev Follows live stakes (see `LibAudit.draw` for the exact draw): exactly what `attest` checks at the
-    /// same block. min(k, active validators) distinct owners.
+    /// @dev See `LibAudit.draw` for the exact draw; once the audit is open, its stored seats.
     function assignedValidators(uint256 batchId, bytes32 leaf) external view returns (address[] memory) {
         return LibAudit.assignedValidators(batchId, leaf);
     }
 
     /// @inheritdoc IAudit
-    /// @dev All zero (batchId 0) for a leaf nobody attested.
+    /// @dev All zero (batchId 0) for a leaf nobody committed on.
     function getAudit(bytes32 leaf) external view returns (AuditInfo memory) {
         return LibAudit.getAudit(leaf);
     }
 
     /// @inheritdoc IAudit
-    function voteOf(bytes32 leaf, address validator) external view returns (Vote) {
+    function voteOf(bytes32 leaf, address validator) external view returns (bool committed, Vote vote) {
         return LibAudit.voteOf(leaf, validator);
     }
 
@@ -131,6 +180,11 @@ contract AuditFacet is IAudit {
     /// @dev The config in force now, for batches fixed from now on.
     function auditConfig() external view returns (AuditConfig memory) {
         return LibAudit.currentConfig();
+    }
+
+    /// @inheritdoc IAudit
+    function auditLimits() external view returns (AuditLimits memory) {
+        return LibAudit.layout().limits;
     }
 
     /// @inheritdoc IAudit

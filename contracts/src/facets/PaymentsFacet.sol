@@ -55,13 +55,21 @@ contract PaymentsFacet is IPayments {
         _deposit(msg.sender, amount);
     }
 
-    /// @notice Lets `gateway` debit the caller's deposit up to `cap` in total; each settlement lowers the cap
-    /// by what it debits. Setting it replaces the previous cap; 0 revokes the gateway.
-    /// @dev A cap of type(uint256).max is unlimited and is never lowered, as with ERC-20 allowances.
+    /// @inheritdoc IPayments
+    /// @dev A cap of type(uint256).max is unlimited and is never lowered by settlements, as with ERC-20
+    /// allowances. Emits `GatewayApproved` with the new cap. Reverts `ZeroAddress`.
     /// @param gateway The gateway's settling address.
-    /// @param cap AIPG wei the gateway may still debit.
-    function approveGateway(address gateway, uint256 cap) external {
-        LibPayments.approveGateway(msg.sender, gateway, cap);
+    /// @param amount AIPG wei added to what the gateway may debit.
+    function increaseGatewayCap(address gateway, uint256 amount) external {
+        LibPayments.increaseGatewayCap(msg.sender, gateway, amount);
+    }
+
+    /// @inheritdoc IPayments
+    /// @dev Works while paused. Emits `GatewayApproved` with the new cap. Reverts `ZeroAddress`.
+    /// @param gateway The gateway's settling address.
+    /// @param amount AIPG wei taken off what the gateway may debit (type(uint256).max revokes it).
+    function decreaseGatewayCap(address gateway, uint256 amount) external {
+        LibPayments.decreaseGatewayCap(msg.sender, gateway, amount);
     }
 
     /// @notice Asks to withdraw `amount` of the caller's deposit after the withdrawal delay. Replaces any
@@ -84,23 +92,26 @@ contract PaymentsFacet is IPayments {
 
     /// @inheritdoc IPayments
     /// @dev Reverts while paused, on a zero or already settled root (roots are global: no gateway can settle
-    /// one twice), on an empty batch, on a debit above the payer's cap for the caller or above the payer's
+    /// one twice), `SequenceMismatch` unless `firstSeq` is the caller's next receipt number, on an empty batch
+    /// or one that pays nothing, on a debit above the payer's cap for the caller or above the payer's
     /// balance, on a credit to an address with no worker bond (active or unbonding), and when the sums
     /// differ. Each gross is split into floor(gross * workerBps / 10_000) for the worker,
     /// floor(gross * validatorBps / 10_000) for the validator pool and the remainder for the protocol.
     /// @param root Merkle root of the batch's receipts; audits prove receipts against it.
-    /// @param receiptCount Number of receipts (leaves) under `root`, > 0.
+    /// @param firstSeq The first receipt number of the batch: `nextReceiptSeq(msg.sender)`.
+    /// @param receiptCount Number of receipts (leaves) under `root`, > 0; their numbers run from `firstSeq`.
     /// @param debits Per-payer amounts; the same payer may appear more than once.
     /// @param credits Per-worker gross amounts, by bond owner.
     /// @return batchId The new batch's id (ids start at 1).
     function settle(
         bytes32 root,
+        uint64 firstSeq,
         uint32 receiptCount,
         PayerDebit[] calldata debits,
         WorkerCredit[] calldata credits
     ) external returns (uint256 batchId) {
         LibGrid.requireNotPaused();
-        batchId = LibPayments.settle(msg.sender, root, receiptCount, debits, credits);
+        batchId = LibPayments.settle(msg.sender, root, firstSeq, receiptCount, debits, credits);
     }
 
     /// @inheritdoc IPayments
@@ -167,6 +178,11 @@ contract PaymentsFacet is IPayments {
     /// @param root A batch's Merkle root.
     function isSettled(bytes32 root) external view returns (bool) {
         return LibPayments.layout().batchIdOf[root] != 0;
+    }
+
+    /// @inheritdoc IPayments
+    function nextReceiptSeq(address gateway) external view returns (uint64) {
+        return LibPayments.layout().nextSeq[gateway];
     }
 
     /// @notice Number of settled batches; ids run from 1 to this.

@@ -2,61 +2,81 @@
 pragma solidity ^0.8.28;
 
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
-import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {IAudit, IRandomnessSource} from "../interfaces/IAudit.sol";
 import {IBonding} from "../interfaces/IBonding.sol";
 import {IGridInit} from "../interfaces/IGridInit.sol";
 import {LibBonding} from "./LibBonding.sol";
 import {LibPayments} from "./LibPayments.sol";
+import {LibTimelock} from "./LibTimelock.sol";
 
 /// @title Random audits of settled receipts: storage and logic (ERC-7201 `aipg.storage.Audit`).
 /// @notice Per batch: `fixRandomness` stores R (from the randomness source, only once the batch is settled and
 /// the source is ready) together with the id of the audit config in force, so every parameter of the batch's
 /// audits is fixed at that moment. Per leaf (receipt): audited when `keccak256(abi.encode(R, leaf)) % 10_000`
-/// is below the worker's rate; validators drawn by stake weight (`draw`); votes while the window is open;
-/// `finalize` applies the quorum's verdict.
+/// is below the worker's rate; its seats are drawn by stake weight (`draw`) from the validators' checkpointed
+/// stakes of the block before settlement and stored when the audit opens; seated validators commit, then
+/// reveal; `finalize` applies the verdict of the revealed votes.
 /// @dev No token ever moves here: a slash takes AIPG out of a bond (LibBonding.slash) and books it as
 /// earnings, protocol fees or validator pool, all held by the diamond. So the balance invariant (balance = Σ
-/// bonds + deposits + earnings + pools) holds through every audit without a transfer, and `attest` and
-/// `finalize` make no external call at all (nothing to re-enter through). `fixRandomness` makes one, a
-/// STATICCALL to the randomness source, which cannot change any state.
+/// bonds + deposits + earnings + pools) holds through every audit without a transfer, and `commitVote`,
+/// `revealVote` and `finalize` make no external call at all (ecrecover is a precompile). `fixRandomness` makes
+/// one, a STATICCALL to the randomness source, which cannot change any state.
 library LibAudit {
     using Checkpoints for Checkpoints.Trace224;
-    using EnumerableSet for EnumerableSet.AddressSet;
 
     uint256 internal constant BPS = 10_000;
     /// @dev The rate of a worker caught once: every receipt of every batch fixed afterwards is audited.
     uint16 internal constant FULL_RATE = 10_000;
+
+    /// @dev EIP-712 `Receipt`, field for field as `IAudit.Receipt` (and `receiptTypes` in packages/core).
+    bytes32 internal constant RECEIPT_TYPEHASH = keccak256(
+        "Receipt(bytes32 jobId,address gateway,address payer,address worker,bytes32 modelId,bytes32 requestHash,"
+        "bytes32 outputHash,uint64 inputUnits,uint64 outputUnits,uint256 fee,uint64 completedAt,bool confidential,"
+        "uint64 seq)"
+    );
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant DOMAIN_NAME_HASH = keccak256("AIPG Grid");
+    bytes32 internal constant DOMAIN_VERSION_HASH = keccak256("1");
+    /// @dev Tags of announced rule changes (LibTimelock ids), so no two kinds of change share an id.
+    bytes32 internal constant CONFIG_CHANGE = keccak256("aipg.change.AuditConfig");
+    bytes32 internal constant SOURCE_CHANGE = keccak256("aipg.change.RandomnessSource");
 
     /// @dev Two slots. `fixIndex` orders fixings (1, 2, …) so a worker's rate can be read as it was at this
     /// batch's fixing (see `workerRates`).
     struct StoredBatch {
         bytes32 randomness; // 0 until fixed
         uint64 fixedAt;
-        uint64 deadline;
+        uint64 deadline; // commit deadline
+        uint64 revealDeadline;
         uint32 configId;
         uint32 fixIndex;
     }
 
-    struct Ballot {
+    /// @dev One assigned validator of an audit: two slots.
+    struct Seat {
         address validator; // bond owner
-        IAudit.Vote vote;
+        IAudit.Vote vote; // None until revealed
+        bytes32 commitment; // 0 until committed
     }
 
-    /// @dev Opened by the first attestation. Ballots are indexed 0 .. passVotes + failVotes - 1 (no length
-    /// slot to write). `batchId` fits 64 bits (a counter); `slashed` is at most a bond, far below 2^192.
+    /// @dev Opened by the first commit. Seats are indexed 0 .. seats - 1 (at most k, fixed at opening).
+    /// `batchId` fits 64 bits (a counter); `slashed` is at most a bond, far below 2^192.
     struct StoredAudit {
         address worker;
-        uint64 deadline;
+        uint64 batchId;
+        uint8 seats;
+        uint8 commits;
         uint8 passVotes;
         uint8 failVotes;
         IAudit.Verdict verdict;
-        uint64 batchId;
         uint192 slashed;
         bytes32 modelId;
-        mapping(uint256 index => Ballot) ballots;
+        mapping(uint256 index => Seat) seat;
     }
 
     /// @custom:storage-location erc7201:aipg.storage.Audit
@@ -71,6 +91,7 @@ library LibAudit {
         // A worker's own rate over time, keyed by fix index: a change made after k fixings is stored at key
         // k + 1, so the batch fixed k-th still reads the old value and every later one the new.
         mapping(address worker => Checkpoints.Trace224) workerRates;
+        IAudit.AuditLimits limits; // fixed at deployment, no setter
     }
 
     // keccak256(abi.encode(uint256(keccak256("aipg.storage.Audit")) - 1)) & ~bytes32(uint256(0xff))
@@ -86,42 +107,101 @@ library LibAudit {
 
     // ---------------------------------------------------------------- configuration
 
-    /// @dev Called once by DiamondInit: reverts `InvalidInit(reason)`.
-    function initialize(IAudit.AuditConfig memory config, address source) internal {
+    /// @dev Called once by DiamondInit, after the bonding minimums are set: reverts `InvalidInit(reason)`.
+    function initialize(IAudit.AuditConfig memory config, IAudit.AuditLimits memory limits, address source)
+        internal
+    {
         Layout storage l = layout();
         if (l.configId != 0) revert IGridInit.InvalidInit("audit already initialized");
-        string memory reason = checkConfig(config);
+        string memory reason = checkLimits(limits);
+        if (bytes(reason).length != 0) revert IGridInit.InvalidInit(reason);
+        l.limits = limits;
+        reason = checkConfig(config);
         if (bytes(reason).length != 0) revert IGridInit.InvalidInit(reason);
         if (source.code.length == 0) revert IGridInit.InvalidInit("randomnessSource");
         _setConfig(l, config);
         _setSource(l, source);
     }
 
-    /// @dev Governance (owner): the new config applies to batches fixed from now on.
+    /// @dev Governance (owner): announces `config`; it can be applied once the cut delay has passed.
+    function announceConfig(IAudit.AuditConfig memory config) internal returns (bytes32 id) {
+        _requireValid(config);
+        id = hashConfig(config);
+        (uint64 executableAt, uint64 expiresAt) = LibTimelock.announce(id);
+        emit IAudit.AuditConfigAnnounced(id, config, executableAt, expiresAt);
+    }
+
+    /// @dev Governance (owner): applies an announced, matured config to batches fixed from now on.
     function setConfig(IAudit.AuditConfig memory config) internal {
-        string memory reason = checkConfig(config);
-        if (bytes(reason).length != 0) revert IAudit.InvalidAuditConfig(reason);
+        _requireValid(config);
+        LibTimelock.consume(hashConfig(config));
         _setConfig(layout(), config);
+    }
+
+    function announceSource(address source) internal returns (bytes32 id) {
+        if (source.code.length == 0) revert IAudit.InvalidAuditConfig("randomnessSource");
+        id = hashSource(source);
+        (uint64 executableAt, uint64 expiresAt) = LibTimelock.announce(id);
+        emit IAudit.RandomnessSourceAnnounced(id, source, executableAt, expiresAt);
     }
 
     function setSource(address source) internal {
         if (source.code.length == 0) revert IAudit.InvalidAuditConfig("randomnessSource");
+        LibTimelock.consume(hashSource(source));
         _setSource(layout(), source);
     }
 
-    /// @dev The first broken rule's name, or "" when `config` is valid.
-    function checkConfig(IAudit.AuditConfig memory config) internal pure returns (string memory) {
+    function hashConfig(IAudit.AuditConfig memory config) internal pure returns (bytes32) {
+        return keccak256(abi.encode(CONFIG_CHANGE, config));
+    }
+
+    function hashSource(address source) internal pure returns (bytes32) {
+        return keccak256(abi.encode(SOURCE_CHANGE, source));
+    }
+
+    /// @dev The first broken limit rule's name, or "" when `limits` can be fixed for the diamond's lifetime.
+    function checkLimits(IAudit.AuditLimits memory limits) internal pure returns (string memory) {
+        if (limits.maxWorkerSlashBps > BPS) return "maxWorkerSlashBps";
+        if (limits.maxFalseAttestationSlashBps > BPS) return "maxFalseAttestationSlashBps";
+        if (limits.maxFinderShareBps > BPS) return "maxFinderShareBps";
+        if (limits.minValidatorsPerAudit == 0) return "minValidatorsPerAudit";
+        if (limits.minQuorum == 0) return "minQuorum";
+        if (limits.minCommitWindow == 0) return "minCommitWindow";
+        if (limits.minRevealWindow == 0) return "minRevealWindow";
+        return "";
+    }
+
+    /// @dev The first broken rule's name, or "" when `config` is valid within the deployment's limits: slashes
+    /// at most a fixed fraction of the minimum bonds, at least the minimum seats, a quorum that is a majority
+    /// of the seats and at least the minimum, windows at least the minimums.
+    function checkConfig(IAudit.AuditConfig memory config) internal view returns (string memory) {
+        IAudit.AuditLimits storage lim = layout().limits;
         if (config.auditRateBps > BPS) return "auditRateBps";
-        if (config.validatorsPerAudit == 0) return "validatorsPerAudit";
-        if (config.quorum == 0 || config.quorum > config.validatorsPerAudit) return "quorum";
-        if (config.attestWindow == 0) return "attestWindow";
-        if (config.finderShareBps > BPS) return "finderShareBps";
+        if (config.validatorsPerAudit < lim.minValidatorsPerAudit) return "validatorsPerAudit";
+        if (
+            config.quorum < lim.minQuorum || config.quorum > config.validatorsPerAudit
+                || uint256(config.quorum) * 2 <= config.validatorsPerAudit
+        ) return "quorum";
+        if (config.commitWindow < lim.minCommitWindow) return "commitWindow";
+        if (config.revealWindow < lim.minRevealWindow) return "revealWindow";
+        if (config.finderShareBps > lim.maxFinderShareBps) return "finderShareBps";
+        uint256 workerMin = LibBonding.layout(IBonding.Role.Worker).minimum;
+        if (config.workerSlashAmount > workerMin * lim.maxWorkerSlashBps / BPS) return "workerSlashAmount";
+        uint256 validatorMin = LibBonding.layout(IBonding.Role.Validator).minimum;
+        if (config.falseAttestationSlash > validatorMin * lim.maxFalseAttestationSlashBps / BPS) {
+            return "falseAttestationSlash";
+        }
         return "";
     }
 
     function currentConfig() internal view returns (IAudit.AuditConfig memory) {
         Layout storage l = layout();
         return l.configs[l.configId];
+    }
+
+    function _requireValid(IAudit.AuditConfig memory config) private view {
+        string memory reason = checkConfig(config);
+        if (bytes(reason).length != 0) revert IAudit.InvalidAuditConfig(reason);
     }
 
     function _setConfig(Layout storage l, IAudit.AuditConfig memory config) private {
@@ -166,7 +246,7 @@ library LibAudit {
 
     // ---------------------------------------------------------------- randomness
 
-    /// @dev Stores the batch's randomness, its deadline and the config in force. Reverts `UnknownBatch`,
+    /// @dev Stores the batch's randomness, its deadlines and the config in force. Reverts `UnknownBatch`,
     /// `RandomnessAlreadyFixed` or `RandomnessNotReady` (the source is not ready, or returned 0).
     function fixRandomness(uint256 batchId) internal {
         LibPayments.StoredBatch storage settled = LibPayments.layout().batches[batchId];
@@ -181,7 +261,7 @@ library LibAudit {
         (bool ready, bytes32 value) = l.source.randomness(batchId, settled.settledBlock, c.randomnessDelay);
         if (!ready || value == bytes32(0)) revert IAudit.RandomnessNotReady(batchId);
 
-        uint64 deadline = uint64(block.timestamp) + c.attestWindow;
+        uint64 deadline = uint64(block.timestamp) + c.commitWindow;
         uint32 fixIndex;
         // Cannot overflow: one per settled batch.
         unchecked {
@@ -191,6 +271,7 @@ library LibAudit {
         b.randomness = value;
         b.fixedAt = uint64(block.timestamp);
         b.deadline = deadline;
+        b.revealDeadline = deadline + c.revealWindow;
         b.configId = configId;
         b.fixIndex = fixIndex;
         emit IAudit.AuditRandomnessFixed(batchId, value, deadline);
@@ -198,7 +279,9 @@ library LibAudit {
 
     function batchAudit(uint256 batchId) internal view returns (IAudit.BatchAudit memory) {
         StoredBatch storage b = layout().batches[batchId];
-        return IAudit.BatchAudit({randomness: b.randomness, fixedAt: b.fixedAt, deadline: b.deadline});
+        return IAudit.BatchAudit({
+            randomness: b.randomness, fixedAt: b.fixedAt, deadline: b.deadline, revealDeadline: b.revealDeadline
+        });
     }
 
     // ---------------------------------------------------------------- selection
@@ -223,47 +306,64 @@ library LibAudit {
         return uint256(keccak256(abi.encode(r, leaf))) % BPS < auditRate(l, b, worker);
     }
 
-    /// @dev The validators assigned to `leaf`; empty until the batch's randomness is fixed. The one source of
-    /// truth for both the view and `attest`.
-    function assignedValidators(uint256 batchId, bytes32 leaf) internal view returns (address[] memory) {
+    /// @dev The validators assigned to `leaf`; empty until the batch's randomness is fixed. Once the audit is
+    /// open, its stored seats (the same draw, frozen).
+    function assignedValidators(uint256 batchId, bytes32 leaf) internal view returns (address[] memory chosen) {
         Layout storage l = layout();
+        StoredAudit storage a = l.audits[leaf];
+        if (a.batchId == batchId && batchId != 0) {
+            uint256 n = a.seats;
+            chosen = new address[](n);
+            for (uint256 i; i < n; ++i) {
+                chosen[i] = a.seat[i].validator;
+            }
+            return chosen;
+        }
         StoredBatch storage b = l.batches[batchId];
         bytes32 r = b.randomness;
         if (r == bytes32(0)) return new address[](0);
-        return draw(r, leaf, l.configs[b.configId].validatorsPerAudit);
+        return draw(r, leaf, l.configs[b.configId].validatorsPerAudit, _seatBlock(batchId));
     }
 
-    /// @notice Draws min(k, n) distinct validators out of the n active ones, by active bond.
-    /// @dev Weighted sampling without replacement. With `owners` = `activeValidators()` in its on-chain order
-    /// and `w` their active bonds: draw d = 0, 1, … takes `x = uint256(keccak256(abi.encode(R, leaf, d))) % W`,
-    /// W the sum of the weights not drawn yet, and picks the first owner (in that order, skipping those drawn)
-    /// whose running weight exceeds x. Exactly min(k, n) hashes, no retries.
-    /// It is a pure function of (R, leaf, k, the active set in order, active bonds) *now*: a bond that grows,
-    /// shrinks, joins or leaves the active set between two calls can change the assignment, and only the
-    /// assignment at the moment of an attestation counts. A validator can therefore move its own stake (or
-    /// identities in and out of the active set) to try to get assigned to a given leaf; stake checkpoints in
-    /// LibBonding (weights as of the fixing block) would close that, and are not there yet.
-    function draw(bytes32 r, bytes32 leaf, uint256 k) internal view returns (address[] memory chosen) {
-        LibBonding.Layout storage v = LibBonding.layout(IBonding.Role.Validator);
-        address[] memory owners = v.activeOwners.values();
-        uint256 n = owners.length;
-        if (k > n) k = n;
+    /// @dev Seats are drawn from the stakes at the end of the block before the batch's settlement: no bond,
+    /// unbond or identity created after settlement (when R could start to be known) changes them.
+    function _seatBlock(uint256 batchId) private view returns (uint48) {
+        uint64 settledBlock = LibPayments.layout().batches[batchId].settledBlock;
+        return settledBlock == 0 ? 0 : SafeCast.toUint48(settledBlock - 1);
+    }
+
+    /// @notice Draws min(k, n) distinct validators out of the n with weight at block `atBlock`, by weight.
+    /// @dev Weighted sampling without replacement over `members` (every validator that ever bonded, in order
+    /// of first bond) with weights `weightAt(member, atBlock)`: draw d = 0, 1, … takes
+    /// `x = uint256(keccak256(abi.encode(R, leaf, d))) % W`, W the sum of the weights not drawn yet, and picks
+    /// the first member (in that order, skipping those drawn and those without weight) whose running weight
+    /// exceeds x. Exactly min(k, n) hashes, no retries. A pure function of R, the leaf, k and the checkpoints
+    /// at `atBlock`, which no later transaction can change.
+    function draw(bytes32 r, bytes32 leaf, uint256 k, uint48 atBlock) internal view returns (address[] memory chosen) {
+        address[] storage members = LibBonding.layout(IBonding.Role.Validator).members;
+        uint256 n = members.length;
+        address[] memory owners = new address[](n);
         uint256[] memory weights = new uint256[](n);
         uint256 total;
+        uint256 withWeight;
         for (uint256 i; i < n; ++i) {
-            uint256 w = v.bonds[owners[i]].amount;
+            address owner = members[i];
+            uint256 w = LibBonding.weightAt(owner, atBlock);
+            owners[i] = owner;
             weights[i] = w;
             // Cannot overflow: bonds are AIPG the diamond holds, bounded by the token's supply.
             unchecked {
                 total += w;
+                if (w != 0) ++withWeight;
             }
         }
+        if (k > withWeight) k = withWeight;
         chosen = new address[](k);
         for (uint256 d; d < k; ++d) {
             uint256 x = uint256(keccak256(abi.encode(r, leaf, d))) % total;
             uint256 j;
-            // Terminates below n: x < total, the sum of the weights still in; a drawn owner weighs 0 and
-            // so is never picked again.
+            // Terminates below n: x < total, the sum of the weights still in; a drawn or weightless member
+            // weighs 0 and so is never picked.
             while (x >= weights[j]) {
                 // x >= weights[j] was just checked.
                 unchecked {
@@ -280,12 +380,31 @@ library LibAudit {
         }
     }
 
-    // ---------------------------------------------------------------- attestations
+    // ---------------------------------------------------------------- receipts
 
     /// @dev The leaf of the batch Merkle tree: OpenZeppelin standard tree, double-hashed abi.encode of every
     /// receipt field in order (the struct is static, so abi.encode(receipt) is exactly that).
     function receiptLeaf(IAudit.Receipt calldata receipt) internal pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(receipt))));
+    }
+
+    /// @dev The EIP-712 digest of `receipt` under this diamond's domain ("AIPG Grid", "1", chain id, diamond).
+    /// Every field is static, so `abi.encode(typehash, receipt)` is exactly EIP-712's `encodeData`.
+    function receiptDigest(IAudit.Receipt calldata receipt) internal view returns (bytes32) {
+        bytes32 domain = keccak256(
+            abi.encode(DOMAIN_TYPEHASH, DOMAIN_NAME_HASH, DOMAIN_VERSION_HASH, block.chainid, address(this))
+        );
+        return MessageHashUtils.toTypedDataHash(domain, keccak256(abi.encode(RECEIPT_TYPEHASH, receipt)));
+    }
+
+    /// @dev Reverts `InvalidReceiptSignature` unless `signature` is the worker's operator key's signature of
+    /// `receipt` (as of `completedAt`; ECDSA rejects malleable and malformed signatures).
+    function requireWorkerSigned(IAudit.Receipt calldata receipt, bytes calldata signature) internal view {
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(receiptDigest(receipt), signature);
+        address operator = LibBonding.operatorAt(IBonding.Role.Worker, receipt.worker, receipt.completedAt);
+        if (err != ECDSA.RecoverError.NoError || operator == address(0) || signer != operator) {
+            revert IAudit.InvalidReceiptSignature(receipt.worker, signer);
+        }
     }
 
     /// @dev Resolves the caller to its validator bond owner: an operator key to its owner, else the caller.
@@ -294,102 +413,169 @@ library LibAudit {
         if (owner == address(0)) owner = caller;
     }
 
-    /// @dev Records `caller`'s vote on `receipt` of batch `batchId`; the first vote opens the audit.
-    function attest(
+    function voteCommitment(bytes32 leaf, address validator, IAudit.Vote vote, bytes32 evidenceHash, bytes32 salt)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(leaf, validator, vote, evidenceHash, salt));
+    }
+
+    // ---------------------------------------------------------------- commit, reveal
+
+    /// @dev Records `caller`'s validator's commitment on `receipt`; the first commit opens the audit.
+    function commitVote(
         address caller,
         uint256 batchId,
         IAudit.Receipt calldata receipt,
+        bytes calldata signature,
         bytes32[] calldata proof,
-        IAudit.Vote vote,
-        bytes32 evidenceHash
+        bytes32 commitment
     ) internal {
+        if (commitment == bytes32(0)) revert IAudit.InvalidVote();
+        Layout storage l = layout();
         bytes32 leaf = receiptLeaf(receipt);
-        (bytes32 r, uint64 deadline, uint256 k) = _checkReceipt(batchId, receipt, leaf, proof, vote);
+        StoredAudit storage a = l.audits[leaf];
+        uint256 openedIn = a.batchId;
+        if (openedIn == 0) {
+            _open(l, a, batchId, receipt, signature, proof, leaf);
+        } else if (openedIn != batchId) {
+            // A receipt belongs to one batch only (its gateway's range holding its seq).
+            revert IAudit.ReceiptNotInBatch(batchId, receipt.gateway, receipt.seq);
+        } else {
+            uint64 deadline = l.batches[batchId].deadline;
+            // forge-lint: disable-next-line(block-timestamp)
+            if (block.timestamp > deadline) revert IAudit.CommitWindowClosed(deadline);
+        }
         address validator = validatorOf(caller);
-        if (!_contains(draw(r, leaf, k), validator)) revert IAudit.NotAssigned(validator, leaf);
-        _recordVote(layout().audits[leaf], batchId, receipt, leaf, deadline, validator, vote);
-        emit IAudit.Attested(batchId, leaf, validator, vote, evidenceHash);
+        Seat storage s = _seatOf(a, validator, leaf);
+        if (s.commitment != bytes32(0)) revert IAudit.AlreadyCommitted(validator, leaf);
+        s.commitment = commitment;
+        // At most `seats` (<= 255) commits: one per seat.
+        unchecked {
+            ++a.commits;
+        }
+        emit IAudit.VoteCommitted(batchId, leaf, validator, commitment);
     }
 
-    /// @dev The checks on the batch, the window, the vote and the receipt. Returns the batch's R, deadline
-    /// and validators per audit.
-    function _checkReceipt(
+    /// @dev Every check a receipt must pass before anyone can vote on it, then the seats are stored.
+    function _open(
+        Layout storage l,
+        StoredAudit storage a,
         uint256 batchId,
         IAudit.Receipt calldata receipt,
-        bytes32 leaf,
+        bytes calldata signature,
         bytes32[] calldata proof,
-        IAudit.Vote vote
-    ) private view returns (bytes32 r, uint64 deadline, uint256 k) {
-        bytes32 root = LibPayments.layout().batches[batchId].root;
+        bytes32 leaf
+    ) private {
+        (bytes32 r, uint32 configId) = _checkReceipt(l, batchId, receipt, proof, leaf);
+        requireWorkerSigned(receipt, signature);
+        address[] memory seats = draw(r, leaf, l.configs[configId].validatorsPerAudit, _seatBlock(batchId));
+        uint256 n = seats.length;
+        for (uint256 i; i < n; ++i) {
+            a.seat[i].validator = seats[i];
+        }
+        a.worker = receipt.worker;
+        a.batchId = SafeCast.toUint64(batchId);
+        a.seats = SafeCast.toUint8(n);
+        a.modelId = receipt.modelId;
+        emit IAudit.AuditOpened(batchId, leaf, receipt.worker, seats);
+    }
+
+    /// @dev The batch, its window, the proof, the receipt's place in the batch, and the draw. Returns R and the
+    /// batch's config id.
+    function _checkReceipt(
+        Layout storage l,
+        uint256 batchId,
+        IAudit.Receipt calldata receipt,
+        bytes32[] calldata proof,
+        bytes32 leaf
+    ) private view returns (bytes32 r, uint32 configId) {
+        LibPayments.StoredBatch storage settled = LibPayments.layout().batches[batchId];
+        bytes32 root = settled.root;
         if (root == bytes32(0)) revert IAudit.UnknownBatch(batchId);
-        Layout storage l = layout();
         StoredBatch storage b = l.batches[batchId];
         r = b.randomness;
         if (r == bytes32(0)) revert IAudit.RandomnessNotFixed(batchId);
-        deadline = b.deadline;
+        uint64 deadline = b.deadline;
         // The window is an hour or more; seconds of proposer drift do not matter.
         // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp > deadline) revert IAudit.AttestWindowClosed(deadline);
-        if (vote != IAudit.Vote.Pass && vote != IAudit.Vote.Fail) revert IAudit.InvalidVote();
+        if (block.timestamp > deadline) revert IAudit.CommitWindowClosed(deadline);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert IAudit.InvalidProof();
+        uint64 firstSeq = settled.firstSeq;
+        if (
+            receipt.gateway != settled.gateway || receipt.seq < firstSeq
+                || receipt.seq - firstSeq >= settled.receiptCount
+        ) revert IAudit.ReceiptNotInBatch(batchId, receipt.gateway, receipt.seq);
         if (
             receipt.confidential
                 || uint256(keccak256(abi.encode(r, leaf))) % BPS >= auditRate(l, b, receipt.worker)
         ) revert IAudit.NotAudited(leaf);
-        k = l.configs[b.configId].validatorsPerAudit;
+        configId = b.configId;
     }
 
-    function _recordVote(
-        StoredAudit storage a,
-        uint256 batchId,
-        IAudit.Receipt calldata receipt,
-        bytes32 leaf,
-        uint64 deadline,
-        address validator,
-        IAudit.Vote vote
-    ) private {
-        uint256 openedIn = a.batchId;
-        if (openedIn == 0) {
-            a.worker = receipt.worker;
-            a.deadline = deadline;
-            a.batchId = SafeCast.toUint64(batchId);
-            a.modelId = receipt.modelId;
-        } else if (openedIn != batchId) {
-            revert IAudit.AuditedInOtherBatch(leaf, openedIn);
+    function _seatOf(StoredAudit storage a, address validator, bytes32 leaf) private view returns (Seat storage) {
+        uint256 n = a.seats;
+        for (uint256 i; i < n; ++i) {
+            Seat storage s = a.seat[i];
+            if (s.validator == validator) return s;
         }
-        // Unreachable through an open window (finalize waits for the deadline), kept as a second line.
-        if (a.verdict != IAudit.Verdict.None) revert IAudit.AlreadyFinalized(leaf);
-
-        uint256 passVotes = a.passVotes;
-        uint256 failVotes = a.failVotes;
-        uint256 votes = passVotes + failVotes;
-        for (uint256 i; i < votes; ++i) {
-            if (a.ballots[i].validator == validator) revert IAudit.AlreadyAttested(validator, leaf);
-        }
-        a.ballots[votes] = Ballot({validator: validator, vote: vote});
-        // Checked on purpose: more than 255 votes on one side (only possible through heavy stake churn
-        // during one window) reverts rather than wraps.
-        if (vote == IAudit.Vote.Pass) a.passVotes = SafeCast.toUint8(passVotes + 1);
-        else a.failVotes = SafeCast.toUint8(failVotes + 1);
+        revert IAudit.NotAssigned(validator, leaf);
     }
 
-    function voteOf(bytes32 leaf, address validator) internal view returns (IAudit.Vote) {
+    /// @dev Reveals `caller`'s validator's vote once the commit window has closed and before the reveal deadline.
+    function revealVote(address caller, bytes32 leaf, IAudit.Vote vote, bytes32 evidenceHash, bytes32 salt)
+        internal
+    {
+        Layout storage l = layout();
+        StoredAudit storage a = l.audits[leaf];
+        address validator = validatorOf(caller);
+        uint256 batchId = a.batchId;
+        if (batchId == 0) revert IAudit.NotCommitted(validator, leaf);
+        StoredBatch storage b = l.batches[batchId];
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp <= b.deadline) revert IAudit.RevealWindowNotOpen(b.deadline);
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp > b.revealDeadline) revert IAudit.RevealWindowClosed(b.revealDeadline);
+        if (vote != IAudit.Vote.Pass && vote != IAudit.Vote.Fail) revert IAudit.InvalidVote();
+        Seat storage s = _seatOf(a, validator, leaf);
+        bytes32 commitment = s.commitment;
+        if (commitment == bytes32(0)) revert IAudit.NotCommitted(validator, leaf);
+        if (s.vote != IAudit.Vote.None) revert IAudit.AlreadyRevealed(validator, leaf);
+        if (voteCommitment(leaf, validator, vote, evidenceHash, salt) != commitment) {
+            revert IAudit.CommitmentMismatch(validator, leaf);
+        }
+        s.vote = vote;
+        // At most one reveal per seat (<= 255).
+        unchecked {
+            if (vote == IAudit.Vote.Pass) ++a.passVotes;
+            else ++a.failVotes;
+        }
+        emit IAudit.Attested(batchId, leaf, validator, vote, evidenceHash);
+    }
+
+    function voteOf(bytes32 leaf, address validator) internal view returns (bool committed, IAudit.Vote vote) {
         StoredAudit storage a = layout().audits[leaf];
-        uint256 votes = uint256(a.passVotes) + a.failVotes;
-        for (uint256 i; i < votes; ++i) {
-            Ballot storage ballot = a.ballots[i];
-            if (ballot.validator == validator) return ballot.vote;
+        uint256 n = a.seats;
+        for (uint256 i; i < n; ++i) {
+            Seat storage s = a.seat[i];
+            if (s.validator == validator) return (s.commitment != bytes32(0), s.vote);
         }
-        return IAudit.Vote.None;
+        return (false, IAudit.Vote.None);
     }
 
-    function getAudit(bytes32 leaf) internal view returns (IAudit.AuditInfo memory) {
-        StoredAudit storage a = layout().audits[leaf];
-        return IAudit.AuditInfo({
+    function getAudit(bytes32 leaf) internal view returns (IAudit.AuditInfo memory info) {
+        Layout storage l = layout();
+        StoredAudit storage a = l.audits[leaf];
+        StoredBatch storage b = l.batches[a.batchId];
+        info = IAudit.AuditInfo({
             batchId: a.batchId,
             worker: a.worker,
             modelId: a.modelId,
-            deadline: a.deadline,
+            deadline: a.batchId == 0 ? 0 : b.deadline,
+            revealDeadline: a.batchId == 0 ? 0 : b.revealDeadline,
+            seats: a.seats,
+            commits: a.commits,
             passVotes: a.passVotes,
             failVotes: a.failVotes,
             verdict: a.verdict,
@@ -399,20 +585,21 @@ library LibAudit {
 
     // ---------------------------------------------------------------- verdicts
 
-    /// @dev Applies the verdict of `leaf`'s audit once its window has closed. Effects only: bonds, earnings and
-    /// pools are internal books, no call leaves the diamond. The verdict is written before anything else, so
-    /// a second call reverts `AlreadyFinalized` whatever happens after.
+    /// @dev Applies the verdict of `leaf`'s audit once its reveal window has closed. Effects only: bonds,
+    /// earnings and pools are internal books, no call leaves the diamond. The verdict is written before
+    /// anything else, so a second call reverts `AlreadyFinalized` whatever happens after.
     function finalize(bytes32 leaf) internal {
         Layout storage l = layout();
         StoredAudit storage a = l.audits[leaf];
         uint256 batchId = a.batchId;
         if (batchId == 0) revert IAudit.NothingToFinalize(leaf);
         if (a.verdict != IAudit.Verdict.None) revert IAudit.AlreadyFinalized(leaf);
-        uint64 deadline = a.deadline;
+        StoredBatch storage b = l.batches[batchId];
+        uint64 revealDeadline = b.revealDeadline;
         // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp <= deadline) revert IAudit.AttestWindowOpen(deadline);
+        if (block.timestamp <= revealDeadline) revert IAudit.AuditWindowOpen(revealDeadline);
 
-        IAudit.AuditConfig storage c = l.configs[l.batches[batchId].configId];
+        IAudit.AuditConfig storage c = l.configs[b.configId];
         uint256 passVotes = a.passVotes;
         uint256 failVotes = a.failVotes;
         IAudit.Verdict verdict;
@@ -423,18 +610,21 @@ library LibAudit {
         }
         a.verdict = verdict;
 
+        _slashAgainst(a, leaf, verdict, c.falseAttestationSlash);
+
         address worker = a.worker;
         uint256 slashed;
         if (verdict == IAudit.Verdict.Fail) {
             slashed = _applyFail(l, a, c, leaf, worker, failVotes);
         } else if (verdict == IAudit.Verdict.Pass) {
-            _applyPass(a, c, leaf, passVotes + failVotes);
+            _applyPass(a, c, leaf, batchId);
         }
         emit IAudit.AuditFinalized(batchId, leaf, worker, verdict, slashed);
     }
 
-    /// @dev FAIL: slash the worker, share the finder part equally among the FAIL voters (dust and the rest to
-    /// protocol fees), slash the PASS voters to the validator pool, audit the worker fully from now on.
+    /// @dev FAIL: slash the worker (bounded by the config, itself bounded by the deployment's limits), share
+    /// the finder part equally among the FAIL voters (dust and the rest to protocol fees), audit the worker
+    /// fully from now on.
     function _applyFail(
         Layout storage l,
         StoredAudit storage a,
@@ -446,16 +636,13 @@ library LibAudit {
         slashed = LibBonding.slash(IBonding.Role.Worker, worker, c.workerSlashAmount);
         a.slashed = SafeCast.toUint192(slashed); // at most a bond, far below 2^192
         uint256 each = slashed * c.finderShareBps / BPS / failVotes; // failVotes > passVotes >= 0
-        uint256 falseSlash = c.falseAttestationSlash;
-        uint256 votes = failVotes + a.passVotes;
-        for (uint256 i; i < votes; ++i) {
-            Ballot storage ballot = a.ballots[i];
-            address validator = ballot.validator;
-            if (ballot.vote == IAudit.Vote.Fail) {
+        uint256 n = a.seats;
+        for (uint256 i; i < n; ++i) {
+            Seat storage s = a.seat[i];
+            if (s.vote == IAudit.Vote.Fail) {
+                address validator = s.validator;
                 LibPayments.creditEarnings(validator, each);
                 emit IAudit.ValidatorRewarded(leaf, validator, each);
-            } else {
-                _slashFalse(leaf, validator, falseSlash);
             }
         }
         uint256 rest;
@@ -468,24 +655,34 @@ library LibAudit {
         if (workerRate(worker) < FULL_RATE) _pushWorkerRate(l, worker, FULL_RATE);
     }
 
-    /// @dev PASS: slash the FAIL voters to the validator pool first, then pay each PASS voter the reward from
-    /// the pool (as far as it goes).
-    function _applyPass(StoredAudit storage a, IAudit.AuditConfig storage c, bytes32 leaf, uint256 votes)
+    /// @dev PASS: pay each PASS voter the reward out of what the audited batch paid into the validator share.
+    function _applyPass(StoredAudit storage a, IAudit.AuditConfig storage c, bytes32 leaf, uint256 batchId)
         private
     {
-        uint256 falseSlash = c.falseAttestationSlash;
-        for (uint256 i; i < votes; ++i) {
-            Ballot storage ballot = a.ballots[i];
-            if (ballot.vote == IAudit.Vote.Fail) _slashFalse(leaf, ballot.validator, falseSlash);
-        }
         uint256 reward = c.passReward;
-        for (uint256 i; i < votes; ++i) {
-            Ballot storage ballot = a.ballots[i];
-            if (ballot.vote == IAudit.Vote.Pass) {
-                address validator = ballot.validator;
-                uint256 paid = LibPayments.payFromValidatorPool(validator, reward);
+        uint256 n = a.seats;
+        for (uint256 i; i < n; ++i) {
+            Seat storage s = a.seat[i];
+            if (s.vote == IAudit.Vote.Pass) {
+                address validator = s.validator;
+                uint256 paid = LibPayments.payBatchReward(batchId, validator, reward);
                 emit IAudit.ValidatorRewarded(leaf, validator, paid);
             }
+        }
+    }
+
+    /// @dev Slashes everyone against the verdict: revealed the other way, or committed and never revealed
+    /// (for an Inconclusive audit only the latter). Their slashes go to the validator pool.
+    function _slashAgainst(StoredAudit storage a, bytes32 leaf, IAudit.Verdict verdict, uint256 amount) private {
+        IAudit.Vote losing = verdict == IAudit.Verdict.Fail
+            ? IAudit.Vote.Pass
+            : verdict == IAudit.Verdict.Pass ? IAudit.Vote.Fail : IAudit.Vote.None;
+        uint256 n = a.seats;
+        for (uint256 i; i < n; ++i) {
+            Seat storage s = a.seat[i];
+            if (s.commitment == bytes32(0)) continue;
+            IAudit.Vote v = s.vote;
+            if (v == IAudit.Vote.None || v == losing) _slashFalse(leaf, s.validator, amount);
         }
     }
 
@@ -493,12 +690,5 @@ library LibAudit {
         uint256 taken = LibBonding.slash(IBonding.Role.Validator, validator, amount);
         LibPayments.addToValidatorPool(taken);
         emit IAudit.FalseAttestationSlashed(leaf, validator, taken);
-    }
-
-    function _contains(address[] memory list, address who) private pure returns (bool) {
-        for (uint256 i; i < list.length; ++i) {
-            if (list[i] == who) return true;
-        }
-        return false;
     }
 }

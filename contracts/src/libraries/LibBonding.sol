@@ -4,6 +4,8 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IBonding} from "../interfaces/IBonding.sol";
 import {ICommon} from "../interfaces/ICommon.sol";
 import {LibGrid} from "./LibGrid.sol";
@@ -14,6 +16,8 @@ import {LibGrid} from "./LibGrid.sol";
 library LibBonding {
     using SafeERC20 for IERC20;
     using EnumerableSet for EnumerableSet.AddressSet;
+    using Checkpoints for Checkpoints.Trace160;
+    using Checkpoints for Checkpoints.Trace208;
 
     struct Bond {
         uint256 amount; // active
@@ -33,6 +37,13 @@ library LibBonding {
         mapping(address owner => Bond) bonds;
         mapping(address operator => address owner) operatorOwner;
         EnumerableSet.AddressSet activeOwners; // owners with amount >= minimum
+        // Operator key history, keyed by timestamp: a receipt is checked against the key its worker had when
+        // it signed (`operatorAt`), so rotating a key neither voids old receipts nor lets a new key sign old ones.
+        mapping(address owner => Checkpoints.Trace160) operatorHistory;
+        // Validators only: each owner's active weight (its active bond while active, else 0), keyed by block
+        // number, so audit seats are drawn from stakes as they were before settlement.
+        mapping(address owner => Checkpoints.Trace208) weightHistory;
+        address[] members; // every owner that ever bonded, in order of first bond (append-only)
     }
 
     // keccak256(abi.encode(uint256(keccak256("aipg.storage.Bonding.Worker")) - 1)) & ~bytes32(uint256(0xff))
@@ -95,6 +106,11 @@ library LibBonding {
         return layout(role).activeOwners.values();
     }
 
+    /// @dev The operator key of `owner`'s bond at `timestamp` (address(0) when it had no bond then).
+    function operatorAt(IBonding.Role role, address owner, uint64 timestamp) internal view returns (address) {
+        return address(layout(role).operatorHistory[owner].upperLookupRecent(uint96(timestamp)));
+    }
+
     // ---------------------------------------------------------------- writes
 
     /// @dev First bond of `owner`: at least the minimum, pulled from `owner` with transferFrom.
@@ -110,7 +126,9 @@ library LibBonding {
         b.amount = amount;
         b.operator = operator;
         l.totalBonded += amount;
-        l.activeOwners.add(owner);
+        if (role == IBonding.Role.Validator && l.operatorHistory[owner].length() == 0) l.members.push(owner);
+        _recordOperator(l, owner, operator);
+        _syncActive(l, role, owner, amount);
         emit IBonding.OperatorSet(role, owner, operator);
         emit IBonding.Bonded(role, owner, amount, amount);
 
@@ -128,7 +146,7 @@ library LibBonding {
         uint256 newAmount = b.amount + amount;
         b.amount = newAmount;
         l.totalBonded += amount;
-        _syncActive(l, owner, newAmount);
+        _syncActive(l, role, owner, newAmount);
         emit IBonding.Bonded(role, owner, amount, newAmount);
 
         LibGrid.token().safeTransferFrom(owner, address(this), amount);
@@ -153,7 +171,7 @@ library LibBonding {
         b.amount = remaining;
         b.unbonding += amount;
         b.unbondReadyAt = readyAt;
-        _syncActive(l, owner, remaining);
+        _syncActive(l, role, owner, remaining);
         emit IBonding.UnbondRequested(role, owner, amount, readyAt);
     }
 
@@ -168,7 +186,7 @@ library LibBonding {
         b.amount = newAmount;
         b.unbonding = 0;
         b.unbondReadyAt = 0;
-        _syncActive(l, owner, newAmount);
+        _syncActive(l, role, owner, newAmount);
         emit IBonding.UnbondCancelled(role, owner, unbonding);
     }
 
@@ -190,7 +208,7 @@ library LibBonding {
         unchecked {
             l.totalBonded -= amount;
         }
-        if (b.amount == 0) _releaseOperator(l, b);
+        if (b.amount == 0) _releaseOperator(l, owner, b);
         emit IBonding.BondWithdrawn(role, owner, amount);
 
         LibGrid.token().safeTransfer(owner, amount);
@@ -207,6 +225,7 @@ library LibBonding {
             _claimOperator(l, owner, operator);
             delete l.operatorOwner[previous];
             b.operator = operator;
+            _recordOperator(l, owner, operator);
         }
         emit IBonding.OperatorSet(role, owner, operator);
     }
@@ -238,8 +257,8 @@ library LibBonding {
         }
         b.slashed += slashed;
         if (b.unbonding == 0) b.unbondReadyAt = 0;
-        _syncActive(l, owner, b.amount);
-        if (b.amount == 0 && b.unbonding == 0) _releaseOperator(l, b);
+        _syncActive(l, role, owner, b.amount);
+        if (b.amount == 0 && b.unbonding == 0) _releaseOperator(l, owner, b);
         emit IBonding.BondSlashed(role, owner, slashed);
     }
 
@@ -251,13 +270,33 @@ library LibBonding {
         l.operatorOwner[operator] = owner;
     }
 
-    function _releaseOperator(Layout storage l, Bond storage b) private {
+    function _releaseOperator(Layout storage l, address owner, Bond storage b) private {
         delete l.operatorOwner[b.operator];
         b.operator = address(0);
+        _recordOperator(l, owner, address(0));
     }
 
-    function _syncActive(Layout storage l, address owner, uint256 activeAmount) private {
-        if (activeAmount != 0 && activeAmount >= l.minimum) l.activeOwners.add(owner);
-        else l.activeOwners.remove(owner);
+    function _recordOperator(Layout storage l, address owner, address operator) private {
+        l.operatorHistory[owner].push(uint96(block.timestamp), uint160(operator));
     }
+
+    /// @dev Keeps the active set and, for validators, the weight checkpoints in step with the active bond.
+    function _syncActive(Layout storage l, IBonding.Role role, address owner, uint256 activeAmount) private {
+        bool active = activeAmount != 0 && activeAmount >= l.minimum;
+        if (active) l.activeOwners.add(owner);
+        else l.activeOwners.remove(owner);
+        if (role != IBonding.Role.Validator) return;
+        uint256 weight = active ? activeAmount : 0;
+        Checkpoints.Trace208 storage own = l.weightHistory[owner];
+        if (weight == own.latest()) return;
+        own.push(SafeCast.toUint48(block.number), SafeCast.toUint208(weight));
+    }
+
+    // ---------------------------------------------------------------- stake checkpoints (validators)
+
+    /// @dev `owner`'s active validator weight at the end of block `blockNumber`.
+    function weightAt(address owner, uint48 blockNumber) internal view returns (uint256) {
+        return layout(IBonding.Role.Validator).weightHistory[owner].upperLookupRecent(blockNumber);
+    }
+
 }

@@ -7,7 +7,7 @@ import {IERC173} from "../interfaces/IERC173.sol";
 import {IGrid} from "../interfaces/IGrid.sol";
 
 /// @title Diamond storage and cut logic (EIP-2535, after mudgen/diamond-3), plus the state behind
-/// two-step ownership, immutable selectors and the cut timelock.
+/// two-step ownership and immutable selectors (the cut timelock lives in LibTimelock).
 library LibDiamond {
 
     struct FacetAddressAndPosition {
@@ -30,9 +30,6 @@ library LibDiamond {
         address pendingOwner;
         // Once true, never false again: Replace and Remove of the selector revert.
         mapping(bytes4 => bool) immutableSelectors;
-        // cut hash => earliest execution time (0 = not announced)
-        mapping(bytes32 => uint64) cutExecutableAt;
-        uint64 cutDelay;
         bool initialized; // DiamondInit.init ran
     }
 

@@ -24,8 +24,8 @@ library LibPayments {
         uint64 withdrawReadyAt;
     }
 
-    /// @dev A settled batch in three slots (IPayments.Batch would take four): `total` is at most the token's
-    /// supply, far below 2^192, and settle checks it anyway.
+    /// @dev A settled batch in four slots: `total` and `rewardLeft` are at most the token's supply, far below
+    /// 2^192, and settle checks it anyway.
     struct StoredBatch {
         bytes32 root;
         address gateway;
@@ -33,6 +33,8 @@ library LibPayments {
         uint64 settledAt;
         uint64 settledBlock;
         uint192 total;
+        uint64 firstSeq;
+        uint192 rewardLeft; // the batch's validator share not yet paid out as audit rewards
     }
 
     /// @custom:storage-location erc7201:aipg.storage.Payments
@@ -51,6 +53,8 @@ library LibPayments {
         uint256 batchCount;
         mapping(uint256 batchId => StoredBatch) batches;
         mapping(bytes32 root => uint256 batchId) batchIdOf;
+        // Each gateway's next receipt number: batch n of a gateway covers [nextSeq before, nextSeq after).
+        mapping(address gateway => uint64) nextSeq;
     }
 
     // keccak256(abi.encode(uint256(keccak256("aipg.storage.Payments")) - 1)) & ~bytes32(uint256(0xff))
@@ -93,9 +97,30 @@ library LibPayments {
         emit IPayments.Deposited(payer, from, amount);
     }
 
-    function approveGateway(address payer, address gateway, uint256 cap) internal {
+    /// @dev Raises the cap by `amount`, saturating at type(uint256).max (unlimited).
+    function increaseGatewayCap(address payer, address gateway, uint256 amount) internal {
         if (gateway == address(0)) revert ICommon.ZeroAddress();
-        layout().gatewayCaps[payer][gateway] = cap;
+        mapping(address => uint256) storage caps = layout().gatewayCaps[payer];
+        uint256 cap = caps[gateway];
+        unchecked {
+            // Saturating add: on overflow the cap is unlimited.
+            cap = amount > type(uint256).max - cap ? type(uint256).max : cap + amount;
+        }
+        caps[gateway] = cap;
+        emit IPayments.GatewayApproved(payer, gateway, cap);
+    }
+
+    /// @dev Lowers the cap by `amount`, saturating at 0. Relative, so a settlement landing first can only
+    /// leave less, never more, than the payer meant: the ERC-20 approve race does not exist here.
+    function decreaseGatewayCap(address payer, address gateway, uint256 amount) internal {
+        if (gateway == address(0)) revert ICommon.ZeroAddress();
+        mapping(address => uint256) storage caps = layout().gatewayCaps[payer];
+        uint256 cap = caps[gateway];
+        unchecked {
+            // Saturating subtraction.
+            cap = amount >= cap ? 0 : cap - amount;
+        }
+        caps[gateway] = cap;
         emit IPayments.GatewayApproved(payer, gateway, cap);
     }
 
@@ -134,11 +159,15 @@ library LibPayments {
 
     // ---------------------------------------------------------------- settlement
 
-    /// @dev Books one batch for `gateway`: debits payers within their deposits and this gateway's caps,
-    /// credits each worker's share of its gross, accrues the validator and protocol shares.
+    /// @dev Books one batch for `gateway`: its receipts numbered [firstSeq, firstSeq + receiptCount), which
+    /// must follow the gateway's previous batch exactly (one batch per receipt number, O(1) per batch);
+    /// debits payers within their deposits and this gateway's caps, credits each worker's share of its gross,
+    /// accrues the validator and protocol shares. A batch must pay something: one that pays nothing could
+    /// only serve to open audits and farm rewards.
     function settle(
         address gateway,
         bytes32 root,
+        uint64 firstSeq,
         uint32 receiptCount,
         IPayments.PayerDebit[] calldata debits,
         IPayments.WorkerCredit[] calldata credits
@@ -147,6 +176,7 @@ library LibPayments {
         Layout storage l = layout();
         if (l.batchIdOf[root] != 0) revert IPayments.BatchAlreadySettled(root);
         if (receiptCount == 0 || debits.length == 0 || credits.length == 0) revert IPayments.EmptyBatch();
+        _claimRange(l, gateway, firstSeq, receiptCount);
 
         unchecked {
             // Cannot overflow: a counter incremented by one per settlement.
@@ -155,18 +185,41 @@ library LibPayments {
         l.batchIdOf[root] = batchId;
 
         uint256 debitTotal = _debitPayers(l, gateway, batchId, debits);
-        uint256 creditTotal = _creditWorkers(l, batchId, credits);
+        (uint256 creditTotal, uint256 validatorShare) = _creditWorkers(l, batchId, credits);
         if (debitTotal != creditTotal) revert IPayments.SumMismatch(debitTotal, creditTotal);
+        if (creditTotal == 0) revert IPayments.EmptyBatch();
 
-        l.batches[batchId] = StoredBatch({
-            root: root,
-            gateway: gateway,
-            receiptCount: receiptCount,
-            settledAt: uint64(block.timestamp),
-            settledBlock: uint64(block.number),
-            total: SafeCast.toUint192(creditTotal)
-        });
-        emit IPayments.BatchSettled(batchId, gateway, root, receiptCount, creditTotal);
+        _record(batchId, gateway, root, firstSeq, receiptCount, creditTotal, validatorShare);
+    }
+
+    function _record(
+        uint256 batchId,
+        address gateway,
+        bytes32 root,
+        uint64 firstSeq,
+        uint32 receiptCount,
+        uint256 total,
+        uint256 validatorShare
+    ) private {
+        StoredBatch storage b = layout().batches[batchId];
+        b.root = root;
+        b.gateway = gateway;
+        b.receiptCount = receiptCount;
+        b.settledAt = uint64(block.timestamp);
+        b.settledBlock = uint64(block.number);
+        b.total = SafeCast.toUint192(total);
+        b.firstSeq = firstSeq;
+        // validatorShare <= total, which fits 192 bits (checked just above)
+        b.rewardLeft = uint192(validatorShare);
+        emit IPayments.BatchSettled(batchId, gateway, root, receiptCount, total, firstSeq);
+    }
+
+    /// @dev The batch must start at `gateway`'s next receipt number; the next one starts right after it.
+    function _claimRange(Layout storage l, address gateway, uint64 firstSeq, uint32 receiptCount) private {
+        uint64 expected = l.nextSeq[gateway];
+        if (firstSeq != expected) revert IPayments.SequenceMismatch(gateway, expected, firstSeq);
+        // Checked: a gateway cannot wrap its numbering around to reuse receipt numbers.
+        l.nextSeq[gateway] = firstSeq + receiptCount;
     }
 
     /// @dev Takes each debit off the payer's balance and off its cap for `gateway`. Returns their sum.
@@ -201,16 +254,15 @@ library LibPayments {
     }
 
     /// @dev Credits each worker's share and accrues the validator pool and protocol shares. Returns the
-    /// sum of the gross amounts.
+    /// sum of the gross amounts and the validator share of it.
     function _creditWorkers(Layout storage l, uint256 batchId, IPayments.WorkerCredit[] calldata credits)
         private
-        returns (uint256 total)
+        returns (uint256 total, uint256 validatorTotal)
     {
         // Both shares live in one slot (one cold SLOAD); the protocol's share is the remainder.
         uint256 workerBps = l.workerBps;
         uint256 validatorBps = l.validatorBps;
         uint256 workerTotal;
-        uint256 validatorTotal;
         mapping(address => LibBonding.Bond) storage workerBonds =
             LibBonding.layout(IBonding.Role.Worker).bonds;
         uint256 n = credits.length;
@@ -258,7 +310,9 @@ library LibPayments {
             receiptCount: b.receiptCount,
             settledAt: b.settledAt,
             settledBlock: b.settledBlock,
-            total: b.total
+            total: b.total,
+            firstSeq: b.firstSeq,
+            rewardLeft: b.rewardLeft
         });
     }
 
@@ -284,14 +338,19 @@ library LibPayments {
         layout().validatorPool += amount;
     }
 
-    /// @dev Moves up to `amount` from the validator pool to `account`'s earnings; pays what the pool holds
-    /// when it holds less. Returns the amount paid.
-    function payFromValidatorPool(address account, uint256 amount) internal returns (uint256 paid) {
+    /// @dev Pays `account` up to `amount` out of what batch `batchId` paid into the validator pool and has
+    /// not paid out yet (and never more than the pool holds). Returns the amount paid. Rewards can therefore
+    /// never exceed what the audited receipts' batch paid for: nobody can farm the pool.
+    function payBatchReward(uint256 batchId, address account, uint256 amount) internal returns (uint256 paid) {
         Layout storage l = layout();
+        StoredBatch storage b = l.batches[batchId];
+        uint256 left = b.rewardLeft;
         uint256 pool = l.validatorPool;
-        paid = amount < pool ? amount : pool;
+        paid = amount < left ? amount : left;
+        if (paid > pool) paid = pool;
         unchecked {
-            // paid <= pool
+            // paid <= left and paid <= pool
+            b.rewardLeft = uint192(left - paid);
             l.validatorPool = pool - paid;
         }
         l.earnings[account] += paid;

@@ -18,6 +18,7 @@ import {LibBonding} from "../libraries/LibBonding.sol";
 import {LibModels} from "../libraries/LibModels.sol";
 import {LibPayments} from "../libraries/LibPayments.sol";
 import {LibAudit} from "../libraries/LibAudit.sol";
+import {LibTimelock} from "../libraries/LibTimelock.sol";
 
 /// @title One-time deployment initializer, delegatecalled by the GridDiamond constructor.
 /// @notice Validates and stores the deployment parameters, registers ERC-165 interfaces and marks the
@@ -26,6 +27,12 @@ contract DiamondInit is IGridInit {
     /// @dev Plain ERC-173: `owner() ^ transferOwnership(address)`. Our IERC173 adds the two-step functions,
     /// so its own interface id differs.
     bytes4 internal constant ERC173_INTERFACE_ID = 0x7f5828d0;
+
+    /// @notice The least time, beyond every exit delay, that anyone gets to react to an announced change: two
+    /// days on Base (mainnet and Sepolia), a minute elsewhere (devnets, tests).
+    function reactionMargin() public view returns (uint64) {
+        return block.chainid == 8453 || block.chainid == 84532 ? 2 days : 60;
+    }
 
     /// @notice Initializes a new diamond; runs once, through the constructor's cut.
     /// @dev Reverts `InvalidInit(reason)` on bad parameters, on a second call, or if a selector to be marked
@@ -37,15 +44,18 @@ contract DiamondInit is IGridInit {
         if (args.treasury == address(0)) revert InvalidInit("treasury");
         if (args.workerMinimumBond == 0) revert InvalidInit("workerMinimumBond");
         if (args.validatorMinimumBond == 0) revert InvalidInit("validatorMinimumBond");
-        if (args.cutDelay <= args.unbondDelay || args.cutDelay <= args.depositWithdrawDelay) {
-            revert InvalidInit("cutDelay");
-        }
+        uint64 margin = reactionMargin();
+        if (
+            uint256(args.cutDelay) < uint256(args.unbondDelay) + margin
+                || uint256(args.cutDelay) < uint256(args.depositWithdrawDelay) + margin
+        ) revert InvalidInit("cutDelay");
+        if (args.changeWindow == 0 || args.changeWindow > args.cutDelay) revert InvalidInit("changeWindow");
         if (args.confidentialPremiumBps > LibModels.MAX_PREMIUM_BPS) {
             revert InvalidInit("confidentialPremiumBps");
         }
 
         d.initialized = true;
-        d.cutDelay = args.cutDelay;
+        LibTimelock.configure(args.cutDelay, args.changeWindow);
 
         LibGrid.Layout storage g = LibGrid.layout();
         g.token = IERC20(args.token);
@@ -55,9 +65,9 @@ contract DiamondInit is IGridInit {
         LibBonding.configure(IBonding.Role.Validator, args.validatorMinimumBond, args.unbondDelay);
         LibModels.setConfidentialPremium(args.confidentialPremiumBps);
         LibPayments.initialize(args.depositWithdrawDelay, args.workerBps, args.validatorBps, args.protocolBps);
-        // Reverts InvalidInit with the broken rule: auditRateBps, validatorsPerAudit, quorum, attestWindow,
-        // finderShareBps, randomnessSource (no code).
-        LibAudit.initialize(args.audit, args.randomnessSource);
+        // Reverts InvalidInit with the broken rule: a limit (maxWorkerSlashBps, …), then a config rule within
+        // the limits (auditRateBps, validatorsPerAudit, quorum, commitWindow, …), or randomnessSource (no code).
+        LibAudit.initialize(args.audit, args.auditLimits, args.randomnessSource);
 
         d.supportedInterfaces[type(IERC165).interfaceId] = true;
         d.supportedInterfaces[type(IDiamondCut).interfaceId] = true;
@@ -80,7 +90,7 @@ contract DiamondInit is IGridInit {
     /// or replacing one can never trap a stake or a reward, and the code that slashes must stay fixable
     /// (behind the cut delay like any upgrade).
     function immutableSelectors() public pure returns (bytes4[] memory s) {
-        s = new bytes4[](36);
+        s = new bytes4[](38);
         uint256 i;
         // worker registry (12)
         s[i++] = IWorkerRegistry.bondWorker.selector;
@@ -109,14 +119,16 @@ contract DiamondInit is IGridInit {
         s[i++] = IValidatorRegistry.validatorUnbondDelay.selector;
         s[i++] = IValidatorRegistry.totalValidatorBonded.selector;
         s[i++] = IValidatorRegistry.activeValidators.selector;
-        // cut + timelock (6)
+        // cut + timelock (7)
         s[i++] = IDiamondCut.diamondCut.selector;
         s[i++] = ICutTimelock.announceDiamondCut.selector;
-        s[i++] = ICutTimelock.cancelDiamondCut.selector;
-        s[i++] = ICutTimelock.cutExecutableAt.selector;
+        s[i++] = ICutTimelock.cancelChange.selector;
+        s[i++] = ICutTimelock.pendingChange.selector;
         s[i++] = ICutTimelock.cutDelay.selector;
+        s[i++] = ICutTimelock.changeWindow.selector;
         s[i++] = ICutTimelock.hashDiamondCut.selector;
-        // payments exits (5)
+        // payments exits (6): a payer can always lower what a gateway may take
+        s[i++] = IPayments.decreaseGatewayCap.selector;
         s[i++] = IPayments.withdrawDeposit.selector;
         s[i++] = IPayments.requestDepositWithdrawal.selector;
         s[i++] = IPayments.withdrawEarnings.selector;

@@ -42,6 +42,7 @@ abstract contract GridFixture is Test {
     uint64 internal constant UNBOND_DELAY = 1 days;
     uint64 internal constant DEPOSIT_DELAY = 1 days;
     uint64 internal constant CUT_DELAY = 3 days;
+    uint64 internal constant CHANGE_WINDOW = 2 days;
     uint256 internal constant WORKER_MIN = 1_000e18;
     uint256 internal constant VALIDATOR_MIN = 10_000e18;
     uint16 internal constant WORKER_BPS = 8_000;
@@ -52,12 +53,22 @@ abstract contract GridFixture is Test {
     uint16 internal constant AUDIT_RATE_BPS = 10_000;
     uint8 internal constant VALIDATORS_PER_AUDIT = 3;
     uint8 internal constant QUORUM = 2;
-    uint64 internal constant ATTEST_WINDOW = 1 hours;
+    uint64 internal constant COMMIT_WINDOW = 1 hours;
+    uint64 internal constant REVEAL_WINDOW = 1 hours;
     uint64 internal constant RANDOMNESS_DELAY = 2;
     uint256 internal constant WORKER_SLASH = 100e18;
     uint256 internal constant FALSE_ATTESTATION_SLASH = 500e18;
     uint16 internal constant FINDER_SHARE_BPS = 5_000;
-    uint256 internal constant PASS_REWARD = 1e18;
+    uint256 internal constant PASS_REWARD = 1e17;
+    // deployment limits: a FAIL costs at most 20% of the worker minimum, a false attestation at most 10% of the
+    // validator minimum; at least 3 seats, a quorum of at least 2, windows of at least 10 minutes
+    uint16 internal constant MAX_WORKER_SLASH_BPS = 2_000;
+    uint16 internal constant MAX_FALSE_SLASH_BPS = 1_000;
+    uint16 internal constant MAX_FINDER_SHARE_BPS = 5_000;
+    uint8 internal constant MIN_VALIDATORS_PER_AUDIT = 3;
+    uint8 internal constant MIN_QUORUM = 2;
+    uint64 internal constant MIN_COMMIT_WINDOW = 10 minutes;
+    uint64 internal constant MIN_REVEAL_WINDOW = 10 minutes;
 
     // Set by the last `_deployFacets` (and so by `setUp` / `_deployGrid`).
     DiamondCutFacet internal cutFacet;
@@ -92,11 +103,13 @@ abstract contract GridFixture is Test {
             unbondDelay: UNBOND_DELAY,
             depositWithdrawDelay: DEPOSIT_DELAY,
             cutDelay: CUT_DELAY,
+            changeWindow: CHANGE_WINDOW,
             workerBps: WORKER_BPS,
             validatorBps: VALIDATOR_BPS,
             protocolBps: PROTOCOL_BPS,
             confidentialPremiumBps: PREMIUM_BPS,
             audit: _defaultAuditConfig(),
+            auditLimits: _defaultAuditLimits(),
             randomnessSource: address(randomness)
         });
     }
@@ -106,12 +119,25 @@ abstract contract GridFixture is Test {
             auditRateBps: AUDIT_RATE_BPS,
             validatorsPerAudit: VALIDATORS_PER_AUDIT,
             quorum: QUORUM,
-            attestWindow: ATTEST_WINDOW,
+            commitWindow: COMMIT_WINDOW,
+            revealWindow: REVEAL_WINDOW,
             randomnessDelay: RANDOMNESS_DELAY,
             workerSlashAmount: WORKER_SLASH,
             falseAttestationSlash: FALSE_ATTESTATION_SLASH,
             finderShareBps: FINDER_SHARE_BPS,
             passReward: PASS_REWARD
+        });
+    }
+
+    function _defaultAuditLimits() internal pure returns (IAudit.AuditLimits memory) {
+        return IAudit.AuditLimits({
+            maxWorkerSlashBps: MAX_WORKER_SLASH_BPS,
+            maxFalseAttestationSlashBps: MAX_FALSE_SLASH_BPS,
+            maxFinderShareBps: MAX_FINDER_SHARE_BPS,
+            minValidatorsPerAudit: MIN_VALIDATORS_PER_AUDIT,
+            minQuorum: MIN_QUORUM,
+            minCommitWindow: MIN_COMMIT_WINDOW,
+            minRevealWindow: MIN_REVEAL_WINDOW
         });
     }
 
@@ -205,9 +231,8 @@ abstract contract GridFixture is Test {
         internal
         returns (bytes32 cutHash)
     {
-        cutHash = grid.hashDiamondCut(cut, init, data);
         vm.prank(owner);
-        grid.announceDiamondCut(cutHash);
+        cutHash = grid.announceDiamondCut(cut, init, data);
     }
 
     /// @dev Announces, waits `CUT_DELAY` and executes `cut` as the owner.
@@ -226,13 +251,14 @@ abstract contract GridFixture is Test {
     // ---------------------------------------------------------------- selectors, per facet
 
     function _cutSelectors() internal pure returns (bytes4[] memory s) {
-        s = new bytes4[](6);
+        s = new bytes4[](7);
         s[0] = IDiamondCut.diamondCut.selector;
         s[1] = ICutTimelock.announceDiamondCut.selector;
-        s[2] = ICutTimelock.cancelDiamondCut.selector;
-        s[3] = ICutTimelock.cutExecutableAt.selector;
+        s[2] = ICutTimelock.cancelChange.selector;
+        s[3] = ICutTimelock.pendingChange.selector;
         s[4] = ICutTimelock.cutDelay.selector;
-        s[5] = ICutTimelock.hashDiamondCut.selector;
+        s[5] = ICutTimelock.changeWindow.selector;
+        s[6] = ICutTimelock.hashDiamondCut.selector;
     }
 
     function _loupeSelectors() internal pure returns (bytes4[] memory s) {
@@ -305,11 +331,13 @@ abstract contract GridFixture is Test {
     }
 
     function _paymentsSelectors() internal pure returns (bytes4[] memory s) {
-        s = new bytes4[](21);
+        s = new bytes4[](23);
+        s[21] = IPayments.decreaseGatewayCap.selector;
+        s[22] = IPayments.nextReceiptSeq.selector;
         s[0] = IPayments.deposit.selector;
         s[1] = IPayments.depositFor.selector;
         s[2] = IPayments.depositWithPermit.selector;
-        s[3] = IPayments.approveGateway.selector;
+        s[3] = IPayments.increaseGatewayCap.selector;
         s[4] = IPayments.requestDepositWithdrawal.selector;
         s[5] = IPayments.withdrawDeposit.selector;
         s[6] = IPayments.settle.selector;
@@ -330,21 +358,29 @@ abstract contract GridFixture is Test {
     }
 
     function _auditSelectors() internal pure returns (bytes4[] memory s) {
-        s = new bytes4[](15);
+        s = new bytes4[](23);
         s[0] = IAudit.fixRandomness.selector;
-        s[1] = IAudit.attest.selector;
-        s[2] = IAudit.finalize.selector;
-        s[3] = IAudit.setWorkerAuditRate.selector;
-        s[4] = IAudit.setAuditConfig.selector;
-        s[5] = IAudit.setRandomnessSource.selector;
-        s[6] = IAudit.receiptLeaf.selector;
-        s[7] = IAudit.batchAudit.selector;
-        s[8] = IAudit.isAudited.selector;
-        s[9] = IAudit.assignedValidators.selector;
-        s[10] = IAudit.getAudit.selector;
-        s[11] = IAudit.voteOf.selector;
-        s[12] = IAudit.auditConfig.selector;
-        s[13] = IAudit.workerAuditRate.selector;
-        s[14] = IAudit.randomnessSource.selector;
+        s[1] = IAudit.commitVote.selector;
+        s[2] = IAudit.revealVote.selector;
+        s[3] = IAudit.finalize.selector;
+        s[4] = IAudit.setWorkerAuditRate.selector;
+        s[5] = IAudit.announceAuditConfig.selector;
+        s[6] = IAudit.setAuditConfig.selector;
+        s[7] = IAudit.announceRandomnessSource.selector;
+        s[8] = IAudit.setRandomnessSource.selector;
+        s[9] = IAudit.voteCommitment.selector;
+        s[10] = IAudit.receiptLeaf.selector;
+        s[11] = IAudit.receiptDigest.selector;
+        s[12] = IAudit.hashAuditConfig.selector;
+        s[13] = IAudit.hashRandomnessSource.selector;
+        s[14] = IAudit.batchAudit.selector;
+        s[15] = IAudit.isAudited.selector;
+        s[16] = IAudit.assignedValidators.selector;
+        s[17] = IAudit.getAudit.selector;
+        s[18] = IAudit.voteOf.selector;
+        s[19] = IAudit.auditConfig.selector;
+        s[20] = IAudit.auditLimits.selector;
+        s[21] = IAudit.workerAuditRate.selector;
+        s[22] = IAudit.randomnessSource.selector;
     }
 }
