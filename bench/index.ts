@@ -15,11 +15,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
   anvilTestAccounts,
-  approveGateway,
   approveToken,
   bond,
   createGridClients,
   deposit,
+  increaseGatewayCap,
   registerModel,
   settleBatch,
   startDevChain,
@@ -247,7 +247,7 @@ async function gas() {
         amount: parseAipg('100000'),
       });
       await deposit(p, { grid: deployment.grid, amount: parseAipg('100000') });
-      await approveGateway(p, { grid: deployment.grid, gateway: gatewayAddress, cap: maxUint256 });
+      await increaseGatewayCap(p, { grid: deployment.grid, gateway: gatewayAddress, amount: maxUint256 });
     }
     for (const w of workerKeys.map(wallet)) {
       await approveToken(w, { token: deployment.token, spender: deployment.grid, amount: parseAipg('1000') });
@@ -257,6 +257,7 @@ async function gas() {
       ['receipts in batch', 'payers', 'workers', 'settle gas', 'gas per job'],
     ];
     let nonce = 0;
+    let firstSeq = 0n;
     for (const size of [1, 100, 1_000]) {
       const receipts: Receipt[] = Array.from({ length: size }, (_, i) => {
         const payer = payerAddresses[i % payerAddresses.length]!;
@@ -280,6 +281,7 @@ async function gas() {
           fee: 1_000_000_000_000n + BigInt(i),
           completedAt: BigInt(Math.floor(Date.now() / 1000)),
           confidential: false,
+          seq: firstSeq + BigInt(i),
         };
       });
       const tree = buildReceiptTree(receipts);
@@ -292,10 +294,12 @@ async function gas() {
       const { hash } = await settleBatch(gateway, {
         grid: deployment.grid,
         root: tree.root as Hex,
+        firstSeq,
         receiptCount: size,
         debits: [...debits].map(([payer, amount]) => ({ payer, amount })),
         credits: [...credits].map(([worker, gross]) => ({ worker, gross })),
       });
+      firstSeq += BigInt(size);
       const { publicClient } = createGridClients({ rpcUrl: dev.anvil.rpcUrl, chainId: deployment.chainId });
       const receipt = await publicClient.getTransactionReceipt({ hash });
       rows.push([

@@ -144,19 +144,18 @@ interface IAudit {
     error InvalidVote();
     error InvalidAuditConfig(string reason);
     error RateCanOnlyRise(uint16 current, uint16 requested);
-    /// @notice The receipt is not signed by the worker's operator key as of `completedAt`.
+    /// @notice The receipt is not signed by the worker's operator key as of `completedAt` or of its settlement.
     error InvalidReceiptSignature(address worker, address signer);
     /// @notice The receipt names another gateway, or its `seq` is outside the batch's range: it does not
     /// belong to this batch.
     error ReceiptNotInBatch(uint256 batchId, address gateway, uint64 seq);
-    /// @notice The receipt claims completion after its batch was settled.
-    error ReceiptFromFuture(uint64 completedAt, uint64 settledAt);
 
     /// @notice Fixes the batch's randomness from the configured source; reverts until it is ready.
     function fixRandomness(uint256 batchId) external;
     /// @notice Commits the caller's validator's hidden vote on an audited receipt. The first commit opens the
     /// audit: it checks the Merkle proof, that the receipt belongs to the batch (gateway and seq range), the
-    /// worker's EIP-712 signature against its operator key as of `completedAt`, that the receipt is audited,
+    /// worker's EIP-712 signature against its operator key as of `completedAt` (or of the batch's settlement),
+    /// that the receipt is audited,
     /// and stores the assigned validators. Later commits of the same leaf skip those checks.
     function commitVote(
         uint256 batchId,

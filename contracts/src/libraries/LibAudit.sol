@@ -397,18 +397,28 @@ library LibAudit {
         return MessageHashUtils.toTypedDataHash(domain, keccak256(abi.encode(RECEIPT_TYPEHASH, receipt)));
     }
 
-    /// @dev Reverts `InvalidReceiptSignature` unless `signature` is the worker's operator key's signature of
-    /// `receipt` (as of `completedAt`; ECDSA rejects malleable and malformed signatures).
-    function requireWorkerSigned(IAudit.Receipt calldata receipt, bytes calldata signature) internal view {
+    /// @dev Reverts `InvalidReceiptSignature` unless `signature` is the worker's signature of `receipt` by the
+    /// operator key its bond had at `completedAt` (so a rotation after signing does not void a receipt) or at
+    /// `settledAt` (so a worker clock behind the chain's cannot make its receipts unauditable). A key never
+    /// authorised for that bond at either moment cannot produce an auditable receipt; ECDSA rejects
+    /// malleable and malformed signatures.
+    function requireWorkerSigned(IAudit.Receipt calldata receipt, bytes calldata signature, uint64 settledAt)
+        internal
+        view
+    {
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(receiptDigest(receipt), signature);
-        address operator = LibBonding.operatorAt(IBonding.Role.Worker, receipt.worker, receipt.completedAt);
-        if (err != ECDSA.RecoverError.NoError || operator == address(0) || signer != operator) {
-            revert IAudit.InvalidReceiptSignature(receipt.worker, signer);
+        if (err == ECDSA.RecoverError.NoError && signer != address(0)) {
+            if (signer == LibBonding.operatorAt(IBonding.Role.Worker, receipt.worker, receipt.completedAt)) return;
+            if (signer == LibBonding.operatorAt(IBonding.Role.Worker, receipt.worker, settledAt)) return;
         }
+        revert IAudit.InvalidReceiptSignature(receipt.worker, signer);
     }
 
     /// @dev Resolves the caller to its validator bond owner: an operator key to its owner, else the caller.
+    /// A caller that holds a validator bond itself always acts as that bond, so nobody can capture a
+    /// validator's owner address by naming it as its own operator key.
     function validatorOf(address caller) internal view returns (address owner) {
+        if (LibBonding.bondedAmount(IBonding.Role.Validator, caller) != 0) return caller;
         owner = LibBonding.ownerOf(IBonding.Role.Validator, caller);
         if (owner == address(0)) owner = caller;
     }
@@ -469,7 +479,7 @@ library LibAudit {
         bytes32 leaf
     ) private {
         (bytes32 r, uint32 configId) = _checkReceipt(l, batchId, receipt, proof, leaf);
-        requireWorkerSigned(receipt, signature);
+        requireWorkerSigned(receipt, signature, LibPayments.layout().batches[batchId].settledAt);
         address[] memory seats = draw(r, leaf, l.configs[configId].validatorsPerAudit, _seatBlock(batchId));
         uint256 n = seats.length;
         for (uint256 i; i < n; ++i) {

@@ -264,9 +264,14 @@ library LibBonding {
 
     // ---------------------------------------------------------------- private
 
+    /// @dev A key already naming another bond, or the owner of another bond of this role, cannot be taken.
     function _claimOperator(Layout storage l, address owner, address operator) private {
         address current = l.operatorOwner[operator];
         if (current != address(0) && current != owner) revert IBonding.OperatorTaken(operator, current);
+        if (operator != owner) {
+            Bond storage other = l.bonds[operator];
+            if (other.amount + other.unbonding != 0) revert IBonding.OperatorTaken(operator, operator);
+        }
         l.operatorOwner[operator] = owner;
     }
 

@@ -201,16 +201,17 @@ library LibPayments {
         uint256 total,
         uint256 validatorShare
     ) private {
-        StoredBatch storage b = layout().batches[batchId];
-        b.root = root;
-        b.gateway = gateway;
-        b.receiptCount = receiptCount;
-        b.settledAt = uint64(block.timestamp);
-        b.settledBlock = uint64(block.number);
-        b.total = SafeCast.toUint192(total);
-        b.firstSeq = firstSeq;
-        // validatorShare <= total, which fits 192 bits (checked just above)
-        b.rewardLeft = uint192(validatorShare);
+        layout().batches[batchId] = StoredBatch({
+            root: root,
+            gateway: gateway,
+            receiptCount: receiptCount,
+            settledAt: uint64(block.timestamp),
+            settledBlock: uint64(block.number),
+            total: SafeCast.toUint192(total),
+            firstSeq: firstSeq,
+            // validatorShare <= total, which fits 192 bits (checked just above)
+            rewardLeft: uint192(validatorShare)
+        });
         emit IPayments.BatchSettled(batchId, gateway, root, receiptCount, total, firstSeq);
     }
 

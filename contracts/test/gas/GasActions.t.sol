@@ -89,11 +89,15 @@ contract GasActionsTest is GridFixture {
         return 4 * _tokens(data);
     }
 
-    function _settleData(bytes32 root, address[] memory payers, address[] memory workers, uint256 each)
-        internal
-        pure
-        returns (bytes memory)
-    {
+    /// @dev `gateway`'s next settlement: `payers` pay `each`, split evenly among `workers`, covering
+    /// `receiptCount` receipt numbers from the gateway's next one.
+    function _settleData(
+        bytes32 root,
+        address[] memory payers,
+        address[] memory workers,
+        uint256 each,
+        uint32 receiptCount
+    ) internal view returns (bytes memory) {
         IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](payers.length);
         IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](workers.length);
         uint256 total = each * payers.length;
@@ -105,7 +109,9 @@ contract GasActionsTest is GridFixture {
             uint256 gross = i == workers.length - 1 ? total - perWorker * (workers.length - 1) : perWorker;
             credits[i] = IPayments.WorkerCredit({worker: workers[i], gross: gross});
         }
-        return abi.encodeCall(IPayments.settle, (root, uint32(payers.length), debits, credits));
+        return abi.encodeCall(
+            IPayments.settle, (root, grid.nextReceiptSeq(gateway), receiptCount, debits, credits)
+        );
     }
 
     function _debits(address[] memory payers) internal pure returns (IPayments.PayerDebit[] memory d) {
@@ -135,7 +141,7 @@ contract GasActionsTest is GridFixture {
             _fund(payers[i], 100e18);
             vm.startPrank(payers[i]);
             grid.deposit(100e18);
-            grid.approveGateway(gateway, cap);
+            grid.increaseGatewayCap(gateway, cap);
             vm.stopPrank();
             _bondWorker(workers[i], WORKER_MIN);
         }
@@ -197,7 +203,8 @@ contract GasActionsTest is GridFixture {
                 "depositWithPermit", alice, abi.encodeCall(grid.depositWithPermit, (50e18, deadline, v, r, s))
             );
         }
-        _measure("approveGateway", bob, abi.encodeCall(grid.approveGateway, (gateway, 1_000e18)));
+        _measure("increaseGatewayCap", bob, abi.encodeCall(grid.increaseGatewayCap, (gateway, 1_000e18)));
+        _measure("decreaseGatewayCap", bob, abi.encodeCall(grid.decreaseGatewayCap, (gateway, 400e18)));
         _measure("requestDepositWithdrawal", bob, abi.encodeCall(grid.requestDepositWithdrawal, (50e18)));
         vm.warp(block.timestamp + DEPOSIT_DELAY);
         _measure("withdrawDeposit", bob, abi.encodeCall(grid.withdrawDeposit, ()));
@@ -206,38 +213,51 @@ contract GasActionsTest is GridFixture {
         // batch makes the pools non-zero, as on a live network.
         {
             (address[] memory payers, address[] memory workers) = _population("warm", 1, 1_000e18);
+            uint64 firstSeq = grid.nextReceiptSeq(gateway);
             vm.prank(gateway);
-            grid.settle(keccak256("warm"), 1, _debits(payers), _credits(workers));
+            grid.settle(keccak256("warm"), firstSeq, 1, _debits(payers), _credits(workers));
         }
         uint256[3] memory sizes = [uint256(1), 10, 100];
         for (uint256 k; k < sizes.length; ++k) {
             uint256 n = sizes[k];
             (address[] memory payers, address[] memory workers) = _population(vm.toString(n), n, 1_000e18);
+            string memory who = n == 1
+                ? "1 payer + 1 worker"
+                : string.concat(vm.toString(n), " payers + ", vm.toString(n), " workers");
             _measure(
-                string.concat(
-                    "settle: ", vm.toString(n), " payer(s) + ", vm.toString(n), " worker(s), first credit"
-                ),
+                string.concat("settle: ", who, ", first credit"),
                 gateway,
-                _settleData(keccak256(abi.encode("first", n)), payers, workers, 1e18)
+                _settleData(keccak256(abi.encode("first", n)), payers, workers, 1e18, uint32(n))
             );
             _measure(
-                string.concat(
-                    "settle: ", vm.toString(n), " payer(s) + ", vm.toString(n), " worker(s), repeat"
-                ),
+                string.concat("settle: ", who, ", repeat"),
                 gateway,
-                _settleData(keccak256(abi.encode("repeat", n)), payers, workers, 1e18)
+                _settleData(keccak256(abi.encode("repeat", n)), payers, workers, 1e18, uint32(n))
             );
-            if (n == 1) _measure("withdrawEarnings", workers[0], abi.encodeCall(grid.withdrawEarnings, ()));
+            if (n == 1) {
+                // One payer, one worker, 1,000 receipts aggregated into one debit and one credit: the cost
+                // of a settlement does not depend on how many receipts it covers.
+                _measure(
+                    "settle: 1 payer + 1 worker, 1,000 receipts, repeat",
+                    gateway,
+                    _settleData(keccak256("thousand"), payers, workers, 1e18, 1_000)
+                );
+                uint256 perJob = rows[rows.length - 1].txGas / 1_000;
+                console.log(string.concat("settle gas per job at 1,000 receipts: ", vm.toString(perJob)));
+                assertLe(perJob, 250, "settlement costs at most 250 gas per job");
+                _measure("withdrawEarnings", workers[0], abi.encodeCall(grid.withdrawEarnings, ()));
+            }
         }
         {
             (address[] memory payers, address[] memory workers) = _population("unl", 100, type(uint256).max);
+            bytes memory first = _settleData(keccak256("unl-first"), payers, workers, 1e18, 100);
             vm.prank(gateway);
-            (bool ok,) = address(grid).call(_settleData(keccak256("unl-first"), payers, workers, 1e18));
+            (bool ok,) = address(grid).call(first);
             assertTrue(ok);
             _measure(
                 "settle: 100 payers (unlimited caps) + 100 workers, repeat",
                 gateway,
-                _settleData(keccak256("unl"), payers, workers, 1e18)
+                _settleData(keccak256("unl"), payers, workers, 1e18, 100)
             );
         }
         _measure("withdrawProtocolFees", gateway, abi.encodeCall(grid.withdrawProtocolFees, ()));
@@ -252,22 +272,79 @@ contract GasActionsTest is GridFixture {
                     "| ",
                     rows[i].action,
                     " | ",
-                    vm.toString(rows[i].txGas),
+                    _commas(rows[i].txGas),
                     " | ",
-                    vm.toString(rows[i].execution),
+                    _commas(rows[i].execution),
                     " | ",
-                    vm.toString(rows[i].refund),
+                    _commas(rows[i].refund),
                     " |"
                 )
             );
         }
     }
 
-    /// @dev Audits of a 1,024-receipt batch (10-hash proofs) with 4 active validators (k = 3, quorum 2): the
-    /// randomness, each vote, and each kind of verdict.
+    /// @dev `x` with thousands separators, as in the README table.
+    function _commas(uint256 x) internal pure returns (string memory out) {
+        if (x < 1_000) return vm.toString(x);
+        uint256 rest = x % 1_000;
+        string memory pad = rest < 10 ? "00" : rest < 100 ? "0" : "";
+        return string.concat(_commas(x / 1_000), ",", pad, vm.toString(rest));
+    }
+
+    uint256 internal constant AUDITEE_KEY = uint256(keccak256("gas auditee operator key"));
+
+    /// @dev Audits of a 1,024-receipt batch (10-hash proofs) of signed receipts with 4 active validators (k = 3,
+    /// quorum 2): the randomness, each commit (the first opens the audit: proof, range, signature, seats), each
+    /// reveal, and each kind of verdict. Leaf 0: three PASS votes; leaf 1: three FAIL; leaf 2: two FAIL, one PASS.
     function _measureAudits() internal {
+        (uint256 batchId, IAudit.Receipt[] memory rs, bytes32[] memory leaves) = _auditBatch();
+        vm.roll(block.number + RANDOMNESS_DELAY + 1);
+        _measure("fixRandomness", gateway, abi.encodeCall(grid.fixRandomness, (batchId)));
+
+        string[3] memory commits = ["commitVote: first (opens the audit)", "commitVote: second", "commitVote: third"];
+        for (uint256 l; l < 3; ++l) {
+            address[] memory seated = grid.assignedValidators(batchId, leaves[l]);
+            assertEq(seated.length, 3);
+            for (uint256 v; v < 3; ++v) {
+                _run(l == 0, commits[v], seated[v], _commitData(batchId, rs[l], leaves, l, v, seated[v]));
+            }
+        }
+        vm.warp(uint256(grid.batchAudit(batchId).deadline) + 1);
+        string[3] memory reveals = ["revealVote: first", "revealVote: second", "revealVote: third"];
+        for (uint256 l; l < 3; ++l) {
+            address[] memory seated = grid.assignedValidators(batchId, leaves[l]);
+            for (uint256 v; v < 3; ++v) {
+                bytes memory data =
+                    abi.encodeCall(grid.revealVote, (leaves[l], _voteFor(l, v), _evidence(l, v), _salt(l, v)));
+                _run(l == 0, reveals[v], seated[v], data);
+            }
+        }
+        vm.warp(uint256(grid.batchAudit(batchId).revealDeadline) + 1);
+        _measure("finalize: PASS, 3 PASS votes", gateway, abi.encodeCall(grid.finalize, (leaves[0])));
+        _measure("finalize: FAIL, 3 FAIL votes", gateway, abi.encodeCall(grid.finalize, (leaves[1])));
+        _measure(
+            "finalize: FAIL, 2 FAIL + 1 PASS (false attestation slashed)",
+            gateway,
+            abi.encodeCall(grid.finalize, (leaves[2]))
+        );
+        assertEq(uint8(grid.getAudit(leaves[0]).verdict), uint8(IAudit.Verdict.Pass));
+        assertEq(uint8(grid.getAudit(leaves[1]).verdict), uint8(IAudit.Verdict.Fail));
+        assertEq(uint8(grid.getAudit(leaves[2]).verdict), uint8(IAudit.Verdict.Fail));
+    }
+
+    /// @dev Leaf 0: PASS, PASS, PASS; leaf 1: FAIL, FAIL, FAIL; leaf 2: FAIL, FAIL, PASS.
+    function _voteFor(uint256 l, uint256 v) internal pure returns (IAudit.Vote) {
+        if (l == 0 || (l == 2 && v == 2)) return IAudit.Vote.Pass;
+        return IAudit.Vote.Fail;
+    }
+
+    /// @dev A worker whose operator key signs, three more validators (bonded a block before settlement: seats
+    /// come from the stakes of the block before), and a settled batch of 1,024 signed receipts.
+    function _auditBatch() internal returns (uint256 batchId, IAudit.Receipt[] memory rs, bytes32[] memory leaves) {
         address auditee = makeAddr("auditee");
-        _bondWorker(auditee, 2 * WORKER_MIN);
+        _fund(auditee, 2 * WORKER_MIN);
+        vm.prank(auditee);
+        grid.bondWorker(2 * WORKER_MIN, vm.addr(AUDITEE_KEY));
         for (uint256 i; i < 3; ++i) {
             _bondValidator(makeAddr(string.concat("validator-", vm.toString(i))), VALIDATOR_MIN);
         }
@@ -275,10 +352,13 @@ contract GasActionsTest is GridFixture {
         _fund(auditPayer, 10_000e18);
         vm.startPrank(auditPayer);
         grid.deposit(10_000e18);
-        grid.approveGateway(gateway, type(uint256).max);
+        grid.increaseGatewayCap(gateway, type(uint256).max);
         vm.stopPrank();
+        vm.roll(block.number + 1);
+        vm.warp(block.timestamp + 1);
 
-        IAudit.Receipt[] memory rs = new IAudit.Receipt[](1024);
+        uint64 firstSeq = grid.nextReceiptSeq(gateway);
+        rs = new IAudit.Receipt[](1024);
         for (uint256 i; i < rs.length; ++i) {
             rs[i] = IAudit.Receipt({
                 jobId: keccak256(abi.encode("gas-job", i)),
@@ -292,51 +372,60 @@ contract GasActionsTest is GridFixture {
                 outputUnits: 256,
                 fee: 1e18,
                 completedAt: uint64(block.timestamp),
-                confidential: false
+                confidential: false,
+                seq: firstSeq + uint64(i)
             });
         }
-        bytes32[] memory leaves = ReceiptTree.leaves(rs);
+        leaves = ReceiptTree.leaves(rs);
         IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](1);
         debits[0] = IPayments.PayerDebit({payer: auditPayer, amount: 1024e18});
         IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](1);
         credits[0] = IPayments.WorkerCredit({worker: auditee, gross: 1024e18});
         vm.prank(gateway);
-        uint256 batchId = grid.settle(ReceiptTree.root(leaves), 1024, debits, credits);
+        batchId = grid.settle(ReceiptTree.root(leaves), firstSeq, 1024, debits, credits);
+    }
 
-        vm.roll(block.number + RANDOMNESS_DELAY + 1);
-        _measure("fixRandomness", gateway, abi.encodeCall(grid.fixRandomness, (batchId)));
+    /// @dev `validator`'s commitVote call data for its vote `v` on leaf `l` of the batch.
+    function _commitData(
+        uint256 batchId,
+        IAudit.Receipt memory r,
+        bytes32[] memory leaves,
+        uint256 l,
+        uint256 v,
+        address validator
+    ) internal view returns (bytes memory) {
+        bytes32 commitment = grid.voteCommitment(leaves[l], validator, _voteFor(l, v), _evidence(l, v), _salt(l, v));
+        return abi.encodeCall(
+            grid.commitVote, (batchId, r, _signReceipt(AUDITEE_KEY, r), ReceiptTree.proof(leaves, l), commitment)
+        );
+    }
 
-        // leaf 0: three PASS votes; leaf 1: three FAIL votes; leaf 2: two FAIL and one PASS
-        IAudit.Vote[3][3] memory votes = [
-            [IAudit.Vote.Pass, IAudit.Vote.Pass, IAudit.Vote.Pass],
-            [IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Fail],
-            [IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Pass]
-        ];
-        string[3] memory names = ["attest: first vote", "attest: second vote", "attest: third vote"];
-        for (uint256 l; l < 3; ++l) {
-            address[] memory assigned = grid.assignedValidators(batchId, leaves[l]);
-            assertEq(assigned.length, 3);
-            for (uint256 v; v < 3; ++v) {
-                bytes memory data = abi.encodeCall(
-                    grid.attest,
-                    (batchId, rs[l], ReceiptTree.proof(leaves, l), votes[l][v], keccak256(abi.encode(l, v)))
-                );
-                if (l == 0) {
-                    _measure(names[v], assigned[v], data);
-                } else {
-                    vm.prank(assigned[v]);
-                    (bool ok,) = address(grid).call(data);
-                    assertTrue(ok);
-                }
+    /// @dev Measures `data` as `caller` when `measured`, else just runs it.
+    function _run(bool measured, string memory action, address caller, bytes memory data) internal {
+        if (measured) {
+            _measure(action, caller, data);
+            return;
+        }
+        vm.prank(caller);
+        (bool ok, bytes memory ret) = address(grid).call(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
             }
         }
-        vm.warp(block.timestamp + ATTEST_WINDOW + 1);
-        _measure("finalize: PASS, 3 PASS votes", gateway, abi.encodeCall(grid.finalize, (leaves[0])));
-        _measure("finalize: FAIL, 3 FAIL votes", gateway, abi.encodeCall(grid.finalize, (leaves[1])));
-        _measure(
-            "finalize: FAIL, 2 FAIL + 1 PASS (false attestation slashed)",
-            gateway,
-            abi.encodeCall(grid.finalize, (leaves[2]))
-        );
+    }
+
+    /// @dev `key`'s 65-byte EIP-712 signature (r, s, v) of `r` under the grid's domain.
+    function _signReceipt(uint256 key, IAudit.Receipt memory r) internal view returns (bytes memory) {
+        (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(key, grid.receiptDigest(r));
+        return abi.encodePacked(rr, ss, v);
+    }
+
+    function _evidence(uint256 l, uint256 v) internal pure returns (bytes32) {
+        return keccak256(abi.encode("evidence", l, v));
+    }
+
+    function _salt(uint256 l, uint256 v) internal pure returns (bytes32) {
+        return keccak256(abi.encode("salt", l, v));
     }
 }

@@ -3,11 +3,14 @@ pragma solidity ^0.8.28;
 
 import {console} from "forge-std/console.sol";
 import {GridFixture} from "../utils/GridFixture.sol";
+import {IAudit} from "../../src/interfaces/IAudit.sol";
+import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {GridHandler} from "./handlers/GridHandler.sol";
 import {AuditHandler} from "./handlers/AuditHandler.sol";
 
-/// @notice Money conservation across bonding, escrow, settlement and audits (slashes, rewards), under random
-/// sequences of user actions.
+/// @notice Money conservation across bonding, escrow, settlement and commit-reveal audits (slashes, rewards),
+/// under random sequences of user actions; bounded audits, stakes nobody can take, rewards within what each
+/// batch paid, receipt ranges that never overlap.
 contract GridInvariantsTest is GridFixture {
     AuditHandler internal handler;
 
@@ -24,8 +27,10 @@ contract GridInvariantsTest is GridFixture {
         }
         handler.deposit(0, 1e24, 1);
         handler.deposit(1, 1e24, 2);
+        // seats are drawn from the stakes of the block before settlement
+        vm.roll(block.number + 1);
 
-        bytes4[] memory selectors = new bytes4[](26);
+        bytes4[] memory selectors = new bytes4[](29);
         selectors[0] = GridHandler.bond.selector;
         selectors[1] = GridHandler.increaseBond.selector;
         selectors[2] = GridHandler.requestUnbond.selector;
@@ -33,7 +38,7 @@ contract GridInvariantsTest is GridFixture {
         selectors[4] = GridHandler.withdrawBond.selector;
         selectors[5] = GridHandler.deposit.selector;
         selectors[6] = GridHandler.depositFor.selector;
-        selectors[7] = GridHandler.approveGateway.selector;
+        selectors[7] = GridHandler.changeGatewayCap.selector;
         selectors[8] = GridHandler.requestDepositWithdrawal.selector;
         selectors[9] = GridHandler.withdrawDeposit.selector;
         selectors[10] = GridHandler.settle.selector;
@@ -42,17 +47,20 @@ contract GridInvariantsTest is GridFixture {
         selectors[13] = GridHandler.withdrawProtocolFees.selector;
         selectors[14] = GridHandler.warp.selector;
         selectors[15] = GridHandler.togglePause.selector;
-        // audits: batches of real receipts, randomness, up to three votes per audit, verdicts
+        // audits: batches of signed receipts, randomness, commits, reveals, verdicts, key rotations
         selectors[16] = AuditHandler.settleReceipts.selector;
         selectors[17] = AuditHandler.settleReceipts.selector;
         selectors[18] = AuditHandler.fixRandomness.selector;
-        selectors[19] = AuditHandler.attest.selector;
-        selectors[20] = AuditHandler.attest.selector;
-        selectors[21] = AuditHandler.attest.selector;
-        selectors[22] = AuditHandler.attest.selector;
-        selectors[23] = AuditHandler.finalize.selector;
-        selectors[24] = AuditHandler.finalize.selector;
-        selectors[25] = AuditHandler.finalize.selector;
+        selectors[19] = AuditHandler.commit.selector;
+        selectors[20] = AuditHandler.commit.selector;
+        selectors[21] = AuditHandler.commit.selector;
+        selectors[22] = AuditHandler.commit.selector;
+        selectors[23] = AuditHandler.reveal.selector;
+        selectors[24] = AuditHandler.reveal.selector;
+        selectors[25] = AuditHandler.reveal.selector;
+        selectors[26] = AuditHandler.finalize.selector;
+        selectors[27] = AuditHandler.finalize.selector;
+        selectors[28] = AuditHandler.rotateWorkerKey.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -111,6 +119,7 @@ contract GridInvariantsTest is GridFixture {
             );
         }
         assertFalse(handler.ghost_payoutMismatch(), "a withdrawal paid the wrong amount");
+        assertFalse(handler.ghost_capMismatch(), "a gateway cap moved other than asked");
     }
 
     /// @dev (3) The registries' totals match the handler's sums and the sum over every bond.
@@ -136,10 +145,13 @@ contract GridInvariantsTest is GridFixture {
         assertEq(grid.revenueShares().protocolBps, PROTOCOL_BPS);
     }
 
-    /// @dev (4) Audits: a validator is only ever slashed for voting against a verdict (so one on the winning
-    /// side never loses stake), a worker only by a FAIL verdict, each by exactly what the handler predicted.
+    /// @dev (4) Audits: a validator is only ever slashed for revealing against a verdict or for committing and
+    /// never revealing (so one on the winning side never loses stake), a worker only by a FAIL verdict, each by
+    /// exactly what the handler predicted.
     function invariant_slashesOnlyFromVerdicts() public view {
         assertFalse(handler.ghost_winnerLostStake(), "a winning validator lost stake");
+        assertFalse(handler.ghost_unseatedCommit(), "a validator not seated committed");
+        assertFalse(handler.ghost_badRevealAccepted(), "a reveal that does not open its commitment counted");
         assertFalse(handler.ghost_auditMismatch(), "a verdict moved other amounts than predicted");
         uint256 n = handler.actorCount();
         for (uint256 i; i < n; ++i) {
@@ -157,9 +169,81 @@ contract GridInvariantsTest is GridFixture {
         assertFalse(handler.ghost_finalizedTwice(), "an audit was finalized twice");
     }
 
+    /// @dev (6) Every audit has at most k seats (k of the config it was fixed under, fixed for the run), at
+    /// most one commit per seat and at most one revealed vote per commit.
+    function invariant_auditsBoundedBySeats() public view {
+        uint256 k = grid.auditConfig().validatorsPerAudit;
+        uint256 n = handler.auditedLeafCount();
+        for (uint256 i; i < n; ++i) {
+            bytes32 leaf = handler.auditedLeaves(i);
+            IAudit.AuditInfo memory a = grid.getAudit(leaf);
+            assertLe(a.seats, k, "more seats than k");
+            assertEq(grid.assignedValidators(a.batchId, leaf).length, a.seats, "seats moved");
+            assertLe(a.commits, a.seats, "more commits than seats");
+            assertLe(uint256(a.passVotes) + a.failVotes, a.commits, "more votes than commits");
+        }
+    }
+
+    /// @dev (7) No bond ever decreased except by its owner's withdrawal, a finalized FAIL (worker, at most
+    /// workerSlashAmount each) or a finalized audit the validator was against or silent after committing in (at
+    /// most falseAttestationSlash each): every stake equals what the handler's books, which move only so,
+    /// say it is.
+    function invariant_bondsMoveOnlyByOwnerOrVerdict() public view {
+        assertFalse(handler.ghost_slashAboveConfig(), "a slash above the config");
+        uint256 n = handler.actorCount();
+        for (uint256 i; i < n; ++i) {
+            address a = handler.actors(i);
+            assertEq(
+                grid.workerBond(a).amount + grid.workerBond(a).unbonding, handler.ghost_workerStake(a), "worker stake"
+            );
+            assertEq(
+                grid.validatorBond(a).amount + grid.validatorBond(a).unbonding,
+                handler.ghost_validatorStake(a),
+                "validator stake"
+            );
+        }
+    }
+
+    /// @dev (8) Audit rewards of a batch never exceed what that batch paid into the validator share: its
+    /// rewardLeft is exactly its share minus what its PASS audits paid.
+    function invariant_batchRewardsWithinTheBatchShare() public view {
+        assertFalse(handler.ghost_batchShareMismatch(), "a batch recorded another validator share");
+        uint256 count = grid.batchCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            uint256 share = handler.ghost_batchShare(id);
+            uint256 paid = handler.ghost_batchRewardsPaid(id);
+            assertLe(paid, share, "rewards above the batch's share");
+            assertEq(grid.getBatch(id).rewardLeft, share - paid, "rewardLeft");
+        }
+    }
+
+    /// @dev (9) A receipt number is in at most one batch per gateway: each gateway's batches cover consecutive,
+    /// disjoint ranges from 0 up to its nextReceiptSeq, and no settlement off the gateway's next number went
+    /// through.
+    function invariant_receiptRangesNeverOverlap() public view {
+        assertFalse(handler.ghost_sequenceAccepted(), "a settlement off the next receipt number");
+        uint256 n = handler.actorCount();
+        address[] memory gateways = new address[](n);
+        uint256[] memory end = new uint256[](n);
+        for (uint256 g; g < n; ++g) {
+            gateways[g] = handler.actors(g);
+        }
+        uint256 count = grid.batchCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            IPayments.Batch memory b = grid.getBatch(id);
+            uint256 g;
+            while (gateways[g] != b.gateway) ++g; // every gateway is an actor
+            assertEq(b.firstSeq, end[g], "a gap or an overlap between a gateway's batches");
+            end[g] = uint256(b.firstSeq) + b.receiptCount;
+        }
+        for (uint256 g; g < n; ++g) {
+            assertEq(grid.nextReceiptSeq(gateways[g]), end[g], "nextReceiptSeq");
+        }
+    }
+
     /// @dev Run with -vv to see how often each action reached the diamond in the last sequence.
     function afterInvariant() external view {
-        bytes4[19] memory sel = [
+        bytes4[21] memory sel = [
             GridHandler.bond.selector,
             GridHandler.increaseBond.selector,
             GridHandler.requestUnbond.selector,
@@ -167,7 +251,7 @@ contract GridInvariantsTest is GridFixture {
             GridHandler.withdrawBond.selector,
             GridHandler.deposit.selector,
             GridHandler.depositFor.selector,
-            GridHandler.approveGateway.selector,
+            GridHandler.changeGatewayCap.selector,
             GridHandler.requestDepositWithdrawal.selector,
             GridHandler.withdrawDeposit.selector,
             GridHandler.settle.selector,
@@ -177,8 +261,10 @@ contract GridInvariantsTest is GridFixture {
             GridHandler.togglePause.selector,
             AuditHandler.settleReceipts.selector,
             AuditHandler.fixRandomness.selector,
-            AuditHandler.attest.selector,
-            AuditHandler.finalize.selector
+            AuditHandler.commit.selector,
+            AuditHandler.reveal.selector,
+            AuditHandler.finalize.selector,
+            AuditHandler.rotateWorkerKey.selector
         ];
         string memory line = "calls:";
         for (uint256 i; i < sel.length; ++i) {
@@ -193,8 +279,12 @@ contract GridInvariantsTest is GridFixture {
                 vm.toString(handler.ghost_verdicts(2)),
                 " inconclusive ",
                 vm.toString(handler.ghost_verdicts(3)),
-                "; attestations ",
-                vm.toString(handler.ghost_attestations())
+                "; commits ",
+                vm.toString(handler.ghost_commits()),
+                " reveals ",
+                vm.toString(handler.ghost_reveals()),
+                " never revealed ",
+                vm.toString(handler.ghost_hidden())
             )
         );
     }

@@ -8,13 +8,13 @@ import {GridDiamond} from "../../src/GridDiamond.sol";
 import {IAudit, IRandomnessSource} from "../../src/interfaces/IAudit.sol";
 import {IBonding} from "../../src/interfaces/IBonding.sol";
 import {ICommon} from "../../src/interfaces/ICommon.sol";
+import {ICutTimelock} from "../../src/interfaces/ICutTimelock.sol";
 import {IDiamond} from "../../src/interfaces/IDiamond.sol";
 import {IERC173} from "../../src/interfaces/IERC173.sol";
 import {IGrid} from "../../src/interfaces/IGrid.sol";
 import {IGridInit} from "../../src/interfaces/IGridInit.sol";
 import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {LibAudit} from "../../src/libraries/LibAudit.sol";
-import {FutureBlockRandomness} from "../../src/randomness/FutureBlockRandomness.sol";
 
 /// @notice A source that is always ready with a fixed value (0 included).
 contract FixedRandomness is IRandomnessSource {
@@ -39,35 +39,50 @@ contract StatefulRandomness {
     }
 }
 
-/// @notice AuditFacet and LibAudit: every function, every revert, every event, the verdict arithmetic.
+/// @notice AuditFacet and LibAudit: every function, every revert, every event, the verdict arithmetic of
+/// commit-reveal audits, operator-key history, frozen seats and announced rule changes.
 contract AuditFacetTest is AuditFixture {
     uint16 internal constant BPS = 10_000;
+    // secp256k1's group order, for the high-s twin of a signature
+    uint256 internal constant SECP256K1_N =
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
     function setUp() public override {
         super.setUp();
-        // A first batch (fake root, never audited) fills the validator pool: 15% of 100 AIPG.
+        // A first batch (fake root, never audited) fills the validator pool: 15% of 100 AIPG. It holds the
+        // gateway's receipt number 0, so the fixture's receipts start at 1.
         IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](1);
         debits[0] = IPayments.PayerDebit({payer: payer, amount: 100e18});
         IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](1);
         credits[0] = IPayments.WorkerCredit({worker: worker, gross: 100e18});
+        uint64 seq = nextSeq[gateway]++;
         vm.prank(gateway);
-        grid.settle(keccak256("warm"), 1, debits, credits);
+        grid.settle(keccak256("warm"), seq, 1, debits, credits);
         assertEq(grid.validatorPool(), 15e18);
     }
 
     // ================================================================ deployment
 
-    function test_init_storesAuditConfigAndSource() public view {
+    function test_init_storesAuditConfigLimitsAndSource() public view {
         IAudit.AuditConfig memory c = grid.auditConfig();
         assertEq(c.auditRateBps, AUDIT_RATE_BPS);
         assertEq(c.validatorsPerAudit, VALIDATORS_PER_AUDIT);
         assertEq(c.quorum, QUORUM);
-        assertEq(c.attestWindow, ATTEST_WINDOW);
+        assertEq(c.commitWindow, COMMIT_WINDOW);
+        assertEq(c.revealWindow, REVEAL_WINDOW);
         assertEq(c.randomnessDelay, RANDOMNESS_DELAY);
         assertEq(c.workerSlashAmount, WORKER_SLASH);
         assertEq(c.falseAttestationSlash, FALSE_ATTESTATION_SLASH);
         assertEq(c.finderShareBps, FINDER_SHARE_BPS);
         assertEq(c.passReward, PASS_REWARD);
+        IAudit.AuditLimits memory lim = grid.auditLimits();
+        assertEq(lim.maxWorkerSlashBps, MAX_WORKER_SLASH_BPS);
+        assertEq(lim.maxFalseAttestationSlashBps, MAX_FALSE_SLASH_BPS);
+        assertEq(lim.maxFinderShareBps, MAX_FINDER_SHARE_BPS);
+        assertEq(lim.minValidatorsPerAudit, MIN_VALIDATORS_PER_AUDIT);
+        assertEq(lim.minQuorum, MIN_QUORUM);
+        assertEq(lim.minCommitWindow, MIN_COMMIT_WINDOW);
+        assertEq(lim.minRevealWindow, MIN_REVEAL_WINDOW);
         assertEq(grid.randomnessSource(), address(randomness));
         assertEq(grid.workerAuditRate(worker), 0);
     }
@@ -95,20 +110,57 @@ contract AuditFacetTest is AuditFixture {
         a.audit.auditRateBps = 10_001;
         _expectInitRevert(a, "auditRateBps");
         a = _defaultInitArgs();
-        a.audit.validatorsPerAudit = 0;
+        a.audit.validatorsPerAudit = MIN_VALIDATORS_PER_AUDIT - 1;
         _expectInitRevert(a, "validatorsPerAudit");
         a = _defaultInitArgs();
-        a.audit.quorum = 0;
+        a.audit.quorum = MIN_QUORUM - 1;
         _expectInitRevert(a, "quorum");
         a = _defaultInitArgs();
         a.audit.quorum = VALIDATORS_PER_AUDIT + 1;
         _expectInitRevert(a, "quorum");
         a = _defaultInitArgs();
-        a.audit.attestWindow = 0;
-        _expectInitRevert(a, "attestWindow");
+        a.audit.validatorsPerAudit = 4;
+        a.audit.quorum = 2; // half of the seats is no majority
+        _expectInitRevert(a, "quorum");
         a = _defaultInitArgs();
-        a.audit.finderShareBps = 10_001;
+        a.audit.commitWindow = MIN_COMMIT_WINDOW - 1;
+        _expectInitRevert(a, "commitWindow");
+        a = _defaultInitArgs();
+        a.audit.revealWindow = MIN_REVEAL_WINDOW - 1;
+        _expectInitRevert(a, "revealWindow");
+        a = _defaultInitArgs();
+        a.audit.finderShareBps = MAX_FINDER_SHARE_BPS + 1;
         _expectInitRevert(a, "finderShareBps");
+        a = _defaultInitArgs();
+        a.audit.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / BPS + 1;
+        _expectInitRevert(a, "workerSlashAmount");
+        a = _defaultInitArgs();
+        a.audit.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / BPS + 1;
+        _expectInitRevert(a, "falseAttestationSlash");
+    }
+
+    function test_init_revertsOnBadAuditLimits() public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.auditLimits.maxWorkerSlashBps = 10_001;
+        _expectInitRevert(a, "maxWorkerSlashBps");
+        a = _defaultInitArgs();
+        a.auditLimits.maxFalseAttestationSlashBps = 10_001;
+        _expectInitRevert(a, "maxFalseAttestationSlashBps");
+        a = _defaultInitArgs();
+        a.auditLimits.maxFinderShareBps = 10_001;
+        _expectInitRevert(a, "maxFinderShareBps");
+        a = _defaultInitArgs();
+        a.auditLimits.minValidatorsPerAudit = 0;
+        _expectInitRevert(a, "minValidatorsPerAudit");
+        a = _defaultInitArgs();
+        a.auditLimits.minQuorum = 0;
+        _expectInitRevert(a, "minQuorum");
+        a = _defaultInitArgs();
+        a.auditLimits.minCommitWindow = 0;
+        _expectInitRevert(a, "minCommitWindow");
+        a = _defaultInitArgs();
+        a.auditLimits.minRevealWindow = 0;
+        _expectInitRevert(a, "minRevealWindow");
     }
 
     function test_init_revertsWhenRandomnessSourceHasNoCode() public {
@@ -119,16 +171,22 @@ contract AuditFacetTest is AuditFixture {
         _expectInitRevert(a, "randomnessSource");
     }
 
+    /// @dev Every limit reached exactly is still a valid config.
     function test_init_acceptsBoundaryConfig() public {
         IGridInit.InitArgs memory a = _defaultInitArgs();
         a.audit.auditRateBps = 10_000;
-        a.audit.validatorsPerAudit = 1;
-        a.audit.quorum = 1;
-        a.audit.attestWindow = 1;
-        a.audit.finderShareBps = 10_000;
+        a.audit.validatorsPerAudit = MIN_VALIDATORS_PER_AUDIT;
+        a.audit.quorum = MIN_QUORUM;
+        a.audit.commitWindow = MIN_COMMIT_WINDOW;
+        a.audit.revealWindow = MIN_REVEAL_WINDOW;
+        a.audit.finderShareBps = MAX_FINDER_SHARE_BPS;
+        a.audit.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / BPS;
+        a.audit.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / BPS;
         a.audit.randomnessDelay = 0;
         IGrid g = _deployGrid(a);
-        assertEq(g.auditConfig().quorum, 1);
+        assertEq(g.auditConfig().quorum, MIN_QUORUM);
+        assertEq(g.auditConfig().workerSlashAmount, 200e18);
+        assertEq(g.auditConfig().falseAttestationSlash, 1_000e18);
     }
 
     function test_storageSlot_matchesErc7201() public pure {
@@ -152,13 +210,16 @@ contract AuditFacetTest is AuditFixture {
     /// finder reward and every bond still leave through the immutable exits.
     function test_removingAuditFacet_trapsNoStakeAndNoReward() public {
         (uint256 a, IAudit.Receipt[] memory ra) = _fixedBatch(2);
-        _attest(v1, a, ra, 0, IAudit.Vote.Fail);
-        _attest(v2, a, ra, 0, IAudit.Vote.Fail);
-        _attest(v3, a, ra, 1, IAudit.Vote.Fail); // stays open forever once the facet is gone
+        _commit(v1, a, ra, 0, IAudit.Vote.Fail);
+        _commit(v2, a, ra, 0, IAudit.Vote.Fail);
+        _commit(v3, a, ra, 1, IAudit.Vote.Fail); // stays open forever once the facet is gone
+        _toReveal(a);
+        _reveal(v1, ra[0], IAudit.Vote.Fail);
+        _reveal(v2, ra[0], IAudit.Vote.Fail);
         _closeWindow(a);
         grid.finalize(_leaf(ra[0]));
         uint256 reward = grid.earningsOf(v1);
-        assertGt(reward, 0);
+        assertEq(reward, 25e18);
 
         _executeCut(_singleCut(address(0), IDiamond.FacetCutAction.Remove, _auditSelectors()), address(0), "");
         vm.expectRevert(abi.encodeWithSelector(IGrid.FunctionNotFound.selector, IAudit.finalize.selector));
@@ -167,6 +228,8 @@ contract AuditFacetTest is AuditFixture {
         uint256 workerLeft = _workerStake(worker);
         vm.prank(worker);
         grid.requestWorkerUnbond(workerLeft);
+        vm.prank(v3);
+        grid.requestValidatorUnbond(VALIDATOR_MIN);
         vm.prank(v1);
         grid.requestValidatorUnbond(VALIDATOR_MIN);
         vm.warp(block.timestamp + UNBOND_DELAY);
@@ -174,6 +237,10 @@ contract AuditFacetTest is AuditFixture {
         vm.prank(worker);
         grid.withdrawWorkerBond();
         assertEq(aipg.balanceOf(worker) - before, workerLeft);
+        before = aipg.balanceOf(v3);
+        vm.prank(v3);
+        grid.withdrawValidatorBond();
+        assertEq(aipg.balanceOf(v3) - before, VALIDATOR_MIN, "the open audit's voter leaves whole");
         before = aipg.balanceOf(v1);
         vm.startPrank(v1);
         grid.withdrawValidatorBond();
@@ -182,45 +249,63 @@ contract AuditFacetTest is AuditFixture {
         assertEq(aipg.balanceOf(v1) - before, VALIDATOR_MIN + reward);
     }
 
-    // ================================================================ receiptLeaf
+    // ================================================================ receiptLeaf, receiptDigest
 
     function test_receiptLeaf_isTheStandardTreeLeaf() public {
         IAudit.Receipt memory r = _receipt(worker);
         bytes32 expected = keccak256(
             bytes.concat(
                 keccak256(
-                    abi.encode(
-                        r.jobId,
-                        r.gateway,
-                        r.payer,
-                        r.worker,
-                        r.modelId,
-                        r.requestHash,
-                        r.outputHash,
-                        r.inputUnits,
-                        r.outputUnits,
-                        r.fee,
-                        r.completedAt,
-                        r.confidential
+                    bytes.concat(
+                        abi.encode(r.jobId, r.gateway, r.payer, r.worker, r.modelId, r.requestHash, r.outputHash),
+                        abi.encode(r.inputUnits, r.outputUnits, r.fee, r.completedAt, r.confidential, r.seq)
                     )
                 )
             )
         );
         assertEq(grid.receiptLeaf(r), expected);
         assertEq(ReceiptTree.leaf(r), expected);
-        r.confidential = true;
-        assertTrue(grid.receiptLeaf(r) != expected);
+        r.seq += 1;
+        assertTrue(grid.receiptLeaf(r) != expected, "seq is part of the leaf");
+    }
+
+    function test_receiptDigest_isEip712UnderTheDiamondsDomain() public {
+        IAudit.Receipt memory r = _receipt(worker);
+        bytes32 typeHash = keccak256(
+            "Receipt(bytes32 jobId,address gateway,address payer,address worker,bytes32 modelId,"
+            "bytes32 requestHash,bytes32 outputHash,uint64 inputUnits,uint64 outputUnits,uint256 fee,"
+            "uint64 completedAt,bool confidential,uint64 seq)"
+        );
+        bytes32 structHash = keccak256(
+            bytes.concat(
+                abi.encode(typeHash, r.jobId, r.gateway, r.payer, r.worker, r.modelId, r.requestHash),
+                abi.encode(r.outputHash, r.inputUnits, r.outputUnits, r.fee, r.completedAt, r.confidential, r.seq)
+            )
+        );
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("AIPG Grid"),
+                keccak256("1"),
+                block.chainid,
+                address(grid)
+            )
+        );
+        bytes32 digest = grid.receiptDigest(r);
+        assertEq(digest, keccak256(abi.encodePacked(hex"1901", domain, structHash)));
+        vm.chainId(block.chainid + 1);
+        assertTrue(grid.receiptDigest(r) != digest, "chain id is part of the domain");
     }
 
     // ================================================================ fixRandomness
 
-    function test_fixRandomness_storesRandomnessAndDeadline() public {
+    function test_fixRandomness_storesRandomnessAndDeadlines() public {
         uint256 batchId = _settle(_receipts(worker, 2));
         uint64 settledBlock = grid.getBatch(batchId).settledBlock;
         vm.roll(settledBlock + RANDOMNESS_DELAY + 1);
         bytes32 expected = keccak256(abi.encode(blockhash(settledBlock + RANDOMNESS_DELAY), batchId));
         assertTrue(expected != bytes32(0));
-        uint64 deadline = uint64(block.timestamp) + ATTEST_WINDOW;
+        uint64 deadline = uint64(block.timestamp) + COMMIT_WINDOW;
 
         vm.expectEmit(address(grid));
         emit IAudit.AuditRandomnessFixed(batchId, expected, deadline);
@@ -231,6 +316,7 @@ contract AuditFacetTest is AuditFixture {
         assertEq(b.randomness, expected);
         assertEq(b.fixedAt, block.timestamp);
         assertEq(b.deadline, deadline);
+        assertEq(b.revealDeadline, deadline + REVEAL_WINDOW);
     }
 
     function test_fixRandomness_revertsWhenUnknownBatch() public {
@@ -274,9 +360,7 @@ contract AuditFacetTest is AuditFixture {
     }
 
     function test_fixRandomness_revertsWhenSourceReturnsZero() public {
-        FixedRandomness zero = new FixedRandomness(bytes32(0));
-        vm.prank(owner);
-        grid.setRandomnessSource(address(zero));
+        _setSource(address(new FixedRandomness(bytes32(0))));
         uint256 batchId = _settle(_receipts(worker, 1));
         vm.expectRevert(abi.encodeWithSelector(IAudit.RandomnessNotReady.selector, batchId));
         grid.fixRandomness(batchId);
@@ -284,8 +368,7 @@ contract AuditFacetTest is AuditFixture {
 
     function test_fixRandomness_staticCallsTheSource() public {
         StatefulRandomness stateful = new StatefulRandomness();
-        vm.prank(owner);
-        grid.setRandomnessSource(address(stateful));
+        _setSource(address(stateful));
         uint256 batchId = _settle(_receipts(worker, 1));
         vm.expectRevert(); // a state change inside a STATICCALL fails without data
         grid.fixRandomness(batchId);
@@ -352,8 +435,9 @@ contract AuditFacetTest is AuditFixture {
         for (uint256 i; i < rs.length; ++i) {
             assertFalse(grid.isAudited(batchId, _leaf(rs[i]), worker));
         }
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAudited.selector, _leaf(rs[0])));
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAudited.selector, _leaf(rs[0])), v1, batchId, rs, 0, IAudit.Vote.Fail
+        );
     }
 
     function test_isAudited_isTheDocumentedFormula() public {
@@ -426,7 +510,11 @@ contract AuditFacetTest is AuditFixture {
         assertFalse(grid.isAudited(a, _leaf(ra[0]), worker), "batch fixed before keeps its rate");
         assertTrue(grid.isAudited(b, _leaf(rb[0]), worker), "batch fixed after uses the new rate");
         assertFalse(grid.isAudited(b, _leaf(rb[0]), makeAddr("other worker")), "only that worker");
-        _attest(v1, b, rb, 0, IAudit.Vote.Pass);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAudited.selector, _leaf(ra[0])), v1, a, ra, 0, IAudit.Vote.Pass
+        );
+        _commit(v1, b, rb, 0, IAudit.Vote.Pass);
+        assertEq(grid.getAudit(_leaf(rb[0])).commits, 1);
     }
 
     function test_setWorkerAuditRate_reverts() public {
@@ -446,7 +534,7 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.workerAuditRate(worker), 5_000);
     }
 
-    // ================================================================ assignment
+    // ================================================================ seats
 
     function test_assigned_emptyUntilFixed() public {
         IAudit.Receipt[] memory rs = _receipts(worker, 1);
@@ -456,41 +544,49 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.assignedValidators(batchId, _leaf(rs[0])).length, 3);
     }
 
-    function test_assigned_allActiveWhenKCoversThem() public {
+    function test_assigned_allWhenKCoversThem() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         address[] memory a = grid.assignedValidators(batchId, _leaf(rs[0]));
         assertEq(a.length, 3);
         assertTrue(_has(a, v1) && _has(a, v2) && _has(a, v3));
     }
 
-    function test_assigned_fewerActiveThanK_assignsAll() public {
+    function test_assigned_fewerWithWeightThanK_assignsAll() public {
         vm.prank(v3);
-        grid.requestValidatorUnbond(VALIDATOR_MIN); // leaves the active set (still slashable)
+        grid.requestValidatorUnbond(VALIDATOR_MIN); // no weight from this block on (still slashable)
+        vm.roll(block.number + 1);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         address[] memory a = grid.assignedValidators(batchId, _leaf(rs[0]));
         assertEq(a.length, 2);
         assertTrue(_has(a, v1) && _has(a, v2));
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAssigned.selector, v3, _leaf(rs[0])));
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Pass);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, v3, _leaf(rs[0])), v3, batchId, rs, 0, IAudit.Vote.Pass
+        );
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Pass);
+        assertEq(grid.getAudit(_leaf(rs[0])).seats, 2);
     }
 
-    function test_assigned_noActiveValidators_isEmpty() public {
+    function test_assigned_noValidatorWithWeight_isEmpty() public {
         address[3] memory vs = [v1, v2, v3];
         for (uint256 i; i < 3; ++i) {
             vm.prank(vs[i]);
             grid.requestValidatorUnbond(VALIDATOR_MIN);
         }
+        vm.roll(block.number + 1);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         assertEq(grid.assignedValidators(batchId, _leaf(rs[0])).length, 0);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAssigned.selector, v1, _leaf(rs[0])));
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, v1, _leaf(rs[0])), v1, batchId, rs, 0, IAudit.Vote.Fail
+        );
     }
 
-    /// @dev The view is exactly the documented draw (weighted, without replacement, over activeValidators()).
+    /// @dev The view is exactly the documented draw (weighted, without replacement, over the validators in
+    /// order of first bond, with their stakes of the block before settlement).
     function test_assigned_isTheDocumentedDraw() public {
         _bondValidator(makeAddr("v4"), 3 * VALIDATOR_MIN);
         _bondValidator(makeAddr("v5"), 7 * VALIDATOR_MIN);
         _bondValidator(makeAddr("v6"), VALIDATOR_MIN + 1);
+        vm.roll(block.number + 1);
         (uint256 batchId,) = _fixedBatch(1);
         bytes32 r = grid.batchAudit(batchId).randomness;
         for (uint256 i; i < 50; ++i) {
@@ -504,37 +600,62 @@ contract AuditFacetTest is AuditFixture {
         }
     }
 
-    /// @dev Documented behaviour: the assignment follows live stakes, for the view and for attest alike.
-    function test_assigned_followsLiveStakes() public {
+    /// @dev Seats come from the stake checkpoints of the block before settlement: nobody who bonds in the
+    /// settlement block or later is seated, and no bond, unbond or raise after it moves a seat, for the view
+    /// and for the audit the first commit opens alike. At most k seats.
+    function test_assigned_frozenAtTheBlockBeforeSettlement() public {
         address v4 = makeAddr("v4");
         _bondValidator(v4, VALIDATOR_MIN);
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        vm.roll(block.number + 1);
+        IAudit.Receipt[] memory rs = _receipts(worker, 1);
+        uint256 batchId = _settle(rs);
+        address late = makeAddr("late");
+        _bondValidator(late, 100 * VALIDATOR_MIN); // in the settlement block itself
+        _fix(batchId);
         bytes32 leaf = _leaf(rs[0]);
         address[] memory before = grid.assignedValidators(batchId, leaf);
-        assertEq(before.length, 3);
-        // whoever is left out now gets in once another assigned validator leaves the active set
-        address out = _missing(before, [v1, v2, v3, v4]);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAssigned.selector, out, leaf));
-        _attest(out, batchId, rs, 0, IAudit.Vote.Pass);
+        assertEq(before.length, VALIDATORS_PER_AUDIT);
+        assertFalse(_has(before, late), "bonded in the settlement block");
+
+        // after settlement: a whale bonds, a seated validator leaves, another raises its stake
+        _bondValidator(makeAddr("whale"), 1_000 * VALIDATOR_MIN);
         vm.prank(before[0]);
         grid.requestValidatorUnbond(VALIDATOR_MIN);
-        assertTrue(_has(grid.assignedValidators(batchId, leaf), out));
-        _attest(out, batchId, rs, 0, IAudit.Vote.Pass);
-        assertEq(uint8(grid.voteOf(leaf, out)), uint8(IAudit.Vote.Pass));
+        _fund(before[1], 50 * VALIDATOR_MIN);
+        vm.prank(before[1]);
+        grid.increaseValidatorBond(50 * VALIDATOR_MIN);
+        vm.roll(block.number + 5);
+        _assertSameList(grid.assignedValidators(batchId, leaf), before);
+
+        address out = _missing(before, [v1, v2, v3, v4]);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, out, leaf), out, batchId, rs, 0, IAudit.Vote.Pass
+        );
+        vm.expectEmit(address(grid));
+        emit IAudit.AuditOpened(batchId, leaf, worker, before);
+        _commit(before[0], batchId, rs, 0, IAudit.Vote.Pass); // unbonding, still seated
+        _assertSameList(grid.assignedValidators(batchId, leaf), before);
+        assertEq(grid.getAudit(leaf).seats, VALIDATORS_PER_AUDIT);
+
+        // and once the audit is open, even a later unbond of everyone changes nothing
+        vm.prank(before[2]);
+        grid.requestValidatorUnbond(VALIDATOR_MIN);
+        _assertSameList(grid.assignedValidators(batchId, leaf), before);
     }
 
-    function testFuzz_assigned_distinctActiveValidators(uint256[6] memory stakes, uint8 k, uint256 salt)
+    function testFuzz_assigned_distinctValidatorsAtMostK(uint256[6] memory stakes, uint8 k, uint256 salt)
         public
     {
-        k = uint8(bound(k, 1, 12));
+        k = uint8(bound(k, MIN_VALIDATORS_PER_AUDIT, 12));
         address[] memory extra = new address[](6);
         for (uint256 i; i < 6; ++i) {
             extra[i] = makeAddr(string.concat("fuzz-validator-", vm.toString(i)));
             _bondValidator(extra[i], bound(stakes[i], VALIDATOR_MIN, 1_000 * VALIDATOR_MIN));
         }
+        vm.roll(block.number + 1);
         IAudit.AuditConfig memory c = _defaultAuditConfig();
         c.validatorsPerAudit = k;
-        c.quorum = 1;
+        c.quorum = k / 2 + 1;
         _setConfig(c);
         (uint256 batchId,) = _fixedBatch(1);
         address[] memory a = grid.assignedValidators(batchId, keccak256(abi.encode(salt)));
@@ -547,7 +668,8 @@ contract AuditFacetTest is AuditFixture {
         }
     }
 
-    /// @dev With k = 1, each validator is drawn about in proportion to its stake (10% / 20% / 70%).
+    /// @dev With k = 3 of 3 every seat is filled; the draw order is weighted: the first seat goes to each
+    /// validator about in proportion to its stake (10% / 20% / 70%).
     function test_assigned_weightedByStake() public {
         _fund(v2, VALIDATOR_MIN);
         vm.prank(v2);
@@ -555,10 +677,7 @@ contract AuditFacetTest is AuditFixture {
         _fund(v3, 6 * VALIDATOR_MIN);
         vm.prank(v3);
         grid.increaseValidatorBond(6 * VALIDATOR_MIN); // 70,000
-        IAudit.AuditConfig memory c = _defaultAuditConfig();
-        c.validatorsPerAudit = 1;
-        c.quorum = 1;
-        _setConfig(c);
+        vm.roll(block.number + 1);
         (uint256 batchId,) = _fixedBatch(1);
         uint256 n = 3_000;
         uint256[3] memory hits;
@@ -575,201 +694,626 @@ contract AuditFacetTest is AuditFixture {
         assertApproxEqAbs(hits[2], 2_100, 126);
     }
 
-    // ================================================================ attest
+    // ================================================================ commitVote
 
-    function test_attest_firstVoteOpensTheAudit() public {
+    function test_commitVote_firstCommitOpensTheAudit() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(3);
         bytes32 leaf = _leaf(rs[1]);
-        bytes32 evidence = keccak256("report");
+        address[] memory seats = grid.assignedValidators(batchId, leaf);
+        bytes32 commitment = _commitment(v1, leaf, IAudit.Vote.Fail);
+        bytes memory signature = _signature(rs[1]);
+        bytes32[] memory proof = _proof(rs, 1);
         vm.expectEmit(address(grid));
-        emit IAudit.Attested(batchId, leaf, v1, IAudit.Vote.Fail, evidence);
+        emit IAudit.AuditOpened(batchId, leaf, worker, seats);
+        vm.expectEmit(address(grid));
+        emit IAudit.VoteCommitted(batchId, leaf, v1, commitment);
         vm.prank(v1);
-        grid.attest(batchId, rs[1], _proof(rs, 1), IAudit.Vote.Fail, evidence);
+        grid.commitVote(batchId, rs[1], signature, proof, commitment);
 
         IAudit.AuditInfo memory a = grid.getAudit(leaf);
+        IAudit.BatchAudit memory b = grid.batchAudit(batchId);
         assertEq(a.batchId, batchId);
         assertEq(a.worker, worker);
         assertEq(a.modelId, MODEL);
-        assertEq(a.deadline, grid.batchAudit(batchId).deadline);
+        assertEq(a.deadline, b.deadline);
+        assertEq(a.revealDeadline, b.revealDeadline);
+        assertEq(a.seats, 3);
+        assertEq(a.commits, 1);
         assertEq(a.passVotes, 0);
-        assertEq(a.failVotes, 1);
+        assertEq(a.failVotes, 0, "a commitment is no vote yet");
         assertEq(uint8(a.verdict), uint8(IAudit.Verdict.None));
         assertEq(a.slashed, 0);
-        assertEq(uint8(grid.voteOf(leaf, v1)), uint8(IAudit.Vote.Fail));
-        assertEq(uint8(grid.voteOf(leaf, v2)), uint8(IAudit.Vote.None));
+        (bool committed, IAudit.Vote vote) = grid.voteOf(leaf, v1);
+        assertTrue(committed);
+        assertEq(uint8(vote), uint8(IAudit.Vote.None));
+        (committed,) = grid.voteOf(leaf, v2);
+        assertFalse(committed);
 
-        _attest(v2, batchId, rs, 1, IAudit.Vote.Pass);
-        a = grid.getAudit(leaf);
-        assertEq(a.passVotes, 1);
-        assertEq(a.failVotes, 1);
+        // later commits skip the opening checks and do not reopen
+        vm.recordLogs();
+        _commit(v2, batchId, rs, 1, IAudit.Vote.Pass);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1, "only VoteCommitted");
+        assertEq(logs[0].topics[0], IAudit.VoteCommitted.selector);
+        assertEq(grid.getAudit(leaf).commits, 2);
         assertEq(grid.getAudit(_leaf(rs[0])).batchId, 0, "other leaves untouched");
     }
 
-    function test_attest_asOperatorKey_countsForTheOwner() public {
+    function test_commitVote_asOperatorKey_countsForTheOwner() public {
         address hot = makeAddr("v1-hot");
         vm.prank(v1);
         grid.setValidatorOperator(hot);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         bytes32 leaf = _leaf(rs[0]);
         vm.expectEmit(address(grid));
-        emit IAudit.Attested(batchId, leaf, v1, IAudit.Vote.Pass, keccak256(abi.encode("evidence", hot)));
-        _attest(hot, batchId, rs, 0, IAudit.Vote.Pass);
-        assertEq(uint8(grid.voteOf(leaf, v1)), uint8(IAudit.Vote.Pass));
-        // the owner itself can still sign, but the bond has voted
-        vm.expectRevert(abi.encodeWithSelector(IAudit.AlreadyAttested.selector, v1, leaf));
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        emit IAudit.VoteCommitted(batchId, leaf, v1, _commitment(v1, leaf, IAudit.Vote.Pass));
+        _commit(hot, batchId, rs, 0, IAudit.Vote.Pass);
+        (bool committed,) = grid.voteOf(leaf, v1);
+        assertTrue(committed);
+        // the owner itself can still sign, but the bond has committed
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.AlreadyCommitted.selector, v1, leaf), v1, batchId, rs, 0, IAudit.Vote.Fail
+        );
+        _toReveal(batchId);
+        vm.expectEmit(address(grid));
+        emit IAudit.Attested(batchId, leaf, v1, IAudit.Vote.Pass, _evidence(v1));
+        _reveal(hot, rs[0], IAudit.Vote.Pass);
+        (, IAudit.Vote vote) = grid.voteOf(leaf, v1);
+        assertEq(uint8(vote), uint8(IAudit.Vote.Pass));
     }
 
-    function test_attest_revertsWhenUnknownBatch() public {
+    function test_commitVote_revertsWhenUnknownBatch() public {
         IAudit.Receipt[] memory rs = _receipts(worker, 1);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.UnknownBatch.selector, 42));
-        _attest(v1, 42, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.UnknownBatch.selector, 42), v1, 42, rs, 0, IAudit.Vote.Fail
+        );
     }
 
-    function test_attest_revertsWhenRandomnessNotFixed() public {
+    function test_commitVote_revertsWhenRandomnessNotFixed() public {
         IAudit.Receipt[] memory rs = _receipts(worker, 1);
         uint256 batchId = _settle(rs);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.RandomnessNotFixed.selector, batchId));
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.RandomnessNotFixed.selector, batchId), v1, batchId, rs, 0, IAudit.Vote.Fail
+        );
     }
 
-    function test_attest_acceptedUntilTheDeadlineInclusive() public {
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+    /// @dev Commits are accepted until the commit deadline inclusive, for a new audit and an open one alike.
+    function test_commitVote_acceptedUntilTheDeadlineInclusive() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
         uint64 deadline = grid.batchAudit(batchId).deadline;
         vm.warp(deadline);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
         vm.warp(uint256(deadline) + 1);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.AttestWindowClosed.selector, deadline));
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
+        bytes memory err = abi.encodeWithSelector(IAudit.CommitWindowClosed.selector, deadline);
+        _expectCommitRevert(err, v2, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(err, v2, batchId, rs, 1, IAudit.Vote.Fail);
     }
 
-    function test_attest_revertsOnVoteNone() public {
+    function test_commitVote_revertsOnZeroCommitment() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes memory signature = _signature(rs[0]);
+        bytes32[] memory proof = _proof(rs, 0);
         vm.expectRevert(IAudit.InvalidVote.selector);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.None);
-    }
-
-    function test_attest_revertsOnVoteOutOfRange() public {
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        bytes memory data = abi.encodeCall(grid.attest, (batchId, rs[0], _proof(rs, 0), IAudit.Vote.Fail, 0));
-        // head words: batchId, the 12 receipt fields, the proof's offset, then the vote (word 14)
-        uint256 voteOffset = 4 + 32 * 14;
-        data[voteOffset + 31] = bytes1(uint8(3));
         vm.prank(v1);
-        (bool ok,) = address(grid).call(data);
-        assertFalse(ok);
+        grid.commitVote(batchId, rs[0], signature, proof, bytes32(0));
+        assertEq(grid.getAudit(_leaf(rs[0])).batchId, 0);
     }
 
-    function test_attest_revertsOnBadProof() public {
+    function test_commitVote_revertsOnBadProof() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(4);
+        bytes32 commitment = _commitment(v1, _leaf(rs[0]), IAudit.Vote.Fail);
         // another leaf's proof
-        vm.expectRevert(IAudit.InvalidProof.selector);
-        vm.prank(v1);
-        grid.attest(batchId, rs[0], _proof(rs, 1), IAudit.Vote.Fail, 0);
-        // a tampered receipt
+        _expectCommit(IAudit.InvalidProof.selector, batchId, rs[0], _signature(rs[0]), _proof(rs, 1), commitment);
+        // a tampered receipt (signed as tampered: only the proof catches it)
         IAudit.Receipt memory tampered = rs[0];
         tampered.fee += 1;
-        vm.expectRevert(IAudit.InvalidProof.selector);
-        vm.prank(v1);
-        grid.attest(batchId, tampered, _proof(rs, 0), IAudit.Vote.Fail, 0);
-        // a receipt of another batch
+        _expectCommit(
+            IAudit.InvalidProof.selector, batchId, tampered, _signature(tampered), _proof(rs, 0), commitment
+        );
+        // a receipt of another batch, with its own proof
         IAudit.Receipt[] memory others = _receipts(worker, 1);
-        uint256 other = _settle(others);
-        vm.expectRevert(IAudit.InvalidProof.selector);
-        vm.prank(v1);
-        grid.attest(batchId, others[0], _proof(others, 0), IAudit.Vote.Fail, 0);
-        other;
+        _settle(others);
+        _expectCommit(
+            IAudit.InvalidProof.selector, batchId, others[0], _signature(others[0]), _proof(others, 0), commitment
+        );
     }
 
-    function test_attest_revertsForAConfidentialReceipt() public {
+    function _expectCommit(
+        bytes4 err,
+        uint256 batchId,
+        IAudit.Receipt memory r,
+        bytes memory signature,
+        bytes32[] memory proof,
+        bytes32 commitment
+    ) internal {
+        vm.expectRevert(err);
+        vm.prank(v1);
+        grid.commitVote(batchId, r, signature, proof, commitment);
+    }
+
+    /// @dev A gateway that puts another gateway's receipt into its tree cannot have it audited as its own.
+    function test_commitVote_revertsForAnotherGatewaysReceipt() public {
+        IAudit.Receipt[] memory rs = _receipts(worker, 2);
+        address other = makeAddr("other gateway");
+        rs[1].gateway = other;
+        uint256 batchId = _settle(rs);
+        _fix(batchId);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.ReceiptNotInBatch.selector, batchId, other, rs[1].seq),
+            v1,
+            batchId,
+            rs,
+            1,
+            IAudit.Vote.Fail
+        );
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+    }
+
+    /// @dev A receipt number outside the batch's range, above or below it, does not belong to the batch.
+    function test_commitVote_revertsForASeqOutsideTheRange() public {
+        IAudit.Receipt[] memory rs = _receipts(worker, 3);
+        uint64 firstSeq = rs[0].seq;
+        rs[1].seq = firstSeq + 3; // one past the range [firstSeq, firstSeq + 3)
+        rs[2].seq = firstSeq - 1; // the warm batch's number
+        uint256 batchId = _settle(rs);
+        _fix(batchId);
+        assertEq(grid.getBatch(batchId).firstSeq, firstSeq);
+        assertEq(grid.getBatch(batchId).receiptCount, 3);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.ReceiptNotInBatch.selector, batchId, gateway, firstSeq + 3),
+            v1,
+            batchId,
+            rs,
+            1,
+            IAudit.Vote.Fail
+        );
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.ReceiptNotInBatch.selector, batchId, gateway, firstSeq - 1),
+            v1,
+            batchId,
+            rs,
+            2,
+            IAudit.Vote.Fail
+        );
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+    }
+
+    /// @dev The same receipt settled again in a later tree: its number lies in the first batch's range only,
+    /// so it is audited there and nowhere else, whichever batch is named first.
+    function test_commitVote_receiptBelongsToOneBatchOnly() public {
+        (uint256 a, IAudit.Receipt[] memory ra) = _fixedBatch(1);
+        IAudit.Receipt[] memory rb = new IAudit.Receipt[](2);
+        rb[0] = ra[0];
+        rb[1] = _receipt(worker);
+        uint256 b = _settle(rb);
+        _fix(b);
+        bytes memory err = abi.encodeWithSelector(IAudit.ReceiptNotInBatch.selector, b, gateway, ra[0].seq);
+        _expectCommitRevert(err, v1, b, rb, 0, IAudit.Vote.Fail);
+        _commit(v1, a, ra, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(err, v2, b, rb, 0, IAudit.Vote.Fail);
+        assertEq(grid.getAudit(_leaf(ra[0])).batchId, a);
+    }
+
+    function test_commitVote_revertsForAConfidentialReceipt() public {
         IAudit.Receipt[] memory rs = _receipts(worker, 2);
         rs[1].confidential = true;
         uint256 batchId = _settle(rs);
         _fix(batchId);
         assertTrue(grid.isAudited(batchId, _leaf(rs[1]), worker), "the view cannot tell from a leaf");
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAudited.selector, _leaf(rs[1])));
-        _attest(v1, batchId, rs, 1, IAudit.Vote.Fail);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAudited.selector, _leaf(rs[1])), v1, batchId, rs, 1, IAudit.Vote.Fail
+        );
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
     }
 
-    function test_attest_revertsWhenCallerNotAssigned() public {
+    function test_commitVote_revertsWhenNotSelected() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        c.auditRateBps = 5_000;
+        _setConfig(c);
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(16);
+        uint256 refused;
+        for (uint256 i; i < rs.length; ++i) {
+            bytes32 leaf = _leaf(rs[i]);
+            if (grid.isAudited(batchId, leaf, worker)) continue;
+            _expectCommitRevert(
+                abi.encodeWithSelector(IAudit.NotAudited.selector, leaf), v1, batchId, rs, i, IAudit.Vote.Fail
+            );
+            ++refused;
+        }
+        assertGt(refused, 0);
+    }
+
+    function test_commitVote_revertsOnASignatureByAnotherKey() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        address stranger = makeAddr("stranger");
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAssigned.selector, stranger, _leaf(rs[0])));
-        _attest(stranger, batchId, rs, 0, IAudit.Vote.Fail);
-        // a bonded worker is no validator
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAssigned.selector, worker, _leaf(rs[0])));
-        _attest(worker, batchId, rs, 0, IAudit.Vote.Fail);
+        // the worker's bond owner key is not its operator key
+        uint256 ownerKey = uint256(keccak256(abi.encodePacked("worker")));
+        assertEq(vm.addr(ownerKey), worker);
+        _expectBadSignature(batchId, rs, _sign(ownerKey, rs[0]), worker);
+        uint256 strangerKey = uint256(keccak256("stranger key"));
+        _expectBadSignature(batchId, rs, _sign(strangerKey, rs[0]), vm.addr(strangerKey));
     }
 
-    function test_attest_revertsWhenValidatorNotDrawn() public {
+    /// @dev The gateway settled a receipt that differs from what the worker signed (any one field).
+    function test_commitVote_revertsOnATamperedReceipt() public {
+        IAudit.Receipt memory signedOne = _receipt(worker);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(workerKey, grid.receiptDigest(signedOne));
+        bytes memory signature = abi.encodePacked(r, s, v);
+        IAudit.Receipt[] memory rs = new IAudit.Receipt[](2);
+        rs[0] = signedOne;
+        rs[0].outputHash = keccak256("not what the worker computed");
+        rs[1] = _receipt(worker);
+        uint256 batchId = _settle(rs);
+        _fix(batchId);
+        address recovered = ecrecover(grid.receiptDigest(rs[0]), v, r, s);
+        assertTrue(recovered != workerOperator);
+        _expectBadSignature(batchId, rs, signature, recovered);
+    }
+
+    function test_commitVote_revertsOnAMalleableOrMalformedSignature() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(workerKey, grid.receiptDigest(rs[0]));
+        // the same signature in its high-s form recovers the same key, and is refused
+        bytes32 highS = bytes32(SECP256K1_N - uint256(s));
+        uint8 flipped = v == 27 ? 28 : 27;
+        assertEq(ecrecover(grid.receiptDigest(rs[0]), flipped, r, highS), workerOperator);
+        _expectBadSignature(batchId, rs, abi.encodePacked(r, highS, flipped), address(0));
+        // 64 bytes (EIP-2098 short form), 0 bytes, 66 bytes
+        bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
+        _expectBadSignature(batchId, rs, abi.encodePacked(r, vs), address(0));
+        _expectBadSignature(batchId, rs, "", address(0));
+        _expectBadSignature(batchId, rs, abi.encodePacked(r, s, v, uint8(0)), address(0));
+        // the well-formed one works
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+    }
+
+    function _expectBadSignature(
+        uint256 batchId,
+        IAudit.Receipt[] memory rs,
+        bytes memory signature,
+        address signer
+    ) internal {
+        bytes32 commitment = _commitment(v1, _leaf(rs[0]), IAudit.Vote.Fail);
+        bytes32[] memory proof = _proof(rs, 0);
+        vm.expectRevert(abi.encodeWithSelector(IAudit.InvalidReceiptSignature.selector, rs[0].worker, signer));
+        vm.prank(v1);
+        grid.commitVote(batchId, rs[0], signature, proof, commitment);
+    }
+
+    function test_commitVote_revertsWhenCallerNotAssigned() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes32 leaf = _leaf(rs[0]);
+        address stranger = makeAddr("stranger");
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, stranger, leaf), stranger, batchId, rs, 0, IAudit.Vote.Fail
+        );
+        // a bonded worker is no validator
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, worker, leaf), worker, batchId, rs, 0, IAudit.Vote.Fail
+        );
+        // and once the audit is open, a stranger is still refused
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, stranger, leaf), stranger, batchId, rs, 0, IAudit.Vote.Fail
+        );
+    }
+
+    function test_commitVote_revertsWhenValidatorNotDrawn() public {
         address v4 = makeAddr("v4");
         _bondValidator(v4, VALIDATOR_MIN);
+        vm.roll(block.number + 1);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         bytes32 leaf = _leaf(rs[0]);
         address out = _missing(grid.assignedValidators(batchId, leaf), [v1, v2, v3, v4]);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.NotAssigned.selector, out, leaf));
-        _attest(out, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, out, leaf), out, batchId, rs, 0, IAudit.Vote.Fail
+        );
     }
 
-    function test_attest_revertsOnSecondVote() public {
+    function test_commitVote_revertsOnSecondCommit() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.AlreadyAttested.selector, v1, _leaf(rs[0])));
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Pass);
-        assertEq(grid.getAudit(_leaf(rs[0])).failVotes, 1);
+        bytes32 leaf = _leaf(rs[0]);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _expectCommitRevert(
+            abi.encodeWithSelector(IAudit.AlreadyCommitted.selector, v1, leaf), v1, batchId, rs, 0, IAudit.Vote.Pass
+        );
+        assertEq(grid.getAudit(leaf).commits, 1);
     }
 
-    function test_attest_revertsWhenLeafAuditedUnderAnotherBatch() public {
-        (uint256 a, IAudit.Receipt[] memory ra) = _fixedBatch(1);
-        IAudit.Receipt[] memory rb = new IAudit.Receipt[](2);
-        rb[0] = ra[0]; // the same receipt settled again, in another tree
-        rb[1] = _receipt(worker);
-        uint256 b = _settle(rb);
-        _fix(b);
-        _attest(v1, a, ra, 0, IAudit.Vote.Fail);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.AuditedInOtherBatch.selector, _leaf(ra[0]), a));
-        _attest(v2, b, rb, 0, IAudit.Vote.Fail);
-    }
-
-    function test_attest_worksWhilePaused() public {
+    function test_commitVote_worksWhilePaused() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         vm.prank(owner);
         grid.pause();
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.None);
         grid.finalize(_leaf(rs[0]));
         assertEq(uint8(grid.getAudit(_leaf(rs[0])).verdict), uint8(IAudit.Verdict.Fail));
     }
 
+    /// @dev The only call commitVote makes out of the diamond is to the ecrecover precompile.
+    function test_commitVote_onlyCallOutIsEcrecover() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes memory data = abi.encodeCall(
+            IAudit.commitVote,
+            (batchId, rs[0], _signature(rs[0]), _proof(rs, 0), _commitment(v1, _leaf(rs[0]), IAudit.Vote.Fail))
+        );
+        vm.startPrank(v1);
+        address[] memory outside = _callsOutOfTheDiamond(data);
+        vm.stopPrank();
+        for (uint256 i; i < outside.length; ++i) {
+            assertEq(outside[i], address(1), "commitVote called out of the diamond");
+        }
+        assertEq(grid.getAudit(_leaf(rs[0])).commits, 1);
+    }
+
+    // ================================================================ operator keys (receipt signatures)
+
+    /// @dev A receipt completed before the worker rotated its operator key was signed by the old key, and
+    /// still opens an audit after the rotation.
+    function test_commitVote_oldKeySignatureBeforeRotation_stillValid() public {
+        IAudit.Receipt[] memory rs = _receipts(worker, 1);
+        vm.warp(block.timestamp + 1 hours);
+        (address newOperator, uint256 newKey) = makeAddrAndKey("worker operator key 2");
+        vm.prank(worker);
+        grid.setWorkerOperator(newOperator);
+        signingKey[worker] = workerKey; // signed by the key of its time
+        uint256 batchId = _settle(rs);
+        _fix(batchId);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        assertEq(grid.getAudit(_leaf(rs[0])).worker, worker);
+
+        // a receipt completed after the rotation needs the new key
+        IAudit.Receipt[] memory later = _receipts(worker, 1);
+        uint256 b = _settle(later);
+        _fix(b);
+        _expectBadSignature(b, later, _sign(workerKey, later[0]), workerOperator);
+        signingKey[worker] = newKey;
+        _commit(v1, b, later, 0, IAudit.Vote.Fail);
+    }
+
+    /// @dev A key named after a receipt was completed and settled cannot sign it (it could otherwise forge
+    /// receipts for the worker's bond); the key of either moment, completion or settlement, can.
+    function test_commitVote_newKeyCannotSignForEarlierWork() public {
+        IAudit.Receipt[] memory rs = _receipts(worker, 2);
+        uint256 batchId = _settle(rs);
+        vm.warp(block.timestamp + 1);
+        (address newOperator, uint256 newKey) = makeAddrAndKey("worker operator key 2");
+        vm.prank(worker);
+        grid.setWorkerOperator(newOperator);
+        _fix(batchId);
+        _expectBadSignature(batchId, rs, _sign(newKey, rs[0]), newOperator);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail); // the old key's signature
+
+        // completed before the rotation but settled after it: the key in force at settlement signs too
+        IAudit.Receipt[] memory late = new IAudit.Receipt[](1);
+        late[0] = _receipt(worker);
+        late[0].completedAt = rs[0].completedAt;
+        vm.warp(block.timestamp + 1);
+        uint256 b = _settle(late);
+        _fix(b);
+        signingKey[worker] = newKey;
+        _commit(v1, b, late, 0, IAudit.Vote.Fail);
+        // a key of neither moment does not
+        IAudit.Receipt[] memory other = _receipts(worker, 1);
+        other[0].completedAt = rs[0].completedAt;
+        uint256 c = _settle(other);
+        vm.warp(block.timestamp + 1);
+        (address thirdOperator, uint256 thirdKey) = makeAddrAndKey("worker operator key 3");
+        vm.prank(worker);
+        grid.setWorkerOperator(thirdOperator);
+        _fix(c);
+        _expectBadSignature(c, other, _sign(thirdKey, other[0]), thirdOperator);
+    }
+
+    /// @dev A full withdrawal releases the operator key: it signs nothing for the old owner afterwards, even
+    /// once another worker names it.
+    function test_commitVote_keyReleasedByWithdrawal_cannotSignForTheOldOwner() public {
+        IAudit.Receipt[] memory before = _receipts(worker, 1); // completed while the key was the worker's
+        vm.prank(worker);
+        grid.requestWorkerUnbond(WORKER_BOND);
+        vm.warp(block.timestamp + UNBOND_DELAY);
+        vm.prank(worker);
+        grid.withdrawWorkerBond();
+        assertEq(grid.workerBond(worker).operator, address(0));
+        vm.warp(block.timestamp + 1);
+
+        address other = makeAddr("other worker");
+        _fund(other, WORKER_MIN);
+        vm.prank(other);
+        grid.bondWorker(WORKER_MIN, workerOperator); // the released key is free to take
+        IAudit.Receipt[] memory rs = new IAudit.Receipt[](2);
+        rs[0] = before[0];
+        rs[1] = _receipt(worker); // claims the departed worker, completed after the release
+        uint256 batchId = _settleCrediting(rs, other);
+        _fix(batchId);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail); // history: the old receipt still verifies
+        bytes32 commitment = _commitment(v1, _leaf(rs[1]), IAudit.Vote.Fail);
+        bytes memory signature = _signature(rs[1]);
+        bytes32[] memory proof = _proof(rs, 1);
+        vm.expectRevert(abi.encodeWithSelector(IAudit.InvalidReceiptSignature.selector, worker, workerOperator));
+        vm.prank(v1);
+        grid.commitVote(batchId, rs[1], signature, proof, commitment);
+    }
+
+    // ================================================================ revealVote
+
+    function test_revealVote_recordsTheVoteUntilTheRevealDeadlineInclusive() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes32 leaf = _leaf(rs[0]);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(v2, batchId, rs, 0, IAudit.Vote.Pass);
+        _toReveal(batchId);
+        vm.expectEmit(address(grid));
+        emit IAudit.Attested(batchId, leaf, v1, IAudit.Vote.Fail, _evidence(v1));
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+        (bool committed, IAudit.Vote vote) = grid.voteOf(leaf, v1);
+        assertTrue(committed);
+        assertEq(uint8(vote), uint8(IAudit.Vote.Fail));
+        IAudit.AuditInfo memory a = grid.getAudit(leaf);
+        assertEq(a.failVotes, 1);
+        assertEq(a.passVotes, 0);
+        assertEq(a.commits, 2);
+
+        vm.warp(grid.batchAudit(batchId).revealDeadline);
+        _reveal(v2, rs[0], IAudit.Vote.Pass);
+        assertEq(grid.getAudit(leaf).passVotes, 1);
+    }
+
+    function test_revealVote_revertsWhenNotCommitted() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _toReveal(batchId);
+        // no audit opened on that leaf
+        _expectRevealRevert(
+            abi.encodeWithSelector(IAudit.NotCommitted.selector, v1, _leaf(rs[1])), v1, rs[1], IAudit.Vote.Fail
+        );
+        // an open audit, a seated validator that did not commit
+        _expectRevealRevert(
+            abi.encodeWithSelector(IAudit.NotCommitted.selector, v2, _leaf(rs[0])), v2, rs[0], IAudit.Vote.Fail
+        );
+    }
+
+    function test_revealVote_revertsDuringTheCommitWindow() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        uint64 deadline = grid.batchAudit(batchId).deadline;
+        bytes memory err = abi.encodeWithSelector(IAudit.RevealWindowNotOpen.selector, deadline);
+        _expectRevealRevert(err, v1, rs[0], IAudit.Vote.Fail);
+        vm.warp(deadline);
+        _expectRevealRevert(err, v1, rs[0], IAudit.Vote.Fail);
+        vm.warp(uint256(deadline) + 1);
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+    }
+
+    function test_revealVote_revertsAfterTheRevealDeadline() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        uint64 revealDeadline = grid.batchAudit(batchId).revealDeadline;
+        vm.warp(uint256(revealDeadline) + 1);
+        _expectRevealRevert(
+            abi.encodeWithSelector(IAudit.RevealWindowClosed.selector, revealDeadline), v1, rs[0], IAudit.Vote.Fail
+        );
+    }
+
+    function test_revealVote_revertsOnVoteNone() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.None); // a commitment to None can never be revealed
+        _toReveal(batchId);
+        _expectRevealRevert(abi.encodeWithSelector(IAudit.InvalidVote.selector), v1, rs[0], IAudit.Vote.None);
+    }
+
+    function test_revealVote_revertsOnVoteOutOfRange() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _toReveal(batchId);
+        bytes32 leaf = _leaf(rs[0]);
+        bytes memory data =
+            abi.encodeCall(IAudit.revealVote, (leaf, IAudit.Vote.Fail, _evidence(v1), _salt(v1, leaf)));
+        data[4 + 32 + 31] = bytes1(uint8(3)); // the vote is the second head word
+        vm.prank(v1);
+        (bool ok,) = address(grid).call(data);
+        assertFalse(ok);
+        (, IAudit.Vote vote) = grid.voteOf(leaf, v1);
+        assertEq(uint8(vote), uint8(IAudit.Vote.None));
+    }
+
+    function test_revealVote_revertsWhenNotAssigned() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _toReveal(batchId);
+        address stranger = makeAddr("stranger");
+        _expectRevealRevert(
+            abi.encodeWithSelector(IAudit.NotAssigned.selector, stranger, _leaf(rs[0])),
+            stranger,
+            rs[0],
+            IAudit.Vote.Fail
+        );
+    }
+
+    function test_revealVote_revertsWhenAlreadyRevealed() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+        _expectRevealRevert(
+            abi.encodeWithSelector(IAudit.AlreadyRevealed.selector, v1, _leaf(rs[0])), v1, rs[0], IAudit.Vote.Fail
+        );
+        assertEq(grid.getAudit(_leaf(rs[0])).failVotes, 1);
+    }
+
+    function test_revealVote_revertsOnCommitmentMismatch() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes32 leaf = _leaf(rs[0]);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _toReveal(batchId);
+        bytes memory err = abi.encodeWithSelector(IAudit.CommitmentMismatch.selector, v1, leaf);
+        // the other vote
+        _expectRevealRevert(err, v1, rs[0], IAudit.Vote.Pass);
+        // another salt, another evidence hash
+        vm.expectRevert(err);
+        vm.prank(v1);
+        grid.revealVote(leaf, IAudit.Vote.Fail, _evidence(v1), keccak256("other salt"));
+        vm.expectRevert(err);
+        vm.prank(v1);
+        grid.revealVote(leaf, IAudit.Vote.Fail, keccak256("other evidence"), _salt(v1, leaf));
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+    }
+
+    /// @dev A validator that copies another's commitment cannot reveal it (the commitment binds the
+    /// validator), so copying only gets it slashed as a non-revealer.
+    function test_revealVote_copiedCommitment_cannotBeRevealed() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes32 leaf = _leaf(rs[0]);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        bytes32 copied = _commitment(v1, leaf, IAudit.Vote.Fail);
+        bytes memory signature = _signature(rs[0]);
+        bytes32[] memory proof = _proof(rs, 0);
+        vm.prank(v2);
+        grid.commitVote(batchId, rs[0], signature, proof, copied);
+        _commit(v3, batchId, rs, 0, IAudit.Vote.Fail);
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+        // v1's exact preimage, revealed by v2
+        vm.expectRevert(abi.encodeWithSelector(IAudit.CommitmentMismatch.selector, v2, leaf));
+        vm.prank(v2);
+        grid.revealVote(leaf, IAudit.Vote.Fail, _evidence(v1), _salt(v1, leaf));
+        _reveal(v3, rs[0], IAudit.Vote.Fail);
+        _closeWindow(batchId);
+        grid.finalize(leaf);
+        assertEq(_validatorStake(v2), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH, "the copier is slashed");
+        assertEq(grid.earningsOf(v2), 0);
+        assertEq(grid.earningsOf(v1), 25e18);
+    }
+
     // ================================================================ finalize: reverts
 
-    function test_finalize_revertsWhenNobodyAttested() public {
-        (, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        vm.warp(block.timestamp + 2 * ATTEST_WINDOW);
+    function test_finalize_revertsWhenNobodyCommitted() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _closeWindow(batchId);
         vm.expectRevert(abi.encodeWithSelector(IAudit.NothingToFinalize.selector, _leaf(rs[0])));
         grid.finalize(_leaf(rs[0]));
         vm.expectRevert(abi.encodeWithSelector(IAudit.NothingToFinalize.selector, bytes32(0)));
         grid.finalize(bytes32(0));
     }
 
-    function test_finalize_revertsWhileTheWindowIsOpen() public {
+    function test_finalize_revertsUntilAfterTheRevealDeadline() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        uint64 deadline = grid.batchAudit(batchId).deadline;
-        vm.warp(deadline);
-        vm.expectRevert(abi.encodeWithSelector(IAudit.AttestWindowOpen.selector, deadline));
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        uint64 revealDeadline = grid.batchAudit(batchId).revealDeadline;
+        bytes memory err = abi.encodeWithSelector(IAudit.AuditWindowOpen.selector, revealDeadline);
+        vm.expectRevert(err); // commit window
         grid.finalize(_leaf(rs[0]));
-        vm.warp(uint256(deadline) + 1);
+        _toReveal(batchId);
+        vm.expectRevert(err); // reveal window
+        grid.finalize(_leaf(rs[0]));
+        vm.warp(revealDeadline);
+        vm.expectRevert(err);
+        grid.finalize(_leaf(rs[0]));
+        vm.warp(uint256(revealDeadline) + 1);
         grid.finalize(_leaf(rs[0]));
     }
 
     function test_finalize_revertsWhenAlreadyFinalized() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.None);
         grid.finalize(_leaf(rs[0]));
         uint256 earned = grid.earningsOf(v1);
         uint256 stake = _workerStake(worker);
@@ -784,24 +1328,20 @@ contract AuditFacetTest is AuditFixture {
     function test_finalize_unanimousFail() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
         bytes32 leaf = _leaf(rs[0]);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Fail);
         uint256 fees = grid.protocolFees();
         uint256 pool = grid.validatorPool();
         uint256 balance = aipg.balanceOf(address(grid));
 
         // 100 AIPG slashed: 50 to the finders, 16.666… each; the rest (50 AIPG + 2 wei of dust) to the treasury
         uint256 each = uint256(50e18) / 3;
+        address[] memory seats = grid.assignedValidators(batchId, leaf);
         vm.expectEmit(address(grid));
         emit IBonding.BondSlashed(IBonding.Role.Worker, worker, WORKER_SLASH);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v1, each);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v2, each);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v3, each);
+        for (uint256 i; i < seats.length; ++i) {
+            vm.expectEmit(address(grid));
+            emit IAudit.ValidatorRewarded(leaf, seats[i], each);
+        }
         vm.expectEmit(address(grid));
         emit IAudit.WorkerAuditRateSet(worker, BPS);
         vm.expectEmit(address(grid));
@@ -817,6 +1357,7 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.protocolFees() - fees, WORKER_SLASH - 3 * each);
         assertEq(WORKER_SLASH - 3 * each, 50e18 + 2);
         assertEq(grid.validatorPool(), pool);
+        assertEq(grid.getBatch(batchId).rewardLeft, 3e17, "a FAIL takes nothing from the batch share");
         assertEq(aipg.balanceOf(address(grid)), balance, "no token moved");
         assertEq(grid.workerAuditRate(worker), BPS);
         IAudit.AuditInfo memory a = grid.getAudit(leaf);
@@ -828,21 +1369,16 @@ contract AuditFacetTest is AuditFixture {
     function test_finalize_failMajority_slashesThePassVoter() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         bytes32 leaf = _leaf(rs[0]);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Pass);
         uint256 pool = grid.validatorPool();
         uint256 fees = grid.protocolFees();
 
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v1, 25e18);
         vm.expectEmit(address(grid));
         emit IBonding.BondSlashed(IBonding.Role.Validator, v3, FALSE_ATTESTATION_SLASH);
         vm.expectEmit(address(grid));
         emit IAudit.FalseAttestationSlashed(leaf, v3, FALSE_ATTESTATION_SLASH);
         vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v2, 25e18);
+        emit IBonding.BondSlashed(IBonding.Role.Worker, worker, WORKER_SLASH);
         grid.finalize(leaf);
 
         assertEq(grid.earningsOf(v1), 25e18);
@@ -856,27 +1392,26 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.protocolFees() - fees, 50e18);
     }
 
-    function test_finalize_unanimousPass_paysFromThePool() public {
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+    /// @dev Two receipts paid 0.3 AIPG into the validator share: exactly the three rewards of 0.1.
+    function test_finalize_unanimousPass_paysFromTheBatchShare() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
         bytes32 leaf = _leaf(rs[0]);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Pass);
-        _closeWindow(batchId);
+        assertEq(grid.getBatch(batchId).rewardLeft, 3 * PASS_REWARD);
+        _vote3(batchId, rs, 0, IAudit.Vote.Pass, IAudit.Vote.Pass, IAudit.Vote.Pass);
         uint256 pool = grid.validatorPool();
         uint256 stake = _workerStake(worker);
 
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v1, PASS_REWARD);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v2, PASS_REWARD);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v3, PASS_REWARD);
+        address[] memory seats = grid.assignedValidators(batchId, leaf);
+        for (uint256 i; i < seats.length; ++i) {
+            vm.expectEmit(address(grid));
+            emit IAudit.ValidatorRewarded(leaf, seats[i], PASS_REWARD);
+        }
         vm.expectEmit(address(grid));
         emit IAudit.AuditFinalized(batchId, leaf, worker, IAudit.Verdict.Pass, 0);
         grid.finalize(leaf);
 
         assertEq(pool - grid.validatorPool(), 3 * PASS_REWARD);
+        assertEq(grid.getBatch(batchId).rewardLeft, 0);
         assertEq(grid.earningsOf(v1), PASS_REWARD);
         assertEq(grid.earningsOf(v2), PASS_REWARD);
         assertEq(grid.earningsOf(v3), PASS_REWARD);
@@ -885,65 +1420,92 @@ contract AuditFacetTest is AuditFixture {
     }
 
     function test_finalize_passMajority_slashesTheFailVoterIntoThePool() public {
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
         bytes32 leaf = _leaf(rs[0]);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Pass);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Pass, IAudit.Vote.Fail, IAudit.Vote.Pass);
         uint256 pool = grid.validatorPool();
 
         vm.expectEmit(address(grid));
         emit IAudit.FalseAttestationSlashed(leaf, v2, FALSE_ATTESTATION_SLASH);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v1, PASS_REWARD);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(leaf, v3, PASS_REWARD);
         grid.finalize(leaf);
 
         assertEq(_validatorStake(v2), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
         assertEq(_validatorStake(v1), VALIDATOR_MIN);
         assertEq(_validatorStake(v3), VALIDATOR_MIN);
+        assertEq(grid.earningsOf(v1), PASS_REWARD);
+        assertEq(grid.earningsOf(v3), PASS_REWARD);
         assertEq(grid.validatorPool(), pool + FALSE_ATTESTATION_SLASH - 2 * PASS_REWARD);
         assertEq(grid.earningsOf(v2), 0);
     }
 
-    function test_finalize_passReward_limitedByThePool() public {
-        IAudit.AuditConfig memory c = _defaultAuditConfig();
-        c.passReward = 10e18; // the pool holds 15 AIPG + this batch's 0.15
-        _setConfig(c);
+    /// @dev One receipt paid 0.15 AIPG into the validator share: the three PASS voters share at most that,
+    /// although the pool holds over 15 AIPG.
+    function test_finalize_passRewards_cappedByTheBatchNotThePool() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Pass);
+        bytes32 leaf = _leaf(rs[0]);
+        _vote3(batchId, rs, 0, IAudit.Vote.Pass, IAudit.Vote.Pass, IAudit.Vote.Pass);
+        uint256 pool = grid.validatorPool();
+        assertGt(pool, 15e18);
+        address[] memory seats = grid.assignedValidators(batchId, leaf);
+        uint256[3] memory expected = [PASS_REWARD, 15e16 - PASS_REWARD, 0];
+        for (uint256 i; i < 3; ++i) {
+            vm.expectEmit(address(grid));
+            emit IAudit.ValidatorRewarded(leaf, seats[i], expected[i]);
+        }
+        grid.finalize(leaf);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(grid.earningsOf(seats[i]), expected[i]);
+        }
+        assertEq(pool - grid.validatorPool(), 15e16);
+        assertEq(grid.getBatch(batchId).rewardLeft, 0);
+    }
+
+    /// @dev Two audits of one small batch: the second is paid only what the first left of the batch's share.
+    function test_finalize_passRewards_secondAuditGetsWhatIsLeft() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        c.passReward = 8e16;
+        _setConfig(c);
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2); // 0.3 AIPG into the share
+        address[3] memory vs = [v1, v2, v3];
+        for (uint256 i; i < 3; ++i) {
+            _commit(vs[i], batchId, rs, 0, IAudit.Vote.Pass);
+            _commit(vs[i], batchId, rs, 1, IAudit.Vote.Pass);
+        }
+        _toReveal(batchId);
+        for (uint256 i; i < 3; ++i) {
+            _reveal(vs[i], rs[0], IAudit.Vote.Pass);
+            _reveal(vs[i], rs[1], IAudit.Vote.Pass);
+        }
         _closeWindow(batchId);
         uint256 pool = grid.validatorPool();
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(_leaf(rs[0]), v1, 10e18);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(_leaf(rs[0]), v2, pool - 10e18);
-        vm.expectEmit(address(grid));
-        emit IAudit.ValidatorRewarded(_leaf(rs[0]), v3, 0);
+
         grid.finalize(_leaf(rs[0]));
-        assertEq(grid.validatorPool(), 0);
-        assertEq(grid.earningsOf(v1) + grid.earningsOf(v2) + grid.earningsOf(v3), pool);
+        assertEq(grid.earningsOf(v1) + grid.earningsOf(v2) + grid.earningsOf(v3), 24e16);
+        assertEq(grid.getBatch(batchId).rewardLeft, 6e16);
+
+        address[] memory seats = grid.assignedValidators(batchId, _leaf(rs[1]));
+        uint256[3] memory earned = [grid.earningsOf(seats[0]), grid.earningsOf(seats[1]), grid.earningsOf(seats[2])];
+        grid.finalize(_leaf(rs[1]));
+        assertEq(grid.earningsOf(seats[0]) - earned[0], 6e16);
+        assertEq(grid.earningsOf(seats[1]), earned[1]);
+        assertEq(grid.earningsOf(seats[2]), earned[2]);
+        assertEq(grid.getBatch(batchId).rewardLeft, 0);
+        assertEq(pool - grid.validatorPool(), 3e17, "the pool paid exactly what the batch put in");
     }
 
     function test_finalize_tie_isInconclusive() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _assertInconclusive(batchId, rs);
+        _vote3(batchId, rs, 0, IAudit.Vote.Pass, IAudit.Vote.Fail, IAudit.Vote.None);
+        _assertInconclusive(rs);
     }
 
     function test_finalize_belowQuorum_isInconclusive() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _assertInconclusive(batchId, rs);
+        _vote3(batchId, rs, 0, IAudit.Vote.None, IAudit.Vote.Fail, IAudit.Vote.None);
+        _assertInconclusive(rs);
     }
 
-    function _assertInconclusive(uint256 batchId, IAudit.Receipt[] memory rs) internal {
-        _closeWindow(batchId);
+    function _assertInconclusive(IAudit.Receipt[] memory rs) internal {
         uint256 pool = grid.validatorPool();
         uint256 fees = grid.protocolFees();
         uint256 stakes = grid.totalValidatorBonded() + grid.totalWorkerBonded();
@@ -961,11 +1523,10 @@ contract AuditFacetTest is AuditFixture {
         grid.finalize(_leaf(rs[0]));
     }
 
-    function test_finalize_silentValidator_earnsAndLosesNothing() public {
+    /// @dev A seated validator that never commits earns nothing, loses nothing and is named in no event.
+    function test_finalize_silentSeat_earnsAndLosesNothing() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.None);
         vm.recordLogs();
         grid.finalize(_leaf(rs[0]));
         Vm.Log[] memory logs = vm.getRecordedLogs();
@@ -979,50 +1540,148 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.earningsOf(v1), 25e18);
     }
 
-    function test_finalize_workerSlash_cappedAtItsBond() public {
-        IAudit.AuditConfig memory c = _defaultAuditConfig();
-        c.workerSlashAmount = 10 * WORKER_BOND;
-        _setConfig(c);
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+    /// @dev PASS: a validator that committed and did not reveal is slashed into the pool, paid nothing.
+    function test_finalize_nonRevealer_slashedUnderPass() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
+        bytes32 leaf = _leaf(rs[0]);
+        _commitRevealExcept(batchId, rs, IAudit.Vote.Pass, IAudit.Vote.Pass, IAudit.Vote.Pass, v3);
+        uint256 pool = grid.validatorPool();
         vm.expectEmit(address(grid));
-        emit IAudit.AuditFinalized(batchId, _leaf(rs[0]), worker, IAudit.Verdict.Fail, WORKER_BOND);
+        emit IAudit.FalseAttestationSlashed(leaf, v3, FALSE_ATTESTATION_SLASH);
+        grid.finalize(leaf);
+        assertEq(uint8(grid.getAudit(leaf).verdict), uint8(IAudit.Verdict.Pass));
+        assertEq(_validatorStake(v3), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
+        assertEq(grid.earningsOf(v3), 0);
+        assertEq(grid.earningsOf(v1), PASS_REWARD);
+        assertEq(grid.earningsOf(v2), PASS_REWARD);
+        assertEq(grid.validatorPool(), pool + FALSE_ATTESTATION_SLASH - 2 * PASS_REWARD);
+    }
+
+    /// @dev FAIL: the non-revealer is slashed, and is no finder.
+    function test_finalize_nonRevealer_slashedUnderFail() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes32 leaf = _leaf(rs[0]);
+        _commitRevealExcept(batchId, rs, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Fail, v3);
+        uint256 pool = grid.validatorPool();
+        grid.finalize(leaf);
+        assertEq(uint8(grid.getAudit(leaf).verdict), uint8(IAudit.Verdict.Fail));
+        assertEq(_validatorStake(v3), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
+        assertEq(grid.earningsOf(v3), 0);
+        assertEq(grid.earningsOf(v1), 25e18);
+        assertEq(grid.earningsOf(v2), 25e18);
+        assertEq(grid.validatorPool(), pool + FALSE_ATTESTATION_SLASH);
+    }
+
+    /// @dev Inconclusive: the non-revealers are slashed (their silence made it inconclusive), the one who
+    /// revealed is not.
+    function test_finalize_nonRevealers_slashedUnderInconclusive() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        bytes32 leaf = _leaf(rs[0]);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(v2, batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(v3, batchId, rs, 0, IAudit.Vote.Pass);
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+        _closeWindow(batchId);
+        uint256 pool = grid.validatorPool();
+        uint256 workerStake = _workerStake(worker);
+        grid.finalize(leaf);
+        assertEq(uint8(grid.getAudit(leaf).verdict), uint8(IAudit.Verdict.Inconclusive));
+        assertEq(_validatorStake(v1), VALIDATOR_MIN);
+        assertEq(_validatorStake(v2), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
+        assertEq(_validatorStake(v3), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
+        assertEq(grid.validatorPool(), pool + 2 * FALSE_ATTESTATION_SLASH);
+        assertEq(grid.earningsOf(v1) + grid.earningsOf(v2) + grid.earningsOf(v3), 0);
+        assertEq(_workerStake(worker), workerStake);
+    }
+
+    /// @dev All seated validators commit; all but `hidden` reveal `a`, `b`, `c`; the windows close.
+    function _commitRevealExcept(
+        uint256 batchId,
+        IAudit.Receipt[] memory rs,
+        IAudit.Vote a,
+        IAudit.Vote b,
+        IAudit.Vote c,
+        address hidden
+    ) internal {
+        address[3] memory vs = [v1, v2, v3];
+        IAudit.Vote[3] memory votes = [a, b, c];
+        for (uint256 i; i < 3; ++i) {
+            _commit(vs[i], batchId, rs, 0, votes[i]);
+        }
+        _toReveal(batchId);
+        for (uint256 i; i < 3; ++i) {
+            if (vs[i] != hidden) _reveal(vs[i], rs[0], votes[i]);
+        }
+        _closeWindow(batchId);
+    }
+
+    /// @dev A worker that withdraws most of its bond before the verdict loses what is left, no more.
+    function test_finalize_workerSlash_cappedAtWhatItHasLeft() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(v2, batchId, rs, 0, IAudit.Vote.Fail);
+        _fund(worker, 50e18);
+        vm.startPrank(worker);
+        grid.requestWorkerUnbond(WORKER_BOND);
+        grid.increaseWorkerBond(50e18);
+        vm.stopPrank();
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+        _reveal(v2, rs[0], IAudit.Vote.Fail);
+        vm.warp(grid.workerBond(worker).unbondReadyAt);
+        vm.prank(worker);
+        grid.withdrawWorkerBond();
+        assertEq(_workerStake(worker), 50e18);
+        vm.expectEmit(address(grid));
+        emit IAudit.AuditFinalized(batchId, _leaf(rs[0]), worker, IAudit.Verdict.Fail, 50e18);
         grid.finalize(_leaf(rs[0]));
         assertEq(_workerStake(worker), 0);
         assertFalse(grid.isActiveWorker(worker));
-        assertEq(grid.earningsOf(v1), WORKER_BOND / 4);
-        assertEq(grid.getAudit(_leaf(rs[0])).slashed, WORKER_BOND);
+        assertEq(grid.earningsOf(v1), uint256(50e18) * FINDER_SHARE_BPS / BPS / 2);
+        assertEq(grid.getAudit(_leaf(rs[0])).slashed, 50e18);
     }
 
     function test_finalize_slashesAnUnbondingWorker() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(v2, batchId, rs, 0, IAudit.Vote.Fail);
         vm.prank(worker);
         grid.requestWorkerUnbond(WORKER_BOND); // trying to run
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Fail);
+        _reveal(v2, rs[0], IAudit.Vote.Fail);
         _closeWindow(batchId);
         grid.finalize(_leaf(rs[0]));
         assertEq(grid.workerBond(worker).unbonding, WORKER_BOND - WORKER_SLASH);
     }
 
+    /// @dev A validator on the losing side that withdrew most of its bond loses what is left, no more.
     function test_finalize_falseAttestationSlash_cappedAtTheValidatorsBond() public {
-        IAudit.AuditConfig memory c = _defaultAuditConfig();
-        c.falseAttestationSlash = 3 * VALIDATOR_MIN;
-        _setConfig(c);
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
+        bytes32 leaf = _leaf(rs[0]);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(v2, batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(v3, batchId, rs, 0, IAudit.Vote.Fail);
+        _fund(v3, 100e18);
+        vm.startPrank(v3);
+        grid.requestValidatorUnbond(VALIDATOR_MIN);
+        grid.increaseValidatorBond(100e18);
+        vm.stopPrank();
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Pass);
+        _reveal(v2, rs[0], IAudit.Vote.Pass);
+        _reveal(v3, rs[0], IAudit.Vote.Fail);
+        vm.warp(grid.validatorBond(v3).unbondReadyAt);
+        vm.prank(v3);
+        grid.withdrawValidatorBond();
         uint256 pool = grid.validatorPool();
         vm.expectEmit(address(grid));
-        emit IAudit.FalseAttestationSlashed(_leaf(rs[0]), v3, VALIDATOR_MIN);
-        grid.finalize(_leaf(rs[0]));
+        emit IAudit.FalseAttestationSlashed(leaf, v3, 100e18);
+        grid.finalize(leaf);
         assertEq(_validatorStake(v3), 0);
         assertEq(grid.validatorBond(v3).operator, address(0), "operator key freed");
-        assertEq(grid.validatorPool(), pool + VALIDATOR_MIN - 2 * PASS_REWARD);
+        assertEq(grid.validatorPool(), pool + 100e18 - 2 * PASS_REWARD);
     }
 
     function test_finalize_finderShareZero_allToTreasury() public {
@@ -1030,40 +1689,63 @@ contract AuditFacetTest is AuditFixture {
         c.finderShareBps = 0;
         _setConfig(c);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.None);
         uint256 fees = grid.protocolFees();
         grid.finalize(_leaf(rs[0]));
         assertEq(grid.protocolFees() - fees, WORKER_SLASH);
         assertEq(grid.earningsOf(v1), 0);
     }
 
+    /// @dev A config applied after a batch was fixed changes nothing for that batch: not its windows, not its
+    /// seats, not its quorum, slash or shares. Batches fixed afterwards use the new one.
     function test_finalize_usesTheConfigFrozenAtFixing() public {
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         IAudit.AuditConfig memory c = _defaultAuditConfig();
-        c.workerSlashAmount = 1;
+        c.validatorsPerAudit = 5;
         c.quorum = 3;
+        c.commitWindow = 1 days;
+        c.revealWindow = 1 days;
+        c.workerSlashAmount = 1;
         c.finderShareBps = 0;
-        _setConfig(c);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        vm.prank(owner);
+        grid.announceAuditConfig(c);
+        vm.warp(block.timestamp + CUT_DELAY);
+        _bondValidator(makeAddr("v4"), VALIDATOR_MIN);
+        _bondValidator(makeAddr("v5"), VALIDATOR_MIN);
+        vm.roll(block.number + 1);
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        IAudit.BatchAudit memory fixedWith = grid.batchAudit(batchId);
+        address[] memory seats = grid.assignedValidators(batchId, _leaf(rs[0]));
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+
+        assertEq(grid.batchAudit(batchId).deadline, fixedWith.deadline);
+        assertEq(grid.batchAudit(batchId).revealDeadline, fixedWith.revealDeadline);
+        assertEq(fixedWith.deadline, fixedWith.fixedAt + COMMIT_WINDOW);
+        _assertSameList(grid.assignedValidators(batchId, _leaf(rs[0])), seats);
+        assertEq(seats.length, VALIDATORS_PER_AUDIT);
+        address[] memory voters = new address[](2);
+        voters[0] = seats[0];
+        voters[1] = seats[1];
+        IAudit.Vote[] memory votes = new IAudit.Vote[](2);
+        votes[0] = IAudit.Vote.Fail;
+        votes[1] = IAudit.Vote.Fail;
+        _vote(batchId, rs, 0, voters, votes);
         grid.finalize(_leaf(rs[0]));
         assertEq(
             uint8(grid.getAudit(_leaf(rs[0])).verdict), uint8(IAudit.Verdict.Fail), "quorum 2 of its config"
         );
         assertEq(grid.getAudit(_leaf(rs[0])).slashed, WORKER_SLASH);
-        assertEq(grid.earningsOf(v1), 25e18);
+        assertEq(grid.earningsOf(seats[0]), 25e18);
+
+        (uint256 later,) = _fixedBatch(1);
+        assertEq(grid.batchAudit(later).deadline, block.timestamp + 1 days);
     }
 
     function test_finalize_failOnAFullyAuditedWorker_doesNotResetItsRate() public {
         vm.prank(owner);
         grid.setWorkerAuditRate(worker, BPS);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.None);
         vm.recordLogs();
         grid.finalize(_leaf(rs[0]));
         Vm.Log[] memory logs = vm.getRecordedLogs();
@@ -1076,9 +1758,7 @@ contract AuditFacetTest is AuditFixture {
     /// @dev The FAIL verdict raises the worker's rate for the batches fixed afterwards, whatever the default.
     function test_finalize_fail_auditsTheWorkerFullyFromThenOn() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.None);
         grid.finalize(_leaf(rs[0]));
         assertEq(grid.workerAuditRate(worker), BPS);
 
@@ -1100,10 +1780,7 @@ contract AuditFacetTest is AuditFixture {
 
     function test_finalize_makesNoExternalCalls() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Pass);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Fail, IAudit.Vote.Pass);
         address[] memory outside = _callsOutOfTheDiamond(abi.encodeCall(IAudit.finalize, (_leaf(rs[0]))));
         assertEq(outside.length, 0, "finalize called out of the diamond");
         assertEq(uint8(grid.getAudit(_leaf(rs[0])).verdict), uint8(IAudit.Verdict.Fail));
@@ -1147,10 +1824,7 @@ contract AuditFacetTest is AuditFixture {
 
     function test_finalize_keepsTheBalanceInvariant() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        _attest(v1, batchId, rs, 0, IAudit.Vote.Fail);
-        _attest(v2, batchId, rs, 0, IAudit.Vote.Pass);
-        _attest(v3, batchId, rs, 0, IAudit.Vote.Fail);
-        _closeWindow(batchId);
+        _vote3(batchId, rs, 0, IAudit.Vote.Fail, IAudit.Vote.Pass, IAudit.Vote.Fail);
         address[] memory accounts = _accounts();
         assertEq(_liabilities(accounts), aipg.balanceOf(address(grid)));
         grid.finalize(_leaf(rs[0]));
@@ -1166,71 +1840,101 @@ contract AuditFacetTest is AuditFixture {
         uint256 pool;
         uint256 fees;
         uint256 balance;
+        uint256 rewardLeft;
     }
 
     struct VerdictInput {
         uint256 seed;
         uint256 nPass;
         uint256 nFail;
+        uint256 nHidden;
         uint256 quorum;
         uint256 workerSlash;
         uint16 finderBps;
         uint256 falseSlash;
         uint256 passReward;
+        uint256 receipts;
     }
 
+    /// @dev vs[0 .. nPass) reveal PASS, the next nFail reveal FAIL, the next nHidden commit and never reveal,
+    /// the rest never commit.
     struct VerdictCase {
         address[] vs;
         uint256 nPass;
         uint256 nFail;
+        uint256 nHidden;
         IAudit.AuditConfig c;
+        uint256 batchId;
         bytes32 leaf;
     }
 
     function testFuzz_finalize_verdictArithmetic(VerdictInput memory input) public {
         VerdictCase memory k = _verdictCase(input);
-        Snapshot memory s = _snapshot(k.vs);
+        Snapshot memory s = _snapshot(k);
         uint256 liabilities = _liabilities(_accounts(k.vs));
         assertEq(liabilities, s.balance);
+        IAudit.AuditInfo memory info = grid.getAudit(k.leaf);
+        assertEq(info.seats, 8);
+        assertEq(info.commits, k.nPass + k.nFail + k.nHidden);
         grid.finalize(k.leaf);
 
         IAudit.Verdict verdict = k.nPass + k.nFail < k.c.quorum || k.nPass == k.nFail
             ? IAudit.Verdict.Inconclusive
             : (k.nFail > k.nPass ? IAudit.Verdict.Fail : IAudit.Verdict.Pass);
         assertEq(uint8(grid.getAudit(k.leaf).verdict), uint8(verdict));
-        (uint256 workerSlashed, uint256 toPool, uint256 fromPool) = verdict == IAudit.Verdict.Fail
+        uint256 toPool;
+        for (uint256 i = k.nPass + k.nFail; i < k.nPass + k.nFail + k.nHidden; ++i) {
+            toPool += _falseSlash(k, s, i);
+        }
+        (uint256 workerSlashed, uint256 losers, uint256 fromPool) = verdict == IAudit.Verdict.Fail
             ? _checkFail(k, s)
             : verdict == IAudit.Verdict.Pass ? _checkPass(k, s) : _checkInconclusive(k, s);
-        for (uint256 i = k.nPass + k.nFail; i < k.vs.length; ++i) {
+        toPool += losers;
+        for (uint256 i = k.nPass + k.nFail + k.nHidden; i < k.vs.length; ++i) {
             assertEq(_validatorStake(k.vs[i]), s.stake[i], "silent");
             assertEq(grid.earningsOf(k.vs[i]), s.earned[i], "silent");
         }
         assertEq(s.workerStake - _workerStake(worker), workerSlashed);
         assertEq(grid.getAudit(k.leaf).slashed, workerSlashed);
         assertEq(grid.validatorPool(), s.pool + toPool - fromPool);
+        assertEq(s.rewardLeft - grid.getBatch(k.batchId).rewardLeft, fromPool, "rewards come from the batch");
         assertEq(aipg.balanceOf(address(grid)), s.balance, "no token moved");
         assertEq(_liabilities(_accounts(k.vs)), liabilities, "nothing created or lost");
     }
 
-    /// @dev Eight validators, k = 8 (all assigned), the first nPass vote PASS, the next nFail vote FAIL.
+    /// @dev Eight validators, k = 8 (all seated).
     function _verdictCase(VerdictInput memory input) internal returns (VerdictCase memory k) {
         k.vs = _eightValidators(input.seed);
         k.nPass = bound(input.nPass, 0, 8);
-        k.nFail = bound(input.nFail, k.nPass == 0 ? 1 : 0, 8 - k.nPass);
+        k.nFail = bound(input.nFail, 0, 8 - k.nPass);
+        k.nHidden = bound(input.nHidden, k.nPass + k.nFail == 0 ? 1 : 0, 8 - k.nPass - k.nFail);
         k.c = _defaultAuditConfig();
         k.c.validatorsPerAudit = 8;
-        k.c.quorum = uint8(bound(input.quorum, 1, 8));
-        k.c.workerSlashAmount = bound(input.workerSlash, 0, 2 * WORKER_BOND);
-        k.c.finderShareBps = uint16(bound(input.finderBps, 0, BPS));
-        k.c.falseAttestationSlash = bound(input.falseSlash, 0, 3 * VALIDATOR_MIN);
-        k.c.passReward = bound(input.passReward, 0, 5e18);
+        k.c.quorum = uint8(bound(input.quorum, 5, 8));
+        k.c.workerSlashAmount = bound(input.workerSlash, 0, WORKER_MIN * MAX_WORKER_SLASH_BPS / BPS);
+        k.c.finderShareBps = uint16(bound(input.finderBps, 0, MAX_FINDER_SHARE_BPS));
+        k.c.falseAttestationSlash = bound(input.falseSlash, 0, VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / BPS);
+        k.c.passReward = bound(input.passReward, 0, 5e17);
         _setConfig(k.c);
-        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
-        for (uint256 i; i < k.nPass + k.nFail; ++i) {
-            _attest(k.vs[i], batchId, rs, 0, i < k.nPass ? IAudit.Vote.Pass : IAudit.Vote.Fail);
-        }
+        IAudit.Receipt[] memory rs = _receipts(worker, bound(input.receipts, 1, 4));
+        k.batchId = _settle(rs);
+        _fix(k.batchId);
         k.leaf = _leaf(rs[0]);
-        _closeWindow(batchId);
+        uint256 committing = k.nPass + k.nFail + k.nHidden;
+        for (uint256 i; i < committing; ++i) {
+            _commit(k.vs[i], k.batchId, rs, 0, _caseVote(k, i, input.seed));
+        }
+        _toReveal(k.batchId);
+        for (uint256 i; i < k.nPass + k.nFail; ++i) {
+            _reveal(k.vs[i], rs[0], _caseVote(k, i, input.seed));
+        }
+        _closeWindow(k.batchId);
+    }
+
+    function _caseVote(VerdictCase memory k, uint256 i, uint256 seed) internal pure returns (IAudit.Vote) {
+        if (i < k.nPass) return IAudit.Vote.Pass;
+        if (i < k.nPass + k.nFail) return IAudit.Vote.Fail;
+        return uint256(keccak256(abi.encode(seed, i))) % 2 == 0 ? IAudit.Vote.Pass : IAudit.Vote.Fail;
     }
 
     function _falseSlash(VerdictCase memory k, Snapshot memory s, uint256 i)
@@ -1239,7 +1943,7 @@ contract AuditFacetTest is AuditFixture {
         returns (uint256 taken)
     {
         taken = k.c.falseAttestationSlash < s.stake[i] ? k.c.falseAttestationSlash : s.stake[i];
-        assertEq(s.stake[i] - _validatorStake(k.vs[i]), taken, "false attestation");
+        assertEq(s.stake[i] - _validatorStake(k.vs[i]), taken, "against the verdict or silent after commit");
         assertEq(grid.earningsOf(k.vs[i]), s.earned[i], "nothing for the losing side");
     }
 
@@ -1261,6 +1965,7 @@ contract AuditFacetTest is AuditFixture {
         fromPool = 0;
     }
 
+    /// @dev PASS voters are paid in seat order, each min(passReward, what is left of the batch's share).
     function _checkPass(VerdictCase memory k, Snapshot memory s)
         internal
         view
@@ -1269,10 +1974,13 @@ contract AuditFacetTest is AuditFixture {
         for (uint256 i = k.nPass; i < k.nPass + k.nFail; ++i) {
             toPool += _falseSlash(k, s, i);
         }
-        uint256 pool = s.pool + toPool;
-        for (uint256 i; i < k.nPass; ++i) {
-            uint256 paid = k.c.passReward < pool ? k.c.passReward : pool;
-            pool -= paid;
+        address[] memory seats = grid.assignedValidators(k.batchId, k.leaf);
+        uint256 left = s.rewardLeft;
+        for (uint256 j; j < seats.length; ++j) {
+            uint256 i = _indexOf(k.vs, seats[j]);
+            if (i >= k.nPass) continue;
+            uint256 paid = k.c.passReward < left ? k.c.passReward : left;
+            left -= paid;
             fromPool += paid;
             assertEq(grid.earningsOf(k.vs[i]) - s.earned[i], paid, "pass reward");
             assertEq(_validatorStake(k.vs[i]), s.stake[i], "winner keeps its stake");
@@ -1294,84 +2002,294 @@ contract AuditFacetTest is AuditFixture {
         return (0, 0, 0);
     }
 
-    // ================================================================ governance
+    // ================================================================ governance: audit config
 
-    function test_setAuditConfig_updatesAndEmits() public {
+    function test_auditConfig_announcedThenApplied() public {
         IAudit.AuditConfig memory c = _defaultAuditConfig();
         c.auditRateBps = 200;
         c.validatorsPerAudit = 5;
         c.quorum = 3;
-        c.attestWindow = 1 days;
+        c.commitWindow = 1 days;
+        c.revealWindow = 2 hours;
         c.passReward = 2e18;
+        bytes32 id = grid.hashAuditConfig(c);
+        uint64 executableAt = uint64(block.timestamp) + CUT_DELAY;
+        uint64 expiresAt = executableAt + CHANGE_WINDOW;
+        vm.expectEmit(address(grid));
+        emit IAudit.AuditConfigAnnounced(id, c, executableAt, expiresAt);
+        vm.prank(owner);
+        assertEq(grid.announceAuditConfig(c), id);
+        (uint64 e, uint64 x) = grid.pendingChange(id);
+        assertEq(e, executableAt);
+        assertEq(x, expiresAt);
+        assertEq(grid.auditConfig().quorum, QUORUM, "nothing applies before the delay");
+
+        vm.warp(executableAt);
         vm.expectEmit(address(grid));
         emit IAudit.AuditConfigUpdated(c);
-        _setConfig(c);
+        vm.prank(owner);
+        grid.setAuditConfig(c);
         IAudit.AuditConfig memory got = grid.auditConfig();
         assertEq(got.auditRateBps, 200);
         assertEq(got.validatorsPerAudit, 5);
         assertEq(got.quorum, 3);
-        assertEq(got.attestWindow, 1 days);
+        assertEq(got.commitWindow, 1 days);
+        assertEq(got.revealWindow, 2 hours);
         assertEq(got.passReward, 2e18);
+        (e,) = grid.pendingChange(id);
+        assertEq(e, 0, "consumed");
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, id));
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+
         (uint256 batchId,) = _fixedBatch(1);
         assertEq(grid.batchAudit(batchId).deadline, block.timestamp + 1 days);
+        assertEq(grid.batchAudit(batchId).revealDeadline, block.timestamp + 1 days + 2 hours);
     }
 
-    function test_setAuditConfig_reverts() public {
-        vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, address(this)));
-        grid.setAuditConfig(_defaultAuditConfig());
+    function test_setAuditConfig_revertsWhenNotAnnounced() public {
         IAudit.AuditConfig memory c = _defaultAuditConfig();
-        c.auditRateBps = 10_001;
-        _expectConfigRevert(c, "auditRateBps");
-        c = _defaultAuditConfig();
-        c.validatorsPerAudit = 0;
-        c.quorum = 0;
-        _expectConfigRevert(c, "validatorsPerAudit");
-        c = _defaultAuditConfig();
-        c.quorum = 0;
-        _expectConfigRevert(c, "quorum");
-        c = _defaultAuditConfig();
-        c.quorum = 4;
-        _expectConfigRevert(c, "quorum");
-        c = _defaultAuditConfig();
-        c.attestWindow = 0;
-        _expectConfigRevert(c, "attestWindow");
-        c = _defaultAuditConfig();
-        c.finderShareBps = 10_001;
-        _expectConfigRevert(c, "finderShareBps");
-    }
-
-    function _expectConfigRevert(IAudit.AuditConfig memory c, string memory reason) internal {
-        vm.expectRevert(abi.encodeWithSelector(IAudit.InvalidAuditConfig.selector, reason));
+        c.passReward = 1;
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, grid.hashAuditConfig(c)));
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+        // announcing one config does not allow another
+        IAudit.AuditConfig memory announced = _defaultAuditConfig();
+        announced.passReward = 2;
+        vm.prank(owner);
+        grid.announceAuditConfig(announced);
+        vm.warp(block.timestamp + CUT_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, grid.hashAuditConfig(c)));
         vm.prank(owner);
         grid.setAuditConfig(c);
     }
 
-    function test_setRandomnessSource() public {
+    function test_setAuditConfig_revertsBeforeTheDelay() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        c.passReward = 1;
+        vm.prank(owner);
+        bytes32 id = grid.announceAuditConfig(c);
+        uint64 executableAt = uint64(block.timestamp) + CUT_DELAY;
+        vm.warp(executableAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotReady.selector, id, executableAt));
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+        vm.warp(executableAt);
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+        assertEq(grid.auditConfig().passReward, 1);
+    }
+
+    function test_setAuditConfig_revertsAfterTheWindow() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        c.passReward = 1;
+        vm.prank(owner);
+        bytes32 id = grid.announceAuditConfig(c);
+        uint64 expiresAt = uint64(block.timestamp) + CUT_DELAY + CHANGE_WINDOW;
+        vm.warp(uint256(expiresAt) + 1);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeExpired.selector, id, expiresAt));
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+        // announced again, the last second of the window still works
+        vm.prank(owner);
+        grid.announceAuditConfig(c);
+        vm.warp(block.timestamp + CUT_DELAY + CHANGE_WINDOW);
+        vm.prank(owner);
+        grid.setAuditConfig(c);
+        assertEq(grid.auditConfig().passReward, 1);
+    }
+
+    function test_setAuditConfig_revertsWhenCancelled() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        c.passReward = 1;
+        vm.startPrank(owner);
+        bytes32 id = grid.announceAuditConfig(c);
+        vm.expectEmit(address(grid));
+        emit ICutTimelock.ChangeCancelled(id);
+        grid.cancelChange(id);
+        vm.warp(block.timestamp + CUT_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, id));
+        grid.setAuditConfig(c);
+        vm.stopPrank();
+    }
+
+    function test_auditConfig_onlyOwner() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, address(this)));
+        grid.announceAuditConfig(c);
+        vm.prank(owner);
+        grid.announceAuditConfig(c);
+        vm.warp(block.timestamp + CUT_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, address(this)));
+        grid.setAuditConfig(c);
+    }
+
+    /// @dev No announcement can go past the deployment's limits.
+    function test_announceAuditConfig_revertsOutsideTheLimits() public {
+        IAudit.AuditConfig memory c = _defaultAuditConfig();
+        c.auditRateBps = 10_001;
+        _expectAnnounceRevert(c, "auditRateBps");
+        c = _defaultAuditConfig();
+        c.validatorsPerAudit = MIN_VALIDATORS_PER_AUDIT - 1;
+        c.quorum = 2;
+        _expectAnnounceRevert(c, "validatorsPerAudit");
+        c = _defaultAuditConfig();
+        c.quorum = MIN_QUORUM - 1;
+        _expectAnnounceRevert(c, "quorum");
+        c = _defaultAuditConfig();
+        c.quorum = VALIDATORS_PER_AUDIT + 1;
+        _expectAnnounceRevert(c, "quorum");
+        c = _defaultAuditConfig();
+        c.validatorsPerAudit = 6;
+        c.quorum = 3; // half is no majority
+        _expectAnnounceRevert(c, "quorum");
+        c = _defaultAuditConfig();
+        c.commitWindow = MIN_COMMIT_WINDOW - 1;
+        _expectAnnounceRevert(c, "commitWindow");
+        c = _defaultAuditConfig();
+        c.revealWindow = MIN_REVEAL_WINDOW - 1;
+        _expectAnnounceRevert(c, "revealWindow");
+        c = _defaultAuditConfig();
+        c.finderShareBps = MAX_FINDER_SHARE_BPS + 1;
+        _expectAnnounceRevert(c, "finderShareBps");
+        c = _defaultAuditConfig();
+        c.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / BPS + 1; // above 20% of the worker minimum
+        _expectAnnounceRevert(c, "workerSlashAmount");
+        c = _defaultAuditConfig();
+        c.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / BPS + 1; // above 10% of the minimum
+        _expectAnnounceRevert(c, "falseAttestationSlash");
+        // the limits themselves are accepted
+        c = _defaultAuditConfig();
+        c.validatorsPerAudit = 6;
+        c.quorum = 4;
+        c.commitWindow = MIN_COMMIT_WINDOW;
+        c.revealWindow = MIN_REVEAL_WINDOW;
+        c.finderShareBps = MAX_FINDER_SHARE_BPS;
+        c.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / BPS;
+        c.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / BPS;
+        _setConfig(c);
+        assertEq(grid.auditConfig().falseAttestationSlash, 1_000e18);
+    }
+
+    function _expectAnnounceRevert(IAudit.AuditConfig memory c, string memory reason) internal {
+        vm.expectRevert(abi.encodeWithSelector(IAudit.InvalidAuditConfig.selector, reason));
+        vm.prank(owner);
+        grid.announceAuditConfig(c);
+    }
+
+    // ================================================================ governance: randomness source
+
+    function test_randomnessSource_announcedThenApplied() public {
         FixedRandomness fixedSource = new FixedRandomness(keccak256("fixed"));
         vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, address(this)));
-        grid.setRandomnessSource(address(fixedSource));
+        grid.announceRandomnessSource(address(fixedSource));
         vm.startPrank(owner);
         vm.expectRevert(abi.encodeWithSelector(IAudit.InvalidAuditConfig.selector, "randomnessSource"));
-        grid.setRandomnessSource(address(0));
+        grid.announceRandomnessSource(address(0));
         vm.expectRevert(abi.encodeWithSelector(IAudit.InvalidAuditConfig.selector, "randomnessSource"));
-        grid.setRandomnessSource(makeAddr("eoa"));
+        grid.announceRandomnessSource(makeAddr("eoa"));
+        bytes32 id = grid.hashRandomnessSource(address(fixedSource));
+        uint64 executableAt = uint64(block.timestamp) + CUT_DELAY;
+        vm.expectEmit(address(grid));
+        emit IAudit.RandomnessSourceAnnounced(id, address(fixedSource), executableAt, executableAt + CHANGE_WINDOW);
+        assertEq(grid.announceRandomnessSource(address(fixedSource)), id);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotReady.selector, id, executableAt));
+        grid.setRandomnessSource(address(fixedSource));
+        address unannounced = address(new FixedRandomness(keccak256("other")));
+        vm.warp(executableAt);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, grid.hashRandomnessSource(unannounced))
+        );
+        grid.setRandomnessSource(unannounced);
+        vm.stopPrank();
+        vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, address(this)));
+        grid.setRandomnessSource(address(fixedSource));
         vm.expectEmit(address(grid));
         emit IAudit.RandomnessSourceSet(address(fixedSource));
+        vm.prank(owner);
         grid.setRandomnessSource(address(fixedSource));
-        vm.stopPrank();
         assertEq(grid.randomnessSource(), address(fixedSource));
         uint256 batchId = _settle(_receipts(worker, 1));
         grid.fixRandomness(batchId); // ready at once: no delay for this source
         assertEq(grid.batchAudit(batchId).randomness, keccak256("fixed"));
     }
 
+    function test_setRandomnessSource_revertsAfterTheWindow() public {
+        address source = address(new FixedRandomness(keccak256("fixed")));
+        vm.prank(owner);
+        bytes32 id = grid.announceRandomnessSource(source);
+        uint64 expiresAt = uint64(block.timestamp) + CUT_DELAY + CHANGE_WINDOW;
+        vm.warp(uint256(expiresAt) + 1);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeExpired.selector, id, expiresAt));
+        vm.prank(owner);
+        grid.setRandomnessSource(source);
+        assertEq(grid.randomnessSource(), address(randomness));
+    }
+
+    function test_setRandomnessSource_revertsWhenNotAnnounced() public {
+        address source = address(new FixedRandomness(keccak256("fixed")));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, grid.hashRandomnessSource(source)));
+        vm.prank(owner);
+        grid.setRandomnessSource(source);
+    }
+
     // ================================================================ helpers
+
+    /// @dev Announces `source` as the owner, waits the cut delay and applies it.
+    function _setSource(address source) internal {
+        vm.prank(owner);
+        grid.announceRandomnessSource(source);
+        vm.warp(block.timestamp + CUT_DELAY);
+        vm.prank(owner);
+        grid.setRandomnessSource(source);
+    }
+
+    /// @dev v1, v2, v3 commit `a`, `b`, `c` on `rs[index]` (None: that one stays silent), all reveal, the
+    /// windows close.
+    function _vote3(
+        uint256 batchId,
+        IAudit.Receipt[] memory rs,
+        uint256 index,
+        IAudit.Vote a,
+        IAudit.Vote b,
+        IAudit.Vote c
+    ) internal {
+        address[3] memory all = [v1, v2, v3];
+        IAudit.Vote[3] memory allVotes = [a, b, c];
+        address[] memory voters = new address[](3);
+        IAudit.Vote[] memory votes = new IAudit.Vote[](3);
+        uint256 n;
+        for (uint256 i; i < 3; ++i) {
+            if (allVotes[i] == IAudit.Vote.None) continue;
+            voters[n] = all[i];
+            votes[n++] = allVotes[i];
+        }
+        assembly ("memory-safe") {
+            mstore(voters, n)
+            mstore(votes, n)
+        }
+        _vote(batchId, rs, index, voters, votes);
+    }
+
+    function _assertSameList(address[] memory got, address[] memory expected) internal pure {
+        assertEq(got.length, expected.length, "seat count");
+        for (uint256 i; i < got.length; ++i) {
+            assertEq(got[i], expected[i], "seat");
+        }
+    }
 
     function _has(address[] memory list, address who) internal pure returns (bool) {
         for (uint256 i; i < list.length; ++i) {
             if (list[i] == who) return true;
         }
         return false;
+    }
+
+    function _indexOf(address[] memory list, address who) internal pure returns (uint256) {
+        for (uint256 i; i < list.length; ++i) {
+            if (list[i] == who) return i;
+        }
+        revert("not in the list");
     }
 
     function _missing(address[] memory list, address[4] memory all) internal pure returns (address) {
@@ -1381,7 +2299,8 @@ contract AuditFacetTest is AuditFixture {
         revert("none missing");
     }
 
-    /// @dev Independent re-implementation of LibAudit.draw's documented algorithm.
+    /// @dev Independent re-implementation of LibAudit.draw's documented algorithm, for a validator set that
+    /// only grew (so activeValidators() is in order of first bond) and did not change since settlement.
     function _referenceDraw(bytes32 r, bytes32 leaf, uint256 k) internal view returns (address[] memory out) {
         address[] memory active = grid.activeValidators();
         uint256 n = active.length;
@@ -1408,6 +2327,7 @@ contract AuditFacetTest is AuditFixture {
         }
     }
 
+    /// @dev v1..v3 and five more, bonded a block before anything is settled.
     function _eightValidators(uint256 seed) internal returns (address[] memory vs) {
         vs = new address[](8);
         vs[0] = v1;
@@ -1419,19 +2339,21 @@ contract AuditFacetTest is AuditFixture {
                 vs[i], VALIDATOR_MIN + bound(uint256(keccak256(abi.encode(seed, i))), 0, VALIDATOR_MIN)
             );
         }
+        vm.roll(block.number + 1);
     }
 
-    function _snapshot(address[] memory vs) internal view returns (Snapshot memory s) {
-        s.stake = new uint256[](vs.length);
-        s.earned = new uint256[](vs.length);
-        for (uint256 i; i < vs.length; ++i) {
-            s.stake[i] = _validatorStake(vs[i]);
-            s.earned[i] = grid.earningsOf(vs[i]);
+    function _snapshot(VerdictCase memory k) internal view returns (Snapshot memory s) {
+        s.stake = new uint256[](k.vs.length);
+        s.earned = new uint256[](k.vs.length);
+        for (uint256 i; i < k.vs.length; ++i) {
+            s.stake[i] = _validatorStake(k.vs[i]);
+            s.earned[i] = grid.earningsOf(k.vs[i]);
         }
         s.workerStake = _workerStake(worker);
         s.pool = grid.validatorPool();
         s.fees = grid.protocolFees();
         s.balance = aipg.balanceOf(address(grid));
+        s.rewardLeft = grid.getBatch(k.batchId).rewardLeft;
     }
 
     function _accounts() internal view returns (address[] memory a) {

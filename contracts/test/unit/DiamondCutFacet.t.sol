@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IDiamondCut} from "../../src/interfaces/IDiamondCut.sol";
 
+import {Vm} from "forge-std/Vm.sol";
 import {GridFixture} from "../utils/GridFixture.sol";
 import {IDiamond} from "../../src/interfaces/IDiamond.sol";
 import {ICutTimelock} from "../../src/interfaces/ICutTimelock.sol";
@@ -92,57 +93,115 @@ contract DiamondCutFacetTest is GridFixture {
         );
     }
 
-    function test_announce_setsExecutableAt() public {
-        bytes32 h = keccak256("cut");
+    function _extraCut() internal view returns (IDiamond.FacetCut[] memory) {
+        return _singleCut(address(extra), IDiamond.FacetCutAction.Add, _extraSelectors());
+    }
+
+    function test_announceDiamondCut_emitsFullContentAndSchedules() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        bytes memory data = abi.encodeCall(CutInit.ok, (7));
+        bytes32 h = grid.hashDiamondCut(cut, address(cutInit), data);
         uint64 at = uint64(block.timestamp) + CUT_DELAY;
-        vm.expectEmit(address(grid));
-        emit ICutTimelock.DiamondCutAnnounced(h, at);
+        // every topic and the whole data: the facets, the selectors, the init address and its calldata
+        vm.expectEmit(true, true, true, true, address(grid));
+        emit ICutTimelock.DiamondCutAnnounced(h, cut, address(cutInit), data, at, at + CHANGE_WINDOW);
         vm.prank(owner);
-        grid.announceDiamondCut(h);
-        assertEq(grid.cutExecutableAt(h), at);
+        bytes32 returned = grid.announceDiamondCut(cut, address(cutInit), data);
+        assertEq(returned, h);
+        (uint64 executableAt, uint64 expiresAt) = grid.pendingChange(h);
+        assertEq(executableAt, at);
+        assertEq(expiresAt, at + CHANGE_WINDOW);
     }
 
-    function test_announce_againRestartsDelay() public {
-        bytes32 h = keccak256("cut");
-        vm.prank(owner);
-        grid.announceDiamondCut(h);
+    function test_announceDiamondCut_eventDecodesToTheExactCut() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        bytes memory data = abi.encodeCall(CutInit.ok, (99));
+        vm.recordLogs();
+        _announceCut(cut, address(cutInit), data);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1);
+        assertEq(logs[0].topics[0], ICutTimelock.DiamondCutAnnounced.selector);
+        (IDiamond.FacetCut[] memory c, address init, bytes memory d,,) =
+            abi.decode(logs[0].data, (IDiamond.FacetCut[], address, bytes, uint64, uint64));
+        // anyone watching the event can tell what will run, and its hash is the one that will be executed
+        assertEq(keccak256(abi.encode(c, init, d)), logs[0].topics[1]);
+        assertEq(c[0].facetAddress, address(extra));
+        assertEq(c[0].functionSelectors.length, 2);
+        assertEq(init, address(cutInit));
+        assertEq(d, data);
+    }
+
+    function test_pendingChange_isZeroWhenNotAnnounced() public view {
+        (uint64 executableAt, uint64 expiresAt) = grid.pendingChange(keccak256("cut"));
+        assertEq(executableAt, 0);
+        assertEq(expiresAt, 0);
+    }
+
+    function test_views_reportDelayAndWindow() public view {
+        assertEq(grid.cutDelay(), CUT_DELAY);
+        assertEq(grid.changeWindow(), CHANGE_WINDOW);
+    }
+
+    function test_announceDiamondCut_againRestartsDelay() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        bytes32 h = _announceCut(cut, address(0), "");
         vm.warp(block.timestamp + 1 days);
+        _announceCut(cut, address(0), "");
+        uint64 at = uint64(block.timestamp) + CUT_DELAY;
+        (uint64 executableAt, uint64 expiresAt) = grid.pendingChange(h);
+        assertEq(executableAt, at);
+        assertEq(expiresAt, at + CHANGE_WINDOW);
+        // the first announcement's maturity no longer counts
+        vm.warp(at - 1);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotReady.selector, h, at));
         vm.prank(owner);
-        grid.announceDiamondCut(h);
-        assertEq(grid.cutExecutableAt(h), uint64(block.timestamp) + CUT_DELAY);
+        grid.diamondCut(cut, address(0), "");
     }
 
-    function test_announce_revertsWhenNotOwner() public {
+    function test_announceDiamondCut_againAfterExpiryRestarts() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        bytes32 h = _announceCut(cut, address(0), "");
+        vm.warp(block.timestamp + CUT_DELAY + CHANGE_WINDOW + 1);
+        _announceCut(cut, address(0), "");
+        vm.warp(block.timestamp + CUT_DELAY);
+        vm.prank(owner);
+        grid.diamondCut(cut, address(0), "");
+        assertEq(grid.facetAddress(ExtraFacet.extraA.selector), address(extra));
+        (uint64 executableAt,) = grid.pendingChange(h);
+        assertEq(executableAt, 0);
+    }
+
+    function test_announceDiamondCut_revertsWhenNotOwner() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
         vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, stranger));
         vm.prank(stranger);
-        grid.announceDiamondCut(keccak256("cut"));
+        grid.announceDiamondCut(cut, address(0), "");
     }
 
-    function test_cancel_clearsAnnouncement() public {
-        bytes32 h = keccak256("cut");
-        vm.prank(owner);
-        grid.announceDiamondCut(h);
+    function test_cancelChange_clearsAnnouncement() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        bytes32 h = _announceCut(cut, address(0), "");
         vm.expectEmit(address(grid));
-        emit ICutTimelock.DiamondCutCancelled(h);
+        emit ICutTimelock.ChangeCancelled(h);
         vm.prank(owner);
-        grid.cancelDiamondCut(h);
-        assertEq(grid.cutExecutableAt(h), 0);
+        grid.cancelChange(h);
+        (uint64 executableAt, uint64 expiresAt) = grid.pendingChange(h);
+        assertEq(executableAt, 0);
+        assertEq(expiresAt, 0);
     }
 
-    function test_cancel_revertsWhenNotAnnounced() public {
+    function test_cancelChange_revertsWhenNotAnnounced() public {
         bytes32 h = keccak256("cut");
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, h));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, h));
         vm.prank(owner);
-        grid.cancelDiamondCut(h);
+        grid.cancelChange(h);
     }
 
-    function test_cancel_revertsWhenNotOwner() public {
-        bytes32 h = keccak256("cut");
-        vm.prank(owner);
-        grid.announceDiamondCut(h);
+    function test_cancelChange_revertsWhenNotOwner() public {
+        bytes32 h = _announceCut(_extraCut(), address(0), "");
         vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, stranger));
         vm.prank(stranger);
-        grid.cancelDiamondCut(h);
+        grid.cancelChange(h);
     }
 
     function test_diamondCut_afterDelay_addsFacetAndConsumesAnnouncement() public {
@@ -159,9 +218,10 @@ contract DiamondCutFacetTest is GridFixture {
         assertEq(ExtraFacet(address(grid)).extraB(), 2);
         assertEq(grid.facetAddress(ExtraFacet.extraA.selector), address(extra));
         assertEq(grid.facetAddresses().length, 10);
-        assertEq(grid.cutExecutableAt(h), 0);
+        (uint64 executableAt,) = grid.pendingChange(h);
+        assertEq(executableAt, 0);
 
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, h));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, h));
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
     }
@@ -170,7 +230,7 @@ contract DiamondCutFacetTest is GridFixture {
         IDiamond.FacetCut[] memory cut =
             _singleCut(address(extra), IDiamond.FacetCutAction.Add, _extraSelectors());
         bytes32 h = grid.hashDiamondCut(cut, address(0), "");
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, h));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, h));
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
     }
@@ -181,7 +241,7 @@ contract DiamondCutFacetTest is GridFixture {
         bytes32 h = _announceCut(cut, address(0), "");
         uint64 at = uint64(block.timestamp) + CUT_DELAY;
         vm.warp(at - 1);
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotReady.selector, h, at));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotReady.selector, h, at));
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
     }
@@ -193,7 +253,7 @@ contract DiamondCutFacetTest is GridFixture {
         vm.warp(block.timestamp + CUT_DELAY);
         bytes memory data = abi.encodeCall(CutInit.ok, (1));
         bytes32 other = grid.hashDiamondCut(cut, address(cutInit), data);
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, other));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, other));
         vm.prank(owner);
         grid.diamondCut(cut, address(cutInit), data);
     }
@@ -203,9 +263,9 @@ contract DiamondCutFacetTest is GridFixture {
             _singleCut(address(extra), IDiamond.FacetCutAction.Add, _extraSelectors());
         bytes32 h = _announceCut(cut, address(0), "");
         vm.prank(owner);
-        grid.cancelDiamondCut(h);
+        grid.cancelChange(h);
         vm.warp(block.timestamp + CUT_DELAY);
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, h));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, h));
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
     }
@@ -220,18 +280,44 @@ contract DiamondCutFacetTest is GridFixture {
         grid.diamondCut(cut, address(0), "");
     }
 
-    function testFuzz_diamondCut_readyExactlyAfterDelay(uint256 wait) public {
-        wait = bound(wait, 0, 2 * uint256(CUT_DELAY));
-        IDiamond.FacetCut[] memory cut =
-            _singleCut(address(extra), IDiamond.FacetCutAction.Add, _extraSelectors());
+    /// @dev A cut runs only within [executableAt, executableAt + changeWindow].
+    function testFuzz_diamondCut_runsOnlyWithinTheWindow(uint256 wait) public {
+        wait = bound(wait, 0, 3 * uint256(CUT_DELAY) + CHANGE_WINDOW);
+        IDiamond.FacetCut[] memory cut = _extraCut();
         bytes32 h = _announceCut(cut, address(0), "");
         uint64 at = uint64(block.timestamp) + CUT_DELAY;
         vm.warp(block.timestamp + wait);
+        bool runs = wait >= CUT_DELAY && wait <= uint256(CUT_DELAY) + CHANGE_WINDOW;
         if (wait < CUT_DELAY) {
-            vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotReady.selector, h, at));
+            vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotReady.selector, h, at));
+        } else if (!runs) {
+            vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeExpired.selector, h, at + CHANGE_WINDOW));
         }
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
+        assertEq(grid.facetAddress(ExtraFacet.extraA.selector), runs ? address(extra) : address(0));
+    }
+
+    function test_diamondCut_runsAtTheLastSecondOfTheWindow() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        _announceCut(cut, address(0), "");
+        vm.warp(block.timestamp + CUT_DELAY + CHANGE_WINDOW);
+        vm.prank(owner);
+        grid.diamondCut(cut, address(0), "");
+        assertEq(ExtraFacet(address(grid)).extraA(), 1);
+    }
+
+    function test_diamondCut_revertsWhenExpired() public {
+        IDiamond.FacetCut[] memory cut = _extraCut();
+        bytes32 h = _announceCut(cut, address(0), "");
+        uint64 expiresAt = uint64(block.timestamp) + CUT_DELAY + CHANGE_WINDOW;
+        vm.warp(expiresAt + 1);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeExpired.selector, h, expiresAt));
+        vm.prank(owner);
+        grid.diamondCut(cut, address(0), "");
+        // a lapsed announcement stays visible until cancelled or re-announced
+        (uint64 executableAt,) = grid.pendingChange(h);
+        assertEq(executableAt, expiresAt - CHANGE_WINDOW);
     }
 
     // ---------------------------------------------------------------- init delegatecall

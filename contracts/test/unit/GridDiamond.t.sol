@@ -17,6 +17,11 @@ import {LibDiamond} from "../../src/libraries/LibDiamond.sol";
 import {LibBonding} from "../../src/libraries/LibBonding.sol";
 import {LibModels} from "../../src/libraries/LibModels.sol";
 import {LibGrid} from "../../src/libraries/LibGrid.sol";
+import {LibPayments} from "../../src/libraries/LibPayments.sol";
+import {LibAudit} from "../../src/libraries/LibAudit.sol";
+import {LibTimelock} from "../../src/libraries/LibTimelock.sol";
+import {IAudit} from "../../src/interfaces/IAudit.sol";
+import {ICutTimelock} from "../../src/interfaces/ICutTimelock.sol";
 
 /// @notice Constructor, fallback, DiamondInit, loupe, ERC-165 and storage locations.
 contract GridDiamondTest is GridFixture {
@@ -27,6 +32,7 @@ contract GridDiamondTest is GridFixture {
         assertEq(grid.owner(), owner);
         assertEq(grid.pendingOwner(), address(0));
         assertEq(grid.cutDelay(), CUT_DELAY);
+        assertEq(grid.changeWindow(), CHANGE_WINDOW);
         assertEq(grid.token(), address(aipg));
         assertEq(grid.treasury(), treasury);
         assertEq(grid.confidentialPremiumBps(), PREMIUM_BPS);
@@ -57,6 +63,7 @@ contract GridDiamondTest is GridFixture {
         IGrid g = IGrid(address(new GridDiamond(owner, _initialCut(), address(0), "")));
         assertEq(g.owner(), owner);
         assertEq(g.cutDelay(), 0);
+        assertEq(g.changeWindow(), 0);
         assertFalse(g.supportsInterface(type(IERC165).interfaceId));
     }
 
@@ -123,16 +130,207 @@ contract GridDiamondTest is GridFixture {
         _expectInitRevert(a, "validatorMinimumBond");
     }
 
-    function test_init_revertsWhenCutDelayNotAboveUnbondDelay() public {
+    function test_reactionMargin_isAMinuteOffBase() public view {
+        assertEq(block.chainid, 31337);
+        assertEq(diamondInit.reactionMargin(), 60);
+    }
+
+    function test_reactionMargin_isTwoDaysOnBase() public {
+        vm.chainId(8453);
+        assertEq(diamondInit.reactionMargin(), 2 days);
+        vm.chainId(84532);
+        assertEq(diamondInit.reactionMargin(), 2 days);
+    }
+
+    function test_init_revertsWhenCutDelayBelowUnbondDelayPlusMargin() public {
         IGridInit.InitArgs memory a = _defaultInitArgs();
-        a.unbondDelay = CUT_DELAY;
+        a.unbondDelay = CUT_DELAY - 60 + 1;
+        _expectInitRevert(a, "cutDelay");
+        a.unbondDelay = CUT_DELAY - 60; // exactly the margin: accepted
+        assertEq(_deployGrid(a).workerUnbondDelay(), CUT_DELAY - 60);
+    }
+
+    function test_init_revertsWhenCutDelayBelowDepositDelayPlusMargin() public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.depositWithdrawDelay = CUT_DELAY - 60 + 1;
+        _expectInitRevert(a, "cutDelay");
+        a.depositWithdrawDelay = CUT_DELAY - 60;
+        assertEq(_deployGrid(a).depositWithdrawDelay(), CUT_DELAY - 60);
+    }
+
+    function test_init_onBase_requiresTwoDaysBeyondUnbondDelay() public {
+        vm.chainId(8453);
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.unbondDelay = 7 days;
+        a.depositWithdrawDelay = 1 days;
+        a.cutDelay = 9 days - 1;
+        _expectInitRevert(a, "cutDelay");
+        a.cutDelay = 9 days;
+        assertEq(_deployGrid(a).cutDelay(), 9 days);
+    }
+
+    function test_init_onBase_requiresTwoDaysBeyondDepositDelay() public {
+        vm.chainId(8453);
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.unbondDelay = 1 days;
+        a.depositWithdrawDelay = 5 days;
+        a.cutDelay = 7 days - 1;
+        _expectInitRevert(a, "cutDelay");
+        a.cutDelay = 7 days;
+        assertEq(_deployGrid(a).cutDelay(), 7 days);
+    }
+
+    function test_init_onBaseSepolia_requiresTwoDays() public {
+        vm.chainId(84532);
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        // the test defaults (3 days against 1-day delays) leave exactly two days
+        assertEq(_deployGrid(a).cutDelay(), CUT_DELAY);
+        a.unbondDelay = 1 days + 1;
         _expectInitRevert(a, "cutDelay");
     }
 
-    function test_init_revertsWhenCutDelayNotAboveDepositDelay() public {
+    function test_init_revertsWhenChangeWindowZero() public {
         IGridInit.InitArgs memory a = _defaultInitArgs();
-        a.depositWithdrawDelay = CUT_DELAY;
-        _expectInitRevert(a, "cutDelay");
+        a.changeWindow = 0;
+        _expectInitRevert(a, "changeWindow");
+    }
+
+    function test_init_revertsWhenChangeWindowAboveCutDelay() public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.changeWindow = CUT_DELAY + 1;
+        _expectInitRevert(a, "changeWindow");
+        a.changeWindow = CUT_DELAY;
+        assertEq(_deployGrid(a).changeWindow(), CUT_DELAY);
+    }
+
+    function testFuzz_init_changeWindow(uint64 window) public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.changeWindow = window;
+        if (window == 0 || window > CUT_DELAY) {
+            _expectInitRevert(a, "changeWindow");
+        } else {
+            assertEq(_deployGrid(a).changeWindow(), window);
+        }
+    }
+
+    // ---------------------------------------------------------------- audit limits and config at init
+
+    function test_init_storesAuditLimitsAndConfig() public view {
+        IAudit.AuditLimits memory l = grid.auditLimits();
+        assertEq(l.maxWorkerSlashBps, MAX_WORKER_SLASH_BPS);
+        assertEq(l.maxFalseAttestationSlashBps, MAX_FALSE_SLASH_BPS);
+        assertEq(l.maxFinderShareBps, MAX_FINDER_SHARE_BPS);
+        assertEq(l.minValidatorsPerAudit, MIN_VALIDATORS_PER_AUDIT);
+        assertEq(l.minQuorum, MIN_QUORUM);
+        assertEq(l.minCommitWindow, MIN_COMMIT_WINDOW);
+        assertEq(l.minRevealWindow, MIN_REVEAL_WINDOW);
+        assertEq(grid.auditConfig().workerSlashAmount, WORKER_SLASH);
+        assertEq(grid.randomnessSource(), address(randomness));
+    }
+
+    function test_init_revertsOnBadLimits() public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.auditLimits.maxWorkerSlashBps = 10_001;
+        _expectInitRevert(a, "maxWorkerSlashBps");
+
+        a = _defaultInitArgs();
+        a.auditLimits.maxFalseAttestationSlashBps = 10_001;
+        _expectInitRevert(a, "maxFalseAttestationSlashBps");
+
+        a = _defaultInitArgs();
+        a.auditLimits.maxFinderShareBps = 10_001;
+        _expectInitRevert(a, "maxFinderShareBps");
+
+        a = _defaultInitArgs();
+        a.auditLimits.minValidatorsPerAudit = 0;
+        _expectInitRevert(a, "minValidatorsPerAudit");
+
+        a = _defaultInitArgs();
+        a.auditLimits.minQuorum = 0;
+        _expectInitRevert(a, "minQuorum");
+
+        a = _defaultInitArgs();
+        a.auditLimits.minCommitWindow = 0;
+        _expectInitRevert(a, "minCommitWindow");
+
+        a = _defaultInitArgs();
+        a.auditLimits.minRevealWindow = 0;
+        _expectInitRevert(a, "minRevealWindow");
+    }
+
+    function test_init_revertsOnAuditConfigOutsideLimits() public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.audit.auditRateBps = 10_001;
+        _expectInitRevert(a, "auditRateBps");
+
+        a = _defaultInitArgs();
+        a.audit.validatorsPerAudit = MIN_VALIDATORS_PER_AUDIT - 1;
+        a.audit.quorum = 2;
+        _expectInitRevert(a, "validatorsPerAudit");
+
+        a = _defaultInitArgs();
+        a.audit.quorum = MIN_QUORUM - 1;
+        _expectInitRevert(a, "quorum");
+
+        a = _defaultInitArgs();
+        a.audit.quorum = VALIDATORS_PER_AUDIT + 1; // more than the seats
+        _expectInitRevert(a, "quorum");
+
+        a = _defaultInitArgs();
+        a.audit.validatorsPerAudit = 4;
+        a.audit.quorum = 2; // not a majority of 4
+        _expectInitRevert(a, "quorum");
+
+        a = _defaultInitArgs();
+        a.audit.commitWindow = MIN_COMMIT_WINDOW - 1;
+        _expectInitRevert(a, "commitWindow");
+
+        a = _defaultInitArgs();
+        a.audit.revealWindow = MIN_REVEAL_WINDOW - 1;
+        _expectInitRevert(a, "revealWindow");
+
+        a = _defaultInitArgs();
+        a.audit.finderShareBps = MAX_FINDER_SHARE_BPS + 1;
+        _expectInitRevert(a, "finderShareBps");
+
+        a = _defaultInitArgs();
+        a.audit.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / 10_000 + 1;
+        _expectInitRevert(a, "workerSlashAmount");
+
+        a = _defaultInitArgs();
+        a.audit.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / 10_000 + 1;
+        _expectInitRevert(a, "falseAttestationSlash");
+
+        a = _defaultInitArgs();
+        a.randomnessSource = makeAddr("no code");
+        _expectInitRevert(a, "randomnessSource");
+    }
+
+    function test_init_acceptsAuditConfigAtTheLimits() public {
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.audit.validatorsPerAudit = MIN_VALIDATORS_PER_AUDIT;
+        a.audit.quorum = MIN_QUORUM;
+        a.audit.commitWindow = MIN_COMMIT_WINDOW;
+        a.audit.revealWindow = MIN_REVEAL_WINDOW;
+        a.audit.finderShareBps = MAX_FINDER_SHARE_BPS;
+        a.audit.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / 10_000;
+        a.audit.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / 10_000;
+        IGrid g = _deployGrid(a);
+        assertEq(g.auditConfig().workerSlashAmount, 200e18);
+        assertEq(g.auditConfig().falseAttestationSlash, 1_000e18);
+    }
+
+    function testFuzz_init_workerSlashWithinLimit(uint256 slash, uint16 maxBps) public {
+        maxBps = uint16(bound(maxBps, 0, 10_000));
+        slash = bound(slash, 0, WORKER_MIN);
+        IGridInit.InitArgs memory a = _defaultInitArgs();
+        a.auditLimits.maxWorkerSlashBps = maxBps;
+        a.audit.workerSlashAmount = slash;
+        if (slash > WORKER_MIN * maxBps / 10_000) {
+            _expectInitRevert(a, "workerSlashAmount");
+        } else {
+            assertEq(_deployGrid(a).auditConfig().workerSlashAmount, slash);
+        }
     }
 
     function test_init_revertsWhenPremiumTooHigh() public {
@@ -153,7 +351,7 @@ contract GridDiamondTest is GridFixture {
         new GridDiamond(owner, cut, address(diamondInit), data);
     }
 
-    function testFuzz_init_cutDelayMustExceedBothDelays(
+    function testFuzz_init_cutDelayMustExceedBothDelaysByTheMargin(
         uint64 unbondDelay,
         uint64 depositDelay,
         uint64 cutDelay
@@ -163,7 +361,8 @@ contract GridDiamondTest is GridFixture {
         a.unbondDelay = unbondDelay;
         a.depositWithdrawDelay = depositDelay;
         a.cutDelay = cutDelay;
-        if (cutDelay <= unbondDelay || cutDelay <= depositDelay) {
+        a.changeWindow = 1;
+        if (uint256(cutDelay) < uint256(unbondDelay) + 60 || uint256(cutDelay) < uint256(depositDelay) + 60) {
             _expectInitRevert(a, "cutDelay");
         } else {
             IGrid g = _deployGrid(a);
@@ -182,7 +381,7 @@ contract GridDiamondTest is GridFixture {
 
     function test_init_marksExpectedSelectorsImmutable() public view {
         bytes4[] memory s = diamondInit.immutableSelectors();
-        assertEq(s.length, 36);
+        assertEq(s.length, 38);
         for (uint256 i; i < s.length; ++i) {
             assertTrue(grid.facetAddress(s[i]) != address(0));
         }
@@ -237,6 +436,9 @@ contract GridDiamondTest is GridFixture {
         assertEq(LibBonding.VALIDATOR_SLOT, _erc7201("aipg.storage.Bonding.Validator"));
         assertEq(LibModels.STORAGE_SLOT, _erc7201("aipg.storage.Models"));
         assertEq(LibGrid.STORAGE_SLOT, _erc7201("aipg.storage.Grid"));
+        assertEq(LibPayments.STORAGE_SLOT, _erc7201("aipg.storage.Payments"));
+        assertEq(LibAudit.STORAGE_SLOT, _erc7201("aipg.storage.Audit"));
+        assertEq(LibTimelock.STORAGE_SLOT, _erc7201("aipg.storage.Timelock"));
     }
 
     function test_storageSlots_holdTheState() public view {
@@ -250,6 +452,10 @@ contract GridDiamondTest is GridFixture {
         assertEq(uint256(vm.load(address(grid), LibBonding.VALIDATOR_SLOT)), VALIDATOR_MIN);
         // LibModels.Layout: premium after a mapping and an array
         assertEq(uint256(vm.load(address(grid), bytes32(uint256(LibModels.STORAGE_SLOT) + 2))), PREMIUM_BPS);
+        // LibTimelock.Layout: delay and window share the first slot
+        uint256 timelock = uint256(vm.load(address(grid), LibTimelock.STORAGE_SLOT));
+        assertEq(uint64(timelock), CUT_DELAY);
+        assertEq(uint64(timelock >> 64), CHANGE_WINDOW);
     }
 
     function test_paymentsSelectors_coverIPayments() public view {
@@ -259,5 +465,17 @@ contract GridDiamondTest is GridFixture {
             assertEq(grid.facetAddress(s[i]), address(paymentsFacet));
         }
         assertEq(grid.facetAddress(IPayments.settle.selector), address(paymentsFacet));
+        assertEq(grid.facetAddress(IPayments.nextReceiptSeq.selector), address(paymentsFacet));
+        assertEq(grid.facetAddress(IPayments.increaseGatewayCap.selector), address(paymentsFacet));
+        assertEq(grid.facetAddress(IPayments.decreaseGatewayCap.selector), address(paymentsFacet));
+    }
+
+    function test_cutSelectors_coverICutTimelock() public view {
+        bytes4[] memory s = _cutSelectors();
+        for (uint256 i; i < s.length; ++i) {
+            assertEq(grid.facetAddress(s[i]), address(cutFacet));
+        }
+        assertEq(grid.facetAddress(ICutTimelock.pendingChange.selector), address(cutFacet));
+        assertEq(grid.facetAddress(ICutTimelock.changeWindow.selector), address(cutFacet));
     }
 }

@@ -15,12 +15,20 @@ import {IWorkerRegistry} from "../../src/interfaces/IWorkerRegistry.sol";
 import {IPausable} from "../../src/interfaces/IPausable.sol";
 import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {LibDiamond} from "../../src/libraries/LibDiamond.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-/// @notice A facet an attacker would like to route bonding or withdrawal selectors to.
+/// @notice A facet an attacker would like to route bonding or withdrawal selectors to. Added as a new
+/// function, it runs in the diamond's context and sends the diamond's AIPG wherever it likes.
 contract HostileFacet {
-    function drain(address to, uint256 amount) external {
-        (bool ok,) = address(this).call(abi.encodeWithSignature("transfer(address,uint256)", to, amount));
-        ok;
+    function drain(address token, address to) external {
+        IERC20(token).transfer(to, IERC20(token).balanceOf(address(this)));
+    }
+}
+
+/// @notice A hostile `_init`: delegatecalled by the cut itself, it sends everything the diamond holds away.
+contract HostileInit {
+    function steal(address token, address to) external {
+        IERC20(token).transfer(to, IERC20(token).balanceOf(address(this)));
     }
 }
 
@@ -65,7 +73,7 @@ contract NoPowerOverStakesTest is GridFixture {
         bytes4[] memory w = _workerSelectors();
         bytes4[] memory v = _validatorSelectors();
         bytes4[] memory c = _cutSelectors();
-        assertEq(s.length, w.length + v.length + c.length + 5);
+        assertEq(s.length, w.length + v.length + c.length + 6);
         for (uint256 i; i < w.length; ++i) {
             assertTrue(_contains(s, w[i]));
         }
@@ -75,6 +83,7 @@ contract NoPowerOverStakesTest is GridFixture {
         for (uint256 i; i < c.length; ++i) {
             assertTrue(_contains(s, c[i]));
         }
+        assertTrue(_contains(s, IPayments.decreaseGatewayCap.selector));
         assertTrue(_contains(s, IPayments.withdrawDeposit.selector));
         assertTrue(_contains(s, IPayments.requestDepositWithdrawal.selector));
         assertTrue(_contains(s, IPayments.withdrawEarnings.selector));
@@ -149,7 +158,7 @@ contract NoPowerOverStakesTest is GridFixture {
         IDiamond.FacetCut[] memory cut =
             _singleCut(address(hostile), IDiamond.FacetCutAction.Add, _one(HostileFacet.drain.selector));
         bytes32 h = grid.hashDiamondCut(cut, address(0), "");
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotAnnounced.selector, h));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotAnnounced.selector, h));
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
     }
@@ -160,7 +169,7 @@ contract NoPowerOverStakesTest is GridFixture {
         bytes32 h = _announceCut(cut, address(0), "");
         uint64 at = uint64(block.timestamp) + CUT_DELAY;
         vm.warp(at - 1);
-        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.CutNotReady.selector, h, at));
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeNotReady.selector, h, at));
         vm.prank(owner);
         grid.diamondCut(cut, address(0), "");
     }
@@ -172,7 +181,7 @@ contract NoPowerOverStakesTest is GridFixture {
         bytes32 h = grid.hashDiamondCut(cut, address(0), "");
         vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, caller));
         vm.prank(caller);
-        grid.announceDiamondCut(h);
+        grid.announceDiamondCut(cut, address(0), "");
 
         _announceCut(cut, address(0), "");
         vm.warp(block.timestamp + CUT_DELAY);
@@ -181,20 +190,30 @@ contract NoPowerOverStakesTest is GridFixture {
         grid.diamondCut(cut, address(0), "");
         vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, caller));
         vm.prank(caller);
-        grid.cancelDiamondCut(h);
+        grid.cancelChange(h);
     }
 
-    /// An announced upgrade always leaves time to take everything out before it can run.
-    function test_announcedCut_leavesTimeToExit() public {
-        _fund(payer, 500e18);
-        vm.prank(payer);
-        grid.deposit(500e18);
+    /// @dev A payer with a deposit and a worker with earnings (a settled batch), besides the bonds of setUp.
+    function _fundPayerAndEarnings() internal returns (uint256 earned) {
+        _fund(payer, 600e18);
+        vm.startPrank(payer);
+        grid.deposit(600e18);
+        grid.increaseGatewayCap(gateway, 100e18);
+        vm.stopPrank();
+        IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](1);
+        debits[0] = IPayments.PayerDebit({payer: payer, amount: 100e18});
+        IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](1);
+        credits[0] = IPayments.WorkerCredit({worker: worker, gross: 100e18});
+        vm.prank(gateway);
+        grid.settle(keccak256("root"), 0, 1, debits, credits);
+        earned = grid.earningsOf(worker);
+    }
 
-        IDiamond.FacetCut[] memory cut =
-            _singleCut(address(hostile), IDiamond.FacetCutAction.Add, _one(HostileFacet.drain.selector));
-        bytes32 h = _announceCut(cut, address(0), "");
-        uint64 executableAt = grid.cutExecutableAt(h);
-
+    /// @dev Everyone of setUp (and `_fundPayerAndEarnings`) asks to leave, waits out the longest exit delay and
+    /// leaves, all before `executableAt`.
+    function _everyoneExitsBefore(uint64 executableAt) internal {
+        vm.prank(worker);
+        grid.withdrawEarnings();
         vm.prank(worker);
         grid.requestWorkerUnbond(2 * WORKER_MIN);
         vm.prank(validator);
@@ -203,18 +222,102 @@ contract NoPowerOverStakesTest is GridFixture {
         grid.requestDepositWithdrawal(500e18);
 
         vm.warp(block.timestamp + (UNBOND_DELAY > DEPOSIT_DELAY ? UNBOND_DELAY : DEPOSIT_DELAY));
-        assertLt(block.timestamp, executableAt);
+        assertLt(block.timestamp, executableAt, "the exits complete before the cut can run");
         vm.prank(worker);
         grid.withdrawWorkerBond();
         vm.prank(validator);
         grid.withdrawValidatorBond();
         vm.prank(payer);
         grid.withdrawDeposit();
+    }
 
-        assertEq(aipg.balanceOf(worker), 2 * WORKER_MIN);
+    /// An announced upgrade always leaves time to take everything out before it can run.
+    function test_announcedCut_leavesTimeToExit() public {
+        uint256 earned = _fundPayerAndEarnings();
+        IDiamond.FacetCut[] memory cut =
+            _singleCut(address(hostile), IDiamond.FacetCutAction.Add, _one(HostileFacet.drain.selector));
+        bytes32 h = _announceCut(cut, address(0), "");
+        (uint64 executableAt,) = grid.pendingChange(h);
+        assertGe(executableAt - block.timestamp, UNBOND_DELAY + 60);
+        assertGe(executableAt - block.timestamp, DEPOSIT_DELAY + 60);
+
+        _everyoneExitsBefore(executableAt);
+
+        assertEq(aipg.balanceOf(worker), 2 * WORKER_MIN + earned);
         assertEq(aipg.balanceOf(validator), 2 * VALIDATOR_MIN);
         assertEq(aipg.balanceOf(payer), 500e18);
-        assertEq(aipg.balanceOf(address(grid)), 0);
+        // only the validator pool and protocol fees of the batch are left (protocol fees go to the treasury)
+        assertEq(aipg.balanceOf(address(grid)), grid.validatorPool() + grid.protocolFees());
+    }
+
+    /// A hostile facet announced and executed through the timelock after the delay: those who left during
+    /// the delay kept everything; it can take only what stayed.
+    function test_hostileFacet_afterDelay_takesNothingFromThoseWhoLeft() public {
+        uint256 earned = _fundPayerAndEarnings();
+        grid.withdrawProtocolFees();
+        address stayer = makeAddr("stayer");
+        _bondWorker(stayer, WORKER_MIN);
+        address attacker = makeAddr("attacker");
+
+        IDiamond.FacetCut[] memory cut =
+            _singleCut(address(hostile), IDiamond.FacetCutAction.Add, _one(HostileFacet.drain.selector));
+        bytes32 h = _announceCut(cut, address(0), "");
+        (uint64 executableAt,) = grid.pendingChange(h);
+        _everyoneExitsBefore(executableAt);
+
+        vm.warp(executableAt);
+        vm.prank(owner);
+        grid.diamondCut(cut, address(0), "");
+        uint256 left = aipg.balanceOf(address(grid));
+        HostileFacet(address(grid)).drain(address(aipg), attacker);
+
+        assertEq(aipg.balanceOf(worker), 2 * WORKER_MIN + earned, "the worker kept bond and earnings");
+        assertEq(aipg.balanceOf(validator), 2 * VALIDATOR_MIN, "the validator kept its bond");
+        assertEq(aipg.balanceOf(payer), 500e18, "the payer kept its unspent deposit");
+        assertEq(aipg.balanceOf(attacker), left);
+        assertEq(left, WORKER_MIN + grid.validatorPool(), "only the stayer's bond and the pool were left");
+    }
+
+    /// The same with a hostile `_init` run by the cut itself.
+    function test_hostileInit_afterDelay_takesNothingFromThoseWhoLeft() public {
+        uint256 earned = _fundPayerAndEarnings();
+        HostileInit bad = new HostileInit();
+        address attacker = makeAddr("attacker");
+        bytes memory data = abi.encodeCall(HostileInit.steal, (address(aipg), attacker));
+        IDiamond.FacetCut[] memory none = new IDiamond.FacetCut[](0);
+
+        // the announcement shows exactly what will run
+        uint64 executableAt = uint64(block.timestamp) + CUT_DELAY;
+        bytes32 h = grid.hashDiamondCut(none, address(bad), data);
+        vm.expectEmit(true, true, true, true, address(grid));
+        emit ICutTimelock.DiamondCutAnnounced(h, none, address(bad), data, executableAt, executableAt + CHANGE_WINDOW);
+        _announceCut(none, address(bad), data);
+
+        _everyoneExitsBefore(executableAt);
+        vm.warp(executableAt);
+        uint256 left = aipg.balanceOf(address(grid));
+        vm.prank(owner);
+        grid.diamondCut(none, address(bad), data);
+
+        assertEq(aipg.balanceOf(worker), 2 * WORKER_MIN + earned);
+        assertEq(aipg.balanceOf(validator), 2 * VALIDATOR_MIN);
+        assertEq(aipg.balanceOf(payer), 500e18);
+        assertEq(aipg.balanceOf(attacker), left);
+        assertEq(left, grid.validatorPool() + grid.protocolFees());
+    }
+
+    /// A hostile cut that nobody executes in time lapses: it cannot be held back and sprung later.
+    function test_hostileCut_lapsesAfterTheWindow() public {
+        IDiamond.FacetCut[] memory cut =
+            _singleCut(address(hostile), IDiamond.FacetCutAction.Add, _one(HostileFacet.drain.selector));
+        bytes32 h = _announceCut(cut, address(0), "");
+        (uint64 executableAt, uint64 expiresAt) = grid.pendingChange(h);
+        assertEq(expiresAt, executableAt + CHANGE_WINDOW);
+        vm.warp(expiresAt + 1);
+        vm.expectRevert(abi.encodeWithSelector(ICutTimelock.ChangeExpired.selector, h, expiresAt));
+        vm.prank(owner);
+        grid.diamondCut(cut, address(0), "");
+        _assertBondsIntact();
     }
 
     // ---------------------------------------------------------------- pause never blocks an exit
@@ -259,14 +362,14 @@ contract NoPowerOverStakesTest is GridFixture {
         _fund(payer, 100e18);
         vm.startPrank(payer);
         grid.deposit(100e18);
-        grid.approveGateway(gateway, 100e18);
+        grid.increaseGatewayCap(gateway, 100e18);
         vm.stopPrank();
         IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](1);
         debits[0] = IPayments.PayerDebit({payer: payer, amount: 100e18});
         IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](1);
         credits[0] = IPayments.WorkerCredit({worker: worker, gross: 100e18});
         vm.prank(gateway);
-        grid.settle(keccak256("root"), 1, debits, credits);
+        grid.settle(keccak256("root"), 0, 1, debits, credits);
         uint256 earned = grid.earningsOf(worker);
         assertEq(earned, 100e18 * uint256(WORKER_BPS) / 10_000);
 
@@ -384,7 +487,7 @@ contract NoPowerOverStakesTest is GridFixture {
             }
         }
         assertEq(found, expected);
-        assertEq(found, 87);
+        assertEq(found, 98);
     }
 
     // ---------------------------------------------------------------- ownership and init

@@ -27,9 +27,10 @@ abstract contract PaymentsBase is GridFixture {
         grid.deposit(amount);
     }
 
+    /// @dev Raises `who`'s cap for `gw` by `cap` (from 0 in these tests: the cap becomes `cap`).
     function _approveGateway(address who, address gw, uint256 cap) internal {
         vm.prank(who);
-        grid.approveGateway(gw, cap);
+        grid.increaseGatewayCap(gw, cap);
     }
 
     /// @dev payer deposits `amount`, approves `gateway` for it; worker is bonded.
@@ -49,9 +50,19 @@ abstract contract PaymentsBase is GridFixture {
         c[0] = IPayments.WorkerCredit({worker: who, gross: gross});
     }
 
+    /// @dev `gateway` settles one receipt (its next number) in which `who` pays `to` `amount`.
     function _settle(bytes32 root, address who, address to, uint256 amount) internal returns (uint256) {
-        vm.prank(gateway);
-        return grid.settle(root, 1, _debit(who, amount), _credit(to, amount));
+        return _settleAs(gateway, root, 1, who, to, amount);
+    }
+
+    /// @dev `gw` settles `count` receipt numbers from its next one, `who` paying `to` `amount`.
+    function _settleAs(address gw, bytes32 root, uint32 count, address who, address to, uint256 amount)
+        internal
+        returns (uint256)
+    {
+        uint64 firstSeq = grid.nextReceiptSeq(gw);
+        vm.prank(gw);
+        return grid.settle(root, firstSeq, count, _debit(who, amount), _credit(to, amount));
     }
 
     function _pause() internal {
@@ -231,34 +242,160 @@ contract PaymentsPermitTest is PaymentsBase {
 }
 
 contract PaymentsGatewayTest is PaymentsBase {
-    function test_approveGateway_setsCapAndEmits() public {
+    function test_increaseGatewayCap_raisesCapAndEmits() public {
         vm.expectEmit(address(grid));
         emit IPayments.GatewayApproved(payer, gateway, 7e18);
         vm.prank(payer);
-        grid.approveGateway(gateway, 7e18);
+        grid.increaseGatewayCap(gateway, 7e18);
         assertEq(grid.gatewayAllowance(payer, gateway), 7e18);
         assertEq(grid.gatewayAllowance(payer, gateway2), 0);
         assertEq(grid.gatewayAllowance(gateway, payer), 0);
+
+        // relative: a second increase adds, and the event carries the new cap
+        vm.expectEmit(address(grid));
+        emit IPayments.GatewayApproved(payer, gateway, 10e18);
+        vm.prank(payer);
+        grid.increaseGatewayCap(gateway, 3e18);
+        assertEq(grid.gatewayAllowance(payer, gateway), 10e18);
     }
 
-    function test_approveGateway_replacesAndRevokes() public {
+    function testFuzz_increaseGatewayCap_saturatesAtUnlimited(uint256 first, uint256 second) public {
+        _approveGateway(payer, gateway, first);
+        uint256 expected = second > type(uint256).max - first ? type(uint256).max : first + second;
+        vm.expectEmit(address(grid));
+        emit IPayments.GatewayApproved(payer, gateway, expected);
+        vm.prank(payer);
+        grid.increaseGatewayCap(gateway, second);
+        assertEq(grid.gatewayAllowance(payer, gateway), expected);
+    }
+
+    function test_increaseGatewayCap_toUnlimitedStaysUnlimited() public {
+        _approveGateway(payer, gateway, 5e18);
+        _approveGateway(payer, gateway, type(uint256).max);
+        assertEq(grid.gatewayAllowance(payer, gateway), type(uint256).max);
+        _approveGateway(payer, gateway, 1);
+        assertEq(grid.gatewayAllowance(payer, gateway), type(uint256).max);
+    }
+
+    function test_decreaseGatewayCap_lowersCapAndEmits() public {
         _approveGateway(payer, gateway, 7e18);
-        _approveGateway(payer, gateway, 3e18);
+        vm.expectEmit(address(grid));
+        emit IPayments.GatewayApproved(payer, gateway, 3e18);
+        vm.prank(payer);
+        grid.decreaseGatewayCap(gateway, 4e18);
         assertEq(grid.gatewayAllowance(payer, gateway), 3e18);
-        _approveGateway(payer, gateway, 0);
+    }
+
+    function testFuzz_decreaseGatewayCap_saturatesAtZero(uint256 cap, uint256 amount) public {
+        _approveGateway(payer, gateway, cap);
+        uint256 expected = amount >= cap ? 0 : cap - amount;
+        vm.expectEmit(address(grid));
+        emit IPayments.GatewayApproved(payer, gateway, expected);
+        vm.prank(payer);
+        grid.decreaseGatewayCap(gateway, amount);
+        assertEq(grid.gatewayAllowance(payer, gateway), expected);
+    }
+
+    function test_decreaseGatewayCap_byMaxRevokesUnlimited() public {
+        _approveGateway(payer, gateway, type(uint256).max);
+        vm.prank(payer);
+        grid.decreaseGatewayCap(gateway, type(uint256).max);
         assertEq(grid.gatewayAllowance(payer, gateway), 0);
     }
 
-    function test_approveGateway_revertsWhenGatewayZero() public {
+    function test_decreaseGatewayCap_onlyTouchesCallersCap() public {
+        _approveGateway(payer, gateway, 7e18);
+        _approveGateway(payer2, gateway, 7e18);
+        vm.prank(payer2);
+        grid.decreaseGatewayCap(gateway, 7e18);
+        assertEq(grid.gatewayAllowance(payer, gateway), 7e18);
+        assertEq(grid.gatewayAllowance(payer2, gateway), 0);
+    }
+
+    function test_increaseGatewayCap_revertsWhenGatewayZero() public {
         vm.prank(payer);
         vm.expectRevert(ICommon.ZeroAddress.selector);
-        grid.approveGateway(address(0), 1);
+        grid.increaseGatewayCap(address(0), 1);
     }
 
-    function test_approveGateway_worksWhilePaused() public {
+    function test_decreaseGatewayCap_revertsWhenGatewayZero() public {
+        vm.prank(payer);
+        vm.expectRevert(ICommon.ZeroAddress.selector);
+        grid.decreaseGatewayCap(address(0), 1);
+    }
+
+    function test_decreaseGatewayCap_worksWhilePaused() public {
+        _approveGateway(payer, gateway, 7e18);
         _pause();
-        _approveGateway(payer, gateway, 0);
+        vm.prank(payer);
+        grid.decreaseGatewayCap(gateway, 7e18);
         assertEq(grid.gatewayAllowance(payer, gateway), 0);
+    }
+
+    function test_increaseGatewayCap_worksWhilePaused() public {
+        _pause();
+        _approveGateway(payer, gateway, 7e18);
+        assertEq(grid.gatewayAllowance(payer, gateway), 7e18);
+    }
+
+    /// @dev The ERC-20 approve race is gone: a payer lowering a cap from N to M with
+    /// `decreaseGatewayCap(N - M)` while the gateway front-runs with a settlement of `taken` <= N lets the
+    /// gateway take max(taken, M) <= N in all, never N + M.
+    function testFuzz_decreaseGatewayCap_frontRunSettlementTakesAtMostTheOldCap(
+        uint256 n,
+        uint256 m,
+        uint256 taken
+    ) public {
+        n = bound(n, 1, 1e30);
+        m = bound(m, 0, n);
+        taken = bound(taken, 1, n);
+        _deposit(payer, 3 * n);
+        _approveGateway(payer, gateway, n);
+        _bondWorker(worker, WORKER_MIN);
+
+        // the gateway's settlement lands first, then the payer's decrease
+        _settle(keccak256("front-run"), payer, worker, taken);
+        vm.prank(payer);
+        grid.decreaseGatewayCap(gateway, n - m);
+
+        // the gateway then takes whatever cap is left
+        uint256 left = grid.gatewayAllowance(payer, gateway);
+        assertEq(left, taken >= m ? 0 : m - taken);
+        if (left != 0) _settle(keccak256("rest"), payer, worker, left);
+        uint64 firstSeq = grid.nextReceiptSeq(gateway);
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway, 1, 0));
+        grid.settle(keccak256("more"), firstSeq, 1, _debit(payer, 1), _credit(worker, 1));
+
+        uint256 total = 3 * n - grid.depositOf(payer).balance;
+        assertEq(total, taken > m ? taken : m);
+        assertLe(total, n, "never more than the old cap");
+    }
+
+    /// @dev The other order: the decrease lands first, the gateway can take at most M.
+    function testFuzz_decreaseGatewayCap_beforeSettlementLeavesTheNewCap(uint256 n, uint256 m, uint256 taken)
+        public
+    {
+        n = bound(n, 1, 1e30);
+        m = bound(m, 0, n);
+        taken = bound(taken, 1, n);
+        _deposit(payer, n);
+        _approveGateway(payer, gateway, n);
+        _bondWorker(worker, WORKER_MIN);
+
+        vm.prank(payer);
+        grid.decreaseGatewayCap(gateway, n - m);
+        assertEq(grid.gatewayAllowance(payer, gateway), m);
+
+        uint64 firstSeq = grid.nextReceiptSeq(gateway);
+        vm.prank(gateway);
+        if (taken > m) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway, taken, m)
+            );
+        }
+        grid.settle(ROOT, firstSeq, 1, _debit(payer, taken), _credit(worker, taken));
+        assertLe(n - grid.depositOf(payer).balance, m);
     }
 }
 
@@ -482,11 +619,11 @@ contract PaymentsSettleTest is PaymentsBase {
         vm.expectEmit(address(grid));
         emit IPayments.WorkerCredited(1, worker2, 15e18, w2);
         vm.expectEmit(address(grid));
-        emit IPayments.BatchSettled(1, gateway, ROOT, 42, 40e18);
+        emit IPayments.BatchSettled(1, gateway, ROOT, 42, 40e18, 0);
         vm.roll(777);
         vm.warp(1_700_000_000);
         vm.prank(gateway);
-        uint256 id = grid.settle(ROOT, 42, debits, credits);
+        uint256 id = grid.settle(ROOT, 0, 42, debits, credits);
 
         assertEq(id, 1);
         assertEq(grid.batchCount(), 1);
@@ -498,6 +635,9 @@ contract PaymentsSettleTest is PaymentsBase {
         assertEq(b.settledAt, 1_700_000_000);
         assertEq(b.settledBlock, 777);
         assertEq(b.total, 40e18);
+        assertEq(b.firstSeq, 0);
+        assertEq(b.rewardLeft, v1 + v2, "the batch's validator share");
+        assertEq(grid.nextReceiptSeq(gateway), 42);
 
         assertEq(grid.depositOf(payer).balance, 70e18);
         assertEq(grid.depositOf(payer2).balance, 40e18);
@@ -533,14 +673,14 @@ contract PaymentsSettleTest is PaymentsBase {
         _pause();
         vm.prank(gateway);
         vm.expectRevert(IPausable.EnforcedPause.selector);
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenRootZero() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(IPayments.ZeroRoot.selector);
-        grid.settle(bytes32(0), 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(bytes32(0), 0, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenRootReused() public {
@@ -548,7 +688,7 @@ contract PaymentsSettleTest is PaymentsBase {
         _settle(ROOT, payer, worker, 1e18);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.BatchAlreadySettled.selector, ROOT));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 1, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenRootReusedByAnotherGateway() public {
@@ -557,28 +697,28 @@ contract PaymentsSettleTest is PaymentsBase {
         _settle(ROOT, payer, worker, 1e18);
         vm.prank(gateway2);
         vm.expectRevert(abi.encodeWithSelector(IPayments.BatchAlreadySettled.selector, ROOT));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenNoReceipts() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(IPayments.EmptyBatch.selector);
-        grid.settle(ROOT, 0, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 0, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenNoDebits() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(IPayments.EmptyBatch.selector);
-        grid.settle(ROOT, 1, new IPayments.PayerDebit[](0), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 1, new IPayments.PayerDebit[](0), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenNoCredits() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(IPayments.EmptyBatch.selector);
-        grid.settle(ROOT, 1, _debit(payer, 1e18), new IPayments.WorkerCredit[](0));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), new IPayments.WorkerCredit[](0));
     }
 
     function test_settle_revertsWhenGatewayNotApproved() public {
@@ -587,7 +727,7 @@ contract PaymentsSettleTest is PaymentsBase {
         vm.expectRevert(
             abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway2, 1e18, 0)
         );
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsAboveCap() public {
@@ -598,7 +738,7 @@ contract PaymentsSettleTest is PaymentsBase {
         vm.expectRevert(
             abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway, 3e18, 2e18)
         );
-        grid.settle(ROOT, 1, _debit(payer, 3e18), _credit(worker, 3e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 3e18), _credit(worker, 3e18));
     }
 
     function test_settle_capIsConsumedAcrossBatches() public {
@@ -611,7 +751,7 @@ contract PaymentsSettleTest is PaymentsBase {
         vm.expectRevert(
             abi.encodeWithSelector(IPayments.GatewayCapExceeded.selector, payer, gateway, 2e18, 1e18)
         );
-        grid.settle(keccak256("b"), 1, _debit(payer, 2e18), _credit(worker, 2e18));
+        grid.settle(keccak256("b"), 1, 1, _debit(payer, 2e18), _credit(worker, 2e18));
     }
 
     function test_settle_unlimitedCapIsNotDecremented() public {
@@ -629,7 +769,7 @@ contract PaymentsSettleTest is PaymentsBase {
         _bondWorker(worker, WORKER_MIN);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.InsufficientDeposit.selector, payer, 11e18, 10e18));
-        grid.settle(ROOT, 1, _debit(payer, 11e18), _credit(worker, 11e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 11e18), _credit(worker, 11e18));
     }
 
     function test_settle_revertsWhenRepeatedPayerExceedsDeposit() public {
@@ -641,14 +781,14 @@ contract PaymentsSettleTest is PaymentsBase {
         debits[1] = IPayments.PayerDebit({payer: payer, amount: 6e18});
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.InsufficientDeposit.selector, payer, 6e18, 4e18));
-        grid.settle(ROOT, 2, debits, _credit(worker, 12e18));
+        grid.settle(ROOT, 0, 2, debits, _credit(worker, 12e18));
     }
 
     function test_settle_revertsForUnknownWorker() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.UnknownWorker.selector, stranger));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(stranger, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(stranger, 1e18));
     }
 
     function test_settle_revertsForValidatorOnlyBond() public {
@@ -656,7 +796,7 @@ contract PaymentsSettleTest is PaymentsBase {
         _bondValidator(stranger, VALIDATOR_MIN);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.UnknownWorker.selector, stranger));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(stranger, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(stranger, 1e18));
     }
 
     function test_settle_creditsUnbondingWorker() public {
@@ -677,21 +817,21 @@ contract PaymentsSettleTest is PaymentsBase {
         grid.withdrawWorkerBond();
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.UnknownWorker.selector, worker));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenDebitsExceedCredits() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.SumMismatch.selector, 2e18, 1e18));
-        grid.settle(ROOT, 1, _debit(payer, 2e18), _credit(worker, 1e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 2e18), _credit(worker, 1e18));
     }
 
     function test_settle_revertsWhenCreditsExceedDebits() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.SumMismatch.selector, 1e18, 2e18));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 2e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(worker, 2e18));
     }
 
     function test_settle_revertsWhenCreditsOverflow() public {
@@ -703,14 +843,14 @@ contract PaymentsSettleTest is PaymentsBase {
         credits[1] = IPayments.WorkerCredit({worker: worker2, gross: 1e18 + 1});
         vm.prank(gateway);
         vm.expectRevert(); // arithmetic panic
-        grid.settle(ROOT, 1, _debit(payer, 1e18), credits);
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), credits);
     }
 
     function test_settle_leavesNothingOnRevert() public {
         _setUpPair(10e18);
         vm.prank(gateway);
         vm.expectRevert(abi.encodeWithSelector(IPayments.SumMismatch.selector, 1e18, 2e18));
-        grid.settle(ROOT, 1, _debit(payer, 1e18), _credit(worker, 2e18));
+        grid.settle(ROOT, 0, 1, _debit(payer, 1e18), _credit(worker, 2e18));
         assertFalse(grid.isSettled(ROOT));
         assertEq(grid.batchCount(), 0);
         assertEq(grid.depositOf(payer).balance, 10e18);
@@ -756,7 +896,7 @@ contract PaymentsSettleTest is PaymentsBase {
                 abi.encodeWithSelector(IPayments.InsufficientDeposit.selector, payer, amount, deposit)
             );
         }
-        grid.settle(ROOT, 1, _debit(payer, amount), _credit(worker, amount));
+        grid.settle(ROOT, 0, 1, _debit(payer, amount), _credit(worker, amount));
 
         if (amount <= cap && amount <= deposit) {
             assertEq(grid.gatewayAllowance(payer, gateway), cap - amount);
@@ -794,7 +934,7 @@ contract PaymentsSettleTest is PaymentsBase {
         }
 
         vm.prank(gateway);
-        grid.settle(ROOT, 1000, debits, credits);
+        grid.settle(ROOT, 0, 1000, debits, credits);
 
         uint256 earned;
         for (uint256 i; i < nWorkers; ++i) {
@@ -807,6 +947,167 @@ contract PaymentsSettleTest is PaymentsBase {
             assertEq(grid.depositOf(debits[i].payer).balance, 0);
         }
         assertEq(grid.getBatch(1).total, total);
+    }
+}
+
+/// @notice Receipt numbers: every gateway settles its receipts once, in order, in contiguous ranges.
+contract PaymentsSequenceTest is PaymentsBase {
+    function setUp() public override {
+        super.setUp();
+        _setUpPair(1_000e18);
+        _approveGateway(payer, gateway2, 1_000e18);
+    }
+
+    function test_nextReceiptSeq_isZeroBeforeTheFirstBatch() public view {
+        assertEq(grid.nextReceiptSeq(gateway), 0);
+        assertEq(grid.nextReceiptSeq(gateway2), 0);
+        assertEq(grid.nextReceiptSeq(stranger), 0);
+    }
+
+    function testFuzz_settle_advancesNextReceiptSeqByReceiptCount(uint32 first, uint32 second) public {
+        first = uint32(bound(first, 1, type(uint32).max));
+        second = uint32(bound(second, 1, type(uint32).max));
+        uint256 a = _settleAs(gateway, keccak256("a"), first, payer, worker, 1e18);
+        assertEq(grid.nextReceiptSeq(gateway), first);
+        uint256 b = _settleAs(gateway, keccak256("b"), second, payer, worker, 1e18);
+        assertEq(grid.nextReceiptSeq(gateway), uint64(first) + second);
+
+        assertEq(grid.getBatch(a).firstSeq, 0);
+        assertEq(grid.getBatch(a).receiptCount, first);
+        assertEq(grid.getBatch(b).firstSeq, first, "ranges are contiguous");
+        assertEq(grid.getBatch(b).receiptCount, second);
+    }
+
+    function test_settle_emitsBatchSettledWithFirstSeq() public {
+        _settleAs(gateway, keccak256("a"), 5, payer, worker, 1e18);
+        vm.expectEmit(address(grid));
+        emit IPayments.BatchSettled(2, gateway, keccak256("b"), 7, 2e18, 5);
+        _settleAs(gateway, keccak256("b"), 7, payer, worker, 2e18);
+    }
+
+    function test_settle_revertsWhenReplayed() public {
+        bytes32 root = keccak256("a");
+        vm.prank(gateway);
+        grid.settle(root, 0, 3, _debit(payer, 1e18), _credit(worker, 1e18));
+        // the very same call again: the root is taken (and its range too)
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.BatchAlreadySettled.selector, root));
+        grid.settle(root, 0, 3, _debit(payer, 1e18), _credit(worker, 1e18));
+        // the same range under a new root
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.SequenceMismatch.selector, gateway, 3, 0));
+        grid.settle(keccak256("b"), 0, 3, _debit(payer, 1e18), _credit(worker, 1e18));
+        // a range overlapping its end
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.SequenceMismatch.selector, gateway, 3, 2));
+        grid.settle(keccak256("b"), 2, 3, _debit(payer, 1e18), _credit(worker, 1e18));
+        assertEq(grid.nextReceiptSeq(gateway), 3);
+        assertEq(grid.batchCount(), 1);
+    }
+
+    function testFuzz_settle_revertsWhenFirstSeqIsNotNext(uint32 settled, uint64 firstSeq) public {
+        settled = uint32(bound(settled, 1, type(uint32).max));
+        _settleAs(gateway, keccak256("a"), settled, payer, worker, 1e18);
+        vm.assume(firstSeq != settled);
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.SequenceMismatch.selector, gateway, settled, firstSeq));
+        grid.settle(keccak256("b"), firstSeq, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+    }
+
+    function test_settle_revertsWhenSkippingAhead() public {
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.SequenceMismatch.selector, gateway, 0, 1));
+        grid.settle(ROOT, 1, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+        assertEq(grid.nextReceiptSeq(gateway), 0);
+    }
+
+    function test_settle_revertsWhenUsingAnotherGatewaysRange() public {
+        _settleAs(gateway, keccak256("a"), 10, payer, worker, 1e18);
+        // gateway2 has settled nothing: it must start at 0, not where gateway is
+        vm.prank(gateway2);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.SequenceMismatch.selector, gateway2, 0, 10));
+        grid.settle(keccak256("b"), 10, 1, _debit(payer, 1e18), _credit(worker, 1e18));
+    }
+
+    function testFuzz_settle_rangesOfTwoGatewaysAreIndependent(uint32 countA, uint32 countB) public {
+        countA = uint32(bound(countA, 1, 1_000_000));
+        countB = uint32(bound(countB, 1, 1_000_000));
+        uint256 a1 = _settleAs(gateway, keccak256("a1"), countA, payer, worker, 1e18);
+        uint256 b1 = _settleAs(gateway2, keccak256("b1"), countB, payer, worker, 1e18);
+        uint256 a2 = _settleAs(gateway, keccak256("a2"), countB, payer, worker, 1e18);
+        uint256 b2 = _settleAs(gateway2, keccak256("b2"), countA, payer, worker, 1e18);
+
+        assertEq(grid.getBatch(a1).firstSeq, 0);
+        assertEq(grid.getBatch(b1).firstSeq, 0, "gateway2 numbers from 0 whatever gateway did");
+        assertEq(grid.getBatch(a2).firstSeq, countA);
+        assertEq(grid.getBatch(b2).firstSeq, countB);
+        assertEq(grid.nextReceiptSeq(gateway), uint64(countA) + countB);
+        assertEq(grid.nextReceiptSeq(gateway2), uint64(countA) + countB);
+        assertEq(grid.getBatch(b1).gateway, gateway2);
+    }
+
+    /// @dev Re-settling already settled receipts plus one extra leaf (a new root) cannot reuse their
+    /// numbers: the new batch must start at `nextReceiptSeq`, so it covers a different range, and an audit
+    /// of an old receipt against it fails its range check (its `seq` lies in the first batch's range).
+    function test_settle_resettlingSameReceiptsWithExtraLeafGetsADifferentRange() public {
+        bytes32[] memory leaves = new bytes32[](3);
+        leaves[0] = keccak256("receipt 0");
+        leaves[1] = keccak256("receipt 1");
+        leaves[2] = keccak256("receipt 2");
+        bytes32 root = keccak256(abi.encode(leaves));
+        vm.prank(gateway);
+        uint256 first = grid.settle(root, 0, 3, _debit(payer, 3e18), _credit(worker, 3e18));
+
+        // the same three signed receipts (numbered 0, 1, 2) plus an extra leaf under a new root
+        bytes32[] memory more = new bytes32[](4);
+        for (uint256 i; i < 3; ++i) {
+            more[i] = leaves[i];
+        }
+        more[3] = keccak256("extra");
+        bytes32 root2 = keccak256(abi.encode(more));
+        vm.prank(gateway);
+        vm.expectRevert(abi.encodeWithSelector(IPayments.SequenceMismatch.selector, gateway, 3, 0));
+        grid.settle(root2, 0, 4, _debit(payer, 4e18), _credit(worker, 4e18));
+
+        // settling it anyway means numbers 3..6: none of 0..2, so the old receipts are not in it
+        vm.prank(gateway);
+        uint256 second = grid.settle(root2, 3, 4, _debit(payer, 4e18), _credit(worker, 4e18));
+        IPayments.Batch memory a = grid.getBatch(first);
+        IPayments.Batch memory b = grid.getBatch(second);
+        assertEq(a.firstSeq, 0);
+        assertEq(a.receiptCount, 3);
+        assertEq(b.firstSeq, 3);
+        assertEq(b.receiptCount, 4);
+        assertGe(b.firstSeq, a.firstSeq + a.receiptCount, "the ranges do not overlap");
+    }
+
+    function test_settle_revertsWhenBatchPaysNothing() public {
+        vm.prank(gateway);
+        vm.expectRevert(IPayments.EmptyBatch.selector);
+        grid.settle(ROOT, 0, 1, _debit(payer, 0), _credit(worker, 0));
+        assertEq(grid.nextReceiptSeq(gateway), 0, "the range is not taken");
+        assertFalse(grid.isSettled(ROOT));
+    }
+
+    function testFuzz_settle_storesRewardLeftAsTheValidatorShare(uint256[3] memory grosses) public {
+        _bondWorker(worker2, WORKER_MIN);
+        address worker3 = makeAddr("worker3");
+        _bondWorker(worker3, WORKER_MIN);
+        address[3] memory workers = [worker, worker2, worker3];
+        IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](3);
+        uint256 total;
+        uint256 share;
+        for (uint256 i; i < 3; ++i) {
+            grosses[i] = bound(grosses[i], 0, 300e18);
+            credits[i] = IPayments.WorkerCredit({worker: workers[i], gross: grosses[i]});
+            total += grosses[i];
+            share += grosses[i] * VALIDATOR_BPS / 10_000;
+        }
+        vm.assume(total != 0);
+        vm.prank(gateway);
+        uint256 id = grid.settle(ROOT, 0, 3, _debit(payer, total), credits);
+        assertEq(grid.getBatch(id).rewardLeft, share, "sum of floor(gross * validatorBps / 1e4)");
+        assertEq(grid.validatorPool(), share);
     }
 }
 

@@ -25,8 +25,8 @@ contract PaymentsHarness {
         LibPayments.creditEarnings(to, slashed);
     }
 
-    function harnessPayFromValidatorPool(address to, uint256 amount) external returns (uint256) {
-        return LibPayments.payFromValidatorPool(to, amount);
+    function harnessPayBatchReward(uint256 batchId, address to, uint256 amount) external returns (uint256) {
+        return LibPayments.payBatchReward(batchId, to, amount);
     }
 
     function harnessBatchIdOf(bytes32 root) external view returns (uint256) {
@@ -51,7 +51,7 @@ contract PaymentsLibTest is GridFixture {
         bytes4[] memory s = new bytes4[](5);
         s[0] = PaymentsHarness.harnessSlashToPool.selector;
         s[1] = PaymentsHarness.harnessSlashToEarnings.selector;
-        s[2] = PaymentsHarness.harnessPayFromValidatorPool.selector;
+        s[2] = PaymentsHarness.harnessPayBatchReward.selector;
         s[3] = PaymentsHarness.harnessBatchIdOf.selector;
         s[4] = PaymentsHarness.harnessReinitialize.selector;
         _executeCut(_singleCut(address(h), IDiamond.FacetCutAction.Add, s), address(0), "");
@@ -60,18 +60,19 @@ contract PaymentsLibTest is GridFixture {
         _fund(payer, 100e18);
         vm.startPrank(payer);
         grid.deposit(100e18);
-        grid.approveGateway(gateway, 100e18);
+        grid.increaseGatewayCap(gateway, 100e18);
         vm.stopPrank();
         _bondWorker(worker, WORKER_MIN);
     }
 
-    function _settle(bytes32 root, uint256 amount) internal {
+    function _settle(bytes32 root, uint256 amount) internal returns (uint256 batchId) {
         IPayments.PayerDebit[] memory d = new IPayments.PayerDebit[](1);
         d[0] = IPayments.PayerDebit({payer: payer, amount: amount});
         IPayments.WorkerCredit[] memory c = new IPayments.WorkerCredit[](1);
         c[0] = IPayments.WorkerCredit({worker: worker, gross: amount});
+        uint64 firstSeq = grid.nextReceiptSeq(gateway);
         vm.prank(gateway);
-        grid.settle(root, 1, d, c);
+        batchId = grid.settle(root, firstSeq, 1, d, c);
     }
 
     function _liabilities() internal view returns (uint256) {
@@ -80,11 +81,13 @@ contract PaymentsLibTest is GridFixture {
             + grid.protocolFees();
     }
 
-    function test_payFromValidatorPool_movesPoolToEarnings() public {
-        _settle(keccak256("a"), 100e18); // pool: 15e18
-        uint256 paid = harness.harnessPayFromValidatorPool(validator, 4e18);
+    function test_payBatchReward_movesBatchShareToEarnings() public {
+        uint256 id = _settle(keccak256("a"), 60e18); // pool and rewardLeft: 9e18
+        assertEq(grid.getBatch(id).rewardLeft, 9e18);
+        uint256 paid = harness.harnessPayBatchReward(id, validator, 4e18);
         assertEq(paid, 4e18);
-        assertEq(grid.validatorPool(), 11e18);
+        assertEq(grid.getBatch(id).rewardLeft, 5e18);
+        assertEq(grid.validatorPool(), 5e18);
         assertEq(grid.earningsOf(validator), 4e18);
         assertEq(aipg.balanceOf(address(grid)), _liabilities());
 
@@ -93,13 +96,45 @@ contract PaymentsLibTest is GridFixture {
         assertEq(aipg.balanceOf(validator), 4e18);
     }
 
-    function test_payFromValidatorPool_paysAtMostThePool() public {
+    function test_payBatchReward_paysAtMostTheBatchShare() public {
+        uint256 a = _settle(keccak256("a"), 20e18); // rewardLeft 3e18
+        _settle(keccak256("b"), 40e18); // rewardLeft 6e18: the pool holds 9e18
+        uint256 paid = harness.harnessPayBatchReward(a, validator, 1_000e18);
+        assertEq(paid, 3e18, "never another batch's share");
+        assertEq(grid.getBatch(a).rewardLeft, 0);
+        assertEq(grid.validatorPool(), 6e18);
+        assertEq(grid.earningsOf(validator), 3e18);
+        assertEq(harness.harnessPayBatchReward(a, validator, 1), 0);
+        assertEq(aipg.balanceOf(address(grid)), _liabilities());
+    }
+
+    function test_payBatchReward_eachBatchPaysFromItsOwnShare() public {
+        uint256 a = _settle(keccak256("a"), 90e18); // rewardLeft 13.5e18
+        uint256 b = _settle(keccak256("b"), 10e18); // rewardLeft 1.5e18
+        assertEq(harness.harnessPayBatchReward(b, validator, 2e18), 1.5e18);
+        assertEq(harness.harnessPayBatchReward(b, validator, 2e18), 0);
+        assertEq(grid.getBatch(a).rewardLeft, 13.5e18, "untouched by b's rewards");
+        assertEq(harness.harnessPayBatchReward(a, validator, 2e18), 2e18);
+        assertEq(grid.validatorPool(), 11.5e18);
+        assertEq(grid.earningsOf(validator), 3.5e18);
+    }
+
+    function testFuzz_payBatchReward_neverExceedsShareOrPool(uint256 gross, uint256 amount) public {
+        gross = bound(gross, 1, 100e18);
+        amount = bound(amount, 0, 100e18);
+        uint256 id = _settle(keccak256("a"), gross);
+        uint256 share = gross * VALIDATOR_BPS / 10_000;
+        uint256 paid = harness.harnessPayBatchReward(id, validator, amount);
+        assertEq(paid, amount < share ? amount : share);
+        assertEq(grid.getBatch(id).rewardLeft, share - paid);
+        assertEq(grid.validatorPool(), share - paid);
+        assertEq(aipg.balanceOf(address(grid)), _liabilities());
+    }
+
+    function test_payBatchReward_unknownBatchPaysNothing() public {
         _settle(keccak256("a"), 100e18);
-        uint256 paid = harness.harnessPayFromValidatorPool(validator, 1_000e18);
-        assertEq(paid, 15e18);
-        assertEq(grid.validatorPool(), 0);
-        assertEq(grid.earningsOf(validator), 15e18);
-        assertEq(harness.harnessPayFromValidatorPool(validator, 1), 0);
+        assertEq(harness.harnessPayBatchReward(99, validator, 1e18), 0);
+        assertEq(grid.validatorPool(), 15e18);
     }
 
     function test_addToValidatorPool_keepsBooksBalanced() public {

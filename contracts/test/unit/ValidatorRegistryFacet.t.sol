@@ -138,4 +138,71 @@ contract ValidatorRegistryFacetTest is BondingBehaviour {
         }
         assertEq(set.length, count);
     }
+
+    // ---------------------------------------------------------------- weight checkpoints (audit seats)
+
+    function _weightAt(address v, uint256 blockNumber) internal view returns (uint256) {
+        return harness.harnessWeightAt(v, uint48(blockNumber));
+    }
+
+    /// @dev Audit seats read the weights of the block before settlement: each block's changes are recorded
+    /// at that block and never rewrite an earlier one.
+    function test_weightAt_followsActiveBondBlockByBlock() public {
+        vm.roll(100);
+        _fundAndBond(alice, 2 * VALIDATOR_MIN, address(0));
+        vm.roll(101);
+        _fund(alice, VALIDATOR_MIN);
+        _increaseAs(alice, VALIDATOR_MIN);
+        vm.roll(102);
+        _requestUnbondAs(alice, VALIDATOR_MIN);
+        vm.roll(103);
+        _requestUnbondAs(alice, 2 * VALIDATOR_MIN); // fully unbonding: weight 0
+        vm.roll(104);
+        _cancelAs(alice);
+
+        assertEq(_weightAt(alice, 99), 0);
+        assertEq(_weightAt(alice, 100), 2 * VALIDATOR_MIN);
+        assertEq(_weightAt(alice, 101), 3 * VALIDATOR_MIN);
+        assertEq(_weightAt(alice, 102), 2 * VALIDATOR_MIN);
+        assertEq(_weightAt(alice, 103), 0);
+        assertEq(_weightAt(alice, 104), 3 * VALIDATOR_MIN);
+        assertEq(_weightAt(alice, 1_000), 3 * VALIDATOR_MIN);
+    }
+
+    function test_weightAt_isZeroBelowTheMinimumAfterSlash() public {
+        vm.roll(10);
+        _fundAndBond(alice, VALIDATOR_MIN, address(0));
+        vm.roll(11);
+        harness.harnessSlash(IBonding.Role.Validator, alice, 1);
+        assertEq(_weightAt(alice, 10), VALIDATOR_MIN);
+        assertEq(_weightAt(alice, 11), 0, "inactive validators weigh nothing");
+    }
+
+    function test_weightAt_lastChangeInABlockCounts() public {
+        vm.roll(50);
+        _fundAndBond(alice, 2 * VALIDATOR_MIN, address(0));
+        _requestUnbondAs(alice, VALIDATOR_MIN);
+        _fund(alice, 5 * VALIDATOR_MIN);
+        _increaseAs(alice, 5 * VALIDATOR_MIN);
+        assertEq(_weightAt(alice, 49), 0);
+        assertEq(_weightAt(alice, 50), 6 * VALIDATOR_MIN);
+    }
+
+    function testFuzz_weightAt_pastBlocksNeverChange(uint256 first, uint256 second, uint8 gap) public {
+        first = bound(first, VALIDATOR_MIN, 100 * VALIDATOR_MIN);
+        second = bound(second, 1, 100 * VALIDATOR_MIN);
+        vm.roll(1_000);
+        _fundAndBond(alice, first, address(0));
+        vm.roll(1_000 + uint256(gap) + 1);
+        _fund(alice, second);
+        _increaseAs(alice, second);
+        assertEq(_weightAt(alice, 1_000), first);
+        assertEq(_weightAt(alice, 1_000 + uint256(gap)), first);
+        assertEq(_weightAt(alice, block.number), first + second);
+    }
+
+    function test_weightAt_workersHaveNoWeight() public {
+        _bondWorker(bob, 5 * WORKER_MIN);
+        assertEq(_weightAt(bob, block.number), 0);
+    }
 }

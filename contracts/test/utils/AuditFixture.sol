@@ -107,6 +107,23 @@ abstract contract AuditFixture is GridFixture {
             grid.settle(ReceiptTree.root(ReceiptTree.leaves(rs)), firstSeq, uint32(rs.length), debits, credits);
     }
 
+    /// @dev Like `_settle`, but every fee is credited to `creditTo` (a bonded worker): for receipts naming a
+    /// worker that can no longer be credited (it withdrew its bond).
+    function _settleCrediting(IAudit.Receipt[] memory rs, address creditTo) internal returns (uint256 batchId) {
+        uint256 total;
+        for (uint256 i; i < rs.length; ++i) {
+            total += rs[i].fee;
+        }
+        IPayments.PayerDebit[] memory debits = new IPayments.PayerDebit[](1);
+        debits[0] = IPayments.PayerDebit({payer: payer, amount: total});
+        IPayments.WorkerCredit[] memory credits = new IPayments.WorkerCredit[](1);
+        credits[0] = IPayments.WorkerCredit({worker: creditTo, gross: total});
+        uint64 firstSeq = grid.nextReceiptSeq(gateway);
+        vm.prank(gateway);
+        batchId =
+            grid.settle(ReceiptTree.root(ReceiptTree.leaves(rs)), firstSeq, uint32(rs.length), debits, credits);
+    }
+
     /// @dev Mines past the randomness delay and fixes the batch's randomness.
     function _fix(uint256 batchId) internal {
         uint64 settledBlock = grid.getBatch(batchId).settledBlock;
@@ -148,8 +165,46 @@ abstract contract AuditFixture is GridFixture {
         bytes32 leaf = _leaf(rs[index]);
         bytes32 commitment =
             grid.voteCommitment(leaf, validator, vote, _evidence(validator), _salt(validator, leaf));
+        bytes memory signature = _signature(rs[index]);
+        bytes32[] memory proof = _proof(rs, index);
         vm.prank(caller);
-        grid.commitVote(batchId, rs[index], _signature(rs[index]), _proof(rs, index), commitment);
+        grid.commitVote(batchId, rs[index], signature, proof, commitment);
+    }
+
+    /// @dev The commitment `_commit` makes for `validator` (a bond owner).
+    function _commitment(address validator, bytes32 leaf, IAudit.Vote vote) internal view returns (bytes32) {
+        return grid.voteCommitment(leaf, validator, vote, _evidence(validator), _salt(validator, leaf));
+    }
+
+    /// @dev `_commit`, expecting it to revert with `err` (every view call is made before the expectation).
+    function _expectCommitRevert(
+        bytes memory err,
+        address caller,
+        uint256 batchId,
+        IAudit.Receipt[] memory rs,
+        uint256 index,
+        IAudit.Vote vote
+    ) internal {
+        address validator = grid.validatorOf(caller);
+        if (validator == address(0)) validator = caller;
+        bytes32 commitment = _commitment(validator, _leaf(rs[index]), vote);
+        bytes memory signature = _signature(rs[index]);
+        bytes32[] memory proof = _proof(rs, index);
+        vm.expectRevert(err);
+        vm.prank(caller);
+        grid.commitVote(batchId, rs[index], signature, proof, commitment);
+    }
+
+    /// @dev `_reveal`, expecting it to revert with `err`.
+    function _expectRevealRevert(bytes memory err, address caller, IAudit.Receipt memory r, IAudit.Vote vote)
+        internal
+    {
+        address validator = grid.validatorOf(caller);
+        if (validator == address(0)) validator = caller;
+        bytes32 leaf = _leaf(r);
+        vm.expectRevert(err);
+        vm.prank(caller);
+        grid.revealVote(leaf, vote, _evidence(validator), _salt(validator, leaf));
     }
 
     /// @dev Reveals what `_commit` committed (the commit window must have closed: see `_toReveal`).

@@ -39,11 +39,13 @@ abstract contract BondingBehaviour is GridFixture {
     function setUp() public virtual override {
         super.setUp();
         BondingSlashHarness h = new BondingSlashHarness();
-        bytes4[] memory s = new bytes4[](4);
+        bytes4[] memory s = new bytes4[](6);
         s[0] = BondingSlashHarness.harnessSlash.selector;
         s[1] = BondingSlashHarness.harnessBondedAmount.selector;
         s[2] = BondingSlashHarness.harnessIsActive.selector;
         s[3] = BondingSlashHarness.harnessOwnerOf.selector;
+        s[4] = BondingSlashHarness.harnessOperatorAt.selector;
+        s[5] = BondingSlashHarness.harnessWeightAt.selector;
         _executeCut(_singleCut(address(h), IDiamond.FacetCutAction.Add, s), address(0), "");
         harness = BondingSlashHarness(address(grid));
     }
@@ -524,6 +526,95 @@ abstract contract BondingBehaviour is GridFixture {
     function test_setOperator_revertsWhenNotBonded() public {
         vm.expectRevert(abi.encodeWithSelector(IBonding.NotBonded.selector, alice));
         _setOperatorAs(alice, aliceKey);
+    }
+
+    // ---------------------------------------------------------------- operator history
+
+    function _operatorAt(address who, uint256 timestamp) internal view returns (address) {
+        return harness.harnessOperatorAt(_role(), who, uint64(timestamp));
+    }
+
+    function test_operatorAt_isZeroBeforeTheBond() public {
+        vm.warp(1_000);
+        _fundAndBond(alice, _min(), aliceKey);
+        assertEq(_operatorAt(alice, 999), address(0));
+        assertEq(_operatorAt(alice, 1_000), aliceKey);
+        assertEq(_operatorAt(bob, 1_000), address(0));
+    }
+
+    function test_operatorAt_ownerWhenBondedWithoutKey() public {
+        _fundAndBond(alice, _min(), address(0));
+        assertEq(_operatorAt(alice, block.timestamp), alice);
+    }
+
+    /// @dev Rotating a key keeps the old one for every moment before the rotation: receipts the old key signed
+    /// stay checkable, and the new key cannot sign for the past.
+    function testFuzz_operatorAt_keepsKeyHistory(uint256 bondedAt, uint256 rotatedAfter, uint256 probe) public {
+        bondedAt = bound(bondedAt, 1, 1e10);
+        rotatedAfter = bound(rotatedAfter, 1, 365 days);
+        uint256 rotatedAt = bondedAt + rotatedAfter;
+        probe = bound(probe, 0, rotatedAt + 365 days);
+        vm.warp(bondedAt);
+        _fundAndBond(alice, _min(), aliceKey);
+        vm.warp(rotatedAt);
+        vm.expectEmit(address(grid));
+        emit IBonding.OperatorSet(_role(), alice, bobKey);
+        _setOperatorAs(alice, bobKey);
+
+        address expected = probe < bondedAt ? address(0) : probe < rotatedAt ? aliceKey : bobKey;
+        assertEq(_operatorAt(alice, probe), expected);
+        // the live mapping only knows the new key
+        assertEq(_ownerOfKey(bobKey), alice);
+        assertEq(_ownerOfKey(aliceKey), address(0));
+    }
+
+    function test_operatorAt_lastRotationInABlockWins() public {
+        _fundAndBond(alice, _min(), aliceKey);
+        vm.warp(block.timestamp + 10);
+        _setOperatorAs(alice, bobKey);
+        _setOperatorAs(alice, address(0));
+        assertEq(_operatorAt(alice, block.timestamp - 1), aliceKey);
+        assertEq(_operatorAt(alice, block.timestamp), alice);
+    }
+
+    function test_operatorAt_isZeroAfterFullWithdrawal() public {
+        _fundAndBond(alice, _min(), aliceKey);
+        uint256 bondedAt = block.timestamp;
+        _requestUnbondAs(alice, _min());
+        vm.warp(block.timestamp + _delayView());
+        _withdrawAs(alice);
+        assertEq(_operatorAt(alice, block.timestamp), address(0));
+        assertEq(_operatorAt(alice, block.timestamp - 1), aliceKey, "the key still signed before it left");
+        assertEq(_operatorAt(alice, bondedAt), aliceKey);
+    }
+
+    function test_operatorAt_keptAfterPartialWithdrawal() public {
+        _fundAndBond(alice, 3 * _min(), aliceKey);
+        _requestUnbondAs(alice, _min());
+        vm.warp(block.timestamp + _delayView());
+        _withdrawAs(alice);
+        assertEq(_operatorAt(alice, block.timestamp), aliceKey);
+    }
+
+    function test_operatorAt_isZeroAfterFullSlash() public {
+        _fundAndBond(alice, _min(), aliceKey);
+        vm.warp(block.timestamp + 5);
+        harness.harnessSlash(_role(), alice, type(uint256).max);
+        assertEq(_operatorAt(alice, block.timestamp), address(0));
+        assertEq(_operatorAt(alice, block.timestamp - 1), aliceKey);
+    }
+
+    function test_operatorAt_newBondAfterExitStartsANewKey() public {
+        _fundAndBond(alice, _min(), aliceKey);
+        _requestUnbondAs(alice, _min());
+        vm.warp(block.timestamp + _delayView());
+        _withdrawAs(alice);
+        uint256 leftAt = block.timestamp;
+        vm.warp(block.timestamp + 100);
+        _fundAndBond(alice, _min(), bobKey);
+        assertEq(_operatorAt(alice, leftAt - 1), aliceKey);
+        assertEq(_operatorAt(alice, leftAt + 50), address(0), "no key while it had no bond");
+        assertEq(_operatorAt(alice, block.timestamp), bobKey);
     }
 
     // ---------------------------------------------------------------- slash (internal hook)

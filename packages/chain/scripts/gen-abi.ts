@@ -4,7 +4,8 @@
  * - `gridAbi`: the whole diamond API (the IGrid interface), `as const` for viem's type inference.
  * - `testAipgAbi`: the devnet token (ERC-20 + ERC-2612 permit + owner mint).
  * - `artifacts`: abi, creation bytecode and selectors of GridDiamond, DiamondInit, TestAIPG, the devnet
- *   audit randomness source (FutureBlockRandomness) and every facet. Facets are discovered (every `*Facet`
+ *   audit randomness source (FutureBlockRandomness), Base's (the Chainlink VRF adapter VrfRandomness), Base's
+ *   owner (GridTimelock) and every facet. Facets are discovered (every `*Facet`
  *   artifact whose source lives in `contracts/src/facets`), so a new facet is deployed and cut in without
  *   touching this script or `deployGrid`.
  *
@@ -101,6 +102,8 @@ const contracts: [file: string, name: string][] = [
   ['DiamondInit.sol', 'DiamondInit'],
   ['TestAIPG.sol', 'TestAIPG'],
   ['FutureBlockRandomness.sol', 'FutureBlockRandomness'],
+  ['VrfRandomness.sol', 'VrfRandomness'],
+  ['GridTimelock.sol', 'GridTimelock'],
   ...facets.map((name): [string, string] => [`${name}.sol`, name]),
 ];
 

@@ -11,10 +11,12 @@ export type AuditParams = {
   auditRateBps: number;
   /** Validators assigned to each audited receipt (k). */
   validatorsPerAudit: number;
-  /** Votes needed for a verdict (1..k). */
+  /** Revealed votes needed for a verdict: a majority of the seats (`quorum * 2 > k`), at most k. */
   quorum: number;
-  /** Seconds from `fixRandomness` to the attestation deadline. */
-  attestWindow: number;
+  /** Seconds from `fixRandomness` to the commit deadline (seated validators commit hidden votes). */
+  commitWindow: number;
+  /** Seconds after the commit deadline to reveal; `finalize` runs after that. */
+  revealWindow: number;
   /** Blocks after the settlement block whose randomness is used. */
   randomnessDelay: number;
   /** AIPG wei taken from a worker's bond on a FAIL verdict. */
@@ -27,6 +29,23 @@ export type AuditParams = {
   passReward: bigint;
 };
 
+/**
+ * IAudit.AuditLimits: bounds every audit config must respect, fixed at deployment for the diamond's
+ * lifetime (no later config can slash more or seat fewer validators than these allow).
+ */
+export type AuditLimits = {
+  /** `workerSlashAmount <= workerMinimumBond * maxWorkerSlashBps / 10,000`. */
+  maxWorkerSlashBps: number;
+  /** `falseAttestationSlash <= validatorMinimumBond * maxFalseAttestationSlashBps / 10,000`. */
+  maxFalseAttestationSlashBps: number;
+  maxFinderShareBps: number;
+  minValidatorsPerAudit: number;
+  minQuorum: number;
+  /** Seconds. */
+  minCommitWindow: number;
+  minRevealWindow: number;
+};
+
 /** What DiamondInit.init stored (IGridInit.InitArgs without the token, treasury and randomness source). */
 export type GridParams = {
   workerMinimumBond: bigint;
@@ -34,17 +53,25 @@ export type GridParams = {
   /** Seconds. */
   unbondDelay: number;
   depositWithdrawDelay: number;
+  /** Announce-to-execute delay of upgrades and rule changes (at least each exit delay + the reaction margin). */
   cutDelay: number;
+  /** How long a matured announcement stays executable (0 < changeWindow <= cutDelay). */
+  changeWindow: number;
   workerBps: number;
   validatorBps: number;
   protocolBps: number;
   confidentialPremiumBps: number;
   /** The audit config at deployment (absent in deployment files written before audits existed). */
   audit?: AuditParams | undefined;
+  /** The audit limits fixed at deployment. */
+  auditLimits: AuditLimits;
 };
 
-/** Overrides of a network's default parameters: any field, and any field of `audit`. */
-export type GridParamsOverrides = Partial<Omit<GridParams, 'audit'>> & { audit?: Partial<AuditParams> };
+/** Overrides of a network's default parameters: any field, and any field of `audit` and `auditLimits`. */
+export type GridParamsOverrides = Partial<Omit<GridParams, 'audit' | 'auditLimits'>> & {
+  audit?: Partial<AuditParams>;
+  auditLimits?: Partial<AuditLimits>;
+};
 
 /** One deployed Grid: what gateways, workers, validators and the CLI need to find it. */
 export type Deployment = {
@@ -55,8 +82,14 @@ export type Deployment = {
   token: Address;
   /** Block of the diamond's deployment: where indexers start. */
   deployBlock: number;
+  /** The diamond's owner: on Base the GridTimelock (see `timelock`). */
   owner: Address;
   treasury: Address;
+  /**
+   * The GridTimelock that owns the diamond on Base: every owner action is scheduled there and runs only
+   * after its delay, which exceeds every exit delay. Absent on a devnet (and in older deployment files).
+   */
+  timelock?: Address | undefined;
   /** Facet name → implementation address. */
   facets: Record<string, Address>;
   params: GridParams;
@@ -71,6 +104,7 @@ const numberParams = [
   'unbondDelay',
   'depositWithdrawDelay',
   'cutDelay',
+  'changeWindow',
   'workerBps',
   'validatorBps',
   'protocolBps',
@@ -81,9 +115,19 @@ const auditNumberParams = [
   'auditRateBps',
   'validatorsPerAudit',
   'quorum',
-  'attestWindow',
+  'commitWindow',
+  'revealWindow',
   'randomnessDelay',
   'finderShareBps',
+] as const;
+const auditLimitParams = [
+  'maxWorkerSlashBps',
+  'maxFalseAttestationSlashBps',
+  'maxFinderShareBps',
+  'minValidatorsPerAudit',
+  'minQuorum',
+  'minCommitWindow',
+  'minRevealWindow',
 ] as const;
 
 /** The deployment as JSON (amounts as decimal wei strings). */
@@ -141,6 +185,12 @@ export function parseDeployment(json: unknown, source = 'deployment'): Deploymen
     for (const key of auditNumberParams) audit[key] = integer(auditIn[key], `params.audit.${key}`);
     params.audit = audit;
   }
+  const l = paramsIn.auditLimits;
+  if (!l || typeof l !== 'object' || Array.isArray(l)) fail('params.auditLimits is not an object');
+  const limitsIn = l as Record<string, unknown>;
+  const auditLimits = {} as AuditLimits;
+  for (const key of auditLimitParams) auditLimits[key] = integer(limitsIn[key], `params.auditLimits.${key}`);
+  params.auditLimits = auditLimits;
   if (o.rpcUrl !== undefined && (typeof o.rpcUrl !== 'string' || !/^(https?|wss?):\/\/\S+$/.test(o.rpcUrl))) {
     fail('rpcUrl is not an http(s) or ws(s) URL');
   }
@@ -157,6 +207,7 @@ export function parseDeployment(json: unknown, source = 'deployment'): Deploymen
     ...(o.randomnessSource !== undefined
       ? { randomnessSource: address(o.randomnessSource, 'randomnessSource') }
       : {}),
+    ...(o.timelock !== undefined ? { timelock: address(o.timelock, 'timelock') } : {}),
     ...(typeof o.rpcUrl === 'string' ? { rpcUrl: o.rpcUrl } : {}),
   };
 }

@@ -85,7 +85,8 @@ const hints: Record<string, string> = {
   ERC20InsufficientAllowance: 'approve the Grid to spend your AIPG first',
   ERC20InsufficientBalance: 'the wallet holds too little AIPG',
   InsufficientDeposit: "the payer's escrow deposit is too small",
-  GatewayCapExceeded: 'the payer has not approved this gateway for that much',
+  GatewayCapExceeded:
+    "the payer's cap for this gateway is too low: the payer raises it with increaseGatewayCap",
   NothingToWithdraw: 'there is nothing to withdraw',
   WithdrawalNotReady: 'the withdrawal delay has not passed yet',
   BatchAlreadySettled: 'a batch with this Merkle root was already settled',
@@ -102,21 +103,34 @@ const hints: Record<string, string> = {
   RandomnessNotFixed: "fix the batch's randomness first (fixRandomness)",
   InvalidProof: "the Merkle proof does not lead from this receipt to the batch's root",
   NotAudited: 'this receipt is not audited (not drawn, or confidential)',
-  NotAssigned: 'this validator is not assigned to audit this receipt (assignments follow live stakes)',
-  AlreadyAttested: 'this validator already voted on this receipt',
-  AttestWindowClosed: 'the attestation window of this batch has closed',
-  AttestWindowOpen: 'the attestation window is still open: finalize after the deadline',
+  NotAssigned:
+    "this validator holds no seat on this receipt's audit (seats are drawn from stakes as of the settlement)",
+  AlreadyCommitted: 'this validator already committed a vote on this receipt',
+  NotCommitted: 'this validator committed no vote on this receipt: there is nothing to reveal',
+  AlreadyRevealed: 'this validator already revealed its vote on this receipt',
+  CommitmentMismatch: 'the revealed vote, evidence hash and salt do not match the commitment',
+  CommitWindowClosed: 'the commit window of this batch has closed',
+  RevealWindowNotOpen: 'votes are revealed only after the commit deadline',
+  RevealWindowClosed: 'the reveal window of this batch has closed',
+  AuditWindowOpen: 'the audit is still open: finalize after the reveal deadline',
   AlreadyFinalized: 'this audit was already finalized',
-  NothingToFinalize: 'nobody attested on this receipt: there is no audit to finalize',
+  NothingToFinalize: 'nobody committed on this receipt: there is no audit to finalize',
   InvalidVote: 'a vote is PASS or FAIL',
   InvalidAuditConfig:
-    'the audit parameters break a rule (rate and shares at most 10,000 bps, 1 <= quorum <= k, window > 0)',
+    "the audit parameters break a rule or the deployment's audit limits (quorum a majority of k, windows and slashes within the limits)",
   RateCanOnlyRise: "a worker's own audit rate can only be raised",
-  AuditedInOtherBatch: 'this receipt was settled twice: attest under the batch its audit was opened in',
+  InvalidReceiptSignature: "the receipt is not signed by the worker's operator key (as of its completion)",
+  ReceiptNotInBatch: "the receipt names another gateway or its number is outside the batch's range",
+  SequenceMismatch:
+    "a batch must start at the gateway's next receipt number (nextReceiptSeq): another batch landed first",
+  EmptyBatch: 'a batch must cover at least one receipt number, debit someone and pay a positive total',
+  ChangeNotAnnounced: 'this change was not announced (or was cancelled or already executed)',
+  ChangeNotReady: 'the announced change is not executable yet: the cut delay has not passed',
+  ChangeExpired: 'the announced change was not executed within its window: announce it again',
 };
 
 function isTimeName(name: string): boolean {
-  return /(At|Ts|deadline|timestamp)$/i.test(name);
+  return /(At|Ts|After|deadline|timestamp)$/i.test(name);
 }
 
 function isoSeconds(seconds: number): string {

@@ -1,21 +1,15 @@
 export {
-  type ApproveGatewayErrorType,
-  type ApproveGatewayParameters,
-  type ApproveGatewayReturnType,
-  approveGateway,
-} from './actions/approveGateway.ts';
+  type AnnounceAuditConfigErrorType,
+  type AnnounceAuditConfigParameters,
+  type AnnounceAuditConfigReturnType,
+  announceAuditConfig,
+} from './actions/announceAuditConfig.ts';
 export {
   type ApproveTokenErrorType,
   type ApproveTokenParameters,
   type ApproveTokenReturnType,
   approveToken,
 } from './actions/approveToken.ts';
-export {
-  type AttestErrorType,
-  type AttestParameters,
-  type AttestReturnType,
-  attest,
-} from './actions/attest.ts';
 export { type BondErrorType, type BondParameters, type BondReturnType, bond } from './actions/bond.ts';
 export {
   type CancelUnbondErrorType,
@@ -23,6 +17,18 @@ export {
   type CancelUnbondReturnType,
   cancelUnbond,
 } from './actions/cancelUnbond.ts';
+export {
+  type CommitVoteErrorType,
+  type CommitVoteParameters,
+  type CommitVoteReturnType,
+  commitVote,
+} from './actions/commitVote.ts';
+export {
+  type DecreaseGatewayCapErrorType,
+  type DecreaseGatewayCapParameters,
+  type DecreaseGatewayCapReturnType,
+  decreaseGatewayCap,
+} from './actions/decreaseGatewayCap.ts';
 export {
   type DepositErrorType,
   type DepositParameters,
@@ -80,6 +86,12 @@ export {
   getBond,
 } from './actions/getBond.ts';
 export {
+  type GetGovernanceErrorType,
+  type GetGovernanceParameters,
+  type GetGovernanceReturnType,
+  getGovernance,
+} from './actions/getGovernance.ts';
+export {
   type GetGridParamsErrorType,
   type GetGridParamsParameters,
   type GetGridParamsReturnType,
@@ -92,11 +104,32 @@ export {
   getModel,
 } from './actions/getModel.ts';
 export {
+  type GetNextReceiptSeqErrorType,
+  type GetNextReceiptSeqParameters,
+  type GetNextReceiptSeqReturnType,
+  getNextReceiptSeq,
+} from './actions/getNextReceiptSeq.ts';
+export {
+  type FacetCutChange,
+  type GetPendingChangesErrorType,
+  type GetPendingChangesParameters,
+  type GetPendingChangesReturnType,
+  getPendingChanges,
+  type PendingChange,
+  type PendingChangeContent,
+} from './actions/getPendingChanges.ts';
+export {
   type IncreaseBondErrorType,
   type IncreaseBondParameters,
   type IncreaseBondReturnType,
   increaseBond,
 } from './actions/increaseBond.ts';
+export {
+  type IncreaseGatewayCapErrorType,
+  type IncreaseGatewayCapParameters,
+  type IncreaseGatewayCapReturnType,
+  increaseGatewayCap,
+} from './actions/increaseGatewayCap.ts';
 export {
   type IsAuditedErrorType,
   type IsAuditedParameters,
@@ -127,6 +160,12 @@ export {
   type RequestUnbondReturnType,
   requestUnbond,
 } from './actions/requestUnbond.ts';
+export {
+  type RevealVoteErrorType,
+  type RevealVoteParameters,
+  type RevealVoteReturnType,
+  revealVote,
+} from './actions/revealVote.ts';
 export {
   type SetAuditConfigErrorType,
   type SetAuditConfigParameters,
@@ -193,6 +232,7 @@ export {
   defaultGridParams,
   deployGrid,
   type InitArgs,
+  reactionMargin,
 } from './deploy.ts';
 export {
   type AuditParams,
@@ -225,3 +265,4 @@ export {
   encryptKeystore,
   type KeystoreV3,
 } from './keystore.ts';
+export { type VoteCommitmentParameters, voteCommitment } from './utils/voteCommitment.ts';

@@ -21,12 +21,13 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { readContract } from 'viem/actions';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  type AuditVote,
+  announceAuditConfig,
   anvilTestAccounts,
-  approveGateway,
   approveToken,
-  attest,
   bond,
   ChainError,
+  commitVote,
   createGridClients,
   type Deployment,
   deployGrid,
@@ -37,14 +38,20 @@ import {
   getAudit,
   getBatchAudit,
   getBond,
+  getGovernance,
   getGridParams,
+  getNextReceiptSeq,
+  getPendingChanges,
   gridAbi,
+  increaseGatewayCap,
   isAudited,
+  revealVote,
   type StartAnvilReturnType,
   setAuditConfig,
   settleBatch,
   setWorkerAuditRate,
   startAnvil,
+  voteCommitment,
 } from '../src/index.ts';
 
 // A real anvil, a devnet deployment that audits every receipt, one worker (with an operator key that signs
@@ -55,7 +62,8 @@ let grid: Address;
 
 const [deployer, workerOwner, workerOperator, v1, v2, v3, payer, gateway, stranger] = anvilTestAccounts;
 const validators = [v1, v2, v3];
-const WINDOW = 60;
+const COMMIT_WINDOW = 30;
+const REVEAL_WINDOW = 30;
 
 function clientFor(account: (typeof anvilTestAccounts)[number]) {
   const { walletClient } = createGridClients({
@@ -104,13 +112,14 @@ async function rejection(promise: Promise<unknown>): Promise<ChainError> {
 
 let jobs = 0;
 
-/** Settles `n` receipts signed by the worker's operator key; returns the batch, its receipts and tree. */
+/** Settles `n` receipts signed by the worker's operator key; returns the batch, its receipts, signatures and tree. */
 async function settleSignedBatch(n: number) {
   const modelId = computeModelId('tiny-llama', keccak256(toHex('weights')));
   const sampling = { maxTokens: 16, temperature: 0, topP: 1, seed: 7, stop: [] };
   const receipts: Receipt[] = Array.from({ length: n }, () => {
     const i = ++jobs;
     return {
+      seq: 0n,
       jobId: keccak256(toHex(`audit-job-${i}`)),
       gateway: gateway.address,
       payer: payer.address,
@@ -125,22 +134,51 @@ async function settleSignedBatch(n: number) {
       confidential: false,
     };
   });
+  const firstSeq = await getNextReceiptSeq(reader(), { grid, gateway: gateway.address });
+  receipts.forEach((r, i) => {
+    r.seq = firstSeq + BigInt(i);
+  });
   const operator = privateKeyToAccount(workerOperator.privateKey);
+  const signatures: Hex[] = [];
   for (const receipt of receipts) {
     const typed = receiptTypedData(receipt, anvil.chainId, grid);
     const signature = await operator.signTypedData(typed);
     expect(await recoverTypedDataAddress({ ...typed, signature })).toBe(workerOperator.address);
+    signatures.push(signature);
   }
   const tree = buildReceiptTree(receipts);
   const total = receipts.reduce((sum, r) => sum + r.fee, 0n);
   const { batchId } = await settleBatch(clientFor(gateway), {
     grid,
     root: tree.root as Hex,
+    firstSeq,
     receiptCount: receipts.length,
     debits: [{ payer: payer.address, amount: total }],
     credits: [{ worker: workerOwner.address, gross: total }],
   });
-  return { batchId, receipts, tree };
+  return { batchId, receipts, signatures, tree };
+}
+
+/** Commits `vote` as `v` on receipt `i` of a settled batch; returns what its reveal needs. */
+async function commit(
+  v: (typeof anvilTestAccounts)[number],
+  batch: Awaited<ReturnType<typeof settleSignedBatch>>,
+  i: number,
+  vote: AuditVote,
+) {
+  const receipt = batch.receipts[i]!;
+  const leaf = receiptLeafHash(receipt);
+  const evidenceHash = keccak256(toHex(`report by ${v.address}`));
+  const salt = keccak256(toHex(`salt of ${v.address} for ${leaf}`));
+  const result = await commitVote(clientFor(v), {
+    grid,
+    batchId: batch.batchId,
+    receipt,
+    signature: batch.signatures[i]!,
+    proof: batch.tree.getProof(i) as Hex[],
+    commitment: voteCommitment({ leaf, validator: v.address, vote, evidenceHash, salt }),
+  });
+  return { ...result, reveal: { grid, leaf, vote, evidenceHash, salt } };
 }
 
 /** Mines past the randomness delay and fixes the batch's randomness (as anyone: the stranger). */
@@ -175,7 +213,7 @@ beforeAll(async () => {
   const p = clientFor(payer);
   await approveToken(p, { token, spender: grid, amount: parseAipg('1000') });
   await deposit(p, { grid, amount: parseAipg('1000') });
-  await approveGateway(p, { grid, gateway: gateway.address, cap: parseAipg('1000') });
+  await increaseGatewayCap(p, { grid, gateway: gateway.address, amount: parseAipg('1000') });
 });
 
 afterAll(async () => {
@@ -188,7 +226,8 @@ describe('deployment', () => {
       auditRateBps: 10_000,
       validatorsPerAudit: 3,
       quorum: 2,
-      attestWindow: WINDOW,
+      commitWindow: COMMIT_WINDOW,
+      revealWindow: REVEAL_WINDOW,
       randomnessDelay: 2,
       workerSlashAmount: parseAipg('100'),
       falseAttestationSlash: parseAipg('500'),
@@ -222,20 +261,41 @@ describe('deployment', () => {
         { network: 'devnet', init: { audit: { quorum: 4 } } },
       ),
     );
-    expect(quorum.shortMessage).toMatch(/audit.quorum must be 1..validatorsPerAudit/);
+    expect(quorum.shortMessage).toMatch(/audit.quorum must be a majority of validatorsPerAudit/);
     const base = await rejection(
       deployGrid(
         { walletClient: clientFor(deployer), publicClient: reader() },
         { network: 'base', token: deployment.token },
       ),
     );
-    expect(base.shortMessage).toMatch(/randomnessSource is required on Base/);
+    expect(base.shortMessage).toMatch(/randomnessSource or vrf is required on Base/);
+  });
+});
+
+describe('voteCommitment', () => {
+  test("is the contract's voteCommitment", async () => {
+    const p = {
+      leaf: keccak256(toHex('leaf')),
+      validator: v2.address,
+      vote: 'fail' as const,
+      evidenceHash: keccak256(toHex('evidence')),
+      salt: keccak256(toHex('salt')),
+    };
+    const onChain = await readContract(reader(), {
+      address: grid,
+      abi: gridAbi,
+      functionName: 'voteCommitment',
+      args: [p.leaf, p.validator, 2, p.evidenceHash, p.salt],
+    });
+    expect(voteCommitment(p)).toBe(onChain);
+    expect(voteCommitment({ ...p, vote: 'pass' })).not.toBe(onChain);
   });
 });
 
 describe('a FAIL verdict', () => {
-  test('every assigned validator attests FAIL: the worker is slashed, the finders paid, the treasury gets the rest', async () => {
-    const { batchId, receipts, tree } = await settleSignedBatch(3);
+  test('every seat commits then reveals FAIL: the worker is slashed, the finders paid, the treasury gets the rest', async () => {
+    const batch = await settleSignedBatch(3);
+    const { batchId, receipts } = batch;
     const receipt = receipts[1]!;
     const leaf = receiptLeafHash(receipt);
 
@@ -244,7 +304,8 @@ describe('a FAIL verdict', () => {
     const fixed = await fix(batchId);
     const batchAudit = await getBatchAudit(reader(), { grid, batchId });
     expect(batchAudit).toMatchObject({ fixed: true, randomness: fixed.randomness, deadline: fixed.deadline });
-    expect(batchAudit.deadline - batchAudit.fixedAt).toBe(WINDOW);
+    expect(batchAudit.deadline - batchAudit.fixedAt).toBe(COMMIT_WINDOW);
+    expect(batchAudit.revealDeadline - batchAudit.deadline).toBe(REVEAL_WINDOW);
 
     expect(await isAudited(reader(), { grid, batchId, receipt })).toBe(true);
     expect(await isAudited(reader(), { grid, batchId, leaf, worker: workerOwner.address })).toBe(true);
@@ -255,45 +316,57 @@ describe('a FAIL verdict', () => {
     const earningsBefore = await Promise.all(validators.map((v) => earningsOf(v.address)));
     const feesBefore = await protocolFees();
 
-    const proof = tree.getProof(1) as Hex[];
-    for (const v of validators) {
-      const result = await attest(clientFor(v), {
-        grid,
-        batchId,
-        receipt,
-        proof,
-        vote: 'fail',
-        evidenceHash: keccak256(toHex(`report by ${v.address}`)),
-      });
-      expect(result).toMatchObject({ leaf, validator: v.address });
+    const reveals = [];
+    for (const [i, v] of validators.entries()) {
+      const c = await commit(v, batch, 1, 'fail');
+      expect(c).toMatchObject({ leaf, validator: v.address });
+      expect(c.opened === null).toBe(i > 0);
+      if (i === 0) expect([...c.opened!.validators].sort()).toEqual([...assigned].sort());
+      reveals.push(c.reveal);
     }
-    const twice = await rejection(attest(clientFor(v1), { grid, batchId, receipt, proof, vote: 'pass' }));
-    expect(twice.errorName).toBe('AlreadyAttested');
-    const outsider = await rejection(
-      attest(clientFor(stranger), { grid, batchId, receipt, proof, vote: 'fail' }),
-    );
+    const twice = await rejection(commit(v1, batch, 1, 'pass'));
+    expect(twice.errorName).toBe('AlreadyCommitted');
+    const outsider = await rejection(commit(stranger, batch, 1, 'fail'));
     expect(outsider.errorName).toBe('NotAssigned');
 
-    const open = await getAudit(reader(), { grid, leaf, validators: [v1.address, stranger.address] });
-    expect(open).toMatchObject({
+    const committed = await getAudit(reader(), { grid, leaf, validators: [v1.address, stranger.address] });
+    expect(committed).toMatchObject({
       opened: true,
       batchId,
       worker: workerOwner.address,
       modelId: receipt.modelId,
-      failVotes: 3,
+      deadline: batchAudit.deadline,
+      revealDeadline: batchAudit.revealDeadline,
+      seats: 3,
+      commits: 3,
+      failVotes: 0,
       passVotes: 0,
       verdict: 'none',
-      votes: { [v1.address]: 'fail', [stranger.address]: 'none' },
+      votes: { [v1.address]: 'committed', [stranger.address]: 'none' },
     });
-    const early = await rejection(finalizeAudit(clientFor(stranger), { grid, leaf }));
-    expect(early.errorName).toBe('AttestWindowOpen');
+    // The reveal window opens only after the commit deadline.
+    const early = await rejection(revealVote(clientFor(v1), reveals[0]!));
+    expect(early.errorName).toBe('RevealWindowNotOpen');
 
-    await mine(1, WINDOW + 1);
+    await mine(1, COMMIT_WINDOW + 1);
+    const wrong = await rejection(revealVote(clientFor(v1), { ...reveals[0]!, vote: 'pass' }));
+    expect(wrong.errorName).toBe('CommitmentMismatch');
+    for (const [i, v] of validators.entries()) {
+      const r = await revealVote(clientFor(v), reveals[i]!);
+      expect(r).toMatchObject({ batchId, validator: v.address });
+    }
+    const open = await getAudit(reader(), { grid, leaf, validators: [v1.address] });
+    expect(open).toMatchObject({ failVotes: 3, passVotes: 0, votes: { [v1.address]: 'fail' } });
+    const tooEarly = await rejection(finalizeAudit(clientFor(stranger), { grid, leaf }));
+    expect(tooEarly.errorName).toBe('AuditWindowOpen');
+
+    await mine(1, REVEAL_WINDOW + 1);
     const result = await finalizeAudit(clientFor(stranger), { grid, leaf });
     const slash = parseAipg('100');
     const each = (slash * 5_000n) / 10_000n / 3n;
     expect(result).toMatchObject({ verdict: 'fail', worker: workerOwner.address, slashed: slash });
-    expect(result.rewards).toEqual(validators.map((v) => ({ validator: v.address, amount: each })));
+    // In seat order.
+    expect(result.rewards).toEqual(assigned.map((validator) => ({ validator, amount: each })));
     expect(result.falseAttestations).toEqual([]);
 
     expect(await stake('worker', workerOwner.address)).toBe(workerBefore - slash);
@@ -313,26 +386,29 @@ describe('a FAIL verdict', () => {
   });
 });
 
-describe('a validator against the majority', () => {
-  test('two FAIL votes against one PASS: the PASS voter is slashed for a false attestation', async () => {
-    const { batchId, receipts, tree } = await settleSignedBatch(2);
-    await fix(batchId);
-    const receipt = receipts[0]!;
-    const leaf = receiptLeafHash(receipt);
-    const proof = tree.getProof(0) as Hex[];
+describe('a validator who never reveals', () => {
+  test('two FAIL reveals and a commitment never revealed: the silent seat is slashed', async () => {
+    const batch = await settleSignedBatch(2);
+    await fix(batch.batchId);
+    const leaf = receiptLeafHash(batch.receipts[0]!);
     const stakesBefore = await Promise.all(validators.map((v) => stake('validator', v.address)));
     const poolBefore = await validatorPool();
 
-    await attest(clientFor(v1), { grid, batchId, receipt, proof, vote: 'fail' });
-    await attest(clientFor(v2), { grid, batchId, receipt, proof, vote: 'pass' });
-    await attest(clientFor(v3), { grid, batchId, receipt, proof, vote: 'fail' });
-    await mine(1, WINDOW + 1);
+    const c1 = await commit(v1, batch, 0, 'fail');
+    await commit(v2, batch, 0, 'pass');
+    const c3 = await commit(v3, batch, 0, 'fail');
+    await mine(1, COMMIT_WINDOW + 1);
+    await revealVote(clientFor(v1), c1.reveal);
+    await revealVote(clientFor(v3), c3.reveal);
+    await mine(1, REVEAL_WINDOW + 1);
+    const late = await rejection(revealVote(clientFor(v3), c3.reveal));
+    expect(late.errorName).toBe('RevealWindowClosed');
     const result = await finalizeAudit(clientFor(stranger), { grid, leaf });
 
     const falseSlash = parseAipg('500');
     expect(result.verdict).toBe('fail');
     expect(result.falseAttestations).toEqual([{ validator: v2.address, amount: falseSlash }]);
-    expect(result.rewards.map((r) => r.validator)).toEqual([v1.address, v3.address]);
+    expect(result.rewards.map((r) => r.validator).sort()).toEqual([v1.address, v3.address].sort());
     expect(await stake('validator', v2.address)).toBe(stakesBefore[1]! - falseSlash);
     expect(await stake('validator', v1.address)).toBe(stakesBefore[0]!);
     expect(await stake('validator', v3.address)).toBe(stakesBefore[2]!);
@@ -355,13 +431,73 @@ describe('governance', () => {
     expect(lower.errorName).toBe('RateCanOnlyRise');
     await setWorkerAuditRate(clientFor(deployer), { grid, worker: stranger.address, rateBps: 2_500 });
 
-    const config = { ...deployment.params.audit!, auditRateBps: 500, attestWindow: 120 };
+    const governance = await getGovernance(reader(), { grid });
+    expect(governance).toMatchObject({
+      owner: deployer.address,
+      pendingOwner: null,
+      cutDelay: deployment.params.cutDelay,
+      changeWindow: deployment.params.changeWindow,
+      auditLimits: deployment.params.auditLimits,
+    });
+    const from = { grid, fromBlock: BigInt(deployment.deployBlock) };
+    expect((await getPendingChanges(reader(), from)).changes).toEqual([]);
+
+    const config = { ...deployment.params.audit!, auditRateBps: 500, commitWindow: 120 };
     const bad = await rejection(
-      setAuditConfig(clientFor(deployer), { grid, config: { ...config, finderShareBps: 10_001 } }),
+      announceAuditConfig(clientFor(deployer), { grid, config: { ...config, finderShareBps: 10_001 } }),
     );
     expect(bad.errorName).toBe('InvalidAuditConfig');
-    expect(bad.args).toEqual({ reason: 'finderShareBps' });
+    const notOwner = await rejection(announceAuditConfig(clientFor(stranger), { grid, config }));
+    expect(notOwner.errorName).toBe('NotOwner');
+    const announced = await announceAuditConfig(clientFor(deployer), { grid, config });
+    expect(announced.expiresAt - announced.executableAt).toBe(governance.changeWindow);
+    const pending = await getPendingChanges(reader(), from);
+    expect(pending.changes).toEqual([
+      expect.objectContaining({
+        kind: 'auditConfig',
+        id: announced.id,
+        config,
+        executableAt: announced.executableAt,
+        expiresAt: announced.expiresAt,
+        status: 'waiting',
+      }),
+    ]);
+    const notYet = await rejection(setAuditConfig(clientFor(deployer), { grid, config }));
+    expect(notYet.errorName).toBe('ChangeNotReady');
+    await mine(1, governance.cutDelay);
+    expect((await getPendingChanges(reader(), from)).changes[0]?.status).toBe('ready');
     await setAuditConfig(clientFor(deployer), { grid, config });
     expect((await getGridParams(reader(), { grid })).audit).toEqual(config);
+    expect((await getPendingChanges(reader(), from)).changes).toEqual([]);
+  });
+
+  test('a cancelled or lapsed announcement is no longer pending', async () => {
+    const from = { grid, fromBlock: BigInt(deployment.deployBlock) };
+    const { changeWindow, cutDelay } = await getGovernance(reader(), { grid });
+    const owner = clientFor(deployer);
+    const a = await announceAuditConfig(owner, {
+      grid,
+      config: { ...deployment.params.audit!, auditRateBps: 700 },
+    });
+    const b = await announceAuditConfig(owner, {
+      grid,
+      config: { ...deployment.params.audit!, auditRateBps: 800 },
+    });
+    expect((await getPendingChanges(reader(), from)).changes.map((c) => c.id)).toEqual([a.id, b.id]);
+    await writeCancel(a.id);
+    expect((await getPendingChanges(reader(), from)).changes.map((c) => c.id)).toEqual([b.id]);
+    await mine(1, cutDelay + changeWindow + 1);
+    expect((await getPendingChanges(reader(), from)).changes).toEqual([]);
   });
 });
+
+async function writeCancel(id: Hex) {
+  const owner = clientFor(deployer);
+  const hash = await owner.writeContract({
+    address: grid,
+    abi: gridAbi,
+    functionName: 'cancelChange',
+    args: [id],
+  });
+  await owner.waitForTransactionReceipt({ hash });
+}

@@ -8,6 +8,7 @@ import {
   computeRequestHash,
   parseAipg,
   type Receipt,
+  receiptLeafHash,
   receiptTypedData,
   splitGross,
   verifyReceiptProof,
@@ -16,6 +17,7 @@ import {
   type Address,
   createTestClient,
   type Hex,
+  hashTypedData,
   http,
   keccak256,
   maxUint256,
@@ -27,13 +29,13 @@ import { getBytecode, readContract } from 'viem/actions';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   anvilTestAccounts,
-  approveGateway,
   approveToken,
   bond,
   ChainError,
   cancelUnbond,
   createGridClients,
   type Deployment,
+  decreaseGatewayCap,
   deployGrid,
   deposit,
   depositWithPermit,
@@ -42,8 +44,10 @@ import {
   getBond,
   getGridParams,
   getModel,
+  getNextReceiptSeq,
   gridAbi,
   increaseBond,
+  increaseGatewayCap,
   listModels,
   readDeployment,
   registerModel,
@@ -128,7 +132,23 @@ describe('deployGrid', () => {
       chainId: 31337,
       owner: deployer.address,
       treasury: deployer.address,
-      params: { unbondDelay: 30, depositWithdrawDelay: 30, cutDelay: 120, workerBps: 8000 },
+      params: {
+        unbondDelay: 30,
+        depositWithdrawDelay: 30,
+        cutDelay: 120,
+        changeWindow: 120,
+        workerBps: 8000,
+        audit: { validatorsPerAudit: 3, quorum: 2, commitWindow: 30, revealWindow: 30 },
+        auditLimits: {
+          maxWorkerSlashBps: 2000,
+          maxFalseAttestationSlashBps: 1000,
+          maxFinderShareBps: 5000,
+          minValidatorsPerAudit: 1,
+          minQuorum: 1,
+          minCommitWindow: 5,
+          minRevealWindow: 5,
+        },
+      },
     });
     expect(Object.keys(deployment.facets).sort()).toEqual([...facetNames].sort());
     for (const address of Object.values(deployment.facets)) {
@@ -157,7 +177,21 @@ describe('deployGrid', () => {
       validatorBps: 1500,
       protocolBps: 500,
       confidentialPremiumBps: 2500,
+      audit: deployment.params.audit,
     });
+    const limits = await readContract(publicClient, {
+      address: grid,
+      abi: gridAbi,
+      functionName: 'auditLimits',
+    });
+    expect(limits).toEqual({
+      ...deployment.params.auditLimits,
+      minCommitWindow: 5n,
+      minRevealWindow: 5n,
+    });
+    expect(
+      await readContract(publicClient, { address: grid, abi: gridAbi, functionName: 'changeWindow' }),
+    ).toBe(120n);
     expect(await balanceOf(stranger.address)).toBe(parseAipg('100000'));
   });
 
@@ -195,6 +229,34 @@ describe('deployGrid', () => {
       ),
     );
     expect(error.shortMessage).toMatch(/shares must sum to 10,000 bps/);
+    const refused = async (init: Parameters<typeof deployGrid>[1]['init']) =>
+      (
+        await rejection(
+          deployGrid({ walletClient: clientFor(deployer), publicClient }, { network: 'devnet', init }),
+        )
+      ).shortMessage;
+    // DiamondInit's reaction margin is 60 s off Base: the devnet's 120 s cut delay is exactly 30 + 60 + 30.
+    expect(await refused({ cutDelay: 89 })).toMatch(/cutDelay must be at least .* \+ 60 s/);
+    expect(await refused({ changeWindow: 121 })).toMatch(
+      /changeWindow must be positive and at most cutDelay/,
+    );
+    expect(await refused({ audit: { validatorsPerAudit: 4, quorum: 2 } })).toMatch(
+      /quorum must be a majority/,
+    );
+    expect(await refused({ audit: { commitWindow: 4 } })).toMatch(/commitWindow must be at least 5 s/);
+    expect(await refused({ audit: { workerSlashAmount: parseAipg('201') } })).toMatch(
+      /workerSlashAmount must be at most 2000 bps/,
+    );
+    expect(await refused({ auditLimits: { minQuorum: 0 } })).toMatch(/minQuorum must be at least 1/);
+  });
+
+  test('a single-validator devnet config is within the devnet limits and deploys', async () => {
+    const { publicClient } = createGridClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId });
+    const single = await deployGrid(
+      { walletClient: clientFor(deployer), publicClient },
+      { network: 'devnet', token, init: { audit: { validatorsPerAudit: 1, quorum: 1 } } },
+    );
+    expect(single.params.audit).toMatchObject({ validatorsPerAudit: 1, quorum: 1 });
   });
 });
 
@@ -303,11 +365,16 @@ describe('payments', () => {
   let receipts: Receipt[];
   let root: Hex;
 
-  test('a payer deposits and approves a gateway', async () => {
+  test('a payer deposits and raises and lowers a gateway cap relatively', async () => {
     const client = clientFor(payer);
     await approveToken(client, { token, spender: grid, amount: parseAipg('100') });
     await deposit(client, { grid, amount: parseAipg('100') });
-    await approveGateway(client, { grid, gateway: gateway.address, cap: parseAipg('50') });
+    expect(
+      (await increaseGatewayCap(client, { grid, gateway: gateway.address, amount: parseAipg('60') })).cap,
+    ).toBe(parseAipg('60'));
+    expect(
+      (await decreaseGatewayCap(client, { grid, gateway: gateway.address, amount: parseAipg('10') })).cap,
+    ).toBe(parseAipg('50'));
     const { publicClient } = createGridClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId });
     const allowance = await readContract(publicClient, {
       address: grid,
@@ -321,7 +388,10 @@ describe('payments', () => {
   test('a gateway settles a batch of receipts signed by the worker operator; the worker withdraws earnings', async () => {
     const modelId = computeModelId('tiny-llama', keccak256(toHex('weights')));
     const sampling = { maxTokens: 16, temperature: 0, topP: 1, seed: 7, stop: [] };
-    receipts = [0, 1, 2].map((i) => ({
+    const { publicClient } = createGridClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId });
+    expect(await getNextReceiptSeq(publicClient, { grid, gateway: gateway.address })).toBe(0n);
+    // Receipt numbers 0, 1 and 3: the job numbered 2 failed without a receipt, inside the range with no leaf.
+    receipts = [0, 1, 3].map((seq, i) => ({
       jobId: keccak256(toHex(`job-${i}`)),
       gateway: gateway.address,
       payer: payer.address,
@@ -334,12 +404,21 @@ describe('payments', () => {
       fee: parseAipg(`${i + 1}`),
       completedAt: 1_800_000_000n + BigInt(i),
       confidential: false,
+      seq: BigInt(seq),
     }));
     const operator = privateKeyToAccount(workerOperator.privateKey);
     for (const receipt of receipts) {
       const typed = receiptTypedData(receipt, anvil.chainId, grid);
       const signature = await operator.signTypedData(typed);
       expect(await recoverTypedDataAddress({ ...typed, signature })).toBe(workerOperator.address);
+      // The EIP-712 type (seq last) and the leaf are the contract's own.
+      const onChain = { address: grid, abi: gridAbi, args: [receipt] } as const;
+      expect(await readContract(publicClient, { ...onChain, functionName: 'receiptDigest' })).toBe(
+        hashTypedData(typed),
+      );
+      expect(await readContract(publicClient, { ...onChain, functionName: 'receiptLeaf' })).toBe(
+        receiptLeafHash(receipt),
+      );
     }
     const tree = buildReceiptTree(receipts);
     root = tree.root as Hex;
@@ -351,20 +430,21 @@ describe('payments', () => {
     const { batchId } = await settleBatch(clientFor(gateway), {
       grid,
       root,
-      receiptCount: receipts.length,
+      firstSeq: 0n,
+      receiptCount: 4,
       debits: [{ payer: payer.address, amount: total }],
       credits: [{ worker: workerOwner.address, gross: total }],
     });
     expect(batchId).toBe(1n);
+    expect(await getNextReceiptSeq(publicClient, { grid, gateway: gateway.address })).toBe(4n);
 
-    const { publicClient } = createGridClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId });
     const batch = await readContract(publicClient, {
       address: grid,
       abi: gridAbi,
       functionName: 'getBatch',
       args: [1n],
     });
-    expect(batch).toMatchObject({ root, gateway: gateway.address, receiptCount: 3, total });
+    expect(batch).toMatchObject({ root, gateway: gateway.address, receiptCount: 4, total, firstSeq: 0n });
 
     const share = splitGross(total, { workerBps: 8000, validatorBps: 1500 });
     const status = await getAccountStatus(publicClient, { grid, account: workerOwner.address });
@@ -378,21 +458,49 @@ describe('payments', () => {
     expect(await balanceOf(workerOwner.address)).toBe(before + share.worker);
   });
 
-  test('settlement errors are decoded: a root twice, a cap exceeded', async () => {
+  test('settlement errors are decoded: a root twice, a range settled twice, an empty total, a cap exceeded', async () => {
     const again = await rejection(
       settleBatch(clientFor(gateway), {
         grid,
         root,
+        firstSeq: 4n,
         receiptCount: 1,
         debits: [{ payer: payer.address, amount: 1n }],
         credits: [{ worker: workerOwner.address, gross: 1n }],
       }),
     );
     expect(again.errorName).toBe('BatchAlreadySettled');
+    const stale = await rejection(
+      settleBatch(clientFor(gateway), {
+        grid,
+        root: keccak256(toHex('a replayed range')),
+        firstSeq: 0n,
+        receiptCount: 4,
+        debits: [{ payer: payer.address, amount: 1n }],
+        credits: [{ worker: workerOwner.address, gross: 1n }],
+      }),
+    );
+    expect(stale.errorName).toBe('SequenceMismatch');
+    expect(stale.args).toEqual({ gateway: gateway.address, expected: 4n, firstSeq: 0n });
+    expect(stale.shortMessage).toBe(
+      `SequenceMismatch(gateway: ${gateway.address}, expected: 4, firstSeq: 0)`,
+    );
+    const empty = await rejection(
+      settleBatch(clientFor(gateway), {
+        grid,
+        root: keccak256(toHex('a batch that pays nothing')),
+        firstSeq: 4n,
+        receiptCount: 1,
+        debits: [{ payer: payer.address, amount: 0n }],
+        credits: [{ worker: workerOwner.address, gross: 0n }],
+      }),
+    );
+    expect(empty.errorName).toBe('EmptyBatch');
     const capped = await rejection(
       settleBatch(clientFor(gateway), {
         grid,
         root: keccak256(toHex('another batch')),
+        firstSeq: 4n,
         receiptCount: 1,
         debits: [{ payer: payer.address, amount: parseAipg('60') }],
         credits: [{ worker: workerOwner.address, gross: parseAipg('60') }],
@@ -519,7 +627,17 @@ describe('status and RPC errors', () => {
     expect(error.shortMessage).toBe('cannot reach the RPC endpoint http://127.0.0.1:9');
   });
 
-  test('an unlimited gateway cap is accepted', async () => {
-    await approveGateway(clientFor(payer), { grid, gateway: stranger.address, cap: maxUint256 });
+  test('an unlimited gateway cap saturates and a decrease saturates at zero', async () => {
+    const client = clientFor(payer);
+    expect(
+      (await increaseGatewayCap(client, { grid, gateway: stranger.address, amount: maxUint256 })).cap,
+    ).toBe(maxUint256);
+    expect((await increaseGatewayCap(client, { grid, gateway: stranger.address, amount: 1n })).cap).toBe(
+      maxUint256,
+    );
+    expect(
+      (await decreaseGatewayCap(client, { grid, gateway: stranger.address, amount: maxUint256 })).cap,
+    ).toBe(0n);
+    expect((await decreaseGatewayCap(client, { grid, gateway: stranger.address, amount: 1n })).cap).toBe(0n);
   });
 });

@@ -1,11 +1,20 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { anvilTestAccounts, attest, createGridClients, getAudit, getBond, gridAbi } from '@aipg/chain';
-import { parseAipg } from '@aipg/core';
+import {
+  anvilTestAccounts,
+  commitVote,
+  createGridClients,
+  getAudit,
+  getBond,
+  gridAbi,
+  revealVote,
+  voteCommitment,
+} from '@aipg/chain';
+import { parseAipg, receiptLeafHash } from '@aipg/core';
 import { createAuditClient } from '@aipg/validator';
 import type { AdversaryKind } from '@aipg/worker';
-import { type Address, type Hex, parseEventLogs } from 'viem';
+import { type Address, type Hex, keccak256, parseEventLogs, zeroHash } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
@@ -18,7 +27,8 @@ import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '.
 const HONEST_JOBS = 200;
 const JOBS_PER_ADVERSARY = 5;
 const KINDS: readonly AdversaryKind[] = ['substitute', 'truncate', 'fabricate', 'inflate'];
-const ATTEST_WINDOW = 3_600;
+/** Commit and reveal windows: long, chain time is moved past them (evm_increaseTime). */
+const WINDOW = 3_600;
 /** The hard evidence each lie leaves (the validator's judge codes); jobs alternate greedy and seeded. */
 const EXPECTED_REASONS: Record<AdversaryKind, string[]> = {
   substitute: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
@@ -44,7 +54,7 @@ beforeAll(async () => {
     // the registered model is `small`: a substitute runs `tiny` under its name
     model: 'small',
     validators: 3,
-    audit: { auditRateBps: 10_000, attestWindow: ATTEST_WINDOW, randomnessDelay: 2 },
+    audit: { auditRateBps: 10_000, commitWindow: WINDOW, revealWindow: WINDOW, randomnessDelay: 2 },
     traffic: false,
     blockIntervalMs: 0,
     settleIntervalMs: 3_600_000,
@@ -139,32 +149,50 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
   }
 }
 
-/** Settles what waits, mines past the randomness delay and waits for the running nodes to attest. */
-async function settleAndAttest(nodes: StartDevnetReturnType['validatorNodes'], expected: number[]) {
+/** Settles what waits, mines past the randomness delay and waits for the running nodes to commit their votes. */
+async function settleAndCommit(nodes: StartDevnetReturnType['validatorNodes'], expected: number[]) {
   await net.gateway.settleNow();
   await rpc('anvil_mine', [`0x${(net.auditConfig.randomnessDelay + 1).toString(16)}`]);
   await waitUntil(
-    'the validators to attest',
+    'the validators to commit',
     () =>
       nodes.every((v, i) => {
         const a = v.status().audits;
         return (
-          a.pending + a.judged + a.sending === 0 && a.attested + a.finalized + a.abstained >= expected[i]!
+          a.pending + a.judged + a.committing === 0 &&
+          a.committed + a.revealed + a.finalized + a.abstained >= expected[i]!
         );
       }),
     300_000,
   );
 }
 
-/** Moves chain time past the window and waits for the nodes to finalize what they attested. */
-async function closeWindow(nodes: StartDevnetReturnType['validatorNodes']) {
-  await rpc('evm_increaseTime', [ATTEST_WINDOW + 1]);
+/** Moves chain time past the commit deadline and waits for the nodes to reveal what they committed. */
+async function openReveals(nodes: StartDevnetReturnType['validatorNodes']) {
+  await rpc('evm_increaseTime', [WINDOW + 1]);
+  await rpc('anvil_mine', ['0x1']);
+  await waitUntil(
+    'the votes to be revealed',
+    () => nodes.every((v) => v.status().audits.committed + v.status().audits.revealing === 0),
+    120_000,
+  );
+}
+
+/** Moves chain time past the reveal deadline and waits for the nodes to finalize what they revealed. */
+async function closeReveals(nodes: StartDevnetReturnType['validatorNodes']) {
+  await rpc('evm_increaseTime', [WINDOW + 1]);
   await rpc('anvil_mine', ['0x1']);
   await waitUntil(
     'the audits to be finalized',
-    () => nodes.every((v) => v.status().audits.attested === 0),
+    () => nodes.every((v) => v.status().audits.revealed === 0),
     120_000,
   );
+}
+
+/** Commit, reveal, finalize: the whole audit round after the nodes committed. */
+async function closeWindow(nodes: StartDevnetReturnType['validatorNodes']) {
+  await openReveals(nodes);
+  await closeReveals(nodes);
 }
 
 async function finalizedSince(fromBlock: bigint): Promise<Finalized[]> {
@@ -217,7 +245,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     for (const a of adversaries.values()) expect(a.events).toHaveLength(JOBS_PER_ADVERSARY);
 
     const total = HONEST_JOBS + KINDS.length * JOBS_PER_ADVERSARY;
-    await settleAndAttest(net.validatorNodes, [total, total, total]);
+    await settleAndCommit(net.validatorNodes, [total, total, total]);
     for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
     const attestMs = performance.now() - started - jobsMs;
     await closeWindow(net.validatorNodes);
@@ -327,7 +355,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     const fromBlock = (await publicClient.getBlockNumber()) + 1n;
     const jobs: ChatResult[] = [];
     await runJobs(3, 1, async (i) => jobs.push(await chat(net.accounts.worker, 500 + i, honestParams(i))));
-    await settleAndAttest(
+    await settleAndCommit(
       nodes,
       before.map((n) => n + 3),
     );
@@ -340,18 +368,31 @@ describe('red team: every job audited by 3 validators re-executing the registere
       eventName: 'BatchSettled',
       logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock }),
     });
+    const reveals = [];
     for (const { grid } of jobs) {
       const job = await client.getJob(grid.job_id);
       const settled = batchIds.find((b) => b.args.root === job.batch!.root)!;
-      await attest(wallet, {
+      const leaf = receiptLeafHash(job.receipt);
+      const reveal = {
+        grid: net.contracts.grid,
+        leaf,
+        vote: 'fail' as const,
+        evidenceHash: zeroHash,
+        salt: keccak256(leaf),
+      };
+      await commitVote(wallet, {
         grid: net.contracts.grid,
         batchId: settled.args.batchId,
         receipt: job.receipt,
+        signature: job.signature,
         proof: job.batch!.proof,
-        vote: 'fail',
+        commitment: voteCommitment({ ...reveal, validator: liar.address }),
       });
+      reveals.push(reveal);
     }
-    await closeWindow(nodes);
+    await openReveals(nodes);
+    for (const r of reveals) await revealVote(wallet, r);
+    await closeReveals(nodes);
     const verdicts = await finalizedSince(fromBlock);
     expect(verdicts).toHaveLength(3);
     expect(verdicts.map((f) => f.verdict)).toEqual([1, 1, 1]);

@@ -6,7 +6,7 @@
  *      ── challenge {nonce,…} ───────────────▶
  *      ◀────────────── hello {operator, signature(loginMessage), models, hardware}
  *      ── welcome {workerId, heartbeatMs} ──▶      (or `error` + close: bond missing, bad signature…)
- *      ── job {jobId, modelId, input, params, pricing} ─▶
+ *      ── job {jobId, seq, modelId, input, params, pricing} ─▶
  *      ◀──────────── token {jobId, text, tokenIds}  (zero or more, when streaming)
  *      ◀──────────── result {jobId, token ids, usage, receipt, signature}
  *      ── cancel {jobId} ───────────────────▶      (client went away)
@@ -26,7 +26,7 @@ import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import type { Receipt } from './receipt.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32-byte hex') as unknown as z.ZodType<Hex>;
 const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'expected hex bytes') as unknown as z.ZodType<Hex>;
@@ -34,6 +34,7 @@ const address = z
   .string()
   .regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address') as unknown as z.ZodType<Address>;
 const uintString = z.string().regex(/^\d{1,78}$/, 'expected a decimal integer string');
+const uint64String = uintString.refine((s) => BigInt(s) < 2n ** 64n, 'expected a uint64');
 const tokenId = z.number().int().min(0).max(0xffffffff);
 
 /**
@@ -83,6 +84,7 @@ export const receiptJsonSchema = z.object({
   fee: uintString,
   completedAt: uintString,
   confidential: z.boolean(),
+  seq: uint64String,
 });
 export type ReceiptJson = z.infer<typeof receiptJsonSchema>;
 
@@ -93,6 +95,7 @@ export function receiptToJson(r: Receipt): ReceiptJson {
     outputUnits: r.outputUnits.toString(),
     fee: r.fee.toString(),
     completedAt: r.completedAt.toString(),
+    seq: r.seq.toString(),
   };
 }
 
@@ -103,6 +106,7 @@ export function receiptFromJson(r: ReceiptJson): Receipt {
     outputUnits: BigInt(r.outputUnits),
     fee: BigInt(r.fee),
     completedAt: BigInt(r.completedAt),
+    seq: BigInt(r.seq),
   };
 }
 
@@ -155,6 +159,11 @@ export const jobMessage = z.object({
   }),
   confidential: z.boolean(),
   stream: z.boolean(),
+  /**
+   * The gateway's receipt number for this dispatch (decimal uint64): the worker signs it into the
+   * receipt and refuses a number it has already accepted from this gateway.
+   */
+  seq: uint64String,
 });
 export const cancelMessage = z.object({ type: z.literal('cancel'), jobId: hex32, reason: z.string() });
 export const pingMessage = z.object({ type: z.literal('ping'), t: z.number() });

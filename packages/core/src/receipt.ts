@@ -20,6 +20,12 @@ export type Receipt = {
   fee: bigint;
   completedAt: bigint;
   confidential: boolean;
+  /**
+   * The gateway's receipt number: assigned when the job is dispatched, one per dispatch, never reused.
+   * A batch settles a contiguous range of them (`settle(root, firstSeq, receiptCount, …)`), so a receipt
+   * can be settled once and an audit can check that it belongs to the batch it is proved against.
+   */
+  seq: bigint;
 };
 
 export const receiptTypes = {
@@ -36,6 +42,7 @@ export const receiptTypes = {
     { name: 'fee', type: 'uint256' },
     { name: 'completedAt', type: 'uint64' },
     { name: 'confidential', type: 'bool' },
+    { name: 'seq', type: 'uint64' },
   ],
 } as const;
 
@@ -71,6 +78,7 @@ export function receiptLeafValues(r: Receipt) {
     r.fee,
     r.completedAt,
     r.confidential,
+    r.seq,
   ] as const;
 }
 

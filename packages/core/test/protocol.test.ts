@@ -4,6 +4,10 @@ import {
   MAX_SCORE_ENTRIES,
   MAX_SCORE_TOKENS,
   MAX_SCORE_TOP_K,
+  type Receipt,
+  receiptFromJson,
+  receiptJsonSchema,
+  receiptToJson,
   workerToGateway,
 } from '../src/index.ts';
 
@@ -66,5 +70,53 @@ describe('score frames', () => {
         retryable: true,
       }).success,
     ).toBe(true);
+  });
+});
+
+describe('job frames and receipts carry the receipt number', () => {
+  const job = (extra: Record<string, unknown> = {}) => ({
+    type: 'job',
+    jobId: id,
+    seq: '7',
+    modelId: id,
+    payer: `0x${'11'.repeat(20)}`,
+    kind: 'completion',
+    input: { prompt: 'hi' },
+    params: { maxTokens: 4, temperature: 0, topP: 1, seed: null, stop: [] },
+    pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
+    confidential: false,
+    stream: false,
+    ...extra,
+  });
+
+  test('a job frame needs a uint64 seq', () => {
+    expect(gatewayToWorker.parse(job())).toEqual(job());
+    expect(gatewayToWorker.safeParse(job({ seq: undefined })).success).toBe(false);
+    expect(gatewayToWorker.safeParse(job({ seq: '-1' })).success).toBe(false);
+    expect(gatewayToWorker.safeParse(job({ seq: (2n ** 64n - 1n).toString() })).success).toBe(true);
+    expect(gatewayToWorker.safeParse(job({ seq: (2n ** 64n).toString() })).success).toBe(false);
+  });
+
+  test('a receipt round-trips its seq through JSON', () => {
+    const hash = id as `0x${string}`;
+    const receipt: Receipt = {
+      jobId: hash,
+      gateway: `0x${'22'.repeat(20)}`,
+      payer: `0x${'11'.repeat(20)}`,
+      worker: `0x${'33'.repeat(20)}`,
+      modelId: hash,
+      requestHash: hash,
+      outputHash: hash,
+      inputUnits: 1n,
+      outputUnits: 2n,
+      fee: 3n,
+      completedAt: 4n,
+      confidential: false,
+      seq: 2n ** 64n - 1n,
+    };
+    const json = receiptToJson(receipt);
+    expect(json.seq).toBe('18446744073709551615');
+    expect(receiptFromJson(receiptJsonSchema.parse(json))).toEqual(receipt);
+    expect(receiptJsonSchema.safeParse({ ...json, seq: undefined }).success).toBe(false);
   });
 });

@@ -10,6 +10,7 @@ import {
   receiptLeafHash,
   receiptLeafValues,
   receiptTypedData,
+  receiptTypes,
   tokenIdsToBytes,
   verifyReceiptProof,
 } from '../src/receipt.ts';
@@ -38,6 +39,7 @@ function receipt(i: number): Receipt {
     fee: 1234n + BigInt(i),
     completedAt: 1_700_000_000n + BigInt(i),
     confidential: i % 2 === 0,
+    seq: 1_000n + BigInt(i),
   };
 }
 
@@ -69,6 +71,18 @@ describe('EIP-712 receipt', () => {
     const signature = await worker.signTypedData(typed);
     expect(await recoverTypedDataAddress({ ...typed, signature })).toBe(worker.address);
   });
+  it('uses the type string the contract hashes, seq last', () => {
+    expect(receiptTypes.Receipt.map((f) => `${f.type} ${f.name}`).join(',')).toBe(
+      'bytes32 jobId,address gateway,address payer,address worker,bytes32 modelId,bytes32 requestHash,' +
+        'bytes32 outputHash,uint64 inputUnits,uint64 outputUnits,uint256 fee,uint64 completedAt,bool confidential,uint64 seq',
+    );
+  });
+  it('binds the receipt number: another seq gives another digest', () => {
+    const r = receipt(1);
+    expect(hashTypedData(receiptTypedData({ ...r, seq: r.seq + 1n }, 31337, grid))).not.toBe(
+      hashTypedData(receiptTypedData(r, 31337, grid)),
+    );
+  });
   it('binds chain and contract: another domain gives another digest', () => {
     const r = receipt(1);
     const a = hashTypedData(receiptTypedData(r, 31337, grid));
@@ -88,6 +102,7 @@ describe('receipt Merkle tree', () => {
       const proof = tree.getProof(i) as Hex[];
       expect(verifyReceiptProof(root, r, proof)).toBe(true);
       expect(verifyReceiptProof(root, { ...r, fee: r.fee + 1n }, proof)).toBe(false);
+      expect(verifyReceiptProof(root, { ...r, seq: r.seq + 1n }, proof)).toBe(false);
     }
   });
   it('uses the OpenZeppelin double-hashed abi.encode leaf that MerkleProof.verify checks on chain', () => {
@@ -106,6 +121,7 @@ describe('receipt Merkle tree', () => {
         { type: 'uint256' },
         { type: 'uint64' },
         { type: 'bool' },
+        { type: 'uint64' },
       ],
       [
         r.jobId,
@@ -120,6 +136,7 @@ describe('receipt Merkle tree', () => {
         r.fee,
         r.completedAt,
         r.confidential,
+        r.seq,
       ],
     );
     expect(receiptLeafHash(r)).toBe(keccak256(keccak256(encoded)));

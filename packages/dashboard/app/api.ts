@@ -156,6 +156,9 @@ export type Worker = Bond & {
 export type Validator = Bond & {
   address: string;
   audits: {
+    /** Hidden votes committed; `done` are the revealed ones; `unrevealed`: finalized without a reveal. */
+    committed?: number;
+    unrevealed?: number;
     done: number;
     agreed: number;
     agreement_rate: number | null;
@@ -265,4 +268,40 @@ export type AuditItem = {
   time: string;
   block: number;
   tx: string;
+};
+
+/** One audit with its seats, commitments and reveals (`/v1/network/audits`). */
+export type AuditSummary = {
+  leaf: string;
+  batch_id: string | null;
+  worker: string | null;
+  seats: string[];
+  committed: string[];
+  revealed: { validator: string; vote: 'pass' | 'fail' | null }[];
+  counts: { seats: number; committed: number; revealed: number };
+  commit_deadline: string | null;
+  verdict: 'pass' | 'fail' | 'inconclusive' | null;
+  slashed: Amount | null;
+  opened_at: string;
+  block: number;
+  tx: string;
+};
+
+/** An announced rule change not executed, cancelled or lapsed (`/v1/network/governance`). */
+export type PendingChange = {
+  id: string;
+  kind: 'cut' | 'audit_config' | 'randomness_source';
+  summary: string;
+  content: Record<string, unknown>;
+  executable_at: string;
+  expires_at: string;
+  status: 'waiting' | 'ready';
+  announced: { block: number; tx: string; time: string };
+};
+
+export type Governance = {
+  owner: string | null;
+  pending_owner: string | null;
+  now: string | null;
+  pending_changes: PendingChange[];
 };

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { announceAuditConfig, getGridParams } from '@aipg/chain';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { roles } from '../../gateway/test/helpers/grid.ts';
@@ -222,11 +223,36 @@ describe('dashboard in Chromium', () => {
     expect(await text(`${v} [data-col="audits"]`)).toMatch(/^0\b/);
     await screenshots('validators');
 
+    // The audits card: none opened on this stack yet (an audit opens with its first committed vote).
+    await page.locator('[data-testid="audits"]').waitFor();
+    expect(await text('[data-testid="audits"]')).toContain('No audit has opened yet');
+
     await page.setViewportSize({ width: 390, height: 844 });
     await open('#/');
     await page.locator('[data-testid="model-tiny-test"]').waitFor();
     await screenshots('network-mobile');
     await page.setViewportSize({ width: 1280, height: 900 });
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('the network page lists who owns the grid and an announced rule change with its countdown', async () => {
+    await open('#/');
+    await page.locator('[data-testid="pending-changes"]').waitFor();
+    expect(await text('[data-testid="grid-owner"]')).toContain(roles.owner.address.slice(0, 6));
+    expect(await text('[data-testid="pending-changes"]')).toContain('No rule change announced');
+
+    const { audit } = await getGridParams(stack.grid.publicClient, { grid: stack.grid.grid });
+    const announced = await announceAuditConfig(stack.grid.client(roles.owner.privateKey), {
+      grid: stack.grid.grid,
+      config: { ...audit, auditRateBps: 2_000 },
+    });
+    await stack.index();
+    const row = `[data-testid="change-${announced.id}"]`;
+    await page.locator(row).waitFor();
+    expect(await text(row)).toMatch(/^Audit rules audit 20% · k=\d+ quorum \d+ · commit \d+s reveal \d+s/);
+    expect(await text(row)).toMatch(/executable in .+ · expires in /);
+    expect(await notReloaded()).toBe(true);
+    await screenshots('network-pending-changes');
     expect(pageErrors).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gridAbi, settleBatch } from '@aipg/chain';
+import { getNextReceiptSeq, gridAbi, settleBatch } from '@aipg/chain';
 import {
   buildReceiptTree,
   MAX_SCORE_TOP_K,
@@ -464,16 +464,24 @@ describe('on-chain batch ids', () => {
     await first.stop();
     // The crash: a batch recorded and sent, but the process died before recording the outcome.
     const storage = await createStorage({ common: { options, logger: createLogger('silent') } });
-    const created = await storage.receipts.createBatch(2, (receipts) => {
-      const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-      return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
+    const firstSeq = await getNextReceiptSeq(grid.publicClient, {
+      grid: grid.grid,
+      gateway: roles.gateway.address,
     });
+    const created = await storage.receipts.createBatch(
+      { gateway: roles.gateway.address, from: firstSeq, max: 2 },
+      (receipts) => {
+        const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+        return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
+      },
+    );
     await storage.close();
     const { debits, credits } = aggregate(created!.receipts);
     const sent = await settleBatch(grid.client(roles.gateway.privateKey), {
       grid: grid.grid,
       root: created!.batch.root,
-      receiptCount: created!.receipts.length,
+      firstSeq,
+      receiptCount: Number(created!.batch.seqCount),
       debits,
       credits,
     });

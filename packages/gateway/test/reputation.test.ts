@@ -1,18 +1,22 @@
 /**
  * Routing by audit history: the policy, the log decoding, the follower against a real anvil (its
  * "Grid" a tiny contract that emits any log it is given, to script verdicts, reorgs and restarts),
- * and the whole path through the real AuditFacet: settle, fix randomness, attest FAIL, finalize,
+ * and the whole path through the real AuditFacet: settle, fix randomness, commit and reveal FAIL, finalize,
  * and the gateway stops routing to the slashed worker.
  */
 import {
-  attest,
+  announceAuditConfig,
+  commitVote,
   finalizeAudit,
   fixRandomness,
+  getBatchAudit,
   getGridParams,
   isAudited,
+  revealVote,
   type StartAnvilReturnType,
   setAuditConfig,
   startAnvil,
+  voteCommitment,
 } from '@aipg/chain';
 import { parseAipg, type ReceiptJson, receiptFromJson } from '@aipg/core';
 import {
@@ -25,10 +29,12 @@ import {
   getAddress,
   type Hex,
   http,
+  keccak256,
   numberToHex,
   pad,
   publicActions,
   toEventSelector,
+  toHex,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -417,17 +423,21 @@ describe('a FAIL verdict of the real AuditFacet', () => {
     grid = await startTestGrid();
     // Every receipt audited by the one validator; a worker slash small enough to keep B's bond active.
     const { audit } = await getGridParams(grid.publicClient, { grid: grid.grid });
-    await setAuditConfig(grid.client(roles.owner.privateKey), {
-      grid: grid.grid,
-      config: {
-        ...audit,
-        auditRateBps: 10_000,
-        validatorsPerAudit: 1,
-        quorum: 1,
-        randomnessDelay: 1,
-        workerSlashAmount: parseAipg('10'),
-      },
-    });
+    const config = {
+      ...audit,
+      auditRateBps: 10_000,
+      validatorsPerAudit: 1,
+      quorum: 1,
+      randomnessDelay: 1,
+      workerSlashAmount: parseAipg('10'),
+    };
+    // A rule change is announced, waits the cut delay, then applies (within the change window).
+    const owner = grid.client(roles.owner.privateKey);
+    const { executableAt } = await announceAuditConfig(owner, { grid: grid.grid, config });
+    const test = createTestClient({ mode: 'anvil', transport: http(grid.rpcUrl) });
+    await test.setNextBlockTimestamp({ timestamp: BigInt(executableAt) });
+    await test.mine({ blocks: 1 });
+    await setAuditConfig(owner, { grid: grid.grid, config });
     const options = testGatewayOptions(grid, { 'audit.maxSkewSec': 3_600 });
     gw = await startGateway(options, { logger: createLogger(options.log.level) });
     for (const [owner, operator] of [
@@ -498,7 +508,7 @@ describe('a FAIL verdict of the real AuditFacet', () => {
       await gw.app.request(batchPath, { headers: await sign('GET', batchPath) })
     ).json()) as {
       batch_id: string;
-      receipts: { job_id: Hex; leaf: Hex; receipt: ReceiptJson; proof: Hex[] }[];
+      receipts: { job_id: Hex; leaf: Hex; receipt: ReceiptJson; signature: Hex; proof: Hex[] }[];
     };
     const batchId = BigInt(listing.batch_id);
     const entry = listing.receipts.find((r) => r.job_id === job.job_id)!;
@@ -513,14 +523,35 @@ describe('a FAIL verdict of the real AuditFacet', () => {
         worker: roles.workerB.address,
       }),
     ).toBe(true);
-    await attest(grid.client(roles.validatorOperator.privateKey), {
+    // Commit, then reveal once the commit window has closed: the vote stays hidden until then.
+    const evidenceHash = keccak256(toHex('truncated'));
+    const salt = keccak256(toHex('salt'));
+    const validatorOwner = roles.validator.address;
+    await commitVote(grid.client(roles.validatorOperator.privateKey), {
       grid: grid.grid,
       batchId,
       receipt: receiptFromJson(entry.receipt),
+      signature: entry.signature,
       proof: entry.proof,
-      vote: 'fail',
+      commitment: voteCommitment({
+        leaf: entry.leaf,
+        validator: validatorOwner,
+        vote: 'fail',
+        evidenceHash,
+        salt,
+      }),
     });
-    await test.increaseTime({ seconds: 3_600 });
+    const windows = await getBatchAudit(grid.publicClient, { grid: grid.grid, batchId });
+    await test.setNextBlockTimestamp({ timestamp: BigInt(windows.deadline + 1) });
+    await test.mine({ blocks: 1 });
+    await revealVote(grid.client(roles.validatorOperator.privateKey), {
+      grid: grid.grid,
+      leaf: entry.leaf,
+      vote: 'fail',
+      evidenceHash,
+      salt,
+    });
+    await test.setNextBlockTimestamp({ timestamp: BigInt(windows.revealDeadline + 1) });
     await test.mine({ blocks: 1 });
     const verdict = await finalizeAudit(grid.client(roles.payer.privateKey), {
       grid: grid.grid,

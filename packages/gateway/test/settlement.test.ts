@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  approveGateway,
   approveToken,
   deposit,
+  getNextReceiptSeq,
   gridAbi,
+  increaseGatewayCap,
   requestDepositWithdrawal,
   settleBatch,
   withdrawDeposit,
@@ -77,6 +78,14 @@ async function start(
   return { gw, worker };
 }
 
+const nextSeq = () =>
+  getNextReceiptSeq(grid.publicClient, { grid: grid.grid, gateway: roles.gateway.address });
+
+const build = (receipts: Parameters<typeof aggregate>[0]) => {
+  const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+  return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
+};
+
 async function stop(x: { gw: StartGatewayReturnType; worker: ScriptedWorker }) {
   await x.worker.close();
   await x.gw.stop();
@@ -140,7 +149,30 @@ describe('settlement', () => {
     }
   });
 
-  test('after a restart, unsettled receipts and pending batches (sent or not) are each settled exactly once', async () => {
+  test('receipts carry the numbers they were dispatched with; batches settle contiguous ranges in order', async () => {
+    const x = await start({ 'settlement.maxBatchSize': 2 });
+    try {
+      const key = await createApiKey(x.gw, roles.payer.privateKey);
+      const from = await nextSeq();
+      await complete(x.gw, key, 3);
+      expect(x.worker.jobs.map((j) => BigInt(j.seq))).toEqual([from, from + 1n, from + 2n]);
+      await x.gw.settleNow();
+      expect(await nextSeq()).toBe(from + 3n);
+      const count = await read<bigint>('batchCount');
+      const last = await Promise.all(
+        [count - 1n, count].map((id) => read<{ firstSeq: bigint; receiptCount: number }>('getBatch', [id])),
+      );
+      expect(last.map((b) => [b.firstSeq, b.receiptCount])).toEqual([
+        [from, 2],
+        [from + 2n, 1],
+      ]);
+    } finally {
+      await stop(x);
+      await dropTestSchema(x.gw.common.options);
+    }
+  });
+
+  test('after a restart, a pending batch that landed is recorded, not resent; the rest settles once', async () => {
     const db = persistentOverrides();
     // First life: settlement off, so receipts pile up unsettled when it stops.
     const first = await start({ ...db, 'settlement.enabled': false });
@@ -149,20 +181,17 @@ describe('settlement', () => {
     const options = first.gw.common.options;
     await stop(first);
 
-    // Crash simulation: two batches recorded as pending; the first was also sent before the "crash".
+    // Crash simulation: a batch recorded as pending and sent, the gateway died before recording it settled.
+    const from = await nextSeq();
     const storage = await createStorage({ common: { options, logger: createLogger('silent') } });
-    const build = (receipts: Parameters<typeof aggregate>[0]) => {
-      const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-      return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
-    };
-    const sent = await storage.receipts.createBatch(2, build);
-    const unsent = await storage.receipts.createBatch(2, build);
+    const sent = await storage.receipts.createBatch({ gateway: roles.gateway.address, from, max: 2 }, build);
     await storage.close();
-    expect(sent && unsent).toBeTruthy();
+    expect(sent?.batch).toMatchObject({ firstSeq: from, seqCount: 2n });
     const { debits, credits } = aggregate(sent!.receipts);
     await settleBatch(grid.client(roles.gateway.privateKey), {
       grid: grid.grid,
       root: sent!.batch.root,
+      firstSeq: from,
       receiptCount: 2,
       debits,
       credits,
@@ -170,21 +199,76 @@ describe('settlement', () => {
 
     const depositBefore = await depositOf(roles.payer.address);
     const batchesBefore = await read<bigint>('batchCount');
-    // Second life: resumes both pending batches, then settles the two receipts never batched.
+    // Second life: finds the pending batch settled, then settles the four receipts never batched.
     const second = await start({ ...db });
     try {
       await second.gw.settleNow();
       expect(await read<bool>('isSettled', [sent!.batch.root])).toBe(true);
-      expect(await read<bool>('isSettled', [unsent!.batch.root])).toBe(true);
-      // The already-sent batch was not sent again: one more for the unsent batch, one for the rest.
-      expect(await read<bigint>('batchCount')).toBe(batchesBefore + 2n);
+      expect(await read<bigint>('batchCount')).toBe(batchesBefore + 1n);
+      expect(await nextSeq()).toBe(from + 6n);
       const sentDebit = debits.reduce((s, d) => s + d.amount, 0n);
       expect(depositBefore - (await depositOf(roles.payer.address))).toBe(spent - sentDebit);
       // Idempotent: another pass settles nothing more.
       await second.gw.settleNow();
-      expect(await read<bigint>('batchCount')).toBe(batchesBefore + 2n);
+      expect(await read<bigint>('batchCount')).toBe(batchesBefore + 1n);
+      // New jobs continue the numbering after the restart.
+      await complete(second.gw, key, 1);
+      expect(BigInt(second.worker.jobs.at(-1)!.seq)).toBe(from + 6n);
     } finally {
       await stop(second);
+      await dropTestSchema(options);
+    }
+  });
+
+  test('a range the chain settled under another root is reconciled (SequenceMismatch), never settled twice', async () => {
+    const db = persistentOverrides();
+    const first = await start({ ...db, 'settlement.enabled': false });
+    const key = await createApiKey(first.gw, roles.payer.privateKey);
+    await complete(first.gw, key, 3);
+    const options = first.gw.common.options;
+    await stop(first);
+
+    // A pending batch over the first two numbers; meanwhile the chain settled those numbers under another
+    // root (a batch this database never recorded: a restored backup, another replica's database).
+    const from = await nextSeq();
+    const storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+    const pending = await storage.receipts.createBatch(
+      { gateway: roles.gateway.address, from, max: 2 },
+      build,
+    );
+    const [firstReceipt] = pending!.receipts;
+    const elsewhere = aggregate([firstReceipt!]);
+    await settleBatch(grid.client(roles.gateway.privateKey), {
+      grid: grid.grid,
+      root: buildReceiptTree([firstReceipt!.receipt]).root as Hex,
+      firstSeq: from,
+      receiptCount: 2,
+      debits: elsewhere.debits,
+      credits: elsewhere.credits,
+    });
+    await storage.close();
+
+    const batchesBefore = await read<bigint>('batchCount');
+    const second = await start({ ...db });
+    try {
+      await second.gw.settleNow();
+      // The pending batch was given up (not resent); only the third receipt settled, from the chain's number.
+      expect(await read<bool>('isSettled', [pending!.batch.root])).toBe(false);
+      expect(await read<bigint>('batchCount')).toBe(batchesBefore + 1n);
+      expect(await nextSeq()).toBe(from + 3n);
+    } finally {
+      await stop(second);
+    }
+    const after = await createStorage({ common: { options, logger: createLogger('silent') } });
+    try {
+      const gave = await after.receipts.getBatch(pending!.batch.id);
+      expect(gave?.status).toBe('failed');
+      expect(gave?.lastError).toMatch(/SequenceMismatch/);
+      const held = await after.receipts.getByJob(pending!.receipts[1]!.receipt.jobId);
+      expect(held?.excluded).toMatch(/below the Grid's next receipt number/);
+      expect(held?.settled).toBe(false);
+    } finally {
+      await after.close();
       await dropTestSchema(options);
     }
   });
@@ -200,7 +284,11 @@ describe('settlement', () => {
         amount: parseAipg('1'),
       });
       await deposit(leaver, { grid: grid.grid, amount: parseAipg('1') });
-      await approveGateway(leaver, { grid: grid.grid, gateway: roles.gateway.address, cap: parseAipg('1') });
+      await increaseGatewayCap(leaver, {
+        grid: grid.grid,
+        gateway: roles.gateway.address,
+        amount: parseAipg('1'),
+      });
       const leaverKey = await createApiKey(x.gw, roles.poorPayer.privateKey);
       const payerKey = await createApiKey(x.gw, roles.payer.privateKey);
       await complete(x.gw, leaverKey, 1);

@@ -28,6 +28,7 @@ const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
 
 beforeAll(async () => {
   storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+  await storage.receiptNumbers.init(gateway, 0n);
   await storage.keys.insert({
     id: 'ktestkey00001',
     keyHash: 'h1',
@@ -74,12 +75,21 @@ function newJob(fee: bigint, over: Partial<NewJob> = {}): NewJob {
   };
 }
 
+// Receipts in these tests name `worker` as their gateway too.
+const gateway = worker;
+
 async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
   const job = newJob(fee, { payer: p });
   await storage.transaction((tx) => storage.jobs.insert(tx, job));
+  const seq = await storage.receiptNumbers.assign({
+    gateway,
+    jobId: job.id,
+    worker,
+    expiresAt: new Date(Date.now() + 60_000),
+  });
   const receipt: Receipt = {
     jobId: job.id,
-    gateway: worker,
+    gateway,
     payer: p,
     worker,
     modelId: job.modelId,
@@ -90,8 +100,10 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
     fee,
     completedAt: 1n,
     confidential: false,
+    seq,
   };
   await storage.transaction(async (tx) => {
+    expect(await storage.receiptNumbers.take(tx, gateway, seq)).toBe(true);
     await storage.receipts.insert(tx, { receipt, signature: '0x01', signer: worker, leafHash: hex32() });
     await storage.jobs.complete(tx, job.id, {
       worker,
@@ -123,7 +135,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
   test('migrations are recorded and applied once', async () => {
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
-    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3]);
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {
@@ -172,26 +184,128 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(failed?.error?.code).toBe('x');
   });
 
-  test('receipts: unsettled spend, batches take each receipt once, settle marks them', async () => {
+  test('receipt numbers: handed out once each, monotonic, never below the floor, kept across a re-init', async () => {
+    const other = '0x0000000000000000000000000000000000000abc' as Address;
+    expect(await storage.receiptNumbers.init(other, 40n)).toBe(40n);
+    const job = newJob(1n);
+    await storage.transaction((tx) => storage.jobs.insert(tx, job));
+    const assign = () =>
+      storage.receiptNumbers.assign({ gateway: other, jobId: job.id, worker, expiresAt: new Date() });
+    const numbers = await Promise.all([assign(), assign(), assign()]);
+    expect([...numbers].sort()).toEqual([40n, 41n, 42n]);
+    // A lower floor (a stale chain read) never moves the counter back; a higher one moves it up.
+    expect(await storage.receiptNumbers.init(other, 0n)).toBe(43n);
+    expect(await storage.receiptNumbers.init(other, 100n)).toBe(100n);
+    expect(await assign()).toBe(100n);
+    await storage.receiptNumbers.release(other, 41n);
+    expect(await storage.receiptNumbers.status(other, 41n)).toBe('failed');
+    expect(await storage.transaction((tx) => storage.receiptNumbers.take(tx, other, 41n))).toBe(false);
+    expect(await storage.transaction((tx) => storage.receiptNumbers.take(tx, other, 42n))).toBe(true);
+    const fresh = await storage.receiptNumbers
+      .assign({
+        gateway: '0x0000000000000000000000000000000000000def',
+        jobId: job.id,
+        worker,
+        expiresAt: new Date(),
+      })
+      .catch((e: unknown) => e);
+    expect(fresh).toBeInstanceOf(Error);
+  });
+
+  test('receipts: unsettled spend, one pending batch over a contiguous range, settle marks them', async () => {
     const p = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' as Address;
+    const from = (await storage.receiptNumbers.next(gateway))!;
     for (let i = 0; i < 5; i++) await storeReceipt(10n + BigInt(i), p);
     expect(await storage.receipts.unsettledSpend(p)).toBe(60n);
-    // Two concurrent batch builders never share a receipt.
+    // Two concurrent batch builders: one batch, the other waits for it to settle (a range is sent once).
     const [x, y] = await Promise.all([
-      storage.receipts.createBatch(3, build),
-      storage.receipts.createBatch(3, build),
+      storage.receipts.createBatch({ gateway, from, max: 3 }, build),
+      storage.receipts.createBatch({ gateway, from, max: 3 }, build),
     ]);
-    const ids = [...(x?.receipts ?? []), ...(y?.receipts ?? [])].map((r) => r.receipt.jobId);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.length).toBeGreaterThanOrEqual(5);
+    const created = x ?? y;
+    expect([x, y].filter(Boolean).length).toBe(1);
+    expect(created!.receipts.map((r) => r.seq)).toEqual([from, from + 1n, from + 2n]);
+    expect(created!.batch).toMatchObject({ gateway, firstSeq: from, seqCount: 3n, receiptCount: 3 });
     const pending = await storage.receipts.pendingBatches();
-    expect(pending.length).toBe(2);
+    expect(pending.length).toBe(1);
     await storage.receipts.batchSettled(pending[0]!.id, { txHash: hex32(), block: 7n });
     const settled = await storage.receipts.getBatch(pending[0]!.id);
     expect(settled?.status).toBe('settled');
     expect(settled?.settledBlock).toBe(7n);
     const remaining = await storage.receipts.unsettledSpend(p);
     expect(remaining).toBe(60n - settled!.total);
+    const rest = await storage.receipts.createBatch({ gateway, from: from + 3n, max: 10 }, build);
+    expect(rest!.batch).toMatchObject({ firstSeq: from + 3n, seqCount: 2n, receiptCount: 2 });
+    await storage.receipts.batchSettled(rest!.batch.id, { txHash: null, block: null });
+  });
+
+  test('a range stops below the lowest number in flight and covers numbers that got no receipt', async () => {
+    const p = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' as Address;
+    const from = (await storage.receiptNumbers.next(gateway))!;
+    const first = await storeReceipt(3n, p);
+    // A dispatch that failed without a receipt, one still in flight, then a receipt after it.
+    const job = newJob(1n);
+    await storage.transaction((tx) => storage.jobs.insert(tx, job));
+    const failed = await storage.receiptNumbers.assign({
+      gateway,
+      jobId: job.id,
+      worker,
+      expiresAt: new Date(),
+    });
+    await storage.receiptNumbers.release(gateway, failed);
+    const inflight = await storage.receiptNumbers.assign({
+      gateway,
+      jobId: job.id,
+      worker,
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    const after = await storeReceipt(4n, p);
+    expect([first.seq, failed, inflight, after.seq]).toEqual([from, from + 1n, from + 2n, from + 3n]);
+    const a = await storage.receipts.createBatch({ gateway, from, max: 10 }, build);
+    expect(a!.receipts.map((r) => r.seq)).toEqual([from]);
+    expect(a!.batch).toMatchObject({ firstSeq: from, seqCount: 2n });
+    await storage.receipts.batchSettled(a!.batch.id, { txHash: null, block: null });
+    // Nothing more until the number in flight ends.
+    expect(await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, build)).toBeUndefined();
+    await storage.receiptNumbers.release(gateway, inflight);
+    const b = await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, build);
+    expect(b!.receipts.map((r) => r.seq)).toEqual([from + 3n]);
+    expect(b!.batch).toMatchObject({ firstSeq: from + 2n, seqCount: 2n });
+    await storage.receipts.batchSettled(b!.batch.id, { txHash: null, block: null });
+  });
+
+  test('a number in flight past its time is abandoned when a range passes it: its late receipt is refused', async () => {
+    const p = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' as Address;
+    const from = (await storage.receiptNumbers.next(gateway))!;
+    const job = newJob(1n);
+    await storage.transaction((tx) => storage.jobs.insert(tx, job));
+    const late = await storage.receiptNumbers.assign({
+      gateway,
+      jobId: job.id,
+      worker,
+      expiresAt: new Date(Date.now() - 1_000),
+    });
+    const after = await storeReceipt(5n, p);
+    const batch = await storage.receipts.createBatch({ gateway, from, max: 10 }, build);
+    expect(batch!.batch).toMatchObject({ firstSeq: late, seqCount: 2n });
+    expect(batch!.receipts.map((r) => r.seq)).toEqual([after.seq]);
+    expect(await storage.receiptNumbers.status(gateway, late)).toBe('abandoned');
+    expect(await storage.transaction((tx) => storage.receiptNumbers.take(tx, gateway, late))).toBe(false);
+    await storage.receipts.batchSettled(batch!.batch.id, { txHash: null, block: null });
+  });
+
+  test("a batch that would pay nothing is not recorded; receipts below the chain's number are held out", async () => {
+    const p = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' as Address;
+    const from = (await storage.receiptNumbers.next(gateway))!;
+    const r = await storeReceipt(0n, p);
+    expect(await storage.receipts.createBatch({ gateway, from, max: 10 }, () => undefined)).toBeUndefined();
+    expect(await storage.receipts.pendingBatches()).toEqual([]);
+    // The chain says the range was settled elsewhere: the receipt can never settle.
+    expect(await storage.receipts.createBatch({ gateway, from: from + 1n, max: 10 }, build)).toBeUndefined();
+    expect((await storage.receipts.getByJob(r.jobId))?.excluded).toMatch(
+      /below the Grid's next receipt number/,
+    );
+    expect(await storage.receiptNumbers.next(gateway)).toBe(from + 1n);
   });
 
   test('a failed batch returns its receipts, holding out the blamed payer', async () => {
@@ -200,13 +314,10 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     // Settle whatever earlier tests left, so this batch holds only our receipts.
     for (const b of await storage.receipts.pendingBatches())
       await storage.receipts.batchSettled(b.id, { txHash: null, block: null });
-    while (await storage.receipts.createBatch(1000, build)) {
-      for (const b of await storage.receipts.pendingBatches())
-        await storage.receipts.batchSettled(b.id, { txHash: null, block: null });
-    }
+    const from = (await storage.receiptNumbers.next(gateway))!;
     const r1 = await storeReceipt(5n, good);
     const r2 = await storeReceipt(7n, bad);
-    const created = await storage.receipts.createBatch(10, build);
+    const created = await storage.receipts.createBatch({ gateway, from, max: 10 }, build);
     expect(created?.receipts.length).toBe(2);
     await storage.receipts.batchFailed(created!.batch.id, {
       error: 'InsufficientDeposit',

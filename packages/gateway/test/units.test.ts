@@ -268,6 +268,7 @@ describe('receipt verification', () => {
       }),
       completedAt: BigInt(Math.floor(Date.now() / 1000)),
       confidential: false,
+      seq: 41n,
     });
     return {
       type: 'result',
@@ -283,6 +284,7 @@ describe('receipt verification', () => {
   }
   const expectation = (): ReceiptExpectation => ({
     jobId,
+    seq: 41n,
     gateway,
     payer,
     worker: owner,
@@ -319,6 +321,7 @@ describe('receipt verification', () => {
     ['outputHash', (r: Receipt) => ({ ...r, outputHash: computeOutputHash(output, 'length') })],
     ['completedAt', (r: Receipt) => ({ ...r, completedAt: 1n })],
     ['confidential', (r: Receipt) => ({ ...r, confidential: true })],
+    ['seq', (r: Receipt) => ({ ...r, seq: 40n })],
   ])('a wrong %s is rejected', async (field, tamper) => {
     const v = await verifyResult(await result(tamper), expectation());
     expect(v.ok).toBe(false);

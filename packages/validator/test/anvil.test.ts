@@ -1,22 +1,24 @@
 /**
  * The validator against a REAL anvil with the whole Grid deployed (AuditFacet included): bonds,
  * a model, a settled batch of receipts signed by a worker, the in-test gateway's audit API, and
- * the validator's own viem chain layer. Skipped until the generated ABIs carry the AuditFacet
- * (`npm run build`).
+ * the validator's own viem chain layer: commit, reveal after the commit deadline (after a restart),
+ * finalize after the reveal deadline.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   anvilTestAccounts,
-  approveGateway,
   approveToken,
   bond,
   createGridClients,
   deposit,
   facetNames,
   getAudit,
+  getBatchAudit,
   getBond,
+  getNextReceiptSeq,
+  increaseGatewayCap,
   registerModel,
   type StartDevChainReturnType,
   setOperator,
@@ -29,6 +31,7 @@ import { pino } from 'pino';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ValidatorOptions } from '../src/node/options.ts';
 import { startValidator } from '../src/node/validator.ts';
 import { type AuditGateway, startAuditGateway } from './fixtures/audit-gateway.ts';
 import {
@@ -42,6 +45,7 @@ import {
   runJob,
   seeded,
   WORKER,
+  withSeq,
 } from './fixtures/jobs.ts';
 
 const [ownerKey, workerKey, validatorKey, payerKey, , gatewayKey] = anvilTestAccounts.map(
@@ -78,7 +82,8 @@ describe('the validator on anvil with the AuditFacet', () => {
           auditRateBps: 10_000,
           validatorsPerAudit: 1,
           quorum: 1,
-          attestWindow: 120,
+          commitWindow: 120,
+          revealWindow: 120,
           randomnessDelay: 1,
           workerSlashAmount: parseAipg('100'),
           falseAttestationSlash: parseAipg('50'),
@@ -112,7 +117,7 @@ describe('the validator on anvil with the AuditFacet', () => {
     const payer = wallet(payerKey!);
     await approveToken(payer, { token: dev.deployment.token, spender: grid, amount: parseAipg('100') });
     await deposit(payer, { grid, amount: parseAipg('100') });
-    await approveGateway(payer, { grid, gateway: GATEWAY, cap: parseAipg('100') });
+    await increaseGatewayCap(payer, { grid, gateway: GATEWAY, amount: parseAipg('100') });
     gateway = await startAuditGateway({ gateway: GATEWAY, validators: [anvilTestAccounts[2]!.address] });
   });
   afterAll(async () => {
@@ -122,7 +127,7 @@ describe('the validator on anvil with the AuditFacet', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  test('attests PASS and FAIL on chain, finalizes, the cheat is slashed', async () => {
+  test('commits, reveals PASS and FAIL on chain after a restart, finalizes, the cheat is slashed', async () => {
     const grid = dev.deployment.grid;
     const tiny = await presetModel('tiny');
     const vocab = {
@@ -142,8 +147,11 @@ describe('the validator on anvil with the AuditFacet', () => {
       vocab,
     );
     const workerAccount = privateKeyToAccount(workerKey!);
+    const { publicClient } = createGridClients({ rpcUrl: dev.anvil.rpcUrl, chainId: dev.anvil.chainId });
+    const firstSeq = await getNextReceiptSeq(publicClient, { grid, gateway: GATEWAY });
+    const numbered = withSeq([honest, cheat], firstSeq);
     const jobs = await Promise.all(
-      [honest, cheat].map(async (c) => ({
+      numbered.map(async (c) => ({
         ...c,
         signature: await workerAccount.signTypedData(receiptTypedData(c.receipt, dev.anvil.chainId, grid)),
         signer: workerAccount.address,
@@ -155,63 +163,85 @@ describe('the validator on anvil with the AuditFacet', () => {
     const settled = await settleBatch(wallet(gatewayKey!), {
       grid,
       root,
+      firstSeq,
       receiptCount: jobs.length,
       debits: [{ payer: PAYER, amount: total }],
       credits: [{ worker: WORKER, gross: total }],
     });
     expect(settled.batchId).toBe(1n);
 
-    // The cheat names a new operator key right after settlement: its receipts still count.
+    // The cheat names a new operator key right after settlement (a later second: the chain keys operator
+    // history by timestamp): its receipts still count, as signed by its key at settlement.
+    await rpc('evm_increaseTime', [1]);
     await setOperator(wallet(workerKey!), { grid, role: 'worker', operator: anvilTestAccounts[7]!.address });
-    const v = await startValidator(
-      {
-        network: 'devnet',
-        chainId: dev.anvil.chainId,
-        rpcUrl: dev.anvil.rpcUrl,
-        grid,
-        startBlock: BigInt(dev.deployment.deployBlock),
-        operatorKey: validatorKey!,
-        gateways: [{ url: gateway.url, address: GATEWAY }],
-        mode: 'reexecute',
-        gguf: [tiny.path],
-        modelDir: MODEL_DIR,
-        presets: true,
-        threads: 1,
-        gpuLayers: 0,
-        contextSize: 1024,
-        replaySeeded: true,
-        dataDir,
-        pollIntervalMs: 3_600_000,
-        logRange: 1000,
-        confirmations: 0,
-        finalize: 'mine',
-        withdrawMin: 1n,
-        metrics: null,
-        logLevel: 'silent',
-      },
-      { logger: pino({ level: 'silent' }) },
-    );
+    const options = {
+      network: 'devnet',
+      chainId: dev.anvil.chainId,
+      rpcUrl: dev.anvil.rpcUrl,
+      grid,
+      startBlock: BigInt(dev.deployment.deployBlock),
+      operatorKey: validatorKey!,
+      gateways: [{ url: gateway.url, address: GATEWAY }],
+      mode: 'reexecute',
+      gguf: [tiny.path],
+      modelDir: MODEL_DIR,
+      presets: true,
+      threads: 1,
+      gpuLayers: 0,
+      contextSize: 1024,
+      replaySeeded: true,
+      dataDir,
+      pollIntervalMs: 3_600_000,
+      logRange: 1000,
+      confirmations: 0,
+      finalize: 'mine',
+      withdrawMin: 1n,
+      metrics: null,
+      logLevel: 'silent',
+    } satisfies ValidatorOptions;
+    const validator = anvilTestAccounts[2]!.address;
+    const [honestLeaf, cheatLeaf] = numbered.map((c) => receiptLeafHash(c.receipt)) as [Hex, Hex];
+    const votesOf = async () => {
+      const a = await Promise.all(
+        [honestLeaf, cheatLeaf].map((leaf) =>
+          getAudit(publicClient, { grid, leaf, validators: [validator] }),
+        ),
+      );
+      return a.map((x) => x.votes[validator]);
+    };
+
+    const first = await startValidator(options, { logger: pino({ level: 'silent' }) });
     try {
       await rpc('anvil_mine', ['0x3']);
-      await v.poll();
-      expect(v.status().audits.attested).toBe(2);
-      const { publicClient } = createGridClients({ rpcUrl: dev.anvil.rpcUrl, chainId: dev.anvil.chainId });
-      const validator = anvilTestAccounts[2]!.address;
-      const voteOf = async (leaf: Hex) =>
-        (await getAudit(publicClient, { grid, leaf, validators: [validator] })).votes[validator];
-      expect(await voteOf(receiptLeafHash(honest.receipt))).toBe('pass');
-      expect(await voteOf(receiptLeafHash(cheat.receipt))).toBe('fail');
+      await first.poll();
+      expect(first.status()).toMatchObject({ audits: { committed: 2 }, lastError: null });
+      expect(await votesOf()).toEqual(['committed', 'committed']);
+      const audit = await getAudit(publicClient, { grid, leaf: cheatLeaf });
+      expect(audit).toMatchObject({ opened: true, seats: 1, commits: 1, passVotes: 0, failVotes: 0 });
+      // Still inside the commit window: nothing is revealed.
+      await first.poll();
+      expect(await votesOf()).toEqual(['committed', 'committed']);
+    } finally {
+      await first.stop();
+    }
 
-      await rpc('evm_increaseTime', [200]);
+    // A new process after the commit deadline reveals from the state file.
+    const { deadline, revealDeadline } = await getBatchAudit(publicClient, { grid, batchId: 1n });
+    expect(revealDeadline - deadline).toBe(120);
+    await rpc('evm_increaseTime', [121]);
+    await rpc('anvil_mine', ['0x1']);
+    const v = await startValidator(options, { logger: pino({ level: 'silent' }) });
+    try {
+      await v.poll();
+      expect(v.status()).toMatchObject({ audits: { revealed: 2 }, lastError: null });
+      expect(await votesOf()).toEqual(['pass', 'fail']);
+
+      await rpc('evm_increaseTime', [121]);
       await rpc('anvil_mine', ['0x1']);
       await v.poll();
       expect(v.status().audits.finalized).toBe(2);
-      expect((await getAudit(publicClient, { grid, leaf: receiptLeafHash(honest.receipt) })).verdict).toBe(
-        'pass',
-      );
-      expect((await getAudit(publicClient, { grid, leaf: receiptLeafHash(cheat.receipt) })).verdict).toBe(
-        'fail',
-      );
+      expect((await getAudit(publicClient, { grid, leaf: honestLeaf })).verdict).toBe('pass');
+      expect((await getAudit(publicClient, { grid, leaf: cheatLeaf })).verdict).toBe('fail');
       const workerBond = await getBond(publicClient, { grid, role: 'worker', owner: WORKER });
       expect(workerBond.slashed).toBe(parseAipg('100'));
       // The PASS reward and the finder's share of the slash were credited, then withdrawn.

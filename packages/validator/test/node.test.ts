@@ -1,11 +1,13 @@
 /**
  * The validator loop end to end against the in-test gateway (REAL tiny engine, signed audit
  * requests) and an in-memory chain with IAudit's semantics: follow batches, fix randomness,
- * judge, attest once (across crashes and restarts), finalize, withdraw; both modes.
+ * judge, commit once (across crashes and restarts), reveal after the commit deadline and never
+ * before (also after a restart, from the state file), finalize, withdraw; both modes.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { voteCommitment } from '@aipg/chain';
 import { receiptTypedData } from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine } from '@aipg/inference';
 import { pino } from 'pino';
@@ -154,10 +156,11 @@ describe('start-up', () => {
 });
 
 describe('the audit loop', () => {
-  test('fixes randomness, judges, attests once, finalizes and withdraws (re-execute)', async () => {
+  test('fixes randomness, judges, commits once, reveals after the commit deadline, finalizes and withdraws (re-execute)', async () => {
     const j = await jobs();
     const list = [j.honestGreedy, j.honestSeeded, j.fabricated, j.truncated];
-    const batch = gateway.addBatch(1n, await Promise.all(list.map((c) => signed(c))));
+    const signedJobs = await Promise.all(list.map((c) => signed(c)));
+    const batch = gateway.addBatch(1n, signedJobs);
     const chain = fakeChain();
     chain.settle(
       1n,
@@ -170,48 +173,117 @@ describe('the audit loop', () => {
     expect(chain.calls.filter((c) => c.fn === 'fixRandomness').length).toBeGreaterThan(0);
     expect(v.status().batches.waiting).toBe(1);
     chain.mine(3n);
-    await v.poll(); // fixed, listed, judged, attested
+    await v.poll(); // fixed, listed, judged, committed
     const s = v.status();
     expect(s.batches.listed).toBe(1);
-    expect(s.audits.attested).toBe(4);
-    expect(s.votes).toEqual({ pass: 2, fail: 2 });
-    const attests = chain.calls.filter((c) => c.fn === 'attest');
-    expect(attests).toHaveLength(4);
-    const byJob = new Map(attests.map((c) => [(c.args[1] as { jobId: Hex }).jobId, c.args[3]]));
-    expect(byJob.get(j.honestGreedy.jobId)).toBe('pass');
-    expect(byJob.get(j.honestSeeded.jobId)).toBe('pass');
-    expect(byJob.get(j.fabricated.jobId)).toBe('fail');
-    expect(byJob.get(j.truncated.jobId)).toBe('fail');
+    expect(s.audits.committed).toBe(4);
+    expect(chain.calls.filter((c) => c.fn === 'revealVote')).toHaveLength(0);
+    const commits = chain.calls.filter((c) => c.fn === 'commitVote');
+    expect(commits).toHaveLength(4);
+    // Every commitment sends the worker's signature the gateway served (what the contract checks).
+    for (const c of commits)
+      expect(c.args[2]).toBe(
+        signedJobs.find((x) => x.jobId === (c.args[1] as { jobId: Hex }).jobId)!.signature,
+      );
     // Every audit request was signed by the validator's operator and accepted.
     const audits = gateway.requests.filter((r) => r.path.startsWith('/v1/audit/'));
     expect(audits.every((r) => r.validator === VALIDATOR && r.status === 200)).toBe(true);
 
-    // The state file records votes, evidence hashes and reasons.
-    const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
-    const truncatedRecord = Object.values(file.audits).find(
-      (a) => (a as { jobId: string }).jobId === j.truncated.jobId,
-    ) as {
-      reasons: { code: string }[];
-      evidenceHash: string;
+    // The state file records votes, evidence hashes, salts and reasons; each commitment hides exactly that.
+    type Saved = {
+      jobId: Hex;
+      leaf: Hex;
+      vote: 'pass' | 'fail';
+      evidenceHash: Hex;
+      salt: Hex;
+      commitment: Hex;
     };
+    const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
+    const saved = Object.values(file.audits) as (Saved & { reasons: { code: string }[] })[];
+    const truncatedRecord = saved.find((a) => a.jobId === j.truncated.jobId)!;
     expect(truncatedRecord.reasons.map((r) => r.code)).toContain(HardReason.lengthEarly);
     expect(truncatedRecord.evidenceHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(new Set(saved.map((a) => a.salt)).size).toBe(4);
+    for (const a of saved) {
+      expect(a.salt).toMatch(/^0x[0-9a-f]{64}$/);
+      const sent = commits.find((c) => (c.args[1] as { jobId: Hex }).jobId === a.jobId)!;
+      expect(sent.args[4]).toBe(voteCommitment({ ...a, validator: VALIDATOR }));
+    }
+    const byJob = new Map(saved.map((a) => [a.jobId, a.vote]));
+    expect(byJob.get(j.honestGreedy.jobId)).toBe('pass');
+    expect(byJob.get(j.honestSeeded.jobId)).toBe('pass');
+    expect(byJob.get(j.fabricated.jobId)).toBe('fail');
+    expect(byJob.get(j.truncated.jobId)).toBe('fail');
 
-    // Nothing is attested twice.
+    // Up to the commit deadline itself: nothing is committed twice, nothing revealed.
+    const { deadline, revealDeadline } = chain.deadlines(1n);
     await v.poll();
-    expect(chain.calls.filter((c) => c.fn === 'attest')).toHaveLength(4);
+    chain.advance(deadline - chain.now());
+    expect(chain.now()).toBe(deadline);
+    await v.poll();
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(4);
+    expect(chain.calls.filter((c) => c.fn === 'revealVote')).toHaveLength(0);
 
-    // After the window: finalize (verdicts), then withdraw the PASS rewards.
-    chain.advance(601n);
+    // The first block after it: every vote is revealed, once.
+    chain.advance(1n);
     await v.poll();
-    expect(chain.calls.filter((c) => c.fn === 'finalize')).toHaveLength(4);
+    expect(v.status().audits.revealed).toBe(4);
+    expect(v.status().votes).toEqual({ pass: 2, fail: 2 });
+    const reveals = chain.calls.filter((c) => c.fn === 'revealVote');
+    expect(reveals).toHaveLength(4);
+    expect(reveals.every((c) => c.timestamp > deadline)).toBe(true);
+    expect([...chain.audits.values()].map((a) => a.passVotes + a.failVotes)).toEqual([1, 1, 1, 1]);
+
+    // Finalizing waits for the reveal deadline, then applies the verdicts; then withdraw the PASS rewards.
+    await v.poll();
+    expect(chain.calls.filter((c) => c.fn === 'finalize').every((c) => c.timestamp > revealDeadline)).toBe(
+      true,
+    );
+    chain.advance(revealDeadline - chain.now() + 1n);
+    await v.poll();
+    expect(chain.calls.filter((c) => c.fn === 'finalize' && c.timestamp > revealDeadline)).toHaveLength(4);
     expect(v.status().audits.finalized).toBe(4);
     expect(chain.calls.filter((c) => c.fn === 'withdrawEarnings')).toHaveLength(1);
     await v.poll();
     expect(v.status().batches.done).toBe(1);
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(4);
+    expect(chain.calls.filter((c) => c.fn === 'revealVote')).toHaveLength(4);
   });
 
-  test('a restart resumes from the state file and never attests twice', async () => {
+  test('the vote and its salt are saved before the commitment is sent', async () => {
+    const j = await jobs();
+    const list = [j.fabricated];
+    const batch = gateway.addBatch(6n, await Promise.all(list.map((c) => signed(c))));
+    const chain = fakeChain();
+    chain.settle(
+      6n,
+      batch.root,
+      GATEWAY,
+      list.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const seen: unknown[] = [];
+    const commitVote = chain.chain.commitVote;
+    const v = await start({
+      ...chain,
+      chain: {
+        ...chain.chain,
+        async commitVote(p) {
+          // What a crash right now would leave behind.
+          seen.push(Object.values(JSON.parse(await readFile(v.status().stateFile, 'utf8')).audits));
+          return commitVote(p);
+        },
+      },
+    });
+    await v.poll();
+    expect(seen).toHaveLength(1);
+    const [saved] = seen[0] as { status: string; vote: 'fail'; evidenceHash: Hex; salt: Hex; leaf: Hex }[];
+    expect(saved).toMatchObject({ status: 'committing', vote: 'fail', leaf: batch.leaves[0] });
+    const sent = chain.calls.find((c) => c.fn === 'commitVote')!;
+    expect(sent.args[4]).toBe(voteCommitment({ ...saved!, validator: VALIDATOR }));
+  });
+
+  test('a restart resumes from the state file: never commits twice, still reveals', async () => {
     const j = await jobs();
     const list = [j.honestGreedy, j.fabricated];
     const batch = gateway.addBatch(2n, await Promise.all(list.map((c) => signed(c))));
@@ -223,26 +295,69 @@ describe('the audit loop', () => {
       list.map((c) => c.receipt),
     );
     chain.mine(3n);
-    // The first attestation lands on chain, but the node sees an error (crash / RPC drop).
-    chain.crashAfterNextAttest();
+    // The first commitment lands on chain, but the node sees an error (crash / RPC drop).
+    chain.crashAfterNext('commitVote');
     const first = await start(chain);
     await first.poll();
-    expect(first.status().audits.sending).toBe(1);
-    expect(chain.votes.size).toBe(2);
+    expect(first.status().audits).toMatchObject({ committing: 1, committed: 1 });
+    expect([...chain.votes.values()].every((v) => v.size === 1)).toBe(true);
     await first.stop();
     running.length = 0;
 
+    // A new process (its own salts would differ): the commitments are revealed from the state file.
     const again = await start(chain);
     await again.poll();
-    expect(again.status().audits.attested).toBe(2);
-    // voteOf said the first one landed: exactly one attest per job.
-    expect(chain.calls.filter((c) => c.fn === 'attest')).toHaveLength(2);
+    expect(again.status().audits.committed).toBe(2);
+    // voteOf said the first one landed: exactly one commitment per job.
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(2);
     expect(again.status().cursor).toBeGreaterThan(0n);
+    await again.stop();
+    running.length = 0;
+
+    chain.advance(chain.deadlines(2n).deadline - chain.now() + 1n);
+    // The first reveal lands, but the node sees an error; a restart finds it revealed.
+    chain.crashAfterNext('revealVote');
+    const third = await start(chain);
+    await third.poll();
+    expect(third.status().audits).toMatchObject({ revealing: 1, revealed: 1 });
+    await third.stop();
+    running.length = 0;
+    const fourth = await start(chain);
+    await fourth.poll();
+    expect(fourth.status().audits.revealed).toBe(2);
+    expect(chain.calls.filter((c) => c.fn === 'revealVote')).toHaveLength(2);
+    expect(chain.calls.filter((c) => c.fn === 'revealVote').map((c) => c.args[1])).toEqual(
+      expect.arrayContaining(['pass', 'fail']),
+    );
     // Nothing was judged again: the gateway served each job once.
     const jobFetches = gateway.requests.filter((r) =>
       list.some((c) => r.path === `/v1/audit/jobs/${c.jobId}`),
     );
     expect(jobFetches).toHaveLength(2);
+  });
+
+  test('a commitment whose reveal window closed while the node was down is reported unrevealed', async () => {
+    const j = await jobs();
+    const list = [j.honestSeeded];
+    const batch = gateway.addBatch(7n, await Promise.all(list.map((c) => signed(c))));
+    const chain = fakeChain();
+    chain.settle(
+      7n,
+      batch.root,
+      GATEWAY,
+      list.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const first = await start(chain);
+    await first.poll();
+    expect(first.status().audits.committed).toBe(1);
+    await first.stop();
+    running.length = 0;
+    chain.advance(chain.deadlines(7n).revealDeadline - chain.now() + 1n);
+    const again = await start(chain);
+    await again.poll();
+    expect(again.status().audits.unrevealed).toBe(1);
+    expect(chain.calls.filter((c) => c.fn === 'revealVote')).toHaveLength(0);
   });
 
   test('skips confidential, unaudited and unassigned receipts; abstains on forged signatures', async () => {
@@ -274,8 +389,8 @@ describe('the audit loop', () => {
     await v.poll();
     const s = v.status();
     // Only the forged one was ours to audit, and it is not provably the worker's: abstain.
-    expect(s.audits).toMatchObject({ abstained: 1, attested: 0, pending: 0 });
-    expect(chain.calls.filter((c) => c.fn === 'attest')).toHaveLength(0);
+    expect(s.audits).toMatchObject({ abstained: 1, committed: 0, pending: 0 });
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
   });
 
   test('a worker that names a new operator key after settlement is still audited', async () => {
@@ -293,7 +408,10 @@ describe('the audit loop', () => {
     chain.mine(3n);
     const v = await start(chain);
     await v.poll();
-    expect(v.status().audits.attested).toBe(1);
+    expect(v.status().audits.committed).toBe(1);
+    chain.advance(chain.deadlines(5n).deadline - chain.now() + 1n);
+    await v.poll();
+    expect(v.status().audits.revealed).toBe(1);
     expect(v.status().votes.fail).toBe(1);
   });
 
@@ -312,6 +430,8 @@ describe('the audit loop', () => {
     const before = gateway.requests.filter((r) => r.path === '/v1/audit/score').length;
     const v = await start(chain, { mode: 'crosscheck', metrics: { port: 0, host: '127.0.0.1' } });
     await v.poll();
+    chain.advance(chain.deadlines(4n).deadline - chain.now() + 1n);
+    await v.poll();
     expect(v.status().mode).toBe('crosscheck');
     expect(v.status().votes).toEqual({ pass: 1, fail: 1 });
     const scores = gateway.requests.filter((r) => r.path === '/v1/audit/score').slice(before);
@@ -322,7 +442,8 @@ describe('the audit loop', () => {
     const text = await (await fetch(v.status().metricsUrl!)).text();
     expect(text).toMatch(/aipg_validator_audits_total\{verdict="pass"\} 1/);
     expect(text).toMatch(/aipg_validator_audits_total\{verdict="fail"\} 1/);
-    expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="sent"\} 1/);
+    expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="committed"\} 1/);
+    expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="revealed"\} 1/);
   });
 
   test('a state file of another validator is refused', async () => {

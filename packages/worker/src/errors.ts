@@ -26,6 +26,11 @@ export const WorkerErrorCode = {
   backendFailed: 'WORKER_BACKEND_FAILED',
   jobCancelled: 'WORKER_JOB_CANCELLED',
   disconnected: 'WORKER_DISCONNECTED',
+  /**
+   * The job's receipt number (`seq`) was already accepted or signed for this gateway: signing it again
+   * would let one number be settled for two jobs. A protocol error of the gateway; never retried here.
+   */
+  seqReused: 'WORKER_SEQ_REUSED',
   // score jobs (validators' cross-checks)
   /** The model's backend cannot score (not the embedded llama.cpp one): another worker may. */
   scoreUnsupported: 'SCORE_UNSUPPORTED',

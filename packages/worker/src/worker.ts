@@ -13,11 +13,12 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createBackend } from './backend-factory.ts';
 import type { InferenceBackend } from './backends/types.ts';
 import type { WorkerOptions } from './config/options.ts';
-import { BondRequirementError } from './errors.ts';
+import { BondRequirementError, WorkerConfigError } from './errors.ts';
 import { detectHardware } from './hardware/detect.ts';
 import { checkHardwareRule, checkModelVram } from './hardware/policy.ts';
 import { createHubClient, type HubState } from './hub/client.ts';
 import { createJobRunner, type ServedModel } from './jobs/runner.ts';
+import { createReceiptSeqGuard } from './jobs/seq-guard.ts';
 import { createWorkerLogger } from './logger.ts';
 import { createWorkerMetrics } from './metrics/registry.ts';
 import { type MetricsServer, startMetricsServer } from './metrics/server.ts';
@@ -168,11 +169,16 @@ export async function startWorker(
   }
   for (const w of warnings) logger.warn(w);
 
+  const seqGuard = await createReceiptSeqGuard({ dataDir: options.dataDir }).catch(async (cause: unknown) => {
+    await closeBackends(provided, logger);
+    throw new WorkerConfigError(`cannot read the worker's receipt numbers in ${options.dataDir}`, { cause });
+  });
   const runner = createJobRunner({
     logger,
     metrics,
     models: served,
     account,
+    seqGuard,
     owner: bond.owner,
     chainId: options.chainId,
     grid: options.grid,

@@ -44,8 +44,26 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
 
     // a withdrawal paid something other than what the books said it should
     bool public ghost_payoutMismatch;
+    // a gateway cap moved other than by the saturating increase / decrease asked for
+    bool public ghost_capMismatch;
+    // a settlement that did not start at the gateway's next receipt number went through
+    bool public ghost_sequenceAccepted;
 
     mapping(bytes4 => uint256) public calls;
+
+    // private keys: each actor's own, and the key of each worker's operator (its receipts' signer)
+    mapping(address => uint256) internal actorKey;
+    mapping(address worker => uint256) internal workerKey;
+
+    // ghost per actor and role: its stake (active + unbonding) as only its own bonds, its own withdrawals and
+    // predicted audit slashes moved it
+    mapping(address => uint256) public ghost_workerStake;
+    mapping(address => uint256) public ghost_validatorStake;
+
+    // per batch: the validator share it paid, and what audits paid out of it
+    mapping(uint256 batchId => uint256) public ghost_batchShare;
+    mapping(uint256 batchId => uint256) public ghost_batchRewardsPaid;
+    bool public ghost_batchShareMismatch;
 
     uint16 internal immutable workerBps;
     uint16 internal immutable validatorBps;
@@ -56,7 +74,9 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
         gridOwner = owner_;
         treasury = treasury_;
         for (uint256 i; i < count; ++i) {
-            actors.push(makeAddr(string.concat("actor", vm.toString(i))));
+            (address a, uint256 key) = makeAddrAndKey(string.concat("actor", vm.toString(i)));
+            actors.push(a);
+            actorKey[a] = key;
         }
         IPayments.RevenueShares memory s = grid_.revenueShares();
         workerBps = s.workerBps;
@@ -91,8 +111,13 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function _addBonded(IBonding.Role role, address who, uint256 amount) internal {
-        if (role == IBonding.Role.Worker) ghost_workerBonded += amount;
-        else ghost_validatorBonded += amount;
+        if (role == IBonding.Role.Worker) {
+            ghost_workerBonded += amount;
+            ghost_workerStake[who] += amount;
+        } else {
+            ghost_validatorBonded += amount;
+            ghost_validatorStake[who] += amount;
+        }
         ghost_bondedIn[who] += amount;
     }
 
@@ -114,6 +139,7 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(who);
         if (validator) grid.bondValidator(amount, address(0));
         else grid.bondWorker(amount, address(0));
+        if (!validator) workerKey[who] = actorKey[who]; // its own key signs until it names another
         _addBonded(role, who, amount);
         calls[this.bond.selector]++;
     }
@@ -187,6 +213,10 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
             }
         }
         if (who == address(0)) return;
+        // A full withdrawal ends the worker's operator key at this second, and the key history keeps one key
+        // per second: receipts it signed in this same second would lose their signer (LibBonding.operatorAt,
+        // LibAudit.requireWorkerSigned). Workers leave a second after their last receipt.
+        if (!validator) vm.warp(block.timestamp + 1);
         uint256 before = aipg.balanceOf(who);
         vm.prank(who);
         if (validator) grid.withdrawValidatorBond();
@@ -194,8 +224,13 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
         uint256 received = aipg.balanceOf(who) - before;
         if (received != b.unbonding) ghost_payoutMismatch = true;
         ghost_received[who] += received;
-        if (validator) ghost_validatorBonded -= received;
-        else ghost_workerBonded -= received;
+        if (validator) {
+            ghost_validatorBonded -= received;
+            ghost_validatorStake[who] -= received;
+        } else {
+            ghost_workerBonded -= received;
+            ghost_workerStake[who] -= received;
+        }
         calls[this.withdrawBond.selector]++;
     }
 
@@ -214,7 +249,7 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
         address gateway = _actor(gatewaySeed);
         if (grid.gatewayAllowance(who, gateway) == 0) {
             vm.prank(who);
-            grid.approveGateway(gateway, 2 * amount);
+            grid.increaseGatewayCap(gateway, 2 * amount);
         }
         calls[this.deposit.selector]++;
     }
@@ -233,13 +268,20 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
         calls[this.depositFor.selector]++;
     }
 
-    function approveGateway(uint256 actorSeed, uint256 gatewaySeed, uint256 cap) external {
+    /// @dev Raises (one time in five to unlimited) or lowers a payer's cap for a gateway; both saturate.
+    function changeGatewayCap(uint256 actorSeed, uint256 gatewaySeed, uint256 amount, bool increase) external {
         address who = _actor(actorSeed);
         address gateway = _actor(gatewaySeed);
-        cap = cap % 5 == 0 ? type(uint256).max : _bound(cap, 0, MAX_AMOUNT);
+        amount = amount % 5 == 0 ? type(uint256).max : _bound(amount, 0, MAX_AMOUNT);
+        uint256 before = grid.gatewayAllowance(who, gateway);
         vm.prank(who);
-        grid.approveGateway(gateway, cap);
-        calls[this.approveGateway.selector]++;
+        if (increase) grid.increaseGatewayCap(gateway, amount);
+        else grid.decreaseGatewayCap(gateway, amount);
+        uint256 expected;
+        if (increase) expected = amount > type(uint256).max - before ? type(uint256).max : before + amount;
+        else expected = amount > before ? 0 : before - amount;
+        if (grid.gatewayAllowance(who, gateway) != expected) ghost_capMismatch = true;
+        calls[this.changeGatewayCap.selector]++;
     }
 
     function requestDepositWithdrawal(uint256 actorSeed, uint256 amount) external {
@@ -283,6 +325,7 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
 
     /// @dev One batch by the first actor, from `gatewaySeed` on, that some payer with a balance approved:
     /// debits each such payer a seeded part of min(balance, cap), credits up to three bonded workers.
+    /// @dev Its receipts are numbered from the gateway's next receipt number on; the root is not a real tree.
     function settle(uint256 gatewaySeed, uint256 seed, uint32 receiptCount) external {
         if (grid.paused()) return;
         (address gateway, IPayments.PayerDebit[] memory debits, IPayments.WorkerCredit[] memory credits) =
@@ -354,10 +397,25 @@ contract GridHandler is CommonBase, StdCheats, StdUtils {
         IPayments.PayerDebit[] memory debits,
         IPayments.WorkerCredit[] memory credits
     ) internal returns (uint256 batchId) {
+        uint64 firstSeq = grid.nextReceiptSeq(gateway);
+        // now and then a gateway tries to reuse its last receipt number or skip one: always refused
+        if (uint256(root) % 8 == 0) {
+            uint64 wrong = firstSeq != 0 && uint256(root) % 16 == 0 ? firstSeq - 1 : firstSeq + 1;
+            vm.prank(gateway);
+            (bool ok,) =
+                address(grid).call(abi.encodeCall(grid.settle, (root, wrong, receiptCount, debits, credits)));
+            if (ok) ghost_sequenceAccepted = true;
+        }
         vm.prank(gateway);
-        batchId = grid.settle(root, receiptCount, debits, credits);
+        batchId = grid.settle(root, firstSeq, receiptCount, debits, credits);
 
         ghost_batches++;
+        uint256 share;
+        for (uint256 k; k < credits.length; ++k) {
+            share += credits[k].gross * validatorBps / BPS;
+        }
+        ghost_batchShare[batchId] = share;
+        if (grid.getBatch(batchId).rewardLeft != share) ghost_batchShareMismatch = true;
         for (uint256 i; i < debits.length; ++i) {
             ghost_debited[debits[i].payer] += debits[i].amount;
             ghost_deposits -= debits[i].amount;

@@ -18,14 +18,14 @@ export type FinalizeAuditReturnType = TransactionResult & {
   slashed: bigint;
   /** Finder shares (FAIL) or pass rewards (PASS), credited as earnings, in vote order. */
   rewards: { validator: Address; amount: bigint }[];
-  /** Validators who voted against the verdict and what was taken from their bonds. */
+  /** Validators who revealed against the verdict or never revealed, and what was taken from their bonds. */
   falseAttestations: { validator: Address; amount: bigint }[];
 };
 
-/** `NothingToFinalize` (nobody attested), `AttestWindowOpen`, `AlreadyFinalized`. */
+/** `NothingToFinalize` (nobody committed), `AuditWindowOpen` (before the reveal deadline), `AlreadyFinalized`. */
 export type FinalizeAuditErrorType = ChainError;
 
-/** Applies the verdict of an audit whose window has closed. Anyone may call it, once. */
+/** Applies the verdict of an audit whose reveal window has closed. Anyone may call it, once. */
 export async function finalizeAudit(
   client: WriteClient,
   { grid, leaf }: FinalizeAuditParameters,

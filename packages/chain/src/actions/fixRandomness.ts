@@ -13,7 +13,7 @@ export type FixRandomnessParameters = {
 export type FixRandomnessReturnType = TransactionResult & {
   /** R: which receipts are audited, and by whom. */
   randomness: Hex;
-  /** Unix seconds: attestations are accepted while `block.timestamp <= deadline`. */
+  /** Unix seconds: commits are accepted while `block.timestamp <= deadline`; reveals after it. */
   deadline: number;
 };
 
@@ -22,7 +22,7 @@ export type FixRandomnessErrorType = ChainError;
 
 /**
  * Fixes a settled batch's audit randomness once its source is ready (on a devnet, `randomnessDelay` blocks
- * after the settlement block) and opens the attestation window. Anyone may call it, once per batch.
+ * after the settlement block) and opens the commit window. Anyone may call it, once per batch.
  */
 export async function fixRandomness(
   client: WriteClient,

@@ -10,7 +10,7 @@ export type GetAssignedValidatorsParameters = {
   batchId: bigint;
   /** The receipt's leaf (`receiptLeafHash`). */
   leaf: Hex;
-  /** Read at this block (default: latest). Assignments follow live stakes. */
+  /** Read at this block (default: latest). */
   blockNumber?: bigint | undefined;
 };
 
@@ -20,8 +20,9 @@ export type GetAssignedValidatorsReturnType = readonly Address[];
 export type GetAssignedValidatorsErrorType = ChainError;
 
 /**
- * The validators assigned to audit a receipt: min(k, active validators) drawn by stake weight. They follow
- * live stakes, exactly as `attest` checks them in the same block.
+ * The validators seated on a receipt's audit: min(k, validators) drawn by stake weight from the stake
+ * checkpoints at the block before the batch's settlement, so the answer never changes once the randomness
+ * is fixed (the first `commitVote` stores exactly these seats).
  */
 export async function getAssignedValidators(
   client: ReadClient,

@@ -15,26 +15,31 @@ export type GetAuditParameters = {
 };
 
 export type GetAuditReturnType = {
-  /** Whether anyone attested (an audit opens with its first vote). */
+  /** Whether anyone committed (an audit opens with its first commit). */
   opened: boolean;
   /** 0n when not opened. */
   batchId: bigint;
   worker: Address;
   modelId: Hex;
-  /** Unix seconds: votes are accepted while `block.timestamp <= deadline`. */
+  /** Unix seconds: commits are accepted while `block.timestamp <= deadline`. */
   deadline: number;
+  /** Unix seconds: reveals are accepted after `deadline` while `block.timestamp <= revealDeadline`. */
+  revealDeadline: number;
+  /** Validators seated (`assignedValidators`), commitments received, and revealed votes. */
+  seats: number;
+  commits: number;
   passVotes: number;
   failVotes: number;
   verdict: AuditVerdict;
   /** AIPG wei taken from the worker (FAIL verdict). */
   slashed: bigint;
-  /** The vote of each of `validators`. */
-  votes: Record<Address, AuditVote | 'none'>;
+  /** Each of `validators`: no commitment, a commitment not revealed yet, or the revealed vote. */
+  votes: Record<Address, AuditVote | 'committed' | 'none'>;
 };
 
 export type GetAuditErrorType = ChainError;
 
-/** One audit: who, its votes so far, its verdict. */
+/** One audit: who, its seats, commitments and revealed votes so far, its verdict. */
 export async function getAudit(
   client: ReadClient,
   { grid, leaf, validators = [] }: GetAuditParameters,
@@ -54,10 +59,19 @@ export async function getAudit(
     worker: info.worker,
     modelId: info.modelId,
     deadline: Number(info.deadline),
+    revealDeadline: Number(info.revealDeadline),
+    seats: info.seats,
+    commits: info.commits,
     passVotes: info.passVotes,
     failVotes: info.failVotes,
     verdict: verdictFromUint(info.verdict),
     slashed: info.slashed,
-    votes: Object.fromEntries(validators.map((v, i) => [v, voteFromUint(votes[i] ?? 0)])),
+    votes: Object.fromEntries(
+      validators.map((v, i) => {
+        const [committed, vote] = votes[i] ?? [false, 0];
+        const revealed = voteFromUint(vote);
+        return [v, revealed === 'none' && committed ? 'committed' : revealed];
+      }),
+    ),
   };
 }

@@ -14,13 +14,15 @@ export type GetBatchAuditReturnType = {
   randomness: Hex;
   /** Unix seconds of `fixRandomness` (0 until fixed). */
   fixedAt: number;
-  /** Unix seconds: attestations are accepted while `block.timestamp <= deadline` (0 until fixed). */
+  /** Unix seconds: commits are accepted while `block.timestamp <= deadline` (0 until fixed). */
   deadline: number;
+  /** Unix seconds: reveals are accepted after `deadline` while `block.timestamp <= revealDeadline`. */
+  revealDeadline: number;
 };
 
 export type GetBatchAuditErrorType = ChainError;
 
-/** A batch's audit randomness and attestation window. */
+/** A batch's audit randomness and its commit and reveal windows. */
 export async function getBatchAudit(
   client: ReadClient,
   { grid, batchId }: GetBatchAuditParameters,
@@ -33,5 +35,6 @@ export async function getBatchAudit(
     randomness: b.randomness,
     fixedAt: Number(b.fixedAt),
     deadline: Number(b.deadline),
+    revealDeadline: Number(b.revealDeadline),
   };
 }

@@ -8,16 +8,22 @@ import { type TransactionResult, writeAndWait } from '../internal/write.ts';
 
 export type SetAuditConfigParameters = {
   grid: Address;
-  /** The whole new config (read the current one with `getGridParams(...).audit`). */
+  /** Exactly the config announced with `announceAuditConfig`. */
   config: AuditParams;
 };
 
 export type SetAuditConfigReturnType = TransactionResult;
 
-/** `NotOwner`, `InvalidAuditConfig(reason)`. */
+/**
+ * `NotOwner`, `ChangeNotAnnounced(id)` (never announced, cancelled or already applied), `ChangeNotReady(id,
+ * executableAt)`, `ChangeExpired(id, expiresAt)`, `InvalidAuditConfig(reason)`.
+ */
 export type SetAuditConfigErrorType = ChainError;
 
-/** Replaces the audit parameters for the batches fixed from now on (open audits keep theirs). Owner only. */
+/**
+ * Applies an announced audit config once its delay has passed and before it expires, for the batches fixed
+ * from then on (open audits keep theirs). Owner only.
+ */
 export async function setAuditConfig(
   client: WriteClient,
   { grid, config }: SetAuditConfigParameters,

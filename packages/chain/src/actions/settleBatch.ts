@@ -8,7 +8,15 @@ export type SettleBatchParameters = {
   grid: Address;
   /** Merkle root of the batch's receipts (`buildReceiptTree(receipts).root`). */
   root: Hex;
-  /** Number of receipts under `root`. */
+  /**
+   * The first receipt number of the batch's range: must be `getNextReceiptSeq(gateway)` (else
+   * `SequenceMismatch`, which means an earlier batch landed that the caller does not know of).
+   */
+  firstSeq: bigint;
+  /**
+   * Length of the range of receipt numbers the batch covers, `[firstSeq, firstSeq + receiptCount)`:
+   * numbers of jobs that failed without a receipt lie inside it with no leaf under `root`.
+   */
   receiptCount: number;
   /** Per-payer debits (AIPG wei); their sum must equal the credits' sum. */
   debits: readonly { payer: Address; amount: bigint }[];
@@ -21,21 +29,21 @@ export type SettleBatchReturnType = TransactionResult & {
 };
 
 /**
- * `ZeroRoot`, `EmptyBatch`, `BatchAlreadySettled`, `SumMismatch`, `GatewayCapExceeded`,
- * `InsufficientDeposit`, `UnknownWorker`, `EnforcedPause`.
+ * `ZeroRoot`, `EmptyBatch` (no range, no debit, or a zero total), `BatchAlreadySettled`, `SequenceMismatch`,
+ * `SumMismatch`, `GatewayCapExceeded`, `InsufficientDeposit`, `UnknownWorker`, `EnforcedPause`.
  */
 export type SettleBatchErrorType = ChainError;
 
 /** Settles one batch of receipts as the client account (the gateway). */
 export async function settleBatch(
   client: WriteClient,
-  { grid, root, receiptCount, debits, credits }: SettleBatchParameters,
+  { grid, root, firstSeq, receiptCount, debits, credits }: SettleBatchParameters,
 ): Promise<SettleBatchReturnType> {
   const receipt = await writeAndWait(client, 'settle', {
     address: grid,
     abi: gridAbi,
     functionName: 'settle',
-    args: [root, receiptCount, [...debits], [...credits]],
+    args: [root, firstSeq, receiptCount, [...debits], [...credits]],
   });
   const [event] = parseEventLogs({ abi: gridAbi, logs: receipt.logs, eventName: 'BatchSettled' });
   return {

@@ -1,4 +1,4 @@
-import type { AuditParams } from '../deployment.ts';
+import type { AuditLimits, AuditParams } from '../deployment.ts';
 
 /** IAudit.Vote as people write it; the contract numbers them None = 0, Pass = 1, Fail = 2. */
 export type AuditVote = 'pass' | 'fail';
@@ -28,7 +28,8 @@ export type ChainAuditConfig = {
   auditRateBps: number;
   validatorsPerAudit: number;
   quorum: number;
-  attestWindow: bigint;
+  commitWindow: bigint;
+  revealWindow: bigint;
   randomnessDelay: bigint;
   workerSlashAmount: bigint;
   falseAttestationSlash: bigint;
@@ -37,7 +38,12 @@ export type ChainAuditConfig = {
 };
 
 export function auditConfigFromChain(c: ChainAuditConfig): AuditParams {
-  return { ...c, attestWindow: Number(c.attestWindow), randomnessDelay: Number(c.randomnessDelay) };
+  return {
+    ...c,
+    commitWindow: Number(c.commitWindow),
+    revealWindow: Number(c.revealWindow),
+    randomnessDelay: Number(c.randomnessDelay),
+  };
 }
 
 export function auditConfigToChain(a: AuditParams): ChainAuditConfig {
@@ -45,11 +51,39 @@ export function auditConfigToChain(a: AuditParams): ChainAuditConfig {
     auditRateBps: a.auditRateBps,
     validatorsPerAudit: a.validatorsPerAudit,
     quorum: a.quorum,
-    attestWindow: BigInt(a.attestWindow),
+    commitWindow: BigInt(a.commitWindow),
+    revealWindow: BigInt(a.revealWindow),
     randomnessDelay: BigInt(a.randomnessDelay),
     workerSlashAmount: a.workerSlashAmount,
     falseAttestationSlash: a.falseAttestationSlash,
     finderShareBps: a.finderShareBps,
     passReward: a.passReward,
+  };
+}
+
+/** IAudit.AuditLimits as the ABI returns it (uint64 fields as bigints). */
+export type ChainAuditLimits = {
+  maxWorkerSlashBps: number;
+  maxFalseAttestationSlashBps: number;
+  maxFinderShareBps: number;
+  minValidatorsPerAudit: number;
+  minQuorum: number;
+  minCommitWindow: bigint;
+  minRevealWindow: bigint;
+};
+
+export function auditLimitsFromChain(l: ChainAuditLimits): AuditLimits {
+  return { ...l, minCommitWindow: Number(l.minCommitWindow), minRevealWindow: Number(l.minRevealWindow) };
+}
+
+export function auditLimitsToChain(l: AuditLimits): ChainAuditLimits {
+  return {
+    maxWorkerSlashBps: l.maxWorkerSlashBps,
+    maxFalseAttestationSlashBps: l.maxFalseAttestationSlashBps,
+    maxFinderShareBps: l.maxFinderShareBps,
+    minValidatorsPerAudit: l.minValidatorsPerAudit,
+    minQuorum: l.minQuorum,
+    minCommitWindow: BigInt(l.minCommitWindow),
+    minRevealWindow: BigInt(l.minRevealWindow),
   };
 }

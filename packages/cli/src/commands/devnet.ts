@@ -164,7 +164,7 @@ export const devnet = defineCommand({
       if (net.adversary) {
         const audit = net.auditConfig;
         w(
-          `Red team: every job is audited (${audit.validatorsPerAudit} validators, ${audit.attestWindow} s to attest); ` +
+          `Red team: every job is audited (${audit.validatorsPerAudit} validators, ${audit.commitWindow} s to commit, ${audit.revealWindow} s to reveal); ` +
             `a few requests a minute go through the gateway, every other one to the ${net.adversary.kind} adversary.`,
         );
         w(`Watch for "✗ slashed ${net.adversary.address} (${net.adversary.kind})" below (a minute or two).`);

@@ -29,13 +29,15 @@ const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperC
 
 export const validatorStart = defineCommand({
   path: ['validator', 'start'],
-  summary: 'run a validator node: audit settled jobs, attest on chain, earn for catching dishonest workers',
+  summary:
+    'run a validator node: audit settled jobs, commit and reveal votes on chain, earn for catching dishonest workers',
   description: [
     'Proves the validator bond behind the operator key (env AIPG_OPERATOR_KEY, or --keystore), follows',
     'settled batches, fixes their audit randomness, and for every receipt it is assigned fetches the job',
-    'from the gateway, re-scores it in one teacher-forced pass and attests PASS or FAIL; it finalizes',
-    'audits past their window and withdraws its rewards. --mode reexecute (default: the model runs here)',
-    'or crosscheck (another bonded worker re-scores it through the gateway). See packages/validator/README.md.',
+    'from the gateway, re-scores it in one teacher-forced pass and commits a hidden PASS or FAIL (its salt',
+    'saved first), reveals it after the commit deadline (also after a restart: a commitment never revealed',
+    'is slashed); it finalizes audits past their reveal window and withdraws its rewards. --mode reexecute',
+    '(default: the model runs here) or crosscheck (another bonded worker re-scores it through the gateway). See packages/validator/README.md.',
   ].join('\n'),
   options: Object.fromEntries(VALIDATOR_FLAGS.map((f) => [f, { type: 'string' as const }])),
   optionsHelp: [

@@ -21,6 +21,7 @@ const WORKER_FLAGS = [
   'metrics-host',
   'log-level',
   'drain-timeout',
+  'data-dir',
 ] as const;
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -46,6 +47,7 @@ export const workerStart = defineCommand({
     ['--threads <n>', 'llama.cpp CPU threads (always set it on small machines)'],
     ['--metrics-port <n>', 'Prometheus /metrics (0: any free port)'],
     ['--drain-timeout <s>', 'how long a shutdown waits for running jobs (default 600)'],
+    ['--data-dir <dir>', 'keeps the highest receipt number signed per gateway across restarts'],
   ],
   examples: [
     'AIPG_OPERATOR_KEY=0x… aipg worker start --model aipg-small-llama --gguf .aipg/models/aipg-small-llama.gguf --threads 2',

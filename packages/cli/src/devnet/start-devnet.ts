@@ -3,12 +3,12 @@ import { join, resolve } from 'node:path';
 import {
   type AuditParams,
   anvilTestAccounts,
-  approveGateway,
   approveToken,
   bond,
   createGridClients,
   type Deployment,
   deposit,
+  increaseGatewayCap,
   registerModel,
   startDevChain,
   writeDeployment,
@@ -217,9 +217,16 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     await rm(devDir, { recursive: true, force: true });
     await mkdir(devDir, { recursive: true });
 
-    // Audits: with an adversary every job is audited, with a short window, so a slash shows within minutes.
+    // Audits: with an adversary every job is audited, with short windows, so a slash shows within minutes.
+    // Fewer validators than the default seats: seat them all, with a majority quorum (the devnet's limits
+    // allow a single seat), so an audit can still reach a verdict.
     const audit: Partial<AuditParams> = {
-      ...(adversaryKind ? { auditRateBps: 10_000, attestWindow: 30, randomnessDelay: 2 } : {}),
+      ...(validatorCount > 0 && validatorCount < 3
+        ? { validatorsPerAudit: validatorCount, quorum: Math.floor(validatorCount / 2) + 1 }
+        : {}),
+      ...(adversaryKind
+        ? { auditRateBps: 10_000, commitWindow: 30, revealWindow: 30, randomnessDelay: 2 }
+        : {}),
       ...parameters.audit,
     };
     const dev = await progress.step('Starting local chain (anvil) and deploying the Grid', () =>
@@ -271,7 +278,11 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       const funds = parameters.payerDeposit ?? parseAipg('1000');
       await approveToken(payerWallet, { token: deployment.token, spender: deployment.grid, amount: funds });
       await deposit(payerWallet, { grid: deployment.grid, amount: funds });
-      await approveGateway(payerWallet, { grid: deployment.grid, gateway: gatewayAddress, cap: maxUint256 });
+      await increaseGatewayCap(payerWallet, {
+        grid: deployment.grid,
+        gateway: gatewayAddress,
+        amount: maxUint256,
+      });
     });
 
     const validatorKeys = Array.from({ length: validatorCount }, (_, i) =>

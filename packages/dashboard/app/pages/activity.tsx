@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { type Activity, type ActivityItem, getJson } from '../api.ts';
 import { ActivityList } from '../components/activity.tsx';
+import { AuditsCard } from '../components/audits.tsx';
 import { Card, Empty, ErrorNote, Loading, Segmented } from '../components/ui.tsx';
 import { useLive, useResource } from '../hooks.ts';
 
@@ -122,6 +123,7 @@ export function ActivityPage() {
           </div>
         )}
       </Card>
+      <AuditsCard />
     </div>
   );
 }

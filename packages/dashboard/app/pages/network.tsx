@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { Model, Models, Summary, Timeseries } from '../api.ts';
+import { PendingChangesCard } from '../components/audits.tsx';
 import { LineChart, type Series } from '../components/chart.tsx';
 import {
   Amount,
@@ -324,6 +325,7 @@ export function NetworkPage() {
       </div>
       <ErrorNote error={ts.error} />
       <Charts ts={ts.data} window={window} />
+      <PendingChangesCard />
     </div>
   );
 }

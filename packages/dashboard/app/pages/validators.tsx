@@ -1,4 +1,5 @@
 import type { ListOf, Validator } from '../api.ts';
+import { AuditsCard } from '../components/audits.tsx';
 import { Address, Amount, Card, Empty, ErrorNote, Loading, RelTime } from '../components/ui.tsx';
 import { formatNumber, formatPercent } from '../format.ts';
 import { useResource } from '../hooks.ts';
@@ -12,8 +13,9 @@ export function ValidatorsPage() {
         <div>
           <h1>Validators</h1>
           <p class="muted">
-            Validators bond AIPG, audit a random sample of settled jobs and attest on chain. They earn
-            verification fees and a cut of slashed bonds; a false attestation is slashed.
+            Validators bond AIPG, audit a random sample of settled jobs, commit a hidden vote on chain and
+            reveal it after the commit deadline. They earn verification fees and a cut of slashed bonds; a
+            false attestation is slashed.
           </p>
         </div>
       </div>
@@ -67,6 +69,14 @@ export function ValidatorsPage() {
                     </td>
                     <td class="num" data-label="Audits done" data-col="audits">
                       {data.audits_enabled ? formatNumber(v.audits.done, 0) : <span class="muted">—</span>}
+                      {(v.audits.committed ?? 0) > 0 && (
+                        <div class="muted small" data-col="commits">
+                          {v.audits.committed} committed · {v.audits.done} revealed
+                          {(v.audits.unrevealed ?? 0) > 0 && (
+                            <span class="bad"> · {v.audits.unrevealed} never revealed</span>
+                          )}
+                        </div>
+                      )}
                       {(v.audits.pending ?? 0) > 0 && (
                         <div class="muted small">{v.audits.pending} awaiting a verdict</div>
                       )}
@@ -121,6 +131,7 @@ export function ValidatorsPage() {
           </div>
         )}
       </Card>
+      <AuditsCard />
     </div>
   );
 }

@@ -136,6 +136,9 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
             tx_hash: b.txHash,
             settled_block: b.settledBlock === null ? null : b.settledBlock.toString(),
             receipt_count: b.receiptCount,
+            // The range of receipt numbers the batch settled (`settle`'s firstSeq and receiptCount).
+            first_seq: b.firstSeq === null ? null : b.firstSeq.toString(),
+            seq_count: b.seqCount === null ? null : b.seqCount.toString(),
             proof,
           };
         }
@@ -194,6 +197,8 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
         tx_hash: b.txHash,
         settled_block: b.settledBlock === null ? null : b.settledBlock.toString(),
         receipt_count: receipts.length,
+        first_seq: b.firstSeq === null ? null : b.firstSeq.toString(),
+        seq_count: b.seqCount === null ? null : b.seqCount.toString(),
         receipts: receipts.map((r, i) => ({
           job_id: r.receipt.jobId,
           leaf: receiptLeafHash(r.receipt),

@@ -3,6 +3,7 @@ import {
   createGridClients,
   type GetModelReturnType,
   getModel,
+  getNextReceiptSeq,
   gridAbi,
   listModels,
   type SettleBatchReturnType,
@@ -172,12 +173,17 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
     isSettled(root: Hex): Promise<boolean> {
       return read<boolean>('isSettled', [root]);
     },
+    /** The receipt number this gateway's next batch must start at (uncached: settlement re-reads it each pass). */
+    nextReceiptSeq(): Promise<bigint> {
+      return getNextReceiptSeq(publicClient, { grid, gateway: account.address });
+    },
     async blockNumber(): Promise<bigint> {
       return publicClient.getBlockNumber();
     },
     /** Sends `settle` as the gateway and waits for it to be mined. Throws `ChainError` (reverts decoded). */
     settle(p: {
       root: Hex;
+      firstSeq: bigint;
       receiptCount: number;
       debits: { payer: Address; amount: bigint }[];
       credits: { worker: Address; gross: bigint }[];

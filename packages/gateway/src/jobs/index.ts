@@ -61,6 +61,12 @@ type Attempt =
 export type Jobs = ReturnType<typeof createJobs>;
 
 /**
+ * How long past the job timeout a dispatch's receipt number stays in flight (the result frame may arrive
+ * just before the timeout and still be verified and stored); settlement waits for it until then.
+ */
+const DISPATCH_GRACE_MS = 60_000;
+
+/**
  * Runs jobs end to end: price and reserve (402 before any work), route, dispatch, hand the job to
  * another worker when one fails before its first token, verify the receipt, store receipt + result in
  * one transaction, and only then answer. Also the async queue (`POST /v1/jobs`) and its webhooks.
@@ -251,7 +257,12 @@ export function createJobs({
     }
   }
 
-  function runOnWorker(job: JobRecord, worker: WorkerSession, hooks: RunHooks): Promise<Attempt> {
+  function runOnWorker(
+    job: JobRecord,
+    worker: WorkerSession,
+    seq: bigint,
+    hooks: RunHooks,
+  ): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       const dispatchedAt = Date.now();
       const streamed: number[] = [];
@@ -260,6 +271,7 @@ export function createJobs({
       const message: JobMessage = {
         type: 'job',
         jobId: job.id,
+        seq: seq.toString(),
         modelId: job.modelId,
         payer: job.payer,
         kind: job.kind,
@@ -385,8 +397,26 @@ export function createJobs({
           return fail(job, e, false, startedAt);
         }
         await storage.jobs.recordAttempt(job.id, worker.owner, worker.operator);
-        log.debug({ msg: 'job dispatched', worker: worker.owner, worker_id: worker.id, attempt });
-        const a = await runOnWorker(job, worker, hooks);
+        // A fresh receipt number per dispatch: a retry on another worker signs another number.
+        const seq = await storage.receiptNumbers.assign({
+          gateway: chain.gateway,
+          jobId: job.id,
+          worker: worker.owner,
+          expiresAt: new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS),
+        });
+        log.debug({
+          msg: 'job dispatched',
+          worker: worker.owner,
+          worker_id: worker.id,
+          attempt,
+          seq: seq.toString(),
+        });
+        const a = await runOnWorker(job, worker, seq, hooks);
+        if (a.kind !== 'result') {
+          await storage.receiptNumbers.release(chain.gateway, seq).catch((error: unknown) => {
+            log.warn({ msg: 'releasing a receipt number failed', seq: seq.toString(), error });
+          });
+        }
         if (a.kind === 'cancelled') break;
         if (a.kind === 'error') {
           routing.recordFailure(worker);
@@ -413,7 +443,7 @@ export function createJobs({
           if (attempt < options.jobs.maxAttempts) metrics.jobRetries.inc({ model: job.modelName });
           continue;
         }
-        return await complete(job, worker, a, startedAt, log);
+        return await complete(job, worker, seq, a, startedAt, log);
       }
       if (hooks.signal?.aborted) {
         return fail(
@@ -450,6 +480,7 @@ export function createJobs({
   async function complete(
     job: JobRecord,
     worker: WorkerSession,
+    seq: bigint,
     a: Extract<Attempt, { kind: 'result' }>,
     startedAt: number,
     log: Common['logger'],
@@ -457,6 +488,7 @@ export function createJobs({
     const now = Date.now();
     const verdict = await verifyResult(a.frame, {
       jobId: job.id,
+      seq,
       gateway: chain.gateway,
       payer: job.payer,
       worker: worker.owner,
@@ -473,6 +505,7 @@ export function createJobs({
       streamedTokenIds: a.firstTokenAt === null ? null : a.streamed,
     });
     if (!verdict.ok) {
+      await storage.receiptNumbers.release(chain.gateway, seq).catch(() => {});
       routing.recordInvalidReceipt(worker);
       metrics.receiptsRejected.inc({ field: verdict.field });
       log.warn({
@@ -491,7 +524,9 @@ export function createJobs({
         startedAt,
       );
     }
-    const receipt = verdict.receipt;
+    // The number's row is keyed by the gateway's own spelling of its address (EIP-712 and the leaf encode
+    // 20 bytes, so this changes neither the signature nor the leaf).
+    const receipt = { ...verdict.receipt, gateway: chain.gateway };
     const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
     const totalMs = now - a.dispatchedAt;
     const outputs = a.frame.outputTokenIds.length;
@@ -499,7 +534,9 @@ export function createJobs({
     const tokensPerSecond =
       outputs <= 1 ? outputs / Math.max(0.001, totalMs / 1000) : ((outputs - 1) * 1000) / genMs;
     // Receipt and result commit together, before the client hears anything: a crash loses neither.
-    await storage.transaction(async (tx) => {
+    const stored = await storage.transaction(async (tx) => {
+      // Settlement gives up a number that stays in flight past its time; a receipt that late is refused.
+      if (!(await storage.receiptNumbers.take(tx, chain.gateway, seq))) return false;
       await storage.receipts.insert(tx, {
         receipt,
         signature: a.frame.signature,
@@ -519,7 +556,21 @@ export function createJobs({
         tokensPerSecond,
         firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
       });
+      return true;
     });
+    if (!stored) {
+      log.warn({
+        msg: 'receipt came after its number was given up',
+        worker: worker.owner,
+        seq: seq.toString(),
+      });
+      return fail(
+        job,
+        new GatewayError('worker_failed', 'the worker answered too late to be paid; nothing was charged'),
+        a.firstTokenAt !== null,
+        startedAt,
+      );
+    }
     routing.recordSuccess(worker, { ttftMs, tokensPerSecond });
     onReceipt?.();
     metrics.jobs.inc({ model: job.modelName, status: 'succeeded', reason: 'ok' });
@@ -534,8 +585,8 @@ export function createJobs({
       ttft_ms: ttftMs,
       total_ms: totalMs,
     });
-    const [done, stored] = await Promise.all([storage.jobs.get(job.id), storage.receipts.getByJob(job.id)]);
-    return { ok: true, job: done!, receipt: stored! };
+    const [done, kept] = await Promise.all([storage.jobs.get(job.id), storage.receipts.getByJob(job.id)]);
+    return { ok: true, job: done!, receipt: kept! };
   }
 
   // ── async jobs ─────────────────────────────────────────────────────────────────────────────
@@ -622,7 +673,10 @@ export function createJobs({
     /** Recovers jobs left by a previous process and starts the async queue and webhook loops. */
     async start(): Promise<void> {
       // Embedded PGlite has one process at a time: whatever was running belongs to a dead process.
-      if (storage.db.kind === 'pglite') await storage.jobs.expireAllRunning();
+      if (storage.db.kind === 'pglite') {
+        await storage.jobs.expireAllRunning();
+        await storage.receiptNumbers.releaseAll();
+      }
       const recovered = await storage.jobs.recoverExpired();
       if (recovered.requeued + recovered.failed > 0)
         logger.info({ msg: 'recovered jobs of a stopped gateway', ...recovered });

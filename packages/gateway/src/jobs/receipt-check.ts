@@ -13,6 +13,8 @@ import type { JobPricing } from '../storage/index.ts';
 
 export type ReceiptExpectation = {
   jobId: Hex;
+  /** The receipt number this dispatch was given: the receipt must carry exactly it. */
+  seq: bigint;
   gateway: Address;
   payer: Address;
   /** The worker's bond owner (receipts name the owner). */
@@ -47,6 +49,7 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
   const r = receiptFromJson(frame.receipt);
   if (!same(frame.jobId, x.jobId) || !same(r.jobId, x.jobId))
     return fail('jobId', 'receipt is for another job');
+  if (r.seq !== x.seq) return fail('seq', `receipt carries number ${r.seq}, the job was sent as ${x.seq}`);
   if (!same(r.gateway, x.gateway)) return fail('gateway', `receipt names gateway ${r.gateway}`);
   if (!same(r.payer, x.payer)) return fail('payer', `receipt names payer ${r.payer}`);
   if (!same(r.worker, x.worker))

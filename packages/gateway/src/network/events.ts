@@ -41,13 +41,24 @@ const KIND: Record<string, EventKind> = {
   ConfidentialPremiumUpdated: 'model',
   // AuditFacet: the sample draw, verdicts and validator payouts are audits; configuration is admin.
   AuditRandomnessFixed: 'audit',
+  AuditOpened: 'audit',
   AuditFinalized: 'audit',
   ValidatorRewarded: 'audit',
+  // Commit-reveal: a hidden vote, then its reveal (`Attested`).
+  VoteCommitted: 'attestation',
   Attested: 'attestation',
   FalseAttestationSlashed: 'slash',
   WorkerAuditRateSet: 'admin',
   AuditConfigUpdated: 'admin',
   RandomnessSourceSet: 'admin',
+  // Announced rule changes (served by /v1/network/governance) and their execution.
+  DiamondCutAnnounced: 'admin',
+  AuditConfigAnnounced: 'admin',
+  RandomnessSourceAnnounced: 'admin',
+  ChangeCancelled: 'admin',
+  DiamondCut: 'admin',
+  OwnershipTransferStarted: 'admin',
+  OwnershipTransferred: 'admin',
 };
 
 export function kindOf(name: string | null): EventKind {

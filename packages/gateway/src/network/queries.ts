@@ -409,7 +409,16 @@ function workerAuditView(r: Row | undefined) {
 async function validatorAudits(db: Sql, only?: string) {
   const filter = only ? 'AND a.account = $1' : '';
   const args = only ? [only.toLowerCase()] : [];
-  const [votes, rewards, slashes] = await Promise.all([
+  const [commits, votes, rewards, slashes] = await Promise.all([
+    db.query<Row>(
+      `SELECT a.account AS v, count(*)::int AS n,
+         count(*) FILTER (WHERE r.name IS NULL AND f.name IS NOT NULL)::int AS unrevealed
+       FROM network_events a
+       LEFT JOIN network_events r ON r.name = 'Attested' AND r.account = a.account AND r.args->>'leaf' = a.args->>'leaf'
+       LEFT JOIN network_events f ON f.name = 'AuditFinalized' AND f.args->>'leaf' = a.args->>'leaf'
+       WHERE a.name = 'VoteCommitted' ${filter} GROUP BY 1`,
+      args,
+    ),
     db.query<Row>(
       `SELECT a.account AS v, count(*)::int AS done,
          count(*) FILTER (WHERE (a.args->>'vote')::int = 1)::int AS pass_votes,
@@ -434,7 +443,7 @@ async function validatorAudits(db: Sql, only?: string) {
     ),
   ]);
   const by = (rows: Row[]) => new Map(rows.map((r) => [String(r.v), r]));
-  return { votes: by(votes), rewards: by(rewards), slashes: by(slashes) };
+  return { commits: by(commits), votes: by(votes), rewards: by(rewards), slashes: by(slashes) };
 }
 
 function validatorAuditView(a: Awaited<ReturnType<typeof validatorAudits>>, owner: string) {
@@ -443,7 +452,11 @@ function validatorAuditView(a: Awaited<ReturnType<typeof validatorAudits>>, owne
   const s = a.slashes.get(owner);
   const decided = Number(v?.decided ?? 0);
   const agreed = Number(v?.agreed ?? 0);
+  const c = a.commits.get(owner);
   return {
+    /** Hidden votes committed; revealed ones are `done`; `unrevealed`: finalized without a reveal (slashed). */
+    committed: Number(c?.n ?? 0),
+    unrevealed: Number(c?.unrevealed ?? 0),
     done: Number(v?.done ?? 0),
     agreed,
     agreement_rate: decided > 0 ? round(agreed / decided, 4) : null,
@@ -520,6 +533,72 @@ export async function recentAudits(db: Sql, address: string, limit = 20): Promis
       tx: String(r.tx_hash),
     };
   });
+}
+
+export type AuditSummaryItem = {
+  leaf: string;
+  batch_id: string | null;
+  worker: string | null;
+  /** Validators seated when the audit opened (fixed from stake checkpoints). */
+  seats: string[];
+  /** Seated validators whose hidden vote is on chain, and those who revealed it (with the vote). */
+  committed: string[];
+  revealed: { validator: string; vote: 'pass' | 'fail' | null }[];
+  counts: { seats: number; committed: number; revealed: number };
+  /** Commit deadline (reveals open after it). */
+  commit_deadline: string | null;
+  /** null while the audit is open. */
+  verdict: 'pass' | 'fail' | 'inconclusive' | null;
+  slashed: Amount | null;
+  opened_at: string;
+  block: number;
+  tx: string;
+};
+
+/** Audits by the time they opened (their first commitment), newest first, with seats, commits and reveals. */
+export async function auditsView(deps: QueryDeps, limit = 20) {
+  const rows = await deps.db.query<Row>(
+    `SELECT o.args->>'leaf' AS leaf, o.batch_id::text AS batch_id, o.account AS worker, o.args->'validators' AS seats,
+       extract(epoch FROM o.block_time)::float8 AS t, o.block_number::text AS block, o.tx_hash,
+       (SELECT (x.args->>'deadline')::float8 FROM network_events x
+         WHERE x.name = 'AuditRandomnessFixed' AND x.batch_id = o.batch_id LIMIT 1) AS deadline,
+       (SELECT COALESCE(json_agg(c.account ORDER BY c.block_number, c.log_index), '[]'::json) FROM network_events c
+         WHERE c.name = 'VoteCommitted' AND c.args->>'leaf' = o.args->>'leaf') AS committed,
+       (SELECT COALESCE(json_agg(json_build_object('validator', r.account, 'vote', (r.args->>'vote')::int)
+           ORDER BY r.block_number, r.log_index), '[]'::json) FROM network_events r
+         WHERE r.name = 'Attested' AND r.args->>'leaf' = o.args->>'leaf') AS revealed,
+       (f.args->>'verdict')::int AS verdict, f.args->>'slashed' AS slashed
+     FROM network_events o
+     LEFT JOIN network_events f ON f.name = 'AuditFinalized' AND f.args->>'leaf' = o.args->>'leaf'
+     WHERE o.name = 'AuditOpened'
+     ORDER BY o.block_number DESC, o.log_index DESC LIMIT $1`,
+    [limit],
+  );
+  const list = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as unknown[];
+  const data: AuditSummaryItem[] = rows.map((r) => {
+    const seats = list(r.seats).map((a) => checksum(String(a)));
+    const committed = list(r.committed).map((a) => checksum(String(a)));
+    const revealed = (list(r.revealed) as { validator: string; vote: number }[]).map((x) => ({
+      validator: checksum(x.validator),
+      vote: VOTES[Number(x.vote)] ?? null,
+    }));
+    return {
+      leaf: String(r.leaf),
+      batch_id: (r.batch_id as string | null) ?? null,
+      worker: checksum(r.worker as string | null),
+      seats,
+      committed,
+      revealed,
+      counts: { seats: seats.length, committed: committed.length, revealed: revealed.length },
+      commit_deadline: iso(num(r.deadline)),
+      verdict: r.verdict == null ? null : (VERDICTS[Number(r.verdict)] ?? null),
+      slashed: r.slashed == null ? null : amount(String(r.slashed)),
+      opened_at: iso(Number(r.t))!,
+      block: Number(r.block),
+      tx: String(r.tx_hash),
+    };
+  });
+  return { object: 'list' as const, audits_enabled: AUDITS_ENABLED, data };
 }
 
 export async function workersView(deps: QueryDeps, only?: string) {

@@ -6,8 +6,10 @@ import type { Logger } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { EventKind } from './events.ts';
 import type { Feed } from './feed.ts';
+import { governanceView } from './governance.ts';
 import {
   activityView,
+  auditsView,
   DEFAULT_ACTIVITY_KINDS,
   indexerView,
   modelsView,
@@ -35,6 +37,8 @@ const KINDS = [
   'settlement',
   'admin',
 ] as const;
+
+const auditsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(20) });
 
 const activityQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -138,6 +142,8 @@ export function createNetworkRoutes({
         '/v1/network/workers',
         '/v1/network/validators',
         '/v1/network/activity',
+        '/v1/network/audits',
+        '/v1/network/governance',
         '/v1/network/events/stream',
         '/v1/network/operators/{address}',
         '/v1/network/stats/timeseries',
@@ -177,6 +183,13 @@ export function createNetworkRoutes({
       ),
     );
   });
+
+  app.get('/audits', async (c) => {
+    const { limit } = parseOr400(auditsQuery, q(c));
+    return c.json(await cached(`audits:${limit}`, () => auditsView(deps, limit)));
+  });
+
+  app.get('/governance', async (c) => c.json(await cached('governance', () => governanceView(deps))));
 
   app.get('/events/stream', (c) => feed.subscribe(c.req.raw.signal));
 

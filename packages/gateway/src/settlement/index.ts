@@ -29,22 +29,35 @@ export function aggregate(receipts: readonly StoredReceipt[]) {
     credits.set(r.worker, (credits.get(r.worker) ?? 0n) + r.fee);
   }
   const byKey = <T>(a: [string, T], b: [string, T]) => (a[0].toLowerCase() < b[0].toLowerCase() ? -1 : 1);
+  // Zero entries move nothing: left out (a zero credit to a worker who has since unbonded would revert).
   return {
-    debits: [...debits].sort(byKey).map(([payer, amount]) => ({ payer, amount })),
-    credits: [...credits].sort(byKey).map(([worker, gross]) => ({ worker, gross })),
+    debits: [...debits]
+      .filter(([, amount]) => amount > 0n)
+      .sort(byKey)
+      .map(([payer, amount]) => ({ payer, amount })),
+    credits: [...credits]
+      .filter(([, gross]) => gross > 0n)
+      .sort(byKey)
+      .map(([worker, gross]) => ({ worker, gross })),
     total: [...debits.values()].reduce((a, b) => a + b, 0n),
   };
 }
 
 /**
  * The settlement loop. Every `settlement.intervalMs`, or as soon as `settlement.minReceipts` wait, it
- * moves unsettled receipts (at most `maxBatchSize`) into a batch recorded in the database as
- * `pending` with its Merkle root BEFORE the transaction is sent, then calls `settle` as the gateway.
- * Pending batches are resumed first (after a crash too): a root already settled on chain is marked
- * settled, any other is sent again. RPC failures are retried with backoff; a revert that can never
- * pass fails the batch and holds out the receipts of the payer or worker it names. A receipt sits in
- * one batch at a time and a root is never settled twice (the contract refuses it as well).
- * Only one replica settles at a time (a database lease).
+ * reads the gateway's `nextReceiptSeq` from the chain and records the next batch in the database as
+ * `pending` BEFORE the transaction is sent: the contiguous range of receipt numbers from there up to the
+ * lowest number still in flight (at most `maxBatchSize` receipts), its Merkle root over the receipts in
+ * it sorted by number. Then it calls `settle(root, firstSeq, rangeLength, …)` as the gateway.
+ *
+ * The chain is the truth about what is settled. A pending batch is resumed first (after a crash too):
+ * its root already settled on chain → marked settled; its range no longer starting at `nextReceiptSeq`
+ * (`SequenceMismatch`, or found so before sending) → the range was settled by something this database did
+ * not record, so the batch is given up and the next one starts where the chain says, never sending a number
+ * twice. RPC failures are retried with backoff; a revert that can never pass fails the batch and holds out
+ * the receipts of the payer or worker it names (a later batch's range covers their numbers without them).
+ * A batch whose total is 0 is never sent. Only one replica settles at a time (a database lease), and one
+ * batch is pending at a time.
  */
 export function createSettlement({
   common,
@@ -69,16 +82,44 @@ export function createSettlement({
     batch: BatchRecord,
     receipts: readonly StoredReceipt[],
   ): Promise<'settled' | 'failed' | 'retry'> {
-    const log = logger.child({ batch_id: batch.id, root: batch.root, receipts: receipts.length });
-    if (await chain.isSettled(batch.root)) {
-      // Sent before a crash (or by another replica): it is final. Find nothing to send.
+    const log = logger.child({
+      batch_id: batch.id,
+      root: batch.root,
+      receipts: receipts.length,
+      first_seq: batch.firstSeq?.toString(),
+      seq_count: batch.seqCount?.toString(),
+    });
+    const foundSettled = async (): Promise<'settled'> => {
+      // Sent before a crash (or by another replica): it is final. Nothing to send.
       await storage.receipts.batchSettled(batch.id, { txHash: null, block: null });
       chain.invalidatePayers(receipts.map((r) => r.receipt.payer));
       metrics.batches.inc({ status: 'settled' });
       metrics.batchReceipts.inc(undefined, receipts.length);
       log.info({ msg: 'batch found settled on chain' });
       return 'settled';
+    };
+    /** The chain's next number moved past this batch's start without its root: give it up, start over there. */
+    const superseded = async (expected: bigint, error: string): Promise<'failed'> => {
+      await storage.receipts.batchFailed(batch.id, {
+        error,
+        excludePayers: [],
+        excludeWorkers: [],
+        reason: '',
+      });
+      metrics.batches.inc({ status: 'failed' });
+      metrics.settlementErrors.inc({ kind: 'SequenceMismatch' });
+      log.warn({
+        msg: "batch range no longer starts at the Grid's next receipt number: reconciled, not resent",
+        next_receipt_seq: expected.toString(),
+      });
+      return 'failed';
+    };
+    if (await chain.isSettled(batch.root)) return foundSettled();
+    if (batch.firstSeq === null || batch.seqCount === null || batch.seqCount === 0n) {
+      return superseded(-1n, 'batch recorded without a receipt-number range');
     }
+    const next = await chain.nextReceiptSeq();
+    if (next !== batch.firstSeq) return superseded(next, `SequenceMismatch: the Grid expects ${next}`);
     const tree = buildReceiptTree(receipts.map((r) => r.receipt));
     if (tree.root !== batch.root) {
       // Cannot happen unless the database was edited: refuse to settle something else than recorded.
@@ -93,7 +134,13 @@ export function createSettlement({
     }
     const { debits, credits } = aggregate(receipts);
     try {
-      const res = await chain.settle({ root: batch.root, receiptCount: receipts.length, debits, credits });
+      const res = await chain.settle({
+        root: batch.root,
+        firstSeq: batch.firstSeq,
+        receiptCount: Number(batch.seqCount),
+        debits,
+        credits,
+      });
       await storage.receipts.batchSettled(batch.id, {
         txHash: res.hash,
         block: res.blockNumber,
@@ -113,10 +160,11 @@ export function createSettlement({
     } catch (error) {
       const e = error instanceof ChainError ? error : toChainError(error, 'settle');
       await storage.receipts.batchError(batch.id, e.message);
-      if (e.errorName === 'BatchAlreadySettled') {
-        await storage.receipts.batchSettled(batch.id, { txHash: null, block: null });
-        metrics.batches.inc({ status: 'settled' });
-        return 'settled';
+      if (e.errorName === 'BatchAlreadySettled') return foundSettled();
+      if (e.errorName === 'SequenceMismatch') {
+        // Reconcile, never retry blindly: re-read the chain (the root may have landed after all).
+        if (await chain.isSettled(batch.root)) return foundSettled();
+        return superseded(await chain.nextReceiptSeq(), e.message);
       }
       if (e.code === 'CONTRACT_REVERT' && e.errorName && PERMANENT.has(e.errorName)) {
         const blamedPayer = e.args?.payer as Address | undefined;
@@ -152,16 +200,25 @@ export function createSettlement({
       const r = await send(batch, receipts);
       if (r === 'retry') throw new Error('pending batch not settled yet');
     }
+    const gateway = chain.gateway;
     for (;;) {
       const waiting = await storage.receipts.countUnbatched();
       metrics.unsettledReceipts.set(undefined, await storage.receipts.countUnsettled());
       if (waiting === 0) return;
       const due = force || waiting >= s.minReceipts || Date.now() - lastBatchAt >= s.intervalMs;
       if (!due) return;
-      const created = await storage.receipts.createBatch(s.maxBatchSize, (receipts) => {
-        const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-        return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
-      });
+      // Re-read every pass: the chain, not this database, says where the next batch starts.
+      const from = await chain.nextReceiptSeq();
+      const created = await storage.receipts.createBatch(
+        { gateway, from, max: s.maxBatchSize },
+        (receipts) => {
+          const total = aggregate(receipts).total;
+          // The contract refuses a batch that pays nothing (EmptyBatch): it waits for a paying receipt.
+          if (total === 0n) return undefined;
+          const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+          return { root: tree.root as Hex, total, tree: tree.dump() };
+        },
+      );
       if (!created) return;
       lastBatchAt = Date.now();
       logger.info({
@@ -169,6 +226,8 @@ export function createSettlement({
         batch_id: created.batch.id,
         root: created.batch.root,
         receipts: created.receipts.length,
+        first_seq: from.toString(),
+        seq_count: created.batch.seqCount?.toString(),
       });
       const r = await send(created.batch, created.receipts);
       if (r === 'retry') throw new Error('batch not settled yet');

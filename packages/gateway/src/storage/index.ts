@@ -5,6 +5,7 @@ import { createJobStore } from './jobs.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
 import { createAuditNonceStore, createLeaseStore, lockPayer } from './misc.ts';
+import { createReceiptNumberStore } from './receipt-numbers.ts';
 import { createReceiptStore } from './receipts.ts';
 import { createWorkerStore } from './workers.ts';
 
@@ -27,6 +28,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     keys: createKeyStore(db),
     jobs: createJobStore(db),
     receipts: createReceiptStore(db),
+    receiptNumbers: createReceiptNumberStore(db),
     idempotency: createIdempotencyStore(db),
     workers: createWorkerStore(db),
     leases: createLeaseStore(db),
@@ -54,5 +56,6 @@ export type {
   NewJob,
 } from './jobs.ts';
 export type { ApiKeyRecord } from './keys.ts';
+export type { DispatchStatus } from './receipt-numbers.ts';
 export type { BatchRecord, StoredReceipt } from './receipts.ts';
 export type { WorkerStats } from './workers.ts';

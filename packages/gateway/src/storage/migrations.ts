@@ -196,6 +196,49 @@ CREATE TABLE worker_audits (
 );
 `,
   },
+  {
+    id: 4,
+    name: 'receipt numbers',
+    // Receipts are numbered per gateway (the number is signed into the receipt) and batches settle
+    // contiguous ranges of numbers. Receipts signed before this have no number: they can never settle
+    // on a Grid that checks it, so they are held out; their old local numbers stay below every new one.
+    sql: `
+CREATE TABLE receipt_counters (
+  gateway text PRIMARY KEY,
+  next_seq numeric(20, 0) NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE dispatches (
+  gateway text NOT NULL,
+  seq numeric(20, 0) NOT NULL,
+  job_id text NOT NULL REFERENCES jobs (id),
+  worker text NOT NULL,
+  status text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (gateway, seq)
+);
+CREATE INDEX dispatches_inflight ON dispatches (gateway, seq) WHERE status = 'inflight';
+
+UPDATE batches SET status = 'failed', last_error = 'recorded before receipt numbers', updated_at = now()
+  WHERE status = 'pending';
+UPDATE receipts SET excluded = 'signed before receipt numbers: cannot settle on this Grid'
+  WHERE settled = false AND excluded IS NULL;
+UPDATE receipts SET batch_id = NULL WHERE settled = false;
+
+ALTER TABLE receipts ALTER COLUMN seq DROP DEFAULT;
+DROP SEQUENCE IF EXISTS receipts_seq_seq;
+ALTER TABLE receipts DROP CONSTRAINT receipts_seq_key;
+ALTER TABLE receipts ALTER COLUMN seq TYPE numeric(20, 0);
+ALTER TABLE receipts ADD CONSTRAINT receipts_gateway_seq_key UNIQUE (gateway, seq);
+
+ALTER TABLE batches ADD COLUMN gateway text;
+ALTER TABLE batches ADD COLUMN first_seq numeric(20, 0);
+ALTER TABLE batches ADD COLUMN seq_count numeric(20, 0);
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */

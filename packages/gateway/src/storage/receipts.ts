@@ -18,7 +18,13 @@ export type BatchStatus = 'pending' | 'settled' | 'failed';
 export type BatchRecord = {
   id: number;
   root: Hex;
+  /** Receipts (leaves) under `root`. */
   receiptCount: number;
+  /** The settling gateway (null for batches recorded before receipt numbers). */
+  gateway: Address | null;
+  /** The range of receipt numbers the batch settles: `[firstSeq, firstSeq + seqCount)` (null before numbers). */
+  firstSeq: bigint | null;
+  seqCount: bigint | null;
   total: bigint;
   status: BatchStatus;
   /** The Grid's id of the batch (`BatchSettled.batchId`), once known. */
@@ -37,7 +43,8 @@ const RECEIPT_COLUMNS = `job_id, seq::text AS seq, gateway, payer, worker, model
   input_units::text AS input_units, output_units::text AS output_units, fee::text AS fee, completed_at::text AS completed_at,
   confidential, signature, signer, leaf_hash, batch_id, settled, excluded`;
 
-const BATCH_COLUMNS = `id, root, receipt_count, total::text AS total, status, chain_batch_id::text AS chain_batch_id, tx_hash,
+const BATCH_COLUMNS = `id, root, receipt_count, gateway, first_seq::text AS first_seq, seq_count::text AS seq_count,
+  total::text AS total, status, chain_batch_id::text AS chain_batch_id, tx_hash,
   settled_block::text AS settled_block, tree, attempts, last_error, created_at, settled_at`;
 
 function toReceipt(r: Record<string, unknown>): StoredReceipt {
@@ -55,6 +62,7 @@ function toReceipt(r: Record<string, unknown>): StoredReceipt {
       fee: BigInt(r.fee as string),
       completedAt: BigInt(r.completed_at as string),
       confidential: Boolean(r.confidential),
+      seq: BigInt(r.seq as string),
     },
     signature: r.signature as Hex,
     signer: r.signer as Address,
@@ -71,6 +79,9 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
     id: Number(r.id),
     root: r.root as Hex,
     receiptCount: Number(r.receipt_count),
+    gateway: (r.gateway as Address | null) ?? null,
+    firstSeq: r.first_seq == null ? null : BigInt(r.first_seq as string),
+    seqCount: r.seq_count == null ? null : BigInt(r.seq_count as string),
     total: BigInt(r.total as string),
     status: r.status as BatchStatus,
     chainBatchId: r.chain_batch_id == null ? null : BigInt(r.chain_batch_id as string),
@@ -86,6 +97,9 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
 
 export type NewBatch = { root: Hex; total: bigint; tree: unknown };
 
+/** Most receipt numbers one batch can cover (`settle`'s `receiptCount` is a uint32). */
+export const MAX_BATCH_RANGE = 2n ** 32n - 1n;
+
 export function createReceiptStore(db: Sql) {
   return {
     async insert(
@@ -95,8 +109,8 @@ export function createReceiptStore(db: Sql) {
       const x = r.receipt;
       await tx.query(
         `INSERT INTO receipts (job_id, gateway, payer, worker, model_id, request_hash, output_hash, input_units, output_units,
-           fee, completed_at, confidential, signature, signer, leaf_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+           fee, completed_at, confidential, signature, signer, leaf_hash, seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
         [
           x.jobId,
           x.gateway,
@@ -113,6 +127,7 @@ export function createReceiptStore(db: Sql) {
           r.signature,
           r.signer,
           r.leafHash,
+          x.seq.toString(),
         ],
       );
     },
@@ -137,7 +152,7 @@ export function createReceiptStore(db: Sql) {
     },
     async countUnbatched(): Promise<number> {
       const rows = await db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM receipts WHERE batch_id IS NULL AND excluded IS NULL',
+        'SELECT count(*)::int AS n FROM receipts WHERE batch_id IS NULL AND excluded IS NULL AND settled = false',
       );
       return Number(rows[0]?.n ?? 0);
     },
@@ -148,31 +163,74 @@ export function createReceiptStore(db: Sql) {
       return Number(rows[0]?.n ?? 0);
     },
     /**
-     * Moves up to `max` unbatched receipts (oldest first) into a new pending batch, in one transaction:
-     * `build` computes the batch (root, total, tree) from them. Rows are locked with SKIP LOCKED, so two
-     * replicas never put one receipt in two batches. Undefined when nothing waits.
+     * Records the next batch of `gateway` as `pending`, in one transaction: the range of receipt numbers
+     * `[from, end)`, `from` being the chain's `nextReceiptSeq`, and `end` the lowest number still in flight
+     * (or the next one not handed out), shortened so that at most `max` receipts fall in it. The batch holds
+     * every stored receipt in the range, in number order; numbers of jobs that ended without a receipt are
+     * in the range with no leaf. `build` computes root, total and tree; it returns undefined for a batch
+     * that must not be sent (a zero total). Undefined too when nothing waits in the range, or while another
+     * batch is pending (a range is sent once: resume that one first).
+     *
+     * The counter row is locked first, so no number is handed out meanwhile; a number still `inflight` past
+     * its expiry inside the range is marked `abandoned` (its late receipt will be refused), and unbatched
+     * receipts below `from` (a range the chain settled without them) are held out.
      */
     async createBatch(
-      max: number,
-      build: (receipts: StoredReceipt[]) => NewBatch,
+      p: { gateway: Address; from: bigint; max: number },
+      build: (receipts: StoredReceipt[]) => NewBatch | undefined,
     ): Promise<{ batch: BatchRecord; receipts: StoredReceipt[] } | undefined> {
       return db.transaction(async (tx) => {
-        const rows = await tx.query(
-          `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE batch_id IS NULL AND excluded IS NULL
-           ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [max],
+        const counter = await tx.query<{ next_seq: string }>(
+          `UPDATE receipt_counters SET next_seq = GREATEST(next_seq, $2::numeric) WHERE gateway = $1
+           RETURNING next_seq::text AS next_seq`,
+          [p.gateway, p.from.toString()],
         );
-        if (rows.length === 0) return undefined;
-        const receipts = rows.map(toReceipt);
+        if (!counter[0]) return undefined;
+        const pending = await tx.query(`SELECT id FROM batches WHERE status = 'pending' LIMIT 1`);
+        if (pending.length > 0) return undefined;
+        const from = p.from.toString();
+        await tx.query(
+          `UPDATE receipts SET excluded = 'below the Grid''s next receipt number: its range was settled without it'
+           WHERE gateway = $1 AND seq < $2 AND settled = false AND batch_id IS NULL AND excluded IS NULL`,
+          [p.gateway, from],
+        );
+        const inflight = await tx.query<{ seq: string | null }>(
+          `SELECT min(seq)::text AS seq FROM dispatches
+           WHERE gateway = $1 AND status = 'inflight' AND expires_at > now() AND seq >= $2`,
+          [p.gateway, from],
+        );
+        let end = inflight[0]?.seq != null ? BigInt(inflight[0].seq) : BigInt(counter[0].next_seq);
+        if (end - p.from > MAX_BATCH_RANGE) end = p.from + MAX_BATCH_RANGE;
+        if (end <= p.from) return undefined;
+        await tx.query(
+          `UPDATE dispatches SET status = 'abandoned', updated_at = now()
+           WHERE gateway = $1 AND status = 'inflight' AND seq >= $2 AND seq < $3`,
+          [p.gateway, from, end.toString()],
+        );
+        const rows = await tx.query(
+          `SELECT ${RECEIPT_COLUMNS} FROM receipts
+           WHERE gateway = $1 AND seq >= $2 AND seq < $3 AND batch_id IS NULL AND excluded IS NULL
+           ORDER BY seq LIMIT $4`,
+          [p.gateway, from, end.toString(), p.max + 1],
+        );
+        const all = rows.map(toReceipt);
+        if (all.length > p.max) end = all[p.max]!.seq;
+        const receipts = all.slice(0, p.max);
+        if (receipts.length === 0) return undefined;
         const b = build(receipts);
+        if (!b) return undefined;
         const inserted = await tx.query(
-          `INSERT INTO batches (root, receipt_count, total, status, tree) VALUES ($1, $2, $3, 'pending', $4::jsonb)
+          `INSERT INTO batches (root, receipt_count, total, status, tree, gateway, first_seq, seq_count)
+           VALUES ($1, $2, $3, 'pending', $4::jsonb, $5, $6, $7)
            RETURNING ${BATCH_COLUMNS}`,
           [
             b.root,
             receipts.length,
             b.total.toString(),
             JSON.stringify(b.tree, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+            p.gateway,
+            from,
+            (end - p.from).toString(),
           ],
         );
         const batch = toBatch(inserted[0]!);

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   anvilTestAccounts,
-  approveGateway,
   approveToken,
   bond,
   createGridClients,
   deposit,
+  increaseGatewayCap,
   registerModel,
   type StartDevChainReturnType,
   startDevChain,
@@ -98,7 +98,7 @@ export async function startTestGrid(): Promise<TestGrid> {
     const p = client(roles.payer.privateKey);
     await approveToken(p, { token, spender: grid, amount: parseAipg('100') });
     await deposit(p, { grid, amount: parseAipg('100') });
-    await approveGateway(p, { grid, gateway: roles.gateway.address, cap: parseAipg('50') });
+    await increaseGatewayCap(p, { grid, gateway: roles.gateway.address, amount: parseAipg('50') });
   } catch (error) {
     await chain.stop();
     throw error;

@@ -239,6 +239,7 @@ export class ScriptedWorker {
       }),
       completedAt: BigInt(Math.floor(Date.now() / 1000)),
       confidential: job.confidential,
+      seq: BigInt(job.seq),
     };
     if (b.tamper) receipt = b.tamper(receipt);
     const signer = b.signWith ? privateKeyToAccount(b.signWith) : this.account;

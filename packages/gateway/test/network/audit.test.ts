@@ -1,17 +1,21 @@
 import {
+  announceAuditConfig,
   anvilTestAccounts,
-  approveGateway,
   approveToken,
-  attest,
   bond,
+  commitVote,
   createGridClients,
   deposit,
   finalizeAudit,
   fixRandomness,
   getAssignedValidators,
+  getNextReceiptSeq,
+  increaseGatewayCap,
+  revealVote,
   type StartDevChainReturnType,
   settleBatch,
   startDevChain,
+  voteCommitment,
 } from '@aipg/chain';
 import {
   buildReceiptTree,
@@ -32,6 +36,7 @@ import { openTestDb } from './helpers.ts';
 
 // The REAL AuditFacet on anvil (every receipt audited, k = 3 of 3 validators, quorum 2): one batch of two
 // signed receipts; receipt 0 gets FAIL, FAIL and a false PASS (verdict FAIL), receipt 1 three PASS votes.
+// Votes are committed, then revealed after the commit deadline; the indexer serves both per audit.
 const [, workerOwner, workerOperator, v1, v2, v3, payer, gateway, stranger] = anvilTestAccounts;
 const validators = [v1, v2, v3];
 
@@ -75,7 +80,7 @@ beforeAll(async () => {
   const p = clientFor(payer);
   await approveToken(p, { token, spender: grid, amount: parseAipg('1000') });
   await deposit(p, { grid, amount: parseAipg('1000') });
-  await approveGateway(p, { grid, gateway: gateway.address, cap: parseAipg('1000') });
+  await increaseGatewayCap(p, { grid, gateway: gateway.address, amount: parseAipg('1000') });
 
   db = await openTestDb();
   network = createNetwork({
@@ -99,6 +104,11 @@ describe('audits in the network indexer (real AuditFacet)', () => {
     const { grid } = chain.deployment;
     const modelId = computeModelId('tiny-llama', keccak256(toHex('weights')));
     const sampling = { maxTokens: 16, temperature: 0, topP: 1, seed: 7, stop: [] };
+    const readClient = createGridClients({
+      rpcUrl: chain.anvil.rpcUrl,
+      chainId: chain.anvil.chainId,
+    }).publicClient;
+    const firstSeq = await getNextReceiptSeq(readClient, { grid, gateway: gateway.address });
     const receipts: Receipt[] = [1, 2].map((i) => ({
       jobId: keccak256(toHex(`network-audit-job-${i}`)),
       gateway: gateway.address,
@@ -112,14 +122,18 @@ describe('audits in the network indexer (real AuditFacet)', () => {
       fee: parseAipg('1'),
       completedAt: 1_800_000_000n + BigInt(i),
       confidential: false,
+      seq: firstSeq + BigInt(i - 1),
     }));
     const operator = privateKeyToAccount(workerOperator.privateKey);
-    for (const r of receipts) await operator.signTypedData(receiptTypedData(r, chain.anvil.chainId, grid));
+    const signatures = await Promise.all(
+      receipts.map((r) => operator.signTypedData(receiptTypedData(r, chain.anvil.chainId, grid))),
+    );
     const tree = buildReceiptTree(receipts);
     const total = receipts.reduce((s, r) => s + r.fee, 0n);
     const { batchId } = await settleBatch(clientFor(gateway), {
       grid,
       root: tree.root as Hex,
+      firstSeq,
       receiptCount: receipts.length,
       debits: [{ payer: payer.address, amount: total }],
       credits: [{ worker: workerOwner.address, gross: total }],
@@ -139,21 +153,87 @@ describe('audits in the network indexer (real AuditFacet)', () => {
       ['fail', 'pass', 'fail'],
       ['pass', 'pass', 'pass'],
     ] as const;
-    for (const [i, receipt] of receipts.entries()) {
-      const proof = tree.getProof(i) as Hex[];
-      for (const [j, v] of validators.entries()) {
-        await attest(clientFor(v), { grid, batchId, receipt, proof, vote: votes[i]![j]! });
-      }
-    }
+    const salt = (i: number, j: number) => keccak256(toHex(`salt ${i} ${j}`));
+    const evidenceHash = keccak256(toHex('report'));
+    // Receipt 0: all three commit; receipt 1: two commit first (the third later).
+    const commitOf = async (i: number, j: number) =>
+      commitVote(clientFor(validators[j]!), {
+        grid,
+        batchId,
+        receipt: receipts[i]!,
+        signature: signatures[i]!,
+        proof: tree.getProof(i) as Hex[],
+        commitment: voteCommitment({
+          leaf: leaves[i]!,
+          validator: validators[j]!.address,
+          vote: votes[i]![j]!,
+          evidenceHash,
+          salt: salt(i, j),
+        }),
+      });
+    for (const j of [0, 1, 2]) await commitOf(0, j);
+    for (const j of [0, 1]) await commitOf(1, j);
     await network.indexer.syncNow();
-    const open = await get<{ data: { address: string; audits: { done: number; pending: number } }[] }>(
-      '/validators',
-    );
-    expect(open.data.map((v) => v.audits)).toEqual(
-      validators.map(() => expect.objectContaining({ done: 2, pending: 2 })),
-    );
+    type AuditJson = {
+      leaf: string;
+      worker: string;
+      seats: string[];
+      committed: string[];
+      revealed: { validator: string; vote: string | null }[];
+      counts: { seats: number; committed: number; revealed: number };
+      commit_deadline: string | null;
+      verdict: string | null;
+    };
+    const audits0 = await get<{ data: AuditJson[] }>('/audits');
+    const byLeaf0 = Object.fromEntries(audits0.data.map((a) => [a.leaf, a]));
+    expect(byLeaf0[leaves[0]!]).toMatchObject({
+      worker: workerOwner.address,
+      counts: { seats: 3, committed: 3, revealed: 0 },
+      verdict: null,
+    });
+    expect(byLeaf0[leaves[0]!]!.commit_deadline).not.toBeNull();
+    expect([...byLeaf0[leaves[0]!]!.seats].sort()).toEqual(validators.map((v) => v.address).sort());
+    expect(byLeaf0[leaves[1]!]).toMatchObject({
+      counts: { seats: 3, committed: 2, revealed: 0 },
+      committed: [v1.address, v2.address],
+    });
+    await commitOf(1, 2);
 
-    await mine(1, chain.deployment.params.audit!.attestWindow + 1);
+    await mine(1, chain.deployment.params.audit!.commitWindow + 1);
+    for (const [i] of receipts.entries())
+      for (const [j, v] of validators.entries())
+        if (!(i === 1 && j === 2))
+          await revealVote(clientFor(v), {
+            grid,
+            leaf: leaves[i]!,
+            vote: votes[i]![j]!,
+            evidenceHash,
+            salt: salt(i, j),
+          });
+    await network.indexer.syncNow();
+    const audits1 = await get<{ data: AuditJson[] }>('/audits');
+    const byLeaf1 = Object.fromEntries(audits1.data.map((a) => [a.leaf, a]));
+    expect(byLeaf1[leaves[0]!]!.counts).toEqual({ seats: 3, committed: 3, revealed: 3 });
+    expect(byLeaf1[leaves[1]!]!.counts).toEqual({ seats: 3, committed: 3, revealed: 2 });
+    expect(byLeaf1[leaves[0]!]!.revealed).toEqual(
+      validators.map((v, j) => ({ validator: v.address, vote: votes[0]![j] })),
+    );
+    const open = await get<{
+      data: { address: string; audits: { committed: number; done: number; pending: number } }[];
+    }>('/validators');
+    const openBy = Object.fromEntries(open.data.map((v) => [v.address, v.audits]));
+    expect(openBy[v1.address]).toMatchObject({ committed: 2, done: 2, pending: 2 });
+    expect(openBy[v3.address]).toMatchObject({ committed: 2, done: 1, pending: 1 });
+    // v3 reveals its second vote too before the reveal deadline.
+    await revealVote(clientFor(v3), {
+      grid,
+      leaf: leaves[1]!,
+      vote: votes[1]![2]!,
+      evidenceHash,
+      salt: salt(1, 2),
+    });
+
+    await mine(1, chain.deployment.params.audit!.revealWindow + 1);
     for (const leaf of leaves) await finalizeAudit(clientFor(stranger), { grid, leaf });
     await network.indexer.syncNow();
 
@@ -231,7 +311,49 @@ describe('audits in the network indexer (real AuditFacet)', () => {
     expect(falseAttestations.map((i) => i.account)).toEqual([v2.address]);
     expect(activity.data.filter((i) => i.type === 'validator_rewarded')).toHaveLength(5);
 
+    expect(activity.data.filter((i) => i.type === 'vote_committed')).toHaveLength(6);
+    expect(activity.data.filter((i) => i.type === 'audit_opened')).toHaveLength(2);
+
     const summary = await get<{ slashes: { count: number } }>('/summary');
     expect(summary.slashes.count).toBe(2); // the worker's FAIL slash and v2's false attestation, once each
   }, 120_000);
+
+  test('governance: the owner and an announced audit config, pending until executed', async () => {
+    const { grid } = chain.deployment;
+    const owner = clientFor(anvilTestAccounts[0]!);
+    type G = {
+      owner: string;
+      pending_owner: string | null;
+      pending_changes: {
+        id: string;
+        kind: string;
+        summary: string;
+        status: string;
+        executable_at: string;
+        expires_at: string;
+        content: Record<string, unknown>;
+      }[];
+    };
+    const before = await get<G>('/governance');
+    expect(before).toMatchObject({
+      owner: anvilTestAccounts[0]!.address,
+      pending_owner: null,
+      pending_changes: [],
+    });
+    const config = { ...chain.deployment.params.audit!, auditRateBps: 2_500 };
+    const a = await announceAuditConfig(owner, { grid, config });
+    await network.indexer.syncNow();
+    const g = await get<G>('/governance');
+    expect(g.pending_changes).toEqual([
+      expect.objectContaining({
+        id: a.id,
+        kind: 'audit_config',
+        status: 'waiting',
+        executable_at: new Date(a.executableAt * 1000).toISOString(),
+        expires_at: new Date(a.expiresAt * 1000).toISOString(),
+      }),
+    ]);
+    expect(g.pending_changes[0]!.summary).toMatch(/audit 25%/);
+    expect(g.pending_changes[0]!.content).toMatchObject({ auditRateBps: 2_500 });
+  });
 });

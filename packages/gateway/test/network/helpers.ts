@@ -94,12 +94,6 @@ export async function installSlashHarness(grid: TestGrid) {
   const facet = (await waitForTransactionReceipt(owner, { hash: deployHash })).contractAddress as Address;
   const selector = `0x${harness.methodIdentifiers['harnessSlash(uint8,address,uint256)']}` as Hex;
   const cut = [{ facetAddress: facet, action: 0, functionSelectors: [selector] }] as const;
-  const cutHash = (await readContract(owner, {
-    address: grid.grid,
-    abi: gridAbi,
-    functionName: 'hashDiamondCut',
-    args: [cut, zeroAddress, '0x'],
-  })) as Hex;
   const send = async (functionName: string, args: readonly unknown[], abi: readonly unknown[] = gridAbi) => {
     const hash = await writeContract(owner, {
       address: grid.grid,
@@ -113,7 +107,8 @@ export async function installSlashHarness(grid: TestGrid) {
     if (receipt.status !== 'success') throw new Error(`${functionName} reverted`);
     return receipt;
   };
-  await send('announceDiamondCut', [cutHash]);
+  // Announced with its full content, executable after the delay (and within the change window).
+  await send('announceDiamondCut', [cut, zeroAddress, '0x']);
   const delay = Number(
     await readContract(owner, { address: grid.grid, abi: gridAbi, functionName: 'cutDelay' }),
   );

@@ -133,6 +133,7 @@ describe('network indexer on anvil', () => {
     await settleBatch(client(roles.gateway.privateKey), {
       grid: grid.grid,
       root,
+      firstSeq: 0n,
       receiptCount: 3,
       debits: [{ payer: roles.payer.address, amount: fee }],
       credits: [{ worker: roles.workerA.address, gross: fee }],

@@ -4,8 +4,8 @@
  * the real one: viem over the Grid Diamond, writes signed by the operator key.
  */
 import {
-  attest,
   ChainError,
+  commitVote,
   finalizeAudit,
   fixRandomness,
   getAssignedValidators,
@@ -15,6 +15,7 @@ import {
   gridAbi,
   isAudited,
   type ReadClient,
+  revealVote,
   type WriteClient,
   withdrawEarnings,
 } from '@aipg/chain';
@@ -32,11 +33,22 @@ export type SettledBatch = {
   receiptCount: number;
   blockNumber: bigint;
 };
-export type BatchAuditInfo = { randomness: Hex | null; fixedAt: bigint; deadline: bigint };
+/** `deadline`: last second of the commit window; `revealDeadline`: last second of the reveal window. */
+export type BatchAuditInfo = {
+  randomness: Hex | null;
+  fixedAt: bigint;
+  deadline: bigint;
+  revealDeadline: bigint;
+};
+/** A validator's vote on chain: nothing, a commitment not revealed yet, or the revealed vote. */
+export type OnchainVote = VoteName | 'committed' | 'none';
 export type OnchainAudit = {
   batchId: bigint;
   worker: Address;
   deadline: bigint;
+  revealDeadline: bigint;
+  seats: number;
+  commits: number;
   passVotes: number;
   failVotes: number;
   verdict: AuditVerdictName;
@@ -68,15 +80,17 @@ export type ValidatorChain = {
   batchAudit(batchId: bigint): Promise<BatchAuditInfo>;
   fixRandomness(batchId: bigint): Promise<WriteOutcome>;
   isAudited(batchId: bigint, leaf: Hex, worker: Address): Promise<boolean>;
+  /** Seats are fixed (stake checkpoints before settlement): the answer never changes. */
   assignedValidators(batchId: bigint, leaf: Hex): Promise<Address[]>;
-  attest(p: {
+  commitVote(p: {
     batchId: bigint;
     receipt: Receipt;
+    signature: Hex;
     proof: readonly Hex[];
-    vote: VoteName;
-    evidenceHash: Hex;
+    commitment: Hex;
   }): Promise<WriteOutcome>;
-  voteOf(leaf: Hex, validator: Address): Promise<VoteName | 'none'>;
+  revealVote(p: { leaf: Hex; vote: VoteName; evidenceHash: Hex; salt: Hex }): Promise<WriteOutcome>;
+  voteOf(leaf: Hex, validator: Address): Promise<OnchainVote>;
   getAudit(leaf: Hex): Promise<OnchainAudit>;
   finalize(leaf: Hex): Promise<WriteOutcome>;
   earningsOf(account: Address): Promise<bigint>;
@@ -172,6 +186,7 @@ export function createValidatorChain({
         randomness: b.fixed ? b.randomness : null,
         fixedAt: BigInt(b.fixedAt),
         deadline: BigInt(b.deadline),
+        revealDeadline: BigInt(b.revealDeadline),
       };
     },
     fixRandomness: (batchId) =>
@@ -183,8 +198,13 @@ export function createValidatorChain({
     async assignedValidators(batchId, leaf) {
       return [...(await getAssignedValidators(publicClient, { grid, batchId, leaf }))];
     },
-    attest: ({ batchId, receipt, proof, vote, evidenceHash }) =>
-      attest(walletClient, { grid, batchId, receipt, proof, vote, evidenceHash }).then(
+    commitVote: ({ batchId, receipt, signature, proof, commitment }) =>
+      commitVote(walletClient, { grid, batchId, receipt, signature, proof, commitment }).then(
+        (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
+        refused,
+      ),
+    revealVote: ({ leaf, vote, evidenceHash, salt }) =>
+      revealVote(walletClient, { grid, leaf, vote, evidenceHash, salt }).then(
         (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
         refused,
       ),
@@ -198,6 +218,9 @@ export function createValidatorChain({
         batchId: a.batchId,
         worker: a.worker,
         deadline: BigInt(a.deadline),
+        revealDeadline: BigInt(a.revealDeadline),
+        seats: a.seats,
+        commits: a.commits,
         passVotes: a.passVotes,
         failVotes: a.failVotes,
         verdict: a.verdict,

@@ -49,12 +49,12 @@ export function createValidatorMetrics() {
   const m = {
     audits: new Family<'verdict'>(
       'aipg_validator_audits_total',
-      'Audited jobs judged, by verdict (pass, fail) or abstained.',
+      'Audited jobs judged, by verdict (pass, fail), abstained, or unrevealed (committed, reveal missed).',
       'counter',
     ),
     attestations: new Family<'vote' | 'outcome'>(
       'aipg_validator_attestations_total',
-      'Attestation transactions, by vote and outcome (sent, refused).',
+      'Vote transactions, by vote and outcome (committed, revealed, refused).',
       'counter',
     ),
     finalized: new Family<'verdict'>(
@@ -69,7 +69,11 @@ export function createValidatorMetrics() {
       'counter',
     ),
     cursor: new Family<never>('aipg_validator_cursor_block', 'Next block the log cursor reads.', 'gauge'),
-    pending: new Family<never>('aipg_validator_pending_audits', 'Assigned audits not attested yet.', 'gauge'),
+    pending: new Family<never>(
+      'aipg_validator_pending_audits',
+      'Assigned audits whose vote is not committed yet.',
+      'gauge',
+    ),
     earnings: new Family<never>(
       'aipg_validator_earnings_aipg',
       'Unwithdrawn earnings of the bond owner, AIPG.',

@@ -1,9 +1,11 @@
 /**
  * The validator's progress, in one JSON file under its data directory, written atomically (a
  * temporary file, fsync, rename), so a crash leaves either the old or the new state, never half
- * of one. An attestation is recorded here (vote and evidence hash) BEFORE its transaction is
- * sent: after a crash the node finds it, asks the chain (`voteOf`) whether it landed, and re-sends
- * the same vote if not. It never judges a job twice, never attests two different votes.
+ * of one. Votes are commit-then-reveal: the vote, its evidence hash and a fresh random salt are
+ * recorded here BEFORE the commitment is sent, so after a crash the node still knows what it
+ * committed to and reveals it after the commit deadline (a commitment never revealed is slashed).
+ * A step that may have been sent (`committing`, `revealing`) is settled with `voteOf` after a
+ * restart. It never judges a job twice, never commits twice, never reveals before the deadline.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -13,7 +15,8 @@ import { z } from 'zod';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import type { Reason } from '../judge/judge.ts';
 
-export const STATE_VERSION = 1;
+/** 2: commit-reveal (1 held single-step attestations; such a file is refused, start with a new data dir). */
+export const STATE_VERSION = 2;
 
 export type BatchStatus =
   /** Settled; its randomness is not fixed yet. */
@@ -29,8 +32,10 @@ export type BatchRecord = {
   gateway: Address;
   settledBlock: string;
   status: BatchStatus;
-  /** Attestation deadline (unix seconds) once the randomness is fixed. */
+  /** Commit deadline (unix seconds) once the randomness is fixed. */
   deadline: string | null;
+  /** Reveal deadline (unix seconds) once the randomness is fixed; finalizable after it. */
+  revealDeadline: string | null;
   /** Audited leaves of the batch (for `--finalize all`). */
   audited: Hex[];
   /** Audited leaves finalized (by anyone) as far as this validator knows. */
@@ -41,14 +46,32 @@ export type BatchRecord = {
 export type AuditStatus =
   /** Assigned; not judged yet. */
   | 'pending'
-  /** Judged: the vote is fixed (what is attested, now or after a restart). */
+  /** Judged: vote, evidence hash and salt are fixed and saved (what is committed, now or after a restart). */
   | 'judged'
-  /** The attestation transaction may have been sent (check `voteOf` after a restart). */
-  | 'sending'
-  | 'attested'
-  /** Not attested: evidence missing or unverifiable, deadline passed, unassigned. */
+  /** The commitment may have been sent (check `voteOf` after a restart). */
+  | 'committing'
+  /** The commitment is on chain: reveal once the commit deadline has passed. */
+  | 'committed'
+  /** The reveal may have been sent (check `voteOf` after a restart). */
+  | 'revealing'
+  | 'revealed'
+  /** Not voted: evidence missing or unverifiable, commit window passed, unassigned. */
   | 'abstained'
+  /** Committed but the reveal window closed before the reveal landed: the contract slashes this. */
+  | 'unrevealed'
   | 'finalized';
+
+export const auditStatuses = [
+  'pending',
+  'judged',
+  'committing',
+  'committed',
+  'revealing',
+  'revealed',
+  'abstained',
+  'unrevealed',
+  'finalized',
+] as const satisfies readonly AuditStatus[];
 
 export type AuditRecord = {
   leaf: Hex;
@@ -56,19 +79,27 @@ export type AuditRecord = {
   jobId: Hex;
   worker: Address;
   modelId: Hex;
-  /** The receipt and its Merkle proof as listed for the batch (what `attest` sends). */
+  /** The receipt and its Merkle proof as listed for the batch (what `commitVote` sends). */
   receipt: ReceiptJson;
   proof: Hex[];
+  /** The worker's signature of the receipt, as the gateway serves it (verified before judging). */
+  signature?: Hex | undefined;
+  /** Commit deadline and reveal deadline (unix seconds). */
   deadline: string;
+  revealDeadline: string;
   status: AuditStatus;
   /** Unix ms before which a failed step is not retried. */
   retryAt?: number | undefined;
   vote?: 'pass' | 'fail' | undefined;
   evidenceHash?: Hex | undefined;
+  /** 32 random bytes: the commitment hides the vote until it is revealed with this. Secret until then. */
+  salt?: Hex | undefined;
+  commitment?: Hex | undefined;
   reasons?: Reason[] | undefined;
   soft?: string[] | undefined;
   scorer?: string | undefined;
-  txHash?: Hex | undefined;
+  commitTx?: Hex | undefined;
+  revealTx?: Hex | undefined;
   attempts: number;
   lastError?: string | undefined;
   abstainReason?: string | undefined;
@@ -97,12 +128,7 @@ const stateSchema = z.object({
   owner: z.string(),
   cursor: z.string().regex(/^\d+$/),
   batches: z.record(z.string(), z.object({ status: z.enum(['waiting', 'listed', 'done']) }).passthrough()),
-  audits: z.record(
-    z.string(),
-    z
-      .object({ status: z.enum(['pending', 'judged', 'sending', 'attested', 'abstained', 'finalized']) })
-      .passthrough(),
-  ),
+  audits: z.record(z.string(), z.object({ status: z.enum(auditStatuses) }).passthrough()),
   withdrawn: z.string(),
 });
 

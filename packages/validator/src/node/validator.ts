@@ -2,19 +2,21 @@
  * The validator node (`aipg validator start`): proves its bond, follows settled batches, fixes
  * their randomness when it is ready, finds the receipts it is assigned to audit, fetches each
  * job from the gateway's audit API, checks the proof and the worker's signature, re-scores and
- * judges it (DESIGN.md §5), attests once, finalizes audits past their deadline and withdraws its
- * earnings. Progress lives in a JSON state file: a restart resumes where it stopped and never
- * attests twice for one job.
+ * judges it (DESIGN.md §5), commits a hidden vote once, reveals it after the commit deadline,
+ * finalizes audits past their reveal deadline and withdraws its earnings. Progress lives in a JSON
+ * state file: the vote and its salt are saved before the commitment is sent, so a restart resumes
+ * where it stopped, never commits twice for one job and still reveals what it committed.
  *
  * One pass (every `pollIntervalMs`):
  *   1. read `BatchSettled` logs from the cursor, in bounded ranges;
  *   2. per waiting batch: `fixRandomness` once ready, then list its receipts from the gateway and
  *      keep those audited (`isAudited`) and assigned to this validator (`assignedValidators`);
- *   3. per assigned job: fetch, verify, check, judge → record the vote → attest;
- *   4. finalize audits whose deadline has passed; withdraw earnings above the threshold.
+ *   3. per assigned job: fetch, verify, check, judge → record vote, evidence hash and a random salt
+ *      → commitVote; after the commit deadline (never before) → revealVote;
+ *   4. finalize audits whose reveal deadline has passed; withdraw earnings above the threshold.
  */
 import { join } from 'node:path';
-import { createGridClients } from '@aipg/chain';
+import { createGridClients, voteCommitment } from '@aipg/chain';
 import {
   formatAipg,
   type Receipt,
@@ -25,7 +27,7 @@ import {
   verifyReceiptProof,
 } from '@aipg/core';
 import type { Logger } from 'pino';
-import { type Address, formatUnits, type Hex, recoverTypedDataAddress } from 'viem';
+import { type Address, bytesToHex, formatUnits, type Hex, recoverTypedDataAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createCrosscheckChecker } from '../checkers/crosscheck.ts';
 import { createModelFiles } from '../checkers/models.ts';
@@ -38,13 +40,21 @@ import { createValidatorChain, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
 import { createValidatorMetrics, type MetricsServer, startMetricsServer } from './metrics.ts';
 import type { ValidatorOptions } from './options.ts';
-import { type AuditRecord, type AuditStatus, type BatchRecord, openStateStore } from './state.ts';
+import {
+  type AuditRecord,
+  type AuditStatus,
+  auditStatuses,
+  type BatchRecord,
+  openStateStore,
+} from './state.ts';
 
 export type StartValidatorDependencies = {
   /** The chain (default: viem over `options.rpcUrl`, signed by the operator key). */
   chain?: ValidatorChain | undefined;
   /** The checker (default: by `options.mode`). Closed by `stop()` either way. */
   checker?: Checker | undefined;
+  /** 32 random bytes per vote (default: the platform CSPRNG). */
+  randomSalt?: (() => Hex) | undefined;
   logger?: Logger | undefined;
 };
 
@@ -64,7 +74,7 @@ export type ValidatorStatus = {
   passes: number;
   batches: Record<BatchRecord['status'], number>;
   audits: Record<AuditStatus, number>;
-  /** Attested votes, pruned batches included. */
+  /** Revealed votes, pruned batches included. */
   votes: { pass: number; fail: number };
   /** Finished batches pruned from the state file, and what their audits came to. */
   archived: { batches: number; pass: number; fail: number; abstained: number };
@@ -88,6 +98,10 @@ const MAX_RANGES_PER_PASS = 25;
 const OPERATOR_LOOKBACK_BLOCKS = 100_000n;
 /** Finished batches kept in the state file (older ones are summed into `archived`). */
 const MAX_DONE_BATCHES = 1_000;
+/** Audits with nothing left to do here (`revealed` ones wait for finalization, in `finalizeDue`). */
+const finished = new Set<AuditStatus>(['revealed', 'abstained', 'unrevealed', 'finalized']);
+/** Assigned audits whose vote is not committed yet. */
+const unvoted = new Set<AuditStatus>(['pending', 'judged', 'committing']);
 /** Retry delays of a failed audit step: doubling from the poll interval up to this. */
 const MAX_RETRY_MS = 5 * 60_000;
 
@@ -125,7 +139,8 @@ export async function startValidator(
     startBlock: options.startBlock ?? (head0.number > 10_000n ? head0.number - 10_000n : 0n),
   });
   const { state } = store;
-  // A restart retries at once: above all, an attestation that may have been sent is settled first.
+  const randomSalt = deps.randomSalt ?? (() => bytesToHex(crypto.getRandomValues(new Uint8Array(32))));
+  // A restart retries at once: above all, a commitment or reveal that may have been sent is settled first.
   for (const a of Object.values(state.audits)) a.retryAt = undefined;
 
   const clients = new Map<string, AuditClient>();
@@ -221,7 +236,7 @@ export async function startValidator(
     }
     for (const a of Object.values(state.audits)) {
       if (runState !== 'running') return;
-      if (a.status === 'attested' || a.status === 'abstained' || a.status === 'finalized') continue;
+      if (finished.has(a.status)) continue;
       if (a.retryAt !== undefined && a.retryAt > Date.now()) continue;
       try {
         await processAudit(a);
@@ -238,10 +253,7 @@ export async function startValidator(
     if (options.finalize !== 'off') await finalizeDue();
     if (options.withdrawMin !== null) await maybeWithdraw(options.withdrawMin);
     prune();
-    metrics.pending.set(
-      {},
-      Object.values(state.audits).filter((a) => ['pending', 'judged', 'sending'].includes(a.status)).length,
-    );
+    metrics.pending.set({}, Object.values(state.audits).filter((a) => unvoted.has(a.status)).length);
     await store.save();
     passes++;
   }
@@ -263,6 +275,7 @@ export async function startValidator(
           settledBlock: s.blockNumber.toString(),
           status: 'waiting',
           deadline: null,
+          revealDeadline: null,
           audited: [],
           finalized: [],
         };
@@ -294,12 +307,10 @@ export async function startValidator(
         if (!info.randomness) return;
       }
       b.deadline = info.deadline.toString();
+      b.revealDeadline = info.revealDeadline.toString();
       if (now > info.deadline) {
         b.status = 'done';
-        logger.warn(
-          { batchId: b.batchId, deadline: b.deadline },
-          'batch found after its attestation deadline',
-        );
+        logger.warn({ batchId: b.batchId, deadline: b.deadline }, 'batch found after its commit deadline');
         return;
       }
       const client = clientFor(b.gateway);
@@ -340,7 +351,9 @@ export async function startValidator(
           modelId: r.receipt.modelId,
           receipt: receiptToJson(r.receipt),
           proof: r.proof,
+          signature: r.signature,
           deadline: b.deadline,
+          revealDeadline: b.revealDeadline,
           status: 'pending',
           attempts: 0,
         };
@@ -350,15 +363,13 @@ export async function startValidator(
       logger.info({ batchId: b.batchId, audited: b.audited.length, assigned: mine }, 'batch audits listed');
       return;
     }
-    // listed: done once the window has closed and nothing of it is left to do here.
-    if (b.deadline !== null && now > BigInt(b.deadline)) {
+    // listed: done once the reveal window has closed and nothing of it is left to do here.
+    const closesAt = b.revealDeadline ?? b.deadline;
+    if (closesAt !== null && now > BigInt(closesAt)) {
       const open = Object.values(state.audits).some(
         (a) =>
           a.batchId === b.batchId &&
-          (a.status === 'pending' ||
-            a.status === 'judged' ||
-            a.status === 'sending' ||
-            (a.status === 'attested' && options.finalize !== 'off')),
+          (!finished.has(a.status) || (a.status === 'revealed' && options.finalize !== 'off')),
       );
       const unfinalized = options.finalize === 'all' && b.audited.some((l) => !b.finalized.includes(l));
       if (!open && !unfinalized) b.status = 'done';
@@ -369,58 +380,136 @@ export async function startValidator(
     const log = logger.child({ jobId: a.jobId, leaf: a.leaf, batchId: a.batchId });
     const now = head!.timestamp;
     const deadline = BigInt(a.deadline);
-    if (a.status === 'sending') {
-      // A previous attempt may have landed (crash or RPC error after sending): never attest twice.
+    const revealDeadline = BigInt(a.revealDeadline);
+    if (a.status === 'committing' || a.status === 'revealing') {
+      // A previous attempt may have landed (crash or RPC error after sending): never commit twice.
       const onChain = await chain.voteOf(a.leaf, owner);
-      if (onChain !== 'none') {
-        a.status = 'attested';
-        log.info({ vote: onChain }, 'attestation found on chain');
+      if (onChain === 'pass' || onChain === 'fail') {
+        a.status = 'revealed';
+        log.info({ vote: onChain }, 'vote found revealed on chain');
         return;
       }
-      a.status = 'judged';
+      if (onChain === 'committed') {
+        if (a.status === 'committing') log.info('commitment found on chain');
+        a.status = 'committed';
+      } else if (a.status === 'committing') a.status = 'judged';
+      else
+        throw new ValidatorError('the chain has no commitment for a vote being revealed', {
+          code: ValidatorErrorCode.evidenceInvalid,
+        });
     }
-    if (now > deadline) {
-      abstain(a, 'the attestation window closed', log);
-      return;
+    if (a.status === 'pending' || a.status === 'judged') {
+      if (now > deadline) {
+        abstain(a, 'the commit window closed', log);
+        return;
+      }
+      if (a.status === 'pending') await judgeAudit(a, log);
+      if (a.status !== 'judged') return;
+      await commit(a, log);
     }
-    if (a.status === 'pending') await judgeAudit(a, log);
-    if (a.status !== 'judged') return;
+    if (a.status === 'committed') await reveal(a, now, deadline, revealDeadline, log);
+  }
 
-    a.status = 'sending';
-    await store.save(); // before the transaction: a crash now is resolved with voteOf
-    const receipt = receiptFromJson(a.receipt);
-    const r = await chain.attest({
-      batchId: BigInt(a.batchId),
-      receipt,
-      proof: a.proof,
+  /** Sends the commitment of a judged vote (its salt already saved). */
+  async function commit(a: AuditRecord, log: Logger): Promise<void> {
+    const commitment = voteCommitment({
+      leaf: a.leaf,
+      validator: owner,
       vote: a.vote!,
       evidenceHash: a.evidenceHash!,
+      salt: a.salt!,
+    });
+    a.commitment = commitment;
+    a.status = 'committing';
+    await store.save(); // before the transaction: a crash now is resolved with voteOf
+    const r = await chain.commitVote({
+      batchId: BigInt(a.batchId),
+      receipt: receiptFromJson(a.receipt),
+      signature: a.signature!,
+      proof: a.proof,
+      commitment,
     });
     if (r.status === 'sent') {
-      a.status = 'attested';
-      a.txHash = r.hash;
-      metrics.attestations.inc({ vote: a.vote!, outcome: 'sent' });
-      log.info({ vote: a.vote, evidenceHash: a.evidenceHash, tx: r.hash }, 'attested');
+      a.status = 'committed';
+      a.commitTx = r.hash;
+      metrics.attestations.inc({ vote: a.vote!, outcome: 'committed' });
+      log.info({ vote: a.vote, evidenceHash: a.evidenceHash, tx: r.hash }, 'vote committed');
       return;
     }
     metrics.attestations.inc({ vote: a.vote!, outcome: 'refused' });
-    if (r.errorName === 'AlreadyAttested') {
-      a.status = 'attested';
-      log.info('already attested');
-    } else if (r.errorName === 'AttestWindowClosed') abstain(a, 'the attestation window closed', log);
+    if (r.errorName === 'AlreadyCommitted') {
+      a.status = 'committed';
+      log.info('already committed');
+    } else if (r.errorName === 'CommitWindowClosed') abstain(a, 'the commit window closed', log);
     else if (
       r.errorName === 'NotAssigned' ||
       r.errorName === 'NotAudited' ||
-      r.errorName === 'AuditedInOtherBatch'
+      r.errorName === 'AuditedInOtherBatch' ||
+      r.errorName === 'ReceiptNotInBatch' ||
+      r.errorName === 'InvalidReceiptSignature'
     )
-      abstain(a, `attest refused: ${r.message}`, log);
+      abstain(a, `commitVote refused: ${r.message}`, log);
     else {
       a.status = 'judged'; // refused before sending (gas estimation): nothing landed
-      throw new ValidatorError(`attest refused: ${r.message}`, {
+      throw new ValidatorError(`commitVote refused: ${r.message}`, {
         code: ValidatorErrorCode.evidenceInvalid,
         retryable: true,
       });
     }
+  }
+
+  /** Reveals a committed vote once the commit deadline has passed; never before (the chain would refuse). */
+  async function reveal(
+    a: AuditRecord,
+    now: bigint,
+    deadline: bigint,
+    revealDeadline: bigint,
+    log: Logger,
+  ): Promise<void> {
+    if (now <= deadline) return;
+    if (now > revealDeadline) {
+      unrevealed(a, log);
+      return;
+    }
+    a.status = 'revealing';
+    await store.save();
+    const r = await chain.revealVote({
+      leaf: a.leaf,
+      vote: a.vote!,
+      evidenceHash: a.evidenceHash!,
+      salt: a.salt!,
+    });
+    if (r.status === 'sent') {
+      a.status = 'revealed';
+      a.revealTx = r.hash;
+      metrics.attestations.inc({ vote: a.vote!, outcome: 'revealed' });
+      log.info({ vote: a.vote, tx: r.hash }, 'vote revealed');
+      return;
+    }
+    if (r.errorName === 'AlreadyRevealed') {
+      a.status = 'revealed';
+      log.info('already revealed');
+      return;
+    }
+    a.status = 'committed'; // refused before sending: nothing landed
+    if (r.errorName === 'RevealWindowNotOpen') return; // the next block opens it
+    if (r.errorName === 'RevealWindowClosed') {
+      unrevealed(a, log);
+      return;
+    }
+    throw new ValidatorError(`revealVote refused: ${r.message}`, {
+      code: ValidatorErrorCode.evidenceInvalid,
+      retryable: true,
+    });
+  }
+
+  function unrevealed(a: AuditRecord, log: Logger): void {
+    a.status = 'unrevealed';
+    metrics.audits.inc({ verdict: 'unrevealed' });
+    log.error(
+      { vote: a.vote, revealDeadline: a.revealDeadline },
+      'the reveal window closed before our reveal landed: the commitment will be slashed',
+    );
   }
 
   async function judgeAudit(a: AuditRecord, log: Logger): Promise<void> {
@@ -437,6 +526,7 @@ export async function startValidator(
       return;
     }
     const signer = await recoverSigner(job.receipt, job.signature);
+    a.signature = job.signature;
     if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
       // Not provably the worker's receipt (a forged one): no verdict.
       abstain(a, `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`, log);
@@ -476,6 +566,7 @@ export async function startValidator(
     });
     a.vote = v.verdict;
     a.evidenceHash = v.evidenceHash;
+    a.salt = randomSalt();
     a.reasons = v.reasons;
     a.soft = [...new Set(v.soft.map((s) => s.code))];
     a.scorer = checked.scorer;
@@ -537,7 +628,7 @@ export async function startValidator(
     for (const b of done.slice(0, Math.max(0, done.length - MAX_DONE_BATCHES))) {
       for (const a of Object.values(state.audits)) {
         if (a.batchId !== b.batchId) continue;
-        if (a.status === 'attested' || a.status === 'finalized') state.archived[a.vote ?? 'pass']++;
+        if (a.status === 'revealed' || a.status === 'finalized') state.archived[a.vote ?? 'pass']++;
         else state.archived.abstained++;
         delete state.audits[a.leaf];
       }
@@ -557,17 +648,17 @@ export async function startValidator(
     const now = head!.timestamp;
     const leaves: { leaf: Hex; audit?: AuditRecord; batch?: BatchRecord }[] = [];
     for (const a of Object.values(state.audits))
-      if (a.status === 'attested' && now > BigInt(a.deadline)) leaves.push({ leaf: a.leaf, audit: a });
+      if (a.status === 'revealed' && now > BigInt(a.revealDeadline)) leaves.push({ leaf: a.leaf, audit: a });
     if (options.finalize === 'all')
       for (const b of Object.values(state.batches))
-        if (b.status === 'listed' && b.deadline !== null && now > BigInt(b.deadline))
+        if (b.status === 'listed' && b.revealDeadline !== null && now > BigInt(b.revealDeadline))
           for (const leaf of b.audited)
             if (!b.finalized.includes(leaf) && !state.audits[leaf]) leaves.push({ leaf, batch: b });
     for (const { leaf, audit, batch } of leaves) {
       if (runState !== 'running') return;
       try {
         const r = await chain.finalize(leaf);
-        if (r.status === 'refused' && r.errorName === 'AttestWindowOpen') continue;
+        if (r.status === 'refused' && r.errorName === 'AuditWindowOpen') continue;
         if (
           r.status === 'refused' &&
           r.errorName !== 'AlreadyFinalized' &&
@@ -682,18 +773,18 @@ export async function startValidator(
           Object.values(state.batches).map((b) => b.status),
         ),
         audits: count(
-          ['pending', 'judged', 'sending', 'attested', 'abstained', 'finalized'],
+          auditStatuses,
           audits.map((a) => a.status),
         ),
         archived: { ...state.archived },
         votes: {
           pass:
             state.archived.pass +
-            audits.filter((a) => a.vote === 'pass' && (a.status === 'attested' || a.status === 'finalized'))
+            audits.filter((a) => a.vote === 'pass' && (a.status === 'revealed' || a.status === 'finalized'))
               .length,
           fail:
             state.archived.fail +
-            audits.filter((a) => a.vote === 'fail' && (a.status === 'attested' || a.status === 'finalized'))
+            audits.filter((a) => a.vote === 'fail' && (a.status === 'revealed' || a.status === 'finalized'))
               .length,
         },
         metricsUrl: metricsServer?.url ?? null,

@@ -65,6 +65,11 @@ export type WorkerOptions = {
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** How long a graceful stop waits for running jobs before aborting them. */
   drainTimeoutMs: number;
+  /**
+   * Where the worker keeps state across restarts (the highest receipt number it signed per gateway, so
+   * a restarted worker never signs a number twice); undefined keeps it in memory only.
+   */
+  dataDir: string | undefined;
   /** The PATH searched for `nvidia-smi` / `rocm-smi`. */
   hardwareSearchPath: string | undefined;
   version: string;
@@ -96,6 +101,7 @@ export type WorkerFlags = {
   metricsHost?: string | undefined;
   logLevel?: string | undefined;
   drainTimeout?: string | number | undefined;
+  dataDir?: string | undefined;
 };
 
 export type WorkerEnv = Readonly<Record<string, string | undefined>>;
@@ -112,6 +118,7 @@ export const WORKER_ENV = {
   deployment: 'AIPG_DEPLOYMENT',
   metricsPort: 'AIPG_METRICS_PORT',
   logLevel: 'AIPG_LOG_LEVEL',
+  dataDir: 'AIPG_WORKER_DATA_DIR',
   /** Bearer token for an `openai` backend given by flags (config files name their own variable). */
   openaiApiKey: 'OPENAI_API_KEY',
 } as const;
@@ -159,6 +166,7 @@ const configFileSchema = z.strictObject({
   metricsHost: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   drainTimeoutMs: z.number().int().min(0).optional(),
+  dataDir: z.string().min(1).optional(),
   models: z.array(modelFileSchema).min(1).max(64).optional(),
 });
 type ConfigFile = z.infer<typeof configFileSchema>;
@@ -241,9 +249,14 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
       flags.drainTimeout !== undefined
         ? parseIntFlag('--drain-timeout', flags.drainTimeout, 0, 24 * 3600) * 1000
         : (file?.drainTimeoutMs ?? WORKER_DEFAULTS.drainTimeoutMs),
+    dataDir: resolvePath(flags.dataDir ?? env[WORKER_ENV.dataDir]) ?? fromFile(file?.dataDir),
     hardwareSearchPath: env.PATH,
     version: WORKER_VERSION,
   };
+}
+
+function resolvePath(p: string | undefined): string | undefined {
+  return p === undefined ? undefined : resolve(p);
 }
 
 /** `http(s)://host` → `ws(s)://host/v1/workers/connect`; a URL with a path is kept as given. */

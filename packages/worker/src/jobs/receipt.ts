@@ -22,7 +22,8 @@ export type BuildTextReceiptParameters = {
 
 /**
  * The receipt of a text job (DESIGN.md §4): hashes commit to token ids, units are token counts and
- * the fee is `computeTextFee` over the job's pricing, exactly as the gateway recomputes it.
+ * the fee is `computeTextFee` over the job's pricing, exactly as the gateway recomputes it; `seq` is the
+ * receipt number the gateway sent with the job.
  */
 export function buildTextReceipt({
   job,
@@ -55,6 +56,7 @@ export function buildTextReceipt({
     }),
     completedAt: BigInt(completedAt),
     confidential: job.confidential,
+    seq: BigInt(job.seq),
   };
 }
 

@@ -12,6 +12,7 @@ import type { InferenceBackend } from '../backends/types.ts';
 import { WorkerErrorCode } from '../errors.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
 import { buildTextReceipt, signReceipt } from './receipt.ts';
+import type { ReceiptSeqGuard } from './seq-guard.ts';
 
 /** One model this worker serves. */
 export type ServedModel = {
@@ -40,6 +41,8 @@ export type JobRunnerParameters = {
   owner: Address;
   chainId: number;
   grid: Address;
+  /** Accepts each gateway's receipt number once (and remembers the highest signed across restarts). */
+  seqGuard: ReceiptSeqGuard;
   now?: () => number;
 };
 
@@ -85,6 +88,7 @@ export function createJobRunner({
   owner,
   chainId,
   grid,
+  seqGuard,
   now = Date.now,
 }: JobRunnerParameters) {
   const running = new Map<Hex, RunningJob>();
@@ -120,15 +124,15 @@ export function createJobRunner({
     session: JobSession,
     what: 'job' | 'score job',
     work: (entry: RunningJob, served: ServedModel) => Promise<void>,
-    check?: (served: ServedModel) => { code: string; message: string } | undefined,
+    check?: (served: ServedModel) => { code: string; message: string; retryable?: boolean } | undefined,
   ): void {
     const served = models.get(frame.modelId);
     const modelName = served?.backend.model.name ?? 'unknown';
-    const reject = (code: string, message: string) => {
+    const reject = (code: string, message: string, retryable = true) => {
       counts.rejected += 1;
       metrics.jobs.inc({ model: modelName, outcome: 'rejected' });
       logger.info({ jobId: frame.jobId, modelId: frame.modelId, code }, `${what} refused: ${message}`);
-      sendError(session, frame, modelName, code, message, true);
+      sendError(session, frame, modelName, code, message, retryable);
     };
     if (running.has(frame.jobId)) {
       logger.warn({ jobId: frame.jobId }, `duplicate ${what} id ignored: that job is already running`);
@@ -144,7 +148,7 @@ export function createJobRunner({
     }
     const refused = check?.(served);
     if (refused) {
-      reject(refused.code, refused.message);
+      reject(refused.code, refused.message, refused.retryable);
       return;
     }
     const active = activeByModel.get(frame.modelId) ?? 0;
@@ -171,7 +175,22 @@ export function createJobRunner({
   }
 
   function submit(job: JobMessage, session: JobSession): void {
-    admit(job, session, 'job', (entry, served) => run(entry, job, served));
+    const seq = BigInt(job.seq);
+    admit(
+      job,
+      session,
+      'job',
+      (entry, served) => run(entry, job, served),
+      // Last of the checks (a duplicate frame of a running job is ignored before): each number once.
+      () =>
+        seqGuard.accept(session.gateway, seq)
+          ? undefined
+          : {
+              code: WorkerErrorCode.seqReused,
+              message: `receipt number ${seq} of gateway ${session.gateway} was already accepted or signed by this worker`,
+              retryable: false,
+            },
+    );
   }
 
   /** A `score` frame: a validator's cross-check of a job another worker ran. */
@@ -323,6 +342,8 @@ export function createJobRunner({
         completedAt: Math.floor(now() / 1000),
       });
       const signature = await signReceipt(account, receipt, chainId, grid);
+      // Remembered before the receipt leaves: a restart never signs this number again.
+      await seqGuard.signed(session.gateway, receipt.seq);
       const frame = resultMessage.safeParse({
         type: 'result',
         jobId: job.jobId,

@@ -229,6 +229,7 @@ describe('a bonded worker on the gateway protocol', () => {
       }),
       completedAt: receipt.completedAt,
       confidential: false,
+      seq: BigInt(job.seq),
     });
     expect(Number(receipt.completedAt)).toBeGreaterThanOrEqual(before);
     expect(Number(receipt.completedAt)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
@@ -311,6 +312,30 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(big.peakRunning).toBe(1);
   });
 
+  it('refuses a receipt number it already accepted from this gateway: a protocol error, not a crash', async () => {
+    const seq = '7000001';
+    const first = await conn.sendJob({ modelId: small.model.modelId, seq }).done;
+    expect(first).toMatchObject({ type: 'result', receipt: { seq } });
+    const again = conn.sendJob({ modelId: small.model.modelId, seq });
+    expect(await again.done).toMatchObject({
+      type: 'job-error',
+      jobId: again.job.jobId,
+      code: 'WORKER_SEQ_REUSED',
+      retryable: false,
+    });
+    // Numbers accepted but still running count too.
+    const slow = conn.sendJob({ modelId: small.model.modelId, seq: '7000002', content: 'slow [delay:60]' });
+    const twin = await conn.sendJob({ modelId: small.model.modelId, seq: '7000002' }).done;
+    expect(twin).toMatchObject({ type: 'job-error', code: 'WORKER_SEQ_REUSED', retryable: false });
+    expect(await slow.done).toMatchObject({ type: 'result', receipt: { seq: '7000002' } });
+    // The worker keeps serving fresh numbers on the same connection.
+    expect(await conn.sendJob({ modelId: small.model.modelId, seq: '7000003' }).done).toMatchObject({
+      type: 'result',
+    });
+    expect(worker.status().state).toBe('connected');
+    expect(conn.invalidFrames).toEqual([]);
+  });
+
   it('refuses a job for a model it does not serve (retryable)', async () => {
     const frame = await conn.sendJob({ modelId: keccak256(toBytes('some other model')) }).done;
     expect(frame).toMatchObject({ type: 'job-error', code: 'WORKER_MODEL_NOT_SERVED', retryable: true });
@@ -385,7 +410,8 @@ describe('a bonded worker on the gateway protocol', () => {
     const text = await (await fetch(url as string)).text();
     expect(text).toContain('# TYPE aipg_worker_jobs_total counter');
     expect(text).toMatch(/aipg_worker_jobs_total\{model="aipg-tiny",outcome="completed"\} [1-9]/);
-    expect(text).toMatch(/aipg_worker_jobs_total\{model="aipg-tiny",outcome="rejected"\} 1/);
+    // One WORKER_BUSY and two WORKER_SEQ_REUSED.
+    expect(text).toMatch(/aipg_worker_jobs_total\{model="aipg-tiny",outcome="rejected"\} 3/);
     expect(text).toMatch(/aipg_worker_tokens_total\{model="aipg-tiny",direction="output"\} [1-9]\d*/);
     expect(text).toMatch(/aipg_worker_job_errors_total\{model="aipg-tiny",code="WORKER_BACKEND_FAILED"\} 3/);
     expect(text).toMatch(/aipg_worker_active_jobs\{model="aipg-big"\} 0/);

@@ -94,6 +94,8 @@ export function makeJob(
   return {
     type: 'job',
     jobId: keccak256(toBytes(`job ${jobCounter} ${randomBytes(8).toString('hex')}`)),
+    // One receipt number per job, never reused in this process (as a gateway numbers its dispatches).
+    seq: String(jobCounter),
     modelId,
     payer: '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
     kind: 'chat',

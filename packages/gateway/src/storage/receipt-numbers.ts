@@ -1,0 +1,100 @@
+import type { Address, Hex } from 'viem';
+import type { Sql } from './db.ts';
+
+/** Receipt numbers are uint64 on chain; the counter refuses to go past that. */
+const MAX_SEQ = 2n ** 64n - 1n;
+
+export type DispatchStatus = 'inflight' | 'receipted' | 'failed' | 'abandoned';
+
+/**
+ * The gateway's receipt numbers (`Receipt.seq`): one counter row per gateway address, and one
+ * `dispatches` row per number handed out. A number is taken in the same transaction that records its
+ * dispatch, so it is never handed out twice, across restarts and replicas alike (the counter row is
+ * locked until the transaction commits). A number whose job ends without a receipt stays used: the
+ * batch range that covers it simply has no leaf for it.
+ *
+ * Dispatch states: `inflight` until the worker's receipt is stored (`receipted`) or the attempt ends
+ * without one (`failed`); settlement marks an `inflight` number whose time ran out `abandoned` when a
+ * batch range passes it, and a receipt arriving after that is refused (its number is settled without it).
+ */
+export function createReceiptNumberStore(db: Sql) {
+  return {
+    /**
+     * Makes sure the counter of `gateway` is at least `floor` (the chain's `nextReceiptSeq`) and above
+     * every number this database ever stored or handed out for it. Call at startup, before any dispatch.
+     */
+    async init(gateway: Address, floor: bigint): Promise<bigint> {
+      const rows = await db.query<{ next_seq: string }>(
+        `INSERT INTO receipt_counters (gateway, next_seq)
+         SELECT $1, GREATEST($2::numeric,
+           COALESCE((SELECT max(seq) + 1 FROM receipts WHERE gateway = $1), 0),
+           COALESCE((SELECT max(seq) + 1 FROM dispatches WHERE gateway = $1), 0))
+         ON CONFLICT (gateway) DO UPDATE SET next_seq = GREATEST(receipt_counters.next_seq, EXCLUDED.next_seq),
+           updated_at = now()
+         RETURNING next_seq::text AS next_seq`,
+        [gateway, floor.toString()],
+      );
+      return BigInt(rows[0]!.next_seq);
+    },
+    /** The next number `gateway` will hand out (undefined before `init`). */
+    async next(gateway: Address, sql: Sql = db): Promise<bigint | undefined> {
+      const rows = await sql.query<{ next_seq: string }>(
+        'SELECT next_seq::text AS next_seq FROM receipt_counters WHERE gateway = $1',
+        [gateway],
+      );
+      return rows[0] ? BigInt(rows[0].next_seq) : undefined;
+    },
+    /** Hands out the next number for one dispatch of `jobId` to `worker`, recorded `inflight` until `expiresAt`. */
+    async assign(d: { gateway: Address; jobId: Hex; worker: Address; expiresAt: Date }): Promise<bigint> {
+      return db.transaction(async (tx) => {
+        const rows = await tx.query<{ seq: string }>(
+          `UPDATE receipt_counters SET next_seq = next_seq + 1, updated_at = now() WHERE gateway = $1
+           RETURNING (next_seq - 1)::text AS seq`,
+          [d.gateway],
+        );
+        if (!rows[0]) throw new Error(`receipt numbering of gateway ${d.gateway} was not initialised`);
+        const seq = BigInt(rows[0].seq);
+        if (seq > MAX_SEQ) throw new RangeError('receipt numbers exhausted (uint64)');
+        await tx.query(
+          `INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
+           VALUES ($1, $2, $3, $4, 'inflight', $5)`,
+          [d.gateway, seq.toString(), d.jobId, d.worker, d.expiresAt],
+        );
+        return seq;
+      });
+    },
+    /**
+     * Takes an `inflight` number for the receipt being stored (call in the receipt's transaction).
+     * False when the number is no longer in flight: the receipt must not be stored.
+     */
+    async take(tx: Sql, gateway: Address, seq: bigint): Promise<boolean> {
+      const rows = await tx.query(
+        `UPDATE dispatches SET status = 'receipted', updated_at = now()
+         WHERE gateway = $1 AND seq = $2 AND status = 'inflight' RETURNING seq`,
+        [gateway, seq.toString()],
+      );
+      return rows.length === 1;
+    },
+    /** The attempt ended without a receipt: the number is used, with no leaf. */
+    async release(gateway: Address, seq: bigint): Promise<void> {
+      await db.query(
+        `UPDATE dispatches SET status = 'failed', updated_at = now()
+         WHERE gateway = $1 AND seq = $2 AND status = 'inflight'`,
+        [gateway, seq.toString()],
+      );
+    },
+    /** Every number still in flight belongs to a dead process (embedded PGlite has one at a time). */
+    async releaseAll(): Promise<void> {
+      await db.query(`UPDATE dispatches SET status = 'failed', updated_at = now() WHERE status = 'inflight'`);
+    },
+    async status(gateway: Address, seq: bigint): Promise<DispatchStatus | undefined> {
+      const rows = await db.query<{ status: DispatchStatus }>(
+        'SELECT status FROM dispatches WHERE gateway = $1 AND seq = $2',
+        [gateway, seq.toString()],
+      );
+      return rows[0]?.status;
+    },
+  };
+}
+
+export type ReceiptNumberStore = ReturnType<typeof createReceiptNumberStore>;
