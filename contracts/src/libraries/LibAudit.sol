@@ -398,7 +398,8 @@ library LibAudit {
     }
 
     /// @dev Reverts `InvalidReceiptSignature` unless `signature` is the worker's signature of `receipt` by the
-    /// operator key its bond had at `completedAt` (so a rotation after signing does not void a receipt) or at
+    /// operator key its bond had at `completedAt` (or the second before: a rotation in the very second of
+    /// signing does not void a receipt; a rotation after signing does not either) or at
     /// `settledAt` (so a worker clock behind the chain's cannot make its receipts unauditable). A key never
     /// authorised for that bond at either moment cannot produce an auditable receipt; ECDSA rejects
     /// malleable and malformed signatures.
@@ -408,8 +409,15 @@ library LibAudit {
     {
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(receiptDigest(receipt), signature);
         if (err == ECDSA.RecoverError.NoError && signer != address(0)) {
-            if (signer == LibBonding.operatorAt(IBonding.Role.Worker, receipt.worker, receipt.completedAt)) return;
-            if (signer == LibBonding.operatorAt(IBonding.Role.Worker, receipt.worker, settledAt)) return;
+            address worker = receipt.worker;
+            uint64 completedAt = receipt.completedAt;
+            if (signer == LibBonding.operatorAt(IBonding.Role.Worker, worker, completedAt)) return;
+            // The history keeps one key per second: a key replaced in the very second it signed is the one in
+            // force the second before.
+            if (completedAt != 0 && signer == LibBonding.operatorAt(IBonding.Role.Worker, worker, completedAt - 1)) {
+                return;
+            }
+            if (signer == LibBonding.operatorAt(IBonding.Role.Worker, worker, settledAt)) return;
         }
         revert IAudit.InvalidReceiptSignature(receipt.worker, signer);
     }

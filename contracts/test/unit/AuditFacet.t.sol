@@ -1060,13 +1060,31 @@ contract AuditFacetTest is AuditFixture {
         _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
         assertEq(grid.getAudit(_leaf(rs[0])).worker, worker);
 
-        // a receipt completed after the rotation needs the new key
+        // a receipt completed after the rotation's second needs the new key (in the very second of a rotation
+        // the key it replaced still counts: the history holds one key per second)
+        vm.warp(block.timestamp + 1);
         IAudit.Receipt[] memory later = _receipts(worker, 1);
         uint256 b = _settle(later);
         _fix(b);
         _expectBadSignature(b, later, _sign(workerKey, later[0]), workerOperator);
         signingKey[worker] = newKey;
         _commit(v1, b, later, 0, IAudit.Vote.Fail);
+    }
+
+    /// @dev A worker that signs with its key and replaces it in the same second (and settles then too) cannot
+    /// make that receipt unauditable: the key in force the second before still counts.
+    function test_commitVote_keyReplacedInTheSecondOfSigning_stillValid() public {
+        vm.warp(block.timestamp + 1); // a second after bonding
+        IAudit.Receipt[] memory rs = _receipts(worker, 1);
+        (address newOperator,) = makeAddrAndKey("worker operator key 2");
+        vm.prank(worker);
+        grid.setWorkerOperator(newOperator); // same block.timestamp as rs[0].completedAt
+        assertEq(grid.workerBond(worker).operator, newOperator);
+        signingKey[worker] = workerKey; // signed by the replaced key
+        uint256 batchId = _settle(rs);
+        _fix(batchId);
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        assertEq(grid.getAudit(_leaf(rs[0])).worker, worker);
     }
 
     /// @dev A key named after a receipt was completed and settled cannot sign it (it could otherwise forge
