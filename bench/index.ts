@@ -5,7 +5,7 @@
  *  3. requests per second through one gateway (an instant backend, so the gateway is what's measured)
  *  4. gas per settled job at batch sizes 1, 100 and 1,000
  *  5. audit cost as a share of generation cost, for outputs of 16, 128 and 512 tokens
- *  6. gas of fixRandomness, attest and finalize
+ *  6. gas of fixRandomness, commitVote, revealVote and finalize (the audit rows GasActions.t.sol prints)
  * Usage: npm run bench [-- --quick]   (--quick: fewer iterations, for a smoke run)
  */
 import { execFile } from 'node:child_process';
@@ -372,7 +372,11 @@ async function auditCost() {
   }
 }
 
-/** 6. Gas of the audit transactions, from the Foundry gas test (the same rows as contracts/README.md). */
+/**
+ * 6. Gas of the audit transactions, from the Foundry gas test (the same rows as contracts/README.md): the
+ * markdown rows `forge test --match-path test/gas/GasActions.t.sol -vv` prints whose label starts with
+ * `fixRandomness`, `commitVote: …`, `revealVote: …` or `finalize: …`.
+ */
 async function auditGas() {
   const contracts = resolve(import.meta.dirname, '../contracts');
   const forge = resolve(import.meta.dirname, '../node_modules/.bin/forge');
@@ -387,7 +391,7 @@ async function auditGas() {
   const rows = stdout
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => /^\| (fixRandomness|attest|finalize)/.test(l))
+    .filter((l) => /^\| (fixRandomness|commitVote|revealVote|finalize)\b/.test(l))
     .map((l) =>
       l
         .split('|')

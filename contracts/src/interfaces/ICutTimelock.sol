@@ -24,6 +24,8 @@ interface ICutTimelock {
     );
     /// @notice An announced change (cut or rule) was withdrawn before it ran.
     event ChangeCancelled(bytes32 indexed id);
+    /// @notice An announced change (cut or rule) ran: its announcement is consumed.
+    event ChangeExecuted(bytes32 indexed id);
 
     error ChangeNotAnnounced(bytes32 id);
     error ChangeNotReady(bytes32 id, uint64 executableAt);

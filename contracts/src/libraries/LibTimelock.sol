@@ -41,7 +41,7 @@ library LibTimelock {
         l.executableAt[id] = executableAt;
     }
 
-    /// @dev Consumes a matured, unexpired announcement of `id`; reverts otherwise.
+    /// @dev Consumes a matured, unexpired announcement of `id` (emits `ChangeExecuted`); reverts otherwise.
     function consume(bytes32 id) internal {
         Layout storage l = layout();
         uint64 executableAt = l.executableAt[id];
@@ -53,6 +53,7 @@ library LibTimelock {
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp > expiresAt) revert ICutTimelock.ChangeExpired(id, expiresAt);
         delete l.executableAt[id];
+        emit ICutTimelock.ChangeExecuted(id);
     }
 
     function cancel(bytes32 id) internal {

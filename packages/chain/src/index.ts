@@ -233,6 +233,7 @@ export {
   deployGrid,
   type InitArgs,
   reactionMargin,
+  type VrfRandomnessParameters,
 } from './deploy.ts';
 export {
   type AuditParams,

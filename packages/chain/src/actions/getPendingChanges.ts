@@ -1,4 +1,4 @@
-import { type Address, getAbiItem, type Hex, isAddressEqual, parseEventLogs } from 'viem';
+import { type Address, getAbiItem, type Hex, parseEventLogs } from 'viem';
 import { getBlock, getLogs } from 'viem/actions';
 import type { ReadClient } from '../client.ts';
 import type { AuditParams } from '../deployment.ts';
@@ -56,15 +56,13 @@ const events = [
   'AuditConfigAnnounced',
   'RandomnessSourceAnnounced',
   'ChangeCancelled',
-  'DiamondCut',
-  'AuditConfigUpdated',
-  'RandomnessSourceSet',
+  'ChangeExecuted',
 ] as const;
 
 /**
  * The rule changes the owner announced that may still happen: diamond cuts, audit configs and randomness
- * sources, with their full content, from the Grid's logs. An execution consumes the announcement of the
- * same content (the same id); a cancellation its id; a later announcement of the same id replaces it.
+ * sources, with their full content, from the Grid's logs. `ChangeExecuted` and `ChangeCancelled` consume an
+ * announcement by its id; a later announcement of the same id replaces it; one past `expiresAt` has lapsed.
  */
 export async function getPendingChanges(
   client: ReadClient,
@@ -82,9 +80,6 @@ export async function getPendingChanges(
   });
   const now = Number(block.timestamp);
   const pending = new Map<Hex, PendingChange>();
-  const consume = (match: (c: PendingChange) => boolean) => {
-    for (const [id, c] of pending) if (match(c)) pending.delete(id);
-  };
   for (const log of parseEventLogs({ abi: gridAbi, logs, strict: true })) {
     const at = { announcedInBlock: log.blockNumber, announcedInTransaction: log.transactionHash };
     switch (log.eventName) {
@@ -121,31 +116,9 @@ export async function getPendingChanges(
         });
         break;
       case 'ChangeCancelled':
+      case 'ChangeExecuted':
         pending.delete(log.args.id);
         break;
-      case 'DiamondCut': {
-        const cut = log.args._diamondCut.map(toCut);
-        const init = log.args._init;
-        const data = log.args._calldata;
-        consume(
-          (c) =>
-            c.kind === 'cut' &&
-            isAddressEqual(c.init, init) &&
-            c.initCalldata.toLowerCase() === data.toLowerCase() &&
-            JSON.stringify(c.cut) === JSON.stringify(cut),
-        );
-        break;
-      }
-      case 'AuditConfigUpdated': {
-        const config = JSON.stringify(auditConfigFromChain(log.args.config), bigints);
-        consume((c) => c.kind === 'auditConfig' && JSON.stringify(c.config, bigints) === config);
-        break;
-      }
-      case 'RandomnessSourceSet': {
-        const source = log.args.source;
-        consume((c) => c.kind === 'randomnessSource' && isAddressEqual(c.source, source));
-        break;
-      }
     }
   }
   return {
@@ -169,5 +142,3 @@ function window(executableAt: bigint, expiresAt: bigint, now: number) {
   const e = Number(executableAt);
   return { executableAt: e, expiresAt: Number(expiresAt), status: now < e ? 'waiting' : 'ready' } as const;
 }
-
-const bigints = (_: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);

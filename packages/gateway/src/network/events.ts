@@ -56,6 +56,7 @@ const KIND: Record<string, EventKind> = {
   AuditConfigAnnounced: 'admin',
   RandomnessSourceAnnounced: 'admin',
   ChangeCancelled: 'admin',
+  ChangeExecuted: 'admin',
   DiamondCut: 'admin',
   OwnershipTransferStarted: 'admin',
   OwnershipTransferred: 'admin',

@@ -4,8 +4,8 @@ import { checksum, iso } from './types.ts';
 /**
  * Who governs the Grid and the rule changes announced but not executed, cancelled or lapsed, from the
  * indexed events (the same reduction as `@aipg/chain`'s `getPendingChanges`, over `network_events`):
- * an execution consumes the announcement of the same content, a cancellation its id, and an
- * announcement lapses at `expiresAt`.
+ * `ChangeExecuted` and `ChangeCancelled` consume an announcement by its id, and an announcement lapses at
+ * `expiresAt`.
  */
 
 export type PendingChangeItem = {
@@ -27,16 +27,13 @@ const NAMES = [
   'AuditConfigAnnounced',
   'RandomnessSourceAnnounced',
   'ChangeCancelled',
-  'DiamondCut',
-  'AuditConfigUpdated',
-  'RandomnessSourceSet',
+  'ChangeExecuted',
   'OwnershipTransferStarted',
   'OwnershipTransferred',
 ];
 
 type Row = Record<string, unknown>;
 type Args = Record<string, unknown>;
-const key = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'string' ? x.toLowerCase() : x));
 const ACTIONS = ['add', 'replace', 'remove'];
 
 function cutSummary(cut: { facetAddress: string; action: number | string; functionSelectors: string[] }[]) {
@@ -62,22 +59,13 @@ export async function governanceView(deps: QueryDeps) {
 }
 
 function reduce(rows: Row[], now: number) {
-  const pending = new Map<string, PendingChangeItem & { match: string }>();
+  const pending = new Map<string, PendingChangeItem>();
   let owner: string | null = null;
   let pendingOwner: string | null = null;
-  const consume = (kind: PendingChangeItem['kind'], match: string) => {
-    for (const [id, c] of pending) if (c.kind === kind && c.match === match) pending.delete(id);
-  };
   for (const r of rows) {
     const a = r.args as Args;
     const announced = { block: Number(r.block), tx: String(r.tx_hash), time: iso(Number(r.t))! };
-    const at = (
-      kind: PendingChangeItem['kind'],
-      id: string,
-      content: Args,
-      summary: string,
-      match: string,
-    ) => {
+    const at = (kind: PendingChangeItem['kind'], id: string, content: Args, summary: string) => {
       const executableAt = Number(a.executableAt);
       pending.delete(id);
       pending.set(id, {
@@ -89,44 +77,23 @@ function reduce(rows: Row[], now: number) {
         expires_at: iso(Number(a.expiresAt))!,
         status: now < executableAt ? 'waiting' : 'ready',
         announced,
-        match,
       });
     };
     switch (r.name) {
       case 'DiamondCutAnnounced': {
         const cut = a.cut as Parameters<typeof cutSummary>[0];
-        at(
-          'cut',
-          String(a.cutHash),
-          { cut, init: a.init, init_calldata: a.initCalldata },
-          cutSummary(cut),
-          key([cut, a.init, a.initCalldata]),
-        );
+        at('cut', String(a.cutHash), { cut, init: a.init, init_calldata: a.initCalldata }, cutSummary(cut));
         break;
       }
       case 'AuditConfigAnnounced':
-        at('audit_config', String(a.id), a.config as Args, configSummary(a.config as Args), key(a.config));
+        at('audit_config', String(a.id), a.config as Args, configSummary(a.config as Args));
         break;
       case 'RandomnessSourceAnnounced':
-        at(
-          'randomness_source',
-          String(a.id),
-          { source: a.source },
-          `randomness source → ${a.source}`,
-          key(a.source),
-        );
+        at('randomness_source', String(a.id), { source: a.source }, `randomness source → ${a.source}`);
         break;
       case 'ChangeCancelled':
+      case 'ChangeExecuted':
         pending.delete(String(a.id));
-        break;
-      case 'DiamondCut':
-        consume('cut', key([a._diamondCut, a._init, a._calldata]));
-        break;
-      case 'AuditConfigUpdated':
-        consume('audit_config', key(a.config));
-        break;
-      case 'RandomnessSourceSet':
-        consume('randomness_source', key(a.source));
         break;
       case 'OwnershipTransferStarted':
         pendingOwner = String(a.newOwner);
@@ -137,9 +104,7 @@ function reduce(rows: Row[], now: number) {
         break;
     }
   }
-  const changes = [...pending.values()]
-    .filter((c) => Date.parse(c.expires_at) / 1000 >= now)
-    .map(({ match: _, ...c }) => c);
+  const changes = [...pending.values()].filter((c) => Date.parse(c.expires_at) / 1000 >= now);
   return {
     object: 'network.governance' as const,
     owner: checksum(owner),
