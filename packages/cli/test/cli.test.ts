@@ -5,15 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  announceAuditConfig,
   anvilTestAccounts,
+  createGridClients,
   encryptKeystore,
+  getGridParams,
   readDeployment,
   type StartDevChainReturnType,
   serializeDeployment,
   startDevChain,
 } from '@aipg/chain';
 import { createPublicClient, createTestClient, http } from 'viem';
-import { generatePrivateKey } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 const entry = fileURLToPath(new URL('../bin/aipg.js', import.meta.url));
@@ -98,6 +101,45 @@ describe('help', () => {
     expect(stake).toContain('Usage: aipg stake <worker|validator> <amount> [options]');
     expect(stake).toContain('--operator <address>');
     expect(stake).toContain('aipg stake worker 1000');
+  });
+});
+
+describe('status: who governs the Grid and what is coming', () => {
+  test('prints the owner and an announced rule change with its content and countdown, and nothing once it lapses', async () => {
+    const before = await ok(['status', anvilTestAccounts[5].address]);
+    expect(before).toMatch(new RegExp(`grid owner\\s+${anvilTestAccounts[0].address}`));
+    expect(before).toMatch(/pending changes\s+none announced/);
+
+    const { walletClient, publicClient } = createGridClients({
+      rpcUrl: dev.anvil.rpcUrl,
+      chainId: 31337,
+      account: privateKeyToAccount(anvilTestAccounts[0].privateKey),
+    });
+    const grid = dev.deployment.grid;
+    const { audit } = await getGridParams(publicClient, { grid });
+    const config = { ...audit, auditRateBps: 2_500, commitWindow: 45 };
+    const announced = await announceAuditConfig(walletClient!, { grid, config });
+
+    const human = await ok(['status', anvilTestAccounts[5].address]);
+    expect(human).toMatch(/pending changes\s+audit rules: rate 25%, k=\d+, quorum \d+, commit 45 s/);
+    expect(human).toMatch(/executable in \d+ (s|min)/);
+    expect(human).toContain(announced.id.slice(0, 10));
+    const json = await statusJson(anvilTestAccounts[5].address);
+    expect(json.governance.owner).toBe(anvilTestAccounts[0].address);
+    expect(json.pendingChanges).toEqual([
+      expect.objectContaining({
+        kind: 'auditConfig',
+        id: announced.id,
+        executableAt: announced.executableAt,
+        expiresAt: announced.expiresAt,
+        status: 'waiting',
+      }),
+    ]);
+    expect(json.pendingChanges[0].config.auditRateBps).toBe(2_500);
+
+    // once it lapses it is no longer pending
+    await advance(announced.expiresAt - announced.executableAt + 1_000);
+    expect((await statusJson(anvilTestAccounts[5].address)).pendingChanges).toEqual([]);
   });
 });
 
