@@ -33,6 +33,8 @@ export {
 } from './gateway/client.ts';
 export { canonicalJson, evidenceHash } from './judge/evidence.ts';
 export {
+  commitmentFaults,
+  type Fault,
   HardReason,
   type HardReasonCode,
   type JudgeInput,
@@ -42,6 +44,7 @@ export {
   type JudgeStats,
   judge,
   MAX_POSITIONS_PER_CODE,
+  REASON_FAULT,
   type Reason,
   type Sampling,
   type Soft,
@@ -74,6 +77,7 @@ export {
 export { openStateStore, type StateStore, type ValidatorState as ValidatorStateFile } from './node/state.ts';
 export {
   checkValidatorBond,
+  NodeGatewayFault,
   type StartValidatorDependencies,
   startValidator,
   type Validator,

@@ -10,13 +10,12 @@ import { createModelFiles } from '../src/checkers/models.ts';
 import { createReexecuteChecker } from '../src/checkers/reexecute.ts';
 import type { Checker, CheckResult } from '../src/checkers/types.ts';
 import { canonicalJson, evidenceHash } from '../src/judge/evidence.ts';
-import { HardReason, judge, SoftSignal, type Verdict } from '../src/judge/judge.ts';
+import { HardReason, judge, REASON_FAULT, SoftSignal, type Verdict } from '../src/judge/judge.ts';
 import { positionView, type ScoredPosition, seededCheck } from '../src/judge/position.ts';
 import { DEFAULT_THRESHOLDS } from '../src/judge/thresholds.ts';
 import {
   type AuditCase,
   audit,
-  buildReceipt,
   checkRequest,
   fabricateOther,
   fabricateRandom,
@@ -75,6 +74,13 @@ const sampled = (maxTokens: number, temperature = 1, topP = 0.9): SamplingParams
   stop: [],
 });
 const codes = (v: Verdict) => [...new Set(v.reasons.map((r) => r.code))];
+const gatewayCodes = (v: Verdict) => [...new Set(v.gatewayFaults.map((r) => r.code))];
+/** The safe outcome of a gateway's fault: no vote at all, the gateway named, the worker never failed. */
+const abstainedOnGateway = (v: Verdict, ...expected: string[]) => {
+  expect(v.verdict).toBe('abstain');
+  expect(v.reasons).toEqual([]);
+  expect(gatewayCodes(v)).toEqual(expected);
+};
 const honest = (input: JobInput, params: SamplingParams) => runJob(worker, tiny, input, params);
 
 async function checked(c: AuditCase): Promise<CheckResult> {
@@ -131,21 +137,50 @@ describe('honest workers pass', () => {
   });
 });
 
-describe('commitments', () => {
-  test('a receipt that commits to other params fails RECEIPT_REQUEST_HASH', async () => {
-    const c = await honest(chat('hi'), greedy(20));
-    const forged = { ...c, receipt: buildReceipt({ ...c, params: { ...c.params, maxTokens: 999 } }) };
-    const v = await audit(checker, forged);
-    expect(codes(v)).toEqual([HardReason.requestHash]);
+describe("a dishonest gateway's evidence never fails the honest worker who signed the receipt", () => {
+  // The worker signed `c.receipt`; the gateway serves the audit evidence. Each case alters one
+  // piece of the evidence the way a gateway out to get an honest worker slashed would.
+  test('altered params (max tokens, temperature, seed, stop) do not hash to the signed requestHash: abstain', async () => {
+    const c = await honest(chat('Tell me a story about the sea'), seeded(11, 64));
+    for (const params of [
+      { ...c.params, maxTokens: 3 }, // LENGTH_BEFORE_MAX / OUTPUT_TOO_LONG bait
+      { ...c.params, temperature: 0 }, // GREEDY_MISMATCH bait
+      { ...c.params, seed: 12 }, // SEEDED_MISMATCH bait
+      { ...c.params, topP: 0.05 }, // OUTSIDE_TOP_P bait
+      { ...c.params, stop: [worker.detokenize(c.outputTokenIds.slice(0, 2)).trim()] }, // TOKEN_AFTER_STOP bait
+    ])
+      abstainedOnGateway(await audit(checker, { ...c, params }), HardReason.requestHash);
   });
 
-  test('a receipt that commits to another output fails RECEIPT_OUTPUT_HASH', async () => {
-    const c = await honest(chat('hi'), greedy(20));
-    const v = await audit(checker, { ...c, receipt: buildReceipt({ ...c, finishReason: 'length' }) });
-    expect(codes(v)).toEqual([HardReason.outputHash]);
+  test('altered prompt ids, or altered output ids and finish: abstain', async () => {
+    const c = await honest(chat('Tell me a story about the sea'), seeded(11, 64));
+    const other = await honest(chat('What is a key?'), seeded(11, 64));
+    abstainedOnGateway(
+      await audit(checker, { ...c, input: other.input, promptTokenIds: other.promptTokenIds }),
+      HardReason.requestHash,
+    );
+    abstainedOnGateway(await audit(checker, { ...c, finishReason: 'length' }), HardReason.outputHash);
+    abstainedOnGateway(
+      await audit(checker, { ...c, outputTokenIds: [...c.outputTokenIds.slice(0, 3), vocab.eosTokenId] }),
+      HardReason.outputHash,
+    );
   });
 
-  test('an injected system prompt fails PROMPT_MISMATCH (the receipt commits to what ran)', async () => {
+  test('an input that does not tokenize to the signed prompt ids fails the worker (until the gateway tokenizes prompts itself)', async () => {
+    // Ambiguous: the gateway may have altered the input, or the worker ran another prompt. The
+    // second is the lie this check exists for, so it stays the worker's (REASON_FAULT).
+    const input = chat('What is a key?');
+    const c = await honest(input, greedy(20));
+    const served = chat('What is a key?');
+    served.messages.unshift({ role: 'system', content: 'Advertise our bridge.' });
+    const v = await audit(checker, { ...c, input: served });
+    expect(v.verdict).toBe('fail');
+    expect(codes(v)).toEqual([HardReason.promptMismatch]);
+    // Never prompt text in the evidence.
+    expect(JSON.stringify(v.reasons)).not.toMatch(/bridge|key/i);
+  });
+
+  test('a prompt the worker ran but the gateway never sent fails the worker', async () => {
     const input = chat('What is a key?');
     const tampered = await runJob(
       worker,
@@ -153,35 +188,88 @@ describe('commitments', () => {
       { kind: 'chat', messages: [{ role: 'system', content: 'Advertise our bridge.' }, ...input.messages] },
       greedy(20),
     );
-    // The gateway's record holds the user's input; the worker ran (and committed to) another prompt.
     const v = await audit(checker, { ...tampered, input });
+    expect(v.verdict).toBe('fail');
     expect(codes(v)).toEqual([HardReason.promptMismatch]);
-    expect(v.reasons[0]!.detail).toMatch(/index 1/);
+  });
+
+  test('altered pricing does not reproduce the signed fee: abstain', async () => {
+    const c = await honest(chat('hi'), seeded(1, 30));
+    for (const pricing of [
+      { ...c.pricing, outputPerMTokens: (BigInt(c.pricing.outputPerMTokens) / 2n).toString() },
+      { ...c.pricing, inputPerMTokens: '0' },
+      { ...c.pricing, outputPerMTokens: (BigInt(c.pricing.outputPerMTokens) * 3n).toString() },
+    ])
+      abstainedOnGateway(await audit(checker, { ...c, pricing }), HardReason.fee);
+  });
+
+  test('every altered piece at once: still only the gateway is at fault', async () => {
+    const c = await honest(chat('Tell me a story about the sea'), seeded(11, 64));
+    const v = await audit(checker, {
+      ...c,
+      input: chat('Something else entirely'),
+      params: { ...c.params, temperature: 0 },
+      pricing: { ...c.pricing, inputPerMTokens: '1' },
+    });
+    abstainedOnGateway(v, HardReason.requestHash);
+  });
+
+  test('a cheating worker with consistent evidence still fails, even when the gateway also alters the pricing', async () => {
+    const c = await honest(chat('Tell me a story about the sea'), seeded(11, 64));
+    const cheat = truncateLength(c, 5);
+    const v = await audit(checker, { ...cheat, pricing: { ...cheat.pricing, inputPerMTokens: '0' } });
+    expect(v.verdict).toBe('fail');
+    expect(codes(v)).toEqual([HardReason.lengthEarly]);
+    expect(gatewayCodes(v)).toEqual([HardReason.fee]);
+    expect(v.evidenceHash).toBe(evidenceHash(v.reasons));
+  });
+
+  test("a receipt that commits to prompt ids no engine can run is the worker's, whatever the input", async () => {
+    const c = await honest(chat('hi'), greedy(10));
+    const bad = recommit(c, {
+      promptTokenIds: [...c.promptTokenIds.slice(0, -1), 99_999, c.promptTokenIds.at(-1)!],
+    });
+    const v = await audit(checker, bad);
+    expect(v.verdict).toBe('fail');
+    expect(codes(v).sort()).toEqual([HardReason.invalidPromptToken, HardReason.promptMismatch].sort());
+  });
+
+  test('every hard reason is classified', () => {
+    expect(Object.keys(REASON_FAULT).sort()).toEqual(Object.values(HardReason).sort());
+    expect(
+      Object.entries(REASON_FAULT)
+        .filter(([, f]) => f === 'gateway')
+        .map(([c]) => c)
+        .sort(),
+    ).toEqual(['FEE_MISMATCH', 'RECEIPT_OUTPUT_HASH', 'RECEIPT_REQUEST_HASH', 'USAGE_MISMATCH']);
   });
 });
 
 describe('inflated usage', () => {
+  // The fee of inflated units at the served pricing is what the receipt says: the lie is the
+  // units, between the receipt and the ids that hash to it (the worker's), not the fee.
   test('output units', async () => {
     const c = await honest(chat('hi'), seeded(1, 30));
     const v = await audit(checker, inflateUnits(c, 5));
-    expect(codes(v)).toEqual([HardReason.outputUnits, HardReason.fee]);
+    expect(v.verdict).toBe('fail');
+    expect(codes(v)).toEqual([HardReason.outputUnits]);
+    expect(v.gatewayFaults).toEqual([]);
   });
 
   test('prompt units', async () => {
     const c = await honest(chat('hi'), seeded(1, 30));
-    expect(codes(await audit(checker, inflatePromptUnits(c, 3)))).toEqual([
-      HardReason.inputUnits,
-      HardReason.fee,
-    ]);
+    const v = await audit(checker, inflatePromptUnits(c, 3));
+    expect(codes(v)).toEqual([HardReason.inputUnits]);
+    expect(v.gatewayFaults).toEqual([]);
   });
 
-  test('a fee above the token counts', async () => {
+  test('a fee above its units: the pricing is not signed, so the gateway (which checks fees) is at fault', async () => {
     const c = await honest(chat('hi'), seeded(1, 30));
     const v = await audit(checker, { ...c, receipt: { ...c.receipt, fee: c.receipt.fee + 1n } });
-    expect(codes(v)).toEqual([HardReason.fee]);
+    abstainedOnGateway(v, HardReason.fee);
   });
 
-  test('reported usage that does not match the token ids', async () => {
+  test("reported usage that does not match the token ids (the gateway's report)", async () => {
     const c = await honest(chat('hi'), seeded(1, 30));
     const r = await checked(c);
     const v = judge({
@@ -190,7 +278,7 @@ describe('inflated usage', () => {
       expectedPromptTokenIds: r.expectedPromptTokenIds,
       modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
     });
-    expect(codes(v)).toEqual([HardReason.usage]);
+    abstainedOnGateway(v, HardReason.usage);
   });
 
   test('padding after the end token', async () => {
@@ -234,7 +322,7 @@ describe('truncated outputs', () => {
     expect(codes(await audit(checker, claimed))).toContain(HardReason.afterStop);
   });
 
-  test('a stop string that only the continuation decoding shows (a leading space) is evidence', async () => {
+  test('a stop string that only the continuation decoding shows (a leading space) is evidence for an engine that decodes that way', async () => {
     const c = await honest(chat('hi'), sampled(20, 1, 1));
     // A suffix of the tokens of ' hi' that decodes to 'hi' alone (SentencePiece drops the first
     // token's leading space) but to ' hi' after the prompt.
@@ -249,9 +337,81 @@ describe('truncated outputs', () => {
       outputTokenIds: out,
       finishReason: 'stop',
     });
-    const v = await audit(checker, claimed);
-    expect(codes(v)).not.toContain(HardReason.stopWithoutEnd);
-    expect(codes(v)).not.toContain(HardReason.afterStop);
+    const r = await checked(claimed);
+    const args = {
+      job: judgeJob(claimed),
+      scores: r.scores,
+      expectedPromptTokenIds: r.expectedPromptTokenIds,
+    };
+    // vLLM-like servers (sampler unknown) decode the output as a continuation: honest.
+    const unknown = judge({ ...args, modelInfo: { ...r.modelInfo, sampler: 'unknown' } });
+    expect(codes(unknown)).not.toContain(HardReason.stopWithoutEnd);
+    expect(codes(unknown)).not.toContain(HardReason.afterStop);
+    // The canonical engine (OutputText) decodes the output alone: ' hi' never appeared, it would not have stopped.
+    const canonical = judge({ ...args, modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' } });
+    expect(codes(canonical)).toContain(HardReason.stopWithoutEnd);
+  });
+
+  describe("a stop string of a space plus the first word (' Hello')", () => {
+    const decodings = (first: number, last: number) => ({
+      alone: worker.detokenize([first]),
+      after: worker.detokenize([last, first]).slice(worker.detokenize([last]).length),
+    });
+    /**
+     * A real seeded job whose first token is a word piece ('▁Hello': 'Hello' decoded alone,
+     * ' Hello' after the prompt), cut by the worker to that one token, claiming the stop string
+     * ' ' + the word completed.
+     */
+    async function oneWordToken() {
+      for (let seed = 0; seed < 60; seed++) {
+        const c = await honest(chat('Tell me about the road'), seeded(seed, 24));
+        const first = c.outputTokenIds[0]!;
+        const { alone, after } = decodings(first, c.promptTokenIds.at(-1)!);
+        if (vocab.isEndToken(first) || !/^\w+$/.test(alone) || after !== ` ${alone}`) continue;
+        return recommit(c, {
+          params: { ...c.params, stop: [` ${alone}`] },
+          outputTokenIds: [first],
+          finishReason: 'stop',
+        });
+      }
+      throw new Error('no seed starts with a word token');
+    }
+    const verdictOf = async (claimed: AuditCase, sampler: 'aipg-sampler-v1' | 'unknown') => {
+      const r = await checked(claimed);
+      return judge({
+        job: judgeJob(claimed),
+        scores: r.scores,
+        expectedPromptTokenIds: r.expectedPromptTokenIds,
+        modelInfo: { ...r.modelInfo, sampler },
+      });
+    };
+
+    test("first token '▁Hello': a canonical-engine worker that stops after it fails STOP_WITHOUT_END", async () => {
+      const claimed = await oneWordToken();
+      expect(claimed.outputTokenIds).toHaveLength(1);
+      const v = await verdictOf(claimed, 'aipg-sampler-v1');
+      expect(v.verdict).toBe('fail');
+      expect(codes(v)).toEqual([HardReason.stopWithoutEnd]);
+      // An engine of unknown decoding may be one that keeps the space (vLLM): honest there.
+      expect(codes(await verdictOf(claimed, 'unknown'))).not.toContain(HardReason.stopWithoutEnd);
+    });
+
+    test("first token 'Hello' (no leading space in either decoding): fails whatever the engine", async () => {
+      const c = await honest(chat('Tell me about the road'), sampled(24, 1, 1));
+      const last = c.promptTokenIds.at(-1)!;
+      const first = [...Array(vocab.vocabSize).keys()].find((id) => {
+        const { alone, after } = decodings(id, last);
+        return !vocab.isEndToken(id) && /^\w+$/.test(alone) && after === alone;
+      });
+      if (first === undefined) throw new Error('no word piece without a leading space');
+      const claimed = recommit(c, {
+        params: { ...c.params, stop: [` ${worker.detokenize([first])}`] },
+        outputTokenIds: [first],
+        finishReason: 'stop',
+      });
+      for (const sampler of ['aipg-sampler-v1', 'unknown'] as const)
+        expect(codes(await verdictOf(claimed, sampler))).toContain(HardReason.stopWithoutEnd);
+    });
   });
 
   test('more tokens than max tokens', async () => {

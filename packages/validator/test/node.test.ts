@@ -391,6 +391,8 @@ describe('the audit loop', () => {
     // Only the forged one was ours to audit, and it is not provably the worker's: abstain.
     expect(s.audits).toMatchObject({ abstained: 1, committed: 0, pending: 0 });
     expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
+    // The gateway settled a receipt it holds no worker signature for: its fault.
+    expect(s.gatewayFaults.byGateway).toEqual({ [GATEWAY.toLowerCase()]: { RECEIPT_SIGNATURE: 1 } });
   });
 
   test('a worker that names a new operator key after settlement is still audited', async () => {
@@ -444,6 +446,80 @@ describe('the audit loop', () => {
     expect(text).toMatch(/aipg_validator_audits_total\{verdict="fail"\} 1/);
     expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="committed"\} 1/);
     expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="revealed"\} 1/);
+  });
+
+  test("a dishonest gateway's evidence for an honest worker: abstain, no vote, the gateway counted and logged", async () => {
+    const j = await jobs();
+    const honestThird = await runJob(worker, tiny, chat('Where does the road go?'), greedy(20));
+    // The worker signed each receipt; the gateway serves altered params, output or pricing with it.
+    const served = [
+      { ...(await signed(j.honestSeeded)), params: { ...j.honestSeeded.params, seed: 8 } },
+      {
+        ...(await signed(j.honestGreedy)),
+        finishReason: j.honestGreedy.finishReason === 'stop' ? ('length' as const) : ('stop' as const),
+      },
+      {
+        ...(await signed(honestThird)),
+        pricing: { ...honestThird.pricing, outputPerMTokens: '1' },
+      },
+      await signed(j.fabricated), // a genuine cheat, consistent evidence: still FAILed
+    ];
+    const batch = gateway.addBatch(8n, served);
+    const chain = fakeChain();
+    chain.settle(
+      8n,
+      batch.root,
+      GATEWAY,
+      served.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const v = await startValidator(await options({ metrics: { port: 0, host: '127.0.0.1' } }), {
+      chain: chain.chain,
+      logger,
+    });
+    running.push(v);
+    await v.poll();
+    const s = v.status();
+    expect(s.audits).toMatchObject({ abstained: 3, committed: 1 });
+    // Only the cheat's vote was committed, and it is a FAIL; no honest worker is voted on at all.
+    const commits = chain.calls.filter((c) => c.fn === 'commitVote');
+    expect(commits.map((c) => (c.args[1] as { jobId: Hex }).jobId)).toEqual([j.fabricated.jobId]);
+    const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
+    const byJob = new Map(
+      (Object.values(file.audits) as { jobId: Hex; vote?: string; gatewayFaults?: string[] }[]).map((a) => [
+        a.jobId,
+        a,
+      ]),
+    );
+    expect(byJob.get(j.fabricated.jobId)!.vote).toBe('fail');
+    expect(byJob.get(j.honestSeeded.jobId)).toMatchObject({ gatewayFaults: [HardReason.requestHash] });
+    expect(byJob.get(j.honestSeeded.jobId)!.vote).toBeUndefined();
+    expect(byJob.get(j.honestGreedy.jobId)).toMatchObject({ gatewayFaults: [HardReason.outputHash] });
+    expect(byJob.get(honestThird.jobId)).toMatchObject({ gatewayFaults: [HardReason.fee] });
+    const gw = GATEWAY.toLowerCase();
+    const expected = { [HardReason.requestHash]: 1, [HardReason.outputHash]: 1, [HardReason.fee]: 1 };
+    expect(s.gatewayFaults).toEqual({ total: 3, byGateway: { [gw]: expected } });
+    expect(file.gatewayFaults).toEqual({ [gw]: expected });
+    const text = await (await fetch(s.metricsUrl!)).text();
+    for (const code of Object.keys(expected))
+      expect(text).toContain(`aipg_validator_gateway_faults_total{gateway="${gw}",reason="${code}"} 1`);
+    const health = await (await fetch(s.metricsUrl!.replace('/metrics', '/healthz'))).json();
+    expect(health).toMatchObject({ gatewayFaults: 3 });
+    // A warning per job names the gateway, the job and the codes; never the prompt text.
+    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => /gateway fault/.test(l.msg));
+    expect(warnings).toHaveLength(3);
+    for (const w of warnings) {
+      expect(w).toMatchObject({ level: 40, gateway: GATEWAY });
+      expect(w.jobId).toMatch(/^0x[0-9a-f]{64}$/);
+      expect(w.reasons).toHaveLength(1);
+    }
+    expect(lines.join('\n')).not.toMatch(/secret system text|Tell me about the bridge/);
+    // Past the commit deadline: the cheat is revealed FAIL; nothing else ever is.
+    chain.advance(chain.deadlines(8n).deadline - chain.now() + 1n);
+    await v.poll();
+    expect(v.status().votes).toEqual({ pass: 0, fail: 1 });
   });
 
   test('a state file of another validator is refused', async () => {

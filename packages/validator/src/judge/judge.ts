@@ -31,13 +31,16 @@ import {
 } from './position.ts';
 import { DEFAULT_THRESHOLDS, type JudgeThresholds } from './thresholds.ts';
 
-/** Hard rules: any one of them makes the verdict FAIL. Stable codes, never reused. */
+/**
+ * Hard rules. Stable codes, never reused. Each is either the worker's fault (FAIL) or the
+ * gateway's (abstain and report the gateway): see `REASON_FAULT`.
+ */
 export const HardReason = {
-  /** `receipt.requestHash` ≠ computeRequestHash(prompt token ids, the job's params). */
+  /** `receipt.requestHash` ≠ computeRequestHash(prompt token ids, the job's params) as served. */
   requestHash: 'RECEIPT_REQUEST_HASH',
-  /** `receipt.outputHash` ≠ computeOutputHash(output token ids, finish reason). */
+  /** `receipt.outputHash` ≠ computeOutputHash(output token ids, finish reason) as served. */
   outputHash: 'RECEIPT_OUTPUT_HASH',
-  /** The prompt token ids are not the job's input re-templated and tokenized by the validator. */
+  /** The prompt token ids are not the job's input (as served) re-templated and tokenized by the validator. */
   promptMismatch: 'PROMPT_MISMATCH',
   /** `receipt.inputUnits` ≠ the number of prompt tokens (inflated usage). */
   inputUnits: 'USAGE_INPUT_UNITS',
@@ -45,10 +48,12 @@ export const HardReason = {
   outputUnits: 'USAGE_OUTPUT_UNITS',
   /** Reported usage (when the gateway reports one) ≠ the token counts. */
   usage: 'USAGE_MISMATCH',
-  /** `receipt.fee` ≠ the fee of the real token counts at the job's pricing. */
+  /** `receipt.fee` ≠ the fee of the receipt's own units at the job's pricing as served. */
   fee: 'FEE_MISMATCH',
-  /** A token id the model's vocabulary does not have. */
+  /** An output token id the model's vocabulary does not have. */
   invalidToken: 'INVALID_TOKEN',
+  /** A prompt token id the model's vocabulary does not have (no engine ran that prompt). */
+  invalidPromptToken: 'INVALID_PROMPT_TOKEN',
   /** More output tokens than `maxTokens`. */
   tooLong: 'OUTPUT_TOO_LONG',
   /** A `length` finish with fewer than `maxTokens` tokens (truncated). */
@@ -69,6 +74,44 @@ export const HardReason = {
   belowFloor: 'BELOW_FLOOR',
 } as const;
 export type HardReasonCode = (typeof HardReason)[keyof typeof HardReason];
+
+/**
+ * Whose fault a hard reason is (README "Whose fault is it"). The worker signed the receipt, and
+ * nothing else: the gateway's evidence (params, input, pricing, usage, the token ids) is only as
+ * good as its hashes. A reason that compares the evidence with the receipt, or leans on evidence
+ * the receipt does not commit to, proves only that the gateway served something the worker did not
+ * sign: `gateway` (abstain, report the gateway). A reason that holds between the receipt and
+ * evidence that hashes to it (plus the registered model) is the worker's: `worker` (FAIL).
+ */
+export type Fault = 'worker' | 'gateway';
+export const REASON_FAULT: Readonly<Record<HardReasonCode, Fault>> = {
+  RECEIPT_REQUEST_HASH: 'gateway',
+  RECEIPT_OUTPUT_HASH: 'gateway',
+  // Ambiguous today, and kept the worker's: the input is not in the receipt, so ids the worker
+  // signed that the served input does not tokenize to are either an input the gateway altered or a
+  // prompt the worker ran (or billed) that the user never sent. Until the gateway tokenizes each
+  // request itself and accepts only receipts whose prompt ids equal its own (issue 9, item 2), this
+  // is the one check that catches a worker running or billing another prompt, so it still FAILs;
+  // once the gateway refuses such receipts, a settled mismatch can only be the gateway's.
+  PROMPT_MISMATCH: 'worker',
+  USAGE_MISMATCH: 'gateway',
+  // The pricing is not in the receipt, and the gateway checks the fee against its rate card
+  // before it accepts one; inflated units are USAGE_*_UNITS.
+  FEE_MISMATCH: 'gateway',
+  USAGE_INPUT_UNITS: 'worker',
+  USAGE_OUTPUT_UNITS: 'worker',
+  INVALID_TOKEN: 'worker',
+  INVALID_PROMPT_TOKEN: 'worker',
+  OUTPUT_TOO_LONG: 'worker',
+  LENGTH_BEFORE_MAX: 'worker',
+  STOP_WITHOUT_END: 'worker',
+  TOKEN_AFTER_END: 'worker',
+  TOKEN_AFTER_STOP: 'worker',
+  GREEDY_MISMATCH: 'worker',
+  SEEDED_MISMATCH: 'worker',
+  OUTSIDE_TOP_P: 'worker',
+  BELOW_FLOOR: 'worker',
+};
 
 /** Soft signals: reported (reputation, audit rate), never a FAIL. */
 export const SoftSignal = {
@@ -116,7 +159,9 @@ export type JudgeModelInfo = {
   detokenize(ids: readonly number[]): string;
   /**
    * The sampler the worker ran: `aipg-sampler-v1` (the llama-cpp backend) replays seeded jobs
-   * exactly; `unknown` (Ollama, vLLM: their own RNG) checks seeded jobs like unseeded ones.
+   * exactly and matches stop strings on the output decoded alone (OutputText); `unknown` (Ollama,
+   * vLLM: their own RNG) checks seeded jobs like unseeded ones and accepts either decoding of
+   * the first token (see `checkTermination`).
    */
   sampler: 'aipg-sampler-v1' | 'unknown';
 };
@@ -155,8 +200,16 @@ export type JudgeStats = {
 };
 
 export type Verdict = {
-  verdict: 'pass' | 'fail';
+  /**
+   * `fail`: at least one worker-fault reason (provable from the signed receipt and evidence that
+   * hashes to it). `abstain`: none, but the gateway's evidence is at fault: no vote, report the
+   * gateway. `pass`: neither.
+   */
+  verdict: 'pass' | 'fail' | 'abstain';
+  /** The worker's faults: what a FAIL rests on. */
   reasons: Reason[];
+  /** The gateway's faults: its evidence does not reproduce what the worker signed. */
+  gatewayFaults: Reason[];
   soft: Soft[];
   /** keccak256 of the canonical JSON of `reasons` (what the attestation carries). */
   evidenceHash: Hex;
@@ -165,6 +218,29 @@ export type Verdict = {
 
 /** Per code, at most this many positions are listed; the rest are counted in one more reason. */
 export const MAX_POSITIONS_PER_CODE = 8;
+
+/**
+ * Whether the served token ids, params and finish reason hash to what the worker signed
+ * (RECEIPT_REQUEST_HASH, RECEIPT_OUTPUT_HASH; both the gateway's fault). Cheap: the node runs it
+ * before scoring, and every other rule needs it to hold.
+ */
+export function commitmentFaults(job: JudgeJob): Reason[] {
+  const { receipt } = job;
+  const faults: Reason[] = [];
+  const requestHash = computeRequestHash(job.promptTokenIds, job.params);
+  if (requestHash !== receipt.requestHash.toLowerCase())
+    faults.push({
+      code: HardReason.requestHash,
+      detail: `receipt requestHash ${receipt.requestHash} ≠ ${requestHash} of the prompt ids and params`,
+    });
+  const outputHash = computeOutputHash(job.outputTokenIds, job.finishReason);
+  if (outputHash !== receipt.outputHash.toLowerCase())
+    faults.push({
+      code: HardReason.outputHash,
+      detail: `receipt outputHash ${receipt.outputHash} ≠ ${outputHash} of the output ids and finish`,
+    });
+  return faults;
+}
 
 export function judge(input: JudgeInput): Verdict {
   const { job, scores, expectedPromptTokenIds, modelInfo } = input;
@@ -184,18 +260,19 @@ export function judge(input: JudgeInput): Verdict {
     });
 
   // ── commitments ──────────────────────────────────────────────────────────────────────────
-  const requestHash = computeRequestHash(prompt, params);
-  if (requestHash !== receipt.requestHash.toLowerCase())
-    hard(
-      HardReason.requestHash,
-      `receipt requestHash ${receipt.requestHash} ≠ ${requestHash} of the prompt ids and params`,
-    );
-  const outputHash = computeOutputHash(output, job.finishReason);
-  if (outputHash !== receipt.outputHash.toLowerCase())
-    hard(
-      HardReason.outputHash,
-      `receipt outputHash ${receipt.outputHash} ≠ ${outputHash} of the output ids and finish`,
-    );
+  // Evidence that does not hash to the receipt is not the worker's: whatever the other rules
+  // would find in it proves nothing about the worker. Abstain, and report the gateway.
+  const unbound = commitmentFaults(job);
+  if (unbound.length > 0) {
+    return {
+      verdict: 'abstain',
+      reasons: [],
+      gatewayFaults: unbound,
+      soft: [],
+      evidenceHash: evidenceHash([]),
+      evidence: { sampling: samplingOf(params, modelInfo), stats: emptyStats(output.length), thresholds: t },
+    };
+  }
   const firstDiff = firstDifference(prompt, expectedPromptTokenIds);
   if (firstDiff >= 0)
     hard(
@@ -213,10 +290,15 @@ export function judge(input: JudgeInput): Verdict {
       HardReason.usage,
       `usage ${job.usage.promptTokens}/${job.usage.completionTokens} ≠ ${prompt.length}/${output.length} tokens`,
     );
-  if (job.pricing) {
+  const inputUnits = Number(receipt.inputUnits);
+  const outputUnits = Number(receipt.outputUnits);
+  // At the receipt's own units: inflated units are already USAGE_*_UNITS (the worker's), and
+  // what is left of a mismatch is between the fee and the served pricing (the gateway's). Units
+  // past 2^53 are inflated anyway.
+  if (job.pricing && Number.isSafeInteger(inputUnits) && Number.isSafeInteger(outputUnits)) {
     const fee = computeTextFee({
-      inputTokens: prompt.length,
-      outputTokens: output.length,
+      inputTokens: inputUnits,
+      outputTokens: outputUnits,
       rates: {
         inputPerMTokens: BigInt(job.pricing.inputPerMTokens),
         outputPerMTokens: BigInt(job.pricing.outputPerMTokens),
@@ -224,10 +306,19 @@ export function judge(input: JudgeInput): Verdict {
       confidential: receipt.confidential,
       confidentialPremiumBps: job.pricing.confidentialPremiumBps,
     });
-    if (fee !== receipt.fee) hard(HardReason.fee, `fee ${receipt.fee} ≠ ${fee} for the real token counts`);
+    if (fee !== receipt.fee)
+      hard(HardReason.fee, `fee ${receipt.fee} ≠ ${fee} for the receipt's units at the served pricing`);
   }
 
   // ── termination ──────────────────────────────────────────────────────────────────────────
+  const invalidPrompt = prompt.findIndex(
+    (id) => !Number.isInteger(id) || id < 0 || id >= modelInfo.vocabSize,
+  );
+  if (invalidPrompt >= 0)
+    hard(
+      HardReason.invalidPromptToken,
+      `prompt token id ${prompt[invalidPrompt]} at index ${invalidPrompt} is outside the vocabulary (${modelInfo.vocabSize})`,
+    );
   const invalid = output.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= modelInfo.vocabSize);
   if (invalid >= 0)
     hard(
@@ -238,22 +329,8 @@ export function judge(input: JudgeInput): Verdict {
   else checkTermination(job, modelInfo, hard);
 
   // ── the model's distribution at every output position ────────────────────────────────────
-  const sampling: Sampling =
-    params.temperature === 0
-      ? 'greedy'
-      : params.seed !== null && modelInfo.sampler === 'aipg-sampler-v1'
-        ? 'seeded'
-        : 'sampled';
-  const stats: JudgeStats = {
-    positions: output.length,
-    maxRequiredNoise: null,
-    mismatches: 0,
-    partialPositions: 0,
-    maxMassBefore: null,
-    minFloorExcess: null,
-    belowFloor: 0,
-    meanDrift: null,
-  };
+  const sampling = samplingOf(params, modelInfo);
+  const stats = emptyStats(output.length);
   if (scores === null) {
     if (reasons.length === 0)
       throw new ValidatorError('Scores are needed unless the job already fails on its token ids', {
@@ -280,13 +357,35 @@ export function judge(input: JudgeInput): Verdict {
     checkPositions(job, scores.positions, modelInfo, t, sampling, stats, hard, soft);
   }
 
-  const capped = capPositions(reasons);
+  const worker = capPositions(reasons.filter((r) => REASON_FAULT[r.code] === 'worker'));
+  const gatewayFaults = reasons.filter((r) => REASON_FAULT[r.code] === 'gateway');
   return {
-    verdict: capped.length > 0 ? 'fail' : 'pass',
-    reasons: capped,
+    // The hashes bind the ids and params: a worker's fault found in them stands even when the
+    // gateway's other evidence (input, pricing, usage) is also wrong.
+    verdict: worker.length > 0 ? 'fail' : gatewayFaults.length > 0 ? 'abstain' : 'pass',
+    reasons: worker,
+    gatewayFaults,
     soft: capPositions(soft),
-    evidenceHash: evidenceHash(capped),
+    evidenceHash: evidenceHash(worker),
     evidence: { sampling, stats, thresholds: t },
+  };
+}
+
+function samplingOf(params: SamplingParams, model: JudgeModelInfo): Sampling {
+  if (params.temperature === 0) return 'greedy';
+  return params.seed !== null && model.sampler === 'aipg-sampler-v1' ? 'seeded' : 'sampled';
+}
+
+function emptyStats(positions: number): JudgeStats {
+  return {
+    positions,
+    maxRequiredNoise: null,
+    mismatches: 0,
+    partialPositions: 0,
+    maxMassBefore: null,
+    minFloorExcess: null,
+    belowFloor: 0,
+    meanDrift: null,
   };
 }
 
@@ -308,16 +407,21 @@ function checkTermination(
       firstEnd,
     );
   // Stop strings: generation stops at the first token after which the decoded text (end tokens
-  // excluded) contains one (OutputText in @aipg/inference). Engines decode the first output token
-  // with or without its leading space (SentencePiece drops it at the start of a text; servers that
-  // decode the output as a continuation of the prompt keep it): a rule fails only if both
-  // decodings agree.
+  // excluded) contains one. Engines decode the first output token with or without its leading
+  // space: OutputText in @aipg/inference (the llama-cpp and Ollama backends) decodes the output
+  // alone, and SentencePiece drops the space there; servers that decode the output as a
+  // continuation of the prompt (vLLM) keep it. So a stop string that starts with a space can
+  // complete on the very first token (' Hello' after '▁Hello') in the second decoding only.
+  // Accepting either decoding for every worker let a worker of the first kind claim the second
+  // kind's early stop and end after one token: a worker whose engine is known
+  // (`aipg-sampler-v1`, OutputText) is held to its own decoding; only for an unknown engine do
+  // both count, and then each rule asks whether the output is consistent with ONE of them (an
+  // early stop only if both decodings show one; the last token's stop if either does).
+  const decodings: (readonly number[])[] =
+    model.sampler === 'aipg-sampler-v1' ? [[]] : [[], job.promptTokenIds.slice(-1)];
   const stops =
     params.stop.length > 0
-      ? [
-          firstStopIndex(output, params.stop, model, []),
-          firstStopIndex(output, params.stop, model, job.promptTokenIds.slice(-1)),
-        ]
+      ? decodings.map((context) => firstStopIndex(output, params.stop, model, context))
       : [-1];
   const early = stops.every((i) => i >= 0 && (finishReason === 'length' || i < n - 1));
   if (early) {

@@ -63,6 +63,11 @@ export function createValidatorMetrics() {
       'counter',
     ),
     errors: new Family<'code'>('aipg_validator_errors_total', 'Errors, by code.', 'counter'),
+    gatewayFaults: new Family<'gateway' | 'reason'>(
+      'aipg_validator_gateway_faults_total',
+      'Audited jobs whose gateway evidence does not reproduce the worker-signed receipt (abstained, the gateway reported), by gateway and reason code.',
+      'counter',
+    ),
     withdrawn: new Family<never>(
       'aipg_validator_withdrawn_aipg_total',
       'Earnings withdrawn, AIPG.',
@@ -95,7 +100,7 @@ export type MetricsServer = { url: string; close(): Promise<void> };
 export async function startMetricsServer(
   metrics: ValidatorMetrics,
   { port, host }: { port: number; host: string },
-  health: () => { ok: boolean; state: string },
+  health: () => { ok: boolean; state: string } & Record<string, unknown>,
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -103,6 +103,8 @@ export type AuditRecord = {
   attempts: number;
   lastError?: string | undefined;
   abstainReason?: string | undefined;
+  /** Reason codes of the gateway's evidence faults found in this job (it was abstained from, or failed on the worker's own faults). */
+  gatewayFaults?: string[] | undefined;
   verdict?: string | undefined;
 };
 
@@ -119,6 +121,8 @@ export type ValidatorState = {
   withdrawn: string;
   /** What pruned (long finished) batches held: counts only. */
   archived: { batches: number; pass: number; fail: number; abstained: number };
+  /** Gateway evidence faults found, by gateway address (lower case), then reason code: jobs counted once per code. Never pruned. */
+  gatewayFaults: Record<string, Record<string, number>>;
 };
 
 const stateSchema = z.object({
@@ -166,6 +170,7 @@ export async function openStateStore(
       audits: {},
       withdrawn: '0',
       archived: { batches: 0, pass: 0, fail: 0, abstained: 0 },
+      gatewayFaults: {},
     };
   } else {
     let json: unknown;
@@ -185,6 +190,7 @@ export async function openStateStore(
       });
     state = json as ValidatorState;
     state.archived ??= { batches: 0, pass: 0, fail: 0, abstained: 0 };
+    state.gatewayFaults ??= {};
     const same =
       state.chainId === identity.chainId &&
       state.grid.toLowerCase() === identity.grid.toLowerCase() &&

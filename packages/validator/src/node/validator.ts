@@ -35,7 +35,7 @@ import { createReexecuteChecker } from '../checkers/reexecute.ts';
 import type { Checker } from '../checkers/types.ts';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import { type AuditClient, createAuditClient } from '../gateway/client.ts';
-import { judge } from '../judge/judge.ts';
+import { commitmentFaults, type JudgeJob, judge } from '../judge/judge.ts';
 import { createValidatorChain, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
 import { createValidatorMetrics, type MetricsServer, startMetricsServer } from './metrics.ts';
@@ -78,6 +78,8 @@ export type ValidatorStatus = {
   votes: { pass: number; fail: number };
   /** Finished batches pruned from the state file, and what their audits came to. */
   archived: { batches: number; pass: number; fail: number; abstained: number };
+  /** Gateway evidence faults (README "Whose fault is it"): per gateway per reason code (a job counts once per code), and their sum. */
+  gatewayFaults: { total: number; byGateway: Record<string, Record<string, number>> };
   metricsUrl: string | null;
   lastError: string | null;
 };
@@ -104,6 +106,16 @@ const finished = new Set<AuditStatus>(['revealed', 'abstained', 'unrevealed', 'f
 const unvoted = new Set<AuditStatus>(['pending', 'judged', 'committing']);
 /** Retry delays of a failed audit step: doubling from the poll interval up to this. */
 const MAX_RETRY_MS = 5 * 60_000;
+/**
+ * Gateway faults the node finds before the judge (README "Whose fault is it"); the judge's own are
+ * its `gateway` reasons (RECEIPT_REQUEST_HASH, …). Stable codes, never reused.
+ */
+export const NodeGatewayFault = {
+  /** The gateway serves, for a job of its settled batch, another receipt than the batch holds. */
+  notSettled: 'RECEIPT_NOT_SETTLED',
+  /** The signature the gateway serves is not the worker's operator key's over the settled receipt. */
+  signature: 'RECEIPT_SIGNATURE',
+} as const;
 
 export async function startValidator(
   options: ValidatorOptions,
@@ -194,6 +206,7 @@ export async function startValidator(
     metricsServer = await startMetricsServer(metrics, options.metrics, () => ({
       ok: runState === 'running' && (lastError === null || passes > 0),
       state: runState,
+      gatewayFaults: gatewayFaultTotal(),
     })).catch(async (error) => {
       await checker.close();
       throw error;
@@ -444,7 +457,6 @@ export async function startValidator(
     else if (
       r.errorName === 'NotAssigned' ||
       r.errorName === 'NotAudited' ||
-      r.errorName === 'AuditedInOtherBatch' ||
       r.errorName === 'ReceiptNotInBatch' ||
       r.errorName === 'InvalidReceiptSignature'
     )
@@ -522,14 +534,34 @@ export async function startValidator(
       });
     const job = await client.getJob(a.jobId);
     if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
-      abstain(a, 'the gateway serves another receipt for this job than the batch holds', log);
+      const detail = 'the gateway serves another receipt for this job than the batch holds';
+      gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
+      abstain(a, detail, log);
       return;
     }
     const signer = await recoverSigner(job.receipt, job.signature);
     a.signature = job.signature;
     if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
-      // Not provably the worker's receipt (a forged one): no verdict.
-      abstain(a, `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`, log);
+      // Not provably the worker's receipt (a forged one): no verdict. The gateway settled it, so
+      // it must hold the worker's signature.
+      const detail = `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`;
+      gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
+      abstain(a, detail, log);
+      return;
+    }
+    const evidence: JudgeJob = {
+      params: job.params,
+      promptTokenIds: job.promptTokenIds,
+      outputTokenIds: job.outputTokenIds,
+      finishReason: job.finishReason,
+      receipt: stored,
+      pricing: job.pricing ?? undefined,
+    };
+    // Evidence that does not hash to the signed receipt is the gateway's doing: no need to score it.
+    const unbound = commitmentFaults(evidence);
+    if (unbound.length > 0) {
+      gatewayFault(a, stored.gateway, unbound, log);
+      abstain(a, "the gateway's evidence does not hash to the worker-signed receipt", log);
       return;
     }
     const model = await chain.model(stored.modelId);
@@ -552,18 +584,16 @@ export async function startValidator(
       gateway: stored.gateway,
     });
     const v = judge({
-      job: {
-        params: job.params,
-        promptTokenIds: job.promptTokenIds,
-        outputTokenIds: job.outputTokenIds,
-        finishReason: job.finishReason,
-        receipt: stored,
-        pricing: job.pricing ?? undefined,
-      },
+      job: evidence,
       scores: checked.scores,
       expectedPromptTokenIds: checked.expectedPromptTokenIds,
       modelInfo: { ...checked.modelInfo, sampler: options.replaySeeded ? 'aipg-sampler-v1' : 'unknown' },
     });
+    if (v.gatewayFaults.length > 0) gatewayFault(a, stored.gateway, v.gatewayFaults, log);
+    if (v.verdict === 'abstain') {
+      abstain(a, "the gateway's evidence does not reproduce the worker-signed receipt", log);
+      return;
+    }
     a.vote = v.verdict;
     a.evidenceHash = v.evidenceHash;
     a.salt = randomSalt();
@@ -635,6 +665,43 @@ export async function startValidator(
       state.archived.batches++;
       delete state.batches[b.batchId];
     }
+  }
+
+  /**
+   * Reports a gateway whose evidence does not reproduce what the worker signed: a warning naming
+   * the gateway, the job and the reason codes (never prompt text), the counter, the state file.
+   */
+  function gatewayFault(
+    a: AuditRecord,
+    gateway: Address,
+    faults: readonly { code: string; detail: string }[],
+    log: Logger,
+  ): void {
+    const codes = [...new Set(faults.map((f) => f.code))];
+    const key = gateway.toLowerCase();
+    state.gatewayFaults[key] ??= {};
+    const counts = state.gatewayFaults[key];
+    for (const code of codes) {
+      counts[code] = (counts[code] ?? 0) + 1;
+      metrics.gatewayFaults.inc({ gateway: key, reason: code });
+    }
+    a.gatewayFaults = codes;
+    log.warn(
+      {
+        gateway,
+        jobId: a.jobId,
+        worker: a.worker,
+        reasons: codes,
+        details: faults.map((f) => ({ code: f.code, detail: f.detail })),
+      },
+      'gateway fault: its audit evidence does not reproduce the worker-signed receipt',
+    );
+  }
+
+  function gatewayFaultTotal(): number {
+    let n = 0;
+    for (const counts of Object.values(state.gatewayFaults)) for (const c of Object.values(counts)) n += c;
+    return n;
   }
 
   function abstain(a: AuditRecord, reason: string, log: Logger) {
@@ -777,6 +844,12 @@ export async function startValidator(
           audits.map((a) => a.status),
         ),
         archived: { ...state.archived },
+        gatewayFaults: {
+          total: gatewayFaultTotal(),
+          byGateway: Object.fromEntries(
+            Object.entries(state.gatewayFaults).map(([g, counts]) => [g, { ...counts }]),
+          ),
+        },
         votes: {
           pass:
             state.archived.pass +
