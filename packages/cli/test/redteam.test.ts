@@ -163,7 +163,8 @@ async function settleAndCommit(nodes: StartDevnetReturnType['validatorNodes'], e
           a.committed + a.revealed + a.finalized + a.abstained >= expected[i]!
         );
       }),
-    300_000,
+    // Three validators re-execute every job on two cores shared with the rest of the suite.
+    480_000,
   );
 }
 
@@ -254,7 +255,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     console.log(
       `red team: ${total} jobs in ${(jobsMs / 1000).toFixed(1)} s, judged and attested by 3 validators in ${(attestMs / 1000).toFixed(1)} s, finalized after ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
-  }, 480_000);
+  }, 720_000);
 
   it(`the honest worker is never failed: all ${HONEST_JOBS} verdicts PASS, its bond untouched`, async () => {
     const honest = finalized.filter((f) => f.worker === net.accounts.worker);
