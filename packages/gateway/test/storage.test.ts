@@ -269,6 +269,9 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, build)).toBeUndefined();
     await storage.receiptNumbers.release(gateway, inflight);
     const b = await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, build);
+    // Dispatch rows below the chain's frontier are pruned: the table holds only unsettled numbers.
+    expect(await storage.receiptNumbers.status(gateway, failed)).toBeUndefined();
+    expect(await storage.receiptNumbers.status(gateway, inflight)).toBe('failed');
     expect(b!.receipts.map((r) => r.seq)).toEqual([from + 3n]);
     expect(b!.batch).toMatchObject({ firstSeq: from + 2n, seqCount: 2n });
     await storage.receipts.batchSettled(b!.batch.id, { txHash: null, block: null });

@@ -194,6 +194,9 @@ export function createReceiptStore(db: Sql) {
            WHERE gateway = $1 AND seq < $2 AND settled = false AND batch_id IS NULL AND excluded IS NULL`,
           [p.gateway, from],
         );
+        // Numbers below the chain's frontier are settled (or given up) for good: their dispatch rows are
+        // no longer needed, so the table holds only the unsettled numbers (the counter row keeps the floor).
+        await tx.query('DELETE FROM dispatches WHERE gateway = $1 AND seq < $2', [p.gateway, from]);
         const inflight = await tx.query<{ seq: string | null }>(
           `SELECT min(seq)::text AS seq FROM dispatches
            WHERE gateway = $1 AND status = 'inflight' AND expires_at > now() AND seq >= $2`,
