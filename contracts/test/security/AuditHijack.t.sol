@@ -73,7 +73,7 @@ contract AuditHijackTest is SecurityFixture {
         // only the original batch's seats vote, and the copies stay closed after it opened
         address[] memory seats = grid.assignedValidators(originalId, _leaf(genuine));
         for (uint256 i; i < seats.length; ++i) {
-            _commitAs(seats[i], originalId, original, 0, IAudit.Vote.Pass);
+            _commit(seats[i], originalId, original, 0, IAudit.Vote.Pass);
         }
         assertEq(grid.getAudit(_leaf(genuine)).batchId, originalId);
         assertEq(grid.getAudit(_leaf(genuine)).commits, seats.length);
@@ -153,7 +153,7 @@ contract AuditHijackTest is SecurityFixture {
             vm.prank(vs[i]);
             grid.commitVote(batchId, rs[0], sig, proof, commitment);
         }
-        _commitAs(before[bound(opener, 0, before.length - 1)], batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(before[bound(opener, 0, before.length - 1)], batchId, rs, 0, IAudit.Vote.Pass);
         address[] memory after_ = grid.assignedValidators(batchId, leaf);
         assertEq(keccak256(abi.encode(after_)), keccak256(abi.encode(before)));
     }

@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "forge-std/Vm.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {GridDiamond} from "../../src/GridDiamond.sol";
 import {IGrid} from "../../src/interfaces/IGrid.sol";
 import {IGridInit} from "../../src/interfaces/IGridInit.sol";
 import {IDiamond} from "../../src/interfaces/IDiamond.sol";
@@ -153,14 +152,6 @@ contract CutAnnouncementsTest is SecurityFixture {
     }
 
     // ---------------------------------------------------------------- reaction margin at deployment
-
-    function _expectInitRevert(IGridInit.InitArgs memory args, string memory reason) internal {
-        _deployFacets();
-        IDiamond.FacetCut[] memory cut = _initialCut();
-        bytes memory data = abi.encodeCall(IGridInit.init, (args));
-        vm.expectRevert(abi.encodeWithSelector(IGridInit.InvalidInit.selector, reason));
-        new GridDiamond(owner, cut, address(diamondInit), data);
-    }
 
     /// On Base (8453, 84532) the cut delay must exceed both exit delays by two days, elsewhere by 60 s;
     /// one second less is refused. Fuzzed over the exit delays.

@@ -159,7 +159,7 @@ contract ForgedReceiptsTest is SecurityFixture {
         IAudit.Receipt memory r = _receiptAt(gateway, worker, grid.nextReceiptSeq(gateway), 1e18);
         uint256 batchId = _settleOne(r, 1e18);
         address seat = grid.assignedValidators(batchId, _leaf(r))[0];
-        _commitAs(seat, batchId, _only(r), 0, IAudit.Vote.Pass);
+        _commit(seat, batchId, _only(r), 0, IAudit.Vote.Pass);
         assertEq(grid.getAudit(_leaf(r)).batchId, batchId);
     }
 
@@ -227,7 +227,7 @@ contract ForgedReceiptsTest is SecurityFixture {
         r.completedAt = completedAt;
         uint256 batchId = _settleOne(r, 1e18);
         address seat = grid.assignedValidators(batchId, _leaf(r))[0];
-        _commitAs(seat, batchId, _only(r), 0, IAudit.Vote.Pass);
+        _commit(seat, batchId, _only(r), 0, IAudit.Vote.Pass);
         assertEq(grid.getAudit(_leaf(r)).batchId, batchId);
     }
 

@@ -222,7 +222,7 @@ contract OwnerAttacksTest is SecurityFixture {
         _setConfig(c);
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         IAudit.Vote f = IAudit.Vote.Fail;
-        _voteAll(batchId, rs, 0, _three(v1, v2, v3), _threeVotes(f, f, f));
+        _vote(batchId, rs, 0, _three(v1, v2, v3), _threeVotes(f, f, f));
         grid.finalize(_leaf(rs[0]));
         assertLe(WORKER_BOND - _workerStake(worker), cap);
         assertEq(WORKER_BOND - _workerStake(worker), c.workerSlashAmount);
@@ -420,7 +420,7 @@ contract OwnerAttacksTest is SecurityFixture {
         grid.pause();
 
         IAudit.Vote p = IAudit.Vote.Pass;
-        _voteAll(batchId, rs, 0, _three(v1, v2, v3), _threeVotes(p, p, p));
+        _vote(batchId, rs, 0, _three(v1, v2, v3), _threeVotes(p, p, p));
         grid.finalize(_leaf(rs[0]));
         assertEq(uint8(grid.getAudit(_leaf(rs[0])).verdict), uint8(IAudit.Verdict.Pass));
 

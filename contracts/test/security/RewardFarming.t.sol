@@ -26,7 +26,7 @@ contract RewardFarmingTest is SecurityFixture {
         for (uint256 i; i < n; ++i) {
             address[] memory seats = grid.assignedValidators(batchId, _leaf(rs[i]));
             for (uint256 s; s < seats.length; ++s) {
-                _commitAs(seats[s], batchId, rs, i, IAudit.Vote.Pass);
+                _commit(seats[s], batchId, rs, i, IAudit.Vote.Pass);
             }
         }
         _toReveal(batchId);

@@ -119,37 +119,4 @@ abstract contract SecurityFixture is AuditFixture {
         }
         return false;
     }
-
-    /// @dev `caller` commits `vote` on `rs[index]` of `batchId` (every view call made before the prank).
-    function _commitAs(address caller, uint256 batchId, IAudit.Receipt[] memory rs, uint256 index, IAudit.Vote vote)
-        internal
-    {
-        address validator = grid.validatorOf(caller);
-        if (validator == address(0)) validator = caller;
-        bytes32 leaf = _leaf(rs[index]);
-        bytes32 commitment =
-            grid.voteCommitment(leaf, validator, vote, _evidence(validator), _salt(validator, leaf));
-        bytes memory signature = _signature(rs[index]);
-        bytes32[] memory proof = _proof(rs, index);
-        vm.prank(caller);
-        grid.commitVote(batchId, rs[index], signature, proof, commitment);
-    }
-
-    /// @dev Every `voters[i]` commits `votes[i]`, all reveal, both windows close.
-    function _voteAll(
-        uint256 batchId,
-        IAudit.Receipt[] memory rs,
-        uint256 index,
-        address[] memory voters,
-        IAudit.Vote[] memory votes
-    ) internal {
-        for (uint256 i; i < voters.length; ++i) {
-            _commitAs(voters[i], batchId, rs, index, votes[i]);
-        }
-        _toReveal(batchId);
-        for (uint256 i; i < voters.length; ++i) {
-            _reveal(voters[i], rs[index], votes[i]);
-        }
-        _closeWindow(batchId);
-    }
 }

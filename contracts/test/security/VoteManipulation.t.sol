@@ -80,7 +80,7 @@ contract VoteManipulationTest is SecurityFixture {
         vm.prank(seats[0]);
         grid.setValidatorOperator(op);
         for (uint256 i; i < seats.length; ++i) {
-            _commitAs(seats[i], batchId, rs, 0, IAudit.Vote.Pass);
+            _commit(seats[i], batchId, rs, 0, IAudit.Vote.Pass);
         }
         address[] memory vs = _all();
         for (uint256 i; i < vs.length; ++i) {
@@ -108,7 +108,7 @@ contract VoteManipulationTest is SecurityFixture {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         bytes32 leaf = _leaf(rs[0]);
         address[] memory seats = grid.assignedValidators(batchId, leaf);
-        _commitAs(seats[0], batchId, rs, 0, IAudit.Vote.Fail);
+        _commit(seats[0], batchId, rs, 0, IAudit.Vote.Fail);
         uint64 deadline = grid.batchAudit(batchId).deadline;
         vm.warp(bound(t, block.timestamp, deadline));
         (bool committed, IAudit.Vote vote) = grid.voteOf(leaf, seats[0]);
@@ -128,7 +128,7 @@ contract VoteManipulationTest is SecurityFixture {
         bytes32 leaf = _leaf(rs[0]);
         address[] memory seats = grid.assignedValidators(batchId, leaf);
         (address honest, address copier, address late) = (seats[0], seats[1], seats[2]);
-        _commitAs(honest, batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(honest, batchId, rs, 0, IAudit.Vote.Pass);
         _commitCopy(copier, honest, batchId, rs);
 
         _toReveal(batchId);
@@ -168,7 +168,7 @@ contract VoteManipulationTest is SecurityFixture {
         address[] memory seats = grid.assignedValidators(batchId, leaf);
         IAudit.Vote v = kind == 1 ? IAudit.Vote.Fail : IAudit.Vote.Pass;
         for (uint256 i; i < 3; ++i) {
-            _commitAs(seats[i], batchId, rs, 0, v);
+            _commit(seats[i], batchId, rs, 0, v);
         }
         _toReveal(batchId);
         _reveal(seats[0], rs[0], v);
@@ -188,7 +188,7 @@ contract VoteManipulationTest is SecurityFixture {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         address[] memory seats = grid.assignedValidators(batchId, _leaf(rs[0]));
         IAudit.Vote p = IAudit.Vote.Pass;
-        _voteAll(batchId, rs, 0, seats, _threeVotes(IAudit.Vote.Fail, p, p));
+        _vote(batchId, rs, 0, seats, _threeVotes(IAudit.Vote.Fail, p, p));
         grid.finalize(_leaf(rs[0]));
         assertEq(_workerStake(worker), WORKER_BOND);
         assertEq(_validatorStake(seats[0]), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
@@ -205,7 +205,7 @@ contract VoteManipulationTest is SecurityFixture {
         address seat = grid.assignedValidators(batchId, leaf)[0];
         vm.prank(seat);
         grid.setValidatorOperator(makeAddr("seat hot key"));
-        _commitAs(seat, batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(seat, batchId, rs, 0, IAudit.Vote.Pass);
         // the stranger cannot take the seat's owner address as its own operator key, at bonding or later
         _fund(stranger, 2 * VALIDATOR_MIN);
         vm.prank(stranger);

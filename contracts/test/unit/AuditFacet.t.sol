@@ -4,7 +4,6 @@ pragma solidity ^0.8.28;
 import {Vm, VmSafe} from "forge-std/Vm.sol";
 import {AuditFixture} from "../utils/AuditFixture.sol";
 import {ReceiptTree} from "../utils/ReceiptTree.sol";
-import {GridDiamond} from "../../src/GridDiamond.sol";
 import {IAudit, IRandomnessSource} from "../../src/interfaces/IAudit.sol";
 import {IBonding} from "../../src/interfaces/IBonding.sol";
 import {ICommon} from "../../src/interfaces/ICommon.sol";
@@ -95,72 +94,6 @@ contract AuditFacetTest is AuditFixture {
         vm.expectEmit();
         emit IAudit.RandomnessSourceSet(address(randomness));
         _deployDiamond(args);
-    }
-
-    function _expectInitRevert(IGridInit.InitArgs memory args, string memory reason) internal {
-        _deployFacets();
-        IDiamond.FacetCut[] memory cut = _initialCut();
-        bytes memory data = abi.encodeCall(IGridInit.init, (args));
-        vm.expectRevert(abi.encodeWithSelector(IGridInit.InvalidInit.selector, reason));
-        new GridDiamond(owner, cut, address(diamondInit), data);
-    }
-
-    function test_init_revertsOnBadAuditConfig() public {
-        IGridInit.InitArgs memory a = _defaultInitArgs();
-        a.audit.auditRateBps = 10_001;
-        _expectInitRevert(a, "auditRateBps");
-        a = _defaultInitArgs();
-        a.audit.validatorsPerAudit = MIN_VALIDATORS_PER_AUDIT - 1;
-        _expectInitRevert(a, "validatorsPerAudit");
-        a = _defaultInitArgs();
-        a.audit.quorum = MIN_QUORUM - 1;
-        _expectInitRevert(a, "quorum");
-        a = _defaultInitArgs();
-        a.audit.quorum = VALIDATORS_PER_AUDIT + 1;
-        _expectInitRevert(a, "quorum");
-        a = _defaultInitArgs();
-        a.audit.validatorsPerAudit = 4;
-        a.audit.quorum = 2; // half of the seats is no majority
-        _expectInitRevert(a, "quorum");
-        a = _defaultInitArgs();
-        a.audit.commitWindow = MIN_COMMIT_WINDOW - 1;
-        _expectInitRevert(a, "commitWindow");
-        a = _defaultInitArgs();
-        a.audit.revealWindow = MIN_REVEAL_WINDOW - 1;
-        _expectInitRevert(a, "revealWindow");
-        a = _defaultInitArgs();
-        a.audit.finderShareBps = MAX_FINDER_SHARE_BPS + 1;
-        _expectInitRevert(a, "finderShareBps");
-        a = _defaultInitArgs();
-        a.audit.workerSlashAmount = WORKER_MIN * MAX_WORKER_SLASH_BPS / BPS + 1;
-        _expectInitRevert(a, "workerSlashAmount");
-        a = _defaultInitArgs();
-        a.audit.falseAttestationSlash = VALIDATOR_MIN * MAX_FALSE_SLASH_BPS / BPS + 1;
-        _expectInitRevert(a, "falseAttestationSlash");
-    }
-
-    function test_init_revertsOnBadAuditLimits() public {
-        IGridInit.InitArgs memory a = _defaultInitArgs();
-        a.auditLimits.maxWorkerSlashBps = 10_001;
-        _expectInitRevert(a, "maxWorkerSlashBps");
-        a = _defaultInitArgs();
-        a.auditLimits.maxFalseAttestationSlashBps = 10_001;
-        _expectInitRevert(a, "maxFalseAttestationSlashBps");
-        a = _defaultInitArgs();
-        a.auditLimits.maxFinderShareBps = 10_001;
-        _expectInitRevert(a, "maxFinderShareBps");
-        a = _defaultInitArgs();
-        a.auditLimits.minValidatorsPerAudit = 0;
-        _expectInitRevert(a, "minValidatorsPerAudit");
-        a = _defaultInitArgs();
-        a.auditLimits.minQuorum = 0;
-        _expectInitRevert(a, "minQuorum");
-        a = _defaultInitArgs();
-        a.auditLimits.minCommitWindow = 0;
-        _expectInitRevert(a, "minCommitWindow");
-        a = _defaultInitArgs();
-        a.auditLimits.minRevealWindow = 0;
-        _expectInitRevert(a, "minRevealWindow");
     }
 
     function test_init_revertsWhenRandomnessSourceHasNoCode() public {

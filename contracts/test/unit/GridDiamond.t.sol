@@ -98,14 +98,6 @@ contract GridDiamondTest is GridFixture {
 
     // ---------------------------------------------------------------- DiamondInit validation
 
-    function _expectInitRevert(IGridInit.InitArgs memory args, string memory reason) internal {
-        _deployFacets();
-        IDiamond.FacetCut[] memory cut = _initialCut();
-        bytes memory data = abi.encodeCall(IGridInit.init, (args));
-        vm.expectRevert(abi.encodeWithSelector(IGridInit.InvalidInit.selector, reason));
-        new GridDiamond(owner, cut, address(diamondInit), data);
-    }
-
     function test_init_revertsWhenTokenZero() public {
         IGridInit.InitArgs memory a = _defaultInitArgs();
         a.token = address(0);

@@ -162,9 +162,7 @@ abstract contract AuditFixture is GridFixture {
     {
         address validator = grid.validatorOf(caller);
         if (validator == address(0)) validator = caller;
-        bytes32 leaf = _leaf(rs[index]);
-        bytes32 commitment =
-            grid.voteCommitment(leaf, validator, vote, _evidence(validator), _salt(validator, leaf));
+        bytes32 commitment = _commitment(validator, _leaf(rs[index]), vote);
         bytes memory signature = _signature(rs[index]);
         bytes32[] memory proof = _proof(rs, index);
         vm.prank(caller);

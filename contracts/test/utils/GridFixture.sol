@@ -160,6 +160,15 @@ abstract contract GridFixture is Test {
         diamondInit = new DiamondInit();
     }
 
+    /// @dev Deploying a diamond with `args` reverts `InvalidInit(reason)`.
+    function _expectInitRevert(IGridInit.InitArgs memory args, string memory reason) internal {
+        _deployFacets();
+        IDiamond.FacetCut[] memory cut = _initialCut();
+        bytes memory data = abi.encodeCall(IGridInit.init, (args));
+        vm.expectRevert(abi.encodeWithSelector(IGridInit.InvalidInit.selector, reason));
+        new GridDiamond(owner, cut, address(diamondInit), data);
+    }
+
     /// @dev Deploys only the diamond over the facets from the last `_deployFacets` (for init revert tests).
     function _deployDiamond(IGridInit.InitArgs memory args) internal returns (IGrid g) {
         g = IGrid(

@@ -19,7 +19,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
 
-// The red team (DESIGN.md §5): on a devnet that audits every job, each kind of dishonest worker
+// The red team (docs/DESIGN.md §5): on a devnet that audits every job, each kind of dishonest worker
 // is failed by the validators and slashed on chain, the honest worker never is across 200+
 // audited jobs, and a validator that attests falsely is slashed. One devnet, one batch for all
 // the workers at once; blocks and time are mined with anvil's RPC, never waited for.

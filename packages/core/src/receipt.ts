@@ -2,7 +2,7 @@ import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { type Address, concat, encodeAbiParameters, type Hex, keccak256, toBytes, toHex } from 'viem';
 
 /**
- * The receipt every job ends with (DESIGN.md §4), signed by the worker's operator key as EIP-712
+ * The receipt every job ends with (docs/DESIGN.md §4), signed by the worker's operator key as EIP-712
  * typed data. `worker` is the worker's bond owner (earnings are credited there); the signer is
  * the operator key registered for that owner. For text, `requestHash` and `outputHash` commit to
  * token ids, so a validator can re-score exactly what ran.

@@ -2,7 +2,7 @@
  * The network's canonical sampler (v1). The engine never uses llama.cpp's private RNG: it reads the
  * model's raw next-token distribution and picks the token here, so a validator holding the same
  * distribution (one teacher-forced pass, `engine.score`) can recompute the choice exactly
- * (DESIGN.md §5, research report §2.3 option B).
+ * (docs/DESIGN.md §5: a deterministic sampler driven by a seeded uniform, so seeded jobs replay exactly).
  *
  * - temperature 0: greedy, the most probable token (ties: the lowest id).
  * - temperature T > 0: q_i ∝ p_i^(1/T); nucleus: the smallest prefix of the canonical order

@@ -1,5 +1,5 @@
 /**
- * Calibrates the judge's thresholds (DESIGN.md §5) on the project's `small` model:
+ * Calibrates the judge's thresholds (docs/DESIGN.md §5) on the project's `small` model:
  *
  *   npx tsx packages/validator/scripts/calibrate.ts [--honest 1200] [--dishonest 150] [--seed 1]
  *       [--threads 1] [--out packages/validator/calibration.json]

@@ -1,5 +1,5 @@
 /**
- * The verdict on one audited text job (DESIGN.md §5): a pure function of the job as the worker
+ * The verdict on one audited text job (docs/DESIGN.md §5): a pure function of the job as the worker
  * committed to it, the validator's re-scoring of the claimed output (one teacher-forced pass of
  * the claimed model), and the re-templated prompt. FAIL only on hard evidence (a rule no honest
  * worker breaks, or breaks with a probability far below the false-slash budget); everything

@@ -1,5 +1,5 @@
 /**
- * The judge's thresholds (DESIGN.md §5). Hard thresholds decide a FAIL attestation, which slashes a
+ * The judge's thresholds (docs/DESIGN.md §5). Hard thresholds decide a FAIL attestation, which slashes a
  * worker's bond: each is set with a wide margin over what honest runs produce, measured by
  * `scripts/calibrate.ts` (≥ 1,000 honest generations of the `small` preset; results in the
  * README). Soft thresholds only add soft signals (reputation, audit rate), never a FAIL.

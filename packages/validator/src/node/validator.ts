@@ -2,7 +2,7 @@
  * The validator node (`aipg validator start`): proves its bond, follows settled batches, fixes
  * their randomness when it is ready, finds the receipts it is assigned to audit, fetches each
  * job from the gateway's audit API, checks the proof and the worker's signature, re-scores and
- * judges it (DESIGN.md §5), commits a hidden vote once, reveals it after the commit deadline,
+ * judges it (docs/DESIGN.md §5), commits a hidden vote once, reveals it after the commit deadline,
  * finalizes audits past their reveal deadline and withdraws its earnings. Progress lives in a JSON
  * state file: the vote and its salt are saved before the commitment is sent, so a restart resumes
  * where it stopped, never commits twice for one job and still reveals what it committed.

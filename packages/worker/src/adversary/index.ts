@@ -3,7 +3,7 @@
  * backend and lies in a way the gateway's receipt checks cannot see: the gateway verifies that the
  * receipt's hashes and units commit to the token ids the worker returns, so every lie here is
  * self-consistent (text = the decoded ids, streamed deltas = the result, finish within max_tokens)
- * and only a validator that re-scores the job with the registered model can catch it (DESIGN.md §5).
+ * and only a validator that re-scores the job with the registered model can catch it (docs/DESIGN.md §5).
  *
  * - `substitute`: runs another, cheaper model (`inner`) and claims the registered one (`claimed`).
  *   Both must share the vocabulary and chat template (the generated presets do), so the prompt ids

@@ -1,7 +1,7 @@
 import type { Hardware } from '@aipg/core';
 import { HardwareRequirementError, WorkerErrorCode } from '../errors.ts';
 
-/** DESIGN.md §1: a worker needs a GPU with 4 GB of VRAM; 12 GB or more is recommended. */
+/** docs/DESIGN.md §1: a worker needs a GPU with 4 GB of VRAM; 12 GB or more is recommended. */
 export const MIN_VRAM_MB = 4 * 1024;
 export const RECOMMENDED_VRAM_MB = 12 * 1024;
 /**

@@ -21,7 +21,7 @@ export type BuildTextReceiptParameters = {
 };
 
 /**
- * The receipt of a text job (DESIGN.md §4): hashes commit to token ids, units are token counts and
+ * The receipt of a text job (docs/DESIGN.md §4): hashes commit to token ids, units are token counts and
  * the fee is `computeTextFee` over the job's pricing, exactly as the gateway recomputes it; `seq` is the
  * receipt number the gateway sent with the job.
  */
