@@ -109,8 +109,6 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
     const storage = await createStorage({ common });
     stops.push(() => storage.close());
     const chain = await createChain({ common });
-    // As the gateway's composition root does: receipt numbers continue from the chain's settled ranges.
-    await storage.receiptNumbers.init(chain.gateway, await chain.nextReceiptSeq());
     const routing = createRouting({ common, storage });
     const hub = createHub({ common, chain, routing });
     const billing = createBilling({ common, storage, chain });

@@ -147,10 +147,6 @@ export async function startGateway(
     });
 
     await followed?.start();
-    // Receipt numbers continue from at least where the chain's settled ranges end (a fresh or restored
-    // database never hands out a number a batch already covered).
-    const nextSeq = await storage.receiptNumbers.init(chain.gateway, await chain.nextReceiptSeq());
-    logger.info({ msg: 'receipt numbers ready', next_seq: nextSeq.toString() });
     await jobs.start();
     settlement.start();
     logger.info({

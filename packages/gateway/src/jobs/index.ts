@@ -670,8 +670,15 @@ export function createJobs({
     instanceId,
     prepare,
     execute,
-    /** Recovers jobs left by a previous process and starts the async queue and webhook loops. */
+    /**
+     * Readies receipt numbering, recovers jobs left by a previous process and starts the async queue and
+     * webhook loops. Call before the first request is dispatched.
+     */
     async start(): Promise<void> {
+      // Receipt numbers continue from at least where the chain's settled ranges end (a fresh or restored
+      // database never hands out a number a batch already covered).
+      const nextSeq = await storage.receiptNumbers.init(chain.gateway, await chain.nextReceiptSeq());
+      logger.info({ msg: 'receipt numbers ready', next_seq: nextSeq.toString() });
       // Embedded PGlite has one process at a time: whatever was running belongs to a dead process.
       if (storage.db.kind === 'pglite') {
         await storage.jobs.expireAllRunning();
