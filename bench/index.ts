@@ -24,8 +24,15 @@ import {
   settleBatch,
   startDevChain,
 } from '@aipg/chain';
-import { buildReceiptTree, computeOutputHash, computeRequestHash, parseAipg, type Receipt } from '@aipg/core';
-import { createLlamaEngine, ensureModel } from '@aipg/inference';
+import {
+  buildReceiptTree,
+  CANONICAL_SAMPLER,
+  computeOutputHash,
+  computeRequestHash,
+  parseAipg,
+  type Receipt,
+} from '@aipg/core';
+import { createLlamaEngine, createTokenizer, ensureModel, MODEL_PRESETS } from '@aipg/inference';
 import { createLlamaCppBackend, createWorkerOptions, startWorker } from '@aipg/worker';
 import OpenAI from 'openai';
 import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
@@ -73,6 +80,10 @@ async function latency() {
     const direct = createLlamaCppBackend({ name: net.model.name, gguf: net.model.path, threads: 1 });
     await direct.load();
     const messages = [{ role: 'user' as const, content: 'Hello, grid!' }];
+    // Called directly, the backend runs the prompt ids a gateway would send (its tokenizer, BOS, template).
+    const tokenizer = await createTokenizer({ modelPath: net.model.path });
+    const promptTokenIds = tokenizer.chatPromptTokenIds(messages);
+    await tokenizer.close();
     const params = { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] as string[] };
     const directMs: number[] = [];
     const gridMs: number[] = [];
@@ -80,7 +91,7 @@ async function latency() {
     const gridTtft: number[] = [];
     const signal = new AbortController().signal;
     for (let i = 0; i < 5; i++) {
-      await direct.generate({ input: { messages }, params, signal });
+      await direct.generate({ input: { messages }, promptTokenIds, params, signal });
       await client.chat.completions.create({
         model: net.model.name,
         messages,
@@ -90,7 +101,7 @@ async function latency() {
     }
     for (let i = 0; i < N; i++) {
       let t = performance.now();
-      await direct.generate({ input: { messages }, params, signal });
+      await direct.generate({ input: { messages }, promptTokenIds, params, signal });
       directMs.push(performance.now() - t);
       t = performance.now();
       await client.chat.completions.create({
@@ -105,6 +116,7 @@ async function latency() {
       let first = 0;
       await direct.generate({
         input: { messages },
+        promptTokenIds,
         params,
         signal,
         onToken: () => {
@@ -155,6 +167,8 @@ async function latency() {
       name: echo.model.name,
       kind: 'text',
       weightsHash: echo.model.weightsHash,
+      // The devnet's tiny model's tokenizer: the echo worker serves its GGUF, the gateway renders with it.
+      tokenizerHash: MODEL_PRESETS.tiny.tokenizerHash,
       parameterCount: 1n,
       minVramMb: 0,
       rates: { inputPerMTokens: parseAipg('0.5'), outputPerMTokens: parseAipg('1.5'), perMegapixelStep: 0n },
@@ -268,13 +282,11 @@ async function gas() {
           payer,
           worker,
           modelId: keccak256(toHex('model')),
-          requestHash: computeRequestHash([1, 2, 3], {
-            maxTokens: 8,
-            temperature: 0,
-            topP: 1,
-            seed: null,
-            stop: [],
-          }),
+          requestHash: computeRequestHash(
+            [1, 2, 3],
+            { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
+            CANONICAL_SAMPLER,
+          ),
           outputHash: computeOutputHash([4, 5], 'stop'),
           inputUnits: 3n,
           outputUnits: 2n,

@@ -7,13 +7,16 @@ import {LibModels} from "../libraries/LibModels.sol";
 
 /// @title Models and their rate cards; writes are owner only (a timelock in production).
 contract ModelRegistryFacet is IModelRegistry {
-    /// @notice Registers a model, active from the start.
-    /// @dev Owner only. Reverts `EmptyName`, `ZeroWeightsHash`, `InvalidRates` or `ModelExists`.
+    /// @notice Registers a model, active from the start. Its tokenizer hash can never change afterwards:
+    /// the tokenizer is part of the model's identity, since gateways render output text with it.
+    /// @dev Owner only. Reverts `EmptyName`, `ZeroWeightsHash`, `ZeroTokenizerHash` (a text model without
+    /// one), `InvalidRates` or `ModelExists`.
     /// @return modelId `keccak256(abi.encode(name, weightsHash))`.
     function registerModel(
         string calldata name,
         ModelKind kind,
         bytes32 weightsHash,
+        bytes32 tokenizerHash,
         uint64 parameterCount,
         uint32 minVramMb,
         RateCard calldata rates
@@ -21,6 +24,7 @@ contract ModelRegistryFacet is IModelRegistry {
         LibDiamond.enforceIsContractOwner();
         if (bytes(name).length == 0) revert EmptyName();
         if (weightsHash == bytes32(0)) revert ZeroWeightsHash();
+        if (kind == ModelKind.Text && tokenizerHash == bytes32(0)) revert ZeroTokenizerHash();
         LibModels.validateRates(kind, rates);
         modelId = LibModels.computeModelId(name, weightsHash);
         LibModels.Layout storage l = LibModels.layout();
@@ -35,8 +39,9 @@ contract ModelRegistryFacet is IModelRegistry {
         m.minVramMb = minVramMb;
         m.rates = rates;
         m.active = true;
+        m.tokenizerHash = tokenizerHash;
         l.modelIds.push(modelId);
-        emit ModelRegistered(modelId, name, kind, weightsHash);
+        emit ModelRegistered(modelId, name, kind, weightsHash, tokenizerHash);
     }
 
     /// @notice Replaces a model's rate card.

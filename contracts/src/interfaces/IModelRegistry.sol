@@ -24,9 +24,16 @@ interface IModelRegistry {
         uint32 minVramMb;
         RateCard rates;
         bool active;
+        // sha256 of the model's tokenizer file (its GGUF's metadata with no tensors; `extractTokenizerFile`
+        // in @aipg/inference): what gateways load to tokenize prompts and render output text without the
+        // weights. Never zero for a text model; image models may leave it zero. Last field: appending kept
+        // the storage layout of models registered before it.
+        bytes32 tokenizerHash;
     }
 
-    event ModelRegistered(bytes32 indexed modelId, string name, ModelKind kind, bytes32 weightsHash);
+    event ModelRegistered(
+        bytes32 indexed modelId, string name, ModelKind kind, bytes32 weightsHash, bytes32 tokenizerHash
+    );
     event ModelRatesUpdated(bytes32 indexed modelId, RateCard rates);
     event ModelActiveSet(bytes32 indexed modelId, bool active);
     event ConfidentialPremiumUpdated(uint16 bps);
@@ -35,6 +42,7 @@ interface IModelRegistry {
     error UnknownModel(bytes32 modelId);
     error EmptyName();
     error ZeroWeightsHash();
+    error ZeroTokenizerHash();
     error InvalidRates();
     error PremiumTooHigh(uint16 bps, uint16 maximum);
 
@@ -42,6 +50,7 @@ interface IModelRegistry {
         string calldata name,
         ModelKind kind,
         bytes32 weightsHash,
+        bytes32 tokenizerHash,
         uint64 parameterCount,
         uint32 minVramMb,
         RateCard calldata rates

@@ -171,6 +171,7 @@ contract GasActionsTest is GridFixture {
                     "llama-3.1-8b-instruct-q4_k_m",
                     IModelRegistry.ModelKind.Text,
                     keccak256("weights"),
+                    keccak256("tokenizer"),
                     8_000_000_000,
                     6_144,
                     IModelRegistry.RateCard({

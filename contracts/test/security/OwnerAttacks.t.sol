@@ -296,7 +296,8 @@ contract OwnerAttacksTest is SecurityFixture {
         calls[6] = abi.encodeCall(IAudit.setWorkerAuditRate, (worker, 10_000));
         calls[7] = abi.encodeCall(IPausable.pause, ());
         calls[8] = abi.encodeCall(
-            IModelRegistry.registerModel, ("evil", IModelRegistry.ModelKind.Text, bytes32(uint256(1)), 1, 1, rates)
+            IModelRegistry.registerModel,
+            ("evil", IModelRegistry.ModelKind.Text, bytes32(uint256(1)), bytes32(uint256(2)), 1, 1, rates)
         );
         calls[9] = abi.encodeCall(
             IModelRegistry.setModelRates,

@@ -9,6 +9,7 @@ import {IERC173} from "../../src/interfaces/IERC173.sol";
 contract ModelRegistryFacetTest is GridFixture {
     address internal stranger = makeAddr("stranger");
     bytes32 internal constant WEIGHTS = keccak256("weights");
+    bytes32 internal constant TOKENIZER = keccak256("tokenizer");
 
     function _textRates() internal pure returns (IModelRegistry.RateCard memory) {
         return IModelRegistry.RateCard({inputPerMTokens: 1e18, outputPerMTokens: 3e18, perMegapixelStep: 0});
@@ -20,7 +21,9 @@ contract ModelRegistryFacetTest is GridFixture {
 
     function _registerText(string memory name) internal returns (bytes32) {
         vm.prank(owner);
-        return grid.registerModel(name, IModelRegistry.ModelKind.Text, WEIGHTS, 113_000, 512, _textRates());
+        return grid.registerModel(
+            name, IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER, 113_000, 512, _textRates()
+        );
     }
 
     // ---------------------------------------------------------------- register
@@ -28,7 +31,9 @@ contract ModelRegistryFacetTest is GridFixture {
     function test_registerModel_storesEverything() public {
         bytes32 expected = keccak256(abi.encode("tiny-llama", WEIGHTS));
         vm.expectEmit(address(grid));
-        emit IModelRegistry.ModelRegistered(expected, "tiny-llama", IModelRegistry.ModelKind.Text, WEIGHTS);
+        emit IModelRegistry.ModelRegistered(
+            expected, "tiny-llama", IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER
+        );
         bytes32 id = _registerText("tiny-llama");
         assertEq(id, expected);
         assertEq(grid.computeModelId("tiny-llama", WEIGHTS), expected);
@@ -38,6 +43,7 @@ contract ModelRegistryFacetTest is GridFixture {
         assertEq(m.name, "tiny-llama");
         assertEq(uint8(m.kind), uint8(IModelRegistry.ModelKind.Text));
         assertEq(m.weightsHash, WEIGHTS);
+        assertEq(m.tokenizerHash, TOKENIZER);
         assertEq(m.parameterCount, 113_000);
         assertEq(m.minVramMb, 512);
         assertEq(m.rates.inputPerMTokens, 1e18);
@@ -52,17 +58,35 @@ contract ModelRegistryFacetTest is GridFixture {
 
     function test_registerModel_image() public {
         vm.prank(owner);
-        bytes32 id =
-            grid.registerModel("sd", IModelRegistry.ModelKind.Image, WEIGHTS, 1e9, 8_000, _imageRates());
+        bytes32 id = grid.registerModel(
+            "sd", IModelRegistry.ModelKind.Image, WEIGHTS, TOKENIZER, 1e9, 8_000, _imageRates()
+        );
         assertEq(uint8(grid.getModel(id).kind), uint8(IModelRegistry.ModelKind.Image));
         assertEq(grid.getModel(id).rates.perMegapixelStep, 2e15);
+        assertEq(grid.getModel(id).tokenizerHash, TOKENIZER);
+    }
+
+    /// Image models have no tokenizer: a zero hash is accepted and stored as is.
+    function test_registerModel_imageWithoutTokenizer() public {
+        bytes32 expected = keccak256(abi.encode("sd", WEIGHTS));
+        vm.expectEmit(address(grid));
+        emit IModelRegistry.ModelRegistered(
+            expected, "sd", IModelRegistry.ModelKind.Image, WEIGHTS, bytes32(0)
+        );
+        vm.prank(owner);
+        bytes32 id = grid.registerModel(
+            "sd", IModelRegistry.ModelKind.Image, WEIGHTS, bytes32(0), 1e9, 8_000, _imageRates()
+        );
+        assertEq(id, expected);
+        assertEq(grid.getModel(id).tokenizerHash, bytes32(0));
     }
 
     function test_registerModel_sameNameOtherWeights_isAnotherModel() public {
         bytes32 a = _registerText("m");
         vm.prank(owner);
-        bytes32 b =
-            grid.registerModel("m", IModelRegistry.ModelKind.Text, bytes32(uint256(1)), 1, 1, _textRates());
+        bytes32 b = grid.registerModel(
+            "m", IModelRegistry.ModelKind.Text, bytes32(uint256(1)), TOKENIZER, 1, 1, _textRates()
+        );
         assertTrue(a != b);
         assertEq(grid.modelIds().length, 2);
     }
@@ -70,26 +94,32 @@ contract ModelRegistryFacetTest is GridFixture {
     function test_registerModel_revertsWhenNotOwner() public {
         vm.expectRevert(abi.encodeWithSelector(IERC173.NotOwner.selector, stranger));
         vm.prank(stranger);
-        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, 1, 1, _textRates());
+        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER, 1, 1, _textRates());
     }
 
     function test_registerModel_revertsWhenNameEmpty() public {
         vm.expectRevert(IModelRegistry.EmptyName.selector);
         vm.prank(owner);
-        grid.registerModel("", IModelRegistry.ModelKind.Text, WEIGHTS, 1, 1, _textRates());
+        grid.registerModel("", IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER, 1, 1, _textRates());
     }
 
     function test_registerModel_revertsWhenWeightsHashZero() public {
         vm.expectRevert(IModelRegistry.ZeroWeightsHash.selector);
         vm.prank(owner);
-        grid.registerModel("m", IModelRegistry.ModelKind.Text, bytes32(0), 1, 1, _textRates());
+        grid.registerModel("m", IModelRegistry.ModelKind.Text, bytes32(0), TOKENIZER, 1, 1, _textRates());
+    }
+
+    function test_registerModel_revertsWhenTextTokenizerHashZero() public {
+        vm.expectRevert(IModelRegistry.ZeroTokenizerHash.selector);
+        vm.prank(owner);
+        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, bytes32(0), 1, 1, _textRates());
     }
 
     function test_registerModel_revertsWhenExists() public {
         bytes32 id = _registerText("m");
         vm.expectRevert(abi.encodeWithSelector(IModelRegistry.ModelExists.selector, id));
         vm.prank(owner);
-        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, 2, 2, _textRates());
+        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER, 2, 2, _textRates());
     }
 
     function test_registerModel_revertsWhenTextInputRateZero() public {
@@ -97,7 +127,7 @@ contract ModelRegistryFacetTest is GridFixture {
         r.inputPerMTokens = 0;
         vm.expectRevert(IModelRegistry.InvalidRates.selector);
         vm.prank(owner);
-        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, 1, 1, r);
+        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER, 1, 1, r);
     }
 
     function test_registerModel_revertsWhenTextOutputRateZero() public {
@@ -105,13 +135,26 @@ contract ModelRegistryFacetTest is GridFixture {
         r.outputPerMTokens = 0;
         vm.expectRevert(IModelRegistry.InvalidRates.selector);
         vm.prank(owner);
-        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, 1, 1, r);
+        grid.registerModel("m", IModelRegistry.ModelKind.Text, WEIGHTS, TOKENIZER, 1, 1, r);
     }
 
     function test_registerModel_revertsWhenImageRateZero() public {
         vm.expectRevert(IModelRegistry.InvalidRates.selector);
         vm.prank(owner);
-        grid.registerModel("m", IModelRegistry.ModelKind.Image, WEIGHTS, 1, 1, _textRates());
+        grid.registerModel("m", IModelRegistry.ModelKind.Image, WEIGHTS, bytes32(0), 1, 1, _textRates());
+    }
+
+    /// The tokenizer is part of the model's identity: no owner write after registration touches it.
+    function test_registerModel_tokenizerHashNeverChanges() public {
+        bytes32 id = _registerText("m");
+        vm.startPrank(owner);
+        grid.setModelRates(
+            id, IModelRegistry.RateCard({inputPerMTokens: 5, outputPerMTokens: 6, perMegapixelStep: 0})
+        );
+        grid.setModelActive(id, false);
+        grid.setModelActive(id, true);
+        vm.stopPrank();
+        assertEq(grid.getModel(id).tokenizerHash, TOKENIZER);
     }
 
     // ---------------------------------------------------------------- rates

@@ -438,6 +438,7 @@ contract NoPowerOverStakesTest is GridFixture {
             "m",
             IModelRegistry.ModelKind.Text,
             bytes32(uint256(1)),
+            bytes32(uint256(2)),
             1,
             1,
             IModelRegistry.RateCard({inputPerMTokens: 1, outputPerMTokens: 1, perMegapixelStep: 0})

@@ -1,5 +1,6 @@
 import {
   buildReceiptTree,
+  CANONICAL_SAMPLER,
   computeModelId,
   computeOutputHash,
   computeRequestHash,
@@ -125,7 +126,7 @@ async function settleSignedBatch(n: number) {
       payer: payer.address,
       worker: workerOwner.address,
       modelId,
-      requestHash: computeRequestHash([1, 2, 3, i], sampling),
+      requestHash: computeRequestHash([1, 2, 3, i], sampling, CANONICAL_SAMPLER),
       outputHash: computeOutputHash([4, 5, i], 'stop'),
       inputUnits: 4n,
       outputUnits: 3n,

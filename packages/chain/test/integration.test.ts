@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   buildReceiptTree,
+  CANONICAL_SAMPLER,
   computeModelId,
   computeOutputHash,
   computeRequestHash,
@@ -23,6 +24,7 @@ import {
   maxUint256,
   recoverTypedDataAddress,
   toHex,
+  zeroHash,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { getBytecode, readContract } from 'viem/actions';
@@ -397,7 +399,7 @@ describe('payments', () => {
       payer: payer.address,
       worker: workerOwner.address,
       modelId,
-      requestHash: computeRequestHash([1, 2, 3, i], sampling),
+      requestHash: computeRequestHash([1, 2, 3, i], sampling, CANONICAL_SAMPLER),
       outputHash: computeOutputHash([4, 5, i], 'stop'),
       inputUnits: 4n,
       outputUnits: 3n,
@@ -550,8 +552,9 @@ describe('payments', () => {
 });
 
 describe('models', () => {
-  test('the owner registers a model; anyone lists them with rate cards', async () => {
+  test('the owner registers a model; anyone lists them with rate cards and tokenizer hashes', async () => {
     const weightsHash = keccak256(toHex('gguf bytes'));
+    const tokenizerHash = keccak256(toHex('tokenizer gguf bytes'));
     const rates = {
       inputPerMTokens: parseAipg('0.5'),
       outputPerMTokens: parseAipg('1.5'),
@@ -562,6 +565,7 @@ describe('models', () => {
       name: 'tiny-llama-113k',
       kind: 'text',
       weightsHash,
+      tokenizerHash,
       parameterCount: 113_000n,
       minVramMb: 512,
       rates,
@@ -575,6 +579,7 @@ describe('models', () => {
       name: 'tiny-llama-113k',
       kind: 'text',
       weightsHash,
+      tokenizerHash,
       parameterCount: 113_000n,
       minVramMb: 512,
       rates,
@@ -588,6 +593,7 @@ describe('models', () => {
         name: 'x',
         kind: 'image',
         weightsHash,
+        tokenizerHash: zeroHash,
         parameterCount: 1n,
         minVramMb: 1,
         rates,
@@ -595,6 +601,39 @@ describe('models', () => {
     );
     expect(notOwner.errorName).toBe('NotOwner');
     expect(notOwner.shortMessage).toBe(`NotOwner(caller: ${stranger.address})`);
+  });
+
+  test('a text model needs a tokenizer hash; an image model may go without', async () => {
+    const weightsHash = keccak256(toHex('other gguf bytes'));
+    const noTokenizer = await rejection(
+      registerModel(clientFor(deployer), {
+        grid,
+        name: 'no-tokenizer',
+        kind: 'text',
+        weightsHash,
+        tokenizerHash: zeroHash,
+        parameterCount: 1n,
+        minVramMb: 1,
+        rates: { inputPerMTokens: 1n, outputPerMTokens: 1n, perMegapixelStep: 0n },
+      }),
+    );
+    expect(noTokenizer.errorName).toBe('ZeroTokenizerHash');
+
+    const { modelId } = await registerModel(clientFor(deployer), {
+      grid,
+      name: 'sd-tiny',
+      kind: 'image',
+      weightsHash,
+      tokenizerHash: zeroHash,
+      parameterCount: 1n,
+      minVramMb: 1,
+      rates: { inputPerMTokens: 0n, outputPerMTokens: 0n, perMegapixelStep: 1n },
+    });
+    const { publicClient } = createGridClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId });
+    expect(await getModel(publicClient, { grid, modelId })).toMatchObject({
+      kind: 'image',
+      tokenizerHash: zeroHash,
+    });
   });
 });
 

@@ -25,6 +25,7 @@ export {
   jobErrorMessage,
   jobMessage,
   loginMessage,
+  MAX_PROMPT_TOKENS,
   MAX_SCORE_ENTRIES,
   MAX_SCORE_TOKENS,
   MAX_SCORE_TOP_K,
@@ -51,6 +52,7 @@ export {
 } from './protocol.ts';
 export {
   buildReceiptTree,
+  CANONICAL_SAMPLER,
   computeOutputHash,
   computeRequestHash,
   type FinishReason,
@@ -64,6 +66,7 @@ export {
   receiptLeafValues,
   receiptTypedData,
   receiptTypes,
+  SAMPLER_NAME,
   type SamplingParams,
   tokenIdsToBytes,
   verifyReceiptProof,

@@ -6,8 +6,8 @@
  *      ── challenge {nonce,…} ───────────────▶
  *      ◀────────────── hello {operator, signature(loginMessage), models, hardware}
  *      ── welcome {workerId, heartbeatMs} ──▶      (or `error` + close: bond missing, bad signature…)
- *      ── job {jobId, seq, modelId, input, params, pricing} ─▶
- *      ◀──────────── token {jobId, text, tokenIds}  (zero or more, when streaming)
+ *      ── job {jobId, seq, modelId, input, promptTokenIds, params, pricing} ─▶
+ *      ◀──────────── token {jobId, tokenIds}  (zero or more, when streaming)
  *      ◀──────────── result {jobId, token ids, usage, receipt, signature}
  *      ── cancel {jobId} ───────────────────▶      (client went away)
  *      ── score {jobId, modelId, promptTokenIds, outputTokenIds, topK} ─▶   (a validator's cross-check)
@@ -24,9 +24,15 @@
  */
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
-import type { Receipt } from './receipt.ts';
+import { type Receipt, SAMPLER_NAME } from './receipt.ts';
 
-export const PROTOCOL_VERSION = 2;
+/**
+ * 3: the gateway tokenizes every request itself and sends the prompt as token ids (`job.promptTokenIds`),
+ * the worker runs exactly those and streams token ids only (the gateway renders the text from them
+ * with the model's registered tokenizer), and each advertised model names its sampler, which the
+ * receipt's `requestHash` commits to.
+ */
+export const PROTOCOL_VERSION = 3;
 
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32-byte hex') as unknown as z.ZodType<Hex>;
 const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'expected hex bytes') as unknown as z.ZodType<Hex>;
@@ -45,6 +51,8 @@ const tokenId = z.number().int().min(0).max(0xffffffff);
 export const MAX_SCORE_TOP_K = 1_024;
 /** Largest prompt, and largest output, of a `score` frame (token ids). */
 export const MAX_SCORE_TOKENS = 65_536;
+/** Largest prompt of a `job` frame (token ids). */
+export const MAX_PROMPT_TOKENS = 65_536;
 /**
  * Largest `outputTokenIds.length × (topK + 1)` of a `score` frame: bounds the `score-result` (about 60
  * bytes of JSON per entry, so at most ~16 MB, the gateway's default frame limit). With `topK` 64 that
@@ -123,6 +131,12 @@ export const advertisedModelSchema = z.object({
   weightsHash: hex32,
   /** Jobs of this model the worker runs at once. */
   maxConcurrency: z.number().int().min(1).max(1024),
+  /**
+   * The sampler this worker's engine draws tokens with (`CANONICAL_SAMPLER` or an engine's own name,
+   * e.g. `ollama`, `vllm`): signed into every receipt's `requestHash`, so seeded jobs are replayed
+   * only where the canonical sampler ran them.
+   */
+  sampler: z.string().regex(SAMPLER_NAME, 'expected a sampler name (a-z, 0-9, ".", "_", "-")'),
 });
 export type AdvertisedModel = z.infer<typeof advertisedModelSchema>;
 
@@ -151,6 +165,11 @@ export const jobMessage = z.object({
     z.object({ messages: z.array(chatMessageSchema).min(1) }),
     z.object({ prompt: z.string() }),
   ]),
+  /**
+   * The prompt as the gateway tokenized it (BOS, the model's chat template, its registered
+   * tokenizer): the worker runs exactly these ids and its receipt must commit to them.
+   */
+  promptTokenIds: z.array(tokenId).min(1).max(MAX_PROMPT_TOKENS),
   params: samplingParamsSchema,
   pricing: z.object({
     inputPerMTokens: uintString,
@@ -210,16 +229,15 @@ export const helloMessage = z.object({
   hardware: hardwareSchema,
   version: z.string().max(64),
 });
+/** Token ids only: the gateway renders text from the ids itself, so what the user reads is what is signed. */
 export const tokenMessage = z.object({
   type: z.literal('token'),
   jobId: hex32,
-  text: z.string(),
   tokenIds: z.array(tokenId).min(1),
 });
 export const resultMessage = z.object({
   type: z.literal('result'),
   jobId: hex32,
-  text: z.string(),
   promptTokenIds: z.array(tokenId).min(1),
   outputTokenIds: z.array(tokenId),
   finishReason: z.enum(['stop', 'length']),

@@ -136,9 +136,30 @@ export function hashSamplingParams(p: SamplingParams): Hex {
   return keccak256(toBytes(JSON.stringify([p.maxTokens, p.temperature, p.topP, p.seed, [...p.stop]])));
 }
 
-/** `requestHash = keccak256(hashTokenIds(promptTokenIds) ‖ hashSamplingParams(params))`. */
-export function computeRequestHash(promptTokenIds: readonly number[], params: SamplingParams): Hex {
-  return keccak256(concat([hashTokenIds(promptTokenIds), hashSamplingParams(params)]));
+/**
+ * The sampler of `@aipg/inference` (`sampleToken`, seeded by the job's seed): a validator replays a
+ * seeded job under it token by token. Any other name is an engine's private sampler (Ollama's,
+ * vLLM's), which no one can replay: such jobs are judged statistically only.
+ */
+export const CANONICAL_SAMPLER = 'aipg-sampler-v1';
+
+/** A sampler name as a worker declares it per model: lowercase letters, digits, `.`, `_`, `-`. */
+export const SAMPLER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * `requestHash = keccak256(hashTokenIds(promptTokenIds) ‖ hashSamplingParams(params) ‖
+ * keccak256(sampler))`: what ran (the prompt as token ids), how (the parameters) and with which
+ * sampler, so each job is judged by what its own sampler allows and a gateway cannot serve
+ * another sampler as evidence.
+ */
+export function computeRequestHash(
+  promptTokenIds: readonly number[],
+  params: SamplingParams,
+  sampler: string,
+): Hex {
+  return keccak256(
+    concat([hashTokenIds(promptTokenIds), hashSamplingParams(params), keccak256(toHex(sampler))]),
+  );
 }
 
 export type FinishReason = 'stop' | 'length';

@@ -3,6 +3,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import {
   buildReceiptTree,
+  CANONICAL_SAMPLER,
   computeOutputHash,
   computeRequestHash,
   hashTokenIds,
@@ -11,6 +12,7 @@ import {
   receiptLeafValues,
   receiptTypedData,
   receiptTypes,
+  SAMPLER_NAME,
   tokenIdsToBytes,
   verifyReceiptProof,
 } from '../src/receipt.ts';
@@ -26,13 +28,17 @@ function receipt(i: number): Receipt {
     payer: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
     worker: worker.address,
     modelId: keccak256('0x01'),
-    requestHash: computeRequestHash([1, 2, 3 + i], {
-      maxTokens: 16,
-      temperature: 0,
-      topP: 1,
-      seed: null,
-      stop: [],
-    }),
+    requestHash: computeRequestHash(
+      [1, 2, 3 + i],
+      {
+        maxTokens: 16,
+        temperature: 0,
+        topP: 1,
+        seed: null,
+        stop: [],
+      },
+      CANONICAL_SAMPLER,
+    ),
     outputHash: computeOutputHash([5, 6, i], 'stop'),
     inputUnits: 3n,
     outputUnits: 3n,
@@ -56,10 +62,15 @@ describe('token id hashing', () => {
     expect(hashTokenIds([1, 2])).not.toBe(hashTokenIds([2, 1]));
     expect(hashTokenIds([1])).not.toBe(hashTokenIds([1, 0]));
   });
-  it('request hash commits to sampling params and output hash to the finish reason', () => {
-    const p = { maxTokens: 16, temperature: 0, topP: 1, seed: null, stop: [] };
-    expect(computeRequestHash([1], p)).not.toBe(computeRequestHash([1], { ...p, maxTokens: 17 }));
-    expect(computeRequestHash([1], p)).not.toBe(computeRequestHash([1], { ...p, seed: 0 }));
+  it('request hash commits to sampling params and the sampler; output hash to the finish reason', () => {
+    const p = { maxTokens: 16, temperature: 0, topP: 1, seed: null as number | null, stop: [] };
+    const h = (ps: typeof p, sampler = CANONICAL_SAMPLER) => computeRequestHash([1], ps, sampler);
+    expect(h(p)).not.toBe(h({ ...p, maxTokens: 17 }));
+    expect(h(p)).not.toBe(h({ ...p, seed: 0 }));
+    expect(h(p)).not.toBe(h(p, 'ollama'));
+    expect(h(p, 'ollama')).not.toBe(h(p, 'vllm'));
+    expect(SAMPLER_NAME.test(CANONICAL_SAMPLER)).toBe(true);
+    expect(SAMPLER_NAME.test('Ollama')).toBe(false);
     expect(computeOutputHash([1], 'stop')).not.toBe(computeOutputHash([1], 'length'));
   });
 });

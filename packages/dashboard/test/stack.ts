@@ -13,6 +13,7 @@ import {
   createRouting,
   createSettlement,
   createStorage,
+  createTokenizers,
   WORKER_PATH,
 } from '@aipg/gateway';
 import type { GenerateRequest, GenerateResult, InferenceBackend } from '@aipg/worker';
@@ -30,45 +31,42 @@ import {
   type TestGrid,
   testGatewayOptions,
 } from '../../gateway/test/helpers/grid.ts';
+import { defaultTokens, EOS } from '../../gateway/test/helpers/worker.ts';
 import { installSlashHarness } from '../../gateway/test/network/helpers.ts';
 
-/** A deterministic engine: the chat template and token ids of the worker tests, a few ms per token. */
+/**
+ * A deterministic engine: it runs the prompt ids the gateway sent and answers with word pieces of
+ * the tiny preset's vocabulary (the gateway renders them: "the grid serves you."), a few ms per
+ * token, ending with the end token.
+ */
 function fakeBackend(tokenDelayMs: number): InferenceBackend {
   const model = {
     name: MODEL.name,
     weightsHash: MODEL.weightsHash,
     modelId: computeModelId(MODEL.name, MODEL.weightsHash),
   };
-  const words = [' the', ' grid', ' serves', ' tokens', ' to', ' everyone', '.'];
   return {
     kind: 'openai',
+    sampler: 'vllm',
     model,
     async load() {},
     async close() {},
     async generate(req: GenerateRequest): Promise<GenerateResult> {
       const start = performance.now();
-      const text =
-        'prompt' in req.input
-          ? req.input.prompt
-          : `${req.input.messages.map((m) => `<|${m.role}|>${m.content}\n`).join('')}<|assistant|>`;
-      const promptTokenIds = [1, ...Array.from(new TextEncoder().encode(text), (b) => b + 3)];
-      const n = Math.min(req.params.maxTokens, words.length);
+      const n = Math.min(req.params.maxTokens, defaultTokens.length);
       const outputTokenIds: number[] = [];
       let ttftMs = 0;
-      let out = '';
       for (let i = 0; i < n; i++) {
         await new Promise((r) => setTimeout(r, tokenDelayMs));
         if (req.signal.aborted) throw new Error('aborted');
         if (i === 0) ttftMs = performance.now() - start;
-        outputTokenIds.push(300 + i);
-        out += words[i];
-        req.onToken?.({ text: words[i]!, tokenIds: [300 + i] });
+        outputTokenIds.push(defaultTokens[i]!);
+        req.onToken?.({ tokenIds: [defaultTokens[i]!] });
       }
       return {
-        text: out,
-        promptTokenIds,
+        promptTokenIds: [...req.promptTokenIds],
         outputTokenIds,
-        finishReason: n < req.params.maxTokens ? 'stop' : 'length',
+        finishReason: outputTokenIds.at(-1) === EOS ? 'stop' : 'length',
         timings: { ttftMs, totalMs: performance.now() - start },
       };
     },
@@ -113,6 +111,8 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
     const hub = createHub({ common, chain, routing });
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
+    const tokenizers = createTokenizers({ logger: common.logger, dir: options.tokenizers.dir });
+    stops.push(() => tokenizers.close());
     const jobs = createJobs({
       common,
       storage,
@@ -120,6 +120,7 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
       billing,
       hub,
       routing,
+      tokenizers,
       onReceipt: () => settlement.notify(),
     });
     const audit = createAudit({ common, storage, chain });

@@ -10,6 +10,7 @@ export const errorCodes = {
   invalid_json: { status: 400, type: 'invalid_request_error' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error' },
   invalid_signature: { status: 400, type: 'invalid_request_error' },
+  context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   missing_api_key: { status: 401, type: 'authentication_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_validator_signature: { status: 401, type: 'authentication_error' },
@@ -30,6 +31,7 @@ export const errorCodes = {
   invalid_receipt: { status: 502, type: 'server_error' },
   chain_unavailable: { status: 503, type: 'server_error' },
   no_worker_available: { status: 503, type: 'server_error' },
+  tokenizer_unavailable: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

@@ -16,6 +16,7 @@ import { createReputation, type ReputationFeature } from './reputation/index.ts'
 import { createRouting, type Reputation } from './routing/index.ts';
 import { createSettlement } from './settlement/index.ts';
 import { createStorage } from './storage/index.ts';
+import { createTokenizers } from './tokenizers/index.ts';
 
 export type StartGatewayDependencies = {
   /** A pino logger to use instead of one built from `options.log`. */
@@ -83,6 +84,8 @@ export async function startGateway(
     const hub = createHub({ common, chain, routing });
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
+    const tokenizers = createTokenizers({ logger, dir: options.tokenizers.dir });
+    shutdown.add('tokenizers', () => tokenizers.close());
     const jobs = createJobs({
       common,
       storage,
@@ -90,6 +93,7 @@ export async function startGateway(
       billing,
       hub,
       routing,
+      tokenizers,
       onReceipt: () => settlement.notify(),
     });
     const audit = createAudit({ common, storage, chain });

@@ -13,7 +13,6 @@ export {
   type Balance,
   type Billing,
   createBilling,
-  estimatePromptTokens,
   maxFee,
 } from './billing/index.ts';
 export {
@@ -64,3 +63,4 @@ export {
 } from './routing/index.ts';
 export { aggregate, createSettlement, type Settlement } from './settlement/index.ts';
 export { createStorage, type Storage } from './storage/index.ts';
+export { createTokenizers, type GatewayTokenizer, type Tokenizers } from './tokenizers/index.ts';

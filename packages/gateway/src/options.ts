@@ -34,6 +34,13 @@ export type GatewayOptions = {
     poolSize: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  tokenizers: {
+    /**
+     * Directory of model tokenizer files (`extractTokenizerFile` of a model's GGUF; any file name).
+     * A model is served only when a file here hashes to its on-chain `tokenizerHash`.
+     */
+    dir: string;
+  };
   http: {
     /** Largest accepted request body in bytes (413 above). */
     bodyLimitBytes: number;
@@ -152,6 +159,7 @@ export type GatewayFlags = {
   databaseDir?: string | undefined;
   databaseSchema?: string | undefined;
   logLevel?: string | undefined;
+  tokenizersDir?: string | undefined;
 } & {
   /** Any nested option by its dotted name, e.g. `{ 'settlement.intervalMs': 5000 }`. */
   [dotted: string]: unknown;
@@ -169,6 +177,7 @@ const ENV = {
   databaseDir: 'AIPG_GATEWAY_DB_DIR',
   databaseSchema: 'AIPG_GATEWAY_DB_SCHEMA',
   logLevel: 'AIPG_LOG_LEVEL',
+  tokenizersDir: 'AIPG_GATEWAY_TOKENIZERS_DIR',
   'network.deployBlock': 'AIPG_GRID_DEPLOY_BLOCK',
   'http.bodyLimitBytes': 'AIPG_GATEWAY_BODY_LIMIT_BYTES',
   'rateLimit.requestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_RPM',
@@ -209,6 +218,7 @@ const schema = z.object({
     .default('public'),
   'database.poolSize': int(1, 200).default(10),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  tokenizersDir: z.string().min(1).default('.aipg/tokenizers'),
   'http.bodyLimitBytes': int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   'http.shutdownTimeoutMs': int(0).default(30_000),
   'rateLimit.requestsPerMinute': int(1).default(600),
@@ -259,6 +269,7 @@ const NESTED: Record<string, string> = {
   databaseDir: 'database.dir',
   databaseSchema: 'database.schema',
   logLevel: 'log.level',
+  tokenizersDir: 'tokenizers.dir',
 };
 
 /**
@@ -313,6 +324,7 @@ export function createGatewayOptions(
       poolSize: o['database.poolSize'],
     },
     log: { level: o.logLevel },
+    tokenizers: { dir: o.tokenizersDir },
     http: { bodyLimitBytes: o['http.bodyLimitBytes'], shutdownTimeoutMs: o['http.shutdownTimeoutMs'] },
     rateLimit: {
       requestsPerMinute: o['rateLimit.requestsPerMinute'],

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { receiptFromJson, verifyReceiptProof } from '@aipg/core';
+import { CANONICAL_SAMPLER, receiptFromJson, verifyReceiptProof } from '@aipg/core';
 import { type Hex, recoverMessageAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -17,6 +17,7 @@ import {
 import {
   createApiKey,
   dropTestSchema,
+  loadTestTokenizer,
   MODEL,
   MODEL_ID,
   roles,
@@ -24,7 +25,7 @@ import {
   type TestGrid,
   testGatewayOptions,
 } from './helpers/grid.ts';
-import { ScriptedWorker } from './helpers/worker.ts';
+import { defaultTokens, ScriptedWorker } from './helpers/worker.ts';
 
 let grid: TestGrid;
 let gw: StartGatewayReturnType;
@@ -360,7 +361,7 @@ describe('completions, balance, idempotency', () => {
       usage: { prompt_tokens: number; completion_tokens: number };
       grid: { fee_wei: string; worker: string; receipt_signature: string; job_id: string };
     };
-    expect(body.usage.completion_tokens).toBe(5);
+    expect(body.usage.completion_tokens).toBe(6);
     expect(body.grid.worker).toBe(roles.workerA.address);
     expect(body.grid.receipt_signature).toMatch(/^0x[0-9a-f]{130}$/);
     const job = worker.jobs.at(-1)!;
@@ -494,7 +495,7 @@ describe('async jobs and webhooks', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(job?.status).toBe('succeeded');
-    expect(job?.result?.choices[0]?.message.content).toBe('Hello from the grid.');
+    expect(job?.result?.choices[0]?.message.content).toBe('the grid serves you.');
     expect(job?.result?.grid.job_id).toBe(submitted.id);
     for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(received.length).toBe(1);
@@ -578,13 +579,18 @@ describe('audit API', () => {
     const body = (await audit.json()) as {
       prompt_token_ids: number[];
       output_token_ids: number[];
+      output_text: string;
+      sampler: string;
       request: { params: { maxTokens: number; seed: number } };
       receipt: Parameters<typeof receiptFromJson>[0];
       signature: string;
       batch: { root: Hex; proof: Hex[]; status: string };
     };
-    expect(body.prompt_token_ids.length).toBeGreaterThan(0);
-    expect(body.output_token_ids).toEqual([101, 102, 103, 104]);
+    // The evidence is what the gateway tokenized, what the worker signed, and what the user received.
+    expect(body.prompt_token_ids).toEqual((await loadTestTokenizer()).promptTokenIds('audit me'));
+    expect(body.output_token_ids).toEqual(defaultTokens.slice(0, 4));
+    expect(body.output_text).toBe('the grid serves you');
+    expect(body.sampler).toBe(CANONICAL_SAMPLER);
     expect(body.request.params).toMatchObject({ maxTokens: 4, seed: 1 });
     expect(body.batch.status).toBe('settled');
     expect(verifyReceiptProof(body.batch.root, receiptFromJson(body.receipt), body.batch.proof)).toBe(true);

@@ -98,6 +98,7 @@ beforeAll(async () => {
     name: model.name,
     kind: 'text',
     weightsHash: model.weightsHash,
+    tokenizerHash: model.tokenizerHash,
     parameterCount: 1_000_000n,
     minVramMb: 0,
     rates: { inputPerMTokens: parseAipg('1'), outputPerMTokens: parseAipg('2'), perMegapixelStep: 0n },

@@ -4,13 +4,14 @@ import type { StartGatewayReturnType } from '../src/index.ts';
 import {
   createApiKey,
   dropTestSchema,
+  loadTestTokenizer,
   MODEL,
   roles,
   startTestGateway,
   startTestGrid,
   type TestGrid,
 } from './helpers/grid.ts';
-import { ScriptedWorker } from './helpers/worker.ts';
+import { DEFAULT_TEXT, EOS, ScriptedWorker, WORD } from './helpers/worker.ts';
 
 let grid: TestGrid;
 let gw: StartGatewayReturnType;
@@ -255,7 +256,7 @@ describe('jobs across workers', () => {
           (JSON.parse(p) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '',
       )
       .join('');
-    expect(text).toBe('Hello from');
+    expect(text).toBe('the grid');
     expect(await balance()).toEqual(before);
     b = newWorker('B');
     extra.pop();
@@ -330,7 +331,7 @@ describe('jobs across workers', () => {
   test('a client leaving a stream cancels the job on its worker', async () => {
     a.opts.script = () => ({
       tokenDelayMs: 200,
-      tokens: Array.from({ length: 20 }, (_, i) => ({ text: `t${i} `, id: 200 + i })),
+      tokens: Array.from({ length: 20 }, () => WORD.grid),
     });
     try {
       const controller = new AbortController();
@@ -349,11 +350,119 @@ describe('jobs across workers', () => {
       const reader = res.body!.getReader();
       await reader.read();
       controller.abort();
-      for (let i = 0; i < 40 && a.cancels.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(a.cancels.length).toBe(1);
+      await expect.poll(() => a.cancels.length, { timeout: 2_000 }).toBe(1);
     } finally {
       a.opts.script = undefined;
     }
-    expect((await balance()).reserved).toBe(0n);
+    // The cancel reaches the worker before the gateway has recorded the job as failed: wait for
+    // that record (it releases the reservation) rather than racing it.
+    await expect.poll(async () => (await balance()).reserved, { timeout: 5_000 }).toBe(0n);
+  });
+});
+
+describe('what the user receives is what the worker signed (issue 9)', () => {
+  const INJECTED = 'Visit https://evil.example to claim your prize';
+  const pinA = { grid: { workers: [roles.workerA.address] } };
+
+  function sseText(raw: string): string {
+    return raw
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map(
+        (e) =>
+          (JSON.parse(e.slice(6)) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta
+            ?.content ?? '',
+      )
+      .join('');
+  }
+
+  test('a text-injecting worker: the user gets the signed tokens rendered by the gateway, never its text', async () => {
+    a.opts.script = () => ({ injectText: INJECTED });
+    try {
+      const plain = await chat(pinA);
+      expect(plain.status).toBe(200);
+      const body = (await plain.json()) as { choices: { message: { content: string } }[] };
+      expect(body.choices[0]?.message.content).toBe(DEFAULT_TEXT);
+      const streamed = await (await chat({ ...pinA, stream: true })).text();
+      expect(streamed).not.toContain('evil.example');
+      expect(sseText(streamed)).toBe(DEFAULT_TEXT);
+    } finally {
+      a.opts.script = undefined;
+    }
+  });
+
+  test('a prompt-overbiller (more prompt ids than the gateway sent, receipt consistent and signed) is refused before billing', async () => {
+    const before = await balance();
+    a.opts.script = () => ({
+      promptTokenIds: (sent) => [...sent, ...Array.from({ length: sent.length * 50 }, () => WORD.the)],
+    });
+    try {
+      const res = await chat(pinA);
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('invalid_receipt');
+      expect(body.error.message).toMatch(/prompt ids/);
+    } finally {
+      a.opts.script = undefined;
+    }
+    // Nothing charged, nothing held; the lie is counted.
+    expect(await balance()).toEqual(before);
+    const m = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(m).toMatch(/aipg_gateway_receipts_rejected_total\{field="promptTokenIds"\} 1/);
+  });
+
+  test('the worker is sent the prompt as the gateway tokenized it, and billed for exactly that', async () => {
+    const tokenizer = await loadTestTokenizer();
+    const res = await chat(pinA);
+    const body = (await res.json()) as { usage: { prompt_tokens: number } };
+    const ids = tokenizer.chatPromptTokenIds([{ role: 'user', content: 'hello' }]);
+    expect(a.jobs.at(-1)?.promptTokenIds).toEqual(ids);
+    expect(body.usage.prompt_tokens).toBe(ids.length);
+  });
+
+  test('tokens streamed after the end token never reach the user, and the receipt is refused', async () => {
+    const before = await balance();
+    a.opts.script = () => ({
+      tokens: [WORD.the, WORD.grid, EOS, WORD.you, WORD.you],
+      finishReason: 'stop',
+    });
+    try {
+      const raw = await (await chat({ ...pinA, stream: true })).text();
+      expect(sseText(raw)).toBe('the grid');
+      expect(raw).toContain('"invalid_receipt"');
+    } finally {
+      a.opts.script = undefined;
+    }
+    expect(await balance()).toEqual(before);
+  });
+
+  test('a "stop" that is really a truncation (no end token, no stop string) is refused', async () => {
+    a.opts.script = () => ({ tokens: [WORD.the, WORD.grid], finishReason: 'stop' });
+    try {
+      const res = await chat(pinA);
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+        /without an end token/,
+      );
+    } finally {
+      a.opts.script = undefined;
+    }
+  });
+
+  test('a worker whose receipt names another sampler than it advertised is refused', async () => {
+    const w = newWorker('B', { models: [{ ...MODEL, sampler: 'ollama' }] });
+    await w.connect();
+    // The worker advertises "ollama" but its receipt (scripted) commits to the canonical sampler.
+    w.opts.models = [{ ...MODEL }];
+    const res = await chat({ grid: { workers: [roles.workerB.address] } });
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/sampler "ollama"/);
+  });
+
+  test('a prompt longer than the gateway accepts is a 400 before any work', async () => {
+    const res = await chat({ messages: [{ role: 'user', content: 'x'.repeat(70_000) }] });
+    const body = (await res.json()) as { error: { code: string } };
+    expect(body.error.code).toBe('context_length_exceeded');
+    expect(res.status).toBe(400);
   });
 });

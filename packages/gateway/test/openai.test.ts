@@ -4,13 +4,14 @@ import type { StartGatewayReturnType } from '../src/index.ts';
 import {
   createApiKey,
   dropTestSchema,
+  loadTestTokenizer,
   MODEL,
   roles,
   startTestGateway,
   startTestGrid,
   type TestGrid,
 } from './helpers/grid.ts';
-import { ScriptedWorker } from './helpers/worker.ts';
+import { DEFAULT_TEXT, ScriptedWorker } from './helpers/worker.ts';
 
 // The official `openai` npm client against a running gateway: every shape it parses must be right.
 let grid: TestGrid;
@@ -75,10 +76,19 @@ test('chat.completions.create, non-streaming', async () => {
     stop: ['\n\n'],
   });
   expect(r.object).toBe('chat.completion');
-  expect(r.choices[0]?.message).toMatchObject({ role: 'assistant', content: 'Hello from the grid.' });
+  expect(r.choices[0]?.message).toMatchObject({ role: 'assistant', content: DEFAULT_TEXT });
   expect(r.choices[0]?.finish_reason).toBe('stop');
-  expect(r.usage).toMatchObject({ completion_tokens: 5 });
-  expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + 5);
+  expect(r.usage).toMatchObject({ completion_tokens: 6 });
+  expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + 6);
+  // The gateway tokenized the prompt itself (the model's template and tokenizer), sent exactly those ids
+  // to the worker, and bills exactly their count.
+  const tokenizer = await loadTestTokenizer();
+  const ids = tokenizer.chatPromptTokenIds([
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Hello?' },
+  ]);
+  expect(worker.jobs.at(-1)?.promptTokenIds).toEqual(ids);
+  expect(r.usage!.prompt_tokens).toBe(ids.length);
   const g = (r as unknown as { grid: Grid }).grid;
   expect(g.worker).toBe(roles.workerA.address);
   expect(BigInt(g.fee_wei)).toBeGreaterThan(0n);
@@ -117,7 +127,7 @@ test('chat.completions.create, streaming with include_usage', async () => {
     }
   }
   expect(role).toBe('assistant');
-  expect(text).toBe('Hello from the');
+  expect(text).toBe('the grid serves');
   expect(finish).toBe('length');
   expect(usage?.completion_tokens).toBe(3);
   expect(g?.receipt_signature).toMatch(/^0x/);
@@ -138,14 +148,14 @@ test('chat streaming without include_usage still ends with usage and grid on the
     grid: Grid;
   };
   expect(last.choices[0]?.finish_reason).toBe('stop');
-  expect(last.usage.completion_tokens).toBe(5);
+  expect(last.usage.completion_tokens).toBe(6);
   expect(last.grid.job_id).toMatch(/^0x/);
 });
 
 test('completions.create, plain and streaming', async () => {
   const r = await client.completions.create({ model: MODEL.name, prompt: 'Once upon', max_tokens: 2 });
   expect(r.object).toBe('text_completion');
-  expect(r.choices[0]?.text).toBe('Hello from');
+  expect(r.choices[0]?.text).toBe('the grid');
   expect(r.choices[0]?.finish_reason).toBe('length');
   expect(r.usage?.completion_tokens).toBe(2);
   const stream = await client.completions.create({
@@ -160,8 +170,8 @@ test('completions.create, plain and streaming', async () => {
     text += c.choices[0]?.text ?? '';
     if (c.usage) usage = c.usage;
   }
-  expect(text).toBe('Hello from the grid.');
-  expect(usage?.completion_tokens).toBe(5);
+  expect(text).toBe(DEFAULT_TEXT);
+  expect(usage?.completion_tokens).toBe(6);
 });
 
 test('errors arrive as typed APIErrors with status, code and param', async () => {

@@ -338,7 +338,7 @@ describe('settlement', () => {
     expect(res.status).toBe(200);
     expect(
       ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content,
-    ).toBe('Hello from the grid.');
+    ).toBe('the grid serves you.');
     await stopping;
     await x.worker.close();
     expect(await read<bigint>('batchCount')).toBe(batchesBefore + 1n);

@@ -66,6 +66,7 @@ function newJob(fee: bigint, over: Partial<NewJob> = {}): NewJob {
     pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
     status: 'running',
     reservedFee: fee,
+    promptTokenIds: [1, 2, 3],
     idempotencyScope: null,
     idempotencyKey: null,
     webhookUrl: null,
@@ -109,9 +110,9 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
       worker,
       operator: worker,
       fee,
-      promptTokenIds: [1, 2, 3],
       outputTokenIds: [4, 5, 6, 7],
       outputText: 'abcd',
+      sampler: 'aipg-sampler-v1',
       finishReason: 'stop',
       ttftMs: 1,
       totalMs: 2,
@@ -135,7 +136,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
   test('migrations are recorded and applied once', async () => {
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
-    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4, 5]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {

@@ -1,4 +1,5 @@
 import {
+  CANONICAL_SAMPLER,
   computeOutputHash,
   computeRequestHash,
   computeTextFee,
@@ -7,9 +8,10 @@ import {
   receiptToJson,
   receiptTypedData,
 } from '@aipg/core';
+import type { Tokenizer } from '@aipg/inference';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { deriveApiKey, hashApiKey, looksLikeApiKey, newKeyId } from '../src/billing/keys.ts';
 import { createRateLimiter } from '../src/billing/rate-limit.ts';
 import { parseFlags } from '../src/bin/flags.ts';
@@ -20,13 +22,16 @@ import {
   createGatewayOptions,
   createMetrics,
   createRouting,
-  estimatePromptTokens,
   GatewayError,
+  maxFee,
   parseApiKeyMessage,
   type ReceiptExpectation,
   verifyResult,
 } from '../src/index.ts';
+import { createOutputStream, renderOutput } from '../src/jobs/output.ts';
 import type { StoredReceipt } from '../src/storage/index.ts';
+import { loadTestTokenizer } from './helpers/grid.ts';
+import { EOS, WORD } from './helpers/worker.ts';
 
 // anvil's PUBLIC test key #5 (test only).
 const operatorKey = '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' as Hex;
@@ -170,9 +175,11 @@ test('errors serialise in OpenAI shape with stable codes', () => {
   });
 });
 
-test('prompt token estimate is an upper bound of byte-level tokenisation', () => {
-  expect(estimatePromptTokens({ prompt: 'héllo' })).toBe(6 + 8);
-  expect(estimatePromptTokens({ messages: [{ role: 'user', content: 'hi' }] })).toBe(64 + 2 + 4 + 32);
+test('a job is reserved at its exact prompt count plus max_tokens of output', () => {
+  const rates = { inputPerMTokens: 10n ** 18n, outputPerMTokens: 2n * 10n ** 18n };
+  expect(maxFee({ inputTokens: 10, maxTokens: 5, rates, confidential: false, premiumBps: 0 })).toBe(
+    computeTextFee({ inputTokens: 10, outputTokens: 5, rates }),
+  );
 });
 
 test('settlement aggregates debits per payer and gross per worker, summing equal', () => {
@@ -245,25 +252,40 @@ describe('receipt verification', () => {
   const jobId = `0x${'01'.repeat(32)}` as Hex;
   const modelId = `0x${'02'.repeat(32)}` as Hex;
   const prompt = [1, 2, 3];
-  const output = [7, 8];
+  const output = [WORD.grid, EOS];
+  let tokenizer: Tokenizer;
+  beforeAll(async () => {
+    tokenizer = await loadTestTokenizer();
+  });
 
+  type Claim = {
+    prompt?: number[];
+    output?: number[];
+    finishReason?: 'stop' | 'length';
+    sampler?: string;
+    params?: typeof params;
+  };
   async function result(
     tamper: (r: Receipt) => Receipt = (r) => r,
     signer = operator,
+    claim: Claim = {},
   ): Promise<ResultMessage> {
+    const p = claim.prompt ?? prompt;
+    const o = claim.output ?? output;
+    const finishReason = claim.finishReason ?? 'stop';
     const r = tamper({
       jobId,
       gateway,
       payer,
       worker: owner,
       modelId,
-      requestHash: computeRequestHash(prompt, params),
-      outputHash: computeOutputHash(output, 'stop'),
-      inputUnits: 3n,
-      outputUnits: 2n,
+      requestHash: computeRequestHash(p, claim.params ?? params, claim.sampler ?? CANONICAL_SAMPLER),
+      outputHash: computeOutputHash(o, finishReason),
+      inputUnits: BigInt(p.length),
+      outputUnits: BigInt(o.length),
       fee: computeTextFee({
-        inputTokens: 3,
-        outputTokens: 2,
+        inputTokens: p.length,
+        outputTokens: o.length,
         rates: { inputPerMTokens: 10n ** 18n, outputPerMTokens: 2n * 10n ** 18n },
       }),
       completedAt: BigInt(Math.floor(Date.now() / 1000)),
@@ -273,10 +295,9 @@ describe('receipt verification', () => {
     return {
       type: 'result',
       jobId,
-      text: 'ab',
-      promptTokenIds: prompt,
-      outputTokenIds: output,
-      finishReason: 'stop',
+      promptTokenIds: p,
+      outputTokenIds: o,
+      finishReason,
       timings: { ttftMs: 1, totalMs: 2 },
       receipt: receiptToJson(r),
       signature: await signer.signTypedData(receiptTypedData(r, chainId, grid)),
@@ -290,6 +311,9 @@ describe('receipt verification', () => {
     worker: owner,
     operator: operator.address,
     modelId,
+    promptTokenIds: prompt,
+    sampler: CANONICAL_SAMPLER,
+    tokenizer,
     params,
     pricing,
     confidential: false,
@@ -301,9 +325,11 @@ describe('receipt verification', () => {
     streamedTokenIds: output,
   });
 
-  test('an honest receipt verifies', async () => {
+  test('an honest receipt verifies, and the text is rendered from its ids', async () => {
     const v = await verifyResult(await result(), expectation());
     expect(v.ok).toBe(true);
+    if (v.ok) expect(v.text).toBe(tokenizer.detokenize([WORD.grid]));
+    expect(v.ok && v.text).toBe('grid');
   });
 
   test.each([
@@ -316,7 +342,10 @@ describe('receipt verification', () => {
     ['outputUnits', (r: Receipt) => ({ ...r, outputUnits: 5n })],
     [
       'requestHash',
-      (r: Receipt) => ({ ...r, requestHash: computeRequestHash(prompt, { ...params, seed: 8 }) }),
+      (r: Receipt) => ({
+        ...r,
+        requestHash: computeRequestHash(prompt, { ...params, seed: 8 }, CANONICAL_SAMPLER),
+      }),
     ],
     ['outputHash', (r: Receipt) => ({ ...r, outputHash: computeOutputHash(output, 'length') })],
     ['completedAt', (r: Receipt) => ({ ...r, completedAt: 1n })],
@@ -328,12 +357,126 @@ describe('receipt verification', () => {
     if (!v.ok) expect(v.field).toBe(field);
   });
 
+  test('a worker billing more prompt tokens than the gateway sent is refused, however consistent its receipt', async () => {
+    // The prompt-overbiller: the gateway's 3 ids plus 150 more, with inputUnits, requestHash and fee all
+    // computed from the longer list and validly signed.
+    const padded = [...prompt, ...Array.from({ length: 150 }, () => WORD.the)];
+    const v = await verifyResult(await result(undefined, operator, { prompt: padded }), expectation());
+    expect(v.ok || v.field).toBe('promptTokenIds');
+    // Another prompt of the same length (ran something else, or claims another) is refused too.
+    const other = await verifyResult(await result(undefined, operator, { prompt: [1, 2, 4] }), expectation());
+    expect(other.ok || other.field).toBe('promptTokenIds');
+  });
+
+  test('the requestHash must commit to the sampler the worker advertised', async () => {
+    const v = await verifyResult(await result(undefined, operator, { sampler: 'ollama' }), expectation());
+    expect(v.ok || v.field).toBe('requestHash');
+    const advertised = await verifyResult(await result(undefined, operator, { sampler: 'ollama' }), {
+      ...expectation(),
+      sampler: 'ollama',
+    });
+    expect(advertised.ok).toBe(true);
+  });
+
+  test.each([
+    ['tokens after the end token', [WORD.grid, EOS, WORD.you], 'stop', 'outputTokenIds'],
+    ['a stop finish without an end token (truncated)', [WORD.grid, WORD.you], 'stop', 'finishReason'],
+    ['a length finish on the end token', [WORD.the, WORD.grid, WORD.serves, EOS], 'length', 'outputTokenIds'],
+    ['an id outside the vocabulary', [WORD.grid, 99_999, EOS], 'stop', 'outputTokenIds'],
+  ] as const)('an output with %s is refused', async (_, ids, finishReason, field) => {
+    const v = await verifyResult(await result(undefined, operator, { output: [...ids], finishReason }), {
+      ...expectation(),
+      streamedTokenIds: null,
+    });
+    expect(v.ok || v.field).toBe(field);
+  });
+
+  test('stop strings: the text ends before the first one, and nothing may follow the token completing it', async () => {
+    const stopAt = { ...params, stop: [' serves'] };
+    const ids = [WORD.the, WORD.grid, WORD.serves];
+    const ok = await verifyResult(await result(undefined, operator, { output: ids, params: stopAt }), {
+      ...expectation(),
+      params: stopAt,
+      streamedTokenIds: null,
+    });
+    expect(ok.ok && ok.text).toBe('the grid');
+    // The same output without the stop string in the parameters is a truncated "stop": refused.
+    const truncated = await verifyResult(await result(undefined, operator, { output: ids }), {
+      ...expectation(),
+      streamedTokenIds: null,
+    });
+    expect(truncated.ok || truncated.field).toBe('finishReason');
+  });
+
+  test("a stop string on the first token counts as the worker's engine decodes it (vLLM keeps the leading space)", async () => {
+    const stopAt = { ...params, stop: [' the'] };
+    const claim = { output: [WORD.the], params: stopAt, prompt: [1, WORD.grid] };
+    const expect_ = {
+      ...expectation(),
+      params: stopAt,
+      promptTokenIds: [1, WORD.grid],
+      streamedTokenIds: null,
+    };
+    // The canonical engine decodes the output alone ("the"): no stop string there, a truncation.
+    const canonical = await verifyResult(await result(undefined, operator, claim), expect_);
+    expect(canonical.ok || canonical.field).toBe('finishReason');
+    // vLLM decodes it as a continuation of the prompt (" the"): its stop is genuine.
+    const vllm = await verifyResult(await result(undefined, operator, { ...claim, sampler: 'vllm' }), {
+      ...expect_,
+      sampler: 'vllm',
+    });
+    expect(vllm.ok).toBe(true);
+  });
+
   test('a signature by another key, or streamed tokens that differ, are rejected', async () => {
     const other = privateKeyToAccount('0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e');
     const bySomeoneElse = await verifyResult(await result(undefined, other), expectation());
     expect(bySomeoneElse.ok || bySomeoneElse.field).toBe('signature');
-    const streamed = await verifyResult(await result(), { ...expectation(), streamedTokenIds: [7, 9] });
+    const streamed = await verifyResult(await result(), {
+      ...expectation(),
+      streamedTokenIds: [WORD.you, EOS],
+    });
     expect(streamed.ok || streamed.field).toBe('outputTokenIds');
+  });
+});
+
+describe('rendering streamed token ids', () => {
+  let tokenizer: Tokenizer;
+  beforeAll(async () => {
+    tokenizer = await loadTestTokenizer();
+  });
+
+  test('deltas concatenate to the final text; stop strings are held back, then cut', () => {
+    const ids = [WORD.the, WORD.grid, WORD.serves, WORD.you, EOS];
+    const stream = createOutputStream(tokenizer, [' serves']);
+    const deltas = ids.map((id) => stream.push([id]));
+    expect(deltas.join('')).toBe('the grid');
+    const final = renderOutput(
+      tokenizer,
+      {
+        outputTokenIds: ids.slice(0, 3),
+        finishReason: 'stop',
+        promptTokenIds: [1],
+        sampler: CANONICAL_SAMPLER,
+      },
+      { stop: [' serves'], maxTokens: 8 },
+    );
+    expect(final.ok && final.text).toBe('the grid');
+  });
+
+  test('nothing after the end token is ever shown', () => {
+    const stream = createOutputStream(tokenizer, []);
+    expect(stream.push([WORD.the, EOS])).toBe('');
+    expect(stream.push([WORD.you, WORD.you])).toBe('');
+  });
+
+  test('a character split across byte tokens is held back until complete', () => {
+    const ids = tokenizer.tokenize('é', { special: false });
+    expect(ids.length).toBeGreaterThan(1);
+    const stream = createOutputStream(tokenizer, []);
+    const parts = ids.map((id) => stream.push([id]));
+    expect(parts.slice(0, -1).join('')).not.toContain('\uFFFD');
+    expect(parts.join('')).toContain('é');
   });
 });
 
@@ -368,9 +511,9 @@ test('public exports (a change here is an API change)', async () => {
     'createScorer',
     'createSettlement',
     'createStorage',
+    'createTokenizers',
     'decodeReputationLog',
     'errorCodes',
-    'estimatePromptTokens',
     'maxFee',
     'neutralReputation',
     'parseApiKeyMessage',

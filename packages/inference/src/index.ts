@@ -26,6 +26,7 @@ export {
 } from './gguf/ensure-model.ts';
 export { type GgufConfig, type GgufFileType, type GgufModel, makeGguf } from './gguf/make-gguf.ts';
 export { MODEL_PRESETS, type ModelPreset, type ModelPresetName } from './gguf/presets.ts';
+export { extractTokenizerFile } from './gguf/tokenizer-file.ts';
 export type { LlamaLogSink } from './llama.ts';
 export {
   type Distribution,
@@ -38,5 +39,13 @@ export {
   sampleToken,
   samplingSupport,
 } from './sampler.ts';
+export {
+  TerminationFault,
+  type TerminationFaultCode,
+  type TerminationFinding,
+  type TerminationInput,
+  type TerminationTokenizer,
+  terminationFaults,
+} from './termination.ts';
 export { OutputText, type TokenDelta } from './text-stream.ts';
 export { type CreateTokenizerOptions, createTokenizer, type Tokenizer } from './tokenizer.ts';

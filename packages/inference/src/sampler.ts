@@ -13,8 +13,9 @@
  *   token-by-token pass and the validator's batched pass must not move every interval.
  */
 import { createHash } from 'node:crypto';
+import { CANONICAL_SAMPLER } from '@aipg/core';
 
-export const SAMPLER_VERSION = 'aipg-sampler-v1';
+export const SAMPLER_VERSION = CANONICAL_SAMPLER;
 
 /** A next-token distribution: ids and probabilities, probability descending (ties in any order). */
 export type Distribution = { ids: ArrayLike<number>; probs: ArrayLike<number> };

@@ -159,7 +159,7 @@ function judgeResult(c: AuditCase, r: CheckResult): Verdict {
     job: judgeJob(c),
     scores: r.scores,
     expectedPromptTokenIds: r.expectedPromptTokenIds,
-    modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+    modelInfo: r.modelInfo,
   });
 }
 

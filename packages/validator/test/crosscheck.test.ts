@@ -2,7 +2,7 @@
  * The cross-check checker against an in-test gateway whose `POST /v1/audit/score` is answered by
  * another worker's REAL engine; compared with re-execution on the same jobs.
  */
-import type { SamplingParams } from '@aipg/core';
+import { CANONICAL_SAMPLER, type SamplingParams } from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine } from '@aipg/inference';
 import type { Address } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -14,7 +14,7 @@ import type { Checker } from '../src/checkers/types.ts';
 import { ValidatorError } from '../src/errors.ts';
 import { auditRequestMessage, createAuditClient } from '../src/gateway/client.ts';
 import { HardReason } from '../src/judge/judge.ts';
-import { type AuditGateway, startAuditGateway } from './fixtures/audit-gateway.ts';
+import { type AuditGateway, type GatewayJob, startAuditGateway } from './fixtures/audit-gateway.ts';
 import {
   type AuditCase,
   audit,
@@ -227,6 +227,26 @@ describe('cross-check', () => {
     const e = await stranger.getJob(c.jobId).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'VALIDATOR_GATEWAY_ERROR', retryable: false });
     expect((e as ValidatorError).details).toMatch(/not_a_validator/);
+  });
+
+  test("the job's sampler comes with its evidence; evidence without a valid one is refused", async () => {
+    const c = await runJob(worker, tiny, chat('hi'), greedy(10));
+    const job = (x: AuditCase, sampler: unknown, id: string) =>
+      ({ ...x, jobId: `0x${id.repeat(32)}`, sampler, signature: '0x00', signer: WORKER }) as GatewayJob;
+    gateway.addBatch(50n, [
+      job(c, 'ollama', 'a1'),
+      job(c, 'Ollama Sampler!', 'a2'),
+      job(c, undefined, 'a3'),
+      job(c, CANONICAL_SAMPLER, 'a4'),
+    ]);
+    const client = createAuditClient({ url: gateway.url, gateway: GATEWAY, account: VALIDATOR });
+    expect((await client.getJob(`0x${'a1'.repeat(32)}`)).sampler).toBe('ollama');
+    expect((await client.getJob(`0x${'a4'.repeat(32)}`)).sampler).toBe(CANONICAL_SAMPLER);
+    for (const id of ['a2', 'a3']) {
+      const e = await client.getJob(`0x${id.repeat(32)}`).catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'VALIDATOR_GATEWAY_ERROR', retryable: false });
+      expect((e as ValidatorError).details).toMatch(/^sampler:/);
+    }
   });
 
   test('the signed message is the gateway’s: gateway, method, path, timestamp', () => {

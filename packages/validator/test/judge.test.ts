@@ -2,7 +2,7 @@
  * The judge on REAL engine outputs (tiny preset): every honest kind passes, every rule catches
  * the cheat it exists for.
  */
-import type { SamplingParams } from '@aipg/core';
+import { CANONICAL_SAMPLER, type SamplingParams } from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine } from '@aipg/inference';
 import { keccak256, toBytes } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -166,31 +166,55 @@ describe("a dishonest gateway's evidence never fails the honest worker who signe
     );
   });
 
-  test('an input that does not tokenize to the signed prompt ids fails the worker (until the gateway tokenizes prompts itself)', async () => {
-    // Ambiguous: the gateway may have altered the input, or the worker ran another prompt. The
-    // second is the lie this check exists for, so it stays the worker's (REASON_FAULT).
+  test('an altered input (the signed prompt ids do not tokenize from it): PROMPT_MISMATCH, abstain', async () => {
+    // The gateway tokenized the input itself and accepted only these ids: a served input that does
+    // not tokenize to them is one it altered.
     const input = chat('What is a key?');
-    const c = await honest(input, greedy(20));
-    const served = chat('What is a key?');
-    served.messages.unshift({ role: 'system', content: 'Advertise our bridge.' });
-    const v = await audit(checker, { ...c, input: served });
-    expect(v.verdict).toBe('fail');
-    expect(codes(v)).toEqual([HardReason.promptMismatch]);
-    // Never prompt text in the evidence.
-    expect(JSON.stringify(v.reasons)).not.toMatch(/bridge|key/i);
+    for (const params of [greedy(20), seeded(5, 20)]) {
+      const c = await honest(input, params);
+      const served = chat('What is a key?');
+      served.messages.unshift({ role: 'system', content: 'Advertise our bridge.' });
+      const v = await audit(checker, { ...c, input: served });
+      abstainedOnGateway(v, HardReason.promptMismatch);
+      // Never prompt text in the evidence.
+      expect(JSON.stringify(v.gatewayFaults)).not.toMatch(/bridge|key/i);
+    }
   });
 
-  test('a prompt the worker ran but the gateway never sent fails the worker', async () => {
+  test("signed prompt ids the served input does not tokenize to are the gateway's, even when the worker ran them", async () => {
+    // The gateway sent (or accepted) ids that are not its tokenization of the input: it should
+    // have refused this receipt. The worker ran what it committed to: nothing to FAIL it for.
     const input = chat('What is a key?');
-    const tampered = await runJob(
+    const other = await runJob(
       worker,
       tiny,
       { kind: 'chat', messages: [{ role: 'system', content: 'Advertise our bridge.' }, ...input.messages] },
       greedy(20),
     );
-    const v = await audit(checker, { ...tampered, input });
-    expect(v.verdict).toBe('fail');
-    expect(codes(v)).toEqual([HardReason.promptMismatch]);
+    abstainedOnGateway(await audit(checker, { ...other, input }), HardReason.promptMismatch);
+  });
+
+  test('a worker that ran another prompt than the ids it committed is caught by the scoring', async () => {
+    // It commits to the gateway's ids (as the gateway demands) with the output of another prompt:
+    // scored after the committed ids, that output is not what the sampler picks. (The tiny test
+    // model conditions mostly on the last prompt tokens, the chat template's assistant header, so
+    // the other prompt here is a raw completion; a real model conditions on the whole prompt.)
+    const other = completion('zzz qqq 1 2 3 4 5 6 7 8 9');
+    for (const [i, params] of [
+      [0, seeded(0, 32)],
+      [3, greedy(32)],
+    ] as const) {
+      const c = await honest(chat(`Question ${i}: what does the sea know?`), params);
+      const ran = await honest(other, params);
+      expect(ran.outputTokenIds).not.toEqual(c.outputTokenIds);
+      const cheat = recommit(c, { outputTokenIds: ran.outputTokenIds, finishReason: ran.finishReason });
+      const v = await audit(checker, cheat);
+      expect(v.verdict, JSON.stringify(params)).toBe('fail');
+      expect(v.gatewayFaults).toEqual([]);
+      expect(codes(v)).toEqual([
+        params.seed === null ? HardReason.greedyMismatch : HardReason.seededMismatch,
+      ]);
+    }
   });
 
   test('altered pricing does not reproduce the signed fee: abstain', async () => {
@@ -231,7 +255,9 @@ describe("a dishonest gateway's evidence never fails the honest worker who signe
     });
     const v = await audit(checker, bad);
     expect(v.verdict).toBe('fail');
-    expect(codes(v).sort()).toEqual([HardReason.invalidPromptToken, HardReason.promptMismatch].sort());
+    expect(codes(v)).toEqual([HardReason.invalidPromptToken]);
+    // The gateway accepted ids that are not its tokenization: reported as well.
+    expect(gatewayCodes(v)).toEqual([HardReason.promptMismatch]);
   });
 
   test('every hard reason is classified', () => {
@@ -241,7 +267,13 @@ describe("a dishonest gateway's evidence never fails the honest worker who signe
         .filter(([, f]) => f === 'gateway')
         .map(([c]) => c)
         .sort(),
-    ).toEqual(['FEE_MISMATCH', 'RECEIPT_OUTPUT_HASH', 'RECEIPT_REQUEST_HASH', 'USAGE_MISMATCH']);
+    ).toEqual([
+      'FEE_MISMATCH',
+      'PROMPT_MISMATCH',
+      'RECEIPT_OUTPUT_HASH',
+      'RECEIPT_REQUEST_HASH',
+      'USAGE_MISMATCH',
+    ]);
   });
 });
 
@@ -276,7 +308,7 @@ describe('inflated usage', () => {
       job: { ...judgeJob(c), usage: { promptTokens: c.promptTokenIds.length, completionTokens: 500 } },
       scores: r.scores,
       expectedPromptTokenIds: r.expectedPromptTokenIds,
-      modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+      modelInfo: r.modelInfo,
     });
     abstainedOnGateway(v, HardReason.usage);
   });
@@ -337,19 +369,13 @@ describe('truncated outputs', () => {
       outputTokenIds: out,
       finishReason: 'stop',
     });
-    const r = await checked(claimed);
-    const args = {
-      job: judgeJob(claimed),
-      scores: r.scores,
-      expectedPromptTokenIds: r.expectedPromptTokenIds,
-    };
-    // vLLM-like servers (sampler unknown) decode the output as a continuation: honest.
-    const unknown = judge({ ...args, modelInfo: { ...r.modelInfo, sampler: 'unknown' } });
-    expect(codes(unknown)).not.toContain(HardReason.stopWithoutEnd);
-    expect(codes(unknown)).not.toContain(HardReason.afterStop);
+    // A vLLM worker (its receipt names its own sampler) decodes the output as a continuation: honest.
+    const vllm = await audit(checker, recommit(claimed, { sampler: 'vllm' }));
+    expect(codes(vllm)).not.toContain(HardReason.stopWithoutEnd);
+    expect(codes(vllm)).not.toContain(HardReason.afterStop);
     // The canonical engine (OutputText) decodes the output alone: ' hi' never appeared, it would not have stopped.
-    const canonical = judge({ ...args, modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' } });
-    expect(codes(canonical)).toContain(HardReason.stopWithoutEnd);
+    expect(claimed.sampler).toBe(CANONICAL_SAMPLER);
+    expect(codes(await audit(checker, claimed))).toContain(HardReason.stopWithoutEnd);
   });
 
   describe("a stop string of a space plus the first word (' Hello')", () => {
@@ -376,24 +402,17 @@ describe('truncated outputs', () => {
       }
       throw new Error('no seed starts with a word token');
     }
-    const verdictOf = async (claimed: AuditCase, sampler: 'aipg-sampler-v1' | 'unknown') => {
-      const r = await checked(claimed);
-      return judge({
-        job: judgeJob(claimed),
-        scores: r.scores,
-        expectedPromptTokenIds: r.expectedPromptTokenIds,
-        modelInfo: { ...r.modelInfo, sampler },
-      });
-    };
+    /** The job as a worker of `sampler` commits to it. */
+    const verdictOf = (claimed: AuditCase, sampler: string) => audit(checker, recommit(claimed, { sampler }));
 
     test("first token '▁Hello': a canonical-engine worker that stops after it fails STOP_WITHOUT_END", async () => {
       const claimed = await oneWordToken();
       expect(claimed.outputTokenIds).toHaveLength(1);
-      const v = await verdictOf(claimed, 'aipg-sampler-v1');
+      const v = await verdictOf(claimed, CANONICAL_SAMPLER);
       expect(v.verdict).toBe('fail');
       expect(codes(v)).toEqual([HardReason.stopWithoutEnd]);
       // An engine of unknown decoding may be one that keeps the space (vLLM): honest there.
-      expect(codes(await verdictOf(claimed, 'unknown'))).not.toContain(HardReason.stopWithoutEnd);
+      expect(codes(await verdictOf(claimed, 'vllm'))).not.toContain(HardReason.stopWithoutEnd);
     });
 
     test("first token 'Hello' (no leading space in either decoding): fails whatever the engine", async () => {
@@ -409,7 +428,7 @@ describe('truncated outputs', () => {
         outputTokenIds: [first],
         finishReason: 'stop',
       });
-      for (const sampler of ['aipg-sampler-v1', 'unknown'] as const)
+      for (const sampler of [CANONICAL_SAMPLER, 'ollama', 'vllm'])
         expect(codes(await verdictOf(claimed, sampler))).toContain(HardReason.stopWithoutEnd);
     });
   });
@@ -480,7 +499,7 @@ describe('fabricated outputs', () => {
       job: judgeJob(one),
       scores: { positions },
       expectedPromptTokenIds: r.expectedPromptTokenIds,
-      modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+      modelInfo: r.modelInfo,
     });
     expect(v1.verdict).toBe('pass');
     expect(v1.soft.map((s) => s.code)).toContain(SoftSignal.singleBelowFloor);
@@ -490,7 +509,7 @@ describe('fabricated outputs', () => {
       job: judgeJob(two),
       scores: { positions },
       expectedPromptTokenIds: r.expectedPromptTokenIds,
-      modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+      modelInfo: r.modelInfo,
     });
     expect(codes(v2)).toEqual([HardReason.belowFloor]);
   });
@@ -540,7 +559,7 @@ describe('partial distributions and other samplers', () => {
         job: judgeJob(c),
         scores: { positions },
         expectedPromptTokenIds: r.expectedPromptTokenIds,
-        modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+        modelInfo: r.modelInfo,
       });
       expect(v.reasons, JSON.stringify(params)).toEqual([]);
       if (params.topP === 1 && params.temperature > 0 && params.seed !== null)
@@ -556,27 +575,56 @@ describe('partial distributions and other samplers', () => {
       job: judgeJob(c),
       scores: { positions },
       expectedPromptTokenIds: r.expectedPromptTokenIds,
-      modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+      modelInfo: r.modelInfo,
     });
     expect(codes(v)).toContain(HardReason.greedyMismatch);
   });
 
-  test('a seeded job from a worker whose sampler cannot be replayed is checked as unseeded', async () => {
-    // Sampled by another RNG (an unseeded run), claimed with a seed.
+  test("a seeded job whose receipt names an engine's own sampler is judged statistically", async () => {
+    // Sampled by another RNG (Ollama's, vLLM's: here an unseeded run), with the request's seed.
     const c = await honest(chat('Tell me a story'), sampled(40, 1, 0.95));
-    const claimed = recommit(c, { params: { ...c.params, seed: 1234 } });
-    const r = await checked(claimed);
-    const args = {
-      job: judgeJob(claimed),
-      scores: r.scores,
-      expectedPromptTokenIds: r.expectedPromptTokenIds,
-    };
-    const unknown = judge({ ...args, modelInfo: { ...r.modelInfo, sampler: 'unknown' } });
-    expect(unknown.verdict).toBe('pass');
-    expect(unknown.evidence.sampling).toBe('sampled');
-    expect(unknown.soft.map((s) => s.code)).toContain(SoftSignal.samplerNotReplayed);
-    const canonical = judge({ ...args, modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' } });
+    for (const sampler of ['ollama', 'vllm']) {
+      const v = await audit(checker, recommit(c, { params: { ...c.params, seed: 1234 }, sampler }));
+      expect(v.verdict, sampler).toBe('pass');
+      expect(v.evidence.sampling).toBe('sampled');
+      expect(v.soft.map((s) => s.code)).toContain(SoftSignal.samplerNotReplayed);
+      expect(v.soft.find((s) => s.code === SoftSignal.samplerNotReplayed)!.detail).toContain(sampler);
+    }
+    // The same ids under the canonical sampler are replayed: not what seed 1234 picks.
+    const canonical = await audit(checker, recommit(c, { params: { ...c.params, seed: 1234 } }));
+    expect(canonical.evidence.sampling).toBe('seeded');
     expect(codes(canonical)).toContain(HardReason.seededMismatch);
+  });
+
+  test("an engine's own sampler still fails what no sampler produces (greedy, support, floor, termination)", async () => {
+    const rand = prng(17);
+    for (const params of [greedy(32), seeded(3, 32, 0.7, 0.8)]) {
+      const c = recommit(await honest(chat('Where is the garden?'), params), { sampler: 'ollama' });
+      const v = await audit(checker, fabricateRandom(c, rand, vocab));
+      expect(v.verdict, JSON.stringify(params)).toBe('fail');
+      expect(codes(v)).not.toContain(HardReason.seededMismatch);
+      expect(
+        codes(v).some((x) =>
+          [HardReason.greedyMismatch, HardReason.outsideTopP, HardReason.belowFloor].includes(x as never),
+        ),
+      ).toBe(true);
+      expect(codes(await audit(checker, truncateLength(c, 3)))).toEqual([HardReason.lengthEarly]);
+    }
+  });
+
+  test('a gateway serving another sampler than the worker signed: RECEIPT_REQUEST_HASH, abstain', async () => {
+    // An Ollama worker's honest seeded job, served as the canonical sampler's (the replay would
+    // fail it), and a canonical worker's served as Ollama's (the replay would be skipped).
+    const c = await honest(chat('Tell me a story'), sampled(40, 1, 0.95));
+    const ollama = recommit(c, { params: { ...c.params, seed: 1234 }, sampler: 'ollama' });
+    expect((await audit(checker, ollama)).verdict).toBe('pass');
+    abstainedOnGateway(
+      await audit(checker, { ...ollama, sampler: CANONICAL_SAMPLER }),
+      HardReason.requestHash,
+    );
+    const canonical = await honest(chat('Tell me a story'), seeded(8, 40));
+    expect((await audit(checker, canonical)).verdict).toBe('pass');
+    abstainedOnGateway(await audit(checker, { ...canonical, sampler: 'ollama' }), HardReason.requestHash);
   });
 });
 
@@ -630,7 +678,7 @@ describe('the replay agrees with the engine', () => {
         job: judgeJob(c),
         scores: { positions: jitter(r.scores!.positions, DEFAULT_THRESHOLDS.logitNoise) },
         expectedPromptTokenIds: r.expectedPromptTokenIds,
-        modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' },
+        modelInfo: r.modelInfo,
       });
       expect(v.reasons, JSON.stringify(params)).toEqual([]);
     }
@@ -666,12 +714,10 @@ describe('evidence', () => {
     expect(() =>
       judge({
         ...base,
-        modelInfo: { ...r.modelInfo, modelId: `0x${'11'.repeat(32)}`, sampler: 'aipg-sampler-v1' },
+        modelInfo: { ...r.modelInfo, modelId: `0x${'11'.repeat(32)}` },
       }),
     ).toThrow(/another model/);
     const shifted = { positions: r.scores!.positions.slice(1) };
-    expect(() =>
-      judge({ ...base, scores: shifted, modelInfo: { ...r.modelInfo, sampler: 'aipg-sampler-v1' } }),
-    ).toThrow(/do not cover/);
+    expect(() => judge({ ...base, scores: shifted, modelInfo: r.modelInfo })).toThrow(/do not cover/);
   });
 });

@@ -8,14 +8,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { voteCommitment } from '@aipg/chain';
-import { receiptTypedData } from '@aipg/core';
+import { CANONICAL_SAMPLER, receiptTypedData } from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine } from '@aipg/inference';
 import { pino } from 'pino';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ValidatorError } from '../src/errors.ts';
-import { HardReason } from '../src/judge/judge.ts';
+import { HardReason, SoftSignal } from '../src/judge/judge.ts';
 import type { ValidatorOptions } from '../src/node/options.ts';
 import { startValidator, type Validator } from '../src/node/validator.ts';
 import { type AuditGateway, type GatewayJob, startAuditGateway } from './fixtures/audit-gateway.ts';
@@ -28,6 +28,7 @@ import {
   MODEL_DIR,
   presetModel,
   prng,
+  recommit,
   runJob,
   seeded,
   truncateLength,
@@ -104,7 +105,6 @@ async function options(extra: Partial<ValidatorOptions> = {}): Promise<Validator
     threads: 1,
     gpuLayers: 0,
     contextSize: 1024,
-    replaySeeded: true,
     dataDir,
     pollIntervalMs: 3_600_000, // passes are driven by poll()
     logRange: 50,
@@ -520,6 +520,114 @@ describe('the audit loop', () => {
     chain.advance(chain.deadlines(8n).deadline - chain.now() + 1n);
     await v.poll();
     expect(v.status().votes).toEqual({ pass: 0, fail: 1 });
+  });
+
+  test('each job is judged by the sampler its receipt names: no node-wide switch', async () => {
+    // Two workers' seeded jobs in one batch, both sampled by an RNG that is not the job's seed
+    // (an unseeded run, claimed with the request's seed 1234). One receipt names Ollama's sampler:
+    // honest, judged statistically. The other names the canonical sampler (a seed cheat): replayed
+    // and FAILed, although the same node just judged an Ollama job.
+    const ran = await runJob(
+      worker,
+      tiny,
+      chat('Tell me a story'),
+      { maxTokens: 40, temperature: 1, topP: 0.95, seed: null, stop: [] },
+      77,
+    );
+    const ollama = recommit(ran, { params: { ...ran.params, seed: 1234 }, sampler: 'ollama' });
+    const cheat = recommit(ran, { jobId: `0x${'5e'.repeat(32)}`, params: { ...ran.params, seed: 1234 } });
+    expect(cheat.sampler).toBe(CANONICAL_SAMPLER);
+    const list = [ollama, cheat];
+    const batch = gateway.addBatch(9n, await Promise.all(list.map((c) => signed(c))));
+    const chain = fakeChain();
+    chain.settle(
+      9n,
+      batch.root,
+      GATEWAY,
+      list.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const v = await start(chain);
+    await v.poll();
+    expect(v.status().audits.committed).toBe(2);
+    const file = JSON.parse(await readFile(v.status().stateFile, 'utf8'));
+    type Saved = { jobId: Hex; vote: string; reasons: { code: string }[]; soft: string[] };
+    const byJob = new Map((Object.values(file.audits) as Saved[]).map((a) => [a.jobId, a]));
+    expect(byJob.get(ollama.jobId)).toMatchObject({ vote: 'pass', reasons: [] });
+    expect(byJob.get(ollama.jobId)!.soft).toContain(SoftSignal.samplerNotReplayed);
+    expect(byJob.get(cheat.jobId)!.vote).toBe('fail');
+    expect(byJob.get(cheat.jobId)!.reasons.map((r) => r.code)).toContain(HardReason.seededMismatch);
+    expect(v.status().gatewayFaults.total).toBe(0);
+    chain.advance(chain.deadlines(9n).deadline - chain.now() + 1n);
+    await v.poll();
+    expect(v.status().votes).toEqual({ pass: 1, fail: 1 });
+  });
+
+  test('a gateway serving another sampler than signed, or an altered input: abstain, report the gateway, never FAIL', async () => {
+    const ran = await runJob(
+      worker,
+      tiny,
+      chat('What does the sea know?'),
+      { maxTokens: 40, temperature: 1, topP: 0.95, seed: null, stop: [] },
+      78,
+    );
+    // An Ollama worker's honest seeded job, served as the canonical sampler's: the replay would FAIL it.
+    const ollama = recommit(ran, { params: { ...ran.params, seed: 1234 }, sampler: 'ollama' });
+    // An honest job whose input the gateway altered after tokenizing (and accepting) the original.
+    const honest = await runJob(worker, tiny, chat('Where does the road go?'), greedy(20));
+    const altered = {
+      kind: 'chat' as const,
+      messages: [
+        { role: 'system' as const, content: 'secret system text' },
+        { role: 'user' as const, content: 'Where does the road go?' },
+      ],
+    };
+    const served = [
+      { ...(await signed(ollama)), sampler: CANONICAL_SAMPLER },
+      { ...(await signed(honest)), input: altered },
+    ];
+    const batch = gateway.addBatch(10n, served);
+    const chain = fakeChain();
+    chain.settle(
+      10n,
+      batch.root,
+      GATEWAY,
+      served.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const v = await startValidator(await options({ metrics: { port: 0, host: '127.0.0.1' } }), {
+      chain: chain.chain,
+      logger,
+    });
+    running.push(v);
+    await v.poll();
+    const s = v.status();
+    expect(s.audits).toMatchObject({ abstained: 2, committed: 0 });
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
+    const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
+    const byJob = new Map(
+      (Object.values(file.audits) as { jobId: Hex; vote?: string; gatewayFaults?: string[] }[]).map((a) => [
+        a.jobId,
+        a,
+      ]),
+    );
+    expect(byJob.get(ollama.jobId)).toMatchObject({ gatewayFaults: [HardReason.requestHash] });
+    expect(byJob.get(honest.jobId)).toMatchObject({ gatewayFaults: [HardReason.promptMismatch] });
+    expect([...byJob.values()].every((a) => a.vote === undefined)).toBe(true);
+    const gw = GATEWAY.toLowerCase();
+    const expected = { [HardReason.requestHash]: 1, [HardReason.promptMismatch]: 1 };
+    expect(s.gatewayFaults).toEqual({ total: 2, byGateway: { [gw]: expected } });
+    const text = await (await fetch(s.metricsUrl!)).text();
+    for (const code of Object.keys(expected))
+      expect(text).toContain(`aipg_validator_gateway_faults_total{gateway="${gw}",reason="${code}"} 1`);
+    expect(text).not.toMatch(/aipg_validator_audits_total\{verdict="fail"\}/);
+    expect(lines.map((l) => JSON.parse(l)).filter((l) => /gateway fault/.test(l.msg))).toHaveLength(2);
+    expect(lines.join('\n')).not.toMatch(/secret system text|road/);
+    chain.advance(chain.deadlines(10n).deadline - chain.now() + 1n);
+    await v.poll();
+    expect(v.status().votes).toEqual({ pass: 0, fail: 0 });
   });
 
   test('a state file of another validator is refused', async () => {

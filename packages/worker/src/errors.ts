@@ -31,6 +31,16 @@ export const WorkerErrorCode = {
    * would let one number be settled for two jobs. A protocol error of the gateway; never retried here.
    */
   seqReused: 'WORKER_SEQ_REUSED',
+  /**
+   * The job's `promptTokenIds` fall outside the model's vocabulary: no worker of the model can run
+   * them (a gateway bug). Never retried; no receipt.
+   */
+  promptInvalid: 'PROMPT_TOKENS_INVALID',
+  /**
+   * This worker's backend cannot run the job's `promptTokenIds` exactly (Ollama tokenizes the
+   * rendered prompt itself, and its ids differ): retryable, another worker may. No receipt.
+   */
+  promptMismatch: 'PROMPT_TOKENS_MISMATCH',
   // score jobs (validators' cross-checks)
   /** The model's backend cannot score (not the embedded llama.cpp one): another worker may. */
   scoreUnsupported: 'SCORE_UNSUPPORTED',

@@ -8,6 +8,8 @@ export {
   type AdversaryTokenizer,
   type CreateAdversaryBackendOptions,
   createAdversaryBackend,
+  INJECTED_TEXT,
+  OVERBILL_FACTOR,
 } from './adversary/index.ts';
 export type { CreateBackend } from './backend-factory.ts';
 export {
@@ -21,6 +23,7 @@ export type {
   GenerateRequest,
   GenerateResult,
   InferenceBackend,
+  JobFrame,
   ScoredToken,
   ScoreRequest,
   ScoreResult,

@@ -51,7 +51,15 @@ export type WorkerStatus = {
   owner: Address;
   chainId: number;
   grid: Address;
-  models: { modelId: Hex; name: string; backend: string; maxConcurrency: number; activeJobs: number }[];
+  models: {
+    modelId: Hex;
+    name: string;
+    backend: string;
+    /** The sampler advertised for the model (and signed into its receipts). */
+    sampler: string;
+    maxConcurrency: number;
+    activeJobs: number;
+  }[];
   jobs: {
     active: number;
     completed: number;
@@ -203,6 +211,7 @@ export async function startWorker(
       name: backend.model.name,
       weightsHash: backend.model.weightsHash,
       maxConcurrency,
+      sampler: backend.sampler,
     })),
     hardware,
     version: options.version,
@@ -318,6 +327,7 @@ export async function startWorker(
           modelId: backend.model.modelId,
           name: backend.model.name,
           backend: backend.kind,
+          sampler: backend.sampler,
           maxConcurrency,
           activeJobs: stats.byModel[backend.model.modelId]?.active ?? 0,
         })),

@@ -14,6 +14,8 @@ export type GetModelReturnType = {
   name: string;
   kind: ModelKind;
   weightsHash: Hex;
+  /** sha256 of the model's tokenizer file; the zero hash for an image model registered without one. */
+  tokenizerHash: Hex;
   parameterCount: bigint;
   minVramMb: number;
   rates: RateCard;
@@ -43,6 +45,7 @@ export async function getModel(
     name: m.name,
     kind: modelKindFromUint(m.kind),
     weightsHash: m.weightsHash,
+    tokenizerHash: m.tokenizerHash,
     parameterCount: m.parameterCount,
     minVramMb: m.minVramMb,
     rates: {

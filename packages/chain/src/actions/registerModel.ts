@@ -11,6 +11,13 @@ export type RegisterModelParameters = {
   kind: ModelKind;
   /** sha256 of the GGUF / checkpoint file. */
   weightsHash: Hex;
+  /**
+   * sha256 of the model's tokenizer file (the GGUF's metadata with no tensors: `extractTokenizerFile` /
+   * `ensureModel().tokenizerHash` of @aipg/inference), which gateways load to tokenize prompts and render
+   * output text. Required (non-zero) for text models; image models may pass the zero hash. Immutable once
+   * registered.
+   */
+  tokenizerHash: Hex;
   parameterCount: bigint;
   minVramMb: number;
   /** AIPG wei per 1,000,000 input / output tokens (text), per megapixel-step (images). */
@@ -22,19 +29,19 @@ export type RegisterModelReturnType = TransactionResult & {
   modelId: Hex;
 };
 
-/** `NotOwner`, `ModelExists`, `EmptyName`, `InvalidRates`. */
+/** `NotOwner`, `ModelExists`, `EmptyName`, `ZeroWeightsHash`, `ZeroTokenizerHash`, `InvalidRates`. */
 export type RegisterModelErrorType = ChainError;
 
 /** Registers a model and its rate card. Owner only. */
 export async function registerModel(
   client: WriteClient,
-  { grid, name, kind, weightsHash, parameterCount, minVramMb, rates }: RegisterModelParameters,
+  { grid, name, kind, weightsHash, tokenizerHash, parameterCount, minVramMb, rates }: RegisterModelParameters,
 ): Promise<RegisterModelReturnType> {
   const receipt = await writeAndWait(client, 'registerModel', {
     address: grid,
     abi: gridAbi,
     functionName: 'registerModel',
-    args: [name, modelKindToUint[kind], weightsHash, parameterCount, minVramMb, rates],
+    args: [name, modelKindToUint[kind], weightsHash, tokenizerHash, parameterCount, minVramMb, rates],
   });
   const [event] = parseEventLogs({ abi: gridAbi, logs: receipt.logs, eventName: 'ModelRegistered' });
   if (!event) {

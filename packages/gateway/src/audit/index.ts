@@ -153,6 +153,7 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
         prompt_token_ids: job.promptTokenIds,
         output_token_ids: job.outputTokenIds,
         output_text: job.outputText,
+        sampler: job.sampler,
         finish_reason: job.finishReason,
         receipt: receiptToJson(stored.receipt),
         signature: stored.signature,

@@ -4,7 +4,7 @@ import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { ApiKeyRecord, JobInput, NewJob, Storage } from '../storage/index.ts';
+import type { ApiKeyRecord, NewJob, Storage } from '../storage/index.ts';
 import {
   apiKeyMessage,
   deriveApiKey,
@@ -33,25 +33,16 @@ export function aipg(wei: bigint): string {
   return formatUnits(wei, 18);
 }
 
-/**
- * An upper bound of the prompt's token count before any tokenizer ran: every token covers at least
- * one UTF-8 byte (byte-fallback vocabularies), plus room for the chat template's special tokens.
- */
-export function estimatePromptTokens(input: JobInput): number {
-  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
-  if ('prompt' in input) return bytes(input.prompt) + 8;
-  return input.messages.reduce((n, m) => n + bytes(m.content) + bytes(m.role) + 32, 64);
-}
-
+/** The most a job can cost: its prompt as the gateway tokenized it, and `maxTokens` of output. */
 export function maxFee(p: {
-  input: JobInput;
+  inputTokens: number;
   maxTokens: number;
   rates: Pick<RateCard, 'inputPerMTokens' | 'outputPerMTokens'>;
   confidential: boolean;
   premiumBps: number;
 }): bigint {
   return computeTextFee({
-    inputTokens: estimatePromptTokens(p.input),
+    inputTokens: p.inputTokens,
     outputTokens: p.maxTokens,
     rates: p.rates,
     confidential: p.confidential,

@@ -21,6 +21,8 @@ const HELP = `aipg-gateway: the AI Power Grid gateway
   --database-url URL     PostgreSQL server (DATABASE_URL); default: embedded PGlite
   --database-dir DIR     PGlite data directory (AIPG_GATEWAY_DB_DIR, default .aipg/gateway-db)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (AIPG_LOG_LEVEL)
+  --tokenizers-dir DIR   models' tokenizer files, matched by their on-chain hash
+                         (AIPG_GATEWAY_TOKENIZERS_DIR, default .aipg/tokenizers)
   --set key=value        any option by its dotted name, e.g. settlement.intervalMs=5000
 `;
 

@@ -16,6 +16,7 @@ import { getChainId, readContract } from 'viem/actions';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 
+/** A registered model as the registry holds it; `tokenizerHash` names the tokenizer file it is rendered with. */
 export type OnchainModel = GetModelReturnType;
 
 export type PayerFunds = {

@@ -38,7 +38,8 @@ export const closeCodes = {
 } as const;
 export type HubErrorCode = keyof typeof closeCodes;
 
-export type TokenFrame = { text: string; tokenIds: number[] };
+/** Streamed token ids (the gateway renders their text itself). */
+export type TokenFrame = { tokenIds: number[] };
 
 /** What a dispatched job hears back from its worker. Exactly one of onResult / onError ends it. */
 export type JobHandlers = {
@@ -59,9 +60,16 @@ type InFlight =
   | { kind: 'job'; modelId: Hex; handlers: JobHandlers }
   | { kind: 'score'; modelId: Hex; handlers: ScoreHandlers };
 
-type ServedModel = { name: string; weightsHash: Hex; maxConcurrency: number; inFlight: number };
+type ServedModel = {
+  name: string;
+  weightsHash: Hex;
+  maxConcurrency: number;
+  /** The sampler the worker says its engine draws with: its receipts' requestHash must commit to it. */
+  sampler: string;
+  inFlight: number;
+};
 
-export type WorkerSession = RoutableWorker & {
+export type WorkerSession = Omit<RoutableWorker, 'models'> & {
   models: Map<Hex, ServedModel>;
   hardware: Hardware;
   version: string;
@@ -308,7 +316,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
           return;
         case 'token': {
           const j = session.jobs.get(frame.jobId);
-          if (j?.kind === 'job') j.handlers.onToken({ text: frame.text, tokenIds: frame.tokenIds });
+          if (j?.kind === 'job') j.handlers.onToken({ tokenIds: frame.tokenIds });
           else if (j) mismatched(session, frame.jobId, 'token');
           return;
         }
@@ -359,7 +367,13 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
     const models = new Map<Hex, ServedModel>(
       hello.models.map((m: AdvertisedModel) => [
         m.modelId.toLowerCase() as Hex,
-        { name: m.name, weightsHash: m.weightsHash, maxConcurrency: m.maxConcurrency, inFlight: 0 },
+        {
+          name: m.name,
+          weightsHash: m.weightsHash,
+          maxConcurrency: m.maxConcurrency,
+          sampler: m.sampler,
+          inFlight: 0,
+        },
       ]),
     );
     const s: Session = {

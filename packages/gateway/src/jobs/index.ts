@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { type JobMessage, type ResultMessage, receiptLeafHash, type SamplingParams } from '@aipg/core';
+import {
+  type JobMessage,
+  MAX_PROMPT_TOKENS,
+  type ResultMessage,
+  receiptLeafHash,
+  type SamplingParams,
+} from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { type Billing, maxFee } from '../billing/index.ts';
@@ -17,6 +23,8 @@ import type {
   Storage,
   StoredReceipt,
 } from '../storage/index.ts';
+import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
+import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
 import { renderJob } from './render.ts';
 
@@ -37,7 +45,7 @@ export type JobSpec = {
 };
 
 export type RunHooks = {
-  /** Each text delta, in order, as the worker streams it. */
+  /** Each text delta, in order, rendered by the gateway from the token ids the worker streams. */
   onToken?: ((text: string) => void) | undefined;
   /** Aborted when the client went away: the worker is told to stop, nothing is charged. */
   signal?: AbortSignal | undefined;
@@ -78,6 +86,7 @@ export function createJobs({
   billing,
   hub,
   routing,
+  tokenizers,
   onReceipt,
 }: {
   common: Common;
@@ -86,6 +95,8 @@ export function createJobs({
   billing: Billing;
   hub: Hub;
   routing: Routing;
+  /** The models' registered tokenizers: prompts are tokenized and outputs rendered with them. */
+  tokenizers: Tokenizers;
   /** Called after each receipt is stored (the settlement loop counts them). */
   onReceipt?: (() => void) | undefined;
 }) {
@@ -122,6 +133,18 @@ export function createJobs({
     return model;
   }
 
+  /** The tokenizer of a prepared job's model (an async job may run on another replica, or after a restart). */
+  async function tokenizerOf(job: JobRecord): Promise<GatewayTokenizer> {
+    let model: OnchainModel | undefined;
+    try {
+      model = await chain.model(job.modelId);
+    } catch (error) {
+      throw chainFailure(error, 'model registry');
+    }
+    if (!model) throw new GatewayError('model_not_found', `model ${job.modelName} is no longer registered`);
+    return tokenizers.get(model);
+  }
+
   /**
    * Validates what needs the registry and the hub, prices the job at its maximum, and reserves that
    * amount of the payer's balance while inserting the job. Throws 404 / 503 / 402 before any work.
@@ -151,6 +174,20 @@ export function createJobs({
         );
       }
     }
+    // The gateway tokenizes the request itself: the worker runs these ids, signs them, and the payer
+    // is charged for exactly their count.
+    const tokenizer = await tokenizers.get(model);
+    const promptTokenIds =
+      'messages' in spec.input
+        ? tokenizer.chatPromptTokenIds(spec.input.messages)
+        : tokenizer.promptTokenIds(spec.input.prompt);
+    if (promptTokenIds.length > MAX_PROMPT_TOKENS) {
+      throw new GatewayError(
+        'context_length_exceeded',
+        `the prompt is ${promptTokenIds.length} tokens; at most ${MAX_PROMPT_TOKENS} are accepted`,
+        { param: 'messages' in spec.input ? 'messages' : 'prompt' },
+      );
+    }
     const eligible = routing.eligible(hub.workers(), model.id, spec.pin);
     if (eligible.length === 0) {
       throw new GatewayError(
@@ -176,7 +213,7 @@ export function createJobs({
       stop: spec.stop,
     };
     const reservedFee = maxFee({
-      input: spec.input,
+      inputTokens: promptTokenIds.length,
       maxTokens,
       rates: model.rates,
       confidential: false,
@@ -211,6 +248,7 @@ export function createJobs({
       leaseUntil: opts.mode === 'async' ? null : new Date(Date.now() + leaseMs()),
       instanceId: opts.mode === 'async' ? null : instanceId,
       reservedFee,
+      promptTokenIds,
       idempotencyScope: opts.idempotency?.scope ?? null,
       idempotencyKey: opts.idempotency?.key ?? null,
       webhookUrl: opts.webhookUrl ?? null,
@@ -261,11 +299,13 @@ export function createJobs({
     job: JobRecord,
     worker: WorkerSession,
     seq: bigint,
+    tokenizer: GatewayTokenizer,
     hooks: RunHooks,
   ): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       const dispatchedAt = Date.now();
       const streamed: number[] = [];
+      const rendered = createOutputStream(tokenizer, job.params.stop);
       let firstTokenAt: number | null = null;
       let done = false;
       const message: JobMessage = {
@@ -276,6 +316,7 @@ export function createJobs({
         payer: job.payer,
         kind: job.kind,
         input: job.request.input,
+        promptTokenIds: job.promptTokenIds ?? [],
         params: { ...job.params, stop: [...job.params.stop] },
         pricing: job.pricing,
         confidential: false,
@@ -299,7 +340,8 @@ export function createJobs({
             clearTimeout(firstTokenTimer);
           }
           streamed.push(...t.tokenIds);
-          if (t.text) hooks.onToken?.(t.text);
+          const text = rendered.push(t.tokenIds);
+          if (text) hooks.onToken?.(text);
         },
         onResult(frame) {
           finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed });
@@ -371,6 +413,7 @@ export function createJobs({
     }
     metrics.jobsInFlight.inc(undefined, 1);
     try {
+      const tokenizer = await tokenizerOf(job);
       const exclude = new Set<string>();
       const failures: string[] = [];
       for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
@@ -411,7 +454,7 @@ export function createJobs({
           attempt,
           seq: seq.toString(),
         });
-        const a = await runOnWorker(job, worker, seq, hooks);
+        const a = await runOnWorker(job, worker, seq, tokenizer, hooks);
         if (a.kind !== 'result') {
           await storage.receiptNumbers.release(chain.gateway, seq).catch((error: unknown) => {
             log.warn({ msg: 'releasing a receipt number failed', seq: seq.toString(), error });
@@ -443,7 +486,7 @@ export function createJobs({
           if (attempt < options.jobs.maxAttempts) metrics.jobRetries.inc({ model: job.modelName });
           continue;
         }
-        return await complete(job, worker, seq, a, startedAt, log);
+        return await complete(job, worker, seq, tokenizer, a, startedAt, log);
       }
       if (hooks.signal?.aborted) {
         return fail(
@@ -463,6 +506,8 @@ export function createJobs({
         startedAt,
       );
     } catch (error) {
+      // A gateway condition (the registry unreachable, a tokenizer missing) keeps its own code and status.
+      if (error instanceof GatewayError) return fail(job, error, false, startedAt);
       log.error({ msg: 'job crashed', error });
       return fail(
         job,
@@ -481,11 +526,13 @@ export function createJobs({
     job: JobRecord,
     worker: WorkerSession,
     seq: bigint,
+    tokenizer: GatewayTokenizer,
     a: Extract<Attempt, { kind: 'result' }>,
     startedAt: number,
     log: Common['logger'],
   ): Promise<JobOutcome> {
     const now = Date.now();
+    const sampler = worker.models.get(job.modelId)?.sampler ?? '';
     const verdict = await verifyResult(a.frame, {
       jobId: job.id,
       seq,
@@ -494,6 +541,9 @@ export function createJobs({
       worker: worker.owner,
       operator: worker.operator,
       modelId: job.modelId,
+      promptTokenIds: job.promptTokenIds ?? [],
+      sampler,
+      tokenizer,
       params: job.params,
       pricing: job.pricing,
       confidential: false,
@@ -547,9 +597,9 @@ export function createJobs({
         worker: worker.owner,
         operator: worker.operator,
         fee: receipt.fee,
-        promptTokenIds: a.frame.promptTokenIds,
         outputTokenIds: a.frame.outputTokenIds,
-        outputText: a.frame.text,
+        outputText: verdict.text,
+        sampler,
         finishReason: a.frame.finishReason,
         ttftMs,
         totalMs,

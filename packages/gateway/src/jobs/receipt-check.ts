@@ -10,6 +10,8 @@ import {
 } from '@aipg/core';
 import { type Address, type Hex, recoverTypedDataAddress } from 'viem';
 import type { JobPricing } from '../storage/index.ts';
+import type { GatewayTokenizer } from '../tokenizers/index.ts';
+import { renderOutput } from './output.ts';
 
 export type ReceiptExpectation = {
   jobId: Hex;
@@ -22,6 +24,12 @@ export type ReceiptExpectation = {
   /** The operator key the worker logged in with: must be the signer. */
   operator: Address;
   modelId: Hex;
+  /** The prompt as the gateway tokenized it and sent it: the receipt must commit to exactly these ids. */
+  promptTokenIds: readonly number[];
+  /** The sampler the worker advertised for the model: the receipt's requestHash must commit to it. */
+  sampler: string;
+  /** The model's registered tokenizer: renders the output and checks how it ends. */
+  tokenizer: GatewayTokenizer;
   params: SamplingParams;
   pricing: JobPricing;
   confidential: boolean;
@@ -35,14 +43,22 @@ export type ReceiptExpectation = {
   streamedTokenIds: readonly number[] | null;
 };
 
-export type ReceiptVerdict = { ok: true; receipt: Receipt } | { ok: false; reason: string; field: string };
+export type ReceiptVerdict =
+  | {
+      ok: true;
+      receipt: Receipt /** The output as the user receives it, rendered from the ids. */;
+      text: string;
+    }
+  | { ok: false; reason: string; field: string };
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
  * Checks a worker's `result` against what the gateway expects, field by field, then the EIP-712
- * signature. The receipt must commit to exactly the token ids returned, the parameters sent, the
- * counts of those tokens, and the fee those counts cost at the rate card the job was priced with.
+ * signature. The receipt must commit to exactly the prompt ids the gateway sent, the parameters sent,
+ * the worker's advertised sampler, the output ids returned (which must end the way generation ends),
+ * the counts of those tokens, and the fee those counts cost at the rate card the job was priced with.
+ * The text the user receives is rendered here from the output ids, never taken from the worker.
  */
 export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation): Promise<ReceiptVerdict> {
   const fail = (field: string, reason: string): ReceiptVerdict => ({ ok: false, field, reason });
@@ -56,25 +72,38 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
     return fail('worker', `receipt names worker ${r.worker}, the bond owner is ${x.worker}`);
   if (!same(r.modelId, x.modelId)) return fail('modelId', 'receipt names another model');
   if (r.confidential !== x.confidential) return fail('confidential', 'confidential flag differs');
-  if (frame.outputTokenIds.length > x.params.maxTokens) {
+  const p = frame.promptTokenIds;
+  const q = x.promptTokenIds;
+  if (p.length !== q.length || p.some((id, i) => id !== q[i])) {
     return fail(
-      'outputUnits',
-      `${frame.outputTokenIds.length} output tokens exceed max_tokens ${x.params.maxTokens}`,
+      'promptTokenIds',
+      `the prompt ids (${p.length}) are not the ${q.length} the gateway tokenized and sent`,
     );
-  }
-  if (frame.finishReason === 'length' && frame.outputTokenIds.length !== x.params.maxTokens) {
-    return fail('finishReason', 'finish "length" before max_tokens');
   }
   if (r.inputUnits !== BigInt(frame.promptTokenIds.length))
     return fail('inputUnits', 'inputUnits is not the prompt token count');
   if (r.outputUnits !== BigInt(frame.outputTokenIds.length))
     return fail('outputUnits', 'outputUnits is not the output token count');
-  if (r.requestHash !== computeRequestHash(frame.promptTokenIds, x.params)) {
-    return fail('requestHash', 'requestHash does not commit to the prompt tokens and the job parameters');
+  if (r.requestHash !== computeRequestHash(frame.promptTokenIds, x.params, x.sampler)) {
+    return fail(
+      'requestHash',
+      `requestHash does not commit to the prompt tokens, the job parameters and the sampler "${x.sampler}"`,
+    );
   }
   if (r.outputHash !== computeOutputHash(frame.outputTokenIds, frame.finishReason)) {
     return fail('outputHash', 'outputHash does not commit to the output tokens and finish reason');
   }
+  const rendered = renderOutput(
+    x.tokenizer,
+    {
+      outputTokenIds: frame.outputTokenIds,
+      finishReason: frame.finishReason,
+      promptTokenIds: frame.promptTokenIds,
+      sampler: x.sampler,
+    },
+    x.params,
+  );
+  if (!rendered.ok) return fail(rendered.field, rendered.reason);
   if (x.streamedTokenIds !== null) {
     const s = x.streamedTokenIds;
     const o = frame.outputTokenIds;
@@ -111,5 +140,5 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
   }
   if (!same(signer, x.operator))
     return fail('signature', `receipt signed by ${signer}, not the worker's operator ${x.operator}`);
-  return { ok: true, receipt: r };
+  return { ok: true, receipt: r, text: rendered.text };
 }

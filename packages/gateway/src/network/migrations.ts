@@ -108,6 +108,18 @@ CREATE TABLE network_params (
 CREATE INDEX network_jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL
 `,
   },
+  {
+    id: 2,
+    name: 'model tokenizer hashes',
+    // Models indexed before this migration take the hash from their stored ModelRegistered event (null
+    // when that event predates the field).
+    sql: `
+ALTER TABLE network_models ADD COLUMN tokenizer_hash text;
+
+UPDATE network_models SET tokenizer_hash = lower(e.args->>'tokenizerHash')
+  FROM network_events e WHERE e.name = 'ModelRegistered' AND e.model_id = network_models.id
+`,
+  },
 ];
 
 /** Applies pending network migrations under a transaction-scoped advisory lock (replicas may start together). */

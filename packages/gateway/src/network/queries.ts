@@ -80,7 +80,7 @@ export async function modelsView(deps: QueryDeps, windowS = 300, latencyWindowS 
   const { db } = deps;
   const [models, p, recent, latency, queue, totals] = await Promise.all([
     db.query<Row>(
-      `SELECT id, name, kind, weights_hash, parameter_count::text AS parameter_count, min_vram_mb,
+      `SELECT id, name, kind, weights_hash, tokenizer_hash, parameter_count::text AS parameter_count, min_vram_mb,
          input_per_m::text AS input_per_m, output_per_m::text AS output_per_m, per_mp_step::text AS per_mp_step, active,
          registered_block::text AS registered_block, extract(epoch FROM registered_at)::float8 AS registered_at
        FROM network_models ORDER BY active DESC, registered_block, name`,
@@ -144,6 +144,8 @@ export async function modelsView(deps: QueryDeps, windowS = 300, latencyWindowS 
       name: String(m.name),
       kind: m.kind as 'text' | 'image',
       weights_hash: String(m.weights_hash),
+      /** sha256 of the tokenizer file gateways render its text with (zero for an image model without one). */
+      tokenizer_hash: (m.tokenizer_hash as string | null) ?? null,
       parameter_count: (m.parameter_count as string | null) ?? null,
       min_vram_mb: num(m.min_vram_mb),
       active: Boolean(m.active),

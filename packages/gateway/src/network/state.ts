@@ -159,15 +159,16 @@ export async function applyEvent(tx: Sql, e: EventRow): Promise<void> {
         active?: boolean;
       };
       await tx.query(
-        `INSERT INTO network_models (id, name, kind, weights_hash, parameter_count, min_vram_mb, input_per_m, output_per_m,
-           per_mp_step, active, registered_block, registered_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10, to_timestamp($11))
+        `INSERT INTO network_models (id, name, kind, weights_hash, tokenizer_hash, parameter_count, min_vram_mb,
+           input_per_m, output_per_m, per_mp_step, active, registered_block, registered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, $11, to_timestamp($12))
          ON CONFLICT (id) DO NOTHING`,
         [
           e.modelId,
           a.name,
           Number(a.kind) === 1 ? 'image' : 'text',
           String(a.weightsHash).toLowerCase(),
+          a.tokenizerHash == null ? null : String(a.tokenizerHash).toLowerCase(),
           reg.parameterCount ?? null,
           reg.minVramMb ?? null,
           big(reg.rates?.inputPerMTokens).toString(),

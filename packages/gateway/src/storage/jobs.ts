@@ -43,9 +43,13 @@ export type JobRecord = {
   worker: Address | null;
   operator: Address | null;
   attempts: number;
+  /** The prompt as this gateway tokenized it (what the worker was sent and had to sign). */
   promptTokenIds: number[] | null;
   outputTokenIds: number[] | null;
+  /** The output as this gateway rendered it from `outputTokenIds` with the model's tokenizer. */
   outputText: string | null;
+  /** The sampler the receipt's requestHash commits to. */
+  sampler: string | null;
   finishReason: 'stop' | 'length' | null;
   error: JobError | null;
   ttftMs: number | null;
@@ -79,15 +83,15 @@ export type NewJob = Pick<
   | 'idempotencyScope'
   | 'idempotencyKey'
   | 'webhookUrl'
-> & { leaseUntil: Date | null; instanceId: string | null };
+> & { promptTokenIds: number[]; leaseUntil: Date | null; instanceId: string | null };
 
 export type JobCompletion = {
   worker: Address;
   operator: Address;
   fee: bigint;
-  promptTokenIds: number[];
   outputTokenIds: number[];
   outputText: string;
+  sampler: string;
   finishReason: 'stop' | 'length';
   ttftMs: number;
   totalMs: number;
@@ -99,7 +103,7 @@ type JobRow = Record<string, unknown>;
 
 const COLUMNS = `id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
   reserved_fee::text AS reserved_fee, fee::text AS fee, worker, operator, attempts, prompt_token_ids, output_token_ids,
-  output_text, finish_reason, error, ttft_ms, total_ms, tokens_per_second, idempotency_scope, idempotency_key,
+  output_text, sampler, finish_reason, error, ttft_ms, total_ms, tokens_per_second, idempotency_scope, idempotency_key,
   webhook_url, webhook_status, webhook_attempts, created_at, started_at, first_token_at, completed_at`;
 
 const date = (v: unknown) => (v == null ? null : new Date(v as string));
@@ -126,6 +130,7 @@ function toRecord(r: JobRow): JobRecord {
     promptTokenIds: (r.prompt_token_ids as number[] | null) ?? null,
     outputTokenIds: (r.output_token_ids as number[] | null) ?? null,
     outputText: (r.output_text as string | null) ?? null,
+    sampler: (r.sampler as string | null) ?? null,
     finishReason: (r.finish_reason as 'stop' | 'length' | null) ?? null,
     error: (r.error as JobError | null) ?? null,
     ttftMs: num(r.ttft_ms),
@@ -149,9 +154,10 @@ export function createJobStore(db: Sql) {
     async insert(tx: Sql, j: NewJob): Promise<void> {
       await tx.query(
         `INSERT INTO jobs (id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
-           reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, started_at)
+           reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids,
+           started_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $16, $17,
-           CASE WHEN $11 = 'running' THEN now() END)`,
+           $18::jsonb, CASE WHEN $11 = 'running' THEN now() END)`,
         [
           j.id,
           j.kind,
@@ -170,6 +176,7 @@ export function createJobStore(db: Sql) {
           j.webhookUrl,
           j.leaseUntil,
           j.instanceId,
+          JSON.stringify(j.promptTokenIds),
         ],
       );
     },
@@ -230,7 +237,7 @@ export function createJobStore(db: Sql) {
     async complete(tx: Sql, id: string, c: JobCompletion): Promise<void> {
       await tx.query(
         `UPDATE jobs SET status = 'succeeded', reserved_fee = 0, fee = $2, worker = $3, operator = $4,
-           prompt_token_ids = $5::jsonb, output_token_ids = $6::jsonb, output_text = $7, finish_reason = $8,
+           sampler = $5, output_token_ids = $6::jsonb, output_text = $7, finish_reason = $8,
            ttft_ms = $9, total_ms = $10, tokens_per_second = $11, first_token_at = $12, completed_at = now(),
            lease_until = NULL, updated_at = now(),
            webhook_status = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
@@ -241,7 +248,7 @@ export function createJobStore(db: Sql) {
           c.fee.toString(),
           c.worker,
           c.operator,
-          JSON.stringify(c.promptTokenIds),
+          c.sampler,
           JSON.stringify(c.outputTokenIds),
           c.outputText,
           c.finishReason,

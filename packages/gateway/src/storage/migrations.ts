@@ -239,6 +239,14 @@ ALTER TABLE batches ADD COLUMN first_seq numeric(20, 0);
 ALTER TABLE batches ADD COLUMN seq_count numeric(20, 0);
 `,
   },
+  {
+    id: 5,
+    name: 'samplers',
+    // The sampler a worker's receipt commits to (part of requestHash): audit evidence serves it.
+    sql: `
+ALTER TABLE jobs ADD COLUMN sampler text;
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   anvilTestAccounts,
   approveToken,
@@ -12,6 +15,13 @@ import {
   type WriteClient,
 } from '@aipg/chain';
 import { computeModelId, parseAipg } from '@aipg/core';
+import {
+  createTokenizer,
+  extractTokenizerFile,
+  MODEL_PRESETS,
+  makeGguf,
+  type Tokenizer,
+} from '@aipg/inference';
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import {
@@ -43,10 +53,34 @@ export const roles = {
 export const MODEL = {
   name: 'tiny-test',
   weightsHash: keccak256(toBytes('tiny-test weights')) as Hex,
+  /** The tiny preset's real tokenizer: the gateway tokenizes prompts and renders text with it. */
+  tokenizerHash: MODEL_PRESETS.tiny.tokenizerHash,
   /** 1 AIPG per million input tokens, 2 per million output tokens. */
   rates: { inputPerMTokens: parseAipg('1'), outputPerMTokens: parseAipg('2'), perMegapixelStep: 0n },
 };
 export const MODEL_ID = computeModelId(MODEL.name, MODEL.weightsHash);
+
+/** A directory holding only the tiny preset's tokenizer file: the test gateways' `tokenizers.dir`. */
+export const TOKENIZERS_DIR = join(tmpdir(), `aipg-test-tokenizers-${process.pid}`);
+const TOKENIZER_PATH = join(TOKENIZERS_DIR, 'aipg-tiny-llama.tokenizer.gguf');
+let tokenizerFile: Promise<string> | undefined;
+
+/** Writes the tiny preset's tokenizer file (from its generated GGUF) into `TOKENIZERS_DIR`, once. */
+export function ensureTestTokenizerFile(): Promise<string> {
+  tokenizerFile ??= (async () => {
+    await mkdir(TOKENIZERS_DIR, { recursive: true });
+    await writeFile(TOKENIZER_PATH, extractTokenizerFile(makeGguf(MODEL_PRESETS.tiny.config).bytes));
+    return TOKENIZER_PATH;
+  })();
+  return tokenizerFile;
+}
+
+let testTokenizer: Promise<Tokenizer> | undefined;
+/** The test model's tokenizer, as the gateway loads it: tests compute expected ids and texts with it. */
+export function loadTestTokenizer(): Promise<Tokenizer> {
+  testTokenizer ??= ensureTestTokenizerFile().then((modelPath) => createTokenizer({ modelPath }));
+  return testTokenizer;
+}
 
 export type TestGrid = {
   chain: StartDevChainReturnType;
@@ -60,6 +94,7 @@ export type TestGrid = {
 
 /** anvil + a devnet Grid with the test model registered, two bonded workers, a validator and a funded payer. */
 export async function startTestGrid(): Promise<TestGrid> {
+  await ensureTestTokenizerFile();
   const chain = await startDevChain();
   const { rpcUrl, chainId } = chain.anvil;
   const grid = chain.deployment.grid;
@@ -74,6 +109,7 @@ export async function startTestGrid(): Promise<TestGrid> {
       name: MODEL.name,
       kind: 'text',
       weightsHash: MODEL.weightsHash,
+      tokenizerHash: MODEL.tokenizerHash,
       parameterCount: 113_000n,
       minVramMb: 0,
       rates: MODEL.rates,
@@ -125,6 +161,7 @@ export function testGatewayOptions(grid: TestGrid, overrides: Record<string, unk
       'hub.heartbeatMs': 1_000,
       'jobs.queueTimeoutMs': 500,
       'jobs.firstTokenTimeoutMs': 5_000,
+      tokenizersDir: TOKENIZERS_DIR,
       ...overrides,
     },
     {},
@@ -136,6 +173,7 @@ export async function startTestGateway(
   overrides: Record<string, unknown> = {},
 ): Promise<StartGatewayReturnType> {
   const options = testGatewayOptions(grid, overrides);
+  await ensureTestTokenizerFile();
   return startGateway(options, { logger: createLogger(options.log.level) });
 }
 

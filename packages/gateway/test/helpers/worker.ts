@@ -1,4 +1,5 @@
 import {
+  CANONICAL_SAMPLER,
   computeModelId,
   computeOutputHash,
   computeRequestHash,
@@ -20,8 +21,12 @@ import WebSocket from 'ws';
 
 /** What the scripted worker does with one job. */
 export type Behaviour = {
-  /** Output tokens, streamed one frame each. */
-  tokens?: { text: string; id: number }[];
+  /** Output token ids (the tiny preset's vocabulary), streamed one frame each. */
+  tokens?: number[];
+  /** Prompt ids the result and receipt claim (default: the ids the gateway sent). */
+  promptTokenIds?: (sent: number[]) => number[];
+  /** Also put this text into every token frame and the result (the old protocol's `text` field). */
+  injectText?: string;
   finishReason?: FinishReason;
   tokenDelayMs?: number;
   /** Fail before sending any token: close the socket, send `job-error`, or stay silent. */
@@ -62,7 +67,7 @@ export type ScriptedWorkerOptions = {
   operatorKey: Hex;
   /** The bond owner receipts name. */
   owner: Address;
-  models: { name: string; weightsHash: Hex; maxConcurrency?: number }[];
+  models: { name: string; weightsHash: Hex; maxConcurrency?: number; sampler?: string }[];
   script?: (job: JobMessage) => Behaviour;
   /** Answers to `score` frames (default: `scriptedScores`). */
   scorer?: (frame: ScoreMessage) => ScoreBehaviour;
@@ -72,22 +77,12 @@ export type ScriptedWorkerOptions = {
   pong?: boolean;
 };
 
-/** Deterministic "prompt tokens": the UTF-8 bytes of the prompt as the test template renders it. */
-export function promptTokenIds(job: JobMessage): number[] {
-  const text =
-    'prompt' in job.input
-      ? `<s>${job.input.prompt}`
-      : `${job.input.messages.map((m) => `<|${m.role}|>${m.content}`).join('')}<|assistant|>`;
-  return [...Buffer.from(text, 'utf8')];
-}
-
-export const defaultTokens = [
-  { text: 'Hello', id: 101 },
-  { text: ' from', id: 102 },
-  { text: ' the', id: 103 },
-  { text: ' grid', id: 104 },
-  { text: '.', id: 105 },
-];
+/** Word pieces of the tiny preset's vocabulary (`▁the` …), and its end token `</s>`. */
+export const WORD = { the: 357, grid: 413, serves: 480, you: 506, '.': 276 } as const;
+export const EOS = 2;
+/** What the scripted worker answers by default: "the grid serves you." then `</s>` (6 tokens). */
+export const defaultTokens: readonly number[] = [WORD.the, WORD.grid, WORD.serves, WORD.you, WORD['.'], EOS];
+export const DEFAULT_TEXT = 'the grid serves you.';
 
 /**
  * A worker that speaks the real protocol (challenge → signed hello → welcome → jobs) and answers with
@@ -135,6 +130,7 @@ export class ScriptedWorker {
                   name: m.name,
                   weightsHash: m.weightsHash,
                   maxConcurrency: m.maxConcurrency ?? 4,
+                  sampler: m.sampler ?? CANONICAL_SAMPLER,
                 })),
                 hardware: { gpus: [], cpuCores: 2, memoryMb: 1024 },
                 version: 'scripted-test-worker',
@@ -182,7 +178,7 @@ export class ScriptedWorker {
     const b = this.opts.script?.(job) ?? {};
     const tokens = (b.tokens ?? defaultTokens).slice(0, job.params.maxTokens);
     const finishReason: FinishReason =
-      b.finishReason ?? (tokens.length >= job.params.maxTokens ? 'length' : 'stop');
+      b.finishReason ?? (tokens.at(-1) !== EOS && tokens.length >= job.params.maxTokens ? 'length' : 'stop');
     const delay = b.tokenDelayMs ?? 0;
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     if (b.failBeforeFirstToken === 'close') return this.ws?.terminate();
@@ -211,11 +207,20 @@ export class ScriptedWorker {
         });
       }
       if (delay) await sleep(delay);
-      if (!b.noStream) this.send({ type: 'token', jobId: job.jobId, text: t.text, tokenIds: [t.id] });
+      if (!b.noStream)
+        this.send({
+          type: 'token',
+          jobId: job.jobId,
+          tokenIds: [t],
+          ...(b.injectText === undefined ? {} : { text: b.injectText }),
+        });
       sent += 1;
     }
-    const prompt = promptTokenIds(job);
-    const output = tokens.map((t) => t.id);
+    const prompt = b.promptTokenIds ? b.promptTokenIds(job.promptTokenIds) : job.promptTokenIds;
+    const output = [...tokens];
+    const sampler =
+      this.opts.models.find((m) => computeModelId(m.name, m.weightsHash) === job.modelId)?.sampler ??
+      CANONICAL_SAMPLER;
     const c = this.challenge!;
     let receipt: Receipt = {
       jobId: job.jobId,
@@ -223,7 +228,7 @@ export class ScriptedWorker {
       payer: job.payer,
       worker: this.opts.owner,
       modelId: job.modelId,
-      requestHash: computeRequestHash(prompt, job.params),
+      requestHash: computeRequestHash(prompt, job.params, sampler),
       outputHash: computeOutputHash(output, finishReason),
       inputUnits: BigInt(prompt.length),
       outputUnits: BigInt(output.length),
@@ -247,7 +252,7 @@ export class ScriptedWorker {
     this.send({
       type: 'result',
       jobId: job.jobId,
-      text: tokens.map((t) => t.text).join(''),
+      ...(b.injectText === undefined ? {} : { text: b.injectText }),
       promptTokenIds: prompt,
       outputTokenIds: output,
       finishReason,

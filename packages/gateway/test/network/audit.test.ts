@@ -19,6 +19,7 @@ import {
 } from '@aipg/chain';
 import {
   buildReceiptTree,
+  CANONICAL_SAMPLER,
   computeModelId,
   computeOutputHash,
   computeRequestHash,
@@ -115,7 +116,7 @@ describe('audits in the network indexer (real AuditFacet)', () => {
       payer: payer.address,
       worker: workerOwner.address,
       modelId,
-      requestHash: computeRequestHash([1, 2, 3, i], sampling),
+      requestHash: computeRequestHash([1, 2, 3, i], sampling, CANONICAL_SAMPLER),
       outputHash: computeOutputHash([4, 5, i], 'stop'),
       inputUnits: 4n,
       outputUnits: 3n,

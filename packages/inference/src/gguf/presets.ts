@@ -9,6 +9,8 @@ export type ModelPreset = {
    * on chain, so a generator change that alters the bytes must be a visible diff here.
    */
   weightsHash: Hex;
+  /** sha256 of its tokenizer file (`extractTokenizerFile`), pinned too: the registry's tokenizer hash. */
+  tokenizerHash: Hex;
 };
 
 /**
@@ -32,6 +34,7 @@ export const MODEL_PRESETS = {
     },
     parameterCount: 91_632,
     weightsHash: '0x20061f4494384e7cf93e10fa80638a634fbac0e425b44886adddb2a1a0b3428e',
+    tokenizerHash: '0x9eb1acc799252942a435aed24b2d4bff6bb65acbad2e5833ac60a3706a588365',
   },
   small: {
     config: {
@@ -48,6 +51,7 @@ export const MODEL_PRESETS = {
     },
     parameterCount: 3_217_664,
     weightsHash: '0x25b606cca2430b8c7aecba7a8061ec5f6114139ae676b01700fa1d8d7cdfcd73',
+    tokenizerHash: '0x13c0279754d842ac7063ef1efe2acf0358cc9914521e3e7b797658fbe363bc42',
   },
 } as const satisfies Record<string, ModelPreset>;
 

@@ -29,7 +29,7 @@ export type CheckResult = {
   expectedPromptTokenIds: number[];
   /** null when the output holds ids outside the vocabulary (nothing to score). */
   scores: JudgeScores | null;
-  modelInfo: Omit<JudgeModelInfo, 'sampler'>;
+  modelInfo: JudgeModelInfo;
   /** Who computed the scores: this validator, or the bond owner of the cross-check worker. */
   scorer: 'local' | Address;
 };

@@ -5,7 +5,7 @@
  * accepts each signature once, only from the operator of an active validator bond.
  *
  *   GET  /v1/audit/batches/:root   the receipts of a settled batch, with their Merkle proofs
- *   GET  /v1/audit/jobs/:id        everything about one job (input, params, token ids, receipt)
+ *   GET  /v1/audit/jobs/:id        everything about one job (input, params, sampler, token ids, receipt)
  *   POST /v1/audit/score           a cross-check: another worker re-scores a claimed output
  */
 import {
@@ -16,6 +16,7 @@ import {
   type Receipt,
   receiptFromJson,
   receiptJsonSchema,
+  SAMPLER_NAME,
   samplingParamsSchema,
 } from '@aipg/core';
 import type { Address, Hex, LocalAccount } from 'viem';
@@ -49,6 +50,7 @@ const jobEvidenceSchema = z.object({
       })
       .nullish(),
   }),
+  sampler: z.string().regex(SAMPLER_NAME),
   prompt_token_ids: tokenIds,
   output_token_ids: tokenIds,
   finish_reason: z.enum(['stop', 'length']),
@@ -72,6 +74,11 @@ export type AuditJobEvidence = {
   input: { messages: ChatMessage[] } | { prompt: string };
   params: z.infer<typeof samplingParamsSchema>;
   pricing: { inputPerMTokens: string; outputPerMTokens: string; confidentialPremiumBps: number } | null;
+  /**
+   * The sampler the worker ran, as it signed it into the receipt's `requestHash`: `CANONICAL_SAMPLER`
+   * (replayable) or an engine's own (`ollama`, `vllm`).
+   */
+  sampler: string;
   promptTokenIds: number[];
   outputTokenIds: number[];
   finishReason: 'stop' | 'length';
@@ -278,6 +285,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         input: j.request.input,
         params: j.request.params,
         pricing: j.request.pricing ?? null,
+        sampler: j.sampler,
         promptTokenIds: j.prompt_token_ids,
         outputTokenIds: j.output_token_ids,
         finishReason: j.finish_reason,

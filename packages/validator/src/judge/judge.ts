@@ -6,6 +6,7 @@
  * statistical is a soft signal that never fails a job.
  */
 import {
+  CANONICAL_SAMPLER,
   computeOutputHash,
   computeRequestHash,
   computeTextFee,
@@ -13,6 +14,7 @@ import {
   type Receipt,
   type SamplingParams,
 } from '@aipg/core';
+import { TerminationFault, terminationFaults } from '@aipg/inference';
 import type { Hex } from 'viem';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import { evidenceHash } from './evidence.ts';
@@ -36,11 +38,14 @@ import { DEFAULT_THRESHOLDS, type JudgeThresholds } from './thresholds.ts';
  * gateway's (abstain and report the gateway): see `REASON_FAULT`.
  */
 export const HardReason = {
-  /** `receipt.requestHash` ≠ computeRequestHash(prompt token ids, the job's params) as served. */
+  /** `receipt.requestHash` ≠ computeRequestHash(prompt token ids, the job's params, its sampler) as served. */
   requestHash: 'RECEIPT_REQUEST_HASH',
   /** `receipt.outputHash` ≠ computeOutputHash(output token ids, finish reason) as served. */
   outputHash: 'RECEIPT_OUTPUT_HASH',
-  /** The prompt token ids are not the job's input (as served) re-templated and tokenized by the validator. */
+  /**
+   * The prompt token ids are not the job's input (as served) re-templated and tokenized by the
+   * validator: the gateway tokenized that input itself and accepted these ids (its fault).
+   */
   promptMismatch: 'PROMPT_MISMATCH',
   /** `receipt.inputUnits` ≠ the number of prompt tokens (inflated usage). */
   inputUnits: 'USAGE_INPUT_UNITS',
@@ -54,19 +59,15 @@ export const HardReason = {
   invalidToken: 'INVALID_TOKEN',
   /** A prompt token id the model's vocabulary does not have (no engine ran that prompt). */
   invalidPromptToken: 'INVALID_PROMPT_TOKEN',
-  /** More output tokens than `maxTokens`. */
-  tooLong: 'OUTPUT_TOO_LONG',
-  /** A `length` finish with fewer than `maxTokens` tokens (truncated). */
-  lengthEarly: 'LENGTH_BEFORE_MAX',
-  /** A `stop` finish that ends with neither an end token nor a stop string (truncated). */
-  stopWithoutEnd: 'STOP_WITHOUT_END',
-  /** Tokens after an end token (generation stops at the first one). */
-  afterEnd: 'TOKEN_AFTER_END',
-  /** Tokens after a stop string appeared (generation stops when one completes). */
-  afterStop: 'TOKEN_AFTER_STOP',
+  // How the output ends (`terminationFaults` of @aipg/inference: the gateway refuses the same before billing).
+  tooLong: TerminationFault.tooLong,
+  lengthEarly: TerminationFault.lengthEarly,
+  stopWithoutEnd: TerminationFault.stopWithoutEnd,
+  afterEnd: TerminationFault.afterEnd,
+  afterStop: TerminationFault.afterStop,
   /** Greedy job: a token that is not the argmax, by more than the margin. */
   greedyMismatch: 'GREEDY_MISMATCH',
-  /** Seeded job: the canonical sampler replayed with the job's seed picks another token. */
+  /** Seeded job of the canonical sampler: replayed with the job's seed, it picks another token. */
   seededMismatch: 'SEEDED_MISMATCH',
   /** Sampled job: a token outside the declared top-p nucleus (with slack). */
   outsideTopP: 'OUTSIDE_TOP_P',
@@ -87,13 +88,14 @@ export type Fault = 'worker' | 'gateway';
 export const REASON_FAULT: Readonly<Record<HardReasonCode, Fault>> = {
   RECEIPT_REQUEST_HASH: 'gateway',
   RECEIPT_OUTPUT_HASH: 'gateway',
-  // Ambiguous today, and kept the worker's: the input is not in the receipt, so ids the worker
-  // signed that the served input does not tokenize to are either an input the gateway altered or a
-  // prompt the worker ran (or billed) that the user never sent. Until the gateway tokenizes each
-  // request itself and accepts only receipts whose prompt ids equal its own (issue 9, item 2), this
-  // is the one check that catches a worker running or billing another prompt, so it still FAILs;
-  // once the gateway refuses such receipts, a settled mismatch can only be the gateway's.
-  PROMPT_MISMATCH: 'worker',
+  // The input is not in the receipt, but the prompt ids are the gateway's own: it tokenizes every
+  // request itself (the model's registered tokenizer and chat template), sends those ids in the job
+  // frame and accepts only a receipt whose prompt ids equal them. So signed ids that the served input
+  // does not tokenize to mean the gateway served an altered input (or settled a receipt it should
+  // have refused), never that the worker lied: abstain and report the gateway. A worker that ran
+  // another prompt than the ids it committed is still caught: its output is scored after the
+  // committed ids (GREEDY_MISMATCH, SEEDED_MISMATCH, …); one that billed other units, by USAGE_*_UNITS.
+  PROMPT_MISMATCH: 'gateway',
   USAGE_MISMATCH: 'gateway',
   // The pricing is not in the receipt, and the gateway checks the fee against its rate card
   // before it accepts one; inflated units are USAGE_*_UNITS.
@@ -136,6 +138,15 @@ export type Soft = { code: SoftSignalCode; position?: number; detail: string };
 export type JudgeJob = {
   /** The job's sampling params as the gateway recorded them (what the user asked for). */
   params: SamplingParams;
+  /**
+   * The sampler the worker ran, as signed into `requestHash` (so a gateway cannot serve another).
+   * Each job is judged by what its own sampler allows: `CANONICAL_SAMPLER` (`aipg-sampler-v1`, the
+   * llama-cpp backend) replays seeded jobs exactly and matches stop strings on the output decoded
+   * alone (OutputText); any other name is an engine's own sampler (`ollama`, `vllm`: their own
+   * RNG), whose seeded jobs are checked like unseeded ones (SAMPLER_NOT_REPLAYED) and whose first
+   * token may be decoded either way (see `checkTermination`).
+   */
+  sampler: string;
   promptTokenIds: readonly number[];
   outputTokenIds: readonly number[];
   finishReason: FinishReason;
@@ -157,13 +168,6 @@ export type JudgeModelInfo = {
   vocabSize: number;
   isEndToken(id: number): boolean;
   detokenize(ids: readonly number[]): string;
-  /**
-   * The sampler the worker ran: `aipg-sampler-v1` (the llama-cpp backend) replays seeded jobs
-   * exactly and matches stop strings on the output decoded alone (OutputText); `unknown` (Ollama,
-   * vLLM: their own RNG) checks seeded jobs like unseeded ones and accepts either decoding of
-   * the first token (see `checkTermination`).
-   */
-  sampler: 'aipg-sampler-v1' | 'unknown';
 };
 
 export type JudgeInput = {
@@ -220,18 +224,18 @@ export type Verdict = {
 export const MAX_POSITIONS_PER_CODE = 8;
 
 /**
- * Whether the served token ids, params and finish reason hash to what the worker signed
+ * Whether the served token ids, params, sampler and finish reason hash to what the worker signed
  * (RECEIPT_REQUEST_HASH, RECEIPT_OUTPUT_HASH; both the gateway's fault). Cheap: the node runs it
  * before scoring, and every other rule needs it to hold.
  */
 export function commitmentFaults(job: JudgeJob): Reason[] {
   const { receipt } = job;
   const faults: Reason[] = [];
-  const requestHash = computeRequestHash(job.promptTokenIds, job.params);
+  const requestHash = computeRequestHash(job.promptTokenIds, job.params, job.sampler);
   if (requestHash !== receipt.requestHash.toLowerCase())
     faults.push({
       code: HardReason.requestHash,
-      detail: `receipt requestHash ${receipt.requestHash} ≠ ${requestHash} of the prompt ids and params`,
+      detail: `receipt requestHash ${receipt.requestHash} ≠ ${requestHash} of the prompt ids, params and sampler`,
     });
   const outputHash = computeOutputHash(job.outputTokenIds, job.finishReason);
   if (outputHash !== receipt.outputHash.toLowerCase())
@@ -270,7 +274,7 @@ export function judge(input: JudgeInput): Verdict {
       gatewayFaults: unbound,
       soft: [],
       evidenceHash: evidenceHash([]),
-      evidence: { sampling: samplingOf(params, modelInfo), stats: emptyStats(output.length), thresholds: t },
+      evidence: { sampling: samplingOf(job), stats: emptyStats(output.length), thresholds: t },
     };
   }
   const firstDiff = firstDifference(prompt, expectedPromptTokenIds);
@@ -329,7 +333,7 @@ export function judge(input: JudgeInput): Verdict {
   else checkTermination(job, modelInfo, hard);
 
   // ── the model's distribution at every output position ────────────────────────────────────
-  const sampling = samplingOf(params, modelInfo);
+  const sampling = samplingOf(job);
   const stats = emptyStats(output.length);
   if (scores === null) {
     if (reasons.length === 0)
@@ -349,10 +353,10 @@ export function judge(input: JudgeInput): Verdict {
           details: `position ${i}: scored ${p.tokenId}, output ${output[i]}`,
         });
     });
-    if (params.temperature > 0 && params.seed !== null && modelInfo.sampler !== 'aipg-sampler-v1')
+    if (params.temperature > 0 && params.seed !== null && job.sampler !== CANONICAL_SAMPLER)
       soft.push({
         code: SoftSignal.samplerNotReplayed,
-        detail: 'seeded job from a worker whose sampler cannot be replayed: checked as unseeded',
+        detail: `seeded job sampled by ${job.sampler}, which cannot be replayed: checked as unseeded`,
       });
     checkPositions(job, scores.positions, modelInfo, t, sampling, stats, hard, soft);
   }
@@ -371,9 +375,10 @@ export function judge(input: JudgeInput): Verdict {
   };
 }
 
-function samplingOf(params: SamplingParams, model: JudgeModelInfo): Sampling {
-  if (params.temperature === 0) return 'greedy';
-  return params.seed !== null && model.sampler === 'aipg-sampler-v1' ? 'seeded' : 'sampled';
+/** Greedy for temperature 0; seeded replay only for a seeded job of the canonical sampler. */
+function samplingOf(job: JudgeJob): Sampling {
+  if (job.params.temperature === 0) return 'greedy';
+  return job.params.seed !== null && job.sampler === CANONICAL_SAMPLER ? 'seeded' : 'sampled';
 }
 
 function emptyStats(positions: number): JudgeStats {
@@ -394,83 +399,17 @@ function checkTermination(
   model: JudgeModelInfo,
   hard: (code: HardReasonCode, detail: string, position?: number) => void,
 ): void {
-  const { params, finishReason } = job;
-  const output = job.outputTokenIds;
-  const n = output.length;
-  if (n > params.maxTokens) hard(HardReason.tooLong, `${n} output tokens, max_tokens ${params.maxTokens}`);
-  const firstEnd = output.findIndex((id) => model.isEndToken(id));
-  const lastIsEnd = n > 0 && firstEnd === n - 1;
-  if (firstEnd >= 0 && (finishReason === 'length' || firstEnd < n - 1))
-    hard(
-      HardReason.afterEnd,
-      `end token ${output[firstEnd]} at position ${firstEnd}, ${n - 1 - firstEnd} more tokens, finish ${finishReason}`,
-      firstEnd,
-    );
-  // Stop strings: generation stops at the first token after which the decoded text (end tokens
-  // excluded) contains one. Engines decode the first output token with or without its leading
-  // space: OutputText in @aipg/inference (the llama-cpp and Ollama backends) decodes the output
-  // alone, and SentencePiece drops the space there; servers that decode the output as a
-  // continuation of the prompt (vLLM) keep it. So a stop string that starts with a space can
-  // complete on the very first token (' Hello' after '▁Hello') in the second decoding only.
-  // Accepting either decoding for every worker let a worker of the first kind claim the second
-  // kind's early stop and end after one token: a worker whose engine is known
-  // (`aipg-sampler-v1`, OutputText) is held to its own decoding; only for an unknown engine do
-  // both count, and then each rule asks whether the output is consistent with ONE of them (an
-  // early stop only if both decodings show one; the last token's stop if either does).
-  const decodings: (readonly number[])[] =
-    model.sampler === 'aipg-sampler-v1' ? [[]] : [[], job.promptTokenIds.slice(-1)];
-  const stops =
-    params.stop.length > 0
-      ? decodings.map((context) => firstStopIndex(output, params.stop, model, context))
-      : [-1];
-  const early = stops.every((i) => i >= 0 && (finishReason === 'length' || i < n - 1));
-  if (early) {
-    const stopAt = Math.max(...stops);
-    hard(
-      HardReason.afterStop,
-      `a stop string completes at position ${stopAt}, ${n - 1 - stopAt} more tokens, finish ${finishReason}`,
-      stopAt,
-    );
-  }
-  const stopEvidence = stops.some((i) => i >= 0 && i === n - 1);
-  if (finishReason === 'length' && n < params.maxTokens)
-    hard(HardReason.lengthEarly, `finish length after ${n} tokens, max_tokens ${params.maxTokens}`);
-  if (finishReason === 'stop' && !lastIsEnd && !stopEvidence && firstEnd < 0)
-    hard(
-      HardReason.stopWithoutEnd,
-      n === 0
-        ? 'finish stop with no output token'
-        : `finish stop, but the last token ${output[n - 1]} is not an end token and completes no stop string`,
-    );
-}
-
-/** Index of the token after which the decoded output first contains a stop string, else -1. */
-function firstStopIndex(
-  ids: readonly number[],
-  stop: readonly string[],
-  model: JudgeModelInfo,
-  context: readonly number[],
-): number {
-  // End tokens decode to nothing and are never part of a stop string. With a context token the
-  // output is decoded as its continuation (its first token keeps a leading space).
-  const output = ids.map((id) => (model.isEndToken(id) ? -1 : id));
-  const prefix = context.length > 0 ? model.detokenize(context) : '';
-  const decode = (part: number[]) => {
-    if (context.length === 0) return model.detokenize(part);
-    const t = model.detokenize([...context, ...part]);
-    return t.startsWith(prefix) ? t.slice(prefix.length) : t;
-  };
-  const text = (upTo: number) => decode(output.slice(0, upTo).filter((id) => id >= 0));
-  const full = text(output.length);
-  if (!stop.some((s) => full.includes(s))) return -1;
-  // Binary search is unsafe (decoding is not monotone under UTF-8 splits): scan, O(n²) decoding
-  // of outputs of at most max_tokens ids.
-  for (let i = 0; i < output.length; i++) {
-    if (output[i]! < 0) continue;
-    const prefix = text(i + 1);
-    if (stop.some((s) => prefix.includes(s))) return i;
-  }
-  return -1;
+  const findings = terminationFaults(
+    {
+      outputTokenIds: job.outputTokenIds,
+      finishReason: job.finishReason,
+      params: job.params,
+      promptTokenIds: job.promptTokenIds,
+      canonical: job.sampler === CANONICAL_SAMPLER,
+    },
+    model,
+  );
+  for (const f of findings) hard(f.code, f.detail, f.position);
 }
 
 function checkPositions(

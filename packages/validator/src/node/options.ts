@@ -46,8 +46,6 @@ export type ValidatorOptions = {
   threads: number;
   gpuLayers: number | 'auto';
   contextSize: number;
-  /** The audited workers run the canonical sampler (llama-cpp backend): replay seeded jobs. */
-  replaySeeded: boolean;
   dataDir: string;
   pollIntervalMs: number;
   /** Most blocks per `eth_getLogs` call. */
@@ -79,7 +77,6 @@ export type ValidatorFlags = {
   threads?: string | number | undefined;
   gpuLayers?: string | number | undefined;
   contextSize?: string | number | undefined;
-  replaySeeded?: string | boolean | undefined;
   dataDir?: string | undefined;
   pollInterval?: string | number | undefined;
   logRange?: string | number | undefined;
@@ -201,7 +198,6 @@ export async function createValidatorOptions(
       64,
       1 << 20,
     ),
-    replaySeeded: parseBool('--replay-seeded', flags.replaySeeded, true),
     dataDir,
     pollIntervalMs:
       flags.pollInterval === undefined

@@ -551,6 +551,9 @@ export async function startValidator(
     }
     const evidence: JudgeJob = {
       params: job.params,
+      // As the worker signed it into requestHash (commitmentFaults checks): the job is judged by
+      // what its own sampler allows, never by a setting of this node.
+      sampler: job.sampler,
       promptTokenIds: job.promptTokenIds,
       outputTokenIds: job.outputTokenIds,
       finishReason: job.finishReason,
@@ -587,7 +590,7 @@ export async function startValidator(
       job: evidence,
       scores: checked.scores,
       expectedPromptTokenIds: checked.expectedPromptTokenIds,
-      modelInfo: { ...checked.modelInfo, sampler: options.replaySeeded ? 'aipg-sampler-v1' : 'unknown' },
+      modelInfo: checked.modelInfo,
     });
     if (v.gatewayFaults.length > 0) gatewayFault(a, stored.gateway, v.gatewayFaults, log);
     if (v.verdict === 'abstain') {
@@ -605,6 +608,7 @@ export async function startValidator(
     await store.save();
     const fields = {
       verdict: v.verdict,
+      sampler: job.sampler,
       sampling: v.evidence.sampling,
       scorer: checked.scorer,
       soft: a.soft,

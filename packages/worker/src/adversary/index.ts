@@ -1,45 +1,68 @@
 /**
  * Dishonest backends for the devnet's red team (`aipg devnet --adversary <kind>`). Each wraps a real
- * backend and lies in a way the gateway's receipt checks cannot see: the gateway verifies that the
- * receipt's hashes and units commit to the token ids the worker returns, so every lie here is
- * self-consistent (text = the decoded ids, streamed deltas = the result, finish within max_tokens)
- * and only a validator that re-scores the job with the registered model can catch it (docs/DESIGN.md §5).
+ * backend. Most lie in a way the gateway's receipt checks cannot see: the gateway verifies that the
+ * receipt's hashes and units commit to the token ids the worker returns (and that the prompt ids
+ * are its own), so those lies are self-consistent (streamed ids = the result, finish within
+ * max_tokens) and only a validator that re-scores the job with the registered model can catch them
+ * (docs/DESIGN.md §5). Two exist to prove the gateway's own checks instead:
  *
  * - `substitute`: runs another, cheaper model (`inner`) and claims the registered one (`claimed`).
  *   Both must share the vocabulary and chat template (the generated presets do), so the prompt ids
- *   are the real ones and only the model's distribution gives it away.
+ *   are the gateway's and only the model's distribution gives it away.
  * - `truncate`: generates honestly, then keeps about half of the output (at least one token, no
  *   end token) and claims a `stop` finish: saves compute on long jobs, the user gets less.
  * - `fabricate`: runs no model at all: random ordinary word pieces and an end token, `stop`.
  * - `inflate`: generates honestly, then bills more tokens than ran: end tokens appended after the
  *   real end token (they decode to nothing, so the user sees the honest text); when the output has
- *   no room left (a `length` finish) the prompt ids are reported twice instead.
+ *   no room left (a `length` finish) the prompt ids are reported twice instead (which, since
+ *   protocol v3, the gateway refuses itself: the prompt ids are not its own).
+ * - `text-injector`: runs, commits and signs the honest ids, but adds a `text` field (the old
+ *   protocol's) with an injected line to every token frame and to the result frame. The gateway
+ *   renders what the user reads from the signed ids and ignores any text a worker sends: the user
+ *   must never see the line.
+ * - `prompt-overbiller`: runs the job honestly but claims a prompt 51× the gateway's (its ids
+ *   followed by 50× as many more valid ids), with `inputUnits`, `requestHash` and `fee` consistent
+ *   and signed: a billing lie the gateway must refuse before billing (the prompt ids are not the
+ *   ones it sent).
  *
  * Devnet only: the factory refuses to build one unless the caller passes `{ devnet: true }`.
  */
-import { BaseError, type FinishReason, type SamplingParams } from '@aipg/core';
+import { BaseError, type FinishReason, MAX_PROMPT_TOKENS } from '@aipg/core';
 import type { Tokenizer } from '@aipg/inference';
-import type { BackendModel, GenerateRequest, GenerateResult, InferenceBackend } from '../backends/types.ts';
+import type {
+  BackendModel,
+  GenerateRequest,
+  GenerateResult,
+  InferenceBackend,
+  JobFrame,
+} from '../backends/types.ts';
 
-export const ADVERSARY_KINDS = ['substitute', 'truncate', 'fabricate', 'inflate'] as const;
+export const ADVERSARY_KINDS = [
+  'substitute',
+  'truncate',
+  'fabricate',
+  'inflate',
+  'text-injector',
+  'prompt-overbiller',
+] as const;
 export type AdversaryKind = (typeof ADVERSARY_KINDS)[number];
 
 /** What the adversary needs of the model's tokenizer (the llama-cpp backend's engine has it all). */
-export type AdversaryTokenizer = Pick<
-  Tokenizer,
-  | 'vocabSize'
-  | 'eosTokenId'
-  | 'detokenize'
-  | 'isEndToken'
-  | 'tokenBytes'
-  | 'promptTokenIds'
-  | 'chatPromptTokenIds'
->;
+export type AdversaryTokenizer = Pick<Tokenizer, 'vocabSize' | 'eosTokenId' | 'isEndToken' | 'tokenBytes'>;
+
+/** The line `text-injector` puts into every frame's `text`. */
+export const INJECTED_TEXT = '\n\nVisit https://evil.example to claim your prize!';
+
+/** How many times the gateway's prompt length `prompt-overbiller` adds to the prompt it bills. */
+export const OVERBILL_FACTOR = 50;
 
 /** One lie told, for the devnet's log and for tests. */
 export type AdversaryEvent = {
   kind: AdversaryKind;
-  /** What the worker really did (prompt and output ids as they ran; none for `fabricate`). */
+  /**
+   * What the worker really did (prompt and output ids as they ran; none for `fabricate`). For
+   * `text-injector` the same as `claimed`: its lie is in the frames' text, not in the ids.
+   */
   honest: { promptTokens: number; outputTokens: number; finishReason: FinishReason } | null;
   /** What it claims. */
   claimed: { promptTokens: number; outputTokens: number; finishReason: FinishReason };
@@ -134,7 +157,7 @@ export function createAdversaryBackend(
   /** Sends the result as one delta, as a backend that streams nothing until the end would. */
   const emitAll = (request: GenerateRequest, result: GenerateResult) => {
     if (request.onToken && result.outputTokenIds.length > 0)
-      request.onToken({ text: result.text, tokenIds: [...result.outputTokenIds] });
+      request.onToken({ tokenIds: [...result.outputTokenIds] });
   };
 
   async function truncate(request: GenerateRequest): Promise<GenerateResult> {
@@ -145,12 +168,7 @@ export function createAdversaryBackend(
     // without its evidence.
     const keep = real.length === 0 ? 0 : Math.max(1, Math.floor(real.length / 2));
     const outputTokenIds = real.slice(0, keep);
-    const result: GenerateResult = {
-      ...honest,
-      outputTokenIds,
-      text: outputText(t, outputTokenIds, request.params),
-      finishReason: 'stop',
-    };
+    const result: GenerateResult = { ...honest, outputTokenIds, finishReason: 'stop' };
     emitAll(request, result);
     report(honestOf(honest), result);
     return result;
@@ -159,10 +177,7 @@ export function createAdversaryBackend(
   async function fabricate(request: GenerateRequest): Promise<GenerateResult> {
     const started = performance.now();
     const t = tokenizer();
-    const promptTokenIds =
-      'messages' in request.input
-        ? t.chatPromptTokenIds(request.input.messages)
-        : t.promptTokenIds(request.input.prompt);
+    const promptTokenIds = [...request.promptTokenIds];
     words ??= wordPieces(t);
     const max = request.params.maxTokens;
     // 4–24 words and the end token, within max_tokens; with room for one token only, a `length`.
@@ -175,7 +190,6 @@ export function createAdversaryBackend(
     }
     const ms = performance.now() - started;
     const result: GenerateResult = {
-      text: outputText(t, outputTokenIds, request.params),
       promptTokenIds,
       outputTokenIds,
       finishReason,
@@ -199,12 +213,31 @@ export function createAdversaryBackend(
       // text (and what the user sees) stays the honest one.
       const padding = Array.from({ length: Math.min(room, out.length) }, () => t.eosTokenId);
       result = { ...honest, outputTokenIds: [...out, ...padding] };
-      request.onToken?.({ text: '', tokenIds: padding });
+      request.onToken?.({ tokenIds: padding });
     } else {
       // No room in the output (a `length` finish): bill the prompt twice instead.
       const p = honest.promptTokenIds;
       result = { ...honest, promptTokenIds: [...p, ...p.slice(1)] };
     }
+    report(honestOf(honest), result);
+    return result;
+  }
+
+  async function textInjector(request: GenerateRequest): Promise<GenerateResult> {
+    // Entirely honest ids (streamed as generated); the lie is added to the frames (rewriteFrame).
+    const honest = await inner.generate(request);
+    report(honestOf(honest), honest);
+    return honest;
+  }
+
+  async function overbill(request: GenerateRequest): Promise<GenerateResult> {
+    // The output is honest and streams as generated; the prompt billed is not the one that ran.
+    const honest = await inner.generate(request);
+    const p = honest.promptTokenIds;
+    // Any valid ids do: the prompt's own, over and over (within the protocol's largest prompt).
+    const extra = Math.max(1, Math.min(OVERBILL_FACTOR * p.length, MAX_PROMPT_TOKENS - p.length));
+    const padding = Array.from({ length: extra }, (_, i) => p[i % p.length]!);
+    const result: GenerateResult = { ...honest, promptTokenIds: [...p, ...padding] };
     report(honestOf(honest), result);
     return result;
   }
@@ -217,6 +250,16 @@ export function createAdversaryBackend(
     get model() {
       return claimed ?? inner.model;
     },
+    get sampler() {
+      return inner.sampler;
+    },
+    ...(kind === 'text-injector'
+      ? {
+          rewriteFrame<F extends JobFrame>(frame: F): F {
+            return { ...frame, text: INJECTED_TEXT };
+          },
+        }
+      : {}),
     async load() {
       await inner.load();
       if (kind === 'substitute' && claimed && inner.model.weightsHash === claimed.weightsHash)
@@ -238,23 +281,16 @@ export function createAdversaryBackend(
           return fabricate(request);
         case 'inflate':
           return inflate(request);
+        case 'text-injector':
+          return textInjector(request);
+        case 'prompt-overbiller':
+          return overbill(request);
       }
     },
     close() {
       return inner.close();
     },
   };
-}
-
-/** The engine's text convention: decode the ids (end tokens decode to nothing), cut before a stop string. */
-function outputText(t: AdversaryTokenizer, ids: readonly number[], params: SamplingParams): string {
-  const text = t.detokenize(ids.filter((id) => !t.isEndToken(id)));
-  let cut = text.length;
-  for (const s of params.stop) {
-    const at = text.indexOf(s);
-    if (at >= 0 && at < cut) cut = at;
-  }
-  return text.slice(0, cut);
 }
 
 /** Ids of the vocabulary's ordinary words (` word`): what a fabricated answer is made of. */

@@ -20,6 +20,12 @@ export const BackendErrorCode = {
   stream: 'BACKEND_STREAM_ERROR',
   /** The server's answer is inconsistent (ids that do not match the text, counts that disagree). */
   protocol: 'BACKEND_PROTOCOL_ERROR',
+  /**
+   * The prompt this backend would run is not the gateway's `promptTokenIds` (the server tokenizes
+   * the rendered prompt otherwise, or reports other prompt ids). Retryable: another worker may
+   * run the gateway's ids exactly.
+   */
+  promptMismatch: 'BACKEND_PROMPT_MISMATCH',
   /** `generate` or `model` before `load()` resolved, or after `close()`. */
   notLoaded: 'BACKEND_NOT_LOADED',
 } as const;

@@ -1,4 +1,4 @@
-import type { ChatMessage, FinishReason, Hardware, SamplingParams } from '@aipg/core';
+import type { ChatMessage, FinishReason, Hardware, SamplingParams, WorkerToGateway } from '@aipg/core';
 import type { Hex } from 'viem';
 
 /** What a backend serves: the on-chain identity of the weights it runs. */
@@ -13,10 +13,20 @@ export type BackendModel = {
 
 export type GenerateInput = { messages: ChatMessage[] } | { prompt: string };
 
-export type TokenDelta = { text: string; tokenIds: number[] };
+/**
+ * Generated ids, in order. Frames carry ids only (protocol v3): the gateway renders the text from
+ * them with the model's registered tokenizer.
+ */
+export type TokenDelta = { tokenIds: number[] };
 
 export type GenerateRequest = {
+  /** The job's input, for backends whose server takes text (Ollama: to render the raw prompt). */
   input: GenerateInput;
+  /**
+   * The prompt as the gateway tokenized it (BOS, the model's chat template, its registered
+   * tokenizer): what the backend must run, and what the receipt commits to.
+   */
+  promptTokenIds: readonly number[];
   params: SamplingParams;
   /** Aborted when the client goes away or the worker shuts down hard. */
   signal: AbortSignal;
@@ -25,8 +35,7 @@ export type GenerateRequest = {
 };
 
 export type GenerateResult = {
-  text: string;
-  /** The prompt exactly as the model saw it, after the chat template, as token ids. */
+  /** The prompt exactly as the model saw it: the request's `promptTokenIds` for an honest backend. */
   promptTokenIds: number[];
   outputTokenIds: number[];
   finishReason: FinishReason;
@@ -56,6 +65,12 @@ export type ScoreResult = {
 export interface InferenceBackend {
   readonly kind: 'llama-cpp' | 'ollama' | 'openai';
   readonly model: BackendModel;
+  /**
+   * The sampler the engine draws tokens with, advertised per model in `hello` and signed into every
+   * receipt's `requestHash`: `CANONICAL_SAMPLER` (@aipg/core) where @aipg/inference's sampler runs
+   * (llama-cpp), else the engine's own name (`ollama`, `vllm`).
+   */
+  readonly sampler: string;
   /** Loads weights / checks the server is reachable and serves the model. Idempotent. */
   load(): Promise<void>;
   generate(request: GenerateRequest): Promise<GenerateResult>;
@@ -64,7 +79,15 @@ export interface InferenceBackend {
    * read the model's distribution (remote servers): the worker answers `SCORE_UNSUPPORTED`.
    */
   score?(request: ScoreRequest): Promise<ScoreResult>;
+  /**
+   * Devnet adversaries only (adversary/index.ts): rewrites each `token` and `result` frame of a job
+   * just before it is sent (after the receipt is signed). Honest backends leave it undefined.
+   */
+  rewriteFrame?<F extends JobFrame>(frame: F): F;
   close(): Promise<void>;
 }
+
+/** The frames a job streams to the gateway. */
+export type JobFrame = Extract<WorkerToGateway, { type: 'token' | 'result' }>;
 
 export type { Hardware };

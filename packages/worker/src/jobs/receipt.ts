@@ -16,12 +16,15 @@ export type BuildTextReceiptParameters = {
   /** The bond owner: earnings are credited there (not the operator key that signs). */
   worker: Address;
   result: Pick<GenerateResult, 'promptTokenIds' | 'outputTokenIds' | 'finishReason'>;
+  /** The sampler the backend ran (`InferenceBackend.sampler`, as advertised in `hello`). */
+  sampler: string;
   /** Unix seconds. */
   completedAt: number;
 };
 
 /**
- * The receipt of a text job (docs/DESIGN.md §4): hashes commit to token ids, units are token counts and
+ * The receipt of a text job (docs/DESIGN.md §4): hashes commit to token ids (`requestHash` also to
+ * the sampling parameters and the sampler that ran), units are token counts and
  * the fee is `computeTextFee` over the job's pricing, exactly as the gateway recomputes it; `seq` is the
  * receipt number the gateway sent with the job.
  */
@@ -30,6 +33,7 @@ export function buildTextReceipt({
   gateway,
   worker,
   result,
+  sampler,
   completedAt,
 }: BuildTextReceiptParameters): Receipt {
   const inputTokens = result.promptTokenIds.length;
@@ -40,7 +44,7 @@ export function buildTextReceipt({
     payer: job.payer,
     worker,
     modelId: job.modelId,
-    requestHash: computeRequestHash(result.promptTokenIds, job.params),
+    requestHash: computeRequestHash(result.promptTokenIds, job.params, sampler),
     outputHash: computeOutputHash(result.outputTokenIds, result.finishReason),
     inputUnits: BigInt(inputTokens),
     outputUnits: BigInt(outputTokens),

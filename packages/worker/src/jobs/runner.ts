@@ -8,7 +8,8 @@ import {
 } from '@aipg/core';
 import type { Logger } from 'pino';
 import type { Address, Hex, LocalAccount } from 'viem';
-import type { InferenceBackend } from '../backends/types.ts';
+import { BackendErrorCode } from '../backends/errors.ts';
+import type { InferenceBackend, JobFrame } from '../backends/types.ts';
 import { WorkerErrorCode } from '../errors.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
 import { buildTextReceipt, signReceipt } from './receipt.ts';
@@ -303,7 +304,8 @@ export function createJobRunner({
     const log = logger.child({ jobId: job.jobId, model });
     const started = performance.now();
     let streamedTokens = 0;
-    let pendingText = '';
+    // A devnet adversary may rewrite what leaves (adversary/index.ts); honest backends send as is.
+    const emit = <F extends JobFrame>(frame: F) => session.send(backend.rewriteFrame?.(frame) ?? frame);
     warnIfUnderpriced(job, served, log);
     log.debug(
       { kind: job.kind, stream: job.stream, maxTokens: job.params.maxTokens, confidential: job.confidential },
@@ -312,24 +314,14 @@ export function createJobRunner({
     try {
       const result = await backend.generate({
         input: job.input,
+        promptTokenIds: job.promptTokenIds,
         params: job.params,
         signal: controller.signal,
         onToken: job.stream
           ? (delta) => {
-              if (controller.signal.aborted) return;
-              // A delta without token ids (text only) rides along with the next one: frames need ids.
-              if (delta.tokenIds.length === 0) {
-                pendingText += delta.text;
-                return;
-              }
+              if (controller.signal.aborted || delta.tokenIds.length === 0) return;
               streamedTokens += delta.tokenIds.length;
-              session.send({
-                type: 'token',
-                jobId: job.jobId,
-                text: pendingText + delta.text,
-                tokenIds: delta.tokenIds,
-              });
-              pendingText = '';
+              emit({ type: 'token', jobId: job.jobId, tokenIds: delta.tokenIds });
             }
           : undefined,
       });
@@ -339,6 +331,7 @@ export function createJobRunner({
         gateway: session.gateway,
         worker: owner,
         result,
+        sampler: backend.sampler,
         completedAt: Math.floor(now() / 1000),
       });
       const signature = await signReceipt(account, receipt, chainId, grid);
@@ -347,7 +340,6 @@ export function createJobRunner({
       const frame = resultMessage.safeParse({
         type: 'result',
         jobId: job.jobId,
-        text: result.text,
         promptTokenIds: result.promptTokenIds,
         outputTokenIds: result.outputTokenIds,
         finishReason: result.finishReason,
@@ -359,7 +351,7 @@ export function createJobRunner({
         throw new Error(`backend returned an invalid result: ${frame.error.issues[0]?.message ?? 'unknown'}`);
       }
       if (controller.signal.aborted) throw new JobAbortedError('aborted');
-      session.send(frame.data);
+      emit(frame.data);
       counts.completed += 1;
       metrics.jobs.inc({ model, outcome: 'completed' });
       metrics.tokens.inc({ model, direction: 'input' }, result.promptTokenIds.length);
@@ -406,6 +398,20 @@ export function createJobRunner({
         return;
       }
       const message = error instanceof Error ? error.message : String(error);
+      const code = (error as { code?: unknown } | null)?.code;
+      const details = (error as { details?: unknown } | null)?.details;
+      const why = `${message}${typeof details === 'string' ? `: ${details}` : ''}`.slice(0, 500);
+      if (code === 'INVALID_TOKEN') {
+        // The gateway's ids are not this model's: no worker of it can run them.
+        log.warn({ details }, 'job refused: prompt ids outside the vocabulary');
+        sendError(session, job, model, WorkerErrorCode.promptInvalid, why, false);
+        return;
+      }
+      if (code === BackendErrorCode.promptMismatch) {
+        log.warn({ details }, "job refused: the backend would not run the gateway's prompt ids");
+        sendError(session, job, model, WorkerErrorCode.promptMismatch, why, retryable);
+        return;
+      }
       log.error({ err: error, streamedTokens, retryable }, 'job failed');
       sendError(
         session,

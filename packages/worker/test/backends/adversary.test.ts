@@ -4,18 +4,21 @@ import { computeModelId, type SamplingParams } from '@aipg/core';
 import { ensureModel } from '@aipg/inference';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  ADVERSARY_KINDS,
   type AdversaryEvent,
   type AdversaryKind,
   createAdversaryBackend,
+  INJECTED_TEXT,
+  OVERBILL_FACTOR,
 } from '../../src/adversary/index.ts';
 import { createLlamaCppBackend, type LlamaCppBackend } from '../../src/backends/llama-cpp/index.ts';
-import type { GenerateResult, TokenDelta } from '../../src/backends/types.ts';
-import { greedy, never, seeded, tinyModel, user } from './helpers.ts';
+import type { GenerateResult, JobFrame, TokenDelta } from '../../src/backends/types.ts';
+import { greedy, job, seeded, tinyModel, user } from './helpers.ts';
 
-// Each lie must pass what the gateway checks on a result (receipt-check.ts): output within
-// max_tokens, a `length` finish only at max_tokens, streamed ids = the result's ids; and it must be
-// self-consistent: the text is the decoded ids (end tokens decode to nothing). Only re-scoring with
-// the registered model can tell.
+// Each validator-caught lie must pass what the gateway checks on a result (receipt-check.ts): output
+// within max_tokens, a `length` finish only at max_tokens, streamed ids = the result's ids, the
+// prompt ids its own. Only re-scoring with the registered model can tell. (`prompt-overbiller` and
+// the `length` case of `inflate` are the gateway's to catch; `text-injector` the user's to never see.)
 
 let tiny: LlamaCppBackend;
 let small: LlamaCppBackend;
@@ -34,7 +37,7 @@ afterAll(async () => {
 
 const prompts = ['hi', 'What does it cost?', 'Tell me about the chain.', 'Who runs the grid?'];
 
-/** Runs one job streaming and checks what the gateway would check, plus text ↔ ids. */
+/** Runs one job streaming (the gateway's ids for the prompt) and checks what the gateway would check. */
 async function run(kind: AdversaryKind, params: SamplingParams, prompt: string) {
   const events: AdversaryEvent[] = [];
   const backend = createAdversaryBackend(tiny, kind, kind === 'substitute' ? small.model : undefined, {
@@ -42,16 +45,12 @@ async function run(kind: AdversaryKind, params: SamplingParams, prompt: string) 
     onJob: (e) => events.push(e),
   });
   const deltas: TokenDelta[] = [];
-  const r = await backend.generate({
-    input: user(prompt),
-    params,
-    signal: never(),
-    onToken: (d) => deltas.push(d),
-  });
+  const request = job(tiny.engine, user(prompt), params, { onToken: (d) => deltas.push(d) });
+  const r = await backend.generate(request);
   expectGatewayAccepts(r, deltas, params);
   expect(events).toHaveLength(1);
-  const honest = await tiny.generate({ input: user(prompt), params, signal: never() });
-  return { r, honest, event: events[0]! };
+  const honest = await tiny.generate(job(tiny.engine, user(prompt), params));
+  return { r, honest, event: events[0]!, backend, gatewayIds: request.promptTokenIds };
 }
 
 function expectGatewayAccepts(r: GenerateResult, deltas: TokenDelta[], params: SamplingParams) {
@@ -60,10 +59,7 @@ function expectGatewayAccepts(r: GenerateResult, deltas: TokenDelta[], params: S
   expect(r.promptTokenIds.length).toBeGreaterThan(0);
   // what streamed is what is claimed
   expect(deltas.flatMap((d) => d.tokenIds)).toEqual(r.outputTokenIds);
-  expect(deltas.map((d) => d.text).join('')).toBe(r.text);
-  // the text is the decoded ids
-  const e = tiny.engine;
-  expect(r.text).toBe(e.detokenize(r.outputTokenIds.filter((id) => !e.isEndToken(id))));
+  expect(r).not.toHaveProperty('text');
 }
 
 describe('createAdversaryBackend', () => {
@@ -80,6 +76,16 @@ describe('createAdversaryBackend', () => {
     expect(() => createAdversaryBackend(tiny, 'substitute', undefined, { devnet: true })).toThrow(
       expect.objectContaining({ code: 'ADVERSARY_REFUSED' }),
     );
+  });
+
+  test('every kind keeps the inner backend’s sampler; only text-injector rewrites frames', () => {
+    for (const kind of ADVERSARY_KINDS) {
+      const b = createAdversaryBackend(tiny, kind, kind === 'substitute' ? small.model : undefined, {
+        devnet: true,
+      });
+      expect(b.sampler).toBe(tiny.sampler);
+      expect(b.rewriteFrame !== undefined).toBe(kind === 'text-injector');
+    }
   });
 
   test('substitute: the presets share vocabulary and template, so only the distribution differs', async () => {
@@ -99,9 +105,10 @@ describe('createAdversaryBackend', () => {
 
     let differs = 0;
     for (const p of prompts) {
-      const { r } = await run('substitute', greedy(24), p);
-      const real = await small.generate({ input: user(p), params: greedy(24), signal: never() });
-      expect(r.promptTokenIds).toEqual(real.promptTokenIds);
+      const { r, gatewayIds } = await run('substitute', greedy(24), p);
+      const real = await small.generate(job(small.engine, user(p), greedy(24)));
+      expect(r.promptTokenIds).toEqual(gatewayIds);
+      expect(real.promptTokenIds).toEqual(gatewayIds);
       if (r.outputTokenIds.join() !== real.outputTokenIds.join()) differs++;
     }
     expect(differs).toBeGreaterThan(0);
@@ -137,7 +144,7 @@ describe('createAdversaryBackend', () => {
       expect(r.outputTokenIds).not.toEqual(honest.outputTokenIds);
     }
     // one token of room: a word and a `length` finish
-    const one = await backend.generate({ input: user('hi'), params: greedy(1), signal: never() });
+    const one = await backend.generate(job(e, user('hi'), greedy(1)));
     expect(one.outputTokenIds).toHaveLength(1);
     expect(one.finishReason).toBe('length');
   });
@@ -147,12 +154,12 @@ describe('createAdversaryBackend', () => {
     let padded = 0;
     for (const [i, p] of prompts.entries()) {
       const { r, honest } = await run('inflate', seeded(i + 2, 60), p);
-      expect(r.text).toBe(honest.text);
       if (honest.finishReason === 'stop') {
         padded++;
         const n = honest.outputTokenIds.length;
         expect(r.outputTokenIds.slice(0, n)).toEqual(honest.outputTokenIds);
         expect(r.outputTokenIds.length).toBe(Math.min(60, 2 * n));
+        // end tokens decode to nothing: what the user reads is the honest text
         expect(r.outputTokenIds.slice(n).every((id) => e.isEndToken(id))).toBe(true);
         expect(r.promptTokenIds).toEqual(honest.promptTokenIds);
       }
@@ -163,5 +170,32 @@ describe('createAdversaryBackend', () => {
     expect(honest.finishReason).toBe('length');
     expect(r.outputTokenIds).toEqual(honest.outputTokenIds);
     expect(r.promptTokenIds).toEqual([...honest.promptTokenIds, ...honest.promptTokenIds.slice(1)]);
+  });
+
+  test('text-injector: signs the honest ids; every token frame and the result carry the injected text', async () => {
+    const { r, honest, event, backend, gatewayIds } = await run('text-injector', greedy(24), 'hi');
+    expect(r).toEqual({ ...honest, timings: r.timings });
+    expect(r.promptTokenIds).toEqual(gatewayIds);
+    expect(event.honest).toEqual(event.claimed);
+    const token: JobFrame = { type: 'token', jobId: `0x${'11'.repeat(32)}`, tokenIds: [5, 6] };
+    const rewritten = backend.rewriteFrame!(token);
+    expect(rewritten).toEqual({ ...token, text: INJECTED_TEXT });
+    expect(INJECTED_TEXT).toContain('https://evil.example');
+  });
+
+  test('prompt-overbiller: the honest output, a prompt 51× the gateway’s claimed', async () => {
+    for (const [i, p] of prompts.entries()) {
+      const { r, honest, event, gatewayIds } = await run('prompt-overbiller', seeded(i + 5, 30), p);
+      const n = gatewayIds.length;
+      expect(r.outputTokenIds).toEqual(honest.outputTokenIds);
+      expect(r.finishReason).toBe(honest.finishReason);
+      expect(r.promptTokenIds.slice(0, n)).toEqual(gatewayIds);
+      expect(r.promptTokenIds).toHaveLength((OVERBILL_FACTOR + 1) * n);
+      expect(r.promptTokenIds.every((id) => id >= 0 && id < tiny.engine.vocabSize)).toBe(true);
+      expect(event).toMatchObject({
+        honest: { promptTokens: n, outputTokens: honest.outputTokenIds.length },
+        claimed: { promptTokens: (OVERBILL_FACTOR + 1) * n },
+      });
+    }
   });
 });

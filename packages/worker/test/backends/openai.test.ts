@@ -1,9 +1,10 @@
 import { computeModelId } from '@aipg/core';
-import { type LlamaEngine, MODEL_PRESETS, type TokenDelta } from '@aipg/inference';
+import { type LlamaEngine, MODEL_PRESETS } from '@aipg/inference';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createOpenAiBackend, type OpenAiBackend } from '../../src/backends/openai/index.ts';
+import type { TokenDelta } from '../../src/backends/types.ts';
 import { type FakeOpenAi, startFakeOpenAi } from '../fixtures/fake-openai.ts';
-import { expectDeltasMatch, greedy, never, seeded, tinyEngine, user } from './helpers.ts';
+import { expectDeltasMatch, greedy, job, render, seeded, tinyEngine, user } from './helpers.ts';
 
 const NAME = 'aipg-tiny-llama';
 const HASH = MODEL_PRESETS.tiny.weightsHash;
@@ -32,10 +33,14 @@ beforeEach(() => {
 });
 
 describe('load', () => {
-  test('finds the model and checks the server reports token ids', () => {
+  test('finds the model and checks the server reports token ids and runs a token-id prompt as given', () => {
     expect(backend.kind).toBe('openai');
+    expect(backend.sampler).toBe('vllm');
     expect(backend.model).toEqual({ name: NAME, weightsHash: HASH, modelId: computeModelId(NAME, HASH) });
-    expect(fake.requests[0]).toMatchObject({ path: '/v1/completions', body: { return_token_ids: true } });
+    expect(fake.requests[0]).toMatchObject({
+      path: '/v1/completions',
+      body: { prompt: [0], return_token_ids: true },
+    });
   });
 
   test('a model the server does not serve is BACKEND_MODEL_NOT_FOUND', async () => {
@@ -60,6 +65,12 @@ describe('load', () => {
       servedModel: 'aipg/tiny',
     });
     await expect(b.load()).rejects.toMatchObject({ code: 'BACKEND_NO_TOKEN_IDS' });
+    // One that tokenizes a list of ids as text would not run the gateway's ids.
+    fake.fault = { kind: 'ids-as-text' };
+    await expect(b.load()).rejects.toMatchObject({
+      code: 'BACKEND_NO_TOKEN_IDS',
+      details: expect.stringContaining('came back as prompt_token_ids'),
+    });
   });
 
   test('an unreachable server is a retryable BACKEND_UNREACHABLE', async () => {
@@ -71,29 +82,35 @@ describe('load', () => {
 describe('generate', () => {
   const chatIds = () => engine.chatPromptTokenIds(user('hi').messages);
 
-  test('chat without streaming: the server template’s prompt ids and every sampled id', async () => {
-    const r = await backend.generate({ input: user('hi'), params: greedy(), signal: never() });
+  test("chat without streaming: the gateway's ids sent as the prompt of a completion, every sampled id", async () => {
+    const r = await backend.generate(job(engine, user('hi'), greedy()));
     const direct = await engine.generate({ promptTokenIds: chatIds(), params: greedy() });
     expect(r.promptTokenIds).toEqual(chatIds());
     expect(r.outputTokenIds).toEqual(direct.outputTokenIds);
     expect(r.outputTokenIds.at(-1)).toBe(engine.eosTokenId);
-    expect(r.text).toBe(direct.text);
     expect(r.finishReason).toBe('stop');
+    // No chat endpoint, no server template: the ids (BOS first, once) are the prompt.
+    expect(chatIds()[0]).toBe(engine.bosTokenId);
     expect(fake.requests.at(-1)).toMatchObject({
-      path: '/v1/chat/completions',
-      body: { stream: false, max_tokens: 40, temperature: 0, top_p: 1, return_token_ids: true },
+      path: '/v1/completions',
+      body: {
+        prompt: chatIds(),
+        stream: false,
+        max_tokens: 40,
+        temperature: 0,
+        top_p: 1,
+        return_token_ids: true,
+      },
     });
+    expect(fake.requests.at(-1)!.body).not.toHaveProperty('messages');
   });
 
-  test('chat streaming: SSE deltas concatenate to the text and the ids', async () => {
+  test('chat streaming: SSE deltas concatenate to the ids', async () => {
     const deltas: TokenDelta[] = [];
-    const r = await backend.generate({
-      input: user('What does it cost?'),
-      params: seeded(18, 40),
-      signal: never(),
-      onToken: (d) => deltas.push(d),
-    });
-    expect(r.text).toContain('€');
+    const r = await backend.generate(
+      job(engine, user('What does it cost?'), seeded(18, 40), { onToken: (d) => deltas.push(d) }),
+    );
+    expect(render(engine, r.outputTokenIds)).toContain('€');
     expectDeltasMatch(r, deltas);
     expect(r.promptTokenIds).toEqual(engine.chatPromptTokenIds(user('What does it cost?').messages));
     expect(fake.requests.at(-1)!.body).toMatchObject({
@@ -103,21 +120,13 @@ describe('generate', () => {
   });
 
   test('completions, streamed and not, agree', async () => {
-    const plain = await backend.generate({
-      input: { prompt: 'the node' },
-      params: seeded(3),
-      signal: never(),
-    });
+    const plain = await backend.generate(job(engine, { prompt: 'the node' }, seeded(3)));
     const deltas: TokenDelta[] = [];
-    const streamed = await backend.generate({
-      input: { prompt: 'the node' },
-      params: seeded(3),
-      signal: never(),
-      onToken: (d) => deltas.push(d),
-    });
+    const streamed = await backend.generate(
+      job(engine, { prompt: 'the node' }, seeded(3), { onToken: (d) => deltas.push(d) }),
+    );
     expect(plain.promptTokenIds).toEqual(engine.promptTokenIds('the node'));
     expect(streamed).toMatchObject({
-      text: plain.text,
       promptTokenIds: plain.promptTokenIds,
       outputTokenIds: plain.outputTokenIds,
       finishReason: plain.finishReason,
@@ -125,47 +134,74 @@ describe('generate', () => {
     expectDeltasMatch(streamed, deltas);
   });
 
-  test('stop strings: text cut before, tokens kept; length at max tokens', async () => {
-    const s = await backend.generate({ input: user('hi'), params: greedy(40, [' to']), signal: never() });
+  test('the ids run are the ones given, whatever the input says', async () => {
+    const other = engine.promptTokenIds('the chain of nodes');
+    const r = await backend.generate(job(engine, user('hi'), greedy(12), { promptTokenIds: other }));
+    const direct = await engine.generate({ promptTokenIds: other, params: greedy(12) });
+    expect(r.promptTokenIds).toEqual(other);
+    expect(r.outputTokenIds).toEqual(direct.outputTokenIds);
+  });
+
+  test('a server reporting other prompt ids than sent is BACKEND_PROMPT_MISMATCH, before any token', async () => {
+    fake.fault = { kind: 'ids-as-text' };
+    const tokens: TokenDelta[] = [];
+    await expect(
+      backend.generate(job(engine, { prompt: 'the node' }, greedy(8), { onToken: (d) => tokens.push(d) })),
+    ).rejects.toMatchObject({ code: 'BACKEND_PROMPT_MISMATCH', retryable: true });
+    expect(tokens).toEqual([]);
+    await expect(backend.generate(job(engine, { prompt: 'the node' }, greedy(8)))).rejects.toMatchObject({
+      code: 'BACKEND_PROMPT_MISMATCH',
+    });
+  });
+
+  test('stop strings: tokens kept; length at max tokens', async () => {
+    const s = await backend.generate(job(engine, user('hi'), greedy(40, [' to'])));
     expect(s.finishReason).toBe('stop');
-    expect(engine.detokenize(s.outputTokenIds)).toBe(`${s.text} to`);
-    const l = await backend.generate({ input: user('hi'), params: greedy(2), signal: never() });
+    const text = render(engine, s.outputTokenIds);
+    expect(text.endsWith(' to')).toBe(true);
+    expect(text.indexOf(' to')).toBe(text.length - 3);
+    const l = await backend.generate(job(engine, user('hi'), greedy(2)));
     expect(l.finishReason).toBe('length');
     expect(l.outputTokenIds).toHaveLength(2);
   });
 
   test('abort mid-stream rejects with INFERENCE_ABORTED', async () => {
     const controller = new AbortController();
-    const job = backend.generate({
-      input: user('hi'),
-      params: seeded(2, 300),
-      signal: controller.signal,
-      onToken: () => controller.abort(),
-    });
-    await expect(job).rejects.toMatchObject({ code: 'INFERENCE_ABORTED' });
+    const run = backend.generate(
+      job(engine, user('hi'), seeded(2, 300), {
+        signal: controller.signal,
+        onToken: () => controller.abort(),
+      }),
+    );
+    await expect(run).rejects.toMatchObject({ code: 'INFERENCE_ABORTED' });
   });
 
   test('an error event or a dropped connection mid-stream is a retryable BACKEND_STREAM_ERROR', async () => {
     for (const kind of ['error-event', 'disconnect'] as const) {
       fake.fault = { kind, afterTokens: 2 };
       const tokens: TokenDelta[] = [];
-      const job = backend.generate({
-        input: user('Tell me a story about the sea'),
-        params: seeded(9, 100),
-        signal: never(),
-        onToken: (d) => tokens.push(d),
-      });
-      await expect(job).rejects.toMatchObject({ code: 'BACKEND_STREAM_ERROR', retryable: true });
+      const run = backend.generate(
+        job(engine, user('Tell me a story about the sea'), seeded(9, 100), {
+          onToken: (d) => tokens.push(d),
+        }),
+      );
+      await expect(run).rejects.toMatchObject({ code: 'BACKEND_STREAM_ERROR', retryable: true });
       expect(tokens.length).toBeGreaterThan(0);
     }
   });
 
   test('an HTTP error is BACKEND_HTTP_ERROR with the server message', async () => {
-    await expect(
-      backend.generate({ input: user('hi'), params: greedy(100_000), signal: never() }),
-    ).rejects.toMatchObject({
+    await expect(backend.generate(job(engine, user('hi'), greedy(100_000)))).rejects.toMatchObject({
       code: 'BACKEND_HTTP_ERROR',
       details: expect.stringContaining('maximum context length'),
+    });
+    // ids outside the vocabulary: vLLM's 400, not retryable
+    await expect(
+      backend.generate(job(engine, user('hi'), greedy(), { promptTokenIds: [1, engine.vocabSize + 3] })),
+    ).rejects.toMatchObject({
+      code: 'BACKEND_HTTP_ERROR',
+      retryable: false,
+      details: expect.stringContaining('out of vocabulary'),
     });
   });
 });

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CANONICAL_SAMPLER,
   computeModelId,
   computeOutputHash,
   computeRequestHash,
@@ -9,7 +10,7 @@ import {
   receiptFromJson,
   receiptTypedData,
 } from '@aipg/core';
-import { type EnsureModelReturnType, ensureModel } from '@aipg/inference';
+import { createTokenizer, type EnsureModelReturnType, ensureModel, type Tokenizer } from '@aipg/inference';
 import { verifyTypedData } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkerOptions, startWorker, type Worker } from '../../src/index.ts';
@@ -20,6 +21,7 @@ import { memoryLogger } from './helpers/worker.ts';
 /**
  * The whole path with a real engine: flags → options → the llama-cpp backend (created by the
  * backend factory, the tiny GGUF the project generates) → the gateway protocol → signed receipts.
+ * The test gateway tokenizes as the real one does: with the model's tokenizer file (no weights).
  */
 const OPERATOR = 1;
 const greedy = { maxTokens: 24, temperature: 0, topP: 1, seed: null, stop: [] };
@@ -30,17 +32,28 @@ let chain: TestChain;
 let peer: GatewayPeer;
 let worker: Worker;
 let conn: PeerConnection;
+let tokenizer: Tokenizer & { close(): Promise<void> };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-worker-e2e-'));
   model = await ensureModel({ dir, preset: 'tiny' });
+  tokenizer = await createTokenizer({ modelPath: model.tokenizerPath });
   chain = await setupChain();
-  peer = await startGatewayPeer({ chainId: chain.chainId, grid: chain.grid, client: chain.publicClient });
+  peer = await startGatewayPeer({
+    chainId: chain.chainId,
+    grid: chain.grid,
+    client: chain.publicClient,
+    tokenize: (input) =>
+      'messages' in input
+        ? tokenizer.chatPromptTokenIds(input.messages)
+        : tokenizer.promptTokenIds(input.prompt),
+  });
   await chain.bondWorker(OPERATOR, '1000');
   await chain.registerModel({
     name: model.name,
     weightsHash: model.weightsHash,
     modelId: computeModelId(model.name, model.weightsHash),
+    tokenizerHash: model.tokenizerHash,
   });
   const options = await createWorkerOptions(
     {
@@ -63,22 +76,24 @@ afterAll(async () => {
   await worker?.stop();
   await peer?.close();
   await chain?.stop();
+  await tokenizer?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('a worker on the embedded llama.cpp backend', () => {
-  it('advertises the model with the hash of the GGUF file', () => {
+  it('advertises the model with the hash of the GGUF file and the canonical sampler', () => {
     expect(conn.hello.models).toEqual([
       {
         modelId: computeModelId(model.name, model.weightsHash),
         name: model.name,
         weightsHash: model.weightsHash,
         maxConcurrency: 2,
+        sampler: CANONICAL_SAMPLER,
       },
     ]);
   });
 
-  it('streams a chat answer and signs a receipt over the token ids that ran', async () => {
+  it("streams a chat answer and signs a receipt over the gateway's prompt ids and the ids that ran", async () => {
     const handle = conn.sendJob({
       stream: true,
       params: greedy,
@@ -86,12 +101,18 @@ describe('a worker on the embedded llama.cpp backend', () => {
     });
     const frame = await handle.done;
     if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    expect(handle.job.promptTokenIds[0]).toBe(tokenizer.bosTokenId);
+    expect(frame.promptTokenIds).toEqual(handle.job.promptTokenIds);
     expect(frame.outputTokenIds.length).toBeGreaterThan(0);
     expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds);
-    expect(handle.tokens.map((t) => t.text).join('')).toBe(frame.text);
+    // Ids only on the wire: the gateway renders the text from them.
+    for (const f of conn.rawFrames.filter((f) => (f as { jobId?: string }).jobId === handle.job.jobId))
+      expect(f).not.toHaveProperty('text');
 
     const receipt = receiptFromJson(frame.receipt);
-    expect(receipt.requestHash).toBe(computeRequestHash(frame.promptTokenIds, greedy));
+    expect(receipt.requestHash).toBe(
+      computeRequestHash(handle.job.promptTokenIds, greedy, CANONICAL_SAMPLER),
+    );
     expect(receipt.outputHash).toBe(computeOutputHash(frame.outputTokenIds, frame.finishReason));
     expect(receipt.inputUnits).toBe(BigInt(frame.promptTokenIds.length));
     expect(receipt.outputUnits).toBe(BigInt(frame.outputTokenIds.length));
@@ -110,6 +131,38 @@ describe('a worker on the embedded llama.cpp backend', () => {
         signature: frame.signature,
       }),
     ).toBe(true);
+  });
+
+  it("runs the gateway's ids exactly: ids for another text give that text's answer", async () => {
+    const ids = tokenizer.promptTokenIds('the proof of work');
+    const asCompletion = await conn.sendJob({
+      kind: 'completion',
+      input: { prompt: 'the proof of work' },
+      params: greedy,
+    }).done;
+    const asIds = await conn.sendJob({ params: greedy, content: 'something else', promptTokenIds: ids }).done;
+    if (asCompletion.type !== 'result' || asIds.type !== 'result')
+      throw new Error(JSON.stringify([asCompletion, asIds]));
+    expect(asCompletion.promptTokenIds).toEqual(ids);
+    expect(asIds.promptTokenIds).toEqual(ids);
+    expect(asIds.outputTokenIds).toEqual(asCompletion.outputTokenIds);
+    expect(asIds.receipt.requestHash).toBe(asCompletion.receipt.requestHash);
+  });
+
+  it('refuses prompt ids outside the vocabulary for good, without a receipt', async () => {
+    const handle = conn.sendJob({
+      params: greedy,
+      promptTokenIds: [tokenizer.bosTokenId, 42, tokenizer.vocabSize + 7],
+    });
+    expect(await handle.done).toMatchObject({
+      type: 'job-error',
+      code: 'PROMPT_TOKENS_INVALID',
+      retryable: false,
+      message: expect.stringContaining(`token ${tokenizer.vocabSize + 7}`),
+    });
+    expect(
+      conn.frames.filter((f) => 'jobId' in f && f.jobId === handle.job.jobId).map((f) => f.type),
+    ).toEqual(['job-error']);
   });
 
   it('runs two jobs at once; the same greedy job gives the same output hash', async () => {

@@ -1,4 +1,5 @@
 import {
+  CANONICAL_SAMPLER,
   computeOutputHash,
   computeRequestHash,
   computeTextFee,
@@ -9,9 +10,11 @@ import {
 } from '@aipg/core';
 import { type Hex, keccak256, toBytes, verifyMessage, verifyTypedData } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INJECTED_TEXT, OVERBILL_FACTOR } from '../../src/adversary/index.ts';
 import {
   BondRequirementError,
   ChainMismatchError,
+  createAdversaryBackend,
   ModelRegistryError,
   startWorker,
   WORKER_VERSION,
@@ -39,6 +42,15 @@ afterAll(async () => {
   await peer?.close();
   await chain?.stop();
 });
+
+/** The raw JSON of a job's frame of `type`, as it came over the socket (before schema parsing). */
+function rawFrame(conn: PeerConnection, jobId: Hex, type: string): Record<string, unknown> {
+  const found = conn.rawFrames.find(
+    (f) => (f as { jobId?: string }).jobId === jobId && (f as { type?: string }).type === type,
+  );
+  if (!found) throw new Error(`no ${type} frame for ${jobId}`);
+  return found as Record<string, unknown>;
+}
 
 async function startError(accountIndex: number, backend: FakeBackend = createFakeBackend()) {
   const options = await workerOptions({
@@ -129,7 +141,8 @@ describe('a bonded worker on the gateway protocol', () => {
   beforeAll(async () => {
     await chain.bondWorker(OWNER, '2500', chain.account(OPERATOR).address);
     small = createFakeBackend({ name: 'aipg-tiny', tokenDelayMs: 10 });
-    big = createFakeBackend({ name: 'aipg-big', tokenDelayMs: 10 });
+    // Served by an engine with its own sampler (as an Ollama backend is).
+    big = createFakeBackend({ name: 'aipg-big', tokenDelayMs: 10, sampler: 'ollama' });
     await chain.registerModel(small.model);
     await chain.registerModel(big.model);
     const options = await workerOptions({
@@ -155,7 +168,7 @@ describe('a bonded worker on the gateway protocol', () => {
     await worker?.stop();
   });
 
-  it('logs in with a verified signature of the challenge and advertises its models', async () => {
+  it('logs in with a verified signature of the challenge and advertises its models, each with its sampler', async () => {
     expect(conn.loginVerified).toBe(true);
     expect(
       await verifyMessage({
@@ -165,6 +178,7 @@ describe('a bonded worker on the gateway protocol', () => {
       }),
     ).toBe(true);
     expect(conn.owner).toBe(chain.account(OWNER).address);
+    expect(PROTOCOL_VERSION).toBe(3);
     expect(conn.hello).toMatchObject({
       protocolVersion: PROTOCOL_VERSION,
       operator: chain.account(OPERATOR).address,
@@ -175,16 +189,19 @@ describe('a bonded worker on the gateway protocol', () => {
           name: 'aipg-tiny',
           weightsHash: small.model.weightsHash,
           maxConcurrency: 2,
+          sampler: CANONICAL_SAMPLER,
         },
         {
           modelId: big.model.modelId,
           name: 'aipg-big',
           weightsHash: big.model.weightsHash,
           maxConcurrency: 1,
+          sampler: 'ollama',
         },
       ],
       hardware: { gpus: [] },
     });
+    expect(worker.status().models.map((m) => m.sampler)).toEqual([CANONICAL_SAMPLER, 'ollama']);
     expect(worker.status()).toMatchObject({
       state: 'connected',
       workerId: 'w-1',
@@ -204,11 +221,24 @@ describe('a bonded worker on the gateway protocol', () => {
     if (frame.type !== 'result') throw new Error(`expected a result, got ${JSON.stringify(frame)}`);
     const { job } = handle;
     const promptIds = tokenize(applyTemplate(job.input));
+    expect(job.promptTokenIds).toEqual(promptIds); // the gateway's tokenization
     const out = expectedOutput(promptIds, job.params, 8);
     expect(frame.promptTokenIds).toEqual(promptIds);
     expect(frame.outputTokenIds).toEqual(out.ids);
-    expect(frame.text).toBe(out.text);
     expect(frame.finishReason).toBe('stop');
+    // Ids only: the gateway renders the text.
+    expect(Object.keys(rawFrame(conn, job.jobId, 'result')).sort()).toEqual(
+      [
+        'finishReason',
+        'jobId',
+        'outputTokenIds',
+        'promptTokenIds',
+        'receipt',
+        'signature',
+        'timings',
+        'type',
+      ].sort(),
+    );
     expect(handle.tokens).toEqual([]); // not a streaming job
 
     const receipt = receiptFromJson(frame.receipt);
@@ -218,7 +248,7 @@ describe('a bonded worker on the gateway protocol', () => {
       payer: job.payer,
       worker: chain.account(OWNER).address,
       modelId: small.model.modelId,
-      requestHash: computeRequestHash(promptIds, job.params),
+      requestHash: computeRequestHash(promptIds, job.params, CANONICAL_SAMPLER),
       outputHash: computeOutputHash(out.ids, 'stop'),
       inputUnits: BigInt(promptIds.length),
       outputUnits: BigInt(out.ids.length),
@@ -266,7 +296,8 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(frame.outputTokenIds).toHaveLength(3);
     const receipt = receiptFromJson(frame.receipt);
     expect(receipt.confidential).toBe(true);
-    expect(receipt.requestHash).toBe(computeRequestHash(promptIds, handle.job.params));
+    // Committed with the sampler advertised for the model.
+    expect(receipt.requestHash).toBe(computeRequestHash(promptIds, handle.job.params, 'ollama'));
     expect(receipt.outputHash).toBe(computeOutputHash(frame.outputTokenIds, 'length'));
     expect(receipt.fee).toBe(
       computeTextFee({
@@ -285,7 +316,14 @@ describe('a bonded worker on the gateway protocol', () => {
     if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
     expect(handle.tokens).toHaveLength(6);
     expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds);
-    expect(handle.tokens.map((t) => t.text).join('')).toBe(frame.text);
+    // Token frames carry ids only: no text field on the wire.
+    const raw = conn.rawFrames.filter(
+      (f) =>
+        (f as { jobId?: string; type?: string }).jobId === handle.job.jobId &&
+        (f as { type: string }).type === 'token',
+    );
+    expect(raw).toHaveLength(6);
+    for (const f of raw) expect(Object.keys(f as object).sort()).toEqual(['jobId', 'tokenIds', 'type']);
     // Every token frame arrives before the result.
     const order = conn.frames.filter((f) => 'jobId' in f && f.jobId === handle.job.jobId).map((f) => f.type);
     expect(order).toEqual([...Array(6).fill('token'), 'result']);
@@ -333,6 +371,55 @@ describe('a bonded worker on the gateway protocol', () => {
       type: 'result',
     });
     expect(worker.status().state).toBe('connected');
+    expect(conn.invalidFrames).toEqual([]);
+  });
+
+  it("runs the gateway's prompt ids, not its own reading of the input, and signs them with its sampler", async () => {
+    // Ids the fake backend would never derive from this input: the worker runs them as given.
+    const gatewayIds = [1, 40, 41, 42, 43, 44];
+    const handle = conn.sendJob({
+      modelId: small.model.modelId,
+      content: 'what is a grid?',
+      promptTokenIds: gatewayIds,
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    const out = expectedOutput(gatewayIds, handle.job.params, 8);
+    expect(frame.promptTokenIds).toEqual(gatewayIds);
+    expect(frame.outputTokenIds).toEqual(out.ids);
+    const receipt = receiptFromJson(frame.receipt);
+    expect(receipt.requestHash).toBe(computeRequestHash(gatewayIds, handle.job.params, CANONICAL_SAMPLER));
+    expect(receipt.requestHash).not.toBe(computeRequestHash(gatewayIds, handle.job.params, 'ollama'));
+    expect(receipt.inputUnits).toBe(BigInt(gatewayIds.length));
+    expect(
+      await verifyTypedData({
+        address: chain.account(OPERATOR).address,
+        ...receiptTypedData(receipt, chain.chainId, chain.grid),
+        signature: frame.signature,
+      }),
+    ).toBe(true);
+  });
+
+  it('refuses prompt ids outside the vocabulary for good, and a prompt its backend would tokenize otherwise (retryable), signing nothing', async () => {
+    const invalid = conn.sendJob({ modelId: small.model.modelId, promptTokenIds: [1, 40, 600] });
+    expect(await invalid.done).toMatchObject({
+      type: 'job-error',
+      jobId: invalid.job.jobId,
+      code: 'PROMPT_TOKENS_INVALID',
+      retryable: false,
+      message: expect.stringContaining('token 600'),
+    });
+    const mismatch = conn.sendJob({ modelId: small.model.modelId, content: 'hi [prompt-mismatch]' });
+    expect(await mismatch.done).toMatchObject({
+      type: 'job-error',
+      jobId: mismatch.job.jobId,
+      code: 'PROMPT_TOKENS_MISMATCH',
+      retryable: true,
+    });
+    for (const { job } of [invalid, mismatch])
+      expect(conn.frames.filter((f) => 'jobId' in f && f.jobId === job.jobId).map((f) => f.type)).toEqual([
+        'job-error',
+      ]);
     expect(conn.invalidFrames).toEqual([]);
   });
 
@@ -457,6 +544,121 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(worker.status().state).toBe('stopped');
     expect(small.closed && big.closed).toBe(true);
     expect(await worker.stopped).toEqual({ error: undefined });
+  });
+});
+
+describe('devnet adversaries over the gateway protocol', () => {
+  const OPERATOR = 4;
+  let worker: Worker;
+  let conn: PeerConnection;
+  let injectorInner: FakeBackend;
+  let overbillerInner: FakeBackend;
+
+  beforeAll(async () => {
+    await chain.bondWorker(OPERATOR, '1000');
+    injectorInner = createFakeBackend({ name: 'injected-model', tokenDelayMs: 2 });
+    overbillerInner = createFakeBackend({ name: 'overbilled-model', tokenDelayMs: 2 });
+    await chain.registerModel(injectorInner.model);
+    await chain.registerModel(overbillerInner.model);
+    const options = await workerOptions({
+      chain,
+      operatorKey: chain.account(OPERATOR).privateKey,
+      gatewayUrl: peer.url,
+    });
+    const login = peer.nextWorker();
+    worker = await startWorker(options, {
+      logger: memoryLogger().logger,
+      backends: [
+        {
+          backend: createAdversaryBackend(injectorInner, 'text-injector', undefined, { devnet: true }),
+          maxConcurrency: 1,
+        },
+        {
+          backend: createAdversaryBackend(overbillerInner, 'prompt-overbiller', undefined, { devnet: true }),
+          maxConcurrency: 1,
+        },
+      ],
+    });
+    conn = await login;
+    await worker.ready();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+  });
+
+  it('text-injector: signs the honest ids, and every token frame and the result carry the injected text', async () => {
+    const handle = conn.sendJob({
+      modelId: injectorInner.model.modelId,
+      stream: true,
+      content: 'hi [len:5]',
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    const { job } = handle;
+    const out = expectedOutput(job.promptTokenIds, job.params, 5);
+    // The ids and the receipt are the honest ones.
+    expect(frame.promptTokenIds).toEqual(job.promptTokenIds);
+    expect(frame.outputTokenIds).toEqual(out.ids);
+    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(out.ids);
+    const receipt = receiptFromJson(frame.receipt);
+    expect(receipt.requestHash).toBe(computeRequestHash(job.promptTokenIds, job.params, CANONICAL_SAMPLER));
+    expect(receipt.outputHash).toBe(computeOutputHash(out.ids, 'stop'));
+    expect(
+      await verifyTypedData({
+        address: chain.account(OPERATOR).address,
+        ...receiptTypedData(receipt, chain.chainId, chain.grid),
+        signature: frame.signature,
+      }),
+    ).toBe(true);
+    // The lie is on the wire only: a `text` field the v3 schemas do not know.
+    const raw = conn.rawFrames.filter((f) => (f as { jobId?: string }).jobId === job.jobId) as {
+      type: string;
+      text?: string;
+    }[];
+    expect(raw.map((f) => f.type)).toEqual([...Array(5).fill('token'), 'result']);
+    for (const f of raw) expect(f.text).toBe(INJECTED_TEXT);
+    // What the schema keeps (what a v3 gateway reads) has no text at all.
+    expect(frame).not.toHaveProperty('text');
+    for (const t of handle.tokens) expect(t).not.toHaveProperty('text');
+    expect(conn.invalidFrames).toEqual([]);
+  });
+
+  it('prompt-overbiller: bills a prompt 51× the gateway’s, with a self-consistent, validly signed receipt', async () => {
+    const handle = conn.sendJob({ modelId: overbillerInner.model.modelId, content: 'bill me [len:4]' });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    const { job } = handle;
+    const n = job.promptTokenIds.length;
+    const out = expectedOutput(job.promptTokenIds, job.params, 4);
+    // The output is honest (it ran the gateway's ids)...
+    expect(frame.outputTokenIds).toEqual(out.ids);
+    // ...the prompt claimed is not.
+    expect(frame.promptTokenIds.slice(0, n)).toEqual(job.promptTokenIds);
+    expect(frame.promptTokenIds).toHaveLength((OVERBILL_FACTOR + 1) * n);
+    const receipt = receiptFromJson(frame.receipt);
+    expect(receipt.inputUnits).toBe(BigInt((OVERBILL_FACTOR + 1) * n));
+    expect(receipt.inputUnits).toBeGreaterThan(BigInt(n));
+    // Everything in the receipt agrees with the claimed ids, and the signature is valid.
+    expect(receipt.requestHash).toBe(computeRequestHash(frame.promptTokenIds, job.params, CANONICAL_SAMPLER));
+    expect(receipt.requestHash).not.toBe(
+      computeRequestHash(job.promptTokenIds, job.params, CANONICAL_SAMPLER),
+    );
+    expect(receipt.outputUnits).toBe(BigInt(out.ids.length));
+    expect(receipt.fee).toBe(
+      computeTextFee({
+        inputTokens: (OVERBILL_FACTOR + 1) * n,
+        outputTokens: out.ids.length,
+        rates: { inputPerMTokens: RATES.inputPerMTokens, outputPerMTokens: RATES.outputPerMTokens },
+      }),
+    );
+    expect(
+      await verifyTypedData({
+        address: chain.account(OPERATOR).address,
+        ...receiptTypedData(receipt, chain.chainId, chain.grid),
+        signature: frame.signature,
+      }),
+    ).toBe(true);
+    expect(conn.invalidFrames).toEqual([]);
   });
 });
 

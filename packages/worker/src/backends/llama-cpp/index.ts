@@ -1,11 +1,13 @@
 /**
  * The embedded backend: llama.cpp in-process through @aipg/inference. It owns the whole pipeline,
- * so it commits to exactly what ran: the canonical prompt ids, every sampled id (end token and
- * stop-string tokens included) and the network's canonical sampler (greedy / seeded runs replay
- * exactly in a validator's teacher-forced pass).
+ * so it commits to exactly what ran: the gateway's prompt ids, evaluated as given (BOS included:
+ * the gateway's ids start with it and the engine adds none), every sampled id (end token and
+ * stop-string tokens included) and the network's canonical sampler (`CANONICAL_SAMPLER`: greedy /
+ * seeded runs replay exactly in a validator's teacher-forced pass). Ids outside the vocabulary are
+ * refused before anything runs (`INVALID_TOKEN` from the engine).
  */
 import { availableParallelism } from 'node:os';
-import { computeModelId } from '@aipg/core';
+import { CANONICAL_SAMPLER, computeModelId } from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine, sha256File } from '@aipg/inference';
 import type { Logger } from 'pino';
 import type { Hex } from 'viem';
@@ -78,6 +80,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
 
   return {
     kind: 'llama-cpp',
+    sampler: CANONICAL_SAMPLER,
     get model() {
       if (!model)
         throw new BackendError('The llama-cpp backend is not loaded', { code: BackendErrorCode.notLoaded });
@@ -95,18 +98,19 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
     },
     async generate(request: GenerateRequest): Promise<GenerateResult> {
       const { engine } = loaded();
-      const promptTokenIds =
-        'messages' in request.input
-          ? engine.chatPromptTokenIds(request.input.messages)
-          : engine.promptTokenIds(request.input.prompt);
+      const promptTokenIds = [...request.promptTokenIds];
+      const { onToken } = request;
       const g = await engine.generate({
         promptTokenIds,
         params: request.params,
         signal: request.signal,
-        onToken: request.onToken,
+        onToken: onToken
+          ? (d) => {
+              if (d.tokenIds.length > 0) onToken({ tokenIds: d.tokenIds });
+            }
+          : undefined,
       });
       return {
-        text: g.text,
         promptTokenIds,
         outputTokenIds: g.outputTokenIds,
         finishReason: g.finishReason,

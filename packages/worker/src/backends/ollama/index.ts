@@ -2,10 +2,16 @@
  * Ollama's native HTTP API. What Ollama really gives (checked against its source,
  * server/routes.go and runner/ollamarunner) and what this backend makes of it:
  *
- * - Prompt ids: `/api/generate` returns `context` only when `raw` is false, and then as a
- *   re-tokenization of prompt + answer text (deprecated field). So jobs run with `raw: true` on the
- *   model's chat template rendered here, and the prompt ids are computed here with the model's own
- *   tokenizer (a vocabulary-only load of the same GGUF); `prompt_eval_count` must equal their count.
+ * - Prompt ids: Ollama takes no token ids, only text, and reports none for the prompt
+ *   (`/api/generate` returns `context` only when `raw` is false, and then as a re-tokenization of
+ *   prompt + answer text, a deprecated field). So jobs run with `raw: true` on the model's chat
+ *   template rendered here, tokenized here with the model's own tokenizer (a vocabulary-only load
+ *   of the same GGUF): that tokenization must equal the gateway's `promptTokenIds`, else the job is
+ *   refused (`BACKEND_PROMPT_MISMATCH`, retryable: another worker may run the ids exactly) before
+ *   anything is sent; the receipt then commits to the gateway's ids. BOS: the gateway's ids start
+ *   with it and Ollama adds it to a raw prompt itself (llama.cpp's `add_bos_token`), so the text is
+ *   sent without one; `load()` checks that Ollama counts a raw prompt as BOS + tokens, and every
+ *   job that `prompt_eval_count` equals the gateway's count.
  * - Output ids: with `logprobs: true` (Ollama ≥ 0.12.11) every streamed frame lists the sampled
  *   tokens with their bytes; each maps to exactly one id of the local vocabulary. Ollama reports
  *   no entry for the end token (done_reason "stop" → this backend appends the model's EOS id) and
@@ -14,7 +20,8 @@
  * - Weights: `/api/show`'s modelfile names the blob (`FROM …/blobs/sha256-<hex>`): its digest must
  *   be the registered weights hash.
  * - Sampling: Ollama's own sampler (llama.cpp's or its Go sampler), not the network's canonical
- *   one: greedy jobs are checkable token by token, seeded jobs only statistically (see README).
+ *   one: the backend advertises sampler `ollama` (signed into each receipt's `requestHash`), so
+ *   greedy jobs are checked token by token and seeded ones only statistically (see README).
  */
 import { computeModelId } from '@aipg/core';
 import {
@@ -29,6 +36,7 @@ import type { Hex } from 'viem';
 import type { WorkerModelOptions } from '../../config/options.ts';
 import { BackendError, BackendErrorCode } from '../errors.ts';
 import { ndjson, request, requestJson, trimSlash } from '../http.ts';
+import { firstDifference } from '../ids.ts';
 import type { BackendModel, GenerateRequest, GenerateResult, InferenceBackend } from '../types.ts';
 
 export type OllamaBackendOptions = {
@@ -67,6 +75,9 @@ type TagsResponse = { models?: { name: string; model?: string; digest?: string }
 type ShowResponse = { modelfile?: string };
 
 export type OllamaBackend = InferenceBackend & { readonly kind: 'ollama' };
+
+/** The sampler name an Ollama backend advertises: Ollama's own RNG, not the canonical sampler. */
+export const OLLAMA_SAMPLER = 'ollama';
 
 export function createOllamaBackend(options: OllamaBackendOptions): OllamaBackend {
   const url = trimSlash(options.url ?? 'http://127.0.0.1:11434');
@@ -184,7 +195,16 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
     const started = performance.now();
     const { params, signal, onToken } = req;
     const prompt = 'messages' in req.input ? t.chatPromptText(req.input.messages) : req.input.prompt;
-    const promptTokenIds = t.promptTokenIds(prompt);
+    t.checkIds(req.promptTokenIds);
+    const local = t.promptTokenIds(prompt);
+    const differ = firstDifference(local, req.promptTokenIds);
+    if (differ !== undefined)
+      throw new BackendError("Ollama would not run the gateway's prompt ids", {
+        code: BackendErrorCode.promptMismatch,
+        details: `the rendered prompt tokenizes to ${local.length} ids here, the gateway sent ${req.promptTokenIds.length}; first difference at position ${differ}`,
+        retryable: true,
+      });
+    const promptTokenIds = [...req.promptTokenIds];
     const controller = new AbortController();
     const forward = () => controller.abort(signal.reason);
     if (signal.aborted) throw new InferenceAbortedError(signal.reason);
@@ -238,7 +258,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
             break frames;
           }
           const delta = onToken ? out.delta() : undefined;
-          if (delta) onToken?.(delta);
+          if (delta && delta.tokenIds.length > 0) onToken?.({ tokenIds: delta.tokenIds });
         }
         serverText += frame.response ?? '';
         if (frame.done) {
@@ -277,9 +297,8 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
         });
     }
     const last = out.finalDelta();
-    if (last && onToken) onToken(last);
+    if (last && last.tokenIds.length > 0 && onToken) onToken({ tokenIds: last.tokenIds });
     return {
-      text: out.text(),
       promptTokenIds,
       outputTokenIds: [...out.ids],
       finishReason,
@@ -289,6 +308,7 @@ export function createOllamaBackend(options: OllamaBackendOptions): OllamaBacken
 
   return {
     kind: 'ollama',
+    sampler: OLLAMA_SAMPLER,
     model,
     load() {
       loading ??= load().catch((error: unknown) => {

@@ -1,14 +1,24 @@
 /**
- * Any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, LM Studio) through
- * `/v1/models`, `/v1/chat/completions` and `/v1/completions`, streamed as server-sent events.
+ * Any OpenAI-compatible server that reports token ids (vLLM), through `/v1/models` and
+ * `/v1/completions`, streamed as server-sent events.
+ *
+ * Prompt: the gateway's `promptTokenIds` themselves, sent as the completion's `prompt` (vLLM takes
+ * a list of token ids there and runs it as given: no chat template, no tokenization, no BOS added,
+ * so the gateway's leading BOS is the only one). Chat jobs too go to `/v1/completions`: the
+ * gateway already rendered the model's chat template into the ids; the server's own template is
+ * never used. The prompt ids the server reports back must be the ids sent, else the job is refused
+ * (`BACKEND_PROMPT_MISMATCH`).
  *
  * Receipts commit to token ids, which the OpenAI API does not carry. The backend uses the one
  * mechanism that reports the ids the engine really ran: vLLM's `return_token_ids` (vLLM ≥ 0.10.2),
- * which adds `prompt_token_ids` (after the server's chat template) and the sampled `token_ids`
- * (end token and stop-string tokens included; the text stops before the stop string) to every
- * answer, streamed per chunk. `load()` probes for it and fails with BACKEND_NO_TOKEN_IDS when the
- * server ignores it: llama.cpp server and LM Studio expose ids only on other endpoints
- * (`/tokenize`, `/completion` with `return_tokens`), not supported here yet.
+ * which adds `prompt_token_ids` and the sampled `token_ids` (end token and stop-string tokens
+ * included; the text stops before the stop string) to every answer, streamed per chunk. `load()`
+ * probes for it, with a token-id prompt, and fails with BACKEND_NO_TOKEN_IDS when the server
+ * ignores either: llama.cpp server and LM Studio expose ids only on other endpoints (`/tokenize`,
+ * `/completion` with `return_tokens`), not supported here yet.
+ *
+ * Sampling: vLLM's own sampler (advertised as `vllm`, signed into each receipt's `requestHash`):
+ * greedy jobs are checked token by token, seeded ones only statistically.
  */
 import { computeModelId, type FinishReason } from '@aipg/core';
 import { InferenceAbortedError } from '@aipg/inference';
@@ -17,6 +27,7 @@ import type { Hex } from 'viem';
 import type { WorkerModelOptions } from '../../config/options.ts';
 import { BackendError, BackendErrorCode } from '../errors.ts';
 import { parseFrame, type RequestOptions, readBody, request, requestJson, sse, trimSlash } from '../http.ts';
+import { firstDifference } from '../ids.ts';
 import type { BackendModel, GenerateRequest, GenerateResult, InferenceBackend } from '../types.ts';
 
 export type OpenAiBackendOptions = {
@@ -34,9 +45,6 @@ export type OpenAiBackendOptions = {
 
 type Usage = { prompt_tokens?: number; completion_tokens?: number };
 type Choice = {
-  text?: string;
-  message?: { content?: string | null };
-  delta?: { content?: string | null };
   finish_reason?: string | null;
   token_ids?: number[] | null;
   prompt_token_ids?: number[] | null;
@@ -51,6 +59,15 @@ type Answer = {
 };
 
 export type OpenAiBackend = InferenceBackend & { readonly kind: 'openai' };
+
+/** The sampler name an OpenAI-compatible backend advertises: vLLM's own RNG. */
+export const VLLM_SAMPLER = 'vllm';
+
+/**
+ * The load probe's prompt: one token id. Id 0 is in every vocabulary; a server that takes it as
+ * ids echoes `[0]` as the prompt ids (one that tokenized `"0"` or ignored it would not).
+ */
+const PROBE_PROMPT = [0];
 
 export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBackend {
   const url = trimSlash(options.url ?? 'http://127.0.0.1:8000/v1');
@@ -78,18 +95,21 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
       });
     const probe = await requestJson<Answer>(`${url}/completions`, {
       headers,
-      body: { model: served, prompt: 'hi', max_tokens: 1, temperature: 0, return_token_ids: true },
+      body: { model: served, prompt: PROBE_PROMPT, max_tokens: 1, temperature: 0, return_token_ids: true },
       what: 'OpenAI /completions',
     });
     const choice = probe.choices?.[0];
-    if (
-      !Array.isArray(choice?.token_ids) ||
-      !Array.isArray(choice?.prompt_token_ids ?? probe.prompt_token_ids)
-    )
+    const echoed = choice?.prompt_token_ids ?? probe.prompt_token_ids;
+    if (!Array.isArray(choice?.token_ids) || !Array.isArray(echoed))
       throw new BackendError('This server does not report token ids', {
         code: BackendErrorCode.noTokenIds,
         details:
           'receipts commit to token ids: serve the model with vLLM ≥ 0.10.2 (return_token_ids); llama.cpp server and LM Studio are not supported by this backend yet',
+      });
+    if (firstDifference(echoed, PROBE_PROMPT) !== undefined)
+      throw new BackendError('This server does not run token-id prompts as given', {
+        code: BackendErrorCode.noTokenIds,
+        details: `prompt ${JSON.stringify(PROBE_PROMPT)} came back as prompt_token_ids ${JSON.stringify(echoed.slice(0, 16))}: the gateway's ids must run exactly (vLLM takes a list of ids as the prompt)`,
       });
     ready = true;
     options.logger?.info({ url, model: served, weightsHash }, 'OpenAI-compatible model ready');
@@ -105,13 +125,13 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
     const started = performance.now();
     const { params, signal, onToken } = req;
     if (signal.aborted) throw new InferenceAbortedError(signal.reason);
-    const chat = 'messages' in req.input;
-    const path = chat ? '/chat/completions' : '/completions';
+    const path = '/completions';
     const opts: RequestOptions = { what: `OpenAI ${path}`, headers, signal };
     const stream = onToken !== undefined;
+    const sent = [...req.promptTokenIds];
     const body = {
       model: served,
-      ...('messages' in req.input ? { messages: req.input.messages } : { prompt: req.input.prompt }),
+      prompt: sent,
       max_tokens: params.maxTokens,
       temperature: params.temperature,
       top_p: params.topP,
@@ -124,11 +144,10 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
 
     let promptTokenIds: number[] | undefined;
     const outputTokenIds: number[] = [];
-    let text = '';
     let finish: string | null | undefined;
     let usage: Usage | null | undefined;
     let ttftMs = 0;
-    const take = (answer: Answer) => {
+    const take = (answer: Answer): number[] => {
       if (answer.error !== undefined || answer.object === 'error')
         throw new BackendError('The server failed during generation', {
           code: BackendErrorCode.stream,
@@ -138,23 +157,32 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
         });
       usage = answer.usage ?? usage;
       const choice = answer.choices?.[0];
-      promptTokenIds ??= answer.prompt_token_ids ?? choice?.prompt_token_ids ?? undefined;
-      if (!choice) return undefined;
+      const reported = answer.prompt_token_ids ?? choice?.prompt_token_ids;
+      if (!promptTokenIds && reported) {
+        // Checked as soon as the server reports them (its first chunk), before any token streams.
+        const differ = firstDifference(reported, sent);
+        if (differ !== undefined)
+          throw new BackendError("The server did not run the gateway's prompt ids", {
+            code: BackendErrorCode.promptMismatch,
+            details: `sent ${sent.length} ids, the server reports ${reported.length}; first difference at position ${differ}`,
+            retryable: true,
+          });
+        promptTokenIds = reported;
+      }
+      if (!choice) return [];
       const ids = choice.token_ids ?? [];
       if (ids.length > 0 && outputTokenIds.length === 0) ttftMs = performance.now() - started;
       outputTokenIds.push(...ids);
-      const piece = choice.text ?? choice.delta?.content ?? choice.message?.content ?? '';
-      text += piece;
       finish = choice.finish_reason ?? finish;
-      return { text: piece, tokenIds: ids };
+      return ids;
     };
 
     try {
       const response = await request(`${url}${path}`, { ...opts, body });
       if (stream) {
         for await (const payload of sse(response, opts)) {
-          const delta = take(parseFrame<Answer>(payload, opts));
-          if (delta && (delta.text !== '' || delta.tokenIds.length > 0)) onToken?.(delta);
+          const ids = take(parseFrame<Answer>(payload, opts));
+          if (ids.length > 0) onToken?.({ tokenIds: ids });
         }
       } else {
         take(parseFrame<Answer>(await readBody(response, opts), opts));
@@ -195,7 +223,6 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
         details: problems.join('; '),
       });
     return {
-      text,
       promptTokenIds,
       outputTokenIds,
       finishReason,
@@ -205,6 +232,7 @@ export function createOpenAiBackend(options: OpenAiBackendOptions): OpenAiBacken
 
   return {
     kind: 'openai',
+    sampler: VLLM_SAMPLER,
     model,
     load() {
       loading ??= load().catch((error: unknown) => {

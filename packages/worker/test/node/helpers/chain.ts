@@ -8,12 +8,15 @@ import {
   startDevChain,
 } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
-import { type Address, type Hex, numberToHex, pad } from 'viem';
+import { type Address, type Hex, keccak256, numberToHex, pad, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { BackendModel } from '../../../src/backends/types.ts';
 
 /** `LibBonding.WORKER_SLOT`: the worker registry's ERC-7201 layout; `minimum` is its first word. */
 const WORKER_BONDING_SLOT = '0xcb4c44771ecd80e9112a1db00c6f36b575558ddccb94f8708c7d906e79688b00';
+
+/** The registry wants a tokenizer hash for every text model; fake backends have no tokenizer file. */
+export const FAKE_TOKENIZER_HASH = keccak256(toHex('tokenizer'));
 
 export const RATES = {
   inputPerMTokens: parseAipg('1'),
@@ -50,12 +53,14 @@ export async function setupChain({ chainId }: { chainId?: number } = {}) {
     async unbondWorker(i: number, amount = '1000') {
       await requestUnbond(clientsFor(i).walletClient!, { grid, role: 'worker', amount: parseAipg(amount) });
     },
-    async registerModel(model: BackendModel, minVramMb = 0) {
+    /** Registers `model`; its `tokenizerHash` defaults to `FAKE_TOKENIZER_HASH`. */
+    async registerModel(model: BackendModel & { tokenizerHash?: Hex }, minVramMb = 0) {
       return registerModel(owner, {
         grid,
         name: model.name,
         kind: 'text',
         weightsHash: model.weightsHash,
+        tokenizerHash: model.tokenizerHash ?? FAKE_TOKENIZER_HASH,
         parameterCount: 1_000_000n,
         minVramMb,
         rates: RATES,

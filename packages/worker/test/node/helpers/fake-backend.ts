@@ -1,5 +1,6 @@
-import { computeModelId, type SamplingParams } from '@aipg/core';
+import { CANONICAL_SAMPLER, computeModelId, type SamplingParams } from '@aipg/core';
 import { type Hex, keccak256, toBytes } from 'viem';
+import { BackendError, BackendErrorCode } from '../../../src/backends/errors.ts';
 import type {
   BackendModel,
   GenerateInput,
@@ -10,12 +11,15 @@ import type {
 
 /**
  * A small deterministic backend for the worker's tests. It follows the `InferenceBackend` contract
- * the way a real engine does: a chat template, token ids (UTF-8 bytes + 3, BOS = 1), tokens
- * generated one at a time with a delay, streamed through `onToken`, abort honoured between tokens.
+ * the way a real engine does: it runs the gateway's prompt ids (the test gateway tokenizes with the
+ * chat template and ids below: UTF-8 bytes + 3, BOS = 1; ids ≥ `VOCAB_SIZE` are refused with
+ * `INVALID_TOKEN` as the engine does), generates tokens one at a time with a delay, streams them
+ * through `onToken` and honours abort between tokens.
  *
  * Directives in the last message steer a test: `[fail-before]` throws before any token,
  * `[fail-after:N]` throws after N tokens, `[hang]` generates nothing until aborted,
- * `[delay:MS]` overrides the per-token delay, `[len:N]` the natural output length.
+ * `[delay:MS]` overrides the per-token delay, `[len:N]` the natural output length,
+ * `[prompt-mismatch]` refuses the prompt ids as an Ollama backend whose tokenization differs does.
  */
 export type FakeBackendOptions = {
   name?: string;
@@ -26,9 +30,12 @@ export type FakeBackendOptions = {
   naturalLength?: number;
   /** Ignore the abort signal (a misbehaving engine): the runner must still not deliver a result. */
   ignoreAbort?: boolean;
+  /** The sampler advertised; default `CANONICAL_SAMPLER`. */
+  sampler?: string;
 };
 
 export const BOS = 1;
+export const VOCAB_SIZE = 512;
 const WORDS = ['the', 'grid', 'node', 'token', 'proof', 'work', 'chain', 'model', 'hello', 'world'];
 
 export type FakeBackend = InferenceBackend & {
@@ -60,10 +67,13 @@ export function expectedOutput(
   const ids = Array.from({ length: n }, (_, i) => 300 + ((seed + i * 7) % WORDS.length));
   return {
     ids,
-    text: ids.map((id) => ` ${WORDS[id - 300]}`).join(''),
+    text: detokenize(ids),
     finishReason: params.maxTokens < naturalLength ? 'length' : 'stop',
   };
 }
+
+/** The text of output ids (what a gateway renders for the user). */
+export const detokenize = (ids: readonly number[]) => ids.map((id) => ` ${WORDS[id - 300]}`).join('');
 
 const sleep = (ms: number, signal: AbortSignal, ignoreAbort: boolean) =>
   new Promise<void>((resolve, reject) => {
@@ -91,7 +101,13 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
   let peakRunning = 0;
   let started = 0;
 
-  async function generate({ input, params, signal, onToken }: GenerateRequest): Promise<GenerateResult> {
+  async function generate({
+    input,
+    promptTokenIds: prompt,
+    params,
+    signal,
+    onToken,
+  }: GenerateRequest): Promise<GenerateResult> {
     if (closed) throw new Error('backend closed');
     if (loads === 0) throw new Error('backend not loaded');
     running += 1;
@@ -104,7 +120,19 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
       const delay = Number(directive(/\[delay:(\d+)\]/) ?? options.tokenDelayMs ?? 5);
       const natural = Number(directive(/\[len:(\d+)\]/) ?? options.naturalLength ?? 8);
       const failAfter = directive(/\[fail-after:(\d+)\]/);
-      const promptTokenIds = tokenize(applyTemplate(input));
+      const promptTokenIds = [...prompt];
+      const outside = promptTokenIds.find((id) => id >= VOCAB_SIZE);
+      if (outside !== undefined)
+        throw Object.assign(new Error('Token id outside the vocabulary'), {
+          code: 'INVALID_TOKEN',
+          details: `token ${outside}, vocabulary size ${VOCAB_SIZE}`,
+        });
+      if (last.includes('[prompt-mismatch]'))
+        throw new BackendError("Ollama would not run the gateway's prompt ids", {
+          code: BackendErrorCode.promptMismatch,
+          details: 'first difference at position 3',
+          retryable: true,
+        });
       if (last.includes('[fail-before]')) {
         await sleep(delay, signal, ignoreAbort);
         throw new Error('CUDA error: out of memory');
@@ -118,11 +146,9 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
         await sleep(delay, signal, ignoreAbort);
         if (failAfter !== undefined && i === Number(failAfter)) throw new Error('llama_decode failed');
         if (i === 0) ttftMs = performance.now() - t0;
-        const id = out.ids[i] as number;
-        onToken?.({ text: ` ${WORDS[id - 300]}`, tokenIds: [id] });
+        onToken?.({ tokenIds: [out.ids[i] as number] });
       }
       return {
-        text: out.text,
         promptTokenIds,
         outputTokenIds: out.ids,
         finishReason: out.finishReason,
@@ -135,6 +161,7 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
 
   return {
     kind: 'llama-cpp',
+    sampler: options.sampler ?? CANONICAL_SAMPLER,
     model,
     async load() {
       loads += 1;

@@ -24,6 +24,7 @@ import {
 import { readContract } from 'viem/actions';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
+import { applyTemplate, tokenize } from './fake-backend.ts';
 
 type Hello = z.infer<typeof helloMessage>;
 type TokenFrame = Extract<WorkerToGateway, { type: 'token' }>;
@@ -46,6 +47,11 @@ export type GatewayPeerOptions = {
   client?: Client<Transport, Chain | undefined>;
   /** Override the challenge (to test a worker refusing a wrong chain). */
   challenge?: Partial<{ chainId: number; grid: Address; protocolVersion: number }>;
+  /**
+   * How this gateway tokenizes a job's input into `promptTokenIds` (the real one: BOS + the model's
+   * chat template + its registered tokenizer). Default: the fake backend's template and ids.
+   */
+  tokenize?: (input: JobMessage['input']) => number[];
 };
 
 export type JobHandle = {
@@ -69,6 +75,8 @@ export type PeerConnection = {
   loginVerified: boolean;
   owner: Address | undefined;
   frames: WorkerToGateway[];
+  /** Every frame after the hello as JSON, before the schema strips fields it does not know. */
+  rawFrames: unknown[];
   /** Frames that failed the protocol schemas (a test asserts there are none). */
   invalidFrames: unknown[];
   sendJob(job?: Partial<JobMessage> & { content?: string }): JobHandle;
@@ -85,12 +93,17 @@ export type PeerConnection = {
 
 let jobCounter = 0;
 
+/** The fake backend's tokenization: its chat template, UTF-8 bytes + 3, BOS first. */
+export const fakeTokenize = (input: JobMessage['input']) => tokenize(applyTemplate(input));
+
 export function makeJob(
   modelId: Hex,
   overrides: Partial<JobMessage> & { content?: string } = {},
+  tokenizeInput: (input: JobMessage['input']) => number[] = fakeTokenize,
 ): JobMessage {
   const { content, ...rest } = overrides;
   jobCounter += 1;
+  const input = rest.input ?? { messages: [{ role: 'user', content: content ?? 'hello grid' }] };
   return {
     type: 'job',
     jobId: keccak256(toBytes(`job ${jobCounter} ${randomBytes(8).toString('hex')}`)),
@@ -99,7 +112,9 @@ export function makeJob(
     modelId,
     payer: '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
     kind: 'chat',
-    input: { messages: [{ role: 'user', content: content ?? 'hello grid' }] },
+    input,
+    // The gateway tokenizes every request itself (protocol v3); a test may send other ids.
+    promptTokenIds: rest.promptTokenIds ?? tokenizeInput(input),
     params: { maxTokens: 16, temperature: 0, topP: 1, seed: null, stop: [] },
     pricing: {
       inputPerMTokens: '1000000000000000000',
@@ -142,6 +157,7 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
     const jobs = new Map<Hex, { handle?: JobHandle; resolve: (f: EndFrame) => void }>();
     const pongs = new Map<number, (t: number) => void>();
     const frames: WorkerToGateway[] = [];
+    const rawFrames: unknown[] = [];
     const invalidFrames: unknown[] = [];
     let conn: PeerConnection | undefined;
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -191,9 +207,10 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
           loginVerified: ok,
           owner,
           frames,
+          rawFrames,
           invalidFrames,
           sendJob(partial = {}) {
-            const job = makeJob(hello.data.models[0]?.modelId as Hex, partial);
+            const job = makeJob(hello.data.models[0]?.modelId as Hex, partial, options.tokenize);
             let resolve: (f: ResultFrame | JobErrorFrame) => void = () => {};
             const done = new Promise<ResultFrame | JobErrorFrame>((r) => {
               resolve = r;
@@ -244,6 +261,7 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
         for (const w of waiters.splice(0)) w(conn);
         return;
       }
+      rawFrames.push(json);
       const parsed = workerToGateway.safeParse(json);
       if (!parsed.success) {
         invalidFrames.push(json);
