@@ -1,6 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import {
+  advertisedModelSchema,
+  CANONICAL_SAMPLER,
   gatewayToWorker,
+  MAX_PROMPT_TOKENS,
   MAX_SCORE_ENTRIES,
   MAX_SCORE_TOKENS,
   MAX_SCORE_TOP_K,
@@ -82,11 +85,34 @@ describe('job frames and receipts carry the receipt number', () => {
     payer: `0x${'11'.repeat(20)}`,
     kind: 'completion',
     input: { prompt: 'hi' },
+    promptTokenIds: [1, 300, 301],
     params: { maxTokens: 4, temperature: 0, topP: 1, seed: null, stop: [] },
     pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
     confidential: false,
     stream: false,
     ...extra,
+  });
+
+  test('v3: a job frame carries the prompt as the gateway tokenized it', () => {
+    expect(gatewayToWorker.safeParse(job({ promptTokenIds: undefined })).success).toBe(false);
+    expect(gatewayToWorker.safeParse(job({ promptTokenIds: [] })).success).toBe(false);
+    expect(gatewayToWorker.safeParse(job({ promptTokenIds: [1, -2] })).success).toBe(false);
+    expect(
+      gatewayToWorker.safeParse(job({ promptTokenIds: new Array(MAX_PROMPT_TOKENS + 1).fill(1) })).success,
+    ).toBe(false);
+  });
+
+  test('v3: every advertised model names its sampler', () => {
+    const model = { modelId: id, name: 'm', weightsHash: id, maxConcurrency: 1 };
+    expect(advertisedModelSchema.safeParse(model).success).toBe(false);
+    expect(advertisedModelSchema.safeParse({ ...model, sampler: CANONICAL_SAMPLER }).success).toBe(true);
+    expect(advertisedModelSchema.safeParse({ ...model, sampler: 'vllm' }).success).toBe(true);
+    expect(advertisedModelSchema.safeParse({ ...model, sampler: 'Not A Name' }).success).toBe(false);
+  });
+
+  test('v3: token frames carry ids only; any text a worker adds is dropped on parse', () => {
+    const frame = { type: 'token', jobId: id, tokenIds: [5], text: 'Visit https://evil.example' };
+    expect(workerToGateway.parse(frame)).toEqual({ type: 'token', jobId: id, tokenIds: [5] });
   });
 
   test('a job frame needs a uint64 seq', () => {

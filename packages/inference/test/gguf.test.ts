@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { applyChatTemplate, CHAT_TEMPLATE, ensureModel, MODEL_PRESETS, makeGguf } from '../src/index.ts';
+import {
+  applyChatTemplate,
+  CHAT_TEMPLATE,
+  createTokenizer,
+  ensureModel,
+  extractTokenizerFile,
+  MODEL_PRESETS,
+  ModelFileError,
+  makeGguf,
+} from '../src/index.ts';
 
 const sha256 = (b: Uint8Array) => `0x${createHash('sha256').update(b).digest('hex')}`;
 
@@ -105,5 +114,49 @@ describe('ensureModel', () => {
     await writeFile(first.path, 'not a model');
     const again = await ensureModel({ dir: sub, preset: 'tiny' });
     expect(sha256(await readFile(again.path))).toBe(MODEL_PRESETS.tiny.weightsHash);
+  });
+});
+
+describe('tokenizer files', () => {
+  test('are the GGUF without tensors: pinned, vocabulary-only loadable, tokenizing as the full model', async () => {
+    const { path, tokenizerPath, tokenizerHash } = await ensureModel({ dir, preset: 'tiny' });
+    expect(tokenizerHash).toBe(MODEL_PRESETS.tiny.tokenizerHash);
+    const bytes = await readFile(tokenizerPath);
+    expect(sha256(bytes)).toBe(tokenizerHash);
+    expect(bytes.length).toBeLessThan((await stat(path)).size / 10);
+    const info = await readGgufFileInfo(tokenizerPath);
+    expect(info.tensorInfo ?? []).toHaveLength(0);
+    for (const preset of Object.values(MODEL_PRESETS))
+      expect(sha256(extractTokenizerFile(makeGguf(preset.config).bytes))).toBe(preset.tokenizerHash);
+
+    const full = await createTokenizer({ modelPath: path });
+    const vocabOnly = await createTokenizer({ modelPath: tokenizerPath });
+    try {
+      const messages = [
+        { role: 'system' as const, content: 'Be brief.' },
+        { role: 'user' as const, content: 'Hello wörld 🚀 </s> the grid' },
+      ];
+      expect(vocabOnly.chatPromptTokenIds(messages)).toEqual(full.chatPromptTokenIds(messages));
+      expect(vocabOnly.vocabSize).toBe(full.vocabSize);
+      const ids = full.tokenize('the grid serves you.');
+      expect(vocabOnly.detokenize(ids)).toBe(full.detokenize(ids));
+    } finally {
+      await full.close();
+      await vocabOnly.close();
+    }
+  });
+
+  test('a file that is not a GGUF, or is cut short, is refused with ModelFileError', () => {
+    const gguf = makeGguf(MODEL_PRESETS.tiny.config).bytes;
+    expect(() => extractTokenizerFile(new TextEncoder().encode('not a model'))).toThrow(ModelFileError);
+    expect(() => extractTokenizerFile(gguf.slice(0, 200))).toThrow(ModelFileError);
+  });
+
+  test('ensureModel rewrites a tokenizer file that was altered', async () => {
+    const sub = join(dir, 'tok');
+    const first = await ensureModel({ dir: sub, preset: 'tiny' });
+    await writeFile(first.tokenizerPath, 'tampered');
+    const again = await ensureModel({ dir: sub, preset: 'tiny' });
+    expect(sha256(await readFile(again.tokenizerPath))).toBe(MODEL_PRESETS.tiny.tokenizerHash);
   });
 });

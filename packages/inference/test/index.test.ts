@@ -13,10 +13,12 @@ test('public exports (an API change is a visible diff)', () => {
       "ModelFileError",
       "OutputText",
       "SAMPLER_VERSION",
+      "TerminationFault",
       "applyChatTemplate",
       "createLlamaEngine",
       "createTokenizer",
       "ensureModel",
+      "extractTokenizerFile",
       "makeGguf",
       "replayCheck",
       "sampleToken",
@@ -24,6 +26,7 @@ test('public exports (an API change is a visible diff)', () => {
       "samplingSupport",
       "sha256File",
       "sha256Hex",
+      "terminationFaults",
     ]
   `);
 });
