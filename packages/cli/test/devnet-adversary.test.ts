@@ -6,12 +6,13 @@ import { createGridClients, getBond } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
 import type { Address } from 'viem';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startDevnet } from '../src/devnet/start-devnet.ts';
 
 const BIN = resolve(import.meta.dirname, '../bin/aipg.js');
 
-// `aipg devnet --adversary truncate`: with no manual step, the dishonest worker is audited, failed
+// `aipg devnet --adversary substitute`: with no manual step, the dishonest worker is audited, failed
 // by the validators and slashed on chain, and the devnet says so.
-describe('aipg devnet --adversary truncate', () => {
+describe('aipg devnet --adversary substitute', () => {
   let child: ChildProcess | undefined;
   let dir: string | undefined;
   afterAll(async () => {
@@ -35,7 +36,7 @@ describe('aipg devnet --adversary truncate', () => {
         '--model',
         'tiny',
         '--adversary',
-        'truncate',
+        'substitute',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -59,7 +60,8 @@ describe('aipg devnet --adversary truncate', () => {
     const up = Date.now();
     expect(out).toMatch(/✓ Bonding 3 validators \(10,000 AIPG each\)/);
     expect(out).toMatch(/✓ Starting 3 validator nodes/);
-    expect(out).toMatch(/✓ Starting the adversary worker \(truncate/);
+    expect(out).toMatch(/✓ Starting the adversary worker \(substitute/);
+    expect(out).toContain('Watch for "✗ slashed');
 
     const info = JSON.parse(await readFile(join(dir, 'devnet.json'), 'utf8')) as {
       rpcUrl: string;
@@ -69,10 +71,10 @@ describe('aipg devnet --adversary truncate', () => {
       adversary: { address: Address; kind: string };
     };
     expect(info.validators).toHaveLength(3);
-    expect(info.adversary.kind).toBe('truncate');
+    expect(info.adversary.kind).toBe('substitute');
 
     const slashed = new RegExp(
-      `✗ slashed ${info.adversary.address} \\(truncate\\): bond 1,000 → 900 AIPG; finders paid (0x[0-9a-fA-F]{4}…[0-9a-fA-F]{4}(, )?)+ [\\d.]+ AIPG each`,
+      `✗ slashed ${info.adversary.address} \\(substitute\\): bond 1,000 → 900 AIPG; finders paid (0x[0-9a-fA-F]{4}…[0-9a-fA-F]{4}(, )?)+ [\\d.]+ AIPG each`,
     );
     await waitFor(slashed, 180_000);
     console.log(`first slash ${((Date.now() - up) / 1000).toFixed(0)} s after the devnet was up`);
@@ -92,4 +94,47 @@ describe('aipg devnet --adversary truncate', () => {
     expect(await exited).toBe(0);
     expect(out).toContain('devnet stopped');
   }, 300_000);
+});
+
+// A lie the gateway refuses itself never reaches the chain: the devnet says so instead of waiting
+// for a slash that cannot come.
+describe('a devnet with a truncate adversary', () => {
+  it('prints that the gateway refused its receipts: nothing charged, nothing to slash', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-devnet-refused-'));
+    let out = '';
+    const io = { stdout: { write: (c: string) => (out += c) }, stderr: { write: (c: string) => (out += c) } };
+    const net = await startDevnet({
+      dir,
+      port: 0,
+      rpcPort: 0,
+      model: 'tiny',
+      validators: 0,
+      adversary: 'truncate',
+      traffic: 500,
+      io,
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!out.includes('✗ refused by the gateway')) {
+        if (Date.now() > deadline) throw new Error(`no refusal in:\n${out}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(out).toMatch(
+        /✗ refused by the gateway: truncate — 3 receipts rejected \(finish "?stop"?[^\n]*(end token|no output token)[^\n]*\); nothing charged, nothing to slash\n/,
+      );
+      expect(out.match(/✗ refused by the gateway/g)).toHaveLength(1);
+      expect(net.adversaryWorker!.events.length).toBeGreaterThanOrEqual(3);
+      const { publicClient } = createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId });
+      const bond = await getBond(publicClient, {
+        grid: net.contracts.grid,
+        role: 'worker',
+        owner: net.adversaryWorker!.address,
+      });
+      expect(bond.amount).toBe(parseAipg('1000'));
+      expect(bond.slashed).toBe(0n);
+    } finally {
+      await net.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -2,8 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTokenizer, ensureModel, MODEL_PRESETS } from '@aipg/inference';
+import { INJECTED_TEXT } from '@aipg/worker';
+import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureSubstituteModel } from '../src/devnet/red-team.ts';
+import { ensureSubstituteModel, type TrafficResponse, watchGateway } from '../src/devnet/red-team.ts';
 import { maxDevnetValidators, startDevnet } from '../src/devnet/start-devnet.ts';
 import { main } from '../src/main.ts';
 
@@ -65,22 +67,94 @@ describe('aipg devnet flags', () => {
     return { code, stdout, stderr };
   }
 
-  it('--help lists --validators and --adversary with what each adversary does', async () => {
+  it('--help lists --validators and --adversary with what each adversary does and what becomes of it', async () => {
     const { code, stdout } = await run(['devnet', '--help']);
     expect(code).toBe(0);
     expect(stdout).toContain('--validators <n>');
     expect(stdout).toContain('--adversary <kind>');
-    for (const kind of ['substitute', 'truncate', 'fabricate', 'inflate']) expect(stdout).toContain(kind);
+    expect(stdout).toMatch(/^ {2}substitute {8}\(slashed\) {2}runs a smaller model/m);
+    expect(stdout).toMatch(/^ {2}fabricate {9}\(slashed\) {2}/m);
+    expect(stdout).toMatch(/^ {2}truncate {10}\(refused\) {2}/m);
+    expect(stdout).toMatch(/^ {2}inflate {11}\(refused\) {2}/m);
+    expect(stdout).toMatch(/^ {2}prompt-overbiller \(refused\) {2}bills a prompt/m);
+    expect(stdout).toMatch(/^ {2}text-injector {5}\(harmless\) signs honest tokens/m);
   });
 
   it('refuses an unknown adversary and too many validators before starting anything', async () => {
     const bad = await run(['devnet', '--adversary', 'lie', '--dir', dir]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/unknown --adversary "lie".*substitute, truncate, fabricate, inflate/s);
+    expect(bad.stderr).toMatch(
+      /unknown --adversary "lie".*substitute, truncate, fabricate, inflate, text-injector, prompt-overbiller/s,
+    );
     const many = await run(['devnet', '--validators', '6', '--adversary', 'fabricate', '--dir', dir]);
     expect(many.code).toBe(1);
     expect(many.stderr).toMatch(/invalid --validators "6"/);
     const junk = await run(['devnet', '--validators', 'three', '--dir', dir]);
     expect(junk.stderr).toMatch(/invalid --validators "three"/);
+  });
+});
+
+describe('what the gateway stops itself', () => {
+  const address = '0x00000000000000000000000000000000000000a9' as Address;
+  const refusal = (reason: string): TrafficResponse => ({
+    ok: false,
+    pinned: true,
+    status: 502,
+    code: 'invalid_receipt',
+    message: `the worker's receipt did not verify (${reason}); nothing was charged`,
+  });
+  const answer = (content: string, worker: Address | null = address): TrafficResponse => ({
+    ok: true,
+    pinned: true,
+    worker,
+    content,
+  });
+
+  it('a refused kind: one line after 3 receipts refused, with the first reason, never again', () => {
+    const lines: string[] = [];
+    const w = watchGateway({
+      adversary: { address, kind: 'prompt-overbiller' },
+      write: (l) => lines.push(l),
+    });
+    w.onResponse(refusal('the prompt ids (1200) are not the 24 the gateway tokenized and sent'));
+    w.onResponse(answer('an honest answer', '0x00000000000000000000000000000000000000b2'));
+    w.onResponse({ ok: false, pinned: false, status: 503, code: 'no_worker', message: 'busy' });
+    w.onResponse(refusal('another reason'));
+    expect(lines).toEqual([]);
+    w.onResponse(refusal('another reason'));
+    expect(lines).toEqual([
+      '✗ refused by the gateway: prompt-overbiller — 3 receipts rejected (the prompt ids (1200) are not the 24 the gateway tokenized and sent); nothing charged, nothing to slash',
+    ]);
+    for (let i = 0; i < 5; i++) w.onResponse(refusal('again'));
+    expect(lines).toHaveLength(1);
+  });
+
+  it('text-injector: one line after 3 of its answers came without the injected text', () => {
+    const lines: string[] = [];
+    const w = watchGateway({ adversary: { address, kind: 'text-injector' }, write: (l) => lines.push(l) });
+    w.onResponse(answer('Hello from the grid.'));
+    w.onResponse(answer('from another worker', '0x00000000000000000000000000000000000000b2'));
+    w.onResponse(answer(''));
+    expect(lines).toEqual([]);
+    w.onResponse(answer('A star.'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^✓ text-injector: 3 answers served, none carried its injected text/);
+  });
+
+  it('text-injector: says at once when its text reached a user', () => {
+    const lines: string[] = [];
+    const w = watchGateway({ adversary: { address, kind: 'text-injector' }, write: (l) => lines.push(l) });
+    w.onResponse(answer(`Hello.${INJECTED_TEXT}`));
+    expect(lines).toEqual(['✗ text-injector: its injected text reached a user (answer 1)']);
+  });
+
+  it('a slashed kind: nothing here (the slash watcher reports it)', () => {
+    const lines: string[] = [];
+    const w = watchGateway({ adversary: { address, kind: 'substitute' }, write: (l) => lines.push(l) });
+    for (let i = 0; i < 5; i++) {
+      w.onResponse(answer('x'));
+      w.onResponse(refusal('x'));
+    }
+    expect(lines).toEqual([]);
   });
 });

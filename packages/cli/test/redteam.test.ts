@@ -12,29 +12,48 @@ import {
   voteCommitment,
 } from '@aipg/chain';
 import { parseAipg, receiptLeafHash } from '@aipg/core';
+import { createTokenizer } from '@aipg/inference';
 import { createAuditClient } from '@aipg/validator';
-import type { AdversaryKind } from '@aipg/worker';
+import { type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
 import { type Address, type Hex, keccak256, parseEventLogs, zeroHash } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
 import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
 
-// The red team (docs/DESIGN.md §5): on a devnet that audits every job, each kind of dishonest worker
-// is failed by the validators and slashed on chain, the honest worker never is across 200+
-// audited jobs, and a validator that attests falsely is slashed. One devnet, one batch for all
-// the workers at once; blocks and time are mined with anvil's RPC, never waited for.
+// The red team (docs/DESIGN.md §5): on a devnet that audits every job, each lie only a validator's
+// re-execution can see is failed by the validators and slashed on chain; each lie the gateway can
+// see in the receipt itself is refused there (HTTP 502, nothing charged, nothing on chain to slash);
+// text a worker slips next to honest signed ids never reaches a user (its audits pass); the honest
+// worker is never failed across 200+ audited jobs; and a validator that attests falsely is slashed.
+// One devnet, one batch for all the workers at once; blocks and time are mined with anvil's RPC,
+// never waited for.
 
 const HONEST_JOBS = 200;
 const JOBS_PER_ADVERSARY = 5;
-const KINDS: readonly AdversaryKind[] = ['substitute', 'truncate', 'fabricate', 'inflate'];
+/** Lies only the validators' re-execution can see: they reach the chain and are slashed. */
+const SLASHED = ['substitute', 'fabricate'] as const satisfies readonly AdversaryKind[];
+type SlashedKind = (typeof SLASHED)[number];
+/** Lies the gateway sees in the receipt (prompt ids, the way the output ends) and refuses. */
+const REFUSED = ['truncate', 'inflate', 'prompt-overbiller'] as const satisfies readonly AdversaryKind[];
+type RefusedKind = (typeof REFUSED)[number];
+/** Honest signed ids with a scam line in the frames' text: served, audited, never shown. */
+const INJECTOR = 'text-injector' satisfies AdversaryKind;
+const KINDS: readonly AdversaryKind[] = [...SLASHED, ...REFUSED, INJECTOR];
 /** Commit and reveal windows: long, chain time is moved past them (evm_increaseTime). */
 const WINDOW = 3_600;
 /** The hard evidence each lie leaves (the validator's judge codes); jobs alternate greedy and seeded. */
-const EXPECTED_REASONS: Record<AdversaryKind, string[]> = {
+const EXPECTED_REASONS: Record<SlashedKind, string[]> = {
   substitute: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
-  truncate: ['STOP_WITHOUT_END'],
   fabricate: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
-  inflate: ['TOKEN_AFTER_END', 'PROMPT_MISMATCH'],
+};
+/** What the gateway's refusal names: the lie it saw. */
+const REFUSAL_REASONS: Record<RefusedKind, RegExp> = {
+  // a `stop` finish without an end token or a stop string at the end
+  truncate: /finish "?stop/,
+  // tokens after the end token, or (a `length` finish) the prompt billed twice
+  inflate: /end token|prompt ids/,
+  'prompt-overbiller': /prompt ids \(\d+\) are not the \d+/,
 };
 
 let net: StartDevnetReturnType;
@@ -70,12 +89,12 @@ beforeAll(async () => {
   ({ publicClient } = createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId }));
   rpc = <T>(method: string, params: unknown[] = []) =>
     publicClient.request({ method, params } as never) as Promise<T>;
-  // Three adversaries from anvil's spare accounts, the fourth from a fresh key the devnet funds.
+  // Three adversaries from anvil's spare accounts, the others from fresh keys the devnet funds.
   const keys = [7, 8, 9].map((i) => anvilTestAccounts[i]!.privateKey as Hex);
-  keys.push(generatePrivateKey());
+  while (keys.length < KINDS.length) keys.push(generatePrivateKey());
   for (const [i, kind] of KINDS.entries())
     adversaries.set(kind, await net.startAdversary(kind, { privateKey: keys[i]!, maxConcurrency: 1 }));
-}, 180_000);
+}, 240_000);
 
 afterAll(async () => {
   await net?.stop();
@@ -112,10 +131,11 @@ function honestParams(i: number) {
 const adversaryParams = (i: number) =>
   i % 2 === 0 ? { max_tokens: 32, temperature: 0 } : { max_tokens: 32, temperature: 0.8, seed: 77 + i };
 
-type ChatResult = { grid: { job_id: Hex; worker: Address } };
+type ChatResult = { grid: { job_id: Hex; worker: Address }; content: string };
+type Refusal = { status: number; code: string | undefined; message: string };
 
-async function chat(worker: Address, i: number, params: Record<string, unknown>): Promise<ChatResult> {
-  const res = await fetch(`${net.gatewayUrl}/v1/chat/completions`, {
+const post = (worker: Address, i: number, params: Record<string, unknown>) =>
+  fetch(`${net.gatewayUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${net.apiKey}`, 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -125,10 +145,65 @@ async function chat(worker: Address, i: number, params: Record<string, unknown>)
       grid: { workers: [worker] },
     }),
   });
-  const body = (await res.json()) as ChatResult & { error?: { message: string } };
+
+async function chat(worker: Address, i: number, params: Record<string, unknown>): Promise<ChatResult> {
+  const res = await post(worker, i, params);
+  const body = (await res.json()) as {
+    grid: ChatResult['grid'];
+    choices: { message: { content: string } }[];
+    error?: { message: string };
+  };
   if (!res.ok) throw new Error(`chat ${i} to ${worker}: HTTP ${res.status} ${body.error?.message}`);
   expect(body.grid.worker).toBe(worker);
-  return body;
+  return { grid: body.grid, content: body.choices[0]!.message.content };
+}
+
+/** A streamed chat: the text deltas as the user read them, and the `grid` of the finish chunk. */
+async function streamChat(
+  worker: Address,
+  i: number,
+  params: Record<string, unknown>,
+): Promise<ChatResult & { deltas: string[] }> {
+  const res = await post(worker, i, { ...params, stream: true });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`stream ${i} to ${worker}: HTTP ${res.status} ${text}`);
+  const deltas: string[] = [];
+  let grid: ChatResult['grid'] | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+    const chunk = JSON.parse(line.slice(6)) as {
+      choices?: { delta?: { content?: string } }[];
+      grid?: ChatResult['grid'];
+      error?: { message: string };
+    };
+    if (chunk.error) throw new Error(`stream ${i} to ${worker}: ${chunk.error.message}`);
+    const delta = chunk.choices?.[0]?.delta?.content;
+    if (delta) deltas.push(delta);
+    grid ??= chunk.grid;
+  }
+  expect(grid?.worker).toBe(worker);
+  return { grid: grid!, content: deltas.join(''), deltas };
+}
+
+/** A chat whose worker's receipt the gateway must refuse: what the user got instead of an answer. */
+async function refusedChat(worker: Address, i: number, params: Record<string, unknown>): Promise<Refusal> {
+  const res = await post(worker, i, params);
+  const body = (await res.json()) as { error?: { message: string; code?: string } };
+  return { status: res.status, code: body.error?.code, message: body.error?.message ?? '' };
+}
+
+/** The payer's balance at the gateway (wei): escrow still unsettled, reserved and available. */
+async function balance(): Promise<{ unsettled: bigint; reserved: bigint; available: bigint }> {
+  const res = await fetch(`${net.gatewayUrl}/v1/balance`, {
+    headers: { authorization: `Bearer ${net.apiKey}` },
+  });
+  expect(res.status).toBe(200);
+  const b = (await res.json()) as Record<'unsettled' | 'reserved' | 'available', { wei: string }>;
+  return {
+    unsettled: BigInt(b.unsettled.wei),
+    reserved: BigInt(b.reserved.wei),
+    available: BigInt(b.available.wei),
+  };
 }
 
 /** Runs `n` jobs, `concurrency` at a time. */
@@ -223,29 +298,63 @@ describe('red team: every job audited by 3 validators re-executing the registere
   const bondsBefore = new Map<Address, bigint>();
   const earningsBefore = new Map<Address, bigint>();
   let phase1Block = 0n;
+  const refusals = new Map<RefusedKind, Refusal[]>();
+  let balanceBeforeRefused: Awaited<ReturnType<typeof balance>>;
+  let balanceAfterRefused: Awaited<ReturnType<typeof balance>>;
+  let balanceAfterServed: Awaited<ReturnType<typeof balance>>;
+  const injected: (ChatResult & { deltas?: string[] })[] = [];
 
   it(`runs ${HONEST_JOBS} honest jobs and ${JOBS_PER_ADVERSARY} per adversary, settles them, and the validators judge them all`, async () => {
+    // the devnet says the same of each kind
+    for (const k of SLASHED) expect(ADVERSARY_FATES[k]).toBe('slashed');
+    for (const k of REFUSED) expect(ADVERSARY_FATES[k]).toBe('refused');
+    expect(ADVERSARY_FATES[INJECTOR]).toBe('harmless');
     const started = performance.now();
     const honest = net.accounts.worker;
-    for (const a of [honest, ...[...adversaries.values()].map((x) => x.address)])
+    for (const a of [honest, ...[...adversaries.values()].map((x) => x.address)]) {
       bondsBefore.set(
         a,
         (await getBond(publicClient, { grid: net.contracts.grid, role: 'worker', owner: a })).amount,
       );
+      earningsBefore.set(a, await earningsOf(a));
+    }
     for (const v of net.validators) earningsBefore.set(v, await earningsOf(v));
     phase1Block = await publicClient.getBlockNumber();
 
+    // The refused kinds first, alone, so the payer's balance shows what they cost: nothing.
+    balanceBeforeRefused = await balance();
+    await Promise.all(
+      REFUSED.map(async (kind) => {
+        const a = adversaries.get(kind)!;
+        const mine: Refusal[] = [];
+        refusals.set(kind, mine);
+        await runJobs(JOBS_PER_ADVERSARY, 1, async (i) =>
+          mine.push(await refusedChat(a.address, i, adversaryParams(i))),
+        );
+      }),
+    );
+    balanceAfterRefused = await balance();
+
     await Promise.all([
       runJobs(HONEST_JOBS, 2, (i) => chat(honest, i, honestParams(i))),
-      ...[...adversaries.values()].map((a) =>
-        runJobs(JOBS_PER_ADVERSARY, 1, (i) => chat(a.address, i, adversaryParams(i))),
+      ...SLASHED.map((kind) =>
+        runJobs(JOBS_PER_ADVERSARY, 1, (i) => chat(adversaries.get(kind)!.address, i, adversaryParams(i))),
       ),
+      // every other answer of the injector streamed: the deltas are where injected text would show first
+      runJobs(JOBS_PER_ADVERSARY, 1, async (i) => {
+        const a = adversaries.get(INJECTOR)!.address;
+        injected.push(
+          await (i % 2 === 0 ? chat(a, i, adversaryParams(i)) : streamChat(a, i, adversaryParams(i))),
+        );
+      }),
     ]);
     const jobsMs = performance.now() - started;
+    balanceAfterServed = await balance();
     // every adversary lied on every job (the lie is in its own log of what it did)
     for (const a of adversaries.values()) expect(a.events).toHaveLength(JOBS_PER_ADVERSARY);
 
-    const total = HONEST_JOBS + KINDS.length * JOBS_PER_ADVERSARY;
+    // the refused jobs never reach a batch: honest, slashed kinds and the injector's
+    const total = HONEST_JOBS + (SLASHED.length + 1) * JOBS_PER_ADVERSARY;
     await settleAndCommit(net.validatorNodes, [total, total, total]);
     for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
     const attestMs = performance.now() - started - jobsMs;
@@ -253,7 +362,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     finalized = await finalizedSince(phase1Block + 1n);
     expect(finalized).toHaveLength(total);
     console.log(
-      `red team: ${total} jobs in ${(jobsMs / 1000).toFixed(1)} s, judged and attested by 3 validators in ${(attestMs / 1000).toFixed(1)} s, finalized after ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      `red team: ${total} audited jobs (and ${REFUSED.length * JOBS_PER_ADVERSARY} refused by the gateway) in ${(jobsMs / 1000).toFixed(1)} s, judged and attested by 3 validators in ${(attestMs / 1000).toFixed(1)} s, finalized after ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
   }, 720_000);
 
@@ -274,7 +383,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     expect(bond.slashed).toBe(0n);
   });
 
-  it.each(KINDS)(
+  it.each(SLASHED)(
     '%s: every job attested FAIL by its validators, the bond slashed, the finders paid',
     async (kind) => {
       const a = adversaries.get(kind)!;
@@ -317,6 +426,81 @@ describe('red team: every job audited by 3 validators re-executing the registere
     },
   );
 
+  it.each(REFUSED)(
+    '%s: every receipt refused by the gateway (HTTP 502), nothing on chain, the bond untouched, nothing earned',
+    async (kind) => {
+      const a = adversaries.get(kind)!;
+      const mine = refusals.get(kind)!;
+      expect(mine).toHaveLength(JOBS_PER_ADVERSARY);
+      for (const r of mine) {
+        expect(r.status).toBe(502);
+        expect(r.code).toBe('invalid_receipt');
+        expect(r.message).toMatch(/nothing was charged/);
+        expect(r.message).toMatch(REFUSAL_REASONS[kind]);
+      }
+      console.log(`${kind}: ${mine.length} receipts refused by the gateway, e.g. "${mine[0]!.message}"`);
+      // no receipt kept, so no batch, no audit, no verdict names it
+      expect(finalized.filter((f) => f.worker === a.address)).toEqual([]);
+      const bond = await getBond(publicClient, {
+        grid: net.contracts.grid,
+        role: 'worker',
+        owner: a.address,
+      });
+      expect(bond.amount).toBe(bondsBefore.get(a.address));
+      expect(bond.slashed).toBe(0n);
+      expect(bond.active).toBe(true);
+      expect(await earningsOf(a.address)).toBe(earningsBefore.get(a.address));
+    },
+  );
+
+  it('the payer was charged nothing for the refused jobs (and was for the served ones)', () => {
+    expect(balanceAfterRefused.unsettled).toBe(balanceBeforeRefused.unsettled);
+    expect(balanceAfterRefused.reserved).toBe(0n);
+    expect(balanceAfterRefused.available).toBe(balanceBeforeRefused.available);
+    // the same figure moves when receipts are kept
+    expect(balanceAfterServed.unsettled).toBeGreaterThan(balanceAfterRefused.unsettled);
+    expect(balanceAfterServed.available).toBeLessThan(balanceAfterRefused.available);
+  });
+
+  it(`${INJECTOR}: every answer is the gateway's rendering of the signed ids, never the injected text; audited PASS, the bond untouched`, async () => {
+    const a = adversaries.get(INJECTOR)!;
+    expect(injected).toHaveLength(JOBS_PER_ADVERSARY);
+    const line = INJECTED_TEXT.trim();
+    // the evidence a validator fetches: the signed receipt and its output ids
+    const auditor = createAuditClient({
+      url: net.gatewayUrl,
+      gateway: net.gateway.gateway,
+      account: privateKeyToAccount(anvilTestAccounts[4]!.privateKey as Hex),
+    });
+    const tokenizer = await createTokenizer({ modelPath: net.model.path });
+    try {
+      for (const r of injected) {
+        expect(r.content).not.toContain('evil.example');
+        expect(r.content).not.toContain(line);
+        for (const d of r.deltas ?? []) expect(d).not.toContain('evil.example');
+        const job = await auditor.getJob(r.grid.job_id);
+        expect(job.outputTokenIds.length).toBeGreaterThan(0);
+        // no stop strings: the text is the decoding of every id but the end token
+        const rendered = tokenizer.detokenize(job.outputTokenIds.filter((id) => !tokenizer.isEndToken(id)));
+        expect(r.content).toBe(rendered);
+      }
+    } finally {
+      await tokenizer.close();
+    }
+    expect(injected.filter((r) => r.content.length > 0).length).toBeGreaterThan(0);
+    const mine = finalized.filter((f) => f.worker === a.address);
+    expect(mine).toHaveLength(JOBS_PER_ADVERSARY);
+    expect(mine.map((f) => f.verdict)).toEqual(Array(JOBS_PER_ADVERSARY).fill(1));
+    const bond = await getBond(publicClient, { grid: net.contracts.grid, role: 'worker', owner: a.address });
+    expect(bond.amount).toBe(bondsBefore.get(a.address));
+    expect(bond.slashed).toBe(0n);
+    // paid for the honest work its receipts sign
+    expect(await earningsOf(a.address)).toBeGreaterThan(earningsBefore.get(a.address)!);
+    console.log(
+      `${INJECTOR}: ${injected.length} answers (${injected.filter((r) => r.deltas).length} streamed), none with its injected text; ${mine.length} audits PASS`,
+    );
+  });
+
   it('the FAIL voters were paid their share of every slash', async () => {
     const rewards = parseEventLogs({
       abi: gridAbi,
@@ -324,7 +508,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
       logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock: phase1Block + 1n }),
     });
     const failLeaves = new Map(finalized.filter((f) => f.verdict === 2).map((f) => [f.leaf, f.slashed]));
-    expect(failLeaves.size).toBe(KINDS.length * JOBS_PER_ADVERSARY);
+    expect(failLeaves.size).toBe(SLASHED.length * JOBS_PER_ADVERSARY);
     for (const v of net.validators) {
       const mine = rewards.filter((r) => r.args.validator === v);
       // each FAIL leaf pays its 3 FAIL voters an equal part of the finder share

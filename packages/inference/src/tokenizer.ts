@@ -9,7 +9,7 @@ import { Template } from '@huggingface/jinja';
 import type { LlamaModel, Token } from 'node-llama-cpp';
 import { applyChatTemplate, CHAT_TEMPLATE } from './chat-template.ts';
 import { InvalidTokenError, ModelFileError } from './errors.ts';
-import { sharedLlama } from './llama.ts';
+import { quietVocabOnlyLoad, sharedLlama } from './llama.ts';
 
 export type Tokenizer = {
   readonly vocabSize: number;
@@ -126,7 +126,7 @@ export async function createTokenizer({
   const llama = await sharedLlama(false);
   let model: LlamaModel;
   try {
-    model = await llama.loadModel({ modelPath, vocabOnly: true, gpuLayers: 0 });
+    model = await quietVocabOnlyLoad(() => llama.loadModel({ modelPath, vocabOnly: true, gpuLayers: 0 }));
   } catch (cause) {
     throw new ModelFileError('Could not load the model vocabulary', modelPath, cause);
   }

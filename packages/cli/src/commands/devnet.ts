@@ -3,6 +3,7 @@ import { parseAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
 import { ADVERSARY_KINDS, type AdversaryKind } from '@aipg/worker';
 import { defineCommand } from '../command.ts';
+import { ADVERSARY_FATES } from '../devnet/red-team.ts';
 import { ADVERSARY_LIES, maxDevnetValidators, startDevnet } from '../devnet/start-devnet.ts';
 import { CliError } from '../errors.ts';
 import { table } from '../output.ts';
@@ -50,6 +51,8 @@ function portInUse(error: unknown, ports: { port: number; rpcPort: number }): Cl
   );
 }
 
+const KIND_WIDTH = Math.max(...ADVERSARY_KINDS.map((k) => k.length));
+
 export const devnet = defineCommand({
   path: ['devnet'],
   summary:
@@ -63,9 +66,14 @@ export const devnet = defineCommand({
     '.aipg/devnet.json. Ctrl-C stops everything it started.',
     '',
     'Red team: --adversary <kind> adds a second, dishonest worker (test account 9), audits every job',
-    'and sends a few requests a minute (every other one pinned to the adversary). Each slash is',
-    'printed as it lands on chain: the adversary’s bond before → after and the validators paid.',
-    ...ADVERSARY_KINDS.map((k) => `  ${k.padEnd(10)} ${ADVERSARY_LIES[k]}`),
+    'and sends a few requests a minute (every other one pinned to the adversary). A slashed kind is',
+    'failed by the validators: each slash is printed as it lands on chain (bond before → after, the',
+    'validators paid). A refused kind never gets that far: the gateway rejects its receipts itself',
+    '(HTTP 502 invalid_receipt, nothing charged, nothing to slash). A harmless kind signs honest',
+    'tokens and users read only the text the gateway renders from them. The devnet says which it saw.',
+    ...ADVERSARY_KINDS.map(
+      (k) => `  ${k.padEnd(KIND_WIDTH)} ${`(${ADVERSARY_FATES[k]})`.padEnd(10)} ${ADVERSARY_LIES[k]}`,
+    ),
   ].join('\n'),
   options: {
     port: { type: 'string' },
@@ -92,10 +100,15 @@ export const devnet = defineCommand({
     ['--validators <n>', 'validator nodes, test accounts 4… (default 3; 0 for none)'],
     [
       '--adversary <kind>',
-      `a dishonest second worker to watch get slashed: ${ADVERSARY_KINDS.join(', ')} (devnet only)`,
+      `a dishonest second worker, slashed or refused: ${ADVERSARY_KINDS.join(', ')} (devnet only)`,
     ],
   ],
-  examples: ['aipg devnet', 'aipg devnet --port 0 --rpc-port 0', 'aipg devnet --adversary truncate'],
+  examples: [
+    'aipg devnet',
+    'aipg devnet --port 0 --rpc-port 0',
+    'aipg devnet --adversary substitute',
+    'aipg devnet --adversary truncate',
+  ],
   async run({ flags, io, waitForShutdown }) {
     const model = flags.model as string | undefined;
     if (model !== undefined && !(model in MODEL_PRESETS))
@@ -167,7 +180,17 @@ export const devnet = defineCommand({
           `Red team: every job is audited (${audit.validatorsPerAudit} validators, ${audit.commitWindow} s to commit, ${audit.revealWindow} s to reveal); ` +
             `a few requests a minute go through the gateway, every other one to the ${net.adversary.kind} adversary.`,
         );
-        w(`Watch for "✗ slashed ${net.adversary.address} (${net.adversary.kind})" below (a minute or two).`);
+        const { address, kind } = net.adversary;
+        const fate = ADVERSARY_FATES[kind];
+        if (fate === 'slashed') w(`Watch for "✗ slashed ${address} (${kind})" below (a minute or two).`);
+        else if (fate === 'refused')
+          w(
+            `The gateway refuses its receipts itself (nothing charged, nothing reaches the chain, nothing to slash): watch for "✗ refused by the gateway: ${kind}" below.`,
+          );
+        else
+          w(
+            `Its receipts are honest (audits pass) and users read only what the gateway renders from the signed token ids: watch for "✓ ${kind}" below.`,
+          );
         w();
       }
       w('Press Ctrl-C to stop.');

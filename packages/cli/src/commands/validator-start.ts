@@ -12,7 +12,6 @@ const VALIDATOR_FLAGS = [
   'threads',
   'gpu-layers',
   'context-size',
-  'replay-seeded',
   'data-dir',
   'poll-interval',
   'log-range',

@@ -1,13 +1,15 @@
 /**
  * The devnet's red-team pieces (`aipg devnet --adversary <kind>`): the model a substituting worker
- * really runs, a background traffic loop so audits happen without a manual step, and a watcher
- * that prints every slash as it lands on chain.
+ * really runs, a background traffic loop so audits happen without a manual step, a watcher that
+ * prints every slash as it lands on chain, and one that says what the gateway itself stopped (the
+ * lies that never reach the chain, so are never slashed).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gridAbi } from '@aipg/chain';
 import { formatAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName, makeGguf, sha256Hex } from '@aipg/inference';
+import { type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
 import type { Address, Client, Hex } from 'viem';
 import { getBlockNumber, getLogs, readContract } from 'viem/actions';
 
@@ -49,6 +51,11 @@ const PROMPTS = [
 
 export type TrafficStats = { sent: number; ok: number; failed: number; pinned: number; lastError?: string };
 
+/** One answer of the traffic loop, as its user received it. */
+export type TrafficResponse =
+  | { ok: true; pinned: boolean; worker: Address | null; content: string }
+  | { ok: false; pinned: boolean; status: number; code: string | null; message: string };
+
 export type Traffic = { stats(): TrafficStats; stop(): Promise<void> };
 
 /**
@@ -63,6 +70,7 @@ export function startTraffic({
   pin,
   intervalMs,
   maxTokens = 48,
+  onResponse,
 }: {
   gatewayUrl: string;
   apiKey: string;
@@ -70,6 +78,8 @@ export function startTraffic({
   pin: readonly Address[];
   intervalMs: number;
   maxTokens?: number;
+  /** Every answer (or HTTP error) as it comes back. */
+  onResponse?: ((response: TrafficResponse) => void) | undefined;
 }): Traffic {
   const stats: TrafficStats = { sent: 0, ok: 0, failed: 0, pinned: 0 };
   let stopped = false;
@@ -94,11 +104,29 @@ export function startTraffic({
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(60_000),
       });
-      await res.arrayBuffer();
-      if (res.ok) stats.ok++;
-      else {
+      const json = (await res.json().catch(() => ({}))) as {
+        choices?: { message?: { content?: string | null } }[];
+        grid?: { worker?: Address | null };
+        error?: { message?: string; code?: string | null };
+      };
+      if (res.ok) {
+        stats.ok++;
+        onResponse?.({
+          ok: true,
+          pinned,
+          worker: json.grid?.worker ?? null,
+          content: json.choices?.[0]?.message?.content ?? '',
+        });
+      } else {
         stats.failed++;
         stats.lastError = `HTTP ${res.status}`;
+        onResponse?.({
+          ok: false,
+          pinned,
+          status: res.status,
+          code: json.error?.code ?? null,
+          message: json.error?.message ?? `HTTP ${res.status}`,
+        });
       }
     } catch (error) {
       stats.failed++;
@@ -119,6 +147,78 @@ export function startTraffic({
       clearTimeout(first);
       clearInterval(timer);
       await running;
+    },
+  };
+}
+
+/**
+ * What becomes of each adversary's lie. `slashed`: its receipts pass the gateway's checks and only
+ * the validators' re-execution can catch it, so it reaches the chain and is slashed. `refused`: the
+ * gateway checks every receipt against the prompt ids it sent and the way generation ends, refuses
+ * it (HTTP 502 `invalid_receipt`, nothing charged, no receipt kept), so nothing reaches the chain
+ * and nothing is ever slashed. `harmless`: its receipts are honest (audits pass) and the text it
+ * slips in never reaches a user: the gateway renders every answer from the signed token ids.
+ */
+export const ADVERSARY_FATES: Record<AdversaryKind, 'slashed' | 'refused' | 'harmless'> = {
+  substitute: 'slashed',
+  fabricate: 'slashed',
+  truncate: 'refused',
+  inflate: 'refused',
+  'prompt-overbiller': 'refused',
+  'text-injector': 'harmless',
+};
+
+/** The reason inside the gateway's `invalid_receipt` message (`… did not verify (<reason>); nothing was charged`). */
+export function refusalReason(message: string): string {
+  return /did not verify \((.*)\); nothing was charged/s.exec(message)?.[1] ?? message;
+}
+
+/**
+ * Says once, from the traffic's answers, what the gateway did about an adversary whose lie never
+ * reaches the chain: after `after` of its receipts refused, that nothing was charged and nothing
+ * will be slashed; after `after` of its answers served, that none carried its injected text (or,
+ * at once, that one did). A `slashed` adversary gets nothing here: `watchSlashes` reports it.
+ */
+export function watchGateway({
+  adversary,
+  write,
+  after = 3,
+}: {
+  adversary: { address: Address; kind: AdversaryKind };
+  write: (line: string) => void;
+  after?: number;
+}): { onResponse(response: TrafficResponse): void } {
+  const { kind } = adversary;
+  const fate = ADVERSARY_FATES[kind];
+  const injected = INJECTED_TEXT.trim();
+  let refused = 0;
+  let firstReason: string | undefined;
+  let served = 0;
+  let said = false;
+  return {
+    onResponse(r) {
+      if (said) return;
+      if (fate === 'refused' && !r.ok && r.code === 'invalid_receipt') {
+        // Only the adversary lies on the devnet: every refused receipt is one of its.
+        refused++;
+        firstReason ??= refusalReason(r.message);
+        if (refused < after) return;
+        said = true;
+        write(
+          `✗ refused by the gateway: ${kind} — ${refused} receipts rejected (${firstReason}); nothing charged, nothing to slash`,
+        );
+      } else if (fate === 'harmless' && r.ok && r.worker?.toLowerCase() === adversary.address.toLowerCase()) {
+        served++;
+        if (r.content.includes(injected)) {
+          said = true;
+          write(`✗ ${kind}: its injected text reached a user (answer ${served})`);
+        } else if (served >= after) {
+          said = true;
+          write(
+            `✓ ${kind}: ${served} answers served, none carried its injected text (the gateway renders them from the signed token ids); its receipts are honest, nothing to slash`,
+          );
+        }
+      }
     },
   };
 }

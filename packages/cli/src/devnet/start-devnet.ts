@@ -1,5 +1,5 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import {
   type AuditParams,
   anvilTestAccounts,
@@ -41,6 +41,7 @@ import {
   type SlashWatcher,
   startTraffic,
   type Traffic,
+  watchGateway,
   watchSlashes,
 } from './red-team.ts';
 
@@ -187,7 +188,8 @@ const key = (i: number) => anvilTestAccounts[i]!.privateKey as Hex;
  * generated and registered, a gateway on embedded PGlite, one llama.cpp worker bonded and
  * connected, the validator nodes bonded and re-executing audited jobs, and a funded user with
  * deposit, approval and an API key. With `adversary`, a dishonest second worker, every job
- * audited, background traffic and (with `io`) a line for every FAIL attestation and slash.
+ * audited, background traffic and (with `io`) a line for every FAIL attestation and slash, or
+ * for what the gateway stopped itself (`ADVERSARY_FATES`).
  */
 export async function startDevnet(parameters: StartDevnetParameters = {}): Promise<StartDevnetReturnType> {
   const dir = resolve(parameters.dir ?? '.aipg');
@@ -253,6 +255,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         name: m.name,
         kind: 'text',
         weightsHash: m.weightsHash,
+        tokenizerHash: m.tokenizerHash,
         parameterCount: BigInt(m.parameterCount),
         minVramMb: 0,
         rates: {
@@ -308,6 +311,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           chainId: deployment.chainId,
           privateKey: key(DEVNET_ROLES.gateway),
           databaseDir: join(devDir, 'gateway-db'),
+          // The model's tokenizer file only (the gateway tokenizes prompts and renders text with it).
+          tokenizersDir: await tokenizersDirFor(devDir, model.tokenizerPath),
           // With an adversary the gateway's warning that it dropped the slashed worker repeats the
           // devnet's own line.
           logLevel: adversaryKind ? quietLogLevel : logLevel,
@@ -477,12 +482,19 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     const trafficSetting = parameters.traffic ?? adversaryKind !== undefined;
     let traffic: Traffic | undefined;
     if (trafficSetting !== false) {
+      const io = parameters.io;
+      // What the gateway stops itself never reaches the chain: the devnet says so from the answers.
+      const gatewayWatch =
+        adversaryWorker && io
+          ? watchGateway({ adversary: adversaryWorker, write: (line) => io.stdout.write(`${line}\n`) })
+          : undefined;
       traffic = startTraffic({
         gatewayUrl: gateway.url,
         apiKey,
         model: model.name,
         pin: adversaryWorker ? [adversaryWorker.address] : [],
         intervalMs: typeof trafficSetting === 'number' ? trafficSetting : 15_000,
+        onResponse: gatewayWatch?.onResponse,
       });
       stops.push(() => traffic!.stop());
     }
@@ -535,12 +547,22 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
   }
 }
 
+/** `<devDir>/tokenizers` holding a copy of the model's tokenizer file: the gateway's `tokenizers.dir`. */
+async function tokenizersDirFor(devDir: string, tokenizerPath: string): Promise<string> {
+  const dir = join(devDir, 'tokenizers');
+  await mkdir(dir, { recursive: true });
+  await copyFile(tokenizerPath, join(dir, basename(tokenizerPath)));
+  return dir;
+}
+
 /** What each adversary does, in a few words (the start-up line). */
 export const ADVERSARY_LIES: Record<AdversaryKind, string> = {
   substitute: 'runs a smaller model and claims the registered one',
   truncate: 'cuts its answers in half and claims they ended',
   fabricate: 'returns random words without running the model',
   inflate: 'bills more tokens than it generated',
+  'text-injector': 'signs honest tokens but slips a scam link into the text it sends',
+  'prompt-overbiller': 'bills a prompt 51 times longer than the one it ran',
 };
 
 const erc20TransferAbi = [

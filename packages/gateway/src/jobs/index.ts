@@ -316,7 +316,7 @@ export function createJobs({
         payer: job.payer,
         kind: job.kind,
         input: job.request.input,
-        promptTokenIds: job.promptTokenIds ?? [],
+        promptTokenIds: job.promptTokenIds!,
         params: { ...job.params, stop: [...job.params.stop] },
         pricing: job.pricing,
         confidential: false,
@@ -414,6 +414,11 @@ export function createJobs({
     metrics.jobsInFlight.inc(undefined, 1);
     try {
       const tokenizer = await tokenizerOf(job);
+      // A job queued by a gateway older than its own tokenization is tokenized now.
+      job.promptTokenIds ??=
+        'messages' in job.request.input
+          ? tokenizer.chatPromptTokenIds(job.request.input.messages)
+          : tokenizer.promptTokenIds(job.request.input.prompt);
       const exclude = new Set<string>();
       const failures: string[] = [];
       for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
@@ -541,7 +546,7 @@ export function createJobs({
       worker: worker.owner,
       operator: worker.operator,
       modelId: job.modelId,
-      promptTokenIds: job.promptTokenIds ?? [],
+      promptTokenIds: job.promptTokenIds!,
       sampler,
       tokenizer,
       params: job.params,
