@@ -6,7 +6,9 @@
  *  4. gas per settled job at batch sizes 1, 100 and 1,000
  *  5. audit cost as a share of generation cost, for outputs of 16, 128 and 512 tokens
  *  6. gas of fixRandomness, commitVote, revealVote and finalize (the audit rows GasActions.t.sol prints)
- * Usage: npm run bench [-- --quick]   (--quick: fewer iterations, for a smoke run)
+ * Usage: npm run bench [-- --quick] [-- --only SECTION]
+ *   --quick: fewer iterations, for a smoke run
+ *   --only latency|gas|audit-cost|audit-gas: run one section (latency prints tables 1–3)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -334,7 +336,9 @@ async function gas() {
 /**
  * 5. What an audit costs next to the job it checks: the worker's generation of N tokens against the
  * validator's one teacher-forced pass over prompt + output (the judge's arithmetic on top is
- * negligible), on the devnet's `small` model, one thread each.
+ * negligible), on the devnet's `small` model, one thread each. Wall-clock medians, and the process's
+ * CPU time (all threads) over the same calls: on a shared machine the CPU figures move much less
+ * with the other load than the wall-clock ones.
  */
 async function auditCost() {
   const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-model-'));
@@ -347,21 +351,40 @@ async function auditCost() {
         { role: 'user', content: `Tell me about the grid and its workers, part ${i}.` },
       ]);
     const rows: (string | number)[][] = [
-      ['max tokens', 'generated', 'generation', 'audit re-score', 'audit / generation'],
+      [
+        'max tokens',
+        'generated',
+        'generation',
+        'audit re-score',
+        'audit / generation',
+        'CPU: generation',
+        'CPU: audit',
+        'CPU: audit / generation',
+      ],
     ];
+    const cpuMs = () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1000;
+    };
+    const share = (a: number, b: number) => `${((100 * a) / b).toFixed(1)} %`;
     for (const n of [16, 128, 512]) {
       const gen: number[] = [];
       const score: number[] = [];
+      const genCpu: number[] = [];
+      const scoreCpu: number[] = [];
       let produced = 0;
       for (let i = 0; i < (quick ? 2 : 5); i++) {
         let t = performance.now();
+        let c = cpuMs();
         const g = await engine.generate({
           promptTokenIds: prompt(i),
           params: { maxTokens: n, temperature: 0, topP: 1, seed: null, stop: [] },
         });
         gen.push(performance.now() - t);
+        genCpu.push(cpuMs() - c);
         produced = g.outputTokenIds.length;
         t = performance.now();
+        c = cpuMs();
         await engine.score({
           promptTokenIds: prompt(i),
           outputTokenIds: g.outputTokenIds,
@@ -369,10 +392,15 @@ async function auditCost() {
           params: { temperature: 0, topP: 1, seed: null },
         });
         score.push(performance.now() - t);
+        scoreCpu.push(cpuMs() - c);
       }
-      const g50 = pct(gen, 50);
-      const s50 = pct(score, 50);
-      rows.push([n, produced, ms(g50), ms(s50), `${((100 * s50) / g50).toFixed(1)} %`]);
+      const [g50, s50, gc50, sc50] = [gen, score, genCpu, scoreCpu].map((v) => pct(v, 50)) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      rows.push([n, produced, ms(g50), ms(s50), share(s50, g50), ms(gc50), ms(sc50), share(sc50, gc50)]);
     }
     await engine.close();
     printTable(
@@ -416,11 +444,17 @@ async function auditGas() {
   ]);
 }
 
+const sections = { latency, gas, 'audit-cost': auditCost, 'audit-gas': auditGas } as const;
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+if (onlyAt >= 0 && (only === undefined || !Object.hasOwn(sections, only))) {
+  console.error(`--only: expected one of ${Object.keys(sections).join(', ')}, got ${only ?? 'nothing'}`);
+  process.exit(2);
+}
 const started = performance.now();
-console.log(`AIPG grid benchmarks${quick ? ' (quick)' : ''} — ${new Date().toISOString()}`);
-await latency();
-await gas();
-await auditCost();
-await auditGas();
+console.log(
+  `AIPG grid benchmarks${quick ? ' (quick)' : ''}${only ? ` (${only} only)` : ''} — ${new Date().toISOString()}`,
+);
+for (const [name, run] of Object.entries(sections)) if (!only || name === only) await run();
 console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);

@@ -71,4 +71,12 @@ export {
   tokenIdsToBytes,
   verifyReceiptProof,
 } from './receipt.ts';
+export {
+  hashScorePositions,
+  type ScoreAttestation,
+  type ScoredPositionLike,
+  scoreAttestation,
+  scoreTypedData,
+  scoreTypes,
+} from './score.ts';
 export { AIPG_BASE_ADDRESS, AIPG_DECIMALS, formatAipg, parseAipg } from './units.ts';

@@ -10,15 +10,16 @@
  *      ◀──────────── token {jobId, tokenIds}  (zero or more, when streaming)
  *      ◀──────────── result {jobId, token ids, usage, receipt, signature}
  *      ── cancel {jobId} ───────────────────▶      (client went away)
- *      ── score {jobId, modelId, promptTokenIds, outputTokenIds, topK} ─▶   (a validator's cross-check)
- *      ◀──────────── score-result {jobId, positions[{tokenId, probability, rank, top}]}
+ *      ── score {jobId, auditedJobId, modelId, promptTokenIds, outputTokenIds, topK} ─▶   (a validator's cross-check)
+ *      ◀──────────── score-result {jobId, positions[{tokenId, probability, rank, top}], signature}
  *                    (or job-error: SCORE_UNSUPPORTED when the backend cannot score, busy, …)
  *      ── ping {t} ─▶  ◀─ pong {t}
  *
  * A `score` is a teacher-forced pass (`engine.score` of @aipg/inference) over prompt + claimed output
  * of a job another worker ran: the model's distribution at every output position. It takes one of
  * the model's concurrency slots like a job; its `jobId` is fresh (never the audited job's id) and a
- * `cancel` with it stops it.
+ * `cancel` with it stops it. The worker signs its answer (`ScoreAttestation` of ./score.ts), so the
+ * validator judging with it holds the scorer to it.
  *
  * Bigints travel as decimal strings. Addresses and hashes as 0x-hex.
  */
@@ -191,6 +192,8 @@ export const scoreMessage = z
     type: z.literal('score'),
     /** A fresh id for this score job (not the audited job's id). */
     jobId: hex32,
+    /** The audited job whose output is scored: signed into the answer (`ScoreAttestation`). */
+    auditedJobId: hex32,
     modelId: hex32,
     /** The prompt exactly as the audited worker's model saw it (after its chat template). */
     promptTokenIds: z.array(tokenId).min(1).max(MAX_SCORE_TOKENS),
@@ -271,6 +274,12 @@ export const scoreResultMessage = z.object({
   jobId: hex32,
   /** One entry per output token, in order. */
   positions: z.array(scorePositionSchema).max(MAX_SCORE_TOKENS),
+  /**
+   * EIP-712 signature by the operator key of `scoreAttestation({ scoreJobId: jobId, auditedJobId,
+   * worker: bond owner, modelId, prompt and output ids, topK, positions })` (`scoreTypedData`, the
+   * receipts' domain): the scorer answers for its scores with its bond.
+   */
+  signature: hexBytes,
 });
 
 export const workerToGateway = z.discriminatedUnion('type', [

@@ -18,6 +18,7 @@ const id = `0x${'ab'.repeat(32)}`;
 const score = (extra: Record<string, unknown> = {}) => ({
   type: 'score',
   jobId: id,
+  auditedJobId: `0x${'cd'.repeat(32)}`,
   modelId: id,
   promptTokenIds: [1, 2, 3],
   outputTokenIds: [4, 5],
@@ -55,8 +56,14 @@ describe('score frames', () => {
         { tokenId: 4, probability: 0.5, rank: 0, top: [{ tokenId: 4, probability: 0.5 }] },
         { tokenId: 5, probability: 1.00000001, rank: 1, top: [] },
       ],
+      signature: `0x${'11'.repeat(65)}`,
     };
     expect(workerToGateway.parse(result)).toEqual(result);
+    // Unsigned scores are not an answer; nor is a score job without the audited job it scores.
+    const { signature: _, ...unsigned } = result;
+    expect(workerToGateway.safeParse(unsigned).success).toBe(false);
+    const { auditedJobId: __, ...unbound } = score();
+    expect(gatewayToWorker.safeParse(unbound).success).toBe(false);
     const bad = (p: Record<string, unknown>) =>
       workerToGateway.safeParse({ ...result, positions: [{ ...result.positions[0], ...p }] }).success;
     expect(bad({ probability: 1.5 })).toBe(false);

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerModel } from '@aipg/chain';
-import { computeModelId, parseAipg } from '@aipg/core';
+import { computeModelId, parseAipg, scoreAttestation, scoreTypedData } from '@aipg/core';
 import {
   createLlamaEngine,
   type EnsureModelReturnType,
@@ -16,7 +16,7 @@ import {
   type LlamaEngine,
 } from '@aipg/inference';
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
-import type { Address, Hex } from 'viem';
+import { type Address, type Hex, recoverTypedDataAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -42,7 +42,7 @@ let grid: TestGrid;
 let gw: StartGatewayReturnType;
 let key: string;
 let reference: LlamaEngine;
-const workers: { owner: Address; worker: Worker }[] = [];
+const workers: { owner: Address; operator: Address; worker: Worker }[] = [];
 
 const validator = privateKeyToAccount(roles.validatorOperator.privateKey);
 let lastTimestamp = 0;
@@ -126,7 +126,7 @@ beforeAll(async () => {
     const worker = await startWorker(workerOptions, {
       hardware: { gpus: [], cpuCores: 2, memoryMb: 4096 },
     });
-    workers.push({ owner: owner.address, worker });
+    workers.push({ owner: owner.address, operator: operator.address, worker });
     await worker.ready();
   }
   key = await createApiKey(gw, roles.payer.privateKey);
@@ -170,10 +170,15 @@ describe('cross-check scoring with real workers', () => {
         top_k: 16,
         // The validator names the audited worker; the gateway also knows it from the job.
         exclude_worker: job.receipt.worker,
+        // …and the scorer it drew (the last request lets the gateway pick: validators before signed scores).
+        ...(i < 2 ? { worker: other.owner } : {}),
       });
       expect(r.status).toBe(200);
       const body = (await r.json()) as {
         worker: Address;
+        operator: Address;
+        score_job_id: Hex;
+        signature: Hex;
         positions: {
           token_id: number;
           probability: number;
@@ -182,7 +187,30 @@ describe('cross-check scoring with real workers', () => {
         }[];
       };
       expect(body.worker).toBe(other.owner);
+      expect(body.operator).toBe(other.operator);
       expect(body.positions.map((p) => p.token_id)).toEqual(job.output_token_ids);
+      // The real worker signed its scores with its operator key, bound to the audited job.
+      const attestation = scoreAttestation({
+        scoreJobId: body.score_job_id,
+        auditedJobId: info.job_id,
+        worker: body.worker,
+        modelId,
+        promptTokenIds: job.prompt_token_ids,
+        outputTokenIds: job.output_token_ids,
+        topK: 16,
+        positions: body.positions.map((p) => ({
+          tokenId: p.token_id,
+          probability: p.probability,
+          rank: p.rank,
+          top: p.top.map((t) => ({ tokenId: t.token_id, probability: t.probability })),
+        })),
+      });
+      expect(
+        await recoverTypedDataAddress({
+          ...scoreTypedData(attestation, gw.chainId, grid.grid),
+          signature: body.signature,
+        }),
+      ).toBe(other.operator);
       // The same teacher-forced pass a re-executing validator runs.
       const local = await reference.score({
         promptTokenIds: job.prompt_token_ids,

@@ -10,9 +10,11 @@ import {
   receiptFromJson,
   receiptLeafHash,
   type ScoreMessage,
+  scoreAttestation,
+  scoreTypedData,
   verifyReceiptProof,
 } from '@aipg/core';
-import { type Address, type Hex, parseEventLogs } from 'viem';
+import { type Address, type Hex, parseEventLogs, recoverTypedDataAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { findSettledBatchId } from '../src/audit/batch-id.ts';
@@ -127,6 +129,42 @@ const scoreBody = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+type ScoreAnswer = {
+  worker: Address;
+  operator: Address;
+  score_job_id: Hex;
+  signature: Hex;
+  positions: {
+    token_id: number;
+    probability: number;
+    rank: number;
+    top: { token_id: number; probability: number }[];
+  }[];
+};
+
+/** Who signed an answer's scores, for the request it answers (null: not a valid signature). */
+async function scoreSigner(body: ReturnType<typeof scoreBody>, answer: ScoreAnswer): Promise<Address | null> {
+  const attestation = scoreAttestation({
+    scoreJobId: answer.score_job_id,
+    auditedJobId: body.job_id as Hex,
+    worker: answer.worker,
+    modelId: body.model_id,
+    promptTokenIds: body.prompt_token_ids,
+    outputTokenIds: body.output_token_ids,
+    topK: body.top_k,
+    positions: answer.positions.map((p) => ({
+      tokenId: p.token_id,
+      probability: p.probability,
+      rank: p.rank,
+      top: p.top.map((t) => ({ tokenId: t.token_id, probability: t.probability })),
+    })),
+  });
+  return recoverTypedDataAddress({
+    ...scoreTypedData(attestation, gw.chainId, gw.common.options.grid),
+    signature: answer.signature,
+  }).catch(() => null);
+}
+
 beforeAll(async () => {
   grid = await startTestGrid();
   // Signatures are single use and cover (method, path, timestamp): many requests to one path need
@@ -235,13 +273,15 @@ describe('POST /v1/audit/score', () => {
     scorers.b = () => ({ kind: 'scores' });
     const seen = new Set<string>();
     for (let i = 0; i < 24; i++) {
-      const res = await score(scoreBody());
+      const request = scoreBody();
+      const res = await score(request);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as {
-        worker: Address;
-        positions: { token_id: number; probability: number; rank: number; top: unknown[] }[];
-      };
+      const body = (await res.json()) as ScoreAnswer;
       seen.add(body.worker);
+      // Signed by the scorer's operator key, passed through as it came.
+      const operator = body.worker === roles.workerA.address ? roles.operatorA : roles.operatorB;
+      expect(body.operator).toBe(operator.address);
+      expect(await scoreSigner(request, body)).toBe(operator.address);
       expect(body.positions).toEqual(
         [101, 102, 103].map((id) => ({
           token_id: id,
@@ -272,6 +312,8 @@ describe('POST /v1/audit/score', () => {
       outputTokenIds: [101, 102, 103],
       topK: 2,
     });
+    expect(frame.auditedJobId).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(frame.auditedJobId).not.toBe(frame.jobId);
   });
 
   test("the audited job's own worker never scores it, whatever exclude_worker says", async () => {
@@ -428,6 +470,127 @@ describe('POST /v1/audit/score', () => {
     scorers.b = () => ({ kind: 'scores' });
     const m = await (await gw.app.request('/metrics')).text();
     expect(m).toMatch(/aipg_gateway_audit_scores_total\{outcome="ok"\} [1-9]/);
+  });
+});
+
+describe('the validator draws the scorer; the gateway routes to it or fails', () => {
+  const scorersOf = async (modelId: string) => {
+    const path = '/v1/audit/scorers';
+    return gw.app.request(`${path}?model_id=${modelId}`, { headers: await signed('GET', path) });
+  };
+
+  test('GET /v1/audit/scorers lists the online workers of the model, with their operator keys', async () => {
+    scorers.a = () => ({ kind: 'scores' });
+    scorers.b = () => ({ kind: 'scores' });
+    const res = await scorersOf(MODEL_ID);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { object: string; model_id: Hex; data: unknown[] };
+    expect(body.object).toBe('list');
+    expect(body.model_id).toBe(MODEL_ID);
+    expect(body.data).toEqual(
+      expect.arrayContaining([
+        { worker: roles.workerA.address, operator: roles.operatorA.address },
+        { worker: roles.workerB.address, operator: roles.operatorB.address },
+      ]),
+    );
+    expect(body.data).toHaveLength(2);
+    expect(((await (await scorersOf(`0x${'11'.repeat(32)}`)).json()) as { data: unknown[] }).data).toEqual(
+      [],
+    );
+    await expectError(await scorersOf('nope'), 400, 'invalid_request', 'model_id');
+    await expectError(
+      await gw.app.request(`/v1/audit/scorers?model_id=${MODEL_ID}`),
+      401,
+      'invalid_validator_signature',
+    );
+  });
+
+  test('a request naming worker X is scored by X, signed by X’s operator, every time', async () => {
+    for (const [named, operator] of [
+      [roles.workerA, roles.operatorA],
+      [roles.workerB, roles.operatorB],
+    ] as const) {
+      for (let i = 0; i < 6; i++) {
+        const request = { ...scoreBody(), worker: named.address.toLowerCase() };
+        const res = await score(request);
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as ScoreAnswer;
+        expect(body.worker).toBe(named.address);
+        expect(body.operator).toBe(operator.address);
+        expect(await scoreSigner(request, body)).toBe(operator.address);
+        // The signature binds the audited job: the same scores for another job recover to someone else.
+        expect(await scoreSigner({ ...request, job_id: `0x${'ee'.repeat(32)}` }, body)).not.toBe(
+          operator.address,
+        );
+      }
+    }
+  });
+
+  test('X failing, silent, unable to score or absent: the request fails, never served by another worker', async () => {
+    const bBefore = workerB.scores.length;
+    const named = { worker: roles.workerA.address };
+    scorers.a = () => ({ kind: 'error', code: 'WORKER_BACKEND_FAILED', retryable: true });
+    const e = await expectError(await score(scoreBody(named)), 502, 'worker_failed');
+    expect(e.message).toContain('WORKER_BACKEND_FAILED');
+    // Scores of other tokens than asked: a failure of X, not a reason to ask someone else.
+    scorers.a = () => ({
+      kind: 'scores',
+      positions: [{ tokenId: 7, probability: 0.5, rank: 0, top: [] }],
+    });
+    await expectError(await score(scoreBody(named)), 502, 'worker_failed');
+    scorers.a = () => ({ kind: 'silent' });
+    await expectError(await score(scoreBody(named)), 502, 'worker_failed');
+    expect(workerB.scores.length).toBe(bBefore);
+
+    // Not connected here (a bonded owner with no connection, a stranger): 503 naming `worker`.
+    for (const absent of [roles.payer.address, `0x${'42'.repeat(20)}`])
+      await expectError(await score(scoreBody({ worker: absent })), 503, 'no_worker_available', 'worker');
+    // Serves another model only.
+    await expectError(
+      await score(scoreBody({ worker: roles.workerB.address, model_id: `0x${'11'.repeat(32)}` })),
+      503,
+      'no_worker_available',
+      'worker',
+    );
+    // The audited worker, by exclude_worker or as the job's own worker here: refused, never scored.
+    await expectError(
+      await score(scoreBody({ worker: roles.workerB.address, exclude_worker: roles.workerB.address })),
+      400,
+      'invalid_request',
+      'worker',
+    );
+    scorers.a = () => ({ kind: 'scores' });
+    const jobId = await complete('audited on B', roles.workerB.address);
+    await expectError(
+      await score(scoreBody({ job_id: jobId, worker: roles.workerB.address })),
+      400,
+      'invalid_request',
+      'worker',
+    );
+    expect(workerB.scores.length).toBe(bBefore);
+
+    // X cannot score: 503, and B is still not asked in its place.
+    scorers.a = () => ({ kind: 'unsupported' });
+    await expectError(await score(scoreBody(named)), 503, 'no_worker_available', 'worker');
+    expect(workerB.scores.length).toBe(bBefore);
+    // Reconnected with a backend that scores: it answers again.
+    scorers.a = () => ({ kind: 'scores' });
+    await workerA.close();
+    await workerA.connect();
+    const res = await score(scoreBody(named));
+    expect(((await res.json()) as ScoreAnswer).worker).toBe(roles.workerA.address);
+    expect(workerB.scores.length).toBe(bBefore);
+  });
+
+  test('a scorer signing with another key is passed through as it came (the validator rejects it)', async () => {
+    scorers.a = () => ({ kind: 'scores', signWith: roles.payer.privateKey });
+    const request = scoreBody({ worker: roles.workerA.address });
+    const res = await score(request);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as ScoreAnswer;
+    expect(body.operator).toBe(roles.operatorA.address);
+    expect(await scoreSigner(request, body)).toBe(privateKeyToAccount(roles.payer.privateKey).address);
+    scorers.a = () => ({ kind: 'scores' });
   });
 });
 

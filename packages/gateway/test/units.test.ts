@@ -8,7 +8,7 @@ import {
   receiptToJson,
   receiptTypedData,
 } from '@aipg/core';
-import type { Tokenizer } from '@aipg/inference';
+import { OutputText, type Tokenizer } from '@aipg/inference';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -462,6 +462,49 @@ describe('rendering streamed token ids', () => {
       { stop: [' serves'], maxTokens: 8 },
     );
     expect(final.ok && final.text).toBe('the grid');
+  });
+
+  test('windowed streaming shows exactly what the engine decodes: a prefix of the final text, equal to it at the end', () => {
+    // Random outputs over the whole vocabulary (words, characters, byte tokens that split UTF-8
+    // characters), with and without stop strings, against the engine's own OutputText.
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    const stops = [[], [' the'], ['.', 'e g'], ['é']];
+    for (let round = 0; round < 300; round++) {
+      const ids = Array.from({ length: 1 + rand(40) }, () => 3 + rand(tokenizer.vocabSize - 3)).filter(
+        (id) => !tokenizer.isEndToken(id),
+      );
+      if (round % 3 === 0)
+        ids.splice(rand(ids.length), 0, ...tokenizer.tokenize('é ü €', { special: false }));
+      const stop = stops[round % stops.length]!;
+      const engine = new OutputText(tokenizer.detokenize, stop, true);
+      let cut = ids.length;
+      let stopped = false;
+      for (let i = 0; i < ids.length; i++)
+        if (engine.push(ids[i]!, false)) {
+          cut = i + 1;
+          stopped = true;
+          break;
+        }
+      const stream = createOutputStream(tokenizer, stop);
+      const shown = ids.map((id) => stream.push([id])).join('');
+      const final = renderOutput(
+        tokenizer,
+        {
+          outputTokenIds: ids.slice(0, cut),
+          finishReason: stopped ? 'stop' : 'length',
+          promptTokenIds: [1],
+          sampler: CANONICAL_SAMPLER,
+        },
+        { stop, maxTokens: stopped ? 10_000 : cut },
+      );
+      const expected = engine.text();
+      expect(final.ok && final.text).toBe(expected);
+      expect(expected.startsWith(shown)).toBe(true);
+    }
   });
 
   test('nothing after the end token is ever shown', () => {

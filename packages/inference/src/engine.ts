@@ -14,10 +14,19 @@
  * - `length`: exactly `maxTokens` tokens and no end token or stop string among them.
  */
 import type { FinishReason, SamplingParams } from '@aipg/core';
-import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+import {
+  createDistributionReader,
+  greedyView,
+  probabilityOf,
+  type RawDistribution,
+  rankOf,
+  toDistribution,
+  topTokens,
+} from './distribution.ts';
 import { ContextOverflowError, EngineClosedError, InferenceAbortedError, ModelFileError } from './errors.ts';
 import { addLlamaLogSink, type LlamaLogSink, sharedLlama } from './llama.ts';
-import { type Distribution, type ReplayCheck, replayCheck, samplerUniform, sampleToken } from './sampler.ts';
+import { type ReplayCheck, replayCheck, type SamplerParams, samplerUniform, sampleToken } from './sampler.ts';
 import { OutputText, type TokenDelta } from './text-stream.ts';
 import { modelTokenizer, type Tokenizer } from './tokenizer.ts';
 
@@ -33,6 +42,11 @@ export type LlamaEngineOptions = {
   gpuLayers?: 'auto' | number | undefined;
   /** llama.cpp's own log lines (warnings and errors); dropped by default. */
   onLog?: LlamaLogSink | undefined;
+  /**
+   * Internal, for tests: false reads distributions through node-llama-cpp's public API only (the
+   * results are the same; see distribution.ts). Default: the direct path when available.
+   */
+  directDistributions?: boolean | undefined;
 };
 
 export type GenerateOptions = {
@@ -92,6 +106,8 @@ export type LlamaEngine = Tokenizer & {
   generate(options: GenerateOptions): Promise<Generation>;
   score(options: ScoreOptions): Promise<ScoreResult>;
   close(): Promise<void>;
+  /** Internal: whether distributions are read straight from the native sampler (distribution.ts). */
+  readonly directDistributions: boolean;
 };
 
 export async function createLlamaEngine(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -128,7 +144,12 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Ll
     removeSink();
     throw error;
   }
-  const pool = new SequencePool(Array.from({ length: maxConcurrency }, () => context.getSequence()));
+  const sequences = Array.from({ length: maxConcurrency }, () => context.getSequence());
+  const pool = new SequencePool(sequences);
+  const reader = createDistributionReader(model, sequences, {
+    vocabSize: tokenizer.vocabSize,
+    direct: options.directDistributions,
+  });
   const { detokenize, isEndToken, checkIds } = tokenizer;
   let closed = false;
   const running = new Set<Promise<unknown>>();
@@ -170,10 +191,13 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Ll
       await seq.clearHistory();
       let input: number[] = [...prompt];
       while (out.ids.length < params.maxTokens) {
-        const dist = await nextDistribution(seq, input);
+        let dist: RawDistribution = [];
+        await reader.read(seq, input, input.length - 1, (_, d) => {
+          dist = d;
+        });
         throwIfAborted(signal);
         const position = out.ids.length;
-        const token = sampleToken(dist, sampler, seed === null ? 0 : samplerUniform(seed, position));
+        const token = pick(dist, sampler, seed === null ? 0 : samplerUniform(seed, position));
         const probability = probabilityOf(dist, token);
         probabilities.push(probability);
         if (position === 0) ttftMs = performance.now() - started;
@@ -220,51 +244,37 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Ll
     const all = [...prompt, ...output];
     const positions: PositionScore[] = [];
     let next: TopToken[] = [];
-    // Full distributions for every position at once would hold outputs × vocabulary numbers;
-    // evaluate in chunks along the same sequence (still one forward pass over the tokens).
-    const chunk = Math.max(1, Math.floor(4_000_000 / tokenizer.vocabSize));
     const seq = await pool.acquire(signal);
     try {
       throwIfAborted(signal);
       await seq.clearHistory();
-      let from = 0; // index in `all` of the next token to evaluate
-      let j = 0; // output position the next marked token predicts
-      while (j <= output.length) {
-        const until = Math.min(prompt.length + j + chunk, all.length); // evaluate all[from, until)
-        const items = all.slice(from, until).map((t, k) => {
-          const predicts = from + k - prompt.length + 1; // output index predicted after this token
-          return predicts >= 0 ? ([t, { generateNext: { probabilities: true } }] as const) : t;
-        });
-        const results = await seq.controlledEvaluate(items as Parameters<typeof seq.controlledEvaluate>[0]);
-        throwIfAborted(signal);
-        for (let k = 0; k < items.length; k++) {
-          const predicts = from + k - prompt.length + 1;
-          if (predicts < 0) continue;
-          const dist = toDistribution(results[k]?.next.probabilities);
-          const top = topTokens(dist, topK);
-          if (predicts === output.length) {
-            next = top;
-            continue;
-          }
-          const tokenId = output[predicts]!;
-          const position: PositionScore = {
-            tokenId,
-            probability: probabilityOf(dist, tokenId),
-            rank: rankOf(dist, tokenId),
-            top,
-          };
-          if (sampler && replaySeed != null)
-            position.replay = replayCheck(
-              dist,
-              sampler,
-              sampler.temperature === 0 ? 0 : samplerUniform(replaySeed, predicts),
-              tokenId,
-            );
-          positions.push(position);
+      // all[i] predicts output[i - prompt.length + 1]: read the distributions from the last prompt
+      // token on, each as it comes (one forward pass; distribution.ts).
+      await reader.read(seq, all, prompt.length - 1, (i, dist) => {
+        const predicts = i - prompt.length + 1;
+        const top = topTokens(dist, topK);
+        if (predicts === output.length) {
+          next = top;
+          return;
         }
-        j = until - prompt.length + 1;
-        from = until;
-      }
+        const tokenId = output[predicts]!;
+        const probability = probabilityOf(dist, tokenId);
+        const position: PositionScore = {
+          tokenId,
+          probability,
+          rank: rankOf(dist, tokenId, probability),
+          top,
+        };
+        if (sampler && replaySeed != null)
+          position.replay = replay(
+            dist,
+            sampler,
+            sampler.temperature === 0 ? 0 : samplerUniform(replaySeed, predicts),
+            tokenId,
+          );
+        positions.push(position);
+      });
+      throwIfAborted(signal);
     } finally {
       pool.release(seq);
     }
@@ -276,6 +286,7 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Ll
     modelPath,
     contextSize,
     maxConcurrency,
+    directDistributions: reader.direct,
     generate: (o) => (closed ? Promise.reject(new EngineClosedError()) : track(generate(o))),
     score: (o) => (closed ? Promise.reject(new EngineClosedError()) : track(score(o))),
     async close() {
@@ -286,6 +297,7 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Ll
       await Promise.allSettled([...running]);
       await stopping;
       await pool.dispose();
+      reader.dispose();
       await context.dispose();
       await model.dispose();
       removeSink();
@@ -293,48 +305,18 @@ export async function createLlamaEngine(options: LlamaEngineOptions): Promise<Ll
   };
 }
 
-/** Evaluates `input` (the prompt, then one token per step) and returns the next-token distribution. */
-async function nextDistribution(seq: LlamaContextSequence, input: readonly number[]): Promise<Distribution> {
-  const items = input.map((t, i) =>
-    i === input.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
-  );
-  const results = await seq.controlledEvaluate(items as Parameters<typeof seq.controlledEvaluate>[0]);
-  return toDistribution(results[input.length - 1]?.next.probabilities);
+/**
+ * The canonical sampler's pick from a native distribution. Greedy reads only the leading run of
+ * equal probabilities (`greedyView`: same pick, without copying the vocabulary); sampling reads it all.
+ */
+function pick(d: RawDistribution, params: SamplerParams, u: number): number {
+  return sampleToken(params.temperature === 0 ? greedyView(d)! : toDistribution(d), params, u);
 }
 
-function toDistribution(map: Map<Token, number> | undefined): Distribution {
-  if (!map) throw new Error('internal: llama.cpp returned no distribution');
-  const ids = new Uint32Array(map.size);
-  const probs = new Float64Array(map.size);
-  let i = 0;
-  for (const [id, p] of map) {
-    ids[i] = id;
-    probs[i++] = p;
-  }
-  return { ids, probs };
-}
-
-function probabilityOf(d: Distribution, id: number): number {
-  for (let i = 0; i < d.ids.length; i++) if (d.ids[i] === id) return d.probs[i]!;
-  return 0;
-}
-
-/** Position of `id` in canonical order: probability descending, ties by id ascending. */
-function rankOf(d: Distribution, id: number): number {
-  const p = probabilityOf(d, id);
-  let rank = 0;
-  for (let i = 0; i < d.ids.length; i++) {
-    const q = d.probs[i]!;
-    if (q > p || (q === p && d.ids[i]! < id)) rank++;
-  }
-  return rank;
-}
-
-function topTokens(d: Distribution, k: number): TopToken[] {
-  const n = Math.min(k, d.ids.length);
-  const top: TopToken[] = [];
-  for (let i = 0; i < n; i++) top.push({ tokenId: d.ids[i]!, probability: d.probs[i]! });
-  return top.sort((a, b) => b.probability - a.probability || a.tokenId - b.tokenId);
+/** `replayCheck` on a native distribution (greedy: on the part of it the check reads, `greedyView`). */
+function replay(d: RawDistribution, params: SamplerParams, u: number, claimed: number): ReplayCheck {
+  const view = params.temperature === 0 ? greedyView(d, claimed) : undefined;
+  return replayCheck(view ?? toDistribution(d), params, u, claimed);
 }
 
 function randomSeed(): number {

@@ -1,4 +1,7 @@
+import type { SamplingParams } from '@aipg/core';
+import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createDistributionReader, greedyView, type RawDistribution } from '../src/distribution.ts';
 import {
   ContextOverflowError,
   createLlamaEngine,
@@ -7,8 +10,12 @@ import {
   InferenceAbortedError,
   InvalidTokenError,
   type LlamaEngine,
+  type PositionScore,
+  type ScoreResult,
   type TokenDelta,
 } from '../src/index.ts';
+import { sharedLlama } from '../src/llama.ts';
+import { type Distribution, replayCheck, samplerUniform, sampleToken } from '../src/sampler.ts';
 import { greedy, seeded, tinyModel } from './helpers.ts';
 
 let engine: LlamaEngine;
@@ -164,6 +171,230 @@ describe('score', () => {
     expect(f.positions[1]!.rank).toBeGreaterThan(100);
     expect(f.positions[1]!.probability).toBeLessThan(1e-4);
     expect(f.positions[1]!.replay!.distance).toBe(1);
+  });
+});
+
+/**
+ * `score` and `generate` read distributions without copying them (distribution.ts). These tests pin
+ * their results to a straightforward computation over node-llama-cpp's public API (a Map of the whole
+ * vocabulary per position, canonical order by sorting it), on the direct path and on the public-API
+ * fallback alike: same numbers, exactly.
+ */
+describe('score and generate equal a reference computation', () => {
+  let model: LlamaModel;
+  let context: LlamaContext;
+  let seq: LlamaContextSequence;
+  let fallback: LlamaEngine;
+  beforeAll(async () => {
+    const { path } = await tinyModel();
+    // The engine's context settings (engine.ts), so the reference evaluates with the same numerics.
+    model = await (await sharedLlama(false)).loadModel({ modelPath: path, gpuLayers: 0 });
+    context = await model.createContext({
+      contextSize: 512,
+      sequences: 2,
+      threads: 1,
+      flashAttention: false,
+    });
+    seq = context.getSequence();
+    fallback = await createLlamaEngine({
+      modelPath: path,
+      threads: 1,
+      contextSize: 512,
+      maxConcurrency: 2,
+      directDistributions: false,
+    });
+  });
+  afterAll(async () => {
+    await fallback?.close();
+    await context?.dispose();
+    await model?.dispose();
+  });
+
+  /** The distributions after each of tokens[from…], as public-API Maps, in one pass. */
+  async function referenceMaps(tokens: readonly number[], from: number): Promise<Map<number, number>[]> {
+    await seq.clearHistory();
+    const items = tokens.map((t, i) =>
+      i >= from ? ([t, { generateNext: { probabilities: true } }] as const) : t,
+    );
+    const results = await seq.controlledEvaluate(items as Parameters<typeof seq.controlledEvaluate>[0]);
+    return tokens.slice(from).map((_, k) => results[from + k]!.next.probabilities!);
+  }
+  const canonical = (m: Map<number, number>) => [...m].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const asDistribution = (m: Map<number, number>): Distribution => ({
+    ids: [...m.keys()],
+    probs: [...m.values()],
+  });
+
+  async function referenceScore(
+    prompt: number[],
+    output: number[],
+    topK: number,
+    params?: Pick<SamplingParams, 'temperature' | 'topP' | 'seed'>,
+  ): Promise<ScoreResult> {
+    const maps = await referenceMaps([...prompt, ...output], prompt.length - 1);
+    const top = (m: Map<number, number>) =>
+      canonical(m)
+        .slice(0, topK)
+        .map(([tokenId, probability]) => ({ tokenId, probability }));
+    const positions = output.map((tokenId, i): PositionScore => {
+      const m = maps[i]!;
+      const position: PositionScore = {
+        tokenId,
+        probability: m.get(tokenId as Token) ?? 0,
+        rank: canonical(m).findIndex(([t]) => t === tokenId),
+        top: top(m),
+      };
+      if (params) {
+        const u = params.temperature === 0 ? 0 : samplerUniform(params.seed!, i);
+        position.replay = replayCheck(asDistribution(m), params, u, tokenId);
+      }
+      return position;
+    });
+    return { positions, next: top(maps[output.length]!) };
+  }
+
+  /** The generation loop with the public API and the sampler on the whole distribution. */
+  async function referenceGenerate(prompt: number[], params: SamplingParams) {
+    const ids: number[] = [];
+    const probabilities: number[] = [];
+    let input = prompt;
+    await seq.clearHistory();
+    while (ids.length < params.maxTokens) {
+      const items = input.map((t, i) =>
+        i === input.length - 1 ? ([t, { generateNext: { probabilities: true } }] as const) : t,
+      );
+      const results = await seq.controlledEvaluate(items as Parameters<typeof seq.controlledEvaluate>[0]);
+      const m = results[input.length - 1]!.next.probabilities!;
+      const u = params.temperature === 0 ? 0 : samplerUniform(params.seed!, ids.length);
+      const token = sampleToken(asDistribution(m), params, u);
+      ids.push(token);
+      probabilities.push(m.get(token as Token) ?? 0);
+      if (token === engine.eosTokenId) break;
+      input = [token];
+    }
+    return { ids, probabilities };
+  }
+
+  test('the reader hands over the public-API distributions, direct or in chunks', async () => {
+    const prompt = chat('Tell me a story about the sea');
+    const g = await engine.generate({ promptTokenIds: prompt, params: seeded(3, 30) });
+    const tokens = [...prompt, ...g.outputTokenIds];
+    const from = prompt.length - 1;
+    const expected = (await referenceMaps(tokens, from)).map((m) => [...m].flat());
+    // vocabSize 1e6: the public-API path evaluates 4 positions at a time
+    for (const options of [{ vocabSize: engine.vocabSize }, { vocabSize: 1_000_000, direct: false }]) {
+      const reader = createDistributionReader(model, [seq], options);
+      expect(reader.direct).toBe(options.direct ?? true);
+      const seen: [number, RawDistribution][] = [];
+      await seq.clearHistory();
+      await reader.read(seq, tokens, from, (i, d) => seen.push([i, d]));
+      expect(seen.map(([i]) => i)).toEqual(expected.map((_, k) => from + k));
+      expect(seen.map(([, d]) => d)).toEqual(expected);
+      expect(seq.contextTokens).toEqual(tokens);
+      reader.dispose();
+    }
+  });
+
+  test('the engine reads distributions directly (node-llama-cpp internals as expected)', () => {
+    // If this fails after a node-llama-cpp upgrade, the engine still works through the public API
+    // (the tests below pass either way), only slower: see distribution.ts.
+    expect(engine.directDistributions).toBe(true);
+    expect(fallback.directDistributions).toBe(false);
+  });
+
+  test('score: greedy, seeded and forged outputs, top 64 and the next distribution', async () => {
+    const cases: [number[], SamplingParams][] = [
+      [chat('What is the grid?'), greedy(60)],
+      [chat('Tell me a story about the sea'), seeded(5, 60)],
+      [chat('Why is the sky blue?'), { ...seeded(9, 60), topP: 1, temperature: 0.7 }],
+    ];
+    for (const [prompt, params] of cases) {
+      const g = await engine.generate({ promptTokenIds: prompt, params });
+      const forged = [...g.outputTokenIds];
+      forged[1] = engine.tokenize('zebra')[1]!; // far down the distribution
+      forged[3] = g.outputTokenIds[4]!;
+      for (const output of [g.outputTokenIds, forged]) {
+        const expected = await referenceScore(prompt, output, 64, params);
+        for (const e of [engine, fallback]) {
+          const s = await e.score({ promptTokenIds: prompt, outputTokenIds: output, topK: 64, params });
+          expect(s).toEqual(expected);
+        }
+        // without params: no replay; default topK 5
+        const plain = await engine.score({ promptTokenIds: prompt, outputTokenIds: output });
+        expect(plain.positions.map((p) => p.replay)).toEqual(output.map(() => undefined));
+        expect(plain.positions.map((p) => p.top)).toEqual(expected.positions.map((p) => p.top.slice(0, 5)));
+      }
+      expect((await referenceScore(prompt, forged, 64, params)).positions[1]!.rank).toBeGreaterThan(100);
+    }
+  });
+
+  test('score of an empty output: only the next distribution', async () => {
+    const prompt = chat('hi');
+    const expected = await referenceScore(prompt, [], 10);
+    expect(await engine.score({ promptTokenIds: prompt, outputTokenIds: [], topK: 10 })).toEqual(expected);
+  });
+
+  test('generate: greedy and seeded picks and probabilities', async () => {
+    const cases: [number[], SamplingParams][] = [
+      [chat('What is the grid?'), greedy(60)],
+      [chat('Tell me a story about the sea'), seeded(5, 60)],
+      [chat('What does it cost?'), { ...seeded(18), topP: 1, maxTokens: 40 }],
+    ];
+    for (const [prompt, params] of cases) {
+      const expected = await referenceGenerate(prompt, params);
+      for (const e of [engine, fallback]) {
+        const g = await e.generate({ promptTokenIds: prompt, params });
+        expect(g.outputTokenIds).toEqual(expected.ids);
+        expect(g.outputProbabilities).toEqual(expected.probabilities);
+      }
+    }
+  });
+});
+
+describe('greedyView', () => {
+  const raw = (pairs: [number, number][]): RawDistribution => pairs.flat();
+  const full = (d: RawDistribution): Distribution => ({
+    ids: d.filter((_, i) => i % 2 === 0),
+    probs: d.filter((_, i) => i % 2 === 1),
+  });
+  const g = { temperature: 0, topP: 1 };
+
+  test('gives the sampler and the greedy replay check the same answers as the whole distribution', () => {
+    const dists = [
+      raw([
+        [7, 0.5],
+        [3, 0.3],
+        [9, 0.2],
+        [1, 0],
+      ]),
+      // ties at the top, in llama.cpp's (not id) order
+      raw([
+        [8, 0.4],
+        [2, 0.4],
+        [5, 0.4],
+        [1, 0.1],
+        [0, 0.1],
+      ]),
+      raw([[4, 1]]),
+    ];
+    for (const d of dists) {
+      expect(sampleToken(greedyView(d)!, g, 0)).toBe(sampleToken(full(d), g, 0));
+      for (const claimed of [...Array.from(full(d).ids), 99]) {
+        const view = greedyView(d, claimed)!;
+        expect(view).toBeDefined();
+        expect(replayCheck(view, g, 0, claimed)).toEqual(replayCheck(full(d), g, 0, claimed));
+      }
+    }
+  });
+
+  test('declines when the claimed token ties the top outside the leading run (unsorted input)', () => {
+    const d = raw([
+      [8, 0.4],
+      [1, 0.2],
+      [2, 0.4],
+    ]);
+    expect(greedyView(d, 2)).toBeUndefined();
+    expect(greedyView(d, 1)).toBeDefined();
   });
 });
 

@@ -8,17 +8,29 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { voteCommitment } from '@aipg/chain';
-import { CANONICAL_SAMPLER, receiptTypedData } from '@aipg/core';
+import {
+  CANONICAL_SAMPLER,
+  hashScorePositions,
+  receiptLeafHash,
+  receiptTypedData,
+  scoreTypedData,
+} from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine } from '@aipg/inference';
 import { pino } from 'pino';
-import type { Address, Hex } from 'viem';
+import { type Address, type Hex, keccak256, recoverTypedDataAddress, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { drawScorers, scorerDrawSeed } from '../src/checkers/draw.ts';
 import { ValidatorError } from '../src/errors.ts';
 import { HardReason, SoftSignal } from '../src/judge/judge.ts';
 import type { ValidatorOptions } from '../src/node/options.ts';
 import { startValidator, type Validator } from '../src/node/validator.ts';
-import { type AuditGateway, type GatewayJob, startAuditGateway } from './fixtures/audit-gateway.ts';
+import {
+  type AuditGateway,
+  type FixtureScorer,
+  type GatewayJob,
+  startAuditGateway,
+} from './fixtures/audit-gateway.ts';
 import { createFakeChain } from './fixtures/fake-chain.ts';
 import {
   type AuditCase,
@@ -34,14 +46,22 @@ import {
   truncateLength,
   WORKER,
 } from './fixtures/jobs.ts';
+import { improbable } from './fixtures/liars.ts';
 
 // anvil's public test keys (never for real funds)
 const WORKER_KEY = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
 const VALIDATOR_KEY: Hex = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a';
 const VALIDATOR = privateKeyToAccount(VALIDATOR_KEY).address;
 const STRANGER = privateKeyToAccount('0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6');
-const SCORER: Address = '0x976EA74026E726554dB657fA54763abd0C3a0aa9';
 const GRID: Address = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+/** Cross-check workers: bond owner and operator key. */
+const SCORER: Address = '0x976EA74026E726554dB657fA54763abd0C3a0aa9';
+const SCORER_KEY = privateKeyToAccount('0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356');
+const SCORER2_KEY = privateKeyToAccount('0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97');
+const SCORER2: Address = privateKeyToAccount(keccak256(toHex('second scorer owner'))).address;
+/** The cheater's Sybil bond: another owner and key, nothing on chain ties it to the audited worker. */
+const SYBIL_KEY = privateKeyToAccount('0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6');
+const SYBIL: Address = privateKeyToAccount(keccak256(toHex('sybil owner'))).address;
 
 let tiny: Awaited<ReturnType<typeof presetModel>>;
 let worker: LlamaEngine;
@@ -59,10 +79,18 @@ beforeAll(async () => {
   gateway = await startAuditGateway({
     gateway: GATEWAY,
     validators: [VALIDATOR],
-    scorer: { engine: scorer, worker: SCORER },
+    chainId: 31337,
+    grid: GRID,
+    scorers: honestScorers(),
   });
 });
+const honestScorers = (): FixtureScorer[] => [
+  { worker: SCORER, account: SCORER_KEY, engine: scorer },
+  { worker: SCORER2, account: SCORER2_KEY, engine: scorer },
+];
 afterEach(async () => {
+  gateway.scorers = honestScorers();
+  gateway.forgetSignatures();
   for (const v of running.splice(0)) await v.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
@@ -82,7 +110,12 @@ function fakeChain(extra: Partial<Parameters<typeof createFakeChain>[0]> = {}) {
     grid: GRID,
     operator: VALIDATOR,
     owner: VALIDATOR,
-    workers: { [WORKER.toLowerCase()]: WORKER },
+    workers: {
+      [WORKER.toLowerCase()]: WORKER,
+      [SCORER_KEY.address.toLowerCase()]: SCORER,
+      [SCORER2_KEY.address.toLowerCase()]: SCORER2,
+      [SYBIL_KEY.address.toLowerCase()]: SYBIL,
+    },
     models: { [tiny.modelId.toLowerCase()]: { name: tiny.name, weightsHash: tiny.weightsHash } },
     ...extra,
   });
@@ -437,15 +470,129 @@ describe('the audit loop', () => {
     expect(v.status().mode).toBe('crosscheck');
     expect(v.status().votes).toEqual({ pass: 1, fail: 1 });
     const scores = gateway.requests.filter((r) => r.path === '/v1/audit/score').slice(before);
-    expect(scores).toHaveLength(2);
+    // One for the PASS; two for the FAIL (one scorer's word never fails a worker).
+    expect(scores).toHaveLength(3);
     expect(scores.every((r) => (r.body as { exclude_worker: string }).exclude_worker === WORKER)).toBe(true);
     const file = JSON.parse(await readFile(v.status().stateFile, 'utf8'));
-    expect(Object.values(file.audits).map((a) => (a as { scorer: string }).scorer)).toEqual([SCORER, SCORER]);
+    type Kept = {
+      worker: Address;
+      operator: Address;
+      signature: Hex;
+      positionsHash: Hex;
+      file: string;
+      verdict: string;
+    };
+    const audits = Object.values(file.audits) as {
+      jobId: Hex;
+      leaf: Hex;
+      vote: string;
+      scorer: string;
+      scorerSeed: Hex;
+      scores: Kept[];
+    }[];
+    for (const a of audits) {
+      // Each scorer the one the on-chain draw names, in draw order.
+      const randomness = keccak256(toHex('r4'));
+      expect(a.scorerSeed).toBe(scorerDrawSeed({ randomness, leaf: a.leaf, validator: VALIDATOR }));
+      const order = drawScorers(
+        a.scorerSeed,
+        [
+          { worker: SCORER, operator: SCORER_KEY.address },
+          { worker: SCORER2, operator: SCORER2_KEY.address },
+        ],
+        { workers: [WORKER], operators: [WORKER] },
+      ).map((c) => c.worker);
+      expect(a.scores.map((k) => k.worker)).toEqual(order.slice(0, a.vote === 'fail' ? 2 : 1));
+      expect(a.scorer).toBe(order[0]);
+      // Kept as evidence: the signed set, checkable by anyone.
+      for (const k of a.scores) {
+        const kept = JSON.parse(await readFile(k.file, 'utf8'));
+        expect(kept.attestation.auditedJobId).toBe(a.jobId);
+        expect(hashScorePositions(kept.positions)).toBe(k.positionsHash);
+        expect(
+          await recoverTypedDataAddress({
+            ...scoreTypedData(kept.attestation, 31337, GRID),
+            signature: k.signature,
+          }),
+        ).toBe(k.operator);
+        expect(k.verdict).toBe(a.vote);
+      }
+    }
     const text = await (await fetch(v.status().metricsUrl!)).text();
     expect(text).toMatch(/aipg_validator_audits_total\{verdict="pass"\} 1/);
     expect(text).toMatch(/aipg_validator_audits_total\{verdict="fail"\} 1/);
     expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="committed"\} 1/);
     expect(text).toMatch(/aipg_validator_attestations_total\{vote="fail",outcome="revealed"\} 1/);
+  });
+
+  test('cross-check against a Sybil scorer: the honest worker is never FAILed (abstain at worst), both signed sets kept', async () => {
+    const j = await jobs();
+    const list = [j.honestGreedy, j.honestSeeded];
+    const served = await Promise.all(list.map((c) => signed(c)));
+    const batch = gateway.addBatch(12n, served);
+    gateway.scorers = [
+      { worker: SCORER, account: SCORER_KEY, engine: scorer },
+      { worker: SYBIL, account: SYBIL_KEY, engine: scorer, lie: improbable },
+    ];
+    // The batch's randomness that draws the Sybil first for the first job and the honest one first
+    // for the second (any randomness gives one of these per job; this one gives both cases).
+    const listed = gateway.scorers.map((x) => ({ worker: x.worker, operator: x.account.address }));
+    const first = (r: Hex, leaf: Hex) =>
+      drawScorers(scorerDrawSeed({ randomness: r, leaf, validator: VALIDATOR }), listed, {
+        workers: [WORKER],
+        operators: [WORKER],
+      })[0]!.worker;
+    let randomness: Hex | undefined;
+    for (let i = 0; !randomness; i++) {
+      const r = keccak256(toHex(`sybil batch ${i}`));
+      if (first(r, batch.leaves[0]!) === SYBIL && first(r, batch.leaves[1]!) === SCORER) randomness = r;
+    }
+    const chain = fakeChain({ randomness: () => randomness! });
+    chain.settle(
+      12n,
+      batch.root,
+      GATEWAY,
+      list.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const v = await startValidator(
+      await options({ mode: 'crosscheck', metrics: { port: 0, host: '127.0.0.1' } }),
+      { chain: chain.chain, logger },
+    );
+    running.push(v);
+    await v.poll();
+    chain.advance(chain.deadlines(12n).deadline - chain.now() + 1n);
+    await v.poll();
+    expect(v.status().votes).toEqual({ pass: 1, fail: 0 });
+    expect(v.status().audits.abstained).toBe(1);
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(1);
+    const file = JSON.parse(await readFile(v.status().stateFile, 'utf8'));
+    const framed = file.audits[batch.leaves[0]!.toLowerCase()] ?? file.audits[batch.leaves[0]!];
+    expect(framed.status).toBe('abstained');
+    expect(framed.scorerDisagreement).toBe(true);
+    expect(framed.abstainReason).toMatch(/scorer disagreement/);
+    expect(framed.scores.map((k: { worker: Address; verdict: string }) => [k.worker, k.verdict])).toEqual([
+      [SYBIL, 'fail'],
+      [SCORER, 'pass'],
+    ]);
+    // The Sybil's lie is kept, signed by its key: evidence against its bond.
+    const lie = JSON.parse(await readFile(framed.scores[0].file, 'utf8'));
+    expect(
+      await recoverTypedDataAddress({
+        ...scoreTypedData(lie.attestation, 31337, GRID),
+        signature: lie.signature,
+      }),
+    ).toBe(SYBIL_KEY.address);
+    expect(receiptLeafHash(list[0]!.receipt)).toBe(batch.leaves[0]);
+    const passed = file.audits[batch.leaves[1]!.toLowerCase()] ?? file.audits[batch.leaves[1]!];
+    expect(passed.vote).toBe('pass');
+    expect(passed.scores.map((k: { worker: Address }) => k.worker)).toEqual([SCORER]);
+    const text = await (await fetch(v.status().metricsUrl!)).text();
+    expect(text).toMatch(/aipg_validator_scorer_disagreements_total 1/);
+    const warned = lines.map((l) => JSON.parse(l)).filter((l) => /scorer disagreement/.test(l.msg));
+    expect(warned.length).toBeGreaterThan(0);
   });
 
   test("a dishonest gateway's evidence for an honest worker: abstain, no vote, the gateway counted and logged", async () => {

@@ -15,7 +15,11 @@ import type { Reputation } from '../routing/index.ts';
 import type { Storage } from '../storage/index.ts';
 
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32-byte hex');
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address');
 const tokenIds = z.array(z.number().int().min(0).max(0xffffffff));
+
+/** `GET /v1/audit/scorers` query. */
+export const scorersQuerySchema = z.object({ model_id: hex32 });
 
 /** `POST /v1/audit/score` body. */
 export const scoreRequestSchema = z
@@ -27,7 +31,13 @@ export const scoreRequestSchema = z
     output_token_ids: tokenIds.max(MAX_SCORE_TOKENS),
     top_k: z.number().int().min(0).max(MAX_SCORE_TOP_K),
     /** The audited worker (bond owner or operator key). */
-    exclude_worker: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address'),
+    exclude_worker: address,
+    /**
+     * The scorer the validator drew (bond owner): only it scores, or the request fails; the gateway
+     * never substitutes another. Without it the gateway draws one itself (validators before signed
+     * scores).
+     */
+    worker: address.optional(),
   })
   .refine((b) => b.output_token_ids.length * (b.top_k + 1) <= MAX_SCORE_ENTRIES, {
     message: `output_token_ids.length × (top_k + 1) must be at most ${MAX_SCORE_ENTRIES}: use a smaller top_k`,
@@ -38,6 +48,12 @@ export type ScoreRequest = z.infer<typeof scoreRequestSchema>;
 export type ScoreResponse = {
   /** Bond owner of the worker that scored. */
   worker: Address;
+  /** Its operator key, as it logged in: the key that signed the scores. */
+  operator: Address;
+  /** The score job's id (the `scoreJobId` signed into the scores). */
+  score_job_id: Hex;
+  /** The scorer's EIP-712 signature of `scoreAttestation(…)` (`@aipg/core`), passed through as it came. */
+  signature: Hex;
   positions: {
     token_id: number;
     probability: number;
@@ -54,15 +70,26 @@ type Attempt =
 const SCORE_UNSUPPORTED = 'SCORE_UNSUPPORTED';
 const SCORE_INVALID = 'WORKER_SCORE_INVALID';
 
+/** `GET /v1/audit/scorers` answer: the online workers a validator may draw a scorer from. */
+export type ScorersResponse = {
+  object: 'list';
+  model_id: Hex;
+  data: { worker: Address; operator: Address }[];
+};
+
 export type Scorer = ReturnType<typeof createScorer>;
 
 /**
  * Cross-checks for validators without a GPU: a claimed output is re-scored (one teacher-forced pass)
- * by another bonded worker serving the same model, drawn uniformly at random among those with a free
- * slot, never the audited worker (named by the validator, and the job's own worker when this gateway
- * ran it). Workers whose backend cannot score (`SCORE_UNSUPPORTED`) are remembered for their
- * connection and skipped. A failing worker hands the score job to another (at most
- * `audit.scoreMaxAttempts`), all within `audit.scoreTimeoutMs`.
+ * by another bonded worker serving the same model, never the audited worker (named by the validator,
+ * and the job's own worker when this gateway ran it). The validator draws the scorer itself from
+ * on-chain randomness among the workers `scorers` lists and names it (`worker`): the score job goes
+ * to that bond owner's connections only, or the request fails — the gateway never picks for it.
+ * Without `worker`, the gateway draws one uniformly at random among those with a free slot. Workers
+ * whose backend cannot score (`SCORE_UNSUPPORTED`) are remembered for their connection and skipped.
+ * A failing connection hands the score job to another candidate (at most `audit.scoreMaxAttempts`),
+ * all within `audit.scoreTimeoutMs`. The worker's signature of its scores is passed through as it
+ * came: the validator checks it against the scorer's bond on chain.
  */
 export function createScorer({
   common,
@@ -83,25 +110,52 @@ export function createScorer({
     'Cross-check score requests of validators, by outcome.',
   );
 
-  /** Workers that may score for this request: serving the model, not excluded, able to score. */
+  /**
+   * Connections that may score for this request: serving the model, not excluded, able to score, and
+   * the named worker's only when the validator named one.
+   */
   function candidates(
     modelId: Hex,
     excluded: ReadonlySet<string>,
     tried: ReadonlySet<string>,
+    named: string | undefined,
   ): WorkerSession[] {
     const all = hub
       .workers()
       .filter(
         (w) =>
           w.models.has(modelId) &&
+          (named === undefined || w.owner.toLowerCase() === named) &&
           !excluded.has(w.owner.toLowerCase()) &&
           !excluded.has(w.operator.toLowerCase()) &&
           !cannotScore.has(w.id) &&
           !tried.has(w.id),
       );
+    // The validator's draw stands as it is: routing preferences never replace its scorer.
+    if (named !== undefined) return all;
     // A worker routing avoids (a recent FAIL) does not vouch for another one's work either.
     const trusted = reputation ? all.filter((w) => reputation.factor(w.owner) > 0) : all;
     return trusted.length > 0 ? trusted : all;
+  }
+
+  /**
+   * The workers online here that can score `modelId` (one entry per bond owner and operator key). The
+   * audited worker is in it too: the validator excludes it (and every worker sharing its operator key)
+   * before it draws.
+   */
+  function scorers(modelId: Hex): ScorersResponse {
+    const id = modelId.toLowerCase() as Hex;
+    const seen = new Set<string>();
+    const data: ScorersResponse['data'] = [];
+    for (const w of hub.workers()) {
+      if (!w.models.has(id) || cannotScore.has(w.id)) continue;
+      const key = `${w.owner.toLowerCase()}:${w.operator.toLowerCase()}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      data.push({ worker: getAddress(w.owner), operator: getAddress(w.operator) });
+    }
+    data.sort((a, b) => (a.worker.toLowerCase() < b.worker.toLowerCase() ? -1 : 1));
+    return { object: 'list', model_id: id, data };
   }
 
   function attempt(
@@ -162,10 +216,20 @@ export function createScorer({
     ctx: { validator: Address; signal?: AbortSignal | undefined },
   ): Promise<ScoreResponse> {
     const modelId = req.model_id.toLowerCase() as Hex;
+    const named = req.worker?.toLowerCase();
     const excluded = new Set([req.exclude_worker.toLowerCase()]);
     const job = await storage.jobs.get(req.job_id.toLowerCase());
     if (job?.worker) excluded.add(job.worker.toLowerCase());
     if (job?.operator) excluded.add(job.operator.toLowerCase());
+    if (named !== undefined && excluded.has(named))
+      throw new GatewayError(
+        'invalid_request',
+        `worker ${req.worker} is the audited worker: it never scores its own job`,
+        {
+          param: 'worker',
+        },
+      );
+    const who = named === undefined ? 'other worker' : `connection of worker ${req.worker}`;
 
     const running = inFlight.get(ctx.validator) ?? 0;
     if (running >= options.audit.maxScoresPerValidator) {
@@ -189,11 +253,11 @@ export function createScorer({
       let failures = 0;
       let last: { code: string; message: string } | undefined;
       while (failures < options.audit.scoreMaxAttempts && Date.now() < deadline) {
-        let pool = candidates(modelId, excluded, tried);
+        let pool = candidates(modelId, excluded, tried, named);
         let free = freeOf(pool);
         while (pool.length > 0 && free.length === 0 && Date.now() < deadline && !ctx.signal?.aborted) {
           await hub.waitForCapacity(Math.min(1_000, Math.max(0, deadline - Date.now())), ctx.signal);
-          pool = candidates(modelId, excluded, tried);
+          pool = candidates(modelId, excluded, tried, named);
           free = freeOf(pool);
         }
         if (ctx.signal?.aborted) throw new GatewayError('request_cancelled', 'the validator went away');
@@ -202,8 +266,8 @@ export function createScorer({
           scores.inc({ outcome: 'busy' });
           throw new GatewayError(
             'no_worker_available',
-            `every other worker serving ${modelId} stayed busy for ${options.audit.scoreTimeoutMs} ms; retry later`,
-            { param: 'model_id', retryable: true },
+            `every ${who} serving ${modelId} stayed busy for ${options.audit.scoreTimeoutMs} ms; retry later`,
+            { param: named === undefined ? 'model_id' : 'worker', retryable: true },
           );
         }
         const worker = free[randomInt(free.length)] as WorkerSession;
@@ -211,6 +275,7 @@ export function createScorer({
         const frame: ScoreMessage = {
           type: 'score',
           jobId: `0x${randomBytes(32).toString('hex')}` as Hex,
+          auditedJobId: req.job_id as Hex,
           modelId,
           promptTokenIds: req.prompt_token_ids,
           outputTokenIds: req.output_token_ids,
@@ -225,12 +290,16 @@ export function createScorer({
             log.info({
               msg: 'cross-check scored',
               scorer: worker.owner,
+              drawn_by: named === undefined ? 'gateway' : 'validator',
               score_job: frame.jobId,
               output_tokens: req.output_token_ids.length,
               ms: Date.now() - started,
             });
             return {
               worker: getAddress(worker.owner),
+              operator: getAddress(worker.operator),
+              score_job_id: frame.jobId,
+              signature: a.frame.signature,
               positions: a.frame.positions.map((p) => ({
                 token_id: p.tokenId,
                 probability: p.probability,
@@ -265,8 +334,10 @@ export function createScorer({
         scores.inc({ outcome: 'no_worker' });
         throw new GatewayError(
           'no_worker_available',
-          `no worker other than the audited one serves model ${modelId} and can score it`,
-          { param: 'model_id', retryable: true },
+          named === undefined
+            ? `no worker other than the audited one serves model ${modelId} and can score it`
+            : `worker ${req.worker} is not connected to this gateway, does not serve model ${modelId} or cannot score it`,
+          { param: named === undefined ? 'model_id' : 'worker', retryable: true },
         );
       }
       scores.inc({ outcome: 'failed' });
@@ -284,5 +355,5 @@ export function createScorer({
     }
   }
 
-  return { score };
+  return { score, scorers };
 }

@@ -14,6 +14,8 @@ import {
   receiptTypedData,
   type ScoreMessage,
   type ScorePosition,
+  scoreAttestation,
+  scoreTypedData,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -43,7 +45,13 @@ export type Behaviour = {
 
 /** What the scripted worker does with one `score` frame. */
 export type ScoreBehaviour =
-  | { kind: 'scores'; positions?: ScorePosition[]; delayMs?: number }
+  | {
+      kind: 'scores';
+      positions?: ScorePosition[];
+      delayMs?: number;
+      /** Sign the scores with this key instead of the operator's. */
+      signWith?: Hex;
+    }
   | { kind: 'unsupported' }
   | { kind: 'error'; code: string; retryable: boolean }
   | { kind: 'silent' };
@@ -276,7 +284,27 @@ export class ScriptedWorker {
     }
     if (b.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
     if (this.cancels.includes(frame.jobId)) return;
-    this.send({ type: 'score-result', jobId: frame.jobId, positions: b.positions ?? scriptedScores(frame) });
+    const positions = b.positions ?? scriptedScores(frame);
+    // Signed as a real worker signs them (packages/worker runScore): the scorer answers for its scores.
+    const c = this.challenge!;
+    const signer = b.signWith ? privateKeyToAccount(b.signWith) : this.account;
+    const signature = await signer.signTypedData(
+      scoreTypedData(
+        scoreAttestation({
+          scoreJobId: frame.jobId,
+          auditedJobId: frame.auditedJobId,
+          worker: this.opts.owner,
+          modelId: frame.modelId,
+          promptTokenIds: frame.promptTokenIds,
+          outputTokenIds: frame.outputTokenIds,
+          topK: frame.topK,
+          positions,
+        }),
+        c.chainId,
+        c.grid,
+      ),
+    );
+    this.send({ type: 'score-result', jobId: frame.jobId, positions, signature });
   }
 
   /** Closes the connection and waits for it to be gone. */

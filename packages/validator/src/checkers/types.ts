@@ -1,4 +1,4 @@
-import { type ChatMessage, MAX_SCORE_ENTRIES, MAX_SCORE_TOP_K } from '@aipg/core';
+import { type ChatMessage, MAX_SCORE_ENTRIES, MAX_SCORE_TOP_K, type ScoreAttestation } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import type { JudgeModelInfo, JudgeScores } from '../judge/judge.ts';
 
@@ -19,9 +19,35 @@ export type CheckRequest = {
   outputTokenIds: readonly number[];
   /** The audited worker (bond owner): a cross-check never asks it to score its own job. */
   worker: Address;
+  /**
+   * The audited worker's operator keys (the receipt's signer, its bond's operator now): a cross-check
+   * never draws a scorer listed with one of them.
+   */
+  workerOperators?: readonly Address[] | undefined;
   /** The gateway that served the job (a cross-check goes through it). */
   gateway?: Address | undefined;
+  /**
+   * Cross-check: the seed of this audit's scorer draw (`scorerDrawSeed` of ./draw.ts, from the batch's
+   * on-chain randomness). Required there: without it no scorer is drawn.
+   */
+  scorerSeed?: Hex | undefined;
+  /** Cross-check: bond owners already asked for this audit; the draw goes on after them. */
+  skipScorers?: readonly Address[] | undefined;
   signal?: AbortSignal | undefined;
+};
+
+/** A cross-check worker's scores as it signed them: what the validator judged with, kept as evidence. */
+export type SignedScore = {
+  /** The scorer's bond owner (drawn) and the operator key its signature recovers to (its bond's, checked on chain). */
+  worker: Address;
+  operator: Address;
+  signature: Hex;
+  /** What it signed (`scoreTypedData(attestation, chainId, grid)`). */
+  attestation: ScoreAttestation;
+  /** The scores, exactly as signed (`positionsHash` is their hash). */
+  positions: JudgeScores['positions'];
+  /** Its place in this audit's draw order (0: the first candidate). */
+  drawIndex: number;
 };
 
 export type CheckResult = {
@@ -32,6 +58,10 @@ export type CheckResult = {
   modelInfo: JudgeModelInfo;
   /** Who computed the scores: this validator, or the bond owner of the cross-check worker. */
   scorer: 'local' | Address;
+  /** Cross-check: the scorer's signed answer. */
+  score?: SignedScore | undefined;
+  /** Cross-check: every bond owner asked, in draw order (the one that answered last). */
+  tried?: Address[] | undefined;
 };
 
 /** Re-execute and cross-check behind one interface (`--mode reexecute|crosscheck`). */

@@ -6,7 +6,8 @@
  *
  *   GET  /v1/audit/batches/:root   the receipts of a settled batch, with their Merkle proofs
  *   GET  /v1/audit/jobs/:id        everything about one job (input, params, sampler, token ids, receipt)
- *   POST /v1/audit/score           a cross-check: another worker re-scores a claimed output
+ *   GET  /v1/audit/scorers         the workers online for a model (a cross-check draws its scorer among them)
+ *   POST /v1/audit/score           a cross-check: the drawn worker re-scores a claimed output, signed
  */
 import {
   AUDIT_HEADERS,
@@ -113,12 +114,21 @@ export type ScoreRequest = {
   promptTokenIds: readonly number[];
   outputTokenIds: readonly number[];
   topK: number;
-  /** The audited worker (bond owner): the gateway must pick another one. */
+  /** The audited worker (bond owner): never the scorer. */
   excludeWorker: Address;
+  /** The scorer this validator drew (bond owner): the gateway routes to it or fails. */
+  worker?: Address | undefined;
 };
+
+const scorersSchema = z.object({
+  data: z.array(z.object({ worker: address, operator: address })).max(10_000),
+});
 
 const scoreSchema = z.object({
   worker: address,
+  operator: address,
+  score_job_id: hex32,
+  signature: hexBytes,
   positions: z.array(
     z.object({
       token_id: z.number().int().min(0),
@@ -132,7 +142,13 @@ const scoreSchema = z.object({
 });
 
 export type ScoreResponse = {
+  /** The scorer's bond owner and operator key, as the gateway says (the signature decides). */
   worker: Address;
+  operator: Address;
+  /** The score job's id, signed into the scores. */
+  scoreJobId: Hex;
+  /** The scorer's EIP-712 signature of `scoreAttestation(…)` (`@aipg/core`). */
+  signature: Hex;
   positions: {
     tokenId: number;
     probability: number;
@@ -162,6 +178,8 @@ export type AuditClient = {
   readonly gateway: Address;
   getBatch(root: Hex, signal?: AbortSignal): Promise<AuditBatch>;
   getJob(jobId: Hex, signal?: AbortSignal): Promise<AuditJobEvidence>;
+  /** The workers online at this gateway that can score `modelId` (the audited one included). */
+  listScorers(modelId: Hex, signal?: AbortSignal): Promise<{ worker: Address; operator: Address }[]>;
   score(request: ScoreRequest, signal?: AbortSignal): Promise<ScoreResponse>;
 };
 
@@ -297,6 +315,14 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
           : null,
       };
     },
+    async listScorers(modelId, signal) {
+      const l = parse(
+        scorersSchema,
+        await request('GET', `/v1/audit/scorers?model_id=${modelId}`, undefined, signal),
+        'scorer list',
+      );
+      return l.data;
+    },
     async score(req, signal) {
       const body = {
         job_id: req.jobId,
@@ -305,10 +331,14 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         output_token_ids: req.outputTokenIds,
         top_k: req.topK,
         exclude_worker: req.excludeWorker,
+        ...(req.worker ? { worker: req.worker } : {}),
       };
       const s = parse(scoreSchema, await request('POST', '/v1/audit/score', body, signal), 'score');
       return {
         worker: s.worker,
+        operator: s.operator,
+        scoreJobId: s.score_job_id,
+        signature: s.signature,
         positions: s.positions.map((p) => ({
           tokenId: p.token_id,
           probability: p.probability,

@@ -11,6 +11,7 @@ import {
   getAssignedValidators,
   getAudit,
   getBatchAudit,
+  getBond,
   getModel,
   gridAbi,
   isAudited,
@@ -71,6 +72,8 @@ export type ValidatorChain = {
   validatorMinimumBond(): Promise<bigint>;
   /** The worker bond owner behind an operator key, now or at a past block (which may be pruned). */
   workerOf(operator: Address, blockNumber?: bigint): Promise<Address | null>;
+  /** A worker bond now: its operator key and whether it is at least the minimum (a cross-check scorer's). */
+  workerBond(owner: Address): Promise<{ operator: Address; active: boolean }>;
   /** Whether `owner` named `operator` as its worker operator key in blocks [fromBlock, toBlock]. */
   workerOperatorSet(owner: Address, operator: Address, fromBlock: bigint, toBlock: bigint): Promise<boolean>;
   model(
@@ -145,6 +148,10 @@ export function createValidatorChain({
         ...(blockNumber === undefined ? {} : { blockNumber }),
       })) as Address;
       return owner === zeroAddress ? null : owner;
+    },
+    async workerBond(owner) {
+      const b = await getBond(publicClient, { grid, role: 'worker', owner });
+      return { operator: b.operator, active: b.active };
     },
     async workerOperatorSet(owner, operator, fromBlock, toBlock) {
       const logs = await getLogs(publicClient, {

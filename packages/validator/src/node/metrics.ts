@@ -68,6 +68,16 @@ export function createValidatorMetrics() {
       'Audited jobs whose gateway evidence does not reproduce the worker-signed receipt (abstained, the gateway reported), by gateway and reason code.',
       'counter',
     ),
+    scoresRejected: new Family<'reason'>(
+      'aipg_validator_scores_rejected_total',
+      'Cross-check answers rejected and never judged with (unsigned, signed by a key that is not the drawn bond’s operator, another worker than drawn, other ids, not a distribution), by reason.',
+      'counter',
+    ),
+    scorerDisagreements: new Family<never>(
+      'aipg_validator_scorer_disagreements_total',
+      'Audits abstained because the second drawn scorer did not confirm the first one’s FAIL (both signed score sets kept).',
+      'counter',
+    ),
     withdrawn: new Family<never>(
       'aipg_validator_withdrawn_aipg_total',
       'Earnings withdrawn, AIPG.',

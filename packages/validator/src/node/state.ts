@@ -73,6 +73,28 @@ export const auditStatuses = [
   'finalized',
 ] as const satisfies readonly AuditStatus[];
 
+/**
+ * A cross-check worker's signed scores this validator judged an audit with. The full set (what it
+ * signed, the signature, every position) is in `file`, so a lie can be shown later to anyone holding
+ * the weights, against the scorer's bond.
+ */
+export type ScoreEvidence = {
+  /** The drawn worker (bond owner) and the operator key that signed (its bond's, checked on chain). */
+  worker: Address;
+  operator: Address;
+  signature: Hex;
+  scoreJobId: Hex;
+  positionsHash: Hex;
+  topK: number;
+  /** Its place in the audit's draw order. */
+  drawIndex: number;
+  /** What the judge made of these scores alone, and its worker-fault reason codes. */
+  verdict: 'pass' | 'fail' | 'abstain';
+  reasons: string[];
+  /** JSON file with the attestation, signature and positions (under the data directory). */
+  file: string;
+};
+
 export type AuditRecord = {
   leaf: Hex;
   batchId: string;
@@ -98,6 +120,12 @@ export type AuditRecord = {
   reasons?: Reason[] | undefined;
   soft?: string[] | undefined;
   scorer?: string | undefined;
+  /** Cross-check: the seed of the scorer draw (from the batch's on-chain randomness, the leaf and this validator). */
+  scorerSeed?: Hex | undefined;
+  /** Cross-check: every signed score set judged with, in the order asked (a FAIL needs two). */
+  scores?: ScoreEvidence[] | undefined;
+  /** Cross-check: the second scorer did not confirm the first one's FAIL (abstained, or FAILed on the validator's own reasons only). */
+  scorerDisagreement?: boolean | undefined;
   commitTx?: Hex | undefined;
   revealTx?: Hex | undefined;
   attempts: number;

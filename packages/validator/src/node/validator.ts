@@ -15,6 +15,7 @@
  *      → commitVote; after the commit deadline (never before) → revealVote;
  *   4. finalize audits whose reveal deadline has passed; withdraw earnings above the threshold.
  */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGridClients, voteCommitment } from '@aipg/chain';
 import {
@@ -29,13 +30,15 @@ import {
 import type { Logger } from 'pino';
 import { type Address, bytesToHex, formatUnits, type Hex, recoverTypedDataAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { checkAndJudge } from '../checkers/confirm.ts';
 import { createCrosscheckChecker } from '../checkers/crosscheck.ts';
+import { scorerDrawSeed } from '../checkers/draw.ts';
 import { createModelFiles } from '../checkers/models.ts';
 import { createReexecuteChecker } from '../checkers/reexecute.ts';
-import type { Checker } from '../checkers/types.ts';
+import type { Checker, CheckRequest, CheckResult, SignedScore } from '../checkers/types.ts';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import { type AuditClient, createAuditClient } from '../gateway/client.ts';
-import { commitmentFaults, type JudgeJob, judge } from '../judge/judge.ts';
+import { commitmentFaults, type JudgeJob, judge, type Verdict } from '../judge/judge.ts';
 import { createValidatorChain, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
 import { createValidatorMetrics, type MetricsServer, startMetricsServer } from './metrics.ts';
@@ -46,6 +49,7 @@ import {
   auditStatuses,
   type BatchRecord,
   openStateStore,
+  type ScoreEvidence,
 } from './state.ts';
 
 export type StartValidatorDependencies = {
@@ -171,6 +175,9 @@ export async function startValidator(
   };
 
   const models = createModelFiles({ dir: options.modelDir, files: options.gguf, presets: options.presets });
+  const metrics = createValidatorMetrics();
+  // Cross-check scores judged with, kept whole (signature, attestation, positions) as evidence.
+  const scoresDir = join(options.dataDir, `scores-${options.chainId}-${options.grid.toLowerCase()}`);
   const checker =
     deps.checker ??
     (options.mode === 'reexecute'
@@ -184,6 +191,10 @@ export async function startValidator(
       : createCrosscheckChecker({
           models,
           logger,
+          bonds: chain,
+          chainId: options.chainId,
+          grid: options.grid,
+          onRejected: ({ reason }) => metrics.scoresRejected.inc({ reason }),
           client: (request) => {
             const c = request.gateway ? clientFor(request.gateway) : undefined;
             if (!c)
@@ -195,7 +206,6 @@ export async function startValidator(
           },
         }));
 
-  const metrics = createValidatorMetrics();
   let runState: ValidatorState = 'running';
   let lastError: string | null = null;
   let passes = 0;
@@ -576,7 +586,7 @@ export async function startValidator(
       abstain(a, 'image audits are not supported yet', log);
       return;
     }
-    const checked = await checker.check({
+    const request: CheckRequest = {
       jobId: a.jobId,
       model: { modelId: stored.modelId, name: model.name, weightsHash: model.weightsHash },
       kind: job.kind,
@@ -585,13 +595,40 @@ export async function startValidator(
       outputTokenIds: job.outputTokenIds,
       worker: stored.worker,
       gateway: stored.gateway,
-    });
-    const v = judge({
-      job: evidence,
-      scores: checked.scores,
-      expectedPromptTokenIds: checked.expectedPromptTokenIds,
-      modelInfo: checked.modelInfo,
-    });
+    };
+    if (checker.mode === 'crosscheck') {
+      // The scorer is drawn from the batch's on-chain randomness, fixed after settlement: nobody
+      // serving or settling the job could know it. Never the audited worker, nor one of its keys.
+      const randomness = (await chain.batchAudit(BigInt(a.batchId))).randomness;
+      if (!randomness)
+        throw new ValidatorError('The audited batch has no randomness to draw a scorer from', {
+          code: ValidatorErrorCode.scorerError,
+          retryable: true,
+        });
+      request.scorerSeed = scorerDrawSeed({ randomness, leaf: a.leaf, validator: owner });
+      request.workerOperators = [signer, (await chain.workerBond(stored.worker)).operator];
+      a.scorerSeed = request.scorerSeed;
+    }
+    const judged = await checkAndJudge(checker, request, (c: CheckResult) =>
+      judge({
+        job: evidence,
+        scores: c.scores,
+        expectedPromptTokenIds: c.expectedPromptTokenIds,
+        modelInfo: c.modelInfo,
+      }),
+    );
+    const kept: ScoreEvidence[] = [];
+    for (const { result, verdict } of judged.checks)
+      if (result.score) kept.push(await keepScore(a, result.score, verdict));
+    if (judged.disagreement) scorerDisagreement(a, kept, log);
+    if (!judged.verdict) {
+      a.scores = kept;
+      abstain(a, judged.reason ?? 'no confirmed verdict', log);
+      return;
+    }
+    const v = judged.verdict;
+    const checked = judged.checks[0]!.result;
+    if (kept.length > 0) a.scores = kept;
     if (v.gatewayFaults.length > 0) gatewayFault(a, stored.gateway, v.gatewayFaults, log);
     if (v.verdict === 'abstain') {
       abstain(a, "the gateway's evidence does not reproduce the worker-signed receipt", log);
@@ -611,10 +648,75 @@ export async function startValidator(
       sampler: job.sampler,
       sampling: v.evidence.sampling,
       scorer: checked.scorer,
+      ...(kept.length > 1 ? { scorers: kept.map((k) => k.worker) } : {}),
       soft: a.soft,
     };
     if (v.verdict === 'fail') log.warn({ ...fields, reasons: v.reasons.slice(0, 5) }, 'job FAILED its audit');
     else log.info(fields, 'job passed its audit');
+  }
+
+  /**
+   * Keeps a drawn scorer's signed scores as evidence: the whole set in a file under the data
+   * directory (anyone can check the signature and, with the weights, the scores), a summary in the
+   * audit record.
+   */
+  async function keepScore(a: AuditRecord, score: SignedScore, v: Verdict): Promise<ScoreEvidence> {
+    const dir = join(scoresDir, a.leaf.toLowerCase());
+    const file = join(dir, `${score.attestation.scoreJobId.toLowerCase()}.json`);
+    await mkdir(dir, { recursive: true });
+    const summary = {
+      verdict: v.verdict,
+      reasons: [...new Set(v.reasons.map((r) => r.code))],
+    };
+    await writeFile(
+      file,
+      `${JSON.stringify({
+        chainId: options.chainId,
+        grid: options.grid,
+        batchId: a.batchId,
+        leaf: a.leaf,
+        scorerSeed: a.scorerSeed,
+        worker: score.worker,
+        operator: score.operator,
+        drawIndex: score.drawIndex,
+        attestation: score.attestation,
+        signature: score.signature,
+        positions: score.positions,
+        ...summary,
+      })}\n`,
+      { mode: 0o600 },
+    );
+    return {
+      worker: score.worker,
+      operator: score.operator,
+      signature: score.signature,
+      scoreJobId: score.attestation.scoreJobId,
+      positionsHash: score.attestation.positionsHash,
+      topK: score.attestation.topK,
+      drawIndex: score.drawIndex,
+      ...summary,
+      file,
+    };
+  }
+
+  /** Two drawn scorers disagree on a FAIL: counted, logged with both, both signed sets kept. */
+  function scorerDisagreement(a: AuditRecord, kept: readonly ScoreEvidence[], log: Logger): void {
+    a.scorerDisagreement = true;
+    metrics.scorerDisagreements.inc({});
+    log.warn(
+      {
+        worker: a.worker,
+        scorers: kept.map((k) => ({
+          worker: k.worker,
+          operator: k.operator,
+          drawIndex: k.drawIndex,
+          verdict: k.verdict,
+          reasons: k.reasons,
+          file: k.file,
+        })),
+      },
+      'scorer disagreement: the second drawn scorer does not confirm the first one’s FAIL',
+    );
   }
 
   /**
@@ -664,6 +766,8 @@ export async function startValidator(
         if (a.batchId !== b.batchId) continue;
         if (a.status === 'revealed' || a.status === 'finalized') state.archived[a.vote ?? 'pass']++;
         else state.archived.abstained++;
+        if (a.scores?.length)
+          void rm(join(scoresDir, a.leaf.toLowerCase()), { recursive: true, force: true }).catch(() => {});
         delete state.audits[a.leaf];
       }
       state.archived.batches++;

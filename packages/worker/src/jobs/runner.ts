@@ -3,7 +3,10 @@ import {
   receiptToJson,
   resultMessage,
   type ScoreMessage,
-  scoreResultMessage,
+  type ScoreResultMessage,
+  scoreAttestation,
+  scorePositionSchema,
+  scoreTypedData,
   type WorkerToGateway,
 } from '@aipg/core';
 import type { Logger } from 'pino';
@@ -14,6 +17,9 @@ import { WorkerErrorCode } from '../errors.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
 import { buildTextReceipt, signReceipt } from './receipt.ts';
 import type { ReceiptSeqGuard } from './seq-guard.ts';
+
+/** A backend's scores, as a `score-result` frame carries them. */
+const scorePositionsSchema = scorePositionSchema.array();
 
 /** One model this worker serves. */
 export type ServedModel = {
@@ -226,18 +232,39 @@ export function createJobRunner({
         signal: controller.signal,
       });
       if (controller.signal.aborted) throw new JobAbortedError('aborted');
-      const out = scoreResultMessage.safeParse({
+      const positions = scorePositionsSchema.safeParse(result.positions);
+      if (!positions.success)
+        throw new Error(
+          `backend returned invalid scores: ${positions.error.issues[0]?.message ?? 'unknown'}`,
+        );
+      if (positions.data.length !== frame.outputTokenIds.length)
+        throw new Error(
+          `backend scored ${positions.data.length} positions for ${frame.outputTokenIds.length} tokens`,
+        );
+      // The worker answers for its scores with its bond: the validator keeps the signed set as evidence.
+      const signature = await account.signTypedData(
+        scoreTypedData(
+          scoreAttestation({
+            scoreJobId: frame.jobId,
+            auditedJobId: frame.auditedJobId,
+            worker: owner,
+            modelId: frame.modelId,
+            promptTokenIds: frame.promptTokenIds,
+            outputTokenIds: frame.outputTokenIds,
+            topK: frame.topK,
+            positions: positions.data,
+          }),
+          chainId,
+          grid,
+        ),
+      );
+      const out: ScoreResultMessage = {
         type: 'score-result',
         jobId: frame.jobId,
-        positions: result.positions,
-      });
-      if (!out.success)
-        throw new Error(`backend returned invalid scores: ${out.error.issues[0]?.message ?? 'unknown'}`);
-      if (out.data.positions.length !== frame.outputTokenIds.length)
-        throw new Error(
-          `backend scored ${out.data.positions.length} positions for ${frame.outputTokenIds.length} tokens`,
-        );
-      session.send(out.data);
+        positions: positions.data,
+        signature,
+      };
+      session.send(out);
       counts.scored += 1;
       metrics.jobs.inc({ model, outcome: 'scored' });
       log.info(

@@ -9,9 +9,11 @@ import {
   computeTextFee,
   receiptFromJson,
   receiptTypedData,
+  scoreAttestation,
+  scoreTypedData,
 } from '@aipg/core';
 import { createTokenizer, type EnsureModelReturnType, ensureModel, type Tokenizer } from '@aipg/inference';
-import { verifyTypedData } from 'viem';
+import { recoverTypedDataAddress, verifyTypedData } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkerOptions, startWorker, type Worker } from '../../src/index.ts';
 import { RATES, setupChain, type TestChain } from './helpers/chain.ts';
@@ -196,6 +198,26 @@ describe('a worker on the embedded llama.cpp backend', () => {
       const probs = p.top.map((t) => t.probability);
       expect([...probs].sort((a, b) => b - a)).toEqual(probs);
     }
+    // Signed by the operator key, over exactly this score job, the audited job, the bond and the scores.
+    const attestation = scoreAttestation({
+      scoreJobId: handle.frame.jobId,
+      auditedJobId: handle.frame.auditedJobId,
+      worker: conn.owner!,
+      modelId: handle.frame.modelId,
+      promptTokenIds: gen.promptTokenIds,
+      outputTokenIds: gen.outputTokenIds,
+      topK: 8,
+      positions: frame.positions,
+    });
+    const signed = (a: typeof attestation) =>
+      recoverTypedDataAddress({
+        ...scoreTypedData(a, chain.chainId, chain.grid),
+        signature: frame.signature,
+      });
+    expect(await signed(attestation)).toBe(chain.account(OPERATOR).address);
+    expect(await signed({ ...attestation, auditedJobId: gen.receipt.jobId })).not.toBe(
+      chain.account(OPERATOR).address,
+    );
     expect(worker.status().jobs.scored).toBe(1);
     expect(conn.invalidFrames).toEqual([]);
   });

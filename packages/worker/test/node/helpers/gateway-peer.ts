@@ -81,7 +81,9 @@ export type PeerConnection = {
   invalidFrames: unknown[];
   sendJob(job?: Partial<JobMessage> & { content?: string }): JobHandle;
   /** Sends a `score` frame (a validator's cross-check) for the worker's first model unless given. */
-  sendScore(score: Omit<ScoreMessage, 'type' | 'jobId' | 'modelId'> & Partial<ScoreMessage>): ScoreHandle;
+  sendScore(
+    score: Omit<ScoreMessage, 'type' | 'jobId' | 'auditedJobId' | 'modelId'> & Partial<ScoreMessage>,
+  ): ScoreHandle;
   cancel(jobId: Hex, reason?: string): void;
   ping(t: number): Promise<number>;
   /** The gateway drops the socket without a closing handshake. */
@@ -224,6 +226,7 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
             const frame: ScoreMessage = {
               type: 'score',
               jobId: keccak256(toBytes(`score ${randomBytes(8).toString('hex')}`)),
+              auditedJobId: keccak256(toBytes(`audited ${randomBytes(8).toString('hex')}`)),
               modelId: hello.data.models[0]?.modelId as Hex,
               ...partial,
             };
