@@ -71,6 +71,27 @@ contract AuditFacet is IAudit {
         LibAudit.finalize(leaf);
     }
 
+    /// @inheritdoc IAudit
+    /// @dev Reverts, in this order: `InvalidFaultReason` (zero reason), `NotAnActiveValidator` (the caller's
+    /// validator, resolved like a vote's, holds no active bond), `UnknownBatch`, `RandomnessNotFixed`,
+    /// `CommitWindowClosed`, `InvalidProof` (not a leaf of the batch's root), `AlreadyReported`. Needs neither
+    /// a seat nor the receipt: a validator that cannot trust the evidence it was served cannot trust the
+    /// receipt either, and the leaf with its proof is all that ties the report to the gateway's batch.
+    /// @param batchId The batch whose root `proof` leads to; its gateway is the one reported.
+    /// @param leaf `receiptLeaf` of the receipt whose evidence was altered.
+    /// @param proof Merkle proof of `leaf` against the batch's root.
+    /// @param reason Non-zero reason code (ASCII, left-aligned, zero-padded; see `GatewayFaultReported`).
+    /// @param evidenceHash Commitment to the evidence the validator keeps; not interpreted on chain.
+    function reportGatewayFault(
+        uint256 batchId,
+        bytes32 leaf,
+        bytes32[] calldata proof,
+        bytes32 reason,
+        bytes32 evidenceHash
+    ) external {
+        LibAudit.reportGatewayFault(msg.sender, batchId, leaf, proof, reason, evidenceHash);
+    }
+
     // ---------------------------------------------------------------- governance (owner)
 
     /// @inheritdoc IAudit
@@ -174,6 +195,11 @@ contract AuditFacet is IAudit {
     /// @inheritdoc IAudit
     function voteOf(bytes32 leaf, address validator) external view returns (bool committed, Vote vote) {
         return LibAudit.voteOf(leaf, validator);
+    }
+
+    /// @inheritdoc IAudit
+    function faultReported(bytes32 leaf, address validator) external view returns (bool) {
+        return LibAudit.layout().faultReported[leaf][validator];
     }
 
     /// @inheritdoc IAudit

@@ -123,6 +123,18 @@ interface IAudit {
     event RandomnessSourceSet(address source);
     event AuditConfigAnnounced(bytes32 indexed id, AuditConfig config, uint64 executableAt, uint64 expiresAt);
     event RandomnessSourceAnnounced(bytes32 indexed id, address source, uint64 executableAt, uint64 expiresAt);
+    /// @notice A validator's signed public record that `gateway` served audit evidence for `leaf` (of its batch
+    /// `batchId`) that does not hash to what the worker signed (`reason`: a short ASCII code such as
+    /// "RECEIPT_REQUEST_HASH", left-aligned and zero-padded; `evidenceHash` commits to the evidence the validator
+    /// keeps). Nothing is slashed or paid: a gateway has no bond.
+    event GatewayFaultReported(
+        address indexed gateway,
+        uint256 indexed batchId,
+        bytes32 indexed leaf,
+        address validator,
+        bytes32 reason,
+        bytes32 evidenceHash
+    );
 
     error UnknownBatch(uint256 batchId);
     error RandomnessAlreadyFixed(uint256 batchId);
@@ -149,6 +161,12 @@ interface IAudit {
     /// @notice The receipt names another gateway, or its `seq` is outside the batch's range: it does not
     /// belong to this batch.
     error ReceiptNotInBatch(uint256 batchId, address gateway, uint64 seq);
+    /// @notice The caller is neither an active validator bond's owner nor its operator key.
+    error NotAnActiveValidator(address validator);
+    /// @notice This validator already reported a gateway fault on this leaf.
+    error AlreadyReported(address validator, bytes32 leaf);
+    /// @notice A gateway fault report needs a non-zero reason code.
+    error InvalidFaultReason();
 
     /// @notice Fixes the batch's randomness from the configured source; reverts until it is ready.
     function fixRandomness(uint256 batchId) external;
@@ -168,6 +186,18 @@ interface IAudit {
     function revealVote(bytes32 leaf, Vote vote, bytes32 evidenceHash, bytes32 salt) external;
     /// @notice Applies the verdict of an audit whose reveal deadline has passed. Anyone may call it, once.
     function finalize(bytes32 leaf) external;
+    /// @notice The caller's active validator (its operator key or the owner) reports, once per leaf, that the
+    /// batch's gateway served audit evidence for `leaf` that does not hash to what the worker signed: the
+    /// validator abstains from that audit and leaves this public record instead. Only during the batch's audit
+    /// period (its randomness fixed, its commit window open) and only for a leaf of the batch (Merkle proof).
+    /// Emits `GatewayFaultReported`; moves no funds.
+    function reportGatewayFault(
+        uint256 batchId,
+        bytes32 leaf,
+        bytes32[] calldata proof,
+        bytes32 reason,
+        bytes32 evidenceHash
+    ) external;
 
     /// @notice Owner: raise one worker's audit rate above the default (never lower it). More audits never
     /// cost an honest worker anything, so it needs no delay.
@@ -202,6 +232,8 @@ interface IAudit {
     function getAudit(bytes32 leaf) external view returns (AuditInfo memory);
     /// @notice Whether `validator` committed on `leaf`, and its revealed vote (None until revealed).
     function voteOf(bytes32 leaf, address validator) external view returns (bool committed, Vote vote);
+    /// @notice Whether `validator` (a bond owner) reported a gateway fault on `leaf`.
+    function faultReported(bytes32 leaf, address validator) external view returns (bool);
     function auditConfig() external view returns (AuditConfig memory);
     function auditLimits() external view returns (AuditLimits memory);
     function workerAuditRate(address worker) external view returns (uint16);

@@ -92,6 +92,8 @@ library LibAudit {
         // k + 1, so the batch fixed k-th still reads the old value and every later one the new.
         mapping(address worker => Checkpoints.Trace224) workerRates;
         IAudit.AuditLimits limits; // fixed at deployment, no setter
+        // Gateway fault reports: one per validator (bond owner) and leaf.
+        mapping(bytes32 leaf => mapping(address validator => bool)) faultReported;
     }
 
     // keccak256(abi.encode(uint256(keccak256("aipg.storage.Audit")) - 1)) & ~bytes32(uint256(0xff))
@@ -570,6 +572,40 @@ library LibAudit {
             else ++a.failVotes;
         }
         emit IAudit.Attested(batchId, leaf, validator, vote, evidenceHash);
+    }
+
+    // ---------------------------------------------------------------- gateway faults
+
+    /// @dev Records `caller`'s validator's report that the batch's gateway served altered evidence for `leaf`.
+    /// A public record only: no funds move, nothing else reads the flag but `faultReported`.
+    function reportGatewayFault(
+        address caller,
+        uint256 batchId,
+        bytes32 leaf,
+        bytes32[] calldata proof,
+        bytes32 reason,
+        bytes32 evidenceHash
+    ) internal {
+        if (reason == bytes32(0)) revert IAudit.InvalidFaultReason();
+        address validator = validatorOf(caller);
+        if (!LibBonding.isActive(IBonding.Role.Validator, validator)) {
+            revert IAudit.NotAnActiveValidator(validator);
+        }
+        LibPayments.StoredBatch storage settled = LibPayments.layout().batches[batchId];
+        bytes32 root = settled.root;
+        if (root == bytes32(0)) revert IAudit.UnknownBatch(batchId);
+        Layout storage l = layout();
+        StoredBatch storage b = l.batches[batchId];
+        if (b.randomness == bytes32(0)) revert IAudit.RandomnessNotFixed(batchId);
+        uint64 deadline = b.deadline;
+        // The window is an hour or more; seconds of proposer drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp > deadline) revert IAudit.CommitWindowClosed(deadline);
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert IAudit.InvalidProof();
+        mapping(address => bool) storage reported = l.faultReported[leaf];
+        if (reported[validator]) revert IAudit.AlreadyReported(validator, leaf);
+        reported[validator] = true;
+        emit IAudit.GatewayFaultReported(settled.gateway, batchId, leaf, validator, reason, evidenceHash);
     }
 
     function voteOf(bytes32 leaf, address validator) internal view returns (bool committed, IAudit.Vote vote) {

@@ -295,8 +295,9 @@ contract GasActionsTest is GridFixture {
     uint256 internal constant AUDITEE_KEY = uint256(keccak256("gas auditee operator key"));
 
     /// @dev Audits of a 1,024-receipt batch (10-hash proofs) of signed receipts with 4 active validators (k = 3,
-    /// quorum 2): the randomness, each commit (the first opens the audit: proof, range, signature, seats), each
-    /// reveal, and each kind of verdict. Leaf 0: three PASS votes; leaf 1: three FAIL; leaf 2: two FAIL, one PASS.
+    /// quorum 2): the randomness, each commit (the first opens the audit: proof, range, signature, seats), a
+    /// gateway fault report, each reveal, and each kind of verdict. Leaf 0: three PASS votes; leaf 1: three FAIL;
+    /// leaf 2: two FAIL, one PASS.
     function _measureAudits() internal {
         (uint256 batchId, IAudit.Receipt[] memory rs, bytes32[] memory leaves) = _auditBatch();
         vm.roll(block.number + RANDOMNESS_DELAY + 1);
@@ -310,6 +311,17 @@ contract GasActionsTest is GridFixture {
                 _run(l == 0, commits[v], seated[v], _commitData(batchId, rs[l], leaves, l, v, seated[v]));
             }
         }
+        // A validator served evidence that does not hash to the receipt abstains and reports the gateway
+        // (leaf 3, a 10-hash proof).
+        bytes32[] memory faultProof = ReceiptTree.proof(leaves, 3);
+        _measure(
+            "reportGatewayFault",
+            makeAddr("validator-0"),
+            abi.encodeCall(
+                grid.reportGatewayFault,
+                (batchId, leaves[3], faultProof, bytes32("RECEIPT_REQUEST_HASH"), keccak256("evidence"))
+            )
+        );
         vm.warp(uint256(grid.batchAudit(batchId).deadline) + 1);
         string[3] memory reveals = ["revealVote: first", "revealVote: second", "revealVote: third"];
         for (uint256 l; l < 3; ++l) {

@@ -1234,6 +1234,233 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.earningsOf(v1), 25e18);
     }
 
+    // ================================================================ gateway fault reports
+
+    bytes32 internal constant FAULT = "RECEIPT_REQUEST_HASH";
+
+    /// @dev `caller` reports a gateway fault on `rs[index]` of `batchId` with the fixture's evidence hash.
+    function _report(address caller, uint256 batchId, IAudit.Receipt[] memory rs, uint256 index, bytes32 reason)
+        internal
+    {
+        bytes32[] memory proof = _proof(rs, index);
+        vm.prank(caller);
+        grid.reportGatewayFault(batchId, _leaf(rs[index]), proof, reason, _evidence(caller));
+    }
+
+    /// @dev `_report`, expecting it to revert with `err` (every view call is made before the expectation).
+    function _expectReportRevert(
+        bytes memory err,
+        address caller,
+        uint256 batchId,
+        IAudit.Receipt[] memory rs,
+        uint256 index,
+        bytes32 reason
+    ) internal {
+        bytes32 leaf = _leaf(rs[index]);
+        bytes32[] memory proof = _proof(rs, index);
+        vm.expectRevert(err);
+        vm.prank(caller);
+        grid.reportGatewayFault(batchId, leaf, proof, reason, _evidence(caller));
+    }
+
+    function test_reportGatewayFault_emitsTheRecord_andMovesNothing() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(4);
+        bytes32 leaf = _leaf(rs[2]);
+        uint256 balance = aipg.balanceOf(address(grid));
+        uint256 pool = grid.validatorPool();
+        uint256 fees = grid.protocolFees();
+        uint256 workerStake = _workerStake(worker);
+        assertFalse(grid.faultReported(leaf, v1));
+
+        vm.expectEmit(address(grid));
+        emit IAudit.GatewayFaultReported(gateway, batchId, leaf, v1, FAULT, _evidence(v1));
+        _report(v1, batchId, rs, 2, FAULT);
+
+        assertTrue(grid.faultReported(leaf, v1));
+        assertFalse(grid.faultReported(leaf, v2));
+        assertFalse(grid.faultReported(_leaf(rs[1]), v1));
+        // a public record only: no bond, earnings, pool or fee changes, and no audit opens
+        assertEq(aipg.balanceOf(address(grid)), balance);
+        assertEq(grid.validatorPool(), pool);
+        assertEq(grid.protocolFees(), fees);
+        assertEq(_workerStake(worker), workerStake);
+        assertEq(_validatorStake(v1), VALIDATOR_MIN);
+        assertEq(grid.earningsOf(v1), 0);
+        assertEq(grid.getAudit(leaf).batchId, 0);
+
+        // other validators report the same leaf once each, with their own reasons
+        vm.expectEmit(address(grid));
+        emit IAudit.GatewayFaultReported(gateway, batchId, leaf, v2, "PROMPT_MISMATCH", _evidence(v2));
+        _report(v2, batchId, rs, 2, "PROMPT_MISMATCH");
+        assertTrue(grid.faultReported(leaf, v2));
+    }
+
+    /// @dev A reporting validator abstains; the audit of the same receipt still opens and runs with the others.
+    function test_reportGatewayFault_leavesTheAuditToTheOtherSeats() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _report(v3, batchId, rs, 0, "RECEIPT_OUTPUT_HASH");
+        _commit(v1, batchId, rs, 0, IAudit.Vote.Pass);
+        _commit(v2, batchId, rs, 0, IAudit.Vote.Pass);
+        _toReveal(batchId);
+        _reveal(v1, rs[0], IAudit.Vote.Pass);
+        _reveal(v2, rs[0], IAudit.Vote.Pass);
+        _closeWindow(batchId);
+        grid.finalize(_leaf(rs[0]));
+        assertEq(uint8(grid.getAudit(_leaf(rs[0])).verdict), uint8(IAudit.Verdict.Pass));
+        assertEq(_validatorStake(v3), VALIDATOR_MIN, "an abstaining reporter is not slashed");
+    }
+
+    function test_reportGatewayFault_asOperatorKey_countsForTheOwner() public {
+        address hot = makeAddr("v1-hot");
+        vm.prank(v1);
+        grid.setValidatorOperator(hot);
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
+        bytes32 leaf = _leaf(rs[1]);
+        bytes32[] memory proof = _proof(rs, 1);
+        vm.expectEmit(address(grid));
+        emit IAudit.GatewayFaultReported(gateway, batchId, leaf, v1, FAULT, _evidence(hot));
+        vm.prank(hot);
+        grid.reportGatewayFault(batchId, leaf, proof, FAULT, _evidence(hot));
+        assertTrue(grid.faultReported(leaf, v1));
+        assertFalse(grid.faultReported(leaf, hot));
+        // the owner is the same validator: one report per leaf
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.AlreadyReported.selector, v1, leaf), v1, batchId, rs, 1, FAULT
+        );
+    }
+
+    /// @dev Any active validator may report, seated or not: the record names it, readers weigh it.
+    function test_reportGatewayFault_needsNoSeat() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        address late = makeAddr("late validator");
+        _bondValidator(late, VALIDATOR_MIN);
+        assertEq(grid.assignedValidators(batchId, _leaf(rs[0])).length, 3);
+        vm.expectEmit(address(grid));
+        emit IAudit.GatewayFaultReported(gateway, batchId, _leaf(rs[0]), late, FAULT, _evidence(late));
+        _report(late, batchId, rs, 0, FAULT);
+    }
+
+    function test_reportGatewayFault_revertsForANonValidator() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        address stranger = makeAddr("stranger");
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.NotAnActiveValidator.selector, stranger), stranger, batchId, rs, 0, FAULT
+        );
+        // a worker bond is not a validator bond, nor is a worker's operator key
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.NotAnActiveValidator.selector, worker), worker, batchId, rs, 0, FAULT
+        );
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.NotAnActiveValidator.selector, workerOperator),
+            workerOperator,
+            batchId,
+            rs,
+            0,
+            FAULT
+        );
+    }
+
+    function test_reportGatewayFault_revertsForAnInactiveValidator() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        address hot = makeAddr("v2-hot");
+        vm.startPrank(v2);
+        grid.setValidatorOperator(hot);
+        grid.requestValidatorUnbond(VALIDATOR_MIN);
+        vm.stopPrank();
+        bytes memory err = abi.encodeWithSelector(IAudit.NotAnActiveValidator.selector, v2);
+        _expectReportRevert(err, v2, batchId, rs, 0, FAULT);
+        _expectReportRevert(err, hot, batchId, rs, 0, FAULT);
+        // active again once the unbond is cancelled
+        vm.prank(v2);
+        grid.cancelValidatorUnbond();
+        _report(hot, batchId, rs, 0, FAULT);
+        assertTrue(grid.faultReported(_leaf(rs[0]), v2));
+    }
+
+    function test_reportGatewayFault_revertsWhenUnknownBatch() public {
+        IAudit.Receipt[] memory rs = _receipts(worker, 1);
+        _expectReportRevert(abi.encodeWithSelector(IAudit.UnknownBatch.selector, 42), v1, 42, rs, 0, FAULT);
+    }
+
+    function test_reportGatewayFault_revertsWhenRandomnessNotFixed() public {
+        IAudit.Receipt[] memory rs = _receipts(worker, 2);
+        uint256 batchId = _settle(rs);
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.RandomnessNotFixed.selector, batchId), v1, batchId, rs, 1, FAULT
+        );
+    }
+
+    /// @dev Reports belong to the batch's audit period: accepted until the commit deadline inclusive.
+    function test_reportGatewayFault_acceptedUntilTheCommitDeadlineInclusive() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
+        uint64 deadline = grid.batchAudit(batchId).deadline;
+        vm.warp(deadline);
+        _report(v1, batchId, rs, 0, FAULT);
+        vm.warp(uint256(deadline) + 1);
+        bytes memory err = abi.encodeWithSelector(IAudit.CommitWindowClosed.selector, deadline);
+        _expectReportRevert(err, v2, batchId, rs, 0, FAULT);
+        _expectReportRevert(err, v1, batchId, rs, 1, FAULT);
+    }
+
+    function test_reportGatewayFault_revertsOnBadProof() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(4);
+        bytes32 leaf = _leaf(rs[0]);
+        // another leaf's proof
+        bytes32[] memory proof = _proof(rs, 1);
+        vm.expectRevert(IAudit.InvalidProof.selector);
+        vm.prank(v1);
+        grid.reportGatewayFault(batchId, leaf, proof, FAULT, _evidence(v1));
+        // a leaf of another batch, with its own proof
+        IAudit.Receipt[] memory others = _receipts(worker, 1);
+        _settle(others);
+        _expectReportRevert(abi.encodeWithSelector(IAudit.InvalidProof.selector), v1, batchId, others, 0, FAULT);
+        // an empty proof proves only the root itself
+        proof = new bytes32[](0);
+        vm.expectRevert(IAudit.InvalidProof.selector);
+        vm.prank(v1);
+        grid.reportGatewayFault(batchId, leaf, proof, FAULT, _evidence(v1));
+        assertFalse(grid.faultReported(leaf, v1));
+    }
+
+    function test_reportGatewayFault_revertsOnADuplicate() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(2);
+        _report(v1, batchId, rs, 0, FAULT);
+        // the same leaf again, with another reason or evidence: still one report
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.AlreadyReported.selector, v1, _leaf(rs[0])),
+            v1,
+            batchId,
+            rs,
+            0,
+            "FEE_MISMATCH"
+        );
+        // another leaf of the batch is another report
+        _report(v1, batchId, rs, 1, FAULT);
+    }
+
+    function test_reportGatewayFault_revertsOnZeroReason() public {
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
+        _expectReportRevert(abi.encodeWithSelector(IAudit.InvalidFaultReason.selector), v1, batchId, rs, 0, 0);
+        // checked first: even a stranger on an unknown batch hears about the reason
+        _expectReportRevert(
+            abi.encodeWithSelector(IAudit.InvalidFaultReason.selector), makeAddr("stranger"), 42, rs, 0, 0
+        );
+    }
+
+    /// @dev Any non-zero reason and any evidence hash are recorded verbatim (the chain does not read them).
+    function testFuzz_reportGatewayFault_recordsReasonAndEvidenceVerbatim(bytes32 reason, bytes32 evidenceHash)
+        public
+    {
+        vm.assume(reason != bytes32(0));
+        (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(3);
+        bytes32 leaf = _leaf(rs[1]);
+        bytes32[] memory proof = _proof(rs, 1);
+        vm.expectEmit(address(grid));
+        emit IAudit.GatewayFaultReported(gateway, batchId, leaf, v3, reason, evidenceHash);
+        vm.prank(v3);
+        grid.reportGatewayFault(batchId, leaf, proof, reason, evidenceHash);
+    }
+
     // ================================================================ finalize: reverts
 
     function test_finalize_revertsWhenNobodyCommitted() public {

@@ -488,7 +488,7 @@ contract NoPowerOverStakesTest is GridFixture {
             }
         }
         assertEq(found, expected);
-        assertEq(found, 98);
+        assertEq(found, 100);
     }
 
     // ---------------------------------------------------------------- ownership and init

@@ -367,7 +367,7 @@ abstract contract GridFixture is Test {
     }
 
     function _auditSelectors() internal pure returns (bytes4[] memory s) {
-        s = new bytes4[](23);
+        s = new bytes4[](25);
         s[0] = IAudit.fixRandomness.selector;
         s[1] = IAudit.commitVote.selector;
         s[2] = IAudit.revealVote.selector;
@@ -391,5 +391,7 @@ abstract contract GridFixture is Test {
         s[20] = IAudit.auditLimits.selector;
         s[21] = IAudit.workerAuditRate.selector;
         s[22] = IAudit.randomnessSource.selector;
+        s[23] = IAudit.reportGatewayFault.selector;
+        s[24] = IAudit.faultReported.selector;
     }
 }

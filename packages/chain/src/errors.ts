@@ -21,6 +21,7 @@ import { gridAbi, testAipgAbi } from './generated/abis.ts';
  * - `DEPLOYMENT_FILE`: a deployment file is missing or malformed.
  * - `KEYSTORE_INVALID` / `KEYSTORE_UNSUPPORTED` / `KEYSTORE_WRONG_PASSWORD`: keystore decryption.
  * - `ANVIL_START` / `ANVIL_NOT_FOUND`: the local anvil could not be started.
+ * - `INVALID_ARGUMENT`: an action's argument is invalid; nothing was sent.
  */
 export type ChainErrorCode =
   | 'CONTRACT_REVERT'
@@ -35,7 +36,8 @@ export type ChainErrorCode =
   | 'KEYSTORE_UNSUPPORTED'
   | 'KEYSTORE_WRONG_PASSWORD'
   | 'ANVIL_START'
-  | 'ANVIL_NOT_FOUND';
+  | 'ANVIL_NOT_FOUND'
+  | 'INVALID_ARGUMENT';
 
 export type ChainErrorParameters = {
   code: ChainErrorCode;
@@ -121,6 +123,10 @@ const hints: Record<string, string> = {
   RateCanOnlyRise: "a worker's own audit rate can only be raised",
   InvalidReceiptSignature: "the receipt is not signed by the worker's operator key (as of its completion)",
   ReceiptNotInBatch: "the receipt names another gateway or its number is outside the batch's range",
+  NotAnActiveValidator:
+    'only an active validator bond (its owner or operator key) can report a gateway fault',
+  AlreadyReported: 'this validator already reported a gateway fault on this receipt',
+  InvalidFaultReason: 'a gateway fault report needs a non-zero reason code',
   SequenceMismatch:
     "a batch must start at the gateway's next receipt number (nextReceiptSeq): another batch landed first",
   EmptyBatch: 'a batch must cover at least one receipt number, debit someone and pay a positive total',

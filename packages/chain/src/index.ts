@@ -149,6 +149,12 @@ export {
   registerModel,
 } from './actions/registerModel.ts';
 export {
+  type ReportGatewayFaultErrorType,
+  type ReportGatewayFaultParameters,
+  type ReportGatewayFaultReturnType,
+  reportGatewayFault,
+} from './actions/reportGatewayFault.ts';
+export {
   type RequestDepositWithdrawalErrorType,
   type RequestDepositWithdrawalParameters,
   type RequestDepositWithdrawalReturnType,
@@ -266,4 +272,9 @@ export {
   encryptKeystore,
   type KeystoreV3,
 } from './keystore.ts';
+export {
+  encodeGatewayFaultReason,
+  gatewayFaultReason,
+  isGatewayFaultReason,
+} from './utils/gatewayFaultReason.ts';
 export { type VoteCommitmentParameters, voteCommitment } from './utils/voteCommitment.ts';

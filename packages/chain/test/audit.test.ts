@@ -33,8 +33,10 @@ import {
   type Deployment,
   deployGrid,
   deposit,
+  encodeGatewayFaultReason,
   finalizeAudit,
   fixRandomness,
+  gatewayFaultReason,
   getAssignedValidators,
   getAudit,
   getBatchAudit,
@@ -46,9 +48,11 @@ import {
   gridAbi,
   increaseGatewayCap,
   isAudited,
+  reportGatewayFault,
   revealVote,
   type StartAnvilReturnType,
   setAuditConfig,
+  setOperator,
   settleBatch,
   setWorkerAuditRate,
   startAnvil,
@@ -416,6 +420,128 @@ describe('a validator who never reveals', () => {
     expect((await validatorPool()) - poolBefore).toBe(falseSlash);
     const bond2 = await getBond(reader(), { grid, role: 'validator', owner: v2.address });
     expect(bond2).toMatchObject({ slashed: falseSlash, active: false });
+  });
+});
+
+describe('gateway fault reports', () => {
+  async function faultReported(leaf: Hex, validator: Address) {
+    return readContract(reader(), {
+      address: grid,
+      abi: gridAbi,
+      functionName: 'faultReported',
+      args: [leaf, validator],
+    });
+  }
+
+  test('a validator served altered evidence abstains and reports the gateway, once per leaf, during the audit period', async () => {
+    const batch = await settleSignedBatch(3);
+    const { batchId, tree } = batch;
+    const leaf = receiptLeafHash(batch.receipts[2]!);
+    const evidenceHash = keccak256(toHex('evidence the gateway served'));
+    const report = (v: (typeof anvilTestAccounts)[number], i = 2, reason = 'RECEIPT_REQUEST_HASH') =>
+      reportGatewayFault(clientFor(v), {
+        grid,
+        batchId,
+        leaf: receiptLeafHash(batch.receipts[i]!),
+        proof: tree.getProof(i) as Hex[],
+        reason,
+        evidenceHash,
+      });
+
+    const early = await rejection(report(v1));
+    expect(early.errorName).toBe('RandomnessNotFixed');
+    await fix(batchId);
+
+    const balanceBefore = await validatorPool();
+    const result = await report(v1);
+    expect(result).toMatchObject({
+      gateway: gateway.address,
+      batchId,
+      leaf,
+      validator: v1.address,
+      reason: 'RECEIPT_REQUEST_HASH',
+    });
+    expect(result.hash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(await faultReported(leaf, v1.address)).toBe(true);
+    expect(await faultReported(leaf, v3.address)).toBe(false);
+    expect(await validatorPool()).toBe(balanceBefore);
+    // no audit opened: the report is a record, not a vote
+    expect((await getAudit(reader(), { grid, leaf })).opened).toBe(false);
+
+    // the decoded event: anyone can read the reason back from the log
+    const logs = await reader().getContractEvents({
+      address: grid,
+      abi: gridAbi,
+      eventName: 'GatewayFaultReported',
+      fromBlock: result.blockNumber,
+      toBlock: result.blockNumber,
+    });
+    expect(logs).toHaveLength(1);
+    expect(logs[0]!.args).toMatchObject({
+      gateway: gateway.address,
+      leaf,
+      validator: v1.address,
+      evidenceHash,
+    });
+    expect(gatewayFaultReason(logs[0]!.args.reason!)).toBe('RECEIPT_REQUEST_HASH');
+    expect(logs[0]!.args.reason).toBe(encodeGatewayFaultReason('RECEIPT_REQUEST_HASH'));
+
+    const twice = await rejection(report(v1, 2, 'PROMPT_MISMATCH'));
+    expect(twice.errorName).toBe('AlreadyReported');
+    expect(twice.args).toEqual({ validator: v1.address, leaf });
+
+    // an operator key reports for its owner
+    await setOperator(clientFor(v3), { grid, role: 'validator', operator: stranger.address });
+    const byKey = await report(stranger, 2, 'PROMPT_MISMATCH');
+    expect(byKey).toMatchObject({ validator: v3.address, reason: 'PROMPT_MISMATCH' });
+    expect(await faultReported(leaf, v3.address)).toBe(true);
+    await setOperator(clientFor(v3), { grid, role: 'validator', operator: undefined });
+
+    // not a validator; a validator slashed below the minimum (v2, above) is not active
+    const outsider = await rejection(report(payer));
+    expect(outsider.errorName).toBe('NotAnActiveValidator');
+    expect(outsider.args).toEqual({ validator: payer.address });
+    expect((await getBond(reader(), { grid, role: 'validator', owner: v2.address })).active).toBe(false);
+    const inactive = await rejection(report(v2));
+    expect(inactive.errorName).toBe('NotAnActiveValidator');
+
+    // another leaf's proof; an unknown batch
+    const badProof = await rejection(
+      reportGatewayFault(clientFor(v1), {
+        grid,
+        batchId,
+        leaf: receiptLeafHash(batch.receipts[0]!),
+        proof: tree.getProof(1) as Hex[],
+        reason: 'FEE_MISMATCH',
+        evidenceHash,
+      }),
+    );
+    expect(badProof.errorName).toBe('InvalidProof');
+    const unknown = await rejection(
+      reportGatewayFault(clientFor(v1), {
+        grid,
+        batchId: 10_000n,
+        leaf,
+        proof: tree.getProof(2) as Hex[],
+        reason: 'FEE_MISMATCH',
+        evidenceHash,
+      }),
+    );
+    expect(unknown.errorName).toBe('UnknownBatch');
+
+    // a reason that is no code is refused before anything is sent
+    const blockBefore = await reader().getBlockNumber();
+    const invalid = await rejection(report(v1, 0, ''));
+    expect(invalid.code).toBe('INVALID_ARGUMENT');
+    const tooLong = await rejection(report(v1, 0, 'X'.repeat(32)));
+    expect(tooLong.code).toBe('INVALID_ARGUMENT');
+    expect(await reader().getBlockNumber()).toBe(blockBefore);
+
+    // reports belong to the audit period: after the commit deadline they are refused
+    await mine(1, COMMIT_WINDOW + 1);
+    const late = await rejection(report(v1, 0));
+    expect(late.errorName).toBe('CommitWindowClosed');
+    expect(await faultReported(receiptLeafHash(batch.receipts[0]!), v1.address)).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTokenizer, ensureModel, MODEL_PRESETS } from '@aipg/inference';
+import { createTokenizer, ensureModel, MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
 import { INJECTED_TEXT } from '@aipg/worker';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe('the substitute model', () => {
-  const ensure = (preset: 'tiny' | 'small') => ensureModel({ dir, preset });
+  const ensure = (preset: ModelPresetName) => ensureModel({ dir, preset });
 
   it('serving small, a substitute runs tiny', async () => {
     const m = await ensureSubstituteModel(dir, 'small', ensure);

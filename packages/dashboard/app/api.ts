@@ -287,6 +287,40 @@ export type AuditSummary = {
   tx: string;
 };
 
+/** A validator's report that a gateway served audit evidence that does not hash to the receipt. */
+export type GatewayFault = {
+  validator: string;
+  batch_id: string;
+  leaf: string;
+  /** The reason code (`RECEIPT_REQUEST_HASH`…), or the raw bytes32 when it is no ASCII code. */
+  reason: string;
+  evidence_hash: string;
+  time: string;
+  block: number;
+  tx: string;
+};
+
+/** A gateway with its settlements and the gateway faults validators reported (`/v1/network/gateways`). */
+export type Gateway = {
+  address: string;
+  batches: {
+    count: number;
+    receipts: string;
+    total: Amount;
+    last_batch_id: string | null;
+    last_at: string | null;
+  };
+  faults: {
+    reports: number;
+    receipts: number;
+    validators: number;
+    batches: number;
+    by_reason: { reason: string; count: number }[];
+    last_at: string | null;
+    latest: GatewayFault[];
+  };
+};
+
 /** An announced rule change not executed, cancelled or lapsed (`/v1/network/governance`). */
 export type PendingChange = {
   id: string;

@@ -255,4 +255,39 @@ describe('dashboard in Chromium', () => {
     await screenshots('network-pending-changes');
     expect(pageErrors).toEqual([]);
   });
+
+  test('a gateway fault a validator reports on chain shows on the network page and in the feed, live', async () => {
+    await open('#/');
+    const row = `[data-testid="gateway-${roles.gateway.address}"]`;
+    await page.locator(row).waitFor();
+    expect(await text(`${row} [data-col="faults"]`)).toBe('none reported');
+    expect(await text(`${row} [data-col="settled"]`)).toMatch(/ AIPG\s*\d+ batch(es)? · \d+ receipts$/);
+    expect(await text(`${row} [data-col="latest"]`)).toBe('—');
+
+    const reported = await stack.reportGatewayFault('RECEIPT_REQUEST_HASH');
+    expect(reported.gateway).toBe(roles.gateway.address);
+    const reason = page.locator(`${row} [data-reason="RECEIPT_REQUEST_HASH"]`);
+    await reason.waitFor({ timeout: 15_000 });
+    expect(await text(`${row} [data-reason="RECEIPT_REQUEST_HASH"]`)).toBe('RECEIPT_REQUEST_HASH ×1');
+    expect(await reason.getAttribute('title')).toContain('requestHash');
+    expect(await text(`${row} [data-col="faults"]`)).toMatch(/^1 report · 1 receipt · 1 validator/);
+    expect(await text(`${row} [data-col="latest"]`)).toMatch(
+      new RegExp(
+        `^RECEIPT_REQUEST_HASH · .+by ${roles.validator.address.slice(0, 6)}.+ · batch #${reported.batchId} · receipt ${reported.leaf.slice(0, 10)}…`,
+      ),
+    );
+    expect(await text(`${row} .cell-title`)).toContain('faults reported');
+    expect(await notReloaded()).toBe(true);
+    await screenshots('network-gateways');
+
+    await open('#/activity');
+    const item = page.locator('li[data-type="gateway_fault_reported"]');
+    await item.waitFor({ timeout: 10_000 });
+    const line = ((await item.first().textContent()) ?? '').replace(/\s+/g, ' ');
+    expect(line).toContain(`Gateway fault reported: RECEIPT_REQUEST_HASH (batch #${reported.batchId})`);
+    expect(line).toContain('served evidence that does not match the receipt');
+    await page.click('.segmented button:has-text("Audits")');
+    await page.locator('li[data-type="gateway_fault_reported"]').waitFor();
+    expect(pageErrors).toEqual([]);
+  });
 });

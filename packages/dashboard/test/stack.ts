@@ -1,5 +1,12 @@
 import type { AddressInfo } from 'node:net';
-import { approveToken, increaseBond, requestUnbond } from '@aipg/chain';
+import {
+  approveToken,
+  fixRandomness,
+  getBatchAudit,
+  increaseBond,
+  reportGatewayFault,
+  requestUnbond,
+} from '@aipg/chain';
 import { computeModelId, parseAipg } from '@aipg/core';
 import {
   createApi,
@@ -19,7 +26,7 @@ import {
 import type { GenerateRequest, GenerateResult, InferenceBackend } from '@aipg/worker';
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
 import { serve } from '@hono/node-server';
-import type { Address, Hex } from 'viem';
+import { type Address, type Hex, keccak256, toHex } from 'viem';
 // Until the gateway mounts the network feature itself (startGateway), the stack wires it here the
 // way gateway.ts will: same factories, same order.
 import { createNetwork } from '../../gateway/src/network/index.ts';
@@ -32,7 +39,7 @@ import {
   testGatewayOptions,
 } from '../../gateway/test/helpers/grid.ts';
 import { defaultTokens, EOS } from '../../gateway/test/helpers/worker.ts';
-import { installSlashHarness } from '../../gateway/test/network/helpers.ts';
+import { installSlashHarness, rpc } from '../../gateway/test/network/helpers.ts';
 
 /**
  * A deterministic engine: it runs the prompt ids the gateway sent and answers with word pieces of
@@ -87,6 +94,12 @@ export type Stack = {
   increaseWorkerBond(owner: { privateKey: Hex }, aipg: string): Promise<void>;
   unbondWorker(owner: { privateKey: Hex }, aipg: string): Promise<void>;
   slash(owner: Address, aipg: string): Promise<void>;
+  /**
+   * The stack's validator (through its operator key) reports a gateway fault on the first receipt of the
+   * gateway's latest settled batch, with `reason`: it fixes the batch's audit randomness first when needed
+   * (mining past the randomness delay), and takes the leaf and proof from the gateway's audit API.
+   */
+  reportGatewayFault(reason: string): Promise<{ batchId: bigint; leaf: Hex; gateway: Address }>;
   stop(): Promise<void>;
 };
 
@@ -248,6 +261,28 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
       async slash(owner, aipg) {
         harness ??= await installSlashHarness(grid);
         await harness.slash(owner, parseAipg(aipg));
+      },
+      async reportGatewayFault(reason) {
+        const settled = (await storage.receipts.listBatches(20)).find((b) => b.status === 'settled');
+        if (!settled) throw new Error('no settled batch to report');
+        const batch = await audit.batch(settled.root);
+        const first = batch.receipts[0]!;
+        const batchId = BigInt(batch.batch_id!);
+        const g = grid.grid;
+        if (!(await getBatchAudit(grid.publicClient, { grid: g, batchId })).fixed) {
+          const delay = grid.chain.deployment.params.audit!.randomnessDelay;
+          await rpc(grid.rpcUrl, 'anvil_mine', [`0x${(delay + 1).toString(16)}`]);
+          await fixRandomness(wallet(roles.owner.privateKey), { grid: g, batchId });
+        }
+        const r = await reportGatewayFault(wallet(roles.validatorOperator.privateKey), {
+          grid: g,
+          batchId,
+          leaf: first.leaf as Hex,
+          proof: first.proof as Hex[],
+          reason,
+          evidenceHash: keccak256(toHex(`evidence of ${reason} on ${first.leaf}`)),
+        });
+        return { batchId, leaf: r.leaf, gateway: r.gateway };
       },
       stop,
     };

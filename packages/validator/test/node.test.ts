@@ -654,8 +654,20 @@ describe('the audit loop', () => {
       expect(text).toContain(`aipg_validator_gateway_faults_total{gateway="${gw}",reason="${code}"} 1`);
     const health = await (await fetch(s.metricsUrl!.replace('/metrics', '/healthz'))).json();
     expect(health).toMatchObject({ gatewayFaults: 3 });
+    // Each is put on chain once (the dashboard shows GatewayFaultReported), with the leaf's proof;
+    // a later poll reports nothing twice.
+    const reports = chain.calls.filter((c) => c.fn === 'reportGatewayFault');
+    expect(reports.map((c) => c.args[3]).sort()).toEqual(Object.keys(expected).sort());
+    for (const r of reports) {
+      expect((r.args[2] as Hex[]).length).toBeGreaterThan(0);
+      expect(r.args[4]).toMatch(/^0x[0-9a-f]{64}$/);
+    }
+    await v.poll();
+    expect(chain.calls.filter((c) => c.fn === 'reportGatewayFault')).toHaveLength(3);
     // A warning per job names the gateway, the job and the codes; never the prompt text.
-    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => /gateway fault/.test(l.msg));
+    const warnings = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => /gateway fault: its audit evidence/.test(l.msg));
     expect(warnings).toHaveLength(3);
     for (const w of warnings) {
       expect(w).toMatchObject({ level: 40, gateway: GATEWAY });
@@ -770,7 +782,9 @@ describe('the audit loop', () => {
     for (const code of Object.keys(expected))
       expect(text).toContain(`aipg_validator_gateway_faults_total{gateway="${gw}",reason="${code}"} 1`);
     expect(text).not.toMatch(/aipg_validator_audits_total\{verdict="fail"\}/);
-    expect(lines.map((l) => JSON.parse(l)).filter((l) => /gateway fault/.test(l.msg))).toHaveLength(2);
+    expect(
+      lines.map((l) => JSON.parse(l)).filter((l) => /gateway fault: its audit evidence/.test(l.msg)),
+    ).toHaveLength(2);
     expect(lines.join('\n')).not.toMatch(/secret system text|road/);
     chain.advance(chain.deadlines(10n).deadline - chain.now() + 1n);
     await v.poll();

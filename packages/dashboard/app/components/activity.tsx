@@ -2,6 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useRef } from 'preact/hooks';
 import type { ActivityItem } from '../api.ts';
 import { formatAipg, formatCompact, formatDuration, formatSeconds, shortAddress } from '../format.ts';
+import { faultReasonTitle } from './gateways.tsx';
 import { Icon, type IconName } from './icons.tsx';
 import { Address, Amount, RelTime } from './ui.tsx';
 
@@ -311,6 +312,25 @@ export function describe(item: ActivityItem): Described {
           </>
         ),
       };
+    case 'gateway_fault_reported': {
+      const reason = String(x.reason_code ?? x.reason ?? '');
+      return {
+        icon: 'alert',
+        tone: 'bad',
+        title: (
+          <>
+            Gateway fault reported: <b title={faultReasonTitle(reason)}>{reason}</b> (batch #{item.batch_id})
+          </>
+        ),
+        body: (
+          <>
+            gateway <Address address={item.account} link={false} /> served evidence that does not match the
+            receipt · by validator <Address address={item.related} /> · receipt{' '}
+            <span class="mono">{shortAddress(String(x.leaf ?? ''), 4)}</span>
+          </>
+        ),
+      };
+    }
     case 'audit_randomness_fixed':
       return {
         icon: 'shield',

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import type { Model, Models, Summary, Timeseries } from '../api.ts';
 import { PendingChangesCard } from '../components/audits.tsx';
 import { LineChart, type Series } from '../components/chart.tsx';
+import { GatewaysCard } from '../components/gateways.tsx';
 import {
   Amount,
   Badge,
@@ -319,6 +320,7 @@ export function NetworkPage() {
         <ErrorNote error={models.error} />
         <RateCard models={models.data} />
       </Card>
+      <GatewaysCard />
       <div class="section-head">
         <h2>Over time</h2>
         <Segmented label="Time window" value={window} options={WINDOWS} onChange={setWindow} />

@@ -48,6 +48,8 @@ const KIND: Record<string, EventKind> = {
   VoteCommitted: 'attestation',
   Attested: 'attestation',
   FalseAttestationSlashed: 'slash',
+  // A validator's public record that a gateway served audit evidence that does not hash to the receipt.
+  GatewayFaultReported: 'audit',
   WorkerAuditRateSet: 'admin',
   AuditConfigUpdated: 'admin',
   RandomnessSourceSet: 'admin',
@@ -116,6 +118,13 @@ function jsonSafe(value: unknown): unknown {
 }
 
 const ACCOUNT_ARGS = ['owner', 'worker', 'validator', 'payer', 'account', 'treasury', 'gateway'] as const;
+/**
+ * Events whose subject is not the first of `ACCOUNT_ARGS`: `[account, related]` argument names. A gateway
+ * fault is about the gateway (as a settled batch is); the reporting validator is the counterparty.
+ */
+const SUBJECT: Record<string, readonly [string, string]> = {
+  GatewayFaultReported: ['gateway', 'validator'],
+};
 const RELATED_ARGS = ['operator', 'from', 'gateway', 'auditor'] as const;
 const AMOUNT_ARGS = ['amount', 'total', 'gross', 'cap', 'reward'] as const;
 
@@ -146,7 +155,8 @@ export function decodeGridLog(log: RawLog, blockTime: number): IndexedEvent {
     }
     return null;
   };
-  const account = pick(ACCOUNT_ARGS);
+  const subject = name ? SUBJECT[name] : undefined;
+  const account = subject ? pick([subject[0]]) : pick(ACCOUNT_ARGS);
   let amount: bigint | null = null;
   for (const k of AMOUNT_ARGS) {
     if (typeof raw[k] === 'bigint') {
@@ -165,7 +175,7 @@ export function decodeGridLog(log: RawLog, blockTime: number): IndexedEvent {
     kind: kindOf(name),
     role,
     account,
-    related: pick(RELATED_ARGS, account),
+    related: subject ? pick([subject[1]], account) : pick(RELATED_ARGS, account),
     modelId: typeof raw.modelId === 'string' ? (raw.modelId.toLowerCase() as Hex) : null,
     batchId: typeof raw.batchId === 'bigint' ? raw.batchId : null,
     amount,

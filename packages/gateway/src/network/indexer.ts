@@ -229,6 +229,7 @@ export function createIndexer({
           'network_accounts',
           'network_models',
           'network_params',
+          'network_gateway_faults',
           'network_cursor',
         ]) {
           await tx.query(`DELETE FROM ${t}`);
@@ -258,6 +259,7 @@ export function createIndexer({
         );
       }
     });
+    await redecode();
     const cursor = await readCursor();
     if (cursor) {
       status.fromBlock = cursor.fromBlock;
@@ -266,6 +268,67 @@ export function createIndexer({
       status.lastReorgBlock = cursor.lastReorgBlock;
     }
     initialized = true;
+  }
+
+  /**
+   * Decodes again the stored logs an older build could not (`name` null: an event of a facet added later, such
+   * as `GatewayFaultReported`) and this build's ABI knows, then rebuilds the state with them. Returns how many.
+   */
+  async function redecode(): Promise<number> {
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT block_number::text AS block_number, log_index, block_hash, tx_hash,
+         extract(epoch FROM block_time)::float8 AS t, topics, data
+       FROM network_events WHERE name IS NULL ORDER BY block_number, log_index`,
+    );
+    const known = rows
+      .map((r) =>
+        decodeGridLog(
+          {
+            blockNumber: BigInt(r.block_number as string),
+            logIndex: Number(r.log_index),
+            blockHash: r.block_hash as Hex,
+            transactionHash: r.tx_hash as Hex,
+            topics: (typeof r.topics === 'string' ? JSON.parse(r.topics) : r.topics) as Hex[],
+            data: r.data as Hex,
+          },
+          Number(r.t),
+        ),
+      )
+      .filter((e) => e.name !== null);
+    if (known.length === 0) return 0;
+    await pool(
+      known.filter((e) => e.name === 'ModelRegistered' && e.modelId),
+      options.rpcConcurrency,
+      async (e) => {
+        e.args.registry = await registrySnapshot(e.modelId!, e.blockNumber);
+      },
+    );
+    await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(727274003)');
+      for (const e of known) {
+        await tx.query(
+          `UPDATE network_events SET name = $3, kind = $4, role = $5, account = $6, related = $7, model_id = $8,
+             batch_id = $9, amount = $10, args = $11::jsonb
+           WHERE block_number = $1 AND log_index = $2 AND name IS NULL`,
+          [
+            e.blockNumber.toString(),
+            e.logIndex,
+            e.name,
+            e.kind,
+            e.role,
+            e.account?.toLowerCase() ?? null,
+            e.related?.toLowerCase() ?? null,
+            e.modelId,
+            e.batchId?.toString() ?? null,
+            e.amount?.toString() ?? null,
+            JSON.stringify(e.args),
+          ],
+        );
+      }
+      await rebuildState(tx);
+    });
+    logger.info({ msg: 'network indexer: decoded stored events this build knows', events: known.length });
+    return known.length;
   }
 
   async function blockHashAt(n: number): Promise<Hex | null> {

@@ -120,6 +120,31 @@ UPDATE network_models SET tokenizer_hash = lower(e.args->>'tokenizerHash')
   FROM network_events e WHERE e.name = 'ModelRegistered' AND e.model_id = network_models.id
 `,
   },
+  {
+    id: 3,
+    name: 'gateway fault reports',
+    // One row per `GatewayFaultReported` (a validator's record that a gateway served audit evidence that does
+    // not hash to the receipt), with its reason decoded to its code; folded by `applyEvent`, rebuilt after a
+    // reorg. Events stored before this build knew the event are decoded again when the indexer starts.
+    sql: `
+CREATE TABLE network_gateway_faults (
+  block_number bigint NOT NULL,
+  log_index integer NOT NULL,
+  tx_hash text NOT NULL,
+  block_time timestamptz NOT NULL,
+  gateway text NOT NULL,
+  batch_id numeric(78, 0) NOT NULL,
+  leaf text NOT NULL,
+  validator text NOT NULL,
+  reason text NOT NULL,
+  reason_hex text NOT NULL,
+  evidence_hash text NOT NULL,
+  PRIMARY KEY (block_number, log_index)
+);
+CREATE INDEX network_gateway_faults_gateway ON network_gateway_faults (gateway, block_number DESC, log_index DESC);
+CREATE INDEX network_gateway_faults_validator ON network_gateway_faults (validator, block_number DESC)
+`,
+  },
 ];
 
 /** Applies pending network migrations under a transaction-scoped advisory lock (replicas may start together). */

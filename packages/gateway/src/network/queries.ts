@@ -1,5 +1,5 @@
-import { gridAbi } from '@aipg/chain';
-import { formatUnits } from 'viem';
+import { gatewayFaultReason, gridAbi } from '@aipg/chain';
+import { formatUnits, type Hex } from 'viem';
 import type { Sql } from '../storage/index.ts';
 import type { EventKind } from './events.ts';
 import type { IndexerStatus } from './indexer.ts';
@@ -603,6 +603,144 @@ export async function auditsView(deps: QueryDeps, limit = 20) {
   return { object: 'list' as const, audits_enabled: AUDITS_ENABLED, data };
 }
 
+// ── gateways (BatchSettled, and GatewayFaultReported in `network_gateway_faults`) ─────────────
+
+/** One validator's report that a gateway served audit evidence that does not hash to what the worker signed. */
+export type GatewayFaultItem = {
+  /** The reporting validator (bond owner). */
+  validator: string;
+  batch_id: string;
+  /** The receipt's leaf. */
+  leaf: string;
+  /** The reason code (`RECEIPT_REQUEST_HASH`, `PROMPT_MISMATCH`…), or the raw bytes32 when it is no ASCII code. */
+  reason: string;
+  evidence_hash: string;
+  time: string;
+  block: number;
+  tx: string;
+};
+
+export type GatewayItem = {
+  address: string;
+  /** What the gateway settled on chain. */
+  batches: {
+    count: number;
+    /** Receipt numbers settled (ranges include jobs that failed without a receipt). */
+    receipts: string;
+    total: Amount;
+    last_batch_id: string | null;
+    last_at: string | null;
+  };
+  /** Validators' gateway fault reports against it (public records: no bond is slashed). */
+  faults: {
+    reports: number;
+    /** Distinct receipts (leaves) reported, by distinct validators, over distinct batches. */
+    receipts: number;
+    validators: number;
+    batches: number;
+    /** Reports per reason code, most frequent first. */
+    by_reason: { reason: string; count: number }[];
+    last_at: string | null;
+    /** The latest reports, newest first (at most `reports` of the query). */
+    latest: GatewayFaultItem[];
+  };
+};
+
+function faultItem(r: Row): GatewayFaultItem {
+  return {
+    validator: checksum(String(r.validator)),
+    batch_id: String(r.batch_id),
+    leaf: String(r.leaf),
+    reason: String(r.reason),
+    evidence_hash: String(r.evidence_hash),
+    time: iso(Number(r.t))!,
+    block: Number(r.block),
+    tx: String(r.tx_hash),
+  };
+}
+
+const faultColumns = (t: string) => `${t}.validator, ${t}.batch_id::text AS batch_id, ${t}.leaf, ${t}.reason,
+  ${t}.evidence_hash, extract(epoch FROM ${t}.block_time)::float8 AS t, ${t}.block_number::text AS block, ${t}.tx_hash`;
+
+/**
+ * Every gateway that settled a batch or was reported: its settlements and the gateway faults validators
+ * reported against it (counts by reason and the latest `reports` reports), faulted gateways first, then by
+ * AIPG settled.
+ */
+export async function gatewaysView(deps: QueryDeps, reports = 5) {
+  const { db } = deps;
+  const [batches, faults, reasons, latest] = await Promise.all([
+    db.query<Row>(
+      `SELECT account AS g, count(*)::int AS n, COALESCE(sum((args->>'receiptCount')::numeric), 0)::text AS receipts,
+         COALESCE(sum(amount), 0)::text AS total, extract(epoch FROM max(block_time))::float8 AS last,
+         (array_agg(batch_id::text ORDER BY block_number DESC, log_index DESC))[1] AS last_batch
+       FROM network_events WHERE name = 'BatchSettled' AND account IS NOT NULL GROUP BY 1`,
+    ),
+    db.query<Row>(
+      `SELECT gateway AS g, count(*)::int AS reports, count(DISTINCT leaf)::int AS receipts,
+         count(DISTINCT validator)::int AS validators, count(DISTINCT batch_id)::int AS batches,
+         extract(epoch FROM max(block_time))::float8 AS last
+       FROM network_gateway_faults GROUP BY 1`,
+    ),
+    db.query<Row>(
+      'SELECT gateway AS g, reason, count(*)::int AS n FROM network_gateway_faults GROUP BY 1, 2 ORDER BY 3 DESC, 2',
+    ),
+    db.query<Row>(
+      `SELECT x.g, ${faultColumns('x')} FROM (
+         SELECT f.*, f.gateway AS g,
+           row_number() OVER (PARTITION BY f.gateway ORDER BY f.block_number DESC, f.log_index DESC) AS rn
+         FROM network_gateway_faults f) x
+       WHERE x.rn <= $1 ORDER BY x.block_number DESC, x.log_index DESC`,
+      [reports],
+    ),
+  ]);
+  const batchBy = new Map(batches.map((r) => [String(r.g), r]));
+  const faultBy = new Map(faults.map((r) => [String(r.g), r]));
+  const reasonsBy = new Map<string, { reason: string; count: number }[]>();
+  for (const r of reasons) {
+    const list = reasonsBy.get(String(r.g)) ?? [];
+    list.push({ reason: String(r.reason), count: Number(r.n) });
+    reasonsBy.set(String(r.g), list);
+  }
+  const latestBy = new Map<string, GatewayFaultItem[]>();
+  for (const r of latest) {
+    const list = latestBy.get(String(r.g)) ?? [];
+    list.push(faultItem(r));
+    latestBy.set(String(r.g), list);
+  }
+  const data: GatewayItem[] = [...new Set([...batchBy.keys(), ...faultBy.keys()])].map((g) => {
+    const b = batchBy.get(g);
+    const f = faultBy.get(g);
+    return {
+      address: checksum(g),
+      batches: {
+        count: Number(b?.n ?? 0),
+        receipts: String(b?.receipts ?? '0'),
+        total: amount(String(b?.total ?? '0')),
+        last_batch_id: (b?.last_batch as string | null | undefined) ?? null,
+        last_at: iso(num(b?.last)),
+      },
+      faults: {
+        reports: Number(f?.reports ?? 0),
+        receipts: Number(f?.receipts ?? 0),
+        validators: Number(f?.validators ?? 0),
+        batches: Number(f?.batches ?? 0),
+        by_reason: reasonsBy.get(g) ?? [],
+        last_at: iso(num(f?.last)),
+        latest: latestBy.get(g) ?? [],
+      },
+    };
+  });
+  const wei = (x: GatewayItem) => BigInt(x.batches.total.wei);
+  data.sort(
+    (a, b) =>
+      b.faults.receipts - a.faults.receipts ||
+      (wei(b) > wei(a) ? 1 : wei(b) < wei(a) ? -1 : 0) ||
+      a.address.localeCompare(b.address),
+  );
+  return { object: 'list' as const, audits_enabled: AUDITS_ENABLED, data };
+}
+
 export async function workersView(deps: QueryDeps, only?: string) {
   const { db } = deps;
   const filter = only ? 'AND b.owner = $1' : '';
@@ -749,7 +887,14 @@ export function eventItem(r: Row): ActivityItem {
     model: r.model_id ? { id: String(r.model_id), name: (r.model_name as string | null) ?? null } : null,
     batch_id: (r.batch_id as string | null) ?? null,
     amount: r.amount == null ? null : amount(String(r.amount)),
-    details: { event: name, ...args },
+    details: {
+      event: name,
+      ...args,
+      // the reason code a validator reported (`RECEIPT_REQUEST_HASH`…), decoded from its bytes32
+      ...(name === 'GatewayFaultReported'
+        ? { reason_code: gatewayFaultReason(String(args.reason) as Hex) }
+        : {}),
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import {
   activityView,
   auditsView,
   DEFAULT_ACTIVITY_KINDS,
+  gatewaysView,
   indexerView,
   modelsView,
   operatorView,
@@ -39,6 +40,8 @@ const KINDS = [
 ] as const;
 
 const auditsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(20) });
+
+const gatewaysQuery = z.object({ reports: z.coerce.number().int().min(0).max(50).default(5) });
 
 const activityQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -143,6 +146,7 @@ export function createNetworkRoutes({
         '/v1/network/validators',
         '/v1/network/activity',
         '/v1/network/audits',
+        '/v1/network/gateways',
         '/v1/network/governance',
         '/v1/network/events/stream',
         '/v1/network/operators/{address}',
@@ -187,6 +191,11 @@ export function createNetworkRoutes({
   app.get('/audits', async (c) => {
     const { limit } = parseOr400(auditsQuery, q(c));
     return c.json(await cached(`audits:${limit}`, () => auditsView(deps, limit)));
+  });
+
+  app.get('/gateways', async (c) => {
+    const { reports } = parseOr400(gatewaysQuery, q(c));
+    return c.json(await cached(`gateways:${reports}`, () => gatewaysView(deps, reports)));
   });
 
   app.get('/governance', async (c) => c.json(await cached('governance', () => governanceView(deps))));

@@ -1,14 +1,18 @@
+import { gatewayFaultReason } from '@aipg/chain';
+import type { Hex } from 'viem';
 import type { Sql } from '../storage/index.ts';
 import type { IndexedEvent } from './events.ts';
 
 /**
  * Folds chain events into the `network_*` state tables, exactly as the contracts change their storage
- * (LibBonding, LibPayments, ModelRegistry). The state is a pure function of `network_events`: after a
- * reorg it is rebuilt by replaying them (`rebuildState`).
+ * (LibBonding, LibPayments, ModelRegistry), plus the gateway fault reports of LibAudit (one row each). The
+ * state is a pure function of `network_events`: after a reorg it is rebuilt by replaying them (`rebuildState`).
  */
 
 type EventRow = Pick<IndexedEvent, 'name' | 'role' | 'account' | 'related' | 'modelId' | 'amount'> & {
   blockNumber: bigint;
+  logIndex: number;
+  txHash: string;
   blockTime: number;
   args: Record<string, unknown>;
 };
@@ -198,6 +202,30 @@ export async function applyEvent(tx: Sql, e: EventRow): Promise<void> {
       return;
     case 'ConfidentialPremiumUpdated':
       return setParam(tx, 'confidentialPremiumBps', String(a.bps), e.blockNumber);
+    case 'GatewayFaultReported': {
+      // LibAudit.reportGatewayFault: a public record only (no funds move); the reason is an ASCII code.
+      const reason = String(a.reason).toLowerCase();
+      await tx.query(
+        `INSERT INTO network_gateway_faults (block_number, log_index, tx_hash, block_time, gateway, batch_id, leaf,
+           validator, reason, reason_hex, evidence_hash)
+         VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (block_number, log_index) DO NOTHING`,
+        [
+          e.blockNumber.toString(),
+          e.logIndex,
+          e.txHash.toLowerCase(),
+          e.blockTime,
+          String(a.gateway).toLowerCase(),
+          big(a.batchId).toString(),
+          String(a.leaf).toLowerCase(),
+          String(a.validator).toLowerCase(),
+          gatewayFaultReason(reason as Hex),
+          reason,
+          String(a.evidenceHash).toLowerCase(),
+        ],
+      );
+      return;
+    }
     default:
       return;
   }
@@ -209,14 +237,17 @@ export async function rebuildState(tx: Sql): Promise<number> {
   await tx.query('DELETE FROM network_accounts');
   await tx.query('DELETE FROM network_models');
   await tx.query(`DELETE FROM network_params WHERE updated_block > 0`);
+  await tx.query('DELETE FROM network_gateway_faults');
   const rows = await tx.query<Record<string, unknown>>(
-    `SELECT block_number::text AS block_number, extract(epoch from block_time)::float8 AS t, name, role, account, related,
-       model_id, amount::text AS amount, args
+    `SELECT block_number::text AS block_number, log_index, tx_hash, extract(epoch from block_time)::float8 AS t, name,
+       role, account, related, model_id, amount::text AS amount, args
      FROM network_events WHERE name IS NOT NULL ORDER BY block_number, log_index`,
   );
   for (const r of rows) {
     await applyEvent(tx, {
       blockNumber: BigInt(r.block_number as string),
+      logIndex: Number(r.log_index),
+      txHash: String(r.tx_hash),
       blockTime: Number(r.t),
       name: r.name as string,
       role: (r.role as 'worker' | 'validator' | null) ?? null,

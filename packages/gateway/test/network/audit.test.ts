@@ -11,6 +11,7 @@ import {
   getAssignedValidators,
   getNextReceiptSeq,
   increaseGatewayCap,
+  reportGatewayFault,
   revealVote,
   type StartDevChainReturnType,
   settleBatch,
@@ -33,7 +34,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createNetwork, type Network } from '../../src/network/index.ts';
 import type { Database } from '../../src/storage/index.ts';
-import { openTestDb } from './helpers.ts';
+import { openTestDb, rpc } from './helpers.ts';
 
 // The REAL AuditFacet on anvil (every receipt audited, k = 3 of 3 validators, quorum 2): one batch of two
 // signed receipts; receipt 0 gets FAIL, FAIL and a false PASS (verdict FAIL), receipt 1 three PASS votes.
@@ -317,6 +318,173 @@ describe('audits in the network indexer (real AuditFacet)', () => {
 
     const summary = await get<{ slashes: { count: number } }>('/summary');
     expect(summary.slashes.count).toBe(2); // the worker's FAIL slash and v2's false attestation, once each
+  }, 120_000);
+
+  test('gateway fault reports: counted per gateway and reason, in the activity feed, rewound on a reorg, decoded again after an upgrade', async () => {
+    const { grid } = chain.deployment;
+    const readClient = createGridClients({
+      rpcUrl: chain.anvil.rpcUrl,
+      chainId: chain.anvil.chainId,
+    }).publicClient;
+    const modelId = computeModelId('tiny-llama', keccak256(toHex('weights')));
+    const sampling = { maxTokens: 16, temperature: 0, topP: 1, seed: 7, stop: [] };
+    const firstSeq = await getNextReceiptSeq(readClient, { grid, gateway: gateway.address });
+    const receipts: Receipt[] = [1, 2, 3].map((i) => ({
+      jobId: keccak256(toHex(`network-fault-job-${i}`)),
+      gateway: gateway.address,
+      payer: payer.address,
+      worker: workerOwner.address,
+      modelId,
+      requestHash: computeRequestHash([9, 8, i], sampling, CANONICAL_SAMPLER),
+      outputHash: computeOutputHash([7, i], 'stop'),
+      inputUnits: 3n,
+      outputUnits: 2n,
+      fee: parseAipg('1'),
+      completedAt: 1_800_000_100n + BigInt(i),
+      confidential: false,
+      seq: firstSeq + BigInt(i - 1),
+    }));
+    const tree = buildReceiptTree(receipts);
+    const { batchId } = await settleBatch(clientFor(gateway), {
+      grid,
+      root: tree.root as Hex,
+      firstSeq,
+      receiptCount: receipts.length,
+      debits: [{ payer: payer.address, amount: parseAipg('3') }],
+      credits: [{ worker: workerOwner.address, gross: parseAipg('3') }],
+    });
+    await mine(chain.deployment.params.audit!.randomnessDelay);
+    await fixRandomness(clientFor(stranger), { grid, batchId });
+    const leaves = receipts.map((r) => receiptLeafHash(r));
+    const report = (v: (typeof anvilTestAccounts)[number], i: number, reason: string) =>
+      reportGatewayFault(clientFor(v), {
+        grid,
+        batchId,
+        leaf: leaves[i]!,
+        proof: tree.getProof(i) as Hex[],
+        reason,
+        evidenceHash: keccak256(toHex(`evidence ${v.address} ${i}`)),
+      });
+    // v2 was slashed below the minimum above: v1 and v3 are the active validators.
+    await report(v1, 0, 'RECEIPT_REQUEST_HASH');
+    await report(v3, 0, 'PROMPT_MISMATCH');
+    const last = await report(v1, 1, 'RECEIPT_REQUEST_HASH');
+    await network.indexer.syncNow();
+
+    type Fault = {
+      validator: string;
+      batch_id: string;
+      leaf: string;
+      reason: string;
+      block: number;
+      tx: string;
+    };
+    type GatewayJson = {
+      address: string;
+      batches: { count: number; receipts: string; total: AmountJson; last_batch_id: string | null };
+      faults: {
+        reports: number;
+        receipts: number;
+        validators: number;
+        batches: number;
+        by_reason: { reason: string; count: number }[];
+        last_at: string | null;
+        latest: Fault[];
+      };
+    };
+    const gateways = await get<{ object: string; data: GatewayJson[] }>('/gateways');
+    expect(gateways.object).toBe('list');
+    expect(gateways.data).toHaveLength(1);
+    const g = gateways.data[0]!;
+    expect(g.address).toBe(gateway.address);
+    expect(g.batches).toMatchObject({ count: 2, receipts: '5', last_batch_id: batchId.toString() });
+    expect(g.batches.total.wei).toBe(parseAipg('5').toString());
+    expect(g.faults).toMatchObject({
+      reports: 3,
+      receipts: 2,
+      validators: 2,
+      batches: 1,
+      by_reason: [
+        { reason: 'RECEIPT_REQUEST_HASH', count: 2 },
+        { reason: 'PROMPT_MISMATCH', count: 1 },
+      ],
+    });
+    expect(g.faults.latest.map((f) => [f.validator, f.leaf, f.reason])).toEqual([
+      [v1.address, leaves[1], 'RECEIPT_REQUEST_HASH'],
+      [v3.address, leaves[0], 'PROMPT_MISMATCH'],
+      [v1.address, leaves[0], 'RECEIPT_REQUEST_HASH'],
+    ]);
+    expect(g.faults.latest[0]).toMatchObject({
+      batch_id: batchId.toString(),
+      block: Number(last.blockNumber),
+      tx: last.hash,
+    });
+    expect((await get<{ data: GatewayJson[] }>('/gateways?reports=1')).data[0]!.faults.latest).toHaveLength(
+      1,
+    );
+    const bad = await network.router.request('/gateways?reports=51');
+    expect(bad.status).toBe(400);
+
+    // the activity feed: about the gateway, by the validator, with the decoded code
+    type Item = {
+      type: string;
+      kind: string;
+      account: string;
+      related: string;
+      batch_id: string;
+      details: Record<string, unknown>;
+    };
+    const activity = await get<{ data: Item[] }>('/activity?kind=audit&limit=200');
+    const reported = activity.data.filter((i) => i.type === 'gateway_fault_reported');
+    expect(reported).toHaveLength(3);
+    expect(reported[0]).toMatchObject({
+      kind: 'audit',
+      account: gateway.address,
+      related: v1.address,
+      batch_id: batchId.toString(),
+      details: { event: 'GatewayFaultReported', reason_code: 'RECEIPT_REQUEST_HASH', leaf: leaves[1] },
+    });
+    const byV3 = await get<{ data: Item[] }>(`/activity?address=${v3.address}&limit=200`);
+    expect(byV3.data.filter((i) => i.type === 'gateway_fault_reported')).toHaveLength(1);
+    // in the default feed too
+    const feed = await get<{ data: Item[] }>('/activity?limit=200');
+    expect(feed.data.filter((i) => i.type === 'gateway_fault_reported')).toHaveLength(3);
+
+    // A reorg drops a report: the branch with it is replaced, the counts follow.
+    const snapshot = await rpc<Hex>(chain.anvil.rpcUrl, 'anvil_snapshot');
+    await report(v3, 2, 'FEE_MISMATCH');
+    await network.indexer.syncNow();
+    expect((await get<{ data: GatewayJson[] }>('/gateways')).data[0]!.faults.reports).toBe(4);
+    const reorgsBefore = network.indexer.status().reorgs;
+    await rpc(chain.anvil.rpcUrl, 'anvil_revert', [snapshot]);
+    await rpc(chain.anvil.rpcUrl, 'anvil_mine', ['0x3']);
+    await network.indexer.syncNow();
+    expect(network.indexer.status().reorgs).toBe(reorgsBefore + 1);
+    const after = (await get<{ data: GatewayJson[] }>('/gateways')).data[0]!;
+    expect(after.faults.reports).toBe(3);
+    expect(after.faults.by_reason.map((r) => r.reason)).not.toContain('FEE_MISMATCH');
+
+    // A database written by a build that did not know the event (kept raw) is decoded again at start.
+    await db.query(
+      `UPDATE network_events SET name = NULL, kind = 'unknown', account = NULL, related = NULL, batch_id = NULL,
+         args = '{}'::jsonb WHERE name = 'GatewayFaultReported'`,
+    );
+    await db.query('DELETE FROM network_gateway_faults');
+    const older = createNetwork({
+      db,
+      publicClient: readClient,
+      deployment: { grid, chainId: chain.anvil.chainId, deployBlock: chain.deployment.deployBlock },
+      options: { cacheMs: 0 },
+    });
+    expect((await get<{ data: GatewayJson[] }>('/gateways')).data[0]!.faults.reports).toBe(0);
+    await older.indexer.syncNow();
+    await older.stop();
+    const again = (await get<{ data: GatewayJson[] }>('/gateways')).data[0]!;
+    expect(again.faults).toMatchObject({ reports: 3, receipts: 2, validators: 2 });
+    const decoded = await db.query<{ account: string; related: string }>(
+      `SELECT account, related FROM network_events WHERE name = 'GatewayFaultReported'`,
+    );
+    expect(decoded.every((r) => r.account === gateway.address.toLowerCase())).toBe(true);
   }, 120_000);
 
   test('governance: the owner and an announced audit config, pending until executed', async () => {

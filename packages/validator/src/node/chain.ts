@@ -16,6 +16,7 @@ import {
   gridAbi,
   isAudited,
   type ReadClient,
+  reportGatewayFault,
   revealVote,
   type WriteClient,
   withdrawEarnings,
@@ -93,6 +94,14 @@ export type ValidatorChain = {
     commitment: Hex;
   }): Promise<WriteOutcome>;
   revealVote(p: { leaf: Hex; vote: VoteName; evidenceHash: Hex; salt: Hex }): Promise<WriteOutcome>;
+  /** Puts on chain that the gateway that settled `leaf` served evidence the worker did not sign (no funds move). */
+  reportGatewayFault(p: {
+    batchId: bigint;
+    leaf: Hex;
+    proof: readonly Hex[];
+    reason: string;
+    evidenceHash: Hex;
+  }): Promise<WriteOutcome>;
   voteOf(leaf: Hex, validator: Address): Promise<OnchainVote>;
   getAudit(leaf: Hex): Promise<OnchainAudit>;
   finalize(leaf: Hex): Promise<WriteOutcome>;
@@ -212,6 +221,11 @@ export function createValidatorChain({
       ),
     revealVote: ({ leaf, vote, evidenceHash, salt }) =>
       revealVote(walletClient, { grid, leaf, vote, evidenceHash, salt }).then(
+        (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
+        refused,
+      ),
+    reportGatewayFault: ({ batchId, leaf, proof, reason, evidenceHash }) =>
+      reportGatewayFault(walletClient, { grid, batchId, leaf, proof, reason, evidenceHash }).then(
         (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
         refused,
       ),

@@ -133,6 +133,8 @@ export type AuditRecord = {
   abstainReason?: string | undefined;
   /** Reason codes of the gateway's evidence faults found in this job (it was abstained from, or failed on the worker's own faults). */
   gatewayFaults?: string[] | undefined;
+  /** The `reportGatewayFault` transaction of those faults (`already-reported` when the chain had one). */
+  faultReportTx?: string | undefined;
   verdict?: string | undefined;
 };
 

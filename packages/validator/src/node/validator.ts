@@ -38,6 +38,7 @@ import { createReexecuteChecker } from '../checkers/reexecute.ts';
 import type { Checker, CheckRequest, CheckResult, SignedScore } from '../checkers/types.ts';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import { type AuditClient, createAuditClient } from '../gateway/client.ts';
+import { evidenceHash } from '../judge/evidence.ts';
 import { commitmentFaults, type JudgeJob, judge, type Verdict } from '../judge/judge.ts';
 import { createValidatorChain, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
@@ -545,7 +546,7 @@ export async function startValidator(
     const job = await client.getJob(a.jobId);
     if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
       const detail = 'the gateway serves another receipt for this job than the batch holds';
-      gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
+      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
       abstain(a, detail, log);
       return;
     }
@@ -555,7 +556,7 @@ export async function startValidator(
       // Not provably the worker's receipt (a forged one): no verdict. The gateway settled it, so
       // it must hold the worker's signature.
       const detail = `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`;
-      gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
+      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
       abstain(a, detail, log);
       return;
     }
@@ -573,7 +574,7 @@ export async function startValidator(
     // Evidence that does not hash to the signed receipt is the gateway's doing: no need to score it.
     const unbound = commitmentFaults(evidence);
     if (unbound.length > 0) {
-      gatewayFault(a, stored.gateway, unbound, log);
+      await gatewayFault(a, stored.gateway, unbound, log);
       abstain(a, "the gateway's evidence does not hash to the worker-signed receipt", log);
       return;
     }
@@ -629,7 +630,7 @@ export async function startValidator(
     const v = judged.verdict;
     const checked = judged.checks[0]!.result;
     if (kept.length > 0) a.scores = kept;
-    if (v.gatewayFaults.length > 0) gatewayFault(a, stored.gateway, v.gatewayFaults, log);
+    if (v.gatewayFaults.length > 0) await gatewayFault(a, stored.gateway, v.gatewayFaults, log);
     if (v.verdict === 'abstain') {
       abstain(a, "the gateway's evidence does not reproduce the worker-signed receipt", log);
       return;
@@ -779,12 +780,12 @@ export async function startValidator(
    * Reports a gateway whose evidence does not reproduce what the worker signed: a warning naming
    * the gateway, the job and the reason codes (never prompt text), the counter, the state file.
    */
-  function gatewayFault(
+  async function gatewayFault(
     a: AuditRecord,
     gateway: Address,
     faults: readonly { code: string; detail: string }[],
     log: Logger,
-  ): void {
+  ): Promise<void> {
     const codes = [...new Set(faults.map((f) => f.code))];
     const key = gateway.toLowerCase();
     state.gatewayFaults[key] ??= {};
@@ -804,6 +805,40 @@ export async function startValidator(
       },
       'gateway fault: its audit evidence does not reproduce the worker-signed receipt',
     );
+    await reportOnChain(a, codes, faults, log);
+  }
+
+  /**
+   * Puts the fault on chain (`GatewayFaultReported`, shown on every dashboard): the first reason code,
+   * and the hash of every code and detail this node keeps in its state file. A report is a public
+   * record, not a penalty, and best effort: a failed send is logged; the counts above stand.
+   */
+  async function reportOnChain(
+    a: AuditRecord,
+    codes: readonly string[],
+    faults: readonly { code: string; detail: string }[],
+    log: Logger,
+  ): Promise<void> {
+    if (a.faultReportTx || codes.length === 0) return;
+    try {
+      const r = await chain.reportGatewayFault({
+        batchId: BigInt(a.batchId),
+        leaf: a.leaf,
+        proof: a.proof,
+        reason: codes[0]!,
+        evidenceHash: evidenceHash(faults.map((f) => ({ code: f.code, detail: f.detail }))),
+      });
+      if (r.status === 'sent') {
+        a.faultReportTx = r.hash;
+        log.info({ tx: r.hash, reason: codes[0] }, 'gateway fault reported on chain');
+      } else if (r.errorName === 'AlreadyReported') {
+        a.faultReportTx = 'already-reported';
+      } else {
+        log.warn({ error: r.errorName, reason: codes[0] }, 'the chain refused the gateway fault report');
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'reporting the gateway fault on chain failed');
+    }
   }
 
   function gatewayFaultTotal(): number {
