@@ -442,7 +442,7 @@ describe('what the user receives is what the worker signed (issue 9)', () => {
       const res = await chat(pinA);
       expect(res.status).toBe(502);
       expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
-        /without an end token/,
+        /is not an end token and completes no stop string/,
       );
     } finally {
       a.opts.script = undefined;
