@@ -23,6 +23,7 @@ import {
   AUDIT_HEADERS,
   auditRequestMessage,
   createLogger,
+  type ScoreResponse,
   type StartGatewayReturnType,
   startGateway,
 } from '../src/index.ts';
@@ -174,18 +175,7 @@ describe('cross-check scoring with real workers', () => {
         ...(i < 2 ? { worker: other.owner } : {}),
       });
       expect(r.status).toBe(200);
-      const body = (await r.json()) as {
-        worker: Address;
-        operator: Address;
-        score_job_id: Hex;
-        signature: Hex;
-        positions: {
-          token_id: number;
-          probability: number;
-          rank: number;
-          top: { token_id: number; probability: number }[];
-        }[];
-      };
+      const body = (await r.json()) as ScoreResponse;
       expect(body.worker).toBe(other.owner);
       expect(body.operator).toBe(other.operator);
       expect(body.positions.map((p) => p.token_id)).toEqual(job.output_token_ids);

@@ -24,6 +24,7 @@ import {
   auditRequestMessage,
   createLogger,
   createStorage,
+  type ScoreResponse,
   type StartGatewayReturnType,
   startGateway,
 } from '../src/index.ts';
@@ -129,18 +130,7 @@ const scoreBody = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-type ScoreAnswer = {
-  worker: Address;
-  operator: Address;
-  score_job_id: Hex;
-  signature: Hex;
-  positions: {
-    token_id: number;
-    probability: number;
-    rank: number;
-    top: { token_id: number; probability: number }[];
-  }[];
-};
+type ScoreAnswer = ScoreResponse;
 
 /** Who signed an answer's scores, for the request it answers (null: not a valid signature). */
 async function scoreSigner(body: ReturnType<typeof scoreBody>, answer: ScoreAnswer): Promise<Address | null> {

@@ -167,6 +167,39 @@ async function jobs() {
   return { honestGreedy, honestSeeded, fabricated, truncated };
 }
 
+/**
+ * Settles `served` (evidence as the test gateway serves it) as batch `batchId` on a fake chain, runs a
+ * validator over it once, and returns what it did: its status, state file audits by job, and log lines.
+ */
+async function judgeServed(batchId: bigint, served: Parameters<AuditGateway['addBatch']>[1]) {
+  const batch = gateway.addBatch(batchId, served);
+  const chain = fakeChain();
+  chain.settle(
+    batchId,
+    batch.root,
+    GATEWAY,
+    served.map((c) => c.receipt),
+  );
+  chain.mine(3n);
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+  const v = await startValidator(await options({ metrics: { port: 0, host: '127.0.0.1' } }), {
+    chain: chain.chain,
+    logger,
+  });
+  running.push(v);
+  await v.poll();
+  const s = v.status();
+  const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
+  const byJob = new Map(
+    (Object.values(file.audits) as { jobId: Hex; vote?: string; gatewayFaults?: string[] }[]).map((a) => [
+      a.jobId,
+      a,
+    ]),
+  );
+  return { chain, lines, v, s, file, byJob };
+}
+
 describe('start-up', () => {
   test('refuses without a validator bond, naming the command', async () => {
     const chain = fakeChain({ owner: null });
@@ -611,35 +644,11 @@ describe('the audit loop', () => {
       },
       await signed(j.fabricated), // a genuine cheat, consistent evidence: still FAILed
     ];
-    const batch = gateway.addBatch(8n, served);
-    const chain = fakeChain();
-    chain.settle(
-      8n,
-      batch.root,
-      GATEWAY,
-      served.map((c) => c.receipt),
-    );
-    chain.mine(3n);
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
-    const v = await startValidator(await options({ metrics: { port: 0, host: '127.0.0.1' } }), {
-      chain: chain.chain,
-      logger,
-    });
-    running.push(v);
-    await v.poll();
-    const s = v.status();
+    const { chain, lines, v, s, file, byJob } = await judgeServed(8n, served);
     expect(s.audits).toMatchObject({ abstained: 3, committed: 1 });
     // Only the cheat's vote was committed, and it is a FAIL; no honest worker is voted on at all.
     const commits = chain.calls.filter((c) => c.fn === 'commitVote');
     expect(commits.map((c) => (c.args[1] as { jobId: Hex }).jobId)).toEqual([j.fabricated.jobId]);
-    const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
-    const byJob = new Map(
-      (Object.values(file.audits) as { jobId: Hex; vote?: string; gatewayFaults?: string[] }[]).map((a) => [
-        a.jobId,
-        a,
-      ]),
-    );
     expect(byJob.get(j.fabricated.jobId)!.vote).toBe('fail');
     expect(byJob.get(j.honestSeeded.jobId)).toMatchObject({ gatewayFaults: [HardReason.requestHash] });
     expect(byJob.get(j.honestSeeded.jobId)!.vote).toBeUndefined();
@@ -745,33 +754,9 @@ describe('the audit loop', () => {
       { ...(await signed(ollama)), sampler: CANONICAL_SAMPLER },
       { ...(await signed(honest)), input: altered },
     ];
-    const batch = gateway.addBatch(10n, served);
-    const chain = fakeChain();
-    chain.settle(
-      10n,
-      batch.root,
-      GATEWAY,
-      served.map((c) => c.receipt),
-    );
-    chain.mine(3n);
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
-    const v = await startValidator(await options({ metrics: { port: 0, host: '127.0.0.1' } }), {
-      chain: chain.chain,
-      logger,
-    });
-    running.push(v);
-    await v.poll();
-    const s = v.status();
+    const { chain, lines, v, s, byJob } = await judgeServed(10n, served);
     expect(s.audits).toMatchObject({ abstained: 2, committed: 0 });
     expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
-    const file = JSON.parse(await readFile(s.stateFile, 'utf8'));
-    const byJob = new Map(
-      (Object.values(file.audits) as { jobId: Hex; vote?: string; gatewayFaults?: string[] }[]).map((a) => [
-        a.jobId,
-        a,
-      ]),
-    );
     expect(byJob.get(ollama.jobId)).toMatchObject({ gatewayFaults: [HardReason.requestHash] });
     expect(byJob.get(honest.jobId)).toMatchObject({ gatewayFaults: [HardReason.promptMismatch] });
     expect([...byJob.values()].every((a) => a.vote === undefined)).toBe(true);

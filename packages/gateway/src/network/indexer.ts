@@ -59,6 +59,21 @@ export type Leases = {
 
 class ReorgDuringFetch extends Error {}
 
+/** The decoded columns of `network_events`, in table order: name through args. */
+function decodedColumns(e: IndexedEvent) {
+  return [
+    e.name,
+    e.kind,
+    e.role,
+    e.account?.toLowerCase() ?? null,
+    e.related?.toLowerCase() ?? null,
+    e.modelId,
+    e.batchId?.toString() ?? null,
+    e.amount?.toString() ?? null,
+    JSON.stringify(e.args),
+  ];
+}
+
 function isRangeError(error: unknown): boolean {
   const text =
     String((error as { details?: string })?.details ?? '') + String((error as Error)?.message ?? '');
@@ -310,19 +325,7 @@ export function createIndexer({
           `UPDATE network_events SET name = $3, kind = $4, role = $5, account = $6, related = $7, model_id = $8,
              batch_id = $9, amount = $10, args = $11::jsonb
            WHERE block_number = $1 AND log_index = $2 AND name IS NULL`,
-          [
-            e.blockNumber.toString(),
-            e.logIndex,
-            e.name,
-            e.kind,
-            e.role,
-            e.account?.toLowerCase() ?? null,
-            e.related?.toLowerCase() ?? null,
-            e.modelId,
-            e.batchId?.toString() ?? null,
-            e.amount?.toString() ?? null,
-            JSON.stringify(e.args),
-          ],
+          [e.blockNumber.toString(), e.logIndex, ...decodedColumns(e)],
         );
       }
       await rebuildState(tx);
@@ -478,15 +481,7 @@ export function createIndexer({
             e.blockHash,
             e.txHash,
             e.blockTime,
-            e.name,
-            e.kind,
-            e.role,
-            e.account?.toLowerCase() ?? null,
-            e.related?.toLowerCase() ?? null,
-            e.modelId,
-            e.batchId?.toString() ?? null,
-            e.amount?.toString() ?? null,
-            JSON.stringify(e.args),
+            ...decodedColumns(e),
             JSON.stringify(e.topics),
             e.data,
           ],

@@ -124,7 +124,8 @@ const scorersSchema = z.object({
   data: z.array(z.object({ worker: address, operator: address })).max(10_000),
 });
 
-const scoreSchema = z.object({
+/** `POST /v1/audit/score` answer, as the gateway serves it. */
+export const scoreResponseSchema = z.object({
   worker: address,
   operator: address,
   score_job_id: hex32,
@@ -333,7 +334,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         exclude_worker: req.excludeWorker,
         ...(req.worker ? { worker: req.worker } : {}),
       };
-      const s = parse(scoreSchema, await request('POST', '/v1/audit/score', body, signal), 'score');
+      const s = parse(scoreResponseSchema, await request('POST', '/v1/audit/score', body, signal), 'score');
       return {
         worker: s.worker,
         operator: s.operator,
