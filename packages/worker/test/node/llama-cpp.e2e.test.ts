@@ -8,12 +8,11 @@ import {
   computeRequestHash,
   computeTextFee,
   receiptFromJson,
-  receiptTypedData,
   scoreAttestation,
   scoreTypedData,
 } from '@aipg/core';
 import { createTokenizer, type EnsureModelReturnType, ensureModel, type Tokenizer } from '@aipg/inference';
-import { recoverTypedDataAddress, verifyTypedData } from 'viem';
+import { recoverTypedDataAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkerOptions, startWorker, type Worker } from '../../src/index.ts';
 import { RATES, setupChain, type TestChain } from './helpers/chain.ts';
@@ -126,13 +125,7 @@ describe('a worker on the embedded llama.cpp backend', () => {
       }),
     );
     expect(receipt.worker).toBe(chain.account(OPERATOR).address);
-    expect(
-      await verifyTypedData({
-        address: chain.account(OPERATOR).address,
-        ...receiptTypedData(receipt, chain.chainId, chain.grid),
-        signature: frame.signature,
-      }),
-    ).toBe(true);
+    expect(await chain.receiptSignedBy(OPERATOR, receipt, frame.signature)).toBe(true);
   });
 
   it("runs the gateway's ids exactly: ids for another text give that text's answer", async () => {

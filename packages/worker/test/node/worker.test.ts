@@ -263,13 +263,7 @@ describe('a bonded worker on the gateway protocol', () => {
     });
     expect(Number(receipt.completedAt)).toBeGreaterThanOrEqual(before);
     expect(Number(receipt.completedAt)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
-    expect(
-      await verifyTypedData({
-        address: chain.account(OPERATOR).address,
-        ...receiptTypedData(receipt, chain.chainId, chain.grid),
-        signature: frame.signature,
-      }),
-    ).toBe(true);
+    expect(await chain.receiptSignedBy(OPERATOR, receipt, frame.signature)).toBe(true);
     // Signed for this Grid only: another verifying contract does not verify.
     expect(
       await verifyTypedData({
@@ -391,13 +385,7 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(receipt.requestHash).toBe(computeRequestHash(gatewayIds, handle.job.params, CANONICAL_SAMPLER));
     expect(receipt.requestHash).not.toBe(computeRequestHash(gatewayIds, handle.job.params, 'ollama'));
     expect(receipt.inputUnits).toBe(BigInt(gatewayIds.length));
-    expect(
-      await verifyTypedData({
-        address: chain.account(OPERATOR).address,
-        ...receiptTypedData(receipt, chain.chainId, chain.grid),
-        signature: frame.signature,
-      }),
-    ).toBe(true);
+    expect(await chain.receiptSignedBy(OPERATOR, receipt, frame.signature)).toBe(true);
   });
 
   it('refuses prompt ids outside the vocabulary for good, and a prompt its backend would tokenize otherwise (retryable), signing nothing', async () => {
@@ -603,13 +591,7 @@ describe('devnet adversaries over the gateway protocol', () => {
     const receipt = receiptFromJson(frame.receipt);
     expect(receipt.requestHash).toBe(computeRequestHash(job.promptTokenIds, job.params, CANONICAL_SAMPLER));
     expect(receipt.outputHash).toBe(computeOutputHash(out.ids, 'stop'));
-    expect(
-      await verifyTypedData({
-        address: chain.account(OPERATOR).address,
-        ...receiptTypedData(receipt, chain.chainId, chain.grid),
-        signature: frame.signature,
-      }),
-    ).toBe(true);
+    expect(await chain.receiptSignedBy(OPERATOR, receipt, frame.signature)).toBe(true);
     // The lie is on the wire only: a `text` field the v3 schemas do not know.
     const raw = conn.rawFrames.filter((f) => (f as { jobId?: string }).jobId === job.jobId) as {
       type: string;
@@ -651,13 +633,7 @@ describe('devnet adversaries over the gateway protocol', () => {
         rates: { inputPerMTokens: RATES.inputPerMTokens, outputPerMTokens: RATES.outputPerMTokens },
       }),
     );
-    expect(
-      await verifyTypedData({
-        address: chain.account(OPERATOR).address,
-        ...receiptTypedData(receipt, chain.chainId, chain.grid),
-        signature: frame.signature,
-      }),
-    ).toBe(true);
+    expect(await chain.receiptSignedBy(OPERATOR, receipt, frame.signature)).toBe(true);
     expect(conn.invalidFrames).toEqual([]);
   });
 });

@@ -7,8 +7,8 @@ import {
   requestUnbond,
   startDevChain,
 } from '@aipg/chain';
-import { parseAipg } from '@aipg/core';
-import { type Address, type Hex, keccak256, numberToHex, pad, toHex } from 'viem';
+import { parseAipg, type Receipt, receiptTypedData } from '@aipg/core';
+import { type Address, type Hex, keccak256, numberToHex, pad, toHex, verifyTypedData } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { BackendModel } from '../../../src/backends/types.ts';
 
@@ -71,6 +71,14 @@ export async function setupChain({ chainId }: { chainId?: number } = {}) {
       await publicClient.request({
         method: 'anvil_setStorageAt' as never,
         params: [grid, WORKER_BONDING_SLOT, pad(numberToHex(parseAipg(amount)), { size: 32 })] as never,
+      });
+    },
+    /** Whether `signature` is test account `i`'s EIP-712 signature of `receipt` for this Grid. */
+    receiptSignedBy(i: number, receipt: Receipt, signature: Hex) {
+      return verifyTypedData({
+        address: (anvilTestAccounts[i] as { address: Address }).address,
+        ...receiptTypedData(receipt, dev.anvil.chainId, grid),
+        signature,
       });
     },
     stop: () => dev.stop(),
