@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   applyChatTemplate,
   CHAT_TEMPLATE,
+  createLlamaEngine,
   createTokenizer,
   ensureModel,
   extractTokenizerFile,
@@ -38,9 +39,10 @@ describe('makeGguf', () => {
     }
   });
 
-  test('tiny is ~100k parameters and small a few million', () => {
+  test('tiny is ~100k parameters, context half a million and small a few million', () => {
     expect(MODEL_PRESETS.tiny.parameterCount).toBeGreaterThan(50_000);
     expect(MODEL_PRESETS.tiny.parameterCount).toBeLessThan(200_000);
+    expect(MODEL_PRESETS.context.parameterCount).toBeLessThan(1_000_000);
     expect(MODEL_PRESETS.small.parameterCount).toBeGreaterThan(1_000_000);
     expect(MODEL_PRESETS.small.parameterCount).toBeLessThan(10_000_000);
   });
@@ -54,6 +56,78 @@ describe('makeGguf', () => {
 
   test('rejects an impossible shape', () => {
     expect(() => makeGguf({ ...MODEL_PRESETS.tiny.config, headCount: 5 })).toThrow(RangeError);
+    const context = MODEL_PRESETS.context.config.context;
+    // More topics than a head holds, or a model whose heads do not share key/value heads.
+    expect(() => makeGguf({ ...MODEL_PRESETS.context.config, context: { ...context, topics: 40 } })).toThrow(
+      RangeError,
+    );
+    expect(() => makeGguf({ ...MODEL_PRESETS.context.config, headCountKv: 4 })).toThrow(RangeError);
+  });
+
+  test('editWeights: the weights as stored; unchanged they write the same bytes, fewer levels a coarser Q8_0 grid', () => {
+    const config = MODEL_PRESETS.small.config;
+    const seen: string[] = [];
+    const same = makeGguf(config, {
+      editWeights: (tensors) => {
+        for (const t of tensors) seen.push(`${t.name}:${t.type}:${t.levels}`);
+      },
+    });
+    expect(sha256(same.bytes)).toBe(MODEL_PRESETS.small.weightsHash);
+    expect(seen).toContain('output.weight:q8_0:127');
+    expect(seen).toContain('blk.0.attn_norm.weight:f32:127');
+
+    // 6 bits: every stored int8 of a re-quantized block is a multiple of ⌊127 / 31⌋ = 4.
+    const coarse = makeGguf(config, {
+      editWeights: (tensors) => {
+        for (const t of tensors) if (t.type === 'q8_0') t.levels = 31;
+      },
+    });
+    expect(coarse.bytes.length).toBe(same.bytes.length);
+    expect(sha256(coarse.bytes)).not.toBe(MODEL_PRESETS.small.weightsHash);
+    const tail = coarse.bytes.subarray(coarse.bytes.length - 34 * 64);
+    for (let b = 0; b < 64; b++)
+      for (let j = 0; j < 32; j++) expect(Math.abs(((tail[b * 34 + 2 + j]! << 24) >> 24) % 4)).toBe(0);
+
+    expect(() =>
+      makeGguf(config, {
+        editWeights: (tensors) => {
+          tensors[0]!.data = new Float32Array(3);
+        },
+      }),
+    ).toThrow(RangeError);
+  });
+});
+
+describe('the context preset', () => {
+  test("its outputs depend on the prompt: dropping the system message moves a token's log-probability by nats, not hundredths", async () => {
+    const shift = async (preset: 'small' | 'context') => {
+      const { path } = await ensureModel({ dir, preset });
+      const engine = await createLlamaEngine({ modelPath: path, threads: 1, contextSize: 512 });
+      try {
+        const messages = [
+          { role: 'system' as const, content: 'You write about rivers, bridges and the sea.' },
+          { role: 'user' as const, content: 'Tell me 3 things about the world today' },
+        ];
+        const withSystem = engine.chatPromptTokenIds(messages);
+        const without = engine.chatPromptTokenIds(messages.slice(1));
+        const { outputTokenIds } = await engine.generate({
+          promptTokenIds: withSystem,
+          params: { maxTokens: 32, temperature: 0.9, topP: 1, seed: 5, stop: [] },
+        });
+        const a = await engine.score({ promptTokenIds: withSystem, outputTokenIds, topK: 1 });
+        const b = await engine.score({ promptTokenIds: without, outputTokenIds, topK: 1 });
+        const d = a.positions.map((p, i) => Math.abs(Math.log(p.probability / b.positions[i]!.probability)));
+        return { max: Math.max(...d), mean: d.reduce((x, y) => x + y, 0) / d.length };
+      } finally {
+        await engine.close();
+      }
+    };
+    const context = await shift('context');
+    const small = await shift('small');
+    expect(context.mean).toBeGreaterThan(0.3);
+    expect(context.max).toBeGreaterThan(1.5);
+    expect(small.max).toBeLessThan(0.3);
+    expect(context.mean).toBeGreaterThan(10 * small.mean);
   });
 });
 

@@ -454,6 +454,7 @@ describe('fabricated outputs', () => {
             HardReason.seededMismatch,
             HardReason.outsideTopP,
             HardReason.belowFloor,
+            HardReason.repeatedMismatch,
           ].includes(x as never),
         ),
       ).toBe(true);
@@ -535,6 +536,7 @@ describe('substituted model', () => {
             HardReason.seededMismatch,
             HardReason.outsideTopP,
             HardReason.belowFloor,
+            HardReason.repeatedMismatch,
           ].includes(x as never),
         ),
       ).toBe(true);
@@ -655,13 +657,15 @@ describe('the replay agrees with the engine', () => {
     expect(compared).toBeGreaterThan(20);
   });
 
-  test('honest scores moved by up to the noise budget never fail; beyond it cheats still do', async () => {
+  test('honest scores moved by up to repeatNoise everywhere, and by the whole budget at a few positions, never fail', async () => {
     const rand = prng(23);
-    const jitter = (positions: readonly ScoredPosition[], noise: number) =>
-      positions.map((p) => {
+    const { logitNoise, repeatNoise, repeatMinCount } = DEFAULT_THRESHOLDS;
+    // Every logit of a position moved by up to ±noise (probabilities by e^±noise, renormalised).
+    const jitter = (positions: readonly ScoredPosition[], noiseAt: (i: number) => number) =>
+      positions.map((p, i) => {
         const moved = p.top.map((t) => ({
           tokenId: t.tokenId,
-          probability: t.probability * Math.exp((2 * rand() - 1) * noise),
+          probability: t.probability * Math.exp((2 * rand() - 1) * noiseAt(i)),
         }));
         const z = moved.reduce((a, t) => a + t.probability, 0);
         const top = moved
@@ -674,13 +678,80 @@ describe('the replay agrees with the engine', () => {
       const params = i % 3 === 0 ? greedy(40) : seeded(100 + i, 40, 0.3 + 0.08 * i, i % 2 ? 0.8 : 1);
       const c = await honest(chat(`noise ${i}`), params);
       const r = await checked(c);
-      const v = judge({
-        job: judgeJob(c),
-        scores: { positions: jitter(r.scores!.positions, DEFAULT_THRESHOLDS.logitNoise) },
-        expectedPromptTokenIds: r.expectedPromptTokenIds,
-        modelInfo: r.modelInfo,
-      });
-      expect(v.reasons, JSON.stringify(params)).toEqual([]);
+      // The whole per-token budget at repeatMinCount − 1 positions, repeatNoise at the others.
+      const loud = new Set([3, 17, 29].slice(0, repeatMinCount - 1));
+      for (const noiseAt of [() => repeatNoise, (k: number) => (loud.has(k) ? logitNoise : repeatNoise)]) {
+        const v = judge({
+          job: judgeJob(c),
+          scores: { positions: jitter(r.scores!.positions, noiseAt) },
+          expectedPromptTokenIds: r.expectedPromptTokenIds,
+          modelInfo: r.modelInfo,
+        });
+        expect(v.reasons, JSON.stringify(params)).toEqual([]);
+        expect(v.evidence.stats.overRepeatNoise).toBeLessThan(repeatMinCount);
+      }
+    }
+  });
+});
+
+describe('REPEATED_MISMATCH: a near copy of the model', () => {
+  /**
+   * The validator's scores of an honest greedy job with the runner-up made likelier than the
+   * claimed token by `nats` at each of `positions`: the claimed tokens then need nats / 2 of
+   * logit noise each, as where a slightly different model (a re-quantization) flips near-ties.
+   */
+  async function flipped(positions: readonly number[], nats: number, sampler = CANONICAL_SAMPLER) {
+    const c = recommit(await honest(chat('a b c'), greedy(48)), { sampler });
+    const r = await checked(c);
+    expect(c.outputTokenIds.length).toBeGreaterThan(Math.max(...positions));
+    const scores = r.scores!.positions.map((p, i) => {
+      if (!positions.includes(i)) return p;
+      const [best, second] = p.top;
+      expect(best!.tokenId).toBe(p.tokenId);
+      const top = [
+        { tokenId: second!.tokenId, probability: best!.probability * Math.exp(nats) },
+        ...p.top.filter((t) => t.tokenId !== second!.tokenId),
+      ];
+      const z = top.reduce((a, t) => a + t.probability, 0);
+      const scaled = top.map((t) => ({ ...t, probability: t.probability / z }));
+      return { ...p, probability: p.probability / z, rank: 1, top: scaled };
+    });
+    return judge({
+      job: judgeJob(c),
+      scores: { positions: scores },
+      expectedPromptTokenIds: r.expectedPromptTokenIds,
+      modelInfo: r.modelInfo,
+    });
+  }
+  const { logitNoise, repeatNoise, repeatMinCount } = DEFAULT_THRESHOLDS;
+  const at = [1, 3, 5, 7, 9, 11, 13, 15].slice(0, repeatMinCount);
+  // Each flip needs (repeatNoise + logitNoise) / 2 nats: over repeatNoise, within the per-token budget.
+  const between = repeatNoise + logitNoise;
+
+  test('repeatMinCount tokens each within the per-token budget but over repeatNoise fail the job', async () => {
+    const v = await flipped(at, between);
+    expect(codes(v)).toEqual([HardReason.repeatedMismatch]);
+    expect(REASON_FAULT[HardReason.repeatedMismatch]).toBe('worker');
+    expect(v.evidence.stats.overRepeatNoise).toBe(repeatMinCount);
+    expect(v.evidence.stats.noiseProfile[repeatMinCount - 1]).toBeCloseTo(between / 2, 6);
+    expect(v.reasons[0]!.detail).toMatch(
+      new RegExp(`${repeatMinCount} tokens each need more than ${repeatNoise}`),
+    );
+    expect(v.evidenceHash).toBe(evidenceHash(v.reasons));
+  });
+
+  test("a greedy job of another engine's sampler keeps the per-token rule only", async () => {
+    // Its kernels (F16 attention accumulation) drift further than the canonical engine's.
+    const v = await flipped(at, between, 'ollama');
+    expect(v.verdict).toBe('pass');
+    expect(v.evidence.stats.noiseProfile).toEqual([]);
+    expect(codes(await flipped(at, 2 * logitNoise + 0.05, 'ollama'))).toEqual([HardReason.greedyMismatch]);
+  });
+
+  test('one fewer, or as many within repeatNoise, pass (soft near-ties only)', async () => {
+    for (const v of [await flipped(at.slice(1), between), await flipped(at, repeatNoise)]) {
+      expect(v.verdict).toBe('pass');
+      expect(v.soft.map((x) => x.code)).toContain(SoftSignal.greedyNearTie);
     }
   });
 });

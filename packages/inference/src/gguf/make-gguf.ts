@@ -18,6 +18,7 @@ import {
   EOS_ID,
   GRAMMAR,
   JUNK_WEIGHT,
+  TokenType,
   UNK_ID,
   UNLISTED_WEIGHT,
   type VocabEntry,
@@ -43,6 +44,56 @@ export type GgufConfig = {
   blockStd: number;
   /** `tokenizer.chat_template`; default the project's CHAT_TEMPLATE. */
   chatTemplate?: string | undefined;
+  /** A planted context channel (the `context` preset); none by default. */
+  context?: GgufContextConfig | undefined;
+};
+
+/**
+ * Context channels planted in the first block, so that the prompt (a system message, earlier
+ * turns) moves the next-token distribution by nats, as in a trained model; without them the blocks
+ * are random noise of `blockStd` and the grammar reads only the previous token, so a model hardly
+ * notices its prompt.
+ * - Topics: every token belongs to one (words round-robin within their class, other tokens by id).
+ *   Head 0 has no query, so it attends to every position so far equally and carries the topic
+ *   shares of the whole context into the residual stream; the output layer adds `gain` nats times
+ *   the share of a word's topic to its logit (tokens without a topic get the mean, so the
+ *   grammar's class balance holds while no topic dominates). The text drifts towards the topics of
+ *   its prompt and of what it has written.
+ * - The system message: head 1 attends (almost) only to a `<|system|>` token wherever it is, and
+ *   writes whether there is one; the output layer adds `systemGain` nats to the words of topic 0
+ *   when there is. A system message sets the register of the whole answer, however long.
+ */
+export type GgufContextConfig = {
+  /** Number of topics: at least 2, fewer than the head dimension − 2. */
+  topics: number;
+  /** Nats per unit topic share of the context (a share moving by 0.1 moves a word by gain/10). */
+  gain: number;
+  /** Nats added to the words of topic 0 when the prompt has a system message. */
+  systemGain: number;
+};
+
+/**
+ * One weight tensor as the file will store it, for `MakeGgufOptions.editWeights`. `data` holds the
+ * stored values (a Q8_0 tensor's already dequantized); `levels` is the largest integer of a Q8_0
+ * block (127): with fewer, each block of 32 is re-quantized to the grid absmax·{−levels…levels}/levels,
+ * still written as Q8_0 (each integer times ⌊127 / levels⌋, the scale divided by it), so llama.cpp runs
+ * exactly those levels along the same kernels as the original.
+ */
+export type GgufTensorEdit = {
+  readonly name: string;
+  /** [ne0, ne1] for a matrix (row r = data[r·ne0, (r+1)·ne0)), [n] for a vector. */
+  readonly dims: readonly number[];
+  readonly type: 'f32' | 'q8_0';
+  data: Float32Array;
+  levels: number;
+};
+
+export type MakeGgufOptions = {
+  /**
+   * Edits the weights before they are written: twins of a model for tests and calibration
+   * (re-quantized to fewer levels, noised), never a preset (their hashes are pinned).
+   */
+  editWeights?: ((tensors: GgufTensorEdit[]) => void) | undefined;
 };
 
 export type GgufModel = { bytes: Uint8Array; parameterCount: number; vocabSize: number };
@@ -52,10 +103,12 @@ const GGML_TYPE_F32 = 0;
 const GGML_TYPE_Q8_0 = 8;
 const GGUF_TYPE = { u32: 4, i32: 5, f32: 6, bool: 7, str: 8, arr: 9 } as const;
 
-export function makeGguf(config: GgufConfig): GgufModel {
+export function makeGguf(config: GgufConfig, options: MakeGgufOptions = {}): GgufModel {
   validate(config);
   const vocab = buildVocab();
   const tensors = buildTensors(config, vocab);
+  if (config.context) plantContext(config, config.context, vocab, tensors);
+  if (options.editWeights) editWeights(tensors, options.editWeights);
   const w = new Writer();
 
   type Kv =
@@ -168,13 +221,22 @@ function validate(c: GgufConfig): void {
     c.blockCount >= 1 &&
     c.feedForwardLength >= 1 &&
     c.contextLength >= 16 &&
-    Number.isInteger(c.seed);
+    Number.isInteger(c.seed) &&
+    (c.context === undefined ||
+      (Number.isInteger(c.context.topics) &&
+        c.context.topics >= 2 &&
+        c.context.topics < c.embeddingLength / c.headCount - 2 &&
+        c.headCount >= 2 &&
+        c.headCount / c.headCountKv >= 2 &&
+        c.embeddingLength > WORD_CLASSES.length + 1 + 2 * (c.context.topics + 1) &&
+        Number.isFinite(c.context.gain) &&
+        Number.isFinite(c.context.systemGain)));
   if (!ok) throw new RangeError(`invalid GGUF config: ${JSON.stringify(c)}`);
 }
 
 // ── weights ──────────────────────────────────────────────────────────────────────────────────
 
-type Tensor = { name: string; dims: number[]; data: Float32Array; q8: boolean };
+type Tensor = { name: string; dims: number[]; data: Float32Array; q8: boolean; levels?: number };
 
 /** mulberry32: a 32-bit PRNG made of integer operations only. */
 function prng(seed: number): () => number {
@@ -265,6 +327,120 @@ function buildTensors(c: GgufConfig, vocab: readonly VocabEntry[]): Tensor[] {
 }
 
 /**
+ * The context channels of `GgufContextConfig`, written over the generated weights (the draws of the
+ * PRNG stay those of the base model). Residual-stream axes after the bias: T + 1 source axes (a
+ * token's topic, and one for `<|system|>`, in its embedding) and T + 1 context axes (the topic
+ * shares of the context, and whether it holds a system message: written by block 0's heads 0 and
+ * 1, which share key/value head 0); blocks write none of them otherwise.
+ */
+function plantContext(
+  c: GgufConfig,
+  ctx: GgufContextConfig,
+  vocab: readonly VocabEntry[],
+  tensors: Tensor[],
+) {
+  const E = c.embeddingLength;
+  const T = ctx.topics;
+  const SRC = WORD_CLASSES.length + 1;
+  const SRC_SYS = SRC + T;
+  const CTX = SRC + T + 1;
+  const CTX_SYS = CTX + T;
+  const END = CTX + T + 1;
+  const BIAS = WORD_CLASSES.length;
+  const free = E - WORD_CLASSES.length - 1;
+  const headDim = E / c.headCount;
+  const tensor = (name: string) => tensors.find((t) => t.name === name)!;
+  const rows = (t: Tensor, from: number, to: number) => t.data.fill(0, from * t.dims[0]!, to * t.dims[0]!);
+  const system = vocab.findIndex((v) => v.piece === '<|system|>');
+
+  // Topics: words round-robin within their class; every other token a source topic by id only.
+  const source = new Int32Array(vocab.length);
+  const output = new Int32Array(vocab.length).fill(-1);
+  const seen = new Map<WordClass, number>();
+  for (const [id, v] of vocab.entries()) {
+    if (v.type === TokenType.normal && v.piece.startsWith('▁') && v.piece.length > 1) {
+      const n = seen.get(v.cls) ?? 0;
+      seen.set(v.cls, n + 1);
+      output[id] = n % T;
+      source[id] = n % T;
+    } else source[id] = id % T;
+  }
+
+  // Embeddings: the source axes replace the noise there, with the same energy (so RMSNorm scales
+  // the stream as before): amplitude s with s² = 2(T + 1)·σ², σ² = 1/free the noise per free axis.
+  const s = Math.sqrt((2 * (T + 1)) / free);
+  const rms = Math.sqrt(3 / E); // what RMSNorm divides by: class, bias and noise energy 1 each
+  const embd = tensor('token_embd.weight');
+  for (let id = 0; id < vocab.length; id++) {
+    const row = embd.data.subarray(id * E, (id + 1) * E);
+    row.fill(0, SRC, END);
+    row[SRC + source[id]!] = s;
+    if (id === system) row[SRC_SYS] = 1;
+  }
+  for (const t of tensors) if (/^blk\.\d+\.(attn_output|ffn_down)\.weight$/.test(t.name)) rows(t, SRC, END);
+
+  const q = tensor('blk.0.attn_q.weight');
+  const k = tensor('blk.0.attn_k.weight');
+  const v = tensor('blk.0.attn_v.weight');
+  const o = tensor('blk.0.attn_output.weight');
+  const g = 0.1; // context axes ≤ g·(amplitude/rms): small beside the stream's norm
+  // Head 0: no query (every score 0: equal attention to each position so far); value dims [0, T)
+  // read the topic axes; the output projection writes dim t to context axis t.
+  rows(q, 0, 2 * headDim);
+  rows(v, 0, T + 1);
+  for (let t = 0; t < T; t++) {
+    v.data[t * E + SRC + t] = 1;
+    o.data[(CTX + t) * E + t] = g;
+  }
+  // Head 1: query and key only in the slowest rotary pair (RoPE turns it by < 0.2 rad over 1,000
+  // positions): the query reads the bias axis (every token), the key the system axis, so a
+  // `<|system|>` token scores ~12 and every other 0: all the attention goes to it when there is
+  // one. Value dim T reads the system axis; the output projection writes it to the system context
+  // axis (0 without a system message: the average of zeros).
+  const pair = headDim - 2;
+  const rmsSystem = Math.sqrt(4 / E); // the `<|system|>` embedding carries one axis more
+  rows(k, pair, headDim);
+  k.data[pair * E + SRC_SYS] = 1;
+  q.data[(headDim + pair) * E + BIAS] = 12 * Math.sqrt(headDim) * rms * rmsSystem;
+  v.data[T * E + SRC_SYS] = 1;
+  o.data[CTX_SYS * E + headDim + T] = g;
+
+  // Output layer: logit += gain · share of the word's topic (tokens without a topic: the mean),
+  // + systemGain for topic-0 words with a system message. A share σ reaches the normalized
+  // stream as g·(s/rms)·σ/rms; the system flag as g·(1/rmsSystem)/rms.
+  const w = (ctx.gain * rms * rms) / (g * s);
+  const wSystem = (ctx.systemGain * rms * rmsSystem) / g;
+  const out = tensor('output.weight');
+  for (let id = 0; id < vocab.length; id++) {
+    const row = out.data.subarray(id * E, (id + 1) * E);
+    row.fill(0, SRC, END);
+    if (output[id]! >= 0) row[CTX + output[id]!] = w;
+    else row.fill(w / T, CTX, CTX + T);
+    if (output[id] === 0) row[CTX_SYS] = wSystem;
+  }
+}
+
+/** Hands the weights to `edit` as the file stores them, then writes what it left. */
+function editWeights(tensors: Tensor[], edit: (tensors: GgufTensorEdit[]) => void): void {
+  const views: GgufTensorEdit[] = tensors.map((t) => ({
+    name: t.name,
+    dims: [...t.dims],
+    type: t.q8 ? 'q8_0' : 'f32',
+    data: t.q8 ? dequantizeQ8(t.data) : t.data.slice(),
+    levels: Q8_LEVELS,
+  }));
+  edit(views);
+  for (const [i, t] of tensors.entries()) {
+    const v = views[i]!;
+    const levels = v.levels;
+    if (v.data.length !== t.data.length || !Number.isInteger(levels) || levels < 1 || levels > Q8_LEVELS)
+      throw new RangeError(`invalid edit of ${t.name}: ${v.data.length} values, ${levels} levels`);
+    t.data = v.data;
+    if (t.q8) t.levels = levels;
+  }
+}
+
+/**
  * ln(n) for a positive integer from exact arithmetic only (Math.log is not guaranteed to be
  * bit-identical across JS engines): n = 2^k·m with m in [1, 2), ln m = 2·atanh((m−1)/(m+1)).
  */
@@ -292,23 +468,55 @@ function atanhLn(m: number): number {
 
 // ── encoding ─────────────────────────────────────────────────────────────────────────────────
 
+const Q8_LEVELS = 127;
+
+/**
+ * Q8_0: blocks of 32 values as an f16 scale and 32 int8. A block of `levels` < 127 is quantized to
+ * ±levels by absmax, each integer stored times m = ⌊127 / levels⌋ and the scale divided by m.
+ */
 function encodeTensor(t: Tensor): Uint8Array {
   if (!t.q8) return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength).slice();
+  const levels = t.levels ?? Q8_LEVELS;
+  const m = Math.floor(Q8_LEVELS / levels);
   const blocks = t.data.length / 32;
   const out = new Uint8Array(blocks * 34);
   const view = new DataView(out.buffer);
   for (let b = 0; b < blocks; b++) {
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(t.data[b * 32 + j]!));
-    const d = amax / 127;
+    const d = amax / levels;
     const inv = d ? 1 / d : 0;
-    view.setUint16(b * 34, f32ToF16(d), true);
+    view.setUint16(b * 34, f32ToF16(d / m), true);
     for (let j = 0; j < 32; j++) {
-      const q = Math.max(-127, Math.min(127, Math.round(t.data[b * 32 + j]! * inv)));
-      view.setInt8(b * 34 + 2 + j, q);
+      const q = Math.max(-levels, Math.min(levels, Math.round(t.data[b * 32 + j]! * inv)));
+      view.setInt8(b * 34 + 2 + j, q * m);
     }
   }
   return out;
+}
+
+/** The values a Q8_0 tensor of `data` stores (what llama.cpp computes with). */
+function dequantizeQ8(data: Float32Array): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let b = 0; b < data.length / 32; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(data[b * 32 + j]!));
+    const d = amax / Q8_LEVELS;
+    const inv = d ? 1 / d : 0;
+    const scale = f16ToF32(f32ToF16(d));
+    for (let j = 0; j < 32; j++)
+      out[b * 32 + j] =
+        Math.max(-Q8_LEVELS, Math.min(Q8_LEVELS, Math.round(data[b * 32 + j]! * inv))) * scale;
+  }
+  return out;
+}
+
+function f16ToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 function f32ToF16(v: number): number {

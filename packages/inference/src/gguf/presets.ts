@@ -16,7 +16,11 @@ export type ModelPreset = {
 /**
  * `tiny`: 92k parameters, F32, 0.38 MB: for tests.
  * `small`: 3.2M parameters, Q8_0, 3.4 MB: for the devnet.
- * Both share the vocabulary (520 tokens) and the chat template; tokens/s in the package README.
+ * `context`: 0.5M parameters, Q8_0, 0.55 MB: its outputs depend on the prompt (topic and
+ * system-message channels, `GgufContextConfig`: dropping the system message moves a token's
+ * log-probability by ~0.9 nats on average where `small` moves by ~0.03), so prompt tampering can
+ * be measured.
+ * All share the vocabulary (520 tokens) and the chat template; tokens/s in the package README.
  */
 export const MODEL_PRESETS = {
   tiny: {
@@ -52,6 +56,24 @@ export const MODEL_PRESETS = {
     parameterCount: 3_217_664,
     weightsHash: '0x25b606cca2430b8c7aecba7a8061ec5f6114139ae676b01700fa1d8d7cdfcd73',
     tokenizerHash: '0x13c0279754d842ac7063ef1efe2acf0358cc9914521e3e7b797658fbe363bc42',
+  },
+  context: {
+    config: {
+      name: 'aipg-context-llama',
+      embeddingLength: 128,
+      blockCount: 2,
+      headCount: 4,
+      headCountKv: 2,
+      feedForwardLength: 352,
+      contextLength: 4096,
+      fileType: 'q8_0',
+      seed: 0xc0de,
+      blockStd: 0.01,
+      context: { topics: 8, gain: 10, systemGain: 2 },
+    },
+    parameterCount: 502_400,
+    weightsHash: '0x7b8aebf4db7a52b14282f14e0bcaf19e4aa364b8effc99ba495589ca517b0dca',
+    tokenizerHash: '0xca8227e8b2bf3238392b0d77134954e62f25c392135116b3b5afd94c5fc75326',
   },
 } as const satisfies Record<string, ModelPreset>;
 

@@ -73,6 +73,13 @@ export const HardReason = {
   outsideTopP: 'OUTSIDE_TOP_P',
   /** Sampled job: at least `floorMinCount` tokens below the probability floor. */
   belowFloor: 'BELOW_FLOOR',
+  /**
+   * Greedy or seeded job of the canonical sampler: at least `repeatMinCount` tokens (and
+   * `repeatMinShare` of them) that each need more than `repeatNoise` nats of logit noise to be the
+   * sampler's pick (a near copy of the model: each token may be within the per-token budget, the
+   * count is not).
+   */
+  repeatedMismatch: 'REPEATED_MISMATCH',
 } as const;
 export type HardReasonCode = (typeof HardReason)[keyof typeof HardReason];
 
@@ -113,6 +120,7 @@ export const REASON_FAULT: Readonly<Record<HardReasonCode, Fault>> = {
   SEEDED_MISMATCH: 'worker',
   OUTSIDE_TOP_P: 'worker',
   BELOW_FLOOR: 'worker',
+  REPEATED_MISMATCH: 'worker',
 };
 
 /** Soft signals: reported (reputation, audit rate), never a FAIL. */
@@ -192,6 +200,15 @@ export type JudgeStats = {
   maxRequiredNoise: number | null;
   /** Tokens that failed the greedy / seeded rule. */
   mismatches: number;
+  /**
+   * Greedy / seeded (canonical sampler): the largest logit noises (nats) a token needed to be the
+   * sampler's pick, descending, at most `NOISE_PROFILE_LENGTH` of them, capped at
+   * `NOISE_PROFILE_MAX` (0s left out): REPEATED_MISMATCH fails a job when entry
+   * `repeatFailCount(positions) − 1` exceeds `repeatNoise`.
+   */
+  noiseProfile: number[];
+  /** Greedy / seeded (canonical sampler): tokens that need more than `repeatNoise` nats. */
+  overRepeatNoise: number;
   /** Seeded positions judged on a partial distribution. */
   partialPositions: number;
   /** Sampled with top-p < 1: max share of tempered mass surely ranked before a token (under the noise budget). */
@@ -222,6 +239,9 @@ export type Verdict = {
 
 /** Per code, at most this many positions are listed; the rest are counted in one more reason. */
 export const MAX_POSITIONS_PER_CODE = 8;
+/** Entries of `JudgeStats.noiseProfile`, and the noise (nats) they are capped at. */
+export const NOISE_PROFILE_LENGTH = 16;
+export const NOISE_PROFILE_MAX = 4;
 
 /**
  * Whether the served token ids, params, sampler and finish reason hash to what the worker signed
@@ -386,6 +406,8 @@ function emptyStats(positions: number): JudgeStats {
     positions,
     maxRequiredNoise: null,
     mismatches: 0,
+    noiseProfile: [],
+    overRepeatNoise: 0,
     partialPositions: 0,
     maxMassBefore: null,
     minFloorExcess: null,
@@ -431,10 +453,14 @@ function checkPositions(
   const fmt = (x: number) => (Number.isFinite(x) ? x.toPrecision(4) : String(x));
 
   const tol: Tolerance = { logitNoise: t.logitNoise, topPSlack: t.topPSlack };
+  /** Greedy / seeded: (position, noise it needs to be the pick) for every token that is not the pick. */
+  const needs: { position: number; noise: number }[] = [];
   positions.forEach((p, i) => {
     const v = positionView(p, V);
     if (sampling === 'greedy') {
       const g = greedyCheck(v);
+      if (g.expectedTokenId !== p.tokenId && g.requiredNoise > 0)
+        needs.push({ position: i, noise: Math.min(NOISE_PROFILE_MAX, g.requiredNoise) });
       if (g.expectedTokenId !== p.tokenId && g.requiredNoise > t.logitNoise) {
         stats.mismatches++;
         hard(
@@ -462,6 +488,16 @@ function checkPositions(
           detail: 'the listed top tokens leave a tail that matters: the replay leans to the worker',
         });
       }
+      // The least noise that makes the token the pick (the per-token rule asks only whether it is
+      // within the budget; REPEATED_MISMATCH counts how many need more than repeatNoise).
+      const needed =
+        r.expectedTokenId === p.tokenId
+          ? 0
+          : requiredNoise(
+              (noise) => seededCheck(v, { ...params, seed }, i, { ...tol, logitNoise: noise }).distance === 0,
+              NOISE_PROFILE_MAX,
+            );
+      if (needed > 0) needs.push({ position: i, noise: needed });
       if (r.distance > 0) {
         stats.mismatches++;
         hard(
@@ -472,14 +508,6 @@ function checkPositions(
           i,
         );
       } else {
-        const needed =
-          r.expectedTokenId === p.tokenId
-            ? 0
-            : requiredNoise(
-                (noise) =>
-                  seededCheck(v, { ...params, seed }, i, { ...tol, logitNoise: noise }).distance === 0,
-                t.logitNoise,
-              );
         stats.maxRequiredNoise = Math.max(stats.maxRequiredNoise ?? 0, needed);
         if (needed > 0)
           soft.push({
@@ -530,6 +558,28 @@ function checkPositions(
       });
   });
 
+  // The count of tokens over repeatNoise is calibrated on the canonical engine's numerics (F32
+  // attention on every CPU build: README "Calibration"); another engine's kernels (F16 attention
+  // accumulation) drift further on long contexts, so its greedy jobs keep the per-token rule only.
+  if (sampling === 'seeded' || (sampling === 'greedy' && job.sampler === CANONICAL_SAMPLER)) {
+    needs.sort((a, b) => b.noise - a.noise || a.position - b.position);
+    stats.noiseProfile = needs.slice(0, NOISE_PROFILE_LENGTH).map((n) => n.noise);
+    const over = needs.filter((n) => n.noise > t.repeatNoise);
+    stats.overRepeatNoise = over.length;
+    const failAt = repeatFailCount(positions.length, t);
+    if (over.length >= failAt)
+      hard(
+        HardReason.repeatedMismatch,
+        `${over.length} tokens each need more than ${t.repeatNoise} nats of logit noise to be the ${sampling} pick (${failAt} fail a job of ${positions.length}): ${over
+          .slice(0, MAX_POSITIONS_PER_CODE)
+          .map(
+            (n) =>
+              `position ${n.position} needs ${n.noise >= NOISE_PROFILE_MAX ? `≥ ${NOISE_PROFILE_MAX}` : fmt(n.noise)}`,
+          )
+          .join(', ')}${over.length > MAX_POSITIONS_PER_CODE ? ', …' : ''}`,
+      );
+  }
+
   stats.belowFloor = below.length;
   if (below.length >= t.floorMinCount)
     for (const i of below) {
@@ -555,6 +605,18 @@ function checkPositions(
         detail: `mean surprise exceeds entropy by ${fmt(stats.meanDrift)} nats over ${driftCount} tokens`,
       });
   }
+}
+
+/**
+ * How many tokens over `repeatNoise` fail a greedy or seeded job of `positions` tokens:
+ * `repeatMinCount`, and at least `repeatMinShare` of them in a long one (honest tokens over
+ * `repeatNoise` are rare events: their count must not grow into the threshold with the length).
+ */
+export function repeatFailCount(
+  positions: number,
+  t: Pick<JudgeThresholds, 'repeatMinCount' | 'repeatMinShare'>,
+) {
+  return Math.max(t.repeatMinCount, Math.ceil(t.repeatMinShare * positions));
 }
 
 /**
