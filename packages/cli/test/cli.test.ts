@@ -15,6 +15,7 @@ import {
   serializeDeployment,
   startDevChain,
 } from '@aipg/chain';
+import { MODEL_PRESETS, makeGguf, sha256Hex } from '@aipg/inference';
 import { createPublicClient, createTestClient, http } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -101,6 +102,24 @@ describe('help', () => {
     expect(stake).toContain('Usage: aipg stake <worker|validator> <amount> [options]');
     expect(stake).toContain('--operator <address>');
     expect(stake).toContain('aipg stake worker 1000');
+  });
+});
+
+describe('model tokenizer: what a gateway operator installs', () => {
+  test('writes the tokenizer file of a GGUF and prints the two hashes to register', async () => {
+    const gguf = join(dir, 'aipg-tiny-llama.gguf');
+    await writeFile(gguf, makeGguf(MODEL_PRESETS.tiny.config).bytes);
+    const out = join(dir, 'tokenizers');
+    await mkdir(out, { recursive: true });
+    const printed = await ok(['model', 'tokenizer', gguf, '--out', out]);
+    expect(printed).toContain(`weights hash    ${MODEL_PRESETS.tiny.weightsHash}`);
+    expect(printed).toContain(`tokenizer hash  ${MODEL_PRESETS.tiny.tokenizerHash}`);
+    const file = readFileSync(join(out, 'aipg-tiny-llama.tokenizer.gguf'));
+    expect(sha256Hex(file)).toBe(MODEL_PRESETS.tiny.tokenizerHash);
+    // Not a GGUF, or no file: one line, exit 1.
+    await writeFile(join(dir, 'bad.gguf'), 'not a model');
+    expect(await fails(['model', 'tokenizer', join(dir, 'bad.gguf')])).toMatch(/Not a readable GGUF/);
+    expect(await fails(['model', 'tokenizer', join(dir, 'missing.gguf')])).toMatch(/no such file/);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { chainUp } from './chain-up.ts';
 import { devnet } from './devnet.ts';
+import { modelTokenizer } from './model-tokenizer.ts';
 import { stake } from './stake.ts';
 import { status } from './status.ts';
 import { unbond } from './unbond.ts';
@@ -18,4 +19,5 @@ export const commands: readonly Command[] = [
   status,
   workerStart,
   validatorStart,
+  modelTokenizer,
 ];
