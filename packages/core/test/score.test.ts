@@ -22,17 +22,7 @@ const positions = [
   { tokenId: 5, probability: 1e-9, rank: 300, top: [{ tokenId: 2, probability: 0.7 }] },
 ];
 const attestation = (extra: Partial<Parameters<typeof scoreAttestation>[0]> = {}) =>
-  scoreAttestation({
-    scoreJobId: keccak256(toHex('score job')),
-    auditedJobId: keccak256(toHex('audited job')),
-    worker: owner,
-    modelId: keccak256(toHex('model')),
-    promptTokenIds: [1, 2, 3],
-    outputTokenIds: [4, 5],
-    topK: 2,
-    positions,
-    ...extra,
-  });
+  scoreAttestation({ ...argsOf(), ...extra });
 
 describe('signed scores', () => {
   test('the positions hash covers every number and survives JSON exactly', () => {

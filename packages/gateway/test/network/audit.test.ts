@@ -33,6 +33,7 @@ import { createTestClient, type Hex, http, keccak256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createNetwork, type Network } from '../../src/network/index.ts';
+import type { GatewayItem } from '../../src/network/queries.ts';
 import type { Database } from '../../src/storage/index.ts';
 import { openTestDb, rpc } from './helpers.ts';
 
@@ -371,28 +372,7 @@ describe('audits in the network indexer (real AuditFacet)', () => {
     const last = await report(v1, 1, 'RECEIPT_REQUEST_HASH');
     await network.indexer.syncNow();
 
-    type Fault = {
-      validator: string;
-      batch_id: string;
-      leaf: string;
-      reason: string;
-      block: number;
-      tx: string;
-    };
-    type GatewayJson = {
-      address: string;
-      batches: { count: number; receipts: string; total: AmountJson; last_batch_id: string | null };
-      faults: {
-        reports: number;
-        receipts: number;
-        validators: number;
-        batches: number;
-        by_reason: { reason: string; count: number }[];
-        last_at: string | null;
-        latest: Fault[];
-      };
-    };
-    const gateways = await get<{ object: string; data: GatewayJson[] }>('/gateways');
+    const gateways = await get<{ object: string; data: GatewayItem[] }>('/gateways');
     expect(gateways.object).toBe('list');
     expect(gateways.data).toHaveLength(1);
     const g = gateways.data[0]!;
@@ -419,7 +399,7 @@ describe('audits in the network indexer (real AuditFacet)', () => {
       block: Number(last.blockNumber),
       tx: last.hash,
     });
-    expect((await get<{ data: GatewayJson[] }>('/gateways?reports=1')).data[0]!.faults.latest).toHaveLength(
+    expect((await get<{ data: GatewayItem[] }>('/gateways?reports=1')).data[0]!.faults.latest).toHaveLength(
       1,
     );
     const bad = await network.router.request('/gateways?reports=51');
@@ -454,13 +434,13 @@ describe('audits in the network indexer (real AuditFacet)', () => {
     const snapshot = await rpc<Hex>(chain.anvil.rpcUrl, 'anvil_snapshot');
     await report(v3, 2, 'FEE_MISMATCH');
     await network.indexer.syncNow();
-    expect((await get<{ data: GatewayJson[] }>('/gateways')).data[0]!.faults.reports).toBe(4);
+    expect((await get<{ data: GatewayItem[] }>('/gateways')).data[0]!.faults.reports).toBe(4);
     const reorgsBefore = network.indexer.status().reorgs;
     await rpc(chain.anvil.rpcUrl, 'anvil_revert', [snapshot]);
     await rpc(chain.anvil.rpcUrl, 'anvil_mine', ['0x3']);
     await network.indexer.syncNow();
     expect(network.indexer.status().reorgs).toBe(reorgsBefore + 1);
-    const after = (await get<{ data: GatewayJson[] }>('/gateways')).data[0]!;
+    const after = (await get<{ data: GatewayItem[] }>('/gateways')).data[0]!;
     expect(after.faults.reports).toBe(3);
     expect(after.faults.by_reason.map((r) => r.reason)).not.toContain('FEE_MISMATCH');
 
@@ -476,10 +456,10 @@ describe('audits in the network indexer (real AuditFacet)', () => {
       deployment: { grid, chainId: chain.anvil.chainId, deployBlock: chain.deployment.deployBlock },
       options: { cacheMs: 0 },
     });
-    expect((await get<{ data: GatewayJson[] }>('/gateways')).data[0]!.faults.reports).toBe(0);
+    expect((await get<{ data: GatewayItem[] }>('/gateways')).data[0]!.faults.reports).toBe(0);
     await older.indexer.syncNow();
     await older.stop();
-    const again = (await get<{ data: GatewayJson[] }>('/gateways')).data[0]!;
+    const again = (await get<{ data: GatewayItem[] }>('/gateways')).data[0]!;
     expect(again.faults).toMatchObject({ reports: 3, receipts: 2, validators: 2 });
     const decoded = await db.query<{ account: string; related: string }>(
       `SELECT account, related FROM network_events WHERE name = 'GatewayFaultReported'`,
