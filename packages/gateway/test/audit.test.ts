@@ -399,8 +399,7 @@ describe('POST /v1/audit/score', () => {
     expect(e.message).toContain('1500 ms');
     expect(Date.now() - started).toBeLessThan(4_000);
     const frame = workerA.scores.at(-1)!;
-    await new Promise((r) => setTimeout(r, 50));
-    expect(workerA.cancels).toContain(frame.jobId);
+    await expect.poll(() => workerA.cancels, { timeout: 2_000 }).toContain(frame.jobId);
     scorers.a = () => ({ kind: 'scores' });
   });
 

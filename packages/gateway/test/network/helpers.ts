@@ -126,6 +126,7 @@ export async function readEvents(
   res: Response,
   until: (e: { event: string; data: unknown }) => boolean,
   timeoutMs = 10_000,
+  onEvent?: (e: { event: string; data: unknown }) => void,
 ): Promise<{ event: string; data: unknown }[]> {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
@@ -152,6 +153,7 @@ export async function readEvents(
         if (!event || data === undefined) continue;
         const e = { event, data: JSON.parse(data) as unknown };
         seen.push(e);
+        onEvent?.(e);
         if (until(e)) return seen;
       }
     }

@@ -276,11 +276,18 @@ describe('network indexer on anvil', () => {
     const res = await network.router.request('/events/stream');
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const payer = client(roles.payer.privateKey);
+    // The first `status` event follows the feed's first poll, which fixes where the stream starts: deposit after it.
+    let polled!: () => void;
+    const started = new Promise<void>((r) => {
+      polled = r;
+    });
     const reading = readEvents(
       res,
       (e) => e.event === 'activity' && (e.data as { type: string }).type === 'deposited',
+      10_000,
+      (e) => e.event === 'status' && polled(),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await started;
     await approveToken(payer, {
       token: grid.chain.deployment.token,
       spender: grid.grid,
