@@ -36,6 +36,7 @@ import {
 } from '@aipg/core';
 import { createLlamaEngine, createTokenizer, ensureModel, MODEL_PRESETS } from '@aipg/inference';
 import { createLlamaCppBackend, createWorkerOptions, startWorker } from '@aipg/worker';
+import { getLlama, type Token } from 'node-llama-cpp';
 import OpenAI from 'openai';
 import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -338,13 +339,20 @@ async function gas() {
  * validator's one teacher-forced pass over prompt + output (the judge's arithmetic on top is
  * negligible), on the devnet's `small` model, one thread each. Wall-clock medians, and the process's
  * CPU time (all threads) over the same calls: on a shared machine the CPU figures move much less
- * with the other load than the wall-clock ones.
+ * with the other load than the wall-clock ones. "Forward pass alone" is the floor of any audit:
+ * the same tokens through the same model in one batch (node-llama-cpp's plain evaluation, same
+ * threads, flash attention off as in the engine) without reading a single distribution; what the
+ * audit costs above it is the reading of each position's distribution and the judge's arithmetic.
  */
 async function auditCost() {
   const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-model-'));
   try {
     const model = await ensureModel({ dir, preset: 'small' });
     const engine = await createLlamaEngine({ modelPath: model.path, threads: 1, contextSize: 1024 });
+    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
+    const plain = await llama.loadModel({ modelPath: model.path });
+    const plainContext = await plain.createContext({ contextSize: 1024, threads: 1, flashAttention: false });
+    const plainSeq = plainContext.getSequence();
     // A different prompt each round, so no round reuses another's cached state.
     const prompt = (i: number) =>
       engine.chatPromptTokenIds([
@@ -360,6 +368,8 @@ async function auditCost() {
         'CPU: generation',
         'CPU: audit',
         'CPU: audit / generation',
+        'forward pass alone',
+        'forward pass / generation',
       ],
     ];
     const cpuMs = () => {
@@ -372,6 +382,7 @@ async function auditCost() {
       const score: number[] = [];
       const genCpu: number[] = [];
       const scoreCpu: number[] = [];
+      const floor: number[] = [];
       let produced = 0;
       for (let i = 0; i < (quick ? 2 : 5); i++) {
         let t = performance.now();
@@ -393,16 +404,34 @@ async function auditCost() {
         });
         score.push(performance.now() - t);
         scoreCpu.push(cpuMs() - c);
+        await plainSeq.clearHistory();
+        t = performance.now();
+        await plainSeq.evaluateWithoutGeneratingNewTokens([...prompt(i), ...g.outputTokenIds] as Token[]);
+        floor.push(performance.now() - t);
       }
-      const [g50, s50, gc50, sc50] = [gen, score, genCpu, scoreCpu].map((v) => pct(v, 50)) as [
+      const [g50, s50, gc50, sc50, f50] = [gen, score, genCpu, scoreCpu, floor].map((v) => pct(v, 50)) as [
+        number,
         number,
         number,
         number,
         number,
       ];
-      rows.push([n, produced, ms(g50), ms(s50), share(s50, g50), ms(gc50), ms(sc50), share(sc50, gc50)]);
+      rows.push([
+        n,
+        produced,
+        ms(g50),
+        ms(s50),
+        share(s50, g50),
+        ms(gc50),
+        ms(sc50),
+        share(sc50, gc50),
+        ms(f50),
+        share(f50, g50),
+      ]);
     }
     await engine.close();
+    await plainContext.dispose();
+    await plain.dispose();
     printTable(
       '5. Audit cost as a share of generation cost (small model, greedy so every output runs to max tokens, medians)',
       rows,

@@ -15,24 +15,40 @@ import { parseAipg, receiptLeafHash } from '@aipg/core';
 import { createTokenizer } from '@aipg/inference';
 import { createAuditClient } from '@aipg/validator';
 import { type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
-import { type Address, type Hex, keccak256, parseEventLogs, zeroHash } from 'viem';
+import { type Address, type Hex, hexToString, keccak256, parseEventLogs, zeroHash } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
 import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
+import {
+  type ChatResult,
+  type Finalized,
+  judgedCount,
+  type Refusal,
+  redTeam,
+  runJobs,
+} from './helpers/red-team.ts';
 
 // The red team (docs/DESIGN.md §5): on a devnet that audits every job, each lie only a validator's
 // re-execution can see is failed by the validators and slashed on chain; each lie the gateway can
 // see in the receipt itself is refused there (HTTP 502, nothing charged, nothing on chain to slash);
 // text a worker slips next to honest signed ids never reaches a user (its audits pass); the honest
-// worker is never failed across 200+ audited jobs; and a validator that attests falsely is slashed.
-// One devnet, one batch for all the workers at once; blocks and time are mined with anvil's RPC,
-// never waited for.
+// worker is never failed across 200+ audited jobs; near copies of the model (its weights re-quantized
+// to 4, 5 or 6 bits) are caught on long outputs; a dishonest gateway's altered evidence makes the
+// validators abstain and report the gateway on chain, never fail the worker; and a validator that
+// attests falsely is slashed. One devnet, one batch for all the workers at once; blocks and time are
+// mined with anvil's RPC, never waited for.
 
 const HONEST_JOBS = 200;
 const JOBS_PER_ADVERSARY = 5;
 /** Lies only the validators' re-execution can see: they reach the chain and are slashed. */
-const SLASHED = ['substitute', 'fabricate'] as const satisfies readonly AdversaryKind[];
+const SLASHED = [
+  'substitute',
+  'fabricate',
+  'twin-4bit',
+  'twin-5bit',
+  'twin-6bit',
+] as const satisfies readonly AdversaryKind[];
 type SlashedKind = (typeof SLASHED)[number];
 /** Lies the gateway sees in the receipt (prompt ids, the way the output ends) and refuses. */
 const REFUSED = ['truncate', 'inflate', 'prompt-overbiller'] as const satisfies readonly AdversaryKind[];
@@ -46,7 +62,20 @@ const WINDOW = 3_600;
 const EXPECTED_REASONS: Record<SlashedKind, string[]> = {
   substitute: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
   fabricate: ['GREEDY_MISMATCH', 'SEEDED_MISMATCH'],
+  // a near copy's drift adds up over the output: several tokens each a little off
+  'twin-4bit': ['REPEATED_MISMATCH', 'GREEDY_MISMATCH'],
+  'twin-5bit': ['REPEATED_MISMATCH', 'GREEDY_MISMATCH'],
+  'twin-6bit': ['REPEATED_MISMATCH', 'GREEDY_MISMATCH'],
 };
+/** Near copies: greedy jobs of 300 tokens, where a 6-bit copy was caught 100/100 in calibration (validator README). */
+const isTwin = (kind: AdversaryKind) => kind.startsWith('twin-');
+/**
+ * A 6-bit copy's answer that ends early (its own end token within a few dozen tokens) can stay within
+ * the honest noise: short jobs are where a near copy still hides (3–25 % caught at 16 tokens,
+ * validator README). Such jobs must not be failed by rule; every one that ran its 300 tokens must be.
+ */
+const mayHide = (kind: AdversaryKind, job: ChatResult) =>
+  kind === 'twin-6bit' && job.finishReason !== 'length';
 /** What the gateway's refusal names: the lie it saw. */
 const REFUSAL_REASONS: Record<RefusedKind, RegExp> = {
   // a `stop` finish without an end token or a stop string at the end
@@ -58,11 +87,19 @@ const REFUSAL_REASONS: Record<RefusedKind, RegExp> = {
 
 let net: StartDevnetReturnType;
 let dir: string;
-let rpc: <T = unknown>(method: string, params?: unknown[]) => Promise<T>;
 const adversaries = new Map<AdversaryKind, DevnetAdversary>();
-let publicClient: ReturnType<typeof createGridClients>['publicClient'];
-
-type Finalized = { leaf: Hex; worker: Address; verdict: number; slashed: bigint };
+type RedTeam = ReturnType<typeof redTeam>;
+let publicClient: RedTeam['publicClient'];
+let chat: RedTeam['chat'];
+let streamChat: RedTeam['streamChat'];
+let refusedChat: RedTeam['refusedChat'];
+let balance: RedTeam['balance'];
+let settleAndCommit: RedTeam['settleAndCommit'];
+let openReveals: RedTeam['openReveals'];
+let closeReveals: RedTeam['closeReveals'];
+let closeWindow: RedTeam['closeWindow'];
+let finalizedSince: RedTeam['finalizedSince'];
+let earningsOf: RedTeam['earningsOf'];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-redteam-'));
@@ -73,6 +110,8 @@ beforeAll(async () => {
     // the registered model is `small`: a substitute runs `tiny` under its name
     model: 'small',
     validators: 3,
+    // the validators fetch evidence through a front that alters it once told to (the last phase)
+    dishonestGateway: true,
     audit: { auditRateBps: 10_000, commitWindow: WINDOW, revealWindow: WINDOW, randomnessDelay: 2 },
     traffic: false,
     blockIntervalMs: 0,
@@ -86,9 +125,19 @@ beforeAll(async () => {
     },
     logLevel: 'silent',
   });
-  ({ publicClient } = createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId }));
-  rpc = <T>(method: string, params: unknown[] = []) =>
-    publicClient.request({ method, params } as never) as Promise<T>;
+  ({
+    publicClient,
+    chat,
+    streamChat,
+    refusedChat,
+    balance,
+    settleAndCommit,
+    openReveals,
+    closeReveals,
+    closeWindow,
+    finalizedSince,
+    earningsOf,
+  } = redTeam(net, WINDOW));
   // Three adversaries from anvil's spare accounts, the others from fresh keys the devnet funds.
   const keys = [7, 8, 9].map((i) => anvilTestAccounts[i]!.privateKey as Hex);
   while (keys.length < KINDS.length) keys.push(generatePrivateKey());
@@ -100,17 +149,6 @@ afterAll(async () => {
   await net?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-const PROMPTS = [
-  'Hello, grid!',
-  'What does it cost?',
-  'Tell me about the chain.',
-  'Who runs the validators?',
-  'Write one sentence about a star.',
-  'Why is the road open?',
-  'Say something about stake.',
-  'What does the key do?',
-];
 
 /** Every sampling mode an honest user sends: greedy, seeded (two temperatures), unseeded. */
 function honestParams(i: number) {
@@ -130,171 +168,11 @@ function honestParams(i: number) {
 /** Replayable jobs: the validator holds exact evidence against each kind of lie. */
 const adversaryParams = (i: number) =>
   i % 2 === 0 ? { max_tokens: 32, temperature: 0 } : { max_tokens: 32, temperature: 0.8, seed: 77 + i };
-
-type ChatResult = { grid: { job_id: Hex; worker: Address }; content: string };
-type Refusal = { status: number; code: string | undefined; message: string };
-
-const post = (worker: Address, i: number, params: Record<string, unknown>) =>
-  fetch(`${net.gatewayUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${net.apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: net.model.name,
-      messages: [{ role: 'user', content: `${PROMPTS[i % PROMPTS.length]} (${i})` }],
-      ...params,
-      grid: { workers: [worker] },
-    }),
-  });
-
-async function chat(worker: Address, i: number, params: Record<string, unknown>): Promise<ChatResult> {
-  const res = await post(worker, i, params);
-  const body = (await res.json()) as {
-    grid: ChatResult['grid'];
-    choices: { message: { content: string } }[];
-    error?: { message: string };
-  };
-  if (!res.ok) throw new Error(`chat ${i} to ${worker}: HTTP ${res.status} ${body.error?.message}`);
-  expect(body.grid.worker).toBe(worker);
-  return { grid: body.grid, content: body.choices[0]!.message.content };
-}
-
-/** A streamed chat: the text deltas as the user read them, and the `grid` of the finish chunk. */
-async function streamChat(
-  worker: Address,
-  i: number,
-  params: Record<string, unknown>,
-): Promise<ChatResult & { deltas: string[] }> {
-  const res = await post(worker, i, { ...params, stream: true });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`stream ${i} to ${worker}: HTTP ${res.status} ${text}`);
-  const deltas: string[] = [];
-  let grid: ChatResult['grid'] | undefined;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-    const chunk = JSON.parse(line.slice(6)) as {
-      choices?: { delta?: { content?: string } }[];
-      grid?: ChatResult['grid'];
-      error?: { message: string };
-    };
-    if (chunk.error) throw new Error(`stream ${i} to ${worker}: ${chunk.error.message}`);
-    const delta = chunk.choices?.[0]?.delta?.content;
-    if (delta) deltas.push(delta);
-    grid ??= chunk.grid;
-  }
-  expect(grid?.worker).toBe(worker);
-  return { grid: grid!, content: deltas.join(''), deltas };
-}
-
-/** A chat whose worker's receipt the gateway must refuse: what the user got instead of an answer. */
-async function refusedChat(worker: Address, i: number, params: Record<string, unknown>): Promise<Refusal> {
-  const res = await post(worker, i, params);
-  const body = (await res.json()) as { error?: { message: string; code?: string } };
-  return { status: res.status, code: body.error?.code, message: body.error?.message ?? '' };
-}
-
-/** The payer's balance at the gateway (wei): escrow still unsettled, reserved and available. */
-async function balance(): Promise<{ unsettled: bigint; reserved: bigint; available: bigint }> {
-  const res = await fetch(`${net.gatewayUrl}/v1/balance`, {
-    headers: { authorization: `Bearer ${net.apiKey}` },
-  });
-  expect(res.status).toBe(200);
-  const b = (await res.json()) as Record<'unsettled' | 'reserved' | 'available', { wei: string }>;
-  return {
-    unsettled: BigInt(b.unsettled.wei),
-    reserved: BigInt(b.reserved.wei),
-    available: BigInt(b.available.wei),
-  };
-}
-
-/** Runs `n` jobs, `concurrency` at a time. */
-async function runJobs(n: number, concurrency: number, job: (i: number) => Promise<unknown>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) await job(next++);
-    }),
-  );
-}
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Settles what waits, mines past the randomness delay and waits for the running nodes to commit their votes. */
-async function settleAndCommit(nodes: StartDevnetReturnType['validatorNodes'], expected: number[]) {
-  await net.gateway.settleNow();
-  await rpc('anvil_mine', [`0x${(net.auditConfig.randomnessDelay + 1).toString(16)}`]);
-  await waitUntil(
-    'the validators to commit',
-    () =>
-      nodes.every((v, i) => {
-        const a = v.status().audits;
-        return (
-          a.pending + a.judged + a.committing === 0 &&
-          a.committed + a.revealed + a.finalized + a.abstained >= expected[i]!
-        );
-      }),
-    // Three validators re-execute every job on two cores shared with the rest of the suite.
-    480_000,
-  );
-}
-
-/** Moves chain time past the commit deadline and waits for the nodes to reveal what they committed. */
-async function openReveals(nodes: StartDevnetReturnType['validatorNodes']) {
-  await rpc('evm_increaseTime', [WINDOW + 1]);
-  await rpc('anvil_mine', ['0x1']);
-  await waitUntil(
-    'the votes to be revealed',
-    () => nodes.every((v) => v.status().audits.committed + v.status().audits.revealing === 0),
-    120_000,
-  );
-}
-
-/** Moves chain time past the reveal deadline and waits for the nodes to finalize what they revealed. */
-async function closeReveals(nodes: StartDevnetReturnType['validatorNodes']) {
-  await rpc('evm_increaseTime', [WINDOW + 1]);
-  await rpc('anvil_mine', ['0x1']);
-  await waitUntil(
-    'the audits to be finalized',
-    () => nodes.every((v) => v.status().audits.revealed === 0),
-    120_000,
-  );
-}
-
-/** Commit, reveal, finalize: the whole audit round after the nodes committed. */
-async function closeWindow(nodes: StartDevnetReturnType['validatorNodes']) {
-  await openReveals(nodes);
-  await closeReveals(nodes);
-}
-
-async function finalizedSince(fromBlock: bigint): Promise<Finalized[]> {
-  const logs = await publicClient.getLogs({
-    address: net.contracts.grid,
-    fromBlock,
-    event: gridAbi.find((x) => x.type === 'event' && x.name === 'AuditFinalized') as never,
-  });
-  return parseEventLogs({ abi: gridAbi, logs, eventName: 'AuditFinalized' }).map((l) => ({
-    leaf: l.args.leaf,
-    worker: l.args.worker,
-    verdict: l.args.verdict,
-    slashed: l.args.slashed,
-  }));
-}
-
-const earningsOf = (account: Address) =>
-  publicClient.readContract({
-    address: net.contracts.grid,
-    abi: gridAbi,
-    functionName: 'earningsOf',
-    args: [account],
-  });
+const twinParams = () => ({ max_tokens: 300, temperature: 0 });
 
 describe('red team: every job audited by 3 validators re-executing the registered model', () => {
   let finalized: Finalized[] = [];
+  const served = new Map<SlashedKind, ChatResult[]>();
   const bondsBefore = new Map<Address, bigint>();
   const earningsBefore = new Map<Address, bigint>();
   let phase1Block = 0n;
@@ -338,7 +216,14 @@ describe('red team: every job audited by 3 validators re-executing the registere
     await Promise.all([
       runJobs(HONEST_JOBS, 2, (i) => chat(honest, i, honestParams(i))),
       ...SLASHED.map((kind) =>
-        runJobs(JOBS_PER_ADVERSARY, 1, (i) => chat(adversaries.get(kind)!.address, i, adversaryParams(i))),
+        runJobs(JOBS_PER_ADVERSARY, 1, async (i) => {
+          const r = await chat(
+            adversaries.get(kind)!.address,
+            i,
+            isTwin(kind) ? twinParams() : adversaryParams(i),
+          );
+          served.set(kind, [...(served.get(kind) ?? []), r]);
+        }),
       ),
       // every other answer of the injector streamed: the deltas are where injected text would show first
       runJobs(JOBS_PER_ADVERSARY, 1, async (i) => {
@@ -387,8 +272,21 @@ describe('red team: every job audited by 3 validators re-executing the registere
     '%s: every job attested FAIL by its validators, the bond slashed, the finders paid',
     async (kind) => {
       const a = adversaries.get(kind)!;
-      const mine = finalized.filter((f) => f.worker === a.address);
-      expect(mine).toHaveLength(JOBS_PER_ADVERSARY);
+      const all = finalized.filter((f) => f.worker === a.address);
+      expect(all).toHaveLength(JOBS_PER_ADVERSARY);
+      // the validators' records name each audit's job
+      const records = JSON.parse(await readFile(net.validatorNodes[0]!.status().stateFile, 'utf8')) as {
+        audits: Record<string, { jobId: string }>;
+      };
+      const hiding = new Set(
+        served
+          .get(kind)!
+          .filter((j) => mayHide(kind, j))
+          .map((j) => j.grid.job_id),
+      );
+      const mine = all.filter((f) => !hiding.has(records.audits[f.leaf]!.jobId as Hex));
+      // most jobs run their whole length: the rule below is never vacuous
+      expect(mine.length).toBeGreaterThanOrEqual(JOBS_PER_ADVERSARY - 2);
       const slash = net.auditConfig.workerSlashAmount;
       for (const f of mine) {
         const audit = await getAudit(publicClient, {
@@ -415,13 +313,16 @@ describe('red team: every job audited by 3 validators re-executing the registere
           for (const c of found) codes.add(c);
         }
       }
-      console.log(`${kind}: ${mine.length} jobs failed, reasons ${[...codes].join(', ')}`);
+      const failed = all.filter((f) => f.verdict === 2).length;
+      console.log(
+        `${kind}: ${failed}/${all.length} jobs failed${hiding.size > 0 ? ` (${hiding.size} ended early, ${all.length - failed} of them passed)` : ''}, reasons ${[...codes].join(', ')}`,
+      );
       const bond = await getBond(publicClient, {
         grid: net.contracts.grid,
         role: 'worker',
         owner: a.address,
       });
-      expect(bond.amount).toBe(bondsBefore.get(a.address)! - BigInt(JOBS_PER_ADVERSARY) * slash);
+      expect(bond.amount).toBe(bondsBefore.get(a.address)! - BigInt(failed) * slash);
       expect(bond.active).toBe(false);
     },
   );
@@ -508,7 +409,8 @@ describe('red team: every job audited by 3 validators re-executing the registere
       logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock: phase1Block + 1n }),
     });
     const failLeaves = new Map(finalized.filter((f) => f.verdict === 2).map((f) => [f.leaf, f.slashed]));
-    expect(failLeaves.size).toBe(SLASHED.length * JOBS_PER_ADVERSARY);
+    const hiding = SLASHED.flatMap((k) => served.get(k)!.filter((j) => mayHide(k, j)));
+    expect(failLeaves.size).toBeGreaterThanOrEqual(SLASHED.length * JOBS_PER_ADVERSARY - hiding.length);
     for (const v of net.validators) {
       const mine = rewards.filter((r) => r.args.validator === v);
       // each FAIL leaf pays its 3 FAIL voters an equal part of the finder share
@@ -523,6 +425,75 @@ describe('red team: every job audited by 3 validators re-executing the registere
     }
   });
 
+  it("a dishonest gateway's altered evidence: every validator abstains and reports the gateway on chain; the worker is never failed", async () => {
+    const front = net.dishonestGateway!;
+    const nodes = net.validatorNodes;
+    const honest = net.accounts.worker;
+    const before = nodes.map(judgedCount);
+    const abstained = nodes.map((v) => v.status().audits.abstained);
+    const faults = nodes.map((v) => v.status().gatewayFaults.total);
+    const bondBefore = await getBond(publicClient, {
+      grid: net.contracts.grid,
+      role: 'worker',
+      owner: honest,
+    });
+    const fromBlock = (await publicClient.getBlockNumber()) + 1n;
+    const jobs: ChatResult[] = [];
+    front.tamper(true);
+    try {
+      await runJobs(6, 1, async (i) => jobs.push(await chat(honest, 700 + i, honestParams(i))));
+      await settleAndCommit(
+        nodes,
+        before.map((n) => n + jobs.length),
+      );
+    } finally {
+      front.tamper(false);
+    }
+    // every job's evidence altered, each way twice: params, input, pricing
+    expect(front.tampered.map((t) => t.jobId).sort()).toEqual(jobs.map((j) => j.grid.job_id).sort());
+    const ways = front.tampered.map((t) => t.how);
+    for (const how of ['params', 'input', 'pricing']) expect(ways.filter((w) => w === how)).toHaveLength(2);
+    const gw = net.gateway.gateway.toLowerCase();
+    for (const [i, v] of nodes.entries()) {
+      const st = v.status();
+      expect(st.audits.abstained).toBe(abstained[i]! + jobs.length);
+      expect(st.gatewayFaults.total).toBeGreaterThanOrEqual(faults[i]! + jobs.length);
+      expect(Object.keys(st.gatewayFaults.byGateway[gw] ?? {})).toEqual(
+        expect.arrayContaining(['RECEIPT_REQUEST_HASH', 'PROMPT_MISMATCH', 'FEE_MISMATCH']),
+      );
+    }
+    // on chain, for every job: the gateway reported by each validator, with the reason it saw
+    const reports = parseEventLogs({
+      abi: gridAbi,
+      eventName: 'GatewayFaultReported',
+      logs: await publicClient.getLogs({ address: net.contracts.grid, fromBlock }),
+    });
+    const byJob = new Map(jobs.map((j) => [j.grid.job_id, j]));
+    expect(reports.length).toBe(jobs.length * nodes.length);
+    const reasons = new Set<string>();
+    for (const r of reports) {
+      expect(r.args.gateway).toBe(net.gateway.gateway);
+      expect(net.validators).toContain(r.args.validator);
+      reasons.add(hexToString(r.args.reason, { size: 32 }));
+    }
+    expect([...reasons].sort()).toEqual(['FEE_MISMATCH', 'PROMPT_MISMATCH', 'RECEIPT_REQUEST_HASH']);
+    expect(new Set(reports.map((r) => r.args.leaf)).size).toBe(byJob.size);
+    // nobody voted, so nothing fails the worker
+    await closeWindow(nodes);
+    const verdicts = (await finalizedSince(fromBlock)).filter((f) => f.worker === honest);
+    expect(verdicts.filter((f) => f.verdict === 2)).toEqual([]);
+    const bondAfter = await getBond(publicClient, {
+      grid: net.contracts.grid,
+      role: 'worker',
+      owner: honest,
+    });
+    expect(bondAfter.amount).toBe(bondBefore.amount);
+    expect(bondAfter.slashed).toBe(0n);
+    console.log(
+      `dishonest gateway: ${jobs.length} jobs' evidence altered (${ways.join(', ')}); ${reports.length} fault reports on chain (${[...reasons].join(', ')}), 0 FAIL`,
+    );
+  }, 600_000);
+
   it('a validator that attests FAIL on honest jobs is slashed for false attestation', async () => {
     const [liarAddress] = net.validators.slice(-1) as [Address];
     const liarKey = anvilTestAccounts[4 + net.validators.length - 1]!.privateKey as Hex;
@@ -531,7 +502,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     // The liar's node stops; the liar attests by hand, against what the jobs deserve.
     await net.validatorNodes[2]!.stop();
     const nodes = net.validatorNodes.slice(0, 2);
-    const before = nodes.map((v) => v.status().audits.finalized);
+    const before = nodes.map(judgedCount);
     const bondBefore = await getBond(publicClient, {
       grid: net.contracts.grid,
       role: 'validator',

@@ -9,7 +9,10 @@ export {
   type CreateAdversaryBackendOptions,
   createAdversaryBackend,
   INJECTED_TEXT,
+  isSubstitute,
   OVERBILL_FACTOR,
+  SUBSTITUTE_KINDS,
+  twinBits,
 } from './adversary/index.ts';
 export type { CreateBackend } from './backend-factory.ts';
 export {

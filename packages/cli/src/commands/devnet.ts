@@ -1,9 +1,8 @@
 import { ChainError } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
-import { ADVERSARY_KINDS, type AdversaryKind } from '@aipg/worker';
 import { defineCommand } from '../command.ts';
-import { ADVERSARY_FATES } from '../devnet/red-team.ts';
+import { ADVERSARY_FATES, DEVNET_ADVERSARY_KINDS, type DevnetAdversaryKind } from '../devnet/red-team.ts';
 import { ADVERSARY_LIES, maxDevnetValidators, startDevnet } from '../devnet/start-devnet.ts';
 import { CliError } from '../errors.ts';
 import { table } from '../output.ts';
@@ -51,7 +50,7 @@ function portInUse(error: unknown, ports: { port: number; rpcPort: number }): Cl
   );
 }
 
-const KIND_WIDTH = Math.max(...ADVERSARY_KINDS.map((k) => k.length));
+const KIND_WIDTH = Math.max(...DEVNET_ADVERSARY_KINDS.map((k) => k.length));
 
 export const devnet = defineCommand({
   path: ['devnet'],
@@ -70,9 +69,12 @@ export const devnet = defineCommand({
     'failed by the validators: each slash is printed as it lands on chain (bond before → after, the',
     'validators paid). A refused kind never gets that far: the gateway rejects its receipts itself',
     '(HTTP 502 invalid_receipt, nothing charged, nothing to slash). A harmless kind signs honest',
-    'tokens and users read only the text the gateway renders from them. The devnet says which it saw.',
-    ...ADVERSARY_KINDS.map(
-      (k) => `  ${k.padEnd(KIND_WIDTH)} ${`(${ADVERSARY_FATES[k]})`.padEnd(10)} ${ADVERSARY_LIES[k]}`,
+    'tokens and users read only the text the gateway renders from them. An overruled kind lies in the',
+    'scores it signs for cross-checking validators (they run in cross-check mode, with a second honest',
+    'worker to outvote it). dishonest-gateway starts no worker: the validators read evidence through a',
+    'front that alters it, abstain and report the gateway on chain. The devnet says which it saw.',
+    ...DEVNET_ADVERSARY_KINDS.map(
+      (k) => `  ${k.padEnd(KIND_WIDTH)} ${`(${ADVERSARY_FATES[k]})`.padEnd(11)} ${ADVERSARY_LIES[k]}`,
     ),
   ].join('\n'),
   options: {
@@ -100,7 +102,7 @@ export const devnet = defineCommand({
     ['--validators <n>', 'validator nodes, test accounts 4… (default 3; 0 for none)'],
     [
       '--adversary <kind>',
-      `a dishonest second worker, slashed or refused: ${ADVERSARY_KINDS.join(', ')} (devnet only)`,
+      `a dishonest worker (or gateway), caught: ${DEVNET_ADVERSARY_KINDS.join(', ')} (devnet only)`,
     ],
   ],
   examples: [
@@ -118,11 +120,11 @@ export const devnet = defineCommand({
         `expected one of ${Object.keys(MODEL_PRESETS).join(', ')}`,
       );
     const adversary = flags.adversary as string | undefined;
-    if (adversary !== undefined && !(ADVERSARY_KINDS as readonly string[]).includes(adversary))
+    if (adversary !== undefined && !(DEVNET_ADVERSARY_KINDS as readonly string[]).includes(adversary))
       throw new CliError(
         `unknown --adversary "${adversary}"`,
         'USAGE',
-        `expected one of ${ADVERSARY_KINDS.join(', ')}`,
+        `expected one of ${DEVNET_ADVERSARY_KINDS.join(', ')}`,
       );
     const validators = validatorsFlag(flags.validators as string | undefined, adversary !== undefined);
     const shutdown = waitForShutdown();
@@ -137,7 +139,7 @@ export const devnet = defineCommand({
       maxConcurrency: positiveInt('concurrency', flags.concurrency as string | undefined),
       payerDeposit: flags.deposit === undefined ? undefined : parseAipg(flags.deposit as string),
       validators,
-      adversary: adversary as AdversaryKind | undefined,
+      adversary: adversary as DevnetAdversaryKind | undefined,
       io,
     }).catch((error: unknown) => {
       throw portInUse(error, { port, rpcPort }) ?? error;
@@ -186,6 +188,14 @@ export const devnet = defineCommand({
         else if (fate === 'refused')
           w(
             `The gateway refuses its receipts itself (nothing charged, nothing reaches the chain, nothing to slash): watch for "✗ refused by the gateway: ${kind}" below.`,
+          );
+        else if (fate === 'overruled')
+          w(
+            'Its own jobs are honest; it lies in the scores it signs for the cross-checking validators. One scorer never fails a worker: a second drawn scorer disagrees and the validator abstains, so no "✗ slashed" line ever names the honest worker.',
+          );
+        else if (fate === 'reported')
+          w(
+            `The validators fetch every job's evidence through the dishonest gateway, altered after the worker signed it: watch for "⚠ gateway … reported" below (they abstain and report it on chain; the worker is never slashed).`,
           );
         else
           w(

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { gridAbi } from '@aipg/chain';
 import { formatAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName, makeGguf, sha256Hex } from '@aipg/inference';
-import { type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
-import type { Address, Client, Hex } from 'viem';
+import { ADVERSARY_KINDS, type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
+import { type Address, type Client, type Hex, hexToString } from 'viem';
 import { getBlockNumber, getLogs, readContract } from 'viem/actions';
 
 /**
@@ -26,17 +26,61 @@ export async function ensureSubstituteModel(
 ): Promise<{ path: string; name: string; weightsHash: Hex }> {
   if (served !== 'tiny') return ensure('tiny');
   const config = { ...MODEL_PRESETS.tiny.config, name: 'aipg-tiny-llama-reseeded', seed: 0xbad5eed };
-  const path = join(dir, `${config.name}.gguf`);
+  return writeModelOnce(dir, config.name, () => makeGguf(config).bytes);
+}
+
+/**
+ * The model a `twin-<k>bit` adversary really runs: the served preset's own weights re-quantized to
+ * k bits (blocks of 32, absmax scale, integers ±(2^(k−1) − 1): the Q-formats' scheme), everything
+ * else the same. A Q8_0 preset stays a Q8_0 file holding exactly those levels, so llama.cpp runs the
+ * same kernels on coarser weights; an F32 preset stores the re-quantized values. Written next to the
+ * others as `<name>-q<k>.gguf`.
+ */
+export async function ensureTwinModel(
+  dir: string,
+  served: ModelPresetName,
+  bits: number,
+): Promise<{ path: string; name: string; weightsHash: Hex }> {
+  if (!Number.isInteger(bits) || bits < 2 || bits > 7) throw new RangeError(`a twin of ${bits} bits`);
+  const levels = 2 ** (bits - 1) - 1;
+  const base = MODEL_PRESETS[served].config;
+  const name = `${base.name}-q${bits}`;
+  return writeModelOnce(
+    dir,
+    name,
+    () =>
+      makeGguf(base, {
+        editWeights: (tensors) => {
+          for (const t of tensors) if (t.dims.length === 2) t.levels = levels;
+        },
+      }).bytes,
+  );
+}
+
+/** `<dir>/<name>.gguf` from `make` unless already there (written to a temporary name, then renamed). */
+async function writeModelOnce(
+  dir: string,
+  name: string,
+  make: () => Uint8Array,
+): Promise<{ path: string; name: string; weightsHash: Hex }> {
+  const path = join(dir, `${name}.gguf`);
   const existing = await readFile(path).catch(() => undefined);
-  const bytes = existing ?? makeGguf(config).bytes;
+  const bytes = existing ?? make();
   if (!existing) {
     await mkdir(dir, { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
     await writeFile(tmp, bytes);
     await rename(tmp, path);
   }
-  return { path, name: config.name, weightsHash: sha256Hex(bytes) };
+  return { path, name, weightsHash: sha256Hex(bytes) };
 }
+
+/**
+ * What `aipg devnet --adversary` takes: a dishonest worker of the worker's kinds, or
+ * `dishonest-gateway` (the validators fetch their evidence through a front that alters it).
+ */
+export const DEVNET_ADVERSARY_KINDS = [...ADVERSARY_KINDS, 'dishonest-gateway'] as const;
+export type DevnetAdversaryKind = (typeof DEVNET_ADVERSARY_KINDS)[number];
 
 const PROMPTS = [
   'Hello, grid!',
@@ -47,6 +91,12 @@ const PROMPTS = [
   'Why is the road open?',
   'Say something about stake.',
   'What does the key do?',
+];
+
+const SYSTEM_MESSAGES = [
+  'You write about rivers, bridges and the sea.',
+  'Speak of stake, proof and every validator of the chain.',
+  'Talk about music and stars.',
 ];
 
 export type TrafficStats = { sent: number; ok: number; failed: number; pinned: number; lastError?: string };
@@ -89,7 +139,11 @@ export function startTraffic({
     const greedy = n % 3 === 2;
     const body = {
       model,
-      messages: [{ role: 'user', content: PROMPTS[n % PROMPTS.length] }],
+      // A system message on every request: what a system-prompt dropper skips (and most apps send).
+      messages: [
+        { role: 'system', content: SYSTEM_MESSAGES[n % SYSTEM_MESSAGES.length] },
+        { role: 'user', content: PROMPTS[n % PROMPTS.length] },
+      ],
       max_tokens: maxTokens,
       temperature: greedy ? 0 : 0.8,
       ...(greedy ? {} : { seed: 1 + Math.floor(Math.random() * 1_000_000) }),
@@ -158,14 +212,28 @@ export function startTraffic({
  * it (HTTP 502 `invalid_receipt`, nothing charged, no receipt kept), so nothing reaches the chain
  * and nothing is ever slashed. `harmless`: its receipts are honest (audits pass) and the text it
  * slips in never reaches a user: the gateway renders every answer from the signed token ids.
+ * `overruled`: its own jobs are honest; the lie is in the scores it signs for cross-checking
+ * validators, and one scorer's word never fails a worker: a second drawn scorer disagrees, the
+ * validator abstains, the honest worker keeps its bond (and the signed lie is kept as evidence).
+ * `reported`: the gateway's own lie (evidence altered after the worker signed): the validators abstain
+ * and report the gateway on chain (`GatewayFaultReported`), never fail the worker.
  */
-export const ADVERSARY_FATES: Record<AdversaryKind, 'slashed' | 'refused' | 'harmless'> = {
+export const ADVERSARY_FATES: Record<
+  DevnetAdversaryKind,
+  'slashed' | 'refused' | 'harmless' | 'overruled' | 'reported'
+> = {
   substitute: 'slashed',
   fabricate: 'slashed',
+  'twin-4bit': 'slashed',
+  'twin-5bit': 'slashed',
+  'twin-6bit': 'slashed',
+  'system-prompt-dropper': 'slashed',
   truncate: 'refused',
   inflate: 'refused',
   'prompt-overbiller': 'refused',
   'text-injector': 'harmless',
+  'sybil-scorer': 'overruled',
+  'dishonest-gateway': 'reported',
 };
 
 /** The reason inside the gateway's `invalid_receipt` message (`… did not verify (<reason>); nothing was charged`). */
@@ -227,7 +295,14 @@ export type SlashWatcher = { stop(): Promise<void> };
 
 const VERDICT_FAIL = 2;
 const VOTE_FAIL = 2;
-const event = <N extends 'Attested' | 'AuditFinalized' | 'ValidatorRewarded' | 'FalseAttestationSlashed'>(
+const event = <
+  N extends
+    | 'Attested'
+    | 'AuditFinalized'
+    | 'ValidatorRewarded'
+    | 'FalseAttestationSlashed'
+    | 'GatewayFaultReported',
+>(
   name: N,
 ) =>
   gridAbi.find(
@@ -269,12 +344,27 @@ export function watchSlashes({
     const head = await getBlockNumber(client, { cacheTime: 0 });
     if (head < next) return;
     const range = { address: grid, fromBlock: next, toBlock: head } as const;
-    const [attested, finalized, rewarded, falseSlashes] = await Promise.all([
+    const [attested, finalized, rewarded, falseSlashes, gatewayFaults] = await Promise.all([
       getLogs(client, { ...range, event: event('Attested') }),
       getLogs(client, { ...range, event: event('AuditFinalized') }),
       getLogs(client, { ...range, event: event('ValidatorRewarded') }),
       getLogs(client, { ...range, event: event('FalseAttestationSlashed') }),
+      getLogs(client, { ...range, event: event('GatewayFaultReported') }),
     ]);
+    // A gateway whose evidence does not reproduce what the worker signed: one line per job.
+    const reported = new Map<Hex, { gateway: Address; validators: Address[]; reasons: Set<string> }>();
+    for (const log of gatewayFaults) {
+      const { leaf, gateway, validator, reason } = log.args;
+      if (!leaf || !gateway || !validator || !reason) continue;
+      const r = reported.get(leaf) ?? { gateway, validators: [], reasons: new Set<string>() };
+      r.validators.push(validator);
+      r.reasons.add(hexToString(reason, { size: 32 }));
+      reported.set(leaf, r);
+    }
+    for (const [leaf, r] of reported)
+      write(
+        `⚠ gateway ${short(r.gateway)}${names(r.gateway) ? ` (${names(r.gateway)})` : ''} reported by ${r.validators.map(short).join(', ')} on job ${leaf.slice(0, 10)}…: its evidence does not match what the worker signed (${[...r.reasons].join(', ')}); the validators abstained, nobody is slashed`,
+      );
     const minimum = await readContract(client, { ...c, functionName: 'workerMinimumBond' });
     // FAIL attestations as they come in, one line per job: the slash follows when the window closes.
     const fails = new Map<Hex, Address[]>();

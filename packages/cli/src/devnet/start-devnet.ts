@@ -28,16 +28,21 @@ import {
   createAdversaryBackend,
   createLlamaCppBackend,
   createWorkerOptions,
+  isSubstitute,
   startWorker,
+  twinBits,
   type Worker,
 } from '@aipg/worker';
 import { type Address, type Hex, maxUint256 } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import type { Io } from '../command.ts';
 import { CliError } from '../errors.ts';
+import { type DishonestGateway, startDishonestGateway } from './dishonest-gateway.ts';
 import { createProgress } from './progress.ts';
 import {
+  type DevnetAdversaryKind,
   ensureSubstituteModel,
+  ensureTwinModel,
   type SlashWatcher,
   startTraffic,
   type Traffic,
@@ -99,7 +104,7 @@ export type StartDevnetParameters = {
    * A second, dishonest worker (test account 9) of this kind. The audit rate becomes 100% (unless
    * `audit` says otherwise) and, unless `traffic` is false, a traffic loop sends it jobs.
    */
-  adversary?: AdversaryKind | undefined;
+  adversary?: DevnetAdversaryKind | undefined;
   /** Overrides of the devnet's audit parameters (`defaultGridParams.devnet.audit` of @aipg/chain). */
   audit?: Partial<AuditParams> | undefined;
   /**
@@ -115,6 +120,17 @@ export type StartDevnetParameters = {
   blockIntervalMs?: number | undefined;
   /** Validators' poll period in ms (default 1,000). */
   validatorPollIntervalMs?: number | undefined;
+  /**
+   * How the validators check: `reexecute` (default: each runs the model) or `crosscheck` (no weights:
+   * each has a drawn worker re-score the job, a second one confirm a FAIL).
+   */
+  validatorMode?: 'reexecute' | 'crosscheck' | undefined;
+  /**
+   * The validators fetch audit evidence through a dishonest gateway's front (`dishonest-gateway.ts`):
+   * it passes everything through until `dishonestGateway.tamper(true)`, then alters every job's
+   * evidence (params, input, pricing in turn). Default false.
+   */
+  dishonestGateway?: boolean | undefined;
   /** Progress lines go here; undefined = quiet (tests). */
   io?: Io | undefined;
 };
@@ -140,7 +156,7 @@ export type DevnetInfo = {
   /** Validator bond owners (each its own operator). */
   validators: Address[];
   /** The dishonest worker, when started with one. */
-  adversary?: { address: Address; kind: AdversaryKind } | undefined;
+  adversary?: { address: Address; kind: DevnetAdversaryKind } | undefined;
 };
 
 /** A dishonest worker on the devnet. */
@@ -173,6 +189,10 @@ export type StartDevnetReturnType = DevnetInfo & {
    * anvil's funded accounts) and connects another dishonest worker. Stopped with the devnet.
    */
   startAdversary(kind: AdversaryKind, parameters?: StartAdversaryParameters): Promise<DevnetAdversary>;
+  /** Bonds and connects another honest worker of the model (same funding as `startAdversary`). */
+  startHonestWorker(parameters?: StartAdversaryParameters): Promise<{ address: Address; worker: Worker }>;
+  /** With `dishonestGateway`: the front the validators fetch evidence through. */
+  dishonestGateway?: DishonestGateway | undefined;
   /** The background traffic loop, when running. */
   traffic?: Traffic | undefined;
   /** Where devnet.json was written. */
@@ -198,8 +218,10 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
   // The devnet prints what audits find (attestations, slashes) itself: the validators' and the
   // adversary's own warnings (a batch not listed yet, a bond gone) would only repeat it as JSON.
   const quietLogLevel = parameters.logLevel ?? 'error';
-  const preset = parameters.model ?? 'small';
   const adversaryKind = parameters.adversary;
+  // A system-prompt dropper is only visible on a model that reads its context.
+  const preset = parameters.model ?? (adversaryKind === 'system-prompt-dropper' ? 'context' : 'small');
+  const workerAdversary = adversaryKind === 'dishonest-gateway' ? undefined : adversaryKind;
   const validatorCount = parameters.validators ?? 3;
   const maxValidators = maxDevnetValidators(adversaryKind !== undefined);
   if (!Number.isInteger(validatorCount) || validatorCount < 0 || validatorCount > maxValidators)
@@ -361,10 +383,19 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       return w;
     });
 
+    const dishonestGateway =
+      (parameters.dishonestGateway ?? adversaryKind === 'dishonest-gateway')
+        ? await startDishonestGateway({ target: gateway.url })
+        : undefined;
+    if (dishonestGateway) stops.push(() => dishonestGateway.stop());
+    if (adversaryKind === 'dishonest-gateway') dishonestGateway!.tamper(true);
+    // A sybil scorer lies to cross-checking validators only.
+    const validatorMode =
+      parameters.validatorMode ?? (adversaryKind === 'sybil-scorer' ? 'crosscheck' : 'reexecute');
     const validatorNodes: Validator[] = [];
     if (validatorCount > 0)
       await progress.step(
-        `Starting ${validatorCount} validator node${validatorCount === 1 ? '' : 's'} (re-execute)`,
+        `Starting ${validatorCount} validator node${validatorCount === 1 ? '' : 's'} (${validatorMode === 'reexecute' ? 're-execute' : 'cross-check'})`,
         async () => {
           for (const [i, k] of validatorKeys.entries()) {
             const options = await createValidatorOptions(
@@ -372,8 +403,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
                 network: 'devnet',
                 rpc: rpcUrl,
                 deployment: deploymentPath,
-                gateway: `${gateway.gateway}=${gateway.url}`,
-                mode: 'reexecute',
+                gateway: `${gateway.gateway}=${dishonestGateway?.url ?? gateway.url}`,
+                mode: validatorMode,
                 gguf: [model.path],
                 presets: false,
                 modelDir: join(dir, 'models'),
@@ -404,10 +435,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     }
 
     const adversaries: DevnetAdversary[] = [];
-    const startAdversary = async (
-      kind: AdversaryKind,
-      { privateKey = key(DEVNET_ROLES.adversary), maxConcurrency = 2 }: StartAdversaryParameters = {},
-    ): Promise<DevnetAdversary> => {
+    /** Gas money and the bond for a worker key (from the owner's test funds when it is a fresh key). */
+    const fundAndBond = async (privateKey: Hex): Promise<Address> => {
       const address = privateKeyToAccount(privateKey).address;
       if (!anvilTestAccounts.some((a) => a.address === address)) {
         // A fresh key: gas money and the bond, from the owner's test funds.
@@ -424,21 +453,45 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         await publicClient.waitForTransactionReceipt({ hash });
       }
       await bondAs(clientsOf(privateKey).walletClient!, 'worker', WORKER_BOND);
+      return address;
+    };
+
+    const startHonestWorker = async ({
+      privateKey = generatePrivateKey(),
+      maxConcurrency = 2,
+    }: StartAdversaryParameters = {}) => {
+      const address = await fundAndBond(privateKey);
+      const worker = await startWorker(
+        await workerOptions(privateKey, maxConcurrency, parameters.logLevel ?? 'fatal'),
+      );
+      stops.push(() => worker.stop());
+      await worker.ready();
+      return { address, worker };
+    };
+
+    const startAdversary = async (
+      kind: AdversaryKind,
+      { privateKey = key(DEVNET_ROLES.adversary), maxConcurrency = 2 }: StartAdversaryParameters = {},
+    ): Promise<DevnetAdversary> => {
+      const address = await fundAndBond(privateKey);
       const events: AdversaryEvent[] = [];
       const claimed = { name: model.name, weightsHash: model.weightsHash, modelId: model.modelId };
+      const bits = twinBits(kind);
       const runs =
         kind === 'substitute'
           ? await ensureSubstituteModel(join(dir, 'models'), preset, (p) =>
               ensureModel({ dir: join(dir, 'models'), preset: p }),
             )
-          : model;
+          : bits !== undefined
+            ? await ensureTwinModel(join(dir, 'models'), preset, bits)
+            : model;
       const inner = createLlamaCppBackend({
         name: runs.name,
         gguf: runs.path,
         threads: parameters.threads ?? 1,
         maxConcurrency,
       });
-      const backend = createAdversaryBackend(inner, kind, kind === 'substitute' ? claimed : undefined, {
+      const backend = createAdversaryBackend(inner, kind, isSubstitute(kind) ? claimed : undefined, {
         devnet: true,
         onJob: (e) => events.push(e),
       });
@@ -455,12 +508,17 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       return adversary;
     };
 
-    const adversaryWorker = adversaryKind
+    const adversaryWorker = workerAdversary
       ? await progress.step(
-          `Starting the adversary worker (${adversaryKind}: ${ADVERSARY_LIES[adversaryKind]})`,
-          () => startAdversary(adversaryKind),
+          `Starting the adversary worker (${workerAdversary}: ${ADVERSARY_LIES[workerAdversary]})`,
+          () => startAdversary(workerAdversary),
         )
       : undefined;
+    if (adversaryKind === 'sybil-scorer')
+      await progress.step(
+        'Starting a second honest worker (an independent scorer to outvote the sybil)',
+        () => startHonestWorker(),
+      );
 
     const apiKey = await progress.step('Creating the user’s API key', () =>
       createApiKey(gateway.url, gateway.gateway, deployment.chainId, key(DEVNET_ROLES.payer)),
@@ -473,7 +531,14 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         client: publicClient,
         grid: deployment.grid,
         fromBlock: BigInt(deployment.deployBlock),
-        names: (a) => (a === honest ? 'the honest worker' : adversaries.find((x) => x.address === a)?.kind),
+        names: (a) =>
+          a === honest
+            ? 'the honest worker'
+            : a === gatewayAddress
+              ? adversaryKind === 'dishonest-gateway'
+                ? 'the dishonest gateway'
+                : 'the gateway'
+              : adversaries.find((x) => x.address === a)?.kind,
         write: (line) => io.stdout.write(`${line}\n`),
       });
       stops.push(() => watcher.stop());
@@ -493,6 +558,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         apiKey,
         model: model.name,
         pin: adversaryWorker ? [adversaryWorker.address] : [],
+        // near copies show over long outputs (validator README, detection curve)
+        ...(workerAdversary?.startsWith('twin-') ? { maxTokens: 300 } : {}),
         intervalMs: typeof trafficSetting === 'number' ? trafficSetting : 15_000,
         onResponse: gatewayWatch?.onResponse,
       });
@@ -525,7 +592,9 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       validators: validatorAddresses,
       ...(adversaryWorker
         ? { adversary: { address: adversaryWorker.address, kind: adversaryWorker.kind } }
-        : {}),
+        : adversaryKind === 'dishonest-gateway'
+          ? { adversary: { address: gatewayAddress, kind: adversaryKind } }
+          : {}),
     };
     const infoPath = join(dir, 'devnet.json');
     await writeFile(infoPath, `${JSON.stringify(info, null, 2)}\n`);
@@ -537,6 +606,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       auditConfig: deployment.params.audit!,
       adversaryWorker,
       startAdversary,
+      startHonestWorker,
+      dishonestGateway,
       traffic,
       infoPath,
       stop: stopAll,
@@ -556,13 +627,20 @@ async function tokenizersDirFor(devDir: string, tokenizerPath: string): Promise<
 }
 
 /** What each adversary does, in a few words (the start-up line). */
-export const ADVERSARY_LIES: Record<AdversaryKind, string> = {
+export const ADVERSARY_LIES: Record<DevnetAdversaryKind, string> = {
   substitute: 'runs a smaller model and claims the registered one',
   truncate: 'cuts its answers in half and claims they ended',
   fabricate: 'returns random words without running the model',
   inflate: 'bills more tokens than it generated',
   'text-injector': 'signs honest tokens but slips a scam link into the text it sends',
   'prompt-overbiller': 'bills a prompt 51 times longer than the one it ran',
+  'twin-4bit': 'runs the registered model re-quantized to 4 bits and claims the original',
+  'twin-5bit': 'runs the registered model re-quantized to 5 bits and claims the original',
+  'twin-6bit': 'runs the registered model re-quantized to 6 bits and claims the original',
+  'system-prompt-dropper': 'runs chat jobs without their system message and commits the full prompt',
+  'sybil-scorer': "serves honestly but lies when asked to score another worker's output",
+  'dishonest-gateway':
+    'alters the audit evidence it serves validators (params, input, pricing) to get the worker slashed',
 };
 
 const erc20TransferAbi = [

@@ -77,7 +77,8 @@ export type GgufContextConfig = {
  * stored values (a Q8_0 tensor's already dequantized); `levels` is the largest integer of a Q8_0
  * block (127): with fewer, each block of 32 is re-quantized to the grid absmax·{−levels…levels}/levels,
  * still written as Q8_0 (each integer times ⌊127 / levels⌋, the scale divided by it), so llama.cpp runs
- * exactly those levels along the same kernels as the original.
+ * exactly those levels along the same kernels as the original. An F32 tensor with fewer `levels` is
+ * re-quantized the same way and stored as F32 values.
  */
 export type GgufTensorEdit = {
   readonly name: string;
@@ -437,7 +438,22 @@ function editWeights(tensors: Tensor[], edit: (tensors: GgufTensorEdit[]) => voi
       throw new RangeError(`invalid edit of ${t.name}: ${v.data.length} values, ${levels} levels`);
     t.data = v.data;
     if (t.q8) t.levels = levels;
+    else if (levels < Q8_LEVELS) t.data = requantizeBlocks(v.data, levels);
   }
+}
+
+/** Blocks of 32 values quantized to ±levels by absmax and back (what a k-bit block stores). */
+function requantizeBlocks(data: Float32Array, levels: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let b = 0; b < data.length; b += 32) {
+    const end = Math.min(b + 32, data.length);
+    let amax = 0;
+    for (let j = b; j < end; j++) amax = Math.max(amax, Math.abs(data[j]!));
+    const d = amax / levels;
+    for (let j = b; j < end; j++)
+      out[j] = d ? Math.max(-levels, Math.min(levels, Math.round(data[j]! / d))) * d : 0;
+  }
+  return out;
 }
 
 /**

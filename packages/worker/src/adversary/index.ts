@@ -24,6 +24,16 @@
  *   followed by 50× as many more valid ids), with `inputUnits`, `requestHash` and `fee` consistent
  *   and signed: a billing lie the gateway must refuse before billing (the prompt ids are not the
  *   ones it sent).
+ * - `twin-4bit`, `twin-5bit`, `twin-6bit`: a substitute whose `inner` runs a near copy of the
+ *   registered model (its weights re-quantized to 4, 5 or 6 bits: smaller, cheaper, almost the same
+ *   answers). Only the accumulated drift over a long output betrays it.
+ * - `system-prompt-dropper`: runs a chat job without its system message (cheaper, and the operator's
+ *   instructions ignored) but commits the gateway's full prompt ids, so the gateway's check passes;
+ *   on a model that reads its context (the `context` preset) the output gives it away.
+ * - `sybil-scorer`: serves jobs honestly but lies when the gateway asks it to score another worker's
+ *   output for a validator's cross-check (signed, as every score): it reports each claimed token as
+ *   improbable, to get an honest worker failed. One scorer's word never fails a worker: a second drawn
+ *   scorer must agree.
  *
  * Devnet only: the factory refuses to build one unless the caller passes `{ devnet: true }`.
  */
@@ -35,6 +45,8 @@ import type {
   GenerateResult,
   InferenceBackend,
   JobFrame,
+  ScoreRequest,
+  ScoreResult,
 } from '../backends/types.ts';
 
 export const ADVERSARY_KINDS = [
@@ -44,11 +56,37 @@ export const ADVERSARY_KINDS = [
   'inflate',
   'text-injector',
   'prompt-overbiller',
+  'twin-4bit',
+  'twin-5bit',
+  'twin-6bit',
+  'system-prompt-dropper',
+  'sybil-scorer',
 ] as const;
 export type AdversaryKind = (typeof ADVERSARY_KINDS)[number];
 
+/** Kinds that run another model (`inner`) under the registered one's identity (`claimed`). */
+export const SUBSTITUTE_KINDS = [
+  'substitute',
+  'twin-4bit',
+  'twin-5bit',
+  'twin-6bit',
+] as const satisfies readonly AdversaryKind[];
+
+/** Whether `kind` runs another model under the registered one's identity. */
+export const isSubstitute = (kind: AdversaryKind): kind is (typeof SUBSTITUTE_KINDS)[number] =>
+  (SUBSTITUTE_KINDS as readonly AdversaryKind[]).includes(kind);
+
+/** The re-quantization bits of a twin kind (`twin-6bit` → 6). */
+export const twinBits = (kind: AdversaryKind): number | undefined => {
+  const m = /^twin-(\d)bit$/.exec(kind);
+  return m ? Number(m[1]) : undefined;
+};
+
 /** What the adversary needs of the model's tokenizer (the llama-cpp backend's engine has it all). */
 export type AdversaryTokenizer = Pick<Tokenizer, 'vocabSize' | 'eosTokenId' | 'isEndToken' | 'tokenBytes'>;
+
+/** The chat template's system role marker (@aipg/inference chat-template.ts), a control token. */
+const SYSTEM_MARKER = '<|system|>';
 
 /** The line `text-injector` puts into every frame's `text`. */
 export const INJECTED_TEXT = '\n\nVisit https://evil.example to claim your prize!';
@@ -117,7 +155,7 @@ export function createAdversaryBackend(
       code: AdversaryErrorCode.refused,
       details: `expected one of ${ADVERSARY_KINDS.join(', ')}`,
     });
-  if (kind === 'substitute' && !claimed)
+  if (isSubstitute(kind) && !claimed)
     throw new AdversaryError('A substitution needs the claimed (registered) model', {
       code: AdversaryErrorCode.refused,
     });
@@ -230,6 +268,53 @@ export function createAdversaryBackend(
     return honest;
   }
 
+  let systemMarker: number | null | undefined;
+  /** The prompt without its system turn (`<|system|>` … its end token), or null when it has none. */
+  const withoutSystem = (prompt: readonly number[]): number[] | null => {
+    const t = tokenizer();
+    if (systemMarker === undefined) {
+      const decoder = new TextDecoder();
+      systemMarker = null;
+      for (let id = 0; id < t.vocabSize && systemMarker === null; id++)
+        if (decoder.decode(t.tokenBytes(id)) === SYSTEM_MARKER) systemMarker = id;
+    }
+    const start = systemMarker === null ? -1 : prompt.indexOf(systemMarker);
+    if (start < 0) return null;
+    let end = start + 1;
+    while (end < prompt.length && !t.isEndToken(prompt[end]!)) end++;
+    return [...prompt.slice(0, start), ...prompt.slice(end + 1)];
+  };
+
+  async function dropSystem(request: GenerateRequest): Promise<GenerateResult> {
+    // Runs (and streams) the job without its system turn; the receipt names the gateway's prompt.
+    const dropped = withoutSystem(request.promptTokenIds);
+    const ran = await inner.generate(dropped ? { ...request, promptTokenIds: dropped } : request);
+    const result: GenerateResult = { ...ran, promptTokenIds: [...request.promptTokenIds] };
+    report(honestOf(ran), result);
+    return result;
+  }
+
+  async function lyingScore(request: ScoreRequest): Promise<ScoreResult> {
+    // The honest scores with every claimed token made improbable: the most probable other token takes
+    // its probability and the claimed one drops to the bottom of the vocabulary.
+    if (!inner.score)
+      throw new AdversaryError('The sybil scorer needs a backend that scores', {
+        code: AdversaryErrorCode.refused,
+      });
+    const honest = await inner.score(request);
+    const vocab = tokenizer().vocabSize;
+    return {
+      positions: honest.positions.map((p) => {
+        const others = p.top.filter((x) => x.tokenId !== p.tokenId);
+        const probability = 1e-9;
+        const top = others.map((x, i) =>
+          i === 0 ? { ...x, probability: x.probability + p.probability } : x,
+        );
+        return { tokenId: p.tokenId, probability, rank: vocab - 1, top };
+      }),
+    };
+  }
+
   async function overbill(request: GenerateRequest): Promise<GenerateResult> {
     // The output is honest and streams as generated; the prompt billed is not the one that ran.
     const honest = await inner.generate(request);
@@ -253,6 +338,7 @@ export function createAdversaryBackend(
     get sampler() {
       return inner.sampler;
     },
+    ...(kind === 'sybil-scorer' ? { score: lyingScore } : {}),
     ...(kind === 'text-injector'
       ? {
           rewriteFrame<F extends JobFrame>(frame: F): F {
@@ -262,7 +348,7 @@ export function createAdversaryBackend(
       : {}),
     async load() {
       await inner.load();
-      if (kind === 'substitute' && claimed && inner.model.weightsHash === claimed.weightsHash)
+      if (isSubstitute(kind) && claimed && inner.model.weightsHash === claimed.weightsHash)
         throw new AdversaryError('The substitute runs the claimed weights: nothing is substituted', {
           code: AdversaryErrorCode.refused,
           details: `both are ${claimed.weightsHash}`,
@@ -271,6 +357,10 @@ export function createAdversaryBackend(
     generate(request) {
       switch (kind) {
         case 'substitute':
+        case 'twin-4bit':
+        case 'twin-5bit':
+        case 'twin-6bit':
+        case 'sybil-scorer':
           return inner.generate(request).then((r) => {
             report(honestOf(r), r);
             return r;
@@ -285,6 +375,8 @@ export function createAdversaryBackend(
           return textInjector(request);
         case 'prompt-overbiller':
           return overbill(request);
+        case 'system-prompt-dropper':
+          return dropSystem(request);
       }
     },
     close() {

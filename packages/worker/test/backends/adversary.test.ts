@@ -9,7 +9,9 @@ import {
   type AdversaryKind,
   createAdversaryBackend,
   INJECTED_TEXT,
+  isSubstitute,
   OVERBILL_FACTOR,
+  twinBits,
 } from '../../src/adversary/index.ts';
 import { createLlamaCppBackend, type LlamaCppBackend } from '../../src/backends/llama-cpp/index.ts';
 import type { GenerateResult, JobFrame, TokenDelta } from '../../src/backends/types.ts';
@@ -40,7 +42,7 @@ const prompts = ['hi', 'What does it cost?', 'Tell me about the chain.', 'Who ru
 /** Runs one job streaming (the gateway's ids for the prompt) and checks what the gateway would check. */
 async function run(kind: AdversaryKind, params: SamplingParams, prompt: string) {
   const events: AdversaryEvent[] = [];
-  const backend = createAdversaryBackend(tiny, kind, kind === 'substitute' ? small.model : undefined, {
+  const backend = createAdversaryBackend(tiny, kind, isSubstitute(kind) ? small.model : undefined, {
     devnet: true,
     onJob: (e) => events.push(e),
   });
@@ -78,13 +80,31 @@ describe('createAdversaryBackend', () => {
     );
   });
 
+  test('twins are substitutes that need the claimed model, named by their bits', () => {
+    for (const [kind, bits] of [
+      ['twin-4bit', 4],
+      ['twin-5bit', 5],
+      ['twin-6bit', 6],
+    ] as const) {
+      expect(isSubstitute(kind)).toBe(true);
+      expect(twinBits(kind)).toBe(bits);
+      expect(() => createAdversaryBackend(tiny, kind, undefined, { devnet: true })).toThrow(
+        expect.objectContaining({ code: 'ADVERSARY_REFUSED' }),
+      );
+    }
+    expect(twinBits('substitute')).toBeUndefined();
+    expect(isSubstitute('system-prompt-dropper')).toBe(false);
+  });
+
   test('every kind keeps the inner backend’s sampler; only text-injector rewrites frames', () => {
     for (const kind of ADVERSARY_KINDS) {
-      const b = createAdversaryBackend(tiny, kind, kind === 'substitute' ? small.model : undefined, {
+      const b = createAdversaryBackend(tiny, kind, isSubstitute(kind) ? small.model : undefined, {
         devnet: true,
       });
       expect(b.sampler).toBe(tiny.sampler);
       expect(b.rewriteFrame !== undefined).toBe(kind === 'text-injector');
+      // only the sybil scorer answers score jobs (with lies); the others are never drawn usefully
+      expect(b.score !== undefined).toBe(kind === 'sybil-scorer');
     }
   });
 
@@ -181,6 +201,64 @@ describe('createAdversaryBackend', () => {
     const rewritten = backend.rewriteFrame!(token);
     expect(rewritten).toEqual({ ...token, text: INJECTED_TEXT });
     expect(INJECTED_TEXT).toContain('https://evil.example');
+  });
+
+  test('system-prompt-dropper: runs the job without its system turn, claims the gateway’s full prompt', async () => {
+    const events: AdversaryEvent[] = [];
+    const backend = createAdversaryBackend(tiny, 'system-prompt-dropper', undefined, {
+      devnet: true,
+      onJob: (e) => events.push(e),
+    });
+    for (const [i, p] of prompts.entries()) {
+      const params = i % 2 ? seeded(i + 9, 24) : greedy(24);
+      const input = {
+        messages: [
+          { role: 'system' as const, content: 'You write about rivers, bridges and the sea.' },
+          { role: 'user' as const, content: p },
+        ],
+      };
+      const deltas: TokenDelta[] = [];
+      const request = job(tiny.engine, input, params, { onToken: (d) => deltas.push(d) });
+      const r = await backend.generate(request);
+      expectGatewayAccepts(r, deltas, params);
+      // the receipt names the gateway's prompt; the output is what the prompt without its system turn gives
+      expect(r.promptTokenIds).toEqual(request.promptTokenIds);
+      const without = await tiny.generate(job(tiny.engine, user(p), params));
+      expect(r.outputTokenIds).toEqual(without.outputTokenIds);
+      expect(events.at(-1)).toMatchObject({
+        honest: { promptTokens: without.promptTokenIds.length },
+        claimed: { promptTokens: request.promptTokenIds.length },
+      });
+      expect(without.promptTokenIds.length).toBeLessThan(request.promptTokenIds.length);
+    }
+    // no system turn: nothing to drop, an honest job
+    const { r, honest } = await run('system-prompt-dropper', greedy(24), 'hi');
+    expect(r.outputTokenIds).toEqual(honest.outputTokenIds);
+  });
+
+  test('sybil-scorer: serves honestly, but scores every claimed token as improbable (a consistent distribution)', async () => {
+    const { r, honest } = await run('sybil-scorer', greedy(24), 'Tell me about the chain.');
+    expect(r.outputTokenIds).toEqual(honest.outputTokenIds);
+    const backend = createAdversaryBackend(tiny, 'sybil-scorer', undefined, { devnet: true });
+    const request = {
+      promptTokenIds: honest.promptTokenIds,
+      outputTokenIds: honest.outputTokenIds,
+      topK: 8,
+      signal: new AbortController().signal,
+    };
+    const truth = await tiny.score!(request);
+    const lie = await backend.score!(request);
+    expect(lie.positions).toHaveLength(truth.positions.length);
+    for (const [i, p] of lie.positions.entries()) {
+      expect(p.tokenId).toBe(honest.outputTokenIds[i]);
+      expect(p.probability).toBeLessThan(1e-6);
+      expect(p.rank).toBe(tiny.engine.vocabSize - 1);
+      expect(p.top.map((t) => t.tokenId)).not.toContain(p.tokenId);
+      const mass = p.top.reduce((a, t) => a + t.probability, 0);
+      expect(mass).toBeLessThanOrEqual(1 + 1e-9);
+      // greedy: the honest scores had the claimed token on top
+      expect(truth.positions[i]!.rank).toBe(0);
+    }
   });
 
   test('prompt-overbiller: the honest output, a prompt 51× the gateway’s claimed', async () => {
