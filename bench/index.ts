@@ -76,6 +76,8 @@ async function latency() {
       'chain.registryCacheMs': 200,
       'rateLimit.requestsPerMinute': 1_000_000,
       'rateLimit.burst': 100_000,
+      'rateLimit.payerRequestsPerMinute': 1_000_000,
+      'rateLimit.payerBurst': 100_000,
     },
   });
   try {

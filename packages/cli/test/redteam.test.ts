@@ -121,6 +121,8 @@ beforeAll(async () => {
     gatewayOptions: {
       'rateLimit.requestsPerMinute': 100_000,
       'rateLimit.burst': 10_000,
+      'rateLimit.payerRequestsPerMinute': 100_000,
+      'rateLimit.payerBurst': 10_000,
       'settlement.minReceipts': 10_000,
     },
     logLevel: 'silent',

@@ -15,7 +15,7 @@ import type { GatewayOptions } from './options.ts';
 import { createReputation, type ReputationFeature } from './reputation/index.ts';
 import { createRouting, type Reputation } from './routing/index.ts';
 import { createSettlement } from './settlement/index.ts';
-import { createStorage } from './storage/index.ts';
+import { createStorage, type WorkerStats } from './storage/index.ts';
 import { createTokenizers } from './tokenizers/index.ts';
 
 export type StartGatewayDependencies = {
@@ -44,6 +44,8 @@ export type StartGatewayReturnType = {
   reputation: ReputationFeature | undefined;
   /** Settles every waiting receipt now (the loop does it on its own; for tests and tools). */
   settleNow(): Promise<void>;
+  /** What routing knows of a worker (bond owner): reliability, speed, jobs served and failed. */
+  workerStats(owner: Address): WorkerStats;
   /** Graceful stop: no new requests, in-flight jobs finish (bounded), settlement flushed, database closed. */
   stop(): Promise<void>;
 };
@@ -171,6 +173,7 @@ export async function startGateway(
       app,
       reputation: followed,
       settleNow: () => settlement.flush(),
+      workerStats: (owner) => routing.stats(owner),
       async stop() {
         logger.info({ msg: 'gateway stopping' });
         await shutdown.run();

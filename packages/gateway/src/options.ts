@@ -54,6 +54,15 @@ export type GatewayOptions = {
     burst: number;
     /** Unauthenticated endpoints (key creation), per client IP. */
     anonymousRequestsPerMinute: number;
+    /** Sustained requests per minute per payer, all its API keys together (minting keys adds nothing). */
+    payerRequestsPerMinute: number;
+    /** Bucket size per payer, all its keys together. */
+    payerBurst: number;
+    /**
+     * Chain reads unauthenticated requests may cause on a cache miss (a smart-account key signature, an
+     * unknown validator's bond), per minute for the whole gateway; above it such requests get 429.
+     */
+    anonymousChainReadsPerMinute: number;
   };
   jobs: {
     /** `max_tokens` when the request gives none. */
@@ -105,7 +114,7 @@ export type GatewayOptions = {
   keys: {
     /** Longest accepted distance between now and a key request's `expires`. */
     maxMessageTtlSec: number;
-    /** HMAC secret API keys derive from (a retried key request returns the same key); default: derived from `privateKey`. */
+    /** HMAC secret API keys derive from; default: derived from `privateKey`. */
     secret: Hex | undefined;
   };
   audit: {
@@ -138,6 +147,11 @@ export type GatewayOptions = {
     maxAttempts: number;
     timeoutMs: number;
     retryBaseMs: number;
+    /**
+     * Devnets only: let webhooks reach loopback, private, link-local and other non-public addresses
+     * (refused by default, at submit and at every delivery after DNS resolution).
+     */
+    allowPrivate: boolean;
   };
   idempotency: {
     /** How long a stored response is replayed. */
@@ -182,6 +196,7 @@ const ENV = {
   'http.bodyLimitBytes': 'AIPG_GATEWAY_BODY_LIMIT_BYTES',
   'rateLimit.requestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_RPM',
   'rateLimit.burst': 'AIPG_GATEWAY_RATE_LIMIT_BURST',
+  'rateLimit.payerRequestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_PAYER_RPM',
   'jobs.defaultMaxTokens': 'AIPG_GATEWAY_DEFAULT_MAX_TOKENS',
   'jobs.maxAttempts': 'AIPG_GATEWAY_MAX_ATTEMPTS',
   'settlement.enabled': 'AIPG_GATEWAY_SETTLEMENT',
@@ -224,6 +239,9 @@ const schema = z.object({
   'rateLimit.requestsPerMinute': int(1).default(600),
   'rateLimit.burst': int(1).default(60),
   'rateLimit.anonymousRequestsPerMinute': int(1).default(30),
+  'rateLimit.payerRequestsPerMinute': int(1).default(1_200),
+  'rateLimit.payerBurst': int(1).default(120),
+  'rateLimit.anonymousChainReadsPerMinute': int(1).default(60),
   'jobs.defaultMaxTokens': int(1).default(512),
   'jobs.maxMaxTokens': int(1, 1_000_000).default(32_768),
   'jobs.maxAttempts': int(1, 10).default(3),
@@ -259,6 +277,7 @@ const schema = z.object({
   'webhooks.maxAttempts': int(1, 20).default(5),
   'webhooks.timeoutMs': int(100).default(10_000),
   'webhooks.retryBaseMs': int(1).default(1_000),
+  'webhooks.allowPrivate': bool.default(false),
   'idempotency.ttlSec': int(1).default(86_400),
   'idempotency.waitMs': int(0).default(60_000),
 });
@@ -330,6 +349,9 @@ export function createGatewayOptions(
       requestsPerMinute: o['rateLimit.requestsPerMinute'],
       burst: o['rateLimit.burst'],
       anonymousRequestsPerMinute: o['rateLimit.anonymousRequestsPerMinute'],
+      payerRequestsPerMinute: o['rateLimit.payerRequestsPerMinute'],
+      payerBurst: o['rateLimit.payerBurst'],
+      anonymousChainReadsPerMinute: o['rateLimit.anonymousChainReadsPerMinute'],
     },
     jobs: {
       defaultMaxTokens: Math.min(o['jobs.defaultMaxTokens'], o['jobs.maxMaxTokens']),
@@ -369,6 +391,7 @@ export function createGatewayOptions(
       maxAttempts: o['webhooks.maxAttempts'],
       timeoutMs: o['webhooks.timeoutMs'],
       retryBaseMs: o['webhooks.retryBaseMs'],
+      allowPrivate: o['webhooks.allowPrivate'],
     },
     idempotency: { ttlSec: o['idempotency.ttlSec'], waitMs: o['idempotency.waitMs'] },
   };

@@ -37,6 +37,8 @@ beforeAll(async () => {
   grid = await startTestGrid();
   const options = testGatewayOptions(grid, {
     'webhooks.retryBaseMs': 50,
+    // The webhook receiver below listens on 127.0.0.1: a devnet-only allowance (refused by default).
+    'webhooks.allowPrivate': true,
     logLevel: 'debug',
     'rateLimit.anonymousRequestsPerMinute': 600,
   });
@@ -232,23 +234,54 @@ describe('validation and error shapes', () => {
     expect(worker.jobs.length).toBe(jobsBefore);
   });
 
-  test('503 when no worker fits: pinned elsewhere, or above max_price', async () => {
+  test('503 when no worker fits the pin; 400 (the client is to fix it) below the rate card', async () => {
     await expectError(
       await post('/v1/chat/completions', chatBody({ grid: { workers: [roles.workerB.address] } })),
       503,
       'no_worker_available',
       'grid.workers',
     );
+    const jobsBefore = worker.jobs.length;
     const e = await expectError(
       await post(
         '/v1/chat/completions',
         chatBody({ grid: { max_price: { input_per_m: '0.5', output_per_m: '10' } } }),
       ),
-      503,
-      'no_worker_available',
+      400,
+      'max_price_too_low',
       'grid.max_price',
     );
-    expect(e.message).toMatch(/max_price/);
+    expect(e.message).toMatch(/rate card/);
+    expect(worker.jobs.length).toBe(jobsBefore);
+  });
+
+  test("prompt + max_tokens beyond the model's context: 400 before dispatch, never a worker failure", async () => {
+    const jobsBefore = worker.jobs.length;
+    const statsBefore = gw.workerStats(roles.workerA.address);
+    // the test model's context (its tokenizer file's llama.context_length)
+    const context = 2048;
+    const e = await expectError(
+      await post('/v1/chat/completions', chatBody({ max_tokens: context })),
+      400,
+      'context_length_exceeded',
+      'messages',
+    );
+    expect(e.message).toMatch(new RegExp(`maximum context length is ${context} tokens`));
+    const c = await expectError(
+      await post(
+        '/v1/completions',
+        JSON.stringify({ model: MODEL.name, prompt: 'hello', max_tokens: context }),
+      ),
+      400,
+      'context_length_exceeded',
+      'prompt',
+    );
+    expect(c.message).toMatch(/in the prompt/);
+    expect(worker.jobs.length).toBe(jobsBefore);
+    expect(gw.workerStats(roles.workerA.address)).toEqual(statsBefore);
+    // just fitting is served
+    const fits = await post('/v1/chat/completions', chatBody({ max_tokens: 16 }));
+    expect(fits.status).toBe(200);
   });
 
   test('429 with retry-after once a rate limit is spent', async () => {
@@ -284,7 +317,7 @@ describe('API keys', () => {
       }),
     });
 
-  test('a signed message creates a key shown once; the exact same request gets the same key back', async () => {
+  test('a signed message creates a key shown once; the exact same request is refused (single use)', async () => {
     const m = message({ name: 'ci' });
     const signature = await payer.signMessage({ message: m });
     const first = await create(m, signature);
@@ -294,8 +327,7 @@ describe('API keys', () => {
     expect(body.payer).toBe(payer.address);
     expect(body.name).toBe('ci');
     const again = await create(m, signature);
-    expect(again.status).toBe(200);
-    expect(((await again.json()) as { key: string }).key).toBe(body.key);
+    await expectError(again, 409, 'nonce_already_used');
     // The key works, is listed (without its secret), and stops working once revoked.
     const list = await gw.app.request('/v1/keys', { headers: { authorization: `Bearer ${body.key}` } });
     const listed = (await list.json()) as { data: { id: string }[] };

@@ -34,7 +34,12 @@ const newWorker = (which: 'A' | 'B', over: Partial<ConstructorParameters<typeof 
 
 beforeAll(async () => {
   grid = await startTestGrid();
-  gw = await startTestGateway(grid, { 'hub.heartbeatMs': 200, 'jobs.firstTokenTimeoutMs': 800 });
+  gw = await startTestGateway(grid, {
+    'hub.heartbeatMs': 200,
+    'jobs.firstTokenTimeoutMs': 800,
+    // six clients queue for one slot in a test below
+    'jobs.queueTimeoutMs': 10_000,
+  });
   key = await createApiKey(gw, roles.payer.privateKey);
 });
 
@@ -218,6 +223,111 @@ describe('jobs across workers', () => {
     } finally {
       first.opts.script = undefined;
     }
+  });
+
+  test('a worker refusing for capacity (WORKER_BUSY): the job runs elsewhere, the refusal never counts against it', async () => {
+    const first = await preferred();
+    const other = first === a ? b : a;
+    first.opts.script = () => ({ failBeforeFirstToken: 'busy' });
+    try {
+      const before = gw.workerStats(first.opts.owner);
+      const res = await chat();
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { grid: { worker: string } }).grid.worker).toBe(other.opts.owner);
+      const after = gw.workerStats(first.opts.owner);
+      expect(after.jobsFailed).toBe(before.jobsFailed);
+      expect(after.reliability).toBe(before.reliability);
+    } finally {
+      first.opts.script = undefined;
+    }
+  });
+
+  test('a pinned worker refusing for capacity: the job waits for its slot and runs there', async () => {
+    let refusals = 0;
+    b.opts.script = () => (refusals++ === 0 ? { failBeforeFirstToken: 'busy' } : {});
+    try {
+      const before = gw.workerStats(roles.workerB.address);
+      const res = await chat({ grid: { workers: [roles.workerB.address] } });
+      expect(res.status).toBe(200);
+      expect(refusals).toBe(2);
+      expect(gw.workerStats(roles.workerB.address).jobsFailed).toBe(before.jobsFailed);
+    } finally {
+      b.opts.script = undefined;
+    }
+  });
+
+  test('six clients at once on a one-slot worker: every one answered, one job at a time, no failure counted', async () => {
+    const one = newWorker('A', { models: [{ ...MODEL, maxConcurrency: 1 }] });
+    extra.pop();
+    await one.connect();
+    const old = a;
+    a = one;
+    await old.close();
+    one.opts.script = () => ({ tokenDelayMs: 15 });
+    try {
+      const before = gw.workerStats(roles.workerA.address);
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () => chat({ grid: { workers: [roles.workerA.address] } })),
+      );
+      const bodies = await Promise.all(responses.map(async (r) => `${r.status} ${await r.text()}`));
+      expect(bodies.filter((x) => !x.startsWith('200'))).toEqual([]);
+      expect(one.jobs.length).toBe(6);
+      // the slot is booked when routing chooses the worker: never two jobs in its one slot
+      expect(one.peakRunning).toBe(1);
+      const after = gw.workerStats(roles.workerA.address);
+      expect(after.jobsFailed).toBe(before.jobsFailed);
+      expect(after.jobsOk).toBe(before.jobsOk + 6);
+    } finally {
+      one.opts.script = undefined;
+      await reconnect('A');
+    }
+  });
+
+  test('every answer names its job in a header before the body; GET /v1/jobs/{id} finds sync, streamed and failed jobs', async () => {
+    const getJob = async (id: string) =>
+      (await (
+        await fetch(`${gw.url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })
+      ).json()) as {
+        id: string;
+        status: string;
+        result?: { choices: { message: { content: string } }[] } | null;
+      };
+    // not streamed
+    const res = await chat();
+    const id = res.headers.get('x-grid-job-id');
+    expect(id).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(res.headers.get('x-request-id')).toBe(id);
+    const body = (await res.json()) as {
+      grid: { job_id: string };
+      choices: { message: { content: string } }[];
+    };
+    expect(body.grid.job_id).toBe(id);
+    const sync = await getJob(id!);
+    expect(sync).toMatchObject({ id, status: 'succeeded' });
+    expect(sync.result?.choices[0]?.message.content).toBe(body.choices[0]!.message.content);
+    // streamed: the header arrives with the status line, before any event
+    const streamed = await chat({ stream: true });
+    const sid = streamed.headers.get('x-grid-job-id');
+    expect(sid).toMatch(/^0x[0-9a-f]{64}$/);
+    await streamed.text();
+    expect((await getJob(sid!)).status).toBe('succeeded');
+    // failed after the first token: the error names the job too
+    b.opts.script = () => ({ failAfterTokens: { after: 2, how: 'job-error' } });
+    try {
+      const failed = await chat({ grid: { workers: [roles.workerB.address] } });
+      expect(failed.status).toBe(502);
+      const fid = failed.headers.get('x-grid-job-id');
+      expect(fid).toMatch(/^0x[0-9a-f]{64}$/);
+      expect((await getJob(fid!)).status).toBe('failed');
+    } finally {
+      b.opts.script = undefined;
+    }
+    // another payer's key cannot read it
+    const otherKey = await createApiKey(gw, roles.poorPayer.privateKey);
+    const other = await fetch(`${gw.url}/v1/jobs/${id}`, {
+      headers: { authorization: `Bearer ${otherKey}` },
+    });
+    expect(other.status).toBe(404);
   });
 
   test('a worker failing after its first token: clean 502, nothing charged, no retry', async () => {

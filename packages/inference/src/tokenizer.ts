@@ -13,6 +13,8 @@ import { quietVocabOnlyLoad, sharedLlama } from './llama.ts';
 
 export type Tokenizer = {
   readonly vocabSize: number;
+  /** The context the model was trained for (`<architecture>.context_length`), if the file says. */
+  readonly contextLength: number | undefined;
   readonly bosTokenId: number;
   readonly eosTokenId: number;
   /** The GGUF's `tokenizer.chat_template`, if any. */
@@ -82,8 +84,17 @@ export function modelTokenizer(model: LlamaModel): Tokenizer {
     return rendered.startsWith(bosText) ? rendered.slice(bosText.length) : rendered;
   };
 
+  const metadata = model.fileInfo.metadata as unknown as Record<
+    string,
+    { context_length?: unknown } | undefined
+  > & {
+    general?: { architecture?: string };
+  };
+  const arch = metadata.general?.architecture;
+  const declared = arch ? Number(metadata[arch]?.context_length) : Number.NaN;
   return {
     vocabSize,
+    contextLength: Number.isInteger(declared) && declared > 0 ? declared : undefined,
     bosTokenId: bos,
     eosTokenId: eos,
     chatTemplate,

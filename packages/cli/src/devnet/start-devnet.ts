@@ -339,6 +339,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           // devnet's own line.
           logLevel: adversaryKind ? quietLogLevel : logLevel,
           'settlement.intervalMs': parameters.settleIntervalMs ?? 5_000,
+          // A local devnet: webhooks may go to a receiver on this machine (refused on real gateways).
+          'webhooks.allowPrivate': true,
           // A slashed adversary falls below the minimum: drop it within seconds, not a minute.
           ...(adversaryKind ? { 'hub.bondRecheckMs': 5_000, 'chain.registryCacheMs': 2_000 } : {}),
           ...parameters.gatewayOptions,

@@ -10,6 +10,7 @@ import type { Hub } from '../hub/index.ts';
 import type { JobSpec, Jobs } from '../jobs/index.ts';
 import { createChunker, gridInfo, renderCompletion, renderJob, usageOf } from '../jobs/render.ts';
 import type { ApiKeyRecord, JobRecord, Storage } from '../storage/index.ts';
+import { assertWebhookUrl } from '../webhooks/index.ts';
 import { parseOr400, toGatewayError } from './errors.ts';
 import { type IdempotencyVariables, idempotency } from './idempotency.ts';
 import {
@@ -21,6 +22,10 @@ import {
   jobSubmitRequest,
 } from './schemas.ts';
 import { sseResponse } from './sse.ts';
+
+/** The response header naming the job a request created (also sent as `x-request-id`). */
+export const JOB_ID_HEADER = 'x-grid-job-id';
+const jobIdHeaders = (id: string) => ({ [JOB_ID_HEADER]: id, 'x-request-id': id });
 
 type Env = { Variables: IdempotencyVariables & { key: ApiKeyRecord; requestStart: number } };
 
@@ -100,12 +105,13 @@ export function createApi({
     const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (header ? header : undefined);
     const key = await billing.authenticate(token);
     c.set('key', key);
-    const rl = billing.limiter.take(key.id);
+    // The key's own bucket and its payer's (shared by all the payer's keys): minting keys adds nothing.
+    const rl = billing.takeRequest(key);
     if (!rl.ok) {
-      metrics.rateLimited.inc({ scope: 'key' });
+      metrics.rateLimited.inc({ scope: rl.scope });
       throw new GatewayError(
         'rate_limit_exceeded',
-        `rate limit reached (${rl.limit} requests per minute); retry after ${Math.ceil(rl.retryAfterMs / 1000)} s`,
+        `rate limit reached (${rl.limit} requests per minute${rl.scope === 'payer' ? " for all of this payer's keys" : ''}); retry after ${Math.ceil(rl.retryAfterMs / 1000)} s`,
         {
           headers: {
             'retry-after': String(Math.ceil(rl.retryAfterMs / 1000)),
@@ -132,6 +138,7 @@ export function createApi({
   };
 
   async function replayJob(c: Context, job: JobRecord): Promise<Response> {
+    for (const [k, v] of Object.entries(jobIdHeaders(job.id))) c.header(k, v);
     if (job.mode === 'async') return c.json(renderJob(job, await storage.receipts.getByJob(job.id)), 202);
     if (job.status === 'failed') {
       const e = job.error ?? { code: 'worker_failed', message: 'the job failed', status: 502 };
@@ -156,6 +163,7 @@ export function createApi({
         sink.done();
       },
       () => {},
+      jobIdHeaders(job.id),
     );
   }
 
@@ -175,6 +183,16 @@ export function createApi({
     }
   }
 
+  /**
+   * The job's id in the answer's headers, before its body (streamed or not, success or error): a
+   * client without an Idempotency-Key can always recover what it paid for (`GET /v1/jobs/{id}`).
+   * `x-request-id` is what the official OpenAI clients expose as `_request_id`.
+   */
+  function setJobId(c: Context<Env>, id: string) {
+    c.set('jobId', id);
+    for (const [k, v] of Object.entries(jobIdHeaders(id))) c.header(k, v);
+  }
+
   async function runCompletion(c: Context<Env>, spec: JobSpec, stream: boolean): Promise<Response> {
     checkMaxTokens(spec);
     const idem = c.get('idem');
@@ -182,7 +200,7 @@ export function createApi({
       mode: stream ? 'stream' : 'sync',
       idempotency: idem,
     });
-    c.set('jobId', job.id);
+    setJobId(c, job.id);
     if (idem) await storage.idempotency.setJob(idem.scope, idem.key, job.id);
     if (!stream) {
       // A client that goes away does not stop the job: it completes, is charged, and stays retrievable
@@ -253,6 +271,7 @@ export function createApi({
         sink.done();
       },
       () => abort.abort(),
+      jobIdHeaders(job.id),
     );
   }
 
@@ -279,13 +298,15 @@ export function createApi({
       });
     }
     checkMaxTokens(spec);
+    if (body.webhook_url !== undefined)
+      assertWebhookUrl(body.webhook_url, { allowPrivate: options.webhooks.allowPrivate });
     const idem = c.get('idem');
     const job = await jobs.prepare(spec, c.get('key'), {
       mode: 'async',
       idempotency: idem,
       webhookUrl: body.webhook_url,
     });
-    c.set('jobId', job.id);
+    setJobId(c, job.id);
     if (idem) await storage.idempotency.setJob(idem.scope, idem.key, job.id);
     jobs.kick();
     return c.json(renderJob(job, undefined), 202, { location: `/v1/jobs/${job.id}` });
@@ -472,6 +493,9 @@ export function createApi({
 
   app.onError((error, c) => {
     const e = toGatewayError(error);
+    // A job that failed still names itself (set before the job ran; c.header survives to here).
+    const jobId = c.get('jobId' as never) as string | undefined;
+    if (jobId) for (const [k, v] of Object.entries(jobIdHeaders(jobId))) c.header(k, v);
     if (e.code === 'internal_error') logger.error({ msg: 'unhandled error', path: c.req.path, error });
     for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
     // The client may still be sending the oversized body: do not reuse this connection.

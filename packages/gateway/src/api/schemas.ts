@@ -43,26 +43,40 @@ const zeroOnly = (name: string) =>
     .nullable()
     .optional();
 
+/**
+ * Text the gateway tokenizes and stores: no NUL character (PostgreSQL text cannot hold one) and no
+ * unpaired UTF-16 surrogate (it has no UTF-8 form, so no tokenizer can read it). Either is the
+ * client's mistake: a 400 naming the field, before anything else looks at the text.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const text = () =>
+  z
+    .string()
+    .refine(
+      (v) => !v.includes('\u0000') && !LONE_SURROGATE.test(v),
+      'must not contain NUL characters or unpaired UTF-16 surrogates',
+    );
+
 const textPart = z.object({
   type: z.literal('text', { message: 'only text content parts are supported' }),
-  text: z.string(),
+  text: text(),
 });
 
 const chatMessage = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant'], {
     message: 'role must be system, developer, user or assistant',
   }),
-  content: z.union([z.string(), z.array(textPart).min(1)]).nullable(),
-  name: z.string().max(256).optional(),
+  content: z.union([text(), z.array(textPart).min(1)]).nullable(),
+  name: text().max(256).optional(),
 });
 
 const stop = z
-  .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)])
+  .union([text().min(1).max(256), z.array(text().min(1).max(256)).max(4)])
   .nullable()
   .optional();
 
 const sampling = {
-  model: z.string().min(1).max(256),
+  model: text().min(1).max(256),
   max_tokens: z.number().int().min(1).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
@@ -74,7 +88,7 @@ const sampling = {
   frequency_penalty: zeroOnly('frequency_penalty'),
   presence_penalty: zeroOnly('presence_penalty'),
   logit_bias: unsupported('logit_bias'),
-  user: z.string().max(512).optional(),
+  user: text().max(512).optional(),
   grid: gridExtension.optional(),
 };
 
@@ -98,7 +112,7 @@ export const chatCompletionRequest = z.object({
 
 export const completionRequest = z.object({
   ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).length(1, 'only one prompt per request is supported')]),
+  prompt: z.union([text(), z.array(text()).length(1, 'only one prompt per request is supported')]),
   best_of: z.literal(1, { message: 'best_of other than 1 is not supported' }).nullable().optional(),
   echo: z.literal(false, { message: 'echo is not supported' }).nullable().optional(),
   suffix: unsupported('suffix'),

@@ -6,7 +6,19 @@ import {
   receiptLeafValues,
   receiptToJson,
 } from '@aipg/core';
-import { type Address, getAddress, type Hex, isAddress, isHex, keccak256, recoverMessageAddress } from 'viem';
+import {
+  type Address,
+  concat,
+  getAddress,
+  type Hex,
+  hashMessage,
+  hexToBigInt,
+  isAddress,
+  isHex,
+  keccak256,
+  recoverMessageAddress,
+} from 'viem';
+import { spendAnonymousChainRead } from '../billing/index.ts';
 import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
 import type { Common } from '../common.ts';
@@ -18,9 +30,81 @@ export { AUDIT_HEADERS, auditRequestMessage } from '@aipg/core';
 
 export type Audit = ReturnType<typeof createAudit>;
 
+/** secp256k1's group order n, and n/2: a canonical signature has s ≤ n/2 (EIP-2). */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const HALF_N = SECP256K1_N / 2n;
+
+/**
+ * Why an audit signature is not in the one encoding accepted — 65 bytes r ‖ s ‖ v with v 27 or 28 and a
+ * low s — or undefined when it is. Every valid signature has exactly one such form, so a re-encoded copy
+ * (v 0/1, s ↔ n − s, the 64-byte compact form) is refused instead of counting as a fresh request.
+ */
+export function nonCanonicalSignature(signature: Hex): string | undefined {
+  if (signature.length !== 2 + 65 * 2) return 'expected a 65-byte signature (r, s, v)';
+  const r = hexToBigInt(`0x${signature.slice(2, 66)}`);
+  const s = hexToBigInt(`0x${signature.slice(66, 130)}`);
+  const v = Number.parseInt(signature.slice(130, 132), 16);
+  if (v !== 27 && v !== 28) return 'v must be 27 or 28';
+  if (r === 0n || r >= SECP256K1_N || s === 0n) return 'r or s out of range';
+  if (s > HALF_N) return 'high s: use the canonical (low s) form';
+  return undefined;
+}
+
+/** Cached answer to "is this operator key an active validator's", for `chain.registryCacheMs`. */
+type ValidatorEntry = { owner: Address | undefined; at: number };
+const VALIDATOR_CACHE_MAX = 10_000;
+
 /** Audit data for bonded validators: everything needed to re-score a job and prove its receipt. */
 export function createAudit({ common, storage, chain }: { common: Common; storage: Storage; chain: Chain }) {
   const { options, logger } = common;
+  const validators = new Map<string, ValidatorEntry>();
+
+  /** Whether the dashboard's indexer (`network_bonds`, no RPC) knows `operator` as a bonded validator's key. */
+  async function indexedValidator(operator: string): Promise<boolean> {
+    try {
+      const rows = await storage.db.query(
+        `SELECT 1 FROM network_bonds WHERE role = 'validator' AND operator = $1 AND amount > 0 LIMIT 1`,
+        [operator],
+      );
+      return rows.length > 0;
+    } catch {
+      return false; // the network tables are not there (an embedding without the network feature)
+    }
+  }
+
+  /**
+   * The active validator bond behind an operator key (undefined: none), from a cache kept for
+   * `chain.registryCacheMs`. A miss costs chain reads that any signer can cause (a fresh key signs for
+   * free), so a miss for a key the indexer does not know as a validator's spends the gateway-wide budget
+   * for unauthenticated chain reads; while that is spent, a known operator's older answer (up to a
+   * minute, or 6 cache periods) is used, and anyone else gets 429.
+   */
+  async function validatorOwnerOf(operator: Address): Promise<Address | undefined> {
+    const key = operator.toLowerCase();
+    const now = Date.now();
+    const hit = validators.get(key);
+    const ttl = options.chain.registryCacheMs;
+    if (hit && now - hit.at < ttl) return hit.owner;
+    if (!(await indexedValidator(key))) {
+      try {
+        spendAnonymousChainRead(common, 'validator bond');
+      } catch (error) {
+        if (hit && now - hit.at < Math.max(60_000, ttl * 6)) return hit.owner;
+        throw error;
+      }
+    }
+    let owner: Address | undefined;
+    try {
+      owner = await chain.validatorOwner(operator);
+      if (owner && !(await chain.isActiveValidator(owner))) owner = undefined;
+    } catch (error) {
+      throw chainFailure(error, 'validator bond');
+    }
+    validators.delete(key);
+    validators.set(key, { owner, at: Date.now() });
+    if (validators.size > VALIDATOR_CACHE_MAX) validators.delete(validators.keys().next().value!);
+    return owner;
+  }
 
   /**
    * The Grid's id of a settled batch. Recorded from the settle transaction; a batch found settled
@@ -63,6 +147,9 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
         );
       if (!isHex(signature) || signature.length > 1000)
         throw new GatewayError('invalid_validator_signature', 'malformed signature');
+      const nonCanonical = nonCanonicalSignature(signature);
+      if (nonCanonical)
+        throw new GatewayError('invalid_validator_signature', `non-canonical signature: ${nonCanonical}`);
       const timestamp = Number(ts);
       const now = Math.floor(Date.now() / 1000);
       if (Math.abs(now - timestamp) > options.audit.maxSkewSec) {
@@ -89,21 +176,17 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
           'the signature does not match the validator and request',
         );
       }
-      let owner: Address | undefined;
-      try {
-        owner = await chain.validatorOwner(getAddress(validator));
-        if (owner && !(await chain.isActiveValidator(owner))) owner = undefined;
-      } catch (error) {
-        throw chainFailure(error, 'validator bond');
-      }
+      const owner = await validatorOwnerOf(getAddress(validator));
       if (!owner)
         throw new GatewayError(
           'not_a_validator',
           `${validator} is not the operator of an active validator bond`,
         );
-      // Last, so that junk cannot fill the table: a valid signature is used once.
+      // Last, so that junk cannot fill the table: a signed request is used once. The nonce is what was
+      // signed and who signed it, not the signature's bytes: another encoding of the same signature is
+      // the same request (and is refused above anyway).
       const fresh = await storage.auditNonces.use(
-        keccak256(signature),
+        keccak256(concat([hashMessage(message), signer])),
         new Date((timestamp + options.audit.maxSkewSec + 1) * 1000),
       );
       if (!fresh)

@@ -1,5 +1,5 @@
 import { computeTextFee, type RateCard } from '@aipg/core';
-import { type Address, concat, formatUnits, type Hex, keccak256, toHex } from 'viem';
+import { type Address, concat, formatUnits, type Hex, keccak256, recoverMessageAddress, toHex } from 'viem';
 import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
 import type { Common } from '../common.ts';
@@ -13,7 +13,7 @@ import {
   newKeyId,
   parseApiKeyMessage,
 } from './keys.ts';
-import { createRateLimiter } from './rate-limit.ts';
+import { createRateLimiter, type RateLimiter, takeAll } from './rate-limit.ts';
 
 export type Balance = {
   payer: Address;
@@ -52,6 +52,35 @@ export function maxFee(p: {
 
 export type Billing = ReturnType<typeof createBilling>;
 
+const chainBudgets = new WeakMap<object, RateLimiter>();
+
+/**
+ * The gateway-wide budget of chain reads that unauthenticated requests may cause on a cache miss
+ * (`rateLimit.anonymousChainReadsPerMinute`): one bucket per gateway (per `common`), shared by key
+ * creation and audit authentication. `spendAnonymousChainRead` takes from it or throws 429.
+ */
+export function anonymousChainBudget(common: Pick<Common, 'options'>): RateLimiter {
+  let budget = chainBudgets.get(common);
+  if (!budget) {
+    const perMinute = common.options.rateLimit.anonymousChainReadsPerMinute;
+    budget = createRateLimiter({ perMinute, burst: Math.max(1, Math.min(10, perMinute)) });
+    chainBudgets.set(common, budget);
+  }
+  return budget;
+}
+
+export function spendAnonymousChainRead(common: Pick<Common, 'options'>, what: string): void {
+  const rl = anonymousChainBudget(common).take('chain');
+  if (!rl.ok) {
+    const seconds = String(Math.max(1, Math.ceil(rl.retryAfterMs / 1000)));
+    throw new GatewayError(
+      'rate_limit_exceeded',
+      `too many unauthenticated requests need a chain read (${what}) right now; retry after ${seconds} s`,
+      { headers: { 'retry-after': seconds } },
+    );
+  }
+}
+
 /** Balances, fees, API keys and rate limits. */
 export function createBilling({
   common,
@@ -73,6 +102,31 @@ export function createBilling({
     perMinute: options.rateLimit.anonymousRequestsPerMinute,
     burst: Math.max(1, Math.min(10, options.rateLimit.anonymousRequestsPerMinute)),
   });
+  // A payer can mint keys: its keys together share one bucket on top of each key's own.
+  const payerLimiter = createRateLimiter({
+    perMinute: options.rateLimit.payerRequestsPerMinute,
+    burst: options.rateLimit.payerBurst,
+  });
+
+  /**
+   * Whether `signature` is the payer's over `message`. An EOA's signature is recovered locally (no RPC);
+   * anything else (a smart account's ERC-1271 / ERC-6492 signature, or a wrong one) is checked on chain,
+   * within the gateway-wide budget for chain reads unauthenticated requests cause.
+   */
+  async function payerSigned(payer: Address, message: string, signature: Hex): Promise<boolean> {
+    try {
+      const signer = await recoverMessageAddress({ message, signature });
+      if (signer.toLowerCase() === payer.toLowerCase()) return true;
+    } catch {
+      // not a plain 65-byte ECDSA signature: maybe a smart account's
+    }
+    spendAnonymousChainRead(common, 'smart-account signature');
+    try {
+      return await chain.publicClient.verifyMessage({ address: payer, message, signature });
+    } catch {
+      return false;
+    }
+  }
 
   async function funds(payer: Address) {
     try {
@@ -92,6 +146,21 @@ export function createBilling({
   return {
     limiter,
     anonymousLimiter,
+    payerLimiter,
+
+    /**
+     * One request of `key`: a token from the key's bucket and from its payer's (all the payer's keys
+     * share that one), or neither. `scope` says which limit refused.
+     */
+    takeRequest(key: Pick<ApiKeyRecord, 'id' | 'payer'>, now = Date.now()) {
+      return takeAll(
+        [
+          { limiter, key: key.id, scope: 'key' },
+          { limiter: payerLimiter, key: key.payer.toLowerCase(), scope: 'payer' },
+        ],
+        now,
+      );
+    },
 
     async balance(payer: Address): Promise<Balance> {
       const f = await funds(payer);
@@ -144,8 +213,9 @@ export function createBilling({
     },
 
     /**
-     * Creates an API key from a signed key message. Repeating the exact same signed request returns
-     * the same key (idempotent by nonce); another message with a used nonce is refused.
+     * Creates an API key from a signed key message. A signed message is single-use: its nonce is spent
+     * by the first key, and any later submission (the same request replayed, or another message with that
+     * nonce) is `409 nonce_already_used`, with no key material.
      */
     async createKey(req: {
       payer: Address;
@@ -188,31 +258,19 @@ export function createBilling({
           { param: 'message' },
         );
       }
-      let valid = false;
-      try {
-        // publicClient.verifyMessage also accepts smart-account (ERC-1271 / ERC-6492) payers.
-        valid = await chain.publicClient.verifyMessage({
-          address: m.payer,
-          message: req.message,
-          signature: req.signature,
-        });
-      } catch {
-        valid = false;
-      }
+      const valid = await payerSigned(m.payer, req.message, req.signature);
       if (!valid)
         throw new GatewayError('invalid_signature', 'the signature does not match the payer and message', {
           param: 'signature',
         });
 
-      const existing = await storage.keys.findByNonce(m.payer, m.nonce);
-      if (existing) {
-        if (existing.message !== req.message || existing.revokedAt) {
-          throw new GatewayError(
-            'nonce_already_used',
-            'this nonce was already used for another key: sign a new message',
-          );
-        }
-        return { key: deriveApiKey(keySecret, existing.id), record: existing, created: false };
+      // Single use: a captured request must never hand out the live key again.
+      if (await storage.keys.findByNonce(m.payer, m.nonce)) {
+        throw new GatewayError(
+          'nonce_already_used',
+          'this signed key request was already used (its nonce is spent): sign a new message with a fresh nonce',
+          { param: 'message' },
+        );
       }
       const id = newKeyId();
       const key = deriveApiKey(keySecret, id);
@@ -228,7 +286,8 @@ export function createBilling({
       if (!inserted)
         throw new GatewayError(
           'nonce_already_used',
-          'this nonce was already used for another key: sign a new message',
+          'this signed key request was already used (its nonce is spent): sign a new message with a fresh nonce',
+          { param: 'message' },
         );
       const record = await storage.keys.findByNonce(m.payer, m.nonce);
       return { key, record: record!, created: true };

@@ -13,8 +13,8 @@ import { type Address, getAddress, type Hex, isAddress } from 'viem';
  *     expires: 2026-11-25T12:00:00Z
  *
  * The gateway stores only a SHA-256 of the key. A key is `aipg-<id>-<secret>`, where the secret is an
- * HMAC of the id under the gateway's key secret, so a retried request with the same signed message
- * gets the same key back without the gateway ever storing it.
+ * HMAC of the id under the gateway's key secret. A signed message creates one key, once: its nonce is
+ * spent, and a replay of the message is refused (it never returns the key again).
  */
 export const API_KEY_MESSAGE_TITLE = 'AIPG gateway API key';
 

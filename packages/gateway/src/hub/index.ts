@@ -89,6 +89,13 @@ type Session = WorkerSession & {
 export type Hub = ReturnType<typeof createHub>;
 
 /**
+ * One of a worker's slots for a model, taken when routing chooses it (`Hub.reserve`), before any
+ * await: concurrent requests never book the same slot. `dispatch` turns it into the job's slot;
+ * `release` gives it back when the job never reaches the worker (idempotent; a no-op once dispatched).
+ */
+export type SlotReservation = { readonly workerId: string; readonly modelId: Hex; release(): void };
+
+/**
  * The worker hub: one WebSocket per worker at `/v1/workers/connect`, many jobs multiplexed on it.
  * Login: `challenge` → `hello` (EIP-191 signature of `loginMessage` by the operator key, whose owner
  * must hold an active worker bond, and every advertised model registered, active, same weights) →
@@ -98,6 +105,8 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
   const { options, logger, metrics } = common;
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.hub.maxFrameBytes });
   const sessions = new Map<string, Session>();
+  /** Hands a reservation's slot over to the job dispatched in it (true if it still held it). */
+  const takers = new WeakMap<SlotReservation, () => boolean>();
   let capacityWaiters: (() => void)[] = [];
   let closing = false;
 
@@ -466,21 +475,55 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       for (const s of sessions.values()) if (!s.draining && s.models.has(modelId)) n += 1;
       return n;
     },
-    /** Sends `job` to `worker`; the handlers hear how it ends. Returns a cancel function. */
+    /**
+     * Takes one of `worker`'s free slots for `modelId` now (synchronously, so the choice and the
+     * booking are one step), or undefined when it has none or is gone.
+     */
+    reserve(worker: WorkerSession, modelId: Hex): SlotReservation | undefined {
+      const s = sessions.get(worker.id);
+      const m = s?.models.get(modelId);
+      if (!s || !m || s.draining || m.inFlight >= m.maxConcurrency) return undefined;
+      m.inFlight += 1;
+      let held = true;
+      const reservation: SlotReservation = {
+        workerId: worker.id,
+        modelId,
+        release() {
+          if (!held) return;
+          held = false;
+          m.inFlight = Math.max(0, m.inFlight - 1);
+          notifyCapacity();
+        },
+      };
+      takers.set(reservation, () => {
+        const was = held;
+        held = false;
+        return was;
+      });
+      return reservation;
+    },
+    /**
+     * Sends `job` to `worker` in the slot `reservation` holds (from `reserve`); the handlers hear how
+     * it ends. Returns a cancel function.
+     */
     dispatch(
       worker: WorkerSession,
       job: JobMessage,
       handlers: JobHandlers,
+      reservation: SlotReservation,
     ): { cancel(reason: string): void } {
       const s = sessions.get(worker.id);
       const m = s?.models.get(job.modelId);
+      const holds = takers.get(reservation)?.() ?? false;
       if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
         queueMicrotask(() =>
           handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone' }),
         );
         return { cancel() {} };
       }
-      m.inFlight += 1;
+      // The reservation's slot becomes the job's (freed by finishJob); without one, take a slot now.
+      if (!holds || reservation.workerId !== worker.id || reservation.modelId !== job.modelId)
+        m.inFlight += 1;
       s.jobs.set(job.jobId, { kind: 'job', modelId: job.modelId, handlers });
       send(s.ws, job);
       return {

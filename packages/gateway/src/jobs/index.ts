@@ -12,7 +12,7 @@ import { type Billing, maxFee } from '../billing/index.ts';
 import { type Chain, chainFailure, type OnchainModel } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { Hub, WorkerSession } from '../hub/index.ts';
+import type { Hub, SlotReservation, WorkerSession } from '../hub/index.ts';
 import type { Routing } from '../routing/index.ts';
 import type {
   ApiKeyRecord,
@@ -24,6 +24,7 @@ import type {
   StoredReceipt,
 } from '../storage/index.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
+import { isWebhookRefused, postWebhook } from '../webhooks/index.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
 import { renderJob } from './render.ts';
@@ -73,6 +74,14 @@ export type Jobs = ReturnType<typeof createJobs>;
  * just before the timeout and still be verified and stored); settlement waits for it until then.
  */
 const DISPATCH_GRACE_MS = 60_000;
+/**
+ * Refusals that are no fault of the worker (`job-error` codes of packages/worker/src/errors.ts): full
+ * with other work (it may serve other gateways), or draining to shut down. Never counted against it.
+ */
+const WORKER_BUSY = 'WORKER_BUSY';
+const WORKER_DRAINING = 'WORKER_DRAINING';
+/** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */
+const BUSY_RETRIES = 16;
 
 /**
  * Runs jobs end to end: price and reserve (402 before any work), route, dispatch, hand the job to
@@ -167,9 +176,10 @@ export function createJobs({
         model.rates.inputPerMTokens > spec.maxPrice.inputPerM ||
         model.rates.outputPerMTokens > spec.maxPrice.outputPerM
       ) {
+        // The rate card is the model's, on chain: no worker can take the job for less. The client's to fix.
         throw new GatewayError(
-          'no_worker_available',
-          `no worker serves ${model.name} within grid.max_price: its rate card is ${model.rates.inputPerMTokens} / ${model.rates.outputPerMTokens} AIPG wei per million input / output tokens`,
+          'max_price_too_low',
+          `grid.max_price is below ${model.name}'s rate card: ${model.rates.inputPerMTokens} / ${model.rates.outputPerMTokens} AIPG wei per million input / output tokens`,
           { param: 'grid.max_price' },
         );
       }
@@ -181,11 +191,22 @@ export function createJobs({
       'messages' in spec.input
         ? tokenizer.chatPromptTokenIds(spec.input.messages)
         : tokenizer.promptTokenIds(spec.input.prompt);
+    const inputParam = 'messages' in spec.input ? 'messages' : 'prompt';
     if (promptTokenIds.length > MAX_PROMPT_TOKENS) {
       throw new GatewayError(
         'context_length_exceeded',
         `the prompt is ${promptTokenIds.length} tokens; at most ${MAX_PROMPT_TOKENS} are accepted`,
-        { param: 'messages' in spec.input ? 'messages' : 'prompt' },
+        { param: inputParam },
+      );
+    }
+    // The model's context (its tokenizer file's, bound to the registry by hash): a job that cannot fit
+    // is the client's mistake, answered here, never sent to a worker and counted against it.
+    const context = tokenizer.contextLength;
+    if (context !== undefined && promptTokenIds.length + maxTokens > context) {
+      throw new GatewayError(
+        'context_length_exceeded',
+        `This model's maximum context length is ${context} tokens. However, you requested ${promptTokenIds.length + maxTokens} tokens (${promptTokenIds.length} in the ${inputParam}, ${maxTokens} in the completion). Please reduce the length of the ${inputParam} or completion.`,
+        { param: inputParam },
       );
     }
     const eligible = routing.eligible(hub.workers(), model.id, spec.pin);
@@ -258,18 +279,27 @@ export function createJobs({
     return job;
   }
 
-  /** Waits for a worker with a free slot (bounded by `jobs.queueTimeoutMs`). */
+  /**
+   * Waits for a worker with a free slot (bounded by `jobs.queueTimeoutMs`) and books the slot in the
+   * same step as the choice, so concurrent requests never land on one slot. `exclude`: workers that
+   * failed this job; `busy`: workers that refused it for capacity (they serve other gateways too),
+   * passed over until a slot frees somewhere, never counted against them.
+   */
   async function acquireWorker(
     job: JobRecord,
     exclude: Set<string>,
+    busy: Set<string>,
+    deadline: number,
     signal: AbortSignal | undefined,
-  ): Promise<WorkerSession> {
-    const deadline = Date.now() + options.jobs.queueTimeoutMs;
+  ): Promise<{ worker: WorkerSession; slot: SlotReservation }> {
     const expectedTokens = Math.min(job.params.maxTokens, 256);
     for (;;) {
       const eligible = routing.eligible(hub.workers(), job.modelId, job.request.pin);
-      const w = routing.pick(eligible, job.modelId, { exclude, expectedTokens });
-      if (w) return w;
+      const skip = busy.size === 0 ? exclude : new Set([...exclude, ...busy]);
+      const w = routing.pick(eligible, job.modelId, { exclude: skip, expectedTokens });
+      // No await between the pick and the booking.
+      const slot = w ? hub.reserve(w, job.modelId) : undefined;
+      if (w && slot) return { worker: w, slot };
       const left = eligible.filter((e) => !exclude.has(e.id));
       if (left.length === 0) {
         throw new GatewayError(
@@ -292,12 +322,15 @@ export function createJobs({
         );
       }
       await hub.waitForCapacity(Math.min(remaining, 1_000), signal);
+      // A slot freed (or a second passed): a worker that was full may take the job now.
+      busy.clear();
     }
   }
 
   function runOnWorker(
     job: JobRecord,
     worker: WorkerSession,
+    slot: SlotReservation,
     seq: bigint,
     tokenizer: GatewayTokenizer,
     hooks: RunHooks,
@@ -332,24 +365,34 @@ export function createJobs({
         hooks.signal?.removeEventListener('abort', onAbort);
         resolve(a);
       };
-      const handle = hub.dispatch(worker, message, {
-        onToken(t) {
-          if (done) return;
-          if (firstTokenAt === null) {
-            firstTokenAt = Date.now();
-            clearTimeout(firstTokenTimer);
-          }
-          streamed.push(...t.tokenIds);
-          const text = rendered.push(t.tokenIds);
-          if (text) hooks.onToken?.(text);
+      const handle = hub.dispatch(
+        worker,
+        message,
+        {
+          onToken(t) {
+            if (done) return;
+            if (firstTokenAt === null) {
+              firstTokenAt = Date.now();
+              clearTimeout(firstTokenTimer);
+            }
+            streamed.push(...t.tokenIds);
+            const text = rendered.push(t.tokenIds);
+            if (text) hooks.onToken?.(text);
+          },
+          onResult(frame) {
+            finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed });
+          },
+          onError(e) {
+            finish({
+              kind: 'error',
+              code: e.code,
+              message: e.message,
+              afterFirstToken: firstTokenAt !== null,
+            });
+          },
         },
-        onResult(frame) {
-          finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed });
-        },
-        onError(e) {
-          finish({ kind: 'error', code: e.code, message: e.message, afterFirstToken: firstTokenAt !== null });
-        },
-      });
+        slot,
+      );
       const firstTokenTimer = setTimeout(() => {
         handle.cancel('first token timeout');
         finish({
@@ -420,11 +463,15 @@ export function createJobs({
           ? tokenizer.chatPromptTokenIds(job.request.input.messages)
           : tokenizer.promptTokenIds(job.request.input.prompt);
       const exclude = new Set<string>();
+      const busy = new Set<string>();
       const failures: string[] = [];
+      let busyRefusals = 0;
+      const queueDeadline = Date.now() + options.jobs.queueTimeoutMs;
       for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
         let worker: WorkerSession;
+        let slot: SlotReservation;
         try {
-          worker = await acquireWorker(job, exclude, hooks.signal);
+          ({ worker, slot } = await acquireWorker(job, exclude, busy, queueDeadline, hooks.signal));
         } catch (error) {
           if (hooks.signal?.aborted) break;
           const e =
@@ -444,14 +491,20 @@ export function createJobs({
           }
           return fail(job, e, false, startedAt);
         }
-        await storage.jobs.recordAttempt(job.id, worker.owner, worker.operator);
-        // A fresh receipt number per dispatch: a retry on another worker signs another number.
-        const seq = await storage.receiptNumbers.assign({
-          gateway: chain.gateway,
-          jobId: job.id,
-          worker: worker.owner,
-          expiresAt: new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS),
-        });
+        let seq: bigint;
+        try {
+          await storage.jobs.recordAttempt(job.id, worker.owner, worker.operator);
+          // A fresh receipt number per dispatch: a retry on another worker signs another number.
+          seq = await storage.receiptNumbers.assign({
+            gateway: chain.gateway,
+            jobId: job.id,
+            worker: worker.owner,
+            expiresAt: new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS),
+          });
+        } catch (error) {
+          slot.release();
+          throw error;
+        }
         log.debug({
           msg: 'job dispatched',
           worker: worker.owner,
@@ -459,13 +512,31 @@ export function createJobs({
           attempt,
           seq: seq.toString(),
         });
-        const a = await runOnWorker(job, worker, seq, tokenizer, hooks);
+        const a = await runOnWorker(job, worker, slot, seq, tokenizer, hooks);
         if (a.kind !== 'result') {
           await storage.receiptNumbers.release(chain.gateway, seq).catch((error: unknown) => {
             log.warn({ msg: 'releasing a receipt number failed', seq: seq.toString(), error });
           });
         }
         if (a.kind === 'cancelled') break;
+        if (
+          a.kind === 'error' &&
+          !a.afterFirstToken &&
+          (a.code === WORKER_BUSY || a.code === WORKER_DRAINING) &&
+          busyRefusals < BUSY_RETRIES
+        ) {
+          // Full with other work (another gateway's) or shutting down: not a fault. Another worker, or
+          // a full one once a slot frees, within the queue's time; the attempt is not counted.
+          busyRefusals += 1;
+          (a.code === WORKER_BUSY ? busy : exclude).add(worker.id);
+          attempt -= 1;
+          log.debug({
+            msg: 'worker refused for capacity, routing elsewhere',
+            worker: worker.owner,
+            code: a.code,
+          });
+          continue;
+        }
         if (a.kind === 'error') {
           routing.recordFailure(worker);
           log.warn({
@@ -674,10 +745,11 @@ export function createJobs({
         const receipt = job.status === 'succeeded' ? await storage.receipts.getByJob(job.id) : undefined;
         const body = JSON.stringify(renderJob(job, receipt));
         let error: string | null = null;
+        let refused = false;
         try {
           const signature = await signWebhook(body);
-          const res = await fetch(job.webhookUrl!, {
-            method: 'POST',
+          // Resolved and checked at every attempt (webhooks/index.ts): never a private or metadata address.
+          const res = await postWebhook(job.webhookUrl!, {
             headers: {
               'content-type': 'application/json',
               'user-agent': 'aipg-gateway',
@@ -685,17 +757,17 @@ export function createJobs({
               'x-aipg-signature': signature,
             },
             body,
-            redirect: 'manual',
-            signal: AbortSignal.timeout(options.webhooks.timeoutMs),
+            timeoutMs: options.webhooks.timeoutMs,
+            allowPrivate: options.webhooks.allowPrivate,
           });
-          await res.body?.cancel().catch(() => {});
           if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
         } catch (e) {
           error = e instanceof Error ? e.message : String(e);
+          refused = isWebhookRefused(e);
         }
         const attempts = job.webhookAttempts + 1;
         const nextAt =
-          error === null || attempts >= options.webhooks.maxAttempts
+          error === null || refused || attempts >= options.webhooks.maxAttempts
             ? null
             : new Date(Date.now() + options.webhooks.retryBaseMs * 2 ** (attempts - 1));
         await storage.jobs.webhookAttempted(job.id, { delivered: error === null, error, nextAt });

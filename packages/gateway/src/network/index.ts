@@ -1,13 +1,16 @@
 import type { ReadClient } from '@aipg/chain';
 import { type Address, getAddress } from 'viem';
+import { hashApiKey, looksLikeApiKey } from '../billing/keys.ts';
 import { createLogger } from '../common.ts';
+import { GatewayError } from '../errors.ts';
 import { createMetrics } from '../metrics/index.ts';
 import type { Sql } from '../storage/index.ts';
+import { createKeyStore } from '../storage/keys.ts';
 import { createFeed, defaultFeedOptions, type FeedOptions } from './feed.ts';
 import { createIndexer, defaultIndexerOptions, type IndexerOptions, type Leases } from './indexer.ts';
 import { migrateNetwork } from './migrations.ts';
 import type { QueryDeps } from './queries.ts';
-import { createNetworkRoutes } from './routes.ts';
+import { createNetworkRoutes, type PayerAuthenticator } from './routes.ts';
 import { createDashboardRoutes } from './static.ts';
 import type { NetworkContext, NetworkHub } from './types.ts';
 
@@ -40,6 +43,11 @@ export type CreateNetworkParameters = {
   hub?: NetworkHub | undefined;
   /** Replicas on one PostgreSQL: only the lease holder indexes (the gateway's `storage.leases`). */
   leases?: Leases | undefined;
+  /**
+   * `Authorization` header → payer of its live API key (401 otherwise), for a payer's own job activity.
+   * Default: the gateway's `api_keys` table in `db`.
+   */
+  authenticate?: PayerAuthenticator | undefined;
   options?: {
     indexer?: Partial<IndexerOptions> | undefined;
     feed?: Partial<FeedOptions> | undefined;
@@ -49,6 +57,23 @@ export type CreateNetworkParameters = {
 };
 
 export type Network = ReturnType<typeof createNetwork>;
+
+/** Bearer keys checked against the gateway's `api_keys` table (the same rule as the API's `auth`). */
+export function apiKeyAuthenticator(db: Sql): PayerAuthenticator {
+  const keys = createKeyStore(db);
+  return async (authorization) => {
+    const token = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (authorization || undefined);
+    if (!token) {
+      throw new GatewayError(
+        'missing_api_key',
+        'job activity by payer address is private: send that payer\'s key as "Authorization: Bearer aipg-…"',
+      );
+    }
+    const record = looksLikeApiKey(token) ? await keys.findByHash(hashApiKey(token)) : undefined;
+    if (!record) throw new GatewayError('invalid_api_key', 'invalid or revoked API key');
+    return record.payer;
+  };
+}
 
 /**
  * The network feature: the Grid event indexer, the statistics over its tables and the gateway's job
@@ -106,7 +131,13 @@ export function createNetwork(p: CreateNetworkParameters) {
     },
   });
   p.common?.shutdown?.signal.addEventListener('abort', () => void feed?.stop(), { once: true });
-  const router = createNetworkRoutes({ deps, feed, cacheMs: options.cacheMs, logger: ctx.logger });
+  const router = createNetworkRoutes({
+    deps,
+    feed,
+    cacheMs: options.cacheMs,
+    logger: ctx.logger,
+    authenticate: p.authenticate ?? apiKeyAuthenticator(p.db),
+  });
   const dashboard = createDashboardRoutes({ dir: options.dashboardDir });
   let started = false;
 

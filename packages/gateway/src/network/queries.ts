@@ -902,8 +902,13 @@ const JOB_COLUMNS = `j.id, j.status, j.model_id, j.model_name, j.worker, j.payer
   extract(epoch FROM j.completed_at)::float8 AS t, j.ttft_ms, j.tokens_per_second, j.total_ms, j.error->>'code' AS error_code,
   r.output_units::text AS output_units, r.input_units::text AS input_units, r.fee::text AS fee`;
 
-export function jobItem(r: Row): ActivityItem {
+/**
+ * A job as an activity item. Who paid is private: `related` (the payer) is set only when `viewer` is
+ * that payer (authenticated with its API key); everyone else sees the worker, model, size and fee only.
+ */
+export function jobItem(r: Row, viewer?: string): ActivityItem {
   const ok = r.status === 'succeeded';
+  const payer = (r.payer as string | null) ?? null;
   return {
     id: `job:${r.id}`,
     type: ok ? 'job_completed' : 'job_failed',
@@ -913,7 +918,7 @@ export function jobItem(r: Row): ActivityItem {
     tx: null,
     role: r.worker ? 'worker' : null,
     account: checksum(r.worker as string | null),
-    related: checksum(r.payer as string | null),
+    related: viewer !== undefined && payer?.toLowerCase() === viewer ? checksum(payer) : null,
     model: { id: String(r.model_id), name: String(r.model_name) },
     batch_id: null,
     amount: r.fee == null ? null : amount(String(r.fee)),
@@ -936,6 +941,11 @@ export type ActivityQuery = {
   kinds: readonly (EventKind | 'job')[];
   /** Only items about this address (as account or counterparty). */
   address?: string | undefined;
+  /**
+   * The payer the caller proved to be (its API key), lowercase. Jobs match `address` as their worker;
+   * as their payer only when `viewer` is that address. Unset: the public view.
+   */
+  viewer?: string | undefined;
 };
 
 export async function activityView(deps: QueryDeps, q: ActivityQuery) {
@@ -944,6 +954,12 @@ export async function activityView(deps: QueryDeps, q: ActivityQuery) {
   const before = q.before ?? null;
   const chainKinds = q.kinds.filter((k) => k !== 'job');
   const address = q.address?.toLowerCase();
+  const viewer = q.viewer?.toLowerCase();
+  // A payer's own jobs only for that payer; a worker's jobs are public (without their payers).
+  const jobMatch =
+    viewer !== undefined && viewer === address
+      ? 'AND (lower(j.worker) = $3 OR lower(j.payer) = $3)'
+      : 'AND lower(j.worker) = $3';
   const [events, jobs] = await Promise.all([
     chainKinds.length === 0
       ? []
@@ -959,12 +975,12 @@ export async function activityView(deps: QueryDeps, q: ActivityQuery) {
       : db.query<Row>(
           `SELECT ${JOB_COLUMNS} FROM jobs j LEFT JOIN receipts r ON r.job_id = j.id
            WHERE j.completed_at IS NOT NULL AND ($1::float8 IS NULL OR j.completed_at < to_timestamp($1::float8 / 1000))
-             AND j.status IN ('succeeded', 'failed') ${address ? 'AND (lower(j.worker) = $3 OR lower(j.payer) = $3)' : ''}
+             AND j.status IN ('succeeded', 'failed') ${address ? jobMatch : ''}
            ORDER BY j.completed_at DESC LIMIT $2`,
           address ? [before, q.limit, address] : [before, q.limit],
         ),
   ]);
-  const items = [...events.map(eventItem), ...jobs.map(jobItem)]
+  const items = [...events.map(eventItem), ...jobs.map((r) => jobItem(r, viewer))]
     .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : (b.block ?? 0) - (a.block ?? 0)))
     .slice(0, q.limit);
   const last = items.at(-1);

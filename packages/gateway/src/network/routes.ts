@@ -107,21 +107,31 @@ function memo<T>(ttlMs: number) {
   };
 }
 
+/** Resolves an `Authorization` header to the payer of its live API key; throws 401 otherwise. */
+export type PayerAuthenticator = (authorization: string | undefined) => Promise<string>;
+
+const noAuthentication: PayerAuthenticator = async () => {
+  throw new GatewayError('invalid_api_key', 'API keys are not accepted here');
+};
+
 /**
  * `/v1/network/*`: the public, read-only JSON API behind the dashboard (documented in
  * packages/dashboard/README.md). Every handler reads the database or memory; none calls the chain.
- * Errors leave in the gateway's OpenAI shape (`{ error: { message, type, param, code } }`).
+ * Errors leave in the gateway's OpenAI shape (`{ error: { message, type, param, code } }`). A payer's
+ * job history is not public: job activity by payer address needs that payer's API key (`authenticate`).
  */
 export function createNetworkRoutes({
   deps,
   feed,
   logger,
   cacheMs = 750,
+  authenticate = noAuthentication,
 }: {
   deps: QueryDeps;
   feed: Feed;
   logger: Logger;
   cacheMs?: number;
+  authenticate?: PayerAuthenticator | undefined;
 }) {
   const app = new Hono();
   const memoized = memo<unknown>(cacheMs);
@@ -180,12 +190,30 @@ export function createNetworkRoutes({
   app.get('/activity', async (c) => {
     const p = parseOr400(activityQuery, q(c));
     const kinds = p.kind ?? [...DEFAULT_ACTIVITY_KINDS];
-    const key = `activity:${p.limit}:${p.before ?? ''}:${kinds.join(',')}:${p.address?.toLowerCase() ?? ''}`;
-    return c.json(
-      await cached(key, () =>
-        activityView(deps, { limit: p.limit, before: p.before, kinds, address: p.address }),
-      ),
+    const address = p.address?.toLowerCase();
+    // Who paid for which job is the payer's business. Asking for job activity by address (`kind`
+    // naming `job`), or sending a key, needs that payer's key (401 without, 403 with another's). The
+    // public view (default kinds, no key) has chain events about the address and the jobs it served
+    // as a worker, never a payer's jobs, and no job names its payer.
+    let viewer: string | undefined;
+    const authorization = c.req.header('authorization');
+    if (address && kinds.includes('job') && (authorization !== undefined || p.kind?.includes('job'))) {
+      const payer = (await authenticate(authorization)).toLowerCase();
+      if (payer !== address) {
+        throw new GatewayError(
+          'permission_denied',
+          "job activity of a payer address needs that payer's API key; this key belongs to another payer",
+          { param: 'address' },
+        );
+      }
+      viewer = payer;
+    }
+    const key = `activity:${p.limit}:${p.before ?? ''}:${kinds.join(',')}:${address ?? ''}:${viewer ?? ''}`;
+    const body = await cached(key, () =>
+      activityView(deps, { limit: p.limit, before: p.before, kinds, address, viewer }),
     );
+    if (viewer) c.header('cache-control', 'private, no-store');
+    return c.json(body);
   });
 
   app.get('/audits', async (c) => {

@@ -31,8 +31,11 @@ export type Behaviour = {
   injectText?: string;
   finishReason?: FinishReason;
   tokenDelayMs?: number;
-  /** Fail before sending any token: close the socket, send `job-error`, or stay silent. */
-  failBeforeFirstToken?: 'close' | 'job-error' | 'silent';
+  /**
+   * Fail before sending any token: close the socket, send `job-error`, stay silent, or refuse for
+   * capacity (`job-error` WORKER_BUSY, as a worker full with other gateways' jobs does).
+   */
+  failBeforeFirstToken?: 'close' | 'job-error' | 'silent' | 'busy';
   /** Fail after `after` tokens. */
   failAfterTokens?: { after: number; how: 'close' | 'job-error' };
   /** Alter the receipt after computing it honestly (and sign the altered one). */
@@ -102,6 +105,9 @@ export class ScriptedWorker {
   readonly jobs: JobMessage[] = [];
   readonly cancels: string[] = [];
   readonly scores: ScoreMessage[] = [];
+  /** Jobs running now, and the most that ever ran at once. */
+  running = 0;
+  peakRunning = 0;
   closeInfo: { code: number; reason: string } | undefined;
   errorFrame: { code: string; message: string } | undefined;
   private challenge: { nonce: Hex; gateway: Address; chainId: number; grid: Address } | undefined;
@@ -162,7 +168,11 @@ export class ScriptedWorker {
             return;
           case 'job':
             this.jobs.push(frame);
-            void this.run(frame);
+            this.running += 1;
+            this.peakRunning = Math.max(this.peakRunning, this.running);
+            void this.run(frame).finally(() => {
+              this.running -= 1;
+            });
             return;
           case 'score':
             this.scores.push(frame);
@@ -196,6 +206,15 @@ export class ScriptedWorker {
         jobId: job.jobId,
         code: 'backend_failed',
         message: 'scripted failure',
+        retryable: true,
+      });
+    }
+    if (b.failBeforeFirstToken === 'busy') {
+      return this.send({
+        type: 'job-error',
+        jobId: job.jobId,
+        code: 'WORKER_BUSY',
+        message: 'model is at capacity',
         retryable: true,
       });
     }
