@@ -136,7 +136,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
   test('migrations are recorded and applied once', async () => {
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
-    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {
@@ -339,31 +339,66 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
 
   test('idempotency: new, mismatch, in progress, done, release', async () => {
     const scope = 'payer:test';
-    expect((await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60)).state).toBe('new');
-    expect((await storage.idempotency.claim(scope, 'k1', 'f2', 60_000, 60)).state).toBe('mismatch');
-    expect((await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60)).state).toBe('in_progress');
+    expect((await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60, 'gw-a')).state).toBe('new');
+    expect((await storage.idempotency.claim(scope, 'k1', 'f2', 60_000, 60, 'gw-a')).state).toBe('mismatch');
+    expect((await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60, 'gw-a')).state).toBe(
+      'in_progress',
+    );
     await storage.idempotency.complete(scope, 'k1', {
       status: 200,
       headers: { 'content-type': 'application/json' },
       body: '{"a":1}',
     });
-    const done = await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60);
+    const done = await storage.idempotency.claim(scope, 'k1', 'f1', 60_000, 60, 'gw-a');
     expect(done).toEqual({
       state: 'done',
       jobId: null,
       response: { status: 200, headers: { 'content-type': 'application/json' }, body: '{"a":1}' },
     });
     // A stale lock (its process died) is taken over.
-    expect((await storage.idempotency.claim(scope, 'k2', 'f', 1, 60)).state).toBe('new');
+    expect((await storage.idempotency.claim(scope, 'k2', 'f', 1, 60, 'gw-a')).state).toBe('new');
     await new Promise((r) => setTimeout(r, 20));
-    expect((await storage.idempotency.claim(scope, 'k2', 'f', 60_000, 60)).state).toBe('new');
+    expect((await storage.idempotency.claim(scope, 'k2', 'f', 60_000, 60, 'gw-a')).state).toBe('new');
     await storage.idempotency.release(scope, 'k2');
-    expect((await storage.idempotency.claim(scope, 'k2', 'other', 60_000, 60)).state).toBe('new');
+    expect((await storage.idempotency.claim(scope, 'k2', 'other', 60_000, 60, 'gw-a')).state).toBe('new');
+  });
+
+  test("idempotency: a lock of a dead process is taken over at once, a live one's is not", async () => {
+    const scope = 'payer:instances';
+    await storage.instances.beat('gw-live', 'host:1', 60_000);
+    await storage.instances.beat('gw-doomed', 'host:2', 60_000);
+    expect((await storage.idempotency.claim(scope, 'a', 'f', 600_000, 60, 'gw-live')).state).toBe('new');
+    expect((await storage.idempotency.claim(scope, 'b', 'f', 600_000, 60, 'gw-doomed')).state).toBe('new');
+    await storage.idempotency.setJob(scope, 'b', '0xjob');
+    // both held by live processes, locks far from running out
+    expect(await storage.idempotency.claim(scope, 'a', 'f', 600_000, 60, 'gw-other')).toEqual({
+      state: 'in_progress',
+      jobId: null,
+      stale: false,
+    });
+    expect(await storage.idempotency.claim(scope, 'b', 'f', 600_000, 60, 'gw-other')).toMatchObject({
+      stale: false,
+    });
+    // the same host and port restarted: its predecessor is dead now
+    expect(await storage.instances.retireOthers('gw-restarted', 'host:2')).toEqual(['gw-doomed']);
+    expect(await storage.idempotency.claim(scope, 'b', 'f', 600_000, 60, 'gw-restarted')).toEqual({
+      state: 'in_progress',
+      jobId: '0xjob',
+      stale: true,
+    });
+    // a clean stop likewise; with no job started, the key is simply taken over
+    await storage.instances.retire('gw-live');
+    expect((await storage.idempotency.claim(scope, 'a', 'f', 600_000, 60, 'gw-other')).state).toBe('new');
+    // a process that never beat (an older version, mid-upgrade) is never presumed dead: its lock decides
+    expect((await storage.idempotency.claim(scope, 'c', 'f', 600_000, 60, 'gw-unknown')).state).toBe('new');
+    expect(await storage.idempotency.claim(scope, 'c', 'f', 600_000, 60, 'gw-other')).toMatchObject({
+      stale: false,
+    });
   });
 
   test('concurrent claims of one key: exactly one wins', async () => {
     const claims = await Promise.all(
-      Array.from({ length: 8 }, () => storage.idempotency.claim('payer:race', 'k', 'f', 60_000, 60)),
+      Array.from({ length: 8 }, () => storage.idempotency.claim('payer:race', 'k', 'f', 60_000, 60, 'gw-a')),
     );
     expect(claims.filter((c) => c.state === 'new').length).toBe(1);
   });

@@ -33,11 +33,14 @@ export function idempotency({
   scope,
   mode = 'store',
   replayJob,
+  owner,
 }: {
   common: Common;
   storage: Storage;
   scope: (c: Context) => string;
   mode?: 'store' | 'rerun';
+  /** This process (`Jobs.instanceId`): its locks are taken over at once if it dies. */
+  owner: string;
   replayJob: (c: Context, job: JobRecord) => Promise<Response>;
 }): MiddlewareHandler<{ Variables: IdempotencyVariables }> {
   const { options } = common;
@@ -55,7 +58,14 @@ export function idempotency({
     const s = scope(c);
     const deadline = Date.now() + options.idempotency.waitMs;
     for (;;) {
-      const claim = await storage.idempotency.claim(s, key, fingerprint, lockMs, options.idempotency.ttlSec);
+      const claim = await storage.idempotency.claim(
+        s,
+        key,
+        fingerprint,
+        lockMs,
+        options.idempotency.ttlSec,
+        owner,
+      );
       if (claim.state === 'new') break;
       if (claim.state === 'mismatch') {
         throw new GatewayError(
@@ -89,9 +99,19 @@ export function idempotency({
         }
       }
       if (claim.state === 'in_progress' && claim.jobId && claim.stale) {
-        // The first request's process died (its lock ran out): the job's record decides.
-        const job = await storage.jobs.get(claim.jobId);
-        if (job?.status === 'succeeded' || (job?.status === 'failed' && job.mode === 'async')) {
+        // The first request's process died: the job's record decides, now (not when a lease runs out).
+        let job = await storage.jobs.get(claim.jobId);
+        if (job && (job.status === 'running' || job.status === 'queued')) {
+          // Its job died with it: a sync or streamed one fails (nothing was charged), an async one goes
+          // back to the queue. A job whose process still lives is left alone.
+          await storage.jobs.recoverExpired(job.id);
+          job = await storage.jobs.get(claim.jobId);
+        }
+        if (job?.mode === 'async') {
+          await storage.idempotency.complete(s, key, null);
+          return withReplayHeader(await replayJob(c, job));
+        }
+        if (job?.status === 'succeeded') {
           await storage.idempotency.complete(s, key, null);
           return withReplayHeader(await replayJob(c, job));
         }

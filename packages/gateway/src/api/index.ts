@@ -172,6 +172,7 @@ export function createApi({
     storage,
     scope: (c) => `payer:${(c.get('key') as ApiKeyRecord).payer}`,
     replayJob,
+    owner: jobs.instanceId,
   });
 
   // ── completions ────────────────────────────────────────────────────────────────────────────
@@ -332,6 +333,7 @@ export function createApi({
       mode: 'rerun',
       scope: (c) => `keys:${clientIp(c)}`,
       replayJob,
+      owner: jobs.instanceId,
     }),
     async (c) => {
       const req = parseOr400(createKeyRequest, await jsonBody(c));

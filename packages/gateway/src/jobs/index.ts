@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   type JobMessage,
   MAX_PROMPT_TOKENS,
@@ -74,6 +75,9 @@ export type Jobs = ReturnType<typeof createJobs>;
  * just before the timeout and still be verified and stored); settlement waits for it until then.
  */
 const DISPATCH_GRACE_MS = 60_000;
+/** A process is alive this long after its last beat; it beats every `BEAT_TICKS` × 500 ms. */
+const INSTANCE_TTL_MS = 15_000;
+const BEAT_TICKS = 8;
 /**
  * Refusals that are no fault of the worker (`job-error` codes of packages/worker/src/errors.ts): full
  * with other work (it may serve other gateways), or draining to shut down. Never counted against it.
@@ -111,6 +115,8 @@ export function createJobs({
 }) {
   const { options, logger, metrics, shutdown } = common;
   const instanceId = `gw-${randomBytes(6).toString('hex')}`;
+  // The same host and port is the same gateway restarted; a port picked at random (0) is never reused.
+  const instanceName = options.port === 0 ? instanceId : `${hostname()}:${options.port}`;
   const running = new Set<Promise<unknown>>();
   let asyncRunning = 0;
   const asyncConcurrency = 64;
@@ -802,6 +808,16 @@ export function createJobs({
      * webhook loops. Call before the first request is dispatched.
      */
     async start(): Promise<void> {
+      // This process is alive (beaten every few seconds): its idempotency locks and running jobs are
+      // someone else's to take over the moment it stops. A process of the same name (this host and
+      // port) that is still listed is the one this replaces: dead now. Embedded PGlite: every other.
+      await storage.instances.beat(instanceId, instanceName, INSTANCE_TTL_MS);
+      const retired = await storage.instances.retireOthers(
+        instanceId,
+        instanceName,
+        storage.db.kind === 'pglite',
+      );
+      if (retired.length > 0) logger.info({ msg: 'took over from a stopped gateway process', retired });
       // Receipt numbers continue from at least where the chain's settled ranges end (a fresh or restored
       // database never hands out a number a batch already covered).
       const nextSeq = await storage.receiptNumbers.init(chain.gateway, await chain.nextReceiptSeq());
@@ -825,11 +841,16 @@ export function createJobs({
               webhookBusy = false;
             });
         }
+        if (ticks % BEAT_TICKS === 0)
+          storage.instances
+            .beat(instanceId, instanceName, INSTANCE_TTL_MS)
+            .catch((error: unknown) => logger.warn({ msg: 'instance heartbeat failed', error }));
         if (ticks % 20 === 0) {
           storage.jobs
             .recoverExpired()
             .catch((error: unknown) => logger.warn({ msg: 'job recovery failed', error }));
           storage.idempotency.prune().catch(() => {});
+          if (ticks % 7_200 === 0) storage.instances.prune().catch(() => {});
         }
       }, 500);
       loop.unref();
@@ -845,6 +866,10 @@ export function createJobs({
       if (running.size > 0)
         logger.warn({ msg: 'shutdown: jobs still running after the timeout', count: running.size });
       await pumping;
+      // A clean stop: nothing of this process is left to wait for.
+      await storage.instances
+        .retire(instanceId)
+        .catch((error: unknown) => logger.warn({ msg: 'retiring the instance failed', error }));
     },
     inFlight: () => running.size,
   };

@@ -1,4 +1,5 @@
 import type { Sql } from './db.ts';
+import { deadSql } from './instances.ts';
 
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
@@ -9,14 +10,15 @@ export type IdempotencyClaim =
   | { state: 'mismatch' }
   /** The first request finished: replay its response (or its job's result). */
   | { state: 'done'; response: StoredResponse | null; jobId: string | null }
-  /** The first request is still running. */
+  /** The first request is still running (`stale`: its process died, or its lock ran out). */
   | { state: 'in_progress'; jobId: string | null; stale: boolean };
 
 export function createIdempotencyStore(db: Sql) {
   return {
     /**
-     * Claims `(scope, key)` for a request with `fingerprint`. An expired entry is forgotten; an
-     * in-progress entry whose lock ran out (its process died) is taken over as `new`.
+     * Claims `(scope, key)` for a request with `fingerprint`, held by process `owner`. An expired entry
+     * is forgotten; an in-progress entry whose process is dead (it stopped beating, or its lock ran
+     * out) is stale: taken over as `new` when no job was started, else its job decides (api/idempotency.ts).
      */
     async claim(
       scope: string,
@@ -24,6 +26,7 @@ export function createIdempotencyStore(db: Sql) {
       fingerprint: string,
       lockMs: number,
       ttlSec: number,
+      owner: string,
     ): Promise<IdempotencyClaim> {
       return db.transaction(async (tx) => {
         await tx.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at < now()', [
@@ -31,10 +34,10 @@ export function createIdempotencyStore(db: Sql) {
           key,
         ]);
         const inserted = await tx.query(
-          `INSERT INTO idempotency_keys (scope, key, fingerprint, status, locked_until, expires_at)
-           VALUES ($1, $2, $3, 'in_progress', now() + ($4 || ' milliseconds')::interval, now() + ($5 || ' seconds')::interval)
+          `INSERT INTO idempotency_keys (scope, key, fingerprint, status, locked_until, expires_at, owner)
+           VALUES ($1, $2, $3, 'in_progress', now() + ($4 || ' milliseconds')::interval, now() + ($5 || ' seconds')::interval, $6)
            ON CONFLICT DO NOTHING RETURNING key`,
-          [scope, key, fingerprint, String(lockMs), String(ttlSec)],
+          [scope, key, fingerprint, String(lockMs), String(ttlSec), owner],
         );
         if (inserted.length === 1) return { state: 'new' };
         const rows = await tx.query<{
@@ -46,8 +49,10 @@ export function createIdempotencyStore(db: Sql) {
           response_body: string | null;
           job_id: string | null;
         }>(
-          `SELECT fingerprint, status, locked_until < now() AS stale, response_status, response_headers, response_body, job_id
-           FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE`,
+          `SELECT fingerprint, status,
+             (locked_until < now() OR ${deadSql('k.owner')}) AS stale,
+             response_status, response_headers, response_body, job_id
+           FROM idempotency_keys k WHERE scope = $1 AND key = $2 FOR UPDATE`,
           [scope, key],
         );
         const row = rows[0];
@@ -69,8 +74,9 @@ export function createIdempotencyStore(db: Sql) {
         }
         if (row.stale && row.job_id === null) {
           await tx.query(
-            `UPDATE idempotency_keys SET locked_until = now() + ($3 || ' milliseconds')::interval WHERE scope = $1 AND key = $2`,
-            [scope, key, String(lockMs)],
+            `UPDATE idempotency_keys SET locked_until = now() + ($3 || ' milliseconds')::interval, owner = $4
+             WHERE scope = $1 AND key = $2`,
+            [scope, key, String(lockMs), owner],
           );
           return { state: 'new' };
         }

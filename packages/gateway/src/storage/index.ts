@@ -1,6 +1,7 @@
 import type { Common } from '../common.ts';
 import { type Database, openDatabase, type Sql } from './db.ts';
 import { createIdempotencyStore } from './idempotency.ts';
+import { createInstanceStore } from './instances.ts';
 import { createJobStore } from './jobs.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
@@ -30,6 +31,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     receipts: createReceiptStore(db),
     receiptNumbers: createReceiptNumberStore(db),
     idempotency: createIdempotencyStore(db),
+    instances: createInstanceStore(db),
     workers: createWorkerStore(db),
     leases: createLeaseStore(db),
     auditNonces: createAuditNonceStore(db),

@@ -1,6 +1,7 @@
 import type { ChatMessage, SamplingParams } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import type { Sql } from './db.ts';
+import { deadSql } from './instances.ts';
 
 export type JobKind = 'chat' | 'completion';
 export type JobMode = 'sync' | 'stream' | 'async';
@@ -271,18 +272,23 @@ export function createJobStore(db: Sql) {
       );
     },
     /**
-     * Jobs whose process vanished (lease passed): async jobs go back to the queue, the others fail
-     * (their client is gone). Returns how many of each.
+     * Jobs whose process vanished (it stopped beating, or the lease passed): async jobs go back to the
+     * queue, the others fail (their client is gone; nothing was charged: a charged job is `succeeded`,
+     * in the receipt's transaction). Only `jobId` when given. Returns how many of each.
      */
-    async recoverExpired(): Promise<{ requeued: number; failed: number }> {
+    async recoverExpired(jobId?: string): Promise<{ requeued: number; failed: number }> {
+      const dead = `(lease_until < now() OR ${deadSql('instance_id')})
+         AND ($1::text IS NULL OR id = $1)`;
       const requeued = await db.query(
         `UPDATE jobs SET status = 'queued', instance_id = NULL, lease_until = NULL, updated_at = now()
-         WHERE status = 'running' AND mode = 'async' AND lease_until < now() RETURNING id`,
+         WHERE status = 'running' AND mode = 'async' AND ${dead} RETURNING id`,
+        [jobId ?? null],
       );
       const failed = await db.query(
         `UPDATE jobs SET status = 'failed', reserved_fee = 0, completed_at = now(), lease_until = NULL, updated_at = now(),
            error = '{"code":"gateway_restarted","message":"the gateway stopped while the job ran; nothing was charged","status":503}'::jsonb
-         WHERE status = 'running' AND mode <> 'async' AND lease_until < now() RETURNING id`,
+         WHERE status = 'running' AND mode <> 'async' AND ${dead} RETURNING id`,
+        [jobId ?? null],
       );
       return { requeued: requeued.length, failed: failed.length };
     },

@@ -247,6 +247,22 @@ ALTER TABLE batches ADD COLUMN seq_count numeric(20, 0);
 ALTER TABLE jobs ADD COLUMN sampler text;
 `,
   },
+  {
+    id: 6,
+    name: 'instances',
+    // Which gateway process holds what: a process that stops beating is dead at once for its locks and
+    // jobs (a restart on the same host and port retires its predecessor immediately).
+    sql: `
+CREATE TABLE gateway_instances (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  alive_until timestamptz NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX gateway_instances_name ON gateway_instances (name);
+ALTER TABLE idempotency_keys ADD COLUMN owner text;
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */
