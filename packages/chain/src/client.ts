@@ -5,6 +5,7 @@ import {
   createPublicClient,
   createWalletClient,
   defineChain,
+  fallback,
   http,
   type PublicClient,
   publicActions,
@@ -30,7 +31,11 @@ export function chainFor(chainId: number, rpcUrl: string): Chain {
 }
 
 export type CreateGridClientsParameters = {
-  rpcUrl: string;
+  /**
+   * The JSON-RPC endpoint, or several: each call goes to the first that answers (viem's `fallback`
+   * transport), so one provider's outage does not stop reads or settlement.
+   */
+  rpcUrl: string | readonly string[];
   chainId: number;
   account?: Account | undefined;
   /** How often to poll for receipts and blocks (default 250 ms on a local chain, 2 s otherwise). */
@@ -66,10 +71,14 @@ export function createGridClients({
   account,
   pollingInterval,
 }: CreateGridClientsParameters): CreateGridClientsReturnType {
-  const chain = chainFor(chainId, rpcUrl);
-  const local = /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(rpcUrl);
+  const urls = typeof rpcUrl === 'string' ? [rpcUrl] : [...rpcUrl];
+  if (urls.length === 0) throw new RangeError('createGridClients: no RPC URL');
+  const chain = chainFor(chainId, urls[0]!);
+  const isLocal = (url: string) => /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(url);
+  const local = urls.every(isLocal);
   const interval = pollingInterval ?? (local ? 250 : 2_000);
-  const transport = http(rpcUrl, { retryCount: local ? 0 : 3 });
+  const transports = urls.map((url) => http(url, { retryCount: isLocal(url) ? 0 : urls.length > 1 ? 1 : 3 }));
+  const transport = transports.length === 1 ? transports[0]! : fallback(transports, { retryCount: 0 });
   const publicClient = createPublicClient({ chain, transport, pollingInterval: interval });
   const walletClient = account
     ? createWallet({ account, chain, transport, pollingInterval: interval })

@@ -13,8 +13,13 @@ export type GatewayOptions = {
   host: string;
   /** TCP port; 0 picks a free one (tests, embedding). */
   port: number;
-  /** JSON-RPC endpoint of the chain the Grid Diamond lives on. */
+  /** JSON-RPC endpoint of the chain the Grid Diamond lives on (the first of `rpcUrls`). */
   rpcUrl: string;
+  /**
+   * Every JSON-RPC endpoint given (`--rpc-url a,b`): calls go to the first that answers, so one
+   * provider's outage does not stop the gateway.
+   */
+  rpcUrls: string[];
   /** Grid Diamond address. */
   grid: Address;
   /** Gateway key: signs `settle` transactions and webhooks; payers approve its address. */
@@ -95,6 +100,12 @@ export type GatewayOptions = {
     balanceCacheMs: number;
     /** How long the model registry and bonds are reused. */
     registryCacheMs: number;
+    /**
+     * Bounded staleness: past its cache time a value is still answered (and refreshed in the
+     * background) until it is this old; during an RPC outage requests are served from these values
+     * until then. Keep it well under the Grid's withdrawal and unbonding delays.
+     */
+    maxStaleMs: number;
   };
   network: {
     /** Block the Grid was deployed in: where the dashboard's event indexer starts (found by search when unset). */
@@ -218,7 +229,16 @@ const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 0x followed by 6
 const schema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: int(0, 65535).default(8080),
-  rpcUrl: z.url({ protocol: /^(https?|wss?)$/ }),
+  // One URL or several, comma-separated (tried in order).
+  rpcUrl: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u.length > 0),
+    )
+    .pipe(z.array(z.url({ protocol: /^(https?|wss?)$/ })).min(1, 'expected at least one RPC URL')),
   grid: z.string().refine((v) => isAddress(v, { strict: false }), 'expected an address'),
   privateKey: hex32,
   chainId: int(1).optional(),
@@ -255,6 +275,7 @@ const schema = z.object({
   'hub.maxFrameBytes': int(1024).default(16 * 1024 * 1024),
   'chain.balanceCacheMs': int(0).default(2_000),
   'chain.registryCacheMs': int(0).default(10_000),
+  'chain.maxStaleMs': int(0).default(120_000),
   'network.deployBlock': int(0).optional(),
   'settlement.enabled': bool.default(true),
   'settlement.intervalMs': int(10).default(30_000),
@@ -331,7 +352,8 @@ export function createGatewayOptions(
   return {
     host: o.host,
     port: o.port,
-    rpcUrl: o.rpcUrl,
+    rpcUrl: o.rpcUrl[0]!,
+    rpcUrls: o.rpcUrl,
     grid: getAddress(o.grid),
     privateKey,
     gateway: privateKeyToAddress(privateKey),
@@ -368,7 +390,11 @@ export function createGatewayOptions(
       bondRecheckMs: o['hub.bondRecheckMs'],
       maxFrameBytes: o['hub.maxFrameBytes'],
     },
-    chain: { balanceCacheMs: o['chain.balanceCacheMs'], registryCacheMs: o['chain.registryCacheMs'] },
+    chain: {
+      balanceCacheMs: o['chain.balanceCacheMs'],
+      registryCacheMs: o['chain.registryCacheMs'],
+      maxStaleMs: o['chain.maxStaleMs'],
+    },
     network: { deployBlock: o['network.deployBlock'] },
     settlement,
     keys: { maxMessageTtlSec: o['keys.maxMessageTtlSec'], secret: o['keys.secret'] as Hex | undefined },

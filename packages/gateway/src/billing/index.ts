@@ -1,7 +1,7 @@
 import { computeTextFee, type RateCard } from '@aipg/core';
 import { type Address, concat, formatUnits, type Hex, keccak256, recoverMessageAddress, toHex } from 'viem';
 import type { Chain } from '../chain/index.ts';
-import { chainFailure } from '../chain/index.ts';
+import { chainFailure, type PayerFunds } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, NewJob, Storage } from '../storage/index.ts';
@@ -128,9 +128,9 @@ export function createBilling({
     }
   }
 
-  async function funds(payer: Address) {
+  async function funds(payer: Address, fresh = false) {
     try {
-      return await chain.payerFunds(payer);
+      return await chain.payerFunds(payer, { fresh });
     } catch (error) {
       throw chainFailure(error, 'payer deposit');
     }
@@ -141,6 +141,35 @@ export function createBilling({
     const deposit = f.balance - f.withdrawRequested;
     // biome-ignore lint/complexity/useMathMinMax: bigints (Math.min takes numbers only)
     return deposit < f.allowance ? deposit : f.allowance;
+  }
+
+  /**
+   * Reserves `job.reservedFee` against `f` and inserts the job, under the payer's row lock. Returns true
+   * (nothing done) when the funds fall short and `final` is false: the caller reads the chain again;
+   * with `final`, a shortfall is 402.
+   */
+  async function reserveWith(job: NewJob, f: PayerFunds, final: boolean): Promise<boolean> {
+    return storage.transaction(async (tx) => {
+      await storage.lockPayer(tx, job.payer);
+      const unsettled = await storage.receipts.unsettledSpend(job.payer, tx);
+      const reserved = await storage.jobs.reservedFor(job.payer, tx);
+      const available = spendable(f) - unsettled - reserved;
+      if (job.reservedFee > available) {
+        if (!final) return true;
+        throw new GatewayError(
+          'insufficient_balance',
+          `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
+            available > 0n ? available : 0n,
+          )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
+            f.allowance,
+          )}, unsettled ${aipg(unsettled)}, in flight ${aipg(reserved)}); deposit more AIPG, approve gateway ${
+            chain.gateway
+          } for more, or lower max_tokens`,
+        );
+      }
+      await storage.jobs.insert(tx, job);
+      return false;
+    });
   }
 
   return {
@@ -185,28 +214,14 @@ export function createBilling({
      * (a per-payer row lock): concurrent requests can never together overspend. 402 otherwise.
      */
     async reserve(job: NewJob): Promise<void> {
-      const f = await funds(job.payer);
-      await storage.transaction(async (tx) => {
-        await storage.lockPayer(tx, job.payer);
-        const unsettled = await storage.receipts.unsettledSpend(job.payer, tx);
-        const reserved = await storage.jobs.reservedFor(job.payer, tx);
-        const available = spendable(f) - unsettled - reserved;
-        if (job.reservedFee > available) {
-          throw new GatewayError(
-            'insufficient_balance',
-            `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
-              available > 0n ? available : 0n,
-            )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
-              f.allowance,
-            )}, unsettled ${aipg(unsettled)}, in flight ${aipg(reserved)}); deposit more AIPG, approve gateway ${
-              chain.gateway
-            } for more, or lower max_tokens`,
-          );
-        }
-        await storage.jobs.insert(tx, job);
-      });
+      // Cached funds first; before refusing, the chain is read again (a deposit a moment ago counts).
+      let f = await funds(job.payer);
+      for (let attempt = 0; ; attempt++) {
+        const short = await reserveWith(job, f, attempt > 0);
+        if (!short) return;
+        f = await funds(job.payer, true);
+      }
     },
-
     /** The key message this gateway accepts (for clients and tests). */
     keyMessage(m: { payer: Address; nonce: string; expires: Date; name?: string }) {
       return apiKeyMessage({ ...m, gateway: chain.gateway, chainId: chain.chainId });

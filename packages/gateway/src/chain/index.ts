@@ -29,26 +29,76 @@ export type PayerFunds = {
 
 type CacheEntry<T> = { value: Promise<T>; expires: number };
 
-/** A read cache where concurrent misses share one RPC call and failures are not kept. */
-function createCache<K, V>(ttlMs: () => number) {
+/**
+ * A read cache where concurrent misses share one RPC call and failures are not kept. Stale while
+ * revalidating, with bounded staleness: once a value has expired, the last one read (if younger than
+ * `maxStaleMs`) is answered at once while a single background read refreshes it, so requests never wait
+ * on the RPC for data they already had, and an RPC outage serves them from the cache until the data is
+ * `maxStaleMs` old (then the read's error stands: 503). `onStale` hears each refresh that failed.
+ */
+export function createCache<K, V>(
+  ttlMs: () => number,
+  maxStaleMs: () => number,
+  onStale?: (key: K, error: unknown) => void,
+) {
   const entries = new Map<K, CacheEntry<V>>();
+  const last = new Map<K, { value: V; at: number }>();
+  const refreshing = new Set<K>();
+  /**
+   * Reads `key`. In the foreground the read is shared at once by concurrent misses; in the background
+   * (a refresh while a stale value is answered) it replaces the entry only once it has succeeded, so a
+   * failing refresh is never handed to a request.
+   */
+  function load(key: K, read: () => Promise<V>, background = false): Promise<V> {
+    const value = read().then((v) => {
+      last.set(key, { value: v, at: Date.now() });
+      if (background) entries.set(key, { value: Promise.resolve(v), expires: Date.now() + ttlMs() });
+      return v;
+    });
+    if (background) return value;
+    entries.set(key, { value, expires: Date.now() + ttlMs() });
+    value.catch(() => {
+      if (entries.get(key)?.value === value) entries.delete(key);
+    });
+    return value;
+  }
   return {
-    get(key: K, load: () => Promise<V>): Promise<V> {
+    /**
+     * The value for `key`. `fresh` (or a cache time of 0): read now, and fall back to the last value
+     * (within `maxStaleMs`) only if the read fails.
+     */
+    get(key: K, read: () => Promise<V>, { fresh = false }: { fresh?: boolean } = {}): Promise<V> {
       const now = Date.now();
       const hit = entries.get(key);
-      if (hit && hit.expires > now) return hit.value;
-      const value = load();
-      entries.set(key, { value, expires: now + ttlMs() });
-      value.catch(() => {
-        if (entries.get(key)?.value === value) entries.delete(key);
-      });
-      return value;
+      if (!fresh && hit && hit.expires > now) return hit.value;
+      const known = last.get(key);
+      if (fresh || ttlMs() === 0) {
+        const value = hit && hit.expires > now ? hit.value : load(key, read);
+        return value.catch((error: unknown) => {
+          const k = last.get(key);
+          if (!k || Date.now() - k.at > maxStaleMs()) throw error;
+          onStale?.(key, error);
+          return k.value;
+        });
+      }
+      if (known && now - known.at <= maxStaleMs()) {
+        if (!refreshing.has(key)) {
+          refreshing.add(key);
+          load(key, read, true)
+            .catch((error: unknown) => onStale?.(key, error))
+            .finally(() => refreshing.delete(key));
+        }
+        return Promise.resolve(known.value);
+      }
+      return load(key, read);
     },
     delete(key: K) {
       entries.delete(key);
+      last.delete(key);
     },
     clear() {
       entries.clear();
+      last.clear();
     },
   };
 }
@@ -71,7 +121,7 @@ export type Chain = Awaited<ReturnType<typeof createChain>>;
 export async function createChain({ common }: { common: Pick<Common, 'options' | 'logger'> }) {
   const { options, logger } = common;
   const account = privateKeyToAccount(options.privateKey);
-  const probe = createGridClients({ rpcUrl: options.rpcUrl, chainId: options.chainId ?? 1 });
+  const probe = createGridClients({ rpcUrl: options.rpcUrls, chainId: options.chainId ?? 1 });
   let chainId: number;
   try {
     chainId = await getChainId(probe.publicClient);
@@ -83,7 +133,7 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
       code: 'WRONG_CHAIN',
     });
   }
-  const { publicClient, walletClient } = createGridClients({ rpcUrl: options.rpcUrl, chainId, account });
+  const { publicClient, walletClient } = createGridClients({ rpcUrl: options.rpcUrls, chainId, account });
   const grid = options.grid;
   const read = <T>(functionName: string, args: readonly unknown[] = []): Promise<T> =>
     readContract(publicClient, { address: grid, abi: gridAbi, functionName, args } as unknown as Parameters<
@@ -99,11 +149,19 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
 
   const registryTtl = () => options.chain.registryCacheMs;
   const balanceTtl = () => options.chain.balanceCacheMs;
-  const modelCache = createCache<'all', OnchainModel[]>(registryTtl);
-  const premiumCache = createCache<'premium', number>(registryTtl);
-  const bondCache = createCache<Address, bigint>(registryTtl);
-  const activeWorkerCache = createCache<Address, boolean>(registryTtl);
-  const fundsCache = createCache<Address, PayerFunds>(balanceTtl);
+  const maxStale = () => options.chain.maxStaleMs;
+  let staleWarnedAt = 0;
+  const onStale = (what: string) => (_key: unknown, error: unknown) => {
+    // One line a minute at most while the RPC is down: requests are served from the cache meanwhile.
+    if (Date.now() - staleWarnedAt < 60_000) return;
+    staleWarnedAt = Date.now();
+    logger.warn({ msg: 'chain read failed: serving cached values', what, error });
+  };
+  const modelCache = createCache<'all', OnchainModel[]>(registryTtl, maxStale, onStale('models'));
+  const premiumCache = createCache<'premium', number>(registryTtl, maxStale, onStale('premium'));
+  const bondCache = createCache<Address, bigint>(registryTtl, maxStale, onStale('bonds'));
+  const activeWorkerCache = createCache<Address, boolean>(registryTtl, maxStale, onStale('bonds'));
+  const fundsCache = createCache<Address, PayerFunds>(balanceTtl, maxStale, onStale('payer funds'));
 
   logger.info({ msg: 'chain ready', chain_id: chainId, grid, gateway: account.address });
 
@@ -157,15 +215,23 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
     isActiveValidator(owner: Address): Promise<boolean> {
       return read<boolean>('isActiveValidator', [owner]);
     },
-    /** Deposit and this gateway's allowance for `payer`, cached for `chain.balanceCacheMs`. */
-    payerFunds(payer: Address): Promise<PayerFunds> {
-      return fundsCache.get(payer, async () => {
-        const [deposit, allowance] = await Promise.all([
-          read<{ balance: bigint; withdrawRequested: bigint }>('depositOf', [payer]),
-          read<bigint>('gatewayAllowance', [payer, account.address]),
-        ]);
-        return { balance: deposit.balance, withdrawRequested: deposit.withdrawRequested, allowance };
-      });
+    /**
+     * Deposit and this gateway's allowance for `payer`, cached for `chain.balanceCacheMs` (then served
+     * stale while refreshed, up to `chain.maxStaleMs`). `fresh`: read now (before refusing a request
+     * for funds: a deposit made a moment ago counts), the cached value only if the RPC is down.
+     */
+    payerFunds(payer: Address, { fresh = false }: { fresh?: boolean } = {}): Promise<PayerFunds> {
+      return fundsCache.get(
+        payer,
+        async () => {
+          const [deposit, allowance] = await Promise.all([
+            read<{ balance: bigint; withdrawRequested: bigint }>('depositOf', [payer]),
+            read<bigint>('gatewayAllowance', [payer, account.address]),
+          ]);
+          return { balance: deposit.balance, withdrawRequested: deposit.withdrawRequested, allowance };
+        },
+        { fresh },
+      );
     },
     /** Forget cached funds (after a settlement moved them). */
     invalidatePayers(payers: readonly Address[]) {

@@ -152,7 +152,10 @@ export function createJobs({
   async function tokenizerOf(job: JobRecord): Promise<GatewayTokenizer> {
     let model: OnchainModel | undefined;
     try {
-      model = await chain.model(job.modelId);
+      // The cached registry (stale while refreshed): a job never waits on the RPC for it.
+      model =
+        (await chain.models()).find((m) => m.id.toLowerCase() === job.modelId.toLowerCase()) ??
+        (await chain.model(job.modelId));
     } catch (error) {
       throw chainFailure(error, 'model registry');
     }
