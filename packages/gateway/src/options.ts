@@ -127,6 +127,11 @@ export type GatewayOptions = {
     maxMessageTtlSec: number;
     /** HMAC secret API keys derive from; default: derived from `privateKey`. */
     secret: Hex | undefined;
+    /**
+     * How long a key is remembered in memory after it was looked up (no database read per request).
+     * A key revoked through this gateway is forgotten at once; through another replica, within this.
+     */
+    cacheMs: number;
   };
   audit: {
     /** Accepted clock distance of a validator's signed request. */
@@ -284,6 +289,7 @@ const schema = z.object({
   'settlement.retryBaseMs': int(1).default(1_000),
   'keys.maxMessageTtlSec': int(1).default(86_400),
   'keys.secret': hex32.optional(),
+  'keys.cacheMs': int(0).default(5_000),
   'audit.maxSkewSec': int(1).default(60),
   'audit.scoreTimeoutMs': int(100).default(60_000),
   'audit.scoreMaxAttempts': int(1, 10).default(3),
@@ -397,7 +403,11 @@ export function createGatewayOptions(
     },
     network: { deployBlock: o['network.deployBlock'] },
     settlement,
-    keys: { maxMessageTtlSec: o['keys.maxMessageTtlSec'], secret: o['keys.secret'] as Hex | undefined },
+    keys: {
+      maxMessageTtlSec: o['keys.maxMessageTtlSec'],
+      secret: o['keys.secret'] as Hex | undefined,
+      cacheMs: o['keys.cacheMs'],
+    },
     audit: {
       maxSkewSec: o['audit.maxSkewSec'],
       scoreTimeoutMs: o['audit.scoreTimeoutMs'],

@@ -86,6 +86,7 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
     gateway,
     jobId: job.id,
     worker,
+    operator: worker,
     expiresAt: new Date(Date.now() + 60_000),
   });
   const receipt: Receipt = {
@@ -103,10 +104,10 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
     confidential: false,
     seq,
   };
-  await storage.transaction(async (tx) => {
-    expect(await storage.receiptNumbers.take(tx, gateway, seq)).toBe(true);
-    await storage.receipts.insert(tx, { receipt, signature: '0x01', signer: worker, leafHash: hex32() });
-    await storage.jobs.complete(tx, job.id, {
+  const stored = await storage.commitReceipt(
+    { receipt, signature: '0x01', signer: worker, leafHash: hex32() },
+    job.id,
+    {
       worker,
       operator: worker,
       fee,
@@ -118,8 +119,18 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
       totalMs: 2,
       tokensPerSecond: 3,
       firstTokenAt: null,
-    });
+    },
+  );
+  expect(stored).toBe(true);
+  const done = await storage.jobs.get(job.id);
+  expect(done).toMatchObject({
+    status: 'succeeded',
+    reservedFee: 0n,
+    fee,
+    outputText: 'abcd',
+    finishReason: 'stop',
   });
+  expect((await storage.receipts.getByJob(job.id))?.receipt).toEqual(receipt);
   return receipt;
 }
 
@@ -191,7 +202,13 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     const job = newJob(1n);
     await storage.transaction((tx) => storage.jobs.insert(tx, job));
     const assign = () =>
-      storage.receiptNumbers.assign({ gateway: other, jobId: job.id, worker, expiresAt: new Date() });
+      storage.receiptNumbers.assign({
+        gateway: other,
+        jobId: job.id,
+        worker,
+        operator: worker,
+        expiresAt: new Date(),
+      });
     const numbers = await Promise.all([assign(), assign(), assign()]);
     expect([...numbers].sort()).toEqual([40n, 41n, 42n]);
     // A lower floor (a stale chain read) never moves the counter back; a higher one moves it up.
@@ -207,6 +224,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
         gateway: '0x0000000000000000000000000000000000000def',
         jobId: job.id,
         worker,
+        operator: worker,
         expiresAt: new Date(),
       })
       .catch((e: unknown) => e);
@@ -251,6 +269,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       gateway,
       jobId: job.id,
       worker,
+      operator: worker,
       expiresAt: new Date(),
     });
     await storage.receiptNumbers.release(gateway, failed);
@@ -258,6 +277,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       gateway,
       jobId: job.id,
       worker,
+      operator: worker,
       expiresAt: new Date(Date.now() + 60_000),
     });
     const after = await storeReceipt(4n, p);
@@ -287,6 +307,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       gateway,
       jobId: job.id,
       worker,
+      operator: worker,
       expiresAt: new Date(Date.now() - 1_000),
     });
     const after = await storeReceipt(5n, p);

@@ -11,7 +11,6 @@ export {
   INJECTED_TEXT,
   isSubstitute,
   OVERBILL_FACTOR,
-  SUBSTITUTE_KINDS,
   twinBits,
 } from './adversary/index.ts';
 export type { CreateBackend } from './backend-factory.ts';

@@ -369,6 +369,7 @@ export function createApi({
 
   app.delete('/v1/keys/:id', auth, async (c) => {
     const ok = await storage.keys.revoke(c.req.param('id'), c.get('key').payer);
+    if (ok) billing.forgetKey(c.req.param('id'));
     if (!ok)
       throw new GatewayError('not_found', `no live key ${c.req.param('id')} of this payer`, { param: 'id' });
     return c.json({ object: 'api_key', id: c.req.param('id'), deleted: true });

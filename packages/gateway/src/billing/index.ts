@@ -52,6 +52,9 @@ export function maxFee(p: {
 
 export type Billing = ReturnType<typeof createBilling>;
 
+/** Keys remembered at once, at most (the cache starts over past it). */
+const KEY_CACHE_MAX = 100_000;
+
 const chainBudgets = new WeakMap<object, RateLimiter>();
 
 /**
@@ -102,6 +105,8 @@ export function createBilling({
     perMinute: options.rateLimit.anonymousRequestsPerMinute,
     burst: Math.max(1, Math.min(10, options.rateLimit.anonymousRequestsPerMinute)),
   });
+  // Live keys by hash, remembered briefly: no database read per request.
+  const keyCache = new Map<string, { record: ApiKeyRecord; expires: number }>();
   // A payer can mint keys: its keys together share one bucket on top of each key's own.
   const payerLimiter = createRateLimiter({
     perMinute: options.rateLimit.payerRequestsPerMinute,
@@ -151,8 +156,7 @@ export function createBilling({
   async function reserveWith(job: NewJob, f: PayerFunds, final: boolean): Promise<boolean> {
     return storage.transaction(async (tx) => {
       await storage.lockPayer(tx, job.payer);
-      const unsettled = await storage.receipts.unsettledSpend(job.payer, tx);
-      const reserved = await storage.jobs.reservedFor(job.payer, tx);
+      const { unsettled, reserved } = await storage.payerSpend(job.payer, tx);
       const available = spendable(f) - unsettled - reserved;
       if (job.reservedFee > available) {
         if (!final) return true;
@@ -193,10 +197,7 @@ export function createBilling({
 
     async balance(payer: Address): Promise<Balance> {
       const f = await funds(payer);
-      const [unsettled, reserved] = await Promise.all([
-        storage.receipts.unsettledSpend(payer),
-        storage.jobs.reservedFor(payer),
-      ]);
+      const { unsettled, reserved } = await storage.payerSpend(payer);
       const available = spendable(f) - unsettled - reserved;
       return {
         payer,
@@ -308,7 +309,12 @@ export function createBilling({
       return { key, record: record!, created: true };
     },
 
-    /** Resolves a bearer token to its live key, or 401. */
+    /** Forgets a revoked key at once (this process's cache). */
+    forgetKey(id: string) {
+      for (const [hash, k] of keyCache) if (k.record.id === id) keyCache.delete(hash);
+    },
+
+    /** Resolves a bearer token to its live key (remembered `keys.cacheMs`), or 401. */
     async authenticate(token: string | undefined): Promise<ApiKeyRecord> {
       if (!token) {
         throw new GatewayError(
@@ -317,8 +323,19 @@ export function createBilling({
         );
       }
       if (!looksLikeApiKey(token)) throw new GatewayError('invalid_api_key', 'invalid API key');
-      const record = await storage.keys.findByHash(hashApiKey(token));
-      if (!record) throw new GatewayError('invalid_api_key', 'invalid or revoked API key');
+      const hash = hashApiKey(token);
+      const now = Date.now();
+      const hit = keyCache.get(hash);
+      if (hit && hit.expires > now) return hit.record;
+      const record = await storage.keys.findByHash(hash);
+      if (!record) {
+        keyCache.delete(hash);
+        throw new GatewayError('invalid_api_key', 'invalid or revoked API key');
+      }
+      if (options.keys.cacheMs > 0) {
+        if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
+        keyCache.set(hash, { record, expires: now + options.keys.cacheMs });
+      }
       return record;
     },
   };

@@ -17,13 +17,16 @@ import type { Hub, SlotReservation, WorkerSession } from '../hub/index.ts';
 import type { Routing } from '../routing/index.ts';
 import type {
   ApiKeyRecord,
+  JobCompletion,
   JobInput,
   JobKind,
   JobMode,
   JobRecord,
+  NewJob,
   Storage,
   StoredReceipt,
 } from '../storage/index.ts';
+import { completedJob, insertedJob } from '../storage/jobs.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
 import { isWebhookRefused, postWebhook } from '../webhooks/index.ts';
 import { createOutputStream } from './output.ts';
@@ -249,7 +252,7 @@ export function createJobs({
       confidential: false,
       premiumBps,
     });
-    await billing.reserve({
+    const newJob: NewJob = {
       id,
       kind: spec.kind,
       mode: opts.mode,
@@ -282,10 +285,9 @@ export function createJobs({
       idempotencyScope: opts.idempotency?.scope ?? null,
       idempotencyKey: opts.idempotency?.key ?? null,
       webhookUrl: opts.webhookUrl ?? null,
-    });
-    const job = await storage.jobs.get(id);
-    if (!job) throw new GatewayError('internal_error', 'the job vanished after insert');
-    return job;
+    };
+    await billing.reserve(newJob);
+    return insertedJob(newJob);
   }
 
   /**
@@ -475,6 +477,7 @@ export function createJobs({
       const busy = new Set<string>();
       const failures: string[] = [];
       let busyRefusals = 0;
+      let dispatched = 0;
       const queueDeadline = Date.now() + options.jobs.queueTimeoutMs;
       for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
         let worker: WorkerSession;
@@ -501,13 +504,15 @@ export function createJobs({
           return fail(job, e, false, startedAt);
         }
         let seq: bigint;
+        dispatched += 1;
         try {
-          await storage.jobs.recordAttempt(job.id, worker.owner, worker.operator);
-          // A fresh receipt number per dispatch: a retry on another worker signs another number.
+          // A fresh receipt number per dispatch (a retry on another worker signs another number), and
+          // the attempt counted on the job, in one statement.
           seq = await storage.receiptNumbers.assign({
             gateway: chain.gateway,
             jobId: job.id,
             worker: worker.owner,
+            operator: worker.operator,
             expiresAt: new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS),
           });
         } catch (error) {
@@ -571,7 +576,7 @@ export function createJobs({
           if (attempt < options.jobs.maxAttempts) metrics.jobRetries.inc({ model: job.modelName });
           continue;
         }
-        return await complete(job, worker, seq, tokenizer, a, startedAt, log);
+        return await complete(job, worker, seq, tokenizer, a, startedAt, log, job.attempts + dispatched);
       }
       if (hooks.signal?.aborted) {
         return fail(
@@ -615,6 +620,7 @@ export function createJobs({
     a: Extract<Attempt, { kind: 'result' }>,
     startedAt: number,
     log: Common['logger'],
+    attempts: number,
   ): Promise<JobOutcome> {
     const now = Date.now();
     const sampler = worker.models.get(job.modelId)?.sampler ?? '';
@@ -669,30 +675,26 @@ export function createJobs({
     const tokensPerSecond =
       outputs <= 1 ? outputs / Math.max(0.001, totalMs / 1000) : ((outputs - 1) * 1000) / genMs;
     // Receipt and result commit together, before the client hears anything: a crash loses neither.
-    const stored = await storage.transaction(async (tx) => {
-      // Settlement gives up a number that stays in flight past its time; a receipt that late is refused.
-      if (!(await storage.receiptNumbers.take(tx, chain.gateway, seq))) return false;
-      await storage.receipts.insert(tx, {
-        receipt,
-        signature: a.frame.signature,
-        signer: worker.operator,
-        leafHash: receiptLeafHash(receipt),
-      });
-      await storage.jobs.complete(tx, job.id, {
-        worker: worker.owner,
-        operator: worker.operator,
-        fee: receipt.fee,
-        outputTokenIds: a.frame.outputTokenIds,
-        outputText: verdict.text,
-        sampler,
-        finishReason: a.frame.finishReason,
-        ttftMs,
-        totalMs,
-        tokensPerSecond,
-        firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
-      });
-      return true;
-    });
+    const leafHash = receiptLeafHash(receipt);
+    const completion: JobCompletion = {
+      worker: worker.owner,
+      operator: worker.operator,
+      fee: receipt.fee,
+      outputTokenIds: a.frame.outputTokenIds,
+      outputText: verdict.text,
+      sampler,
+      finishReason: a.frame.finishReason,
+      ttftMs,
+      totalMs,
+      tokensPerSecond,
+      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+    };
+    // One statement: a number settlement gave up (in flight past its time) stores nothing.
+    const stored = await storage.commitReceipt(
+      { receipt, signature: a.frame.signature, signer: worker.operator, leafHash },
+      job.id,
+      completion,
+    );
     if (!stored) {
       log.warn({
         msg: 'receipt came after its number was given up',
@@ -720,8 +722,18 @@ export function createJobs({
       ttft_ms: ttftMs,
       total_ms: totalMs,
     });
-    const [done, kept] = await Promise.all([storage.jobs.get(job.id), storage.receipts.getByJob(job.id)]);
-    return { ok: true, job: done!, receipt: kept! };
+    // What was just committed, as the database holds it (no read-back).
+    const kept: StoredReceipt = {
+      receipt,
+      signature: a.frame.signature,
+      signer: worker.operator,
+      leafHash,
+      seq,
+      batchId: null,
+      settled: false,
+      excluded: null,
+    };
+    return { ok: true, job: completedJob(job, completion, attempts), receipt: kept };
   }
 
   // ── async jobs ─────────────────────────────────────────────────────────────────────────────

@@ -26,6 +26,7 @@ const PRIOR_TTFT_MS = 1_000;
 const PRIOR_TPS = 20;
 const ONE_AIPG = 10n ** 18n;
 const PENALTY_MS = 10 * 60_000;
+const STATS_FLUSH_MS = 1_000;
 
 export type Routing = ReturnType<typeof createRouting>;
 
@@ -67,10 +68,25 @@ export function createRouting({
     return s;
   }
 
-  function persist(s: WorkerStats, operator: Address | null) {
+  function save(s: WorkerStats, operator: Address | null) {
     storage.workers.save(s, operator).catch((error: unknown) => {
       common.logger.warn({ msg: 'saving worker stats failed', worker: s.owner, error });
     });
+  }
+
+  // Routine updates are written at most once a second per worker (not one write per job): the stats
+  // are soft state, and a crash loses at most that second of them. Penalties are written at once.
+  const dirty = new Map<Address, Address | null>();
+  let flushTimer: NodeJS.Timeout | undefined;
+  function flush() {
+    flushTimer = undefined;
+    for (const [owner, operator] of dirty) save(statsOf(owner), operator);
+    dirty.clear();
+  }
+  function persist(s: WorkerStats, operator: Address | null) {
+    dirty.set(s.owner, operator);
+    flushTimer ??= setTimeout(flush, STATS_FLUSH_MS);
+    flushTimer.unref?.();
   }
 
   function ewma(prev: number | null, sample: number): number {
@@ -161,7 +177,8 @@ export function createRouting({
       s.receiptsRejected += 1;
       s.jobsFailed += 1;
       s.penalizedUntil = new Date(Date.now() + PENALTY_MS);
-      persist(s, w.operator);
+      dirty.delete(s.owner);
+      save(s, w.operator);
     },
   };
 }

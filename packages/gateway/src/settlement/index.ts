@@ -235,6 +235,9 @@ export function createSettlement({
     }
   }
 
+  /** Receipts stored by this process since the last early wake-up. */
+  let stored = 0;
+
   function tick(force = false): Promise<void> {
     // A forced pass must not be satisfied by a routine pass already running: queue it behind.
     if (current) return force ? current.then(() => tick(true)) : current;
@@ -281,9 +284,16 @@ export function createSettlement({
       };
       void loop();
     },
-    /** A receipt was stored: settle early if enough wait. */
+    /**
+     * A receipt was stored: settle early once enough have come since the last pass (counted here, so a
+     * receipt costs no database work; the loop's own tick still looks every second).
+     */
     notify() {
-      wake?.();
+      stored += 1;
+      if (stored >= s.minReceipts) {
+        stored = 0;
+        wake?.();
+      }
     },
     /** Settles everything waiting now (tests, shutdown flush). */
     flush(): Promise<void> {

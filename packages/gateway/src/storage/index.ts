@@ -1,11 +1,13 @@
+import type { Address } from 'viem';
 import type { Common } from '../common.ts';
+import { commitReceipt } from './commit.ts';
 import { type Database, openDatabase, type Sql } from './db.ts';
 import { createIdempotencyStore } from './idempotency.ts';
 import { createInstanceStore } from './instances.ts';
 import { createJobStore } from './jobs.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
-import { createAuditNonceStore, createLeaseStore, lockPayer } from './misc.ts';
+import { createAuditNonceStore, createLeaseStore, lockPayer, payerSpend } from './misc.ts';
 import { createReceiptNumberStore } from './receipt-numbers.ts';
 import { createReceiptStore } from './receipts.ts';
 import { createWorkerStore } from './workers.ts';
@@ -36,6 +38,11 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     leases: createLeaseStore(db),
     auditNonces: createAuditNonceStore(db),
     lockPayer,
+    /** Takes the number, stores the receipt and completes the job: one statement (false: number given up). */
+    commitReceipt: (...a: Parameters<typeof commitReceipt> extends [Sql, ...infer R] ? R : never) =>
+      commitReceipt(db, ...a),
+    /** A payer's unsettled and reserved fees, in one statement (`sql`: its locked transaction, or the pool). */
+    payerSpend: (payer: Address, sql: Sql = db) => payerSpend(sql, payer),
     transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       return db.transaction(fn);
     },

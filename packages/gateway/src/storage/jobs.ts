@@ -149,6 +149,75 @@ function toRecord(r: JobRow): JobRecord {
   };
 }
 
+/** The record `insert(j)` writes, as `get` would read it back (no read-back on the hot path). */
+export function insertedJob(j: NewJob, now = new Date()): JobRecord {
+  return {
+    id: j.id,
+    kind: j.kind,
+    mode: j.mode,
+    apiKeyId: j.apiKeyId,
+    payer: j.payer,
+    modelId: j.modelId,
+    modelName: j.modelName,
+    request: j.request,
+    params: j.params,
+    pricing: j.pricing,
+    status: j.status,
+    reservedFee: j.reservedFee,
+    fee: null,
+    worker: null,
+    operator: null,
+    attempts: 0,
+    promptTokenIds: j.promptTokenIds,
+    outputTokenIds: null,
+    outputText: null,
+    sampler: null,
+    finishReason: null,
+    error: null,
+    ttftMs: null,
+    totalMs: null,
+    tokensPerSecond: null,
+    idempotencyScope: j.idempotencyScope,
+    idempotencyKey: j.idempotencyKey,
+    webhookUrl: j.webhookUrl,
+    webhookStatus: null,
+    webhookAttempts: 0,
+    createdAt: now,
+    startedAt: j.status === 'running' ? now : null,
+    firstTokenAt: null,
+    completedAt: null,
+  };
+}
+
+/** The record `complete(tx, job.id, c)` leaves, as `get` would read it back. */
+export function completedJob(
+  job: JobRecord,
+  c: JobCompletion,
+  attempts: number,
+  now = new Date(),
+): JobRecord {
+  return {
+    ...job,
+    status: 'succeeded',
+    reservedFee: 0n,
+    fee: c.fee,
+    worker: c.worker,
+    operator: c.operator,
+    attempts,
+    sampler: c.sampler,
+    outputTokenIds: c.outputTokenIds,
+    outputText: c.outputText,
+    finishReason: c.finishReason,
+    ttftMs: c.ttftMs,
+    totalMs: c.totalMs,
+    tokensPerSecond: c.tokensPerSecond,
+    firstTokenAt: c.firstTokenAt,
+    completedAt: now,
+    startedAt: job.startedAt ?? now,
+    webhookStatus: job.webhookUrl === null ? null : 'pending',
+  };
+}
+
 export function createJobStore(db: Sql) {
   return {
     /** Inserts a job holding `reservedFee` of its payer's balance (call inside the billing lock). */
@@ -233,32 +302,6 @@ export function createJobStore(db: Sql) {
         id,
         leaseUntil,
       ]);
-    },
-    /** Marks the job succeeded and releases its reservation (call in the same transaction as the receipt insert). */
-    async complete(tx: Sql, id: string, c: JobCompletion): Promise<void> {
-      await tx.query(
-        `UPDATE jobs SET status = 'succeeded', reserved_fee = 0, fee = $2, worker = $3, operator = $4,
-           sampler = $5, output_token_ids = $6::jsonb, output_text = $7, finish_reason = $8,
-           ttft_ms = $9, total_ms = $10, tokens_per_second = $11, first_token_at = $12, completed_at = now(),
-           lease_until = NULL, updated_at = now(),
-           webhook_status = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
-           webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
-         WHERE id = $1`,
-        [
-          id,
-          c.fee.toString(),
-          c.worker,
-          c.operator,
-          c.sampler,
-          JSON.stringify(c.outputTokenIds),
-          c.outputText,
-          c.finishReason,
-          c.ttftMs,
-          c.totalMs,
-          c.tokensPerSecond,
-          c.firstTokenAt,
-        ],
-      );
     },
     /** Marks the job failed, charges nothing, releases its reservation. */
     async fail(id: string, error: JobError): Promise<void> {

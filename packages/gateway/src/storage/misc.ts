@@ -38,6 +38,25 @@ export function createAuditNonceStore(db: Sql) {
 
 /** Serialises balance checks per payer: the row lock is held until the caller's transaction ends. */
 export async function lockPayer(tx: Sql, payer: Address): Promise<void> {
-  await tx.query('INSERT INTO payers (address) VALUES ($1) ON CONFLICT DO NOTHING', [payer]);
-  await tx.query('SELECT address FROM payers WHERE address = $1 FOR UPDATE', [payer]);
+  // One statement: the upsert creates the row or locks it (an update of the conflicting row), like
+  // SELECT … FOR UPDATE, until the transaction ends.
+  await tx.query(
+    'INSERT INTO payers (address) VALUES ($1) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address',
+    [payer],
+  );
+}
+
+/**
+ * What a payer's escrow already carries at this gateway: fees of receipts not yet settled, and fees
+ * held by its jobs in flight. One statement (both sums index-backed: receipts_unsettled_payer,
+ * jobs_payer_active); in the payer's locked transaction, read after the lock (a fresh snapshot).
+ */
+export async function payerSpend(sql: Sql, payer: Address): Promise<{ unsettled: bigint; reserved: bigint }> {
+  const rows = await sql.query<{ unsettled: string; reserved: string }>(
+    `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE payer = $1 AND settled = false)::text AS unsettled,
+            (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs WHERE payer = $1 AND status IN ('queued', 'running'))::text
+              AS reserved`,
+    [payer],
+  );
+  return { unsettled: BigInt(rows[0]?.unsettled ?? '0'), reserved: BigInt(rows[0]?.reserved ?? '0') };
 }

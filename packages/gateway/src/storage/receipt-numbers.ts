@@ -44,24 +44,39 @@ export function createReceiptNumberStore(db: Sql) {
       );
       return rows[0] ? BigInt(rows[0].next_seq) : undefined;
     },
-    /** Hands out the next number for one dispatch of `jobId` to `worker`, recorded `inflight` until `expiresAt`. */
-    async assign(d: { gateway: Address; jobId: Hex; worker: Address; expiresAt: Date }): Promise<bigint> {
-      return db.transaction(async (tx) => {
-        const rows = await tx.query<{ seq: string }>(
-          `UPDATE receipt_counters SET next_seq = next_seq + 1, updated_at = now() WHERE gateway = $1
-           RETURNING (next_seq - 1)::text AS seq`,
-          [d.gateway],
-        );
-        if (!rows[0]) throw new Error(`receipt numbering of gateway ${d.gateway} was not initialised`);
-        const seq = BigInt(rows[0].seq);
-        if (seq > MAX_SEQ) throw new RangeError('receipt numbers exhausted (uint64)');
-        await tx.query(
-          `INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
-           VALUES ($1, $2, $3, $4, 'inflight', $5)`,
-          [d.gateway, seq.toString(), d.jobId, d.worker, d.expiresAt],
-        );
-        return seq;
-      });
+    /**
+     * Hands out the next number for one dispatch of `jobId` to `worker` (its `operator` key), recorded
+     * `inflight` until `expiresAt`, and counts the attempt on the job: one statement, so atomic without
+     * a transaction (the counter row stays locked until it ends).
+     */
+    async assign(d: {
+      gateway: Address;
+      jobId: Hex;
+      worker: Address;
+      operator: Address;
+      expiresAt: Date;
+    }): Promise<bigint> {
+      const rows = await db.query<{ seq: string }>(
+        `WITH c AS (
+           UPDATE receipt_counters SET next_seq = next_seq + 1, updated_at = now()
+           WHERE gateway = $1 AND next_seq <= $6::numeric RETURNING next_seq - 1 AS seq
+         ), d AS (
+           INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
+           SELECT $1, seq, $2, $3, 'inflight', $4 FROM c RETURNING seq
+         ), j AS (
+           UPDATE jobs SET attempts = attempts + 1, worker = $3, operator = $5, updated_at = now()
+           WHERE id = $2 AND EXISTS (SELECT 1 FROM c) RETURNING id
+         )
+         SELECT seq::text AS seq FROM d`,
+        [d.gateway, d.jobId, d.worker, d.expiresAt, d.operator, MAX_SEQ.toString()],
+      );
+      if (!rows[0]) {
+        const known = await this.next(d.gateway);
+        if (known === undefined)
+          throw new Error(`receipt numbering of gateway ${d.gateway} was not initialised`);
+        throw new RangeError('receipt numbers exhausted (uint64)');
+      }
+      return BigInt(rows[0].seq);
     },
     /**
      * Takes an `inflight` number for the receipt being stored (call in the receipt's transaction).

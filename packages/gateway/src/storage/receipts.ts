@@ -102,35 +102,6 @@ export const MAX_BATCH_RANGE = 2n ** 32n - 1n;
 
 export function createReceiptStore(db: Sql) {
   return {
-    async insert(
-      tx: Sql,
-      r: { receipt: Receipt; signature: Hex; signer: Address; leafHash: Hex },
-    ): Promise<void> {
-      const x = r.receipt;
-      await tx.query(
-        `INSERT INTO receipts (job_id, gateway, payer, worker, model_id, request_hash, output_hash, input_units, output_units,
-           fee, completed_at, confidential, signature, signer, leaf_hash, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-        [
-          x.jobId,
-          x.gateway,
-          x.payer,
-          x.worker,
-          x.modelId,
-          x.requestHash,
-          x.outputHash,
-          x.inputUnits.toString(),
-          x.outputUnits.toString(),
-          x.fee.toString(),
-          x.completedAt.toString(),
-          x.confidential,
-          r.signature,
-          r.signer,
-          r.leafHash,
-          x.seq.toString(),
-        ],
-      );
-    },
     async getByJob(jobId: string): Promise<StoredReceipt | undefined> {
       const rows = await db.query(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE job_id = $1`, [jobId]);
       return rows[0] ? toReceipt(rows[0]) : undefined;

@@ -93,12 +93,14 @@ describe('public API', () => {
       'createLlamaCppBackend',
       'createWorkerOptions',
       'detectHardware',
+      'isSubstitute',
       'normalizeGatewayUrl',
       'parseNvidiaSmi',
       'parseRocmSmi',
       'runWorkerStart',
       'signReceipt',
       'startWorker',
+      'twinBits',
     ]);
   });
 });
