@@ -6,9 +6,11 @@
  *  4. gas per settled job at batch sizes 1, 100 and 1,000
  *  5. audit cost as a share of generation cost, for outputs of 16, 128 and 512 tokens
  *  6. gas of fixRandomness, commitVote, revealVote and finalize (the audit rows GasActions.t.sol prints)
+ *  7. side by side with Portkey's gateway: the same fake backend direct, through Portkey and through the
+ *     grid; latency, req/s at c=1 and c=64, streaming TTFT, CPU per request of every process, ratios
  * Usage: npm run bench [-- --quick] [-- --only SECTION]
  *   --quick: fewer iterations, for a smoke run
- *   --only latency|gas|audit-cost|audit-gas: run one section (latency prints tables 1–3)
+ *   --only latency|gas|audit-cost|audit-gas|portkey: run one section (latency prints tables 1–3)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -42,6 +44,7 @@ import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startDevnet } from '../packages/cli/src/devnet/start-devnet.ts';
 import { createEchoBackend } from './echo-backend.ts';
+import { sideBySide } from './side-by-side.ts';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 30 : 200;
@@ -475,7 +478,35 @@ async function auditGas() {
   ]);
 }
 
-const sections = { latency, gas, 'audit-cost': auditCost, 'audit-gas': auditGas } as const;
+/** 7. Side by side with Portkey (bench/side-by-side.ts), on a devnet of its own. */
+async function portkey() {
+  const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-portkey-'));
+  const net = await startDevnet({
+    dir,
+    port: 0,
+    rpcPort: 0,
+    model: 'tiny',
+    validators: 0,
+    logLevel: 'silent',
+    settleIntervalMs: 3_600_000,
+    payerDeposit: parseAipg('100000'),
+    gatewayOptions: {
+      'rateLimit.requestsPerMinute': 10_000_000,
+      'rateLimit.burst': 1_000_000,
+      'rateLimit.payerRequestsPerMinute': 10_000_000,
+      'rateLimit.payerBurst': 1_000_000,
+      'settlement.minReceipts': 10_000,
+    },
+  });
+  try {
+    await sideBySide(net, { pct, printTable, quick });
+  } finally {
+    await net.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const sections = { latency, gas, 'audit-cost': auditCost, 'audit-gas': auditGas, portkey } as const;
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
 if (onlyAt >= 0 && (only === undefined || !Object.hasOwn(sections, only))) {

@@ -71,6 +71,7 @@ export {
   tokenIdsToBytes,
   verifyReceiptProof,
 } from './receipt.ts';
+export { recoverTypedDataSigner, useNativeSecp256k1 } from './recover.ts';
 export {
   hashScorePositions,
   type ScoreAttestation,

@@ -6,9 +6,10 @@ import {
   type ResultMessage,
   receiptFromJson,
   receiptTypedData,
+  recoverTypedDataSigner,
   type SamplingParams,
 } from '@aipg/core';
-import { type Address, type Hex, recoverTypedDataAddress } from 'viem';
+import type { Address, Hex } from 'viem';
 import type { JobPricing } from '../storage/index.ts';
 import type { GatewayTokenizer } from '../tokenizers/index.ts';
 import { renderOutput } from './output.ts';
@@ -131,7 +132,7 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
   }
   let signer: Address;
   try {
-    signer = await recoverTypedDataAddress({
+    signer = await recoverTypedDataSigner({
       ...receiptTypedData(r, x.chainId, x.grid),
       signature: frame.signature,
     });

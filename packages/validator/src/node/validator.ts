@@ -25,10 +25,11 @@ import {
   receiptLeafHash,
   receiptToJson,
   receiptTypedData,
+  recoverTypedDataSigner,
   verifyReceiptProof,
 } from '@aipg/core';
 import type { Logger } from 'pino';
-import { type Address, bytesToHex, formatUnits, type Hex, recoverTypedDataAddress } from 'viem';
+import { type Address, bytesToHex, formatUnits, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { checkAndJudge } from '../checkers/confirm.ts';
 import { createCrosscheckChecker } from '../checkers/crosscheck.ts';
@@ -744,7 +745,7 @@ export async function startValidator(
 
   async function recoverSigner(receipt: Receipt, signature: Hex): Promise<Address | null> {
     try {
-      return await recoverTypedDataAddress({
+      return await recoverTypedDataSigner({
         ...receiptTypedData(receipt, options.chainId, options.grid),
         signature,
       });

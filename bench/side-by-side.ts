@@ -1,0 +1,311 @@
+/**
+ * 7. Side by side with Portkey's open-source gateway, one run, one machine: the same fake vLLM-shaped
+ * backend (bench/fake-vllm.ts, its own process) called directly, through Portkey (`@portkey-ai/gateway`,
+ * its own process) and through our stack (gateway → WebSocket → worker, the worker's `openai` backend
+ * in its own process; the gateway in this process with the devnet's chain around it). Load comes from
+ * another process (bench/load.ts). CPU per request of each process from /proc (user + system).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { anvilTestAccounts, approveToken, bond, createGridClients, registerModel } from '@aipg/chain';
+import { parseAipg } from '@aipg/core';
+import { MODEL_PRESETS } from '@aipg/inference';
+import { type Hex, keccak256, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import type { StartDevnetReturnType } from '../packages/cli/src/devnet/start-devnet.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TICK_MS = 10; // /proc stat clock ticks (USER_HZ = 100 on Linux)
+
+type Pct = (values: number[], p: number) => number;
+type Table = (title: string, rows: (string | number)[][]) => void;
+
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function child(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; out: () => string } {
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
+  return { proc, out: () => out };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+type Load = { latencies: number[]; ttfts: number[]; failures: number; firstError?: string; wallMs: number };
+
+async function load(spec: {
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  count: number;
+  concurrency: number;
+  stream?: boolean;
+}): Promise<Load> {
+  const c = child(['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)]);
+  const code = await new Promise<number | null>((r) => c.proc.on('exit', r));
+  if (code !== 0) throw new Error(`bench: the load generator failed: ${c.out()}`);
+  return JSON.parse(c.out().trim().split('\n').at(-1)!) as Load;
+}
+
+export async function sideBySide(
+  net: StartDevnetReturnType,
+  { pct, printTable, quick }: { pct: Pct; printTable: Table; quick: boolean },
+) {
+  const children: ChildProcess[] = [];
+  try {
+    // The backend everyone calls.
+    const fake = child(['--import', 'tsx', 'bench/fake-vllm.ts']);
+    children.push(fake.proc);
+    await until('the fake backend', () => /PORT \d+/.test(fake.out()));
+    const backend = `http://127.0.0.1:${/PORT (\d+)/.exec(fake.out())![1]}/v1`;
+
+    // Our stack: a model served only by an `openai` worker in front of that backend (its own process).
+    const weightsHash = keccak256(toHex('bench-echo weights'));
+    const owner = createGridClients({
+      rpcUrl: net.rpcUrl,
+      chainId: net.chainId,
+      account: privateKeyToAccount(anvilTestAccounts[0]!.privateKey as Hex),
+    }).walletClient!;
+    await registerModel(owner, {
+      grid: net.contracts.grid,
+      name: 'bench-echo',
+      kind: 'text',
+      weightsHash,
+      tokenizerHash: MODEL_PRESETS.tiny.tokenizerHash,
+      parameterCount: 1n,
+      minVramMb: 0,
+      rates: { inputPerMTokens: parseAipg('0.5'), outputPerMTokens: parseAipg('1.5'), perMegapixelStep: 0n },
+    });
+    const workerKey = anvilTestAccounts[6]!.privateKey as Hex;
+    const w = createGridClients({
+      rpcUrl: net.rpcUrl,
+      chainId: net.chainId,
+      account: privateKeyToAccount(workerKey),
+    }).walletClient!;
+    await approveToken(w, {
+      token: net.contracts.token,
+      spender: net.contracts.grid,
+      amount: parseAipg('1000'),
+    });
+    await bond(w, { grid: net.contracts.grid, role: 'worker', amount: parseAipg('1000') });
+    const worker = child(
+      [
+        '--import',
+        'tsx',
+        'packages/cli/src/bin/aipg.ts',
+        'worker',
+        'start',
+        '--network',
+        'devnet',
+        '--gateway',
+        net.workerUrl,
+        '--rpc-url',
+        net.rpcUrl,
+        '--grid',
+        net.contracts.grid,
+        '--model',
+        'bench-echo',
+        '--backend',
+        'openai',
+        '--backend-url',
+        backend,
+        '--weights-hash',
+        weightsHash,
+        '--max-concurrency',
+        '64',
+      ],
+      { AIPG_OPERATOR_KEY: workerKey },
+    );
+    children.push(worker.proc);
+    await until('the openai worker online', async () => {
+      if (worker.proc.exitCode !== null) throw new Error(`bench: the worker exited: ${worker.out()}`);
+      const models = (await fetch(`${net.gatewayUrl}/v1/models`).then((r) => r.json())) as {
+        data: { id: string; grid: { workers_online: number } }[];
+      };
+      return models.data.some((m) => m.id === 'bench-echo' && m.grid.workers_online > 0);
+    });
+
+    // Portkey's gateway, its own process, production mode (no per-request console log).
+    const pkPort = await freePort();
+    const portkey = child(
+      ['node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${pkPort}`, '--headless'],
+      {
+        NODE_ENV: 'production',
+      },
+    );
+    children.push(portkey.proc);
+    await until('Portkey', () =>
+      fetch(`http://127.0.0.1:${pkPort}/`).then(
+        () => true,
+        () => false,
+      ),
+    );
+
+    const messages = [{ role: 'user', content: 'Hello, grid!' }];
+    const targets = {
+      direct: {
+        url: `${backend}/chat/completions`,
+        headers: {},
+        body: { model: 'bench-echo', messages, max_tokens: 8 },
+      },
+      portkey: {
+        url: `http://127.0.0.1:${pkPort}/v1/chat/completions`,
+        headers: {
+          authorization: 'Bearer sk-bench',
+          'x-portkey-provider': 'openai',
+          'x-portkey-custom-host': backend,
+        },
+        body: { model: 'bench-echo', messages, max_tokens: 8 },
+      },
+      grid: {
+        url: `${net.gatewayUrl}/v1/chat/completions`,
+        headers: { authorization: `Bearer ${net.apiKey}` },
+        body: { model: 'bench-echo', messages, max_tokens: 8 },
+      },
+    } as const;
+    const runs = [
+      { name: 'c=1', concurrency: 1, count: quick ? 50 : 300, stream: false },
+      { name: 'c=64', concurrency: 64, count: quick ? 400 : 3_000, stream: false },
+      { name: 'stream c=1', concurrency: 1, count: quick ? 50 : 300, stream: true },
+    ];
+    // warm every path (connections, JIT, caches)
+    for (const t of Object.values(targets)) await load({ ...t, count: 50, concurrency: 4 });
+
+    const results: Record<
+      string,
+      Record<
+        string,
+        { p50: number; p99: number; rps: number; ttft: number; cpu: Record<string, number>; failures: number }
+      >
+    > = {};
+    for (const run of runs) {
+      results[run.name] = {};
+      for (const [name, t] of Object.entries(targets)) {
+        const watched: Record<string, () => number> = {
+          backend: () => cpuMsOf(fake.proc.pid!),
+          ...(name === 'portkey' ? { portkey: () => cpuMsOf(portkey.proc.pid!) } : {}),
+          ...(name === 'grid'
+            ? {
+                gateway: () => {
+                  const u = process.cpuUsage();
+                  return (u.user + u.system) / 1000;
+                },
+                worker: () => cpuMsOf(worker.proc.pid!),
+              }
+            : {}),
+        };
+        const before = Object.fromEntries(Object.entries(watched).map(([k, f]) => [k, f()]));
+        const r = await load({
+          ...t,
+          body: { ...t.body, ...(run.stream ? { stream: true } : {}) },
+          count: run.count,
+          concurrency: run.concurrency,
+          stream: run.stream,
+        });
+        const cpu = Object.fromEntries(
+          Object.entries(watched).map(([k, f]) => [k, (f() - before[k]!) / run.count]),
+        );
+        results[run.name]![name] = {
+          p50: pct(r.latencies, 50),
+          p99: pct(r.latencies, 99),
+          rps: run.count / (r.wallMs / 1000),
+          ttft: r.ttfts.length > 0 ? pct(r.ttfts, 50) : Number.NaN,
+          cpu,
+          failures: r.failures,
+        };
+        if (r.failures > 0)
+          console.log(`  (${name} ${run.name}: ${r.failures} failed, first: ${r.firstError})`);
+      }
+    }
+    const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+    const rows: (string | number)[][] = [
+      ['run', 'path', 'p50 ms', 'p99 ms', 'added p50 ms', 'req/s', 'TTFT p50 ms', 'CPU ms/req (process)'],
+    ];
+    for (const run of runs) {
+      const d = results[run.name]!.direct!;
+      for (const name of ['direct', 'portkey', 'grid']) {
+        const x = results[run.name]![name]!;
+        rows.push([
+          run.name,
+          name === 'grid' ? 'grid (gateway → worker)' : name,
+          f(x.p50),
+          f(x.p99),
+          name === 'direct' ? '' : f(x.p50 - d.p50),
+          x.rps.toFixed(0),
+          run.stream ? f(x.ttft) : '',
+          Object.entries(x.cpu)
+            .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+            .join(', '),
+        ]);
+      }
+    }
+    printTable(
+      '7. Side by side with Portkey (same fake vLLM-shaped backend, 8 tokens; 2 cores shared by every process)',
+      rows,
+    );
+    const c64 = results['c=64']!;
+    const c1 = results['c=1']!;
+    const st = results['stream c=1']!;
+    printTable('   ratios (grid / Portkey)', [
+      ['figure', 'grid', 'Portkey', 'grid / Portkey', 'goal'],
+      [
+        'req/s at c=64',
+        c64.grid!.rps.toFixed(0),
+        c64.portkey!.rps.toFixed(0),
+        (c64.grid!.rps / c64.portkey!.rps).toFixed(2),
+        '≥ 1',
+      ],
+      [
+        'added p50 at c=1 (ms)',
+        f(c1.grid!.p50 - c1.direct!.p50),
+        f(c1.portkey!.p50 - c1.direct!.p50),
+        ((c1.grid!.p50 - c1.direct!.p50) / Math.max(0.01, c1.portkey!.p50 - c1.direct!.p50)).toFixed(1),
+        'grid ≤ 5 ms',
+      ],
+      [
+        'streaming TTFT p50 (ms)',
+        f(st.grid!.ttft),
+        f(st.portkey!.ttft),
+        (st.grid!.ttft / st.portkey!.ttft).toFixed(2),
+        '≤ 1',
+      ],
+      [
+        'gateway CPU ms/req at c=64',
+        f(c64.grid!.cpu.gateway!),
+        f(c64.portkey!.cpu.portkey!),
+        (c64.grid!.cpu.gateway! / c64.portkey!.cpu.portkey!).toFixed(1),
+        'grid ≤ 2 ms',
+      ],
+    ]);
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  }
+}
