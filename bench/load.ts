@@ -6,16 +6,9 @@
  *
  *   node --import tsx bench/load.ts '<json spec>'
  */
-type Spec = {
-  url: string;
-  headers: Record<string, string>;
-  body: unknown;
-  count: number;
-  concurrency: number;
-  stream?: boolean;
-};
+import type { LoadSpec } from './side-by-side.ts';
 
-const spec = JSON.parse(process.argv[2]!) as Spec;
+const spec = JSON.parse(process.argv[2]!) as LoadSpec;
 const payload = JSON.stringify(spec.body);
 const latencies: number[] = [];
 const ttfts: number[] = [];
@@ -59,5 +52,3 @@ await Promise.all(
 process.stdout.write(
   `${JSON.stringify({ latencies, ttfts, failures, firstError, wallMs: performance.now() - started })}\n`,
 );
-
-export {};

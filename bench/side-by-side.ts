@@ -59,16 +59,19 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
-type Load = { latencies: number[]; ttfts: number[]; failures: number; firstError?: string; wallMs: number };
-
-async function load(spec: {
+/** What bench/load.ts is asked to send. */
+export type LoadSpec = {
   url: string;
   headers: Record<string, string>;
   body: unknown;
   count: number;
   concurrency: number;
   stream?: boolean;
-}): Promise<Load> {
+};
+
+type Load = { latencies: number[]; ttfts: number[]; failures: number; firstError?: string; wallMs: number };
+
+async function load(spec: LoadSpec): Promise<Load> {
   const c = child(['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)]);
   const code = await new Promise<number | null>((r) => c.proc.on('exit', r));
   if (code !== 0) throw new Error(`bench: the load generator failed: ${c.out()}`);

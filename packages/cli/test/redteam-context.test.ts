@@ -6,8 +6,15 @@ import type { Address } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
-import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
-import { type ChatResult, type Finalized, PROMPTS, redTeam, runJobs } from './helpers/red-team.ts';
+import type { DevnetAdversary, StartDevnetReturnType } from '../src/devnet/start-devnet.ts';
+import {
+  type ChatResult,
+  type Finalized,
+  PROMPTS,
+  redTeam,
+  runJobs,
+  startRedTeamDevnet,
+} from './helpers/red-team.ts';
 
 // Prompt tampering, end to end: a worker that runs chat jobs without their system message (cheaper,
 // the operator's instructions ignored) but commits the gateway's full prompt ids, so the gateway's
@@ -30,25 +37,9 @@ let rt: ReturnType<typeof redTeam>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-redteam-context-'));
-  net = await startDevnet({
-    dir,
-    port: 0,
-    rpcPort: 0,
+  net = await startRedTeamDevnet(dir, WINDOW, {
     model: 'context',
     validators: 2,
-    audit: { auditRateBps: 10_000, commitWindow: WINDOW, revealWindow: WINDOW, randomnessDelay: 2 },
-    traffic: false,
-    blockIntervalMs: 0,
-    settleIntervalMs: 3_600_000,
-    validatorPollIntervalMs: 200,
-    gatewayOptions: {
-      'rateLimit.requestsPerMinute': 100_000,
-      'rateLimit.burst': 10_000,
-      'rateLimit.payerRequestsPerMinute': 100_000,
-      'rateLimit.payerBurst': 10_000,
-      'settlement.minReceipts': 10_000,
-    },
-    logLevel: 'silent',
   });
   rt = redTeam(net, WINDOW);
   dropper = await net.startAdversary('system-prompt-dropper', {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { anvilTestAccounts, getAudit, getBatchAudit, getBond } from '@aipg/chain';
-import { hashScorePositions, parseAipg, type ScoreAttestation, scoreTypedData } from '@aipg/core';
+import { hashScorePositions, type ScoreAttestation, scoreTypedData } from '@aipg/core';
 import { createTokenizer } from '@aipg/inference';
 import { createAuditClient, inconsistency } from '@aipg/validator';
 import {
@@ -18,8 +18,8 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
-import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
-import { type ChatResult, type Finalized, redTeam, runJobs } from './helpers/red-team.ts';
+import type { DevnetAdversary, StartDevnetReturnType } from '../src/devnet/start-devnet.ts';
+import { type ChatResult, type Finalized, redTeam, runJobs, startRedTeamDevnet } from './helpers/red-team.ts';
 
 // The red team's Sybil scorer, on validators that cross-check (no weights: a worker drawn from the
 // batch's on-chain randomness re-scores each audited output and signs its scores). A cheater's second
@@ -103,27 +103,10 @@ let rt: ReturnType<typeof redTeam>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-redteam-crosscheck-'));
-  net = await startDevnet({
-    dir,
-    port: 0,
-    rpcPort: 0,
+  net = await startRedTeamDevnet(dir, WINDOW, {
     model: 'small',
     validators: 3,
     validatorMode: 'crosscheck',
-    audit: { auditRateBps: 10_000, commitWindow: WINDOW, revealWindow: WINDOW, randomnessDelay: 2 },
-    traffic: false,
-    blockIntervalMs: 0,
-    settleIntervalMs: 3_600_000,
-    validatorPollIntervalMs: 200,
-    payerDeposit: parseAipg('10000'),
-    gatewayOptions: {
-      'rateLimit.requestsPerMinute': 100_000,
-      'rateLimit.burst': 10_000,
-      'rateLimit.payerRequestsPerMinute': 100_000,
-      'rateLimit.payerBurst': 10_000,
-      'settlement.minReceipts': 10_000,
-    },
-    logLevel: 'silent',
   });
   rt = redTeam(net, WINDOW);
   // An honest second scorer, the cheater's Sybil (its second 1,000-AIPG bond) and a fabricator (runs

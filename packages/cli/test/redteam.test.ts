@@ -11,7 +11,7 @@ import {
   revealVote,
   voteCommitment,
 } from '@aipg/chain';
-import { parseAipg, receiptLeafHash } from '@aipg/core';
+import { receiptLeafHash } from '@aipg/core';
 import { createTokenizer } from '@aipg/inference';
 import { createAuditClient } from '@aipg/validator';
 import { type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
@@ -19,7 +19,7 @@ import { type Address, type Hex, hexToString, keccak256, parseEventLogs, zeroHas
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
-import { type DevnetAdversary, type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
+import type { DevnetAdversary, StartDevnetReturnType } from '../src/devnet/start-devnet.ts';
 import {
   type ChatResult,
   type Finalized,
@@ -27,6 +27,7 @@ import {
   type Refusal,
   redTeam,
   runJobs,
+  startRedTeamDevnet,
 } from './helpers/red-team.ts';
 
 // The red team (docs/DESIGN.md §5): on a devnet that audits every job, each lie only a validator's
@@ -88,58 +89,20 @@ const REFUSAL_REASONS: Record<RefusedKind, RegExp> = {
 let net: StartDevnetReturnType;
 let dir: string;
 const adversaries = new Map<AdversaryKind, DevnetAdversary>();
-type RedTeam = ReturnType<typeof redTeam>;
-let publicClient: RedTeam['publicClient'];
-let chat: RedTeam['chat'];
-let streamChat: RedTeam['streamChat'];
-let refusedChat: RedTeam['refusedChat'];
-let balance: RedTeam['balance'];
-let settleAndCommit: RedTeam['settleAndCommit'];
-let openReveals: RedTeam['openReveals'];
-let closeReveals: RedTeam['closeReveals'];
-let closeWindow: RedTeam['closeWindow'];
-let finalizedSince: RedTeam['finalizedSince'];
-let earningsOf: RedTeam['earningsOf'];
+let rt: ReturnType<typeof redTeam>;
+let publicClient: ReturnType<typeof redTeam>['publicClient'];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-redteam-'));
-  net = await startDevnet({
-    dir,
-    port: 0,
-    rpcPort: 0,
+  net = await startRedTeamDevnet(dir, WINDOW, {
     // the registered model is `small`: a substitute runs `tiny` under its name
     model: 'small',
     validators: 3,
     // the validators fetch evidence through a front that alters it once told to (the last phase)
     dishonestGateway: true,
-    audit: { auditRateBps: 10_000, commitWindow: WINDOW, revealWindow: WINDOW, randomnessDelay: 2 },
-    traffic: false,
-    blockIntervalMs: 0,
-    settleIntervalMs: 3_600_000,
-    validatorPollIntervalMs: 200,
-    payerDeposit: parseAipg('10000'),
-    gatewayOptions: {
-      'rateLimit.requestsPerMinute': 100_000,
-      'rateLimit.burst': 10_000,
-      'rateLimit.payerRequestsPerMinute': 100_000,
-      'rateLimit.payerBurst': 10_000,
-      'settlement.minReceipts': 10_000,
-    },
-    logLevel: 'silent',
   });
-  ({
-    publicClient,
-    chat,
-    streamChat,
-    refusedChat,
-    balance,
-    settleAndCommit,
-    openReveals,
-    closeReveals,
-    closeWindow,
-    finalizedSince,
-    earningsOf,
-  } = redTeam(net, WINDOW));
+  rt = redTeam(net, WINDOW);
+  publicClient = rt.publicClient;
   // Three adversaries from anvil's spare accounts, the others from fresh keys the devnet funds.
   const keys = [7, 8, 9].map((i) => anvilTestAccounts[i]!.privateKey as Hex);
   while (keys.length < KINDS.length) keys.push(generatePrivateKey());
@@ -179,9 +142,9 @@ describe('red team: every job audited by 3 validators re-executing the registere
   const earningsBefore = new Map<Address, bigint>();
   let phase1Block = 0n;
   const refusals = new Map<RefusedKind, Refusal[]>();
-  let balanceBeforeRefused: Awaited<ReturnType<typeof balance>>;
-  let balanceAfterRefused: Awaited<ReturnType<typeof balance>>;
-  let balanceAfterServed: Awaited<ReturnType<typeof balance>>;
+  let balanceBeforeRefused: Awaited<ReturnType<ReturnType<typeof redTeam>['balance']>>;
+  let balanceAfterRefused: Awaited<ReturnType<ReturnType<typeof redTeam>['balance']>>;
+  let balanceAfterServed: Awaited<ReturnType<ReturnType<typeof redTeam>['balance']>>;
   const injected: (ChatResult & { deltas?: string[] })[] = [];
 
   it(`runs ${HONEST_JOBS} honest jobs and ${JOBS_PER_ADVERSARY} per adversary, settles them, and the validators judge them all`, async () => {
@@ -196,30 +159,30 @@ describe('red team: every job audited by 3 validators re-executing the registere
         a,
         (await getBond(publicClient, { grid: net.contracts.grid, role: 'worker', owner: a })).amount,
       );
-      earningsBefore.set(a, await earningsOf(a));
+      earningsBefore.set(a, await rt.earningsOf(a));
     }
-    for (const v of net.validators) earningsBefore.set(v, await earningsOf(v));
+    for (const v of net.validators) earningsBefore.set(v, await rt.earningsOf(v));
     phase1Block = await publicClient.getBlockNumber();
 
     // The refused kinds first, alone, so the payer's balance shows what they cost: nothing.
-    balanceBeforeRefused = await balance();
+    balanceBeforeRefused = await rt.balance();
     await Promise.all(
       REFUSED.map(async (kind) => {
         const a = adversaries.get(kind)!;
         const mine: Refusal[] = [];
         refusals.set(kind, mine);
         await runJobs(JOBS_PER_ADVERSARY, 1, async (i) =>
-          mine.push(await refusedChat(a.address, i, adversaryParams(i))),
+          mine.push(await rt.refusedChat(a.address, i, adversaryParams(i))),
         );
       }),
     );
-    balanceAfterRefused = await balance();
+    balanceAfterRefused = await rt.balance();
 
     await Promise.all([
-      runJobs(HONEST_JOBS, 2, (i) => chat(honest, i, honestParams(i))),
+      runJobs(HONEST_JOBS, 2, (i) => rt.chat(honest, i, honestParams(i))),
       ...SLASHED.map((kind) =>
         runJobs(JOBS_PER_ADVERSARY, 1, async (i) => {
-          const r = await chat(
+          const r = await rt.chat(
             adversaries.get(kind)!.address,
             i,
             isTwin(kind) ? twinParams() : adversaryParams(i),
@@ -231,22 +194,22 @@ describe('red team: every job audited by 3 validators re-executing the registere
       runJobs(JOBS_PER_ADVERSARY, 1, async (i) => {
         const a = adversaries.get(INJECTOR)!.address;
         injected.push(
-          await (i % 2 === 0 ? chat(a, i, adversaryParams(i)) : streamChat(a, i, adversaryParams(i))),
+          await (i % 2 === 0 ? rt.chat(a, i, adversaryParams(i)) : rt.streamChat(a, i, adversaryParams(i))),
         );
       }),
     ]);
     const jobsMs = performance.now() - started;
-    balanceAfterServed = await balance();
+    balanceAfterServed = await rt.balance();
     // every adversary lied on every job (the lie is in its own log of what it did)
     for (const a of adversaries.values()) expect(a.events).toHaveLength(JOBS_PER_ADVERSARY);
 
     // the refused jobs never reach a batch: honest, slashed kinds and the injector's
     const total = HONEST_JOBS + (SLASHED.length + 1) * JOBS_PER_ADVERSARY;
-    await settleAndCommit(net.validatorNodes, [total, total, total]);
+    await rt.settleAndCommit(net.validatorNodes, [total, total, total]);
     for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
     const attestMs = performance.now() - started - jobsMs;
-    await closeWindow(net.validatorNodes);
-    finalized = await finalizedSince(phase1Block + 1n);
+    await rt.closeWindow(net.validatorNodes);
+    finalized = await rt.finalizedSince(phase1Block + 1n);
     expect(finalized).toHaveLength(total);
     console.log(
       `red team: ${total} audited jobs (and ${REFUSED.length * JOBS_PER_ADVERSARY} refused by the gateway) in ${(jobsMs / 1000).toFixed(1)} s, judged and attested by 3 validators in ${(attestMs / 1000).toFixed(1)} s, finalized after ${((performance.now() - started) / 1000).toFixed(1)} s`,
@@ -352,7 +315,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
       expect(bond.amount).toBe(bondsBefore.get(a.address));
       expect(bond.slashed).toBe(0n);
       expect(bond.active).toBe(true);
-      expect(await earningsOf(a.address)).toBe(earningsBefore.get(a.address));
+      expect(await rt.earningsOf(a.address)).toBe(earningsBefore.get(a.address));
     },
   );
 
@@ -398,7 +361,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     expect(bond.amount).toBe(bondsBefore.get(a.address));
     expect(bond.slashed).toBe(0n);
     // paid for the honest work its receipts sign
-    expect(await earningsOf(a.address)).toBeGreaterThan(earningsBefore.get(a.address)!);
+    expect(await rt.earningsOf(a.address)).toBeGreaterThan(earningsBefore.get(a.address)!);
     console.log(
       `${INJECTOR}: ${injected.length} answers (${injected.filter((r) => r.deltas).length} streamed), none with its injected text; ${mine.length} audits PASS`,
     );
@@ -421,7 +384,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
         expect(paid).toEqual([(slashed * BigInt(net.auditConfig.finderShareBps)) / 10_000n / 3n]);
       }
       // and the earnings on chain rose by exactly what was paid (finder shares and PASS rewards)
-      const rise = (await earningsOf(v)) - earningsBefore.get(v)!;
+      const rise = (await rt.earningsOf(v)) - earningsBefore.get(v)!;
       expect(rise).toBe(mine.reduce((s, r) => s + r.args.amount, 0n));
       expect(rise).toBeGreaterThan(0n);
     }
@@ -443,8 +406,8 @@ describe('red team: every job audited by 3 validators re-executing the registere
     const jobs: ChatResult[] = [];
     front.tamper(true);
     try {
-      await runJobs(6, 1, async (i) => jobs.push(await chat(honest, 700 + i, honestParams(i))));
-      await settleAndCommit(
+      await runJobs(6, 1, async (i) => jobs.push(await rt.chat(honest, 700 + i, honestParams(i))));
+      await rt.settleAndCommit(
         nodes,
         before.map((n) => n + jobs.length),
       );
@@ -481,8 +444,8 @@ describe('red team: every job audited by 3 validators re-executing the registere
     expect([...reasons].sort()).toEqual(['FEE_MISMATCH', 'PROMPT_MISMATCH', 'RECEIPT_REQUEST_HASH']);
     expect(new Set(reports.map((r) => r.args.leaf)).size).toBe(byJob.size);
     // nobody voted, so nothing fails the worker
-    await closeWindow(nodes);
-    const verdicts = (await finalizedSince(fromBlock)).filter((f) => f.worker === honest);
+    await rt.closeWindow(nodes);
+    const verdicts = (await rt.finalizedSince(fromBlock)).filter((f) => f.worker === honest);
     expect(verdicts.filter((f) => f.verdict === 2)).toEqual([]);
     const bondAfter = await getBond(publicClient, {
       grid: net.contracts.grid,
@@ -512,8 +475,8 @@ describe('red team: every job audited by 3 validators re-executing the registere
     });
     const fromBlock = (await publicClient.getBlockNumber()) + 1n;
     const jobs: ChatResult[] = [];
-    await runJobs(3, 1, async (i) => jobs.push(await chat(net.accounts.worker, 500 + i, honestParams(i))));
-    await settleAndCommit(
+    await runJobs(3, 1, async (i) => jobs.push(await rt.chat(net.accounts.worker, 500 + i, honestParams(i))));
+    await rt.settleAndCommit(
       nodes,
       before.map((n) => n + 3),
     );
@@ -548,10 +511,10 @@ describe('red team: every job audited by 3 validators re-executing the registere
       });
       reveals.push(reveal);
     }
-    await openReveals(nodes);
+    await rt.openReveals(nodes);
     for (const r of reveals) await revealVote(wallet, r);
-    await closeReveals(nodes);
-    const verdicts = await finalizedSince(fromBlock);
+    await rt.closeReveals(nodes);
+    const verdicts = await rt.finalizedSince(fromBlock);
     expect(verdicts).toHaveLength(3);
     expect(verdicts.map((f) => f.verdict)).toEqual([1, 1, 1]);
     const bondAfter = await getBond(publicClient, {

@@ -82,7 +82,8 @@ async function writeModelOnce(
 export const DEVNET_ADVERSARY_KINDS = [...ADVERSARY_KINDS, 'dishonest-gateway'] as const;
 export type DevnetAdversaryKind = (typeof DEVNET_ADVERSARY_KINDS)[number];
 
-const PROMPTS = [
+/** The user messages of the devnet's traffic (and of the red-team tests). */
+export const PROMPTS = [
   'Hello, grid!',
   'What does it cost?',
   'Tell me about the chain.',

@@ -4,20 +4,49 @@
  * nodes to commit, move time past the commit and reveal windows), never waited out.
  */
 import { createGridClients, gridAbi } from '@aipg/chain';
+import { parseAipg } from '@aipg/core';
 import { type Address, type Hex, parseEventLogs } from 'viem';
 import { expect } from 'vitest';
-import type { StartDevnetReturnType } from '../../src/devnet/start-devnet.ts';
+import { PROMPTS } from '../../src/devnet/red-team.ts';
+import {
+  type StartDevnetParameters,
+  type StartDevnetReturnType,
+  startDevnet,
+} from '../../src/devnet/start-devnet.ts';
 
-export const PROMPTS = [
-  'Hello, grid!',
-  'What does it cost?',
-  'Tell me about the chain.',
-  'Who runs the validators?',
-  'Write one sentence about a star.',
-  'Why is the road open?',
-  'Say something about stake.',
-  'What does the key do?',
-];
+export { PROMPTS };
+
+/**
+ * A devnet for a red team: every job audited, commit and reveal windows of `window` seconds (moved
+ * past with evm_increaseTime), no background traffic, blocks mined only when a test asks, settlement
+ * only on `settleNow`, limits out of the way. `overrides` are the test's own (model, validators…).
+ */
+export function startRedTeamDevnet(
+  dir: string,
+  window: number,
+  overrides: StartDevnetParameters = {},
+): Promise<StartDevnetReturnType> {
+  return startDevnet({
+    dir,
+    port: 0,
+    rpcPort: 0,
+    audit: { auditRateBps: 10_000, commitWindow: window, revealWindow: window, randomnessDelay: 2 },
+    traffic: false,
+    blockIntervalMs: 0,
+    settleIntervalMs: 3_600_000,
+    validatorPollIntervalMs: 200,
+    payerDeposit: parseAipg('10000'),
+    gatewayOptions: {
+      'rateLimit.requestsPerMinute': 100_000,
+      'rateLimit.burst': 10_000,
+      'rateLimit.payerRequestsPerMinute': 100_000,
+      'rateLimit.payerBurst': 10_000,
+      'settlement.minReceipts': 10_000,
+    },
+    logLevel: 'silent',
+    ...overrides,
+  });
+}
 
 export type ChatResult = {
   grid: { job_id: Hex; worker: Address };
