@@ -316,6 +316,32 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(batch!.receipts.map((r) => r.seq)).toEqual([after.seq]);
     expect(await storage.receiptNumbers.status(gateway, late)).toBe('abandoned');
     expect(await storage.transaction((tx) => storage.receiptNumbers.take(tx, gateway, late))).toBe(false);
+    // The worker's receipt for it arrives now: nothing is written, the job keeps its reservation.
+    const lateReceipt: Receipt = { ...after, jobId: job.id, seq: late, fee: 1n };
+    const committed = await storage.commitReceipt(
+      { receipt: lateReceipt, signature: '0x01', signer: worker, leafHash: hex32() },
+      job.id,
+      {
+        worker,
+        operator: worker,
+        fee: 1n,
+        outputTokenIds: [4],
+        outputText: 'a',
+        sampler: 'aipg-sampler-v1',
+        finishReason: 'stop',
+        ttftMs: 1,
+        totalMs: 1,
+        tokensPerSecond: 1,
+        firstTokenAt: null,
+      },
+    );
+    expect(committed).toBe(false);
+    expect(await storage.receipts.getByJob(job.id)).toBeUndefined();
+    expect(await storage.jobs.get(job.id)).toMatchObject({
+      status: job.status,
+      reservedFee: job.reservedFee,
+      fee: null,
+    });
     await storage.receipts.batchSettled(batch!.batch.id, { txHash: null, block: null });
   });
 
@@ -415,6 +441,23 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await storage.idempotency.claim(scope, 'c', 'f', 600_000, 60, 'gw-other')).toMatchObject({
       stale: false,
     });
+  });
+
+  test("the payer lock serialises reservations: concurrent ones never take more than the payer's funds", async () => {
+    const p = '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc' as Address;
+    const limit = 100n;
+    // What billing.reserve does, under the payer's lock: read what is held, then hold more only if it fits.
+    const reserve = () =>
+      storage.transaction(async (tx) => {
+        await storage.lockPayer(tx, p);
+        const { unsettled, reserved } = await storage.payerSpend(p, tx);
+        if (unsettled + reserved + 30n > limit) return false;
+        await storage.jobs.insert(tx, newJob(30n, { payer: p }));
+        return true;
+      });
+    const results = await Promise.all(Array.from({ length: 8 }, reserve));
+    expect(results.filter(Boolean)).toHaveLength(3);
+    expect(await storage.payerSpend(p)).toEqual({ unsettled: 0n, reserved: 90n });
   });
 
   test('concurrent claims of one key: exactly one wins', async () => {
