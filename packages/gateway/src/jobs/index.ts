@@ -536,12 +536,24 @@ export function createJobs({
         if (
           a.kind === 'error' &&
           !a.afterFirstToken &&
-          (a.code === WORKER_BUSY || a.code === WORKER_DRAINING) &&
-          busyRefusals < BUSY_RETRIES
+          (a.code === WORKER_BUSY || a.code === WORKER_DRAINING)
         ) {
           // Full with other work (another gateway's) or shutting down: not a fault. Another worker, or
           // a full one once a slot frees, within the queue's time; the attempt is not counted.
-          busyRefusals += 1;
+          if (++busyRefusals > BUSY_RETRIES)
+            return fail(
+              job,
+              new GatewayError(
+                'no_worker_available',
+                `all workers serving ${job.modelName} are busy; retry later`,
+                {
+                  retryable: true,
+                  headers: { 'retry-after': '1' },
+                },
+              ),
+              false,
+              startedAt,
+            );
           (a.code === WORKER_BUSY ? busy : exclude).add(worker.id);
           attempt -= 1;
           log.debug({
