@@ -180,7 +180,9 @@ export const devnet = defineCommand({
         const audit = net.auditConfig;
         w(
           `Red team: every job is audited (${audit.validatorsPerAudit} validators, ${audit.commitWindow} s to commit, ${audit.revealWindow} s to reveal); ` +
-            `a few requests a minute go through the gateway, every other one to the ${net.adversary.kind} adversary.`,
+            (net.adversary.kind === 'dishonest-gateway'
+              ? 'a few requests a minute go through the gateway to the honest worker.'
+              : `a few requests a minute go through the gateway, every other one to the ${net.adversary.kind} adversary.`),
         );
         const { address, kind } = net.adversary;
         const fate = ADVERSARY_FATES[kind];
