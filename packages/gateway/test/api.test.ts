@@ -284,6 +284,23 @@ describe('validation and error shapes', () => {
     expect(fits.status).toBe(200);
   });
 
+  test('no max_tokens with a long prompt: the default leaves room for the prompt instead of failing', async () => {
+    const tokenizer = await loadTestTokenizer();
+    const context = 2048;
+    // a prompt ~1,800 tokens long: the 512-token default would not fit
+    let n = 100;
+    const messages = (k: number) => [{ role: 'user' as const, content: 'grid '.repeat(k) }];
+    while (tokenizer.chatPromptTokenIds(messages(n)).length < 1_800) n += 50;
+    const promptLength = tokenizer.chatPromptTokenIds(messages(n)).length;
+    expect(promptLength + 512).toBeGreaterThan(context);
+    const res = await post(
+      '/v1/chat/completions',
+      JSON.stringify({ model: MODEL.name, messages: messages(n) }),
+    );
+    expect(res.status).toBe(200);
+    expect(worker.jobs.at(-1)!.params.maxTokens).toBe(context - promptLength);
+  });
+
   test('429 with retry-after once a rate limit is spent', async () => {
     let last: Response | undefined;
     for (let i = 0; i < 40; i++) {

@@ -182,7 +182,7 @@ export function createJobs({
     if (shutdown.isShuttingDown())
       throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
     const model = await resolveModel(spec.model);
-    const maxTokens = spec.maxTokens ?? options.jobs.defaultMaxTokens;
+    let maxTokens = spec.maxTokens ?? options.jobs.defaultMaxTokens;
     if (spec.maxPrice) {
       if (
         model.rates.inputPerMTokens > spec.maxPrice.inputPerM ||
@@ -214,6 +214,9 @@ export function createJobs({
     // The model's context (its tokenizer file's, bound to the registry by hash): a job that cannot fit
     // is the client's mistake, answered here, never sent to a worker and counted against it.
     const context = tokenizer.contextLength;
+    // Unasked, the default leaves room for the prompt (as OpenAI fills what the context has left).
+    if (spec.maxTokens === undefined && context !== undefined && context > promptTokenIds.length)
+      maxTokens = Math.min(maxTokens, context - promptTokenIds.length);
     if (context !== undefined && promptTokenIds.length + maxTokens > context) {
       throw new GatewayError(
         'context_length_exceeded',
