@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gridAbi } from '@aipg/chain';
+import { approveToken, deposit, gridAbi, increaseGatewayCap } from '@aipg/chain';
+import { parseAipg } from '@aipg/core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { StartGatewayReturnType } from '../src/index.ts';
 import {
@@ -166,5 +167,34 @@ describe('the RPC down', () => {
     expect(await batchCount()).toBe(batches + 1n);
     expect(first.calls).toBeGreaterThan(0);
     expect(second.calls).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe('cached funds', () => {
+  test('a payer refused for funds who deposits is served at once, not after the cache time', async () => {
+    // Funds cached for a minute: the refusal re-reads the chain before it stands.
+    const { gw } = await gatewayOn(grid.rpcUrl, { 'chain.balanceCacheMs': 60_000 });
+    const key = await createApiKey(gw, roles.poorPayer.privateKey);
+    const chat = () =>
+      fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: MODEL.name,
+          messages: [{ role: 'user', content: 'hello' }],
+          max_tokens: 4,
+        }),
+      });
+    const refused = await chat();
+    expect(refused.status).toBe(402);
+    const payer = grid.client(roles.poorPayer.privateKey);
+    await approveToken(payer, {
+      token: grid.chain.deployment.token,
+      spender: grid.grid,
+      amount: parseAipg('5'),
+    });
+    await deposit(payer, { grid: grid.grid, amount: parseAipg('5') });
+    await increaseGatewayCap(payer, { grid: grid.grid, gateway: gw.gateway, amount: parseAipg('5') });
+    expect((await chat()).status).toBe(200);
   }, 120_000);
 });

@@ -73,7 +73,7 @@ export function createCache<K, V>(
       if (!fresh && hit && hit.expires > now) return hit.value;
       const known = last.get(key);
       if (fresh || ttlMs() === 0) {
-        const value = hit && hit.expires > now ? hit.value : load(key, read);
+        const value = !fresh && hit && hit.expires > now ? hit.value : load(key, read);
         return value.catch((error: unknown) => {
           const k = last.get(key);
           if (!k || Date.now() - k.at > maxStaleMs()) throw error;
