@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getBond } from '@aipg/chain';
@@ -14,6 +14,7 @@ import {
   redTeam,
   runJobs,
   startRedTeamDevnet,
+  validatorAudits,
 } from './helpers/red-team.ts';
 
 // Prompt tampering, end to end: a worker that runs chat jobs without their system message (cheaper,
@@ -105,11 +106,9 @@ describe('red team on the context preset: the system-prompt dropper', () => {
     expect(mine.map((f) => f.verdict)).toEqual(Array(JOBS).fill(2));
     const codes = new Set<string>();
     for (const v of net.validatorNodes) {
-      const state = JSON.parse(await readFile(v.status().stateFile, 'utf8')) as {
-        audits: Record<string, { vote?: string; reasons?: { code: string }[] }>;
-      };
+      const audits = await validatorAudits(v);
       for (const f of mine) {
-        const audit = state.audits[f.leaf]!;
+        const audit = audits[f.leaf]!;
         expect(audit.vote).toBe('fail');
         const found = audit.reasons!.map((r) => r.code);
         // the prompt ids are the gateway's and right: the output is what betrays it

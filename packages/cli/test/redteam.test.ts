@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,6 +28,7 @@ import {
   redTeam,
   runJobs,
   startRedTeamDevnet,
+  validatorAudits,
 } from './helpers/red-team.ts';
 
 // The red team (docs/DESIGN.md §5): on a devnet that audits every job, each lie only a validator's
@@ -240,16 +241,14 @@ describe('red team: every job audited by 3 validators re-executing the registere
       const all = finalized.filter((f) => f.worker === a.address);
       expect(all).toHaveLength(JOBS_PER_ADVERSARY);
       // the validators' records name each audit's job
-      const records = JSON.parse(await readFile(net.validatorNodes[0]!.status().stateFile, 'utf8')) as {
-        audits: Record<string, { jobId: string }>;
-      };
+      const records = await validatorAudits(net.validatorNodes[0]!);
       const hiding = new Set(
         served
           .get(kind)!
           .filter((j) => mayHide(kind, j))
           .map((j) => j.grid.job_id),
       );
-      const mine = all.filter((f) => !hiding.has(records.audits[f.leaf]!.jobId as Hex));
+      const mine = all.filter((f) => !hiding.has(records[f.leaf]!.jobId as Hex));
       // most jobs run their whole length: the rule below is never vacuous
       expect(mine.length).toBeGreaterThanOrEqual(JOBS_PER_ADVERSARY - 2);
       const slash = net.auditConfig.workerSlashAmount;
@@ -267,11 +266,9 @@ describe('red team: every job audited by 3 validators re-executing the registere
       // why: every validator's recorded reasons name the evidence this lie leaves
       const codes = new Set<string>();
       for (const v of net.validatorNodes) {
-        const state = JSON.parse(await readFile(v.status().stateFile, 'utf8')) as {
-          audits: Record<string, { vote?: string; reasons?: { code: string }[] }>;
-        };
+        const audits = await validatorAudits(v);
         for (const f of mine) {
-          const audit = state.audits[f.leaf]!;
+          const audit = audits[f.leaf]!;
           expect(audit.vote).toBe('fail');
           const found = audit.reasons!.map((r) => r.code);
           expect(found.some((c) => EXPECTED_REASONS[kind].includes(c))).toBe(true);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { approveToken, deposit, gridAbi, increaseGatewayCap } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
+import type { Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { StartGatewayReturnType } from '../src/index.ts';
 import {
@@ -72,7 +73,11 @@ afterAll(async () => {
   await grid?.stop();
 });
 
-async function gatewayOn(rpcUrl: string, overrides: Record<string, unknown> = {}) {
+async function gatewayOn(
+  rpcUrl: string,
+  overrides: Record<string, unknown> = {},
+  payerKey: Hex = roles.payer.privateKey,
+) {
   const gw = await startTestGateway(
     { ...grid, rpcUrl },
     {
@@ -91,7 +96,7 @@ async function gatewayOn(rpcUrl: string, overrides: Record<string, unknown> = {}
   });
   workers.push(worker);
   await worker.connect();
-  const key = await createApiKey(gw, roles.payer.privateKey);
+  const key = await createApiKey(gw, payerKey);
   const chat = () =>
     fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
@@ -173,18 +178,11 @@ describe('the RPC down', () => {
 describe('cached funds', () => {
   test('a payer refused for funds who deposits is served at once, not after the cache time', async () => {
     // Funds cached for a minute: the refusal re-reads the chain before it stands.
-    const { gw } = await gatewayOn(grid.rpcUrl, { 'chain.balanceCacheMs': 60_000 });
-    const key = await createApiKey(gw, roles.poorPayer.privateKey);
-    const chat = () =>
-      fetch(`${gw.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: MODEL.name,
-          messages: [{ role: 'user', content: 'hello' }],
-          max_tokens: 4,
-        }),
-      });
+    const { gw, chat } = await gatewayOn(
+      grid.rpcUrl,
+      { 'chain.balanceCacheMs': 60_000 },
+      roles.poorPayer.privateKey,
+    );
     const refused = await chat();
     expect(refused.status).toBe(402);
     const payer = grid.client(roles.poorPayer.privateKey);

@@ -3,6 +3,7 @@
  * the audit round driven with anvil's RPC (settle, mine past the randomness delay, wait for the
  * nodes to commit, move time past the commit and reveal windows), never waited out.
  */
+import { readFile } from 'node:fs/promises';
 import { createGridClients, gridAbi } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
 import { type Address, type Hex, parseEventLogs } from 'viem';
@@ -59,6 +60,17 @@ export type ChatResult = {
 export type Refusal = { status: number; code: string | undefined; message: string };
 export type Finalized = { leaf: Hex; worker: Address; verdict: number; slashed: bigint };
 type Nodes = StartDevnetReturnType['validatorNodes'];
+
+/** What a validator node's state file keeps of each audit (by leaf): the fields the red teams read. */
+export type ValidatorAuditRecord = { jobId: string; vote?: string; reasons?: { code: string }[] };
+
+/** A validator node's audits as its state file holds them, by leaf. */
+export async function validatorAudits<T = ValidatorAuditRecord>(
+  node: Nodes[number],
+): Promise<Record<string, T>> {
+  return (JSON.parse(await readFile(node.status().stateFile, 'utf8')) as { audits: Record<string, T> })
+    .audits;
+}
 
 /** Audits a node has judged: voted (committed, revealed, finalized) or abstained on. */
 export const judgedCount = (v: Nodes[number]) => {
