@@ -24,7 +24,13 @@ export {
   sha256File,
   sha256Hex,
 } from './gguf/ensure-model.ts';
-export { type GgufConfig, type GgufFileType, type GgufModel, makeGguf } from './gguf/make-gguf.ts';
+export {
+  type GgufConfig,
+  type GgufFileType,
+  type GgufModel,
+  makeGguf,
+  requantizeBlocks,
+} from './gguf/make-gguf.ts';
 export { MODEL_PRESETS, type ModelPreset, type ModelPresetName } from './gguf/presets.ts';
 export { extractTokenizerFile } from './gguf/tokenizer-file.ts';
 export type { LlamaLogSink } from './llama.ts';

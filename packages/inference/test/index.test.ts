@@ -21,6 +21,7 @@ test('public exports (an API change is a visible diff)', () => {
       "extractTokenizerFile",
       "makeGguf",
       "replayCheck",
+      "requantizeBlocks",
       "sampleToken",
       "samplerUniform",
       "samplingSupport",

@@ -442,8 +442,11 @@ function editWeights(tensors: Tensor[], edit: (tensors: GgufTensorEdit[]) => voi
   }
 }
 
-/** Blocks of 32 values quantized to ±levels by absmax and back (what a k-bit block stores). */
-function requantizeBlocks(data: Float32Array, levels: number): Float32Array {
+/**
+ * Blocks of 32 values quantized to ±levels by absmax and back: what a k-bit block (levels
+ * 2^(k−1) − 1) stores, up to the f16 rounding of its scale.
+ */
+export function requantizeBlocks(data: Float32Array, levels: number): Float32Array {
   const out = new Float32Array(data.length);
   for (let b = 0; b < data.length; b += 32) {
     const end = Math.min(b + 32, data.length);
