@@ -60,9 +60,14 @@ export {
   hashTokenIds,
   RECEIPT_LEAF_ENCODING,
   type Receipt,
+  type ReceiptLeafValues,
   type ReceiptTree,
+  type ReceiptTreeDump,
+  receiptDigest,
+  receiptDigestBytes,
   receiptDomain,
   receiptLeafHash,
+  receiptLeafHashBytes,
   receiptLeafValues,
   receiptTypedData,
   receiptTypes,
@@ -71,7 +76,12 @@ export {
   tokenIdsToBytes,
   verifyReceiptProof,
 } from './receipt.ts';
-export { recoverTypedDataSigner, useNativeSecp256k1 } from './recover.ts';
+export {
+  recoverReceiptSigner,
+  recoverTypedDataSigner,
+  signReceiptDigest,
+  useNativeSecp256k1,
+} from './recover.ts';
 export {
   hashScorePositions,
   type ScoreAttestation,

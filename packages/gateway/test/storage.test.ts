@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { buildReceiptTree, type Receipt } from '@aipg/core';
-import type { Address, Hex } from 'viem';
+import { type Address, getAddress, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGatewayOptions, createLogger, createStorage, type Storage } from '../src/index.ts';
+import { openDatabase } from '../src/storage/db.ts';
 import type { NewJob } from '../src/storage/jobs.ts';
-import { migrate } from '../src/storage/migrations.ts';
+import { migrate, migrations, splitStatements } from '../src/storage/migrations.ts';
+import { payerSpend } from '../src/storage/misc.ts';
 import { dropTestSchema } from './helpers/grid.ts';
 
 // The same suite runs on PGlite (default) and on PostgreSQL when DATABASE_URL is set.
@@ -147,7 +149,8 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
   test('migrations are recorded and applied once', async () => {
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
-    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(rows.map((r) => Number(r.id))).toEqual(migrations.map((m) => m.id));
+    expect(migrations.map((m) => m.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {
@@ -443,21 +446,145 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     });
   });
 
-  test("the payer lock serialises reservations: concurrent ones never take more than the payer's funds", async () => {
+  test("reservations of one payer at once never together take more than the payer's funds", async () => {
     const p = '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc' as Address;
-    const limit = 100n;
-    // What billing.reserve does, under the payer's lock: read what is held, then hold more only if it fits.
-    const reserve = () =>
-      storage.transaction(async (tx) => {
-        await storage.lockPayer(tx, p);
-        const { unsettled, reserved } = await storage.payerSpend(p, tx);
-        if (unsettled + reserved + 30n > limit) return false;
-        await storage.jobs.insert(tx, newJob(30n, { payer: p }));
-        return true;
-      });
-    const results = await Promise.all(Array.from({ length: 8 }, reserve));
-    expect(results.filter(Boolean)).toHaveLength(3);
+    // What billing.reserve does: hold 30 more only if what is held plus 30 fits in 100, in one statement.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => storage.jobs.insertReserved(newJob(30n, { payer: p }), 100n)),
+    );
+    expect(results.filter((r) => r.inserted)).toHaveLength(3);
+    // A refusal says what was held when it was refused.
+    expect(results.filter((r) => !r.inserted).every((r) => r.reserved === 90n && r.unsettled === 0n)).toBe(
+      true,
+    );
     expect(await storage.payerSpend(p)).toEqual({ unsettled: 0n, reserved: 90n });
+    // The same under an explicit lock (lockPayer returns what is held, read under the lock).
+    const viaLock = await storage.transaction(async (tx) => storage.lockPayer(tx, p));
+    expect(viaLock).toEqual({ unsettled: 0n, reserved: 90n });
+  });
+
+  test("a payer's totals are what its jobs and receipts add up to after every kind of change", async () => {
+    // The balance check reads the payer's row, kept by triggers: compare it with the sums it replaces.
+    const p = getAddress(`0x${randomBytes(20).toString('hex')}`);
+    const sums = async () => {
+      const [row] = await storage.db.query<{ unsettled: string; reserved: string }>(
+        `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE lower(payer) = lower($1) AND settled = false)::text
+                  AS unsettled,
+                (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs
+                  WHERE lower(payer) = lower($1) AND status IN ('queued', 'running'))::text AS reserved`,
+        [p],
+      );
+      return { unsettled: BigInt(row!.unsettled), reserved: BigInt(row!.reserved) };
+    };
+    const check = async (expected: { unsettled: bigint; reserved: bigint }) => {
+      expect(await sums()).toEqual(expected);
+      expect(await storage.payerSpend(p)).toEqual(expected);
+      // Any spelling of the address reads the same row.
+      expect(await storage.payerSpend(p.toLowerCase() as Address)).toEqual(expected);
+    };
+    await check({ unsettled: 0n, reserved: 0n });
+    // Reserved by a sync job and a queued async one (the lowercase spelling counts for the same payer).
+    const running = newJob(40n, { payer: p });
+    const queued = newJob(25n, { payer: p.toLowerCase() as Address, mode: 'async', status: 'queued' });
+    await storage.transaction(async (tx) => {
+      await storage.jobs.insert(tx, running);
+      await storage.jobs.insert(tx, queued);
+    });
+    await check({ unsettled: 0n, reserved: 65n });
+    // A failed job releases its reservation.
+    await storage.jobs.fail(running.id, { code: 'worker_failed', message: 'x', status: 502 });
+    await check({ unsettled: 0n, reserved: 25n });
+    // A receipt: the job's reservation released, its fee unsettled.
+    const r1 = await storeReceipt(7n, p);
+    const r2 = await storeReceipt(11n, p);
+    await check({ unsettled: 18n, reserved: 25n });
+    expect(r1.payer).toBe(p);
+    // The queued job claimed, then its lease expired: requeued, still reserved; failed: released.
+    await storage.jobs.claimQueued('gw-x', new Date(Date.now() - 1), 100);
+    await check({ unsettled: 18n, reserved: 25n });
+    await storage.jobs.fail(queued.id, { code: 'worker_failed', message: 'x', status: 502 });
+    await check({ unsettled: 18n, reserved: 0n });
+    // Settled: no longer carried.
+    await storage.db.query('UPDATE receipts SET settled = true WHERE job_id = $1', [r2.jobId]);
+    await check({ unsettled: 7n, reserved: 0n });
+    await storage.db.query('UPDATE receipts SET settled = true WHERE job_id = $1', [r1.jobId]);
+    await check({ unsettled: 0n, reserved: 0n });
+  });
+
+  test("migration 7 starts each payer's totals from what its jobs in flight and unsettled receipts hold", async () => {
+    // A database as migration 6 left it, with a job in flight and receipts in both spellings of a payer.
+    const old = await openDatabase({ url: undefined, dir: 'memory://', schema: 'public', poolSize: 1 });
+    try {
+      await old.query('CREATE TABLE gateway_migrations (id integer PRIMARY KEY, name text NOT NULL)');
+      for (const m of migrations.filter((m) => m.id < 7)) {
+        for (const statement of splitStatements(m.sql)) await old.query(statement);
+        await old.query('INSERT INTO gateway_migrations (id, name) VALUES ($1, $2)', [m.id, m.name]);
+      }
+      const p = payer.toLowerCase();
+      await old.query(
+        `INSERT INTO api_keys (id, key_hash, payer, nonce, message, signature) VALUES ('k', 'h', $1, 'n', 'm', '0x')`,
+        [payer],
+      );
+      const job = (id: string, status: string, fee: number, who: string) =>
+        old.query(
+          `INSERT INTO jobs (id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status, reserved_fee)
+           VALUES ($1, 'chat', 'sync', 'k', $2, '0x', 'm', '{}', '{}', '{}', $3, $4)`,
+          [id, who, status, fee],
+        );
+      const receipt = (jobId: string, seq: number, fee: number, settled: boolean, who: string) =>
+        old.query(
+          `INSERT INTO receipts (job_id, seq, gateway, payer, worker, model_id, request_hash, output_hash, input_units,
+             output_units, fee, completed_at, confidential, signature, signer, leaf_hash, settled)
+           VALUES ($1, $2, 'g', $3, 'w', 'm', 'r', 'o', 1, 1, $4, 1, false, 's', 's', 'l', $5)`,
+          [jobId, seq, who, fee, settled],
+        );
+      await job('a', 'running', 50, payer);
+      await job('b', 'queued', 20, p);
+      await job('c', 'succeeded', 0, payer);
+      await job('d', 'succeeded', 0, p);
+      await job('e', 'succeeded', 0, payer);
+      await receipt('c', 1, 7, false, payer);
+      await receipt('d', 2, 9, false, p);
+      await receipt('e', 3, 100, true, payer);
+      expect(await migrate(old)).toEqual([7]);
+      expect(await payerSpend(old, payer)).toEqual({ unsettled: 16n, reserved: 70n });
+    } finally {
+      await old.close();
+    }
+  });
+
+  test('statements issued at once each get their own result or error; the others commit', async () => {
+    // On PGlite these run as one group commit (storage/db.ts); a failing one must not take the rest down.
+    await storage.db.query('CREATE TABLE group_commit_test (id integer PRIMARY KEY)');
+    const outcomes = await Promise.allSettled(
+      [1, 2, 2, 3, 4].map((id) =>
+        storage.db.query<{ id: number }>('INSERT INTO group_commit_test (id) VALUES ($1) RETURNING id', [id]),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(
+      outcomes.flatMap((o) => (o.status === 'fulfilled' ? o.value.map((r) => Number(r.id)) : [])),
+    ).toEqual([1, 2, 3, 4]);
+    const rows = await storage.db.query<{ id: number }>('SELECT id FROM group_commit_test ORDER BY id');
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4]);
+  });
+
+  test('migrations split on semicolons outside dollar-quoted bodies only', () => {
+    expect(
+      splitStatements(
+        'CREATE TABLE a (x int);\nCREATE FUNCTION f() RETURNS int AS $$ BEGIN x; y; END $$;  SELECT 1; ',
+      ),
+    ).toEqual([
+      'CREATE TABLE a (x int)',
+      'CREATE FUNCTION f() RETURNS int AS $$ BEGIN x; y; END $$',
+      'SELECT 1',
+    ]);
   });
 
   test('concurrent claims of one key: exactly one wins', async () => {

@@ -9,7 +9,6 @@ import {
   http,
   type Transport,
 } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
 import { createBackend } from './backend-factory.ts';
 import type { InferenceBackend } from './backends/types.ts';
 import type { WorkerOptions } from './config/options.ts';
@@ -17,6 +16,7 @@ import { BondRequirementError, WorkerConfigError } from './errors.ts';
 import { detectHardware } from './hardware/detect.ts';
 import { checkHardwareRule, checkModelVram } from './hardware/policy.ts';
 import { createHubClient, type HubState } from './hub/client.ts';
+import { operatorAccount } from './jobs/receipt.ts';
 import { createJobRunner, type ServedModel } from './jobs/runner.ts';
 import { createReceiptSeqGuard } from './jobs/seq-guard.ts';
 import { createWorkerLogger } from './logger.ts';
@@ -105,7 +105,8 @@ export async function startWorker(
 ): Promise<Worker> {
   const logger = deps.logger ?? createWorkerLogger(options.logLevel);
   const metrics = createWorkerMetrics();
-  const account = privateKeyToAccount(options.operatorKey);
+  // Its key stays with the account for native receipt signing (never on the object, never logged).
+  const account = operatorAccount(options.operatorKey);
   const client = deps.client ?? createPublicClient({ transport: http(options.rpcUrl, { retryCount: 2 }) });
   const context = { devnet: options.devnet, network: options.network };
   const warnings: string[] = [];

@@ -149,31 +149,25 @@ export function createBilling({
   }
 
   /**
-   * Reserves `job.reservedFee` against `f` and inserts the job, under the payer's row lock. Returns true
-   * (nothing done) when the funds fall short and `final` is false: the caller reads the chain again;
-   * with `final`, a shortfall is 402.
+   * Reserves `job.reservedFee` against `f` and inserts the job, under the payer's row lock (one
+   * statement). Returns true (nothing done) when the funds fall short and `final` is false: the caller
+   * reads the chain again; with `final`, a shortfall is 402.
    */
   async function reserveWith(job: NewJob, f: PayerFunds, final: boolean): Promise<boolean> {
-    return storage.transaction(async (tx) => {
-      await storage.lockPayer(tx, job.payer);
-      const { unsettled, reserved } = await storage.payerSpend(job.payer, tx);
-      const available = spendable(f) - unsettled - reserved;
-      if (job.reservedFee > available) {
-        if (!final) return true;
-        throw new GatewayError(
-          'insufficient_balance',
-          `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
-            available > 0n ? available : 0n,
-          )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
-            f.allowance,
-          )}, unsettled ${aipg(unsettled)}, in flight ${aipg(reserved)}); deposit more AIPG, approve gateway ${
-            chain.gateway
-          } for more, or lower max_tokens`,
-        );
-      }
-      await storage.jobs.insert(tx, job);
-      return false;
-    });
+    const { inserted, unsettled, reserved } = await storage.jobs.insertReserved(job, spendable(f));
+    if (inserted) return false;
+    if (!final) return true;
+    const available = spendable(f) - unsettled - reserved;
+    throw new GatewayError(
+      'insufficient_balance',
+      `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
+        available > 0n ? available : 0n,
+      )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
+        f.allowance,
+      )}, unsettled ${aipg(unsettled)}, in flight ${aipg(reserved)}); deposit more AIPG, approve gateway ${
+        chain.gateway
+      } for more, or lower max_tokens`,
+    );
   }
 
   return {

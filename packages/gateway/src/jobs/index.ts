@@ -680,9 +680,10 @@ export function createJobs({
         startedAt,
       );
     }
-    // The number's row is keyed by the gateway's own spelling of its address (EIP-712 and the leaf encode
-    // 20 bytes, so this changes neither the signature nor the leaf).
-    const receipt = { ...verdict.receipt, gateway: chain.gateway };
+    // Addresses are stored in the gateway's own spelling, whatever case the worker wrote them in (EIP-712
+    // and the leaf encode 20 bytes, so this changes neither the signature nor the leaf): the number's row
+    // is keyed by the gateway's, and the payer's totals and the workers' credits add up per address.
+    const receipt = { ...verdict.receipt, gateway: chain.gateway, payer: job.payer, worker: worker.owner };
     const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
     const totalMs = now - a.dispatchedAt;
     const outputs = a.frame.outputTokenIds.length;

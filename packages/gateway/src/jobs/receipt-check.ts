@@ -5,8 +5,7 @@ import {
   type Receipt,
   type ResultMessage,
   receiptFromJson,
-  receiptTypedData,
-  recoverTypedDataSigner,
+  recoverReceiptSigner,
   type SamplingParams,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
@@ -132,10 +131,7 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
   }
   let signer: Address;
   try {
-    signer = await recoverTypedDataSigner({
-      ...receiptTypedData(r, x.chainId, x.grid),
-      signature: frame.signature,
-    });
+    signer = await recoverReceiptSigner(r, x.chainId, x.grid, frame.signature);
   } catch {
     return fail('signature', 'malformed receipt signature');
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ChainError, toChainError } from '@aipg/chain';
-import { buildReceiptTree } from '@aipg/core';
-import type { Address, Hex } from 'viem';
+import { buildReceiptTree, type ReceiptTree } from '@aipg/core';
+import type { Address } from 'viem';
 import type { Chain } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
 import type { BatchRecord, Storage, StoredReceipt } from '../storage/index.ts';
@@ -78,9 +78,14 @@ export function createSettlement({
   let current: Promise<void> | undefined;
   let wake: (() => void) | undefined;
 
+  /**
+   * Sends one recorded batch. `prebuilt`: the tree of exactly these receipts when the caller just built
+   * it (a batch it recorded); otherwise (a batch resumed from the database) it is rebuilt here.
+   */
   async function send(
     batch: BatchRecord,
     receipts: readonly StoredReceipt[],
+    prebuilt?: ReceiptTree,
   ): Promise<'settled' | 'failed' | 'retry'> {
     const log = logger.child({
       batch_id: batch.id,
@@ -120,7 +125,7 @@ export function createSettlement({
     }
     const next = await chain.nextReceiptSeq();
     if (next !== batch.firstSeq) return superseded(next, `SequenceMismatch: the Grid expects ${next}`);
-    const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+    const tree = prebuilt ?? buildReceiptTree(receipts.map((r) => r.receipt));
     if (tree.root !== batch.root) {
       // Cannot happen unless the database was edited: refuse to settle something else than recorded.
       log.error({ msg: 'batch receipts no longer match the recorded root', rebuilt: tree.root });
@@ -209,6 +214,8 @@ export function createSettlement({
       if (!due) return;
       // Re-read every pass: the chain, not this database, says where the next batch starts.
       const from = await chain.nextReceiptSeq();
+      // The tree built for the record, and the receipts it was built from: `send` reuses it.
+      const built: { tree?: ReceiptTree; receipts?: readonly StoredReceipt[] } = {};
       const created = await storage.receipts.createBatch(
         { gateway, from, max: s.maxBatchSize },
         (receipts) => {
@@ -216,7 +223,9 @@ export function createSettlement({
           // The contract refuses a batch that pays nothing (EmptyBatch): it waits for a paying receipt.
           if (total === 0n) return undefined;
           const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-          return { root: tree.root as Hex, total, tree: tree.dump() };
+          built.tree = tree;
+          built.receipts = receipts;
+          return { root: tree.root, total, tree: tree.dump() };
         },
       );
       if (!created) return;
@@ -229,7 +238,12 @@ export function createSettlement({
         first_seq: from.toString(),
         seq_count: created.batch.seqCount?.toString(),
       });
-      const r = await send(created.batch, created.receipts);
+      // Built once per batch: reused when the batch holds the very receipts (same objects) it was built from.
+      const same =
+        built.tree !== undefined &&
+        built.receipts?.length === created.receipts.length &&
+        created.receipts.every((r, i) => r.receipt === built.receipts?.[i]?.receipt);
+      const r = await send(created.batch, created.receipts, same ? built.tree : undefined);
       if (r === 'retry') throw new Error('batch not settled yet');
       if (waiting <= s.maxBatchSize && r === 'settled') return;
     }

@@ -218,37 +218,65 @@ export function completedJob(
   };
 }
 
+const INSERT_COLUMNS = `id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
+  reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids, started_at`;
+const INSERT_VALUES = `$1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12::numeric, $13, $14, $15,
+  $16::timestamptz, $17, $18::jsonb, CASE WHEN $11 = 'running' THEN now() END`;
+
+function insertParams(j: NewJob): unknown[] {
+  return [
+    j.id,
+    j.kind,
+    j.mode,
+    j.apiKeyId,
+    j.payer,
+    j.modelId,
+    j.modelName,
+    JSON.stringify(j.request),
+    JSON.stringify(j.params),
+    JSON.stringify(j.pricing),
+    j.status,
+    j.reservedFee.toString(),
+    j.idempotencyScope,
+    j.idempotencyKey,
+    j.webhookUrl,
+    j.leaseUntil,
+    j.instanceId,
+    JSON.stringify(j.promptTokenIds),
+  ];
+}
+
 export function createJobStore(db: Sql) {
   return {
     /** Inserts a job holding `reservedFee` of its payer's balance (call inside the billing lock). */
     async insert(tx: Sql, j: NewJob): Promise<void> {
-      await tx.query(
-        `INSERT INTO jobs (id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
-           reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids,
-           started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $16, $17,
-           $18::jsonb, CASE WHEN $11 = 'running' THEN now() END)`,
-        [
-          j.id,
-          j.kind,
-          j.mode,
-          j.apiKeyId,
-          j.payer,
-          j.modelId,
-          j.modelName,
-          JSON.stringify(j.request),
-          JSON.stringify(j.params),
-          JSON.stringify(j.pricing),
-          j.status,
-          j.reservedFee.toString(),
-          j.idempotencyScope,
-          j.idempotencyKey,
-          j.webhookUrl,
-          j.leaseUntil,
-          j.instanceId,
-          JSON.stringify(j.promptTokenIds),
-        ],
+      await tx.query(`INSERT INTO jobs (${INSERT_COLUMNS}) VALUES (${INSERT_VALUES})`, insertParams(j));
+    },
+    /**
+     * Inserts `j` holding `j.reservedFee` only if the payer's escrow still covers it: what its unsettled
+     * receipts and jobs in flight already hold plus this fee must not exceed `spendable` (what the chain
+     * lets this gateway charge it). One statement: the payer's row is locked (created if new) and read,
+     * and the job inserted under that lock, so concurrent requests of one payer can never together
+     * overspend, on one process or many. Returns whether it was inserted, and what was held before it.
+     */
+    async insertReserved(
+      j: NewJob,
+      spendable: bigint,
+    ): Promise<{ inserted: boolean; unsettled: bigint; reserved: bigint }> {
+      const rows = await db.query<{ unsettled: string; reserved: string; inserted: boolean }>(
+        `WITH p AS (
+           INSERT INTO payers (address) VALUES (lower($5)) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
+           RETURNING unsettled, reserved
+         ), j AS (
+           INSERT INTO jobs (${INSERT_COLUMNS})
+           SELECT ${INSERT_VALUES} FROM p WHERE p.unsettled + p.reserved + $12::numeric <= $19::numeric
+           RETURNING id
+         )
+         SELECT unsettled::text AS unsettled, reserved::text AS reserved, EXISTS (SELECT 1 FROM j) AS inserted FROM p`,
+        [...insertParams(j), spendable.toString()],
       );
+      const row = rows[0]!;
+      return { inserted: row.inserted, unsettled: BigInt(row.unsettled), reserved: BigInt(row.reserved) };
     },
     /** Fees held by this payer's jobs in flight. */
     async reservedFor(payer: Address, sql: Sql = db): Promise<bigint> {

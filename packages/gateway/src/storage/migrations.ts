@@ -263,6 +263,73 @@ CREATE INDEX gateway_instances_name ON gateway_instances (name);
 ALTER TABLE idempotency_keys ADD COLUMN owner text;
 `,
   },
+  {
+    id: 7,
+    name: 'payer totals',
+    // What each payer's escrow carries at this gateway, kept by triggers on every change of a job's
+    // reservation or a receipt's settlement (so no code path can forget it): the balance check reads one
+    // row it locks anyway instead of summing every unsettled receipt and running job of the payer.
+    // Payers are keyed by their lowercase address, whatever spelling a job or receipt carries.
+    sql: `
+ALTER TABLE payers ADD COLUMN reserved numeric(78, 0) NOT NULL DEFAULT 0;
+ALTER TABLE payers ADD COLUMN unsettled numeric(78, 0) NOT NULL DEFAULT 0;
+
+DELETE FROM payers;
+INSERT INTO payers (address, reserved, unsettled)
+  SELECT address, SUM(reserved), SUM(unsettled) FROM (
+    SELECT lower(payer) AS address, reserved_fee AS reserved, 0 AS unsettled FROM jobs
+      WHERE status IN ('queued', 'running')
+    UNION ALL
+    SELECT lower(payer), 0, fee FROM receipts WHERE settled = false
+  ) AS spend GROUP BY address;
+
+CREATE FUNCTION aipg_payer_reserved() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  d numeric(78, 0) := 0;
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    IF NEW.status IN ('queued', 'running') THEN d := d + NEW.reserved_fee; END IF;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    IF OLD.status IN ('queued', 'running') THEN d := d - OLD.reserved_fee; END IF;
+  END IF;
+  IF d <> 0 THEN
+    INSERT INTO payers (address, reserved)
+      VALUES (lower(CASE WHEN TG_OP = 'DELETE' THEN OLD.payer ELSE NEW.payer END), d)
+      ON CONFLICT (address) DO UPDATE SET reserved = payers.reserved + EXCLUDED.reserved;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION aipg_payer_unsettled() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  d numeric(78, 0) := 0;
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    IF NOT NEW.settled THEN d := d + NEW.fee; END IF;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    IF NOT OLD.settled THEN d := d - OLD.fee; END IF;
+  END IF;
+  IF d <> 0 THEN
+    INSERT INTO payers (address, unsettled)
+      VALUES (lower(CASE WHEN TG_OP = 'DELETE' THEN OLD.payer ELSE NEW.payer END), d)
+      ON CONFLICT (address) DO UPDATE SET unsettled = payers.unsettled + EXCLUDED.unsettled;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_payer_reserved AFTER INSERT OR DELETE OR UPDATE OF status, reserved_fee, payer ON jobs
+  FOR EACH ROW EXECUTE FUNCTION aipg_payer_reserved();
+CREATE TRIGGER receipts_payer_unsettled AFTER INSERT OR DELETE OR UPDATE OF settled, fee, payer ON receipts
+  FOR EACH ROW EXECUTE FUNCTION aipg_payer_unsettled();
+
+DROP INDEX jobs_payer_active;
+DROP INDEX receipts_unsettled_payer;
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */
@@ -286,10 +353,20 @@ export async function migrate(db: Sql): Promise<number[]> {
   });
 }
 
-/** Migrations hold no functions or quoted semicolons, so a split on `;` is exact. */
-function splitStatements(sql: string): string[] {
-  return sql
-    .split(';')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+/**
+ * Splits a migration on `;`, except inside a `$$`-quoted function body (migrations hold no other quoted
+ * semicolons).
+ */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  for (const [i, part] of sql.split('$$').entries()) {
+    if (i % 2 === 1) {
+      out[out.length - 1] += `$$${part}$$`;
+      continue;
+    }
+    const pieces = part.split(';');
+    if (i > 0) out[out.length - 1] += pieces.shift() ?? '';
+    out.push(...pieces);
+  }
+  return out.map((s) => s.trim()).filter((s) => s.length > 0);
 }

@@ -36,27 +36,39 @@ export function createAuditNonceStore(db: Sql) {
   };
 }
 
-/** Serialises balance checks per payer: the row lock is held until the caller's transaction ends. */
-export async function lockPayer(tx: Sql, payer: Address): Promise<void> {
-  // One statement: the upsert creates the row or locks it (an update of the conflicting row), like
-  // SELECT … FOR UPDATE, until the transaction ends.
-  await tx.query(
-    'INSERT INTO payers (address) VALUES ($1) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address',
-    [payer],
-  );
-}
+/** What a payer's escrow already carries at this gateway. */
+export type PayerSpend = {
+  /** Fees of receipts not yet settled on chain. */
+  unsettled: bigint;
+  /** Fees held by the payer's jobs in flight (queued or running). */
+  reserved: bigint;
+};
+
+const spendOf = (row: { unsettled: string; reserved: string } | undefined): PayerSpend => ({
+  unsettled: BigInt(row?.unsettled ?? '0'),
+  reserved: BigInt(row?.reserved ?? '0'),
+});
 
 /**
- * What a payer's escrow already carries at this gateway: fees of receipts not yet settled, and fees
- * held by its jobs in flight. One statement (both sums index-backed: receipts_unsettled_payer,
- * jobs_payer_active); in the payer's locked transaction, read after the lock (a fresh snapshot).
+ * Locks the payer's row until the caller's transaction ends (serialising balance checks per payer) and
+ * returns what its escrow carries, read under the lock. One statement: the upsert creates the row or
+ * locks it (an update of the conflicting row, like SELECT … FOR UPDATE). The totals are kept by the
+ * triggers of migration 7 on every change of a reservation or a receipt's settlement.
  */
-export async function payerSpend(sql: Sql, payer: Address): Promise<{ unsettled: bigint; reserved: bigint }> {
-  const rows = await sql.query<{ unsettled: string; reserved: string }>(
-    `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE payer = $1 AND settled = false)::text AS unsettled,
-            (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs WHERE payer = $1 AND status IN ('queued', 'running'))::text
-              AS reserved`,
+export async function lockPayer(tx: Sql, payer: Address): Promise<PayerSpend> {
+  const rows = await tx.query<{ unsettled: string; reserved: string }>(
+    `INSERT INTO payers (address) VALUES (lower($1)) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
+     RETURNING unsettled::text AS unsettled, reserved::text AS reserved`,
     [payer],
   );
-  return { unsettled: BigInt(rows[0]?.unsettled ?? '0'), reserved: BigInt(rows[0]?.reserved ?? '0') };
+  return spendOf(rows[0]);
+}
+
+/** What a payer's escrow carries at this gateway (no lock: for display). */
+export async function payerSpend(sql: Sql, payer: Address): Promise<PayerSpend> {
+  const rows = await sql.query<{ unsettled: string; reserved: string }>(
+    'SELECT unsettled::text AS unsettled, reserved::text AS reserved FROM payers WHERE address = lower($1)',
+    [payer],
+  );
+  return spendOf(rows[0]);
 }

@@ -4,9 +4,12 @@ import {
   computeTextFee,
   type JobMessage,
   type Receipt,
+  receiptDigestBytes,
   receiptTypedData,
+  signReceiptDigest,
 } from '@aipg/core';
-import type { Address, Hex, LocalAccount } from 'viem';
+import { type Address, type Hex, hexToBytes, type LocalAccount } from 'viem';
+import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import type { GenerateResult } from '../backends/types.ts';
 
 export type BuildTextReceiptParameters = {
@@ -64,12 +67,40 @@ export function buildTextReceipt({
   };
 }
 
-/** EIP-712 signature by the operator key, for the Grid on `chainId`. */
+/**
+ * Operator keys of the accounts made by `operatorAccount`, for `signReceipt` to sign with
+ * libsecp256k1: kept off the account object, so no log or serialization of it carries the key.
+ */
+const signingKeys = new WeakMap<LocalAccount, Uint8Array>();
+
+/**
+ * The worker's operator account (viem's `privateKeyToAccount`), its key remembered for `signReceipt`,
+ * which then signs receipts natively (~50 µs) instead of through viem's JS signer (~1 ms).
+ */
+export function operatorAccount(privateKey: Hex): PrivateKeyAccount {
+  const account = privateKeyToAccount(privateKey);
+  signingKeys.set(account, hexToBytes(privateKey));
+  return account;
+}
+
+/**
+ * EIP-712 signature by the operator key, for the Grid on `chainId`: byte for byte what
+ * `account.signTypedData(receiptTypedData(receipt, chainId, grid))` returns. An account made by
+ * `operatorAccount` signs `receiptDigest` with libsecp256k1; any other through `signTypedData`.
+ */
 export function signReceipt(
   account: LocalAccount,
   receipt: Receipt,
   chainId: number,
   grid: Address,
 ): Promise<Hex> {
-  return account.signTypedData(receiptTypedData(receipt, chainId, grid));
+  const key = signingKeys.get(account);
+  if (key === undefined) return account.signTypedData(receiptTypedData(receipt, chainId, grid));
+  let digest: Uint8Array;
+  try {
+    digest = receiptDigestBytes(receipt, chainId, grid);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return signReceiptDigest(key, digest);
 }
