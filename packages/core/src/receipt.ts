@@ -1,16 +1,12 @@
 import {
   type Address,
   bytesToHex,
-  concat,
   getTypesForEIP712Domain,
   type Hex,
   hashDomain,
   hexToBytes,
   isAddress,
-  keccak256,
   stringToBytes,
-  toBytes,
-  toHex,
 } from 'viem';
 import { InvalidInputError } from './errors.ts';
 import { keccakBytes, makeSortedMerkleTree, nodeHex, proofOfNode, verifySortedProof } from './merkle.ts';
@@ -396,7 +392,7 @@ export function tokenIdsToBytes(ids: readonly number[]): Uint8Array {
 }
 
 export function hashTokenIds(ids: readonly number[]): Hex {
-  return keccak256(tokenIdsToBytes(ids));
+  return bytesToHex(keccakBytes(tokenIdsToBytes(ids)));
 }
 
 /** Sampling parameters a text job ran with; part of `requestHash` so a validator knows what to expect. */
@@ -410,7 +406,29 @@ export type SamplingParams = {
 
 /** `keccak256(JSON of the params in a fixed order)`: JSON.stringify of numbers is canonical in JS. */
 export function hashSamplingParams(p: SamplingParams): Hex {
-  return keccak256(toBytes(JSON.stringify([p.maxTokens, p.temperature, p.topP, p.seed, [...p.stop]])));
+  return bytesToHex(keccakBytes(samplingParamsBytes(p)));
+}
+
+function samplingParamsBytes(p: SamplingParams): Uint8Array {
+  return stringToBytes(JSON.stringify([p.maxTokens, p.temperature, p.topP, p.seed, [...p.stop]]));
+}
+
+/** `keccak256(utf8(s))` of the few names hashed into every receipt (samplers, finish reasons), remembered. */
+const nameHashes = new Map<string, Uint8Array>();
+function nameHash(s: string): Uint8Array {
+  let h = nameHashes.get(s);
+  if (!h) {
+    h = keccakBytes(stringToBytes(s));
+    if (nameHashes.size < 1_000) nameHashes.set(s, h);
+  }
+  return h;
+}
+
+/** `keccak256(a ‖ b ‖ …)` of 32-byte hashes, as bytes. */
+function hashOfHashes(parts: readonly Uint8Array[]): Uint8Array {
+  const buf = new Uint8Array(32 * parts.length);
+  for (const [i, part] of parts.entries()) buf.set(part, 32 * i);
+  return keccakBytes(buf);
 }
 
 /**
@@ -434,8 +452,12 @@ export function computeRequestHash(
   params: SamplingParams,
   sampler: string,
 ): Hex {
-  return keccak256(
-    concat([hashTokenIds(promptTokenIds), hashSamplingParams(params), keccak256(toHex(sampler))]),
+  return bytesToHex(
+    hashOfHashes([
+      keccakBytes(tokenIdsToBytes(promptTokenIds)),
+      keccakBytes(samplingParamsBytes(params)),
+      nameHash(sampler),
+    ]),
   );
 }
 
@@ -443,5 +465,5 @@ export type FinishReason = 'stop' | 'length';
 
 /** `outputHash = keccak256(hashTokenIds(outputTokenIds) ‖ keccak256(finishReason))`. */
 export function computeOutputHash(outputTokenIds: readonly number[], finishReason: FinishReason): Hex {
-  return keccak256(concat([hashTokenIds(outputTokenIds), keccak256(toHex(finishReason))]));
+  return bytesToHex(hashOfHashes([keccakBytes(tokenIdsToBytes(outputTokenIds)), nameHash(finishReason)]));
 }

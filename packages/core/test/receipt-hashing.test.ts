@@ -2,17 +2,24 @@ import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import {
   type Address,
   bytesToHex,
+  concat,
   encodeAbiParameters,
   getAddress,
   type Hex,
   hashTypedData,
   keccak256,
   recoverTypedDataAddress,
+  toBytes,
+  toHex,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
   buildReceiptTree,
+  CANONICAL_SAMPLER,
+  computeOutputHash,
+  computeRequestHash,
+  hashTokenIds,
   RECEIPT_LEAF_ENCODING,
   type Receipt,
   receiptDigest,
@@ -22,7 +29,9 @@ import {
   receiptTypes,
   recoverReceiptSigner,
   recoverTypedDataSigner,
+  type SamplingParams,
   signReceiptDigest,
+  tokenIdsToBytes,
   useNativeSecp256k1,
   verifyReceiptProof,
 } from '../src/index.ts';
@@ -440,5 +449,37 @@ describe('signReceiptDigest and recoverReceiptSigner', () => {
     expect(bytesToHex(Buffer.from(sig.slice(2), 'hex'))).toBe(sig);
     expect(await recoverReceiptSigner(r, 1, GRIDS[1]!, sig)).toBe(privateKeyToAccount(keys[2]!).address);
     expect(await recoverReceiptSigner(r, 2, GRIDS[1]!, sig)).not.toBe(privateKeyToAccount(keys[2]!).address);
+  });
+});
+
+describe('requestHash and outputHash', () => {
+  // The formulas as first written with viem's keccak256 (docs/DESIGN.md §4): the fast path must agree.
+  const viemRequestHash = (ids: number[], p: SamplingParams, sampler: string) =>
+    keccak256(
+      concat([
+        keccak256(tokenIdsToBytes(ids)),
+        keccak256(toBytes(JSON.stringify([p.maxTokens, p.temperature, p.topP, p.seed, [...p.stop]]))),
+        keccak256(toHex(sampler)),
+      ]),
+    );
+  const viemOutputHash = (ids: number[], finish: 'stop' | 'length') =>
+    keccak256(concat([keccak256(tokenIdsToBytes(ids)), keccak256(toHex(finish))]));
+
+  test('equal the viem formulas over 1,000 random jobs (ids, parameters, samplers, finish reasons)', () => {
+    for (let i = 0; i < 1_000; i++) {
+      const ids = Array.from({ length: i % 300 }, () => Math.floor(Math.random() * 2 ** 32));
+      const p: SamplingParams = {
+        maxTokens: 1 + (i % 4096),
+        temperature: Math.random() * 2,
+        topP: Math.random(),
+        seed: i % 3 === 0 ? null : Math.floor(Math.random() * 2 ** 48),
+        stop: i % 5 === 0 ? [] : ['\n', `stop ${i}`, '✓ ünïcode'].slice(0, i % 4),
+      };
+      const sampler = i % 2 === 0 ? CANONICAL_SAMPLER : `engine-${i % 7}`;
+      const finish = i % 2 === 0 ? 'stop' : 'length';
+      expect(computeRequestHash(ids, p, sampler)).toBe(viemRequestHash(ids, p, sampler));
+      expect(hashTokenIds(ids)).toBe(keccak256(tokenIdsToBytes(ids)));
+      expect(computeOutputHash(ids, finish)).toBe(viemOutputHash(ids, finish));
+    }
   });
 });

@@ -3,7 +3,7 @@ import { buildReceiptTree, type Receipt } from '@aipg/core';
 import { type Address, getAddress, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGatewayOptions, createLogger, createStorage, type Storage } from '../src/index.ts';
-import { openDatabase } from '../src/storage/db.ts';
+import { type BatchOp, openDatabase } from '../src/storage/db.ts';
 import type { NewJob } from '../src/storage/jobs.ts';
 import { migrate, migrations, splitStatements } from '../src/storage/migrations.ts';
 import { payerSpend } from '../src/storage/misc.ts';
@@ -88,7 +88,6 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
     gateway,
     jobId: job.id,
     worker,
-    operator: worker,
     expiresAt: new Date(Date.now() + 60_000),
   });
   const receipt: Receipt = {
@@ -209,7 +208,6 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
         gateway: other,
         jobId: job.id,
         worker,
-        operator: worker,
         expiresAt: new Date(),
       });
     const numbers = await Promise.all([assign(), assign(), assign()]);
@@ -227,7 +225,6 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
         gateway: '0x0000000000000000000000000000000000000def',
         jobId: job.id,
         worker,
-        operator: worker,
         expiresAt: new Date(),
       })
       .catch((e: unknown) => e);
@@ -272,7 +269,6 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       gateway,
       jobId: job.id,
       worker,
-      operator: worker,
       expiresAt: new Date(),
     });
     await storage.receiptNumbers.release(gateway, failed);
@@ -280,7 +276,6 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       gateway,
       jobId: job.id,
       worker,
-      operator: worker,
       expiresAt: new Date(Date.now() + 60_000),
     });
     const after = await storeReceipt(4n, p);
@@ -310,7 +305,6 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       gateway,
       jobId: job.id,
       worker,
-      operator: worker,
       expiresAt: new Date(Date.now() - 1_000),
     });
     const after = await storeReceipt(5n, p);
@@ -463,6 +457,19 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(viaLock).toEqual({ unsettled: 0n, reserved: 90n });
   });
 
+  test('reservations batched together decide as if one after another: a refused big one does not block a small one', async () => {
+    const p = getAddress(`0x${randomBytes(20).toString('hex')}`);
+    // The first runs alone; the next three wait for it and run as one statement.
+    const results = await Promise.all(
+      [30n, 80n, 50n, 30n].map((fee) => storage.jobs.insertReserved(newJob(fee, { payer: p }), 100n)),
+    );
+    // 30 fits; 80 would make 110; 50 makes 80 (not blocked by the refused 80); 30 more would make 110.
+    expect(results.map((r) => r.inserted)).toEqual([true, false, true, false]);
+    expect(results[1]).toEqual({ inserted: false, unsettled: 0n, reserved: 30n });
+    expect(results[3]).toEqual({ inserted: false, unsettled: 0n, reserved: 80n });
+    expect(await storage.payerSpend(p)).toEqual({ unsettled: 0n, reserved: 80n });
+  });
+
   test("a payer's totals are what its jobs and receipts add up to after every kind of change", async () => {
     // The balance check reads the payer's row, kept by triggers: compare it with the sums it replaces.
     const p = getAddress(`0x${randomBytes(20).toString('hex')}`);
@@ -561,18 +568,48 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
         storage.db.query<{ id: number }>('INSERT INTO group_commit_test (id) VALUES ($1) RETURNING id', [id]),
       ),
     );
-    expect(outcomes.map((o) => o.status)).toEqual([
+    // Exactly one of the two inserts of 2 fails (on a server pool they race; in a group, the second).
+    const status = outcomes.map((o) => o.status);
+    expect([status[0], status[3], status[4]]).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    expect([status[1], status[2]].sort()).toEqual(['fulfilled', 'rejected']);
+    const ids = outcomes.flatMap((o) => (o.status === 'fulfilled' ? o.value.map((r) => Number(r.id)) : []));
+    expect(ids.sort()).toEqual([1, 2, 3, 4]);
+    const rows = await storage.db.query<{ id: number }>('SELECT id FROM group_commit_test ORDER BY id');
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4]);
+  });
+
+  test('a batch op runs the items waiting together as one statement; a failing item fails alone', async () => {
+    await storage.db.query('CREATE TABLE batch_op_test (id integer PRIMARY KEY)');
+    const sizes: number[] = [];
+    // Inserts every item in one statement; returns each item's id.
+    const insert: BatchOp<number, number> = {
+      name: 'test insert',
+      async run(sql, items) {
+        sizes.push(items.length);
+        const rows = await sql.query<{ id: number }>(
+          'INSERT INTO batch_op_test (id) SELECT unnest($1::int[]) RETURNING id',
+          [items],
+        );
+        return items.map((i) => Number(rows.find((r) => Number(r.id) === i)?.id));
+      },
+    };
+    const first = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => storage.db.batch(insert, i)));
+    expect(first).toEqual([1, 2, 3, 4, 5, 6]);
+    // Issued in the same turn: all six in one statement.
+    expect(sizes).toEqual([6]);
+    // 3 exists: the group's statement fails, every item runs again alone: only 3 fails.
+    sizes.length = 0;
+    const second = await Promise.allSettled([7, 8, 9, 3, 10].map((i) => storage.db.batch(insert, i)));
+    expect(second.map((o) => o.status)).toEqual([
+      'fulfilled',
       'fulfilled',
       'fulfilled',
       'rejected',
       'fulfilled',
-      'fulfilled',
     ]);
-    expect(
-      outcomes.flatMap((o) => (o.status === 'fulfilled' ? o.value.map((r) => Number(r.id)) : [])),
-    ).toEqual([1, 2, 3, 4]);
-    const rows = await storage.db.query<{ id: number }>('SELECT id FROM group_commit_test ORDER BY id');
-    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4]);
+    expect(sizes).toEqual([5, 1, 1, 1, 1, 1]);
+    const rows = await storage.db.query<{ id: number }>('SELECT id FROM batch_op_test ORDER BY id');
+    expect(rows.map((r) => Number(r.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
   test('migrations split on semicolons outside dollar-quoted bodies only', () => {

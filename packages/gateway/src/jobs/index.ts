@@ -439,9 +439,11 @@ export function createJobs({
     error: GatewayError,
     afterFirstToken: boolean,
     startedAt: number,
+    /** The dispatches it took, and the worker of the last (recorded on the job). */
+    last?: { attempts: number; worker?: Address | undefined; operator?: Address | undefined },
   ): Promise<JobOutcome> {
     await storage.jobs
-      .fail(job.id, { code: error.code, message: error.shortMessage, status: error.status })
+      .fail(job.id, { code: error.code, message: error.shortMessage, status: error.status }, last)
       .catch((e: unknown) => {
         logger.error({ msg: 'recording a failed job failed', job_id: job.id, error: e });
       });
@@ -469,6 +471,13 @@ export function createJobs({
         };
     }
     metrics.jobsInFlight.inc(undefined, 1);
+    let dispatched = 0;
+    let lastWorker: WorkerSession | undefined;
+    const last = () => ({
+      attempts: job.attempts + dispatched,
+      worker: lastWorker?.owner,
+      operator: lastWorker?.operator,
+    });
     try {
       const tokenizer = await tokenizerOf(job);
       // A job queued by a gateway older than its own tokenization is tokenized now.
@@ -480,7 +489,6 @@ export function createJobs({
       const busy = new Set<string>();
       const failures: string[] = [];
       let busyRefusals = 0;
-      let dispatched = 0;
       const queueDeadline = Date.now() + options.jobs.queueTimeoutMs;
       for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
         let worker: WorkerSession;
@@ -502,20 +510,20 @@ export function createJobs({
               ),
               false,
               startedAt,
+              last(),
             );
           }
-          return fail(job, e, false, startedAt);
+          return fail(job, e, false, startedAt, last());
         }
         let seq: bigint;
         dispatched += 1;
+        lastWorker = worker;
         try {
-          // A fresh receipt number per dispatch (a retry on another worker signs another number), and
-          // the attempt counted on the job, in one statement.
+          // A fresh receipt number per dispatch (a retry on another worker signs another number).
           seq = await storage.receiptNumbers.assign({
             gateway: chain.gateway,
             jobId: job.id,
             worker: worker.owner,
-            operator: worker.operator,
             expiresAt: new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS),
           });
         } catch (error) {
@@ -556,6 +564,7 @@ export function createJobs({
               ),
               false,
               startedAt,
+              last(),
             );
           (a.code === WORKER_BUSY ? busy : exclude).add(worker.id);
           attempt -= 1;
@@ -584,6 +593,7 @@ export function createJobs({
               ),
               true,
               startedAt,
+              last(),
             );
           }
           failures.push(`${a.code}: ${a.message}`);
@@ -599,6 +609,7 @@ export function createJobs({
           new GatewayError('request_cancelled', 'the client closed the request; nothing was charged'),
           false,
           startedAt,
+          last(),
         );
       }
       return fail(
@@ -609,10 +620,11 @@ export function createJobs({
         ),
         false,
         startedAt,
+        last(),
       );
     } catch (error) {
       // A gateway condition (the registry unreachable, a tokenizer missing) keeps its own code and status.
-      if (error instanceof GatewayError) return fail(job, error, false, startedAt);
+      if (error instanceof GatewayError) return fail(job, error, false, startedAt, last());
       log.error({ msg: 'job crashed', error });
       return fail(
         job,
@@ -621,6 +633,7 @@ export function createJobs({
         }),
         false,
         startedAt,
+        last(),
       );
     } finally {
       metrics.jobsInFlight.inc(undefined, -1);
@@ -678,12 +691,20 @@ export function createJobs({
         ),
         a.firstTokenAt !== null,
         startedAt,
+        { attempts, worker: worker.owner, operator: worker.operator },
       );
     }
-    // Addresses are stored in the gateway's own spelling, whatever case the worker wrote them in (EIP-712
-    // and the leaf encode 20 bytes, so this changes neither the signature nor the leaf): the number's row
-    // is keyed by the gateway's, and the payer's totals and the workers' credits add up per address.
-    const receipt = { ...verdict.receipt, gateway: chain.gateway, payer: job.payer, worker: worker.owner };
+    // The job id and addresses are stored in the gateway's own spelling, whatever case the worker wrote
+    // them in (EIP-712 and the leaf encode bytes, so this changes neither the signature nor the leaf): the
+    // receipt row references the job, the number's row is keyed by the gateway's address, and the
+    // payer's totals and the workers' credits add up per address.
+    const receipt = {
+      ...verdict.receipt,
+      jobId: job.id,
+      gateway: chain.gateway,
+      payer: job.payer,
+      worker: worker.owner,
+    };
     const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
     const totalMs = now - a.dispatchedAt;
     const outputs = a.frame.outputTokenIds.length;
@@ -704,6 +725,7 @@ export function createJobs({
       totalMs,
       tokensPerSecond,
       firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      attempts,
     };
     // One statement: a number settlement gave up (in flight past its time) stores nothing.
     const stored = await storage.commitReceipt(
@@ -722,6 +744,7 @@ export function createJobs({
         new GatewayError('worker_failed', 'the worker answered too late to be paid; nothing was charged'),
         a.firstTokenAt !== null,
         startedAt,
+        { attempts, worker: worker.owner, operator: worker.operator },
       );
     }
     routing.recordSuccess(worker, { ttftMs, tokensPerSecond });

@@ -39,7 +39,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     auditNonces: createAuditNonceStore(db),
     lockPayer,
     /** Takes the number, stores the receipt and completes the job: one statement (false: number given up). */
-    commitReceipt: (...a: Parameters<typeof commitReceipt> extends [Sql, ...infer R] ? R : never) =>
+    commitReceipt: (...a: Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never) =>
       commitReceipt(db, ...a),
     /** A payer's unsettled and reserved fees, in one statement (`sql`: its locked transaction, or the pool). */
     payerSpend: (payer: Address, sql: Sql = db) => payerSpend(sql, payer),

@@ -1,6 +1,6 @@
 import type { ChatMessage, SamplingParams } from '@aipg/core';
 import type { Address, Hex } from 'viem';
-import type { Sql } from './db.ts';
+import type { BatchOp, Database, Sql } from './db.ts';
 import { deadSql } from './instances.ts';
 
 export type JobKind = 'chat' | 'completion';
@@ -98,6 +98,8 @@ export type JobCompletion = {
   totalMs: number;
   tokensPerSecond: number;
   firstTokenAt: Date | null;
+  /** Dispatches the job took in all (recorded with the result; unchanged when omitted). */
+  attempts?: number | undefined;
 };
 
 type JobRow = Record<string, unknown>;
@@ -246,7 +248,102 @@ function insertParams(j: NewJob): unknown[] {
   ];
 }
 
-export function createJobStore(db: Sql) {
+type Reservation = { job: NewJob; spendable: bigint };
+type Reserved = { inserted: boolean; unsettled: bigint; reserved: bigint };
+
+/** One reservation in one statement: the payer's row locked and read, the job inserted if it fits. */
+async function insertReservedOne(sql: Sql, { job, spendable }: Reservation): Promise<Reserved> {
+  const rows = await sql.query<{ unsettled: string; reserved: string; inserted: boolean }>(
+    `WITH p AS (
+       INSERT INTO payers (address) VALUES (lower($5)) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
+       RETURNING unsettled, reserved
+     ), j AS (
+       INSERT INTO jobs (${INSERT_COLUMNS})
+       SELECT ${INSERT_VALUES} FROM p WHERE p.unsettled + p.reserved + $12::numeric <= $19::numeric
+       RETURNING id
+     )
+     SELECT unsettled::text AS unsettled, reserved::text AS reserved, EXISTS (SELECT 1 FROM j) AS inserted FROM p`,
+    [...insertParams(job), spendable.toString()],
+  );
+  const row = rows[0]!;
+  return { inserted: row.inserted, unsettled: BigInt(row.unsettled), reserved: BigInt(row.reserved) };
+}
+
+/**
+ * Reservations of many requests in one statement: every payer's row locked (in address order, so two
+ * processes never wait on each other in a cycle) and read once, each job inserted if what the payer holds
+ * plus the fees of its jobs up to this one in the batch fits what it may spend. A refusal there may be
+ * owed to an earlier job of the same payer that was refused itself, so every refused one is tried again
+ * alone, in order, in the same transaction: exactly the outcome of running them one after another.
+ */
+const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
+  name: 'reserve and insert jobs',
+  async run(sql, items) {
+    if (items.length === 1) return [await insertReservedOne(sql, items[0]!)];
+    const rows = items.map(({ job, spendable }, i) => ({
+      n: i + 1,
+      id: job.id,
+      kind: job.kind,
+      mode: job.mode,
+      api_key_id: job.apiKeyId,
+      payer: job.payer,
+      model_id: job.modelId,
+      model_name: job.modelName,
+      request: job.request,
+      params: job.params,
+      pricing: job.pricing,
+      status: job.status,
+      reserved_fee: job.reservedFee.toString(),
+      idempotency_scope: job.idempotencyScope,
+      idempotency_key: job.idempotencyKey,
+      webhook_url: job.webhookUrl,
+      lease_until: job.leaseUntil,
+      instance_id: job.instanceId,
+      prompt_token_ids: job.promptTokenIds,
+      spendable: spendable.toString(),
+    }));
+    const out = await sql.query<{ n: number; unsettled: string; reserved: string; inserted: boolean }>(
+      `WITH x AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id text, kind text, mode text, api_key_id text,
+           payer text, model_id text, model_name text, request jsonb, params jsonb, pricing jsonb, status text,
+           reserved_fee numeric, idempotency_scope text, idempotency_key text, webhook_url text,
+           lease_until timestamptz, instance_id text, prompt_token_ids jsonb, spendable numeric)
+       ), p AS (
+         INSERT INTO payers (address) SELECT DISTINCT lower(payer) FROM x ORDER BY 1
+         ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
+         RETURNING address, unsettled, reserved
+       ), c AS (
+         SELECT x.*, p.unsettled AS held_unsettled, p.reserved AS held_reserved,
+           sum(x.reserved_fee) OVER (PARTITION BY p.address ORDER BY x.n) AS upto
+         FROM x JOIN p ON p.address = lower(x.payer)
+       ), j AS (
+         INSERT INTO jobs (${INSERT_COLUMNS})
+         SELECT id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
+           reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids,
+           CASE WHEN status = 'running' THEN now() END
+         FROM c WHERE held_unsettled + held_reserved + upto <= spendable ORDER BY n
+         RETURNING id
+       )
+       SELECT c.n, c.held_unsettled::text AS unsettled, (c.held_reserved + c.upto - c.reserved_fee)::text AS reserved,
+         EXISTS (SELECT 1 FROM j WHERE j.id = c.id) AS inserted
+       FROM c ORDER BY c.n`,
+      [JSON.stringify(rows)],
+    );
+    const results: Reserved[] = [];
+    for (const [i, item] of items.entries()) {
+      const row = out.find((r) => Number(r.n) === i + 1);
+      if (!row) throw new Error('a reservation of the batch is missing from its result');
+      results.push(
+        row.inserted
+          ? { inserted: true, unsettled: BigInt(row.unsettled), reserved: BigInt(row.reserved) }
+          : await insertReservedOne(sql, item),
+      );
+    }
+    return results;
+  },
+};
+
+export function createJobStore(db: Database) {
   return {
     /** Inserts a job holding `reservedFee` of its payer's balance (call inside the billing lock). */
     async insert(tx: Sql, j: NewJob): Promise<void> {
@@ -255,28 +352,16 @@ export function createJobStore(db: Sql) {
     /**
      * Inserts `j` holding `j.reservedFee` only if the payer's escrow still covers it: what its unsettled
      * receipts and jobs in flight already hold plus this fee must not exceed `spendable` (what the chain
-     * lets this gateway charge it). One statement: the payer's row is locked (created if new) and read,
-     * and the job inserted under that lock, so concurrent requests of one payer can never together
-     * overspend, on one process or many. Returns whether it was inserted, and what was held before it.
+     * lets this gateway charge it). The payer's row is locked (created if new) and read, and the job
+     * inserted under that lock, in one statement batched with every other reservation at this moment,
+     * so concurrent requests of one payer can never together overspend, on one process or many.
+     * Returns whether it was inserted, and what was held before it.
      */
-    async insertReserved(
+    insertReserved(
       j: NewJob,
       spendable: bigint,
     ): Promise<{ inserted: boolean; unsettled: bigint; reserved: bigint }> {
-      const rows = await db.query<{ unsettled: string; reserved: string; inserted: boolean }>(
-        `WITH p AS (
-           INSERT INTO payers (address) VALUES (lower($5)) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
-           RETURNING unsettled, reserved
-         ), j AS (
-           INSERT INTO jobs (${INSERT_COLUMNS})
-           SELECT ${INSERT_VALUES} FROM p WHERE p.unsettled + p.reserved + $12::numeric <= $19::numeric
-           RETURNING id
-         )
-         SELECT unsettled::text AS unsettled, reserved::text AS reserved, EXISTS (SELECT 1 FROM j) AS inserted FROM p`,
-        [...insertParams(j), spendable.toString()],
-      );
-      const row = rows[0]!;
-      return { inserted: row.inserted, unsettled: BigInt(row.unsettled), reserved: BigInt(row.reserved) };
+      return db.batch(INSERT_RESERVED, { job: j, spendable });
     },
     /** Fees held by this payer's jobs in flight. */
     async reservedFor(payer: Address, sql: Sql = db): Promise<bigint> {
@@ -331,15 +416,23 @@ export function createJobStore(db: Sql) {
         leaseUntil,
       ]);
     },
-    /** Marks the job failed, charges nothing, releases its reservation. */
-    async fail(id: string, error: JobError): Promise<void> {
+    /**
+     * Marks the job failed, charges nothing, releases its reservation. `last`: the dispatches it took
+     * and the worker of the last one (kept otherwise).
+     */
+    async fail(
+      id: string,
+      error: JobError,
+      last?: { attempts: number; worker?: Address | undefined; operator?: Address | undefined },
+    ): Promise<void> {
       await db.query(
         `UPDATE jobs SET status = 'failed', reserved_fee = 0, error = $2::jsonb, completed_at = now(), lease_until = NULL,
-           updated_at = now(),
+           updated_at = now(), attempts = COALESCE($3, attempts), worker = COALESCE($4, worker),
+           operator = COALESCE($5, operator),
            webhook_status = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
            webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
          WHERE id = $1 AND status IN ('queued', 'running')`,
-        [id, JSON.stringify(error)],
+        [id, JSON.stringify(error), last?.attempts ?? null, last?.worker ?? null, last?.operator ?? null],
       );
     },
     /**

@@ -1,5 +1,5 @@
 import type { Address, Hex } from 'viem';
-import type { Sql } from './db.ts';
+import type { BatchOp, Database, Sql } from './db.ts';
 
 /** Receipt numbers are uint64 on chain; the counter refuses to go past that. */
 const MAX_SEQ = 2n ** 64n - 1n;
@@ -17,7 +17,56 @@ export type DispatchStatus = 'inflight' | 'receipted' | 'failed' | 'abandoned';
  * without one (`failed`); settlement marks an `inflight` number whose time ran out `abandoned` when a
  * batch range passes it, and a receipt arriving after that is refused (its number is settled without it).
  */
-export function createReceiptNumberStore(db: Sql) {
+type Dispatch = { gateway: Address; jobId: Hex; worker: Address; expiresAt: Date };
+
+/** Numbers for many dispatches of one gateway, consecutive in the order given: one statement. */
+async function assignRun(sql: Sql, gateway: Address, items: readonly Dispatch[]): Promise<bigint[]> {
+  const rows = await sql.query<{ seq: string }>(
+    `WITH x AS (
+       SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(n integer, job_id text, worker text, expires_at timestamptz)
+     ), c AS (
+       UPDATE receipt_counters SET next_seq = next_seq + (SELECT count(*) FROM x), updated_at = now()
+       WHERE gateway = $1 AND next_seq + (SELECT count(*) FROM x) - 1 <= $3::numeric
+       RETURNING next_seq - (SELECT count(*) FROM x) AS first
+     ), d AS (
+       INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
+       SELECT $1, c.first + x.n - 1, x.job_id, x.worker, 'inflight', x.expires_at FROM x, c
+       RETURNING seq
+     )
+     SELECT seq::text AS seq FROM d`,
+    [
+      gateway,
+      JSON.stringify(
+        items.map((d, i) => ({ n: i + 1, job_id: d.jobId, worker: d.worker, expires_at: d.expiresAt })),
+      ),
+      MAX_SEQ.toString(),
+    ],
+  );
+  if (rows.length !== items.length) {
+    const known = await sql.query('SELECT 1 FROM receipt_counters WHERE gateway = $1', [gateway]);
+    if (known.length === 0) throw new Error(`receipt numbering of gateway ${gateway} was not initialised`);
+    throw new RangeError('receipt numbers exhausted (uint64)');
+  }
+  // Item n (1-based) got `first + n - 1`: ascending numbers are the items in order.
+  return rows.map((r) => BigInt(r.seq)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const ASSIGN: BatchOp<Dispatch, bigint> = {
+  name: 'assign receipt numbers',
+  async run(sql, items) {
+    // One statement per gateway address (a process serves one; tests may use several).
+    const out = new Map<Dispatch, bigint>();
+    const byGateway = new Map<string, Dispatch[]>();
+    for (const d of items) byGateway.set(d.gateway, [...(byGateway.get(d.gateway) ?? []), d]);
+    for (const [gateway, ds] of byGateway) {
+      const seqs = await assignRun(sql, gateway as Address, ds);
+      for (const [i, d] of ds.entries()) out.set(d, seqs[i]!);
+    }
+    return items.map((d) => out.get(d)!);
+  },
+};
+
+export function createReceiptNumberStore(db: Database) {
   return {
     /**
      * Makes sure the counter of `gateway` is at least `floor` (the chain's `nextReceiptSeq`) and above
@@ -45,38 +94,12 @@ export function createReceiptNumberStore(db: Sql) {
       return rows[0] ? BigInt(rows[0].next_seq) : undefined;
     },
     /**
-     * Hands out the next number for one dispatch of `jobId` to `worker` (its `operator` key), recorded
-     * `inflight` until `expiresAt`, and counts the attempt on the job: one statement, so atomic without
-     * a transaction (the counter row stays locked until it ends).
+     * Hands out the next number for one dispatch of `jobId` to `worker`, recorded `inflight` until
+     * `expiresAt`. Batched with every other dispatch at this moment: one statement numbers them all
+     * (the counter row stays locked until it ends), so a number is never handed out twice.
      */
-    async assign(d: {
-      gateway: Address;
-      jobId: Hex;
-      worker: Address;
-      operator: Address;
-      expiresAt: Date;
-    }): Promise<bigint> {
-      const rows = await db.query<{ seq: string }>(
-        `WITH c AS (
-           UPDATE receipt_counters SET next_seq = next_seq + 1, updated_at = now()
-           WHERE gateway = $1 AND next_seq <= $6::numeric RETURNING next_seq - 1 AS seq
-         ), d AS (
-           INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
-           SELECT $1, seq, $2, $3, 'inflight', $4 FROM c RETURNING seq
-         ), j AS (
-           UPDATE jobs SET attempts = attempts + 1, worker = $3, operator = $5, updated_at = now()
-           WHERE id = $2 AND EXISTS (SELECT 1 FROM c) RETURNING id
-         )
-         SELECT seq::text AS seq FROM d`,
-        [d.gateway, d.jobId, d.worker, d.expiresAt, d.operator, MAX_SEQ.toString()],
-      );
-      if (!rows[0]) {
-        const known = await this.next(d.gateway);
-        if (known === undefined)
-          throw new Error(`receipt numbering of gateway ${d.gateway} was not initialised`);
-        throw new RangeError('receipt numbers exhausted (uint64)');
-      }
-      return BigInt(rows[0].seq);
+    assign(d: { gateway: Address; jobId: Hex; worker: Address; expiresAt: Date }): Promise<bigint> {
+      return db.batch(ASSIGN, d);
     },
     /**
      * Takes an `inflight` number for the receipt being stored (call in the receipt's transaction).
