@@ -40,6 +40,7 @@ import { createLlamaEngine, createTokenizer, ensureModel, MODEL_PRESETS } from '
 import { createLlamaCppBackend, createWorkerOptions, startWorker } from '@aipg/worker';
 import { getLlama, type Token } from 'node-llama-cpp';
 import OpenAI from 'openai';
+import pg from 'pg';
 import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startDevnet } from '../packages/cli/src/devnet/start-devnet.ts';
@@ -479,30 +480,45 @@ async function auditGas() {
 }
 
 /** 7. Side by side with Portkey (bench/side-by-side.ts), on a devnet of its own. */
+/**
+ * Section 7 on the embedded default (PGlite), then again with the gateway on the PostgreSQL server of
+ * `DATABASE_URL` when it is set (a fresh schema, dropped after): the issue's two configurations.
+ */
 async function portkey() {
-  const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-portkey-'));
-  const net = await startDevnet({
-    dir,
-    port: 0,
-    rpcPort: 0,
-    model: 'tiny',
-    validators: 0,
-    logLevel: 'silent',
-    settleIntervalMs: 3_600_000,
-    payerDeposit: parseAipg('100000'),
-    gatewayOptions: {
-      'rateLimit.requestsPerMinute': 10_000_000,
-      'rateLimit.burst': 1_000_000,
-      'rateLimit.payerRequestsPerMinute': 10_000_000,
-      'rateLimit.payerBurst': 1_000_000,
-      'settlement.minReceipts': 10_000,
-    },
-  });
-  try {
-    await sideBySide(net, { pct, printTable, quick });
-  } finally {
-    await net.stop();
-    await rm(dir, { recursive: true, force: true });
+  const databases: { name: string; url?: string }[] = [{ name: 'embedded PGlite' }];
+  if (process.env.DATABASE_URL) databases.push({ name: 'PostgreSQL', url: process.env.DATABASE_URL });
+  for (const database of databases) {
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-portkey-'));
+    const schema = `bench_${Date.now().toString(36)}`;
+    const net = await startDevnet({
+      dir,
+      port: 0,
+      rpcPort: 0,
+      model: 'tiny',
+      validators: 0,
+      logLevel: 'silent',
+      settleIntervalMs: 3_600_000,
+      payerDeposit: parseAipg('100000'),
+      gatewayOptions: {
+        'rateLimit.requestsPerMinute': 10_000_000,
+        'rateLimit.burst': 1_000_000,
+        'rateLimit.payerRequestsPerMinute': 10_000_000,
+        'rateLimit.payerBurst': 1_000_000,
+        'settlement.minReceipts': 10_000,
+        ...(database.url ? { databaseUrl: database.url, databaseSchema: schema } : {}),
+      },
+    });
+    try {
+      await sideBySide(net, { pct, printTable, quick, database: database.name });
+    } finally {
+      await net.stop();
+      await rm(dir, { recursive: true, force: true });
+      if (database.url) {
+        const admin = new pg.Client({ connectionString: database.url });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => admin.end());
+      }
+    }
   }
 }
 

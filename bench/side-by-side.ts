@@ -80,7 +80,12 @@ async function load(spec: LoadSpec): Promise<Load> {
 
 export async function sideBySide(
   net: StartDevnetReturnType,
-  { pct, printTable, quick }: { pct: Pct; printTable: Table; quick: boolean },
+  {
+    pct,
+    printTable,
+    quick,
+    database,
+  }: { pct: Pct; printTable: Table; quick: boolean; /** The gateway's database, for the titles. */ database: string },
 ) {
   const children: ChildProcess[] = [];
   try {
@@ -271,13 +276,13 @@ export async function sideBySide(
       }
     }
     printTable(
-      '7. Side by side with Portkey (same fake vLLM-shaped backend, 8 tokens; 2 cores shared by every process)',
+      `7. Side by side with Portkey (same fake vLLM-shaped backend, 8 tokens; 2 cores shared by every process; the grid's gateway on ${database})`,
       rows,
     );
     const c64 = results['c=64']!;
     const c1 = results['c=1']!;
     const st = results['stream c=1']!;
-    printTable('   ratios (grid / Portkey)', [
+    printTable(`   ratios (grid on ${database} / Portkey)`, [
       ['figure', 'grid', 'Portkey', 'grid / Portkey', 'goal'],
       [
         'req/s at c=64',
