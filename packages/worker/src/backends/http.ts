@@ -70,15 +70,37 @@ export async function readBody(response: Response, options: RequestOptions): Pro
   }
 }
 
-/** The body's lines, as they arrive (NDJSON objects, SSE fields). */
-export async function* lines(response: Response, options: RequestOptions): AsyncGenerator<string> {
+/**
+ * The body's lines, as they arrive (NDJSON objects, SSE fields). Left early (the consumer stops), the
+ * body is cancelled; `control.cancel` cancels it from outside, even while a read waits (the lines then
+ * end).
+ */
+export async function* lines(
+  response: Response,
+  options: RequestOptions,
+  control?: { cancel?: () => void },
+): AsyncGenerator<string> {
   if (!response.body)
     throw new BackendError(`${options.what}: empty body`, { code: BackendErrorCode.protocol });
+  const reader = response.body.getReader();
+  let ended = false;
+  if (control) control.cancel = () => void reader.cancel().catch(() => {});
   const decoder = new TextDecoder();
   let buffer = '';
   try {
-    for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (cause) {
+        ended = true;
+        throw streamError(cause, options);
+      }
+      if (chunk.done) {
+        ended = true;
+        break;
+      }
+      buffer += decoder.decode(chunk.value as Uint8Array, { stream: true });
       let newline = buffer.indexOf('\n');
       while (newline >= 0) {
         yield buffer.slice(0, newline).replace(/\r$/, '');
@@ -86,8 +108,8 @@ export async function* lines(response: Response, options: RequestOptions): Async
         newline = buffer.indexOf('\n');
       }
     }
-  } catch (cause) {
-    throw streamError(cause, options);
+  } finally {
+    if (!ended) await reader.cancel().catch(() => {});
   }
   buffer += decoder.decode();
   if (buffer.length > 0) yield buffer;
@@ -107,12 +129,20 @@ export async function* ndjson<T>(response: Response, options: RequestOptions): A
  */
 export async function* sse(response: Response, options: RequestOptions): AsyncGenerator<string> {
   let data: string[] = [];
-  for await (const line of lines(response, options)) {
+  const control: { cancel?: () => void } = {};
+  const body = lines(response, options, control);
+  for (;;) {
+    const next = await body.next();
+    if (next.done) break;
+    const line = next.value;
     if (line === '') {
       if (data.length > 0) {
         const payload = data.join('\n');
         data = [];
-        if (payload === '[DONE]') return;
+        if (payload === '[DONE]') {
+          await finishAfterDone(body, control);
+          return;
+        }
         yield payload;
       }
       continue;
@@ -124,6 +154,28 @@ export async function* sse(response: Response, options: RequestOptions): AsyncGe
     if (field === 'data') data.push(value);
   }
   if (data.length > 0 && data.join('\n') !== '[DONE]') yield data.join('\n');
+}
+
+/** How long the end of a body may take to arrive after `data: [DONE]` before it is cancelled. */
+const AFTER_DONE_MS = 250;
+
+/**
+ * After `[DONE]` the server ends the body at once (OpenAI, vLLM, llama.cpp): read it to its end, so the
+ * response completes normally (a cancellation costs an abort and may lose the keep-alive connection),
+ * but cancel it if it has not ended shortly (a server that holds the stream open).
+ */
+async function finishAfterDone(
+  body: AsyncGenerator<string>,
+  control: { cancel?: () => void },
+): Promise<void> {
+  const timer = setTimeout(() => control.cancel?.(), AFTER_DONE_MS);
+  try {
+    while (!(await body.next()).done) {}
+  } catch {
+    // The answer is complete: a broken tail changes nothing.
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function parseFrame<T>(text: string, options: RequestOptions): T {

@@ -190,6 +190,15 @@ describe('generate', () => {
     }
   });
 
+  test('a server that keeps the stream open after [DONE]: the answer completes all the same', async () => {
+    fake.fault = { kind: 'open-after-done' };
+    const held = await backend.generate(job(engine, user('hi'), greedy(5)));
+    fake.fault = undefined;
+    const closed = await backend.generate(job(engine, user('hi'), greedy(5)));
+    expect(held.outputTokenIds).toEqual(closed.outputTokenIds);
+    expect(held.finishReason).toBe(closed.finishReason);
+  });
+
   test('an HTTP error is BACKEND_HTTP_ERROR with the server message', async () => {
     await expect(backend.generate(job(engine, user('hi'), greedy(100_000)))).rejects.toMatchObject({
       code: 'BACKEND_HTTP_ERROR',
