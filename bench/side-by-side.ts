@@ -306,6 +306,13 @@ export async function sideBySide(
         '≤ 1',
       ],
       [
+        'gateway capacity, req/s per core at c=64 (1000 / CPU ms per request)',
+        (1000 / c64.grid!.cpu.gateway!).toFixed(0),
+        (1000 / c64.portkey!.cpu.portkey!).toFixed(0),
+        (c64.portkey!.cpu.portkey! / c64.grid!.cpu.gateway!).toFixed(2),
+        '≥ 1',
+      ],
+      [
         'gateway CPU ms/req at c=64',
         f(c64.grid!.cpu.gateway!),
         f(c64.portkey!.cpu.portkey!),
