@@ -85,7 +85,13 @@ export async function sideBySide(
     printTable,
     quick,
     database,
-  }: { pct: Pct; printTable: Table; quick: boolean; /** The gateway's database, for the titles. */ database: string },
+  }: {
+    pct: Pct;
+    printTable: Table;
+    quick: boolean;
+    /** The gateway's database, for the titles. */
+    database: string;
+  },
 ) {
   const children: ChildProcess[] = [];
   try {
