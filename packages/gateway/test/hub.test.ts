@@ -1,4 +1,4 @@
-import { keccak256, toBytes } from 'viem';
+import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { StartGatewayReturnType } from '../src/index.ts';
 import {
@@ -399,6 +399,31 @@ describe('jobs across workers', () => {
     const m = await (await fetch(`${gw.url}/metrics`)).text();
     expect(m).toMatch(/aipg_gateway_receipts_rejected_total\{field="fee"\} 1/);
     expect(m).toMatch(/aipg_gateway_receipts_rejected_total\{field="signature"\} 1/);
+  });
+
+  test("a receipt spelling the job id, payer and worker in other cases is stored in the gateway's spelling and counts for the payer", async () => {
+    // EIP-712 encodes bytes, so the case of hex is the worker's to choose: it must not make the receipt
+    // unstorable (the job id references the job) nor hide its fee from the payer's unsettled total.
+    b.opts.script = () => ({
+      tamper: (r) => ({
+        ...r,
+        jobId: `0x${r.jobId.slice(2).toUpperCase()}` as Hex,
+        payer: r.payer.toLowerCase() as Address,
+        worker: r.worker.toLowerCase() as Address,
+      }),
+    });
+    const before = await balance();
+    try {
+      const res = await chat({ grid: { workers: [roles.workerB.address] } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { grid: { fee_wei: string; worker: string } };
+      expect(body.grid.worker).toBe(roles.workerB.address);
+      const fee = BigInt(body.grid.fee_wei);
+      expect(fee).toBeGreaterThan(0n);
+      expect((await balance()).unsettled).toBe(before.unsettled + fee);
+    } finally {
+      b.opts.script = undefined;
+    }
   });
 
   test('every worker failing before the first token: 502 after bounded attempts', async () => {
