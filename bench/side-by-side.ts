@@ -155,6 +155,9 @@ export async function sideBySide(
         weightsHash,
         '--max-concurrency',
         '64',
+        // Like Portkey in production mode and the gateway here: no log line per request.
+        '--log-level',
+        'warn',
       ],
       { AIPG_OPERATOR_KEY: workerKey },
     );
