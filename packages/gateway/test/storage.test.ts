@@ -186,13 +186,12 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     const a = newJob(100n, { payer: other });
     const b = newJob(50n, { payer: other });
     await storage.transaction(async (tx) => {
-      await storage.lockPayer(tx, other);
       await storage.jobs.insert(tx, a);
       await storage.jobs.insert(tx, b);
     });
-    expect(await storage.jobs.reservedFor(other)).toBe(150n);
+    expect((await storage.payerSpend(other)).reserved).toBe(150n);
     await storage.jobs.fail(a.id, { code: 'x', message: 'y', status: 502 });
-    expect(await storage.jobs.reservedFor(other)).toBe(50n);
+    expect((await storage.payerSpend(other)).reserved).toBe(50n);
     const failed = await storage.jobs.get(a.id);
     expect(failed?.status).toBe('failed');
     expect(failed?.error?.code).toBe('x');
@@ -452,9 +451,6 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       true,
     );
     expect(await storage.payerSpend(p)).toEqual({ unsettled: 0n, reserved: 90n });
-    // The same under an explicit lock (lockPayer returns what is held, read under the lock).
-    const viaLock = await storage.transaction(async (tx) => storage.lockPayer(tx, p));
-    expect(viaLock).toEqual({ unsettled: 0n, reserved: 90n });
   });
 
   test('reservations batched together decide as if one after another: a refused big one does not block a small one', async () => {

@@ -7,7 +7,7 @@ import { createInstanceStore } from './instances.ts';
 import { createJobStore } from './jobs.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
-import { createAuditNonceStore, createLeaseStore, lockPayer, payerSpend } from './misc.ts';
+import { createAuditNonceStore, createLeaseStore, payerSpend } from './misc.ts';
 import { createReceiptNumberStore } from './receipt-numbers.ts';
 import { createReceiptStore } from './receipts.ts';
 import { createWorkerStore } from './workers.ts';
@@ -37,7 +37,6 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     workers: createWorkerStore(db),
     leases: createLeaseStore(db),
     auditNonces: createAuditNonceStore(db),
-    lockPayer,
     /** Takes the number, stores the receipt and completes the job: one statement (false: number given up). */
     commitReceipt: (...a: Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never) =>
       commitReceipt(db, ...a),

@@ -363,14 +363,6 @@ export function createJobStore(db: Database) {
     ): Promise<{ inserted: boolean; unsettled: bigint; reserved: bigint }> {
       return db.batch(INSERT_RESERVED, { job: j, spendable });
     },
-    /** Fees held by this payer's jobs in flight. */
-    async reservedFor(payer: Address, sql: Sql = db): Promise<bigint> {
-      const rows = await sql.query<{ s: string }>(
-        `SELECT COALESCE(SUM(reserved_fee), 0)::text AS s FROM jobs WHERE payer = $1 AND status IN ('queued', 'running')`,
-        [payer],
-      );
-      return BigInt(rows[0]?.s ?? '0');
-    },
     async get(id: string, sql: Sql = db): Promise<JobRecord | undefined> {
       const rows = await sql.query(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]);
       return rows[0] ? toRecord(rows[0]) : undefined;

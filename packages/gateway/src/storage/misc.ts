@@ -44,31 +44,14 @@ export type PayerSpend = {
   reserved: bigint;
 };
 
-const spendOf = (row: { unsettled: string; reserved: string } | undefined): PayerSpend => ({
-  unsettled: BigInt(row?.unsettled ?? '0'),
-  reserved: BigInt(row?.reserved ?? '0'),
-});
-
 /**
- * Locks the payer's row until the caller's transaction ends (serialising balance checks per payer) and
- * returns what its escrow carries, read under the lock. One statement: the upsert creates the row or
- * locks it (an update of the conflicting row, like SELECT … FOR UPDATE). The totals are kept by the
- * triggers of migration 7 on every change of a reservation or a receipt's settlement.
+ * What a payer's escrow carries at this gateway, from the totals the triggers of migration 7 keep (no
+ * lock: for display; reservations lock and read the row in `jobs.insertReserved`).
  */
-export async function lockPayer(tx: Sql, payer: Address): Promise<PayerSpend> {
-  const rows = await tx.query<{ unsettled: string; reserved: string }>(
-    `INSERT INTO payers (address) VALUES (lower($1)) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
-     RETURNING unsettled::text AS unsettled, reserved::text AS reserved`,
-    [payer],
-  );
-  return spendOf(rows[0]);
-}
-
-/** What a payer's escrow carries at this gateway (no lock: for display). */
 export async function payerSpend(sql: Sql, payer: Address): Promise<PayerSpend> {
   const rows = await sql.query<{ unsettled: string; reserved: string }>(
     'SELECT unsettled::text AS unsettled, reserved::text AS reserved FROM payers WHERE address = lower($1)',
     [payer],
   );
-  return spendOf(rows[0]);
+  return { unsettled: BigInt(rows[0]?.unsettled ?? '0'), reserved: BigInt(rows[0]?.reserved ?? '0') };
 }
