@@ -283,6 +283,32 @@ describe('jobs across workers', () => {
     }
   });
 
+  test("requests refused for funds give back the slot they booked: a payer without funds cannot take a worker's capacity", async () => {
+    const one = newWorker('A', { models: [{ ...MODEL, maxConcurrency: 1 }] });
+    extra.pop();
+    await one.connect();
+    const old = a;
+    a = one;
+    await old.close();
+    try {
+      const poorKey = await createApiKey(gw, roles.poorPayer.privateKey);
+      const refused = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          chat({ grid: { workers: [roles.workerA.address] } }, { authorization: `Bearer ${poorKey}` }),
+        ),
+      );
+      expect(refused.map((r) => r.status)).toEqual([402, 402, 402, 402, 402]);
+      // The worker's one slot is free again: a funded request runs there now, and twice in a row.
+      for (let i = 0; i < 2; i++) {
+        const res = await chat({ grid: { workers: [roles.workerA.address] } });
+        expect(res.status).toBe(200);
+      }
+      expect(one.jobs.length).toBe(2);
+    } finally {
+      await reconnect('A');
+    }
+  });
+
   test('every answer names its job in a header before the body; GET /v1/jobs/{id} finds sync, streamed and failed jobs', async () => {
     const getJob = async (id: string) =>
       (await (

@@ -466,6 +466,59 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await storage.payerSpend(p)).toEqual({ unsettled: 0n, reserved: 80n });
   });
 
+  test("a reservation numbers its job's first dispatch in the same statement; a refused one takes no number", async () => {
+    const p = getAddress(`0x${randomBytes(20).toString('hex')}`);
+    const expiresAt = new Date(Date.now() + 60_000);
+    const dispatch = { gateway, worker, expiresAt };
+    const before = (await storage.receiptNumbers.next(gateway))!;
+    // Alone, then four at once (one statement): 30 fits, 80 does not, 50 does, 30 does not (100 in all).
+    const alone = await storage.jobs.insertReserved(newJob(10n, { payer: p }), 100n, dispatch);
+    const jobs = [30n, 80n, 50n, 30n].map((fee) => newJob(fee, { payer: p }));
+    const batched = await Promise.all(jobs.map((j) => storage.jobs.insertReserved(j, 100n, dispatch)));
+    expect(alone).toMatchObject({ inserted: true, seq: before });
+    expect(batched.map((r) => r.inserted)).toEqual([true, false, true, false]);
+    // 10 + 30 held; 80 would pass 100; 50 fits (90); 30 more would not. Numbers only for what was inserted,
+    // consecutive in the batch's order.
+    expect(batched.filter((r) => !r.inserted).every((r) => r.seq === undefined)).toBe(true);
+    const seq = batched[0]!.seq!;
+    expect(seq).toBe(before + 1n);
+    expect(batched[2]!.seq).toBe(before + 2n);
+    expect(await storage.receiptNumbers.next(gateway)).toBe(before + 3n);
+    expect(await storage.receiptNumbers.status(gateway, seq)).toBe('inflight');
+    const [row] = await storage.db.query<{ job_id: string; worker: string }>(
+      'SELECT job_id, worker FROM dispatches WHERE gateway = $1 AND seq = $2',
+      [gateway, seq.toString()],
+    );
+    expect(row).toEqual({ job_id: jobs[0]!.id, worker });
+    // Without a dispatch asked, no number is taken.
+    const plain = await storage.jobs.insertReserved(newJob(1n, { payer: p }), 100n);
+    expect(plain).toMatchObject({ inserted: true, seq: undefined });
+    expect(await storage.receiptNumbers.next(gateway)).toBe(before + 3n);
+  });
+
+  test('reservations batched together with first dispatches get distinct consecutive numbers, in order', async () => {
+    const expiresAt = new Date(Date.now() + 60_000);
+    const payers = Array.from({ length: 6 }, () => getAddress(`0x${randomBytes(20).toString('hex')}`));
+    const before = (await storage.receiptNumbers.next(gateway))!;
+    // One more for another gateway address in the same batch: it gets no number here (taken later).
+    const other = getAddress(`0x${randomBytes(20).toString('hex')}`);
+    const results = await Promise.all([
+      ...payers.map((p) =>
+        storage.jobs.insertReserved(newJob(5n, { payer: p }), 100n, { gateway, worker, expiresAt }),
+      ),
+      storage.jobs.insertReserved(newJob(5n, { payer: payers[0]! }), 100n, {
+        gateway: other,
+        worker,
+        expiresAt,
+      }),
+    ]);
+    const seqs = results.slice(0, 6).map((r) => r.seq);
+    // The first ran alone; the other five as one statement: all distinct, consecutive from `before`.
+    expect(seqs).toEqual(Array.from({ length: 6 }, (_, i) => before + BigInt(i)));
+    expect(results[6]).toMatchObject({ inserted: true, seq: undefined });
+    expect(await storage.receiptNumbers.next(gateway)).toBe(before + 6n);
+  });
+
   test("a payer's totals are what its jobs and receipts add up to after every kind of change", async () => {
     // The balance check reads the payer's row, kept by triggers: compare it with the sums it replaces.
     const p = getAddress(`0x${randomBytes(20).toString('hex')}`);

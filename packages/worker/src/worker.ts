@@ -279,6 +279,7 @@ export async function startWorker(
         await runner.idle();
       }
       await hub.close();
+      seqGuard.close();
       await closeBackends(provided, log);
       await metricsServer?.close();
       log.info({ jobs: runner.stats() }, 'worker stopped');

@@ -202,7 +202,14 @@ export function createApi({
       idempotency: idem,
     });
     setJobId(c, job.id);
-    if (idem) await storage.idempotency.setJob(idem.scope, idem.key, job.id);
+    if (idem) {
+      try {
+        await storage.idempotency.setJob(idem.scope, idem.key, job.id);
+      } catch (error) {
+        jobs.discard(job);
+        throw error;
+      }
+    }
     if (!stream) {
       // A client that goes away does not stop the job: it completes, is charged, and stays retrievable
       // (GET /v1/jobs/:id, or the same Idempotency-Key).

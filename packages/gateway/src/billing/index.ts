@@ -5,6 +5,7 @@ import { chainFailure, type PayerFunds } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, NewJob, Storage } from '../storage/index.ts';
+import type { FirstDispatch } from '../storage/jobs.ts';
 import {
   apiKeyMessage,
   deriveApiKey,
@@ -151,12 +152,22 @@ export function createBilling({
   /**
    * Reserves `job.reservedFee` against `f` and inserts the job, under the payer's row lock (one
    * statement). Returns true (nothing done) when the funds fall short and `final` is false: the caller
-   * reads the chain again; with `final`, a shortfall is 402.
+   * reads the chain again; with `final`, a shortfall is 402. Inserted: `{ seq }`, the first dispatch's
+   * receipt number when one was asked and given.
    */
-  async function reserveWith(job: NewJob, f: PayerFunds, final: boolean): Promise<boolean> {
-    const { inserted, unsettled, reserved } = await storage.jobs.insertReserved(job, spendable(f));
-    if (inserted) return false;
-    if (!final) return true;
+  async function reserveWith(
+    job: NewJob,
+    f: PayerFunds,
+    final: boolean,
+    dispatch: FirstDispatch | undefined,
+  ): Promise<{ seq: bigint | undefined } | undefined> {
+    const { inserted, unsettled, reserved, seq } = await storage.jobs.insertReserved(
+      job,
+      spendable(f),
+      dispatch,
+    );
+    if (inserted) return { seq };
+    if (!final) return undefined;
     const available = spendable(f) - unsettled - reserved;
     throw new GatewayError(
       'insufficient_balance',
@@ -206,14 +217,15 @@ export function createBilling({
 
     /**
      * Inserts `job` holding `job.reservedFee` if the payer can afford it, atomically with the check
-     * (a per-payer row lock): concurrent requests can never together overspend. 402 otherwise.
+     * (a per-payer row lock): concurrent requests can never together overspend. 402 otherwise. With
+     * `dispatch`, the same statement numbers the job's first dispatch: returns that receipt number.
      */
-    async reserve(job: NewJob): Promise<void> {
+    async reserve(job: NewJob, dispatch?: FirstDispatch): Promise<bigint | undefined> {
       // Cached funds first; before refusing, the chain is read again (a deposit a moment ago counts).
       let f = await funds(job.payer);
       for (let attempt = 0; ; attempt++) {
-        const short = await reserveWith(job, f, attempt > 0);
-        if (!short) return;
+        const done = await reserveWith(job, f, attempt > 0, dispatch);
+        if (done) return done.seq;
         f = await funds(job.payer, true);
       }
     },

@@ -78,6 +78,9 @@ export type Jobs = ReturnType<typeof createJobs>;
  * just before the timeout and still be verified and stored); settlement waits for it until then.
  */
 const DISPATCH_GRACE_MS = 60_000;
+const NONE: ReadonlySet<string> = new Set();
+/** The output length routing plans for (its speed estimates), whatever the job's cap. */
+const expectedTokens = (maxTokens: number) => Math.min(maxTokens, 256);
 /** A process is alive this long after its last beat; it beats every `BEAT_TICKS` × 500 ms. */
 const INSTANCE_TTL_MS = 15_000;
 const BEAT_TICKS = 8;
@@ -125,6 +128,10 @@ export function createJobs({
   const asyncConcurrency = 64;
 
   const leaseMs = () => options.jobs.jobTimeoutMs + options.jobs.queueTimeoutMs + 30_000;
+  /** Until when a receipt number handed out now may still come back with a receipt. */
+  const dispatchExpiry = () => new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS);
+  /** The worker, slot and first receipt number `prepare` booked, by job id, until `execute` takes them. */
+  const booked = new Map<string, { worker: WorkerSession; slot: SlotReservation; seq: bigint | undefined }>();
 
   function track<T>(p: Promise<T>): Promise<T> {
     running.add(p);
@@ -289,8 +296,42 @@ export function createJobs({
       idempotencyKey: opts.idempotency?.key ?? null,
       webhookUrl: opts.webhookUrl ?? null,
     };
-    await billing.reserve(newJob);
+    // A job that runs now books a free slot before it is written, so the reservation's own statement
+    // numbers its first dispatch (one statement and one commit fewer per request). None free: the job
+    // waits for one in execute, as a retry does.
+    let first: { worker: WorkerSession; slot: SlotReservation } | undefined;
+    if (opts.mode !== 'async') {
+      const w = routing.pick(eligible, model.id, {
+        exclude: NONE,
+        expectedTokens: expectedTokens(maxTokens),
+      });
+      const slot = w ? hub.reserve(w, model.id) : undefined;
+      if (w && slot) first = { worker: w, slot };
+    }
+    let seq: bigint | undefined;
+    try {
+      seq = await billing.reserve(
+        newJob,
+        first && { gateway: chain.gateway, worker: first.worker.owner, expiresAt: dispatchExpiry() },
+      );
+    } catch (error) {
+      first?.slot.release();
+      throw error;
+    }
+    if (first) booked.set(id, { ...first, seq });
     return insertedJob(newJob);
+  }
+
+  /**
+   * Gives back what `prepare` booked for a job that will not be executed after all (the request failed
+   * between the two): the worker's slot, and the receipt number, which stays used with no leaf.
+   */
+  function discard(job: JobRecord): void {
+    const b = booked.get(job.id);
+    if (!b) return;
+    booked.delete(job.id);
+    b.slot.release();
+    if (b.seq !== undefined) void storage.receiptNumbers.release(chain.gateway, b.seq).catch(() => {});
   }
 
   /**
@@ -306,11 +347,13 @@ export function createJobs({
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<{ worker: WorkerSession; slot: SlotReservation }> {
-    const expectedTokens = Math.min(job.params.maxTokens, 256);
     for (;;) {
       const eligible = routing.eligible(hub.workers(), job.modelId, job.request.pin);
       const skip = busy.size === 0 ? exclude : new Set([...exclude, ...busy]);
-      const w = routing.pick(eligible, job.modelId, { exclude: skip, expectedTokens });
+      const w = routing.pick(eligible, job.modelId, {
+        exclude: skip,
+        expectedTokens: expectedTokens(job.params.maxTokens),
+      });
       // No await between the pick and the booking.
       const slot = w ? hub.reserve(w, job.modelId) : undefined;
       if (w && slot) return { worker: w, slot };
@@ -458,6 +501,29 @@ export function createJobs({
   }
 
   async function executeInner(job: JobRecord, hooks: RunHooks): Promise<JobOutcome> {
+    // What prepare booked is this run's first dispatch; whatever is left of it at the end is given back.
+    let pre = booked.get(job.id);
+    booked.delete(job.id);
+    try {
+      return await executeBooked(job, hooks, () => {
+        const p = pre;
+        pre = undefined;
+        return p;
+      });
+    } finally {
+      if (pre) {
+        pre.slot.release();
+        if (pre.seq !== undefined)
+          await storage.receiptNumbers.release(chain.gateway, pre.seq).catch(() => {});
+      }
+    }
+  }
+
+  async function executeBooked(
+    job: JobRecord,
+    hooks: RunHooks,
+    takeBooked: () => { worker: WorkerSession; slot: SlotReservation; seq: bigint | undefined } | undefined,
+  ): Promise<JobOutcome> {
     const log = logger.child({ job_id: job.id, model: job.modelName, payer: job.payer });
     const startedAt = Date.now();
     if (job.status === 'queued') {
@@ -493,8 +559,9 @@ export function createJobs({
       for (let attempt = 1; attempt <= options.jobs.maxAttempts; attempt++) {
         let worker: WorkerSession;
         let slot: SlotReservation;
+        const pre = takeBooked();
         try {
-          ({ worker, slot } = await acquireWorker(job, exclude, busy, queueDeadline, hooks.signal));
+          ({ worker, slot } = pre ?? (await acquireWorker(job, exclude, busy, queueDeadline, hooks.signal)));
         } catch (error) {
           if (hooks.signal?.aborted) break;
           const e =
@@ -520,12 +587,14 @@ export function createJobs({
         lastWorker = worker;
         try {
           // A fresh receipt number per dispatch (a retry on another worker signs another number).
-          seq = await storage.receiptNumbers.assign({
-            gateway: chain.gateway,
-            jobId: job.id,
-            worker: worker.owner,
-            expiresAt: new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS),
-          });
+          seq =
+            pre?.seq ??
+            (await storage.receiptNumbers.assign({
+              gateway: chain.gateway,
+              jobId: job.id,
+              worker: worker.owner,
+              expiresAt: dispatchExpiry(),
+            }));
         } catch (error) {
           slot.release();
           throw error;
@@ -856,6 +925,7 @@ export function createJobs({
   return {
     instanceId,
     prepare,
+    discard,
     execute,
     /**
      * Readies receipt numbering, recovers jobs left by a previous process and starts the async queue and

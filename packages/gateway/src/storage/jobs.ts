@@ -2,6 +2,7 @@ import type { ChatMessage, SamplingParams } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import type { BatchOp, Database, Sql } from './db.ts';
 import { deadSql } from './instances.ts';
+import { MAX_RECEIPT_SEQ } from './receipt-numbers.ts';
 
 export type JobKind = 'chat' | 'completion';
 export type JobMode = 'sync' | 'stream' | 'async';
@@ -248,12 +249,32 @@ function insertParams(j: NewJob): unknown[] {
   ];
 }
 
-type Reservation = { job: NewJob; spendable: bigint };
-type Reserved = { inserted: boolean; unsettled: bigint; reserved: bigint };
+/**
+ * The job's first dispatch, numbered in the reservation's own statement (one statement and one commit
+ * fewer per request): the worker was chosen, and its slot booked, before the job was written.
+ */
+export type FirstDispatch = { gateway: Address; worker: Address; expiresAt: Date };
+type Reservation = { job: NewJob; spendable: bigint; dispatch: FirstDispatch | undefined };
+type Reserved = {
+  inserted: boolean;
+  unsettled: bigint;
+  reserved: bigint;
+  /** The receipt number of the first dispatch (undefined when none was asked, or the counter could not give one). */
+  seq: bigint | undefined;
+};
 
-/** One reservation in one statement: the payer's row locked and read, the job inserted if it fits. */
-async function insertReservedOne(sql: Sql, { job, spendable }: Reservation): Promise<Reserved> {
-  const rows = await sql.query<{ unsettled: string; reserved: string; inserted: boolean }>(
+/**
+ * One reservation in one statement: the payer's row locked and read, the job inserted if it fits and,
+ * if it was inserted and a first dispatch is asked, the next receipt number taken and its dispatch
+ * recorded `inflight` (as `receiptNumbers.assign` does).
+ */
+async function insertReservedOne(sql: Sql, { job, spendable, dispatch }: Reservation): Promise<Reserved> {
+  const rows = await sql.query<{
+    unsettled: string;
+    reserved: string;
+    inserted: boolean;
+    seq: string | null;
+  }>(
     `WITH p AS (
        INSERT INTO payers (address) VALUES (lower($5)) ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
        RETURNING unsettled, reserved
@@ -261,12 +282,33 @@ async function insertReservedOne(sql: Sql, { job, spendable }: Reservation): Pro
        INSERT INTO jobs (${INSERT_COLUMNS})
        SELECT ${INSERT_VALUES} FROM p WHERE p.unsettled + p.reserved + $12::numeric <= $19::numeric
        RETURNING id
+     ), c AS (
+       UPDATE receipt_counters SET next_seq = next_seq + 1, updated_at = now()
+       WHERE gateway = $20::text AND next_seq <= $23::numeric AND EXISTS (SELECT 1 FROM j)
+       RETURNING next_seq - 1 AS seq
+     ), d AS (
+       INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
+       SELECT $20::text, seq, $1, $21::text, 'inflight', $22::timestamptz FROM c RETURNING seq
      )
-     SELECT unsettled::text AS unsettled, reserved::text AS reserved, EXISTS (SELECT 1 FROM j) AS inserted FROM p`,
-    [...insertParams(job), spendable.toString()],
+     SELECT unsettled::text AS unsettled, reserved::text AS reserved, EXISTS (SELECT 1 FROM j) AS inserted,
+       (SELECT seq::text FROM d) AS seq
+     FROM p`,
+    [
+      ...insertParams(job),
+      spendable.toString(),
+      dispatch?.gateway ?? null,
+      dispatch?.worker ?? null,
+      dispatch?.expiresAt ?? null,
+      MAX_RECEIPT_SEQ.toString(),
+    ],
   );
   const row = rows[0]!;
-  return { inserted: row.inserted, unsettled: BigInt(row.unsettled), reserved: BigInt(row.reserved) };
+  return {
+    inserted: row.inserted,
+    unsettled: BigInt(row.unsettled),
+    reserved: BigInt(row.reserved),
+    seq: row.seq === null ? undefined : BigInt(row.seq),
+  };
 }
 
 /**
@@ -275,12 +317,15 @@ async function insertReservedOne(sql: Sql, { job, spendable }: Reservation): Pro
  * plus the fees of its jobs up to this one in the batch fits what it may spend. A refusal there may be
  * owed to an earlier job of the same payer that was refused itself, so every refused one is tried again
  * alone, in order, in the same transaction: exactly the outcome of running them one after another.
+ * The inserted jobs that ask for a first dispatch get consecutive receipt numbers, in the items' order
+ * (those of one gateway address: a process has one; any other's number later, by `receiptNumbers.assign`).
  */
 const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
   name: 'reserve and insert jobs',
   async run(sql, items) {
     if (items.length === 1) return [await insertReservedOne(sql, items[0]!)];
-    const rows = items.map(({ job, spendable }, i) => ({
+    const gateway = items.find((i) => i.dispatch)?.dispatch?.gateway ?? null;
+    const rows = items.map(({ job, spendable, dispatch }, i) => ({
       n: i + 1,
       id: job.id,
       kind: job.kind,
@@ -301,13 +346,22 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
       instance_id: job.instanceId,
       prompt_token_ids: job.promptTokenIds,
       spendable: spendable.toString(),
+      d_worker: dispatch && dispatch.gateway === gateway ? dispatch.worker : null,
+      d_expires_at: dispatch && dispatch.gateway === gateway ? dispatch.expiresAt : null,
     }));
-    const out = await sql.query<{ n: number; unsettled: string; reserved: string; inserted: boolean }>(
+    const out = await sql.query<{
+      n: number;
+      unsettled: string;
+      reserved: string;
+      inserted: boolean;
+      seq: string | null;
+    }>(
       `WITH x AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id text, kind text, mode text, api_key_id text,
            payer text, model_id text, model_name text, request jsonb, params jsonb, pricing jsonb, status text,
            reserved_fee numeric, idempotency_scope text, idempotency_key text, webhook_url text,
-           lease_until timestamptz, instance_id text, prompt_token_ids jsonb, spendable numeric)
+           lease_until timestamptz, instance_id text, prompt_token_ids jsonb, spendable numeric,
+           d_worker text, d_expires_at timestamptz)
        ), p AS (
          INSERT INTO payers (address) SELECT DISTINCT lower(payer) FROM x ORDER BY 1
          ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address
@@ -323,11 +377,24 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
            CASE WHEN status = 'running' THEN now() END
          FROM c WHERE held_unsettled + held_reserved + upto <= spendable ORDER BY n
          RETURNING id
+       ), dx AS (
+         SELECT c.n, c.id, c.d_worker, c.d_expires_at, row_number() OVER (ORDER BY c.n) AS k
+         FROM c JOIN j ON j.id = c.id WHERE c.d_worker IS NOT NULL
+       ), cnt AS (
+         UPDATE receipt_counters SET next_seq = next_seq + (SELECT count(*) FROM dx), updated_at = now()
+         WHERE gateway = $2::text AND EXISTS (SELECT 1 FROM dx)
+           AND next_seq + (SELECT count(*) FROM dx) - 1 <= $3::numeric
+         RETURNING next_seq - (SELECT count(*) FROM dx) AS first
+       ), d AS (
+         INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
+         SELECT $2::text, cnt.first + dx.k - 1, dx.id, dx.d_worker, 'inflight', dx.d_expires_at FROM dx, cnt
+         RETURNING seq, job_id
        )
        SELECT c.n, c.held_unsettled::text AS unsettled, (c.held_reserved + c.upto - c.reserved_fee)::text AS reserved,
-         EXISTS (SELECT 1 FROM j WHERE j.id = c.id) AS inserted
+         EXISTS (SELECT 1 FROM j WHERE j.id = c.id) AS inserted,
+         (SELECT d.seq::text FROM d WHERE d.job_id = c.id) AS seq
        FROM c ORDER BY c.n`,
-      [JSON.stringify(rows)],
+      [JSON.stringify(rows), gateway, MAX_RECEIPT_SEQ.toString()],
     );
     const results: Reserved[] = [];
     for (const [i, item] of items.entries()) {
@@ -335,7 +402,12 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
       if (!row) throw new Error('a reservation of the batch is missing from its result');
       results.push(
         row.inserted
-          ? { inserted: true, unsettled: BigInt(row.unsettled), reserved: BigInt(row.reserved) }
+          ? {
+              inserted: true,
+              unsettled: BigInt(row.unsettled),
+              reserved: BigInt(row.reserved),
+              seq: row.seq === null ? undefined : BigInt(row.seq),
+            }
           : await insertReservedOne(sql, item),
       );
     }
@@ -355,13 +427,11 @@ export function createJobStore(db: Database) {
      * lets this gateway charge it). The payer's row is locked (created if new) and read, and the job
      * inserted under that lock, in one statement batched with every other reservation at this moment,
      * so concurrent requests of one payer can never together overspend, on one process or many.
-     * Returns whether it was inserted, and what was held before it.
+     * With `dispatch`, an inserted job's first dispatch gets its receipt number in the same statement.
+     * Returns whether it was inserted, what was held before it, and that number.
      */
-    insertReserved(
-      j: NewJob,
-      spendable: bigint,
-    ): Promise<{ inserted: boolean; unsettled: bigint; reserved: bigint }> {
-      return db.batch(INSERT_RESERVED, { job: j, spendable });
+    insertReserved(j: NewJob, spendable: bigint, dispatch?: FirstDispatch): Promise<Reserved> {
+      return db.batch(INSERT_RESERVED, { job: j, spendable, dispatch });
     },
     async get(id: string, sql: Sql = db): Promise<JobRecord | undefined> {
       const rows = await sql.query(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]);

@@ -2,7 +2,7 @@ import type { Address, Hex } from 'viem';
 import type { BatchOp, Database, Sql } from './db.ts';
 
 /** Receipt numbers are uint64 on chain; the counter refuses to go past that. */
-const MAX_SEQ = 2n ** 64n - 1n;
+export const MAX_RECEIPT_SEQ = 2n ** 64n - 1n;
 
 export type DispatchStatus = 'inflight' | 'receipted' | 'failed' | 'abandoned';
 
@@ -42,7 +42,7 @@ function assignOne(sql: Sql, d: Dispatch): Promise<{ seq: string }[]> {
        SELECT $1, seq, $2, $3, 'inflight', $4 FROM c RETURNING seq
      )
      SELECT seq::text AS seq FROM d`,
-    [d.gateway, d.jobId, d.worker, d.expiresAt, MAX_SEQ.toString()],
+    [d.gateway, d.jobId, d.worker, d.expiresAt, MAX_RECEIPT_SEQ.toString()],
   );
 }
 
@@ -65,7 +65,7 @@ function assignMany(sql: Sql, gateway: Address, items: readonly Dispatch[]): Pro
       JSON.stringify(
         items.map((d, i) => ({ n: i + 1, job_id: d.jobId, worker: d.worker, expires_at: d.expiresAt })),
       ),
-      MAX_SEQ.toString(),
+      MAX_RECEIPT_SEQ.toString(),
     ],
   );
 }

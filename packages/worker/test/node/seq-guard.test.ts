@@ -37,8 +37,8 @@ describe('receipt number guard', () => {
     dirs.push(dir);
     const first = await createReceiptSeqGuard({ dataDir: dir });
     expect(first.accept(gatewayA, 8n)).toBe(true);
-    await first.signed(gatewayA, 8n);
-    await first.signed(gatewayA, 6n); // lower: nothing to write
+    first.signed(gatewayA, 8n);
+    first.signed(gatewayA, 6n); // lower: nothing to write
     expect(JSON.parse(await readFile(join(dir, SEQ_STATE_FILE), 'utf8'))).toEqual({
       [gatewayA.toLowerCase()]: '8',
     });
@@ -49,6 +49,28 @@ describe('receipt number guard', () => {
     expect(restarted.accept(gatewayA, 2n)).toBe(false);
     expect(restarted.accept(gatewayA, 9n)).toBe(true);
     expect(restarted.accept(gatewayB, 1n)).toBe(true);
+  });
+
+  it('rewrites its file in place: a longer file from before reads back as exactly the new state', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-worker-seq-'));
+    dirs.push(dir);
+    const { writeFile } = await import('node:fs/promises');
+    // A state with a long number and a second gateway, as an earlier run may have left it.
+    const long = { [gatewayA.toLowerCase()]: '5', [gatewayB.toLowerCase()]: '123456789012345' };
+    await writeFile(join(dir, SEQ_STATE_FILE), `${JSON.stringify(long, null, 8)}\n`);
+    const guard = await createReceiptSeqGuard({ dataDir: dir });
+    expect(guard.accept(gatewayA, 6n)).toBe(true);
+    guard.signed(gatewayA, 6n);
+    guard.signed(gatewayA, 7n);
+    expect(JSON.parse(await readFile(join(dir, SEQ_STATE_FILE), 'utf8'))).toEqual({
+      [gatewayA.toLowerCase()]: '7',
+      [gatewayB.toLowerCase()]: '123456789012345',
+    });
+    guard.close();
+    const restarted = await createReceiptSeqGuard({ dataDir: dir });
+    expect(restarted.accept(gatewayA, 7n)).toBe(false);
+    expect(restarted.accept(gatewayB, 123456789012345n)).toBe(false);
+    expect(restarted.accept(gatewayB, 123456789012346n)).toBe(true);
   });
 
   it('refuses to start on a corrupt state file rather than forget what it signed', async () => {
