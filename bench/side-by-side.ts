@@ -213,8 +213,9 @@ export async function sideBySide(
       { name: 'c=64', concurrency: 64, count: quick ? 400 : 3_000, stream: false },
       { name: 'stream c=1', concurrency: 1, count: quick ? 50 : 300, stream: true },
     ];
-    // warm every path (connections, JIT, caches)
-    for (const t of Object.values(targets)) await load({ ...t, count: 50, concurrency: 4 });
+    // Warm every path alike (connections, caches, and the JIT: a few hundred requests leave the first
+    // runs measuring V8's optimisation of each process, not its steady state).
+    for (const t of Object.values(targets)) await load({ ...t, count: quick ? 200 : 2_000, concurrency: 8 });
 
     const results: Record<
       string,

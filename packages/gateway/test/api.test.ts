@@ -220,6 +220,24 @@ describe('validation and error shapes', () => {
       body: big,
     });
     await expectError(res, 413, 'body_too_large');
+    // Sent in chunks, without a length: counted as it is read. A small chunked body is read as usual.
+    const chunked = (text: string) =>
+      fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: new ReadableStream({
+          start(c) {
+            for (let i = 0; i < text.length; i += 65_536)
+              c.enqueue(new TextEncoder().encode(text.slice(i, i + 65_536)));
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    await expectError(await chunked(big), 413, 'body_too_large');
+    const ok = await chunked(chatBody());
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { object: string }).object).toBe('chat.completion');
   });
 
   test('402 when the payer cannot cover the maximum fee, before any work', async () => {

@@ -87,18 +87,21 @@ export function createApi({
     });
   });
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: options.http.bodyLimitBytes,
-      onError: () => {
-        throw new GatewayError(
-          'body_too_large',
-          `the request body exceeds ${options.http.bodyLimitBytes} bytes`,
-        );
-      },
-    }),
-  );
+  const tooLarge = (): never => {
+    throw new GatewayError('body_too_large', `the request body exceeds ${options.http.bodyLimitBytes} bytes`);
+  };
+  // A body sent in chunks (no length) is counted while it is read.
+  const limitChunked = bodyLimit({ maxSize: options.http.bodyLimitBytes, onError: tooLarge });
+  app.use('*', async function bodySize(c, next) {
+    // Node's parser reads exactly Content-Length bytes, so the header decides; asking for the web
+    // Request's body instead would build a ReadableStream for every request.
+    const length = c.req.header('content-length');
+    if (c.req.header('transfer-encoding') === undefined) {
+      if (length !== undefined) return Number(length) > options.http.bodyLimitBytes ? tooLarge() : next();
+      if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    }
+    return limitChunked(c, next);
+  });
 
   const auth: MiddlewareHandler<Env> = async function auth(c, next) {
     const header = c.req.header('authorization');
