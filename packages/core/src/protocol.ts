@@ -25,6 +25,7 @@
  */
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
+import { IMAGE_FORMATS } from './image.ts';
 import { type Receipt, SAMPLER_NAME } from './receipt.ts';
 
 /**
@@ -138,8 +139,41 @@ export const advertisedModelSchema = z.object({
    * only where the canonical sampler ran them.
    */
   sampler: z.string().regex(SAMPLER_NAME, 'expected a sampler name (a-z, 0-9, ".", "_", "-")'),
+  /**
+   * Image models only: what the worker's pipeline accepts. For an image model `sampler` names the
+   * pipeline (signed into the receipt's `requestHash` like a text sampler).
+   */
+  image: z
+    .object({
+      sizes: z
+        .array(z.tuple([z.number().int().min(8).max(8192), z.number().int().min(8).max(8192)]))
+        .min(1)
+        .max(32),
+      minSteps: z.number().int().min(1).max(1000),
+      maxSteps: z.number().int().min(1).max(1000),
+      maxN: z.number().int().min(1).max(10),
+      schedulers: z.array(z.string().regex(SAMPLER_NAME)).min(1).max(16),
+      /** Whether its receipts commit to per-step latents (a validator can re-run one step). */
+      trajectory: z.boolean(),
+    })
+    .optional(),
 });
 export type AdvertisedModel = z.infer<typeof advertisedModelSchema>;
+export type ImageCapabilities = NonNullable<AdvertisedModel['image']>;
+
+/** Largest prompt (and negative prompt) of an image job, in token ids (UTF-8 bytes: `imagePromptTokenIds`). */
+export const MAX_IMAGE_PROMPT_TOKENS = 4_096;
+
+export const imageParamsSchema = z.object({
+  width: z.number().int().min(8).max(8192),
+  height: z.number().int().min(8).max(8192),
+  steps: z.number().int().min(1).max(1000),
+  guidance: z.number().min(0).max(50),
+  seed: z.number().int().min(0).max(0xffffffff),
+  n: z.number().int().min(1).max(10),
+  scheduler: z.string().regex(SAMPLER_NAME),
+  format: z.enum(IMAGE_FORMATS),
+});
 
 // ── gateway → worker ────────────────────────────────────────────────────────────────────────
 export const challengeMessage = z.object({
@@ -185,6 +219,29 @@ export const jobMessage = z.object({
    */
   seq: uint64String,
 });
+/**
+ * An image job: the prompt and negative prompt as token ids (`imagePromptTokenIds`: the UTF-8 bytes;
+ * a pipeline's text encoder reads them, a server-side backend decodes them back to text), every
+ * parameter, the price, and the receipt number. Answered by `progress` frames and one `image-result`.
+ */
+export const imageJobMessage = z.object({
+  type: z.literal('image-job'),
+  jobId: hex32,
+  modelId: hex32,
+  payer: address,
+  promptTokenIds: z.array(z.number().int().min(0).max(255)).min(1).max(MAX_IMAGE_PROMPT_TOKENS),
+  negativeTokenIds: z.array(z.number().int().min(0).max(255)).max(MAX_IMAGE_PROMPT_TOKENS),
+  params: imageParamsSchema,
+  pricing: z.object({
+    perMegapixelStep: uintString,
+    confidentialPremiumBps: z.number().int().min(0).max(10_000),
+  }),
+  confidential: z.boolean(),
+  /** Previews to send while it runs (OpenAI's `partial_images`, 0–3), as `progress.preview`. */
+  partialImages: z.number().int().min(0).max(3),
+  seq: uint64String,
+});
+export type ImageJobMessage = z.infer<typeof imageJobMessage>;
 export const cancelMessage = z.object({ type: z.literal('cancel'), jobId: hex32, reason: z.string() });
 export const pingMessage = z.object({ type: z.literal('ping'), t: z.number() });
 export const scoreMessage = z
@@ -212,6 +269,7 @@ export const gatewayToWorker = z.discriminatedUnion('type', [
   challengeMessage,
   welcomeMessage,
   jobMessage,
+  imageJobMessage,
   cancelMessage,
   scoreMessage,
   pingMessage,
@@ -249,6 +307,43 @@ export const resultMessage = z.object({
   /** EIP-712 signature of `receipt` by the operator key. */
   signature: hexBytes,
 });
+/** Base64 (standard alphabet, padded). */
+const base64 = z
+  .string()
+  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'expected base64');
+
+/** An image job's progress: step `step` of `steps` of image `image` done; a preview when one was asked. */
+export const progressMessage = z.object({
+  type: z.literal('progress'),
+  jobId: hex32,
+  image: z.number().int().min(0).max(9),
+  step: z.number().int().min(0).max(1000),
+  steps: z.number().int().min(1).max(1000),
+  /** A partial image (the requested format), base64. */
+  preview: base64.optional(),
+});
+export const imageResultMessage = z.object({
+  type: z.literal('image-result'),
+  jobId: hex32,
+  images: z
+    .array(
+      z.object({
+        /** The image's bytes as delivered (the job's format), base64. */
+        data: base64,
+        /** `keccak256(bytes)`. */
+        imageHash: hex32,
+        /** Merkle root of the image's per-step latents (`trajectoryTree`), or `ZERO_TRAJECTORY`. */
+        trajectoryRoot: hex32,
+      }),
+    )
+    .min(1)
+    .max(10),
+  timings: z.object({ totalMs: z.number().min(0) }),
+  receipt: receiptJsonSchema,
+  signature: hexBytes,
+});
+export type ProgressMessage = z.infer<typeof progressMessage>;
+export type ImageResultMessage = z.infer<typeof imageResultMessage>;
 export const jobErrorMessage = z.object({
   type: z.literal('job-error'),
   jobId: hex32,
@@ -286,6 +381,8 @@ export const workerToGateway = z.discriminatedUnion('type', [
   helloMessage,
   tokenMessage,
   resultMessage,
+  progressMessage,
+  imageResultMessage,
   jobErrorMessage,
   scoreResultMessage,
   pongMessage,

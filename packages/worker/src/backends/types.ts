@@ -1,4 +1,12 @@
-import type { ChatMessage, FinishReason, Hardware, SamplingParams, WorkerToGateway } from '@aipg/core';
+import type {
+  ChatMessage,
+  FinishReason,
+  Hardware,
+  ImageCapabilities,
+  ImageParams,
+  SamplingParams,
+  WorkerToGateway,
+} from '@aipg/core';
 import type { Hex } from 'viem';
 
 /** What a backend serves: the on-chain identity of the weights it runs. */
@@ -91,3 +99,45 @@ export interface InferenceBackend {
 export type JobFrame = Extract<WorkerToGateway, { type: 'token' | 'result' }>;
 
 export type { Hardware };
+
+/** One image job as a backend runs it (the gateway fixed every parameter; the receipt commits to them). */
+export type ImageRequest = {
+  /** The prompt as UTF-8 bytes (`imagePromptTokenIds` of @aipg/core); `imagePromptText` decodes it. */
+  promptTokenIds: readonly number[];
+  negativeTokenIds: readonly number[];
+  params: ImageParams;
+  /** Previews wanted while it runs (OpenAI's `partial_images`, 0–3): pass `preview` that many times. */
+  partialImages: number;
+  signal: AbortSignal;
+  /** After each denoising step of each image (`step` of `steps` done, 1-based), in order. */
+  onProgress?:
+    | ((p: { image: number; step: number; steps: number; preview?: Uint8Array }) => void)
+    | undefined;
+};
+
+export type GeneratedImage = {
+  /** The image encoded as `params.format`: exactly the bytes the user receives. */
+  bytes: Uint8Array;
+  /** `trajectoryTree(latents).root` (@aipg/core), or `ZERO_TRAJECTORY` when the engine hides its latents. */
+  trajectoryRoot: Hex;
+};
+
+export type ImageResult = { images: GeneratedImage[]; timings: { totalMs: number } };
+
+/**
+ * One image model on one engine: the embedded ONNX pipeline (`@aipg/diffusion`), ComfyUI, or
+ * Automatic1111/Forge. Implementations live in `backends/<name>/`.
+ */
+export interface ImageBackend {
+  readonly kind: 'diffusion' | 'comfyui' | 'a1111';
+  readonly model: BackendModel;
+  /** The pipeline's name, advertised as the model's `sampler` and signed into every receipt's `requestHash`. */
+  readonly pipeline: string;
+  /** Sizes, step range, count and schedulers it accepts (known after `load`). */
+  readonly capabilities: ImageCapabilities;
+  /** Loads the pipeline / checks the server serves the model (a smoke run before advertising it). Idempotent. */
+  load(): Promise<void>;
+  /** Generates `params.n` images; aborting `signal` stops the engine (ComfyUI `/interrupt`, A1111 `/sdapi/v1/interrupt`). */
+  generate(request: ImageRequest): Promise<ImageResult>;
+  close(): Promise<void>;
+}

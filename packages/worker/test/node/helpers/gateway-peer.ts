@@ -280,7 +280,7 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
       const entry = jobs.get(frame.jobId);
       if (!entry) return;
       if (frame.type === 'token') entry.handle?.tokens.push(frame);
-      else entry.resolve(frame);
+      else if (frame.type !== 'progress' && frame.type !== 'image-result') entry.resolve(frame);
     });
 
     send({
