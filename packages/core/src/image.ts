@@ -186,3 +186,50 @@ export function imagePromptTokenIds(text: string): number[] {
 export function imagePromptText(ids: readonly number[]): string {
   return new TextDecoder().decode(Uint8Array.from(ids));
 }
+
+/**
+ * The format and size an encoded image declares in its header (PNG IHDR, JPEG SOFn, WebP VP8/VP8L/
+ * VP8X), or undefined when the bytes are none of the three. A header check, not a full decode: it
+ * catches a worker delivering something other than what the receipt prices (another size, not an image).
+ */
+export function imageInfo(
+  bytes: Uint8Array,
+): { format: ImageFormat; width: number; height: number } | undefined {
+  const b = bytes;
+  const u16be = (i: number) => (b[i]! << 8) | b[i + 1]!;
+  const u32be = (i: number) => ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+  const u16le = (i: number) => b[i]! | (b[i + 1]! << 8);
+  const u24le = (i: number) => b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16);
+  const ascii = (i: number, n: number) => String.fromCharCode(...b.subarray(i, i + n));
+  if (b.length >= 24 && u32be(0) === 0x89504e47 && u32be(4) === 0x0d0a1a0a && ascii(12, 4) === 'IHDR')
+    return { format: 'png', width: u32be(16), height: u32be(20) };
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    let i = 2;
+    while (i + 9 < b.length) {
+      if (b[i] !== 0xff) return undefined;
+      const marker = b[i + 1]!;
+      if (marker === 0xff) {
+        i += 1;
+        continue;
+      }
+      const length = u16be(i + 2);
+      // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+        return { format: 'jpeg', width: u16be(i + 7), height: u16be(i + 5) };
+      if (marker === 0xd9 || marker === 0xda) return undefined;
+      i += 2 + length;
+    }
+    return undefined;
+  }
+  if (b.length >= 30 && ascii(0, 4) === 'RIFF' && ascii(8, 4) === 'WEBP') {
+    const chunk = ascii(12, 4);
+    if (chunk === 'VP8 ' && b[23] === 0x9d && b[24] === 0x01 && b[25] === 0x2a)
+      return { format: 'webp', width: u16le(26) & 0x3fff, height: u16le(28) & 0x3fff };
+    if (chunk === 'VP8L' && b[20] === 0x2f) {
+      const bits = b[21]! | (b[22]! << 8) | (b[23]! << 16) | (b[24]! << 24);
+      return { format: 'webp', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+    if (chunk === 'VP8X') return { format: 'webp', width: u24le(24) + 1, height: u24le(27) + 1 };
+  }
+  return undefined;
+}

@@ -8,6 +8,7 @@ export {
   IMAGE_FORMATS,
   type ImageFormat,
   type ImageParams,
+  imageInfo,
   imageParamsBytes,
   imagePixelSteps,
   imagePromptText,

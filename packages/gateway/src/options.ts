@@ -169,6 +169,10 @@ export type GatewayOptions = {
      */
     allowPrivate: boolean;
   };
+  images: {
+    /** How long delivered images stay retrievable (`response_format: url` links expire then). */
+    retentionMs: number;
+  };
   idempotency: {
     /** How long a stored response is replayed. */
     ttlSec: number;
@@ -305,6 +309,7 @@ const schema = z.object({
   'webhooks.timeoutMs': int(100).default(10_000),
   'webhooks.retryBaseMs': int(1).default(1_000),
   'webhooks.allowPrivate': bool.default(false),
+  'images.retentionMs': int(60_000).default(3_600_000),
   'idempotency.ttlSec': int(1).default(86_400),
   'idempotency.waitMs': int(0).default(60_000),
 });
@@ -429,6 +434,7 @@ export function createGatewayOptions(
       retryBaseMs: o['webhooks.retryBaseMs'],
       allowPrivate: o['webhooks.allowPrivate'],
     },
+    images: { retentionMs: o['images.retentionMs'] },
     idempotency: { ttlSec: o['idempotency.ttlSec'], waitMs: o['idempotency.waitMs'] },
   };
 }

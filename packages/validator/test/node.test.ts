@@ -461,6 +461,31 @@ describe('the audit loop', () => {
     expect(s.gatewayFaults.byGateway).toEqual({ [GATEWAY.toLowerCase()]: { RECEIPT_SIGNATURE: 1 } });
   });
 
+  test('an image job is not judged as a text one: abstain before reading its evidence, no fault blamed on anyone', async () => {
+    const j = await jobs();
+    const list = [await signed(j.honestGreedy)];
+    const batch = gateway.addBatch(3n, list);
+    // The same receipt, but its model is an image model on chain: no image audit exists yet.
+    const chain = fakeChain({
+      models: { [tiny.modelId.toLowerCase()]: { name: tiny.name, weightsHash: tiny.weightsHash, kind: 'image' } },
+    });
+    chain.settle(
+      3n,
+      batch.root,
+      GATEWAY,
+      list.map((c) => c.receipt),
+    );
+    chain.mine(3n);
+    const v = await start(chain);
+    await v.poll();
+    const s = v.status();
+    expect(s.audits).toMatchObject({ abstained: 1, committed: 0, pending: 0 });
+    expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
+    expect(s.gatewayFaults.byGateway).toEqual({});
+    // Its evidence (text-shaped here; an image job's is not) was never asked for, let alone judged.
+    expect(gateway.requests.filter((r) => r.path.startsWith('/v1/audit/jobs/'))).toEqual([]);
+  });
+
   test('a worker that names a new operator key after settlement is still audited', async () => {
     const j = await jobs();
     const list = [j.fabricated];

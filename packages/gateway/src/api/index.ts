@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import { computeImageFee } from '@aipg/core';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { Hex } from 'viem';
 import type { Audit } from '../audit/index.ts';
 import { aipg, type Billing } from '../billing/index.ts';
 import type { Chain } from '../chain/index.ts';
@@ -11,14 +13,18 @@ import type { JobSpec, Jobs } from '../jobs/index.ts';
 import { createChunker, gridInfo, renderCompletion, renderJob, usageOf } from '../jobs/render.ts';
 import type { ApiKeyRecord, JobRecord, Storage } from '../storage/index.ts';
 import { assertWebhookUrl } from '../webhooks/index.ts';
+import type { Env } from './env.ts';
 import { parseOr400, toGatewayError } from './errors.ts';
-import { type IdempotencyVariables, idempotency } from './idempotency.ts';
+import { idempotency } from './idempotency.ts';
+import { registerImageRoutes } from './images.ts';
 import {
   chatCompletionRequest,
   chatSpec,
   completionRequest,
   completionSpec,
   createKeyRequest,
+  imageGenerationRequest,
+  imageSpec,
   jobSubmitRequest,
 } from './schemas.ts';
 import { sseResponse } from './sse.ts';
@@ -26,8 +32,6 @@ import { sseResponse } from './sse.ts';
 /** The response header naming the job a request created (also sent as `x-request-id`). */
 export const JOB_ID_HEADER = 'x-grid-job-id';
 const jobIdHeaders = (id: string) => ({ [JOB_ID_HEADER]: id, 'x-request-id': id });
-
-type Env = { Variables: IdempotencyVariables & { key: ApiKeyRecord; requestStart: number } };
 
 export type Api = ReturnType<typeof createApi>;
 
@@ -197,14 +201,10 @@ export function createApi({
     for (const [k, v] of Object.entries(jobIdHeaders(id))) c.header(k, v);
   }
 
-  async function runCompletion(c: Context<Env>, spec: JobSpec, stream: boolean): Promise<Response> {
-    checkMaxTokens(spec);
-    const idem = c.get('idem');
-    const job = await jobs.prepare(spec, c.get('key'), {
-      mode: stream ? 'stream' : 'sync',
-      idempotency: idem,
-    });
+  /** A prepared job is under way: its id in the headers, its Idempotency-Key pointed at it. */
+  async function started(c: Context<Env>, job: JobRecord): Promise<void> {
     setJobId(c, job.id);
+    const idem = c.get('idem');
     if (idem) {
       try {
         await storage.idempotency.setJob(idem.scope, idem.key, job.id);
@@ -213,6 +213,15 @@ export function createApi({
         throw error;
       }
     }
+  }
+
+  async function runCompletion(c: Context<Env>, spec: JobSpec, stream: boolean): Promise<Response> {
+    checkMaxTokens(spec);
+    const job = await jobs.prepare(spec, c.get('key'), {
+      mode: stream ? 'stream' : 'sync',
+      idempotency: c.get('idem'),
+    });
+    await started(c, job);
     if (!stream) {
       // A client that goes away does not stop the job: it completes, is charged, and stays retrievable
       // (GET /v1/jobs/:id, or the same Idempotency-Key).
@@ -296,27 +305,42 @@ export function createApi({
     return runCompletion(c, completionSpec(req), req.stream === true);
   });
 
+  // ── images ─────────────────────────────────────────────────────────────────────────────────
+  registerImageRoutes(app, {
+    jobs,
+    storage,
+    auth,
+    idempotency: authedIdempotency,
+    jsonBody,
+    started,
+    headersOf: jobIdHeaders,
+  });
+
   // ── async jobs ─────────────────────────────────────────────────────────────────────────────
   app.post('/v1/jobs', auth, authedIdempotency, async (c) => {
     const body = parseOr400(jobSubmitRequest, await jsonBody(c));
-    const spec =
-      body.type === 'chat.completion'
-        ? chatSpec(parseOr400(chatCompletionRequest, body.request, 'request'))
-        : completionSpec(parseOr400(completionRequest, body.request, 'request'));
     if (body.request.stream === true) {
       throw new GatewayError('invalid_request', 'async jobs cannot stream: drop request.stream', {
         param: 'request.stream',
       });
     }
-    checkMaxTokens(spec);
     if (body.webhook_url !== undefined)
       assertWebhookUrl(body.webhook_url, { allowPrivate: options.webhooks.allowPrivate });
     const idem = c.get('idem');
-    const job = await jobs.prepare(spec, c.get('key'), {
-      mode: 'async',
-      idempotency: idem,
-      webhookUrl: body.webhook_url,
-    });
+    const opts = { mode: 'async' as const, idempotency: idem, webhookUrl: body.webhook_url };
+    let job: JobRecord;
+    if (body.type === 'image.generation') {
+      // Async image results link their images (GET /v1/images/files/…): no base64 in job records.
+      const spec = imageSpec(parseOr400(imageGenerationRequest, body.request, 'request'));
+      job = await jobs.prepareImage({ ...spec, responseFormat: 'url', partialImages: 0 }, c.get('key'), opts);
+    } else {
+      const spec =
+        body.type === 'chat.completion'
+          ? chatSpec(parseOr400(chatCompletionRequest, body.request, 'request'))
+          : completionSpec(parseOr400(completionRequest, body.request, 'request'));
+      checkMaxTokens(spec);
+      job = await jobs.prepare(spec, c.get('key'), opts);
+    }
     setJobId(c, job.id);
     if (idem) await storage.idempotency.setJob(idem.scope, idem.key, job.id);
     jobs.kick();
@@ -329,7 +353,10 @@ export function createApi({
     if (!job || job.payer !== c.get('key').payer)
       throw new GatewayError('job_not_found', `no job ${c.req.param('id')}`, { param: 'id' });
     return c.json(
-      renderJob(job, job.status === 'succeeded' ? await storage.receipts.getByJob(job.id) : undefined),
+      renderJob(job, job.status === 'succeeded' ? await storage.receipts.getByJob(job.id) : undefined, {
+        origin: new URL(c.req.url).origin,
+        progress: jobs.progressOf(job.id),
+      }),
     );
   });
 
@@ -402,6 +429,35 @@ export function createApi({
   });
 
   // ── models ─────────────────────────────────────────────────────────────────────────────────
+  /**
+   * What the workers online for an image model accept, together (sizes, steps, count, schedulers),
+   * and an example price: the first size at the default steps (20, within range), one image.
+   */
+  function imageOffer(modelId: Hex, rate: bigint) {
+    const offers = hub
+      .workers()
+      .flatMap((w) => (w.models.get(modelId)?.image ? [w.models.get(modelId)!.image!] : []));
+    if (offers.length === 0) return null;
+    const sizes = [...new Set(offers.flatMap((o) => o.sizes.map(([w, h]) => `${w}x${h}`)))];
+    const minSteps = Math.min(...offers.map((o) => o.minSteps));
+    const maxSteps = Math.max(...offers.map((o) => o.maxSteps));
+    const steps = Math.max(minSteps, Math.min(maxSteps, 20));
+    const [w, h] = sizes[0]!.split('x').map(Number) as [number, number];
+    const example = computeImageFee({
+      params: { width: w, height: h, steps, n: 1 },
+      rates: { perMegapixelStep: rate },
+    });
+    return {
+      sizes,
+      min_steps: minSteps,
+      max_steps: maxSteps,
+      max_n: Math.max(...offers.map((o) => o.maxN)),
+      schedulers: [...new Set(offers.flatMap((o) => o.schedulers))],
+      trajectory: offers.every((o) => o.trajectory),
+      example: { size: sizes[0], steps, price: aipg(example), price_wei: example.toString() },
+    };
+  }
+
   async function modelList() {
     let models: Awaited<ReturnType<Chain['models']>>;
     let premium: number;
@@ -412,7 +468,7 @@ export function createApi({
         cause: error,
       });
     }
-    const active = models.filter((m) => m.active && m.kind === 'text');
+    const active = models.filter((m) => m.active);
     return active.map((m, i) => {
       // Two registrations of one name: the newest answers to the name, older ones to their id.
       const newest = active.findLastIndex((x) => x.name === m.name) === i;
@@ -428,14 +484,21 @@ export function createApi({
           weights_hash: m.weightsHash,
           parameter_count: m.parameterCount.toString(),
           min_vram_mb: m.minVramMb,
-          rates: {
-            input_per_m: aipg(m.rates.inputPerMTokens),
-            output_per_m: aipg(m.rates.outputPerMTokens),
-            input_per_m_wei: m.rates.inputPerMTokens.toString(),
-            output_per_m_wei: m.rates.outputPerMTokens.toString(),
-          },
+          rates:
+            m.kind === 'image'
+              ? {
+                  per_megapixel_step: aipg(m.rates.perMegapixelStep),
+                  per_megapixel_step_wei: m.rates.perMegapixelStep.toString(),
+                }
+              : {
+                  input_per_m: aipg(m.rates.inputPerMTokens),
+                  output_per_m: aipg(m.rates.outputPerMTokens),
+                  input_per_m_wei: m.rates.inputPerMTokens.toString(),
+                  output_per_m_wei: m.rates.outputPerMTokens.toString(),
+                },
           confidential_premium_bps: premium,
           workers_online: hub.onlineCount(m.id),
+          ...(m.kind === 'image' ? { image: imageOffer(m.id, m.rates.perMegapixelStep) } : {}),
         },
       };
     });

@@ -1,7 +1,7 @@
-import { parseAipg } from '@aipg/core';
+import { IMAGE_FORMATS, parseAipg, SAMPLER_NAME } from '@aipg/core';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
-import type { JobSpec } from '../jobs/index.ts';
+import type { ImageSpec, JobSpec } from '../jobs/index.ts';
 
 /** Request bodies, validated at the boundary. Unknown fields are ignored; fields we cannot honour are refused. */
 
@@ -119,8 +119,67 @@ export const completionRequest = z.object({
   logprobs: unsupported('logprobs'),
 });
 
+/**
+ * `POST /v1/images/generations`: OpenAI's Images API, plus the grid's `seed`, `steps`,
+ * `negative_prompt`, `guidance` and `scheduler` (each bounded by what the workers online accept).
+ */
+export const imageGenerationRequest = z.object({
+  model: text().min(1).max(256),
+  prompt: text().min(1).max(32_000),
+  n: z.number().int().min(1).max(10).nullable().optional(),
+  size: z
+    .string()
+    .regex(/^(auto|\d{1,5}x\d{1,5})$/, 'size must be "auto" or WIDTHxHEIGHT, such as "512x512"')
+    .nullable()
+    .optional(),
+  response_format: z.enum(['url', 'b64_json']).nullable().optional(),
+  output_format: z.enum(IMAGE_FORMATS).nullable().optional(),
+  quality: z.enum(['auto', 'low', 'medium', 'high', 'standard', 'hd']).nullable().optional(),
+  background: z
+    .enum(['auto', 'opaque'], { message: 'only an opaque background is supported' })
+    .nullable()
+    .optional(),
+  output_compression: unsupported('output_compression'),
+  moderation: z.enum(['auto', 'low']).nullable().optional(),
+  style: z.enum(['vivid', 'natural']).nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  partial_images: z.number().int().min(0).max(3).nullable().optional(),
+  user: text().max(512).optional(),
+  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  steps: z.number().int().min(1).max(1000).optional(),
+  negative_prompt: text().max(32_000).optional(),
+  guidance: z.number().min(0).max(50).optional(),
+  scheduler: z.string().regex(SAMPLER_NAME, 'scheduler must be a scheduler name such as "ddim"').optional(),
+  grid: z
+    .object({ workers: z.array(address).min(1).max(64).optional() })
+    .strict()
+    .optional(),
+});
+export type ImageGenerationRequest = z.infer<typeof imageGenerationRequest>;
+
+export function imageSpec(r: ImageGenerationRequest): ImageSpec & { stream: boolean } {
+  const size = r.size && r.size !== 'auto' ? r.size.split('x').map(Number) : undefined;
+  return {
+    model: r.model,
+    prompt: r.prompt,
+    negativePrompt: r.negative_prompt ?? '',
+    width: size?.[0],
+    height: size?.[1],
+    steps: r.steps,
+    guidance: r.guidance ?? 7.5,
+    seed: r.seed,
+    n: r.n ?? 1,
+    scheduler: r.scheduler,
+    format: r.output_format ?? 'png',
+    responseFormat: r.response_format ?? 'b64_json',
+    partialImages: r.stream ? (r.partial_images ?? 0) : 0,
+    pin: r.grid?.workers ?? null,
+    stream: r.stream === true,
+  };
+}
+
 export const jobSubmitRequest = z.object({
-  type: z.enum(['chat.completion', 'completion']),
+  type: z.enum(['chat.completion', 'completion', 'image.generation']),
   request: z.record(z.string(), z.unknown()),
   webhook_url: z
     .url({ protocol: /^https?$/, message: 'webhook_url must be an http(s) URL' })

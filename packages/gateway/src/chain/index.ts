@@ -174,9 +174,9 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
     models(): Promise<OnchainModel[]> {
       return modelCache.get('all', () => listModels(publicClient, { grid }));
     },
-    /** Looks a model up by registry name or 0x id among the active text models. */
+    /** Looks a model up by registry name or 0x id among the active models (text and image). */
     async findModel(nameOrId: string): Promise<OnchainModel | undefined> {
-      const models = (await this.models()).filter((m) => m.active && m.kind === 'text');
+      const models = (await this.models()).filter((m) => m.active);
       if (/^0x[0-9a-fA-F]{64}$/.test(nameOrId))
         return models.find((m) => m.id.toLowerCase() === nameOrId.toLowerCase());
       // A name registered with two weights files: the newest registration wins.

@@ -6,9 +6,13 @@ import {
   computeModelId,
   type Hardware,
   helloMessage,
+  type ImageCapabilities,
+  type ImageJobMessage,
+  type ImageResultMessage,
   type JobMessage,
   loginMessage,
   PROTOCOL_VERSION,
+  type ProgressMessage,
   type ResultMessage,
   type ScoreMessage,
   type ScoreResultMessage,
@@ -44,7 +48,10 @@ export type TokenFrame = { tokenIds: number[] };
 /** What a dispatched job hears back from its worker. Exactly one of onResult / onError ends it. */
 export type JobHandlers = {
   onToken(frame: TokenFrame): void;
-  onResult(frame: ResultMessage): void;
+  /** An image job's progress (step k of n; a preview when one was asked). */
+  onProgress?(frame: ProgressMessage): void;
+  /** `result` for a text job, `image-result` for an image job (the job checks which it got). */
+  onResult(frame: ResultMessage | ImageResultMessage): void;
   /** `job-error` from the worker, an invalid frame, or the connection dropping. */
   onError(e: { code: string; message: string }): void;
 };
@@ -66,6 +73,8 @@ type ServedModel = {
   maxConcurrency: number;
   /** The sampler the worker says its engine draws with: its receipts' requestHash must commit to it. */
   sampler: string;
+  /** Image models: sizes, steps, count and schedulers the worker's pipeline accepts. */
+  image?: ImageCapabilities | undefined;
   inFlight: number;
 };
 
@@ -225,6 +234,25 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
             message: `model ${m.name}: weights hash differs from the registry`,
           };
         }
+        if ((onchain.kind === 'image') !== (m.image !== undefined)) {
+          return {
+            ok: false,
+            code: 'protocol_error',
+            message:
+              onchain.kind === 'image'
+                ? `model ${m.name} is an image model: advertise what its pipeline accepts (image)`
+                : `model ${m.name} is a text model: it takes no image capabilities`,
+          };
+        }
+        if (
+          m.image &&
+          (m.image.minSteps > m.image.maxSteps || m.image.sizes.some(([w, h]) => w % 8 || h % 8))
+        )
+          return {
+            ok: false,
+            code: 'protocol_error',
+            message: `model ${m.name}: invalid image capabilities`,
+          };
       }
       const bond = await chain.workerBond(owner);
       return { ok: true, owner, bond };
@@ -329,11 +357,18 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
           else if (j) mismatched(session, frame.jobId, 'token');
           return;
         }
-        case 'result': {
+        case 'result':
+        case 'image-result': {
           if (session.jobs.get(frame.jobId)?.kind === 'score')
-            return mismatched(session, frame.jobId, 'result');
+            return mismatched(session, frame.jobId, frame.type);
           const j = finishJob(session, frame.jobId);
           if (j?.kind === 'job') j.handlers.onResult(frame);
+          return;
+        }
+        case 'progress': {
+          const j = session.jobs.get(frame.jobId);
+          if (j?.kind === 'job') j.handlers.onProgress?.(frame);
+          else if (j) mismatched(session, frame.jobId, 'progress');
           return;
         }
         case 'score-result': {
@@ -381,6 +416,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
           weightsHash: m.weightsHash,
           maxConcurrency: m.maxConcurrency,
           sampler: m.sampler,
+          image: m.image,
           inFlight: 0,
         },
       ]),
@@ -508,7 +544,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
      */
     dispatch(
       worker: WorkerSession,
-      job: JobMessage,
+      job: JobMessage | ImageJobMessage,
       handlers: JobHandlers,
       reservation: SlotReservation,
     ): { cancel(reason: string): void } {

@@ -1,8 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
+  computeImageFee,
+  type ImageFormat,
+  type ImageJobMessage,
+  type ImageParams,
+  type ImageResultMessage,
+  imagePromptTokenIds,
   type JobMessage,
+  MAX_IMAGE_PROMPT_TOKENS,
   MAX_PROMPT_TOKENS,
+  type ProgressMessage,
   type ResultMessage,
   receiptLeafHash,
   type SamplingParams,
@@ -26,9 +34,10 @@ import type {
   Storage,
   StoredReceipt,
 } from '../storage/index.ts';
-import { completedJob, insertedJob } from '../storage/jobs.ts';
+import { completedJob, IMAGE_JOB_SAMPLING, insertedJob } from '../storage/jobs.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
 import { isWebhookRefused, postWebhook } from '../webhooks/index.ts';
+import { acceptsImage, imageJobFrame, verifyImageResult } from './image.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
 import { renderJob } from './render.ts';
@@ -49,9 +58,35 @@ export type JobSpec = {
   maxPrice: { inputPerM: bigint; outputPerM: bigint } | null;
 };
 
+/** A validated image request, as the API hands it over. */
+export type ImageSpec = {
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  /** Unset (`size: "auto"`): the first size the workers online offer. */
+  width: number | undefined;
+  height: number | undefined;
+  /** Unset: the pipeline's default (its range's middle, at most 20). */
+  steps: number | undefined;
+  guidance: number;
+  /** Unset: drawn by the gateway (and signed into the receipt like any other). */
+  seed: number | undefined;
+  n: number;
+  /** Unset: the first the chosen workers offer. */
+  scheduler: string | undefined;
+  format: ImageFormat;
+  responseFormat: 'b64_json' | 'url';
+  partialImages: number;
+  pin: Address[] | null;
+};
+
 export type RunHooks = {
   /** Each text delta, in order, rendered by the gateway from the token ids the worker streams. */
   onToken?: ((text: string) => void) | undefined;
+  /** An image job's progress, in order (`preview`: a partial image, base64, when one was asked). */
+  onProgress?:
+    | ((p: { image: number; step: number; steps: number; preview?: string | undefined }) => void)
+    | undefined;
   /** Aborted when the client went away: the worker is told to stop, nothing is charged. */
   signal?: AbortSignal | undefined;
 };
@@ -63,7 +98,7 @@ export type JobOutcome =
 type Attempt =
   | {
       kind: 'result';
-      frame: ResultMessage;
+      frame: ResultMessage | ImageResultMessage;
       dispatchedAt: number;
       firstTokenAt: number | null;
       streamed: number[];
@@ -130,6 +165,8 @@ export function createJobs({
   const leaseMs = () => options.jobs.jobTimeoutMs + options.jobs.queueTimeoutMs + 30_000;
   /** Until when a receipt number handed out now may still come back with a receipt. */
   const dispatchExpiry = () => new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS);
+  /** Image jobs running in this process: the last progress each reported (`GET /v1/jobs/{id}`). */
+  const progress = new Map<string, { image: number; step: number; steps: number; images: number }>();
   /** The worker, slot and first receipt number `prepare` booked, by job id, until `execute` takes them. */
   const booked = new Map<string, { worker: WorkerSession; slot: SlotReservation; seq: bigint | undefined }>();
 
@@ -189,6 +226,13 @@ export function createJobs({
     if (shutdown.isShuttingDown())
       throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
     const model = await resolveModel(spec.model);
+    if (model.kind === 'image') {
+      throw new GatewayError(
+        'invalid_request',
+        `${model.name} is an image model: send it to /v1/images/generations`,
+        { param: 'model' },
+      );
+    }
     let maxTokens = spec.maxTokens ?? options.jobs.defaultMaxTokens;
     if (spec.maxPrice) {
       if (
@@ -295,17 +339,25 @@ export function createJobs({
       idempotencyScope: opts.idempotency?.scope ?? null,
       idempotencyKey: opts.idempotency?.key ?? null,
       webhookUrl: opts.webhookUrl ?? null,
+      image: null,
     };
-    // A job that runs now books a free slot before it is written, so the reservation's own statement
-    // numbers its first dispatch (one statement and one commit fewer per request). None free: the job
-    // waits for one in execute, as a retry does.
+    return reserveAndBook(newJob, eligible, expectedTokens(maxTokens));
+  }
+
+  /**
+   * Reserves the job's fee and writes it. A job that runs now books a free slot before it is written,
+   * so the reservation's own statement numbers its first dispatch (one statement and one commit fewer
+   * per request). None free: the job waits for one in execute, as a retry does.
+   */
+  async function reserveAndBook(
+    newJob: NewJob,
+    eligible: WorkerSession[],
+    expected: number,
+  ): Promise<JobRecord> {
     let first: { worker: WorkerSession; slot: SlotReservation } | undefined;
-    if (opts.mode !== 'async') {
-      const w = routing.pick(eligible, model.id, {
-        exclude: NONE,
-        expectedTokens: expectedTokens(maxTokens),
-      });
-      const slot = w ? hub.reserve(w, model.id) : undefined;
+    if (newJob.mode !== 'async') {
+      const w = routing.pick(eligible, newJob.modelId, { exclude: NONE, expectedTokens: expected });
+      const slot = w ? hub.reserve(w, newJob.modelId) : undefined;
       if (w && slot) first = { worker: w, slot };
     }
     let seq: bigint | undefined;
@@ -318,8 +370,156 @@ export function createJobs({
       first?.slot.release();
       throw error;
     }
-    if (first) booked.set(id, { ...first, seq });
+    if (first) booked.set(newJob.id, { ...first, seq });
     return insertedJob(newJob);
+  }
+
+  /** The workers online for `job`'s model (its pin) that can run it: for an image job, its parameters. */
+  function eligibleFor(job: Pick<JobRecord, 'modelId' | 'request' | 'image'>): WorkerSession[] {
+    const all = routing.eligible(hub.workers(), job.modelId, job.request.pin);
+    const p = job.image?.params;
+    return p ? all.filter((w) => acceptsImage(w.models.get(job.modelId)?.image, p)) : all;
+  }
+
+  /**
+   * Validates and prices an image request against the model and the workers online for it, then
+   * reserves its exact fee (megapixel-steps × the model's rate: known before it runs) and writes it.
+   */
+  async function prepareImage(
+    spec: ImageSpec,
+    key: ApiKeyRecord,
+    opts: {
+      mode: JobMode;
+      idempotency?: { scope: string; key: string } | undefined;
+      webhookUrl?: string | undefined;
+    },
+  ): Promise<JobRecord> {
+    if (shutdown.isShuttingDown())
+      throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
+    const model = await resolveModel(spec.model);
+    if (model.kind !== 'image') {
+      throw new GatewayError(
+        'invalid_request',
+        `${model.name} is a text model: send it to /v1/chat/completions or /v1/completions`,
+        { param: 'model' },
+      );
+    }
+    const promptTokenIds = imagePromptTokenIds(spec.prompt);
+    const negativeTokenIds = imagePromptTokenIds(spec.negativePrompt);
+    for (const [param, ids] of [
+      ['prompt', promptTokenIds],
+      ['negative_prompt', negativeTokenIds],
+    ] as const) {
+      if (ids.length > MAX_IMAGE_PROMPT_TOKENS)
+        throw new GatewayError(
+          'invalid_request',
+          `${param} is longer than ${MAX_IMAGE_PROMPT_TOKENS} bytes`,
+          {
+            param,
+          },
+        );
+    }
+    if (promptTokenIds.length === 0)
+      throw new GatewayError('invalid_request', 'prompt must not be empty', { param: 'prompt' });
+    const online = routing.eligible(hub.workers(), model.id, spec.pin);
+    const offers = online.flatMap((w) => {
+      const caps = w.models.get(model.id)?.image;
+      return caps ? [caps] : [];
+    });
+    if (offers.length === 0) {
+      throw new GatewayError(
+        'no_worker_available',
+        spec.pin
+          ? `none of the pinned workers (grid.workers) is online serving ${model.name}`
+          : `no worker is online serving ${model.name}; retry later`,
+        { param: spec.pin ? 'grid.workers' : 'model', retryable: true },
+      );
+    }
+    // Defaults, then each parameter against what the workers online offer (the client's to fix).
+    const scheduler = spec.scheduler ?? offers[0]!.schedulers[0]!;
+    const lo = Math.min(...offers.map((o) => o.minSteps));
+    const hi = Math.max(...offers.map((o) => o.maxSteps));
+    const steps = spec.steps ?? Math.max(lo, Math.min(hi, 20));
+    const [autoWidth, autoHeight] = offers[0]!.sizes[0]!;
+    const params: ImageParams = {
+      width: spec.width ?? autoWidth,
+      height: spec.height ?? autoHeight,
+      steps,
+      guidance: spec.guidance,
+      seed: spec.seed ?? randomBytes(4).readUInt32BE(0),
+      n: spec.n,
+      scheduler,
+      format: spec.format,
+    };
+    const sizes = [...new Set(offers.flatMap((o) => o.sizes.map(([w, h]) => `${w}x${h}`)))];
+    const refuse = (param: string, message: string) =>
+      new GatewayError('invalid_request', message, { param });
+    if (!sizes.includes(`${params.width}x${params.height}`))
+      throw refuse(
+        'size',
+        `${model.name} is served at ${sizes.join(', ')}; not ${params.width}x${params.height}`,
+      );
+    if (steps < lo || steps > hi) throw refuse('steps', `${model.name} runs ${lo}–${hi} steps; not ${steps}`);
+    const maxN = Math.max(...offers.map((o) => o.maxN));
+    if (params.n > maxN) throw refuse('n', `${model.name} makes at most ${maxN} images per request`);
+    const schedulers = [...new Set(offers.flatMap((o) => o.schedulers))];
+    if (!schedulers.includes(scheduler))
+      throw refuse('scheduler', `${model.name} runs with ${schedulers.join(', ')}; not ${scheduler}`);
+    const image = {
+      params,
+      negativeTokenIds,
+      responseFormat: spec.responseFormat,
+      partialImages: spec.partialImages,
+      outputs: null,
+    };
+    const eligible = online.filter((w) => acceptsImage(w.models.get(model.id)?.image, params));
+    if (eligible.length === 0) {
+      throw refuse(
+        'size',
+        `no worker online runs ${model.name} at ${params.width}x${params.height}, ${steps} steps, n = ${params.n} with ${scheduler} at once`,
+      );
+    }
+    let premiumBps: number;
+    try {
+      premiumBps = await chain.confidentialPremiumBps();
+    } catch (error) {
+      throw chainFailure(error, 'confidential premium');
+    }
+    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const newJob: NewJob = {
+      id,
+      kind: 'image',
+      mode: opts.mode,
+      apiKeyId: key.id,
+      payer: key.payer,
+      modelId: model.id,
+      modelName: model.name,
+      request: {
+        input: { prompt: spec.prompt },
+        model: spec.model,
+        includeUsage: false,
+        pin: spec.pin,
+        maxPrice: null,
+        created: Math.floor(Date.now() / 1000),
+      },
+      params: IMAGE_JOB_SAMPLING,
+      pricing: {
+        inputPerMTokens: '0',
+        outputPerMTokens: '0',
+        perMegapixelStep: model.rates.perMegapixelStep.toString(),
+        confidentialPremiumBps: premiumBps,
+      },
+      image,
+      status: opts.mode === 'async' ? 'queued' : 'running',
+      leaseUntil: opts.mode === 'async' ? null : new Date(Date.now() + leaseMs()),
+      instanceId: opts.mode === 'async' ? null : instanceId,
+      reservedFee: computeImageFee({ params, rates: model.rates }),
+      promptTokenIds,
+      idempotencyScope: opts.idempotency?.scope ?? null,
+      idempotencyKey: opts.idempotency?.key ?? null,
+      webhookUrl: opts.webhookUrl ?? null,
+    };
+    return reserveAndBook(newJob, eligible, 1);
   }
 
   /**
@@ -348,7 +548,7 @@ export function createJobs({
     signal: AbortSignal | undefined,
   ): Promise<{ worker: WorkerSession; slot: SlotReservation }> {
     for (;;) {
-      const eligible = routing.eligible(hub.workers(), job.modelId, job.request.pin);
+      const eligible = eligibleFor(job);
       const skip = busy.size === 0 ? exclude : new Set([...exclude, ...busy]);
       const w = routing.pick(eligible, job.modelId, {
         exclude: skip,
@@ -389,34 +589,37 @@ export function createJobs({
     worker: WorkerSession,
     slot: SlotReservation,
     seq: bigint,
-    tokenizer: GatewayTokenizer,
+    tokenizer: GatewayTokenizer | undefined,
     hooks: RunHooks,
   ): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       const dispatchedAt = Date.now();
       const streamed: number[] = [];
-      const rendered = createOutputStream(tokenizer, job.params.stop);
+      const rendered = tokenizer && createOutputStream(tokenizer, job.params.stop);
       let firstTokenAt: number | null = null;
       let done = false;
-      const message: JobMessage = {
-        type: 'job',
-        jobId: job.id,
-        seq: seq.toString(),
-        modelId: job.modelId,
-        payer: job.payer,
-        kind: job.kind,
-        input: job.request.input,
-        promptTokenIds: job.promptTokenIds!,
-        params: { ...job.params, stop: [...job.params.stop] },
-        pricing: job.pricing,
-        confidential: false,
-        // Always streamed on the wire: the gateway measures time to first token itself and knows
-        // whether a failing worker had started answering.
-        stream: true,
-      };
+      const message: JobMessage | ImageJobMessage = job.image
+        ? imageJobFrame(job, seq)
+        : {
+            type: 'job',
+            jobId: job.id,
+            seq: seq.toString(),
+            modelId: job.modelId,
+            payer: job.payer,
+            kind: job.kind as JobMessage['kind'],
+            input: job.request.input,
+            promptTokenIds: job.promptTokenIds!,
+            params: { ...job.params, stop: [...job.params.stop] },
+            pricing: job.pricing,
+            confidential: false,
+            // Always streamed on the wire: the gateway measures time to first token itself and knows
+            // whether a failing worker had started answering.
+            stream: true,
+          };
       const finish = (a: Attempt) => {
         if (done) return;
         done = true;
+        progress.delete(job.id);
         clearTimeout(firstTokenTimer);
         clearTimeout(jobTimer);
         hooks.signal?.removeEventListener('abort', onAbort);
@@ -428,6 +631,16 @@ export function createJobs({
         {
           onToken(t) {
             if (done) return;
+            if (!rendered) {
+              handle.cancel('token frames for an image job');
+              finish({
+                kind: 'error',
+                code: 'invalid_frame',
+                message: 'token frames for an image job',
+                afterFirstToken: false,
+              });
+              return;
+            }
             if (firstTokenAt === null) {
               firstTokenAt = Date.now();
               clearTimeout(firstTokenTimer);
@@ -436,7 +649,30 @@ export function createJobs({
             const text = rendered.push(t.tokenIds);
             if (text) hooks.onToken?.(text);
           },
+          onProgress(p: ProgressMessage) {
+            if (done) return;
+            // The worker has started (the first-token timeout is met); a job that showed the client a
+            // preview has started answering, like a text job after its first token.
+            clearTimeout(firstTokenTimer);
+            if (p.preview !== undefined && job.mode === 'stream') firstTokenAt ??= Date.now();
+            progress.set(job.id, {
+              image: p.image,
+              step: p.step,
+              steps: p.steps,
+              images: job.image?.params.n ?? 1,
+            });
+            hooks.onProgress?.({ image: p.image, step: p.step, steps: p.steps, preview: p.preview });
+          },
           onResult(frame) {
+            if ((frame.type === 'image-result') !== (job.image !== null)) {
+              finish({
+                kind: 'error',
+                code: 'invalid_frame',
+                message: `a ${frame.type} frame for a ${job.kind} job`,
+                afterFirstToken: firstTokenAt !== null,
+              });
+              return;
+            }
             finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed });
           },
           onError(e) {
@@ -545,12 +781,13 @@ export function createJobs({
       operator: lastWorker?.operator,
     });
     try {
-      const tokenizer = await tokenizerOf(job);
+      const tokenizer = job.image ? undefined : await tokenizerOf(job);
       // A job queued by a gateway older than its own tokenization is tokenized now.
-      job.promptTokenIds ??=
-        'messages' in job.request.input
-          ? tokenizer.chatPromptTokenIds(job.request.input.messages)
-          : tokenizer.promptTokenIds(job.request.input.prompt);
+      if (tokenizer)
+        job.promptTokenIds ??=
+          'messages' in job.request.input
+            ? tokenizer.chatPromptTokenIds(job.request.input.messages)
+            : tokenizer.promptTokenIds(job.request.input.prompt);
       const exclude = new Set<string>();
       const busy = new Set<string>();
       const failures: string[] = [];
@@ -670,7 +907,9 @@ export function createJobs({
           if (attempt < options.jobs.maxAttempts) metrics.jobRetries.inc({ model: job.modelName });
           continue;
         }
-        return await complete(job, worker, seq, tokenizer, a, startedAt, log, job.attempts + dispatched);
+        return tokenizer
+          ? await complete(job, worker, seq, tokenizer, a, startedAt, log, job.attempts + dispatched)
+          : await completeImage(job, worker, seq, a, startedAt, log, job.attempts + dispatched);
       }
       if (hooks.signal?.aborted) {
         return fail(
@@ -720,8 +959,9 @@ export function createJobs({
     attempts: number,
   ): Promise<JobOutcome> {
     const now = Date.now();
+    const frame = a.frame as ResultMessage; // checked against the job's kind on arrival
     const sampler = worker.models.get(job.modelId)?.sampler ?? '';
-    const verdict = await verifyResult(a.frame, {
+    const verdict = await verifyResult(frame, {
       jobId: job.id,
       seq,
       gateway: chain.gateway,
@@ -776,7 +1016,7 @@ export function createJobs({
     };
     const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
     const totalMs = now - a.dispatchedAt;
-    const outputs = a.frame.outputTokenIds.length;
+    const outputs = frame.outputTokenIds.length;
     const genMs = Math.max(1, totalMs - ttftMs);
     const tokensPerSecond =
       outputs <= 1 ? outputs / Math.max(0.001, totalMs / 1000) : ((outputs - 1) * 1000) / genMs;
@@ -786,10 +1026,10 @@ export function createJobs({
       worker: worker.owner,
       operator: worker.operator,
       fee: receipt.fee,
-      outputTokenIds: a.frame.outputTokenIds,
+      outputTokenIds: frame.outputTokenIds,
       outputText: verdict.text,
       sampler,
-      finishReason: a.frame.finishReason,
+      finishReason: frame.finishReason,
       ttftMs,
       totalMs,
       tokensPerSecond,
@@ -825,7 +1065,7 @@ export function createJobs({
       msg: 'job done',
       worker: worker.owner,
       fee: receipt.fee.toString(),
-      input_tokens: a.frame.promptTokenIds.length,
+      input_tokens: frame.promptTokenIds.length,
       output_tokens: outputs,
       ttft_ms: ttftMs,
       total_ms: totalMs,
@@ -834,6 +1074,129 @@ export function createJobs({
     const kept: StoredReceipt = {
       receipt,
       signature: a.frame.signature,
+      signer: worker.operator,
+      leafHash,
+      seq,
+      batchId: null,
+      settled: false,
+      excluded: null,
+    };
+    return { ok: true, job: completedJob(job, completion, attempts), receipt: kept };
+  }
+
+  /**
+   * An image job's result: verified (receipt, images, hashes, fee, signature), its images stored
+   * (content-addressed, until they expire) BEFORE the receipt is committed, so a billed job always has
+   * its images; then receipt and result commit together, as for text.
+   */
+  async function completeImage(
+    job: JobRecord,
+    worker: WorkerSession,
+    seq: bigint,
+    a: Extract<Attempt, { kind: 'result' }>,
+    startedAt: number,
+    log: Common['logger'],
+    attempts: number,
+  ): Promise<JobOutcome> {
+    const now = Date.now();
+    const frame = a.frame as ImageResultMessage; // checked against the job's kind on arrival
+    const pipeline = worker.models.get(job.modelId)?.sampler ?? '';
+    const verdict = await verifyImageResult(frame, {
+      job,
+      seq,
+      gateway: chain.gateway,
+      worker: worker.owner,
+      operator: worker.operator,
+      pipeline,
+      chainId: chain.chainId,
+      grid: chain.grid,
+      dispatchedAt: a.dispatchedAt,
+      now,
+      clockSkewSec: options.jobs.clockSkewSec,
+    });
+    if (!verdict.ok) {
+      await storage.receiptNumbers.release(chain.gateway, seq).catch(() => {});
+      routing.recordInvalidReceipt(worker);
+      metrics.receiptsRejected.inc({ field: verdict.field });
+      log.warn({
+        msg: 'receipt rejected',
+        worker: worker.owner,
+        field: verdict.field,
+        reason: verdict.reason,
+      });
+      return fail(
+        job,
+        new GatewayError(
+          'invalid_receipt',
+          `the worker's result did not verify (${verdict.reason}); nothing was charged`,
+        ),
+        a.firstTokenAt !== null,
+        startedAt,
+        { attempts, worker: worker.owner, operator: worker.operator },
+      );
+    }
+    await storage.images.put(
+      verdict.images.map((i) => ({ hash: i.stored.hash, format: i.stored.format, bytes: i.bytes })),
+      job.id,
+      new Date(now + options.images.retentionMs),
+    );
+    const receipt = {
+      ...verdict.receipt,
+      jobId: job.id,
+      gateway: chain.gateway,
+      payer: job.payer,
+      worker: worker.owner,
+    };
+    const totalMs = now - a.dispatchedAt;
+    const completion: JobCompletion = {
+      worker: worker.owner,
+      operator: worker.operator,
+      fee: receipt.fee,
+      outputTokenIds: [],
+      outputText: '',
+      sampler: pipeline,
+      finishReason: 'stop',
+      ttftMs: totalMs,
+      totalMs,
+      tokensPerSecond: 0,
+      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      attempts,
+      images: verdict.images.map((i) => i.stored),
+    };
+    const leafHash = receiptLeafHash(receipt);
+    const stored = await storage.commitReceipt(
+      { receipt, signature: frame.signature, signer: worker.operator, leafHash },
+      job.id,
+      completion,
+    );
+    if (!stored) {
+      log.warn({
+        msg: 'receipt came after its number was given up',
+        worker: worker.owner,
+        seq: seq.toString(),
+      });
+      return fail(
+        job,
+        new GatewayError('worker_failed', 'the worker answered too late to be paid; nothing was charged'),
+        a.firstTokenAt !== null,
+        startedAt,
+        { attempts, worker: worker.owner, operator: worker.operator },
+      );
+    }
+    routing.recordSuccess(worker, { ttftMs: totalMs, tokensPerSecond: 0 });
+    onReceipt?.();
+    metrics.jobs.inc({ model: job.modelName, status: 'succeeded', reason: 'ok' });
+    metrics.jobDuration.observe({ model: job.modelName, status: 'succeeded' }, (now - startedAt) / 1000);
+    log.info({
+      msg: 'image job done',
+      worker: worker.owner,
+      fee: receipt.fee.toString(),
+      images: frame.images.length,
+      total_ms: totalMs,
+    });
+    const kept: StoredReceipt = {
+      receipt,
+      signature: frame.signature,
       signer: worker.operator,
       leafHash,
       seq,
@@ -925,7 +1288,10 @@ export function createJobs({
   return {
     instanceId,
     prepare,
+    prepareImage,
     discard,
+    /** An image job's last progress, while it runs in this process. */
+    progressOf: (id: string) => progress.get(id),
     execute,
     /**
      * Readies receipt numbering, recovers jobs left by a previous process and starts the async queue and

@@ -135,18 +135,65 @@ export function createChunker(job: Pick<JobRecord, 'id' | 'kind' | 'request'>) {
   };
 }
 
-/** A job as `GET /v1/jobs/:id` and webhooks show it. */
-export function renderJob(job: JobRecord, receipt: StoredReceipt | undefined) {
+/**
+ * A finished image job as an `ImagesResponse` whose images are links (`origin` + the content-addressed
+ * path; a path alone without `origin`), plus `grid`: what async jobs and their webhooks carry.
+ */
+export function renderImageLinks(job: JobRecord, receipt: StoredReceipt | undefined, origin = '') {
+  const image = job.image!;
+  const p = image.params;
+  const text = job.promptTokenIds?.length ?? 0;
+  return {
+    created: job.request.created,
+    data: (image.outputs ?? []).map((o) => ({ url: `${origin}/v1/images/files/${o.hash}.${o.format}` })),
+    output_format: p.format,
+    size: `${p.width}x${p.height}`,
+    usage: {
+      input_tokens: text,
+      input_tokens_details: { text_tokens: text, image_tokens: 0 },
+      output_tokens: 0,
+      total_tokens: text,
+    },
+    grid: {
+      ...gridInfo(job, receipt),
+      seed: p.seed,
+      steps: p.steps,
+      scheduler: p.scheduler,
+      guidance: p.guidance,
+      pipeline: job.sampler,
+      pixel_steps: (BigInt(p.width) * BigInt(p.height) * BigInt(p.steps) * BigInt(p.n)).toString(),
+      images: (image.outputs ?? []).map((i) => ({ hash: i.hash, trajectory_root: i.trajectoryRoot })),
+    },
+  };
+}
+
+const JOB_TYPES = { chat: 'chat.completion', completion: 'completion', image: 'image.generation' } as const;
+
+/** A job as `GET /v1/jobs/:id` and webhooks show it (image links relative to the gateway without `origin`). */
+export function renderJob(
+  job: JobRecord,
+  receipt: StoredReceipt | undefined,
+  extra: {
+    origin?: string;
+    progress?: { image: number; step: number; steps: number; images: number } | undefined;
+  } = {},
+) {
+  const done = job.status === 'succeeded';
   return {
     id: job.id,
     object: 'job' as const,
-    type: job.kind === 'chat' ? 'chat.completion' : 'completion',
+    type: JOB_TYPES[job.kind],
     status: job.status,
     model: job.request.model,
     created_at: Math.floor(job.createdAt.getTime() / 1000),
     completed_at: job.completedAt ? Math.floor(job.completedAt.getTime() / 1000) : null,
     attempts: job.attempts,
-    result: job.status === 'succeeded' ? renderCompletion(job, receipt) : null,
+    ...(job.image && job.status === 'running' ? { progress: extra.progress ?? null } : {}),
+    result: !done
+      ? null
+      : job.image
+        ? renderImageLinks(job, receipt, extra.origin)
+        : renderCompletion(job, receipt),
     error: job.error
       ? { message: job.error.message, type: 'job_error', param: null, code: job.error.code }
       : null,

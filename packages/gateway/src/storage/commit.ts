@@ -50,6 +50,7 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
         tokens_per_second: c.tokensPerSecond,
         first_token_at: c.firstTokenAt?.toISOString() ?? null,
         attempts: c.attempts ?? null,
+        images: c.images ?? null,
       };
     });
     const stored = await sql.query<{ job_id: string }>(
@@ -59,7 +60,7 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
            completed_at numeric, confidential boolean, signature text, signer text, leaf_hash text, seq numeric,
            job_worker text, job_operator text, sampler text, output_token_ids jsonb, output_text text,
            finish_reason text, ttft_ms double precision, total_ms double precision, tokens_per_second double precision,
-           first_token_at timestamptz, attempts integer)
+           first_token_at timestamptz, attempts integer, images jsonb)
        ), t AS (
          UPDATE dispatches d SET status = 'receipted', updated_at = now() FROM x
          WHERE d.gateway = x.gateway AND d.seq = x.seq AND d.status = 'inflight' RETURNING d.gateway, d.seq
@@ -76,6 +77,7 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
            output_text = x.output_text, finish_reason = x.finish_reason, ttft_ms = x.ttft_ms, total_ms = x.total_ms,
            tokens_per_second = x.tokens_per_second, first_token_at = x.first_token_at,
            attempts = COALESCE(x.attempts, jobs.attempts), completed_at = now(), lease_until = NULL, updated_at = now(),
+           image = CASE WHEN x.images IS NULL THEN jobs.image ELSE jsonb_set(jobs.image, '{outputs}', x.images) END,
            webhook_status = CASE WHEN jobs.webhook_url IS NULL THEN NULL ELSE 'pending' END,
            webhook_next_at = CASE WHEN jobs.webhook_url IS NULL THEN NULL ELSE now() END
          FROM x WHERE jobs.id = x.job_id AND x.job_id IN (SELECT job_id FROM r) RETURNING jobs.id
@@ -105,6 +107,7 @@ async function commitOne(sql: Sql, { r, jobId, c }: Commit): Promise<boolean> {
          sampler = $19, output_token_ids = $20::jsonb, output_text = $21, finish_reason = $22,
          ttft_ms = $23, total_ms = $24, tokens_per_second = $25, first_token_at = $26,
          attempts = COALESCE($27::integer, attempts), completed_at = now(), lease_until = NULL, updated_at = now(),
+         image = CASE WHEN $28::jsonb IS NULL THEN image ELSE jsonb_set(image, '{outputs}', $28::jsonb) END,
          webhook_status = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
          webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
        WHERE id = $1 AND EXISTS (SELECT 1 FROM t) RETURNING id
@@ -138,6 +141,7 @@ async function commitOne(sql: Sql, { r, jobId, c }: Commit): Promise<boolean> {
       c.tokensPerSecond,
       c.firstTokenAt,
       c.attempts ?? null,
+      c.images ? JSON.stringify(c.images) : null,
     ],
   );
   return Number(rows[0]?.n ?? 0) === 1;

@@ -3,6 +3,7 @@ import type { Common } from '../common.ts';
 import { commitReceipt } from './commit.ts';
 import { type Database, openDatabase, type Sql } from './db.ts';
 import { createIdempotencyStore } from './idempotency.ts';
+import { createImageStore } from './images.ts';
 import { createInstanceStore } from './instances.ts';
 import { createJobStore } from './jobs.ts';
 import { createKeyStore } from './keys.ts';
@@ -30,6 +31,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     db,
     keys: createKeyStore(db),
     jobs: createJobStore(db),
+    images: createImageStore(db),
     receipts: createReceiptStore(db),
     receiptNumbers: createReceiptNumberStore(db),
     idempotency: createIdempotencyStore(db),
@@ -52,6 +54,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
 export type { Database, Sql } from './db.ts';
 export type { IdempotencyClaim, StoredResponse } from './idempotency.ts';
 export type {
+  ImageJobData,
   JobCompletion,
   JobError,
   JobInput,
@@ -62,6 +65,7 @@ export type {
   JobRequest,
   JobStatus,
   NewJob,
+  StoredImage,
 } from './jobs.ts';
 export type { ApiKeyRecord } from './keys.ts';
 export type { DispatchStatus } from './receipt-numbers.ts';

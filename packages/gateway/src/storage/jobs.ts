@@ -1,13 +1,45 @@
-import type { ChatMessage, SamplingParams } from '@aipg/core';
+import type { ChatMessage, ImageFormat, ImageParams, SamplingParams } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import type { BatchOp, Database, Sql } from './db.ts';
 import { deadSql } from './instances.ts';
 import { MAX_RECEIPT_SEQ } from './receipt-numbers.ts';
 
-export type JobKind = 'chat' | 'completion';
+export type JobKind = 'chat' | 'completion' | 'image';
 export type JobMode = 'sync' | 'stream' | 'async';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type JobInput = { messages: ChatMessage[] } | { prompt: string };
+
+/** One delivered image as the gateway stored it (bytes in `images`, by hash, until they expire). */
+export type StoredImage = {
+  /** `keccak256(bytes)`: the receipt commits to it. */
+  hash: Hex;
+  format: ImageFormat;
+  width: number;
+  height: number;
+  /** The image's trajectory commitment, as signed (`ZERO_TRAJECTORY` when the engine exposes none). */
+  trajectoryRoot: Hex;
+  size: number;
+};
+
+/** What only an image job has (its `params` column holds `IMAGE_JOB_SAMPLING`: no text sampling). */
+export type ImageJobData = {
+  params: ImageParams;
+  /** The prompt's "token ids" (its UTF-8 bytes) are the job's `promptTokenIds`; the negative prompt's here. */
+  negativeTokenIds: number[];
+  responseFormat: 'b64_json' | 'url';
+  partialImages: number;
+  /** The images once the job succeeded. */
+  outputs: StoredImage[] | null;
+};
+
+/** The `params` of an image job: text sampling does not apply (its parameters are `image.params`). */
+export const IMAGE_JOB_SAMPLING: SamplingParams = {
+  maxTokens: 0,
+  temperature: 0,
+  topP: 1,
+  seed: null,
+  stop: [],
+};
 
 /** The request as the gateway normalised it: what the worker is asked to run. */
 export type JobRequest = {
@@ -24,6 +56,8 @@ export type JobRequest = {
 export type JobPricing = {
   inputPerMTokens: string;
   outputPerMTokens: string;
+  /** Image jobs: the model's rate per megapixel-step (AIPG wei). */
+  perMegapixelStep?: string | undefined;
   confidentialPremiumBps: number;
 };
 export type JobError = { code: string; message: string; status: number };
@@ -39,6 +73,8 @@ export type JobRecord = {
   request: JobRequest;
   params: SamplingParams;
   pricing: JobPricing;
+  /** Image jobs only. */
+  image: ImageJobData | null;
   status: JobStatus;
   reservedFee: bigint;
   fee: bigint | null;
@@ -80,6 +116,7 @@ export type NewJob = Pick<
   | 'request'
   | 'params'
   | 'pricing'
+  | 'image'
   | 'status'
   | 'reservedFee'
   | 'idempotencyScope'
@@ -101,11 +138,13 @@ export type JobCompletion = {
   firstTokenAt: Date | null;
   /** Dispatches the job took in all (recorded with the result; unchanged when omitted). */
   attempts?: number | undefined;
+  /** Image jobs: the images delivered (recorded in the job's `image.outputs`). */
+  images?: StoredImage[] | undefined;
 };
 
 type JobRow = Record<string, unknown>;
 
-const COLUMNS = `id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
+const COLUMNS = `id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, image, status,
   reserved_fee::text AS reserved_fee, fee::text AS fee, worker, operator, attempts, prompt_token_ids, output_token_ids,
   output_text, sampler, finish_reason, error, ttft_ms, total_ms, tokens_per_second, idempotency_scope, idempotency_key,
   webhook_url, webhook_status, webhook_attempts, created_at, started_at, first_token_at, completed_at`;
@@ -125,6 +164,7 @@ function toRecord(r: JobRow): JobRecord {
     request: r.request as JobRequest,
     params: r.params as SamplingParams,
     pricing: r.pricing as JobPricing,
+    image: (r.image as ImageJobData | null) ?? null,
     status: r.status as JobStatus,
     reservedFee: BigInt(r.reserved_fee as string),
     fee: r.fee == null ? null : BigInt(r.fee as string),
@@ -165,6 +205,7 @@ export function insertedJob(j: NewJob, now = new Date()): JobRecord {
     request: j.request,
     params: j.params,
     pricing: j.pricing,
+    image: j.image,
     status: j.status,
     reservedFee: j.reservedFee,
     fee: null,
@@ -215,6 +256,7 @@ export function completedJob(
     totalMs: c.totalMs,
     tokensPerSecond: c.tokensPerSecond,
     firstTokenAt: c.firstTokenAt,
+    image: job.image && c.images ? { ...job.image, outputs: c.images } : job.image,
     completedAt: now,
     startedAt: job.startedAt ?? now,
     webhookStatus: job.webhookUrl === null ? null : 'pending',
@@ -222,9 +264,10 @@ export function completedJob(
 }
 
 const INSERT_COLUMNS = `id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
-  reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids, started_at`;
+  reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids, image,
+  started_at`;
 const INSERT_VALUES = `$1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12::numeric, $13, $14, $15,
-  $16::timestamptz, $17, $18::jsonb, CASE WHEN $11 = 'running' THEN now() END`;
+  $16::timestamptz, $17, $18::jsonb, $19::jsonb, CASE WHEN $11 = 'running' THEN now() END`;
 
 function insertParams(j: NewJob): unknown[] {
   return [
@@ -246,6 +289,7 @@ function insertParams(j: NewJob): unknown[] {
     j.leaseUntil,
     j.instanceId,
     JSON.stringify(j.promptTokenIds),
+    j.image === null ? null : JSON.stringify(j.image),
   ];
 }
 
@@ -280,15 +324,15 @@ async function insertReservedOne(sql: Sql, { job, spendable, dispatch }: Reserva
        RETURNING unsettled, reserved
      ), j AS (
        INSERT INTO jobs (${INSERT_COLUMNS})
-       SELECT ${INSERT_VALUES} FROM p WHERE p.unsettled + p.reserved + $12::numeric <= $19::numeric
+       SELECT ${INSERT_VALUES} FROM p WHERE p.unsettled + p.reserved + $12::numeric <= $20::numeric
        RETURNING id
      ), c AS (
        UPDATE receipt_counters SET next_seq = next_seq + 1, updated_at = now()
-       WHERE gateway = $20::text AND next_seq <= $23::numeric AND EXISTS (SELECT 1 FROM j)
+       WHERE gateway = $21::text AND next_seq <= $24::numeric AND EXISTS (SELECT 1 FROM j)
        RETURNING next_seq - 1 AS seq
      ), d AS (
        INSERT INTO dispatches (gateway, seq, job_id, worker, status, expires_at)
-       SELECT $20::text, seq, $1, $21::text, 'inflight', $22::timestamptz FROM c RETURNING seq
+       SELECT $21::text, seq, $1, $22::text, 'inflight', $23::timestamptz FROM c RETURNING seq
      )
      SELECT unsettled::text AS unsettled, reserved::text AS reserved, EXISTS (SELECT 1 FROM j) AS inserted,
        (SELECT seq::text FROM d) AS seq
@@ -345,6 +389,7 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
       lease_until: job.leaseUntil,
       instance_id: job.instanceId,
       prompt_token_ids: job.promptTokenIds,
+      image: job.image,
       spendable: spendable.toString(),
       d_worker: dispatch && dispatch.gateway === gateway ? dispatch.worker : null,
       d_expires_at: dispatch && dispatch.gateway === gateway ? dispatch.expiresAt : null,
@@ -360,7 +405,7 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id text, kind text, mode text, api_key_id text,
            payer text, model_id text, model_name text, request jsonb, params jsonb, pricing jsonb, status text,
            reserved_fee numeric, idempotency_scope text, idempotency_key text, webhook_url text,
-           lease_until timestamptz, instance_id text, prompt_token_ids jsonb, spendable numeric,
+           lease_until timestamptz, instance_id text, prompt_token_ids jsonb, image jsonb, spendable numeric,
            d_worker text, d_expires_at timestamptz)
        ), p AS (
          INSERT INTO payers (address) SELECT DISTINCT lower(payer) FROM x ORDER BY 1
@@ -374,7 +419,7 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
          INSERT INTO jobs (${INSERT_COLUMNS})
          SELECT id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status,
            reserved_fee, idempotency_scope, idempotency_key, webhook_url, lease_until, instance_id, prompt_token_ids,
-           CASE WHEN status = 'running' THEN now() END
+           image, CASE WHEN status = 'running' THEN now() END
          FROM c WHERE held_unsettled + held_reserved + upto <= spendable ORDER BY n
          RETURNING id
        ), dx AS (

@@ -330,6 +330,24 @@ DROP INDEX jobs_payer_active;
 DROP INDEX receipts_unsettled_payer;
 `,
   },
+  {
+    id: 8,
+    name: 'images',
+    // Image jobs: their parameters and, once done, their images (as stored) on the job row; the image
+    // bytes content-addressed (keccak256) until they expire, for `response_format: url` and retrieval.
+    sql: `
+ALTER TABLE jobs ADD COLUMN image jsonb;
+CREATE TABLE images (
+  hash text PRIMARY KEY,
+  format text NOT NULL,
+  bytes bytea NOT NULL,
+  job_id text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX images_expires ON images (expires_at);
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */

@@ -1,11 +1,19 @@
+import { deflateSync } from 'node:zlib';
 import {
   CANONICAL_SAMPLER,
+  computeImageFee,
+  computeImageOutputHash,
+  computeImageRequestHash,
   computeModelId,
   computeOutputHash,
   computeRequestHash,
   computeTextFee,
   type FinishReason,
   gatewayToWorker,
+  hashImage,
+  type ImageCapabilities,
+  type ImageJobMessage,
+  imagePixelSteps,
   type JobMessage,
   loginMessage,
   PROTOCOL_VERSION,
@@ -46,6 +54,57 @@ export type Behaviour = {
   noStream?: boolean;
 };
 
+/** What the scripted worker does with one image job (honest unless told otherwise). */
+export type ImageBehaviour = {
+  /** Delay before each progress step (ms). */
+  stepDelayMs?: number;
+  /** Deliver images of another size than asked. */
+  wrongSize?: boolean;
+  /** Deliver bytes that do not hash to the imageHash claimed. */
+  corruptBytes?: boolean;
+  /** Deliver one image fewer than asked. */
+  fewerImages?: boolean;
+  /** Alter the receipt after computing it honestly (and sign the altered one). */
+  tamper?: (r: Receipt) => Receipt;
+  /** Answer `job-error` before any progress. */
+  failBeforeProgress?: 'job-error' | 'busy';
+};
+
+/** A real PNG (8-bit RGB) of `width × height` in one colour: what the scripted worker delivers. */
+export function testPng(width: number, height: number, rgb: [number, number, number]): Uint8Array {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (b: Uint8Array) => {
+    let c = 0xffffffff;
+    for (const x of b) c = crcTable[(c ^ x) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Uint8Array) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'ascii');
+    Buffer.from(data).copy(out, 8);
+    out.writeUInt32BE(crc(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const raw = Buffer.alloc(height * (1 + 3 * width));
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) raw.set(rgb, y * (1 + 3 * width) + 1 + 3 * x);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
+}
+
 /** What the scripted worker does with one `score` frame. */
 export type ScoreBehaviour =
   | {
@@ -78,8 +137,15 @@ export type ScriptedWorkerOptions = {
   operatorKey: Hex;
   /** The bond owner receipts name. */
   owner: Address;
-  models: { name: string; weightsHash: Hex; maxConcurrency?: number; sampler?: string }[];
+  models: {
+    name: string;
+    weightsHash: Hex;
+    maxConcurrency?: number;
+    sampler?: string;
+    image?: ImageCapabilities;
+  }[];
   script?: (job: JobMessage) => Behaviour;
+  imageScript?: (job: ImageJobMessage) => ImageBehaviour;
   /** Answers to `score` frames (default: `scriptedScores`). */
   scorer?: (frame: ScoreMessage) => ScoreBehaviour;
   /** Override the login signature (bad-signature tests). */
@@ -103,6 +169,7 @@ export class ScriptedWorker {
   ws: WebSocket | undefined;
   workerId: string | undefined;
   readonly jobs: JobMessage[] = [];
+  readonly imageJobs: ImageJobMessage[] = [];
   readonly cancels: string[] = [];
   readonly scores: ScoreMessage[] = [];
   /** Jobs running now, and the most that ever ran at once. */
@@ -145,6 +212,7 @@ export class ScriptedWorker {
                   weightsHash: m.weightsHash,
                   maxConcurrency: m.maxConcurrency ?? 4,
                   sampler: m.sampler ?? CANONICAL_SAMPLER,
+                  ...(m.image ? { image: m.image } : {}),
                 })),
                 hardware: { gpus: [], cpuCores: 2, memoryMb: 1024 },
                 version: 'scripted-test-worker',
@@ -177,6 +245,14 @@ export class ScriptedWorker {
           case 'score':
             this.scores.push(frame);
             void this.score(frame);
+            return;
+          case 'image-job':
+            this.imageJobs.push(frame);
+            this.running += 1;
+            this.peakRunning = Math.max(this.peakRunning, this.running);
+            void this.runImage(frame).finally(() => {
+              this.running -= 1;
+            });
             return;
         }
       });
@@ -284,6 +360,84 @@ export class ScriptedWorker {
       outputTokenIds: output,
       finishReason,
       timings: { ttftMs: 1, totalMs: Date.now() - start },
+      receipt: receiptToJson(receipt),
+      signature,
+    });
+  }
+
+  private async runImage(job: ImageJobMessage) {
+    const b = this.opts.imageScript?.(job) ?? {};
+    if (b.failBeforeProgress) {
+      return this.send({
+        type: 'job-error',
+        jobId: job.jobId,
+        code: b.failBeforeProgress === 'busy' ? 'WORKER_BUSY' : 'BACKEND_FAILED',
+        message: 'scripted failure',
+        retryable: true,
+      });
+    }
+    const p = job.params;
+    const model = this.opts.models.find((m) => computeModelId(m.name, m.weightsHash) === job.modelId);
+    const pipeline = model?.sampler ?? CANONICAL_SAMPLER;
+    const images: { bytes: Uint8Array; trajectoryRoot: Hex }[] = [];
+    for (let i = 0; i < p.n; i++) {
+      const seed = (p.seed + i) >>> 0;
+      const bytes = testPng(b.wrongSize ? p.width * 2 : p.width, p.height, [
+        seed & 255,
+        (seed >> 8) & 255,
+        i * 40,
+      ]);
+      for (let k = 1; k <= p.steps; k++) {
+        if (b.stepDelayMs) await new Promise((r) => setTimeout(r, b.stepDelayMs));
+        if (this.cancels.includes(job.jobId)) return;
+        const preview = job.partialImages > 0 && k % Math.ceil(p.steps / job.partialImages) === 0;
+        this.send({
+          type: 'progress',
+          jobId: job.jobId,
+          image: i,
+          step: k,
+          steps: p.steps,
+          ...(preview
+            ? { preview: Buffer.from(testPng(p.width, p.height, [k, k, k])).toString('base64') }
+            : {}),
+        });
+      }
+      images.push({ bytes, trajectoryRoot: `0x${(i + 1).toString(16).padStart(64, '0')}` as Hex });
+    }
+    const delivered = b.fewerImages ? images.slice(1) : images;
+    const hashes = delivered.map((x) => ({
+      imageHash: hashImage(x.bytes),
+      trajectoryRoot: x.trajectoryRoot,
+    }));
+    const c = this.challenge!;
+    let receipt: Receipt = {
+      jobId: job.jobId,
+      gateway: c.gateway,
+      payer: job.payer,
+      worker: this.opts.owner,
+      modelId: job.modelId,
+      requestHash: computeImageRequestHash(job.promptTokenIds, job.negativeTokenIds, p, pipeline),
+      outputHash: computeImageOutputHash(hashes),
+      inputUnits: BigInt(job.promptTokenIds.length),
+      outputUnits: imagePixelSteps(p),
+      fee: computeImageFee({ params: p, rates: { perMegapixelStep: BigInt(job.pricing.perMegapixelStep) } }),
+      completedAt: BigInt(Math.floor(Date.now() / 1000)),
+      confidential: false,
+      seq: BigInt(job.seq),
+    };
+    if (b.tamper) receipt = b.tamper(receipt);
+    const signature = await this.account.signTypedData(receiptTypedData(receipt, c.chainId, c.grid));
+    this.send({
+      type: 'image-result',
+      jobId: job.jobId,
+      images: delivered.map((x, i) => ({
+        data: Buffer.from(
+          b.corruptBytes && i === 0 ? testPng(p.width, p.height, [1, 2, 3]) : x.bytes,
+        ).toString('base64'),
+        imageHash: hashes[i]!.imageHash,
+        trajectoryRoot: x.trajectoryRoot,
+      })),
+      timings: { totalMs: 1 },
       receipt: receiptToJson(receipt),
       signature,
     });

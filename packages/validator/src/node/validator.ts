@@ -544,6 +544,17 @@ export async function startValidator(
         code: ValidatorErrorCode.gatewayError,
         details: `gateway ${stored.gateway}`,
       });
+    // The model first: an image job's evidence is not a text job's (no token ids, no sampling), and
+    // judging it as one would blame an honest worker or gateway. Image audits are not built yet.
+    const model = await chain.model(stored.modelId);
+    if (!model) {
+      abstain(a, `model ${stored.modelId} is not registered`, log);
+      return;
+    }
+    if (model.kind !== 'text') {
+      abstain(a, 'image audits are not supported yet', log);
+      return;
+    }
     const job = await client.getJob(a.jobId);
     if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
       const detail = 'the gateway serves another receipt for this job than the batch holds';
@@ -577,15 +588,6 @@ export async function startValidator(
     if (unbound.length > 0) {
       await gatewayFault(a, stored.gateway, unbound, log);
       abstain(a, "the gateway's evidence does not hash to the worker-signed receipt", log);
-      return;
-    }
-    const model = await chain.model(stored.modelId);
-    if (!model) {
-      abstain(a, `model ${stored.modelId} is not registered`, log);
-      return;
-    }
-    if (model.kind !== 'text') {
-      abstain(a, 'image audits are not supported yet', log);
       return;
     }
     const request: CheckRequest = {

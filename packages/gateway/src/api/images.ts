@@ -1,0 +1,139 @@
+import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { GatewayError } from '../errors.ts';
+import type { Jobs } from '../jobs/index.ts';
+import { renderImageLinks } from '../jobs/render.ts';
+import type { JobRecord, Storage, StoredImage, StoredReceipt } from '../storage/index.ts';
+import type { Env } from './env.ts';
+import { parseOr400 } from './errors.ts';
+import type { IdempotencyVariables } from './idempotency.ts';
+import { imageGenerationRequest, imageSpec } from './schemas.ts';
+import { sseResponse } from './sse.ts';
+
+const CONTENT_TYPES = { png: 'image/png', webp: 'image/webp', jpeg: 'image/jpeg' } as const;
+const FILE = /^(0x[0-9a-f]{64})\.(png|webp|jpeg)$/;
+
+/** Where a stored image is served: content-addressed, unguessable (its hash), until it expires. */
+export function imageUrl(origin: string, image: StoredImage): string {
+  return `${origin}/v1/images/files/${image.hash}.${image.format}`;
+}
+
+/**
+ * A finished image job as OpenAI's `ImagesResponse` (`data[]` with `b64_json` or `url`), plus `grid`.
+ * The bytes are read back from the image store (they are what the receipt commits to).
+ */
+export async function renderImages(
+  storage: Storage,
+  job: JobRecord,
+  receipt: StoredReceipt | undefined,
+  origin: string,
+) {
+  const image = job.image!;
+  const data: { b64_json?: string; url?: string; revised_prompt?: undefined }[] = [];
+  for (const out of image.outputs ?? []) {
+    if (image.responseFormat === 'url') {
+      data.push({ url: imageUrl(origin, out) });
+      continue;
+    }
+    const stored = await storage.images.get(out.hash);
+    if (!stored)
+      throw new GatewayError('job_not_found', `the images of job ${job.id} have expired`, { param: 'id' });
+    data.push({ b64_json: Buffer.from(stored.bytes).toString('base64') });
+  }
+  const links = renderImageLinks(job, receipt, origin);
+  return { ...links, data, quality: 'auto' as const, background: 'opaque' as const };
+}
+
+/**
+ * The Images API: `POST /v1/images/generations` (OpenAI's, so `client.images.generate` works as is:
+ * `b64_json` or `url`, png/webp/jpeg, `stream` with `partial_images`) and `GET /v1/images/files/{hash}`.
+ */
+export function registerImageRoutes(
+  app: Hono<Env>,
+  deps: {
+    jobs: Jobs;
+    storage: Storage;
+    auth: MiddlewareHandler<Env>;
+    idempotency: MiddlewareHandler<{ Variables: IdempotencyVariables }>;
+    jsonBody(c: Context): Promise<unknown>;
+    /** Sets the job id headers and checks in the idempotency key (discarding the job if that fails). */
+    started(c: Context<Env>, job: JobRecord): Promise<void>;
+    headersOf(id: string): Record<string, string>;
+  },
+) {
+  const { jobs, storage } = deps;
+  const originOf = (c: Context) => new URL(c.req.url).origin;
+
+  app.post('/v1/images/generations', deps.auth, deps.idempotency, async (c) => {
+    const spec = imageSpec(parseOr400(imageGenerationRequest, await deps.jsonBody(c)));
+    const job = await jobs.prepareImage(spec, c.get('key'), {
+      mode: spec.stream ? 'stream' : 'sync',
+      idempotency: c.get('idem'),
+    });
+    await deps.started(c, job);
+    if (!spec.stream) {
+      // A client that goes away does not stop the job: it completes, is charged, and stays retrievable.
+      const outcome = await jobs.execute(job);
+      if (!outcome.ok) throw outcome.error;
+      return c.json(await renderImages(storage, outcome.job, outcome.receipt, originOf(c)));
+    }
+    // Streamed: partial images as they come, then one `image_generation.completed` per image.
+    const abort = new AbortController();
+    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    const p = job.image!.params;
+    const common = () => ({
+      created_at: Math.floor(Date.now() / 1000),
+      size: `${p.width}x${p.height}`,
+      quality: 'auto',
+      background: 'opaque',
+      output_format: p.format,
+    });
+    return sseResponse(
+      async (sink) => {
+        let partial = 0;
+        const outcome = await jobs.execute(job, {
+          signal: abort.signal,
+          onProgress(progress) {
+            if (progress.preview === undefined) return;
+            sink.send({
+              type: 'image_generation.partial_image',
+              b64_json: progress.preview,
+              partial_image_index: partial++,
+              ...common(),
+            });
+          },
+        });
+        if (!outcome.ok) {
+          sink.error(outcome.error.toJSON());
+          return;
+        }
+        const rendered = await renderImages(storage, outcome.job, outcome.receipt, originOf(c));
+        for (const d of rendered.data) {
+          sink.send({
+            type: 'image_generation.completed',
+            ...d,
+            ...common(),
+            usage: rendered.usage,
+            grid: rendered.grid,
+          });
+        }
+        sink.done();
+      },
+      () => abort.abort(),
+      deps.headersOf(job.id),
+    );
+  });
+
+  app.get('/v1/images/files/:file', async (c) => {
+    const m = FILE.exec(c.req.param('file').toLowerCase());
+    if (!m) throw new GatewayError('not_found', 'no such image', { param: 'file' });
+    const stored = await storage.images.get(m[1]!);
+    if (!stored || stored.format !== m[2])
+      throw new GatewayError('not_found', 'no such image (or it expired)');
+    const maxAge = Math.max(0, Math.floor((stored.expiresAt.getTime() - Date.now()) / 1000));
+    return c.body(Buffer.from(stored.bytes), 200, {
+      'content-type': CONTENT_TYPES[stored.format],
+      'cache-control': `private, max-age=${maxAge}, immutable`,
+      'x-content-type-options': 'nosniff',
+    });
+  });
+}

@@ -1,0 +1,161 @@
+import {
+  computeImageFee,
+  computeImageOutputHash,
+  computeImageRequestHash,
+  hashImage,
+  type ImageCapabilities,
+  type ImageJobMessage,
+  type ImageParams,
+  type ImageResultMessage,
+  imageInfo,
+  imagePixelSteps,
+  type Receipt,
+  receiptFromJson,
+  recoverReceiptSigner,
+} from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import type { JobRecord, StoredImage } from '../storage/index.ts';
+
+/** Whether a worker's pipeline accepts `p` (size offered, steps in range, count, scheduler). */
+export function acceptsImage(caps: ImageCapabilities | undefined, p: ImageParams): boolean {
+  if (!caps) return false;
+  return (
+    caps.sizes.some(([w, h]) => w === p.width && h === p.height) &&
+    p.steps >= caps.minSteps &&
+    p.steps <= caps.maxSteps &&
+    p.n <= caps.maxN &&
+    caps.schedulers.includes(p.scheduler)
+  );
+}
+
+/** The `image-job` frame of a prepared image job, for the dispatch numbered `seq`. */
+export function imageJobFrame(job: JobRecord, seq: bigint): ImageJobMessage {
+  const image = job.image!;
+  return {
+    type: 'image-job',
+    jobId: job.id,
+    seq: seq.toString(),
+    modelId: job.modelId,
+    payer: job.payer,
+    promptTokenIds: job.promptTokenIds!,
+    negativeTokenIds: image.negativeTokenIds,
+    params: image.params,
+    pricing: {
+      perMegapixelStep: job.pricing.perMegapixelStep ?? '0',
+      confidentialPremiumBps: job.pricing.confidentialPremiumBps,
+    },
+    confidential: false,
+    partialImages: job.mode === 'stream' ? image.partialImages : 0,
+  };
+}
+
+export type ImageExpectation = {
+  job: JobRecord;
+  seq: bigint;
+  gateway: Address;
+  worker: Address;
+  operator: Address;
+  /** The pipeline the worker advertised for the model (its `sampler`): signed into requestHash. */
+  pipeline: string;
+  chainId: number;
+  grid: Address;
+  dispatchedAt: number;
+  now: number;
+  clockSkewSec: number;
+};
+
+export type ImageVerdict =
+  | { ok: true; receipt: Receipt; images: { bytes: Uint8Array; stored: StoredImage }[] }
+  | { ok: false; field: string; reason: string };
+
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/**
+ * Checks a worker's `image-result` against the job, as `verifyResult` does for text: every receipt
+ * field, the request hash over exactly the prompt, negative prompt, parameters and advertised pipeline
+ * sent; each image's bytes against its hash, its header against the asked format and size; the output
+ * hash over those images and their trajectory roots; the units and the fee the job was priced at; then
+ * the signature. Only images that pass are delivered, and only then is the job billed.
+ */
+export async function verifyImageResult(
+  frame: ImageResultMessage,
+  x: ImageExpectation,
+): Promise<ImageVerdict> {
+  const fail = (field: string, reason: string): ImageVerdict => ({ ok: false, field, reason });
+  const job = x.job;
+  const image = job.image!;
+  const p = image.params;
+  const r = receiptFromJson(frame.receipt);
+  if (!same(frame.jobId, job.id) || !same(r.jobId, job.id))
+    return fail('jobId', 'receipt is for another job');
+  if (r.seq !== x.seq) return fail('seq', `receipt carries number ${r.seq}, the job was sent as ${x.seq}`);
+  if (!same(r.gateway, x.gateway)) return fail('gateway', `receipt names gateway ${r.gateway}`);
+  if (!same(r.payer, job.payer)) return fail('payer', `receipt names payer ${r.payer}`);
+  if (!same(r.worker, x.worker))
+    return fail('worker', `receipt names worker ${r.worker}, the bond owner is ${x.worker}`);
+  if (!same(r.modelId, job.modelId)) return fail('modelId', 'receipt names another model');
+  if (r.confidential) return fail('confidential', 'confidential flag differs');
+  if (frame.images.length !== p.n) return fail('images', `${frame.images.length} images for n = ${p.n}`);
+  const images: { bytes: Uint8Array; stored: StoredImage }[] = [];
+  for (const [i, img] of frame.images.entries()) {
+    const bytes = Buffer.from(img.data, 'base64');
+    if (hashImage(bytes) !== img.imageHash.toLowerCase())
+      return fail('images', `image ${i}: its bytes do not hash to its imageHash`);
+    const info = imageInfo(bytes);
+    if (!info || info.format !== p.format || info.width !== p.width || info.height !== p.height) {
+      return fail(
+        'images',
+        `image ${i} is ${info ? `a ${info.width}×${info.height} ${info.format}` : 'not an image'}, not the ${p.width}×${p.height} ${p.format} asked`,
+      );
+    }
+    images.push({
+      bytes,
+      stored: {
+        hash: img.imageHash.toLowerCase() as Hex,
+        format: info.format,
+        width: info.width,
+        height: info.height,
+        trajectoryRoot: img.trajectoryRoot.toLowerCase() as Hex,
+        size: bytes.length,
+      },
+    });
+  }
+  if (r.inputUnits !== BigInt(job.promptTokenIds!.length))
+    return fail('inputUnits', 'inputUnits is not the prompt token count');
+  if (r.outputUnits !== imagePixelSteps(p))
+    return fail('outputUnits', 'outputUnits is not width × height × steps × n');
+  if (r.requestHash !== computeImageRequestHash(job.promptTokenIds!, image.negativeTokenIds, p, x.pipeline)) {
+    return fail(
+      'requestHash',
+      `requestHash does not commit to the prompt, the negative prompt, the parameters and the pipeline "${x.pipeline}"`,
+    );
+  }
+  if (
+    r.outputHash !==
+    computeImageOutputHash(
+      images.map((i) => ({ imageHash: i.stored.hash, trajectoryRoot: i.stored.trajectoryRoot })),
+    )
+  )
+    return fail('outputHash', 'outputHash does not commit to the images and their trajectories');
+  const fee = computeImageFee({
+    params: p,
+    rates: { perMegapixelStep: BigInt(job.pricing.perMegapixelStep ?? '0') },
+    confidentialPremiumBps: job.pricing.confidentialPremiumBps,
+  });
+  if (r.fee !== fee) return fail('fee', `fee ${r.fee} differs from the rate card's ${fee}`);
+  const completed = Number(r.completedAt);
+  if (
+    completed < Math.floor(x.dispatchedAt / 1000) - x.clockSkewSec ||
+    completed > x.now / 1000 + x.clockSkewSec
+  )
+    return fail('completedAt', `completedAt ${completed} is outside the job's time window`);
+  let signer: Address;
+  try {
+    signer = await recoverReceiptSigner(r, x.chainId, x.grid, frame.signature);
+  } catch {
+    return fail('signature', 'malformed receipt signature');
+  }
+  if (!same(signer, x.operator))
+    return fail('signature', `receipt signed by ${signer}, not the worker's operator ${x.operator}`);
+  return { ok: true, receipt: r, images };
+}

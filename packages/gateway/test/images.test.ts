@@ -1,0 +1,370 @@
+import { registerModel } from '@aipg/chain';
+import { computeImageFee, computeModelId, imageInfo, parseAipg } from '@aipg/core';
+import OpenAI from 'openai';
+import { type Hex, keccak256, toBytes } from 'viem';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { StartGatewayReturnType } from '../src/index.ts';
+import {
+  createApiKey,
+  dropTestSchema,
+  MODEL,
+  roles,
+  startTestGateway,
+  startTestGrid,
+  type TestGrid,
+} from './helpers/grid.ts';
+import { type ImageBehaviour, ScriptedWorker } from './helpers/worker.ts';
+
+// The image flavour end to end at the gateway: OpenAI's Images API in, `image-job` frames to a worker
+// speaking the real protocol, its images and receipt checked, stored and billed, or refused and not.
+
+const IMAGE_MODEL = {
+  name: 'tiny-image-test',
+  weightsHash: keccak256(toBytes('tiny image weights')) as Hex,
+  rates: { inputPerMTokens: 0n, outputPerMTokens: 0n, perMegapixelStep: parseAipg('0.01') },
+  image: {
+    sizes: [
+      [64, 64],
+      [128, 64],
+    ] as [number, number][],
+    minSteps: 1,
+    maxSteps: 12,
+    maxN: 3,
+    schedulers: ['ddim', 'euler'],
+    trajectory: true,
+  },
+};
+const IMAGE_MODEL_ID = computeModelId(IMAGE_MODEL.name, IMAGE_MODEL.weightsHash);
+
+let grid: TestGrid;
+let gw: StartGatewayReturnType;
+let key: string;
+let worker: ScriptedWorker;
+let behaviour: ImageBehaviour = {};
+let client: OpenAI;
+const extra: ScriptedWorker[] = [];
+
+beforeAll(async () => {
+  grid = await startTestGrid();
+  await registerModel(grid.client(roles.owner.privateKey), {
+    grid: grid.grid,
+    name: IMAGE_MODEL.name,
+    kind: 'image',
+    weightsHash: IMAGE_MODEL.weightsHash,
+    tokenizerHash: `0x${'00'.repeat(32)}`,
+    parameterCount: 1_000n,
+    minVramMb: 0,
+    rates: IMAGE_MODEL.rates,
+  });
+  gw = await startTestGateway(grid, { 'jobs.firstTokenTimeoutMs': 2_000 });
+  key = await createApiKey(gw, roles.payer.privateKey);
+  client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
+  worker = new ScriptedWorker({
+    url: gw.workerUrl,
+    operatorKey: roles.operatorA.privateKey,
+    owner: roles.workerA.address,
+    models: [
+      MODEL,
+      {
+        name: IMAGE_MODEL.name,
+        weightsHash: IMAGE_MODEL.weightsHash,
+        sampler: 'test-ldm',
+        image: IMAGE_MODEL.image,
+      },
+    ],
+    imageScript: () => behaviour,
+  });
+  await worker.connect();
+});
+
+afterEach(async () => {
+  behaviour = {};
+  await Promise.all(extra.splice(0).map((w) => w.close()));
+});
+
+afterAll(async () => {
+  await worker?.close();
+  const options = gw?.common.options;
+  await gw?.stop();
+  if (options) await dropTestSchema(options);
+  await grid?.stop();
+});
+
+async function balance() {
+  const res = await fetch(`${gw.url}/v1/balance`, { headers: { authorization: `Bearer ${key}` } });
+  const b = (await res.json()) as { unsettled: { wei: string }; reserved: { wei: string } };
+  return { unsettled: BigInt(b.unsettled.wei), reserved: BigInt(b.reserved.wei) };
+}
+
+function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${gw.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+async function expectError(res: Response, status: number, code: string, param?: string) {
+  const body = (await res.json()) as { error: { code: string; param: string | null; message: string } };
+  expect({ status: res.status, code: body.error.code }).toEqual({ status, code });
+  if (param !== undefined) expect(body.error.param).toBe(param);
+  return body.error;
+}
+
+describe('the image flavour through the Images API', () => {
+  test('/v1/models lists the image model with its sizes, steps and an example price', async () => {
+    const models = (await (await fetch(`${gw.url}/v1/models`)).json()) as {
+      data: {
+        id: string;
+        grid: { kind: string; rates: Record<string, string>; image?: Record<string, unknown> };
+      }[];
+    };
+    const m = models.data.find((x) => x.id === IMAGE_MODEL.name)!;
+    expect(m.grid.kind).toBe('image');
+    expect(m.grid.rates.per_megapixel_step_wei).toBe(IMAGE_MODEL.rates.perMegapixelStep.toString());
+    const fee = computeImageFee({
+      params: { width: 64, height: 64, steps: 12, n: 1 },
+      rates: IMAGE_MODEL.rates,
+    });
+    expect(m.grid.image).toMatchObject({
+      sizes: ['64x64', '128x64'],
+      min_steps: 1,
+      max_steps: 12,
+      max_n: 3,
+      schedulers: ['ddim', 'euler'],
+      example: { size: '64x64', steps: 12, price_wei: fee.toString() },
+    });
+  });
+
+  test('client.images.generate: n images of the asked size, the exact fee in grid, billed once', async () => {
+    const before = await balance();
+    const res = await client.images.generate({
+      model: IMAGE_MODEL.name,
+      prompt: 'a lighthouse at dawn',
+      size: '128x64' as '1024x1024',
+      n: 2,
+      // grid extensions
+      ...({ steps: 6, seed: 42, negative_prompt: 'fog', scheduler: 'euler' } as object),
+    });
+    expect(res.data).toHaveLength(2);
+    for (const d of res.data!) {
+      const bytes = Buffer.from(d.b64_json!, 'base64');
+      expect(imageInfo(bytes)).toEqual({ format: 'png', width: 128, height: 64 });
+    }
+    const fee = computeImageFee({
+      params: { width: 128, height: 64, steps: 6, n: 2 },
+      rates: IMAGE_MODEL.rates,
+    });
+    const g = (
+      res as unknown as {
+        grid: { fee_wei: string; seed: number; steps: number; scheduler: string; pixel_steps: string };
+      }
+    ).grid;
+    expect(g).toMatchObject({
+      fee_wei: fee.toString(),
+      seed: 42,
+      steps: 6,
+      scheduler: 'euler',
+      pixel_steps: String(128 * 64 * 6 * 2),
+    });
+    const sent = worker.imageJobs.at(-1)!;
+    expect(sent.params).toEqual({
+      width: 128,
+      height: 64,
+      steps: 6,
+      guidance: 7.5,
+      seed: 42,
+      n: 2,
+      scheduler: 'euler',
+      format: 'png',
+    });
+    expect(Buffer.from(sent.negativeTokenIds).toString('utf8')).toBe('fog');
+    expect(await balance()).toEqual({ unsettled: before.unsettled + fee, reserved: 0n });
+  });
+
+  test('response_format url: a content-addressed link serving exactly those bytes; unknown names are 404', async () => {
+    const res = (await (
+      await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'a red square',
+        size: '64x64',
+        response_format: 'url',
+        steps: 2,
+      })
+    ).json()) as { data: { url: string }[]; grid: { images: { hash: string }[] } };
+    const url = res.data[0]!.url;
+    expect(url).toBe(`${gw.url}/v1/images/files/${res.grid.images[0]!.hash}.png`);
+    const img = await fetch(url);
+    expect(img.status).toBe(200);
+    expect(img.headers.get('content-type')).toBe('image/png');
+    const bytes = new Uint8Array(await img.arrayBuffer());
+    expect(keccak256(bytes)).toBe(res.grid.images[0]!.hash);
+    expect((await fetch(`${gw.url}/v1/images/files/0x${'ab'.repeat(32)}.png`)).status).toBe(404);
+    expect((await fetch(url.replace('.png', '.webp'))).status).toBe(404);
+    expect((await fetch(`${gw.url}/v1/images/files/..%2Fetc%2Fpasswd`)).status).toBe(404);
+  });
+
+  test('stream with partial_images: previews as image_generation.partial_image, then one completed event per image', async () => {
+    const stream = await client.images.generate({
+      model: IMAGE_MODEL.name,
+      prompt: 'a boat',
+      size: '64x64' as '1024x1024',
+      n: 2,
+      stream: true,
+      partial_images: 2,
+      ...({ steps: 4 } as object),
+    });
+    const events: { type: string; partial_image_index?: number; b64_json?: string }[] = [];
+    for await (const e of stream) events.push(e as (typeof events)[number]);
+    const partial = events.filter((e) => e.type === 'image_generation.partial_image');
+    const completed = events.filter((e) => e.type === 'image_generation.completed');
+    expect(partial.map((e) => e.partial_image_index)).toEqual([0, 1, 2, 3]);
+    expect(completed).toHaveLength(2);
+    expect(events.at(-1)!.type).toBe('image_generation.completed');
+    for (const e of completed) expect(imageInfo(Buffer.from(e.b64_json!, 'base64'))?.width).toBe(64);
+  });
+
+  test('async through /v1/jobs: progress while it runs, then the result with links', async () => {
+    behaviour = { stepDelayMs: 40 };
+    const submitted = (await (
+      await post('/v1/jobs', {
+        type: 'image.generation',
+        request: { model: IMAGE_MODEL.name, prompt: 'a slow painting', size: '64x64', steps: 10 },
+      })
+    ).json()) as { id: string; status: string };
+    const get = async () =>
+      (await (
+        await fetch(`${gw.url}/v1/jobs/${submitted.id}`, { headers: { authorization: `Bearer ${key}` } })
+      ).json()) as {
+        status: string;
+        type: string;
+        progress?: { step: number; steps: number } | null;
+        result: { data: { url: string }[] } | null;
+      };
+    await expect.poll(async () => (await get()).progress?.step ?? 0, { timeout: 5_000 }).toBeGreaterThan(0);
+    const running = await get();
+    expect(running).toMatchObject({ type: 'image.generation', status: 'running', progress: { steps: 10 } });
+    await expect.poll(async () => (await get()).status, { timeout: 10_000 }).toBe('succeeded');
+    const done = await get();
+    expect(done.result!.data[0]!.url).toMatch(/\/v1\/images\/files\/0x[0-9a-f]{64}\.png$/);
+    expect((await fetch(done.result!.data[0]!.url)).status).toBe(200);
+  });
+});
+
+describe('a client mistake is a 400 before any work, never a worker fault', () => {
+  test.each([
+    [{ size: '512x512' }, 'size'],
+    [{ size: 'big' }, 'size'],
+    [{ steps: 40 }, 'steps'],
+    [{ n: 4 }, 'n'],
+    [{ scheduler: 'dpm' }, 'scheduler'],
+    [{ prompt: '' }, 'prompt'],
+    [{ output_compression: 50 }, 'output_compression'],
+    [{ background: 'transparent' }, 'background'],
+    [{ prompt: 'nul \u0000 inside' }, 'prompt'],
+  ])('%j → 400 naming %s', async (over, param) => {
+    const jobs = worker.imageJobs.length;
+    const res = await post('/v1/images/generations', {
+      model: IMAGE_MODEL.name,
+      prompt: 'x',
+      size: '64x64',
+      ...over,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe(param);
+    expect(worker.imageJobs.length).toBe(jobs);
+  });
+
+  test('a text model sent to the Images API, or an image model to chat: 400 naming model', async () => {
+    await expectError(
+      await post('/v1/images/generations', { model: MODEL.name, prompt: 'x' }),
+      400,
+      'invalid_request',
+      'model',
+    );
+    await expectError(
+      await post('/v1/chat/completions', {
+        model: IMAGE_MODEL.name,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+      400,
+      'invalid_request',
+      'model',
+    );
+  });
+
+  test('402 when the payer cannot cover the exact fee, before any work', async () => {
+    const poor = await createApiKey(gw, roles.poorPayer.privateKey);
+    const jobs = worker.imageJobs.length;
+    await expectError(
+      await post(
+        '/v1/images/generations',
+        { model: IMAGE_MODEL.name, prompt: 'x', size: '64x64' },
+        { authorization: `Bearer ${poor}` },
+      ),
+      402,
+      'insufficient_balance',
+    );
+    expect(worker.imageJobs.length).toBe(jobs);
+  });
+});
+
+describe('a dishonest worker is refused and nothing is charged', () => {
+  test.each([
+    ['another size than asked', { wrongSize: true }, /not the 64×64 png asked/],
+    ['bytes that are not the image it hashed', { corruptBytes: true }, /do not hash/],
+    ['one image fewer', { fewerImages: true }, /1 images for n = 2/],
+    ['a higher fee', { tamper: (r) => ({ ...r, fee: r.fee * 2n }) }, /fee/],
+    [
+      'a request hash over another seed',
+      { tamper: (r) => ({ ...r, requestHash: keccak256(toBytes('other seed')) }) },
+      /requestHash/,
+    ],
+    ['fewer pixel-steps', { tamper: (r) => ({ ...r, outputUnits: r.outputUnits / 2n }) }, /outputUnits/],
+  ] satisfies [string, ImageBehaviour, RegExp][])('%s', async (_what, b, reason) => {
+    behaviour = b;
+    const before = await balance();
+    const stats = gw.workerStats(roles.workerA.address);
+    const res = await post('/v1/images/generations', {
+      model: IMAGE_MODEL.name,
+      prompt: 'x',
+      size: '64x64',
+      n: 2,
+      steps: 2,
+    });
+    const e = await expectError(res, 502, 'invalid_receipt');
+    expect(e.message).toMatch(reason);
+    expect(await balance()).toEqual(before);
+    expect(gw.workerStats(roles.workerA.address).receiptsRejected).toBe(stats.receiptsRejected + 1);
+  });
+
+  test('a worker refusing for capacity is not counted against it; the job waits and runs', async () => {
+    let refused = 0;
+    worker.opts.imageScript = () => (refused++ === 0 ? { failBeforeProgress: 'busy' } : {});
+    try {
+      const stats = gw.workerStats(roles.workerA.address);
+      const res = await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'x',
+        size: '64x64',
+        steps: 1,
+      });
+      expect(res.status).toBe(200);
+      expect(gw.workerStats(roles.workerA.address).jobsFailed).toBe(stats.jobsFailed);
+    } finally {
+      worker.opts.imageScript = () => behaviour;
+    }
+  });
+});
+
+test('a worker advertising an image model without what its pipeline accepts is refused at login', async () => {
+  const w = new ScriptedWorker({
+    url: gw.workerUrl,
+    operatorKey: roles.operatorB.privateKey,
+    owner: roles.workerB.address,
+    models: [{ name: IMAGE_MODEL.name, weightsHash: IMAGE_MODEL.weightsHash }],
+  });
+  extra.push(w);
+  await expect(w.connect()).rejects.toThrow(/image model/);
+  expect(IMAGE_MODEL_ID).toMatch(/^0x/);
+});
