@@ -10,7 +10,7 @@ import {
   type Transport,
 } from 'viem';
 import { createBackend } from './backend-factory.ts';
-import type { InferenceBackend } from './backends/types.ts';
+import type { ImageBackend, InferenceBackend } from './backends/types.ts';
 import type { WorkerOptions } from './config/options.ts';
 import { BondRequirementError, WorkerConfigError } from './errors.ts';
 import { detectHardware } from './hardware/detect.ts';
@@ -27,8 +27,15 @@ import { checkChainId, checkServedModels, checkWorkerBond } from './preflight/ch
 /** Gateway `error` codes that mean "your bond does not back you" (packages/gateway hub). */
 const BOND_ERROR_CODES = new Set(['not_bonded', 'bond_inactive']);
 
-/** A backend with its concurrency limit, for callers that build backends themselves. */
-export type ProvidedBackend = { backend: InferenceBackend; maxConcurrency: number };
+/** A backend with its concurrency limit, for callers that build backends themselves (text or image). */
+export type ProvidedBackend =
+  | { backend: InferenceBackend; maxConcurrency: number }
+  | { image: ImageBackend; maxConcurrency: number };
+
+/** What every backend has: its model, kind, load and close. */
+const common = (p: ProvidedBackend) => ('image' in p ? p.image : p.backend);
+/** The name signed into its receipts' requestHash: a text backend's sampler, an image backend's pipeline. */
+const samplerOf = (p: ProvidedBackend) => ('image' in p ? p.image.pipeline : p.backend.sampler);
 
 export type StartWorkerDependencies = {
   logger?: Logger | undefined;
@@ -146,9 +153,9 @@ export async function startWorker(
         provided.push({ backend: await createBackend(model, logger), maxConcurrency: model.maxConcurrency });
       }
     }
-    for (const { backend } of provided) {
-      logger.info({ backend: backend.kind }, 'loading backend');
-      await backend.load();
+    for (const p of provided) {
+      logger.info({ backend: common(p).kind }, 'loading backend');
+      await common(p).load();
     }
   } catch (error) {
     await closeBackends(provided, logger);
@@ -161,15 +168,19 @@ export async function startWorker(
     const registered = await checkServedModels({
       client,
       grid: options.grid,
-      models: provided.map((p) => p.backend.model),
+      models: provided.map((p) => ({
+        ...common(p).model,
+        kind: 'image' in p ? ('image' as const) : ('text' as const),
+      })),
     });
     provided.forEach((p, i) => {
       const reg = registered[i];
-      served.set(p.backend.model.modelId, {
-        backend: p.backend,
-        maxConcurrency: p.maxConcurrency,
-        rates: reg?.rates,
-      });
+      served.set(
+        common(p).model.modelId,
+        'image' in p
+          ? { image: p.image, maxConcurrency: p.maxConcurrency }
+          : { backend: p.backend, maxConcurrency: p.maxConcurrency, rates: reg?.rates },
+      );
     });
     warnings.push(...checkModelVram(verdict, registered, context));
   } catch (error) {
@@ -207,12 +218,13 @@ export async function startWorker(
     account,
     chainId: options.chainId,
     grid: options.grid,
-    models: provided.map(({ backend, maxConcurrency }) => ({
-      modelId: backend.model.modelId,
-      name: backend.model.name,
-      weightsHash: backend.model.weightsHash,
-      maxConcurrency,
-      sampler: backend.sampler,
+    models: provided.map((p) => ({
+      modelId: common(p).model.modelId,
+      name: common(p).model.name,
+      weightsHash: common(p).model.weightsHash,
+      maxConcurrency: p.maxConcurrency,
+      sampler: samplerOf(p),
+      ...('image' in p ? { image: p.image.capabilities } : {}),
     })),
     hardware,
     version: options.version,
@@ -304,7 +316,7 @@ export async function startWorker(
   logger.info(
     {
       gateway: options.gatewayUrl,
-      models: provided.map((p) => p.backend.model.name),
+      models: provided.map((p) => common(p).model.name),
       operator: account.address,
     },
     'worker started',
@@ -325,13 +337,13 @@ export async function startWorker(
         owner: bond.owner,
         chainId: options.chainId,
         grid: options.grid,
-        models: provided.map(({ backend, maxConcurrency }) => ({
-          modelId: backend.model.modelId,
-          name: backend.model.name,
-          backend: backend.kind,
-          sampler: backend.sampler,
-          maxConcurrency,
-          activeJobs: stats.byModel[backend.model.modelId]?.active ?? 0,
+        models: provided.map((p) => ({
+          modelId: common(p).model.modelId,
+          name: common(p).model.name,
+          backend: common(p).kind,
+          sampler: samplerOf(p),
+          maxConcurrency: p.maxConcurrency,
+          activeJobs: stats.byModel[common(p).model.modelId]?.active ?? 0,
         })),
         jobs: {
           active: stats.active,
@@ -351,7 +363,7 @@ export async function startWorker(
 }
 
 async function closeBackends(backends: readonly ProvidedBackend[], logger: Logger): Promise<void> {
-  const results = await Promise.allSettled(backends.map(({ backend }) => backend.close()));
+  const results = await Promise.allSettled(backends.map((p) => common(p).close()));
   for (const r of results) {
     if (r.status === 'rejected') logger.warn({ err: r.reason }, 'closing a backend failed');
   }

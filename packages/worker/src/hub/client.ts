@@ -249,6 +249,14 @@ export function createHubClient(params: HubClientParameters) {
         runner.submit(frame, s);
         return;
       }
+      case 'image-job': {
+        if (state !== 'connected') {
+          logger.warn({ jobId: frame.jobId }, 'image job before welcome ignored');
+          return;
+        }
+        runner.submitImage(frame, s);
+        return;
+      }
       case 'score': {
         if (state !== 'connected') {
           logger.warn({ jobId: frame.jobId }, 'score job before welcome ignored');

@@ -1,4 +1,5 @@
 import {
+  type ImageJobMessage,
   type JobMessage,
   receiptToJson,
   resultMessage,
@@ -12,22 +13,31 @@ import {
 import type { Logger } from 'pino';
 import type { Address, Hex, LocalAccount } from 'viem';
 import { BackendErrorCode } from '../backends/errors.ts';
-import type { InferenceBackend, JobFrame } from '../backends/types.ts';
+import type { ImageBackend, InferenceBackend, JobFrame } from '../backends/types.ts';
 import { WorkerErrorCode } from '../errors.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
+import { generateImages } from './image-runner.ts';
 import { buildTextReceipt, signReceipt } from './receipt.ts';
 import type { ReceiptSeqGuard } from './seq-guard.ts';
 
 /** A backend's scores, as a `score-result` frame carries them. */
 const scorePositionsSchema = scorePositionSchema.array();
 
-/** One model this worker serves. */
-export type ServedModel = {
+/** One text model this worker serves. */
+export type ServedTextModel = {
   backend: InferenceBackend;
   maxConcurrency: number;
   /** The on-chain rate card read at start, to flag jobs priced below it. */
   rates?: { inputPerMTokens: bigint; outputPerMTokens: bigint } | undefined;
 };
+
+/** One image model this worker serves. */
+export type ServedImageModel = { image: ImageBackend; maxConcurrency: number };
+
+/** One model this worker serves (text or image; one process may serve both). */
+export type ServedModel = ServedTextModel | ServedImageModel;
+
+const nameOf = (s: ServedModel) => ('image' in s ? s.image.model.name : s.backend.model.name);
 
 /**
  * Where a job's frames go: the gateway connection it arrived on. Jobs live and die with their
@@ -105,8 +115,8 @@ export function createJobRunner({
   let accepting = true;
 
   for (const [modelId, served] of models) {
-    metrics.capacity.set({ model: served.backend.model.name }, served.maxConcurrency);
-    metrics.activeJobs.set({ model: served.backend.model.name }, 0);
+    metrics.capacity.set({ model: nameOf(served) }, served.maxConcurrency);
+    metrics.activeJobs.set({ model: nameOf(served) }, 0);
     activeByModel.set(modelId, 0);
   }
 
@@ -129,12 +139,12 @@ export function createJobRunner({
   function admit(
     frame: { jobId: Hex; modelId: Hex },
     session: JobSession,
-    what: 'job' | 'score job',
+    what: 'job' | 'score job' | 'image job',
     work: (entry: RunningJob, served: ServedModel) => Promise<void>,
     check?: (served: ServedModel) => { code: string; message: string; retryable?: boolean } | undefined,
   ): void {
     const served = models.get(frame.modelId);
-    const modelName = served?.backend.model.name ?? 'unknown';
+    const modelName = served ? nameOf(served) : 'unknown';
     const reject = (code: string, message: string, retryable = true) => {
       counts.rejected += 1;
       metrics.jobs.inc({ model: modelName, outcome: 'rejected' });
@@ -181,23 +191,106 @@ export function createJobRunner({
     });
   }
 
+  /** Each receipt number once (the last of a job's checks: a duplicate frame of a running job is ignored before). */
+  function seqCheck(session: JobSession, seq: bigint) {
+    return seqGuard.accept(session.gateway, seq)
+      ? undefined
+      : {
+          code: WorkerErrorCode.seqReused,
+          message: `receipt number ${seq} of gateway ${session.gateway} was already accepted or signed by this worker`,
+          retryable: false,
+        };
+  }
+
+  const wrongKind = (served: ServedModel, want: 'text' | 'image') =>
+    ('image' in served ? 'image' : 'text') === want
+      ? undefined
+      : {
+          code: WorkerErrorCode.modelNotServed,
+          message: `${nameOf(served)} is ${want === 'text' ? 'an image' : 'a text'} model here`,
+          retryable: false,
+        };
+
   function submit(job: JobMessage, session: JobSession): void {
-    const seq = BigInt(job.seq);
     admit(
       job,
       session,
       'job',
-      (entry, served) => run(entry, job, served),
-      // Last of the checks (a duplicate frame of a running job is ignored before): each number once.
-      () =>
-        seqGuard.accept(session.gateway, seq)
-          ? undefined
-          : {
-              code: WorkerErrorCode.seqReused,
-              message: `receipt number ${seq} of gateway ${session.gateway} was already accepted or signed by this worker`,
-              retryable: false,
-            },
+      (entry, served) => run(entry, job, served as ServedTextModel),
+      (served) => wrongKind(served, 'text') ?? seqCheck(session, BigInt(job.seq)),
     );
+  }
+
+  /** An `image-job` frame. */
+  function submitImage(job: ImageJobMessage, session: JobSession): void {
+    admit(
+      job,
+      session,
+      'image job',
+      (entry, served) => runImage(entry, job, served as ServedImageModel),
+      (served) => wrongKind(served, 'image') ?? seqCheck(session, BigInt(job.seq)),
+    );
+  }
+
+  async function runImage(entry: RunningJob, job: ImageJobMessage, served: ServedImageModel): Promise<void> {
+    const { session, controller } = entry;
+    const model = served.image.model.name;
+    const log = logger.child({ jobId: job.jobId, model });
+    const started = performance.now();
+    let progressed = false;
+    try {
+      const { receipt, frame } = await generateImages({
+        job,
+        backend: served.image,
+        signal: controller.signal,
+        account,
+        owner,
+        gateway: session.gateway,
+        chainId,
+        grid,
+        now,
+        onProgress: (x) => {
+          if (controller.signal.aborted) return;
+          progressed = true;
+          session.send({ type: 'progress', jobId: job.jobId, ...x });
+        },
+      });
+      if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      // Remembered before the receipt leaves: a restart never signs this number again.
+      seqGuard.signed(session.gateway, receipt.seq);
+      session.send(frame);
+      counts.completed += 1;
+      metrics.jobs.inc({ model, outcome: 'completed' });
+      metrics.jobSeconds.observe({ model }, (performance.now() - started) / 1000);
+      log.info(
+        {
+          images: frame.images.length,
+          ms: Math.round(performance.now() - started),
+          fee: receipt.fee.toString(),
+        },
+        'image job completed',
+      );
+    } catch (error) {
+      const kind = entry.abortKind;
+      if (kind === 'cancel') {
+        counts.cancelled += 1;
+        metrics.jobs.inc({ model, outcome: 'cancelled' });
+        sendError(session, job, model, WorkerErrorCode.jobCancelled, 'job cancelled', false);
+        return;
+      }
+      counts.failed += 1;
+      metrics.jobs.inc({ model, outcome: 'failed' });
+      if (kind === 'disconnect') return;
+      log.error({ err: error, progressed }, 'image job failed');
+      sendError(
+        session,
+        job,
+        model,
+        kind === 'shutdown' ? WorkerErrorCode.draining : WorkerErrorCode.backendFailed,
+        `image generation failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500),
+        true,
+      );
+    }
   }
 
   /** A `score` frame: a validator's cross-check of a job another worker ran. */
@@ -206,18 +299,18 @@ export function createJobRunner({
       frame,
       session,
       'score job',
-      (entry, served) => runScore(entry, frame, served),
+      (entry, served) => runScore(entry, frame, served as ServedTextModel),
       (served) =>
-        served.backend.score
+        'backend' in served && served.backend.score
           ? undefined
           : {
               code: WorkerErrorCode.scoreUnsupported,
-              message: `the ${served.backend.kind} backend of ${served.backend.model.name} cannot score`,
+              message: `the ${'image' in served ? served.image.kind : served.backend.kind} backend of ${nameOf(served)} cannot score`,
             },
     );
   }
 
-  async function runScore(entry: RunningJob, frame: ScoreMessage, served: ServedModel): Promise<void> {
+  async function runScore(entry: RunningJob, frame: ScoreMessage, served: ServedTextModel): Promise<void> {
     const { session, controller } = entry;
     const { backend } = served;
     const model = backend.model.name;
@@ -324,7 +417,7 @@ export function createJobRunner({
     }
   }
 
-  async function run(entry: RunningJob, job: JobMessage, served: ServedModel): Promise<void> {
+  async function run(entry: RunningJob, job: JobMessage, served: ServedTextModel): Promise<void> {
     const { session, controller } = entry;
     const { backend } = served;
     const model = backend.model.name;
@@ -467,7 +560,7 @@ export function createJobRunner({
     }
   }
 
-  function warnIfUnderpriced(job: JobMessage, served: ServedModel, log: Logger) {
+  function warnIfUnderpriced(job: JobMessage, served: ServedTextModel, log: Logger) {
     if (!served.rates) return;
     const key = `${job.modelId}:${job.pricing.inputPerMTokens}:${job.pricing.outputPerMTokens}`;
     if (pricingWarned.has(key)) return;
@@ -496,6 +589,7 @@ export function createJobRunner({
 
   return {
     submit,
+    submitImage,
     submitScore,
     /** `cancel` frame from the gateway: aborts the job's (or score job's) backend call. False when it is not running. */
     cancel(jobId: Hex): boolean {

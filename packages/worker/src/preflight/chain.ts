@@ -107,7 +107,7 @@ export type RegisteredModel = {
 };
 
 /**
- * Checks each served model is registered on chain, active, a text model, and registered with the
+ * Checks each served model is registered on chain, active, of the kind its backend serves, and registered with the
  * weights this worker runs (same name, same sha256). Throws `ModelRegistryError` otherwise.
  */
 export async function checkServedModels({
@@ -117,7 +117,8 @@ export async function checkServedModels({
 }: {
   client: ReadClient;
   grid: Address;
-  models: readonly BackendModel[];
+  /** Each with the kind its backend serves (default text). */
+  models: readonly (BackendModel & { kind?: 'text' | 'image' })[];
 }): Promise<RegisteredModel[]> {
   const out: RegisteredModel[] = [];
   for (const model of models) {
@@ -151,9 +152,12 @@ export async function checkServedModels({
         WorkerErrorCode.modelHashMismatch,
       );
     }
-    if (onChain.kind !== 0) {
+    const kind = model.kind ?? 'text';
+    if (onChain.kind !== (kind === 'image' ? 1 : 0)) {
       throw new ModelRegistryError(
-        `model ${model.name} is registered as an image model; this worker serves text`,
+        kind === 'text'
+          ? `model ${model.name} is registered as an image model; its backend serves text`
+          : `model ${model.name} is registered as a text model; its backend makes images`,
         WorkerErrorCode.modelNotText,
       );
     }

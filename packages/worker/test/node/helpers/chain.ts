@@ -54,16 +54,19 @@ export async function setupChain({ chainId }: { chainId?: number } = {}) {
       await requestUnbond(clientsFor(i).walletClient!, { grid, role: 'worker', amount: parseAipg(amount) });
     },
     /** Registers `model`; its `tokenizerHash` defaults to `FAKE_TOKENIZER_HASH`. */
-    async registerModel(model: BackendModel & { tokenizerHash?: Hex }, minVramMb = 0) {
+    async registerModel(
+      model: BackendModel & { tokenizerHash?: Hex; kind?: 'text' | 'image' },
+      minVramMb = 0,
+    ) {
       return registerModel(owner, {
         grid,
         name: model.name,
-        kind: 'text',
+        kind: model.kind ?? 'text',
         weightsHash: model.weightsHash,
         tokenizerHash: model.tokenizerHash ?? FAKE_TOKENIZER_HASH,
         parameterCount: 1_000_000n,
         minVramMb,
-        rates: RATES,
+        rates: model.kind === 'image' ? { ...RATES, perMegapixelStep: parseAipg('0.001') } : RATES,
       });
     },
     /** Governance raised the minimum: existing bonds fall below it (written straight into storage). */

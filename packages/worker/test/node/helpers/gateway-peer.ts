@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { gridAbi } from '@aipg/chain';
 import {
   helloMessage,
+  type ImageJobMessage,
   type JobMessage,
   loginMessage,
   PROTOCOL_VERSION,
@@ -31,7 +32,15 @@ type TokenFrame = Extract<WorkerToGateway, { type: 'token' }>;
 type ResultFrame = Extract<WorkerToGateway, { type: 'result' }>;
 type JobErrorFrame = Extract<WorkerToGateway, { type: 'job-error' }>;
 type ScoreResultFrame = Extract<WorkerToGateway, { type: 'score-result' }>;
-type EndFrame = ResultFrame | JobErrorFrame | ScoreResultFrame;
+type ImageResultFrame = Extract<WorkerToGateway, { type: 'image-result' }>;
+type ProgressFrame = Extract<WorkerToGateway, { type: 'progress' }>;
+type EndFrame = ResultFrame | JobErrorFrame | ScoreResultFrame | ImageResultFrame;
+
+export type ImageJobHandle = {
+  job: ImageJobMessage;
+  progress: ProgressFrame[];
+  done: Promise<ImageResultFrame | JobErrorFrame>;
+};
 
 export type GatewayPeerOptions = {
   chainId: number;
@@ -80,6 +89,8 @@ export type PeerConnection = {
   /** Frames that failed the protocol schemas (a test asserts there are none). */
   invalidFrames: unknown[];
   sendJob(job?: Partial<JobMessage> & { content?: string }): JobHandle;
+  /** Sends an `image-job` for `modelId` (or the worker's first model). */
+  sendImageJob(job?: Partial<ImageJobMessage>): ImageJobHandle;
   /** Sends a `score` frame (a validator's cross-check) for the worker's first model unless given. */
   sendScore(
     score: Omit<ScoreMessage, 'type' | 'jobId' | 'auditedJobId' | 'modelId'> & Partial<ScoreMessage>,
@@ -156,7 +167,10 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
       chainId: options.challenge?.chainId ?? options.chainId,
       grid: options.challenge?.grid ?? options.grid,
     };
-    const jobs = new Map<Hex, { handle?: JobHandle; resolve: (f: EndFrame) => void }>();
+    const jobs = new Map<
+      Hex,
+      { handle?: JobHandle; imageHandle?: ImageJobHandle; resolve: (f: EndFrame) => void }
+    >();
     const pongs = new Map<number, (t: number) => void>();
     const frames: WorkerToGateway[] = [];
     const rawFrames: unknown[] = [];
@@ -222,6 +236,39 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
             send(job);
             return handle;
           },
+          sendImageJob(partial = {}) {
+            const job: ImageJobMessage = {
+              type: 'image-job',
+              jobId: keccak256(toBytes(`image ${randomBytes(8).toString('hex')}`)),
+              seq: String(900_000 + Math.floor(Math.random() * 1_000_000)),
+              modelId: hello.data.models[0]?.modelId as Hex,
+              payer: '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
+              promptTokenIds: [...Buffer.from('a lighthouse')],
+              negativeTokenIds: [],
+              params: {
+                width: 64,
+                height: 64,
+                steps: 3,
+                guidance: 7.5,
+                seed: 1,
+                n: 1,
+                scheduler: 'ddim',
+                format: 'png',
+              },
+              pricing: { perMegapixelStep: '1000000000000000', confidentialPremiumBps: 0 },
+              confidential: false,
+              partialImages: 0,
+              ...partial,
+            };
+            let resolve: (f: ImageResultFrame | JobErrorFrame) => void = () => {};
+            const done = new Promise<ImageResultFrame | JobErrorFrame>((r) => {
+              resolve = r;
+            });
+            const imageHandle: ImageJobHandle = { job, progress: [], done };
+            jobs.set(job.jobId, { imageHandle, resolve: resolve as (f: EndFrame) => void });
+            send(job);
+            return imageHandle;
+          },
           sendScore(partial) {
             const frame: ScoreMessage = {
               type: 'score',
@@ -280,7 +327,8 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
       const entry = jobs.get(frame.jobId);
       if (!entry) return;
       if (frame.type === 'token') entry.handle?.tokens.push(frame);
-      else if (frame.type !== 'progress' && frame.type !== 'image-result') entry.resolve(frame);
+      else if (frame.type === 'progress') entry.imageHandle?.progress.push(frame);
+      else entry.resolve(frame);
     });
 
     send({
