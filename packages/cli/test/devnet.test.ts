@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGridClients, getAccountStatus } from '@aipg/chain';
+import { computeImageFee, hashImage, imageInfo, parseAipg, ZERO_TRAJECTORY } from '@aipg/core';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StartDevnetReturnType, startDevnet } from '../src/devnet/start-devnet.ts';
@@ -141,6 +142,31 @@ describe('aipg devnet with the official openai client', () => {
       .create({ model: net.model.name, messages: [], max_tokens: -1 } as never)
       .catch((e: unknown) => e);
     expect(badBody).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
+  it('images.generate: a real image from the embedded pipeline, its exact fee, on the same worker', async () => {
+    const before = BigInt((await balance()).unsettled.wei);
+    const res = await client.images.generate({
+      model: net.imageModel.name,
+      prompt: 'a lighthouse at dawn',
+      size: '256x256' as '1024x1024',
+      // grid extensions
+      ...({ steps: 4, seed: 7 } as object),
+    });
+    const bytes = Buffer.from(res.data![0]!.b64_json!, 'base64');
+    expect(imageInfo(bytes)).toEqual({ format: 'png', width: 256, height: 256 });
+    const grid = (res as unknown as { grid: Grid & { images: { hash: string; trajectory_root: string }[] } })
+      .grid;
+    expect(grid.worker).toBe(net.accounts.worker);
+    expect(grid.images[0]!.hash).toBe(hashImage(bytes));
+    // The embedded pipeline commits to its per-step latents.
+    expect(grid.images[0]!.trajectory_root).not.toBe(ZERO_TRAJECTORY);
+    const fee = computeImageFee({
+      params: { width: 256, height: 256, steps: 4, n: 1 },
+      rates: { perMegapixelStep: parseAipg('0.01') },
+    });
+    expect(BigInt(grid.fee_wei)).toBe(fee);
+    expect(BigInt((await balance()).unsettled.wei) - before).toBe(fee);
   });
 
   it('settles: the payer is debited on chain and the worker earns', async () => {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { InferenceBackend } from './backends/types.ts';
+import type { ImageBackend, InferenceBackend } from './backends/types.ts';
 import type { BackendKind, WorkerModelOptions } from './config/options.ts';
 
 /**
@@ -16,14 +16,32 @@ export type CreateBackend = (
  * Imported on demand, so a worker serving only Ollama never loads llama.cpp's native addon. The
  * type annotation checks each module's `createBackend` against the contract.
  */
-const modules: Record<BackendKind, () => Promise<{ createBackend: CreateBackend }>> = {
+const modules: Record<Exclude<BackendKind, 'diffusion'>, () => Promise<{ createBackend: CreateBackend }>> = {
   'llama-cpp': () => import('./backends/llama-cpp/index.ts'),
   ollama: () => import('./backends/ollama/index.ts'),
   openai: () => import('./backends/openai/index.ts'),
 };
 
-/** Creates (does not load) the backend for one configured model. */
+/** Creates (does not load) the backend for one configured text model. */
 export async function createBackend(model: WorkerModelOptions, logger: Logger): Promise<InferenceBackend> {
+  if (model.backend === 'diffusion') throw new TypeError(`${model.name}: the diffusion backend makes images`);
   const { createBackend: create } = await modules[model.backend]();
   return create(model, { logger: logger.child({ backend: model.backend, model: model.name }) });
+}
+
+/** Creates (does not load) the backend of one configured model, text or image, with its concurrency. */
+export async function createProvidedBackend(
+  model: WorkerModelOptions,
+  logger: Logger,
+): Promise<
+  { backend: InferenceBackend; maxConcurrency: number } | { image: ImageBackend; maxConcurrency: number }
+> {
+  if (model.backend === 'diffusion') {
+    const { createDiffusionBackend } = await import('./backends/diffusion/index.ts');
+    return {
+      image: createDiffusionBackend({ modelDir: model.modelDir!, threads: model.threads }),
+      maxConcurrency: model.maxConcurrency,
+    };
+  }
+  return { backend: await createBackend(model, logger), maxConcurrency: model.maxConcurrency };
 }

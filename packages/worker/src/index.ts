@@ -14,6 +14,7 @@ export {
   twinBits,
 } from './adversary/index.ts';
 export type { CreateBackend } from './backend-factory.ts';
+export { createDiffusionBackend, type DiffusionBackendOptions } from './backends/diffusion/index.ts';
 export {
   createLlamaCppBackend,
   type LlamaCppBackend,
@@ -21,9 +22,13 @@ export {
 } from './backends/llama-cpp/index.ts';
 export type {
   BackendModel,
+  GeneratedImage,
   GenerateInput,
   GenerateRequest,
   GenerateResult,
+  ImageBackend,
+  ImageRequest,
+  ImageResult,
   InferenceBackend,
   JobFrame,
   ScoredToken,

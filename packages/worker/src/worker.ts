@@ -9,7 +9,7 @@ import {
   http,
   type Transport,
 } from 'viem';
-import { createBackend } from './backend-factory.ts';
+import { createProvidedBackend } from './backend-factory.ts';
 import type { ImageBackend, InferenceBackend } from './backends/types.ts';
 import type { WorkerOptions } from './config/options.ts';
 import { BondRequirementError, WorkerConfigError } from './errors.ts';
@@ -150,7 +150,7 @@ export async function startWorker(
   try {
     if (!deps.backends) {
       for (const model of options.models) {
-        provided.push({ backend: await createBackend(model, logger), maxConcurrency: model.maxConcurrency });
+        provided.push(await createProvidedBackend(model, logger));
       }
     }
     for (const p of provided) {

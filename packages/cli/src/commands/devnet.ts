@@ -152,6 +152,12 @@ export const devnet = defineCommand({
         '  -H "Content-Type: application/json"',
         `  -d '{"model":"${net.model.name}","messages":[{"role":"user","content":"Hello, grid!"}],"max_tokens":32}'`,
       ].join(' \\\n');
+      const imageCurl = [
+        `curl ${net.gatewayUrl}/v1/images/generations`,
+        `  -H "Authorization: Bearer ${net.apiKey}"`,
+        '  -H "Content-Type: application/json"',
+        `  -d '{"model":"${net.imageModel.name}","prompt":"a lighthouse at dawn","size":"256x256","steps":8,"response_format":"url"}'`,
+      ].join(' \\\n');
       w();
       w('AIPG devnet is up');
       w(
@@ -160,6 +166,7 @@ export const devnet = defineCommand({
           ['API key', net.apiKey],
           ['dashboard', net.dashboardUrl],
           ['model', `${net.model.name} (${net.model.parameterCount.toLocaleString('en-US')} parameters)`],
+          ['image model', `${net.imageModel.name} (embedded ONNX pipeline, same worker)`],
           ['RPC URL', `${net.rpcUrl} (chain ${net.chainId})`],
           ['Grid', net.contracts.grid],
           ['worker', net.accounts.worker],
@@ -175,6 +182,9 @@ export const devnet = defineCommand({
       w();
       w('Try it:');
       w(curl);
+      w();
+      w('An image (the link serves it for an hour):');
+      w(imageCurl);
       w();
       if (net.adversary) {
         const audit = net.auditConfig;

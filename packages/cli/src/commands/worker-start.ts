@@ -9,6 +9,7 @@ const WORKER_FLAGS = [
   'model',
   'backend',
   'gguf',
+  'model-dir',
   'weights-hash',
   'backend-url',
   'backend-model',
@@ -40,6 +41,7 @@ export const workerStart = defineCommand({
   optionsHelp: [
     ['--model <name> --gguf <file>', 'serve one model on the embedded llama.cpp backend'],
     ['--backend ollama|openai', 'serve it from a local Ollama / OpenAI-compatible server (--backend-url)'],
+    ['--backend diffusion --model-dir <dir>', 'serve an image model on the embedded ONNX diffusion pipeline'],
     ['--config <file>', 'JSON config: several models, each with its backend and concurrency'],
     ['--gateway <url>', 'the gateway (default ws://127.0.0.1:8080/v1/workers/connect)'],
     ['--network devnet|base|base-sepolia', 'which chain (default: from the deployment file)'],

@@ -14,6 +14,7 @@ import {
   writeDeployment,
 } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
+import { ensureImageModel } from '@aipg/diffusion';
 import {
   apiKeyMessage,
   createGatewayOptions,
@@ -26,6 +27,7 @@ import {
   type AdversaryEvent,
   type AdversaryKind,
   createAdversaryBackend,
+  createDiffusionBackend,
   createLlamaCppBackend,
   createWorkerOptions,
   isSubstitute,
@@ -33,7 +35,7 @@ import {
   twinBits,
   type Worker,
 } from '@aipg/worker';
-import { type Address, type Hex, maxUint256 } from 'viem';
+import { type Address, type Hex, maxUint256, zeroHash } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import type { Io } from '../command.ts';
 import { CliError } from '../errors.ts';
@@ -146,6 +148,8 @@ export type DevnetInfo = {
   dashboardUrl: string;
   apiKey: string;
   model: { name: string; modelId: Hex; weightsHash: Hex; path: string; parameterCount: number };
+  /** The image model the worker also serves (the embedded ONNX pipeline). */
+  imageModel: { name: string; modelId: Hex; weightsHash: Hex };
   accounts: {
     note: string;
     owner: Address;
@@ -289,6 +293,25 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       return { ...m, modelId };
     });
 
+    const imageModel = await progress.step(
+      'Generating the image model and registering it on chain',
+      async () => {
+        const m = await ensureImageModel('tiny', { dir: join(dir, 'models') });
+        const { modelId } = await registerModel(owner, {
+          grid: deployment.grid,
+          name: m.name,
+          kind: 'image',
+          weightsHash: m.weightsHash,
+          // An image model has no tokenizer file: its prompts are committed as their UTF-8 bytes.
+          tokenizerHash: zeroHash,
+          parameterCount: BigInt(m.parameterCount),
+          minVramMb: 0,
+          rates: { inputPerMTokens: 0n, outputPerMTokens: 0n, perMegapixelStep: parseAipg('0.01') },
+        });
+        return { name: m.name, modelId, weightsHash: m.weightsHash, dir: m.dir };
+      },
+    );
+
     const bondAs = async (
       wallet: ReturnType<typeof clients>,
       role: 'worker' | 'validator',
@@ -369,21 +392,40 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         { AIPG_OPERATOR_KEY: operatorKey },
       );
 
-    await progress.step('Starting the worker (llama.cpp on CPU) and connecting it', async () => {
-      const w = await startWorker(
-        await workerOptions(key(DEVNET_ROLES.worker), parameters.maxConcurrency ?? 2),
-      );
-      stops.push(() => w.stop());
-      await w.ready();
-      await waitFor(async () => {
-        const res = await fetch(`${gateway.url}/v1/models`);
-        const body = (await res.json()) as {
-          data: { grid: { model_id: string; workers_online: number } }[];
-        };
-        return body.data.some((m) => m.grid.model_id === model.modelId && m.grid.workers_online > 0);
-      }, 30_000);
-      return w;
-    });
+    // One worker serves chat and images, as a GPU owner with the VRAM for both would run it: one
+    // process, one bond, one connection (and on a 2-core devnet, one process less).
+    await progress.step(
+      'Starting the worker (llama.cpp and the ONNX image pipeline on CPU) and connecting it',
+      async () => {
+        const maxConcurrency = parameters.maxConcurrency ?? 2;
+        const w = await startWorker(await workerOptions(key(DEVNET_ROLES.worker), maxConcurrency), {
+          backends: [
+            {
+              backend: createLlamaCppBackend({
+                name: model.name,
+                gguf: model.path,
+                threads: parameters.threads ?? 1,
+                maxConcurrency,
+              }),
+              maxConcurrency,
+            },
+            { image: createDiffusionBackend({ modelDir: imageModel.dir, threads: 1 }), maxConcurrency: 1 },
+          ],
+        });
+        stops.push(() => w.stop());
+        await w.ready();
+        await waitFor(async () => {
+          const res = await fetch(`${gateway.url}/v1/models`);
+          const body = (await res.json()) as {
+            data: { grid: { model_id: string; workers_online: number } }[];
+          };
+          return [model.modelId, imageModel.modelId].every((id) =>
+            body.data.some((m) => m.grid.model_id === id && m.grid.workers_online > 0),
+          );
+        }, 30_000);
+        return w;
+      },
+    );
 
     const dishonestGateway =
       (parameters.dishonestGateway ?? adversaryKind === 'dishonest-gateway')
@@ -584,6 +626,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         path: model.path,
         parameterCount: model.parameterCount,
       },
+      imageModel: { name: imageModel.name, modelId: imageModel.modelId, weightsHash: imageModel.weightsHash },
       accounts: {
         note: "anvil's public test keys: never use them for real funds",
         owner: privateKeyToAccount(key(DEVNET_ROLES.owner)).address,

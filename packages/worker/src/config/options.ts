@@ -6,8 +6,15 @@ import { z } from 'zod';
 import { WorkerConfigError, WorkerErrorCode } from '../errors.ts';
 import { WORKER_VERSION } from '../version.ts';
 
-export type BackendKind = 'llama-cpp' | 'ollama' | 'openai';
-export const BACKEND_KINDS = ['llama-cpp', 'ollama', 'openai'] as const satisfies readonly BackendKind[];
+export type BackendKind = 'llama-cpp' | 'ollama' | 'openai' | 'diffusion';
+export const BACKEND_KINDS = [
+  'llama-cpp',
+  'ollama',
+  'openai',
+  'diffusion',
+] as const satisfies readonly BackendKind[];
+/** Backends that make images (an image model in the registry); the others serve text. */
+export const IMAGE_BACKEND_KINDS: readonly BackendKind[] = ['diffusion'];
 
 /** Networks a worker joins. `devnet` is a local anvil (chain id 31337): CPU-only workers are allowed there. */
 export type NetworkKind = 'devnet' | 'base' | 'base-sepolia';
@@ -29,6 +36,8 @@ export type WorkerModelOptions = {
   weightsHash: Hex | undefined;
   /** llama-cpp: absolute path of the GGUF file. */
   gguf: string | undefined;
+  /** diffusion: the model directory (`ensureImageModel`'s; its manifest gives the weights hash). */
+  modelDir?: string | undefined;
   /** ollama / openai: base URL of the inference server. */
   url: string | undefined;
   /** ollama / openai: the model's name on that server (an Ollama tag, a vLLM model id). */
@@ -89,6 +98,7 @@ export type WorkerFlags = {
   model?: string | undefined;
   backend?: string | undefined;
   gguf?: string | undefined;
+  modelDir?: string | undefined;
   weightsHash?: string | undefined;
   backendUrl?: string | undefined;
   backendModel?: string | undefined;
@@ -144,6 +154,7 @@ const modelFileSchema = z.strictObject({
   name: z.string().min(1).max(200),
   weightsHash: bytes32.optional(),
   gguf: z.string().min(1).optional(),
+  modelDir: z.string().min(1).optional(),
   url: z.string().url().optional(),
   backendModel: z.string().min(1).optional(),
   /** Name of the environment variable holding the API key (keys never go in the file). */
@@ -373,6 +384,13 @@ function checkModel(m: WorkerModelOptions, where: string): WorkerModelOptions {
   if (m.backend === 'llama-cpp' && !m.gguf) {
     throw new WorkerConfigError(`${where}: the llama-cpp backend needs a GGUF file (--gguf <path>)`);
   }
+  if (m.backend === 'diffusion') {
+    if (!m.modelDir)
+      throw new WorkerConfigError(
+        `${where}: the diffusion backend needs its model directory (--model-dir <dir>)`,
+      );
+    return m;
+  }
   if (m.backend !== 'llama-cpp' && !m.weightsHash) {
     throw new WorkerConfigError(
       `${where}: the ${m.backend} backend needs --weights-hash (the sha256 of the weights file, as registered on chain)`,
@@ -404,8 +422,10 @@ function modelFromFlags(flags: WorkerFlags, env: WorkerEnv): WorkerModelOptions 
       name,
       weightsHash: flags.weightsHash as Hex | undefined,
       gguf: flags.gguf === undefined ? undefined : resolve(flags.gguf),
+      modelDir: flags.modelDir === undefined ? undefined : resolve(flags.modelDir),
       url: flags.backendUrl ?? defaultUrl(backend),
-      backendModel: flags.backendModel ?? (backend === 'llama-cpp' ? undefined : name),
+      backendModel:
+        flags.backendModel ?? (backend === 'llama-cpp' || backend === 'diffusion' ? undefined : name),
       apiKey: backend === 'openai' ? env[WORKER_ENV.openaiApiKey] : undefined,
       maxConcurrency:
         flags.maxConcurrency === undefined
@@ -436,8 +456,11 @@ function modelFromFile(
       name: m.name,
       weightsHash: m.weightsHash as Hex | undefined,
       gguf: m.gguf === undefined ? undefined : isAbsolute(m.gguf) ? m.gguf : fromFile(m.gguf),
+      modelDir:
+        m.modelDir === undefined ? undefined : isAbsolute(m.modelDir) ? m.modelDir : fromFile(m.modelDir),
       url: m.url ?? defaultUrl(m.backend),
-      backendModel: m.backendModel ?? (m.backend === 'llama-cpp' ? undefined : m.name),
+      backendModel:
+        m.backendModel ?? (m.backend === 'llama-cpp' || m.backend === 'diffusion' ? undefined : m.name),
       apiKey: m.apiKeyEnv ? env[m.apiKeyEnv] : undefined,
       maxConcurrency: m.maxConcurrency ?? WORKER_DEFAULTS.maxConcurrency,
       threads: m.threads,
