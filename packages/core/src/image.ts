@@ -233,3 +233,18 @@ export function imageInfo(
   }
   return undefined;
 }
+
+/**
+ * `count` latents of equal length from their float32 little-endian bytes (a frame's `latents`), or
+ * undefined when the bytes do not split so.
+ */
+export function latentsFromBytes(bytes: Uint8Array, count: number): Float32Array[] | undefined {
+  if (count < 1 || bytes.length === 0 || bytes.length % (4 * count) !== 0) return undefined;
+  const size = bytes.length / 4 / count;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Array.from({ length: count }, (_, k) => {
+    const out = new Float32Array(size);
+    for (let i = 0; i < size; i++) out[i] = view.getFloat32(4 * (k * size + i), true);
+    return out;
+  });
+}

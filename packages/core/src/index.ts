@@ -15,6 +15,7 @@ export {
   imagePromptTokenIds,
   imageSeed,
   latentBytes,
+  latentsFromBytes,
   trajectoryLeaf,
   trajectoryTree,
   verifyTrajectoryStep,

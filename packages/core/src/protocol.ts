@@ -334,6 +334,12 @@ export const imageResultMessage = z.object({
         imageHash: hex32,
         /** Merkle root of the image's per-step latents (`trajectoryTree`), or `ZERO_TRAJECTORY`. */
         trajectoryRoot: hex32,
+        /**
+         * The latents the root commits to (`steps + 1` of them, float32 little-endian, concatenated),
+         * base64: kept by the gateway for the audit window, so a validator can re-run any step. Required
+         * with a non-zero root.
+         */
+        latents: base64.optional(),
       }),
     )
     .min(1)

@@ -172,6 +172,8 @@ export type GatewayOptions = {
   images: {
     /** How long delivered images stay retrievable (`response_format: url` links expire then). */
     retentionMs: number;
+    /** How long image jobs' committed latents are kept for validators (past settlement and its audit). */
+    auditRetentionMs: number;
   };
   idempotency: {
     /** How long a stored response is replayed. */
@@ -310,6 +312,7 @@ const schema = z.object({
   'webhooks.retryBaseMs': int(1).default(1_000),
   'webhooks.allowPrivate': bool.default(false),
   'images.retentionMs': int(60_000).default(3_600_000),
+  'images.auditRetentionMs': int(60_000).default(3 * 24 * 3_600_000),
   'idempotency.ttlSec': int(1).default(86_400),
   'idempotency.waitMs': int(0).default(60_000),
 });
@@ -434,7 +437,7 @@ export function createGatewayOptions(
       retryBaseMs: o['webhooks.retryBaseMs'],
       allowPrivate: o['webhooks.allowPrivate'],
     },
-    images: { retentionMs: o['images.retentionMs'] },
+    images: { retentionMs: o['images.retentionMs'], auditRetentionMs: o['images.auditRetentionMs'] },
     idempotency: { ttlSec: o['idempotency.ttlSec'], waitMs: o['idempotency.waitMs'] },
   };
 }

@@ -1,7 +1,18 @@
 import { registerModel } from '@aipg/chain';
-import { computeImageFee, computeModelId, imageInfo, parseAipg } from '@aipg/core';
+import {
+  AUDIT_HEADERS,
+  auditRequestMessage,
+  computeImageFee,
+  computeModelId,
+  hashImage,
+  imageInfo,
+  latentsFromBytes,
+  parseAipg,
+  trajectoryTree,
+} from '@aipg/core';
 import OpenAI from 'openai';
 import { type Hex, keccak256, toBytes } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { StartGatewayReturnType } from '../src/index.ts';
 import {
@@ -251,6 +262,64 @@ describe('the image flavour through the Images API', () => {
   });
 });
 
+describe('what a validator gets to audit an image job', () => {
+  const validator = privateKeyToAccount(roles.validatorOperator.privateKey);
+  let last = 0;
+  async function signedGet(path: string) {
+    const timestamp = Math.max(Math.floor(Date.now() / 1000), last + 1);
+    last = timestamp;
+    const signature = await validator.signMessage({
+      message: auditRequestMessage({ method: 'GET', path, timestamp, gateway: gw.gateway }),
+    });
+    return fetch(`${gw.url}${path}`, {
+      headers: {
+        [AUDIT_HEADERS.validator]: validator.address,
+        [AUDIT_HEADERS.timestamp]: String(timestamp),
+        [AUDIT_HEADERS.signature]: signature,
+      },
+    });
+  }
+
+  test('the job, its parameters and pipeline; each image with the latents its signed root commits to', async () => {
+    const res = (await (
+      await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'audit me',
+        size: '64x64',
+        n: 2,
+        steps: 3,
+      })
+    ).json()) as { grid: { job_id: Hex; images: { hash: Hex; trajectory_root: Hex }[] } };
+    const id = res.grid.job_id;
+    const evidence = (await (await signedGet(`/v1/audit/jobs/${id}`)).json()) as {
+      kind: string;
+      prompt_token_ids: number[];
+      image: {
+        params: { steps: number; n: number };
+        pipeline: string;
+        outputs: { hash: Hex; trajectory_root: Hex }[];
+      };
+    };
+    expect(evidence.kind).toBe('image');
+    expect(Buffer.from(evidence.prompt_token_ids).toString('utf8')).toBe('audit me');
+    expect(evidence.image).toMatchObject({ params: { steps: 3, n: 2 }, pipeline: 'test-ldm' });
+    for (const [i, out] of evidence.image.outputs.entries()) {
+      const img = (await (await signedGet(`/v1/audit/jobs/${id}/images/${i}`)).json()) as {
+        data: string;
+        latents: string;
+        trajectory_root: Hex;
+      };
+      expect(hashImage(Buffer.from(img.data, 'base64'))).toBe(out.hash);
+      const latents = latentsFromBytes(Buffer.from(img.latents, 'base64'), 4)!;
+      expect(trajectoryTree(latents).root).toBe(out.trajectory_root);
+      expect(out.trajectory_root).toBe(res.grid.images[i]!.trajectory_root);
+    }
+    // Unsigned: refused; an image index the job does not have: 404.
+    expect((await fetch(`${gw.url}/v1/audit/jobs/${id}/images/0`)).status).toBe(401);
+    expect((await signedGet(`/v1/audit/jobs/${id}/images/5`)).status).toBe(404);
+  });
+});
+
 describe('a client mistake is a 400 before any work, never a worker fault', () => {
   test.each([
     [{ size: '512x512' }, 'size'],
@@ -321,6 +390,13 @@ describe('a dishonest worker is refused and nothing is charged', () => {
       /requestHash/,
     ],
     ['fewer pixel-steps', { tamper: (r) => ({ ...r, outputUnits: r.outputUnits / 2n }) }, /outputUnits/],
+    ['a trajectory root without its latents', { noLatents: true }, /without its latents/],
+    ['latents that do not open the root', { unopenedRoot: true }, /do not open the committed trajectory/],
+    [
+      'a trajectory one step short',
+      { fewerLatents: true },
+      /do not open the committed trajectory of 2 steps/,
+    ],
   ] satisfies [string, ImageBehaviour, RegExp][])('%s', async (_what, b, reason) => {
     behaviour = b;
     const before = await balance();

@@ -522,6 +522,11 @@ export function createApi({
     return c.json(await audit.evidence(c.req.param('id')));
   });
 
+  app.get('/v1/audit/jobs/:id/images/:index{[0-9]}', async (c) => {
+    await audit.authenticate({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    return c.json(await audit.imageEvidence(c.req.param('id'), Number(c.req.param('index'))));
+  });
+
   // ── operations ─────────────────────────────────────────────────────────────────────────────
   metrics.addCollector(async () => {
     const byStatus = await storage.jobs.countByStatus().catch(() => ({}) as Record<string, number>);

@@ -242,8 +242,46 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
         signature: stored.signature,
         signer: stored.signer,
         leaf_hash: stored.leafHash,
+        // Image jobs: what ran and what was delivered (the prompt is `prompt_token_ids`, its bytes);
+        // each image's bytes and committed latents at /v1/audit/jobs/{id}/images/{i}.
+        image: job.image
+          ? {
+              params: job.image.params,
+              negative_token_ids: job.image.negativeTokenIds,
+              pipeline: job.sampler,
+              outputs: (job.image.outputs ?? []).map((o) => ({
+                hash: o.hash,
+                trajectory_root: o.trajectoryRoot,
+                format: o.format,
+              })),
+            }
+          : null,
         batch,
         chain: { chain_id: chain.chainId, grid: chain.grid },
+      };
+    },
+
+    /**
+     * One image of a completed image job: its bytes as delivered and the latents its trajectory root
+     * commits to (float32 little-endian, `steps + 1`), both base64, while the gateway keeps them.
+     */
+    async imageEvidence(jobId: string, index: number) {
+      const job = /^0x[0-9a-fA-F]{64}$/.test(jobId) ? await storage.jobs.get(jobId.toLowerCase()) : undefined;
+      const out = job?.image?.outputs?.[index];
+      if (!job || !out || job.status !== 'succeeded')
+        throw new GatewayError('job_not_found', `no image ${index} of a completed job ${jobId}`, { param: 'id' });
+      const [image, latents] = await Promise.all([
+        storage.images.get(out.hash),
+        storage.images.getTrajectory(job.id, index),
+      ]);
+      return {
+        job_id: job.id,
+        object: 'audit.image' as const,
+        index,
+        hash: out.hash,
+        trajectory_root: out.trajectoryRoot,
+        data: image ? Buffer.from(image.bytes).toString('base64') : null,
+        latents: latents ? Buffer.from(latents).toString('base64') : null,
       };
     },
 

@@ -9,9 +9,12 @@ import {
   type ImageResultMessage,
   imageInfo,
   imagePixelSteps,
+  latentsFromBytes,
   type Receipt,
   receiptFromJson,
   recoverReceiptSigner,
+  trajectoryTree,
+  ZERO_TRAJECTORY,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import type { JobRecord, StoredImage } from '../storage/index.ts';
@@ -65,7 +68,12 @@ export type ImageExpectation = {
 };
 
 export type ImageVerdict =
-  | { ok: true; receipt: Receipt; images: { bytes: Uint8Array; stored: StoredImage }[] }
+  | {
+      ok: true;
+      receipt: Receipt;
+      /** Each image's bytes, and its latents (float32 LE, `steps + 1`) when its root commits to some. */
+      images: { bytes: Uint8Array; latents: Uint8Array | undefined; stored: StoredImage }[];
+    }
   | { ok: false; field: string; reason: string };
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -96,7 +104,7 @@ export async function verifyImageResult(
   if (!same(r.modelId, job.modelId)) return fail('modelId', 'receipt names another model');
   if (r.confidential) return fail('confidential', 'confidential flag differs');
   if (frame.images.length !== p.n) return fail('images', `${frame.images.length} images for n = ${p.n}`);
-  const images: { bytes: Uint8Array; stored: StoredImage }[] = [];
+  const images: { bytes: Uint8Array; latents: Uint8Array | undefined; stored: StoredImage }[] = [];
   for (const [i, img] of frame.images.entries()) {
     const bytes = Buffer.from(img.data, 'base64');
     if (hashImage(bytes) !== img.imageHash.toLowerCase())
@@ -108,8 +116,22 @@ export async function verifyImageResult(
         `image ${i} is ${info ? `a ${info.width}×${info.height} ${info.format}` : 'not an image'}, not the ${p.width}×${p.height} ${p.format} asked`,
       );
     }
+    // A committed trajectory must open: `steps + 1` latents whose tree is the signed root. A root the
+    // worker cannot open would let it dodge every step re-run; fewer latents than steps is fewer steps.
+    let latents: Uint8Array | undefined;
+    if (img.trajectoryRoot.toLowerCase() !== ZERO_TRAJECTORY) {
+      if (!img.latents) return fail('images', `image ${i}: a trajectory root without its latents`);
+      latents = Buffer.from(img.latents, 'base64');
+      const opened = latentsFromBytes(latents, p.steps + 1);
+      if (!opened || trajectoryTree(opened).root !== img.trajectoryRoot.toLowerCase())
+        return fail(
+          'images',
+          `image ${i}: its latents do not open the committed trajectory of ${p.steps} steps`,
+        );
+    }
     images.push({
       bytes,
+      latents,
       stored: {
         hash: img.imageHash.toLowerCase() as Hex,
         format: info.format,

@@ -1140,6 +1140,14 @@ export function createJobs({
       job.id,
       new Date(now + options.images.retentionMs),
     );
+    for (const [i, img] of verdict.images.entries())
+      if (img.latents)
+        await storage.images.putTrajectory(
+          job.id,
+          i,
+          img.latents,
+          new Date(now + options.images.auditRetentionMs),
+        );
     const receipt = {
       ...verdict.receipt,
       jobId: job.id,
@@ -1341,6 +1349,8 @@ export function createJobs({
             .catch((error: unknown) => logger.warn({ msg: 'job recovery failed', error }));
           storage.idempotency.prune().catch(() => {});
           if (ticks % 7_200 === 0) storage.instances.prune().catch(() => {});
+          // Expired images and audit latents (every minute).
+          if (ticks % 120 === 0) storage.images.deleteExpired().catch(() => {});
         }
       }, 500);
       loop.unref();

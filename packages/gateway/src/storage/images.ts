@@ -22,6 +22,21 @@ export function createImageStore(db: Database) {
         );
       }
     },
+    /** An image's committed latents (float32 LE, `steps + 1`), kept for validators until `expiresAt`. */
+    async putTrajectory(jobId: string, image: number, latents: Uint8Array, expiresAt: Date): Promise<void> {
+      await db.query(
+        `INSERT INTO trajectories (job_id, image, latents, expires_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job_id, image) DO UPDATE SET latents = EXCLUDED.latents, expires_at = EXCLUDED.expires_at`,
+        [jobId, image, latents, expiresAt],
+      );
+    },
+    async getTrajectory(jobId: string, image: number): Promise<Uint8Array | undefined> {
+      const rows = await db.query<{ latents: Uint8Array }>(
+        'SELECT latents FROM trajectories WHERE job_id = $1 AND image = $2 AND expires_at > now()',
+        [jobId, image],
+      );
+      return rows[0]?.latents;
+    },
     /** The image with this hash, unless it expired. */
     async get(
       hash: string,
@@ -36,7 +51,8 @@ export function createImageStore(db: Database) {
     /** Deletes expired images; returns how many. */
     async deleteExpired(): Promise<number> {
       const rows = await db.query('DELETE FROM images WHERE expires_at <= now() RETURNING hash');
-      return rows.length;
+      const t = await db.query('DELETE FROM trajectories WHERE expires_at <= now() RETURNING job_id');
+      return rows.length + t.length;
     },
   };
 }

@@ -334,7 +334,8 @@ DROP INDEX receipts_unsettled_payer;
     id: 8,
     name: 'images',
     // Image jobs: their parameters and, once done, their images (as stored) on the job row; the image
-    // bytes content-addressed (keccak256) until they expire, for `response_format: url` and retrieval.
+    // bytes content-addressed (keccak256) until they expire, for `response_format: url` and retrieval;
+    // each image's per-step latents (its committed trajectory) for the audit window.
     sql: `
 ALTER TABLE jobs ADD COLUMN image jsonb;
 CREATE TABLE images (
@@ -346,6 +347,14 @@ CREATE TABLE images (
   expires_at timestamptz NOT NULL
 );
 CREATE INDEX images_expires ON images (expires_at);
+CREATE TABLE trajectories (
+  job_id text NOT NULL,
+  image integer NOT NULL,
+  latents bytea NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (job_id, image)
+);
+CREATE INDEX trajectories_expires ON trajectories (expires_at);
 `,
   },
 ];

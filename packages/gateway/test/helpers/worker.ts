@@ -15,6 +15,7 @@ import {
   type ImageJobMessage,
   imagePixelSteps,
   type JobMessage,
+  latentBytes,
   loginMessage,
   PROTOCOL_VERSION,
   type Receipt,
@@ -24,6 +25,7 @@ import {
   type ScorePosition,
   scoreAttestation,
   scoreTypedData,
+  trajectoryTree,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -68,6 +70,12 @@ export type ImageBehaviour = {
   tamper?: (r: Receipt) => Receipt;
   /** Answer `job-error` before any progress. */
   failBeforeProgress?: 'job-error' | 'busy';
+  /** Commit a trajectory root but send no latents to open it. */
+  noLatents?: boolean;
+  /** Commit a root that the latents sent do not open. */
+  unopenedRoot?: boolean;
+  /** Send a trajectory one latent short (fewer steps than claimed). */
+  fewerLatents?: boolean;
 };
 
 /** A real PNG (8-bit RGB) of `width × height` in one colour: what the scripted worker delivers. */
@@ -379,7 +387,7 @@ export class ScriptedWorker {
     const p = job.params;
     const model = this.opts.models.find((m) => computeModelId(m.name, m.weightsHash) === job.modelId);
     const pipeline = model?.sampler ?? CANONICAL_SAMPLER;
-    const images: { bytes: Uint8Array; trajectoryRoot: Hex }[] = [];
+    const images: { bytes: Uint8Array; trajectoryRoot: Hex; latents: string | undefined }[] = [];
     for (let i = 0; i < p.n; i++) {
       const seed = (p.seed + i) >>> 0;
       const bytes = testPng(b.wrongSize ? p.width * 2 : p.width, p.height, [
@@ -402,7 +410,17 @@ export class ScriptedWorker {
             : {}),
         });
       }
-      images.push({ bytes, trajectoryRoot: `0x${(i + 1).toString(16).padStart(64, '0')}` as Hex });
+      // A trajectory of `steps + 1` small latents (the commitment shape the gateway opens and keeps).
+      const latents = Array.from({ length: b.fewerLatents ? p.steps : p.steps + 1 }, (_, k) =>
+        Float32Array.from({ length: 16 }, (_, j) => seed + i + k * 0.5 + j / 16),
+      );
+      images.push({
+        bytes,
+        trajectoryRoot: b.unopenedRoot ? (`0x${'ab'.repeat(32)}` as Hex) : trajectoryTree(latents).root,
+        latents: b.noLatents
+          ? undefined
+          : Buffer.concat(latents.map((l) => latentBytes(l))).toString('base64'),
+      });
     }
     const delivered = b.fewerImages ? images.slice(1) : images;
     const hashes = delivered.map((x) => ({
@@ -436,6 +454,7 @@ export class ScriptedWorker {
         ).toString('base64'),
         imageHash: hashes[i]!.imageHash,
         trajectoryRoot: x.trajectoryRoot,
+        ...(x.latents ? { latents: x.latents } : {}),
       })),
       timings: { totalMs: 1 },
       receipt: receiptToJson(receipt),

@@ -120,6 +120,8 @@ export type GeneratedImage = {
   bytes: Uint8Array;
   /** `trajectoryTree(latents).root` (@aipg/core), or `ZERO_TRAJECTORY` when the engine hides its latents. */
   trajectoryRoot: Hex;
+  /** The `steps + 1` latents the root commits to (noise first), when the engine exposes them. */
+  latents?: readonly Float32Array[] | undefined;
 };
 
 export type ImageResult = { images: GeneratedImage[]; timings: { totalMs: number } };

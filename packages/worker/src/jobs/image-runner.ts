@@ -6,12 +6,25 @@ import {
   type ImageJobMessage,
   imageInfo,
   imagePixelSteps,
+  latentBytes,
   type Receipt,
   receiptToJson,
 } from '@aipg/core';
 import type { Address, Hex, LocalAccount } from 'viem';
 import type { ImageBackend } from '../backends/types.ts';
 import { signReceipt } from './receipt.ts';
+
+/** `steps + 1` latents as one buffer of float32 little-endian values (the frame's `latents`). */
+function concatLatents(latents: readonly Float32Array[]): Uint8Array {
+  const parts = latents.map((l) => latentBytes(l));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 /**
  * The receipt of an image job: `requestHash` over the prompt and negative prompt bytes, every
@@ -93,7 +106,12 @@ export async function generateImages(p: {
         `image ${i} is ${info ? `a ${info.width}×${info.height} ${info.format}` : 'not an image'}, not the ${width}×${height} ${format} asked`,
       );
     }
-    return { bytes: img.bytes, imageHash: hashImage(img.bytes), trajectoryRoot: img.trajectoryRoot };
+    return {
+      bytes: img.bytes,
+      imageHash: hashImage(img.bytes),
+      trajectoryRoot: img.trajectoryRoot,
+      latents: img.latents,
+    };
   });
   const receipt = buildImageReceipt({
     job,
@@ -113,6 +131,7 @@ export async function generateImages(p: {
         data: Buffer.from(i.bytes).toString('base64'),
         imageHash: i.imageHash,
         trajectoryRoot: i.trajectoryRoot,
+        ...(i.latents ? { latents: Buffer.from(concatLatents(i.latents)).toString('base64') } : {}),
       })),
       timings: { totalMs: performance.now() - started },
       receipt: receiptToJson(receipt),

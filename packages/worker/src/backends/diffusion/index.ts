@@ -58,7 +58,11 @@ export function createDiffusionBackend(options: DiffusionBackendOptions): ImageB
         onProgress: request.onProgress,
       });
       return {
-        images: result.images.map((i) => ({ bytes: i.bytes, trajectoryRoot: i.trajectoryRoot })),
+        images: result.images.map((i) => ({
+          bytes: i.bytes,
+          trajectoryRoot: i.trajectoryRoot,
+          latents: i.latents,
+        })),
         timings: { totalMs: result.totalMs },
       };
     },
