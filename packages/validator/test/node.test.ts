@@ -461,13 +461,17 @@ describe('the audit loop', () => {
     expect(s.gatewayFaults.byGateway).toEqual({ [GATEWAY.toLowerCase()]: { RECEIPT_SIGNATURE: 1 } });
   });
 
-  test('an image job is not judged as a text one: abstain before reading its evidence, no fault blamed on anyone', async () => {
+  test('an image job is not judged as a text one; without a copy of its model: abstain before reading its evidence, no fault blamed', async () => {
     const j = await jobs();
-    const list = [await signed(j.honestGreedy)];
+    const image = { ...j.honestGreedy, jobId: `0x${'1a'.repeat(32)}` as Hex };
+    image.receipt = { ...image.receipt, jobId: image.jobId };
+    const list = [await signed(image)];
     const batch = gateway.addBatch(3n, list);
-    // The same receipt, but its model is an image model on chain: no image audit exists yet.
+    // A receipt whose model is an image model on chain, of weights this validator has no copy of.
     const chain = fakeChain({
-      models: { [tiny.modelId.toLowerCase()]: { name: tiny.name, weightsHash: tiny.weightsHash, kind: 'image' } },
+      models: {
+        [tiny.modelId.toLowerCase()]: { name: tiny.name, weightsHash: tiny.weightsHash, kind: 'image' },
+      },
     });
     chain.settle(
       3n,
@@ -483,7 +487,11 @@ describe('the audit loop', () => {
     expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
     expect(s.gatewayFaults.byGateway).toEqual({});
     // Its evidence (text-shaped here; an image job's is not) was never asked for, let alone judged.
-    expect(gateway.requests.filter((r) => r.path.startsWith('/v1/audit/jobs/'))).toEqual([]);
+    expect(gateway.requests.filter((r) => r.path.toLowerCase().includes(image.jobId))).toEqual([]);
+    const file = JSON.parse(await readFile(v.status().stateFile, 'utf8')) as {
+      audits: Record<string, { abstainReason?: string }>;
+    };
+    expect(Object.values(file.audits)[0]?.abstainReason).toMatch(/no copy of image model/);
   });
 
   test('a worker that names a new operator key after settlement is still audited', async () => {

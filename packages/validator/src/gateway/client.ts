@@ -14,6 +14,7 @@ import {
   auditRequestMessage,
   type ChatMessage,
   chatMessageSchema,
+  imageParamsSchema,
   type Receipt,
   receiptFromJson,
   receiptJsonSchema,
@@ -65,6 +66,38 @@ const jobEvidenceSchema = z.object({
     .nullish(),
   chain: z.object({ chain_id: z.number().int(), grid: address }).nullish(),
 });
+
+const imageJobEvidenceSchema = z.object({
+  job_id: hex32,
+  kind: z.literal('image'),
+  prompt_token_ids: z.array(z.number().int().min(0).max(255)),
+  receipt: receiptJsonSchema,
+  signature: hexBytes,
+  image: z.object({
+    params: imageParamsSchema,
+    negative_token_ids: z.array(z.number().int().min(0).max(255)),
+    pipeline: z.string(),
+    outputs: z.array(z.object({ hash: hex32, trajectory_root: hex32 })).max(10),
+  }),
+});
+const auditImageSchema = z.object({
+  hash: hex32,
+  trajectory_root: hex32,
+  data: z.string().nullable(),
+  latents: z.string().nullable(),
+});
+
+/** One audited image job as the gateway serves it, parsed (each image fetched with `getImage`). */
+export type AuditImageJobEvidence = {
+  jobId: Hex;
+  promptTokenIds: number[];
+  negativeTokenIds: number[];
+  params: z.infer<typeof imageParamsSchema>;
+  pipeline: string;
+  outputs: { hash: Hex; trajectoryRoot: Hex }[];
+  receipt: Receipt;
+  signature: Hex;
+};
 
 /** One audited job as the gateway serves it, parsed. */
 export type AuditJobEvidence = {
@@ -179,6 +212,13 @@ export type AuditClient = {
   readonly gateway: Address;
   getBatch(root: Hex, signal?: AbortSignal): Promise<AuditBatch>;
   getJob(jobId: Hex, signal?: AbortSignal): Promise<AuditJobEvidence>;
+  getImageJob(jobId: Hex, signal?: AbortSignal): Promise<AuditImageJobEvidence>;
+  /** Image `index` of an image job: its bytes and the latents of its trajectory (undefined when gone). */
+  getImage(
+    jobId: Hex,
+    index: number,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Uint8Array | undefined; latents: Uint8Array | undefined }>;
   /** The workers online at this gateway that can score `modelId` (the audited one included). */
   listScorers(modelId: Hex, signal?: AbortSignal): Promise<{ worker: Address; operator: Address }[]>;
   score(request: ScoreRequest, signal?: AbortSignal): Promise<ScoreResponse>;
@@ -314,6 +354,34 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         batch: j.batch
           ? { batchId: j.batch.batch_id ?? null, root: j.batch.root, proof: j.batch.proof }
           : null,
+      };
+    },
+    async getImageJob(jobId, signal) {
+      const j = parse(
+        imageJobEvidenceSchema,
+        await request('GET', `/v1/audit/jobs/${jobId}`, undefined, signal),
+        'image job',
+      );
+      return {
+        jobId: j.job_id,
+        promptTokenIds: j.prompt_token_ids,
+        negativeTokenIds: j.image.negative_token_ids,
+        params: j.image.params,
+        pipeline: j.image.pipeline,
+        outputs: j.image.outputs.map((o) => ({ hash: o.hash, trajectoryRoot: o.trajectory_root })),
+        receipt: receiptFromJson(j.receipt),
+        signature: j.signature,
+      };
+    },
+    async getImage(jobId, index, signal) {
+      const i = parse(
+        auditImageSchema,
+        await request('GET', `/v1/audit/jobs/${jobId}/images/${index}`, undefined, signal),
+        'image',
+      );
+      return {
+        bytes: i.data === null ? undefined : new Uint8Array(Buffer.from(i.data, 'base64')),
+        latents: i.latents === null ? undefined : new Uint8Array(Buffer.from(i.latents, 'base64')),
       };
     },
     async listScorers(modelId, signal) {

@@ -13,6 +13,7 @@ import type { ReceiptJson } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
+import type { ImageReason } from '../judge/image.ts';
 import type { Reason } from '../judge/judge.ts';
 
 /** 2: commit-reveal (1 held single-step attestations; such a file is refused, start with a new data dir). */
@@ -117,7 +118,8 @@ export type AuditRecord = {
   /** 32 random bytes: the commitment hides the vote until it is revealed with this. Secret until then. */
   salt?: Hex | undefined;
   commitment?: Hex | undefined;
-  reasons?: Reason[] | undefined;
+  /** What a FAIL rests on (text judge reasons, or an image judge's `{code, detail}`). */
+  reasons?: (Reason | ImageReason)[] | undefined;
   soft?: string[] | undefined;
   scorer?: string | undefined;
   /** Cross-check: the seed of the scorer draw (from the batch's on-chain randomness, the leaf and this validator). */

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { createGridClients, voteCommitment } from '@aipg/chain';
 import {
   formatAipg,
+  latentsFromBytes,
   type Receipt,
   receiptFromJson,
   receiptLeafHash,
@@ -28,6 +29,7 @@ import {
   recoverTypedDataSigner,
   verifyReceiptProof,
 } from '@aipg/core';
+import { createDiffusionPipeline, type DiffusionPipeline, IMAGE_MODEL_PRESETS } from '@aipg/diffusion';
 import type { Logger } from 'pino';
 import { type Address, bytesToHex, formatUnits, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -40,6 +42,7 @@ import type { Checker, CheckRequest, CheckResult, SignedScore } from '../checker
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import { type AuditClient, createAuditClient } from '../gateway/client.ts';
 import { evidenceHash } from '../judge/evidence.ts';
+import { drawImageSteps, type ImageAuditJob, judgeImage } from '../judge/image.ts';
 import { commitmentFaults, type JudgeJob, judge, type Verdict } from '../judge/judge.ts';
 import { createValidatorChain, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
@@ -551,8 +554,8 @@ export async function startValidator(
       abstain(a, `model ${stored.modelId} is not registered`, log);
       return;
     }
-    if (model.kind !== 'text') {
-      abstain(a, 'image audits are not supported yet', log);
+    if (model.kind === 'image') {
+      await judgeImageAudit(a, stored, model, client, log);
       return;
     }
     const job = await client.getJob(a.jobId);
@@ -728,6 +731,114 @@ export async function startValidator(
    * by naming a new operator key after the fact: the key counts if it is the operator now, was at
    * the settlement block, or was named in the OPERATOR_LOOKBACK_BLOCKS before it.
    */
+  /**
+   * An image job: re-run randomly drawn denoising steps from the latents the worker committed to (and
+   * its seed's noise, and the decode of its final latent) on the validator's own copy of the model.
+   * Steps are drawn from the batch's on-chain randomness, fixed after the job was settled.
+   */
+  async function judgeImageAudit(
+    a: AuditRecord,
+    stored: Receipt,
+    model: { name: string; weightsHash: Hex },
+    client: AuditClient,
+    log: Logger,
+  ): Promise<void> {
+    // Without the model there is nothing to re-run: no verdict, and no need to read the evidence.
+    const pipeline = await imagePipelineFor(model);
+    if (!pipeline) {
+      abstain(a, `no copy of image model ${model.name} (${model.weightsHash}) to re-run`, log);
+      return;
+    }
+    const job = await client.getImageJob(a.jobId);
+    if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
+      const detail = 'the gateway serves another receipt for this job than the batch holds';
+      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
+      abstain(a, detail, log);
+      return;
+    }
+    const signer = await recoverSigner(job.receipt, job.signature);
+    a.signature = job.signature;
+    if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
+      const detail = `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`;
+      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
+      abstain(a, detail, log);
+      return;
+    }
+    const images: ImageAuditJob['images'] = [];
+    for (const [i, out] of job.outputs.entries()) {
+      const got = await client.getImage(a.jobId, i);
+      if (!got.bytes) {
+        abstain(a, `the gateway no longer holds image ${i} of the job`, log);
+        return;
+      }
+      images.push({
+        bytes: got.bytes,
+        hash: out.hash,
+        trajectoryRoot: out.trajectoryRoot,
+        latents: got.latents && latentsFromBytes(got.latents, job.params.steps + 1),
+      });
+    }
+    const randomness = (await chain.batchAudit(BigInt(a.batchId))).randomness;
+    if (!randomness)
+      throw new ValidatorError('The audited batch has no randomness to draw steps from', {
+        code: ValidatorErrorCode.scorerError,
+        retryable: true,
+      });
+    const v = await judgeImage(
+      {
+        receipt: stored,
+        promptTokenIds: job.promptTokenIds,
+        negativeTokenIds: job.negativeTokenIds,
+        params: job.params,
+        pipeline: job.pipeline,
+        images,
+      },
+      pipeline,
+      (image) =>
+        drawImageSteps({ randomness, leaf: a.leaf, validator: owner, image, steps: job.params.steps }),
+    );
+    if (v.gatewayFaults.length > 0) await gatewayFault(a, stored.gateway, v.gatewayFaults, log);
+    if (v.verdict === 'abstain') {
+      abstain(a, v.unsupported ?? "the gateway's evidence does not reproduce the worker-signed receipt", log);
+      return;
+    }
+    a.vote = v.verdict;
+    a.evidenceHash = v.evidenceHash;
+    a.salt = randomSalt();
+    a.reasons = v.reasons;
+    a.status = 'judged';
+    metrics.audits.inc({ verdict: v.verdict });
+    await store.save();
+    const fields = { verdict: v.verdict, pipeline: job.pipeline, checked: v.checked };
+    if (v.verdict === 'fail')
+      log.warn({ ...fields, reasons: v.reasons.slice(0, 5) }, 'image job FAILED its audit');
+    else log.info(fields, 'image job passed its audit');
+  }
+
+  /** The pipeline to re-run an image model with: the project's generated models, by their weights hash. */
+  const imagePipelines = new Map<string, Promise<DiffusionPipeline>>();
+  async function imagePipelineFor(model: {
+    name: string;
+    weightsHash: Hex;
+  }): Promise<DiffusionPipeline | undefined> {
+    const preset = Object.entries(IMAGE_MODEL_PRESETS).find(
+      ([, p]) =>
+        p.weightsHash.toLowerCase() === model.weightsHash.toLowerCase() && p.config.name === model.name,
+    );
+    if (!preset) return undefined;
+    let p = imagePipelines.get(preset[0]);
+    if (!p) {
+      p = createDiffusionPipeline({
+        preset: preset[0] as keyof typeof IMAGE_MODEL_PRESETS,
+        dir: options.modelDir,
+        threads: options.threads,
+      });
+      imagePipelines.set(preset[0], p);
+      p.catch(() => imagePipelines.delete(preset[0]));
+    }
+    return p;
+  }
+
   async function signedByWorker(worker: Address, signer: Address, a: AuditRecord): Promise<boolean> {
     const same = (x: Address | null) => x !== null && x.toLowerCase() === worker.toLowerCase();
     if (same(await chain.workerOf(signer))) return true;
@@ -1020,6 +1131,7 @@ export async function startValidator(
       await current;
       await store.save();
       await checker.close();
+      for (const p of imagePipelines.values()) await p.then((x) => x.close()).catch(() => {});
       await metricsServer?.close();
       runState = 'stopped';
       logger.info({ cursor: state.cursor }, 'validator stopped');
