@@ -42,6 +42,10 @@ export const workerStart = defineCommand({
     ['--model <name> --gguf <file>', 'serve one model on the embedded llama.cpp backend'],
     ['--backend ollama|openai', 'serve it from a local Ollama / OpenAI-compatible server (--backend-url)'],
     ['--backend diffusion --model-dir <dir>', 'serve an image model on the embedded ONNX diffusion pipeline'],
+    [
+      '--backend comfyui|a1111',
+      'serve an image model from ComfyUI / Automatic1111 (--backend-url, --backend-model <checkpoint>, --weights-hash)',
+    ],
     ['--config <file>', 'JSON config: several models, each with its backend and concurrency'],
     ['--gateway <url>', 'the gateway (default ws://127.0.0.1:8080/v1/workers/connect)'],
     ['--network devnet|base|base-sepolia', 'which chain (default: from the deployment file)'],

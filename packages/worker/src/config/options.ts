@@ -6,15 +6,17 @@ import { z } from 'zod';
 import { WorkerConfigError, WorkerErrorCode } from '../errors.ts';
 import { WORKER_VERSION } from '../version.ts';
 
-export type BackendKind = 'llama-cpp' | 'ollama' | 'openai' | 'diffusion';
+export type BackendKind = 'llama-cpp' | 'ollama' | 'openai' | 'diffusion' | 'comfyui' | 'a1111';
 export const BACKEND_KINDS = [
   'llama-cpp',
   'ollama',
   'openai',
   'diffusion',
+  'comfyui',
+  'a1111',
 ] as const satisfies readonly BackendKind[];
 /** Backends that make images (an image model in the registry); the others serve text. */
-export const IMAGE_BACKEND_KINDS: readonly BackendKind[] = ['diffusion'];
+export const IMAGE_BACKEND_KINDS: readonly BackendKind[] = ['diffusion', 'comfyui', 'a1111'];
 
 /** Networks a worker joins. `devnet` is a local anvil (chain id 31337): CPU-only workers are allowed there. */
 export type NetworkKind = 'devnet' | 'base' | 'base-sepolia';
@@ -402,6 +404,8 @@ function checkModel(m: WorkerModelOptions, where: string): WorkerModelOptions {
 function defaultUrl(backend: BackendKind): string | undefined {
   if (backend === 'ollama') return WORKER_DEFAULTS.ollamaUrl;
   if (backend === 'openai') return WORKER_DEFAULTS.openaiUrl;
+  if (backend === 'comfyui') return 'http://127.0.0.1:8188';
+  if (backend === 'a1111') return 'http://127.0.0.1:7860';
   return undefined;
 }
 

@@ -58,6 +58,44 @@ describe('createWorkerOptions', () => {
     ]);
   });
 
+  it('takes image models: the embedded pipeline by its directory, ComfyUI and A1111 by checkpoint and weights hash', async () => {
+    const hash = `0x${'ab'.repeat(32)}`;
+    const d = await createWorkerOptions(
+      { grid: GRID, model: 'aipg-tiny-ldm', backend: 'diffusion', modelDir: 'models/ldm' },
+      env,
+    );
+    expect(d.models[0]).toMatchObject({
+      backend: 'diffusion',
+      modelDir: join(process.cwd(), 'models/ldm'),
+      backendModel: undefined,
+    });
+    const c = await createWorkerOptions(
+      {
+        grid: GRID,
+        model: 'sdxl',
+        backend: 'comfyui',
+        weightsHash: hash,
+        backendModel: 'sd_xl_base_1.0.safetensors',
+      },
+      env,
+    );
+    expect(c.models[0]).toMatchObject({
+      backend: 'comfyui',
+      url: 'http://127.0.0.1:8188',
+      backendModel: 'sd_xl_base_1.0.safetensors',
+      weightsHash: hash,
+    });
+    const a = await createWorkerOptions(
+      { grid: GRID, model: 'sdxl', backend: 'a1111', weightsHash: hash },
+      env,
+    );
+    expect(a.models[0]).toMatchObject({
+      backend: 'a1111',
+      url: 'http://127.0.0.1:7860',
+      backendModel: 'sdxl',
+    });
+  });
+
   it('reads several models on several backends from a config file; flags win over the file', async () => {
     const config = join(dir, 'worker.json');
     await writeFile(
@@ -202,10 +240,12 @@ describe('createWorkerOptions', () => {
     [{ grid: GRID }, env, /no model to serve/],
     [{ grid: GRID, model: 'm' }, env, /llama-cpp backend needs a GGUF file/],
     [{ grid: GRID, model: 'm', backend: 'ollama' }, env, /ollama backend needs --weights-hash/],
+    [{ grid: GRID, model: 'm', backend: 'comfyui' }, env, /comfyui backend needs --weights-hash/],
+    [{ grid: GRID, model: 'm', backend: 'diffusion' }, env, /diffusion backend needs its model directory/],
     [
       { grid: GRID, model: 'm', backend: 'vllm' },
       env,
-      /--backend vllm is not one of llama-cpp, ollama, openai/,
+      /--backend vllm is not one of llama-cpp, ollama, openai, diffusion, comfyui, a1111/,
     ],
     [
       { grid: GRID, model: 'm', gguf: '/m', maxConcurrency: '0' },
