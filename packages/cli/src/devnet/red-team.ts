@@ -8,8 +8,9 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gridAbi } from '@aipg/chain';
 import { formatAipg } from '@aipg/core';
+import { IMAGE_MODEL_PRESETS, MANIFEST_FILE, makeImageModel } from '@aipg/diffusion';
 import { MODEL_PRESETS, type ModelPresetName, makeGguf, sha256Hex } from '@aipg/inference';
-import { ADVERSARY_KINDS, type AdversaryKind, INJECTED_TEXT } from '@aipg/worker';
+import { ADVERSARY_KINDS, type AdversaryKind, IMAGE_ADVERSARY_KINDS, INJECTED_TEXT } from '@aipg/worker';
 import { type Address, type Client, type Hex, hexToString } from 'viem';
 import { getBlockNumber, getLogs, readContract } from 'viem/actions';
 
@@ -79,7 +80,11 @@ async function writeModelOnce(
  * What `aipg devnet --adversary` takes: a dishonest worker of the worker's kinds, or
  * `dishonest-gateway` (the validators fetch their evidence through a front that alters it).
  */
-export const DEVNET_ADVERSARY_KINDS = [...ADVERSARY_KINDS, 'dishonest-gateway'] as const;
+export const DEVNET_ADVERSARY_KINDS = [
+  ...ADVERSARY_KINDS,
+  ...IMAGE_ADVERSARY_KINDS,
+  'dishonest-gateway',
+] as const;
 export type DevnetAdversaryKind = (typeof DEVNET_ADVERSARY_KINDS)[number];
 
 /** The user messages of the devnet's traffic (and of the red-team tests). */
@@ -121,6 +126,7 @@ export function startTraffic({
   pin,
   intervalMs,
   maxTokens = 48,
+  image,
   onResponse,
 }: {
   gatewayUrl: string;
@@ -129,6 +135,8 @@ export function startTraffic({
   pin: readonly Address[];
   intervalMs: number;
   maxTokens?: number;
+  /** Send image jobs of this model instead of chat (256², a few steps, random seeds). */
+  image?: { model: string } | undefined;
   /** Every answer (or HTTP error) as it comes back. */
   onResponse?: ((response: TrafficResponse) => void) | undefined;
 }): Traffic {
@@ -152,11 +160,20 @@ export function startTraffic({
     };
     stats.sent++;
     if (pinned) stats.pinned++;
+    const imageBody = image && {
+      model: image.model,
+      prompt: PROMPTS[n % PROMPTS.length],
+      size: '256x256',
+      steps: 4 + (n % 3) * 2,
+      seed: 1 + Math.floor(Math.random() * 1_000_000),
+      response_format: 'url',
+      ...(pinned ? { grid: { workers: pin } } : {}),
+    };
     try {
-      const res = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+      const res = await fetch(`${gatewayUrl}/v1/${image ? 'images/generations' : 'chat/completions'}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
+        body: JSON.stringify(imageBody ?? body),
         signal: AbortSignal.timeout(60_000),
       });
       const json = (await res.json().catch(() => ({}))) as {
@@ -234,6 +251,10 @@ export const ADVERSARY_FATES: Record<
   'prompt-overbiller': 'refused',
   'text-injector': 'harmless',
   'sybil-scorer': 'overruled',
+  'image-fewer-steps': 'slashed',
+  'image-other-seed': 'slashed',
+  'image-substitute': 'slashed',
+  'image-random': 'slashed',
   'dishonest-gateway': 'reported',
 };
 
@@ -435,4 +456,29 @@ export function watchSlashes({
       await current;
     },
   };
+}
+
+/**
+ * The image model an `image-substitute` adversary really runs: the devnet image model's architecture
+ * with other weights (another generator seed), written next to the others once.
+ */
+export async function ensureSubstituteImageModel(dir: string): Promise<string> {
+  const model = makeImageModel({
+    ...IMAGE_MODEL_PRESETS.tiny.config,
+    name: 'aipg-tiny-ldm-reseeded',
+    seed: 0xbad5,
+  });
+  const modelDir = join(dir, model.config.name);
+  const done = await readFile(join(modelDir, MANIFEST_FILE)).then(
+    () => true,
+    () => false,
+  );
+  if (!done) {
+    await mkdir(modelDir, { recursive: true });
+    for (const file of Object.values(model.files)) await writeFile(join(modelDir, file.name), file.bytes);
+    const tmp = join(modelDir, `${MANIFEST_FILE}.${process.pid}.tmp`);
+    await writeFile(tmp, model.manifest);
+    await rename(tmp, join(modelDir, MANIFEST_FILE));
+  }
+  return modelDir;
 }

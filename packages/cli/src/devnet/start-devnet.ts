@@ -28,8 +28,11 @@ import {
   type AdversaryKind,
   createAdversaryBackend,
   createDiffusionBackend,
+  createImageAdversaryBackend,
   createLlamaCppBackend,
   createWorkerOptions,
+  type ImageAdversaryKind,
+  isImageAdversary,
   isSubstitute,
   startWorker,
   twinBits,
@@ -43,6 +46,7 @@ import { type DishonestGateway, startDishonestGateway } from './dishonest-gatewa
 import { createProgress } from './progress.ts';
 import {
   type DevnetAdversaryKind,
+  ensureSubstituteImageModel,
   ensureSubstituteModel,
   ensureTwinModel,
   type SlashWatcher,
@@ -166,7 +170,7 @@ export type DevnetInfo = {
 /** A dishonest worker on the devnet. */
 export type DevnetAdversary = {
   address: Address;
-  kind: AdversaryKind;
+  kind: AdversaryKind | ImageAdversaryKind;
   worker: Worker;
   /** Every job it lied about (or, for a job it could not lie about, served honestly). */
   events: AdversaryEvent[];
@@ -193,6 +197,15 @@ export type StartDevnetReturnType = DevnetInfo & {
    * anvil's funded accounts) and connects another dishonest worker. Stopped with the devnet.
    */
   startAdversary(kind: AdversaryKind, parameters?: StartAdversaryParameters): Promise<DevnetAdversary>;
+  /**
+   * Bonds and connects a dishonest image worker (`image-…` kinds) serving the devnet's image model:
+   * its images and trajectories are delivered and billed, and only the validators' step re-runs
+   * catch them.
+   */
+  startImageAdversary(
+    kind: ImageAdversaryKind,
+    parameters?: StartAdversaryParameters,
+  ): Promise<DevnetAdversary>;
   /** Bonds and connects another honest worker of the model (same funding as `startAdversary`). */
   startHonestWorker(parameters?: StartAdversaryParameters): Promise<{ address: Address; worker: Worker }>;
   /** With `dishonestGateway`: the front the validators fetch evidence through. */
@@ -552,10 +565,44 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       return adversary;
     };
 
+    const startImageAdversary = async (
+      kind: ImageAdversaryKind,
+      { privateKey = key(DEVNET_ROLES.adversary), maxConcurrency = 1 }: StartAdversaryParameters = {},
+    ): Promise<DevnetAdversary> => {
+      const address = await fundAndBond(privateKey);
+      const claimed = {
+        name: imageModel.name,
+        weightsHash: imageModel.weightsHash,
+        modelId: imageModel.modelId,
+      };
+      const runs =
+        kind === 'image-substitute' ? await ensureSubstituteImageModel(join(dir, 'models')) : imageModel.dir;
+      const image = createImageAdversaryBackend(
+        createDiffusionBackend({ modelDir: runs, threads: 1 }),
+        kind,
+        {
+          devnet: true,
+          claimed,
+        },
+      );
+      const worker = await startWorker(
+        await workerOptions(privateKey, maxConcurrency, parameters.logLevel ?? 'fatal'),
+        { backends: [{ image, maxConcurrency }] },
+      );
+      stops.push(() => worker.stop());
+      await worker.ready();
+      const adversary = { address, kind, worker, events: [] };
+      adversaries.push(adversary);
+      return adversary;
+    };
+
     const adversaryWorker = workerAdversary
       ? await progress.step(
           `Starting the adversary worker (${workerAdversary}: ${ADVERSARY_LIES[workerAdversary]})`,
-          () => startAdversary(workerAdversary),
+          () =>
+            isImageAdversary(workerAdversary)
+              ? startImageAdversary(workerAdversary)
+              : startAdversary(workerAdversary),
         )
       : undefined;
     if (adversaryKind === 'sybil-scorer')
@@ -593,14 +640,20 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     if (trafficSetting !== false) {
       const io = parameters.io;
       // What the gateway stops itself never reaches the chain: the devnet says so from the answers.
+      const imageAdversary = workerAdversary !== undefined && isImageAdversary(workerAdversary);
       const gatewayWatch =
-        adversaryWorker && io
-          ? watchGateway({ adversary: adversaryWorker, write: (line) => io.stdout.write(`${line}\n`) })
+        adversaryWorker && io && !imageAdversary
+          ? watchGateway({
+              adversary: adversaryWorker as DevnetAdversary & { kind: AdversaryKind },
+              write: (line) => io.stdout.write(`${line}\n`),
+            })
           : undefined;
       traffic = startTraffic({
         gatewayUrl: gateway.url,
         apiKey,
         model: model.name,
+        // An image adversary gets image jobs (and the honest worker some of them).
+        ...(imageAdversary ? { image: { model: imageModel.name } } : {}),
         pin: adversaryWorker ? [adversaryWorker.address] : [],
         // near copies show over long outputs (validator README, detection curve)
         ...(workerAdversary?.startsWith('twin-') ? { maxTokens: 300 } : {}),
@@ -651,6 +704,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       auditConfig: deployment.params.audit!,
       adversaryWorker,
       startAdversary,
+      startImageAdversary,
       startHonestWorker,
       dishonestGateway,
       traffic,
@@ -673,6 +727,10 @@ async function tokenizersDirFor(devDir: string, tokenizerPath: string): Promise<
 
 /** What each adversary does, in a few words (the start-up line). */
 export const ADVERSARY_LIES: Record<DevnetAdversaryKind, string> = {
+  'image-fewer-steps': 'runs half the denoising steps and pads its trajectory to the count it bills',
+  'image-other-seed': 'runs another seed than the job asked for',
+  'image-substitute': 'runs another image model and claims the registered one',
+  'image-random': 'delivers a random image instead of its trajectory’s',
   substitute: 'runs a smaller model and claims the registered one',
   truncate: 'cuts its answers in half and claims they ended',
   fabricate: 'returns random words without running the model',
