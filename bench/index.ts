@@ -8,9 +8,13 @@
  *  6. gas of fixRandomness, commitVote, revealVote and finalize (the audit rows GasActions.t.sol prints)
  *  7. side by side with Portkey's gateway: the same fake backend direct, through Portkey and through the
  *     grid; latency, req/s at c=1 and c=64, streaming TTFT, CPU per request of every process, ratios
+ *  8. images per minute and ms per step of the embedded image pipeline called directly (bench/images.ts)
+ *  9. an image audit's cost (k re-run steps, seed check, decode) as a share of the job's generation
+ * 10. what the gateway adds to an image job (openai images.generate through the devnet vs the pipeline)
  * Usage: npm run bench [-- --quick] [-- --only SECTION]
  *   --quick: fewer iterations, for a smoke run
- *   --only latency|gas|audit-cost|audit-gas|portkey: run one section (latency prints tables 1–3)
+ *   --only latency|gas|audit-cost|audit-gas|portkey|images: run one section (latency prints tables 1–3,
+ *     images tables 8–10)
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -45,6 +49,7 @@ import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startDevnet } from '../packages/cli/src/devnet/start-devnet.ts';
 import { createEchoBackend } from './echo-backend.ts';
+import { images } from './images.ts';
 import { sideBySide } from './side-by-side.ts';
 
 const quick = process.argv.includes('--quick');
@@ -522,7 +527,14 @@ async function portkey() {
   }
 }
 
-const sections = { latency, gas, 'audit-cost': auditCost, 'audit-gas': auditGas, portkey } as const;
+const sections = {
+  latency,
+  gas,
+  'audit-cost': auditCost,
+  'audit-gas': auditGas,
+  portkey,
+  images: () => images({ pct, printTable, quick }),
+} as const;
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
 if (onlyAt >= 0 && (only === undefined || !Object.hasOwn(sections, only))) {
