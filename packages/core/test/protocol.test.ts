@@ -153,3 +153,41 @@ describe('job frames and receipts carry the receipt number', () => {
     expect(receiptJsonSchema.safeParse({ ...json, seq: undefined }).success).toBe(false);
   });
 });
+
+describe('image frames', () => {
+  const id = `0x${'ab'.repeat(32)}`;
+  const image = (data: string) => ({
+    type: 'image-result',
+    jobId: id,
+    images: [{ data, imageHash: id, trajectoryRoot: id, latents: 'AAAAAA==' }],
+    timings: { totalMs: 1 },
+    receipt: {
+      jobId: id,
+      gateway: `0x${'11'.repeat(20)}`,
+      payer: `0x${'22'.repeat(20)}`,
+      worker: `0x${'33'.repeat(20)}`,
+      modelId: id,
+      requestHash: id,
+      outputHash: id,
+      inputUnits: '1',
+      outputUnits: '1',
+      fee: '1',
+      completedAt: '1',
+      confidential: false,
+      seq: '1',
+    },
+    signature: '0x00',
+  });
+  test('image data and latents are standard padded base64, checked without a backtracking regex', () => {
+    for (const ok of [
+      '',
+      'iVBORw0K',
+      'iVBORw0=',
+      'iVBORw==',
+      Buffer.alloc(3 * 400_000, 7).toString('base64'),
+    ])
+      expect(workerToGateway.safeParse(image(ok)).success).toBe(true);
+    for (const bad of ['iVBORw0', 'iVBO*w0K', 'iVB=Rw0K', 'iVBORw===', 'iVBOR w0K'])
+      expect(workerToGateway.safeParse(image(bad)).success, bad).toBe(false);
+  });
+});
