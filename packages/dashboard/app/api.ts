@@ -22,12 +22,19 @@ export type IndexerStatus = {
 export type Summary = {
   workers: { online: number; bonded: number; stake: Amount; unbonding: Amount; minimum: Amount };
   validators: { bonded: number; stake: Amount; unbonding: Amount; minimum: Amount };
-  models: { active: number; registered: number };
-  throughput: { window_s: number; jobs_per_minute: number | null; tokens_per_second: number | null };
+  /** `active_image` is absent from gateways older than the image flavour. */
+  models: { active: number; registered: number; active_image?: number };
+  throughput: {
+    window_s: number;
+    jobs_per_minute: number | null;
+    tokens_per_second: number | null;
+    images_per_minute?: number | null;
+  };
   last_24h: {
     jobs: number;
     failed: number;
     output_tokens: string;
+    images?: number;
     fees: Amount;
     median_ttft_ms: number | null;
   };
@@ -88,6 +95,31 @@ export type Model = {
     median_tokens_per_second: number | null;
   };
   totals: { jobs: number; input_tokens: string; output_tokens: string; fees: Amount };
+  /** Image models only: null for text models, absent from gateways older than the image flavour. */
+  image?: ModelImage | null;
+};
+
+/** An image model's rate card and statistics (`/v1/network/models` → `image`). */
+export type ModelImage = {
+  /** The price of one 1024×1024 image at 20 steps at the model's rate. */
+  example: { width: number; height: number; steps: number; n: number; size: string; price: Amount };
+  /** What the workers online accept, together; null when none is online. */
+  offered: {
+    sizes: string[];
+    min_steps: number;
+    max_steps: number;
+    max_n: number;
+    schedulers: string[];
+  } | null;
+  recent: {
+    window_s: number;
+    jobs: number;
+    images: number;
+    images_per_minute: number | null;
+    megapixel_steps: number | null;
+  };
+  latency: { window_s: number; jobs: number; median_seconds_per_step: number | null };
+  totals: { megapixel_steps: number | null };
 };
 
 export type Models = { confidential_premium_bps: number; indexed_block: number | null; data: Model[] };
@@ -136,6 +168,8 @@ export type Worker = Bond & {
     served: number;
     failed: number;
     output_tokens: string;
+    /** Images delivered (absent from gateways older than the image flavour). */
+    images?: number;
     fees: Amount;
     last_at: string | null;
     median_ttft_ms: number | null;
@@ -204,13 +238,22 @@ export type Timeseries = {
     output_tokens: number;
     tokens_per_second: number | null;
     jobs_per_minute: number | null;
+    images?: number;
+    images_per_minute?: number | null;
     median_ttft_ms: number | null;
     fees: Amount;
   }[];
   prices: {
     model_id: string;
     name: string;
-    points: { t: string; block: number; input_per_m: Amount; output_per_m: Amount }[];
+    kind?: 'text' | 'image';
+    points: {
+      t: string;
+      block: number;
+      input_per_m: Amount;
+      output_per_m: Amount;
+      per_megapixel_step?: Amount;
+    }[];
   }[];
 };
 

@@ -130,3 +130,20 @@ export function formatParams(n: string | number | null | undefined): string {
   if (v >= 1e3) return `${formatNumber(v / 1e3, 0)}K`;
   return String(v);
 }
+
+/**
+ * Fee of an image job in AIPG wei at `perMegapixelStep` (wei), as the grid bills it (`computeImageFee`
+ * of @aipg/core without the confidential premium): ⌈width × height × steps × n × rate / 10⁶⌉.
+ */
+export function imageFeeWei(
+  perMegapixelStep: string | bigint,
+  p: { width: number; height: number; steps: number; n: number },
+): bigint {
+  const base = BigInt(p.width) * BigInt(p.height) * BigInt(p.steps) * BigInt(p.n) * BigInt(perMegapixelStep);
+  return base === 0n ? 0n : (base - 1n) / 1_000_000n + 1n;
+}
+
+/** `1024x1024` → `1024×1024`. */
+export function formatSize(size: string | null | undefined): string {
+  return size ? size.replace('x', '×') : '—';
+}

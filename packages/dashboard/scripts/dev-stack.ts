@@ -1,6 +1,7 @@
 /**
  * A live network for working on the dashboard: anvil + Grid, a gateway with the network feature,
- * two worker nodes, and a little traffic (a job every few seconds, a batch settled every ~30 s).
+ * two worker nodes (one also serving an image model), and a little traffic (a job every few seconds,
+ * an image every ~10 s, a batch settled every ~30 s).
  *
  *   npx tsx packages/dashboard/scripts/dev-stack.ts [port]     # default 8080; Ctrl-C stops it
  *   npm run dev -w packages/dashboard                          # vite on :5173, proxying /v1 to it
@@ -14,6 +15,7 @@ let n = 0;
 const timer = setInterval(async () => {
   try {
     await stack.chat(`request ${++n}`);
+    if (n % 3 === 0) await stack.image({ prompt: `image ${n}`, size: '128x64', steps: 12 });
     if (n % 8 === 0) await stack.settle();
   } catch (error) {
     console.error((error as Error).message);

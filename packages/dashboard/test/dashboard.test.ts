@@ -4,7 +4,8 @@ import { announceAuditConfig, getGridParams } from '@aipg/chain';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { roles } from '../../gateway/test/helpers/grid.ts';
-import { type Stack, startStack } from './stack.ts';
+import { formatAipg, imageFeeWei, shortAddress } from '../app/format.ts';
+import { IMAGE_MODEL, type Stack, startStack } from './stack.ts';
 
 /**
  * The dashboard in real Chromium (Debian's `/usr/bin/chromium` through playwright-core) against a
@@ -33,6 +34,8 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
+/** Every `/v1/network/*` JSON body the page received (the live stream aside). */
+const apiBodies: { url: string; body: Promise<string> }[] = [];
 
 beforeAll(async () => {
   if (!existsSync(DIST)) {
@@ -54,6 +57,10 @@ beforeAll(async () => {
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
+  page.on('response', (r) => {
+    if (r.url().includes('/v1/network/') && !r.url().includes('/events/stream'))
+      apiBodies.push({ url: r.url(), body: r.text().catch(() => '') });
+  });
 }, 180_000);
 
 afterAll(async () => {
@@ -69,6 +76,27 @@ async function open(hash: string) {
   await page.evaluate(() => {
     window.__noReload = true;
   });
+}
+
+/**
+ * Holds a live stream open from the test until `close()`: the gateway's feed then keeps its position,
+ * and `ready` resolves once it has polled (its first `status` event), so a page connecting after that
+ * is streamed every job that completes after it connected.
+ */
+async function holdStream() {
+  const controller = new AbortController();
+  const res = await fetch(`${stack.url}/v1/network/events/stream`, { signal: controller.signal });
+  const reader = res.body!.getReader();
+  const ready = (async () => {
+    const decoder = new TextDecoder();
+    let seen = '';
+    while (!/^event: status$/m.test(seen)) {
+      const chunk = await reader.read();
+      if (chunk.done) throw new Error('the live stream closed');
+      seen += decoder.decode(chunk.value, { stream: true });
+    }
+  })();
+  return { ready, close: () => controller.abort() };
 }
 
 async function notReloaded() {
@@ -288,6 +316,147 @@ describe('dashboard in Chromium', () => {
     expect(line).toContain('served evidence that does not match the receipt');
     await page.click('.segmented button:has-text("Audits")');
     await page.locator('li[data-type="gateway_fault_reported"]').waitFor();
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('image models on the rate card, their speed and image jobs in the feed, never a prompt or an image', async () => {
+    const prompt = 'zebra-unicorn-7f3a9 painting a secret lighthouse';
+    const negative = 'negative-quokka-91b2';
+    const stream = await holdStream();
+    await stream.ready;
+    // A fresh page (the last test left the feed filtered to audits), every API answer it gets recorded.
+    await page.goto('about:blank');
+    apiBodies.length = 0;
+
+    // The feed first: the image job arrives live, as an image job.
+    await open('#/activity');
+    await page.locator('[data-testid="activity-list"]').waitFor();
+    const done = await stack.image({ prompt, negative_prompt: negative, size: '128x64', steps: 6, n: 2 });
+    const jobId = done.grid.job_id;
+    const fee = imageFeeWei(IMAGE_MODEL.rates.perMegapixelStep, { width: 128, height: 64, steps: 6, n: 2 });
+    expect(done.grid.fee_wei).toBe(fee.toString());
+    const item = page.locator(`li[data-id="job:${jobId}"]`);
+    await item.waitFor({ timeout: 10_000 });
+    expect(await item.getAttribute('data-job')).toBe('image');
+    expect(await item.getAttribute('data-type')).toBe('job_completed');
+    const line = ((await item.textContent()) ?? '').replace(/\s+/g, ' ');
+    expect(line).toContain(`Image job completed on ${IMAGE_MODEL.name}`);
+    // 128 × 64 × 6 × 2 pixel-steps at 0.01 AIPG per megapixel-step: 0.000983 AIPG.
+    expect(formatAipg(fee)).toBe('0.000983');
+    expect(line).toContain(`128×64 · 6 steps · 2 images · 0.000983 AIPG · `);
+    expect(line).toMatch(/ · [\d.,]+ m?s \([\d.]+ s\/step\) · by /);
+    expect(line).toContain(`s/step) · by ${shortAddress(roles.workerA.address)}`);
+    expect(await page.locator('[data-testid="activity"] img').count()).toBe(0);
+    // Text jobs keep their line.
+    expect(await page.locator('li[data-type="job_completed"]:not([data-job])').first().textContent()).toMatch(
+      /Job completed on tiny-test.+tokens ·/,
+    );
+    expect(await notReloaded()).toBe(true);
+    await screenshots('activity-images');
+
+    // The rate card: per megapixel-step, a 1024×1024 image at 20 steps, images per minute, seconds per step.
+    await open('#/');
+    const row = `[data-testid="image-rate-card"] [data-testid="model-${IMAGE_MODEL.name}"]`;
+    await page.locator(row).waitFor();
+    expect(
+      await page.locator(`[data-testid="rate-card"] [data-testid="model-${IMAGE_MODEL.name}"]`).count(),
+    ).toBe(0);
+    expect(await text(`${row} [data-col="per-mp-step"]`)).toBe('0.01 AIPG');
+    // ⌈1024 × 1024 × 20 × 0.01 AIPG / 10⁶⌉ = 0.2097152 AIPG, though the worker offers at most 128×64.
+    expect(
+      imageFeeWei(IMAGE_MODEL.rates.perMegapixelStep, { width: 1024, height: 1024, steps: 20, n: 1 }),
+    ).toBe(209_715_200_000_000_000n);
+    expect(await text(`${row} [data-col="example"]`)).toBe('0.2097 AIPG');
+    expect(await page.locator(`${row} [data-col="example"] .amount`).getAttribute('title')).toBe(
+      '0.2097152 AIPG',
+    );
+    expect(await text(`${row} [data-col="offered"]`)).toBe('image · 64×64, 128×64 · 1–30 steps · up to 4');
+    expect(await text(`${row} [data-col="workers"]`)).toMatch(/^1\b/);
+    expect(await text(`${row} [data-col="queue"]`)).toBe('0');
+    expect(await text('[data-testid="rate-card"] thead')).toContain('Input / 1M');
+    expect(await text('[data-testid="image-rate-card"] thead')).toContain('1024×1024 · 20 steps');
+    // 2 images in the last 5 minutes: 0.4 a minute.
+    expect(await text(`${row} [data-col="ipm"] .small`)).toBe('2 in 5 min');
+    expect(await text(`${row} [data-col="ipm"]`)).toBe('0.42 in 5 min'); // "0.4" then "2 in 5 min"
+    expect(await text('[data-testid="stat-images-per-minute"]')).toBe('· 0.4 images/min');
+    // Seconds per step: the API's median of total time / (steps × n), as the page shows it.
+    const models = (await (await fetch(`${stack.url}/v1/network/models`)).json()) as {
+      data: { name: string; image: { latency: { median_seconds_per_step: number } } | null }[];
+    };
+    const sps = models.data.find((m) => m.name === IMAGE_MODEL.name)!.image!.latency.median_seconds_per_step;
+    expect(sps).toBeGreaterThanOrEqual(0.003);
+    expect(await text(`${row} [data-col="sps"]`)).toBe(
+      `${new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 }).format(sps)} s`,
+    );
+    await screenshots('network-images');
+
+    // Nothing the page shows or fetched has the prompt, the negative prompt or the images (nor their hashes).
+    await open(`#/operator/${roles.workerA.address}`);
+    await page.locator('[data-testid="activity-list"]').waitFor();
+    await page.locator(`li[data-id="job:${jobId}"]`).waitFor();
+    const hashes = done.grid.images.map((i) => i.hash.slice(2));
+    expect(hashes).toHaveLength(2);
+    const bodies = await Promise.all(apiBodies.map((b) => b.body));
+    expect(bodies.length).toBeGreaterThan(5);
+    expect(bodies.some((b) => b.includes(jobId))).toBe(true);
+    for (const html of [await page.content(), ...bodies]) {
+      expect(html).not.toContain('zebra-unicorn');
+      expect(html).not.toContain(negative);
+      expect(html).not.toContain('/v1/images/files');
+      for (const h of hashes) expect(html.toLowerCase()).not.toContain(h);
+    }
+    await open('#/workers');
+    const a = `[data-testid="worker-${roles.workerA.address}"]`;
+    await page.locator(`${a} [data-col="images"]`).waitFor();
+    expect(await text(`${a} [data-col="images"]`)).toBe('· 2 images');
+    expect(await page.content()).not.toContain('zebra-unicorn');
+    stream.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('a gateway without image models (an older one) serves a dashboard that loads as before', async () => {
+    // What a gateway from before the image flavour answers: no image model (nor an image job), and
+    // none of the fields the image flavour added.
+    const added = new Set(['image', 'active_image', 'images', 'images_per_minute']);
+    const isImage = (x: unknown) =>
+      !!x &&
+      typeof x === 'object' &&
+      ((x as { kind?: unknown }).kind === 'image' ||
+        (x as { details?: { kind?: unknown } }).details?.kind === 'image');
+    const strip = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.filter((x) => !isImage(x)).map(strip);
+      if (!v || typeof v !== 'object') return v;
+      return Object.fromEntries(
+        Object.entries(v)
+          .filter(([k]) => !added.has(k))
+          .map(([k, x]) => [k, strip(x)]),
+      );
+    };
+    const old = async (route: import('playwright-core').Route) => {
+      const res = await route.fetch();
+      const body = strip(await res.json());
+      await route.fulfill({ response: res, json: body });
+    };
+    await page.route(/\/v1\/network\/(models|summary|workers|activity|stats|operators)/, old);
+    try {
+      await page.goto('about:blank');
+      await open('#/');
+      await page.locator('[data-testid="model-tiny-test"]').waitFor();
+      expect(await text('[data-testid="model-tiny-test"] [data-col="input"]')).toBe('1 AIPG');
+      expect(await page.locator('[data-testid="image-rate-card"]').count()).toBe(0);
+      expect(await page.locator('[data-testid="stat-images-per-minute"]').count()).toBe(0);
+      expect(await text('[data-testid="rates"] .card-head')).not.toContain('megapixel');
+      expect(await text('[data-testid="stat-throughput"]')).toMatch(/tok\/s.*jobs\/min$/);
+      await page.locator('.chart svg').first().waitFor();
+      await open('#/activity');
+      await page.locator('li[data-type="job_completed"]').first().waitFor();
+      expect(await page.locator('li[data-job="image"]').count()).toBe(0);
+      await open('#/workers');
+      await page.locator(`[data-testid="worker-${roles.workerA.address}"]`).waitFor();
+      expect(await page.locator('[data-col="images"]').count()).toBe(0);
+    } finally {
+      await page.unroute(/\/v1\/network\/(models|summary|workers|activity|stats|operators)/, old);
+    }
     expect(pageErrors).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { computeImageFee } from '@aipg/core';
 import { expect, test } from 'vitest';
 import {
   formatAipg,
@@ -9,6 +10,8 @@ import {
   formatPercent,
   formatRelative,
   formatSeconds,
+  formatSize,
+  imageFeeWei,
   shortAddress,
 } from '../app/format.ts';
 
@@ -59,4 +62,25 @@ test('counts, rates and hardware', () => {
   expect(formatParams('113000')).toBe('113K');
   expect(formatParams(7_000_000_000)).toBe('7B');
   expect(shortAddress('0x90F79bf6EB2c4f870365E785982E1f101E93b906')).toBe('0x90F7…b906');
+});
+
+test('image prices: exactly the grid’s megapixel-step fee, rounded up once', () => {
+  const rate = AIPG / 100n; // 0.01 AIPG per megapixel-step
+  const example = { width: 1024, height: 1024, steps: 20, n: 1 };
+  expect(imageFeeWei(rate, example)).toBe(209_715_200_000_000_000n);
+  expect(formatAipg(imageFeeWei(rate, example))).toBe('0.2097');
+  for (const [params, r] of [
+    [example, rate],
+    [{ width: 128, height: 64, steps: 6, n: 2 }, rate],
+    [{ width: 512, height: 768, steps: 7, n: 3 }, 333_333_333_333_333n],
+    [{ width: 8, height: 8, steps: 1, n: 1 }, 7n], // 448 / 10⁶ wei: rounds up to 1
+    [example, 0n],
+  ] as const) {
+    expect(imageFeeWei(r.toString(), params)).toBe(
+      computeImageFee({ params, rates: { perMegapixelStep: r } }),
+    );
+  }
+  expect(imageFeeWei(7n, { width: 8, height: 8, steps: 1, n: 1 })).toBe(1n);
+  expect(formatSize('1024x1024')).toBe('1024×1024');
+  expect(formatSize(null)).toBe('—');
 });

@@ -4,10 +4,11 @@ import {
   fixRandomness,
   getBatchAudit,
   increaseBond,
+  registerModel,
   reportGatewayFault,
   requestUnbond,
 } from '@aipg/chain';
-import { computeModelId, parseAipg } from '@aipg/core';
+import { computeModelId, type ImageCapabilities, parseAipg, trajectoryTree } from '@aipg/core';
 import {
   createApi,
   createAudit,
@@ -23,7 +24,7 @@ import {
   createTokenizers,
   WORKER_PATH,
 } from '@aipg/gateway';
-import type { GenerateRequest, GenerateResult, InferenceBackend } from '@aipg/worker';
+import type { GenerateRequest, GenerateResult, ImageBackend, InferenceBackend } from '@aipg/worker';
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
 import { serve } from '@hono/node-server';
 import { type Address, type Hex, keccak256, toHex } from 'viem';
@@ -38,7 +39,7 @@ import {
   type TestGrid,
   testGatewayOptions,
 } from '../../gateway/test/helpers/grid.ts';
-import { defaultTokens, EOS } from '../../gateway/test/helpers/worker.ts';
+import { defaultTokens, EOS, testPng } from '../../gateway/test/helpers/worker.ts';
 import { installSlashHarness, rpc } from '../../gateway/test/network/helpers.ts';
 
 /**
@@ -80,6 +81,72 @@ function fakeBackend(tokenDelayMs: number): InferenceBackend {
   };
 }
 
+/** The stack's image model: 0.01 AIPG per megapixel-step, served by worker A's node. */
+export const IMAGE_MODEL = {
+  name: 'tiny-image',
+  weightsHash: keccak256(toHex('tiny-image weights')),
+  rates: { inputPerMTokens: 0n, outputPerMTokens: 0n, perMegapixelStep: parseAipg('0.01') },
+  capabilities: {
+    sizes: [
+      [64, 64],
+      [128, 64],
+    ],
+    minSteps: 1,
+    maxSteps: 30,
+    maxN: 4,
+    schedulers: ['ddim', 'euler'],
+    trajectory: true,
+  } satisfies ImageCapabilities,
+};
+
+/**
+ * A deterministic image pipeline: PNGs of the asked size in one colour per seed, `stepDelayMs` per
+ * denoising step with progress after each (so a job's seconds per step are known from below).
+ */
+function fakeImageBackend(stepDelayMs: number): ImageBackend {
+  const modelId = computeModelId(IMAGE_MODEL.name, IMAGE_MODEL.weightsHash);
+  return {
+    kind: 'diffusion',
+    model: { name: IMAGE_MODEL.name, weightsHash: IMAGE_MODEL.weightsHash, modelId },
+    pipeline: 'test-ldm',
+    capabilities: IMAGE_MODEL.capabilities,
+    async load() {},
+    async close() {},
+    async generate(req) {
+      const start = performance.now();
+      const { width, height, steps, n, seed } = req.params;
+      const images = [];
+      for (let i = 0; i < n; i++) {
+        for (let k = 1; k <= steps; k++) {
+          await new Promise((r) => setTimeout(r, stepDelayMs));
+          if (req.signal.aborted) throw new Error('aborted');
+          req.onProgress?.({ image: i, step: k, steps });
+        }
+        const s = (seed + i) >>> 0;
+        // `steps + 1` small latents and the root over them (the gateway opens every committed trajectory).
+        const latents = Array.from({ length: steps + 1 }, (_, k) =>
+          Float32Array.from({ length: 16 }, (_, j) => (s % 1000) + k * 0.5 + j / 16),
+        );
+        images.push({
+          bytes: testPng(width, height, [s & 255, (s >> 8) & 255, 200]),
+          trajectoryRoot: trajectoryTree(latents).root,
+          latents,
+        });
+      }
+      return { images, timings: { totalMs: performance.now() - start } };
+    },
+  };
+}
+
+export type ImageRequest = {
+  prompt: string;
+  size?: string;
+  steps?: number;
+  n?: number;
+  negative_prompt?: string;
+  scheduler?: string;
+};
+
 export type Stack = {
   grid: TestGrid;
   url: string;
@@ -87,6 +154,10 @@ export type Stack = {
   workers: Worker[];
   /** One chat completion through the real API (routed to a real worker node). */
   chat(content?: string): Promise<{ id: string; grid: { fee: string; worker: Address } }>;
+  /** One image generation through the real Images API (on worker A's node), `url` format. */
+  image(req: ImageRequest): Promise<{
+    grid: { job_id: string; fee_wei: string; worker: Address; images: { hash: string }[] };
+  }>;
   /** Settles every waiting receipt now. */
   settle(): Promise<void>;
   /** Indexes up to the chain head now (the loop would within `pollIntervalMs`). */
@@ -108,13 +179,32 @@ export type Stack = {
  * roles: two bonded workers, a validator, a funded payer), a gateway (PGlite in memory) with the
  * network feature mounted, and two real worker nodes (`startWorker`) on a scripted engine.
  */
-export async function startStack({ port = 0 }: { port?: number } = {}): Promise<Stack> {
+export async function startStack({
+  port = 0,
+  images = true,
+}: {
+  port?: number;
+  /** Register the image model and serve it on worker A's node (false: a grid of text models only). */
+  images?: boolean;
+} = {}): Promise<Stack> {
   const grid = await startTestGrid();
   const stops: (() => Promise<void>)[] = [() => grid.stop()];
   const stop = async () => {
     for (const s of stops.splice(0).reverse()) await s().catch(() => {});
   };
   try {
+    if (images) {
+      await registerModel(grid.client(roles.owner.privateKey), {
+        grid: grid.grid,
+        name: IMAGE_MODEL.name,
+        kind: 'image',
+        weightsHash: IMAGE_MODEL.weightsHash,
+        tokenizerHash: `0x${'00'.repeat(32)}`,
+        parameterCount: 2_000_000n,
+        minVramMb: 0,
+        rates: IMAGE_MODEL.rates,
+      });
+    }
     const options = testGatewayOptions(grid, { 'jobs.queueTimeoutMs': 5_000 });
     const common = createCommon(options, createLogger(options.log.level));
     const storage = await createStorage({ common });
@@ -176,6 +266,7 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
       {
         operator: roles.operatorA,
         delay: 4,
+        images: images ? [{ image: fakeImageBackend(3), maxConcurrency: 1 }] : [],
         hardware: {
           gpus: [{ name: 'NVIDIA GeForce RTX 4090', vramMb: 24_564 }],
           cpuCores: 16,
@@ -185,6 +276,7 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
       {
         operator: roles.operatorB,
         delay: 8,
+        images: [],
         hardware: {
           gpus: [
             { name: 'NVIDIA RTX A5000', vramMb: 24_564 },
@@ -211,7 +303,10 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
       );
       const w = await startWorker(
         { ...wo, metrics: null },
-        { backends: [{ backend: fakeBackend(rig.delay), maxConcurrency: 2 }], hardware: rig.hardware },
+        {
+          backends: [{ backend: fakeBackend(rig.delay), maxConcurrency: 2 }, ...rig.images],
+          hardware: rig.hardware,
+        },
       );
       workers.push(w);
       stops.push(() => w.stop({ force: true }));
@@ -238,6 +333,16 @@ export async function startStack({ port = 0 }: { port?: number } = {}): Promise<
         });
         const body = (await res.json()) as { id: string; grid: { fee: string; worker: Address } };
         if (res.status !== 200) throw new Error(`chat failed: ${res.status} ${JSON.stringify(body)}`);
+        return body;
+      },
+      async image(req) {
+        const res = await fetch(`${url}/v1/images/generations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: IMAGE_MODEL.name, size: '64x64', response_format: 'url', ...req }),
+        });
+        const body = (await res.json()) as Awaited<ReturnType<Stack['image']>>;
+        if (res.status !== 200) throw new Error(`image failed: ${res.status} ${JSON.stringify(body)}`);
         return body;
       },
       settle: () => settlement.flush(),

@@ -1,4 +1,10 @@
 export {
+  createImageAdversaryBackend,
+  IMAGE_ADVERSARY_KINDS,
+  type ImageAdversaryKind,
+  isImageAdversary,
+} from './adversary/image.ts';
+export {
   ADVERSARY_KINDS,
   type AdversaryBackend,
   AdversaryError,
@@ -13,12 +19,6 @@ export {
   OVERBILL_FACTOR,
   twinBits,
 } from './adversary/index.ts';
-export {
-  createImageAdversaryBackend,
-  IMAGE_ADVERSARY_KINDS,
-  type ImageAdversaryKind,
-  isImageAdversary,
-} from './adversary/image.ts';
 export type { CreateBackend } from './backend-factory.ts';
 export { createDiffusionBackend, type DiffusionBackendOptions } from './backends/diffusion/index.ts';
 export {

@@ -1,7 +1,15 @@
 import type { ComponentChildren } from 'preact';
 import { useRef } from 'preact/hooks';
 import type { ActivityItem } from '../api.ts';
-import { formatAipg, formatCompact, formatDuration, formatSeconds, shortAddress } from '../format.ts';
+import {
+  formatAipg,
+  formatCompact,
+  formatDuration,
+  formatNumber,
+  formatSeconds,
+  formatSize,
+  shortAddress,
+} from '../format.ts';
 import { faultReasonTitle } from './gateways.tsx';
 import { Icon, type IconName } from './icons.tsx';
 import { Address, Amount, RelTime } from './ui.tsx';
@@ -14,9 +22,55 @@ const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const role = (item: ActivityItem) => cap(item.role ?? 'account');
 const aipg = (wei: unknown) => `${formatAipg(String(wei ?? '0'))} AIPG`;
 
+/** An image job (`details.kind` is `image`): only its parameters are in the feed, never its prompt or images. */
+export const isImageJob = (item: ActivityItem) => item.kind === 'job' && d(item).kind === 'image';
+
+/** `1024×1024 · 20 steps · 2 images` (what the grid bills an image job for). */
+function imageShape(x: Record<string, unknown>) {
+  const n = Number(x.n ?? 1);
+  return `${formatSize(String(x.size ?? ''))} · ${formatNumber(Number(x.steps), 0)} steps · ${n} image${n === 1 ? '' : 's'}`;
+}
+
+function describeImageJob(item: ActivityItem): Described {
+  const x = d(item);
+  if (item.type === 'job_failed') {
+    return {
+      icon: 'image',
+      tone: 'warn',
+      title: (
+        <>
+          Image job failed on <b>{item.model?.name ?? 'a model'}</b>
+        </>
+      ),
+      body: (
+        <>
+          {imageShape(x)} · {String(x.error ?? 'failed')} · nothing was charged
+        </>
+      ),
+    };
+  }
+  const sps = x.seconds_per_step as number | null | undefined;
+  return {
+    icon: 'image',
+    tone: 'info',
+    title: (
+      <>
+        Image job completed on <b>{item.model?.name ?? 'a model'}</b>
+      </>
+    ),
+    body: (
+      <>
+        {imageShape(x)} · <Amount value={item.amount} /> · {formatDuration(x.total_ms as number)}
+        {sps != null && <> ({formatNumber(sps, 3)} s/step)</>} · by <Address address={item.account} />
+      </>
+    ),
+  };
+}
+
 /** What an activity item says, for people. Unknown types (future audit events) get a generic line. */
 export function describe(item: ActivityItem): Described {
   const x = d(item);
+  if (isImageJob(item)) return describeImageJob(item);
   switch (item.type) {
     case 'job_completed':
       return {
@@ -219,6 +273,14 @@ export function describe(item: ActivityItem): Described {
       return { icon: 'cube', tone: 'info', title: <>Model {String(x.name)} registered</> };
     case 'model_rates_updated': {
       const r = (x.rates ?? {}) as Record<string, string>;
+      if (BigInt(r.perMegapixelStep ?? '0') > 0n && BigInt(r.inputPerMTokens ?? '0') === 0n) {
+        return {
+          icon: 'cube',
+          tone: 'info',
+          title: <>Rates of {item.model?.name ?? 'a model'} updated</>,
+          body: <>{aipg(r.perMegapixelStep)} per megapixel-step</>,
+        };
+      }
       return {
         icon: 'cube',
         tone: 'info',
@@ -370,6 +432,7 @@ export function ActivityList({ items, compact = false }: { items: ActivityItem[]
             key={item.id}
             class={`activity-item tone-${x.tone}${initial.current?.has(item.id) ? '' : ' fresh'}`}
             data-type={item.type}
+            data-job={isImageJob(item) ? 'image' : undefined}
             data-id={item.id}
           >
             <span class="activity-icon">

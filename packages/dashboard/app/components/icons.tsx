@@ -21,6 +21,7 @@ const PATHS = {
   shield: 'M12 3 5 6v5c0 4.5 3 8.5 7 10 4-1.5 7-5.5 7-10V6z',
   alert: 'M12 4 2.5 20h19zM12 10v4.5M12 17.5v.5',
   dot: 'M12 11.5a.5.5 0 1 0 0 1 .5.5 0 0 0 0-1z',
+  image: 'M4 5h16v14H4zM4 16l5-5 4 4 2-2 5 5M15.5 9.5a1 1 0 1 0 0-.01',
 } as const;
 
 export type IconName = keyof typeof PATHS;

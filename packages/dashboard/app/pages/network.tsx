@@ -21,6 +21,8 @@ import {
   formatDuration,
   formatNumber,
   formatParams,
+  formatSize,
+  imageFeeWei,
 } from '../format.ts';
 import { useResource } from '../hooks.ts';
 
@@ -65,13 +67,25 @@ function SummaryCards({ s }: { s: Summary | undefined }) {
             <span class="unit"> tok/s</span>
           </>
         }
-        hint={`${formatNumber(s.throughput.jobs_per_minute ?? 0, 1)} jobs/min`}
+        hint={
+          <>
+            {formatNumber(s.throughput.jobs_per_minute ?? 0, 1)} jobs/min
+            {(s.models.active_image ?? 0) > 0 && (
+              <span data-testid="stat-images-per-minute">
+                {' '}
+                · {formatNumber(s.throughput.images_per_minute ?? 0, 1)} images/min
+              </span>
+            )}
+          </>
+        }
       />
       <Stat
         label="Jobs (24 h)"
         testid="stat-jobs"
         value={formatCompact(s.last_24h.jobs)}
-        hint={`median first token ${formatDuration(s.last_24h.median_ttft_ms)}`}
+        hint={`median first token ${formatDuration(s.last_24h.median_ttft_ms)}${
+          (s.models.active_image ?? 0) > 0 ? ` · ${formatCompact(s.last_24h.images ?? 0)} images` : ''
+        }`}
       />
       <Stat
         label="Total staked"
@@ -110,15 +124,10 @@ function SummaryCards({ s }: { s: Summary | undefined }) {
   );
 }
 
-function RateCard({ models }: { models: Models | undefined }) {
-  if (!models) return <Loading rows={3} />;
-  if (models.data.length === 0) {
-    return (
-      <Empty title="No model registered yet">
-        Models appear here as soon as the registry's <code>ModelRegistered</code> event is indexed.
-      </Empty>
-    );
-  }
+/** Whether a model is an image model (`kind`); gateways older than the image flavour list text models only. */
+const isImage = (m: Model) => m.kind === 'image';
+
+function TextRateTable({ models, premiumBps }: { models: Model[]; premiumBps: number }) {
   return (
     <div class="table-wrap">
       <table class="table rate-card" data-testid="rate-card">
@@ -128,7 +137,7 @@ function RateCard({ models }: { models: Models | undefined }) {
             <th class="num">Input / 1M</th>
             <th class="num">Output / 1M</th>
             <th class="num" title="Confidential jobs pay the premium on both rates">
-              Confidential {formatBps(models.confidential_premium_bps, true)}
+              Confidential {formatBps(premiumBps, true)}
             </th>
             <th class="num">Workers</th>
             <th class="num">Tokens/s</th>
@@ -138,7 +147,7 @@ function RateCard({ models }: { models: Models | undefined }) {
           </tr>
         </thead>
         <tbody>
-          {models.data.map((m: Model) => (
+          {models.map((m: Model) => (
             <tr key={m.id} data-testid={`model-${m.name}`} class={m.active ? '' : 'inactive'}>
               <td data-label="Model">
                 <div class="cell-title">
@@ -161,13 +170,7 @@ function RateCard({ models }: { models: Models | undefined }) {
                 </span>
               </td>
               <td class="num" data-label="Workers" data-col="workers">
-                {m.workers_online}
-                {m.capacity > 0 && (
-                  <span class="muted small">
-                    {' '}
-                    · {m.in_flight}/{m.capacity} busy
-                  </span>
-                )}
+                <Workers m={m} />
               </td>
               <td class="num" data-label="Tokens/s" data-col="tps">
                 {formatNumber(m.recent.tokens_per_second ?? 0, 1)}
@@ -180,14 +183,140 @@ function RateCard({ models }: { models: Models | undefined }) {
                 <div class="muted small">{formatCompact(m.totals.jobs)} total</div>
               </td>
               <td class="num" data-label="Queue" data-col="queue">
-                {m.queue.queued}
-                {m.queue.running > 0 && <span class="muted small"> · {m.queue.running} running</span>}
+                <Queue m={m} />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
     </div>
+  );
+}
+
+function Workers({ m }: { m: Model }) {
+  return (
+    <>
+      {m.workers_online}
+      {m.capacity > 0 && (
+        <span class="muted small">
+          {' '}
+          · {m.in_flight}/{m.capacity} busy
+        </span>
+      )}
+    </>
+  );
+}
+
+function Queue({ m }: { m: Model }) {
+  return (
+    <>
+      {m.queue.queued}
+      {m.queue.running > 0 && <span class="muted small"> · {m.queue.running} running</span>}
+    </>
+  );
+}
+
+const EXAMPLE = { width: 1024, height: 1024, steps: 20, n: 1 } as const;
+
+/**
+ * Image models: AIPG per megapixel-step, the price of one 1024×1024 image at 20 steps, images per
+ * minute, seconds per step and the queue. Never a prompt or an image (the API has neither).
+ */
+function ImageRateTable({ models }: { models: Model[] }) {
+  return (
+    <div class="table-wrap">
+      <table class="table rate-card" data-testid="image-rate-card">
+        <thead>
+          <tr>
+            <th>Image model</th>
+            <th class="num" title="AIPG per megapixel-step: width × height × steps × images / 1,000,000">
+              Per megapixel-step
+            </th>
+            <th class="num" title="One 1024×1024 image at 20 steps">
+              1024×1024 · 20 steps
+            </th>
+            <th class="num">Workers</th>
+            <th class="num">Images/min</th>
+            <th class="num" title="Median of total time / (steps × images) over the last hour">
+              Sec/step
+            </th>
+            <th class="num">Jobs/min</th>
+            <th class="num">Queue</th>
+          </tr>
+        </thead>
+        <tbody>
+          {models.map((m: Model) => {
+            const img = m.image ?? null;
+            // A gateway that lists the model without `image` (none so far) still gets the example price.
+            const example =
+              img?.example.price.display ?? formatAipg(imageFeeWei(m.rates.per_megapixel_step.wei, EXAMPLE));
+            const offered = img?.offered;
+            return (
+              <tr key={m.id} data-testid={`model-${m.name}`} class={m.active ? '' : 'inactive'}>
+                <td data-label="Model">
+                  <div class="cell-title">
+                    {m.name} {!m.active && <Badge tone="warn">inactive</Badge>}
+                  </div>
+                  <div class="muted small" data-col="offered">
+                    image
+                    {offered
+                      ? ` · ${offered.sizes.map(formatSize).join(', ')} · ${offered.min_steps}–${offered.max_steps} steps · up to ${offered.max_n}`
+                      : ' · no worker online'}
+                  </div>
+                </td>
+                <td class="num" data-label="Per megapixel-step" data-col="per-mp-step">
+                  <Amount value={m.rates.per_megapixel_step} />
+                </td>
+                <td class="num" data-label="1024×1024 · 20 steps" data-col="example">
+                  <span class="amount" title={img ? `${img.example.price.aipg} AIPG` : undefined}>
+                    <span class="num">{example}</span>
+                    <span class="unit"> AIPG</span>
+                  </span>
+                </td>
+                <td class="num" data-label="Workers" data-col="workers">
+                  <Workers m={m} />
+                </td>
+                <td class="num" data-label="Images/min" data-col="ipm">
+                  {formatNumber(img?.recent.images_per_minute ?? 0, 2)}
+                  <div class="muted small">{formatCompact(img?.recent.images ?? 0)} in 5 min</div>
+                </td>
+                <td class="num" data-label="Sec/step" data-col="sps">
+                  {img?.latency.median_seconds_per_step != null
+                    ? `${formatNumber(img.latency.median_seconds_per_step, 3)} s`
+                    : '—'}
+                </td>
+                <td class="num" data-label="Jobs/min" data-col="jpm">
+                  {formatNumber(m.recent.jobs_per_minute ?? 0, 1)}
+                  <div class="muted small">{formatCompact(m.totals.jobs)} total</div>
+                </td>
+                <td class="num" data-label="Queue" data-col="queue">
+                  <Queue m={m} />
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function RateCard({ models }: { models: Models | undefined }) {
+  if (!models) return <Loading rows={3} />;
+  if (models.data.length === 0) {
+    return (
+      <Empty title="No model registered yet">
+        Models appear here as soon as the registry's <code>ModelRegistered</code> event is indexed.
+      </Empty>
+    );
+  }
+  const text = models.data.filter((m) => !isImage(m));
+  const image = models.data.filter(isImage);
+  return (
+    <>
+      {text.length > 0 && <TextRateTable models={text} premiumBps={models.confidential_premium_bps} />}
+      {image.length > 0 && <ImageRateTable models={image} />}
+    </>
   );
 }
 
@@ -219,25 +348,36 @@ function Charts({ ts, window }: { ts: Timeseries | undefined; window: WindowName
       points: ts.points.map((p, i) => ({ x: xs[i]!, y: p.median_ttft_ms })),
     },
   ];
-  const prices: Series[] = ts.prices.flatMap((m, i) => {
-    const color = PALETTE[i % PALETTE.length]!;
-    const aipg = (wei: string) => Number(BigInt(wei) / 10n ** 12n) / 1e6;
-    return [
-      {
-        name: `${m.name} output`,
-        color,
-        step: true,
-        points: m.points.map((p) => ({ x: Date.parse(p.t), y: aipg(p.output_per_m.wei) })),
-      },
-      {
-        name: `${m.name} input`,
-        color,
-        step: true,
-        dashed: true,
-        points: m.points.map((p) => ({ x: Date.parse(p.t), y: aipg(p.input_per_m.wei) })),
-      },
-    ];
-  });
+  const images = ts.points.some((p) => (p.images ?? 0) > 0);
+  if (images) {
+    jobs.push({
+      name: 'Images/min',
+      color: 'var(--c4)',
+      points: ts.points.map((p, i) => ({ x: xs[i]!, y: p.images_per_minute ?? 0 })),
+    });
+  }
+  // Per-token rates: an image model's are per megapixel-step (on the rate card).
+  const prices: Series[] = ts.prices
+    .filter((m) => m.kind !== 'image')
+    .flatMap((m, i) => {
+      const color = PALETTE[i % PALETTE.length]!;
+      const aipg = (wei: string) => Number(BigInt(wei) / 10n ** 12n) / 1e6;
+      return [
+        {
+          name: `${m.name} output`,
+          color,
+          step: true,
+          points: m.points.map((p) => ({ x: Date.parse(p.t), y: aipg(p.output_per_m.wei) })),
+        },
+        {
+          name: `${m.name} input`,
+          color,
+          step: true,
+          dashed: true,
+          points: m.points.map((p) => ({ x: Date.parse(p.t), y: aipg(p.input_per_m.wei) })),
+        },
+      ];
+    });
   return (
     <>
       <div class="grid-2">
@@ -251,7 +391,10 @@ function Charts({ ts, window }: { ts: Timeseries | undefined; window: WindowName
             empty="No completed jobs in this window"
           />
         </Card>
-        <Card title="Jobs per minute" subtitle="completed jobs">
+        <Card
+          title="Jobs per minute"
+          subtitle={images ? 'completed jobs, and images delivered' : 'completed jobs'}
+        >
           <LineChart
             label="Jobs per minute"
             series={jobs}
@@ -314,7 +457,11 @@ export function NetworkPage() {
       <SummaryCards s={s} />
       <Card
         title="Rate card"
-        subtitle="AIPG per million tokens, live from the on-chain model registry; stats over the last 5 minutes (TTFT: 1 hour)"
+        subtitle={
+          (models.data?.data ?? []).some(isImage)
+            ? 'AIPG per million tokens (text) and per megapixel-step (image), live from the on-chain model registry; stats over the last 5 minutes (TTFT and seconds per step: 1 hour)'
+            : 'AIPG per million tokens, live from the on-chain model registry; stats over the last 5 minutes (TTFT: 1 hour)'
+        }
         testid="rates"
       >
         <ErrorNote error={models.error} />

@@ -131,6 +131,9 @@ function BondCard({
             <dt>Jobs served</dt>
             <dd>
               {formatCompact(w.jobs.served)}
+              {(w.jobs.images ?? 0) > 0 && (
+                <span class="muted small"> · {formatCompact(w.jobs.images ?? 0)} images</span>
+              )}
               {w.jobs.median_ttft_ms !== null && (
                 <span class="muted small"> · median first token {formatDuration(w.jobs.median_ttft_ms)}</span>
               )}

@@ -121,6 +121,12 @@ export function WorkersPage() {
                     </td>
                     <td class="num" data-label="Jobs served" data-col="jobs">
                       {formatCompact(w.jobs.served)}
+                      {(w.jobs.images ?? 0) > 0 && (
+                        <span class="muted small" data-col="images">
+                          {' '}
+                          · {formatCompact(w.jobs.images ?? 0)} images
+                        </span>
+                      )}
                       <div class="muted small">
                         {w.jobs.last_at ? (
                           <>

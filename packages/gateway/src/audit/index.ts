@@ -269,7 +269,9 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
       const job = /^0x[0-9a-fA-F]{64}$/.test(jobId) ? await storage.jobs.get(jobId.toLowerCase()) : undefined;
       const out = job?.image?.outputs?.[index];
       if (!job || !out || job.status !== 'succeeded')
-        throw new GatewayError('job_not_found', `no image ${index} of a completed job ${jobId}`, { param: 'id' });
+        throw new GatewayError('job_not_found', `no image ${index} of a completed job ${jobId}`, {
+          param: 'id',
+        });
       const [image, latents] = await Promise.all([
         storage.images.get(out.hash),
         storage.images.getTrajectory(job.id, index),

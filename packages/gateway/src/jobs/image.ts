@@ -12,12 +12,12 @@ import {
   latentsFromBytes,
   type Receipt,
   receiptFromJson,
-  recoverReceiptSigner,
   trajectoryTree,
   ZERO_TRAJECTORY,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import type { JobRecord, StoredImage } from '../storage/index.ts';
+import { partiesFault, signatureFault } from './receipt-check.ts';
 
 /** Whether a worker's pipeline accepts `p` (size offered, steps in range, count, scheduler). */
 export function acceptsImage(caps: ImageCapabilities | undefined, p: ImageParams): boolean {
@@ -76,7 +76,7 @@ export type ImageVerdict =
     }
   | { ok: false; field: string; reason: string };
 
-const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+const _same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
  * Checks a worker's `image-result` against the job, as `verifyResult` does for text: every receipt
@@ -94,15 +94,16 @@ export async function verifyImageResult(
   const image = job.image!;
   const p = image.params;
   const r = receiptFromJson(frame.receipt);
-  if (!same(frame.jobId, job.id) || !same(r.jobId, job.id))
-    return fail('jobId', 'receipt is for another job');
-  if (r.seq !== x.seq) return fail('seq', `receipt carries number ${r.seq}, the job was sent as ${x.seq}`);
-  if (!same(r.gateway, x.gateway)) return fail('gateway', `receipt names gateway ${r.gateway}`);
-  if (!same(r.payer, job.payer)) return fail('payer', `receipt names payer ${r.payer}`);
-  if (!same(r.worker, x.worker))
-    return fail('worker', `receipt names worker ${r.worker}, the bond owner is ${x.worker}`);
-  if (!same(r.modelId, job.modelId)) return fail('modelId', 'receipt names another model');
-  if (r.confidential) return fail('confidential', 'confidential flag differs');
+  const parties = partiesFault(r, frame.jobId, {
+    jobId: job.id,
+    seq: x.seq,
+    gateway: x.gateway,
+    payer: job.payer,
+    worker: x.worker,
+    modelId: job.modelId,
+    confidential: false,
+  });
+  if (parties) return { ok: false, ...parties };
   if (frame.images.length !== p.n) return fail('images', `${frame.images.length} images for n = ${p.n}`);
   const images: { bytes: Uint8Array; latents: Uint8Array | undefined; stored: StoredImage }[] = [];
   for (const [i, img] of frame.images.entries()) {
@@ -165,19 +166,7 @@ export async function verifyImageResult(
     confidentialPremiumBps: job.pricing.confidentialPremiumBps,
   });
   if (r.fee !== fee) return fail('fee', `fee ${r.fee} differs from the rate card's ${fee}`);
-  const completed = Number(r.completedAt);
-  if (
-    completed < Math.floor(x.dispatchedAt / 1000) - x.clockSkewSec ||
-    completed > x.now / 1000 + x.clockSkewSec
-  )
-    return fail('completedAt', `completedAt ${completed} is outside the job's time window`);
-  let signer: Address;
-  try {
-    signer = await recoverReceiptSigner(r, x.chainId, x.grid, frame.signature);
-  } catch {
-    return fail('signature', 'malformed receipt signature');
-  }
-  if (!same(signer, x.operator))
-    return fail('signature', `receipt signed by ${signer}, not the worker's operator ${x.operator}`);
+  const signed = await signatureFault(r, frame.signature, x);
+  if (signed) return { ok: false, ...signed };
   return { ok: true, receipt: r, images };
 }

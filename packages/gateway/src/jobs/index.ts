@@ -11,6 +11,7 @@ import {
   MAX_IMAGE_PROMPT_TOKENS,
   MAX_PROMPT_TOKENS,
   type ProgressMessage,
+  type Receipt,
   type ResultMessage,
   receiptLeafHash,
   type SamplingParams,
@@ -982,27 +983,7 @@ export function createJobs({
       clockSkewSec: options.jobs.clockSkewSec,
       streamedTokenIds: a.firstTokenAt === null ? null : a.streamed,
     });
-    if (!verdict.ok) {
-      await storage.receiptNumbers.release(chain.gateway, seq).catch(() => {});
-      routing.recordInvalidReceipt(worker);
-      metrics.receiptsRejected.inc({ field: verdict.field });
-      log.warn({
-        msg: 'receipt rejected',
-        worker: worker.owner,
-        field: verdict.field,
-        reason: verdict.reason,
-      });
-      return fail(
-        job,
-        new GatewayError(
-          'invalid_receipt',
-          `the worker's receipt did not verify (${verdict.reason}); nothing was charged`,
-        ),
-        a.firstTokenAt !== null,
-        startedAt,
-        { attempts, worker: worker.owner, operator: worker.operator },
-      );
-    }
+    if (!verdict.ok) return reject(job, worker, seq, verdict, a, startedAt, log, attempts);
     // The job id and addresses are stored in the gateway's own spelling, whatever case the worker wrote
     // them in (EIP-712 and the leaf encode bytes, so this changes neither the signature nor the leaf): the
     // receipt row references the job, the number's row is keyed by the gateway's address, and the
@@ -1036,12 +1017,69 @@ export function createJobs({
       firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
       attempts,
     };
-    // One statement: a number settlement gave up (in flight past its time) stores nothing.
-    const stored = await storage.commitReceipt(
-      { receipt, signature: a.frame.signature, signer: worker.operator, leafHash },
-      job.id,
+    return commit(
+      job,
+      worker,
+      seq,
+      { receipt, signature: frame.signature, leafHash },
       completion,
+      a,
+      startedAt,
+      log,
+      {
+        msg: 'job done',
+        input_tokens: frame.promptTokenIds.length,
+        output_tokens: outputs,
+        ttft_ms: ttftMs,
+        total_ms: totalMs,
+      },
     );
+  }
+
+  /** A result that did not verify: its number released, the worker marked, nothing charged. */
+  async function reject(
+    job: JobRecord,
+    worker: WorkerSession,
+    seq: bigint,
+    verdict: { field: string; reason: string },
+    a: Extract<Attempt, { kind: 'result' }>,
+    startedAt: number,
+    log: Common['logger'],
+    attempts: number,
+  ): Promise<JobOutcome> {
+    await storage.receiptNumbers.release(chain.gateway, seq).catch(() => {});
+    routing.recordInvalidReceipt(worker);
+    metrics.receiptsRejected.inc({ field: verdict.field });
+    log.warn({ msg: 'receipt rejected', worker: worker.owner, field: verdict.field, reason: verdict.reason });
+    return fail(
+      job,
+      new GatewayError(
+        'invalid_receipt',
+        `the worker's receipt did not verify (${verdict.reason}); nothing was charged`,
+      ),
+      a.firstTokenAt !== null,
+      startedAt,
+      { attempts, worker: worker.owner, operator: worker.operator },
+    );
+  }
+
+  /**
+   * Commits a verified receipt with the job's result (one statement: a number settlement gave up, in
+   * flight past its time, stores nothing and the job fails uncharged), then counts the success.
+   */
+  async function commit(
+    job: JobRecord,
+    worker: WorkerSession,
+    seq: bigint,
+    signed: { receipt: Receipt; signature: Hex; leafHash: Hex },
+    completion: JobCompletion,
+    a: Extract<Attempt, { kind: 'result' }>,
+    startedAt: number,
+    log: Common['logger'],
+    done: Record<string, unknown>,
+  ): Promise<JobOutcome> {
+    const attempts = completion.attempts ?? job.attempts;
+    const stored = await storage.commitReceipt({ ...signed, signer: worker.operator }, job.id, completion);
     if (!stored) {
       log.warn({
         msg: 'receipt came after its number was given up',
@@ -1056,26 +1094,20 @@ export function createJobs({
         { attempts, worker: worker.owner, operator: worker.operator },
       );
     }
-    routing.recordSuccess(worker, { ttftMs, tokensPerSecond });
+    routing.recordSuccess(worker, { ttftMs: completion.ttftMs, tokensPerSecond: completion.tokensPerSecond });
     onReceipt?.();
     metrics.jobs.inc({ model: job.modelName, status: 'succeeded', reason: 'ok' });
-    metrics.jobDuration.observe({ model: job.modelName, status: 'succeeded' }, (now - startedAt) / 1000);
-    metrics.ttft.observe({ model: job.modelName }, ttftMs / 1000);
-    log.info({
-      msg: 'job done',
-      worker: worker.owner,
-      fee: receipt.fee.toString(),
-      input_tokens: frame.promptTokenIds.length,
-      output_tokens: outputs,
-      ttft_ms: ttftMs,
-      total_ms: totalMs,
-    });
+    metrics.jobDuration.observe(
+      { model: job.modelName, status: 'succeeded' },
+      (Date.now() - startedAt) / 1000,
+    );
+    // Time to first token: a text job's (an image job has none).
+    if (job.image === null) metrics.ttft.observe({ model: job.modelName }, completion.ttftMs / 1000);
+    log.info({ ...done, worker: worker.owner, fee: signed.receipt.fee.toString() });
     // What was just committed, as the database holds it (no read-back).
     const kept: StoredReceipt = {
-      receipt,
-      signature: a.frame.signature,
+      ...signed,
       signer: worker.operator,
-      leafHash,
       seq,
       batchId: null,
       settled: false,
@@ -1114,27 +1146,7 @@ export function createJobs({
       now,
       clockSkewSec: options.jobs.clockSkewSec,
     });
-    if (!verdict.ok) {
-      await storage.receiptNumbers.release(chain.gateway, seq).catch(() => {});
-      routing.recordInvalidReceipt(worker);
-      metrics.receiptsRejected.inc({ field: verdict.field });
-      log.warn({
-        msg: 'receipt rejected',
-        worker: worker.owner,
-        field: verdict.field,
-        reason: verdict.reason,
-      });
-      return fail(
-        job,
-        new GatewayError(
-          'invalid_receipt',
-          `the worker's result did not verify (${verdict.reason}); nothing was charged`,
-        ),
-        a.firstTokenAt !== null,
-        startedAt,
-        { attempts, worker: worker.owner, operator: worker.operator },
-      );
-    }
+    if (!verdict.ok) return reject(job, worker, seq, verdict, a, startedAt, log, attempts);
     await storage.images.put(
       verdict.images.map((i) => ({ hash: i.stored.hash, format: i.stored.format, bytes: i.bytes })),
       job.id,
@@ -1172,47 +1184,21 @@ export function createJobs({
       images: verdict.images.map((i) => i.stored),
     };
     const leafHash = receiptLeafHash(receipt);
-    const stored = await storage.commitReceipt(
-      { receipt, signature: frame.signature, signer: worker.operator, leafHash },
-      job.id,
-      completion,
-    );
-    if (!stored) {
-      log.warn({
-        msg: 'receipt came after its number was given up',
-        worker: worker.owner,
-        seq: seq.toString(),
-      });
-      return fail(
-        job,
-        new GatewayError('worker_failed', 'the worker answered too late to be paid; nothing was charged'),
-        a.firstTokenAt !== null,
-        startedAt,
-        { attempts, worker: worker.owner, operator: worker.operator },
-      );
-    }
-    routing.recordSuccess(worker, { ttftMs: totalMs, tokensPerSecond: 0 });
-    onReceipt?.();
-    metrics.jobs.inc({ model: job.modelName, status: 'succeeded', reason: 'ok' });
-    metrics.jobDuration.observe({ model: job.modelName, status: 'succeeded' }, (now - startedAt) / 1000);
-    log.info({
-      msg: 'image job done',
-      worker: worker.owner,
-      fee: receipt.fee.toString(),
-      images: frame.images.length,
-      total_ms: totalMs,
-    });
-    const kept: StoredReceipt = {
-      receipt,
-      signature: frame.signature,
-      signer: worker.operator,
-      leafHash,
+    return commit(
+      job,
+      worker,
       seq,
-      batchId: null,
-      settled: false,
-      excluded: null,
-    };
-    return { ok: true, job: completedJob(job, completion, attempts), receipt: kept };
+      { receipt, signature: frame.signature, leafHash },
+      completion,
+      a,
+      startedAt,
+      log,
+      {
+        msg: 'image job done',
+        images: frame.images.length,
+        total_ms: totalMs,
+      },
+    );
   }
 
   // ── async jobs ─────────────────────────────────────────────────────────────────────────────

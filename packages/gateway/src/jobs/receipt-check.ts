@@ -60,18 +60,67 @@ const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
  * the counts of those tokens, and the fee those counts cost at the rate card the job was priced with.
  * The text the user receives is rendered here from the output ids, never taken from the worker.
  */
+/** What names the dispatch a receipt answers: the job, its number, the parties, the model. */
+export type ReceiptParties = Pick<
+  ReceiptExpectation,
+  'jobId' | 'seq' | 'gateway' | 'payer' | 'worker' | 'modelId' | 'confidential'
+>;
+
+/** The fields every receipt must carry exactly as dispatched (text or image); the first that differs. */
+export function partiesFault(
+  r: Receipt,
+  frameJobId: string,
+  x: ReceiptParties,
+): { field: string; reason: string } | undefined {
+  if (!same(frameJobId, x.jobId) || !same(r.jobId, x.jobId))
+    return { field: 'jobId', reason: 'receipt is for another job' };
+  if (r.seq !== x.seq)
+    return { field: 'seq', reason: `receipt carries number ${r.seq}, the job was sent as ${x.seq}` };
+  if (!same(r.gateway, x.gateway)) return { field: 'gateway', reason: `receipt names gateway ${r.gateway}` };
+  if (!same(r.payer, x.payer)) return { field: 'payer', reason: `receipt names payer ${r.payer}` };
+  if (!same(r.worker, x.worker))
+    return { field: 'worker', reason: `receipt names worker ${r.worker}, the bond owner is ${x.worker}` };
+  if (!same(r.modelId, x.modelId)) return { field: 'modelId', reason: 'receipt names another model' };
+  if (r.confidential !== x.confidential)
+    return { field: 'confidential', reason: 'confidential flag differs' };
+  return undefined;
+}
+
+/**
+ * The last checks of every receipt: `completedAt` within the job's time window, and the EIP-712
+ * signature by the worker's operator key. The first that fails.
+ */
+export async function signatureFault(
+  r: Receipt,
+  signature: Hex,
+  x: Pick<ReceiptExpectation, 'operator' | 'chainId' | 'grid' | 'dispatchedAt' | 'now' | 'clockSkewSec'>,
+): Promise<{ field: string; reason: string } | undefined> {
+  const completed = Number(r.completedAt);
+  if (
+    completed < Math.floor(x.dispatchedAt / 1000) - x.clockSkewSec ||
+    completed > x.now / 1000 + x.clockSkewSec
+  ) {
+    return { field: 'completedAt', reason: `completedAt ${completed} is outside the job's time window` };
+  }
+  let signer: Address;
+  try {
+    signer = await recoverReceiptSigner(r, x.chainId, x.grid, signature);
+  } catch {
+    return { field: 'signature', reason: 'malformed receipt signature' };
+  }
+  if (!same(signer, x.operator))
+    return {
+      field: 'signature',
+      reason: `receipt signed by ${signer}, not the worker's operator ${x.operator}`,
+    };
+  return undefined;
+}
+
 export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation): Promise<ReceiptVerdict> {
   const fail = (field: string, reason: string): ReceiptVerdict => ({ ok: false, field, reason });
   const r = receiptFromJson(frame.receipt);
-  if (!same(frame.jobId, x.jobId) || !same(r.jobId, x.jobId))
-    return fail('jobId', 'receipt is for another job');
-  if (r.seq !== x.seq) return fail('seq', `receipt carries number ${r.seq}, the job was sent as ${x.seq}`);
-  if (!same(r.gateway, x.gateway)) return fail('gateway', `receipt names gateway ${r.gateway}`);
-  if (!same(r.payer, x.payer)) return fail('payer', `receipt names payer ${r.payer}`);
-  if (!same(r.worker, x.worker))
-    return fail('worker', `receipt names worker ${r.worker}, the bond owner is ${x.worker}`);
-  if (!same(r.modelId, x.modelId)) return fail('modelId', 'receipt names another model');
-  if (r.confidential !== x.confidential) return fail('confidential', 'confidential flag differs');
+  const parties = partiesFault(r, frame.jobId, x);
+  if (parties) return { ok: false, ...parties };
   const p = frame.promptTokenIds;
   const q = x.promptTokenIds;
   if (p.length !== q.length || p.some((id, i) => id !== q[i])) {
@@ -122,20 +171,7 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
     confidentialPremiumBps: x.pricing.confidentialPremiumBps,
   });
   if (r.fee !== fee) return fail('fee', `fee ${r.fee} differs from the rate card's ${fee}`);
-  const completed = Number(r.completedAt);
-  if (
-    completed < Math.floor(x.dispatchedAt / 1000) - x.clockSkewSec ||
-    completed > x.now / 1000 + x.clockSkewSec
-  ) {
-    return fail('completedAt', `completedAt ${completed} is outside the job's time window`);
-  }
-  let signer: Address;
-  try {
-    signer = await recoverReceiptSigner(r, x.chainId, x.grid, frame.signature);
-  } catch {
-    return fail('signature', 'malformed receipt signature');
-  }
-  if (!same(signer, x.operator))
-    return fail('signature', `receipt signed by ${signer}, not the worker's operator ${x.operator}`);
+  const signed = await signatureFault(r, frame.signature, x);
+  if (signed) return { ok: false, ...signed };
   return { ok: true, receipt: r, text: rendered.text };
 }

@@ -1,4 +1,5 @@
 import { gatewayFaultReason, gridAbi } from '@aipg/chain';
+import { computeImageFee } from '@aipg/core';
 import { formatUnits, type Hex } from 'viem';
 import type { Sql } from '../storage/index.ts';
 import type { EventKind } from './events.ts';
@@ -76,6 +77,36 @@ function withPremium(wei: bigint, bps: number): bigint {
   return wei + (wei * BigInt(bps)) / 10_000n;
 }
 
+/**
+ * Image jobs are told apart from text jobs by `jobs.kind`: their receipts' units are prompt bytes and
+ * pixel-steps, not tokens, and their `ttft_ms` is their total time, so every token and first-token
+ * statistic counts text jobs only. Only these parameters of an image job are ever read here (never its
+ * prompt, negative prompt or images: not even the images' hashes, which address them at
+ * `/v1/images/files/…`).
+ */
+const TEXT = `j.kind <> 'image'`;
+const IMAGE = `j.kind = 'image'`;
+const IMG_N = `(j.image->'params'->>'n')::float8`;
+const IMG_STEPS = `(j.image->'params'->>'steps')::float8`;
+
+/** The example the rate card prices an image model at: one 1024×1024 image at 20 steps. */
+export const IMAGE_EXAMPLE = { width: 1024, height: 1024, steps: 20, n: 1 } as const;
+
+/** What the workers online for an image model accept, together (null when none is online). */
+function imageOffer(sessions: readonly NetworkHubWorker[], id: string) {
+  const offers = sessions.flatMap((s) =>
+    [...s.models].flatMap(([mid, m]) => (mid.toLowerCase() === id && m.image ? [m.image] : [])),
+  );
+  if (offers.length === 0) return null;
+  return {
+    sizes: [...new Set(offers.flatMap((o) => o.sizes.map(([w, h]) => `${w}x${h}`)))],
+    min_steps: Math.min(...offers.map((o) => o.minSteps)),
+    max_steps: Math.max(...offers.map((o) => o.maxSteps)),
+    max_n: Math.max(...offers.map((o) => o.maxN)),
+    schedulers: [...new Set(offers.flatMap((o) => o.schedulers))],
+  };
+}
+
 export async function modelsView(deps: QueryDeps, windowS = 300, latencyWindowS = 3_600) {
   const { db } = deps;
   const [models, p, recent, latency, queue, totals] = await Promise.all([
@@ -89,15 +120,24 @@ export async function modelsView(deps: QueryDeps, windowS = 300, latencyWindowS 
     db.query<Row>(
       `SELECT j.model_id, count(*) FILTER (WHERE j.status = 'succeeded')::int AS ok,
          count(*) FILTER (WHERE j.status = 'failed')::int AS failed,
-         COALESCE(sum(r.output_units), 0)::text AS output_tokens, COALESCE(sum(r.input_units), 0)::text AS input_tokens
+         COALESCE(sum(r.output_units) FILTER (WHERE ${TEXT}), 0)::text AS output_tokens,
+         COALESCE(sum(r.input_units) FILTER (WHERE ${TEXT}), 0)::text AS input_tokens,
+         COALESCE(sum(${IMG_N}) FILTER (WHERE ${IMAGE} AND j.status = 'succeeded'), 0)::int AS images,
+         COALESCE(sum(r.output_units) FILTER (WHERE ${IMAGE}), 0)::text AS pixel_steps
        FROM jobs j LEFT JOIN receipts r ON r.job_id = j.id
        WHERE j.completed_at >= now() - make_interval(secs => $1) GROUP BY j.model_id`,
       [windowS],
     ),
     db.query<Row>(
-      `SELECT model_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft_ms) AS ttft,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY tokens_per_second) AS tps, count(*)::int AS n
-       FROM jobs WHERE status = 'succeeded' AND completed_at >= now() - make_interval(secs => $1) GROUP BY model_id`,
+      // Seconds per step of an image job: its total time over the steps it ran (steps × n).
+      `SELECT j.model_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE ${TEXT}) AS ttft,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.tokens_per_second) FILTER (WHERE ${TEXT}) AS tps,
+         count(*) FILTER (WHERE ${TEXT})::int AS n,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.total_ms / (${IMG_STEPS} * ${IMG_N}))
+           FILTER (WHERE ${IMAGE} AND j.total_ms IS NOT NULL) AS ms_per_step,
+         count(*) FILTER (WHERE ${IMAGE} AND j.total_ms IS NOT NULL)::int AS image_jobs
+       FROM jobs j WHERE j.status = 'succeeded' AND j.completed_at >= now() - make_interval(secs => $1)
+       GROUP BY j.model_id`,
       [latencyWindowS],
     ),
     db.query<Row>(
@@ -139,6 +179,10 @@ export async function modelsView(deps: QueryDeps, windowS = 300, latencyWindowS 
     const output = BigInt(String(m.output_per_m));
     const outputTokens = Number(r?.output_tokens ?? 0);
     const ok = Number(r?.ok ?? 0);
+    const isImage = m.kind === 'image';
+    const perMpStep = BigInt(String(m.per_mp_step ?? '0'));
+    const images = Number(r?.images ?? 0);
+    const msPerStep = num(l?.ms_per_step);
     return {
       id,
       name: String(m.name),
@@ -179,10 +223,42 @@ export async function modelsView(deps: QueryDeps, windowS = 300, latencyWindowS 
       },
       totals: {
         jobs: Number(t?.jobs ?? 0),
-        input_tokens: String(t?.input_tokens ?? '0'),
-        output_tokens: String(t?.output_tokens ?? '0'),
+        // An image model's receipts count prompt bytes and pixel-steps, not tokens (`image.totals`).
+        input_tokens: isImage ? '0' : String(t?.input_tokens ?? '0'),
+        output_tokens: isImage ? '0' : String(t?.output_tokens ?? '0'),
         fees: amount(String(t?.fees ?? '0')),
       },
+      /** Image models only (null for text): the image rate card and statistics. */
+      image: isImage
+        ? {
+            /** One 1024×1024 image at 20 steps at this rate, whatever sizes the workers offer. */
+            example: {
+              ...IMAGE_EXAMPLE,
+              size: `${IMAGE_EXAMPLE.width}x${IMAGE_EXAMPLE.height}`,
+              price: amount(
+                computeImageFee({ params: IMAGE_EXAMPLE, rates: { perMegapixelStep: perMpStep } }),
+              ),
+            },
+            /** What the workers online accept, together; null when none is online. */
+            offered: imageOffer(sessions, id),
+            recent: {
+              window_s: windowS,
+              jobs: ok,
+              images,
+              images_per_minute: round((images * 60) / windowS, 2),
+              megapixel_steps: round(Number(r?.pixel_steps ?? 0) / 1e6, 3),
+            },
+            latency: {
+              window_s: latencyWindowS,
+              jobs: Number(l?.image_jobs ?? 0),
+              /** Median over succeeded image jobs of total time / (steps × n). */
+              median_seconds_per_step: msPerStep === null ? null : round(msPerStep / 1000, 4),
+            },
+            totals: {
+              megapixel_steps: round(Number(t?.output_tokens ?? 0) / 1e6, 3),
+            },
+          }
+        : null,
     };
   });
   return {
@@ -205,13 +281,16 @@ export async function summaryView(deps: QueryDeps) {
        FROM network_bonds WHERE amount > 0 OR unbonding > 0 GROUP BY role`,
     ),
     db.query<Row>(
-      `SELECT count(*) FILTER (WHERE j.status = 'succeeded')::int AS ok, COALESCE(sum(r.output_units), 0)::text AS out
+      `SELECT count(*) FILTER (WHERE j.status = 'succeeded')::int AS ok,
+         COALESCE(sum(r.output_units) FILTER (WHERE ${TEXT}), 0)::text AS out,
+         COALESCE(sum(${IMG_N}) FILTER (WHERE ${IMAGE} AND j.status = 'succeeded'), 0)::int AS images
        FROM jobs j LEFT JOIN receipts r ON r.job_id = j.id WHERE j.completed_at >= now() - interval '5 minutes'`,
     ),
     db.query<Row>(
       `SELECT count(*) FILTER (WHERE j.status = 'succeeded')::int AS ok, count(*) FILTER (WHERE j.status = 'failed')::int AS failed,
-         COALESCE(sum(r.output_units), 0)::text AS out, COALESCE(sum(r.fee), 0)::text AS fees,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE j.status = 'succeeded') AS ttft
+         COALESCE(sum(r.output_units) FILTER (WHERE ${TEXT}), 0)::text AS out, COALESCE(sum(r.fee), 0)::text AS fees,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE j.status = 'succeeded' AND ${TEXT}) AS ttft,
+         COALESCE(sum(${IMG_N}) FILTER (WHERE ${IMAGE} AND j.status = 'succeeded'), 0)::int AS images
        FROM jobs j LEFT JOIN receipts r ON r.job_id = j.id WHERE j.completed_at >= now() - interval '24 hours'`,
     ),
     db.query<Row>(
@@ -229,7 +308,8 @@ export async function summaryView(deps: QueryDeps) {
       `SELECT count(*)::int AS n, COALESCE(sum(amount), 0)::text AS total FROM network_events WHERE name = 'BondSlashed'`,
     ),
     db.query<Row>(
-      'SELECT count(*) FILTER (WHERE active)::int AS active, count(*)::int AS n FROM network_models',
+      `SELECT count(*) FILTER (WHERE active)::int AS active, count(*)::int AS n,
+         count(*) FILTER (WHERE active AND kind = 'image')::int AS active_image FROM network_models`,
     ),
   ]);
   const role = (r: 'worker' | 'validator') => {
@@ -249,16 +329,24 @@ export async function summaryView(deps: QueryDeps) {
     object: 'network.summary' as const,
     workers: { online: sessions.length, ...role('worker') },
     validators: role('validator'),
-    models: { active: Number(models[0]?.active ?? 0), registered: Number(models[0]?.n ?? 0) },
+    models: {
+      active: Number(models[0]?.active ?? 0),
+      registered: Number(models[0]?.n ?? 0),
+      /** Active image models (the rest of `active` are text models). */
+      active_image: Number(models[0]?.active_image ?? 0),
+    },
     throughput: {
       window_s: 300,
       jobs_per_minute: round((Number(jobs[0]?.ok ?? 0) * 60) / 300, 2),
+      /** Output tokens of text jobs. */
       tokens_per_second: round(Number(jobs[0]?.out ?? 0) / 300, 2),
+      images_per_minute: round((Number(jobs[0]?.images ?? 0) * 60) / 300, 2),
     },
     last_24h: {
       jobs: Number(day[0]?.ok ?? 0),
       failed: Number(day[0]?.failed ?? 0),
       output_tokens: String(day[0]?.out ?? '0'),
+      images: Number(day[0]?.images ?? 0),
       fees: amount(String(day[0]?.fees ?? '0')),
       median_ttft_ms: round(num(day[0]?.ttft), 1),
     },
@@ -755,10 +843,12 @@ export async function workersView(deps: QueryDeps, only?: string) {
     ),
     db.query<Row>(
       `SELECT lower(j.worker) AS w, count(*) FILTER (WHERE j.status = 'succeeded')::int AS ok,
-         count(*) FILTER (WHERE j.status = 'failed')::int AS failed, COALESCE(sum(r.output_units), 0)::text AS out,
+         count(*) FILTER (WHERE j.status = 'failed')::int AS failed,
+         COALESCE(sum(r.output_units) FILTER (WHERE ${TEXT}), 0)::text AS out,
+         COALESCE(sum(${IMG_N}) FILTER (WHERE ${IMAGE} AND j.status = 'succeeded'), 0)::int AS images,
          COALESCE(sum(r.fee), 0)::text AS fees, extract(epoch FROM max(j.completed_at))::float8 AS last,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE j.status = 'succeeded') AS ttft,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.tokens_per_second) FILTER (WHERE j.status = 'succeeded') AS tps
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE j.status = 'succeeded' AND ${TEXT}) AS ttft,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.tokens_per_second) FILTER (WHERE j.status = 'succeeded' AND ${TEXT}) AS tps
        FROM jobs j LEFT JOIN receipts r ON r.job_id = j.id
        WHERE j.worker IS NOT NULL AND j.completed_at IS NOT NULL ${jobFilter} GROUP BY 1`,
       args,
@@ -820,6 +910,7 @@ export async function workersView(deps: QueryDeps, only?: string) {
         served: Number(j?.ok ?? 0),
         failed: Number(j?.failed ?? 0),
         output_tokens: String(j?.out ?? '0'),
+        images: Number(j?.images ?? 0),
         fees: amount(String(j?.fees ?? '0')),
         last_at: iso(num(j?.last)),
         median_ttft_ms: round(num(j?.ttft), 1),
@@ -898,9 +989,41 @@ export function eventItem(r: Row): ActivityItem {
   };
 }
 
-const JOB_COLUMNS = `j.id, j.status, j.model_id, j.model_name, j.worker, j.payer,
+// An image job's size, steps, count, scheduler and format only: never its prompt (`request`,
+// `prompt_token_ids`), negative prompt, seed or images (`image.outputs`).
+const JOB_COLUMNS = `j.id, j.kind, j.status, j.model_id, j.model_name, j.worker, j.payer,
   extract(epoch FROM j.completed_at)::float8 AS t, j.ttft_ms, j.tokens_per_second, j.total_ms, j.error->>'code' AS error_code,
-  r.output_units::text AS output_units, r.input_units::text AS input_units, r.fee::text AS fee`;
+  r.output_units::text AS output_units, r.input_units::text AS input_units, r.fee::text AS fee,
+  (j.image->'params'->>'width')::int AS image_width, (j.image->'params'->>'height')::int AS image_height,
+  (j.image->'params'->>'steps')::int AS image_steps, (j.image->'params'->>'n')::int AS image_n,
+  j.image->'params'->>'scheduler' AS image_scheduler, j.image->'params'->>'format' AS image_format`;
+
+/**
+ * What the feed shows of an image job: model (on the item), size, steps, count, scheduler, format,
+ * megapixel-steps, time and seconds per step. Never the prompt, the negative prompt or the images.
+ */
+function imageJobDetails(r: Row, ok: boolean): Record<string, unknown> {
+  const width = Number(r.image_width);
+  const height = Number(r.image_height);
+  const steps = Number(r.image_steps);
+  const n = Number(r.image_n);
+  const totalMs = num(r.total_ms);
+  return {
+    job_id: String(r.id),
+    kind: 'image',
+    size: `${width}x${height}`,
+    width,
+    height,
+    steps,
+    n,
+    scheduler: (r.image_scheduler as string | null) ?? null,
+    format: (r.image_format as string | null) ?? null,
+    megapixel_steps: round((width * height * steps * n) / 1e6, 3),
+    total_ms: round(totalMs, 1),
+    seconds_per_step: ok && totalMs !== null ? round(totalMs / 1000 / (steps * n), 4) : null,
+    ...(ok ? {} : { error: (r.error_code as string | null) ?? 'failed' }),
+  };
+}
 
 /**
  * A job as an activity item. Who paid is private: `related` (the payer) is set only when `viewer` is
@@ -922,15 +1045,18 @@ export function jobItem(r: Row, viewer?: string): ActivityItem {
     model: { id: String(r.model_id), name: String(r.model_name) },
     batch_id: null,
     amount: r.fee == null ? null : amount(String(r.fee)),
-    details: {
-      job_id: String(r.id),
-      input_tokens: num(r.input_units),
-      output_tokens: num(r.output_units),
-      ttft_ms: round(num(r.ttft_ms), 1),
-      tokens_per_second: round(num(r.tokens_per_second), 1),
-      total_ms: round(num(r.total_ms), 1),
-      ...(ok ? {} : { error: (r.error_code as string | null) ?? 'failed' }),
-    },
+    details:
+      r.kind === 'image'
+        ? imageJobDetails(r, ok)
+        : {
+            job_id: String(r.id),
+            input_tokens: num(r.input_units),
+            output_tokens: num(r.output_units),
+            ttft_ms: round(num(r.ttft_ms), 1),
+            tokens_per_second: round(num(r.tokens_per_second), 1),
+            total_ms: round(num(r.total_ms), 1),
+            ...(ok ? {} : { error: (r.error_code as string | null) ?? 'failed' }),
+          },
   };
 }
 
@@ -1050,9 +1176,11 @@ export async function timeseriesView(
     db.query<Row>(
       `SELECT (floor(extract(epoch FROM j.completed_at) / $2) * $2)::bigint AS t,
          count(*) FILTER (WHERE j.status = 'succeeded')::int AS ok, count(*) FILTER (WHERE j.status = 'failed')::int AS failed,
-         COALESCE(sum(r.output_units), 0)::text AS out, COALESCE(sum(r.input_units), 0)::text AS inp,
+         COALESCE(sum(r.output_units) FILTER (WHERE ${TEXT}), 0)::text AS out,
+         COALESCE(sum(r.input_units) FILTER (WHERE ${TEXT}), 0)::text AS inp,
+         COALESCE(sum(${IMG_N}) FILTER (WHERE ${IMAGE} AND j.status = 'succeeded'), 0)::int AS images,
          COALESCE(sum(r.fee), 0)::text AS fees,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE j.status = 'succeeded') AS ttft
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY j.ttft_ms) FILTER (WHERE j.status = 'succeeded' AND ${TEXT}) AS ttft
        FROM jobs j LEFT JOIN receipts r ON r.job_id = j.id
        WHERE j.completed_at >= to_timestamp($1) AND j.status IN ('succeeded', 'failed')
          AND ($3::text IS NULL OR j.model_id = $3)
@@ -1060,7 +1188,7 @@ export async function timeseriesView(
       [start, bucket, model],
     ),
     db.query<Row>(
-      `SELECT e.model_id, m.name, e.name AS event, extract(epoch FROM e.block_time)::float8 AS t, e.block_number::text AS block,
+      `SELECT e.model_id, m.name, m.kind, e.name AS event, extract(epoch FROM e.block_time)::float8 AS t, e.block_number::text AS block,
          COALESCE(e.args->'rates', e.args->'registry'->'rates') AS rates
        FROM network_events e JOIN network_models m ON m.id = e.model_id
        WHERE e.name IN ('ModelRegistered', 'ModelRatesUpdated') AND ($1::text IS NULL OR e.model_id = $1)
@@ -1085,6 +1213,8 @@ export async function timeseriesView(
       output_tokens: out,
       tokens_per_second: round(out / bucket, 3),
       jobs_per_minute: round((Number(r?.ok ?? 0) * 60) / bucket, 3),
+      images: Number(r?.images ?? 0),
+      images_per_minute: round((Number(r?.images ?? 0) * 60) / bucket, 3),
       median_ttft_ms: round(num(r?.ttft), 1),
       fees: amount(String(r?.fees ?? '0')),
     });
@@ -1094,18 +1224,31 @@ export async function timeseriesView(
     {
       model_id: string;
       name: string;
-      points: { t: string; block: number; input_per_m: Amount; output_per_m: Amount }[];
+      kind: 'text' | 'image';
+      points: {
+        t: string;
+        block: number;
+        input_per_m: Amount;
+        output_per_m: Amount;
+        per_megapixel_step: Amount;
+      }[];
     }
   >();
   for (const r of rates) {
     const id = String(r.model_id);
-    const entry = prices.get(id) ?? { model_id: id, name: String(r.name), points: [] };
-    const rc = (r.rates ?? {}) as { inputPerMTokens?: string; outputPerMTokens?: string };
+    const kind = r.kind === 'image' ? 'image' : 'text';
+    const entry = prices.get(id) ?? { model_id: id, name: String(r.name), kind, points: [] };
+    const rc = (r.rates ?? {}) as {
+      inputPerMTokens?: string;
+      outputPerMTokens?: string;
+      perMegapixelStep?: string;
+    };
     entry.points.push({
       t: iso(Number(r.t))!,
       block: Number(r.block),
       input_per_m: amount(rc.inputPerMTokens ?? '0'),
       output_per_m: amount(rc.outputPerMTokens ?? '0'),
+      per_megapixel_step: amount(rc.perMegapixelStep ?? '0'),
     });
     prices.set(id, entry);
   }

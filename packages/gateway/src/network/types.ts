@@ -1,4 +1,4 @@
-import type { Hardware } from '@aipg/core';
+import type { Hardware, ImageCapabilities } from '@aipg/core';
 import { formatUnits, getAddress, type Hex } from 'viem';
 import type { Logger } from '../common.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -14,7 +14,16 @@ export type NetworkHubWorker = {
   id: string;
   owner: string;
   operator: string;
-  models: ReadonlyMap<Hex, { name: string; maxConcurrency: number; inFlight: number }>;
+  models: ReadonlyMap<
+    Hex,
+    {
+      name: string;
+      maxConcurrency: number;
+      inFlight: number;
+      /** Image models: the sizes, steps, count and schedulers the worker's pipeline accepts. */
+      image?: ImageCapabilities | undefined;
+    }
+  >;
   hardware: Hardware;
   version: string;
   connectedAt: Date;

@@ -559,22 +559,8 @@ export async function startValidator(
       return;
     }
     const job = await client.getJob(a.jobId);
-    if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
-      const detail = 'the gateway serves another receipt for this job than the batch holds';
-      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
-      abstain(a, detail, log);
-      return;
-    }
-    const signer = await recoverSigner(job.receipt, job.signature);
-    a.signature = job.signature;
-    if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
-      // Not provably the worker's receipt (a forged one): no verdict. The gateway settled it, so
-      // it must hold the worker's signature.
-      const detail = `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`;
-      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
-      abstain(a, detail, log);
-      return;
-    }
+    const signer = await servedReceipt(a, stored, job, log);
+    if (!signer) return;
     const evidence: JudgeJob = {
       params: job.params,
       // As the worker signed it into requestHash (commitmentFaults checks): the job is judged by
@@ -732,6 +718,35 @@ export async function startValidator(
    * the settlement block, or was named in the OPERATOR_LOOKBACK_BLOCKS before it.
    */
   /**
+   * Whether the gateway serves, for the audited job, the receipt its batch settled, signed by the
+   * worker's operator: the signer, or undefined after abstaining and reporting the gateway. A receipt
+   * not provably the worker's (a forged one) gets no verdict: the gateway settled it, so it must hold
+   * the worker's signature.
+   */
+  async function servedReceipt(
+    a: AuditRecord,
+    stored: Receipt,
+    job: { receipt: Receipt; signature: Hex },
+    log: Logger,
+  ): Promise<Address | undefined> {
+    if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
+      const detail = 'the gateway serves another receipt for this job than the batch holds';
+      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
+      abstain(a, detail, log);
+      return undefined;
+    }
+    const signer = await recoverSigner(job.receipt, job.signature);
+    a.signature = job.signature;
+    if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
+      const detail = `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`;
+      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
+      abstain(a, detail, log);
+      return undefined;
+    }
+    return signer;
+  }
+
+  /**
    * An image job: re-run randomly drawn denoising steps from the latents the worker committed to (and
    * its seed's noise, and the decode of its final latent) on the validator's own copy of the model.
    * Steps are drawn from the batch's on-chain randomness, fixed after the job was settled.
@@ -750,20 +765,7 @@ export async function startValidator(
       return;
     }
     const job = await client.getImageJob(a.jobId);
-    if (receiptLeafHash(job.receipt).toLowerCase() !== a.leaf.toLowerCase()) {
-      const detail = 'the gateway serves another receipt for this job than the batch holds';
-      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.notSettled, detail }], log);
-      abstain(a, detail, log);
-      return;
-    }
-    const signer = await recoverSigner(job.receipt, job.signature);
-    a.signature = job.signature;
-    if (!signer || !(await signedByWorker(stored.worker, signer, a))) {
-      const detail = `the receipt is not signed by the worker's operator (signer ${signer ?? 'invalid'})`;
-      await gatewayFault(a, stored.gateway, [{ code: NodeGatewayFault.signature, detail }], log);
-      abstain(a, detail, log);
-      return;
-    }
+    if (!(await servedReceipt(a, stored, job, log))) return;
     const images: ImageAuditJob['images'] = [];
     for (const [i, out] of job.outputs.entries()) {
       const got = await client.getImage(a.jobId, i);

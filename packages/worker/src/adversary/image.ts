@@ -64,7 +64,8 @@ export function createImageAdversaryBackend(
         const out = await inner.generate({ ...request, params: ran });
         return { ...out, images: out.images.map((i) => pad(i, p.steps)) };
       }
-      if (kind === 'image-other-seed') return inner.generate({ ...request, params: { ...p, seed: (p.seed + 1) >>> 0 } });
+      if (kind === 'image-other-seed')
+        return inner.generate({ ...request, params: { ...p, seed: (p.seed + 1) >>> 0 } });
       const out = await inner.generate(request);
       if (kind !== 'image-random') return out;
       const images = await Promise.all(
