@@ -141,7 +141,7 @@ const cheats: Record<string, (p: ImageParams, i: number) => Promise<ImageAuditJo
     const other = await pipeline.generate({
       promptTokenIds: [7, i & 255],
       negativeTokenIds: [],
-      params: { ...p, seed: p.seed ^ 0x5555 },
+      params: { ...p, seed: (p.seed ^ 0x5555) >>> 0 },
     });
     return job(p, `cheat ${i}`, {
       mutate: (xs) => {

@@ -28,10 +28,11 @@ import { evidenceHash } from './evidence.ts';
 
 /**
  * Largest relative-L2 between a re-run step (or the seed's noise) and the committed latent that is
- * still honest. Calibrated on the project's pipeline (`npm run calibrate:images -w @aipg/validator`):
- * an honest re-run on this CPU class is bitwise equal (0), fp16 rounding of the latents gives ~2e-4;
- * every cheat measured ≥ 0.02 (another model 0.23–0.77, a skipped step 0.12–0.64, fewer steps
- * 0.021–0.33, another seed's noise 1.4). Real GPUs across hardware need their own calibration.
+ * still honest. Calibrated on the project's pipeline (`npm run calibrate:images -w @aipg/validator`,
+ * figures in the README): 1,000 honest jobs, 6,500 checks, every one bitwise equal (0); fp16 rounding of
+ * the latents gives ~2e-4; the smallest cheat measured was 4.8e-3 (half the steps, trajectory padded),
+ * another model ≥ 1.3e-2, another seed's noise 1.4. Other CPU classes, and real GPUs across hardware,
+ * need their own calibration before this slashes there.
  */
 export const IMAGE_STEP_TOLERANCE = 1e-3;
 
