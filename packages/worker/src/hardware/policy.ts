@@ -60,10 +60,21 @@ export function checkModelVram(
 ): string[] {
   if (context.devnet) return [];
   const vram = verdict.bestGpu?.vramMb ?? 0;
-  return models
+  const alone = models
     .filter((m) => m.minVramMb > 0 && vram < m.minVramMb * REPORTED_SIZE_TOLERANCE)
     .map(
       (m) =>
         `model ${m.name} is registered with a minimum of ${gb(m.minVramMb)} of VRAM; the largest GPU here has ${gb(vram)}`,
     );
+  // Chat and image models served by one process share the card: their minimums add up.
+  const total = models.reduce((n, m) => n + m.minVramMb, 0);
+  const together =
+    models.filter((m) => m.minVramMb > 0).length > 1 &&
+    alone.length === 0 &&
+    vram < total * REPORTED_SIZE_TOLERANCE
+      ? [
+          `models ${models.map((m) => m.name).join(', ')} served at once need ${gb(total)} of VRAM together; the largest GPU here has ${gb(vram)}`,
+        ]
+      : [];
+  return [...alone, ...together];
 }
