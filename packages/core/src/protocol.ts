@@ -57,7 +57,7 @@ export const MAX_SCORE_TOKENS = 65_536;
 export const MAX_PROMPT_TOKENS = 65_536;
 /**
  * Largest `outputTokenIds.length × (topK + 1)` of a `score` frame: bounds the `score-result` (about 60
- * bytes of JSON per entry, so at most ~16 MB, the gateway's default frame limit). With `topK` 64 that
+ * bytes of JSON per entry, so at most ~16 MB, well within the gateway's default frame limit). With `topK` 64 that
  * is 4,032 output tokens, with 1,024 it is 255; score a longer output with a smaller `topK`.
  */
 export const MAX_SCORE_ENTRIES = 262_144;

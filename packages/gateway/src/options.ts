@@ -283,7 +283,8 @@ const schema = z.object({
   'hub.heartbeatMs': int(50).default(10_000),
   'hub.helloTimeoutMs': int(50).default(10_000),
   'hub.bondRecheckMs': int(100).default(60_000),
-  'hub.maxFrameBytes': int(1024).default(16 * 1024 * 1024),
+  // Image results carry their images and latents in one frame (`imageResultBound`).
+  'hub.maxFrameBytes': int(1024).default(64 * 1024 * 1024),
   'chain.balanceCacheMs': int(0).default(2_000),
   'chain.registryCacheMs': int(0).default(10_000),
   'chain.maxStaleMs': int(0).default(120_000),

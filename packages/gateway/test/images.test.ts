@@ -67,7 +67,8 @@ beforeAll(async () => {
     minVramMb: 0,
     rates: IMAGE_MODEL.rates,
   });
-  gw = await startTestGateway(grid, { 'jobs.firstTokenTimeoutMs': 2_000 });
+  // A small frame limit, so an answer too large for one frame can be asked for with the test model.
+  gw = await startTestGateway(grid, { 'jobs.firstTokenTimeoutMs': 2_000, 'hub.maxFrameBytes': 200_000 });
   key = await createApiKey(gw, roles.payer.privateKey);
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
   worker = new ScriptedWorker({
@@ -341,6 +342,24 @@ describe('a client mistake is a 400 before any work, never a worker fault', () =
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe(param);
+    expect(worker.imageJobs.length).toBe(jobs);
+  });
+
+  test('an answer too large for one hub frame (images and their latents): 400 before any work', async () => {
+    const jobs = worker.imageJobs.length;
+    const e = await expectError(
+      await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'x',
+        size: '128x64',
+        n: 3,
+        steps: 12,
+      }),
+      400,
+      'invalid_request',
+      'n',
+    );
+    expect(e.message).toMatch(/too large for one answer/);
     expect(worker.imageJobs.length).toBe(jobs);
   });
 

@@ -31,6 +31,17 @@ export function acceptsImage(caps: ImageCapabilities | undefined, p: ImageParams
   );
 }
 
+/**
+ * An upper bound on the `image-result` frame of a job with `p` (base64 of every image at 3 bytes a
+ * pixel, and, with a trajectory, `steps + 1` latents of 4 channels at 1/8 resolution in float32), so a
+ * request the hub could not receive in one frame is refused up front, never failed on an honest worker.
+ */
+export function imageResultBound(p: ImageParams, trajectory: boolean): number {
+  const image = p.width * p.height * 3;
+  const latents = trajectory ? (p.steps + 1) * Math.ceil(p.width / 8) * Math.ceil(p.height / 8) * 4 * 4 : 0;
+  return Math.ceil(((image + latents) * p.n * 4) / 3) + 64 * 1024;
+}
+
 /** The `image-job` frame of a prepared image job, for the dispatch numbered `seq`. */
 export function imageJobFrame(job: JobRecord, seq: bigint): ImageJobMessage {
   const image = job.image!;

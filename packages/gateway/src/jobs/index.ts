@@ -38,7 +38,7 @@ import type {
 import { completedJob, IMAGE_JOB_SAMPLING, insertedJob } from '../storage/jobs.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
 import { isWebhookRefused, postWebhook } from '../webhooks/index.ts';
-import { acceptsImage, imageJobFrame, verifyImageResult } from './image.ts';
+import { acceptsImage, imageJobFrame, imageResultBound, verifyImageResult } from './image.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
 import { renderJob } from './render.ts';
@@ -474,6 +474,16 @@ export function createJobs({
       outputs: null,
     };
     const eligible = online.filter((w) => acceptsImage(w.models.get(model.id)?.image, params));
+    // The answer must fit one hub frame (images and their latents travel together).
+    const bound = Math.max(
+      ...eligible.map((w) => imageResultBound(params, w.models.get(model.id)?.image?.trajectory ?? false)),
+    );
+    if (eligible.length > 0 && bound > options.hub.maxFrameBytes) {
+      throw refuse(
+        'n',
+        `${params.n} images of ${params.width}x${params.height} at ${steps} steps are too large for one answer (about ${Math.ceil(bound / 1_048_576)} MB, at most ${Math.floor(options.hub.maxFrameBytes / 1_048_576)} MB): ask for fewer images, steps or pixels`,
+      );
+    }
     if (eligible.length === 0) {
       throw refuse(
         'size',
