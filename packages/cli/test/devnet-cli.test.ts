@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { imageInfo } from '@aipg/core';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -45,7 +46,12 @@ describe('aipg devnet (the npm start command)', () => {
     expect(out).toMatch(/✓ Starting the worker/);
     expect(out).toContain("anvil's public test keys");
 
-    const curl = out.slice(out.indexOf('curl '), out.indexOf('\n\nPress Ctrl-C'));
+    // The printed curl lines, as a person pastes them: the chat one, then the image one.
+    const block = (from: number) =>
+      out.slice(out.indexOf('curl ', from), out.indexOf('\n\n', out.indexOf('curl ', from)));
+    const curl = block(0);
+    const imageCurl = block(out.indexOf('curl ') + curl.length);
+    expect(imageCurl).toContain('/v1/images/generations');
     const { stdout } = await run('bash', ['-c', `${curl} --silent --show-error --fail-with-body`]);
     const body = JSON.parse(stdout) as {
       choices: { message: { content: string } }[];
@@ -62,6 +68,14 @@ describe('aipg devnet (the npm start command)', () => {
       headers: { authorization: curl.match(/Authorization: (Bearer [^"]+)/)![1]! },
     }).then((r) => r.json() as Promise<{ unsettled: { wei: string } }>);
     expect(balance.unsettled.wei).toBe(body.grid.fee_wei);
+
+    // The image line: a link to a real PNG the worker made, its fee in grid.
+    const image = JSON.parse(
+      (await run('bash', ['-c', `${imageCurl} --silent --show-error --fail-with-body`])).stdout,
+    ) as { data: { url: string }[]; grid: { fee_wei: string } };
+    expect(BigInt(image.grid.fee_wei)).toBeGreaterThan(0n);
+    const png = new Uint8Array(await (await fetch(image.data[0]!.url)).arrayBuffer());
+    expect(imageInfo(png)).toEqual({ format: 'png', width: 256, height: 256 });
 
     proc.kill('SIGINT');
     expect(await exited).toBe(0);
