@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { registerModel } from '@aipg/chain';
 import {
   AUDIT_HEADERS,
@@ -68,7 +70,12 @@ beforeAll(async () => {
     rates: IMAGE_MODEL.rates,
   });
   // A small frame limit, so an answer too large for one frame can be asked for with the test model.
-  gw = await startTestGateway(grid, { 'jobs.firstTokenTimeoutMs': 2_000, 'hub.maxFrameBytes': 200_000 });
+  gw = await startTestGateway(grid, {
+    'jobs.firstTokenTimeoutMs': 2_000,
+    'hub.maxFrameBytes': 200_000,
+    // The webhook receiver of a test below listens on 127.0.0.1 (a devnet-only allowance).
+    'webhooks.allowPrivate': true,
+  });
   key = await createApiKey(gw, roles.payer.privateKey);
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
   worker = new ScriptedWorker({
@@ -261,6 +268,46 @@ describe('the image flavour through the Images API', () => {
     expect(done.result!.data[0]!.url).toMatch(/\/v1\/images\/files\/0x[0-9a-f]{64}\.png$/);
     expect((await fetch(done.result!.data[0]!.url)).status).toBe(200);
   });
+});
+
+test('an async image job with a webhook: the signed body carries the job with links to its images', async () => {
+  const received: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push(body);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const res = await post('/v1/jobs', {
+      type: 'image.generation',
+      request: { model: IMAGE_MODEL.name, prompt: 'a webhook painting', size: '64x64', steps: 2 },
+      webhook_url: url,
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await expect.poll(() => received.length, { timeout: 10_000 }).toBe(1);
+    const hook = JSON.parse(received[0]!) as {
+      id: string;
+      type: string;
+      status: string;
+      result: { data: { url: string }[]; grid: { images: { hash: string }[] } };
+    };
+    expect(hook).toMatchObject({ id, type: 'image.generation', status: 'succeeded' });
+    // Links relative to the gateway (a webhook has no request to take an origin from), content-addressed.
+    const link = hook.result.data[0]!.url;
+    expect(link).toBe(`/v1/images/files/${hook.result.grid.images[0]!.hash}.png`);
+    expect((await fetch(`${gw.url}${link}`)).status).toBe(200);
+    expect(received[0]).not.toContain('a webhook painting');
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });
 
 describe('what a validator gets to audit an image job', () => {
