@@ -243,6 +243,37 @@ describe('the image flavour through the Images API', () => {
     for (const e of completed) expect(imageInfo(Buffer.from(e.b64_json!, 'base64'))?.width).toBe(64);
   });
 
+  test('streamed, a job that fails before any progress is a plain JSON error with its status, not a 200', async () => {
+    behaviour = { failBeforeProgress: 'job-error' };
+    const res = await post('/v1/images/generations', {
+      model: IMAGE_MODEL.name,
+      prompt: 'x',
+      size: '64x64',
+      steps: 2,
+      stream: true,
+      partial_images: 1,
+    });
+    expect(res.status).toBe(502);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('worker_failed');
+  });
+
+  test('the same Idempotency-Key answers the same images again, without running the job twice', async () => {
+    const body = { model: IMAGE_MODEL.name, prompt: 'once', size: '64x64', steps: 2, seed: 5 };
+    const headers = { 'idempotency-key': `img-${Date.now()}` };
+    const jobs = worker.imageJobs.length;
+    const a = (await (await post('/v1/images/generations', body, headers)).json()) as {
+      data: { b64_json: string }[];
+      grid: { job_id: string };
+    };
+    const again = await post('/v1/images/generations', body, headers);
+    expect(again.status).toBe(200);
+    const b = (await again.json()) as typeof a;
+    expect(b.grid.job_id).toBe(a.grid.job_id);
+    expect(b.data[0]!.b64_json).toBe(a.data[0]!.b64_json);
+    expect(worker.imageJobs.length).toBe(jobs + 1);
+  });
+
   test('async through /v1/jobs: progress while it runs, then the result with links', async () => {
     behaviour = { stepDelayMs: 40 };
     const submitted = (await (

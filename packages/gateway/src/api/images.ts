@@ -1,3 +1,4 @@
+import type { ImageParams } from '@aipg/core';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { GatewayError } from '../errors.ts';
 import type { Jobs } from '../jobs/index.ts';
@@ -43,6 +44,44 @@ export async function renderImages(
   return { ...links, data, quality: 'auto' as const, background: 'opaque' as const };
 }
 
+/** What `/v1/images/generations` answered for a finished image job (an Idempotency-Key replay). */
+export async function replayImages(
+  c: Context,
+  job: JobRecord,
+  receipt: StoredReceipt | undefined,
+  storage: Storage,
+): Promise<Response> {
+  const rendered = await renderImages(storage, job, receipt, new URL(c.req.url).origin);
+  if (job.mode !== 'stream') return c.json(rendered);
+  const p = job.image!.params;
+  return sseResponse(
+    async (sink) => {
+      for (const d of rendered.data)
+        sink.send({
+          type: 'image_generation.completed',
+          ...d,
+          ...completedFields(p),
+          usage: rendered.usage,
+          grid: rendered.grid,
+        });
+      sink.done();
+    },
+    () => {},
+    { 'x-grid-job-id': job.id, 'x-request-id': job.id },
+  );
+}
+
+/** The fields every streamed image event carries besides its image. */
+function completedFields(p: ImageParams) {
+  return {
+    created_at: Math.floor(Date.now() / 1000),
+    size: `${p.width}x${p.height}`,
+    quality: 'auto',
+    background: 'opaque',
+    output_format: p.format,
+  };
+}
+
 /**
  * The Images API: `POST /v1/images/generations` (OpenAI's, so `client.images.generate` works as is:
  * `b64_json` or `url`, png/webp/jpeg, `stream` with `partial_images`) and `GET /v1/images/files/{hash}`.
@@ -76,32 +115,48 @@ export function registerImageRoutes(
       if (!outcome.ok) throw outcome.error;
       return c.json(await renderImages(storage, outcome.job, outcome.receipt, originOf(c)));
     }
-    // Streamed: partial images as they come, then one `image_generation.completed` per image.
+    // Streamed: partial images as they come, then one `image_generation.completed` per image. The
+    // response starts at the first progress, so a job that fails before (no worker, every worker
+    // failing) is still a plain JSON error with the right status.
     const abort = new AbortController();
-    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     const p = job.image!.params;
-    const common = () => ({
-      created_at: Math.floor(Date.now() / 1000),
-      size: `${p.width}x${p.height}`,
-      quality: 'auto',
-      background: 'opaque',
-      output_format: p.format,
+    const early: string[] = [];
+    let forward: ((preview: string) => void) | undefined;
+    let started: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      started = resolve;
     });
+    let finished: Awaited<ReturnType<Jobs['execute']>> | undefined;
+    const execution = jobs.execute(job, {
+      signal: abort.signal,
+      onProgress(progress) {
+        started();
+        if (progress.preview === undefined) return;
+        if (forward) forward(progress.preview);
+        else early.push(progress.preview);
+      },
+    });
+    void execution.then((o) => {
+      finished = o;
+    });
+    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    await Promise.race([first, execution]);
+    // Ended before any progress: a failure is answered as JSON with its status.
+    if (finished && !finished.ok) throw finished.error;
     return sseResponse(
       async (sink) => {
         let partial = 0;
-        const outcome = await jobs.execute(job, {
-          signal: abort.signal,
-          onProgress(progress) {
-            if (progress.preview === undefined) return;
-            sink.send({
-              type: 'image_generation.partial_image',
-              b64_json: progress.preview,
-              partial_image_index: partial++,
-              ...common(),
-            });
-          },
-        });
+        const send = (preview: string) =>
+          sink.send({
+            type: 'image_generation.partial_image',
+            b64_json: preview,
+            partial_image_index: partial++,
+            ...completedFields(p),
+          });
+        for (const preview of early.splice(0)) send(preview);
+        forward = send;
+        const outcome = await execution;
+        forward = undefined;
         if (!outcome.ok) {
           sink.error(outcome.error.toJSON());
           return;
@@ -111,7 +166,7 @@ export function registerImageRoutes(
           sink.send({
             type: 'image_generation.completed',
             ...d,
-            ...common(),
+            ...completedFields(p),
             usage: rendered.usage,
             grid: rendered.grid,
           });

@@ -16,7 +16,7 @@ import { assertWebhookUrl } from '../webhooks/index.ts';
 import type { Env } from './env.ts';
 import { parseOr400, toGatewayError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
-import { registerImageRoutes } from './images.ts';
+import { registerImageRoutes, replayImages } from './images.ts';
 import {
   chatCompletionRequest,
   chatSpec,
@@ -157,6 +157,7 @@ export function createApi({
     if (job.status !== 'succeeded')
       throw new GatewayError('idempotency_key_in_use', 'the first request is still running');
     const receipt = await storage.receipts.getByJob(job.id);
+    if (job.image) return replayImages(c, job, receipt, storage);
     if (job.mode !== 'stream') return c.json(renderCompletion(job, receipt));
     const chunker = createChunker(job);
     return sseResponse(
