@@ -11,12 +11,12 @@
  * - `inputUnits` = prompt tokens, `outputUnits` = pixel-steps (`width × height × steps × n`);
  * - `fee = ⌈pixel-steps × perMegapixelStep × (1 + premium) / 10⁶⌉`.
  */
-import type { Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { bytesToHex, hexToBytes, stringToBytes } from 'viem';
 import { keccakBytes, makeSortedMerkleTree, nodeHex, proofOfNode, verifySortedProof } from './merkle.ts';
 import type { RateCard } from './model.ts';
 import { BPS } from './pricing.ts';
-import { tokenIdsToBytes } from './receipt.ts';
+import { receiptDomain, tokenIdsToBytes } from './receipt.ts';
 
 export type ImageFormat = 'png' | 'webp' | 'jpeg';
 export const IMAGE_FORMATS = ['png', 'webp', 'jpeg'] as const satisfies readonly ImageFormat[];
@@ -247,4 +247,61 @@ export function latentsFromBytes(bytes: Uint8Array, count: number): Float32Array
     for (let i = 0; i < size; i++) out[i] = view.getFloat32(4 * (k * size + i), true);
     return out;
   });
+}
+
+/**
+ * What an image cross-check asks of a worker serving the model (for a validator without the weights):
+ * the seed's noise (`noise`), one denoising step from a committed latent (`step`), or the decode of the
+ * final latent (`decode`). The worker signs its answer (`ImageCheck`, the receipts' domain).
+ */
+export type ImageCheckOp = 'noise' | 'step' | 'decode';
+export const IMAGE_CHECK_OPS = ['noise', 'step', 'decode'] as const satisfies readonly ImageCheckOp[];
+
+export type ImageCheckAttestation = {
+  /** The `image-check` frame's `jobId` (fresh per check). */
+  checkJobId: Hex;
+  auditedJobId: Hex;
+  /** The checking worker's bond owner. */
+  worker: Address;
+  modelId: Hex;
+  /** The audited job's request hash as the checker's pipeline computes it: what it ran. */
+  requestHash: Hex;
+  /** `IMAGE_CHECK_OPS.indexOf(op)`. */
+  op: number;
+  image: number;
+  step: number;
+  /** `keccak256(latentBytes(latent))` of the latent it started from (zero for `noise`). */
+  input: Hex;
+  /** `keccak256(latentBytes(result))` for `noise` and `step`; the decoded image's `keccak256` for `decode`. */
+  output: Hex;
+};
+
+export const imageCheckTypes = {
+  ImageCheck: [
+    { name: 'checkJobId', type: 'bytes32' },
+    { name: 'auditedJobId', type: 'bytes32' },
+    { name: 'worker', type: 'address' },
+    { name: 'modelId', type: 'bytes32' },
+    { name: 'requestHash', type: 'bytes32' },
+    { name: 'op', type: 'uint8' },
+    { name: 'image', type: 'uint32' },
+    { name: 'step', type: 'uint32' },
+    { name: 'input', type: 'bytes32' },
+    { name: 'output', type: 'bytes32' },
+  ],
+} as const;
+
+/** `keccak256(latentBytes(latent))`. */
+export function hashLatent(latent: Float32Array): Hex {
+  return bytesToHex(keccakBytes(latentBytes(latent)));
+}
+
+/** Typed-data parameters for viem's `signTypedData` / `recoverTypedDataAddress`: the receipts' domain. */
+export function imageCheckTypedData(a: ImageCheckAttestation, chainId: number, verifyingContract: Address) {
+  return {
+    domain: receiptDomain(chainId, verifyingContract),
+    types: imageCheckTypes,
+    primaryType: 'ImageCheck',
+    message: a,
+  } as const;
 }

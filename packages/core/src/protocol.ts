@@ -25,7 +25,7 @@
  */
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
-import { IMAGE_FORMATS } from './image.ts';
+import { IMAGE_CHECK_OPS, IMAGE_FORMATS } from './image.ts';
 import { type Receipt, SAMPLER_NAME } from './receipt.ts';
 
 /**
@@ -242,6 +242,27 @@ export const imageJobMessage = z.object({
   seq: uint64String,
 });
 export type ImageJobMessage = z.infer<typeof imageJobMessage>;
+/**
+ * An image cross-check (a validator without the weights): the audited job's prompt and parameters,
+ * and what to compute (`IMAGE_CHECK_OPS`) from which latent. It takes one of the model's slots like a
+ * job; a `cancel` with its `jobId` stops it. Answered by one `image-check-result` (or `job-error`).
+ */
+export const imageCheckMessage = z.object({
+  type: z.literal('image-check'),
+  /** A fresh id for this check (not the audited job's). */
+  jobId: hex32,
+  auditedJobId: hex32,
+  modelId: hex32,
+  promptTokenIds: z.array(z.number().int().min(0).max(255)).min(1).max(MAX_IMAGE_PROMPT_TOKENS),
+  negativeTokenIds: z.array(z.number().int().min(0).max(255)).max(MAX_IMAGE_PROMPT_TOKENS),
+  params: imageParamsSchema,
+  op: z.enum(IMAGE_CHECK_OPS),
+  image: z.number().int().min(0).max(9),
+  step: z.number().int().min(0).max(1000),
+  /** The committed latent to start from (float32 LE, base64): for `step` and `decode`. */
+  latent: z.string().optional(),
+});
+export type ImageCheckMessage = z.infer<typeof imageCheckMessage>;
 export const cancelMessage = z.object({ type: z.literal('cancel'), jobId: hex32, reason: z.string() });
 export const pingMessage = z.object({ type: z.literal('ping'), t: z.number() });
 export const scoreMessage = z
@@ -270,6 +291,7 @@ export const gatewayToWorker = z.discriminatedUnion('type', [
   welcomeMessage,
   jobMessage,
   imageJobMessage,
+  imageCheckMessage,
   cancelMessage,
   scoreMessage,
   pingMessage,
@@ -349,6 +371,16 @@ export const imageResultMessage = z.object({
   receipt: receiptJsonSchema,
   signature: hexBytes,
 });
+/** A worker's answer to an `image-check`: the latent (`noise`, `step`) or the image hash (`decode`), signed. */
+export const imageCheckResultMessage = z.object({
+  type: z.literal('image-check-result'),
+  jobId: hex32,
+  latent: base64.optional(),
+  imageHash: hex32.optional(),
+  /** EIP-712 signature of `ImageCheck` (`imageCheckTypedData`) by the operator key. */
+  signature: hexBytes,
+});
+export type ImageCheckResultMessage = z.infer<typeof imageCheckResultMessage>;
 export type ProgressMessage = z.infer<typeof progressMessage>;
 export type ImageResultMessage = z.infer<typeof imageResultMessage>;
 export const jobErrorMessage = z.object({
@@ -390,6 +422,7 @@ export const workerToGateway = z.discriminatedUnion('type', [
   resultMessage,
   progressMessage,
   imageResultMessage,
+  imageCheckResultMessage,
   jobErrorMessage,
   scoreResultMessage,
   pongMessage,

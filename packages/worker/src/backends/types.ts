@@ -3,6 +3,7 @@ import type {
   FinishReason,
   Hardware,
   ImageCapabilities,
+  ImageCheckOp,
   ImageParams,
   SamplingParams,
   WorkerToGateway,
@@ -126,6 +127,18 @@ export type GeneratedImage = {
 
 export type ImageResult = { images: GeneratedImage[]; timings: { totalMs: number } };
 
+export type ImageCheckRequest = {
+  op: ImageCheckOp;
+  promptTokenIds: readonly number[];
+  negativeTokenIds: readonly number[];
+  params: ImageParams;
+  image: number;
+  step: number;
+  /** The latent to start from (`step`, `decode`). */
+  latent?: Float32Array | undefined;
+  signal: AbortSignal;
+};
+
 /**
  * One image model on one engine: the embedded ONNX pipeline (`@aipg/diffusion`), ComfyUI, or
  * Automatic1111/Forge. Implementations live in `backends/<name>/`.
@@ -141,5 +154,11 @@ export interface ImageBackend {
   load(): Promise<void>;
   /** Generates `params.n` images; aborting `signal` stops the engine (ComfyUI `/interrupt`, A1111 `/sdapi/v1/interrupt`). */
   generate(request: ImageRequest): Promise<ImageResult>;
+  /**
+   * A validator's cross-check of another worker's image job (`image-check`): the seed's noise, one
+   * denoising step from a committed latent, or the decode of the final latent, computed exactly as
+   * `generate` would. Absent when the engine hides its latents: the worker answers it cannot check.
+   */
+  check?(request: ImageCheckRequest): Promise<{ latent?: Float32Array; bytes?: Uint8Array }>;
   close(): Promise<void>;
 }

@@ -257,6 +257,11 @@ export function createHubClient(params: HubClientParameters) {
         runner.submitImage(frame, s);
         return;
       }
+      case 'image-check': {
+        if (state !== 'connected') return;
+        runner.submitImageCheck(frame, s);
+        return;
+      }
       case 'score': {
         if (state !== 'connected') {
           logger.warn({ jobId: frame.jobId }, 'score job before welcome ignored');

@@ -1,6 +1,14 @@
 import {
+  computeImageRequestHash,
+  hashImage,
+  hashLatent,
+  IMAGE_CHECK_OPS,
+  type ImageCheckMessage,
   type ImageJobMessage,
+  imageCheckTypedData,
   type JobMessage,
+  latentBytes,
+  latentsFromBytes,
   receiptToJson,
   resultMessage,
   type ScoreMessage,
@@ -139,7 +147,7 @@ export function createJobRunner({
   function admit(
     frame: { jobId: Hex; modelId: Hex },
     session: JobSession,
-    what: 'job' | 'score job' | 'image job',
+    what: 'job' | 'score job' | 'image job' | 'image check',
     work: (entry: RunningJob, served: ServedModel) => Promise<void>,
     check?: (served: ServedModel) => { code: string; message: string; retryable?: boolean } | undefined,
   ): void {
@@ -230,6 +238,94 @@ export function createJobRunner({
       (entry, served) => runImage(entry, job, served as ServedImageModel),
       (served) => wrongKind(served, 'image') ?? seqCheck(session, BigInt(job.seq)),
     );
+  }
+
+  /** An `image-check` frame: a validator's cross-check of an image job another worker ran. */
+  function submitImageCheck(frame: ImageCheckMessage, session: JobSession): void {
+    admit(
+      frame,
+      session,
+      'image check',
+      (entry, served) => runImageCheck(entry, frame, served as ServedImageModel),
+      (served) =>
+        wrongKind(served, 'image') ??
+        ('image' in served && served.image.check
+          ? undefined
+          : {
+              code: WorkerErrorCode.scoreUnsupported,
+              message: `${nameOf(served)} cannot be checked here (no latents)`,
+            }),
+    );
+  }
+
+  async function runImageCheck(
+    entry: RunningJob,
+    frame: ImageCheckMessage,
+    served: ServedImageModel,
+  ): Promise<void> {
+    const { session, controller } = entry;
+    const model = served.image.model.name;
+    try {
+      const input = frame.latent ? latentsFromBytes(Buffer.from(frame.latent, 'base64'), 1)?.[0] : undefined;
+      if (frame.op !== 'noise' && !input) throw new Error(`a ${frame.op} check needs one latent`);
+      const out = await served.image.check!({
+        op: frame.op,
+        promptTokenIds: frame.promptTokenIds,
+        negativeTokenIds: frame.negativeTokenIds,
+        params: frame.params,
+        image: frame.image,
+        step: frame.step,
+        latent: input,
+        signal: controller.signal,
+      });
+      if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      const imageHash = out.bytes ? hashImage(out.bytes) : undefined;
+      const zero = `0x${'00'.repeat(32)}` as Hex;
+      const signature = await account.signTypedData(
+        imageCheckTypedData(
+          {
+            checkJobId: frame.jobId,
+            auditedJobId: frame.auditedJobId,
+            worker: owner,
+            modelId: frame.modelId,
+            requestHash: computeImageRequestHash(
+              frame.promptTokenIds,
+              frame.negativeTokenIds,
+              frame.params,
+              served.image.pipeline,
+            ),
+            op: IMAGE_CHECK_OPS.indexOf(frame.op),
+            image: frame.image,
+            step: frame.step,
+            input: input ? hashLatent(input) : zero,
+            output: out.latent ? hashLatent(out.latent) : (imageHash ?? zero),
+          },
+          chainId,
+          grid,
+        ),
+      );
+      session.send({
+        type: 'image-check-result',
+        jobId: frame.jobId,
+        ...(out.latent ? { latent: Buffer.from(latentBytes(out.latent)).toString('base64') } : {}),
+        ...(imageHash ? { imageHash } : {}),
+        signature,
+      });
+      counts.scored += 1;
+    } catch (error) {
+      if (entry.abortKind === 'disconnect') return;
+      const cancelled = entry.abortKind === 'cancel';
+      sendError(
+        session,
+        frame,
+        model,
+        cancelled ? WorkerErrorCode.jobCancelled : WorkerErrorCode.backendFailed,
+        cancelled
+          ? 'check cancelled'
+          : `image check failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500),
+        !cancelled,
+      );
+    }
   }
 
   async function runImage(entry: RunningJob, job: ImageJobMessage, served: ServedImageModel): Promise<void> {
@@ -590,6 +686,7 @@ export function createJobRunner({
   return {
     submit,
     submitImage,
+    submitImageCheck,
     submitScore,
     /** `cancel` frame from the gateway: aborts the job's (or score job's) backend call. False when it is not running. */
     cancel(jobId: Hex): boolean {

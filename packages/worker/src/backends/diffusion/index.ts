@@ -66,6 +66,26 @@ export function createDiffusionBackend(options: DiffusionBackendOptions): ImageB
         timings: { totalMs: result.totalMs },
       };
     },
+    async check(r) {
+      const p = loaded();
+      if (r.op === 'noise') return { latent: p.initialLatent(r.params, r.image) };
+      if (!r.latent)
+        throw new BackendError(`a ${r.op} check needs its latent`, { code: BackendErrorCode.protocol });
+      if (r.op === 'step')
+        return {
+          latent: await p.step({
+            promptTokenIds: r.promptTokenIds,
+            negativeTokenIds: r.negativeTokenIds,
+            params: r.params,
+            image: r.image,
+            from: r.step,
+            latent: r.latent,
+          }),
+        };
+      return {
+        bytes: await p.decode(r.latent, r.params.format, { width: r.params.width, height: r.params.height }),
+      };
+    },
     async close() {
       await pipeline?.close();
       pipeline = undefined;

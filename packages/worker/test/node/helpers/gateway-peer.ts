@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { gridAbi } from '@aipg/chain';
 import {
   helloMessage,
+  type ImageCheckMessage,
   type ImageJobMessage,
   type JobMessage,
   loginMessage,
@@ -33,8 +34,9 @@ type ResultFrame = Extract<WorkerToGateway, { type: 'result' }>;
 type JobErrorFrame = Extract<WorkerToGateway, { type: 'job-error' }>;
 type ScoreResultFrame = Extract<WorkerToGateway, { type: 'score-result' }>;
 type ImageResultFrame = Extract<WorkerToGateway, { type: 'image-result' }>;
+type ImageCheckResultFrame = Extract<WorkerToGateway, { type: 'image-check-result' }>;
 type ProgressFrame = Extract<WorkerToGateway, { type: 'progress' }>;
-type EndFrame = ResultFrame | JobErrorFrame | ScoreResultFrame | ImageResultFrame;
+type EndFrame = ResultFrame | JobErrorFrame | ScoreResultFrame | ImageResultFrame | ImageCheckResultFrame;
 
 export type ImageJobHandle = {
   job: ImageJobMessage;
@@ -91,6 +93,12 @@ export type PeerConnection = {
   sendJob(job?: Partial<JobMessage> & { content?: string }): JobHandle;
   /** Sends an `image-job` for `modelId` (or the worker's first model). */
   sendImageJob(job?: Partial<ImageJobMessage>): ImageJobHandle;
+  /** Sends an `image-check` (a validator's cross-check of an image job). */
+  sendImageCheck(frame: Omit<ImageCheckMessage, 'type' | 'jobId'>): Promise<
+    ImageCheckResultFrame | JobErrorFrame
+  > & {
+    jobId: Hex;
+  };
   /** Sends a `score` frame (a validator's cross-check) for the worker's first model unless given. */
   sendScore(
     score: Omit<ScoreMessage, 'type' | 'jobId' | 'auditedJobId' | 'modelId'> & Partial<ScoreMessage>,
@@ -235,6 +243,20 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
             jobs.set(job.jobId, { handle, resolve: resolve as (f: EndFrame) => void });
             send(job);
             return handle;
+          },
+          sendImageCheck(partial) {
+            const frame: ImageCheckMessage = {
+              type: 'image-check',
+              jobId: keccak256(toBytes(`check ${randomBytes(8).toString('hex')}`)),
+              ...partial,
+            };
+            let resolve: (f: ImageCheckResultFrame | JobErrorFrame) => void = () => {};
+            const done = new Promise<ImageCheckResultFrame | JobErrorFrame>((r) => {
+              resolve = r;
+            });
+            jobs.set(frame.jobId, { resolve: resolve as (f: EndFrame) => void });
+            send(frame);
+            return Object.assign(done, { jobId: frame.jobId });
           },
           sendImageJob(partial = {}) {
             const job: ImageJobMessage = {
