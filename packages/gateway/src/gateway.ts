@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Address } from 'viem';
 import { type Api, createApi } from './api/index.ts';
+import { createImageChecker } from './audit/image-check.ts';
 import { createAudit } from './audit/index.ts';
 import { createAuditRoutes } from './audit/routes.ts';
 import { createScorer } from './audit/score.ts';
@@ -112,7 +113,8 @@ export async function startGateway(
     shutdown.add('network', () => network.stop());
     const scorer = createScorer({ common, storage, hub, reputation });
     const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
-    app.route('/', createAuditRoutes({ audit, scorer }));
+    const imageChecker = createImageChecker({ common, storage, hub });
+    app.route('/', createAuditRoutes({ audit, scorer, imageChecker }));
     app.route('/v1/network', network.router);
     app.route('/', network.dashboard);
 

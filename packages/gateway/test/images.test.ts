@@ -5,15 +5,19 @@ import {
   AUDIT_HEADERS,
   auditRequestMessage,
   computeImageFee,
+  computeImageRequestHash,
   computeModelId,
   hashImage,
+  hashLatent,
+  imageCheckTypedData,
   imageInfo,
+  imagePromptTokenIds,
   latentsFromBytes,
   parseAipg,
   trajectoryTree,
 } from '@aipg/core';
 import OpenAI from 'openai';
-import { type Hex, keccak256, toBytes } from 'viem';
+import { type Hex, keccak256, recoverTypedDataAddress, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { StartGatewayReturnType } from '../src/index.ts';
@@ -344,6 +348,23 @@ test('an async image job with a webhook: the signed body carries the job with li
 describe('what a validator gets to audit an image job', () => {
   const validator = privateKeyToAccount(roles.validatorOperator.privateKey);
   let last = 0;
+  async function signedPost(path: string, body: unknown) {
+    const timestamp = Math.max(Math.floor(Date.now() / 1000), last + 1);
+    last = timestamp;
+    const signature = await validator.signMessage({
+      message: auditRequestMessage({ method: 'POST', path, timestamp, gateway: gw.gateway }),
+    });
+    return fetch(`${gw.url}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        [AUDIT_HEADERS.validator]: validator.address,
+        [AUDIT_HEADERS.timestamp]: String(timestamp),
+        [AUDIT_HEADERS.signature]: signature,
+      },
+      body: JSON.stringify(body),
+    });
+  }
   async function signedGet(path: string) {
     const timestamp = Math.max(Math.floor(Date.now() / 1000), last + 1);
     last = timestamp;
@@ -396,6 +417,97 @@ describe('what a validator gets to audit an image job', () => {
     // Unsigned: refused; an image index the job does not have: 404.
     expect((await fetch(`${gw.url}/v1/audit/jobs/${id}/images/0`)).status).toBe(401);
     expect((await signedGet(`/v1/audit/jobs/${id}/images/5`)).status).toBe(404);
+  });
+
+  test('a cross-check: the drawn worker re-runs one step from the committed latent, signed; never the audited worker', async () => {
+    const checker = new ScriptedWorker({
+      url: gw.workerUrl,
+      operatorKey: roles.operatorB.privateKey,
+      owner: roles.workerB.address,
+      models: [
+        {
+          name: IMAGE_MODEL.name,
+          weightsHash: IMAGE_MODEL.weightsHash,
+          sampler: 'test-ldm',
+          image: IMAGE_MODEL.image,
+        },
+      ],
+    });
+    extra.push(checker);
+    await checker.connect();
+    const res = (await (
+      await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'check me',
+        size: '64x64',
+        steps: 3,
+        grid: { workers: [roles.workerA.address] },
+      })
+    ).json()) as { grid: { job_id: Hex } };
+    const id = res.grid.job_id;
+    const img = (await (await signedGet(`/v1/audit/jobs/${id}/images/0`)).json()) as { latents: string };
+    const committed = latentsFromBytes(Buffer.from(img.latents, 'base64'), 4)!;
+    const check = (body: Record<string, unknown>) =>
+      signedPost('/v1/audit/image-check', { job_id: id, image: 0, ...body });
+    const answer = (await (await check({ worker: roles.workerB.address, op: 'step', step: 1 })).json()) as {
+      worker: string;
+      operator: string;
+      check_job_id: Hex;
+      latent: string;
+      signature: Hex;
+    };
+    expect(answer).toMatchObject({ worker: roles.workerB.address, operator: roles.operatorB.address });
+    const stepped = latentsFromBytes(Buffer.from(answer.latent, 'base64'), 1)![0]!;
+    // The checker got the committed latent of step 1 (it answers it + 1).
+    expect([...stepped]).toEqual([...committed[1]!.map((x) => x + 1)]);
+    expect(checker.imageChecks.at(-1)).toMatchObject({ op: 'step', step: 1, auditedJobId: id });
+    const signer = await recoverTypedDataAddress({
+      ...imageCheckTypedData(
+        {
+          checkJobId: answer.check_job_id,
+          auditedJobId: id,
+          worker: roles.workerB.address,
+          modelId: IMAGE_MODEL_ID,
+          requestHash: computeImageRequestHash(
+            imagePromptTokenIds('check me'),
+            [],
+            checker.imageChecks.at(-1)!.params,
+            'test-ldm',
+          ),
+          op: 1,
+          image: 0,
+          step: 1,
+          input: hashLatent(committed[1]!),
+          output: hashLatent(stepped),
+        },
+        gw.common.options.chainId ?? 31337,
+        grid.grid,
+      ),
+      signature: answer.signature,
+    });
+    expect(signer).toBe(roles.operatorB.address);
+    // The audited worker never checks its own job; a step past the job's steps is refused.
+    await expectError(
+      await check({ worker: roles.workerA.address, op: 'step', step: 0 }),
+      400,
+      'invalid_request',
+      'worker',
+    );
+    await expectError(
+      await check({ worker: roles.workerB.address, op: 'step', step: 3 }),
+      400,
+      'invalid_request',
+      'step',
+    );
+    expect(
+      (
+        await fetch(`${gw.url}/v1/audit/image-check`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ job_id: id, worker: roles.workerB.address, image: 0, op: 'noise', step: 0 }),
+        })
+      ).status,
+    ).toBe(401);
   });
 });
 

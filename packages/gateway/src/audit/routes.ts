@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Hex } from 'viem';
 import { parseOr400 } from '../api/errors.ts';
 import { GatewayError } from '../errors.ts';
+import { type ImageChecker, imageCheckRequestSchema } from './image-check.ts';
 import type { Audit } from './index.ts';
 import { type Scorer, scoreRequestSchema, scorersQuerySchema } from './score.ts';
 
@@ -12,7 +13,15 @@ import { type Scorer, scoreRequestSchema, scorersQuerySchema } from './score.ts'
  * of an active validator bond (`audit.authenticate`). Mounted at `/` by `startGateway`; errors leave
  * through the API's `onError`.
  */
-export function createAuditRoutes({ audit, scorer }: { audit: Audit; scorer: Scorer }) {
+export function createAuditRoutes({
+  audit,
+  scorer,
+  imageChecker,
+}: {
+  audit: Audit;
+  scorer: Scorer;
+  imageChecker: ImageChecker;
+}) {
   const app = new Hono();
 
   app.get('/v1/audit/batches/:root', async (c) => {
@@ -37,6 +46,14 @@ export function createAuditRoutes({ audit, scorer }: { audit: Audit; scorer: Sco
       throw new GatewayError('invalid_json', 'the request body is empty; send a JSON object');
     const body = parseOr400(scoreRequestSchema, JSON.parse(text));
     return c.json(await scorer.score(body, { validator: operator, signal: c.req.raw.signal }));
+  });
+
+  app.post('/v1/audit/image-check', async (c) => {
+    await audit.authenticate({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    const text = await c.req.text();
+    if (text.trim() === '')
+      throw new GatewayError('invalid_json', 'the request body is empty; send a JSON object');
+    return c.json(await imageChecker.check(parseOr400(imageCheckRequestSchema, JSON.parse(text))));
   });
 
   return app;

@@ -7,6 +7,8 @@ import {
   type Hardware,
   helloMessage,
   type ImageCapabilities,
+  type ImageCheckMessage,
+  type ImageCheckResultMessage,
   type ImageJobMessage,
   type ImageResultMessage,
   type JobMessage,
@@ -63,9 +65,16 @@ export type ScoreHandlers = {
   onError(e: { code: string; message: string; retryable?: boolean }): void;
 };
 
+/** What a dispatched image check (a validator's cross-check of an image job) hears back. */
+export type CheckHandlers = {
+  onCheck(frame: ImageCheckResultMessage): void;
+  onError(e: { code: string; message: string; retryable?: boolean }): void;
+};
+
 type InFlight =
   | { kind: 'job'; modelId: Hex; handlers: JobHandlers }
-  | { kind: 'score'; modelId: Hex; handlers: ScoreHandlers };
+  | { kind: 'score'; modelId: Hex; handlers: ScoreHandlers }
+  | { kind: 'check'; modelId: Hex; handlers: CheckHandlers };
 
 type ServedModel = {
   name: string;
@@ -359,8 +368,8 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
         }
         case 'result':
         case 'image-result': {
-          if (session.jobs.get(frame.jobId)?.kind === 'score')
-            return mismatched(session, frame.jobId, frame.type);
+          const kind = session.jobs.get(frame.jobId)?.kind;
+          if (kind !== undefined && kind !== 'job') return mismatched(session, frame.jobId, frame.type);
           const j = finishJob(session, frame.jobId);
           if (j?.kind === 'job') j.handlers.onResult(frame);
           return;
@@ -372,10 +381,18 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
           return;
         }
         case 'score-result': {
-          if (session.jobs.get(frame.jobId)?.kind === 'job')
-            return mismatched(session, frame.jobId, 'score-result');
+          const kind = session.jobs.get(frame.jobId)?.kind;
+          if (kind !== undefined && kind !== 'score') return mismatched(session, frame.jobId, 'score-result');
           const j = finishJob(session, frame.jobId);
           if (j?.kind === 'score') j.handlers.onScore(frame);
+          return;
+        }
+        case 'image-check-result': {
+          const kind = session.jobs.get(frame.jobId)?.kind;
+          if (kind !== undefined && kind !== 'check')
+            return mismatched(session, frame.jobId, 'image-check-result');
+          const j = finishJob(session, frame.jobId);
+          if (j?.kind === 'check') j.handlers.onCheck(frame);
           return;
         }
         case 'job-error': {
@@ -587,6 +604,29 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       }
       m.inFlight += 1;
       s.jobs.set(frame.jobId, { kind: 'score', modelId: frame.modelId, handlers });
+      send(s.ws, frame);
+      return {
+        cancel(reason: string) {
+          if (finishJob(s, frame.jobId)) send(s.ws, { type: 'cancel', jobId: frame.jobId, reason });
+        },
+      };
+    },
+    /** Sends an `image-check` frame to `worker` (a slot, like a score job); the handlers hear how it ends. */
+    dispatchCheck(
+      worker: WorkerSession,
+      frame: ImageCheckMessage,
+      handlers: CheckHandlers,
+    ): { cancel(reason: string): void } {
+      const s = sessions.get(worker.id);
+      const m = s?.models.get(frame.modelId);
+      if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
+        queueMicrotask(() =>
+          handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone', retryable: true }),
+        );
+        return { cancel() {} };
+      }
+      m.inFlight += 1;
+      s.jobs.set(frame.jobId, { kind: 'check', modelId: frame.modelId, handlers });
       send(s.ws, frame);
       return {
         cancel(reason: string) {

@@ -11,11 +11,15 @@ import {
   type FinishReason,
   gatewayToWorker,
   hashImage,
+  hashLatent,
   type ImageCapabilities,
+  type ImageCheckMessage,
   type ImageJobMessage,
+  imageCheckTypedData,
   imagePixelSteps,
   type JobMessage,
   latentBytes,
+  latentsFromBytes,
   loginMessage,
   PROTOCOL_VERSION,
   type Receipt,
@@ -178,6 +182,7 @@ export class ScriptedWorker {
   workerId: string | undefined;
   readonly jobs: JobMessage[] = [];
   readonly imageJobs: ImageJobMessage[] = [];
+  readonly imageChecks: ImageCheckMessage[] = [];
   readonly cancels: string[] = [];
   readonly scores: ScoreMessage[] = [];
   /** Jobs running now, and the most that ever ran at once. */
@@ -253,6 +258,10 @@ export class ScriptedWorker {
           case 'score':
             this.scores.push(frame);
             void this.score(frame);
+            return;
+          case 'image-check':
+            this.imageChecks.push(frame);
+            void this.imageCheck(frame);
             return;
           case 'image-job':
             this.imageJobs.push(frame);
@@ -458,6 +467,50 @@ export class ScriptedWorker {
       })),
       timings: { totalMs: 1 },
       receipt: receiptToJson(receipt),
+      signature,
+    });
+  }
+
+  /** A deterministic answer to an image check (noise: the seed; step: input + 1; decode: its hash), signed. */
+  private async imageCheck(frame: ImageCheckMessage) {
+    const input = frame.latent ? latentsFromBytes(Buffer.from(frame.latent, 'base64'), 1)![0]! : undefined;
+    const latent =
+      frame.op === 'noise'
+        ? Float32Array.from({ length: 16 }, () => frame.params.seed)
+        : frame.op === 'step'
+          ? input!.map((x) => x + 1)
+          : undefined;
+    const imageHash = frame.op === 'decode' ? hashLatent(input!) : undefined;
+    const model = this.opts.models.find((m) => computeModelId(m.name, m.weightsHash) === frame.modelId);
+    const c = this.challenge!;
+    const signature = await this.account.signTypedData(
+      imageCheckTypedData(
+        {
+          checkJobId: frame.jobId,
+          auditedJobId: frame.auditedJobId,
+          worker: this.opts.owner,
+          modelId: frame.modelId,
+          requestHash: computeImageRequestHash(
+            frame.promptTokenIds,
+            frame.negativeTokenIds,
+            frame.params,
+            model?.sampler ?? CANONICAL_SAMPLER,
+          ),
+          op: ['noise', 'step', 'decode'].indexOf(frame.op),
+          image: frame.image,
+          step: frame.step,
+          input: input ? hashLatent(input) : (`0x${'00'.repeat(32)}` as Hex),
+          output: latent ? hashLatent(latent) : imageHash!,
+        },
+        c.chainId,
+        c.grid,
+      ),
+    );
+    this.send({
+      type: 'image-check-result',
+      jobId: frame.jobId,
+      ...(latent ? { latent: Buffer.from(latentBytes(latent)).toString('base64') } : {}),
+      ...(imageHash ? { imageHash } : {}),
       signature,
     });
   }

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import {
+  IMAGE_CHECK_OPS,
+  type ImageCheckMessage,
+  type ImageCheckResultMessage,
+  latentBytes,
+  latentsFromBytes,
+} from '@aipg/core';
+import { type Address, getAddress, type Hex } from 'viem';
+import { z } from 'zod';
+import type { Common } from '../common.ts';
+import { GatewayError } from '../errors.ts';
+import type { Hub, WorkerSession } from '../hub/index.ts';
+import type { Storage } from '../storage/index.ts';
+
+/** `POST /v1/audit/image-check` body. */
+export const imageCheckRequestSchema = z.object({
+  /** The audited image job (completed here). */
+  job_id: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32-byte hex'),
+  /** The checker the validator drew (bond owner): only it answers; never the audited job's worker. */
+  worker: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address'),
+  image: z.number().int().min(0).max(9),
+  op: z.enum(IMAGE_CHECK_OPS),
+  /** `step`: the step to run from the committed latent `step` (0 ≤ step < steps). */
+  step: z.number().int().min(0).max(1000),
+});
+export type ImageCheckRequest = z.infer<typeof imageCheckRequestSchema>;
+
+export type ImageCheckResponse = {
+  worker: Address;
+  operator: Address;
+  check_job_id: Hex;
+  /** The latent computed (`noise`, `step`): float32 LE, base64. */
+  latent: string | null;
+  /** The decoded image's keccak256 (`decode`). */
+  image_hash: Hex | null;
+  /** The checker's EIP-712 `ImageCheck` signature, passed through as it came. */
+  signature: Hex;
+};
+
+/**
+ * Image cross-checks for validators without the weights: one computation of an audited image job
+ * (its seed's noise, one denoising step from the latent the worker committed to, or the decode of
+ * its final latent) run by the worker the validator drew among those serving the model, never the
+ * audited worker. The gateway takes the prompt, parameters and latents from the job as it stored
+ * them (what the audited worker signed), and passes the checker's signed answer through.
+ */
+export function createImageChecker({
+  common,
+  storage,
+  hub,
+}: {
+  common: Pick<Common, 'options' | 'logger'>;
+  storage: Pick<Storage, 'jobs' | 'images'>;
+  hub: Pick<Hub, 'workers' | 'dispatchCheck'>;
+}) {
+  const { options } = common;
+  return {
+    async check(req: ImageCheckRequest): Promise<ImageCheckResponse> {
+      const job = await storage.jobs.get(req.job_id.toLowerCase());
+      const out = job?.image?.outputs?.[req.image];
+      if (!job || !job.image || job.status !== 'succeeded' || !out)
+        throw new GatewayError(
+          'job_not_found',
+          `no image ${req.image} of a completed image job ${req.job_id}`,
+          {
+            param: 'job_id',
+          },
+        );
+      const p = job.image.params;
+      const named = getAddress(req.worker);
+      if (job.worker && named === getAddress(job.worker))
+        throw new GatewayError('invalid_request', 'the audited worker cannot check its own job', {
+          param: 'worker',
+        });
+      let latent: Float32Array | undefined;
+      if (req.op !== 'noise') {
+        if (req.op === 'step' && req.step >= p.steps)
+          throw new GatewayError('invalid_request', `step must be below the job's ${p.steps} steps`, {
+            param: 'step',
+          });
+        const stored = await storage.images.getTrajectory(job.id, req.image);
+        const latents = stored && latentsFromBytes(stored, p.steps + 1);
+        if (!latents)
+          throw new GatewayError('job_not_found', 'the latents of that image are not held (any more)', {
+            param: 'job_id',
+          });
+        latent = latents[req.op === 'step' ? req.step : p.steps];
+      }
+      const candidates = hub
+        .workers()
+        .filter(
+          (w) => w.owner === named && !w.draining && w.models.get(job.modelId)?.image?.trajectory === true,
+        );
+      if (candidates.length === 0)
+        throw new GatewayError('no_worker_available', `worker ${named} is not online with ${job.modelName}`, {
+          param: 'worker',
+          retryable: true,
+        });
+      const frame: ImageCheckMessage = {
+        type: 'image-check',
+        jobId: `0x${randomBytes(32).toString('hex')}`,
+        auditedJobId: job.id,
+        modelId: job.modelId,
+        promptTokenIds: job.promptTokenIds ?? [],
+        negativeTokenIds: job.image.negativeTokenIds,
+        params: p,
+        op: req.op,
+        image: req.image,
+        step: req.op === 'step' ? req.step : req.op === 'decode' ? p.steps : 0,
+        ...(latent ? { latent: Buffer.from(latentBytes(latent)).toString('base64') } : {}),
+      };
+      const w: WorkerSession = candidates[0]!;
+      const answer = await new Promise<ImageCheckResultMessage>((resolve, reject) => {
+        const handle = hub.dispatchCheck(w, frame, {
+          onCheck: (f) => {
+            clearTimeout(timer);
+            resolve(f);
+          },
+          onError: (e) => {
+            clearTimeout(timer);
+            reject(
+              new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
+                retryable: true,
+              }),
+            );
+          },
+        });
+        const timer = setTimeout(() => {
+          handle.cancel('check timeout');
+          reject(
+            new GatewayError('worker_failed', `no answer within ${options.audit.scoreTimeoutMs} ms`, {
+              retryable: true,
+            }),
+          );
+        }, options.audit.scoreTimeoutMs);
+      });
+      return {
+        worker: w.owner,
+        operator: w.operator,
+        check_job_id: frame.jobId,
+        latent: answer.latent ?? null,
+        image_hash: answer.imageHash ?? null,
+        signature: answer.signature,
+      };
+    },
+  };
+}
+
+export type ImageChecker = ReturnType<typeof createImageChecker>;
