@@ -27,7 +27,13 @@ import {
   makeImageModel,
 } from '@aipg/diffusion';
 import type { Hex } from 'viem';
-import { drawImageSteps, IMAGE_STEP_TOLERANCE, type ImageAuditJob, judgeImage } from '../src/judge/image.ts';
+import {
+  drawImageSteps,
+  IMAGE_STEP_TOLERANCE,
+  type ImageAuditJob,
+  judgeImage,
+  localReexecutor,
+} from '../src/judge/image.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,6 +44,7 @@ const CHEATS = arg('cheats', 50);
 
 const dir = await mkdtemp(join(tmpdir(), 'aipg-calibrate-images-'));
 const pipeline = await createDiffusionPipeline({ preset: 'tiny', dir });
+const local = localReexecutor(pipeline);
 const twinModel = makeImageModel({ ...IMAGE_MODEL_PRESETS.tiny.config, seed: 7 });
 await mkdir(join(dir, 'twin'), { recursive: true });
 for (const f of Object.values(twinModel.files)) await writeFile(join(dir, 'twin', f.name), f.bytes);
@@ -108,7 +115,7 @@ let falseFails = 0;
 let stepsChecked = 0;
 for (let i = 0; i < HONEST; i++) {
   const p = paramsFor(i);
-  const v = await judgeImage(await job(p, `honest ${i}: a harbour at night`), pipeline, () =>
+  const v = await judgeImage(await job(p, `honest ${i}: a harbour at night`), local, () =>
     Array.from({ length: p.steps }, (_, k) => k),
   );
   if (v.verdict !== 'pass') falseFails++;
@@ -157,7 +164,7 @@ for (const [name, make] of Object.entries(cheats)) {
   for (let i = 0; i < CHEATS; i++) {
     // at least 2 steps: with 1 step, "half the steps" is the job itself
     const p = { ...paramsFor(i), steps: 2 + (i % 7) };
-    const v = await judgeImage(await make(p, i), pipeline, draw(i, p.steps));
+    const v = await judgeImage(await make(p, i), local, draw(i, p.steps));
     runs++;
     if (v.verdict === 'fail') caught++;
     for (const c of v.checked) if (c.relativeL2 > 0) min = Math.min(min, c.relativeL2);

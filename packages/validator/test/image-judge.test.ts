@@ -21,7 +21,13 @@ import {
 } from '@aipg/diffusion';
 import type { Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { drawImageSteps, type ImageAuditJob, judgeImage } from '../src/judge/image.ts';
+import {
+  drawImageSteps,
+  type ImageAuditJob,
+  type ImageReexecutor,
+  judgeImage,
+  localReexecutor,
+} from '../src/judge/image.ts';
 
 // The image audit on the project's real pipeline: honest jobs always pass (a calibration run of many),
 // and each cheat the issue names is caught: another seed, fewer steps, another model, an image that
@@ -30,10 +36,12 @@ import { drawImageSteps, type ImageAuditJob, judgeImage } from '../src/judge/ima
 let dir: string;
 let pipeline: DiffusionPipeline;
 let twin: DiffusionPipeline;
+let local: ImageReexecutor;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-image-judge-'));
   pipeline = await createDiffusionPipeline({ preset: 'tiny', dir });
+  local = localReexecutor(pipeline);
   // Another model of the same architecture (other weights): what a substituting worker runs.
   const model = makeImageModel({ ...IMAGE_MODEL_PRESETS.tiny.config, seed: 7 });
   const twinDir = join(dir, 'twin');
@@ -113,7 +121,7 @@ describe('honest image jobs', () => {
         guidance: i % 4 === 0 ? 1 : 3 + (i % 5),
       });
       const j = await job(p, { prompt: `honest job ${i}` });
-      const v = await judgeImage(j, pipeline, everyStep(p.steps));
+      const v = await judgeImage(j, local, everyStep(p.steps));
       expect(v.verdict, JSON.stringify(v.reasons)).toBe('pass');
       worst.push(Math.max(...v.checked.map((c) => c.relativeL2)));
     }
@@ -144,7 +152,7 @@ describe('honest image jobs', () => {
 
 describe('cheats are FAILed on evidence the worker signed', () => {
   test('another seed than the one signed: step 0 is not its noise', async () => {
-    const v = await judgeImage(await job(params(), { ran: params({ seed: 100 }) }), pipeline, everyStep(4));
+    const v = await judgeImage(await job(params(), { ran: params({ seed: 100 }) }), local, everyStep(4));
     expect(v.verdict).toBe('fail');
     expect(v.reasons.map((r) => r.code)).toContain('IMAGE_SEED');
   });
@@ -158,7 +166,7 @@ describe('cheats are FAILed on evidence the worker signed', () => {
           for (const i of images) i.latents.push(i.latents.at(-1)!, i.latents.at(-1)!);
         },
       }),
-      pipeline,
+      local,
       () =>
         drawImageSteps({
           randomness: `0x${'aa'.repeat(32)}`,
@@ -173,7 +181,7 @@ describe('cheats are FAILed on evidence the worker signed', () => {
   });
 
   test('another model (same architecture, other weights): no step reproduces', async () => {
-    const v = await judgeImage(await job(params(), { engine: twin }), pipeline, everyStep(4));
+    const v = await judgeImage(await job(params(), { engine: twin }), local, everyStep(4));
     expect(v.verdict).toBe('fail');
     expect(v.reasons.filter((r) => r.code === 'IMAGE_STEP')).toHaveLength(4);
     expect(Math.min(...v.checked.filter((c) => c.step >= 0).map((c) => c.relativeL2))).toBeGreaterThan(1e-2);
@@ -191,7 +199,7 @@ describe('cheats are FAILed on evidence the worker signed', () => {
           images[0]!.bytes = other.images[0]!.bytes;
         },
       }),
-      pipeline,
+      local,
       everyStep(4),
     );
     expect(v.verdict).toBe('fail');
@@ -203,7 +211,7 @@ describe('never a FAIL without evidence the worker signed', () => {
   test('latents altered by the gateway after signing: its fault, abstain', async () => {
     const j = await job(params());
     j.images[0]!.latents![2] = j.images[0]!.latents![1]!;
-    const v = await judgeImage(j, pipeline, everyStep(4));
+    const v = await judgeImage(j, local, everyStep(4));
     expect(v.verdict).toBe('abstain');
     expect(v.reasons).toEqual([]);
     expect(v.gatewayFaults.map((r) => r.code)).toEqual(['IMAGE_LATENTS']);
@@ -211,7 +219,7 @@ describe('never a FAIL without evidence the worker signed', () => {
 
   test('parameters altered by the gateway (another seed served than signed): its fault, abstain', async () => {
     const j = await job(params());
-    const v = await judgeImage({ ...j, params: params({ seed: 100 }) }, pipeline, everyStep(4));
+    const v = await judgeImage({ ...j, params: params({ seed: 100 }) }, local, everyStep(4));
     expect(v.verdict).toBe('abstain');
     expect(v.gatewayFaults.map((r) => r.code)).toEqual(['RECEIPT_REQUEST_HASH']);
   });
@@ -223,7 +231,7 @@ describe('never a FAIL without evidence the worker signed', () => {
       ...j.receipt,
       outputHash: computeImageOutputHash([{ imageHash: zero.hash, trajectoryRoot: ZERO_TRAJECTORY }]),
     };
-    const v = await judgeImage({ ...j, receipt, images: [zero] }, pipeline, everyStep(4));
+    const v = await judgeImage({ ...j, receipt, images: [zero] }, local, everyStep(4));
     expect(v).toMatchObject({ verdict: 'abstain', reasons: [], gatewayFaults: [] });
     expect(v.unsupported).toMatch(/commits no trajectory/);
   });

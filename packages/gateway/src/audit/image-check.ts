@@ -50,16 +50,20 @@ export function createImageChecker({
   storage,
   hub,
 }: {
-  common: Pick<Common, 'options' | 'logger'>;
+  common: Pick<Common, 'options' | 'logger' | 'metrics'>;
   storage: Pick<Storage, 'jobs' | 'images'>;
   hub: Pick<Hub, 'workers' | 'dispatchCheck'>;
 }) {
-  const { options } = common;
+  const { options, metrics } = common;
+  const checks = metrics.counter(
+    'aipg_gateway_audit_image_checks_total',
+    'Image cross-checks asked by validators, by computation and outcome.',
+  );
   return {
     async check(req: ImageCheckRequest): Promise<ImageCheckResponse> {
       const job = await storage.jobs.get(req.job_id.toLowerCase());
       const out = job?.image?.outputs?.[req.image];
-      if (!job || !job.image || job.status !== 'succeeded' || !out)
+      if (!job?.image || job.status !== 'succeeded' || !out)
         throw new GatewayError(
           'job_not_found',
           `no image ${req.image} of a completed image job ${req.job_id}`,
@@ -112,14 +116,19 @@ export function createImageChecker({
       };
       const w: WorkerSession = candidates[0]!;
       const answer = await new Promise<ImageCheckResultMessage>((resolve, reject) => {
+        const failed = (e: GatewayError) => {
+          checks.inc({ op: req.op, outcome: 'failed' });
+          reject(e);
+        };
         const handle = hub.dispatchCheck(w, frame, {
           onCheck: (f) => {
             clearTimeout(timer);
+            checks.inc({ op: req.op, outcome: 'answered' });
             resolve(f);
           },
           onError: (e) => {
             clearTimeout(timer);
-            reject(
+            failed(
               new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
                 retryable: true,
               }),
@@ -128,7 +137,7 @@ export function createImageChecker({
         });
         const timer = setTimeout(() => {
           handle.cancel('check timeout');
-          reject(
+          failed(
             new GatewayError('worker_failed', `no answer within ${options.audit.scoreTimeoutMs} ms`, {
               retryable: true,
             }),

@@ -14,6 +14,7 @@ import {
   auditRequestMessage,
   type ChatMessage,
   chatMessageSchema,
+  type ImageCheckOp,
   imageParamsSchema,
   type Receipt,
   receiptFromJson,
@@ -85,6 +86,15 @@ const auditImageSchema = z.object({
   trajectory_root: hex32,
   data: z.string().nullable(),
   latents: z.string().nullable(),
+});
+
+const imageCheckSchema = z.object({
+  worker: address,
+  operator: address,
+  check_job_id: hex32,
+  latent: z.string().nullable(),
+  image_hash: hex32.nullable(),
+  signature: hexBytes,
 });
 
 /** One audited image job as the gateway serves it, parsed (each image fetched with `getImage`). */
@@ -219,6 +229,17 @@ export type AuditClient = {
     index: number,
     signal?: AbortSignal,
   ): Promise<{ bytes: Uint8Array | undefined; latents: Uint8Array | undefined }>;
+  /** One computation of an audited image job by the drawn worker `worker` (`POST /v1/audit/image-check`). */
+  imageCheck(
+    request: { jobId: Hex; worker: Address; image: number; op: ImageCheckOp; step: number },
+    signal?: AbortSignal,
+  ): Promise<{
+    checkJobId: Hex;
+    operator: Address;
+    latent: Uint8Array | undefined;
+    imageHash: Hex | undefined;
+    signature: Hex;
+  }>;
   /** The workers online at this gateway that can score `modelId` (the audited one included). */
   listScorers(modelId: Hex, signal?: AbortSignal): Promise<{ worker: Address; operator: Address }[]>;
   score(request: ScoreRequest, signal?: AbortSignal): Promise<ScoreResponse>;
@@ -382,6 +403,25 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       return {
         bytes: i.data === null ? undefined : new Uint8Array(Buffer.from(i.data, 'base64')),
         latents: i.latents === null ? undefined : new Uint8Array(Buffer.from(i.latents, 'base64')),
+      };
+    },
+    async imageCheck(req, signal) {
+      const r = parse(
+        imageCheckSchema,
+        await request(
+          'POST',
+          '/v1/audit/image-check',
+          { job_id: req.jobId, worker: req.worker, image: req.image, op: req.op, step: req.step },
+          signal,
+        ),
+        'image check',
+      );
+      return {
+        checkJobId: r.check_job_id,
+        operator: r.operator,
+        latent: r.latent === null ? undefined : new Uint8Array(Buffer.from(r.latent, 'base64')),
+        imageHash: r.image_hash ?? undefined,
+        signature: r.signature,
       };
     },
     async listScorers(modelId, signal) {

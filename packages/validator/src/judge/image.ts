@@ -41,11 +41,14 @@ export const IMAGE_STEPS_CHECKED = 2;
 
 export type ImageReason = { code: string; detail: string };
 
-/** What re-runs the job's pipeline: the model the receipt names, on the validator's own machine. */
+/**
+ * What re-runs the job's pipeline: the model the receipt names, on the validator's own machine
+ * (`localReexecutor`), or a worker drawn to check for a validator without the weights.
+ */
 export type ImageReexecutor = {
   /** The pipeline name its receipts sign (`requestHash`): only jobs run by it are re-run. */
   name: string;
-  initialLatent(params: ImageParams, image: number): Float32Array;
+  initialLatent(params: ImageParams, image: number): Float32Array | Promise<Float32Array>;
   step(request: {
     promptTokenIds: readonly number[];
     negativeTokenIds: readonly number[];
@@ -54,12 +57,29 @@ export type ImageReexecutor = {
     from: number;
     latent: Float32Array;
   }): Promise<Float32Array>;
+  /** `keccak256` of the image the final latent of image `image` decodes to (the job's format and size). */
+  decodeHash(image: number, latent: Float32Array, params: ImageParams): Promise<Hex>;
+};
+
+/** The re-executor over a pipeline on this machine (`@aipg/diffusion`'s `DiffusionPipeline` shape). */
+export function localReexecutor(pipeline: {
+  name: string;
+  initialLatent(params: ImageParams, image: number): Float32Array;
+  step: ImageReexecutor['step'];
   decode(
     latent: Float32Array,
     format: ImageParams['format'],
     size: { width: number; height: number },
   ): Promise<Uint8Array>;
-};
+}): ImageReexecutor {
+  return {
+    name: pipeline.name,
+    initialLatent: (p, i) => pipeline.initialLatent(p, i),
+    step: (r) => pipeline.step(r),
+    decodeHash: async (_image, latent, p) =>
+      hashImage(await pipeline.decode(latent, p.format, { width: p.width, height: p.height })),
+  };
+}
 
 export type ImageAuditJob = {
   receipt: Receipt;
@@ -198,7 +218,7 @@ export async function judgeImage(
   for (const [i, img] of job.images.entries()) {
     const latents = img.latents!;
     // The seed: a run from another seed is consistent with itself; only its start gives it away.
-    const noise = relativeL2(pipeline.initialLatent(params, i), latents[0]!);
+    const noise = relativeL2(await pipeline.initialLatent(params, i), latents[0]!);
     checked.push({ image: i, step: -1, relativeL2: noise });
     if (!(noise <= tolerance))
       reasons.push({
@@ -223,11 +243,8 @@ export async function judgeImage(
         });
     }
     // The delivered image must be the trajectory's end (the pipeline's decode is bitwise stable).
-    const decoded = await pipeline.decode(latents[params.steps]!, params.format, {
-      width: params.width,
-      height: params.height,
-    });
-    if (hashImage(decoded) !== img.hash.toLowerCase())
+    const decoded = await pipeline.decodeHash(i, latents[params.steps]!, params);
+    if (decoded.toLowerCase() !== img.hash.toLowerCase())
       reasons.push({
         code: 'IMAGE_DECODE',
         detail: `image ${i}: the delivered image is not the decode of its final latent`,

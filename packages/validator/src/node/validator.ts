@@ -20,6 +20,10 @@ import { join } from 'node:path';
 import { createGridClients, voteCommitment } from '@aipg/chain';
 import {
   formatAipg,
+  hashLatent,
+  IMAGE_CHECK_OPS,
+  type ImageCheckOp,
+  imageCheckTypedData,
   latentsFromBytes,
   type Receipt,
   receiptFromJson,
@@ -31,18 +35,25 @@ import {
 } from '@aipg/core';
 import { createDiffusionPipeline, type DiffusionPipeline, IMAGE_MODEL_PRESETS } from '@aipg/diffusion';
 import type { Logger } from 'pino';
-import { type Address, bytesToHex, formatUnits, type Hex } from 'viem';
+import { type Address, bytesToHex, formatUnits, type Hex, zeroHash } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { checkAndJudge } from '../checkers/confirm.ts';
 import { createCrosscheckChecker } from '../checkers/crosscheck.ts';
-import { scorerDrawSeed } from '../checkers/draw.ts';
+import { drawScorers, scorerDrawSeed } from '../checkers/draw.ts';
 import { createModelFiles } from '../checkers/models.ts';
 import { createReexecuteChecker } from '../checkers/reexecute.ts';
 import type { Checker, CheckRequest, CheckResult, SignedScore } from '../checkers/types.ts';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
-import { type AuditClient, createAuditClient } from '../gateway/client.ts';
+import { type AuditClient, type AuditImageJobEvidence, createAuditClient } from '../gateway/client.ts';
 import { evidenceHash } from '../judge/evidence.ts';
-import { drawImageSteps, type ImageAuditJob, judgeImage } from '../judge/image.ts';
+import {
+  drawImageSteps,
+  type ImageAuditJob,
+  type ImageReexecutor,
+  type ImageVerdict,
+  judgeImage,
+  localReexecutor,
+} from '../judge/image.ts';
 import { commitmentFaults, type JudgeJob, judge, type Verdict } from '../judge/judge.ts';
 import { createValidatorChain, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
@@ -758,14 +769,16 @@ export async function startValidator(
     client: AuditClient,
     log: Logger,
   ): Promise<void> {
-    // Without the model there is nothing to re-run: no verdict, and no need to read the evidence.
-    const pipeline = await imagePipelineFor(model);
-    if (!pipeline) {
+    // Re-execute: without the model there is nothing to re-run (no verdict, no need to read the
+    // evidence). Cross-check: drawn workers serving the model re-run the drawn computations.
+    const pipeline = options.mode === 'reexecute' ? await imagePipelineFor(model) : undefined;
+    if (options.mode === 'reexecute' && !pipeline) {
       abstain(a, `no copy of image model ${model.name} (${model.weightsHash}) to re-run`, log);
       return;
     }
     const job = await client.getImageJob(a.jobId);
-    if (!(await servedReceipt(a, stored, job, log))) return;
+    const signer = await servedReceipt(a, stored, job, log);
+    if (!signer) return;
     const images: ImageAuditJob['images'] = [];
     for (const [i, out] of job.outputs.entries()) {
       const got = await client.getImage(a.jobId, i);
@@ -786,19 +799,56 @@ export async function startValidator(
         code: ValidatorErrorCode.scorerError,
         retryable: true,
       });
-    const v = await judgeImage(
-      {
-        receipt: stored,
-        promptTokenIds: job.promptTokenIds,
-        negativeTokenIds: job.negativeTokenIds,
-        params: job.params,
-        pipeline: job.pipeline,
-        images,
-      },
-      pipeline,
-      (image) =>
-        drawImageSteps({ randomness, leaf: a.leaf, validator: owner, image, steps: job.params.steps }),
-    );
+    const evidence: ImageAuditJob = {
+      receipt: stored,
+      promptTokenIds: job.promptTokenIds,
+      negativeTokenIds: job.negativeTokenIds,
+      params: job.params,
+      pipeline: job.pipeline,
+      images,
+    };
+    const draw = (image: number) =>
+      drawImageSteps({ randomness, leaf: a.leaf, validator: owner, image, steps: job.params.steps });
+    let v: ImageVerdict;
+    if (pipeline) v = await judgeImage(evidence, localReexecutor(pipeline), draw);
+    else {
+      // Checkers drawn from the batch's randomness among the workers the gateway lists for the model,
+      // never the audited worker nor a key of it; one checker's word never fails a worker: a FAIL needs
+      // the next drawn checker to find it too.
+      const listed = await client.listScorers(stored.modelId);
+      const order = drawScorers(scorerDrawSeed({ randomness, leaf: a.leaf, validator: owner }), listed, {
+        workers: [stored.worker],
+        operators: [signer, (await chain.workerBond(stored.worker)).operator],
+      });
+      const judged: ImageVerdict[] = [];
+      for (const checker of order) {
+        const attempt = await judgeImage(evidence, remoteChecker(client, a, job, checker), draw).catch(
+          (error: unknown) => {
+            log.warn({ err: error, checker: checker.worker }, 'an image checker failed: drawing the next');
+            return undefined;
+          },
+        );
+        if (!attempt) continue;
+        judged.push(attempt);
+        if (attempt.verdict !== 'fail' || judged.length === 2) break;
+      }
+      const first = judged[0];
+      if (!first) {
+        abstain(a, 'no worker could check the image job', log);
+        return;
+      }
+      if (first.verdict === 'fail' && judged[1]?.verdict !== 'fail') {
+        abstain(
+          a,
+          judged[1]
+            ? 'image checker disagreement: the second drawn checker does not confirm the FAIL'
+            : 'no second checker to confirm a FAIL',
+          log,
+        );
+        return;
+      }
+      v = first;
+    }
     if (v.gatewayFaults.length > 0) await gatewayFault(a, stored.gateway, v.gatewayFaults, log);
     if (v.verdict === 'abstain') {
       abstain(a, v.unsupported ?? "the gateway's evidence does not reproduce the worker-signed receipt", log);
@@ -811,10 +861,72 @@ export async function startValidator(
     a.status = 'judged';
     metrics.audits.inc({ verdict: v.verdict });
     await store.save();
-    const fields = { verdict: v.verdict, pipeline: job.pipeline, checked: v.checked };
+    const fields = { verdict: v.verdict, pipeline: job.pipeline, checked: v.checked, mode: options.mode };
     if (v.verdict === 'fail')
       log.warn({ ...fields, reasons: v.reasons.slice(0, 5) }, 'image job FAILED its audit');
     else log.info(fields, 'image job passed its audit');
+  }
+
+  /**
+   * An image job's computations run by a drawn worker through the gateway (`POST /v1/audit/image-check`),
+   * each answer's `ImageCheck` signature checked against that worker's operator key on chain, over
+   * exactly the latent it started from (the one the audited worker committed to) and what it answered.
+   */
+  function remoteChecker(
+    client: AuditClient,
+    a: AuditRecord,
+    job: AuditImageJobEvidence,
+    checker: { worker: Address; operator: Address },
+  ): ImageReexecutor {
+    const ask = async (op: ImageCheckOp, image: number, step: number, input: Float32Array | undefined) => {
+      const answer = await client.imageCheck({ jobId: a.jobId, worker: checker.worker, image, op, step });
+      const latent = answer.latent && latentsFromBytes(answer.latent, 1)?.[0];
+      const output = latent ? hashLatent(latent) : answer.imageHash;
+      if (!output)
+        throw new ValidatorError('The image checker answered nothing', {
+          code: ValidatorErrorCode.scorerError,
+        });
+      const signer = await recoverTypedDataSigner({
+        ...imageCheckTypedData(
+          {
+            checkJobId: answer.checkJobId,
+            auditedJobId: a.jobId,
+            worker: checker.worker,
+            modelId: a.modelId,
+            requestHash: job.receipt.requestHash,
+            op: IMAGE_CHECK_OPS.indexOf(op),
+            image,
+            step,
+            input: input ? hashLatent(input) : zeroHash,
+            output,
+          },
+          options.chainId,
+          options.grid,
+        ),
+        signature: answer.signature,
+      }).catch(() => null);
+      if (!signer || !(await signedByWorker(checker.worker, signer, a)))
+        throw new ValidatorError(
+          'The image checker’s answer is not signed by its operator over this computation',
+          {
+            code: ValidatorErrorCode.scorerError,
+          },
+        );
+      return { latent, imageHash: answer.imageHash };
+    };
+    return {
+      name: job.pipeline,
+      initialLatent: async (_p, image) => (await ask('noise', image, 0, undefined)).latent!,
+      step: async (r) => (await ask('step', r.image, r.from, r.latent)).latent!,
+      decodeHash: async (image, latent) => {
+        const { imageHash } = await ask('decode', image, job.params.steps, latent);
+        if (!imageHash)
+          throw new ValidatorError('The image checker decoded nothing', {
+            code: ValidatorErrorCode.scorerError,
+          });
+        return imageHash;
+      },
+    };
   }
 
   /** The pipeline to re-run an image model with: the project's generated models, by their weights hash. */
