@@ -138,3 +138,45 @@ describe('a devnet with a truncate adversary', () => {
     }
   }, 180_000);
 });
+
+// An image cheat on the devnet: its traffic sends image jobs, every other one to the adversary; with no
+// manual step the validators re-run drawn steps, FAIL it, and the slash lands on chain and is printed.
+describe('a devnet with an image-fewer-steps adversary', () => {
+  it('prints the slash of the image adversary’s bond, with no manual step', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-devnet-image-adversary-'));
+    let out = '';
+    const io = { stdout: { write: (c: string) => (out += c) }, stderr: { write: (c: string) => (out += c) } };
+    const net = await startDevnet({
+      dir,
+      port: 0,
+      rpcPort: 0,
+      model: 'tiny',
+      adversary: 'image-fewer-steps',
+      traffic: 1_000,
+      settleIntervalMs: 2_000,
+      io,
+    });
+    try {
+      const address = net.adversaryWorker!.address;
+      const slashed = new RegExp(`✗ slashed ${address} \\(image-fewer-steps\\): bond 1,000 → 900 AIPG`);
+      const deadline = Date.now() + 240_000;
+      while (!slashed.test(out)) {
+        if (Date.now() > deadline) throw new Error(`no slash in:\n${out}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const { publicClient } = createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId });
+      const bond = await getBond(publicClient, { grid: net.contracts.grid, role: 'worker', owner: address });
+      expect(bond.slashed).toBeGreaterThan(0n);
+      // the honest worker serves the same image traffic and keeps its bond
+      const honest = await getBond(publicClient, {
+        grid: net.contracts.grid,
+        role: 'worker',
+        owner: net.accounts.worker,
+      });
+      expect(honest.slashed).toBe(0n);
+    } finally {
+      await net.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
