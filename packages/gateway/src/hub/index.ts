@@ -404,6 +404,34 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
     });
   }
 
+  /** A score or image-check frame to `worker` in one of the model's slots, tracked as `entry` until it ends. */
+  function dispatchCheckLike(
+    worker: WorkerSession,
+    frame: ScoreMessage | ImageCheckMessage,
+    entry: Extract<InFlight, { kind: 'score' | 'check' }>,
+  ): { cancel(reason: string): void } {
+    const s = sessions.get(worker.id);
+    const m = s?.models.get(frame.modelId);
+    if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
+      queueMicrotask(() =>
+        entry.handlers.onError({
+          code: 'worker_disconnected',
+          message: 'the worker is gone',
+          retryable: true,
+        }),
+      );
+      return { cancel() {} };
+    }
+    m.inFlight += 1;
+    s.jobs.set(frame.jobId, entry);
+    send(s.ws, frame);
+    return {
+      cancel(reason: string) {
+        if (finishJob(s, frame.jobId)) send(s.ws, { type: 'cancel', jobId: frame.jobId, reason });
+      },
+    };
+  }
+
   /** A frame of the wrong kind for its job (a `result` for a score job…): the job fails. */
   function mismatched(s: Session, jobId: Hex, type: string) {
     logger.warn({ msg: 'worker sent a frame of the wrong kind for its job', worker_id: s.id, type });
@@ -594,22 +622,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       frame: ScoreMessage,
       handlers: ScoreHandlers,
     ): { cancel(reason: string): void } {
-      const s = sessions.get(worker.id);
-      const m = s?.models.get(frame.modelId);
-      if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
-        queueMicrotask(() =>
-          handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone', retryable: true }),
-        );
-        return { cancel() {} };
-      }
-      m.inFlight += 1;
-      s.jobs.set(frame.jobId, { kind: 'score', modelId: frame.modelId, handlers });
-      send(s.ws, frame);
-      return {
-        cancel(reason: string) {
-          if (finishJob(s, frame.jobId)) send(s.ws, { type: 'cancel', jobId: frame.jobId, reason });
-        },
-      };
+      return dispatchCheckLike(worker, frame, { kind: 'score', modelId: frame.modelId, handlers });
     },
     /** Sends an `image-check` frame to `worker` (a slot, like a score job); the handlers hear how it ends. */
     dispatchCheck(
@@ -617,22 +630,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       frame: ImageCheckMessage,
       handlers: CheckHandlers,
     ): { cancel(reason: string): void } {
-      const s = sessions.get(worker.id);
-      const m = s?.models.get(frame.modelId);
-      if (!s || !m || s.ws.readyState !== s.ws.OPEN) {
-        queueMicrotask(() =>
-          handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone', retryable: true }),
-        );
-        return { cancel() {} };
-      }
-      m.inFlight += 1;
-      s.jobs.set(frame.jobId, { kind: 'check', modelId: frame.modelId, handlers });
-      send(s.ws, frame);
-      return {
-        cancel(reason: string) {
-          if (finishJob(s, frame.jobId)) send(s.ws, { type: 'cancel', jobId: frame.jobId, reason });
-        },
-      };
+      return dispatchCheckLike(worker, frame, { kind: 'check', modelId: frame.modelId, handlers });
     },
     /** Resolves when capacity may have freed up (a job ended, a worker logged in), or after `ms`. */
     waitForCapacity(ms: number, signal?: AbortSignal): Promise<void> {

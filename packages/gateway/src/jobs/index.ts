@@ -211,6 +211,23 @@ export function createJobs({
     return tokenizers.get(model);
   }
 
+  /** The model a request names, if it is of `kind` and this gateway takes requests now (400 for another kind). */
+  async function modelFor(name: string, kind: 'text' | 'image'): Promise<OnchainModel> {
+    if (shutdown.isShuttingDown())
+      throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
+    const model = await resolveModel(name);
+    if (model.kind !== kind) {
+      throw new GatewayError(
+        'invalid_request',
+        model.kind === 'image'
+          ? `${model.name} is an image model: send it to /v1/images/generations`
+          : `${model.name} is a text model: send it to /v1/chat/completions or /v1/completions`,
+        { param: 'model' },
+      );
+    }
+    return model;
+  }
+
   /**
    * Validates what needs the registry and the hub, prices the job at its maximum, and reserves that
    * amount of the payer's balance while inserting the job. Throws 404 / 503 / 402 before any work.
@@ -224,16 +241,7 @@ export function createJobs({
       webhookUrl?: string | undefined;
     },
   ): Promise<JobRecord> {
-    if (shutdown.isShuttingDown())
-      throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
-    const model = await resolveModel(spec.model);
-    if (model.kind === 'image') {
-      throw new GatewayError(
-        'invalid_request',
-        `${model.name} is an image model: send it to /v1/images/generations`,
-        { param: 'model' },
-      );
-    }
+    const model = await modelFor(spec.model, 'text');
     let maxTokens = spec.maxTokens ?? options.jobs.defaultMaxTokens;
     if (spec.maxPrice) {
       if (
@@ -395,16 +403,7 @@ export function createJobs({
       webhookUrl?: string | undefined;
     },
   ): Promise<JobRecord> {
-    if (shutdown.isShuttingDown())
-      throw new GatewayError('shutting_down', 'the gateway is shutting down; retry on another');
-    const model = await resolveModel(spec.model);
-    if (model.kind !== 'image') {
-      throw new GatewayError(
-        'invalid_request',
-        `${model.name} is a text model: send it to /v1/chat/completions or /v1/completions`,
-        { param: 'model' },
-      );
-    }
+    const model = await modelFor(spec.model, 'image');
     const promptTokenIds = imagePromptTokenIds(spec.prompt);
     const negativeTokenIds = imagePromptTokenIds(spec.negativePrompt);
     for (const [param, ids] of [
