@@ -486,6 +486,17 @@ describe('what a validator gets to audit an image job', () => {
       signature: answer.signature,
     });
     expect(signer).toBe(roles.operatorB.address);
+    // A validator has a bounded number of checks in flight (as for scores: 4 by default).
+    checker.opts.imageCheckDelayMs = 300;
+    try {
+      const many = await Promise.all(
+        Array.from({ length: 6 }, () => check({ worker: roles.workerB.address, op: 'noise', step: 0 })),
+      );
+      const statuses = many.map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    } finally {
+      checker.opts.imageCheckDelayMs = undefined;
+    }
     // The audited worker never checks its own job; a step past the job's steps is refused.
     await expectError(
       await check({ worker: roles.workerA.address, op: 'step', step: 0 }),

@@ -59,101 +59,123 @@ export function createImageChecker({
     'aipg_gateway_audit_image_checks_total',
     'Image cross-checks asked by validators, by computation and outcome.',
   );
+  const inFlight = new Map<Address, number>();
   return {
-    async check(req: ImageCheckRequest): Promise<ImageCheckResponse> {
-      const job = await storage.jobs.get(req.job_id.toLowerCase());
-      const out = job?.image?.outputs?.[req.image];
-      if (!job?.image || job.status !== 'succeeded' || !out)
+    /** Runs one check for `ctx.validator` (at most `audit.maxScoresPerValidator` of its at once, with scores' bound). */
+    async check(req: ImageCheckRequest, ctx: { validator: Address }): Promise<ImageCheckResponse> {
+      const running = inFlight.get(ctx.validator) ?? 0;
+      if (running >= options.audit.maxScoresPerValidator) {
+        checks.inc({ op: req.op, outcome: 'rate_limited' });
         throw new GatewayError(
-          'job_not_found',
-          `no image ${req.image} of a completed image job ${req.job_id}`,
-          {
-            param: 'job_id',
-          },
+          'rate_limit_exceeded',
+          `at most ${options.audit.maxScoresPerValidator} image checks of one validator run at once`,
+          { headers: { 'retry-after': '1' } },
         );
-      const p = job.image.params;
-      const named = getAddress(req.worker);
-      if (job.worker && named === getAddress(job.worker))
-        throw new GatewayError('invalid_request', 'the audited worker cannot check its own job', {
-          param: 'worker',
-        });
-      let latent: Float32Array | undefined;
-      if (req.op !== 'noise') {
-        if (req.op === 'step' && req.step >= p.steps)
-          throw new GatewayError('invalid_request', `step must be below the job's ${p.steps} steps`, {
-            param: 'step',
-          });
-        const stored = await storage.images.getTrajectory(job.id, req.image);
-        const latents = stored && latentsFromBytes(stored, p.steps + 1);
-        if (!latents)
-          throw new GatewayError('job_not_found', 'the latents of that image are not held (any more)', {
-            param: 'job_id',
-          });
-        latent = latents[req.op === 'step' ? req.step : p.steps];
       }
-      const candidates = hub
-        .workers()
-        .filter(
-          (w) => w.owner === named && !w.draining && w.models.get(job.modelId)?.image?.trajectory === true,
-        );
-      if (candidates.length === 0)
-        throw new GatewayError('no_worker_available', `worker ${named} is not online with ${job.modelName}`, {
-          param: 'worker',
-          retryable: true,
+      inFlight.set(ctx.validator, running + 1);
+      try {
+        return await checkOnce(req);
+      } finally {
+        const left = (inFlight.get(ctx.validator) ?? 1) - 1;
+        if (left > 0) inFlight.set(ctx.validator, left);
+        else inFlight.delete(ctx.validator);
+      }
+    },
+  };
+
+  async function checkOnce(req: ImageCheckRequest): Promise<ImageCheckResponse> {
+    const job = await storage.jobs.get(req.job_id.toLowerCase());
+    const out = job?.image?.outputs?.[req.image];
+    if (!job?.image || job.status !== 'succeeded' || !out)
+      throw new GatewayError(
+        'job_not_found',
+        `no image ${req.image} of a completed image job ${req.job_id}`,
+        {
+          param: 'job_id',
+        },
+      );
+    const p = job.image.params;
+    const named = getAddress(req.worker);
+    if (job.worker && named === getAddress(job.worker))
+      throw new GatewayError('invalid_request', 'the audited worker cannot check its own job', {
+        param: 'worker',
+      });
+    let latent: Float32Array | undefined;
+    if (req.op !== 'noise') {
+      if (req.op === 'step' && req.step >= p.steps)
+        throw new GatewayError('invalid_request', `step must be below the job's ${p.steps} steps`, {
+          param: 'step',
         });
-      const frame: ImageCheckMessage = {
-        type: 'image-check',
-        jobId: `0x${randomBytes(32).toString('hex')}`,
-        auditedJobId: job.id,
-        modelId: job.modelId,
-        promptTokenIds: job.promptTokenIds ?? [],
-        negativeTokenIds: job.image.negativeTokenIds,
-        params: p,
-        op: req.op,
-        image: req.image,
-        step: req.op === 'step' ? req.step : req.op === 'decode' ? p.steps : 0,
-        ...(latent ? { latent: Buffer.from(latentBytes(latent)).toString('base64') } : {}),
+      const stored = await storage.images.getTrajectory(job.id, req.image);
+      const latents = stored && latentsFromBytes(stored, p.steps + 1);
+      if (!latents)
+        throw new GatewayError('job_not_found', 'the latents of that image are not held (any more)', {
+          param: 'job_id',
+        });
+      latent = latents[req.op === 'step' ? req.step : p.steps];
+    }
+    const candidates = hub
+      .workers()
+      .filter(
+        (w) => w.owner === named && !w.draining && w.models.get(job.modelId)?.image?.trajectory === true,
+      );
+    if (candidates.length === 0)
+      throw new GatewayError('no_worker_available', `worker ${named} is not online with ${job.modelName}`, {
+        param: 'worker',
+        retryable: true,
+      });
+    const frame: ImageCheckMessage = {
+      type: 'image-check',
+      jobId: `0x${randomBytes(32).toString('hex')}`,
+      auditedJobId: job.id,
+      modelId: job.modelId,
+      promptTokenIds: job.promptTokenIds ?? [],
+      negativeTokenIds: job.image.negativeTokenIds,
+      params: p,
+      op: req.op,
+      image: req.image,
+      step: req.op === 'step' ? req.step : req.op === 'decode' ? p.steps : 0,
+      ...(latent ? { latent: Buffer.from(latentBytes(latent)).toString('base64') } : {}),
+    };
+    const w: WorkerSession = candidates[0]!;
+    const answer = await new Promise<ImageCheckResultMessage>((resolve, reject) => {
+      const failed = (e: GatewayError) => {
+        checks.inc({ op: req.op, outcome: 'failed' });
+        reject(e);
       };
-      const w: WorkerSession = candidates[0]!;
-      const answer = await new Promise<ImageCheckResultMessage>((resolve, reject) => {
-        const failed = (e: GatewayError) => {
-          checks.inc({ op: req.op, outcome: 'failed' });
-          reject(e);
-        };
-        const handle = hub.dispatchCheck(w, frame, {
-          onCheck: (f) => {
-            clearTimeout(timer);
-            checks.inc({ op: req.op, outcome: 'answered' });
-            resolve(f);
-          },
-          onError: (e) => {
-            clearTimeout(timer);
-            failed(
-              new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
-                retryable: true,
-              }),
-            );
-          },
-        });
-        const timer = setTimeout(() => {
-          handle.cancel('check timeout');
+      const handle = hub.dispatchCheck(w, frame, {
+        onCheck: (f) => {
+          clearTimeout(timer);
+          checks.inc({ op: req.op, outcome: 'answered' });
+          resolve(f);
+        },
+        onError: (e) => {
+          clearTimeout(timer);
           failed(
-            new GatewayError('worker_failed', `no answer within ${options.audit.scoreTimeoutMs} ms`, {
+            new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
               retryable: true,
             }),
           );
-        }, options.audit.scoreTimeoutMs);
+        },
       });
-      return {
-        worker: w.owner,
-        operator: w.operator,
-        check_job_id: frame.jobId,
-        latent: answer.latent ?? null,
-        image_hash: answer.imageHash ?? null,
-        signature: answer.signature,
-      };
-    },
-  };
+      const timer = setTimeout(() => {
+        handle.cancel('check timeout');
+        failed(
+          new GatewayError('worker_failed', `no answer within ${options.audit.scoreTimeoutMs} ms`, {
+            retryable: true,
+          }),
+        );
+      }, options.audit.scoreTimeoutMs);
+    });
+    return {
+      worker: w.owner,
+      operator: w.operator,
+      check_job_id: frame.jobId,
+      latent: answer.latent ?? null,
+      image_hash: answer.imageHash ?? null,
+      signature: answer.signature,
+    };
+  }
 }
 
 export type ImageChecker = ReturnType<typeof createImageChecker>;

@@ -49,11 +49,19 @@ export function createAuditRoutes({
   });
 
   app.post('/v1/audit/image-check', async (c) => {
-    await audit.authenticate({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    const { operator } = await audit.authenticate({
+      method: c.req.method,
+      path: c.req.path,
+      header: (n) => c.req.header(n),
+    });
     const text = await c.req.text();
     if (text.trim() === '')
       throw new GatewayError('invalid_json', 'the request body is empty; send a JSON object');
-    return c.json(await imageChecker.check(parseOr400(imageCheckRequestSchema, JSON.parse(text))));
+    return c.json(
+      await imageChecker.check(parseOr400(imageCheckRequestSchema, JSON.parse(text)), {
+        validator: operator,
+      }),
+    );
   });
 
   return app;

@@ -158,6 +158,8 @@ export type ScriptedWorkerOptions = {
   }[];
   script?: (job: JobMessage) => Behaviour;
   imageScript?: (job: ImageJobMessage) => ImageBehaviour;
+  /** Delay before answering an image check (ms). */
+  imageCheckDelayMs?: number;
   /** Answers to `score` frames (default: `scriptedScores`). */
   scorer?: (frame: ScoreMessage) => ScoreBehaviour;
   /** Override the login signature (bad-signature tests). */
@@ -473,6 +475,7 @@ export class ScriptedWorker {
 
   /** A deterministic answer to an image check (noise: the seed; step: input + 1; decode: its hash), signed. */
   private async imageCheck(frame: ImageCheckMessage) {
+    if (this.opts.imageCheckDelayMs) await new Promise((r) => setTimeout(r, this.opts.imageCheckDelayMs));
     const input = frame.latent ? latentsFromBytes(Buffer.from(frame.latent, 'base64'), 1)![0]! : undefined;
     const latent =
       frame.op === 'noise'
