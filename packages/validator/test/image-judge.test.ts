@@ -207,6 +207,35 @@ describe('cheats are FAILed on evidence the worker signed', () => {
   });
 });
 
+describe('after the gateway let the image bytes expire (the latents are kept for audits)', () => {
+  test('the decode is still checked against the hash the worker signed: honest PASS, a fabricated image FAIL', async () => {
+    const honest = await job(params());
+    const v = await judgeImage(
+      { ...honest, images: honest.images.map((i) => ({ ...i, bytes: undefined })) },
+      local,
+      everyStep(4),
+    );
+    expect(v.verdict).toBe('pass');
+    const other = await pipeline.generate({
+      promptTokenIds: [2],
+      negativeTokenIds: [],
+      params: params({ seed: 77 }),
+    });
+    const faked = await job(params(), {
+      mutate: (images) => {
+        images[0]!.bytes = other.images[0]!.bytes;
+      },
+    });
+    const f = await judgeImage(
+      { ...faked, images: faked.images.map((i) => ({ ...i, bytes: undefined })) },
+      local,
+      everyStep(4),
+    );
+    expect(f.verdict).toBe('fail');
+    expect(f.reasons.map((r) => r.code)).toEqual(['IMAGE_DECODE']);
+  });
+});
+
 describe('never a FAIL without evidence the worker signed', () => {
   test('latents altered by the gateway after signing: its fault, abstain', async () => {
     const j = await job(params());

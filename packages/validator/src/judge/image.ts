@@ -88,8 +88,17 @@ export type ImageAuditJob = {
   params: ImageParams;
   /** The pipeline the job's receipt says ran it (the worker's advertised `sampler`). */
   pipeline: string;
-  /** Each image as the gateway serves it: bytes, hash, trajectory root and the latents it opens. */
-  images: { bytes: Uint8Array; hash: Hex; trajectoryRoot: Hex; latents: Float32Array[] | undefined }[];
+  /**
+   * Each image as the gateway serves it: its hash and trajectory root (as signed), the latents the root
+   * opens, and its bytes while the gateway still keeps them (they expire before the latents do; the decode
+   * is checked against the signed hash either way).
+   */
+  images: {
+    bytes: Uint8Array | undefined;
+    hash: Hex;
+    trajectoryRoot: Hex;
+    latents: Float32Array[] | undefined;
+  }[];
 };
 
 export type ImageVerdict = {
@@ -193,7 +202,7 @@ export async function judgeImage(
       detail: 'the images or roots served are not those the worker signed',
     });
   for (const [i, img] of job.images.entries()) {
-    if (hashImage(img.bytes) !== img.hash.toLowerCase())
+    if (img.bytes && hashImage(img.bytes) !== img.hash.toLowerCase())
       gatewayFaults.push({
         code: 'IMAGE_BYTES',
         detail: `image ${i}: the bytes served do not hash to the signed image hash`,
