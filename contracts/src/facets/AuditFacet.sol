@@ -33,7 +33,7 @@ contract AuditFacet is IAudit {
     /// @inheritdoc IAudit
     /// @dev Opening reverts, in this order: `UnknownBatch`, `RandomnessNotFixed`, `CommitWindowClosed`,
     /// `InvalidProof` (not a leaf of the batch's root), `ReceiptNotInBatch` (another gateway, or `seq` outside
-    /// the batch's range), `NotAudited` (not drawn, or confidential), `InvalidReceiptSignature`. Then, as for
+    /// the batch's range), `NotAudited` (not drawn), `InvalidReceiptSignature`. Then, as for
     /// every commit: `NotAssigned` (the caller's validator holds no seat), `AlreadyCommitted`. `InvalidVote`
     /// for a zero commitment.
     /// @param batchId The batch whose root `proof` leads to.

@@ -224,7 +224,6 @@ interface IAudit {
     function hashRandomnessSource(address source) external pure returns (bytes32);
     function batchAudit(uint256 batchId) external view returns (BatchAudit memory);
     /// @notice Whether `leaf` (of batch `batchId`) is audited; false until the randomness is fixed.
-    /// @dev A leaf does not say whether its receipt is confidential: `commitVote` also refuses those.
     function isAudited(uint256 batchId, bytes32 leaf, address worker) external view returns (bool);
     /// @notice The validators (owners) assigned to audit `leaf`; empty until the randomness is fixed. A
     /// pure function of R and the stake checkpoints of the block before settlement: it never changes.

@@ -827,16 +827,16 @@ contract AuditFacetTest is AuditFixture {
         assertEq(grid.getAudit(_leaf(ra[0])).batchId, a);
     }
 
-    function test_commitVote_revertsForAConfidentialReceipt() public {
+    /// A confidential receipt is audited like any other (its validators check the attestation it was signed
+    /// under): marking jobs confidential does not take them out of the draw.
+    function test_commitVote_acceptsAConfidentialReceipt() public {
         IAudit.Receipt[] memory rs = _receipts(worker, 2);
         rs[1].confidential = true;
         uint256 batchId = _settle(rs);
         _fix(batchId);
-        assertTrue(grid.isAudited(batchId, _leaf(rs[1]), worker), "the view cannot tell from a leaf");
-        _expectCommitRevert(
-            abi.encodeWithSelector(IAudit.NotAudited.selector, _leaf(rs[1])), v1, batchId, rs, 1, IAudit.Vote.Fail
-        );
-        _commit(v1, batchId, rs, 0, IAudit.Vote.Fail);
+        assertTrue(grid.isAudited(batchId, _leaf(rs[1]), worker));
+        _commit(v1, batchId, rs, 1, IAudit.Vote.Fail);
+        assertEq(grid.getAudit(_leaf(rs[1])).batchId, batchId);
     }
 
     function test_commitVote_revertsWhenNotSelected() public {

@@ -104,7 +104,7 @@ const hints: Record<string, string> = {
   RandomnessNotReady: 'the randomness source is not ready yet: wait for more blocks after the settlement',
   RandomnessNotFixed: "fix the batch's randomness first (fixRandomness)",
   InvalidProof: "the Merkle proof does not lead from this receipt to the batch's root",
-  NotAudited: 'this receipt is not audited (not drawn, or confidential)',
+  NotAudited: 'this receipt is not audited (not drawn)',
   NotAssigned:
     "this validator holds no seat on this receipt's audit (seats are drawn from stakes as of the settlement)",
   AlreadyCommitted: 'this validator already committed a vote on this receipt',

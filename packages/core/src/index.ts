@@ -1,4 +1,19 @@
 export { AUDIT_HEADERS, auditRequestMessage } from './audit-request.ts';
+export {
+  base64String,
+  confidentialRequestHash,
+  MAX_QUOTE_BYTES,
+  MAX_SEALED_REQUEST_BYTES,
+  sealedOutputHash,
+  sealedRequestHash,
+  TEE_HPKE_SUITE,
+  TEE_REPORT_DOMAIN,
+  type TeeEvidence,
+  teeEvidenceDigest,
+  teeEvidenceSchema,
+  teeGpuNonce,
+  teeReportData,
+} from './confidential.ts';
 export { BaseError, type BaseErrorParameters, InvalidInputError } from './errors.ts';
 export {
   computeImageFee,
@@ -37,7 +52,11 @@ export {
 export { BPS, computeTextFee, maxTextFee, splitGross, type TextFeeParameters } from './pricing.ts';
 export {
   type AdvertisedModel,
+  type AttestationMessage,
+  type AttestMessage,
   advertisedModelSchema,
+  attestationMessage,
+  attestMessage,
   type ChatMessage,
   cancelMessage,
   challengeMessage,
@@ -81,10 +100,16 @@ export {
   type ScoreMessage,
   type ScorePosition,
   type ScoreResultMessage,
+  type SealedChunkMessage,
+  type SealedJobMessage,
+  type SealedResultMessage,
   samplingParamsSchema,
   scoreMessage,
   scorePositionSchema,
   scoreResultMessage,
+  sealedChunkMessage,
+  sealedJobMessage,
+  sealedResultMessage,
   tokenMessage,
   type WorkerToGateway,
   welcomeMessage,

@@ -14,6 +14,10 @@
  *      ◀──────────── score-result {jobId, positions[{tokenId, probability, rank, top}], signature}
  *                    (or job-error: SCORE_UNSUPPORTED when the backend cannot score, busy, …)
  *      ── ping {t} ─▶  ◀─ pong {t}
+ *      ── sealed-job {jobId, seq, attestation, enc, ciphertext, maxTokens} ─▶   (confidential: a worker in a TEE)
+ *      ◀──────────── sealed-chunk {jobId, seq, final, ciphertext}  (one or more)
+ *      ◀──────────── sealed-result {jobId, chunks, receipt, signature}
+ *      ── attest {requestId, nonce} ─▶  ◀─ attestation {requestId, evidence}
  *
  * A `score` is a teacher-forced pass (`engine.score` of @aipg/inference) over prompt + claimed output
  * of a job another worker ran: the model's distribution at every output position. It takes one of
@@ -25,6 +29,7 @@
  */
 import type { Address, Hex } from 'viem';
 import { z } from 'zod';
+import { base64String, MAX_SEALED_REQUEST_BYTES, teeEvidenceSchema } from './confidential.ts';
 import { IMAGE_CHECK_OPS, IMAGE_FORMATS } from './image.ts';
 import { type Receipt, SAMPLER_NAME } from './receipt.ts';
 
@@ -263,6 +268,42 @@ export const imageCheckMessage = z.object({
   latent: z.string().optional(),
 });
 export type ImageCheckMessage = z.infer<typeof imageCheckMessage>;
+/**
+ * A confidential chat job (docs/confidential.md): the request sealed by the client to the worker's attested
+ * HPKE key, which only the worker's enclave opens. The gateway knows the model, the output cap and the
+ * price, never the prompt. Answered by `sealed-chunk` frames and one `sealed-result` (or `job-error`).
+ */
+export const sealedJobMessage = z.object({
+  type: z.literal('sealed-job'),
+  jobId: hex32,
+  modelId: hex32,
+  /** The `model` string the client sealed under (part of the envelope's AAD). */
+  model: z.string().min(1).max(200),
+  payer: address,
+  /** The evidence digest the client verified and encrypted to (the HPKE `info`). */
+  attestation: hex32,
+  /** HPKE encapsulated key and ciphertext, base64. */
+  enc: base64String(32),
+  ciphertext: base64String(MAX_SEALED_REQUEST_BYTES),
+  stream: z.boolean(),
+  /** Largest output (tokens): the reservation's bound, and the signed output count's. */
+  maxTokens: z.number().int().min(1).max(MAX_PROMPT_TOKENS),
+  /** Largest prompt (tokens) the reservation covers: the signed input count's bound. */
+  maxInputTokens: z.number().int().min(1).max(MAX_PROMPT_TOKENS),
+  pricing: z.object({
+    inputPerMTokens: uintString,
+    outputPerMTokens: uintString,
+    confidentialPremiumBps: z.number().int().min(0).max(10_000),
+  }),
+  seq: uint64String,
+});
+export type SealedJobMessage = z.infer<typeof sealedJobMessage>;
+/** Asks a worker in a TEE for evidence made for `nonce` (the gateway's re-check, or a client's challenge). */
+export const attestMessage = z.object({
+  type: z.literal('attest'),
+  requestId: z.string().max(64),
+  nonce: hex32,
+});
 export const cancelMessage = z.object({ type: z.literal('cancel'), jobId: hex32, reason: z.string() });
 export const pingMessage = z.object({ type: z.literal('ping'), t: z.number() });
 export const scoreMessage = z
@@ -292,6 +333,8 @@ export const gatewayToWorker = z.discriminatedUnion('type', [
   jobMessage,
   imageJobMessage,
   imageCheckMessage,
+  sealedJobMessage,
+  attestMessage,
   cancelMessage,
   scoreMessage,
   pingMessage,
@@ -311,6 +354,8 @@ export const helloMessage = z.object({
   models: z.array(advertisedModelSchema).min(1).max(64),
   hardware: hardwareSchema,
   version: z.string().max(64),
+  /** A worker in a TEE: its evidence, made for the challenge's nonce (docs/confidential.md). */
+  tee: teeEvidenceSchema.optional(),
 });
 /** Token ids only: the gateway renders text from the ids itself, so what the user reads is what is signed. */
 export const tokenMessage = z.object({
@@ -392,6 +437,37 @@ export const jobErrorMessage = z.object({
   retryable: z.boolean(),
 });
 export const pongMessage = z.object({ type: z.literal('pong'), t: z.number() });
+/** One sealed response chunk of a confidential job, in order from `seq` 0; the last has `final`. */
+export const sealedChunkMessage = z.object({
+  type: z.literal('sealed-chunk'),
+  jobId: hex32,
+  seq: z.number().int().min(0).max(1_000_000),
+  final: z.boolean(),
+  ciphertext: base64String(MAX_SEALED_REQUEST_BYTES),
+});
+/**
+ * The end of a confidential job: the signed receipt (`confidential`, `requestHash` and `outputHash` over the
+ * sealed request and chunks) and the chunk count. Token counts are the worker's, signed.
+ */
+export const sealedResultMessage = z.object({
+  type: z.literal('sealed-result'),
+  jobId: hex32,
+  chunks: z.number().int().min(1).max(1_000_001),
+  finishReason: z.enum(['stop', 'length']),
+  timings: z.object({ ttftMs: z.number().min(0), totalMs: z.number().min(0) }),
+  receipt: receiptJsonSchema,
+  signature: hexBytes,
+});
+/** A worker's answer to `attest`: evidence made for the asked nonce. */
+export const attestationMessage = z.object({
+  type: z.literal('attestation'),
+  requestId: z.string().max(64),
+  evidence: teeEvidenceSchema,
+});
+export type SealedChunkMessage = z.infer<typeof sealedChunkMessage>;
+export type SealedResultMessage = z.infer<typeof sealedResultMessage>;
+export type AttestMessage = z.infer<typeof attestMessage>;
+export type AttestationMessage = z.infer<typeof attestationMessage>;
 export const scorePositionSchema = z.object({
   /** The output token at this position. */
   tokenId,
@@ -425,6 +501,9 @@ export const workerToGateway = z.discriminatedUnion('type', [
   imageCheckResultMessage,
   jobErrorMessage,
   scoreResultMessage,
+  sealedChunkMessage,
+  sealedResultMessage,
+  attestationMessage,
   pongMessage,
 ]);
 export type WorkerToGateway = z.infer<typeof workerToGateway>;

@@ -33,6 +33,8 @@ export const errorCodes = {
   invalid_receipt: { status: 502, type: 'server_error' },
   chain_unavailable: { status: 503, type: 'server_error' },
   no_worker_available: { status: 503, type: 'server_error' },
+  /** A confidential request's worker (the one it was encrypted to) is gone or no longer attested. */
+  worker_unavailable: { status: 503, type: 'server_error' },
   tokenizer_unavailable: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
 } as const satisfies Record<string, { status: number; type: string }>;

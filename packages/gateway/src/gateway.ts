@@ -16,7 +16,8 @@ import type { GatewayOptions } from './options.ts';
 import { createReputation, type ReputationFeature } from './reputation/index.ts';
 import { createRouting, type Reputation } from './routing/index.ts';
 import { createSettlement } from './settlement/index.ts';
-import { createStorage, type WorkerStats } from './storage/index.ts';
+import { createStorage, type Database, type WorkerStats } from './storage/index.ts';
+import { createTee } from './tee/index.ts';
 import { createTokenizers } from './tokenizers/index.ts';
 
 export type StartGatewayDependencies = {
@@ -41,6 +42,8 @@ export type StartGatewayReturnType = {
   common: Common;
   /** The Hono app, for in-process requests (`app.request('/v1/models')`). */
   app: Api;
+  /** The gateway's database (inspection by tests and tools; the gateway owns its writes). */
+  db: Database;
   /** The audit-history follower routing uses (undefined when disabled or replaced by `deps.reputation`). */
   reputation: ReputationFeature | undefined;
   /** Settles every waiting receipt now (the loop does it on its own; for tests and tools). */
@@ -85,6 +88,8 @@ export async function startGateway(
     const reputation = deps.reputation ?? followed;
     const routing = createRouting({ common, storage, reputation });
     const hub = createHub({ common, chain, routing });
+    const tee = createTee({ common, storage, hub });
+    shutdown.add('tee', () => tee.stop());
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
     const tokenizers = createTokenizers({ logger, dir: options.tokenizers.dir });
@@ -97,6 +102,7 @@ export async function startGateway(
       hub,
       routing,
       tokenizers,
+      tee,
       onReceipt: () => settlement.notify(),
     });
     const audit = createAudit({ common, storage, chain });
@@ -112,7 +118,7 @@ export async function startGateway(
     await network.start();
     shutdown.add('network', () => network.stop());
     const scorer = createScorer({ common, storage, hub, reputation });
-    const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
+    const app = createApi({ common, storage, chain, billing, hub, jobs, audit, tee });
     const imageChecker = createImageChecker({ common, storage, hub });
     app.route('/', createAuditRoutes({ audit, scorer, imageChecker }));
     app.route('/v1/network', network.router);
@@ -173,6 +179,7 @@ export async function startGateway(
       chainId: chain.chainId,
       common,
       app,
+      db: storage.db,
       reputation: followed,
       settleNow: () => settlement.flush(),
       workerStats: (owner) => routing.stats(owner),

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { PRODUCTION_ANCHORS, parseAnchors, type TrustAnchors } from '@aipg/tee';
 import type { Address, Hex } from 'viem';
 import { getAddress, isAddress } from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
@@ -181,6 +183,19 @@ export type GatewayOptions = {
     /** How long a duplicate waits for the first request to finish before 409. */
     waitMs: number;
   };
+  /** The confidential tier (docs/confidential.md): how workers' TEE evidence is checked. */
+  tee: {
+    /** Trust anchors evidence must verify under: Intel's and NVIDIA's roots unless a file names others. */
+    anchors: TrustAnchors;
+    /** Where `anchors` came from (`production`, or the file's path): logged, shown on `/v1/attestation`. */
+    anchorsSource: string;
+    /** How often each attested worker is challenged for fresh evidence. */
+    recheckMs: number;
+    /** How long a worker has to answer a challenge. */
+    attestTimeoutMs: number;
+    /** Evidence older than this (its NVIDIA token's `iat`) is stale. */
+    maxAgeSec: number;
+  };
 };
 
 /** Flags as the CLI parses them: strings or typed values, dotted names for nested options. */
@@ -228,6 +243,7 @@ const ENV = {
   'keys.secret': 'AIPG_GATEWAY_KEY_SECRET',
   'reputation.enabled': 'AIPG_GATEWAY_REPUTATION',
   'reputation.fromBlock': 'AIPG_GATEWAY_REPUTATION_FROM_BLOCK',
+  'tee.anchorsFile': 'AIPG_TEE_ANCHORS',
 } as const;
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -316,6 +332,10 @@ const schema = z.object({
   'images.auditRetentionMs': int(60_000).default(3 * 24 * 3_600_000),
   'idempotency.ttlSec': int(1).default(86_400),
   'idempotency.waitMs': int(0).default(60_000),
+  'tee.anchorsFile': z.string().min(1).optional(),
+  'tee.recheckMs': int(1_000).default(600_000),
+  'tee.attestTimeoutMs': int(100).default(10_000),
+  'tee.maxAgeSec': int(60).default(3_600),
 });
 
 /** Flat key of the schema ↔ nested option path. */
@@ -440,5 +460,24 @@ export function createGatewayOptions(
     },
     images: { retentionMs: o['images.retentionMs'], auditRetentionMs: o['images.auditRetentionMs'] },
     idempotency: { ttlSec: o['idempotency.ttlSec'], waitMs: o['idempotency.waitMs'] },
+    tee: {
+      ...teeAnchors(o['tee.anchorsFile']),
+      recheckMs: o['tee.recheckMs'],
+      attestTimeoutMs: o['tee.attestTimeoutMs'],
+      maxAgeSec: o['tee.maxAgeSec'],
+    },
   };
+}
+
+/** The trust anchors of `file` (a devnet's or a test's), or Intel's and NVIDIA's production roots. */
+function teeAnchors(file: string | undefined): { anchors: TrustAnchors; anchorsSource: string } {
+  if (file === undefined) return { anchors: PRODUCTION_ANCHORS, anchorsSource: 'production' };
+  try {
+    return { anchors: parseAnchors(readFileSync(file, 'utf8')), anchorsSource: file };
+  } catch (error) {
+    throw new ConfigError(
+      'invalid gateway configuration',
+      `tee.anchorsFile (AIPG_TEE_ANCHORS): ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }

@@ -41,6 +41,13 @@ export const WorkerErrorCode = {
    * rendered prompt itself, and its ids differ): retryable, another worker may. No receipt.
    */
   promptMismatch: 'PROMPT_TOKENS_MISMATCH',
+  /** A confidential job for a worker (or a backend) that runs in no TEE / has no tokenizer in the enclave. */
+  teeUnavailable: 'WORKER_TEE_UNAVAILABLE',
+  /**
+   * A confidential job's sealed request does not open here or is not a valid chat request: the client's
+   * doing (the gateway cannot read it), answered as a 400 and never counted against the worker.
+   */
+  sealedRequestInvalid: 'SEALED_REQUEST_INVALID',
   // score jobs (validators' cross-checks)
   /** The model's backend cannot score (not the embedded llama.cpp one): another worker may. */
   scoreUnsupported: 'SCORE_UNSUPPORTED',

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Hardware } from '@aipg/core';
 import type { Logger } from 'pino';
 import {
@@ -23,6 +24,7 @@ import { createWorkerLogger } from './logger.ts';
 import { createWorkerMetrics } from './metrics/registry.ts';
 import { type MetricsServer, startMetricsServer } from './metrics/server.ts';
 import { checkChainId, checkServedModels, checkWorkerBond } from './preflight/chain.ts';
+import { createSimulatedWorkerTee, type WorkerTee } from './tee/index.ts';
 
 /** Gateway `error` codes that mean "your bond does not back you" (packages/gateway hub). */
 const BOND_ERROR_CODES = new Set(['not_bonded', 'bond_inactive']);
@@ -45,6 +47,8 @@ export type StartWorkerDependencies = {
   hardware?: Hardware | undefined;
   /** A viem client for the chain reads (default: HTTP to `options.rpcUrl`). */
   client?: Client<Transport, Chain | undefined> | undefined;
+  /** The worker's TEE (tests); default: the simulated one of `options.teeSimulated`, or none. */
+  tee?: WorkerTee | undefined;
 };
 
 export type WorkerState = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'stopped';
@@ -193,12 +197,26 @@ export async function startWorker(
     await closeBackends(provided, logger);
     throw new WorkerConfigError(`cannot read the worker's receipt numbers in ${options.dataDir}`, { cause });
   });
+  let tee = deps.tee;
+  if (!tee && options.teeSimulated) {
+    try {
+      tee = await createSimulatedWorkerTee(await readFile(options.teeSimulated, 'utf8'), account.address);
+    } catch (cause) {
+      await closeBackends(provided, logger);
+      throw new WorkerConfigError(`cannot load the simulated TEE of ${options.teeSimulated}`, { cause });
+    }
+  }
+  if (tee?.simulated)
+    logger.warn(
+      'SIMULATED TEE: this worker attests under a development root, not Intel or NVIDIA; its confidential jobs are NOT confidential (devnet only)',
+    );
   const runner = createJobRunner({
     logger,
     metrics,
     models: served,
     account,
     seqGuard,
+    tee,
     owner: bond.owner,
     chainId: options.chainId,
     grid: options.grid,
@@ -229,6 +247,7 @@ export async function startWorker(
     hardware,
     version: options.version,
     runner,
+    tee,
     reconnect: options.reconnect,
     onFatal: (error) => {
       fatalError = error;

@@ -29,7 +29,7 @@ export type CommitVoteReturnType = TransactionResult & {
 
 /**
  * `UnknownBatch`, `RandomnessNotFixed`, `CommitWindowClosed`, `InvalidProof`, `ReceiptNotInBatch`,
- * `NotAudited` (not drawn, or confidential), `InvalidReceiptSignature`, `NotAssigned`,
+ * `NotAudited` (not drawn), `InvalidReceiptSignature`, `NotAssigned`,
  * `AlreadyCommitted`.
  */
 export type CommitVoteErrorType = ChainError;

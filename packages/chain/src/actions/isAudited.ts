@@ -21,12 +21,11 @@ export type IsAuditedReturnType = boolean;
 export type IsAuditedErrorType = ChainError;
 
 /**
- * Whether a receipt of a batch is audited (false until the batch's randomness is fixed). With `receipt`,
- * a confidential receipt is never audited; with only a leaf the contract cannot tell.
+ * Whether a receipt of a batch is audited (false until the batch's randomness is fixed). Confidential
+ * receipts are drawn like any other (their validators check the attestation instead of re-running them).
  */
 export async function isAudited(client: ReadClient, parameters: IsAuditedParameters): Promise<boolean> {
   const { grid, batchId } = parameters;
-  if ('receipt' in parameters && parameters.receipt.confidential) return false;
   const [leaf, worker] =
     'receipt' in parameters
       ? [receiptLeafHash(parameters.receipt), parameters.receipt.worker]

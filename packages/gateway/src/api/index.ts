@@ -10,8 +10,25 @@ import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { Hub } from '../hub/index.ts';
 import type { JobSpec, Jobs } from '../jobs/index.ts';
-import { createChunker, gridInfo, renderCompletion, renderJob, usageOf } from '../jobs/render.ts';
-import type { ApiKeyRecord, JobRecord, Storage } from '../storage/index.ts';
+import {
+  createChunker,
+  gridInfo,
+  renderCompletion,
+  renderJob,
+  responseId,
+  SYSTEM_FINGERPRINT,
+  sealedUsage,
+  usageOf,
+} from '../jobs/render.ts';
+import {
+  type ApiKeyRecord,
+  type JobRecord,
+  type Storage,
+  type StoredReceipt,
+  sealedChunksOf,
+  sealedOf,
+} from '../storage/index.ts';
+import type { Tee } from '../tee/index.ts';
 import { assertWebhookUrl } from '../webhooks/index.ts';
 import type { Env } from './env.ts';
 import { parseOr400, toGatewayError } from './errors.ts';
@@ -22,9 +39,12 @@ import {
   chatSpec,
   completionRequest,
   completionSpec,
+  confidentialChatRequest,
+  confidentialSpec,
   createKeyRequest,
   imageGenerationRequest,
   imageSpec,
+  isConfidentialBody,
   jobSubmitRequest,
 } from './schemas.ts';
 import { sseResponse } from './sse.ts';
@@ -59,6 +79,7 @@ export function createApi({
   hub,
   jobs,
   audit,
+  tee,
 }: {
   common: Common;
   storage: Storage;
@@ -67,6 +88,7 @@ export function createApi({
   hub: Hub;
   jobs: Jobs;
   audit: Audit;
+  tee?: Tee | undefined;
 }) {
   const { options, logger, metrics, shutdown } = common;
   const app = new Hono<Env>();
@@ -158,6 +180,19 @@ export function createApi({
       throw new GatewayError('idempotency_key_in_use', 'the first request is still running');
     const receipt = await storage.receipts.getByJob(job.id);
     if (job.image) return replayImages(c, job, receipt, storage);
+    if (sealedOf(job) && job.mode === 'stream') {
+      const chunks = sealedChunksOf(job);
+      return sseResponse(
+        async (sink) => {
+          for (const [seq, ciphertext] of chunks.entries())
+            sink.send(sealedChunkEvent(job, { seq, final: seq === chunks.length - 1, ciphertext }));
+          sink.send(sealedTailEvent(job, receipt));
+          sink.done();
+        },
+        () => {},
+        jobIdHeaders(job.id),
+      );
+    }
     if (job.mode !== 'stream') return c.json(renderCompletion(job, receipt));
     const chunker = createChunker(job);
     return sseResponse(
@@ -296,8 +331,152 @@ export function createApi({
     );
   }
 
+  // ── confidential ───────────────────────────────────────────────────────────────────────────
+  /** One sealed chunk as a `chat.completion.chunk` event (docs/confidential.md). */
+  function sealedChunkEvent(job: JobRecord, chunk: { seq: number; final: boolean; ciphertext: string }) {
+    return {
+      id: responseId(job),
+      object: 'chat.completion.chunk' as const,
+      created: job.request.created,
+      model: job.request.model,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [],
+      encrypted: chunk,
+    };
+  }
+
+  /** The plain last event of a confidential stream: the signed counts and the `grid` object. */
+  function sealedTailEvent(job: JobRecord, receipt: StoredReceipt | undefined) {
+    return {
+      id: responseId(job),
+      object: 'chat.completion.chunk' as const,
+      created: job.request.created,
+      model: job.request.model,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [],
+      usage: sealedUsage(receipt),
+      grid: { ...gridInfo(job, receipt), confidential: true },
+    };
+  }
+
+  /**
+   * A confidential chat request: routed, priced and billed like any other, its content and answer
+   * ciphertext end to end. Streamed, each sealed chunk is relayed as it arrives.
+   */
+  async function runConfidential(c: Context<Env>, body: unknown): Promise<Response> {
+    for (const field of ['messages', 'prompt'])
+      if (typeof body === 'object' && body !== null && field in body)
+        throw new GatewayError(
+          'invalid_request',
+          `${field} must not be sent in clear with "confidential": true: seal it into encrypted.ciphertext (docs/confidential.md)`,
+          { param: field },
+        );
+    const spec = confidentialSpec(parseOr400(confidentialChatRequest, body));
+    if (spec.maxTokens !== undefined && spec.maxTokens > options.jobs.maxMaxTokens)
+      throw new GatewayError('invalid_request', `max_tokens may be at most ${options.jobs.maxMaxTokens}`, {
+        param: 'max_tokens',
+      });
+    const job = await jobs.prepareConfidential(spec, c.get('key'), {
+      mode: spec.stream ? 'stream' : 'sync',
+      idempotency: c.get('idem'),
+    });
+    await started(c, job);
+    if (!spec.stream) {
+      const outcome = await jobs.execute(job);
+      if (!outcome.ok) throw outcome.error;
+      return c.json(renderCompletion(outcome.job, outcome.receipt));
+    }
+    const abort = new AbortController();
+    const pending: { seq: number; final: boolean; ciphertext: string }[] = [];
+    let forward: ((x: { seq: number; final: boolean; ciphertext: string }) => void) | undefined;
+    let signalFirst: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      signalFirst = resolve;
+    });
+    const execution = jobs.execute(job, {
+      signal: abort.signal,
+      onSealedChunk(ch) {
+        const x = { seq: ch.seq, final: ch.final, ciphertext: ch.ciphertext };
+        if (forward) forward(x);
+        else {
+          pending.push(x);
+          signalFirst();
+        }
+      },
+    });
+    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    await Promise.race([first, execution]);
+    if (pending.length === 0) {
+      const outcome = await execution;
+      if (!outcome.ok) throw outcome.error;
+    }
+    c.set('streamed', true);
+    return sseResponse(
+      async (sink) => {
+        const send = (x: { seq: number; final: boolean; ciphertext: string }) =>
+          sink.send(sealedChunkEvent(job, x));
+        for (const x of pending.splice(0)) send(x);
+        forward = send;
+        const outcome = await execution;
+        forward = undefined;
+        if (!outcome.ok) {
+          sink.error(outcome.error.toJSON());
+          return;
+        }
+        sink.send(sealedTailEvent(outcome.job, outcome.receipt));
+        sink.done();
+      },
+      () => abort.abort(),
+      jobIdHeaders(job.id),
+    );
+  }
+
+  /**
+   * The attested workers (docs/confidential.md). With `model` and `nonce` (authenticated: it makes each
+   * worker attest), fresh evidence for the client's own nonce; otherwise what the gateway last verified.
+   */
+  app.get(
+    '/v1/attestation',
+    anonymousLimit,
+    async (c, next) => {
+      if (c.req.query('nonce') !== undefined) return auth(c, next);
+      await next();
+    },
+    async (c) => {
+      if (!tee) throw new GatewayError('not_found', 'this gateway runs no confidential tier');
+      const name = c.req.query('model');
+      const nonce = c.req.query('nonce');
+      const worker = c.req.query('worker');
+      if (nonce !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(nonce))
+        throw new GatewayError('invalid_request', 'nonce must be 32 bytes of 0x-hex', { param: 'nonce' });
+      if (worker !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(worker))
+        throw new GatewayError('invalid_request', 'worker must be an address', { param: 'worker' });
+      if (nonce !== undefined && name === undefined)
+        throw new GatewayError('invalid_request', 'a challenge (nonce) needs a model', { param: 'model' });
+      const model = name === undefined ? undefined : await jobs.modelFor(name, 'text');
+      const premium = await chain.confidentialPremiumBps().catch(() => null);
+      const data =
+        nonce !== undefined && model
+          ? await tee.challengeFor(model.id, nonce.toLowerCase() as Hex, worker as Hex | undefined)
+          : tee
+              .list({
+                modelId: model?.id,
+                evidence: c.req.query('evidence') !== 'false' && model !== undefined,
+              })
+              .filter((w) => !worker || w.worker.toLowerCase() === worker.toLowerCase());
+      return c.json({
+        object: 'list',
+        confidential_premium_bps: premium,
+        trust_anchors: options.tee.anchorsSource,
+        data,
+      });
+    },
+  );
+
   app.post('/v1/chat/completions', auth, authedIdempotency, async (c) => {
-    const req = parseOr400(chatCompletionRequest, await jsonBody(c));
+    const body = await jsonBody(c);
+    if (isConfidentialBody(body)) return runConfidential(c, body);
+    const req = parseOr400(chatCompletionRequest, body);
     return runCompletion(c, chatSpec(req), req.stream === true);
   });
 

@@ -1,7 +1,7 @@
-import { IMAGE_FORMATS, parseAipg, SAMPLER_NAME } from '@aipg/core';
+import { base64String, IMAGE_FORMATS, MAX_SEALED_REQUEST_BYTES, parseAipg, SAMPLER_NAME } from '@aipg/core';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
-import type { ImageSpec, JobSpec } from '../jobs/index.ts';
+import type { ConfidentialSpec, ImageSpec, JobSpec } from '../jobs/index.ts';
 
 /** Request bodies, validated at the boundary. Unknown fields are ignored; fields we cannot honour are refused. */
 
@@ -26,7 +26,10 @@ export const gridExtension = z
     /** Refuse to pay more than this, in AIPG per million tokens. */
     max_price: z.object({ input_per_m: aipgAmount, output_per_m: aipgAmount }).strict().optional(),
     confidential: z
-      .literal(false, { message: 'confidential jobs are not available on this gateway yet' })
+      .literal(false, {
+        message:
+          'a confidential request is sent encrypted, with "confidential": true and "encrypted" at the top level (docs/confidential.md; the @aipg/confidential client helper does it)',
+      })
       .optional(),
   })
   .strict();
@@ -109,6 +112,63 @@ export const chatCompletionRequest = z.object({
     .nullable()
     .optional(),
 });
+
+/**
+ * A confidential chat request (docs/confidential.md): the content sealed to one attested worker, only the
+ * routing and pricing fields in clear. Plain-text content next to `confidential: true` is refused: the
+ * gateway must never hold it.
+ */
+export const confidentialChatRequest = z
+  .object({
+    model: text().min(1).max(256),
+    stream: z.boolean().nullable().optional(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+    max_tokens: z.number().int().min(1).nullable().optional(),
+    max_completion_tokens: z.number().int().min(1).nullable().optional(),
+    confidential: z.literal(true),
+    encrypted: z
+      .object({
+        worker: address,
+        attestation: z
+          .string()
+          .regex(/^0x[0-9a-fA-F]{64}$/, 'expected the 32-byte evidence digest')
+          .transform((v) => v.toLowerCase() as Hex),
+        enc: base64String(32).refine((v) => v.length === 44, 'expected a 32-byte HPKE encapsulated key'),
+        ciphertext: base64String(MAX_SEALED_REQUEST_BYTES).refine((v) => v.length > 0, 'must not be empty'),
+      })
+      .strict(),
+    grid: z
+      .object({
+        max_price: z.object({ input_per_m: aipgAmount, output_per_m: aipgAmount }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Whether a body asks for the confidential tier (then it must be a valid `confidentialChatRequest`). */
+export function isConfidentialBody(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    ((body as { confidential?: unknown }).confidential === true || 'encrypted' in body)
+  );
+}
+
+export function confidentialSpec(
+  r: z.infer<typeof confidentialChatRequest>,
+): ConfidentialSpec & { stream: boolean } {
+  return {
+    model: r.model,
+    maxTokens: r.max_completion_tokens ?? r.max_tokens ?? undefined,
+    includeUsage: r.stream_options?.include_usage === true,
+    sealed: r.encrypted,
+    maxPrice: r.grid?.max_price
+      ? { inputPerM: r.grid.max_price.input_per_m, outputPerM: r.grid.max_price.output_per_m }
+      : null,
+    stream: r.stream === true,
+  };
+}
 
 export const completionRequest = z.object({
   ...sampling,

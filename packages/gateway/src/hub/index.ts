@@ -18,8 +18,13 @@ import {
   type ResultMessage,
   type ScoreMessage,
   type ScoreResultMessage,
+  type SealedChunkMessage,
+  type SealedJobMessage,
+  type SealedResultMessage,
+  type TeeEvidence,
   workerToGateway,
 } from '@aipg/core';
+import type { VerifiedEvidence } from '@aipg/tee';
 import { type Address, getAddress, type Hex, recoverMessageAddress } from 'viem';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { z } from 'zod';
@@ -52,8 +57,13 @@ export type JobHandlers = {
   onToken(frame: TokenFrame): void;
   /** An image job's progress (step k of n; a preview when one was asked). */
   onProgress?(frame: ProgressMessage): void;
-  /** `result` for a text job, `image-result` for an image job (the job checks which it got). */
-  onResult(frame: ResultMessage | ImageResultMessage): void;
+  /** A confidential job's sealed response chunk, in the order the worker sent it. */
+  onSealedChunk?(frame: SealedChunkMessage): void;
+  /**
+   * `result` for a text job, `image-result` for an image job, `sealed-result` for a confidential one (the
+   * job checks which it got).
+   */
+  onResult(frame: ResultMessage | ImageResultMessage | SealedResultMessage): void;
   /** `job-error` from the worker, an invalid frame, or the connection dropping. */
   onError(e: { code: string; message: string }): void;
 };
@@ -87,6 +97,23 @@ type ServedModel = {
   inFlight: number;
 };
 
+/**
+ * A worker in a TEE, as the gateway's attestation checks left it (tee/index.ts): only `valid` and
+ * unexpired workers get confidential jobs.
+ */
+export type TeeState = {
+  status: 'pending' | 'valid' | 'invalid';
+  /** The latest evidence that verified, and what it verified to. */
+  evidence: TeeEvidence | undefined;
+  verified: VerifiedEvidence | undefined;
+  /** Every evidence digest verified on this connection (all bind its one HPKE key), to its expiry (unix s). */
+  digests: Map<Hex, number>;
+  /** Why the last check failed (an `AttestationError` code and message). */
+  error: string | undefined;
+  /** The evidence of the hello, made for `loginNonce` (checked once the worker is in). */
+  login: { evidence: TeeEvidence; nonce: Hex } | undefined;
+};
+
 export type WorkerSession = Omit<RoutableWorker, 'models'> & {
   models: Map<Hex, ServedModel>;
   hardware: Hardware;
@@ -94,6 +121,8 @@ export type WorkerSession = Omit<RoutableWorker, 'models'> & {
   connectedAt: Date;
   /** No new jobs (bond went inactive, or replaced): closes once its jobs end. */
   draining: boolean;
+  /** Set when the worker's hello carried TEE evidence. */
+  tee: TeeState | undefined;
 };
 
 type Session = WorkerSession & {
@@ -127,6 +156,9 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
   const takers = new WeakMap<SlotReservation, () => boolean>();
   let capacityWaiters: (() => void)[] = [];
   let closing = false;
+  /** Evidence asked of workers (`attest`), by request id. */
+  const attesting = new Map<string, { workerId: string; resolve(e: TeeEvidence | undefined): void }>();
+  let onLogin: ((s: WorkerSession) => void) | undefined;
 
   function notifyCapacity() {
     const waiters = capacityWaiters;
@@ -163,6 +195,11 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
     for (const [jobId, j] of [...s.jobs]) {
       finishJob(s, jobId);
       j.handlers.onError({ code: 'worker_disconnected', message: `the worker disconnected (${reason})` });
+    }
+    for (const [id, a] of [...attesting]) {
+      if (a.workerId !== s.id) continue;
+      attesting.delete(id);
+      a.resolve(undefined);
     }
     logger.info({ msg: 'worker disconnected', worker_id: s.id, worker: s.owner, reason });
     notifyCapacity();
@@ -333,7 +370,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
           return reject(ws, verdict.code, verdict.message);
         }
         if (closing) return reject(ws, 'shutting_down', 'the gateway is shutting down');
-        session = login(ws, hello.data, verdict.owner, verdict.bond);
+        session = login(ws, hello.data, verdict.owner, verdict.bond, nonce);
         return;
       }
       const parsed = workerToGateway.safeParse(raw);
@@ -366,7 +403,21 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
           else if (j) mismatched(session, frame.jobId, 'token');
           return;
         }
+        case 'sealed-chunk': {
+          const j = session.jobs.get(frame.jobId);
+          if (j?.kind === 'job' && j.handlers.onSealedChunk) j.handlers.onSealedChunk(frame);
+          else if (j) mismatched(session, frame.jobId, 'sealed-chunk');
+          return;
+        }
+        case 'attestation': {
+          const a = attesting.get(frame.requestId);
+          if (!a || a.workerId !== session.id) return;
+          attesting.delete(frame.requestId);
+          a.resolve(frame.evidence);
+          return;
+        }
         case 'result':
+        case 'sealed-result':
         case 'image-result': {
           const kind = session.jobs.get(frame.jobId)?.kind;
           if (kind !== undefined && kind !== 'job') return mismatched(session, frame.jobId, frame.type);
@@ -439,7 +490,13 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
     j?.handlers.onError({ code: 'invalid_frame', message: `the worker sent a ${type} frame for this job` });
   }
 
-  function login(ws: WebSocket, hello: z.infer<typeof helloMessage>, owner: Address, bond: bigint): Session {
+  function login(
+    ws: WebSocket,
+    hello: z.infer<typeof helloMessage>,
+    owner: Address,
+    bond: bigint,
+    loginNonce: Hex,
+  ): Session {
     const operator = getAddress(hello.operator);
     for (const other of sessions.values()) {
       if (other.operator === operator) {
@@ -480,6 +537,14 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       jobs: new Map(),
       lastSeen: Date.now(),
       heartbeat: undefined,
+      tee: hello.tee && {
+        status: 'pending',
+        evidence: undefined,
+        verified: undefined,
+        digests: new Map(),
+        error: undefined,
+        login: { evidence: hello.tee, nonce: loginNonce },
+      },
     };
     sessions.set(s.id, s);
     s.heartbeat = setInterval(() => {
@@ -505,6 +570,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       version: hello.version,
     });
     notifyCapacity();
+    onLogin?.(s);
     return s;
   }
 
@@ -589,7 +655,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
      */
     dispatch(
       worker: WorkerSession,
-      job: JobMessage | ImageJobMessage,
+      job: JobMessage | ImageJobMessage | SealedJobMessage,
       handlers: JobHandlers,
       reservation: SlotReservation,
     ): { cancel(reason: string): void } {
@@ -631,6 +697,34 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       handlers: CheckHandlers,
     ): { cancel(reason: string): void } {
       return dispatchCheckLike(worker, frame, { kind: 'check', modelId: frame.modelId, handlers });
+    },
+    /** Called with each worker that logs in (after `welcome`): the attestation checks start there. */
+    onLogin(fn: (s: WorkerSession) => void): void {
+      onLogin = fn;
+    },
+    /**
+     * Asks a worker in a TEE for evidence made for `nonce`; undefined when it answers nothing within
+     * `timeoutMs` or disconnects. The caller verifies what comes back.
+     */
+    attest(worker: WorkerSession, nonce: Hex, timeoutMs: number): Promise<TeeEvidence | undefined> {
+      const s = sessions.get(worker.id);
+      if (!s || s.ws.readyState !== s.ws.OPEN) return Promise.resolve(undefined);
+      const requestId = randomBytes(8).toString('hex');
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          attesting.delete(requestId);
+          resolve(undefined);
+        }, timeoutMs);
+        timer.unref();
+        attesting.set(requestId, {
+          workerId: s.id,
+          resolve(e) {
+            clearTimeout(timer);
+            resolve(e);
+          },
+        });
+        send(s.ws, { type: 'attest', requestId, nonce });
+      });
     },
     /** Resolves when capacity may have freed up (a job ended, a worker logged in), or after `ms`. */
     waitForCapacity(ms: number, signal?: AbortSignal): Promise<void> {

@@ -15,6 +15,9 @@ import {
   type ResultMessage,
   receiptLeafHash,
   type SamplingParams,
+  type SealedChunkMessage,
+  type SealedJobMessage,
+  type SealedResultMessage,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -24,20 +27,24 @@ import { type Common, sleep } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { Hub, SlotReservation, WorkerSession } from '../hub/index.ts';
 import type { Routing } from '../routing/index.ts';
-import type {
-  ApiKeyRecord,
-  JobCompletion,
-  JobInput,
-  JobKind,
-  JobMode,
-  JobRecord,
-  NewJob,
-  Storage,
-  StoredReceipt,
+import {
+  type ApiKeyRecord,
+  type JobCompletion,
+  type JobInput,
+  type JobKind,
+  type JobMode,
+  type JobRecord,
+  type NewJob,
+  type SealedInput,
+  type Storage,
+  type StoredReceipt,
+  sealedOf,
 } from '../storage/index.ts';
 import { completedJob, IMAGE_JOB_SAMPLING, insertedJob } from '../storage/jobs.ts';
+import type { Tee } from '../tee/index.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
 import { isWebhookRefused, postWebhook } from '../webhooks/index.ts';
+import { sealedJobFrame, verifySealedResult } from './confidential.ts';
 import { acceptsImage, imageJobFrame, imageResultBound, verifyImageResult } from './image.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
@@ -48,7 +55,7 @@ export type JobSpec = {
   kind: JobKind;
   /** The `model` string the client sent: a registry name or a 0x model id. */
   model: string;
-  input: JobInput;
+  input: Exclude<JobInput, { sealed: unknown }>;
   maxTokens: number | undefined;
   temperature: number;
   topP: number;
@@ -56,6 +63,15 @@ export type JobSpec = {
   stop: string[];
   includeUsage: boolean;
   pin: Address[] | null;
+  maxPrice: { inputPerM: bigint; outputPerM: bigint } | null;
+};
+
+/** A validated confidential chat request (docs/confidential.md), as the API hands it over. */
+export type ConfidentialSpec = {
+  model: string;
+  maxTokens: number | undefined;
+  includeUsage: boolean;
+  sealed: { worker: Address; attestation: Hex; enc: string; ciphertext: string };
   maxPrice: { inputPerM: bigint; outputPerM: bigint } | null;
 };
 
@@ -88,6 +104,8 @@ export type RunHooks = {
   onProgress?:
     | ((p: { image: number; step: number; steps: number; preview?: string | undefined }) => void)
     | undefined;
+  /** A confidential job's sealed response chunks, in order, as the worker sends them (streamed jobs). */
+  onSealedChunk?: ((chunk: SealedChunkMessage) => void) | undefined;
   /** Aborted when the client went away: the worker is told to stop, nothing is charged. */
   signal?: AbortSignal | undefined;
 };
@@ -99,10 +117,12 @@ export type JobOutcome =
 type Attempt =
   | {
       kind: 'result';
-      frame: ResultMessage | ImageResultMessage;
+      frame: ResultMessage | ImageResultMessage | SealedResultMessage;
       dispatchedAt: number;
       firstTokenAt: number | null;
       streamed: number[];
+      /** A confidential job's sealed chunks, in order. */
+      chunks: SealedChunkMessage[];
     }
   | { kind: 'error'; code: string; message: string; afterFirstToken: boolean }
   | { kind: 'cancelled' };
@@ -126,6 +146,8 @@ const BEAT_TICKS = 8;
  */
 const WORKER_BUSY = 'WORKER_BUSY';
 const WORKER_DRAINING = 'WORKER_DRAINING';
+/** A confidential job's sealed request the worker's enclave could not open or run: the client's doing. */
+const SEALED_REQUEST_INVALID = 'SEALED_REQUEST_INVALID';
 /** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */
 const BUSY_RETRIES = 16;
 
@@ -142,6 +164,7 @@ export function createJobs({
   hub,
   routing,
   tokenizers,
+  tee,
   onReceipt,
 }: {
   common: Common;
@@ -152,6 +175,8 @@ export function createJobs({
   routing: Routing;
   /** The models' registered tokenizers: prompts are tokenized and outputs rendered with them. */
   tokenizers: Tokenizers;
+  /** Workers' attestations: confidential jobs go only to attested workers (none without it). */
+  tee?: Tee | undefined;
   /** Called after each receipt is stored (the settlement loop counts them). */
   onReceipt?: (() => void) | undefined;
 }) {
@@ -354,6 +379,106 @@ export function createJobs({
   }
 
   /**
+   * Prices and reserves a confidential chat job: sealed to one attested worker, which alone can run it.
+   * The gateway cannot count the prompt, so the reservation covers the whole context the model has left
+   * after `max_tokens`, with the premium; the signed counts are bounded by the same figures.
+   */
+  async function prepareConfidential(
+    spec: ConfidentialSpec,
+    key: ApiKeyRecord,
+    opts: { mode: 'sync' | 'stream'; idempotency?: { scope: string; key: string } | undefined },
+  ): Promise<JobRecord> {
+    const model = await modelFor(spec.model, 'text');
+    if (
+      spec.maxPrice &&
+      (model.rates.inputPerMTokens > spec.maxPrice.inputPerM ||
+        model.rates.outputPerMTokens > spec.maxPrice.outputPerM)
+    ) {
+      throw new GatewayError(
+        'max_price_too_low',
+        `grid.max_price is below ${model.name}'s rate card: ${model.rates.inputPerMTokens} / ${model.rates.outputPerMTokens} AIPG wei per million input / output tokens`,
+        { param: 'grid.max_price' },
+      );
+    }
+    const context = (await tokenizers.get(model)).contextLength;
+    const maxTokens =
+      spec.maxTokens ?? Math.min(options.jobs.defaultMaxTokens, context ? Math.floor(context / 2) : Infinity);
+    if (context !== undefined && maxTokens >= context) {
+      throw new GatewayError(
+        'context_length_exceeded',
+        `This model's maximum context length is ${context} tokens; max_tokens ${maxTokens} leaves no room for the prompt`,
+        { param: 'max_tokens' },
+      );
+    }
+    const maxInputTokens = Math.min(
+      MAX_PROMPT_TOKENS,
+      context === undefined ? MAX_PROMPT_TOKENS : context - maxTokens,
+    );
+    const worker = hub
+      .workers()
+      .find((w) => w.owner.toLowerCase() === spec.sealed.worker.toLowerCase() && w.models.has(model.id));
+    if (!worker || !tee?.knows(worker, spec.sealed.attestation)) {
+      throw new GatewayError(
+        'worker_unavailable',
+        !worker
+          ? `worker ${spec.sealed.worker} is not online serving ${model.name}; fetch GET /v1/attestation again and encrypt to another`
+          : `worker ${spec.sealed.worker} is not attested under evidence ${spec.sealed.attestation} now; fetch GET /v1/attestation again`,
+        { param: 'encrypted.worker', retryable: true },
+      );
+    }
+    let premiumBps: number;
+    try {
+      premiumBps = await chain.confidentialPremiumBps();
+    } catch (error) {
+      throw chainFailure(error, 'confidential premium');
+    }
+    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const sealed: SealedInput = { ...spec.sealed, worker: worker.owner, maxInputTokens };
+    const newJob: NewJob = {
+      id,
+      kind: 'chat',
+      mode: opts.mode,
+      apiKeyId: key.id,
+      payer: key.payer,
+      modelId: model.id,
+      modelName: model.name,
+      request: {
+        input: { sealed },
+        model: spec.model,
+        includeUsage: spec.includeUsage,
+        pin: [worker.owner],
+        maxPrice: spec.maxPrice
+          ? { inputPerM: spec.maxPrice.inputPerM.toString(), outputPerM: spec.maxPrice.outputPerM.toString() }
+          : null,
+        created: Math.floor(Date.now() / 1000),
+      },
+      // The sampling parameters are sealed: only the output cap is the gateway's.
+      params: { maxTokens, temperature: 0, topP: 1, seed: null, stop: [] },
+      pricing: {
+        inputPerMTokens: model.rates.inputPerMTokens.toString(),
+        outputPerMTokens: model.rates.outputPerMTokens.toString(),
+        confidentialPremiumBps: premiumBps,
+      },
+      status: 'running',
+      leaseUntil: new Date(Date.now() + leaseMs()),
+      instanceId,
+      reservedFee: maxFee({
+        inputTokens: maxInputTokens,
+        maxTokens,
+        rates: model.rates,
+        confidential: true,
+        premiumBps,
+      }),
+      promptTokenIds: [],
+      idempotencyScope: opts.idempotency?.scope ?? null,
+      idempotencyKey: opts.idempotency?.key ?? null,
+      webhookUrl: null,
+      image: null,
+    };
+    return reserveAndBook(newJob, [worker], expectedTokens(maxTokens));
+  }
+
+  /**
    * Reserves the job's fee and writes it. A job that runs now books a free slot before it is written,
    * so the reservation's own statement numbers its first dispatch (one statement and one commit fewer
    * per request). None free: the job waits for one in execute, as a retry does.
@@ -386,6 +511,9 @@ export function createJobs({
   /** The workers online for `job`'s model (its pin) that can run it: for an image job, its parameters. */
   function eligibleFor(job: Pick<JobRecord, 'modelId' | 'request' | 'image'>): WorkerSession[] {
     const all = routing.eligible(hub.workers(), job.modelId, job.request.pin);
+    // A sealed request opens only in the enclave it was encrypted to, while its evidence stands.
+    const sealed = sealedOf(job);
+    if (sealed) return all.filter((w) => tee?.knows(w, sealed.attestation) ?? false);
     const p = job.image?.params;
     return p ? all.filter((w) => acceptsImage(w.models.get(job.modelId)?.image, p)) : all;
   }
@@ -605,27 +733,31 @@ export function createJobs({
     return new Promise<Attempt>((resolve) => {
       const dispatchedAt = Date.now();
       const streamed: number[] = [];
+      const chunks: SealedChunkMessage[] = [];
+      const sealed = sealedOf(job);
       const rendered = tokenizer && createOutputStream(tokenizer, job.params.stop);
       let firstTokenAt: number | null = null;
       let done = false;
-      const message: JobMessage | ImageJobMessage = job.image
-        ? imageJobFrame(job, seq)
-        : {
-            type: 'job',
-            jobId: job.id,
-            seq: seq.toString(),
-            modelId: job.modelId,
-            payer: job.payer,
-            kind: job.kind as JobMessage['kind'],
-            input: job.request.input,
-            promptTokenIds: job.promptTokenIds!,
-            params: { ...job.params, stop: [...job.params.stop] },
-            pricing: job.pricing,
-            confidential: false,
-            // Always streamed on the wire: the gateway measures time to first token itself and knows
-            // whether a failing worker had started answering.
-            stream: true,
-          };
+      const message: JobMessage | ImageJobMessage | SealedJobMessage = sealed
+        ? sealedJobFrame(job, sealed, seq, job.mode === 'stream')
+        : job.image
+          ? imageJobFrame(job, seq)
+          : {
+              type: 'job',
+              jobId: job.id,
+              seq: seq.toString(),
+              modelId: job.modelId,
+              payer: job.payer,
+              kind: job.kind as JobMessage['kind'],
+              input: job.request.input as JobMessage['input'],
+              promptTokenIds: job.promptTokenIds!,
+              params: { ...job.params, stop: [...job.params.stop] },
+              pricing: job.pricing,
+              confidential: false,
+              // Always streamed on the wire: the gateway measures time to first token itself and knows
+              // whether a failing worker had started answering.
+              stream: true,
+            };
       const finish = (a: Attempt) => {
         if (done) return;
         done = true;
@@ -659,6 +791,25 @@ export function createJobs({
             const text = rendered.push(t.tokenIds);
             if (text) hooks.onToken?.(text);
           },
+          onSealedChunk(c: SealedChunkMessage) {
+            if (done) return;
+            if (!sealed || c.seq !== chunks.length || chunks.at(-1)?.final) {
+              handle.cancel('sealed chunk out of order');
+              finish({
+                kind: 'error',
+                code: 'invalid_frame',
+                message: sealed ? `sealed chunk ${c.seq} out of order` : 'sealed chunks for a plain job',
+                afterFirstToken: firstTokenAt !== null,
+              });
+              return;
+            }
+            if (firstTokenAt === null) {
+              firstTokenAt = Date.now();
+              clearTimeout(firstTokenTimer);
+            }
+            chunks.push(c);
+            hooks.onSealedChunk?.(c);
+          },
           onProgress(p: ProgressMessage) {
             if (done) return;
             // The worker has started (the first-token timeout is met); a job that showed the client a
@@ -674,7 +825,8 @@ export function createJobs({
             hooks.onProgress?.({ image: p.image, step: p.step, steps: p.steps, preview: p.preview });
           },
           onResult(frame) {
-            if ((frame.type === 'image-result') !== (job.image !== null)) {
+            const want = sealed ? 'sealed-result' : job.image ? 'image-result' : 'result';
+            if (frame.type !== want) {
               finish({
                 kind: 'error',
                 code: 'invalid_frame',
@@ -683,7 +835,7 @@ export function createJobs({
               });
               return;
             }
-            finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed });
+            finish({ kind: 'result', frame, dispatchedAt, firstTokenAt, streamed, chunks });
           },
           onError(e) {
             finish({
@@ -791,13 +943,15 @@ export function createJobs({
       operator: lastWorker?.operator,
     });
     try {
-      const tokenizer = job.image ? undefined : await tokenizerOf(job);
+      const sealed = sealedOf(job);
+      const input = job.request.input;
+      const tokenizer = job.image || sealed ? undefined : await tokenizerOf(job);
       // A job queued by a gateway older than its own tokenization is tokenized now.
-      if (tokenizer)
+      if (tokenizer && !('sealed' in input))
         job.promptTokenIds ??=
-          'messages' in job.request.input
-            ? tokenizer.chatPromptTokenIds(job.request.input.messages)
-            : tokenizer.promptTokenIds(job.request.input.prompt);
+          'messages' in input
+            ? tokenizer.chatPromptTokenIds(input.messages)
+            : tokenizer.promptTokenIds(input.prompt);
       const exclude = new Set<string>();
       const busy = new Set<string>();
       const failures: string[] = [];
@@ -891,6 +1045,19 @@ export function createJobs({
           });
           continue;
         }
+        if (a.kind === 'error' && a.code === SEALED_REQUEST_INVALID) {
+          // The client sealed something the enclave cannot open or run: its mistake (the gateway cannot
+          // read the request to tell), answered as a 400 and never counted against the worker.
+          return fail(
+            job,
+            new GatewayError('invalid_request', `the worker could not run the sealed request: ${a.message}`, {
+              param: 'encrypted',
+            }),
+            false,
+            startedAt,
+            last(),
+          );
+        }
         if (a.kind === 'error') {
           routing.recordFailure(worker);
           log.warn({
@@ -917,6 +1084,8 @@ export function createJobs({
           if (attempt < options.jobs.maxAttempts) metrics.jobRetries.inc({ model: job.modelName });
           continue;
         }
+        if (sealed)
+          return await completeSealed(job, sealed, worker, seq, a, startedAt, log, job.attempts + dispatched);
         return tokenizer
           ? await complete(job, worker, seq, tokenizer, a, startedAt, log, job.attempts + dispatched)
           : await completeImage(job, worker, seq, a, startedAt, log, job.attempts + dispatched);
@@ -1040,6 +1209,83 @@ export function createJobs({
         input_tokens: frame.promptTokenIds.length,
         output_tokens: outputs,
         ttft_ms: ttftMs,
+        total_ms: totalMs,
+      },
+    );
+  }
+
+  /**
+   * A confidential job's result: checked against what the gateway relayed (verifySealedResult), then
+   * committed like any other. What is stored of the answer is its sealed chunks: ciphertext only.
+   */
+  async function completeSealed(
+    job: JobRecord,
+    sealed: SealedInput,
+    worker: WorkerSession,
+    seq: bigint,
+    a: Extract<Attempt, { kind: 'result' }>,
+    startedAt: number,
+    log: Common['logger'],
+    attempts: number,
+  ): Promise<JobOutcome> {
+    const now = Date.now();
+    const frame = a.frame as SealedResultMessage; // checked against the job's kind on arrival
+    const verdict = await verifySealedResult(frame, {
+      jobId: job.id,
+      seq,
+      gateway: chain.gateway,
+      payer: job.payer,
+      worker: worker.owner,
+      operator: worker.operator,
+      modelId: job.modelId,
+      chainId: chain.chainId,
+      grid: chain.grid,
+      dispatchedAt: a.dispatchedAt,
+      now,
+      clockSkewSec: options.jobs.clockSkewSec,
+      pricing: job.pricing,
+      sealed,
+      maxTokens: job.params.maxTokens,
+      chunks: a.chunks,
+    });
+    if (!verdict.ok) return reject(job, worker, seq, verdict, a, startedAt, log, attempts);
+    const receipt = {
+      ...verdict.receipt,
+      jobId: job.id,
+      gateway: chain.gateway,
+      payer: job.payer,
+      worker: worker.owner,
+    };
+    const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
+    const totalMs = now - a.dispatchedAt;
+    const outputs = Number(receipt.outputUnits);
+    const completion: JobCompletion = {
+      worker: worker.owner,
+      operator: worker.operator,
+      fee: receipt.fee,
+      outputTokenIds: [],
+      outputText: JSON.stringify(a.chunks.map((c) => c.ciphertext)),
+      sampler: worker.models.get(job.modelId)?.sampler ?? '',
+      finishReason: frame.finishReason,
+      ttftMs,
+      totalMs,
+      tokensPerSecond: outputs <= 1 ? 0 : ((outputs - 1) * 1000) / Math.max(1, totalMs - ttftMs),
+      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      attempts,
+    };
+    return commit(
+      job,
+      worker,
+      seq,
+      { receipt, signature: frame.signature, leafHash: receiptLeafHash(receipt) },
+      completion,
+      a,
+      startedAt,
+      log,
+      {
+        msg: 'confidential job done',
+        input_tokens: Number(receipt.inputUnits),
+        output_tokens: outputs,
         total_ms: totalMs,
       },
     );
@@ -1292,6 +1538,8 @@ export function createJobs({
     instanceId,
     prepare,
     prepareImage,
+    prepareConfidential,
+    modelFor,
     discard,
     /** An image job's last progress, while it runs in this process. */
     progressOf: (id: string) => progress.get(id),

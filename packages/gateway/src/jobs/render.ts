@@ -1,6 +1,6 @@
 import type { Hex } from 'viem';
 import { aipg } from '../billing/index.ts';
-import type { JobRecord, StoredReceipt } from '../storage/index.ts';
+import { type JobRecord, type StoredReceipt, sealedChunksOf, sealedOf } from '../storage/index.ts';
 
 /** The `grid` object on every response: who ran the job, what it cost, how fast, the receipt signature. */
 export type GridInfo = {
@@ -43,8 +43,39 @@ export function responseId(job: Pick<JobRecord, 'id' | 'kind'>): string {
 
 export const SYSTEM_FINGERPRINT = 'aipg-grid';
 
+/** A confidential job's usage: the token counts its worker signed (the gateway never saw the tokens). */
+export function sealedUsage(receipt: StoredReceipt | undefined): Usage {
+  const p = Number(receipt?.receipt.inputUnits ?? 0n);
+  const c = Number(receipt?.receipt.outputUnits ?? 0n);
+  return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
+}
+
+/**
+ * A finished confidential job: `choices` empty, the answer sealed to the client (docs/confidential.md):
+ * `encrypted` when it is one chunk (a non-streamed job), `encrypted_chunks` when it was streamed.
+ */
+export function renderSealedCompletion(job: JobRecord, receipt: StoredReceipt | undefined) {
+  const chunks = sealedChunksOf(job).map((ciphertext, seq, all) => ({
+    seq,
+    final: seq === all.length - 1,
+    ciphertext,
+  }));
+  return {
+    id: responseId(job),
+    object: 'chat.completion' as const,
+    created: job.request.created,
+    model: job.request.model,
+    choices: [] as never[],
+    ...(chunks.length === 1 ? { encrypted: chunks[0] } : { encrypted_chunks: chunks }),
+    usage: sealedUsage(receipt),
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    grid: { ...gridInfo(job, receipt), confidential: true },
+  };
+}
+
 /** A finished job as OpenAI's `chat.completion` or `text_completion` object, plus `grid`. */
 export function renderCompletion(job: JobRecord, receipt: StoredReceipt | undefined) {
+  if (sealedOf(job)) return renderSealedCompletion(job, receipt);
   const head = { id: responseId(job), created: job.request.created, model: job.request.model };
   const tail = { usage: usageOf(job), system_fingerprint: SYSTEM_FINGERPRINT, grid: gridInfo(job, receipt) };
   const finish_reason = job.finishReason ?? 'stop';

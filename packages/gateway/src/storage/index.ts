@@ -1,5 +1,6 @@
 import type { Address } from 'viem';
 import type { Common } from '../common.ts';
+import { createAttestationStore } from './attestations.ts';
 import { commitReceipt } from './commit.ts';
 import { type Database, openDatabase, type Sql } from './db.ts';
 import { createIdempotencyStore } from './idempotency.ts';
@@ -32,6 +33,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     keys: createKeyStore(db),
     jobs: createJobStore(db),
     images: createImageStore(db),
+    attestations: createAttestationStore(db),
     receipts: createReceiptStore(db),
     receiptNumbers: createReceiptNumberStore(db),
     idempotency: createIdempotencyStore(db),
@@ -51,6 +53,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
   };
 }
 
+export type { StoredAttestation } from './attestations.ts';
 export type { Database, Sql } from './db.ts';
 export type { IdempotencyClaim, StoredResponse } from './idempotency.ts';
 export type {
@@ -65,8 +68,10 @@ export type {
   JobRequest,
   JobStatus,
   NewJob,
+  SealedInput,
   StoredImage,
 } from './jobs.ts';
+export { sealedChunksOf, sealedOf } from './jobs.ts';
 export type { ApiKeyRecord } from './keys.ts';
 export type { DispatchStatus } from './receipt-numbers.ts';
 export type { BatchRecord, StoredReceipt } from './receipts.ts';

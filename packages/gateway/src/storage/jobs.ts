@@ -7,7 +7,35 @@ import { MAX_RECEIPT_SEQ } from './receipt-numbers.ts';
 export type JobKind = 'chat' | 'completion' | 'image';
 export type JobMode = 'sync' | 'stream' | 'async';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
-export type JobInput = { messages: ChatMessage[] } | { prompt: string };
+/**
+ * A confidential request as the gateway holds it: sealed to one attested worker's key (docs/confidential.md).
+ * The gateway never sees the prompt; its `outputText` holds the sealed response chunks (base64, JSON array).
+ */
+export type SealedInput = {
+  worker: Address;
+  /** The evidence digest the client encrypted to. */
+  attestation: Hex;
+  enc: string;
+  ciphertext: string;
+  /** The largest prompt (tokens) the reservation covers: the signed input count's bound. */
+  maxInputTokens: number;
+};
+export type JobInput = { messages: ChatMessage[] } | { prompt: string } | { sealed: SealedInput };
+
+/** The sealed request of a confidential job (undefined for every other). */
+export const sealedOf = (job: Pick<JobRecord, 'request'>): SealedInput | undefined =>
+  'sealed' in job.request.input ? job.request.input.sealed : undefined;
+
+/** The sealed response chunks (base64) a confidential job's `outputText` holds. */
+export function sealedChunksOf(job: Pick<JobRecord, 'outputText'>): string[] {
+  if (!job.outputText) return [];
+  try {
+    const v = JSON.parse(job.outputText) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 /** One delivered image as the gateway stored it (bytes in `images`, by hash, until they expire). */
 export type StoredImage = {

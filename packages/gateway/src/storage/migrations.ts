@@ -357,6 +357,25 @@ CREATE TABLE trajectories (
 CREATE INDEX trajectories_expires ON trajectories (expires_at);
 `,
   },
+  {
+    id: 9,
+    name: 'attestations',
+    // The confidential tier: every TEE evidence the gateway verified, by digest (confidential receipts
+    // commit to one; validators fetch it to audit them). Ciphertext and hashes only: never a prompt.
+    sql: `
+CREATE TABLE attestations (
+  digest text PRIMARY KEY,
+  worker text NOT NULL,
+  signer text NOT NULL,
+  evidence jsonb NOT NULL,
+  tcb_status text NOT NULL,
+  simulated boolean NOT NULL,
+  verified_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX attestations_worker ON attestations (worker);
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */

@@ -8,6 +8,7 @@ import type {
   SamplingParams,
   WorkerToGateway,
 } from '@aipg/core';
+import type { Tokenizer } from '@aipg/inference';
 import type { Hex } from 'viem';
 
 /** What a backend serves: the on-chain identity of the weights it runs. */
@@ -83,6 +84,11 @@ export interface InferenceBackend {
   /** Loads weights / checks the server is reachable and serves the model. Idempotent. */
   load(): Promise<void>;
   generate(request: GenerateRequest): Promise<GenerateResult>;
+  /**
+   * The model's tokenizer in this process (its chat template included), after `load()`: a confidential
+   * job is tokenized inside the worker's TEE. Absent for remote servers (they tokenize themselves).
+   */
+  tokenizer?(): Tokenizer;
   /**
    * Scores a claimed output with the model (gateway `score` frames). Absent when the backend cannot
    * read the model's distribution (remote servers): the worker answers `SCORE_UNSUPPORTED`.

@@ -84,6 +84,11 @@ export type WorkerOptions = {
   /** The PATH searched for `nvidia-smi` / `rocm-smi`. */
   hardwareSearchPath: string | undefined;
   version: string;
+  /**
+   * A simulated TEE (the devnet's): the file of its serialized root (`SimulatedTee` of @aipg/tee). The
+   * worker then takes confidential jobs, with evidence that verifies only under that root. Devnet only.
+   */
+  teeSimulated: string | undefined;
 };
 
 /** Flags as the CLI parses them (`aipg worker start --gateway … --model …`); all optional. */
@@ -114,6 +119,7 @@ export type WorkerFlags = {
   logLevel?: string | undefined;
   drainTimeout?: string | number | undefined;
   dataDir?: string | undefined;
+  teeSimulated?: string | undefined;
 };
 
 export type WorkerEnv = Readonly<Record<string, string | undefined>>;
@@ -131,6 +137,7 @@ export const WORKER_ENV = {
   metricsPort: 'AIPG_METRICS_PORT',
   logLevel: 'AIPG_LOG_LEVEL',
   dataDir: 'AIPG_WORKER_DATA_DIR',
+  teeSimulated: 'AIPG_TEE_SIMULATED',
   /** Bearer token for an `openai` backend given by flags (config files name their own variable). */
   openaiApiKey: 'OPENAI_API_KEY',
 } as const;
@@ -265,7 +272,16 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
     dataDir: resolvePath(flags.dataDir ?? env[WORKER_ENV.dataDir]) ?? fromFile(file?.dataDir),
     hardwareSearchPath: env.PATH,
     version: WORKER_VERSION,
+    teeSimulated: simulatedTee(network, resolvePath(flags.teeSimulated ?? env[WORKER_ENV.teeSimulated])),
   };
+}
+
+function simulatedTee(network: NetworkKind, file: string | undefined): string | undefined {
+  if (file !== undefined && network !== 'devnet')
+    throw new WorkerConfigError(
+      `--tee-simulated is for the devnet only: on ${network} confidential jobs need a real TEE's evidence`,
+    );
+  return file;
 }
 
 function resolvePath(p: string | undefined): string | undefined {

@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { ChainMismatchError } from '../errors.ts';
 import type { JobRunner, JobSession } from '../jobs/runner.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
+import type { WorkerTee } from '../tee/index.ts';
 import { backoffDelay } from './backoff.ts';
 
 export type HubState =
@@ -38,6 +39,8 @@ export type HubClientParameters = {
   hardware: Hardware;
   version: string;
   runner: JobRunner;
+  /** A worker in a TEE: its evidence goes with `hello` and answers `attest` challenges. */
+  tee?: WorkerTee | undefined;
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** A problem retrying cannot fix (the gateway serves another chain or protocol): the worker should stop. */
   onFatal: (error: Error) => void;
@@ -212,6 +215,7 @@ export function createHubClient(params: HubClientParameters) {
         s.gateway = getAddress(frame.gateway);
         gatewayAddress = s.gateway;
         const signature = await account.signMessage({ message: loginMessage(frame) });
+        const tee = params.tee ? await params.tee.attest(frame.nonce) : undefined;
         s.send({
           type: 'hello',
           protocolVersion: PROTOCOL_VERSION,
@@ -220,7 +224,25 @@ export function createHubClient(params: HubClientParameters) {
           models: params.models,
           hardware: params.hardware,
           version: params.version,
+          ...(tee ? { tee } : {}),
         });
+        return;
+      }
+      case 'attest': {
+        if (!params.tee || state !== 'connected') return;
+        s.send({
+          type: 'attestation',
+          requestId: frame.requestId,
+          evidence: await params.tee.attest(frame.nonce),
+        });
+        return;
+      }
+      case 'sealed-job': {
+        if (state !== 'connected') {
+          logger.warn({ jobId: frame.jobId }, 'confidential job before welcome ignored');
+          return;
+        }
+        runner.submitSealed(frame, s);
         return;
       }
       case 'welcome': {

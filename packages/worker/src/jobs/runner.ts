@@ -13,6 +13,7 @@ import {
   resultMessage,
   type ScoreMessage,
   type ScoreResultMessage,
+  type SealedJobMessage,
   scoreAttestation,
   scorePositionSchema,
   scoreTypedData,
@@ -24,8 +25,10 @@ import { BackendErrorCode } from '../backends/errors.ts';
 import type { ImageBackend, InferenceBackend, JobFrame } from '../backends/types.ts';
 import { WorkerErrorCode } from '../errors.ts';
 import type { WorkerMetrics } from '../metrics/registry.ts';
+import type { WorkerTee } from '../tee/index.ts';
 import { generateImages } from './image-runner.ts';
 import { buildTextReceipt, signReceipt } from './receipt.ts';
+import { runSealedJob, SealedRequestError } from './sealed-runner.ts';
 import type { ReceiptSeqGuard } from './seq-guard.ts';
 
 /** A backend's scores, as a `score-result` frame carries them. */
@@ -68,6 +71,8 @@ export type JobRunnerParameters = {
   grid: Address;
   /** Accepts each gateway's receipt number once (and remembers the highest signed across restarts). */
   seqGuard: ReceiptSeqGuard;
+  /** A worker in a TEE: it takes confidential (`sealed-job`) jobs. */
+  tee?: WorkerTee | undefined;
   now?: () => number;
 };
 
@@ -114,6 +119,7 @@ export function createJobRunner({
   chainId,
   grid,
   seqGuard,
+  tee,
   now = Date.now,
 }: JobRunnerParameters) {
   const running = new Map<Hex, RunningJob>();
@@ -147,7 +153,7 @@ export function createJobRunner({
   function admit(
     frame: { jobId: Hex; modelId: Hex },
     session: JobSession,
-    what: 'job' | 'score job' | 'image job' | 'image check',
+    what: 'job' | 'score job' | 'image job' | 'image check' | 'confidential job',
     work: (entry: RunningJob, served: ServedModel) => Promise<void>,
     check?: (served: ServedModel) => { code: string; message: string; retryable?: boolean } | undefined,
   ): void {
@@ -227,6 +233,102 @@ export function createJobRunner({
       (entry, served) => run(entry, job, served as ServedTextModel),
       (served) => wrongKind(served, 'text') ?? seqCheck(session, BigInt(job.seq)),
     );
+  }
+
+  /** A `sealed-job` frame: a confidential job, opened only here (in the TEE). */
+  function submitSealed(job: SealedJobMessage, session: JobSession): void {
+    admit(
+      job,
+      session,
+      'confidential job',
+      (entry, served) => runSealed(entry, job, served as ServedTextModel),
+      (served) =>
+        wrongKind(served, 'text') ??
+        (!tee
+          ? { code: WorkerErrorCode.teeUnavailable, message: 'this worker runs in no TEE', retryable: false }
+          : !('backend' in served) || !served.backend.tokenizer
+            ? {
+                code: WorkerErrorCode.teeUnavailable,
+                message: `the ${('backend' in served && served.backend.kind) || 'image'} backend of ${nameOf(served)} cannot run confidential jobs (no tokenizer in the enclave)`,
+                retryable: false,
+              }
+            : undefined) ??
+        seqCheck(session, BigInt(job.seq)),
+    );
+  }
+
+  async function runSealed(entry: RunningJob, job: SealedJobMessage, served: ServedTextModel): Promise<void> {
+    const { session, controller } = entry;
+    const { backend } = served;
+    const model = backend.model.name;
+    // Ids and counts only: nothing of a confidential job's content is ever logged.
+    const log = logger.child({ jobId: job.jobId, model, confidential: true });
+    const started = performance.now();
+    try {
+      const r = await runSealedJob({
+        job,
+        backend,
+        tokenizer: backend.tokenizer!(),
+        tee: tee!,
+        owner,
+        gateway: session.gateway,
+        signal: controller.signal,
+        now,
+        sendChunk(seq, final, ciphertext) {
+          if (!controller.signal.aborted)
+            session.send({ type: 'sealed-chunk', jobId: job.jobId, seq, final, ciphertext });
+        },
+      });
+      if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      const signature = await signReceipt(account, r.receipt, chainId, grid);
+      seqGuard.signed(session.gateway, r.receipt.seq);
+      session.send({
+        type: 'sealed-result',
+        jobId: job.jobId,
+        chunks: r.chunks,
+        finishReason: r.finishReason,
+        timings: r.timings,
+        receipt: receiptToJson(r.receipt),
+        signature,
+      });
+      counts.completed += 1;
+      metrics.jobs.inc({ model, outcome: 'completed' });
+      metrics.jobSeconds.observe({ model }, (performance.now() - started) / 1000);
+      log.info(
+        {
+          inputTokens: Number(r.receipt.inputUnits),
+          outputTokens: Number(r.receipt.outputUnits),
+          ms: Math.round(performance.now() - started),
+          fee: r.receipt.fee.toString(),
+        },
+        'confidential job completed',
+      );
+    } catch (error) {
+      const kind = entry.abortKind;
+      if (kind === 'cancel') {
+        counts.cancelled += 1;
+        metrics.jobs.inc({ model, outcome: 'cancelled' });
+        sendError(session, job, model, WorkerErrorCode.jobCancelled, 'job cancelled', false);
+        return;
+      }
+      counts.failed += 1;
+      metrics.jobs.inc({ model, outcome: 'failed' });
+      if (kind === 'disconnect') return;
+      if (error instanceof SealedRequestError) {
+        log.info({ reason: error.message }, 'confidential request refused');
+        sendError(session, job, model, WorkerErrorCode.sealedRequestInvalid, error.message, false);
+        return;
+      }
+      log.error({ errorName: error instanceof Error ? error.name : 'unknown' }, 'confidential job failed');
+      sendError(
+        session,
+        job,
+        model,
+        kind === 'shutdown' ? WorkerErrorCode.draining : WorkerErrorCode.backendFailed,
+        'the confidential job failed in the backend',
+        kind !== undefined,
+      );
+    }
   }
 
   /** An `image-job` frame. */
@@ -686,6 +788,7 @@ export function createJobRunner({
   return {
     submit,
     submitImage,
+    submitSealed,
     submitImageCheck,
     submitScore,
     /** `cancel` frame from the gateway: aborts the job's (or score job's) backend call. False when it is not running. */

@@ -89,6 +89,9 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions): LlamaCpp
     get engine() {
       return loaded().engine;
     },
+    tokenizer() {
+      return loaded().engine;
+    },
     load() {
       loading ??= load().catch((error: unknown) => {
         loading = undefined;
