@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerModel } from '@aipg/chain';
 import { ConfidentialError, confidentialFetch } from '@aipg/confidential';
-import { computeTextFee, parseAipg } from '@aipg/core';
+import { computeTextFee, parseAipg, teeEvidenceDigest } from '@aipg/core';
 import { type EnsureModelReturnType, ensureModel } from '@aipg/inference';
-import { SimulatedTee, serializeAnchors } from '@aipg/tee';
-import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
+import { generateTeeKeyPair, SimulatedTee, serializeAnchors } from '@aipg/tee';
+import { createWorkerOptions, startWorker, type Worker, type WorkerTee } from '@aipg/worker';
 import OpenAI from 'openai';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -38,6 +38,7 @@ let key: string;
 let tee: SimulatedTee;
 const logs: string[] = [];
 const workers: { owner: Address; worker: Worker }[] = [];
+let plainWorkerOptions: Awaited<ReturnType<typeof createWorkerOptions>>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-gw-confidential-'));
@@ -62,6 +63,9 @@ beforeAll(async () => {
     'tee.anchorsFile': anchorsFile,
     'jobs.firstTokenTimeoutMs': 30_000,
     'settlement.minReceipts': 1_000,
+    'tee.recheckMs': 1_000,
+    // The test polls the public listing; the per-address limit is not what it tests.
+    'rateLimit.anonymousRequestsPerMinute': 100_000,
     logLevel: 'trace',
   });
   gw = await startGateway(options, {
@@ -87,6 +91,7 @@ beforeAll(async () => {
       },
       { AIPG_OPERATOR_KEY: operator.privateKey },
     );
+    if (!inTee) plainWorkerOptions = workerOptions;
     const worker = await startWorker(workerOptions, { hardware: { gpus: [], cpuCores: 2, memoryMb: 4096 } });
     workers.push({ owner: owner.address, worker });
     await worker.ready();
@@ -249,5 +254,63 @@ describe('confidential chat through the official openai client', () => {
     expect(((await toPlainWorker.json()) as { error: { code: string } }).error.code).toBe(
       'worker_unavailable',
     );
+  });
+
+  test('a worker whose re-check fails stops getting confidential jobs, and clients are told', async () => {
+    // Worker B comes back in a TEE that later turns to debug mode (its evidence then fails the policy).
+    const b = workers.findIndex((w) => w.owner === roles.workerB.address);
+    await workers[b]!.worker.stop({ force: true });
+    const keyPair = await generateTeeKeyPair();
+    const made = new Set<string>();
+    let debug = false;
+    const failing: WorkerTee = {
+      keyPair,
+      simulated: true,
+      async attest(nonce) {
+        const e = await tee.attest({
+          hpkePublicKey: keyPair.publicKey,
+          signer: roles.operatorB.address,
+          nonce,
+          debug,
+        });
+        made.add(teeEvidenceDigest(e));
+        return e;
+      },
+      knows: (d) => made.has(d.toLowerCase()),
+    };
+    const restarted = await startWorker(plainWorkerOptions, {
+      hardware: { gpus: [], cpuCores: 2, memoryMb: 4096 },
+      tee: failing,
+    });
+    workers[b] = { owner: roles.workerB.address, worker: restarted };
+    await restarted.ready();
+    const statusOf = async () => {
+      const r = (await (await fetch(`${gw.url}/v1/attestation?evidence=false`)).json()) as {
+        data: { worker: string; status: string; error: string | null }[];
+      };
+      return r.data.find((w) => w.worker.toLowerCase() === roles.workerB.address.toLowerCase());
+    };
+    while ((await statusOf())?.status !== 'valid') await new Promise((resolve) => setTimeout(resolve, 50));
+    debug = true;
+    // The next re-check (every second here) gets debug evidence: refused, and the worker is out.
+    let status = await statusOf();
+    while (status?.status !== 'invalid') {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = await statusOf();
+    }
+    expect(status.error).toMatch(/^debug/);
+    // Worker A is still attested; stop it too: no attested worker is left for the model.
+    const a = workers.find((w) => w.owner === roles.workerA.address)!;
+    await a.worker.stop({ force: true });
+    const error = await client()
+      .chat.completions.create({
+        model: model.name,
+        messages: [{ role: 'user', content: SECRET }],
+        max_tokens: 4,
+      })
+      .catch((e: unknown) => e);
+    const cause = (error as { cause?: unknown }).cause;
+    expect(cause).toBeInstanceOf(ConfidentialError);
+    expect((cause as ConfidentialError).code).toBe('no_attested_worker');
   });
 });

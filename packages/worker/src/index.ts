@@ -86,6 +86,7 @@ export {
   type RegisteredModel,
   type WorkerBond,
 } from './preflight/chain.ts';
+export { createSimulatedWorkerTee, type WorkerTee } from './tee/index.ts';
 export { WORKER_VERSION } from './version.ts';
 export {
   type ProvidedBackend,

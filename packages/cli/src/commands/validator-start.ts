@@ -22,6 +22,7 @@ const VALIDATOR_FLAGS = [
   'metrics-port',
   'metrics-host',
   'log-level',
+  'tee-anchors',
 ] as const;
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -46,6 +47,10 @@ export const validatorStart = defineCommand({
     ['--data-dir <path>', 'where progress is kept across restarts'],
     ['--threads <n>', 'llama.cpp CPU threads (always set it on small machines)'],
     ['--metrics-port <n>', 'Prometheus /metrics (0: any free port)'],
+    [
+      '--tee-anchors <file>',
+      "roots confidential receipts' TEE evidence must verify under (default: Intel's and NVIDIA's)",
+    ],
   ],
   examples: [
     'AIPG_OPERATOR_KEY=0x… aipg validator start --gateway http://127.0.0.1:8080 --gguf .aipg/models/aipg-small-llama.gguf',

@@ -23,6 +23,7 @@ const WORKER_FLAGS = [
   'log-level',
   'drain-timeout',
   'data-dir',
+  'tee-simulated',
 ] as const;
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -53,6 +54,10 @@ export const workerStart = defineCommand({
     ['--threads <n>', 'llama.cpp CPU threads (always set it on small machines)'],
     ['--metrics-port <n>', 'Prometheus /metrics (0: any free port)'],
     ['--drain-timeout <s>', 'how long a shutdown waits for running jobs (default 600)'],
+    [
+      '--tee-simulated <file>',
+      'devnet only: take confidential jobs in a SIMULATED TEE (a root `aipg devnet --confidential` writes)',
+    ],
     ['--data-dir <dir>', 'keeps the highest receipt number signed per gateway across restarts'],
   ],
   examples: [

@@ -5,6 +5,7 @@ import {
   receiptLeafHash,
   receiptLeafValues,
   receiptToJson,
+  sealedRequestHash,
 } from '@aipg/core';
 import {
   type Address,
@@ -23,7 +24,7 @@ import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { BatchRecord, Storage } from '../storage/index.ts';
+import { type BatchRecord, type Storage, sealedOf } from '../storage/index.ts';
 import { findSettledBatchId } from './batch-id.ts';
 
 export { AUDIT_HEADERS, auditRequestMessage } from '@aipg/core';
@@ -226,9 +227,22 @@ export function createAudit({ common, storage, chain }: { common: Common; storag
           };
         }
       }
+      // A confidential job: what its receipt commits to instead of token ids (docs/confidential.md).
+      const sealed = sealedOf(job);
+      const confidential = sealed
+        ? {
+            attestation: sealed.attestation,
+            sealed_request_hash: sealedRequestHash(
+              new Uint8Array(Buffer.from(sealed.enc, 'base64')),
+              new Uint8Array(Buffer.from(sealed.ciphertext, 'base64')),
+            ),
+            evidence: (await storage.attestations.get(sealed.attestation))?.evidence ?? null,
+          }
+        : null;
       return {
         job_id: job.id,
         object: 'audit.job' as const,
+        confidential,
         status: job.status,
         kind: job.kind,
         model: { id: job.modelId, name: job.modelName },

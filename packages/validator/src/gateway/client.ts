@@ -21,6 +21,7 @@ import {
   receiptJsonSchema,
   SAMPLER_NAME,
   samplingParamsSchema,
+  type TeeEvidence,
 } from '@aipg/core';
 import type { Address, Hex, LocalAccount } from 'viem';
 import { z } from 'zod';
@@ -67,6 +68,31 @@ const jobEvidenceSchema = z.object({
     .nullish(),
   chain: z.object({ chain_id: z.number().int(), grid: address }).nullish(),
 });
+
+/**
+ * A confidential job's audit evidence: no tokens (the gateway never saw them), the evidence its receipt
+ * commits to (stored by the gateway when it verified it) and the hash of the sealed request it relayed.
+ */
+const confidentialJobEvidenceSchema = z.object({
+  job_id: hex32,
+  receipt: receiptJsonSchema,
+  signature: hexBytes,
+  confidential: z.object({
+    attestation: hex32,
+    sealed_request_hash: hex32,
+    // Checked by the judge (`verifyEvidence` parses it): malformed evidence is the judge's to refuse.
+    evidence: z.unknown().nullable(),
+  }),
+});
+
+export type AuditConfidentialJobEvidence = {
+  jobId: Hex;
+  receipt: Receipt;
+  signature: Hex;
+  attestation: Hex;
+  sealedRequestHash: Hex;
+  evidence: TeeEvidence | unknown | null;
+};
 
 const imageJobEvidenceSchema = z.object({
   job_id: hex32,
@@ -223,6 +249,8 @@ export type AuditClient = {
   getBatch(root: Hex, signal?: AbortSignal): Promise<AuditBatch>;
   getJob(jobId: Hex, signal?: AbortSignal): Promise<AuditJobEvidence>;
   getImageJob(jobId: Hex, signal?: AbortSignal): Promise<AuditImageJobEvidence>;
+  /** A confidential job's evidence (`GET /v1/audit/jobs/{id}`: its `confidential` part). */
+  getConfidentialJob(jobId: Hex, signal?: AbortSignal): Promise<AuditConfidentialJobEvidence>;
   /** Image `index` of an image job: its bytes and the latents of its trajectory (undefined when gone). */
   getImage(
     jobId: Hex,
@@ -349,6 +377,21 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
           signature: r.signature,
           proof: r.proof,
         })),
+      };
+    },
+    async getConfidentialJob(jobId, signal) {
+      const j = parse(
+        confidentialJobEvidenceSchema,
+        await request('GET', `/v1/audit/jobs/${jobId}`, undefined, signal),
+        'confidential job',
+      );
+      return {
+        jobId: j.job_id,
+        receipt: receiptFromJson(j.receipt),
+        signature: j.signature,
+        attestation: j.confidential.attestation,
+        sealedRequestHash: j.confidential.sealed_request_hash,
+        evidence: j.confidential.evidence ?? null,
       };
     },
     async getJob(jobId, signal) {

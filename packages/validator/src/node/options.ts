@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decryptKeystore, readDeployment } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
+import { PRODUCTION_ANCHORS, parseAnchors, type TrustAnchors } from '@aipg/tee';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { CHECKER_MODES, type CheckerMode } from '../checkers/types.ts';
 import { ValidatorConfigError } from '../errors.ts';
@@ -57,6 +58,11 @@ export type ValidatorOptions = {
   withdrawMin: bigint | null;
   metrics: { port: number; host: string } | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * The roots a confidential receipt's TEE evidence must verify under (docs/confidential.md): Intel's and
+   * NVIDIA's unless `--tee-anchors` names a file (a devnet's simulated root, a test's).
+   */
+  tee?: { anchors: TrustAnchors; anchorsSource: string } | undefined;
 };
 
 /** Flags as the CLI parses them (`aipg validator start --gateway … --mode crosscheck`); all optional. */
@@ -86,6 +92,7 @@ export type ValidatorFlags = {
   metricsPort?: string | number | undefined;
   metricsHost?: string | undefined;
   logLevel?: string | undefined;
+  teeAnchors?: string | undefined;
 };
 
 export type ValidatorEnv = Readonly<Record<string, string | undefined>>;
@@ -104,6 +111,7 @@ export const VALIDATOR_ENV = {
   dataDir: 'AIPG_VALIDATOR_DATA',
   metricsPort: 'AIPG_METRICS_PORT',
   logLevel: 'AIPG_LOG_LEVEL',
+  teeAnchors: 'AIPG_TEE_ANCHORS',
 } as const;
 
 export const VALIDATOR_DEFAULTS = {
@@ -220,7 +228,19 @@ export async function createValidatorOptions(
             host: flags.metricsHost ?? VALIDATOR_DEFAULTS.metricsHost,
           },
     logLevel: logLevel as ValidatorOptions['logLevel'],
+    tee: await teeAnchors(flags.teeAnchors ?? env[VALIDATOR_ENV.teeAnchors]),
   };
+}
+
+async function teeAnchors(file: string | undefined): Promise<NonNullable<ValidatorOptions['tee']>> {
+  if (file === undefined) return { anchors: PRODUCTION_ANCHORS, anchorsSource: 'production' };
+  try {
+    return { anchors: parseAnchors(await readFile(file, 'utf8')), anchorsSource: file };
+  } catch (error) {
+    throw new ValidatorConfigError(
+      `--tee-anchors ${file}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 /** `url`, or `0xGatewayAddress=url`, comma-separated. */

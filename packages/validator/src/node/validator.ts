@@ -34,6 +34,7 @@ import {
   verifyReceiptProof,
 } from '@aipg/core';
 import { createDiffusionPipeline, type DiffusionPipeline, IMAGE_MODEL_PRESETS } from '@aipg/diffusion';
+import { PRODUCTION_ANCHORS } from '@aipg/tee';
 import type { Logger } from 'pino';
 import { type Address, bytesToHex, formatUnits, type Hex, zeroHash } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -45,6 +46,7 @@ import { createReexecuteChecker } from '../checkers/reexecute.ts';
 import type { Checker, CheckRequest, CheckResult, SignedScore } from '../checkers/types.ts';
 import { ValidatorError, ValidatorErrorCode } from '../errors.ts';
 import { type AuditClient, type AuditImageJobEvidence, createAuditClient } from '../gateway/client.ts';
+import { judgeConfidential } from '../judge/confidential.ts';
 import { evidenceHash } from '../judge/evidence.ts';
 import {
   drawImageSteps,
@@ -374,8 +376,6 @@ export async function startValidator(
           logger.warn({ batchId: b.batchId, jobId: r.jobId }, 'receipt not in the batch root: skipped');
           continue;
         }
-        // Confidential jobs are covered by their TEE attestation, never re-executed (DESIGN §6).
-        if (r.receipt.confidential) continue;
         if (!(await chain.isAudited(id, leaf, r.receipt.worker))) continue;
         if (!b.audited.includes(leaf)) b.audited.push(leaf);
         const assigned = await chain.assignedValidators(id, leaf);
@@ -558,6 +558,11 @@ export async function startValidator(
         code: ValidatorErrorCode.gatewayError,
         details: `gateway ${stored.gateway}`,
       });
+    // Confidential jobs are never re-run: their worker answers for the attestation it signed under.
+    if (stored.confidential) {
+      await judgeConfidentialAudit(a, stored, client, log);
+      return;
+    }
     // The model first: an image job's evidence is not a text job's (no token ids, no sampling), and
     // judging it as one would blame an honest worker or gateway. Image audits are not built yet.
     const model = await chain.model(stored.modelId);
@@ -755,6 +760,57 @@ export async function startValidator(
       return undefined;
     }
     return signer;
+  }
+
+  /**
+   * A confidential job (judge/confidential.ts): the TEE evidence its receipt commits to must verify under
+   * this validator's own trust anchors, as it stood when the job completed, and bind the key that signed it.
+   */
+  async function judgeConfidentialAudit(
+    a: AuditRecord,
+    stored: Receipt,
+    client: AuditClient,
+    log: Logger,
+  ): Promise<void> {
+    const job = await client.getConfidentialJob(a.jobId);
+    const signer = await servedReceipt(a, stored, job, log);
+    if (!signer) return;
+    const v = await judgeConfidential({
+      receipt: stored,
+      signer,
+      attestation: job.attestation,
+      sealedRequestHash: job.sealedRequestHash,
+      evidence: job.evidence,
+      anchors: (options.tee ?? { anchors: PRODUCTION_ANCHORS }).anchors,
+    });
+    if (v.verdict === 'abstain') {
+      await gatewayFault(
+        a,
+        stored.gateway,
+        v.reasons.map((r) => ({ code: r.code, detail: r.message })),
+        log,
+      );
+      abstain(
+        a,
+        v.reasons[0]?.message ?? "the gateway's confidential evidence does not match the receipt",
+        log,
+      );
+      return;
+    }
+    a.vote = v.verdict;
+    a.evidenceHash = v.evidenceHash;
+    a.salt = randomSalt();
+    a.reasons = v.reasons.map((r) => ({ code: r.code, detail: r.message }));
+    a.soft = [];
+    a.status = 'judged';
+    metrics.audits.inc({ verdict: v.verdict });
+    await store.save();
+    if (v.verdict === 'fail')
+      log.warn(
+        { verdict: 'fail', confidential: true, reasons: v.reasons },
+        'confidential job FAILED its audit',
+      );
+    else log.info({ verdict: 'pass', confidential: true }, 'confidential job passed its audit');
   }
 
   /**
