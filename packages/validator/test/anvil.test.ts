@@ -25,10 +25,18 @@ import {
   settleBatch,
   startDevChain,
 } from '@aipg/chain';
-import { parseAipg, receiptLeafHash, receiptTypedData } from '@aipg/core';
+import {
+  confidentialRequestHash,
+  parseAipg,
+  receiptLeafHash,
+  receiptTypedData,
+  sealedRequestHash,
+  teeEvidenceDigest,
+} from '@aipg/core';
 import { createLlamaEngine, type LlamaEngine, MODEL_PRESETS } from '@aipg/inference';
+import { generateTeeKeyPair, SimulatedTee } from '@aipg/tee';
 import { pino } from 'pino';
-import type { Hex } from 'viem';
+import { type Hex, keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ValidatorOptions } from '../src/node/options.ts';
@@ -249,6 +257,120 @@ describe('the validator on anvil with the AuditFacet', () => {
       expect(BigInt(state.withdrawn)).toBe(parseAipg('50') + 1n);
     } finally {
       await v.stop();
+    }
+  });
+
+  test('confidential receipts are audited by their evidence: the attested one passes, one claiming a TEE it does not have is failed and slashed', async () => {
+    const grid = dev.deployment.grid;
+    const tiny = await presetModel('tiny');
+    const { publicClient } = createGridClients({ rpcUrl: dev.anvil.rpcUrl, chainId: dev.anvil.chainId });
+    // The first test moved the worker's operator to account 7: that key signs from now on.
+    const operator = privateKeyToAccount(anvilTestAccounts[7]!.privateKey);
+    const now = Number((await publicClient.getBlock()).timestamp);
+    const trusted = await SimulatedTee.create({ now });
+    const foreign = await SimulatedTee.create({ now }); // a root the validator does not trust: no real TEE
+    const keys = await generateTeeKeyPair();
+    const sealed = sealedRequestHash(new Uint8Array(32).fill(7), new Uint8Array(80).fill(9));
+    const base = await runJob(
+      engine,
+      tiny,
+      { kind: 'chat', messages: [{ role: 'user', content: 'hi' }] },
+      greedy(8),
+    );
+    const cases = await Promise.all(
+      [trusted, foreign].map(async (root, i) => {
+        const evidence = await root.attest({
+          hpkePublicKey: keys.publicKey,
+          signer: operator.address,
+          nonce: keccak256(toBytes(`challenge ${i}`)),
+          now,
+        });
+        const attestation = teeEvidenceDigest(evidence);
+        return {
+          ...base,
+          jobId: keccak256(toBytes(`confidential job ${i}`)),
+          receipt: {
+            ...base.receipt,
+            jobId: keccak256(toBytes(`confidential job ${i}`)),
+            confidential: true,
+            requestHash: confidentialRequestHash(attestation, sealed),
+            outputHash: keccak256(toBytes(`sealed chunks ${i}`)),
+            completedAt: BigInt(now + 5),
+          },
+          confidential: { attestation, sealed_request_hash: sealed, evidence },
+        };
+      }),
+    );
+    const firstSeq = await getNextReceiptSeq(publicClient, { grid, gateway: GATEWAY });
+    const numbered = withSeq(cases, firstSeq);
+    const jobs = await Promise.all(
+      numbered.map(async (c) => ({
+        ...c,
+        signature: await operator.signTypedData(receiptTypedData(c.receipt, dev.anvil.chainId, grid)),
+        signer: operator.address,
+      })),
+    );
+    const total = jobs.reduce((a, j) => a + j.receipt.fee, 0n);
+    const startBlock = await publicClient.getBlockNumber();
+    const { root } = gateway.addBatch(2n, jobs);
+    const settled = await settleBatch(wallet(gatewayKey!), {
+      grid,
+      root,
+      firstSeq,
+      receiptCount: jobs.length,
+      debits: [{ payer: PAYER, amount: total }],
+      credits: [{ worker: WORKER, gross: total }],
+    });
+    expect(settled.batchId).toBe(2n);
+    const before = (await getBond(publicClient, { grid, role: 'worker', owner: WORKER })).slashed;
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-validator-confidential-'));
+    const options = {
+      network: 'devnet',
+      chainId: dev.anvil.chainId,
+      rpcUrl: dev.anvil.rpcUrl,
+      grid,
+      startBlock,
+      operatorKey: validatorKey!,
+      gateways: [{ url: gateway.url, address: GATEWAY }],
+      mode: 'reexecute',
+      gguf: [tiny.path],
+      modelDir: MODEL_DIR,
+      presets: true,
+      threads: 1,
+      gpuLayers: 0,
+      contextSize: 1024,
+      dataDir: dir,
+      pollIntervalMs: 3_600_000,
+      logRange: 1000,
+      confirmations: 0,
+      finalize: 'mine',
+      withdrawMin: null,
+      metrics: null,
+      logLevel: 'silent',
+      tee: { anchors: trusted.anchors, anchorsSource: 'test' },
+    } satisfies ValidatorOptions;
+    const [attestedLeaf, claimedLeaf] = numbered.map((c) => receiptLeafHash(c.receipt)) as [Hex, Hex];
+    const v = await startValidator(options, { logger: pino({ level: 'silent' }) });
+    try {
+      await rpc('anvil_mine', ['0x3']);
+      await v.poll();
+      expect(v.status()).toMatchObject({ audits: { committed: 2 }, lastError: null });
+      const { deadline } = await getBatchAudit(publicClient, { grid, batchId: 2n });
+      const head = Number((await publicClient.getBlock()).timestamp);
+      await rpc('evm_increaseTime', [deadline - head + 1]);
+      await rpc('anvil_mine', ['0x1']);
+      await v.poll();
+      expect(v.status()).toMatchObject({ audits: { revealed: 2 }, lastError: null });
+      await rpc('evm_increaseTime', [121]);
+      await rpc('anvil_mine', ['0x1']);
+      await v.poll();
+      expect((await getAudit(publicClient, { grid, leaf: attestedLeaf })).verdict).toBe('pass');
+      expect((await getAudit(publicClient, { grid, leaf: claimedLeaf })).verdict).toBe('fail');
+      const after = (await getBond(publicClient, { grid, role: 'worker', owner: WORKER })).slashed;
+      expect(after - before).toBe(parseAipg('100'));
+    } finally {
+      await v.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
