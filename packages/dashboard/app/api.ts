@@ -279,9 +279,16 @@ export class ApiError extends Error {
   }
 }
 
-/** GET a `/v1/network` endpoint; throws `ApiError` with the API's message on a non-2xx answer. */
-export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(`/v1/network${path}`, { headers: { accept: 'application/json' }, signal });
+/** Where the dashboard's endpoints live: `/v1/network` (the default), or the gateway's own `/v1`. */
+export const NETWORK_API = '/v1/network';
+export const GATEWAY_API = '/v1';
+
+/**
+ * GET a `/v1/network` endpoint (or one under `root`); throws `ApiError` with the API's message and the
+ * HTTP status on a non-2xx answer.
+ */
+export async function getJson<T>(path: string, signal?: AbortSignal, root = NETWORK_API): Promise<T> {
+  const res = await fetch(`${root}${path}`, { headers: { accept: 'application/json' }, signal });
   if (!res.ok) {
     let message = `${res.status} ${res.statusText}`;
     try {
@@ -382,3 +389,44 @@ export type Governance = {
   now: string | null;
   pending_changes: PendingChange[];
 };
+
+/**
+ * One worker in a TEE, as `GET /v1/attestation?evidence=false` lists it (docs/confidential.md).
+ * Mirrors `AttestationView` in packages/gateway/src/tee/index.ts (less `evidence`, which
+ * `evidence=false` leaves out): keep the two in step.
+ */
+export type AttestationView = {
+  /** The worker's bond owner. */
+  worker: string;
+  /** The address that signs its receipts (its operator key), bound into the evidence. */
+  signer: string;
+  models: string[];
+  /** `valid` only while the latest evidence verified and has not expired. */
+  status: 'valid' | 'expired' | 'invalid' | 'pending';
+  /** Intel's TCB status of the quote (`UpToDate`…); null until evidence verified. */
+  tcb_status: string | null;
+  /** The evidence says it came from the devnet's simulated TEE. */
+  simulated: boolean;
+  /** Unix seconds. */
+  verified_at: number | null;
+  /** Unix seconds. */
+  expires_at: number | null;
+  digest: string | null;
+  /** Why the gateway refused the evidence (`<code>: <message>`), when it did. */
+  error: string | null;
+  /** Concurrent jobs per model name. */
+  capacity: Record<string, number>;
+};
+
+/** `GET /v1/attestation?evidence=false`: a gateway without the confidential tier answers 404. */
+export type AttestationList = {
+  object: 'list';
+  /** The on-chain premium; null when the gateway could not read it. */
+  confidential_premium_bps: number | null;
+  /** `production` (Intel's and NVIDIA's roots), else the path of the test / development anchors file. */
+  trust_anchors: string;
+  data: AttestationView[];
+};
+
+/** The attestation listing, relative to `GATEWAY_API`. */
+export const ATTESTATION_PATH = '/attestation?evidence=false';

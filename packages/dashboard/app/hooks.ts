@@ -1,6 +1,6 @@
 import { createContext } from 'preact';
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
-import { type ActivityItem, getJson, STREAM_URL } from './api.ts';
+import { type ActivityItem, ApiError, getJson, NETWORK_API, STREAM_URL } from './api.ts';
 
 // ── routing (hash based: the gateway serves one index.html at `/`) ──────────────────────────
 
@@ -9,6 +9,7 @@ export type Route =
   | { page: 'workers' }
   | { page: 'validators' }
   | { page: 'activity' }
+  | { page: 'confidential' }
   | { page: 'operator'; address: string | null };
 
 export function parseRoute(hash: string): Route {
@@ -20,6 +21,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'validators' };
     case 'activity':
       return { page: 'activity' };
+    case 'confidential':
+      return { page: 'confidential' };
     case 'operator':
       return { page: 'operator', address: parts[1] ?? null };
     default:
@@ -169,14 +172,26 @@ export function useLiveStream(): LiveState {
 
 // ── data ────────────────────────────────────────────────────────────────────────────────────
 
-export type Resource<T> = { data: T | undefined; error: string | undefined; loading: boolean };
+export type Resource<T> = {
+  data: T | undefined;
+  error: string | undefined;
+  /** The HTTP status of the failed request behind `error` (undefined: no answer, or none failed). */
+  status?: number | undefined;
+  loading: boolean;
+};
 
 /**
- * GETs `path` (relative to /v1/network), again whenever live activity arrives and every
- * `refreshMs`; keeps showing the last answer while a refresh runs. `null` skips the request.
+ * GETs `path` (relative to `root`, default /v1/network), again whenever live activity arrives
+ * (unless `live` is false: an endpoint with a tight rate limit) and every `refreshMs`; keeps showing
+ * the last answer while a refresh runs. `null` skips the request.
  */
-export function useResource<T>(path: string | null, refreshMs = 15_000): Resource<T> {
+export function useResource<T>(
+  path: string | null,
+  refreshMs = 15_000,
+  { root = NETWORK_API, live = true }: { root?: string; live?: boolean } = {},
+): Resource<T> {
   const { version } = useLive();
+  const trigger = live ? version : 0;
   const [state, setState] = useState<Resource<T>>({ data: undefined, error: undefined, loading: true });
   const [tick, setTick] = useState(0);
   const current = useRef(path);
@@ -190,18 +205,19 @@ export function useResource<T>(path: string | null, refreshMs = 15_000): Resourc
     const t = setInterval(() => setTick((n) => n + 1), refreshMs);
     return () => clearInterval(t);
   }, [refreshMs]);
-  // `version` (live activity) and `tick` (timer) are refetch triggers.
+  // `trigger` (live activity) and `tick` (timer) are refetch triggers.
   useEffect(() => {
     if (path === null) return;
     const controller = new AbortController();
-    getJson<T>(path, controller.signal).then(
+    getJson<T>(path, controller.signal, root).then(
       (data) => setState({ data, error: undefined, loading: false }),
       (error: Error) => {
         if (controller.signal.aborted) return;
-        setState((s) => ({ data: s.data, error: error.message, loading: false }));
+        const status = error instanceof ApiError ? error.status : undefined;
+        setState((s) => ({ data: s.data, error: error.message, status, loading: false }));
       },
     );
     return () => controller.abort();
-  }, [path, version, tick]);
+  }, [path, root, trigger, tick]);
   return state;
 }

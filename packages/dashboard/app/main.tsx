@@ -4,6 +4,7 @@ import type { IndexerStatus } from './api.ts';
 import { formatNumber, formatRelative } from './format.ts';
 import { LiveContext, type Route, useLive, useLiveStream, useResource, useRoute, useTheme } from './hooks.ts';
 import { ActivityPage } from './pages/activity.tsx';
+import { ConfidentialPage } from './pages/confidential.tsx';
 import { NetworkPage } from './pages/network.tsx';
 import { OperatorPage } from './pages/operator.tsx';
 import { ValidatorsPage } from './pages/validators.tsx';
@@ -15,6 +16,7 @@ const TABS: { page: Route['page']; href: string; label: string }[] = [
   { page: 'workers', href: '#/workers', label: 'Workers' },
   { page: 'validators', href: '#/validators', label: 'Validators' },
   { page: 'activity', href: '#/activity', label: 'Activity' },
+  { page: 'confidential', href: '#/confidential', label: 'Confidential' },
   { page: 'operator', href: '#/operator', label: 'Operator' },
 ];
 
@@ -120,6 +122,9 @@ function App() {
       break;
     case 'activity':
       page = <ActivityPage />;
+      break;
+    case 'confidential':
+      page = <ConfidentialPage />;
       break;
     case 'operator':
       page = <OperatorPage address={route.address} />;

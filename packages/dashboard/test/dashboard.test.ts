@@ -4,13 +4,15 @@ import { announceAuditConfig, getGridParams } from '@aipg/chain';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { roles } from '../../gateway/test/helpers/grid.ts';
-import { formatAipg, imageFeeWei, shortAddress } from '../app/format.ts';
+import type { AttestationList } from '../app/api.ts';
+import { formatAipg, formatDateTime, imageFeeWei, shortAddress } from '../app/format.ts';
 import { IMAGE_MODEL, type Stack, startStack } from './stack.ts';
 
 /**
  * The dashboard in real Chromium (Debian's `/usr/bin/chromium` through playwright-core) against a
- * running network: anvil + Grid, a gateway with the network feature, two worker nodes. Screenshots
- * of every page in both themes go to /tmp/dashboard-<page>-<theme>.png.
+ * running network: anvil + Grid, a gateway with the network feature and the confidential tier (a test
+ * root), two worker nodes (A in a simulated TEE it trusts, B in one it does not). Screenshots of every
+ * page in both themes go to /tmp/dashboard-<page>-<theme>.png.
  */
 
 // Browser globals used inside `page.evaluate` callbacks (this file is type-checked as Node code).
@@ -458,5 +460,136 @@ describe('dashboard in Chromium', () => {
       await page.unroute(/\/v1\/network\/(models|summary|workers|activity|stats|operators)/, old);
     }
     expect(pageErrors).toEqual([]);
+  });
+
+  test('the confidential page: premium, attested capacity per model, each TEE worker, a development root', async () => {
+    const api = (await (await fetch(`${stack.url}/v1/attestation?evidence=false`)).json()) as AttestationList;
+    const a = api.data.find((w) => w.worker === roles.workerA.address)!;
+    const b = api.data.find((w) => w.worker === roles.workerB.address)!;
+    expect(a).toMatchObject({ status: 'valid', simulated: true, tcb_status: 'UpToDate' });
+    expect(b.status).toBe('invalid');
+    expect(b.error).toBeTruthy();
+
+    await open('#/confidential');
+    expect(await text('nav.tabs [aria-current="page"]')).toBe('Confidential');
+    const rowA = `[data-testid="tee-worker-${roles.workerA.address}"]`;
+    const rowB = `[data-testid="tee-worker-${roles.workerB.address}"]`;
+    await page.locator(rowA).waitFor();
+    // The on-chain premium, as a percentage and in basis points.
+    expect(await text('[data-testid="stat-premium"] .stat-value')).toBe('+25%');
+    expect(await text('[data-testid="premium-bps"]')).toBe('2,500 bps over the ordinary rate');
+    // The stack's gateway trusts a test root: the banner says so and names the anchors file.
+    const banner = page.locator('[data-testid="dev-root-banner"]');
+    expect(await banner.isVisible()).toBe(true);
+    expect(await text('[data-testid="dev-root-banner"]')).toContain('Development trust root');
+    expect(await text('[data-testid="dev-root-banner"] code')).toBe(stack.anchorsFile);
+    // Attested capacity: worker A alone (valid) counts: its 2 chat slots (the tier runs chat, so its image
+    // model is not listed); B's evidence was refused.
+    expect(await text('[data-testid="tee-model-tiny-test"] [data-col="capacity"]')).toBe('2 slots');
+    expect(await text('[data-testid="tee-model-tiny-test"] [data-col="workers"]')).toBe('1 of 2');
+    expect(await page.locator(`[data-testid="tee-model-${IMAGE_MODEL.name}"]`).count()).toBe(0);
+    expect(await text('[data-testid="stat-attested"] .stat-value')).toBe('1');
+    expect(await text('[data-testid="stat-capacity"] .stat-value')).toBe('2');
+    // Worker A: valid, labelled SIMULATED, TCB status, expiry in an hour (relative and absolute).
+    expect(await page.locator(`${rowA} [data-col="status"] [data-status="valid"]`).isVisible()).toBe(true);
+    expect(await text(`${rowA} [data-col="status"]`)).toBe('✓ valid');
+    expect(await page.locator(`${rowA} [data-testid="simulated"]`).isVisible()).toBe(true);
+    expect(await text(`${rowA} [data-testid="simulated"]`)).toBe('SIMULATED');
+    expect(await text(`${rowA} [data-col="models"]`)).toContain('tiny-test ×2');
+    expect(await text(`${rowA} [data-col="tcb"]`)).toBe('UpToDate');
+    // The gateway's default maximum age of evidence is an hour.
+    const inMinutes = (await text(`${rowA} [data-col="expires"] time`)).match(/^in (\d+) min$/);
+    expect(Number(inMinutes?.[1])).toBeGreaterThanOrEqual(50);
+    const expiresAt = new Date(a.expires_at! * 1000).toISOString();
+    expect(await page.locator(`${rowA} [data-col="expires"] time`).getAttribute('datetime')).toBe(expiresAt);
+    expect(await text(`${rowA} [data-col="expires-at"]`)).toBe(formatDateTime(expiresAt));
+    expect(await text(`${rowA} [data-col="digest"]`)).toBe(`${a.digest!.slice(0, 10)}…`);
+    expect(await page.locator(`${rowA} [data-col="error"]`).count()).toBe(0);
+    // Worker B: invalid, in another colour, with the gateway's reason; no verified evidence.
+    expect(await text(`${rowB} [data-col="status"] [data-status="invalid"]`)).toBe('✕ invalid');
+    expect(await page.locator(`${rowB} .badge-bad`).count()).toBe(1);
+    expect(await page.locator(`${rowA} .badge-good`).count()).toBe(1);
+    expect(await text(`${rowB} [data-col="error"]`)).toBe(b.error);
+    expect(await text(`${rowB} [data-col="tcb"]`)).toBe('—');
+    expect(await text(`${rowB} [data-col="expires"]`)).toBe('—');
+    expect(await page.locator(`${rowB} [data-testid="simulated"]`).count()).toBe(b.simulated ? 1 : 0);
+    expect(await notReloaded()).toBe(true);
+    await screenshots('confidential');
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('the confidential page: no tier (404), no TEE worker, pending and expired workers', async () => {
+    const route = /\/v1\/attestation/;
+    let answer: (real: AttestationList) => AttestationList = (r) => r;
+    const serve = async (r: import('playwright-core').Route) => {
+      const res = await r.fetch();
+      await r.fulfill({ response: res, json: answer((await res.json()) as AttestationList) });
+    };
+    const errorsBefore = pageErrors.length;
+    try {
+      // A gateway without the tier answers 404 in OpenAI's error shape.
+      await page.route(route, (r) =>
+        r.fulfill({
+          status: 404,
+          json: {
+            error: {
+              message: 'this gateway runs no confidential tier',
+              type: 'not_found_error',
+              param: null,
+              code: 'not_found',
+            },
+          },
+        }),
+      );
+      await page.goto('about:blank');
+      await open('#/confidential');
+      await page
+        .locator('.empty-title', { hasText: 'This gateway does not offer the confidential tier' })
+        .waitFor();
+      expect(await page.locator('[data-testid="dev-root-banner"]').count()).toBe(0);
+      expect(await page.locator('.error-note').count()).toBe(0);
+      await page.unrouteAll();
+
+      // The tier with no worker in a TEE connected, under the production roots.
+      await page.route(route, serve);
+      answer = (r) => ({ ...r, trust_anchors: 'production', data: [] });
+      await page.goto('about:blank');
+      await open('#/confidential');
+      await page.locator('.empty-title', { hasText: 'No worker in a TEE is connected' }).waitFor();
+      expect(await text('[data-testid="stat-premium"] .stat-value')).toBe('+25%');
+      expect(await text('[data-testid="stat-capacity"] .stat-value')).toBe('0');
+      expect(await page.locator('[data-testid="dev-root-banner"]').count()).toBe(0);
+
+      // Worker A's evidence expired, worker B's not verified yet: no attested capacity.
+      const past = Math.floor(Date.now() / 1000) - 90;
+      answer = (r) => ({
+        ...r,
+        data: r.data.map((w) =>
+          w.worker === roles.workerA.address
+            ? { ...w, status: 'expired', expires_at: past }
+            : { ...w, status: 'pending', error: null, simulated: true },
+        ),
+      });
+      await page.goto('about:blank');
+      await open('#/confidential');
+      const rowA = `[data-testid="tee-worker-${roles.workerA.address}"]`;
+      const rowB = `[data-testid="tee-worker-${roles.workerB.address}"]`;
+      await page.locator(rowA).waitFor();
+      expect(await text(`${rowA} [data-col="status"]`)).toBe('⌛ expired');
+      expect(await page.locator(`${rowA} .badge-warn`).count()).toBe(1);
+      expect(await text(`${rowA} [data-col="expires"] time`)).toBe('1 min ago');
+      expect(await text(`${rowB} [data-col="status"]`)).toBe('… pending');
+      expect(await page.locator(`${rowB} .badge-info`).count()).toBe(1);
+      expect(await page.locator(`${rowB} [data-testid="simulated"]`).isVisible()).toBe(true);
+      expect(await text('[data-testid="tee-model-tiny-test"] [data-col="capacity"]')).toBe('0 slots');
+      expect(await text('[data-testid="tee-model-tiny-test"] [data-col="workers"]')).toBe('0 of 2');
+      expect(await text('[data-testid="stat-attested"] .stat-value')).toBe('0');
+      expect(await page.locator('[data-testid="dev-root-banner"]').count()).toBe(1);
+    } finally {
+      await page.unrouteAll();
+    }
+    // The only console errors: Chromium's own line for the 404 the first page got.
+    expect(pageErrors.slice(errorsBefore).every((e) => /status of 404/.test(e))).toBe(true);
+    pageErrors.splice(errorsBefore);
   });
 });

@@ -1,4 +1,7 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   approveToken,
   fixRandomness,
@@ -24,6 +27,7 @@ import {
   createTokenizers,
   WORKER_PATH,
 } from '@aipg/gateway';
+import { SimulatedTee, serializeAnchors } from '@aipg/tee';
 import type { GenerateRequest, GenerateResult, ImageBackend, InferenceBackend } from '@aipg/worker';
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
 import { serve } from '@hono/node-server';
@@ -31,6 +35,7 @@ import { type Address, type Hex, keccak256, toHex } from 'viem';
 // Until the gateway mounts the network feature itself (startGateway), the stack wires it here the
 // way gateway.ts will: same factories, same order.
 import { createNetwork } from '../../gateway/src/network/index.ts';
+import { createTee } from '../../gateway/src/tee/index.ts';
 import {
   createApiKey,
   MODEL,
@@ -152,6 +157,11 @@ export type Stack = {
   url: string;
   apiKey: string;
   workers: Worker[];
+  /**
+   * The test trust anchors file the gateway verifies TEE evidence under (what `/v1/attestation` reports
+   * as `trust_anchors`); null on a stack without the confidential tier.
+   */
+  anchorsFile: string | null;
   /** One chat completion through the real API (routed to a real worker node). */
   chat(content?: string): Promise<{ id: string; grid: { fee: string; worker: Address } }>;
   /** One image generation through the real Images API (on worker A's node), `url` format. */
@@ -178,14 +188,22 @@ export type Stack = {
  * The whole network on one machine for the browser tests: anvil with the Grid (the gateway tests'
  * roles: two bonded workers, a validator, a funded payer), a gateway (PGlite in memory) with the
  * network feature mounted, and two real worker nodes (`startWorker`) on a scripted engine.
+ *
+ * With `tee` (the default) the gateway runs the confidential tier under the trust anchors of a
+ * `SimulatedTee` (a test root), worker A's node runs in that simulated TEE (its evidence verifies:
+ * `valid`), and worker B's in a simulated TEE of another root (the gateway refuses its evidence:
+ * `invalid`, with the reason). Both still serve ordinary jobs. The stack returns once both verdicts are in.
  */
 export async function startStack({
   port = 0,
   images = true,
+  tee = true,
 }: {
   port?: number;
   /** Register the image model and serve it on worker A's node (false: a grid of text models only). */
   images?: boolean;
+  /** Run the confidential tier, worker A in a trusted simulated TEE and worker B in an untrusted one. */
+  tee?: boolean;
 } = {}): Promise<Stack> {
   const grid = await startTestGrid();
   const stops: (() => Promise<void>)[] = [() => grid.stop()];
@@ -193,6 +211,20 @@ export async function startStack({
     for (const s of stops.splice(0).reverse()) await s().catch(() => {});
   };
   try {
+    let teeFiles: { anchors: string; trusted: string; untrusted: string } | undefined;
+    if (tee) {
+      const dir = await mkdtemp(join(tmpdir(), 'aipg-dashboard-tee-'));
+      stops.push(() => rm(dir, { recursive: true, force: true }));
+      const [trusted, untrusted] = await Promise.all([SimulatedTee.create(), SimulatedTee.create()]);
+      teeFiles = {
+        anchors: join(dir, 'anchors.json'),
+        trusted: join(dir, 'simulated-tee.json'),
+        untrusted: join(dir, 'other-simulated-tee.json'),
+      };
+      await writeFile(teeFiles.anchors, serializeAnchors(trusted.anchors));
+      await writeFile(teeFiles.trusted, trusted.serialize());
+      await writeFile(teeFiles.untrusted, untrusted.serialize());
+    }
     if (images) {
       await registerModel(grid.client(roles.owner.privateKey), {
         grid: grid.grid,
@@ -205,13 +237,18 @@ export async function startStack({
         rates: IMAGE_MODEL.rates,
       });
     }
-    const options = testGatewayOptions(grid, { 'jobs.queueTimeoutMs': 5_000 });
+    const options = testGatewayOptions(grid, {
+      'jobs.queueTimeoutMs': 5_000,
+      ...(teeFiles ? { 'tee.anchorsFile': teeFiles.anchors } : {}),
+    });
     const common = createCommon(options, createLogger(options.log.level));
     const storage = await createStorage({ common });
     stops.push(() => storage.close());
     const chain = await createChain({ common });
     const routing = createRouting({ common, storage });
     const hub = createHub({ common, chain, routing });
+    const attestations = teeFiles ? createTee({ common, storage, hub }) : undefined;
+    if (attestations) stops.push(async () => attestations.stop());
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
     const tokenizers = createTokenizers({ logger: common.logger, dir: options.tokenizers.dir });
@@ -224,6 +261,7 @@ export async function startStack({
       hub,
       routing,
       tokenizers,
+      tee: attestations,
       onReceipt: () => settlement.notify(),
     });
     const audit = createAudit({ common, storage, chain });
@@ -240,7 +278,7 @@ export async function startStack({
       leases: storage.leases,
       options: { indexer: { pollIntervalMs: 250 }, feed: { pollIntervalMs: 250 } },
     });
-    const app = createApi({ common, storage, chain, billing, hub, jobs, audit });
+    const app = createApi({ common, storage, chain, billing, hub, jobs, audit, tee: attestations });
     app.route('/v1/network', network.router);
     app.route('/', network.dashboard);
 
@@ -266,6 +304,7 @@ export async function startStack({
       {
         operator: roles.operatorA,
         delay: 4,
+        teeSimulated: teeFiles?.trusted,
         images: images ? [{ image: fakeImageBackend(3), maxConcurrency: 1 }] : [],
         hardware: {
           gpus: [{ name: 'NVIDIA GeForce RTX 4090', vramMb: 24_564 }],
@@ -276,6 +315,7 @@ export async function startStack({
       {
         operator: roles.operatorB,
         delay: 8,
+        teeSimulated: teeFiles?.untrusted,
         images: [],
         hardware: {
           gpus: [
@@ -298,6 +338,7 @@ export async function startStack({
           backend: 'ollama',
           weightsHash: MODEL.weightsHash,
           logLevel: 'silent',
+          ...(rig.teeSimulated ? { teeSimulated: rig.teeSimulated } : {}),
         },
         { AIPG_OPERATOR_KEY: rig.operator.privateKey, PATH: '' },
       );
@@ -312,6 +353,18 @@ export async function startStack({
       stops.push(() => w.stop({ force: true }));
       await w.ready();
     }
+    if (attestations) {
+      // The gateway verifies login evidence after `welcome`: wait for both verdicts.
+      const deadline = Date.now() + 15_000;
+      const settled = () => {
+        const list = attestations.list({ evidence: false });
+        return list.length === rigs.length && list.every((a) => a.status !== 'pending');
+      };
+      while (!settled()) {
+        if (Date.now() > deadline) throw new Error('the TEE workers were not verified within 15 s');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
 
     const apiKey = await createApiKey(
       { url, gateway: chain.gateway, chainId: chain.chainId },
@@ -325,6 +378,7 @@ export async function startStack({
       url,
       apiKey,
       workers,
+      anchorsFile: teeFiles?.anchors ?? null,
       async chat(content = 'Say hello to the grid') {
         const res = await fetch(`${url}/v1/chat/completions`, {
           method: 'POST',

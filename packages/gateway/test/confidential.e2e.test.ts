@@ -251,6 +251,16 @@ describe('confidential chat through the official openai client', () => {
       encrypted: { worker: roles.workerB.address, attestation: `0x${'11'.repeat(32)}`, ...envelope },
     });
     expect(toPlainWorker.status).toBe(503);
+    // Async jobs are not offered confidentially: refused, never run in clear.
+    const asyncJob = await fetch(`${gw.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        type: 'chat.completion',
+        request: { model: model.name, confidential: true, messages: [{ role: 'user', content: 'hi' }] },
+      }),
+    });
+    expect(asyncJob.status).toBe(400);
     expect(((await toPlainWorker.json()) as { error: { code: string } }).error.code).toBe(
       'worker_unavailable',
     );

@@ -504,6 +504,12 @@ export function createApi({
         param: 'request.stream',
       });
     }
+    if (isConfidentialBody(body.request))
+      throw new GatewayError(
+        'invalid_request',
+        'confidential jobs run synchronously: send them to POST /v1/chat/completions (docs/confidential.md)',
+        { param: 'request.confidential' },
+      );
     if (body.webhook_url !== undefined)
       assertWebhookUrl(body.webhook_url, { allowPrivate: options.webhooks.allowPrivate });
     const idem = c.get('idem');

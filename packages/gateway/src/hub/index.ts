@@ -110,6 +110,8 @@ export type TeeState = {
   digests: Map<Hex, number>;
   /** Why the last check failed (an `AttestationError` code and message). */
   error: string | undefined;
+  /** What the worker's latest evidence calls itself (a label only: anchors decide validity). */
+  simulated: boolean;
   /** The evidence of the hello, made for `loginNonce` (checked once the worker is in). */
   login: { evidence: TeeEvidence; nonce: Hex } | undefined;
 };
@@ -543,6 +545,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
         verified: undefined,
         digests: new Map(),
         error: undefined,
+        simulated: hello.tee.simulated,
         login: { evidence: hello.tee, nonce: loginNonce },
       },
     };

@@ -94,6 +94,7 @@ export function createTee({ common, storage, hub }: { common: Common; storage: S
     nonce: Hex,
   ): Promise<{ evidence: TeeEvidence; verified: VerifiedEvidence } | undefined> {
     const evidence = await hub.attest(worker, nonce, attestTimeoutMs);
+    if (evidence && worker.tee) worker.tee.simulated = evidence.simulated;
     if (!evidence) {
       refuse(worker, new AttestationError('stale', 'the worker did not answer the attestation challenge'));
       return undefined;
@@ -142,14 +143,17 @@ export function createTee({ common, storage, hub }: { common: Common; storage: S
   function view(worker: WorkerSession, withEvidence: boolean, modelId?: Hex): AttestationView {
     const t = worker.tee!;
     const expired = t.verified !== undefined && t.verified.expiresAt <= nowSec();
-    const models = [...worker.models.entries()].filter(([id]) => !modelId || id === modelId);
+    // The tier runs chat: a worker's image models are not confidential capacity.
+    const models = [...worker.models.entries()].filter(
+      ([id, m]) => m.image === undefined && (!modelId || id === modelId),
+    );
     return {
       worker: worker.owner,
       signer: worker.operator,
       models: models.map(([, m]) => m.name),
       status: t.status === 'valid' && expired ? 'expired' : t.status,
       tcb_status: t.verified?.tcbStatus ?? null,
-      simulated: t.verified?.simulated ?? t.login?.evidence.simulated ?? false,
+      simulated: t.verified?.simulated ?? t.simulated,
       verified_at: t.verified ? t.verified.issuedAt : null,
       expires_at: t.verified?.expiresAt ?? null,
       digest: t.verified?.digest ?? null,

@@ -31,6 +31,9 @@ import { buildTextReceipt, signReceipt } from './receipt.ts';
 import { runSealedJob, SealedRequestError } from './sealed-runner.ts';
 import type { ReceiptSeqGuard } from './seq-guard.ts';
 
+/** Sealed requests remembered as answered (replay guard of `runSealed`). */
+const ANSWERED_SEALED = 65_536;
+
 /** A backend's scores, as a `score-result` frame carries them. */
 const scorePositionsSchema = scorePositionSchema.array();
 
@@ -257,6 +260,12 @@ export function createJobRunner({
     );
   }
 
+  /**
+   * The sealed requests this worker signed a receipt for (their `requestHash`, the newest `ANSWERED_SEALED`):
+   * a gateway replaying a client's ciphertext to bill it twice gets a refusal, not a second receipt. A
+   * client's own retry is sealed afresh (a new HPKE `enc`), so it never collides.
+   */
+  const answeredSealed = new Set<string>();
   async function runSealed(entry: RunningJob, job: SealedJobMessage, served: ServedTextModel): Promise<void> {
     const { session, controller } = entry;
     const { backend } = served;
@@ -280,6 +289,13 @@ export function createJobRunner({
         },
       });
       if (controller.signal.aborted) throw new JobAbortedError('aborted');
+      if (answeredSealed.has(r.receipt.requestHash))
+        throw new SealedRequestError(
+          'this sealed request was already answered (a replay): no second receipt',
+        );
+      answeredSealed.add(r.receipt.requestHash);
+      if (answeredSealed.size > ANSWERED_SEALED)
+        answeredSealed.delete(answeredSealed.values().next().value as string);
       const signature = await signReceipt(account, r.receipt, chainId, grid);
       seqGuard.signed(session.gateway, r.receipt.seq);
       session.send({
