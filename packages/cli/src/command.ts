@@ -8,6 +8,8 @@ import type { CliConfig } from './config.ts';
 export type Io = {
   stdout: { write(chunk: string): unknown };
   stderr: { write(chunk: string): unknown };
+  /** Input for commands that read it (`aipg chat` without a message); absent: none. */
+  stdin?: (AsyncIterable<string | Uint8Array> & { isTTY?: boolean | undefined }) | undefined;
 };
 
 export type CommandContext = {

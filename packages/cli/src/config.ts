@@ -40,6 +40,10 @@ export type CliConfig = {
   grid: Address | undefined;
   key: KeySource | undefined;
   debug: boolean;
+  /** A gateway's HTTP URL for API commands (`aipg chat`), from env AIPG_GATEWAY_URL; `--gateway` wins. */
+  gatewayUrl: string | undefined;
+  /** An API key for API commands (`aipg chat`), from env AIPG_API_KEY; `--api-key` wins. */
+  apiKey: string | undefined;
 };
 
 export type GlobalFlags = {
@@ -63,7 +67,8 @@ export function parseAddress(value: string, what: string): Address {
 
 /**
  * The only place that reads the environment: flags win over env, env over defaults.
- * Env: AIPG_RPC_URL, AIPG_PRIVATE_KEY, AIPG_KEYSTORE, AIPG_KEYSTORE_PASSWORD, AIPG_DEPLOYMENT, AIPG_GRID, AIPG_DEBUG.
+ * Env: AIPG_RPC_URL, AIPG_PRIVATE_KEY, AIPG_KEYSTORE, AIPG_KEYSTORE_PASSWORD, AIPG_DEPLOYMENT, AIPG_GRID, AIPG_DEBUG,
+ * AIPG_GATEWAY_URL, AIPG_API_KEY.
  */
 export function resolveConfig(flags: GlobalFlags, env: Record<string, string | undefined>): CliConfig {
   const nonEmpty = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
@@ -83,5 +88,7 @@ export function resolveConfig(flags: GlobalFlags, env: Record<string, string | u
     grid: gridValue ? parseAddress(gridValue, '--grid') : undefined,
     key,
     debug: flags.debug ?? ['1', 'true', 'yes'].includes((env.AIPG_DEBUG ?? '').toLowerCase()),
+    gatewayUrl: nonEmpty(env.AIPG_GATEWAY_URL),
+    apiKey: nonEmpty(env.AIPG_API_KEY),
   };
 }

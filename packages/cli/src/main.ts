@@ -130,9 +130,9 @@ function debugDump(error: unknown): string {
 /** Runs the CLI: returns the exit code. Every error becomes one line on stderr and exit code 1. */
 export async function main(
   argv: readonly string[],
-  { env, stdout, stderr, commands = registered }: MainParameters,
+  { env, stdout, stderr, stdin, commands = registered }: MainParameters,
 ) {
-  const io: Io = { stdout, stderr };
+  const io: Io = { stdout, stderr, stdin };
   const words = leadingWords(argv);
   const command = findCommand(commands, words);
   const wantsHelp = argv.includes('--help') || argv.includes('-h');

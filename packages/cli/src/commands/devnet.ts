@@ -3,7 +3,7 @@ import { parseAipg } from '@aipg/core';
 import { MODEL_PRESETS, type ModelPresetName } from '@aipg/inference';
 import { defineCommand } from '../command.ts';
 import { ADVERSARY_FATES, DEVNET_ADVERSARY_KINDS, type DevnetAdversaryKind } from '../devnet/red-team.ts';
-import { ADVERSARY_LIES, maxDevnetValidators, startDevnet } from '../devnet/start-devnet.ts';
+import { ADVERSARY_LIES, type DevnetInfo, maxDevnetValidators, startDevnet } from '../devnet/start-devnet.ts';
 import { CliError } from '../errors.ts';
 import { table } from '../output.ts';
 
@@ -50,6 +50,69 @@ function portInUse(error: unknown, ports: { port: number; rpcPort: number }): Cl
   );
 }
 
+/** `s` as one shell word (single-quoted unless it is plainly safe). */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `s` as a single-quoted TypeScript string literal. */
+function tsString(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * What `aipg devnet --confidential` prints after the usual facts: a loud banner (the TEE is simulated,
+ * nothing is confidential, the anchors file a client must pass), the `aipg chat --confidential` line
+ * and a ready-to-paste client snippet. Empty without the confidential tier.
+ */
+export function confidentialLines(net: DevnetInfo): string[] {
+  const c = net.confidential;
+  if (!c) return [];
+  const bar = '!'.repeat(100);
+  const premium = `${c.confidentialPremiumBps / 100}%`;
+  return [
+    bar,
+    '!! CONFIDENTIAL TIER ON A SIMULATED TEE: NOTHING ON THIS DEVNET IS ACTUALLY CONFIDENTIAL',
+    '!! The worker runs in no enclave: its TDX quotes and NVIDIA tokens are minted by this devnet under a',
+    "!! DEVELOPMENT root (not Intel's, not NVIDIA's). The machine it runs on can read every prompt and",
+    '!! answer, and anyone holding the root file can mint "valid" evidence:',
+    `!!   ${c.rootFile}`,
+    '!! Use it to try the flow, never for real secrets. A client must trust this anchors file (on this',
+    "!! devnet only; never in production, where the default anchors are Intel's and NVIDIA's):",
+    `!!   ${c.anchorsFile}`,
+    `!! Confidential fees: the ordinary fee + ${premium} (confidentialPremiumBps ${c.confidentialPremiumBps}).`,
+    bar,
+    '',
+    'Confidential chat from the command line (verifies the worker’s evidence, then encrypts to it):',
+    [
+      '  npx aipg chat --confidential',
+      `--gateway ${shellQuote(net.gatewayUrl)}`,
+      `--api-key ${shellQuote(net.apiKey)}`,
+      `--model ${shellQuote(net.model.name)}`,
+      `--tee-anchors ${shellQuote(c.anchorsFile)}`,
+      "'Hello, grid!'",
+    ].join(' '),
+    '',
+    'From TypeScript (the official openai client; @aipg/confidential and @aipg/tee are in this repository):',
+    "  import { readFileSync } from 'node:fs';",
+    "  import { confidentialFetch } from '@aipg/confidential';",
+    "  import { parseAnchors } from '@aipg/tee';",
+    "  import OpenAI from 'openai';",
+    '',
+    '  const client = new OpenAI({',
+    `    baseURL: ${tsString(`${net.gatewayUrl}/v1`)},`,
+    `    apiKey: ${tsString(net.apiKey)},`,
+    `    fetch: confidentialFetch({ anchors: parseAnchors(readFileSync(${tsString(c.anchorsFile)}, 'utf8')) }),`,
+    '  });',
+    '  const chat = await client.chat.completions.create({',
+    `    model: ${tsString(net.model.name)},`,
+    "    messages: [{ role: 'user', content: 'Hello, grid!' }],",
+    '    max_tokens: 32,',
+    '  });',
+    '  console.log(chat.choices[0]?.message.content, (chat as unknown as { grid: { fee: string } }).grid.fee);',
+  ];
+}
+
 const KIND_WIDTH = Math.max(...DEVNET_ADVERSARY_KINDS.map((k) => k.length));
 
 export const devnet = defineCommand({
@@ -73,6 +136,12 @@ export const devnet = defineCommand({
     'scores it signs for cross-checking validators (they run in cross-check mode, with a second honest',
     'worker to outvote it). dishonest-gateway starts no worker: the validators read evidence through a',
     'front that alters it, abstain and report the gateway on chain. The devnet says which it saw.',
+    '',
+    'Confidential tier: --confidential makes a SIMULATED TEE (once per --dir, kept across restarts in',
+    '<dir>/tee: simulated-root.json, mode 0600, and anchors.json), has the gateway trust its anchors and',
+    'the worker attest under it, so the worker also takes confidential (end-to-end encrypted) chat jobs.',
+    'Its root is a development one: nothing is actually confidential. Clients pass the anchors file',
+    '(aipg chat --confidential --tee-anchors <dir>/tee/anchors.json, or confidentialFetch({ anchors })).',
     ...DEVNET_ADVERSARY_KINDS.map(
       (k) => `  ${k.padEnd(KIND_WIDTH)} ${`(${ADVERSARY_FATES[k]})`.padEnd(11)} ${ADVERSARY_LIES[k]}`,
     ),
@@ -87,6 +156,7 @@ export const devnet = defineCommand({
     deposit: { type: 'string' },
     validators: { type: 'string' },
     adversary: { type: 'string' },
+    confidential: { type: 'boolean' },
   },
   optionsHelp: [
     ['--port <n>', 'gateway HTTP port (default 8080; 0 picks a free one)'],
@@ -104,12 +174,17 @@ export const devnet = defineCommand({
       '--adversary <kind>',
       `a dishonest worker (or gateway), caught: ${DEVNET_ADVERSARY_KINDS.join(', ')} (devnet only)`,
     ],
+    [
+      '--confidential',
+      'the confidential tier on a SIMULATED TEE (development root: nothing is actually confidential)',
+    ],
   ],
   examples: [
     'aipg devnet',
     'aipg devnet --port 0 --rpc-port 0',
     'aipg devnet --adversary substitute',
     'aipg devnet --adversary truncate',
+    'aipg devnet --confidential',
   ],
   async run({ flags, io, waitForShutdown }) {
     const model = flags.model as string | undefined;
@@ -140,6 +215,7 @@ export const devnet = defineCommand({
       payerDeposit: flags.deposit === undefined ? undefined : parseAipg(flags.deposit as string),
       validators,
       adversary: adversary as DevnetAdversaryKind | undefined,
+      confidential: flags.confidential === true,
       io,
     }).catch((error: unknown) => {
       throw portInUse(error, { port, rpcPort }) ?? error;
@@ -175,6 +251,12 @@ export const devnet = defineCommand({
             ? [['adversary', `${net.adversary.address} (${net.adversary.kind})`] as [string, string]]
             : []),
           ['user (payer)', net.accounts.payer],
+          ...(net.confidential
+            ? [
+                ['TEE', 'SIMULATED (development root): NOTHING IS ACTUALLY CONFIDENTIAL'] as [string, string],
+                ['TEE anchors', net.confidential.anchorsFile] as [string, string],
+              ]
+            : []),
           ['facts for scripts', net.infoPath],
         ]),
       );
@@ -186,6 +268,11 @@ export const devnet = defineCommand({
       w('An image (the link serves it for an hour):');
       w(imageCurl);
       w();
+      const confidential = confidentialLines(net);
+      if (confidential.length) {
+        for (const line of confidential) w(line);
+        w();
+      }
       if (net.adversary) {
         const audit = net.auditConfig;
         w(

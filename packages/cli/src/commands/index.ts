@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts';
 import { chainUp } from './chain-up.ts';
+import { chat } from './chat.ts';
 import { devnet } from './devnet.ts';
 import { modelTokenizer } from './model-tokenizer.ts';
 import { stake } from './stake.ts';
@@ -20,4 +21,5 @@ export const commands: readonly Command[] = [
   workerStart,
   validatorStart,
   modelTokenizer,
+  chat,
 ];

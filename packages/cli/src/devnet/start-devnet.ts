@@ -55,6 +55,7 @@ import {
   watchGateway,
   watchSlashes,
 } from './red-team.ts';
+import { ensureDevnetTee } from './simulated-tee.ts';
 
 /**
  * Roles on the devnet, each one of anvil's PUBLIC test accounts (never for real funds):
@@ -137,6 +138,14 @@ export type StartDevnetParameters = {
    * evidence (params, input, pricing in turn). Default false.
    */
   dishonestGateway?: boolean | undefined;
+  /**
+   * The confidential tier on a SIMULATED TEE (docs/confidential.md): a `SimulatedTee` made once per
+   * `dir` (`<dir>/tee/simulated-root.json`, mode 0600, kept across restarts) whose anchors
+   * (`<dir>/tee/anchors.json`) the gateway trusts, and the devnet's worker attesting under it, so it
+   * also takes confidential jobs. Nothing is actually confidential: the root is a development one.
+   * Default false.
+   */
+  confidential?: boolean | undefined;
   /** Progress lines go here; undefined = quiet (tests). */
   io?: Io | undefined;
 };
@@ -165,7 +174,26 @@ export type DevnetInfo = {
   validators: Address[];
   /** The dishonest worker, when started with one. */
   adversary?: { address: Address; kind: DevnetAdversaryKind } | undefined;
+  /** With `confidential`: the simulated TEE the worker attests under. */
+  confidential?: DevnetConfidentialInfo | undefined;
 };
+
+/** The devnet's confidential tier (`aipg devnet --confidential`). */
+export type DevnetConfidentialInfo = {
+  note: string;
+  /** Always true: the devnet's TEE is simulated under a development root. */
+  simulated: true;
+  /** The trust anchors a client must pass (`confidentialFetch({ anchors: parseAnchors(…) })`). */
+  anchorsFile: string;
+  /** The simulated root, private keys included (mode 0600): the worker's `teeSimulated`. */
+  rootFile: string;
+  /** The on-chain premium on confidential fees, in basis points. */
+  confidentialPremiumBps: number;
+};
+
+/** What `devnet.json` says of the simulated TEE (and the banner repeats). */
+export const SIMULATED_TEE_NOTE =
+  'SIMULATED TEE under a development root: nothing is actually confidential; trust these anchors on this devnet only';
 
 /** A dishonest worker on the devnet. */
 export type DevnetAdversary = {
@@ -359,6 +387,14 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         },
       );
 
+    // Made (or loaded) before the gateway, which reads its anchors at start-up.
+    const tee = parameters.confidential
+      ? await progress.step(
+          'Setting up the SIMULATED TEE (development root: nothing is actually confidential)',
+          () => ensureDevnetTee(dir),
+        )
+      : undefined;
+
     const gateway = await progress.step('Starting the gateway (embedded PGlite)', async () => {
       const options = createGatewayOptions(
         {
@@ -379,6 +415,8 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           'webhooks.allowPrivate': true,
           // A slashed adversary falls below the minimum: drop it within seconds, not a minute.
           ...(adversaryKind ? { 'hub.bondRecheckMs': 5_000, 'chain.registryCacheMs': 2_000 } : {}),
+          // Confidential jobs go only to workers whose evidence verifies under these anchors.
+          ...(tee ? { 'tee.anchorsFile': tee.anchorsFile } : {}),
           ...parameters.gatewayOptions,
         },
         {},
@@ -387,7 +425,12 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
     });
     stops.push(() => gateway.stop());
 
-    const workerOptions = (operatorKey: Hex, maxConcurrency: number, level = logLevel) =>
+    const workerOptions = (
+      operatorKey: Hex,
+      maxConcurrency: number,
+      level = logLevel,
+      teeSimulated: string | undefined = undefined,
+    ) =>
       createWorkerOptions(
         {
           network: 'devnet',
@@ -401,17 +444,25 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
           threads: parameters.threads ?? 1,
           maxConcurrency,
           logLevel: level,
+          ...(teeSimulated ? { teeSimulated } : {}),
         },
         { AIPG_OPERATOR_KEY: operatorKey },
       );
 
     // One worker serves chat and images, as a GPU owner with the VRAM for both would run it: one
     // process, one bond, one connection (and on a 2-core devnet, one process less).
+    // With `confidential` it also attests under the simulated TEE and takes confidential chat jobs.
     await progress.step(
-      'Starting the worker (llama.cpp and the ONNX image pipeline on CPU) and connecting it',
+      `Starting the worker (llama.cpp and the ONNX image pipeline on CPU${tee ? ', in the SIMULATED TEE' : ''}) and connecting it`,
       async () => {
         const maxConcurrency = parameters.maxConcurrency ?? 2;
-        const w = await startWorker(await workerOptions(key(DEVNET_ROLES.worker), maxConcurrency), {
+        const options = await workerOptions(
+          key(DEVNET_ROLES.worker),
+          maxConcurrency,
+          logLevel,
+          tee?.rootFile,
+        );
+        const w = await startWorker(options, {
           backends: [
             {
               backend: createLlamaCppBackend({
@@ -436,6 +487,13 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
             body.data.some((m) => m.grid.model_id === id && m.grid.workers_online > 0),
           );
         }, 30_000);
+        // The gateway verifies the login evidence after `welcome`: ready once it lists the worker valid.
+        if (tee)
+          await waitFor(async () => {
+            const res = await fetch(`${gateway.url}/v1/attestation?evidence=false`);
+            const body = (await res.json()) as { data: { status: string }[] };
+            return body.data.some((x) => x.status === 'valid');
+          }, 30_000);
         return w;
       },
     );
@@ -473,7 +531,9 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
                 withdrawMin: 'off',
                 logLevel: quietLogLevel,
               },
-              { AIPG_OPERATOR_KEY: k },
+              // Confidential receipts are judged by their TEE evidence, which must verify under the
+              // devnet's simulated root: under Intel's and NVIDIA's it would fail the honest worker.
+              { AIPG_OPERATOR_KEY: k, ...(tee ? { AIPG_TEE_ANCHORS: tee.anchorsFile } : {}) },
             );
             const v = await startValidator(options);
             stops.push(() => v.stop());
@@ -693,6 +753,17 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         : adversaryKind === 'dishonest-gateway'
           ? { adversary: { address: gatewayAddress, kind: adversaryKind } }
           : {}),
+      ...(tee
+        ? {
+            confidential: {
+              note: SIMULATED_TEE_NOTE,
+              simulated: true as const,
+              anchorsFile: tee.anchorsFile,
+              rootFile: tee.rootFile,
+              confidentialPremiumBps: deployment.params.confidentialPremiumBps,
+            },
+          }
+        : {}),
     };
     const infoPath = join(dir, 'devnet.json');
     await writeFile(infoPath, `${JSON.stringify(info, null, 2)}\n`);

@@ -1,4 +1,5 @@
 import { CANONICAL_SAMPLER, computeModelId, type SamplingParams } from '@aipg/core';
+import type { Tokenizer } from '@aipg/inference';
 import { type Hex, keccak256, toBytes } from 'viem';
 import { BackendError, BackendErrorCode } from '../../../src/backends/errors.ts';
 import type {
@@ -167,6 +168,14 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
       loads += 1;
     },
     generate,
+    // What a confidential job is tokenized and rendered with inside the worker (its template and ids).
+    tokenizer: () =>
+      ({
+        chatPromptTokenIds: (messages: { role: string; content: string }[]) =>
+          tokenize(applyTemplate({ messages } as GenerateInput)),
+        detokenize: (ids: readonly number[]) => detokenize(ids.filter((id) => id >= 300)),
+        isEndToken: () => false,
+      }) as unknown as Tokenizer,
     async close() {
       closed = true;
     },
