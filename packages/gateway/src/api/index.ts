@@ -9,7 +9,7 @@ import type { Chain } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { Hub } from '../hub/index.ts';
-import type { JobSpec, Jobs } from '../jobs/index.ts';
+import type { JobOutcome, JobSpec, Jobs, RunHooks } from '../jobs/index.ts';
 import {
   createChunker,
   gridInfo,
@@ -273,30 +273,7 @@ export function createApi({
    * (no worker, every worker failing) is still a plain JSON error with the right status.
    */
   async function streamJob(c: Context<Env>, job: JobRecord): Promise<Response> {
-    const abort = new AbortController();
-    const pending: string[] = [];
-    let forward: ((text: string) => void) | undefined;
-    let signalFirst: () => void = () => {};
-    const first = new Promise<void>((resolve) => {
-      signalFirst = resolve;
-    });
-    const execution = jobs.execute(job, {
-      signal: abort.signal,
-      onToken(text) {
-        if (forward) forward(text);
-        else {
-          pending.push(text);
-          signalFirst();
-        }
-      },
-    });
-    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    await Promise.race([first, execution]);
-    if (pending.length === 0) {
-      const outcome = await execution;
-      if (!outcome.ok) throw outcome.error;
-    }
-    c.set('streamed', true);
+    const relay = await startRelay<string>(c, job, (push) => ({ onToken: push }));
     const chunker = createChunker(job);
     return sseResponse(
       async (sink) => {
@@ -307,10 +284,7 @@ export function createApi({
         };
         const start = chunker.start();
         if (start) sink.send(start);
-        for (const t of pending.splice(0)) send(t);
-        forward = send;
-        const outcome = await execution;
-        forward = undefined;
+        const outcome = await relay.to(send);
         if (!outcome.ok) {
           sink.error(outcome.error.toJSON());
           return;
@@ -326,9 +300,58 @@ export function createApi({
         if (usage) sink.send(usage);
         sink.done();
       },
-      () => abort.abort(),
+      relay.abort,
       jobIdHeaders(job.id),
     );
+  }
+
+  /**
+   * Runs `job` for a streamed answer, holding what it produces (`hooks` wires `push` to the pieces: text
+   * deltas, sealed chunks) until the response starts: resolves at the first piece, so anything that fails
+   * before it (no worker, every worker failing) is still thrown, a plain JSON error with its status.
+   * `to(send)` hands over what was held, then each piece as it comes, and resolves with the outcome.
+   */
+  async function startRelay<T>(
+    c: Context<Env>,
+    job: JobRecord,
+    hooks: (push: (x: T) => void) => RunHooks,
+  ): Promise<{ to(send: (x: T) => void): Promise<JobOutcome>; abort(): void }> {
+    const abort = new AbortController();
+    const pending: T[] = [];
+    let forward: ((x: T) => void) | undefined;
+    let signalFirst: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      signalFirst = resolve;
+    });
+    const execution = jobs.execute(job, {
+      signal: abort.signal,
+      ...hooks((x) => {
+        if (forward) forward(x);
+        else {
+          pending.push(x);
+          signalFirst();
+        }
+      }),
+    });
+    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    await Promise.race([first, execution]);
+    if (pending.length === 0) {
+      const outcome = await execution;
+      if (!outcome.ok) throw outcome.error;
+    }
+    c.set('streamed', true);
+    return {
+      async to(send) {
+        for (const x of pending.splice(0)) send(x);
+        forward = send;
+        try {
+          return await execution;
+        } finally {
+          forward = undefined;
+        }
+      },
+      abort: () => abort.abort(),
+    };
   }
 
   // ── confidential ───────────────────────────────────────────────────────────────────────────
@@ -386,39 +409,13 @@ export function createApi({
       if (!outcome.ok) throw outcome.error;
       return c.json(renderCompletion(outcome.job, outcome.receipt));
     }
-    const abort = new AbortController();
-    const pending: { seq: number; final: boolean; ciphertext: string }[] = [];
-    let forward: ((x: { seq: number; final: boolean; ciphertext: string }) => void) | undefined;
-    let signalFirst: () => void = () => {};
-    const first = new Promise<void>((resolve) => {
-      signalFirst = resolve;
-    });
-    const execution = jobs.execute(job, {
-      signal: abort.signal,
-      onSealedChunk(ch) {
-        const x = { seq: ch.seq, final: ch.final, ciphertext: ch.ciphertext };
-        if (forward) forward(x);
-        else {
-          pending.push(x);
-          signalFirst();
-        }
-      },
-    });
-    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    await Promise.race([first, execution]);
-    if (pending.length === 0) {
-      const outcome = await execution;
-      if (!outcome.ok) throw outcome.error;
-    }
-    c.set('streamed', true);
+    type Chunk = { seq: number; final: boolean; ciphertext: string };
+    const relay = await startRelay<Chunk>(c, job, (push) => ({
+      onSealedChunk: (ch) => push({ seq: ch.seq, final: ch.final, ciphertext: ch.ciphertext }),
+    }));
     return sseResponse(
       async (sink) => {
-        const send = (x: { seq: number; final: boolean; ciphertext: string }) =>
-          sink.send(sealedChunkEvent(job, x));
-        for (const x of pending.splice(0)) send(x);
-        forward = send;
-        const outcome = await execution;
-        forward = undefined;
+        const outcome = await relay.to((x) => sink.send(sealedChunkEvent(job, x)));
         if (!outcome.ok) {
           sink.error(outcome.error.toJSON());
           return;
@@ -426,7 +423,7 @@ export function createApi({
         sink.send(sealedTailEvent(outcome.job, outcome.receipt));
         sink.done();
       },
-      () => abort.abort(),
+      relay.abort,
       jobIdHeaders(job.id),
     );
   }
