@@ -426,7 +426,7 @@ describe('the audit loop', () => {
     expect(chain.calls.filter((c) => c.fn === 'revealVote')).toHaveLength(0);
   });
 
-  test('skips confidential, unaudited and unassigned receipts; abstains on forged signatures', async () => {
+  test('skips unaudited and unassigned receipts; abstains on forged signatures and on a confidential receipt served without its evidence', async () => {
     const j = await jobs();
     const confidential = { ...j.honestGreedy, jobId: `0x${'c1'.repeat(32)}` as Hex };
     confidential.receipt = { ...confidential.receipt, jobId: confidential.jobId, confidential: true };
@@ -454,11 +454,14 @@ describe('the audit loop', () => {
     const v = await start(chain);
     await v.poll();
     const s = v.status();
-    // Only the forged one was ours to audit, and it is not provably the worker's: abstain.
-    expect(s.audits).toMatchObject({ abstained: 1, committed: 0, pending: 0 });
+    // The forged one is not provably the worker's; the confidential one is audited like any other, and
+    // the gateway serves no evidence for it: abstain on both, never a vote against the worker.
+    expect(s.audits).toMatchObject({ abstained: 2, committed: 0, pending: 0 });
     expect(chain.calls.filter((c) => c.fn === 'commitVote')).toHaveLength(0);
-    // The gateway settled a receipt it holds no worker signature for: its fault.
-    expect(s.gatewayFaults.byGateway).toEqual({ [GATEWAY.toLowerCase()]: { RECEIPT_SIGNATURE: 1 } });
+    // The gateway settled a receipt it holds no worker signature for, and one it holds no evidence for.
+    expect(s.gatewayFaults.byGateway).toEqual({
+      [GATEWAY.toLowerCase()]: { RECEIPT_SIGNATURE: 1, ATTESTATION_MISSING: 1 },
+    });
   });
 
   test('an image job is not judged as a text one; without a copy of its model: abstain before reading its evidence, no fault blamed', async () => {

@@ -77,21 +77,23 @@ const confidentialJobEvidenceSchema = z.object({
   job_id: hex32,
   receipt: receiptJsonSchema,
   signature: hexBytes,
-  confidential: z.object({
-    attestation: hex32,
-    sealed_request_hash: hex32,
-    // Checked by the judge (`verifyEvidence` parses it): malformed evidence is the judge's to refuse.
-    evidence: z.unknown().nullable(),
-  }),
+  // Null when the gateway serves none for the job (its fault: the receipt it settled is confidential).
+  confidential: z
+    .object({
+      attestation: hex32,
+      sealed_request_hash: hex32,
+      // Checked by the judge (`verifyEvidence` parses it): malformed evidence is the judge's to refuse.
+      evidence: z.unknown().nullable(),
+    })
+    .nullish(),
 });
 
 export type AuditConfidentialJobEvidence = {
   jobId: Hex;
   receipt: Receipt;
   signature: Hex;
-  attestation: Hex;
-  sealedRequestHash: Hex;
-  evidence: TeeEvidence | unknown | null;
+  /** What the receipt commits to, as the gateway serves it; null when it serves nothing. */
+  confidential: { attestation: Hex; sealedRequestHash: Hex; evidence: TeeEvidence | unknown | null } | null;
 };
 
 const imageJobEvidenceSchema = z.object({
@@ -389,9 +391,13 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         jobId: j.job_id,
         receipt: receiptFromJson(j.receipt),
         signature: j.signature,
-        attestation: j.confidential.attestation,
-        sealedRequestHash: j.confidential.sealed_request_hash,
-        evidence: j.confidential.evidence ?? null,
+        confidential: j.confidential
+          ? {
+              attestation: j.confidential.attestation,
+              sealedRequestHash: j.confidential.sealed_request_hash,
+              evidence: j.confidential.evidence ?? null,
+            }
+          : null,
       };
     },
     async getJob(jobId, signal) {

@@ -775,12 +775,18 @@ export async function startValidator(
     const job = await client.getConfidentialJob(a.jobId);
     const signer = await servedReceipt(a, stored, job, log);
     if (!signer) return;
+    if (!job.confidential) {
+      const detail = 'the gateway serves no attestation for a confidential receipt it settled';
+      await gatewayFault(a, stored.gateway, [{ code: 'ATTESTATION_MISSING', detail }], log);
+      abstain(a, detail, log);
+      return;
+    }
     const v = await judgeConfidential({
       receipt: stored,
       signer,
-      attestation: job.attestation,
-      sealedRequestHash: job.sealedRequestHash,
-      evidence: job.evidence,
+      attestation: job.confidential.attestation,
+      sealedRequestHash: job.confidential.sealedRequestHash,
+      evidence: job.confidential.evidence,
       anchors: (options.tee ?? { anchors: PRODUCTION_ANCHORS }).anchors,
     });
     if (v.verdict === 'abstain') {
