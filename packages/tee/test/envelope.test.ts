@@ -53,19 +53,27 @@ describe('request envelope (HPKE)', () => {
       aad,
       plaintext: encode('hi'),
     });
+    // Thunks: each attempt starts only when awaited (a rejection never goes unhandled meanwhile).
     const attempts = [
-      openRequest({ keyPair: worker, digest: OTHER_DIGEST, aad, ...sealed }),
-      openRequest({ keyPair: worker, digest: DIGEST, aad: requestAad('tiny-chat', WORKER, true), ...sealed }),
-      openRequest({ keyPair: stranger, digest: DIGEST, aad, ...sealed }),
-      openRequest({
-        keyPair: worker,
-        digest: DIGEST,
-        aad,
-        enc: sealed.enc,
-        ciphertext: sealed.ciphertext.map((b, i) => (i === 0 ? b ^ 1 : b)),
-      }),
+      () => openRequest({ keyPair: worker, digest: OTHER_DIGEST, aad, ...sealed }),
+      () =>
+        openRequest({
+          keyPair: worker,
+          digest: DIGEST,
+          aad: requestAad('tiny-chat', WORKER, true),
+          ...sealed,
+        }),
+      () => openRequest({ keyPair: stranger, digest: DIGEST, aad, ...sealed }),
+      () =>
+        openRequest({
+          keyPair: worker,
+          digest: DIGEST,
+          aad,
+          enc: sealed.enc,
+          ciphertext: sealed.ciphertext.map((b, i) => (i === 0 ? b ^ 1 : b)),
+        }),
     ];
-    for (const attempt of attempts) await expect(attempt).rejects.toBeInstanceOf(EnvelopeError);
+    for (const attempt of attempts) await expect(attempt()).rejects.toBeInstanceOf(EnvelopeError);
     await expect(
       sealRequest({ publicKey: 'AAAA', digest: DIGEST, aad, plaintext: encode('hi') }),
     ).rejects.toBeInstanceOf(EnvelopeError);

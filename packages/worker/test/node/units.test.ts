@@ -94,6 +94,7 @@ describe('public API', () => {
       'createDiffusionBackend',
       'createImageAdversaryBackend',
       'createLlamaCppBackend',
+      'createSimulatedWorkerTee',
       'createWorkerOptions',
       'detectHardware',
       'isImageAdversary',
