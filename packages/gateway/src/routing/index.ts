@@ -14,8 +14,8 @@ export type RoutableWorker = {
 };
 
 /**
- * The hook for audit history: a later issue feeds attestation outcomes in here. 1 is neutral; below 1
- * prefers other workers; 0 excludes the worker unless nobody else can run the job.
+ * The hook for audit history (the `reputation` feature feeds audit verdicts and slashes in here). 1 is
+ * neutral; below 1 prefers other workers; 0 excludes the worker unless nobody else can run the job.
  */
 export type Reputation = { factor(owner: Address): number };
 

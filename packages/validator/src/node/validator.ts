@@ -564,7 +564,7 @@ export async function startValidator(
       return;
     }
     // The model first: an image job's evidence is not a text job's (no token ids, no sampling), and
-    // judging it as one would blame an honest worker or gateway. Image audits are not built yet.
+    // judging it as one would blame an honest worker or gateway: image jobs have their own judge.
     const model = await chain.model(stored.modelId);
     if (!model) {
       abstain(a, `model ${stored.modelId} is not registered`, log);
