@@ -8,7 +8,14 @@ import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
 import type { DevnetAdversary, StartDevnetReturnType } from '../src/devnet/start-devnet.ts';
-import { type Finalized, redTeam, runJobs, startRedTeamDevnet, validatorAudits } from './helpers/red-team.ts';
+import {
+  abstentions,
+  type Finalized,
+  redTeam,
+  runJobs,
+  startRedTeamDevnet,
+  validatorAudits,
+} from './helpers/red-team.ts';
 
 // The image red team: on a devnet that audits every job, each image cheat (half the steps, another
 // seed, another model, a random image) is delivered and billed by the gateway (its trajectory opens),
@@ -90,7 +97,7 @@ describe('image red team: every image job audited by 3 validators re-running dra
     ]);
     const total = HONEST_JOBS + IMAGE_ADVERSARY_KINDS.length * JOBS_PER_ADVERSARY;
     await rt.settleAndCommit(net.validatorNodes, [total, total, total]);
-    for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
+    for (const v of net.validatorNodes) expect(await abstentions(v)).toEqual({ abstained: 0, reasons: [] });
     await rt.closeWindow(net.validatorNodes);
     finalized = await rt.finalizedSince(from + 1n);
     expect(finalized).toHaveLength(total);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
 import type { DevnetAdversary, StartDevnetReturnType } from '../src/devnet/start-devnet.ts';
 import {
+  abstentions,
   type ChatResult,
   type Finalized,
   PROMPTS,
@@ -88,7 +89,7 @@ describe('red team on the context preset: the system-prompt dropper', () => {
     const differ = honestJobs.filter((h, i) => h.content !== dropperJobs[i]?.content).length;
     expect(differ).toBeGreaterThan(0);
     await rt.settleAndCommit(net.validatorNodes, [2 * JOBS, 2 * JOBS]);
-    for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
+    for (const v of net.validatorNodes) expect(await abstentions(v)).toEqual({ abstained: 0, reasons: [] });
     await rt.closeWindow(net.validatorNodes);
     finalized = await rt.finalizedSince(from);
     expect(finalized).toHaveLength(2 * JOBS);

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVERSARY_FATES } from '../src/devnet/red-team.ts';
 import type { DevnetAdversary, StartDevnetReturnType } from '../src/devnet/start-devnet.ts';
 import {
+  abstentions,
   type ChatResult,
   type Finalized,
   judgedCount,
@@ -207,7 +208,7 @@ describe('red team: every job audited by 3 validators re-executing the registere
     // the refused jobs never reach a batch: honest, slashed kinds and the injector's
     const total = HONEST_JOBS + (SLASHED.length + 1) * JOBS_PER_ADVERSARY;
     await rt.settleAndCommit(net.validatorNodes, [total, total, total]);
-    for (const v of net.validatorNodes) expect(v.status().audits.abstained).toBe(0);
+    for (const v of net.validatorNodes) expect(await abstentions(v)).toEqual({ abstained: 0, reasons: [] });
     const attestMs = performance.now() - started - jobsMs;
     await rt.closeWindow(net.validatorNodes);
     finalized = await rt.finalizedSince(phase1Block + 1n);

@@ -520,6 +520,55 @@ describe('what a validator gets to audit an image job', () => {
       ).status,
     ).toBe(401);
   });
+
+  test('a drawn checker busy with other work is waited for, never failed: one slot, checks in turn, a busy refusal tried again', async () => {
+    const checker = new ScriptedWorker({
+      url: gw.workerUrl,
+      operatorKey: roles.operatorB.privateKey,
+      owner: roles.workerB.address,
+      imageCheckDelayMs: 150,
+      models: [
+        {
+          name: IMAGE_MODEL.name,
+          weightsHash: IMAGE_MODEL.weightsHash,
+          sampler: 'test-ldm',
+          image: IMAGE_MODEL.image,
+          maxConcurrency: 1,
+        },
+      ],
+    });
+    extra.push(checker);
+    await checker.connect();
+    const res = (await (
+      await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'check me in turn',
+        size: '64x64',
+        steps: 3,
+        grid: { workers: [roles.workerA.address] },
+      })
+    ).json()) as { grid: { job_id: Hex } };
+    const check = (step: number) =>
+      signedPost('/v1/audit/image-check', {
+        job_id: res.grid.job_id,
+        image: 0,
+        worker: roles.workerB.address,
+        op: 'step',
+        step,
+      });
+    // Three checks at once on a worker with one slot: each waits for it, none is sent to a full worker.
+    const three = await Promise.all([0, 1, 2].map(check));
+    expect(three.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(checker.peakChecks).toBe(1);
+    // Busy with another gateway's work: it refuses twice for capacity; the check is sent again and answered.
+    const before = checker.imageChecks.length;
+    checker.opts.imageCheckBusy = 2;
+    const again = await check(1);
+    expect(again.status).toBe(200);
+    expect(checker.imageChecks.length - before).toBe(3);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/aipg_gateway_audit_image_checks_total\{[^}]*outcome="failed"[^}]*\} [1-9]/);
+  });
 });
 
 describe('a client mistake is a 400 before any work, never a worker fault', () => {

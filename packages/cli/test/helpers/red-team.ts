@@ -72,6 +72,17 @@ export async function validatorAudits<T = ValidatorAuditRecord>(
     .audits;
 }
 
+/** A node's abstentions: how many, and the reasons its state file holds (so a failure says why). */
+export async function abstentions(node: Nodes[number]) {
+  const audits = await validatorAudits<{ status: string; abstainReason?: string }>(node);
+  return {
+    abstained: node.status().audits.abstained,
+    reasons: Object.values(audits)
+      .filter((a) => a.status === 'abstained')
+      .map((a) => a.abstainReason),
+  };
+}
+
 /** Audits a node has judged: voted (committed, revealed, finalized) or abstained on. */
 export const judgedCount = (v: Nodes[number]) => {
   const a = v.status().audits;

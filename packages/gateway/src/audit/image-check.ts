@@ -10,7 +10,7 @@ import { type Address, getAddress, type Hex } from 'viem';
 import { z } from 'zod';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { Hub, WorkerSession } from '../hub/index.ts';
+import { type Hub, WORKER_BUSY, type WorkerSession } from '../hub/index.ts';
 import type { Storage } from '../storage/index.ts';
 
 /** `POST /v1/audit/image-check` body. */
@@ -52,7 +52,7 @@ export function createImageChecker({
 }: {
   common: Pick<Common, 'options' | 'logger' | 'metrics'>;
   storage: Pick<Storage, 'jobs' | 'images'>;
-  hub: Pick<Hub, 'workers' | 'dispatchCheck'>;
+  hub: Pick<Hub, 'workers' | 'dispatchCheck' | 'waitForCapacity'>;
 }) {
   const { options, metrics } = common;
   const checks = metrics.counter(
@@ -114,19 +114,8 @@ export function createImageChecker({
         });
       latent = latents[req.op === 'step' ? req.step : p.steps];
     }
-    const candidates = hub
-      .workers()
-      .filter(
-        (w) => w.owner === named && !w.draining && w.models.get(job.modelId)?.image?.trajectory === true,
-      );
-    if (candidates.length === 0)
-      throw new GatewayError('no_worker_available', `worker ${named} is not online with ${job.modelName}`, {
-        param: 'worker',
-        retryable: true,
-      });
-    const frame: ImageCheckMessage = {
+    const frame: Omit<ImageCheckMessage, 'jobId'> = {
       type: 'image-check',
-      jobId: `0x${randomBytes(32).toString('hex')}`,
       auditedJobId: job.id,
       modelId: job.modelId,
       promptTokenIds: job.promptTokenIds ?? [],
@@ -137,44 +126,93 @@ export function createImageChecker({
       step: req.op === 'step' ? req.step : req.op === 'decode' ? p.steps : 0,
       ...(latent ? { latent: Buffer.from(latentBytes(latent)).toString('base64') } : {}),
     };
-    const w: WorkerSession = candidates[0]!;
-    const answer = await new Promise<ImageCheckResultMessage>((resolve, reject) => {
-      const failed = (e: GatewayError) => {
-        checks.inc({ op: req.op, outcome: 'failed' });
-        reject(e);
-      };
-      const handle = hub.dispatchCheck(w, frame, {
-        onCheck: (f) => {
-          clearTimeout(timer);
-          checks.inc({ op: req.op, outcome: 'answered' });
-          resolve(f);
-        },
-        onError: (e) => {
-          clearTimeout(timer);
-          failed(
-            new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
-              retryable: true,
-            }),
-          );
-        },
-      });
-      const timer = setTimeout(() => {
-        handle.cancel('check timeout');
-        failed(
-          new GatewayError('worker_failed', `no answer within ${options.audit.scoreTimeoutMs} ms`, {
-            retryable: true,
-          }),
+    // The drawn checker busy with its own jobs (or another validator's check) is not a failure: the
+    // check waits for one of its slots, and a refusal for capacity is tried again, all within the
+    // check's timeout. Only its own fault (an error, silence past the deadline) fails the check.
+    const deadline = Date.now() + options.audit.scoreTimeoutMs;
+    const online = () =>
+      hub
+        .workers()
+        .filter(
+          (w) => w.owner === named && !w.draining && w.models.get(job.modelId)?.image?.trajectory === true,
         );
-      }, options.audit.scoreTimeoutMs);
-    });
-    return {
-      worker: w.owner,
-      operator: w.operator,
-      check_job_id: frame.jobId,
-      latent: answer.latent ?? null,
-      image_hash: answer.imageHash ?? null,
-      signature: answer.signature,
-    };
+    const free = (candidates: WorkerSession[]) =>
+      candidates.find((c) => {
+        const m = c.models.get(job.modelId)!;
+        return m.inFlight < m.maxConcurrency;
+      });
+    for (;;) {
+      let candidates = online();
+      let w = free(candidates);
+      while (!w && candidates.length > 0 && Date.now() < deadline) {
+        await hub.waitForCapacity(Math.min(1_000, deadline - Date.now()));
+        candidates = online();
+        w = free(candidates);
+      }
+      if (candidates.length === 0) {
+        checks.inc({ op: req.op, outcome: 'no_worker' });
+        throw new GatewayError('no_worker_available', `worker ${named} is not online with ${job.modelName}`, {
+          param: 'worker',
+          retryable: true,
+        });
+      }
+      if (!w) {
+        checks.inc({ op: req.op, outcome: 'busy' });
+        throw new GatewayError(
+          'no_worker_available',
+          `worker ${named} stayed busy for ${options.audit.scoreTimeoutMs} ms; retry later`,
+          { param: 'worker', retryable: true },
+        );
+      }
+      const sent: ImageCheckMessage = { ...frame, jobId: `0x${randomBytes(32).toString('hex')}` };
+      const answer = await ask(w, sent, deadline);
+      if (answer === 'busy') continue;
+      return {
+        worker: w.owner,
+        operator: w.operator,
+        check_job_id: sent.jobId,
+        latent: answer.latent ?? null,
+        image_hash: answer.imageHash ?? null,
+        signature: answer.signature,
+      };
+    }
+
+    /** One try on `w`: its signed answer, or 'busy' when it refused for capacity (tried again). */
+    function ask(w: WorkerSession, sent: ImageCheckMessage, deadline: number) {
+      return new Promise<ImageCheckResultMessage | 'busy'>((resolve, reject) => {
+        const failed = (e: GatewayError) => {
+          checks.inc({ op: req.op, outcome: 'failed' });
+          reject(e);
+        };
+        const handle = hub.dispatchCheck(w, sent, {
+          onCheck: (f) => {
+            clearTimeout(timer);
+            checks.inc({ op: req.op, outcome: 'answered' });
+            resolve(f);
+          },
+          onError: (e) => {
+            clearTimeout(timer);
+            if (e.code === WORKER_BUSY && Date.now() < deadline) return resolve('busy');
+            failed(
+              new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
+                retryable: true,
+              }),
+            );
+          },
+        });
+        const timer = setTimeout(
+          () => {
+            handle.cancel('check timeout');
+            failed(
+              new GatewayError('worker_failed', `no answer within ${options.audit.scoreTimeoutMs} ms`, {
+                retryable: true,
+              }),
+            );
+          },
+          Math.max(0, deadline - Date.now()),
+        );
+      });
+    }
   }
 }
 

@@ -145,6 +145,13 @@ export type Hub = ReturnType<typeof createHub>;
 export type SlotReservation = { readonly workerId: string; readonly modelId: Hex; release(): void };
 
 /**
+ * Refusals that are no fault of the worker (`job-error` codes of packages/worker/src/errors.ts): full
+ * with other work (it may serve other gateways), or draining to shut down. Never counted against it.
+ */
+export const WORKER_BUSY = 'WORKER_BUSY';
+export const WORKER_DRAINING = 'WORKER_DRAINING';
+
+/**
  * The worker hub: one WebSocket per worker at `/v1/workers/connect`, many jobs multiplexed on it.
  * Login: `challenge` → `hello` (EIP-191 signature of `loginMessage` by the operator key, whose owner
  * must hold an active worker bond, and every advertised model registered, active, same weights) →

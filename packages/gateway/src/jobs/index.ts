@@ -25,7 +25,13 @@ import { type Billing, maxFee } from '../billing/index.ts';
 import { type Chain, chainFailure, type OnchainModel } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { Hub, SlotReservation, WorkerSession } from '../hub/index.ts';
+import {
+  type Hub,
+  type SlotReservation,
+  WORKER_BUSY,
+  WORKER_DRAINING,
+  type WorkerSession,
+} from '../hub/index.ts';
 import type { Routing } from '../routing/index.ts';
 import {
   type ApiKeyRecord,
@@ -140,12 +146,6 @@ const expectedTokens = (maxTokens: number) => Math.min(maxTokens, 256);
 /** A process is alive this long after its last beat; it beats every `BEAT_TICKS` × 500 ms. */
 const INSTANCE_TTL_MS = 15_000;
 const BEAT_TICKS = 8;
-/**
- * Refusals that are no fault of the worker (`job-error` codes of packages/worker/src/errors.ts): full
- * with other work (it may serve other gateways), or draining to shut down. Never counted against it.
- */
-const WORKER_BUSY = 'WORKER_BUSY';
-const WORKER_DRAINING = 'WORKER_DRAINING';
 /** A confidential job's sealed request the worker's enclave could not open or run: the client's doing. */
 const SEALED_REQUEST_INVALID = 'SEALED_REQUEST_INVALID';
 /** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */

@@ -160,6 +160,8 @@ export type ScriptedWorkerOptions = {
   imageScript?: (job: ImageJobMessage) => ImageBehaviour;
   /** Delay before answering an image check (ms). */
   imageCheckDelayMs?: number;
+  /** Refuse this many of the next image checks with `WORKER_BUSY` (busy with another gateway's work). */
+  imageCheckBusy?: number;
   /** Answers to `score` frames (default: `scriptedScores`). */
   scorer?: (frame: ScoreMessage) => ScoreBehaviour;
   /** Override the login signature (bad-signature tests). */
@@ -190,6 +192,9 @@ export class ScriptedWorker {
   /** Jobs running now, and the most that ever ran at once. */
   running = 0;
   peakRunning = 0;
+  /** Image checks running now, and the most that ever ran at once. */
+  checksRunning = 0;
+  peakChecks = 0;
   closeInfo: { code: number; reason: string } | undefined;
   errorFrame: { code: string; message: string } | undefined;
   private challenge: { nonce: Hex; gateway: Address; chainId: number; grid: Address } | undefined;
@@ -263,7 +268,22 @@ export class ScriptedWorker {
             return;
           case 'image-check':
             this.imageChecks.push(frame);
-            void this.imageCheck(frame);
+            if (this.opts.imageCheckBusy) {
+              this.opts.imageCheckBusy -= 1;
+              this.send({
+                type: 'job-error',
+                jobId: frame.jobId,
+                code: 'WORKER_BUSY',
+                message: 'at capacity with other work',
+                retryable: true,
+              });
+              return;
+            }
+            this.checksRunning += 1;
+            this.peakChecks = Math.max(this.peakChecks, this.checksRunning);
+            void this.imageCheck(frame).finally(() => {
+              this.checksRunning -= 1;
+            });
             return;
           case 'image-job':
             this.imageJobs.push(frame);
