@@ -29,7 +29,14 @@ import type { Logger } from 'pino';
 import type { Hex } from 'viem';
 import WebSocket from 'ws';
 import { BackendError, BackendErrorCode } from '../errors.ts';
-import { type RequestOptions, request, requestJson, serverMessage, trimSlash } from '../http.ts';
+import {
+  type HttpResponse,
+  type RequestOptions,
+  request,
+  requestJson,
+  serverMessage,
+  trimSlash,
+} from '../http.ts';
 import {
   checkImageParams,
   deliverImage,
@@ -473,10 +480,14 @@ export function createComfyUiBackend(options: ComfyUiBackendOptions): ComfyUiBac
       );
       const pending = (queue.queue_pending ?? []).map((q) => q[1]).filter((id) => ids.includes(id));
       if (pending.length > 0)
-        await request(`${url}/queue`, { ...opts('ComfyUI /queue'), body: { delete: pending } });
+        await (
+          await request(`${url}/queue`, { ...opts('ComfyUI /queue'), body: { delete: pending } })
+        ).text();
       const running = (queue.queue_running ?? []).map((q) => q[1]).find((id) => ids.includes(id));
       if (running !== undefined)
-        await request(`${url}/interrupt`, { ...opts('ComfyUI /interrupt'), body: { prompt_id: running } });
+        await (
+          await request(`${url}/interrupt`, { ...opts('ComfyUI /interrupt'), body: { prompt_id: running } })
+        ).text();
     } catch (error) {
       log?.warn({ err: error, prompts: ids }, 'ComfyUI: could not cancel prompts');
     }
@@ -871,7 +882,7 @@ function comboOptions(spec: unknown): string[] {
   return spec[0] === 'COMBO' && Array.isArray(options) ? options.map(String) : [];
 }
 
-async function readBytes(response: Response, options: RequestOptions): Promise<Uint8Array> {
+async function readBytes(response: HttpResponse, options: RequestOptions): Promise<Uint8Array> {
   try {
     return new Uint8Array(await response.arrayBuffer());
   } catch (cause) {
