@@ -21,9 +21,11 @@ import {
   createHub,
   createJobs,
   createLogger,
+  createNetwork,
   createRouting,
   createSettlement,
   createStorage,
+  createTee,
   createTokenizers,
   WORKER_PATH,
 } from '@aipg/gateway';
@@ -32,10 +34,6 @@ import type { GenerateRequest, GenerateResult, ImageBackend, InferenceBackend } 
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
 import { serve } from '@hono/node-server';
 import { type Address, type Hex, keccak256, toHex } from 'viem';
-// Until the gateway mounts the network feature itself (startGateway), the stack wires it here the
-// way gateway.ts will: same factories, same order.
-import { createNetwork } from '../../gateway/src/network/index.ts';
-import { createTee } from '../../gateway/src/tee/index.ts';
 import {
   createApiKey,
   MODEL,
