@@ -41,6 +41,66 @@ import { type Receipt, SAMPLER_NAME } from './receipt.ts';
  */
 export const PROTOCOL_VERSION = 3;
 
+/** Where a worker connects to its gateway (WebSocket upgrade on the gateway's HTTP port). */
+export const WORKER_CONNECT_PATH = '/v1/workers/connect';
+
+/** How the gateway closes a worker's connection (4xxx: application codes of RFC 6455). */
+export const closeCodes = {
+  protocol_error: 4400,
+  bad_signature: 4401,
+  not_bonded: 4403,
+  bond_inactive: 4403,
+  unknown_model: 4404,
+  hello_timeout: 4408,
+  heartbeat_timeout: 4408,
+  replaced: 4409,
+  chain_unavailable: 4503,
+  shutting_down: 1001,
+} as const;
+
+/**
+ * The codes of `job-error` frames (worker → gateway). Stable, never reused for another meaning. Only
+ * the worker's own faults count against it: capacity (`busy`), a drain, a client's sealed request the
+ * worker could not open, and a model this worker cannot score are not.
+ */
+export const JobErrorCode = {
+  /** At capacity for the model (it may serve other gateways): tried elsewhere, never its fault. */
+  busy: 'WORKER_BUSY',
+  /** Shutting down: takes no new jobs. Not its fault. */
+  draining: 'WORKER_DRAINING',
+  modelNotServed: 'WORKER_MODEL_NOT_SERVED',
+  backendFailed: 'WORKER_BACKEND_FAILED',
+  jobCancelled: 'WORKER_JOB_CANCELLED',
+  disconnected: 'WORKER_DISCONNECTED',
+  /**
+   * The job's receipt number (`seq`) was already accepted or signed for this gateway: signing it again
+   * would let one number be settled for two jobs. A protocol error of the gateway; never retried.
+   */
+  seqReused: 'WORKER_SEQ_REUSED',
+  /**
+   * The job's `promptTokenIds` fall outside the model's vocabulary: no worker of the model can run
+   * them (a gateway bug). Never retried; no receipt.
+   */
+  promptInvalid: 'PROMPT_TOKENS_INVALID',
+  /**
+   * This worker's backend cannot run the job's `promptTokenIds` exactly (Ollama tokenizes the
+   * rendered prompt itself, and its ids differ): retryable, another worker may. No receipt.
+   */
+  promptMismatch: 'PROMPT_TOKENS_MISMATCH',
+  /** A confidential job for a worker (or a backend) that runs in no TEE / has no tokenizer in the enclave. */
+  teeUnavailable: 'WORKER_TEE_UNAVAILABLE',
+  /**
+   * A confidential job's sealed request does not open here or is not a valid chat request: the client's
+   * doing (the gateway cannot read it), answered as a 400 and never counted against the worker.
+   */
+  sealedRequestInvalid: 'SEALED_REQUEST_INVALID',
+  /** The model's backend cannot score (not the embedded llama.cpp one): another worker may. */
+  scoreUnsupported: 'SCORE_UNSUPPORTED',
+  /** The ids cannot be scored with this model (outside its vocabulary): no worker of it can. */
+  scoreInvalid: 'WORKER_SCORE_INVALID',
+} as const;
+export type JobErrorCode = (typeof JobErrorCode)[keyof typeof JobErrorCode];
+
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32-byte hex') as unknown as z.ZodType<Hex>;
 const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'expected hex bytes') as unknown as z.ZodType<Hex>;
 const address = z

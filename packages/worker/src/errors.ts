@@ -1,4 +1,4 @@
-import { BaseError } from '@aipg/core';
+import { BaseError, JobErrorCode } from '@aipg/core';
 
 /**
  * Worker error codes. Stable: documented in packages/worker/README.md, never reused for another
@@ -19,40 +19,8 @@ export const WorkerErrorCode = {
   modelInactive: 'WORKER_MODEL_INACTIVE',
   modelHashMismatch: 'WORKER_MODEL_HASH_MISMATCH',
   modelNotText: 'WORKER_MODEL_NOT_TEXT',
-  // jobs (sent in `job-error` frames)
-  busy: 'WORKER_BUSY',
-  draining: 'WORKER_DRAINING',
-  modelNotServed: 'WORKER_MODEL_NOT_SERVED',
-  backendFailed: 'WORKER_BACKEND_FAILED',
-  jobCancelled: 'WORKER_JOB_CANCELLED',
-  disconnected: 'WORKER_DISCONNECTED',
-  /**
-   * The job's receipt number (`seq`) was already accepted or signed for this gateway: signing it again
-   * would let one number be settled for two jobs. A protocol error of the gateway; never retried here.
-   */
-  seqReused: 'WORKER_SEQ_REUSED',
-  /**
-   * The job's `promptTokenIds` fall outside the model's vocabulary: no worker of the model can run
-   * them (a gateway bug). Never retried; no receipt.
-   */
-  promptInvalid: 'PROMPT_TOKENS_INVALID',
-  /**
-   * This worker's backend cannot run the job's `promptTokenIds` exactly (Ollama tokenizes the
-   * rendered prompt itself, and its ids differ): retryable, another worker may. No receipt.
-   */
-  promptMismatch: 'PROMPT_TOKENS_MISMATCH',
-  /** A confidential job for a worker (or a backend) that runs in no TEE / has no tokenizer in the enclave. */
-  teeUnavailable: 'WORKER_TEE_UNAVAILABLE',
-  /**
-   * A confidential job's sealed request does not open here or is not a valid chat request: the client's
-   * doing (the gateway cannot read it), answered as a 400 and never counted against the worker.
-   */
-  sealedRequestInvalid: 'SEALED_REQUEST_INVALID',
-  // score jobs (validators' cross-checks)
-  /** The model's backend cannot score (not the embedded llama.cpp one): another worker may. */
-  scoreUnsupported: 'SCORE_UNSUPPORTED',
-  /** The ids cannot be scored with this model (outside its vocabulary): no worker of it can. */
-  scoreInvalid: 'WORKER_SCORE_INVALID',
+  // jobs: the codes of `job-error` frames, defined with the protocol (@aipg/core)
+  ...JobErrorCode,
 } as const;
 export type WorkerErrorCode = (typeof WorkerErrorCode)[keyof typeof WorkerErrorCode];
 

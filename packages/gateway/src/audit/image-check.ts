@@ -3,6 +3,7 @@ import {
   IMAGE_CHECK_OPS,
   type ImageCheckMessage,
   type ImageCheckResultMessage,
+  JobErrorCode,
   latentBytes,
   latentsFromBytes,
 } from '@aipg/core';
@@ -10,7 +11,7 @@ import { type Address, getAddress, type Hex } from 'viem';
 import { z } from 'zod';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import { type Hub, WORKER_BUSY, type WorkerSession } from '../hub/index.ts';
+import type { Hub, WorkerSession } from '../hub/index.ts';
 import type { Storage } from '../storage/index.ts';
 
 /** `POST /v1/audit/image-check` body. */
@@ -192,7 +193,7 @@ export function createImageChecker({
           },
           onError: (e) => {
             clearTimeout(timer);
-            if (e.code === WORKER_BUSY && Date.now() < deadline) return resolve('busy');
+            if (e.code === JobErrorCode.busy && Date.now() < deadline) return resolve('busy');
             failed(
               new GatewayError('worker_failed', `the checker failed: ${e.code}: ${e.message}`, {
                 retryable: true,

@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import {
+  JobErrorCode,
   MAX_SCORE_ENTRIES,
   MAX_SCORE_TOKENS,
   MAX_SCORE_TOP_K,
@@ -66,10 +67,6 @@ type Attempt =
   | { ok: true; frame: ScoreResultMessage }
   | { ok: false; code: string; message: string; retryable: boolean };
 
-/** Worker `job-error` codes for score jobs (packages/worker). */
-const SCORE_UNSUPPORTED = 'SCORE_UNSUPPORTED';
-const SCORE_INVALID = 'WORKER_SCORE_INVALID';
-
 /** `GET /v1/audit/scorers` answer: the online workers a validator may draw a scorer from. */
 export type ScorersResponse = {
   object: 'list';
@@ -86,7 +83,7 @@ export type Scorer = ReturnType<typeof createScorer>;
  * on-chain randomness among the workers `scorers` lists and names it (`worker`): the score job goes
  * to that bond owner's connections only, or the request fails — the gateway never picks for it.
  * Without `worker`, the gateway draws one uniformly at random among those with a free slot. Workers
- * whose backend cannot score (`SCORE_UNSUPPORTED`) are remembered for their connection and skipped.
+ * whose backend cannot score (`JobErrorCode.scoreUnsupported`) are remembered for their connection and skipped.
  * A failing connection hands the score job to another candidate (at most `audit.scoreMaxAttempts`),
  * all within `audit.scoreTimeoutMs`. The worker's signature of its scores is passed through as it
  * came: the validator checks it against the scorer's bond on chain.
@@ -314,12 +311,12 @@ export function createScorer({
           continue;
         }
         if (a.code === 'cancelled') throw new GatewayError('request_cancelled', 'the validator went away');
-        if (a.code === SCORE_UNSUPPORTED) {
+        if (a.code === JobErrorCode.scoreUnsupported) {
           // Not a failure: this worker's backend cannot score (remembered for its connection).
           cannotScore.add(worker.id);
           continue;
         }
-        if (a.code === SCORE_INVALID) {
+        if (a.code === JobErrorCode.scoreInvalid) {
           scores.inc({ outcome: 'invalid' });
           throw new GatewayError('invalid_request', `the model cannot score these ids: ${a.message}`, {
             param: 'output_token_ids',

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   type AdvertisedModel,
+  closeCodes,
   computeModelId,
   type Hardware,
   helloMessage,
@@ -22,6 +23,7 @@ import {
   type SealedJobMessage,
   type SealedResultMessage,
   type TeeEvidence,
+  WORKER_CONNECT_PATH,
   workerToGateway,
 } from '@aipg/core';
 import type { VerifiedEvidence } from '@aipg/tee';
@@ -32,21 +34,8 @@ import type { Chain } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
 import type { RoutableWorker, Routing } from '../routing/index.ts';
 
-export const WORKER_PATH = '/v1/workers/connect';
-
-/** Close codes the hub uses (4xxx: application codes of RFC 6455). */
-export const closeCodes = {
-  protocol_error: 4400,
-  bad_signature: 4401,
-  not_bonded: 4403,
-  bond_inactive: 4403,
-  unknown_model: 4404,
-  hello_timeout: 4408,
-  heartbeat_timeout: 4408,
-  replaced: 4409,
-  chain_unavailable: 4503,
-  shutting_down: 1001,
-} as const;
+export const WORKER_PATH = WORKER_CONNECT_PATH;
+export { closeCodes };
 export type HubErrorCode = keyof typeof closeCodes;
 
 /** Streamed token ids (the gateway renders their text itself). */
@@ -143,13 +132,6 @@ export type Hub = ReturnType<typeof createHub>;
  * `release` gives it back when the job never reaches the worker (idempotent; a no-op once dispatched).
  */
 export type SlotReservation = { readonly workerId: string; readonly modelId: Hex; release(): void };
-
-/**
- * Refusals that are no fault of the worker (`job-error` codes of packages/worker/src/errors.ts): full
- * with other work (it may serve other gateways), or draining to shut down. Never counted against it.
- */
-export const WORKER_BUSY = 'WORKER_BUSY';
-export const WORKER_DRAINING = 'WORKER_DRAINING';
 
 /**
  * The worker hub: one WebSocket per worker at `/v1/workers/connect`, many jobs multiplexed on it.

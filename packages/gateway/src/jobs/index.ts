@@ -7,6 +7,7 @@ import {
   type ImageParams,
   type ImageResultMessage,
   imagePromptTokenIds,
+  JobErrorCode,
   type JobMessage,
   MAX_IMAGE_PROMPT_TOKENS,
   MAX_PROMPT_TOKENS,
@@ -25,13 +26,7 @@ import { type Billing, maxFee } from '../billing/index.ts';
 import { type Chain, chainFailure, type OnchainModel } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import {
-  type Hub,
-  type SlotReservation,
-  WORKER_BUSY,
-  WORKER_DRAINING,
-  type WorkerSession,
-} from '../hub/index.ts';
+import type { Hub, SlotReservation, WorkerSession } from '../hub/index.ts';
 import type { Routing } from '../routing/index.ts';
 import {
   type ApiKeyRecord,
@@ -146,8 +141,6 @@ const expectedTokens = (maxTokens: number) => Math.min(maxTokens, 256);
 /** A process is alive this long after its last beat; it beats every `BEAT_TICKS` × 500 ms. */
 const INSTANCE_TTL_MS = 15_000;
 const BEAT_TICKS = 8;
-/** A confidential job's sealed request the worker's enclave could not open or run: the client's doing. */
-const SEALED_REQUEST_INVALID = 'SEALED_REQUEST_INVALID';
 /** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */
 const BUSY_RETRIES = 16;
 
@@ -1017,7 +1010,7 @@ export function createJobs({
         if (
           a.kind === 'error' &&
           !a.afterFirstToken &&
-          (a.code === WORKER_BUSY || a.code === WORKER_DRAINING)
+          (a.code === JobErrorCode.busy || a.code === JobErrorCode.draining)
         ) {
           // Full with other work (another gateway's) or shutting down: not a fault. Another worker, or
           // a full one once a slot frees, within the queue's time; the attempt is not counted.
@@ -1036,7 +1029,7 @@ export function createJobs({
               startedAt,
               last(),
             );
-          (a.code === WORKER_BUSY ? busy : exclude).add(worker.id);
+          (a.code === JobErrorCode.busy ? busy : exclude).add(worker.id);
           attempt -= 1;
           log.debug({
             msg: 'worker refused for capacity, routing elsewhere',
@@ -1045,7 +1038,7 @@ export function createJobs({
           });
           continue;
         }
-        if (a.kind === 'error' && a.code === SEALED_REQUEST_INVALID) {
+        if (a.kind === 'error' && a.code === JobErrorCode.sealedRequestInvalid) {
           // The client sealed something the enclave cannot open or run: its mistake (the gateway cannot
           // read the request to tell), answered as a 400 and never counted against the worker.
           return fail(

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { decryptKeystore, readDeployment } from '@aipg/chain';
+import { WORKER_CONNECT_PATH } from '@aipg/core';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
 import { WorkerConfigError, WorkerErrorCode } from '../errors.ts';
@@ -153,7 +154,8 @@ export const WORKER_DEFAULTS = {
   drainTimeoutMs: 10 * 60_000,
 } as const;
 
-export const GATEWAY_WORKER_PATH = '/v1/workers/connect';
+/** Where a worker connects on its gateway (a gateway URL given without a path gets it). */
+export const GATEWAY_WORKER_PATH = WORKER_CONNECT_PATH;
 
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex string');
 const positiveInt = z.number().int().positive();
