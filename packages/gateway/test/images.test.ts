@@ -380,6 +380,40 @@ describe('what a validator gets to audit an image job', () => {
     });
   }
 
+  /** A checker (worker B, serving the image model) online, and an image job run by worker A to check. */
+  async function checkerAndJob(
+    prompt: string,
+    opts: { imageCheckDelayMs?: number; maxConcurrency?: number } = {},
+  ) {
+    const checker = new ScriptedWorker({
+      url: gw.workerUrl,
+      operatorKey: roles.operatorB.privateKey,
+      owner: roles.workerB.address,
+      ...(opts.imageCheckDelayMs ? { imageCheckDelayMs: opts.imageCheckDelayMs } : {}),
+      models: [
+        {
+          name: IMAGE_MODEL.name,
+          weightsHash: IMAGE_MODEL.weightsHash,
+          sampler: 'test-ldm',
+          image: IMAGE_MODEL.image,
+          ...(opts.maxConcurrency ? { maxConcurrency: opts.maxConcurrency } : {}),
+        },
+      ],
+    });
+    extra.push(checker);
+    await checker.connect();
+    const res = (await (
+      await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt,
+        size: '64x64',
+        steps: 3,
+        grid: { workers: [roles.workerA.address] },
+      })
+    ).json()) as { grid: { job_id: Hex } };
+    return { checker, id: res.grid.job_id };
+  }
+
   test('the job, its parameters and pipeline; each image with the latents its signed root commits to', async () => {
     const res = (await (
       await post('/v1/images/generations', {
@@ -420,31 +454,7 @@ describe('what a validator gets to audit an image job', () => {
   });
 
   test('a cross-check: the drawn worker re-runs one step from the committed latent, signed; never the audited worker', async () => {
-    const checker = new ScriptedWorker({
-      url: gw.workerUrl,
-      operatorKey: roles.operatorB.privateKey,
-      owner: roles.workerB.address,
-      models: [
-        {
-          name: IMAGE_MODEL.name,
-          weightsHash: IMAGE_MODEL.weightsHash,
-          sampler: 'test-ldm',
-          image: IMAGE_MODEL.image,
-        },
-      ],
-    });
-    extra.push(checker);
-    await checker.connect();
-    const res = (await (
-      await post('/v1/images/generations', {
-        model: IMAGE_MODEL.name,
-        prompt: 'check me',
-        size: '64x64',
-        steps: 3,
-        grid: { workers: [roles.workerA.address] },
-      })
-    ).json()) as { grid: { job_id: Hex } };
-    const id = res.grid.job_id;
+    const { checker, id } = await checkerAndJob('check me');
     const img = (await (await signedGet(`/v1/audit/jobs/${id}/images/0`)).json()) as { latents: string };
     const committed = latentsFromBytes(Buffer.from(img.latents, 'base64'), 4)!;
     const check = (body: Record<string, unknown>) =>
@@ -522,35 +532,13 @@ describe('what a validator gets to audit an image job', () => {
   });
 
   test('a drawn checker busy with other work is waited for, never failed: one slot, checks in turn, a busy refusal tried again', async () => {
-    const checker = new ScriptedWorker({
-      url: gw.workerUrl,
-      operatorKey: roles.operatorB.privateKey,
-      owner: roles.workerB.address,
+    const { checker, id } = await checkerAndJob('check me in turn', {
       imageCheckDelayMs: 150,
-      models: [
-        {
-          name: IMAGE_MODEL.name,
-          weightsHash: IMAGE_MODEL.weightsHash,
-          sampler: 'test-ldm',
-          image: IMAGE_MODEL.image,
-          maxConcurrency: 1,
-        },
-      ],
+      maxConcurrency: 1,
     });
-    extra.push(checker);
-    await checker.connect();
-    const res = (await (
-      await post('/v1/images/generations', {
-        model: IMAGE_MODEL.name,
-        prompt: 'check me in turn',
-        size: '64x64',
-        steps: 3,
-        grid: { workers: [roles.workerA.address] },
-      })
-    ).json()) as { grid: { job_id: Hex } };
     const check = (step: number) =>
       signedPost('/v1/audit/image-check', {
-        job_id: res.grid.job_id,
+        job_id: id,
         image: 0,
         worker: roles.workerB.address,
         op: 'step',
