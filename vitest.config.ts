@@ -13,6 +13,7 @@ const UNIT = [
   'packages/core/test/protocol.test.ts',
   'packages/core/test/receipt.test.ts',
   'packages/core/test/score.test.ts',
+  'packages/core/test/audit.test.ts',
   'packages/chain/src/errors.test.ts',
   'packages/chain/src/utils/**/*.test.ts',
   'packages/inference/test/text-stream.test.ts',

@@ -1,3 +1,12 @@
+export {
+  AUDIT_VERDICTS,
+  type AuditVerdict,
+  type AuditVote,
+  auditVerdictToUint,
+  auditVoteToUint,
+  verdictFromUint,
+  voteFromUint,
+} from './audit.ts';
 export { AUDIT_HEADERS, auditRequestMessage } from './audit-request.ts';
 export {
   base64String,

@@ -1,27 +1,13 @@
 import type { AuditLimits, AuditParams } from '../deployment.ts';
 
-/** IAudit.Vote as people write it; the contract numbers them None = 0, Pass = 1, Fail = 2. */
-export type AuditVote = 'pass' | 'fail';
-
-/** IAudit.Verdict: `none` until finalized. */
-export type AuditVerdict = 'none' | 'pass' | 'fail' | 'inconclusive';
-
-export const auditVoteToUint = { pass: 1, fail: 2 } as const satisfies Record<AuditVote, number>;
-
-const verdicts = ['none', 'pass', 'fail', 'inconclusive'] as const satisfies readonly AuditVerdict[];
-const votes = ['none', 'pass', 'fail'] as const;
-
-export function verdictFromUint(value: number): AuditVerdict {
-  const verdict = verdicts[value];
-  if (!verdict) throw new RangeError(`unknown audit verdict ${value}`);
-  return verdict;
-}
-
-export function voteFromUint(value: number): AuditVote | 'none' {
-  const vote = votes[value];
-  if (!vote) throw new RangeError(`unknown audit vote ${value}`);
-  return vote;
-}
+// The audit enums live with the protocol in @aipg/core; the chain actions read and write them.
+export {
+  type AuditVerdict,
+  type AuditVote,
+  auditVoteToUint,
+  verdictFromUint,
+  voteFromUint,
+} from '@aipg/core';
 
 /** IAudit.AuditConfig as the ABI returns it (uint64 fields as bigints). */
 export type ChainAuditConfig = {

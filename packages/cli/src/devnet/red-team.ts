@@ -7,7 +7,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gridAbi } from '@aipg/chain';
-import { formatAipg } from '@aipg/core';
+import { auditVerdictToUint, auditVoteToUint, formatAipg } from '@aipg/core';
 import { IMAGE_MODEL_PRESETS, MANIFEST_FILE, makeImageModel } from '@aipg/diffusion';
 import { MODEL_PRESETS, type ModelPresetName, makeGguf, sha256Hex } from '@aipg/inference';
 import { ADVERSARY_KINDS, type AdversaryKind, IMAGE_ADVERSARY_KINDS, INJECTED_TEXT } from '@aipg/worker';
@@ -315,8 +315,8 @@ export function watchGateway({
 
 export type SlashWatcher = { stop(): Promise<void> };
 
-const VERDICT_FAIL = 2;
-const VOTE_FAIL = 2;
+const VERDICT_FAIL = auditVerdictToUint.fail;
+const VOTE_FAIL = auditVoteToUint.fail;
 const event = <
   N extends
     | 'Attested'

@@ -1,5 +1,5 @@
 import { gatewayFaultReason, gridAbi } from '@aipg/chain';
-import { computeImageFee } from '@aipg/core';
+import { AUDIT_VERDICTS, type AuditVote, auditVoteToUint, computeImageFee } from '@aipg/core';
 import { formatUnits, type Hex } from 'viem';
 import type { Sql } from '../storage/index.ts';
 import type { EventKind } from './events.ts';
@@ -458,12 +458,14 @@ function sessionView(s: NetworkHubWorker) {
 // ── audits (AuditFacet events in `network_events`) ─────────────────────────────────────────
 // Vote: 1 PASS, 2 FAIL. Verdict: 1 PASS, 2 FAIL, 3 INCONCLUSIVE. A leaf is audited at most once.
 
-const VERDICTS: Record<number, 'pass' | 'fail' | 'inconclusive'> = {
-  1: 'pass',
-  2: 'fail',
-  3: 'inconclusive',
+/** A finalized verdict, or null (none yet, or a number the contract never emits). */
+const verdictOf = (n: unknown): 'pass' | 'fail' | 'inconclusive' | null => {
+  const v = AUDIT_VERDICTS[Number(n)];
+  return v && v !== 'none' ? v : null;
 };
-const VOTES: Record<number, 'pass' | 'fail'> = { 1: 'pass', 2: 'fail' };
+/** A revealed vote, or null. */
+const voteOf = (n: unknown): AuditVote | null =>
+  Number(n) === auditVoteToUint.pass ? 'pass' : Number(n) === auditVoteToUint.fail ? 'fail' : null;
 
 /** Per worker: finalized audits, PASS / FAIL / INCONCLUSIVE counts and the pass rate PASS / (PASS + FAIL). */
 async function workerAudits(db: Sql, only?: string) {
@@ -604,8 +606,8 @@ export async function recentAudits(db: Sql, address: string, limit = 20): Promis
     [address.toLowerCase(), limit],
   );
   return rows.map((r) => {
-    const verdict = r.verdict == null ? null : (VERDICTS[Number(r.verdict)] ?? null);
-    const vote = r.vote == null ? null : (VOTES[Number(r.vote)] ?? null);
+    const verdict = r.verdict == null ? null : verdictOf(r.verdict);
+    const vote = r.vote == null ? null : voteOf(r.vote);
     const decided = verdict === 'pass' || verdict === 'fail';
     return {
       leaf: String(r.leaf),
@@ -670,7 +672,7 @@ export async function auditsView(deps: QueryDeps, limit = 20) {
     const committed = list(r.committed).map((a) => checksum(String(a)));
     const revealed = (list(r.revealed) as { validator: string; vote: number }[]).map((x) => ({
       validator: checksum(x.validator),
-      vote: VOTES[Number(x.vote)] ?? null,
+      vote: voteOf(x.vote),
     }));
     return {
       leaf: String(r.leaf),
@@ -681,7 +683,7 @@ export async function auditsView(deps: QueryDeps, limit = 20) {
       revealed,
       counts: { seats: seats.length, committed: committed.length, revealed: revealed.length },
       commit_deadline: iso(num(r.deadline)),
-      verdict: r.verdict == null ? null : (VERDICTS[Number(r.verdict)] ?? null),
+      verdict: r.verdict == null ? null : verdictOf(r.verdict),
       slashed: r.slashed == null ? null : amount(String(r.slashed)),
       opened_at: iso(Number(r.t))!,
       block: Number(r.block),

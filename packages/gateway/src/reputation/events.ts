@@ -1,4 +1,5 @@
 import { gridAbi } from '@aipg/chain';
+import { AUDIT_VERDICTS, type AuditVerdict } from '@aipg/core';
 import { type Address, decodeEventLog, getAbiItem, getAddress, type Hex } from 'viem';
 
 /** The two Grid events reputation follows (IAudit's `AuditFinalized`, IBonding's `BondSlashed`). */
@@ -8,8 +9,8 @@ export const reputationAbi = [
 ] as const;
 
 /** `IAudit.Verdict`. */
-export const VERDICTS = ['none', 'pass', 'fail', 'inconclusive'] as const;
-export type Verdict = (typeof VERDICTS)[number];
+export const VERDICTS = AUDIT_VERDICTS;
+export type Verdict = AuditVerdict;
 
 /** `IBonding.Role.Worker`. */
 const ROLE_WORKER = 0;
