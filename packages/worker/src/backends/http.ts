@@ -36,7 +36,12 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true }),
 };
 
-function send(url: URL, options: RequestOptions): Promise<http.IncomingMessage> {
+/**
+ * One request. A kept-alive connection the server closed while it sat idle (uvicorn, vLLM's server,
+ * closes them after 5 s; the agent cannot know before it writes) fails at once with ECONNRESET or
+ * EPIPE: the server never read that request, so it is sent again, once, on a new connection.
+ */
+function send(url: URL, options: RequestOptions, retried = false): Promise<http.IncomingMessage> {
   const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
   const client = url.protocol === 'https:' ? https : http;
   const agent = agents[url.protocol as keyof typeof agents];
@@ -51,7 +56,11 @@ function send(url: URL, options: RequestOptions): Promise<http.IncomingMessage> 
       ...(options.signal ? { signal: options.signal } : {}),
     });
     req.once('response', resolve);
-    req.once('error', reject);
+    req.once('error', (error: NodeJS.ErrnoException) => {
+      const stale = req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      if (stale && !retried && !options.signal?.aborted) resolve(send(url, options, true));
+      else reject(error);
+    });
     req.end(body);
   });
 }

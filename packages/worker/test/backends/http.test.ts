@@ -9,6 +9,7 @@ import { readBody, request, requestJson, sse } from '../../src/backends/http.ts'
 let server: Server;
 let url: string;
 let connections = 0;
+const sockets = new Set<import('node:net').Socket>();
 /** Resolves when the response of the request numbered `n` (from 1) is closed on the server side. */
 const closed: Promise<void>[] = [];
 let onRequest: (req: IncomingMessage, res: ServerResponse) => void = () => {};
@@ -18,8 +19,10 @@ beforeAll(async () => {
     closed.push(new Promise((resolve) => res.once('close', () => resolve())));
     onRequest(req, res);
   });
-  server.on('connection', () => {
+  server.on('connection', (socket) => {
     connections += 1;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -103,6 +106,21 @@ describe('the backends’ HTTP client', () => {
       details: 'overloaded',
       retryable: true,
     });
+  });
+
+  test('a kept-alive connection the server closed while idle: the request goes again on a new one, once', async () => {
+    onRequest = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    };
+    expect(await requestJson(`${url}/j`, { what: 'first' })).toEqual({ ok: true });
+    const before = connections;
+    // The server drops its idle connection; the next request is written before the client can hear it.
+    for (const socket of sockets) socket.destroy();
+    expect(await requestJson(`${url}/j`, { what: 'after the close', body: { again: true } })).toEqual({
+      ok: true,
+    });
+    expect(connections - before).toBe(1);
   });
 
   test('an unreachable server is a retryable BACKEND_UNREACHABLE; an already aborted signal sends nothing', async () => {
