@@ -6,7 +6,12 @@ import { ChainError } from '../errors.ts';
 import { gridAbi } from '../generated/abis.ts';
 import { wrapRead } from '../internal/write.ts';
 
-export type GetModelParameters = { grid: Address; modelId: Hex };
+export type GetModelParameters = {
+  grid: Address;
+  modelId: Hex;
+  /** Read as of this block (a node with its state); the latest block by default. */
+  blockNumber?: bigint | undefined;
+};
 
 /** A registered model with its rate card. */
 export type GetModelReturnType = {
@@ -27,10 +32,16 @@ export type GetModelErrorType = ChainError;
 
 export async function getModel(
   client: ReadClient,
-  { grid, modelId }: GetModelParameters,
+  { grid, modelId, blockNumber }: GetModelParameters,
 ): Promise<GetModelReturnType> {
   const m = await wrapRead('getModel', () =>
-    readContract(client, { address: grid, abi: gridAbi, functionName: 'getModel', args: [modelId] }),
+    readContract(client, {
+      address: grid,
+      abi: gridAbi,
+      functionName: 'getModel',
+      args: [modelId],
+      ...(blockNumber === undefined ? {} : { blockNumber }),
+    }),
   );
   // An implementation that returns an empty struct instead of reverting for an unknown id.
   if (m.id !== modelId) {

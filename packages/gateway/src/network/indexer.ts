@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { gridAbi, type ReadClient } from '@aipg/chain';
+import { getGridParams, getModel, gridAbi, type ReadClient } from '@aipg/chain';
 import type { Address, Hex } from 'viem';
-import { getBlock, getBlockNumber, getCode, getLogs, readContract } from 'viem/actions';
+import { getBlock, getBlockNumber, getCode, getLogs } from 'viem/actions';
 import { sleep } from '../common.ts';
 import type { Sql } from '../storage/index.ts';
 import { decodeGridLog, type IndexedEvent, type RawLog } from './events.ts';
@@ -198,28 +198,15 @@ export function createIndexer({
   }
 
   async function readRegistryParams(): Promise<Record<string, string>> {
-    const read = (functionName: string) =>
-      readContract(client, {
-        address: grid,
-        abi: gridAbi,
-        functionName,
-      } as unknown as Parameters<typeof readContract>[1]) as Promise<unknown>;
-    const [wMin, vMin, wDelay, vDelay, shares] = await Promise.all([
-      read('workerMinimumBond'),
-      read('validatorMinimumBond'),
-      read('workerUnbondDelay'),
-      read('validatorUnbondDelay'),
-      read('revenueShares'),
-    ]);
-    const s = shares as { workerBps: number; validatorBps: number; protocolBps: number };
+    const p = await getGridParams(client, { grid });
     return {
-      workerMinimumBond: String(wMin),
-      validatorMinimumBond: String(vMin),
-      workerUnbondDelay: String(wDelay),
-      validatorUnbondDelay: String(vDelay),
-      workerBps: String(s.workerBps),
-      validatorBps: String(s.validatorBps),
-      protocolBps: String(s.protocolBps),
+      workerMinimumBond: String(p.workerMinimumBond),
+      validatorMinimumBond: String(p.validatorMinimumBond),
+      workerUnbondDelay: String(p.workerUnbondDelay),
+      validatorUnbondDelay: String(p.validatorUnbondDelay),
+      workerBps: String(p.workerBps),
+      validatorBps: String(p.validatorBps),
+      protocolBps: String(p.protocolBps),
     };
   }
 
@@ -392,16 +379,10 @@ export function createIndexer({
   }
 
   async function registrySnapshot(modelId: Hex, blockNumber: bigint): Promise<Record<string, unknown>> {
-    const read = (at: bigint | undefined) =>
-      readContract(client, {
-        address: grid,
-        abi: gridAbi,
-        functionName: 'getModel',
-        args: [modelId],
-        ...(at === undefined ? {} : { blockNumber: at }),
-      });
     // The rate card as registered (that block); a node without history answers for the head instead.
-    const m = await read(blockNumber).catch(() => read(undefined));
+    const m = await getModel(client, { grid, modelId, blockNumber }).catch(() =>
+      getModel(client, { grid, modelId }),
+    );
     return {
       rates: {
         inputPerMTokens: m.rates.inputPerMTokens.toString(),
