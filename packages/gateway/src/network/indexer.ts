@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { getGridParams, getModel, gridAbi, type ReadClient } from '@aipg/chain';
+import { getGridParams, getModel, type ReadClient } from '@aipg/chain';
 import type { Address, Hex } from 'viem';
 import { getBlock, getBlockNumber, getCode, getLogs } from 'viem/actions';
 import { sleep } from '../common.ts';
