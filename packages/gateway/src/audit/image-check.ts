@@ -14,6 +14,9 @@ import { GatewayError } from '../errors.ts';
 import type { Hub, WorkerSession } from '../hub/index.ts';
 import type { Storage } from '../storage/index.ts';
 
+/** How long a check waits, at most, before asking a checker that refused for capacity again. */
+const REFUSAL_BACKOFF_MS = 250;
+
 /** `POST /v1/audit/image-check` body. */
 export const imageCheckRequestSchema = z.object({
   /** The audited image job (completed here). */
@@ -167,7 +170,12 @@ export function createImageChecker({
       }
       const sent: ImageCheckMessage = { ...frame, jobId: `0x${randomBytes(32).toString('hex')}` };
       const answer = await ask(w, sent, deadline);
-      if (answer === 'busy') continue;
+      if (answer === 'busy') {
+        // Full with work the gateway does not see (another gateway's): not asked again before a slot
+        // frees here or a quarter second passes, so a worker that keeps refusing is never hammered.
+        await hub.waitForCapacity(Math.min(REFUSAL_BACKOFF_MS, Math.max(0, deadline - Date.now())));
+        continue;
+      }
       return {
         worker: w.owner,
         operator: w.operator,
