@@ -102,7 +102,7 @@ async function openPglite(dir: string, schema: string): Promise<Database> {
   };
 }
 
-/** Prepared statements kept per PGlite instance (most used first out last), at most this many. */
+/** Prepared statements kept per PGlite instance, at most (the least recently used is closed first). */
 const MAX_PREPARED = 256;
 
 /**
