@@ -143,6 +143,18 @@ describe('layering', () => {
     for (const pkg of packages) expect(cycle(pkg, []), pkg).toBeUndefined();
   });
 
+  test('the chain is read with typed function names only (viem checks each against the ABI)', () => {
+    const untyped: string[] = [];
+    for (const pkg of packages.filter((p) => p !== 'chain'))
+      for (const dir of sourceDirs(pkg))
+        for (const file of files(dir)) {
+          const text = readFileSync(file, 'utf8');
+          if (/\bfunctionName\s*:\s*string\b/.test(text) || /[{,]\s*functionName\s*[,}]/.test(text))
+            untyped.push(relative(ROOT, file));
+        }
+    expect(untyped).toEqual([]);
+  });
+
   test('core does no I/O: it imports only hashing, encoding and schema libraries', () => {
     const io: string[] = [];
     for (const file of files(join(PACKAGES, 'core', 'src')))

@@ -135,14 +135,12 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
   }
   const { publicClient, walletClient } = createGridClients({ rpcUrl: options.rpcUrls, chainId, account });
   const grid = options.grid;
-  const read = <T>(functionName: string, args: readonly unknown[] = []): Promise<T> =>
-    readContract(publicClient, { address: grid, abi: gridAbi, functionName, args } as unknown as Parameters<
-      typeof readContract
-    >[1]) as Promise<T>;
+  // Typed reads of the Grid (viem checks each function name and its arguments against the ABI).
+  const c = { address: grid, abi: gridAbi } as const;
 
   // Fail fast on a wrong address: the diamond must answer a Grid call.
   try {
-    await read('confidentialPremiumBps');
+    await readContract(publicClient, { ...c, functionName: 'confidentialPremiumBps' });
   } catch (error) {
     throw toChainError(error, `reach the Grid at ${grid}`);
   }
@@ -192,28 +190,36 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
       }
     },
     confidentialPremiumBps(): Promise<number> {
-      return premiumCache.get('premium', async () => Number(await read<number>('confidentialPremiumBps')));
+      return premiumCache.get('premium', async () =>
+        Number(await readContract(publicClient, { ...c, functionName: 'confidentialPremiumBps' })),
+      );
     },
     /** The bond owner behind an operator key; undefined when it has none. Uncached (logins). */
     async workerOwner(operator: Address): Promise<Address | undefined> {
-      const owner = await read<Address>('workerOf', [operator]);
+      const owner = await readContract(publicClient, { ...c, functionName: 'workerOf', args: [operator] });
       return owner === zeroAddress ? undefined : getAddress(owner);
     },
     /** `isActiveWorker`; `fresh` skips the cache (logins). */
     isActiveWorker(owner: Address, fresh = false): Promise<boolean> {
       if (fresh) activeWorkerCache.delete(owner);
-      return activeWorkerCache.get(owner, () => read<boolean>('isActiveWorker', [owner]));
+      return activeWorkerCache.get(owner, () =>
+        readContract(publicClient, { ...c, functionName: 'isActiveWorker', args: [owner] }),
+      );
     },
     /** Active worker bond amount (routing's stake factor), cached. */
     workerBond(owner: Address): Promise<bigint> {
-      return bondCache.get(owner, async () => (await read<{ amount: bigint }>('workerBond', [owner])).amount);
+      return bondCache.get(
+        owner,
+        async () =>
+          (await readContract(publicClient, { ...c, functionName: 'workerBond', args: [owner] })).amount,
+      );
     },
     async validatorOwner(operator: Address): Promise<Address | undefined> {
-      const owner = await read<Address>('validatorOf', [operator]);
+      const owner = await readContract(publicClient, { ...c, functionName: 'validatorOf', args: [operator] });
       return owner === zeroAddress ? undefined : getAddress(owner);
     },
     isActiveValidator(owner: Address): Promise<boolean> {
-      return read<boolean>('isActiveValidator', [owner]);
+      return readContract(publicClient, { ...c, functionName: 'isActiveValidator', args: [owner] });
     },
     /**
      * Deposit and this gateway's allowance for `payer`, cached for `chain.balanceCacheMs` (then served
@@ -225,8 +231,12 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
         payer,
         async () => {
           const [deposit, allowance] = await Promise.all([
-            read<{ balance: bigint; withdrawRequested: bigint }>('depositOf', [payer]),
-            read<bigint>('gatewayAllowance', [payer, account.address]),
+            readContract(publicClient, { ...c, functionName: 'depositOf', args: [payer] }),
+            readContract(publicClient, {
+              ...c,
+              functionName: 'gatewayAllowance',
+              args: [payer, account.address],
+            }),
           ]);
           return { balance: deposit.balance, withdrawRequested: deposit.withdrawRequested, allowance };
         },
@@ -238,7 +248,7 @@ export async function createChain({ common }: { common: Pick<Common, 'options' |
       for (const p of payers) fundsCache.delete(p);
     },
     isSettled(root: Hex): Promise<boolean> {
-      return read<boolean>('isSettled', [root]);
+      return readContract(publicClient, { ...c, functionName: 'isSettled', args: [root] });
     },
     /** The receipt number this gateway's next batch must start at (uncached: settlement re-reads it each pass). */
     nextReceiptSeq(): Promise<bigint> {

@@ -127,8 +127,8 @@ export function createValidatorChain({
   walletClient,
   grid,
 }: CreateValidatorChainParameters): ValidatorChain {
-  const read = <T>(functionName: string, args: readonly unknown[] = []) =>
-    readContract(publicClient, { address: grid, abi: gridAbi, functionName, args } as never) as Promise<T>;
+  // Typed reads of the Grid (viem checks each function name and its arguments against the ABI).
+  const c = { address: grid, abi: gridAbi } as const;
 
   return {
     grid,
@@ -140,14 +140,14 @@ export function createValidatorChain({
       return { number, timestamp: block.timestamp };
     },
     async validatorOwner(operator) {
-      const owner = await read<Address>('validatorOf', [operator]);
+      const owner = await readContract(publicClient, { ...c, functionName: 'validatorOf', args: [operator] });
       return owner === zeroAddress ? null : owner;
     },
     async validatorBond(owner) {
-      const b = await read<{ amount: bigint; unbonding: bigint; active: boolean }>('validatorBond', [owner]);
+      const b = await readContract(publicClient, { ...c, functionName: 'validatorBond', args: [owner] });
       return { amount: b.amount, unbonding: b.unbonding, active: b.active };
     },
-    validatorMinimumBond: () => read<bigint>('validatorMinimumBond'),
+    validatorMinimumBond: () => readContract(publicClient, { ...c, functionName: 'validatorMinimumBond' }),
     async workerOf(operator, blockNumber) {
       const owner = (await readContract(publicClient, {
         address: grid,
@@ -253,7 +253,8 @@ export function createValidatorChain({
         (r): WriteOutcome => ({ status: 'sent', hash: r.hash }),
         refused,
       ),
-    earningsOf: (account) => read<bigint>('earningsOf', [account]),
+    earningsOf: (account) =>
+      readContract(publicClient, { ...c, functionName: 'earningsOf', args: [account] }),
     async withdrawEarnings() {
       const r = await withdrawEarnings(walletClient, { grid });
       return { hash: r.hash, amount: r.amount };
