@@ -1120,6 +1120,25 @@ export function createJobs({
     }
   }
 
+  /**
+   * A verified receipt with the job id and addresses in the gateway's own spelling, whatever case the
+   * worker wrote them in (EIP-712 and the leaf encode bytes, so this changes neither the signature nor
+   * the leaf): the receipt row references the job, the number's row is keyed by the gateway's address,
+   * and the payer's totals and the workers' credits add up per address.
+   */
+  function ownSpelling<R extends Receipt>(receipt: R, job: JobRecord, worker: WorkerSession): R {
+    return { ...receipt, jobId: job.id, gateway: chain.gateway, payer: job.payer, worker: worker.owner };
+  }
+
+  /** An attempt's times as stored with its result: to the first token, in all, and when it came. */
+  function timingsOf(a: Extract<Attempt, { kind: 'result' }>, now: number) {
+    return {
+      ttftMs: (a.firstTokenAt ?? now) - a.dispatchedAt,
+      totalMs: now - a.dispatchedAt,
+      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+    };
+  }
+
   async function complete(
     job: JobRecord,
     worker: WorkerSession,
@@ -1155,19 +1174,8 @@ export function createJobs({
       streamedTokenIds: a.firstTokenAt === null ? null : a.streamed,
     });
     if (!verdict.ok) return reject(job, worker, seq, verdict, a, startedAt, log, attempts);
-    // The job id and addresses are stored in the gateway's own spelling, whatever case the worker wrote
-    // them in (EIP-712 and the leaf encode bytes, so this changes neither the signature nor the leaf): the
-    // receipt row references the job, the number's row is keyed by the gateway's address, and the
-    // payer's totals and the workers' credits add up per address.
-    const receipt = {
-      ...verdict.receipt,
-      jobId: job.id,
-      gateway: chain.gateway,
-      payer: job.payer,
-      worker: worker.owner,
-    };
-    const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
-    const totalMs = now - a.dispatchedAt;
+    const receipt = ownSpelling(verdict.receipt, job, worker);
+    const { ttftMs, totalMs, firstTokenAt } = timingsOf(a, now);
     const outputs = frame.outputTokenIds.length;
     const genMs = Math.max(1, totalMs - ttftMs);
     const tokensPerSecond =
@@ -1185,7 +1193,7 @@ export function createJobs({
       ttftMs,
       totalMs,
       tokensPerSecond,
-      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      firstTokenAt,
       attempts,
     };
     return commit(
@@ -1242,15 +1250,8 @@ export function createJobs({
       chunks: a.chunks,
     });
     if (!verdict.ok) return reject(job, worker, seq, verdict, a, startedAt, log, attempts);
-    const receipt = {
-      ...verdict.receipt,
-      jobId: job.id,
-      gateway: chain.gateway,
-      payer: job.payer,
-      worker: worker.owner,
-    };
-    const ttftMs = (a.firstTokenAt ?? now) - a.dispatchedAt;
-    const totalMs = now - a.dispatchedAt;
+    const receipt = ownSpelling(verdict.receipt, job, worker);
+    const { ttftMs, totalMs, firstTokenAt } = timingsOf(a, now);
     const outputs = Number(receipt.outputUnits);
     const completion: JobCompletion = {
       worker: worker.owner,
@@ -1263,7 +1264,7 @@ export function createJobs({
       ttftMs,
       totalMs,
       tokensPerSecond: outputs <= 1 ? 0 : ((outputs - 1) * 1000) / Math.max(1, totalMs - ttftMs),
-      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      firstTokenAt,
       attempts,
     };
     return commit(
@@ -1408,14 +1409,8 @@ export function createJobs({
           img.latents,
           new Date(now + options.images.auditRetentionMs),
         );
-    const receipt = {
-      ...verdict.receipt,
-      jobId: job.id,
-      gateway: chain.gateway,
-      payer: job.payer,
-      worker: worker.owner,
-    };
-    const totalMs = now - a.dispatchedAt;
+    const receipt = ownSpelling(verdict.receipt, job, worker);
+    const { totalMs, firstTokenAt } = timingsOf(a, now);
     const completion: JobCompletion = {
       worker: worker.owner,
       operator: worker.operator,
@@ -1427,7 +1422,7 @@ export function createJobs({
       ttftMs: totalMs,
       totalMs,
       tokensPerSecond: 0,
-      firstTokenAt: a.firstTokenAt === null ? null : new Date(a.firstTokenAt),
+      firstTokenAt,
       attempts,
       images: verdict.images.map((i) => i.stored),
     };
