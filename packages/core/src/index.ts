@@ -58,7 +58,15 @@ export {
   modelKindToUint,
   type RateCard,
 } from './model.ts';
-export { BPS, computeTextFee, maxTextFee, splitGross, type TextFeeParameters } from './pricing.ts';
+export {
+  BPS,
+  computeTextFee,
+  feeAtPricing,
+  type JobPricing,
+  maxTextFee,
+  splitGross,
+  type TextFeeParameters,
+} from './pricing.ts';
 export {
   type AdvertisedModel,
   type AttestationMessage,

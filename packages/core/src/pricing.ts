@@ -36,6 +36,37 @@ export function computeTextFee({
   return ceilDiv(base * premium, MILLION * BPS);
 }
 
+/** A job's pricing as it travels and is stored: the rate card in decimal strings, and the premium. */
+export type JobPricing = {
+  inputPerMTokens: string;
+  outputPerMTokens: string;
+  confidentialPremiumBps: number;
+};
+
+/**
+ * The fee of a text job at the pricing it carries: what the worker signs, the gateway checks and a
+ * validator recomputes, so all three read the pricing the same way.
+ */
+export function feeAtPricing(
+  pricing: JobPricing,
+  {
+    inputTokens,
+    outputTokens,
+    confidential,
+  }: { inputTokens: number; outputTokens: number; confidential: boolean },
+): bigint {
+  return computeTextFee({
+    inputTokens,
+    outputTokens,
+    rates: {
+      inputPerMTokens: BigInt(pricing.inputPerMTokens),
+      outputPerMTokens: BigInt(pricing.outputPerMTokens),
+    },
+    confidential,
+    confidentialPremiumBps: pricing.confidentialPremiumBps,
+  });
+}
+
 /** Upper bound of a text job's fee before it runs, for the 402 check (all of max_tokens used). */
 export function maxTextFee(params: TextFeeParameters): bigint {
   return computeTextFee(params);

@@ -6,8 +6,8 @@
  * worker's operator key, which the evidence binds.
  */
 import {
-  computeTextFee,
   confidentialRequestHash,
+  feeAtPricing,
   type Receipt,
   receiptFromJson,
   type SealedChunkMessage,
@@ -107,15 +107,10 @@ export async function verifySealedResult(
     return fail('inputUnits', `inputUnits ${r.inputUnits} is outside 1..${x.sealed.maxInputTokens}`);
   if (r.outputUnits > BigInt(x.maxTokens))
     return fail('outputUnits', `outputUnits ${r.outputUnits} exceeds max_tokens ${x.maxTokens}`);
-  const fee = computeTextFee({
+  const fee = feeAtPricing(x.pricing, {
     inputTokens: Number(r.inputUnits),
     outputTokens: Number(r.outputUnits),
-    rates: {
-      inputPerMTokens: BigInt(x.pricing.inputPerMTokens),
-      outputPerMTokens: BigInt(x.pricing.outputPerMTokens),
-    },
     confidential: true,
-    confidentialPremiumBps: x.pricing.confidentialPremiumBps,
   });
   if (r.fee !== fee)
     return fail('fee', `fee ${r.fee} is not ${fee} (the counts at the rate card with the premium)`);

@@ -1,7 +1,7 @@
 import {
   computeOutputHash,
   computeRequestHash,
-  computeTextFee,
+  feeAtPricing,
   type Receipt,
   type ResultMessage,
   receiptFromJson,
@@ -160,15 +160,10 @@ export async function verifyResult(frame: ResultMessage, x: ReceiptExpectation):
       return fail('outputTokenIds', 'the streamed tokens differ from the result');
     }
   }
-  const fee = computeTextFee({
+  const fee = feeAtPricing(x.pricing, {
     inputTokens: frame.promptTokenIds.length,
     outputTokens: frame.outputTokenIds.length,
-    rates: {
-      inputPerMTokens: BigInt(x.pricing.inputPerMTokens),
-      outputPerMTokens: BigInt(x.pricing.outputPerMTokens),
-    },
     confidential: x.confidential,
-    confidentialPremiumBps: x.pricing.confidentialPremiumBps,
   });
   if (r.fee !== fee) return fail('fee', `fee ${r.fee} differs from the rate card's ${fee}`);
   const signed = await signatureFault(r, frame.signature, x);

@@ -9,8 +9,8 @@ import {
   CANONICAL_SAMPLER,
   computeOutputHash,
   computeRequestHash,
-  computeTextFee,
   type FinishReason,
+  feeAtPricing,
   type Receipt,
   type SamplingParams,
 } from '@aipg/core';
@@ -320,15 +320,10 @@ export function judge(input: JudgeInput): Verdict {
   // what is left of a mismatch is between the fee and the served pricing (the gateway's). Units
   // past 2^53 are inflated anyway.
   if (job.pricing && Number.isSafeInteger(inputUnits) && Number.isSafeInteger(outputUnits)) {
-    const fee = computeTextFee({
+    const fee = feeAtPricing(job.pricing, {
       inputTokens: inputUnits,
       outputTokens: outputUnits,
-      rates: {
-        inputPerMTokens: BigInt(job.pricing.inputPerMTokens),
-        outputPerMTokens: BigInt(job.pricing.outputPerMTokens),
-      },
       confidential: receipt.confidential,
-      confidentialPremiumBps: job.pricing.confidentialPremiumBps,
     });
     if (fee !== receipt.fee)
       hard(HardReason.fee, `fee ${receipt.fee} ≠ ${fee} for the receipt's units at the served pricing`);

@@ -1,7 +1,7 @@
 import {
   computeOutputHash,
   computeRequestHash,
-  computeTextFee,
+  feeAtPricing,
   type JobMessage,
   type Receipt,
   receiptDigestBytes,
@@ -28,7 +28,7 @@ export type BuildTextReceiptParameters = {
 /**
  * The receipt of a text job (docs/DESIGN.md §4): hashes commit to token ids (`requestHash` also to
  * the sampling parameters and the sampler that ran), units are token counts and
- * the fee is `computeTextFee` over the job's pricing, exactly as the gateway recomputes it; `seq` is the
+ * the fee is `feeAtPricing` over the job's pricing, exactly as the gateway recomputes it; `seq` is the
  * receipt number the gateway sent with the job.
  */
 export function buildTextReceipt({
@@ -51,16 +51,7 @@ export function buildTextReceipt({
     outputHash: computeOutputHash(result.outputTokenIds, result.finishReason),
     inputUnits: BigInt(inputTokens),
     outputUnits: BigInt(outputTokens),
-    fee: computeTextFee({
-      inputTokens,
-      outputTokens,
-      rates: {
-        inputPerMTokens: BigInt(job.pricing.inputPerMTokens),
-        outputPerMTokens: BigInt(job.pricing.outputPerMTokens),
-      },
-      confidential: job.confidential,
-      confidentialPremiumBps: job.pricing.confidentialPremiumBps,
-    }),
+    fee: feeAtPricing(job.pricing, { inputTokens, outputTokens, confidential: job.confidential }),
     completedAt: BigInt(completedAt),
     confidential: job.confidential,
     seq: BigInt(job.seq),

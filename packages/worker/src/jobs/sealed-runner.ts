@@ -7,8 +7,8 @@
  */
 import {
   type ChatMessage,
-  computeTextFee,
   confidentialRequestHash,
+  feeAtPricing,
   type Receipt,
   type SamplingParams,
   type SealedJobMessage,
@@ -207,16 +207,7 @@ export async function runSealedJob(p: SealedRunParameters): Promise<SealedRunRes
     outputHash: sealedOutputHash(sealed),
     inputUnits: BigInt(inputTokens),
     outputUnits: BigInt(outputTokens),
-    fee: computeTextFee({
-      inputTokens,
-      outputTokens,
-      rates: {
-        inputPerMTokens: BigInt(job.pricing.inputPerMTokens),
-        outputPerMTokens: BigInt(job.pricing.outputPerMTokens),
-      },
-      confidential: true,
-      confidentialPremiumBps: job.pricing.confidentialPremiumBps,
-    }),
+    fee: feeAtPricing(job.pricing, { inputTokens, outputTokens, confidential: true }),
     completedAt: BigInt(Math.floor(p.now() / 1000)),
     confidential: true,
     seq: BigInt(job.seq),
