@@ -6,7 +6,8 @@
  * another process (bench/load.ts). CPU per request of each process from /proc (user + system).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { anvilTestAccounts, approveToken, bond, createGridClients, registerModel } from '@aipg/chain';
@@ -36,7 +37,8 @@ async function freePort(): Promise<number> {
 }
 
 function child(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; out: () => string } {
-  const proc = spawn(process.execPath, args, {
+  // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there, and the gateway one of its c=64 run.
+  const proc = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -57,6 +59,25 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
     if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+const prof = process.env.BENCH_CPU_PROF;
+
+/** A V8 CPU profile of this process (the gateway's), from now until `stop` writes it to `file`. */
+async function startProfile() {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((res, rej) => session.post(method, params, (e, r) => (e ? rej(e) : res(r))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stop(file: string) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 /** What bench/load.ts is asked to send. */
@@ -241,6 +262,7 @@ export async function sideBySide(
             : {}),
         };
         const before = Object.fromEntries(Object.entries(watched).map(([k, f]) => [k, f()]));
+        const profiling = prof && name === 'grid' && run.name === 'c=64' ? await startProfile() : undefined;
         const r = await load({
           ...t,
           body: { ...t.body, ...(run.stream ? { stream: true } : {}) },
@@ -248,6 +270,7 @@ export async function sideBySide(
           concurrency: run.concurrency,
           stream: run.stream,
         });
+        if (profiling) await profiling.stop(`${prof}/gateway-c64.cpuprofile`);
         const cpu = Object.fromEntries(
           Object.entries(watched).map(([k, f]) => [k, (f() - before[k]!) / run.count]),
         );
