@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { JobErrorCode } from '@aipg/core';
+import { JobErrorCode, WORKER_CONNECT_PATH } from '@aipg/core';
 import { errorCodes } from '@aipg/gateway';
 import { ValidatorErrorCode } from '@aipg/validator';
 import { WorkerErrorCode } from '@aipg/worker';
@@ -8,8 +8,9 @@ import { describe, expect, test } from 'vitest';
 import { BackendErrorCode } from '../packages/worker/src/backends/errors.ts';
 
 // The documentation as checks: every error code a client or an operator can meet is documented where
-// they look (with the HTTP status the gateway really answers), and nothing cites a document or a file
-// that is not in the repository.
+// they look (with the HTTP status the gateway really answers), every route the gateway serves is in the
+// API reference (docs/api.md), and nothing cites a document, a file or a heading that is not in the
+// repository.
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -57,6 +58,77 @@ describe('error codes are documented', () => {
   });
 });
 
+/** A source text without its comment lines (a route in a doc comment is not a route). */
+function code(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !/^\s*(\/\/|\/\*|\*)/.test(line))
+    .join('\n');
+}
+
+/**
+ * Every HTTP route the packages register on a Hono app, as `METHOD /path` with `{param}` for Hono's
+ * `:param` / `:param{regex}`. A sub-app's routes get the prefix it is mounted at: `x.route('/v1/network',
+ * network.router)` is followed from `router` to the factory whose app it is (`const router =
+ * createNetworkRoutes(…)` or `router: createNetworkRoutes(…)`), and from that factory to the file that
+ * declares it. Routes of a file no mount resolves to are taken as the root app's, so a sub-app mounted in a
+ * way this does not follow shows up as undocumented rather than passing unseen.
+ */
+function registeredRoutes(): string[] {
+  const sources = files(join(ROOT, 'packages'), /\.ts$/)
+    .filter((f) => /\/src\//.test(f) && !f.includes(`${join('packages', 'dashboard')}`))
+    .map((f) => ({ file: f, text: code(readFileSync(f, 'utf8')) }));
+  const all = sources.map((s) => s.text).join('\n');
+  const honoFiles = sources.filter((s) => /from 'hono'/.test(s.text));
+  const declaring = (fn: string) => honoFiles.find((s) => new RegExp(`function ${fn}\\b`).test(s.text));
+  const prefixes = new Map<string, string[]>();
+  for (const m of all.matchAll(/\.route\(\s*['"`]([^'"`]*)['"`]\s*,\s*([\w.]+)/g)) {
+    const name = m[2]!.split('.').at(-1)!;
+    const factory =
+      declaring(name) !== undefined
+        ? name
+        : new RegExp(`\\b(?:(?:const|let)\\s+${name}\\s*=|${name}\\s*:)\\s*(\\w+)\\(`).exec(all)?.[1];
+    const target = factory === undefined ? undefined : declaring(factory);
+    if (target === undefined) throw new Error(`cannot tell which app \`.route('${m[1]}', ${m[2]})\` mounts`);
+    prefixes.set(target.file, [...(prefixes.get(target.file) ?? []), m[1]!.replace(/\/$/, '')]);
+  }
+  const routes = new Set<string>();
+  for (const { file, text } of honoFiles)
+    for (const m of text.matchAll(/\b\w+\.(get|post|put|delete|patch)\(\s*(['"`])(\/[^'"`]*)\2/g))
+      for (const prefix of prefixes.get(file) ?? ['']) {
+        const path = `${prefix}${m[3] === '/' && prefix !== '' ? '' : m[3]}`.replace(
+          /:(\w+)(\{[^}]*\})?/g,
+          '{$1}',
+        );
+        routes.add(`${m[1]!.toUpperCase()} ${path}`);
+      }
+  return [...routes].sort();
+}
+
+describe('the API reference', () => {
+  test('every route the gateway registers is in docs/api.md, as `METHOD /path`', () => {
+    const doc = read('docs/api.md');
+    const routes = registeredRoutes();
+    // The parser must keep finding the routes it knows of, or the check below checks nothing.
+    expect(routes).toEqual(
+      expect.arrayContaining([
+        'POST /v1/chat/completions',
+        'GET /v1/jobs/{id}',
+        'POST /v1/audit/score',
+        'GET /v1/network/summary',
+        'GET /',
+      ]),
+    );
+    const documented = (route: string) =>
+      new RegExp(`\`${route.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\`?\\s]`).test(doc);
+    expect(routes.filter((r) => !documented(r))).toEqual([]);
+  });
+
+  test('the worker WebSocket is in docs/api.md', () => {
+    expect(read('docs/api.md')).toContain(`\`WS ${WORKER_CONNECT_PATH}\``);
+  });
+});
+
 describe('nothing cites what is not in the repository', () => {
   const sources = [
     ...files(join(ROOT, 'packages'), /\.(ts|tsx|md|sol)$/),
@@ -88,6 +160,33 @@ describe('nothing cites what is not in the repository', () => {
     for (const f of sources.filter((s) => s.endsWith('.md')))
       for (const m of readFileSync(f, 'utf8').matchAll(/\]\((?!https?:|mailto:|#)([^)#\s]+)(#[^)]*)?\)/g))
         if (!existsSync(resolve(dirname(f), m[1]!))) broken.push(`${relative(ROOT, f)} links ${m[1]}`);
+    expect(broken).toEqual([]);
+  });
+
+  test('every #anchor a Markdown link names is a heading of the file it points at', () => {
+    // GitHub's heading ids: lowercase, punctuation dropped, spaces to hyphens, repeats numbered.
+    const anchors = (file: string) => {
+      const seen = new Map<string, number>();
+      const ids = new Set<string>();
+      const text = readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+      for (const [, heading] of text.matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm)) {
+        const id = heading!
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+          .replace(/\s/g, '-');
+        const n = seen.get(id) ?? 0;
+        seen.set(id, n + 1);
+        ids.add(n === 0 ? id : `${id}-${n}`);
+      }
+      return ids;
+    };
+    const broken: string[] = [];
+    for (const f of sources.filter((s) => s.endsWith('.md')))
+      for (const m of readFileSync(f, 'utf8').matchAll(/\]\((?!https?:|mailto:)([^)#\s]*)#([^)\s]+)\)/g)) {
+        const target = m[1] ? resolve(dirname(f), m[1]) : f;
+        if (target.endsWith('.md') && existsSync(target) && !anchors(target).has(m[2]!))
+          broken.push(`${relative(ROOT, f)} links ${m[1]}#${m[2]}`);
+      }
     expect(broken).toEqual([]);
   });
 });

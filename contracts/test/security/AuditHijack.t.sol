@@ -6,9 +6,10 @@ import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {ReceiptTree} from "../utils/ReceiptTree.sol";
 import {SecurityFixture} from "./SecurityFixture.sol";
 
-/// @notice Issue 8, attack 3: re-settling a genuine receipt in copy batches until a draw seats the attacker's
-/// validators. A receipt's `seq` (signed by the worker) lies in exactly one batch's range of its own gateway,
-/// so only that batch can audit it, and its seats are fixed from the stakes of the block before settlement.
+/// @notice Threat model of contracts/README.md, attack 3: re-settling a genuine receipt in copy batches until
+/// a draw seats the attacker's validators. A receipt's `seq` (signed by the worker) lies in exactly one
+/// batch's range of its own gateway, so only that batch can audit it, and its seats are fixed from the stakes
+/// of the block before settlement.
 contract AuditHijackTest is SecurityFixture {
     address internal v4 = makeAddr("validator4");
     address internal v5 = makeAddr("validator5");

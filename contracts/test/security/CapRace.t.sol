@@ -5,8 +5,9 @@ import {IAudit} from "../../src/interfaces/IAudit.sol";
 import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {SecurityFixture} from "./SecurityFixture.sol";
 
-/// @notice Issue 8, attack 8: a gateway front-runs a payer lowering its cap. Caps move by relative amounts,
-/// so a settlement landing first can only leave less, never more, than the payer meant.
+/// @notice Threat model of contracts/README.md, attack 8: a gateway front-runs a payer lowering its cap. Caps
+/// move by relative amounts, so a settlement landing first can only leave less, never more, than the payer
+/// meant.
 contract CapRaceTest is SecurityFixture {
     function setUp() public override {
         super.setUp();

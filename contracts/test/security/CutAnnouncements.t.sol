@@ -25,10 +25,11 @@ contract StealFacet {
     }
 }
 
-/// @notice Issue 8, attack 5, by the owner and by a facet or `_init` added through an announced cut: an
-/// announcement publishes the whole cut, runs only within `changeWindow` after it matures and then lapses,
-/// and DiamondInit demands a cut delay that exceeds every exit delay by the network's reaction margin, so
-/// whoever reads a hostile announcement leaves with everything before it can run.
+/// @notice Threat model of contracts/README.md, attack 5, by the owner and by a facet or `_init` added
+/// through an announced cut: an announcement publishes the whole cut, runs only within `changeWindow` after
+/// it matures and then lapses, and DiamondInit demands a cut delay that exceeds every exit delay by the
+/// network's reaction margin, so whoever reads a hostile announcement leaves with everything before it can
+/// run.
 contract CutAnnouncementsTest is SecurityFixture {
     DrainAllInit internal drainInit;
     StealFacet internal stealFacet;

@@ -6,10 +6,11 @@ import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {ReceiptTree} from "../utils/ReceiptTree.sol";
 import {SecurityFixture} from "./SecurityFixture.sol";
 
-/// @notice Issue 8, attack 4: the same signed receipts plus one extra leaf, settled again. What the contract
-/// guarantees: each gateway's batches cover contiguous, disjoint ranges of receipt numbers, so a receipt
-/// number (signed by the worker) lies in exactly one batch, and a root is settled at most once. What it
-/// cannot see: the leaves under a root; debits are not checked leaf by leaf on chain (see the last test).
+/// @notice Threat model of contracts/README.md, attack 4: the same signed receipts plus one extra leaf,
+/// settled again. What the contract guarantees: each gateway's batches cover contiguous, disjoint ranges of
+/// receipt numbers, so a receipt number (signed by the worker) lies in exactly one batch, and a root is
+/// settled at most once. What it cannot see: the leaves under a root; debits are not checked leaf by leaf on
+/// chain (see the last test).
 contract DoubleChargeTest is SecurityFixture {
     /// @dev External so expectRevert sees exactly the settle call.
     function settleAs(IAudit.Receipt[] memory rs, uint64 firstSeq, uint32 count, uint256 amount) external {

@@ -6,9 +6,10 @@ import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {ReceiptTree} from "../utils/ReceiptTree.sol";
 import {SecurityFixture} from "./SecurityFixture.sol";
 
-/// @notice Issue 8, attack 2: a gateway and a validator minority (two of five) try to get an honest worker
-/// slashed with receipts it never signed. A FAIL can only stand on a receipt signed by the worker's operator
-/// key, naming the gateway that settled the batch, inside that batch's receipt range, in a batch that paid.
+/// @notice Threat model of contracts/README.md, attack 2: a gateway and a validator minority (two of five)
+/// try to get an honest worker slashed with receipts it never signed. A FAIL can only stand on a receipt
+/// signed by the worker's operator key, naming the gateway that settled the batch, inside that batch's
+/// receipt range, in a batch that paid.
 contract ForgedReceiptsTest is SecurityFixture {
     address internal v4 = makeAddr("validator4");
     address internal v5 = makeAddr("validator5");

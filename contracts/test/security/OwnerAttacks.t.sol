@@ -27,9 +27,10 @@ contract RiggedRandomness is IRandomnessSource {
     }
 }
 
-/// @notice Issue 8, attack 1 and the "Also" items, by the owner and the pending owner: no rule or source
-/// change applies before the announced delay, every config is bounded by the deployment's limits, whoever
-/// reacts to an announcement is out before it applies, and no owner-only selector moves anyone's funds.
+/// @notice Threat model of contracts/README.md, attack 1 and the "Also" items, by the owner and the pending
+/// owner: no rule or source change applies before the announced delay, every config is bounded by the
+/// deployment's limits, whoever reacts to an announcement is out before it applies, and no owner-only
+/// selector moves anyone's funds.
 contract OwnerAttacksTest is SecurityFixture {
     bytes32 internal constant NO_OWNER = keccak256("not the owner");
 

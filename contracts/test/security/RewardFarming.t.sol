@@ -5,9 +5,10 @@ import {IAudit} from "../../src/interfaces/IAudit.sol";
 import {IPayments} from "../../src/interfaces/IPayments.sol";
 import {SecurityFixture} from "./SecurityFixture.sol";
 
-/// @notice Issue 8, attack 6: a gateway, a worker and every seated validator, all one farmer, settle tiny
-/// batches and vote PASS on every receipt to drain the validator pool. PASS rewards come only out of what the
-/// audited batch itself paid into the validator share, so the farmer gets back at most a part of its own fee.
+/// @notice Threat model of contracts/README.md, attack 6: a gateway, a worker and every seated validator, all
+/// one farmer, settle tiny batches and vote PASS on every receipt to drain the validator pool. PASS rewards
+/// come only out of what the audited batch itself paid into the validator share, so the farmer gets back at
+/// most a part of its own fee.
 contract RewardFarmingTest is SecurityFixture {
     function _validatorEarnings() internal view returns (uint256) {
         return grid.earningsOf(v1) + grid.earningsOf(v2) + grid.earningsOf(v3);

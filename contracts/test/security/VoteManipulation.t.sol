@@ -5,10 +5,10 @@ import {IBonding} from "../../src/interfaces/IBonding.sol";
 import {IAudit} from "../../src/interfaces/IAudit.sol";
 import {SecurityFixture} from "./SecurityFixture.sol";
 
-/// @notice Issue 8, attack 7: vote stuffing and vote copying by a validator minority. Seats are drawn from
-/// stake checkpoints of the block before settlement and stored when the audit opens, at most k commit, votes
-/// are hidden until the commit deadline, a commitment is bound to its validator, and a committer who does not
-/// reveal is slashed.
+/// @notice Threat model of contracts/README.md, attack 7: vote stuffing and vote copying by a validator
+/// minority. Seats are drawn from stake checkpoints of the block before settlement and stored when the audit
+/// opens, at most k commit, votes are hidden until the commit deadline, a commitment is bound to its
+/// validator, and a committer who does not reveal is slashed.
 contract VoteManipulationTest is SecurityFixture {
     address internal v4 = makeAddr("validator4");
     address internal v5 = makeAddr("validator5");
@@ -194,11 +194,11 @@ contract VoteManipulationTest is SecurityFixture {
         assertEq(_validatorStake(seats[0]), VALIDATOR_MIN - FALSE_ATTESTATION_SLASH);
     }
 
-    /// FINDING (not in issue 8): a stranger can bond with a seated validator's OWNER address as its operator
-    /// key once that validator named a separate operator (the owner address is then unclaimed). validatorOf
-    /// then resolves the owner address to the stranger, so the honest validator's reveal from its own
-    /// address fails NotAssigned and, unless it switches to its operator key in time, it is slashed as silent.
-    /// Safe outcome asserted: the validator can still reveal from its owner address.
+    /// FINDING (found writing these tests): a stranger can bond with a seated validator's OWNER address as
+    /// its operator key once that validator named a separate operator (the owner address is then unclaimed).
+    /// validatorOf then resolves the owner address to the stranger, so the honest validator's reveal from its
+    /// own address fails NotAssigned and, unless it switches to its operator key in time, it is slashed as
+    /// silent. Safe outcome asserted: the validator can still reveal from its owner address.
     function test_strangerClaimingAValidatorsOwnerAddress_cannotBlockItsReveal() public {
         (uint256 batchId, IAudit.Receipt[] memory rs) = _fixedBatch(1);
         bytes32 leaf = _leaf(rs[0]);

@@ -39,7 +39,7 @@ function isRangeError(error: unknown): boolean {
 export type ReputationFeature = ReturnType<typeof createReputation>;
 
 /**
- * Audit history for routing (DESIGN §3, §5). Follows the Grid's `AuditFinalized` verdicts and the
+ * Audit history for routing (docs/DESIGN.md §3, §5). Follows the Grid's `AuditFinalized` verdicts and the
  * `BondSlashed` events of worker bonds from the deployment block on, in bounded `eth_getLogs` ranges;
  * per-worker counts (PASS, FAIL, inconclusive, slashes, last FAIL / slash time) and the cursor move
  * in one transaction, so a restart resumes where it stopped and a range is never counted twice (one
