@@ -19,6 +19,7 @@ import { createSettlement } from './settlement/index.ts';
 import { createStorage, type Database, type WorkerStats } from './storage/index.ts';
 import { createTee } from './tee/index.ts';
 import { createTokenizers } from './tokenizers/index.ts';
+import { createWebhooks } from './webhooks/index.ts';
 
 export type StartGatewayDependencies = {
   /** A pino logger to use instead of one built from `options.log`. */
@@ -105,6 +106,7 @@ export async function startGateway(
       tee,
       onReceipt: () => settlement.notify(),
     });
+    const webhooks = createWebhooks({ common, storage, chain });
     const audit = createAudit({ common, storage, chain });
     // The dashboard's data: an event indexer on its own loop, read-only JSON endpoints, static pages.
     const network = createNetwork({
@@ -153,6 +155,7 @@ export async function startGateway(
     });
     // Worker sockets are upgraded HTTP connections: the server only closes once they are gone.
     shutdown.add('hub', () => hub.close(1_000));
+    shutdown.add('webhooks', () => webhooks.stop());
     shutdown.add('jobs', () => jobs.stop(timeout));
     shutdown.add('http: stop accepting', () => {
       const s = server as import('node:http').Server;
@@ -162,6 +165,7 @@ export async function startGateway(
 
     await followed?.start();
     await jobs.start();
+    webhooks.start();
     settlement.start();
     logger.info({
       msg: 'gateway listening',

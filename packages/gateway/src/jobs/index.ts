@@ -21,7 +21,6 @@ import {
   type SealedResultMessage,
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
 import { type Billing, maxFee } from '../billing/index.ts';
 import { type Chain, chainFailure, type OnchainModel } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
@@ -44,12 +43,10 @@ import {
 import { completedJob, IMAGE_JOB_SAMPLING, insertedJob } from '../storage/jobs.ts';
 import type { Tee } from '../tee/index.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
-import { isWebhookRefused, postWebhook } from '../webhooks/index.ts';
 import { sealedJobFrame, verifySealedResult } from './confidential.ts';
 import { acceptsImage, imageJobFrame, imageResultBound, verifyImageResult } from './image.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
-import { renderJob } from './render.ts';
 
 /** A validated request, as the API hands it over. */
 export type JobSpec = {
@@ -147,7 +144,8 @@ const BUSY_RETRIES = 16;
 /**
  * Runs jobs end to end: price and reserve (402 before any work), route, dispatch, hand the job to
  * another worker when one fails before its first token, verify the receipt, store receipt + result in
- * one transaction, and only then answer. Also the async queue (`POST /v1/jobs`) and its webhooks.
+ * one transaction, and only then answer. Also the async queue (`POST /v1/jobs`); its webhooks are
+ * webhooks/index.ts's.
  */
 export function createJobs({
   common,
@@ -1467,60 +1465,8 @@ export function createJobs({
       });
   }
 
-  async function deliverWebhooks(): Promise<void> {
-    const due = await storage.jobs.claimWebhooks(16, options.webhooks.timeoutMs * 2);
-    await Promise.all(
-      due.map(async (job) => {
-        const receipt = job.status === 'succeeded' ? await storage.receipts.getByJob(job.id) : undefined;
-        const body = JSON.stringify(renderJob(job, receipt));
-        let error: string | null = null;
-        let refused = false;
-        try {
-          const signature = await signWebhook(body);
-          // Resolved and checked at every attempt (webhooks/index.ts): never a private or metadata address.
-          const res = await postWebhook(job.webhookUrl!, {
-            headers: {
-              'content-type': 'application/json',
-              'user-agent': 'aipg-gateway',
-              'x-aipg-gateway': chain.gateway,
-              'x-aipg-signature': signature,
-            },
-            body,
-            timeoutMs: options.webhooks.timeoutMs,
-            allowPrivate: options.webhooks.allowPrivate,
-          });
-          if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-        } catch (e) {
-          error = e instanceof Error ? e.message : String(e);
-          refused = isWebhookRefused(e);
-        }
-        const attempts = job.webhookAttempts + 1;
-        const nextAt =
-          error === null || refused || attempts >= options.webhooks.maxAttempts
-            ? null
-            : new Date(Date.now() + options.webhooks.retryBaseMs * 2 ** (attempts - 1));
-        await storage.jobs.webhookAttempted(job.id, { delivered: error === null, error, nextAt });
-        metrics.webhooks.inc({ result: error === null ? 'delivered' : nextAt ? 'retry' : 'failed' });
-        if (error !== null)
-          logger.warn({
-            msg: 'webhook delivery failed',
-            job_id: job.id,
-            attempt: attempts,
-            error,
-            retry: nextAt !== null,
-          });
-      }),
-    );
-  }
-
-  const webhookSigner = privateKeyToAccount(options.privateKey);
-  function signWebhook(body: string): Promise<Hex> {
-    return webhookSigner.signMessage({ message: body });
-  }
-
   let loop: NodeJS.Timeout | undefined;
   let ticks = 0;
-  let webhookBusy = false;
 
   return {
     instanceId,
@@ -1533,8 +1479,8 @@ export function createJobs({
     progressOf: (id: string) => progress.get(id),
     execute,
     /**
-     * Readies receipt numbering, recovers jobs left by a previous process and starts the async queue and
-     * webhook loops. Call before the first request is dispatched.
+     * Readies receipt numbering, recovers jobs left by a previous process and starts the async queue.
+     * Call before the first request is dispatched.
      */
     async start(): Promise<void> {
       // This process is alive (beaten every few seconds): its idempotency locks and running jobs are
@@ -1562,14 +1508,6 @@ export function createJobs({
       loop = setInterval(() => {
         ticks += 1;
         kick();
-        if (!webhookBusy) {
-          webhookBusy = true;
-          deliverWebhooks()
-            .catch((error: unknown) => logger.warn({ msg: 'webhook loop failed', error }))
-            .finally(() => {
-              webhookBusy = false;
-            });
-        }
         if (ticks % BEAT_TICKS === 0)
           storage.instances
             .beat(instanceId, instanceName, INSTANCE_TTL_MS)
