@@ -8,7 +8,7 @@ import type { Env } from './env.ts';
 import { parseOr400 } from './errors.ts';
 import type { IdempotencyVariables } from './idempotency.ts';
 import { imageGenerationRequest, imageSpec } from './schemas.ts';
-import { sseResponse } from './sse.ts';
+import { openStream, sseResponse } from './sse.ts';
 
 const CONTENT_TYPES = { png: 'image/png', webp: 'image/webp', jpeg: 'image/jpeg' } as const;
 const FILE = /^(0x[0-9a-f]{64})\.(png|webp|jpeg)$/;
@@ -118,45 +118,21 @@ export function registerImageRoutes(
     // Streamed: partial images as they come, then one `image_generation.completed` per image. The
     // response starts at the first progress, so a job that fails before (no worker, every worker
     // failing) is still a plain JSON error with the right status.
-    const abort = new AbortController();
     const p = job.image!.params;
-    const early: string[] = [];
-    let forward: ((preview: string) => void) | undefined;
-    let started: () => void = () => {};
-    const first = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    let finished: Awaited<ReturnType<Jobs['execute']>> | undefined;
-    const execution = jobs.execute(job, {
-      signal: abort.signal,
-      onProgress(progress) {
-        started();
-        if (progress.preview === undefined) return;
-        if (forward) forward(progress.preview);
-        else early.push(progress.preview);
-      },
-    });
-    void execution.then((o) => {
-      finished = o;
-    });
-    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    await Promise.race([first, execution]);
-    // Ended before any progress: a failure is answered as JSON with its status.
-    if (finished && !finished.ok) throw finished.error;
+    const { events, abort } = await openStream(c, (signal) => jobs.stream(job, signal));
     return sseResponse(
       async (sink) => {
         let partial = 0;
-        const send = (preview: string) =>
-          sink.send({
-            type: 'image_generation.partial_image',
-            b64_json: preview,
-            partial_image_index: partial++,
-            ...completedFields(p),
-          });
-        for (const preview of early.splice(0)) send(preview);
-        forward = send;
-        const outcome = await execution;
-        forward = undefined;
+        let next = await events.next();
+        for (; !next.done; next = await events.next())
+          if (next.value.type === 'progress' && next.value.preview !== undefined)
+            sink.send({
+              type: 'image_generation.partial_image',
+              b64_json: next.value.preview,
+              partial_image_index: partial++,
+              ...completedFields(p),
+            });
+        const outcome = next.value;
         if (!outcome.ok) {
           sink.error(outcome.error.toJSON());
           return;
@@ -173,7 +149,7 @@ export function registerImageRoutes(
         }
         sink.done();
       },
-      () => abort.abort(),
+      abort,
       deps.headersOf(job.id),
     );
   });

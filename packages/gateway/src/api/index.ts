@@ -9,7 +9,7 @@ import type { Chain } from '../chain/index.ts';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { Hub } from '../hub/index.ts';
-import type { JobOutcome, JobSpec, Jobs, RunHooks } from '../jobs/index.ts';
+import type { JobSpec, Jobs } from '../jobs/index.ts';
 import {
   createChunker,
   gridInfo,
@@ -47,7 +47,7 @@ import {
   isConfidentialBody,
   jobSubmitRequest,
 } from './schemas.ts';
-import { sseResponse } from './sse.ts';
+import { openStream, sseResponse } from './sse.ts';
 
 /** The response header naming the job a request created (also sent as `x-request-id`). */
 export const JOB_ID_HEADER = 'x-grid-job-id';
@@ -268,12 +268,9 @@ export function createApi({
     return streamJob(c, job);
   }
 
-  /**
-   * Streams a job. The response starts at the worker's first token, so anything that fails before
-   * (no worker, every worker failing) is still a plain JSON error with the right status.
-   */
+  /** Streams a chat or text completion: a chunk per text delta, then the finish, usage and receipt. */
   async function streamJob(c: Context<Env>, job: JobRecord): Promise<Response> {
-    const relay = await startRelay<string>(c, job, (push) => ({ onToken: push }));
+    const { events, abort } = await openStream(c, (signal) => jobs.stream(job, signal));
     const chunker = createChunker(job);
     return sseResponse(
       async (sink) => {
@@ -284,7 +281,9 @@ export function createApi({
         };
         const start = chunker.start();
         if (start) sink.send(start);
-        const outcome = await relay.to(send);
+        let next = await events.next();
+        for (; !next.done; next = await events.next()) if (next.value.type === 'text') send(next.value.text);
+        const outcome = next.value;
         if (!outcome.ok) {
           sink.error(outcome.error.toJSON());
           return;
@@ -300,58 +299,9 @@ export function createApi({
         if (usage) sink.send(usage);
         sink.done();
       },
-      relay.abort,
+      abort,
       jobIdHeaders(job.id),
     );
-  }
-
-  /**
-   * Runs `job` for a streamed answer, holding what it produces (`hooks` wires `push` to the pieces: text
-   * deltas, sealed chunks) until the response starts: resolves at the first piece, so anything that fails
-   * before it (no worker, every worker failing) is still thrown, a plain JSON error with its status.
-   * `to(send)` hands over what was held, then each piece as it comes, and resolves with the outcome.
-   */
-  async function startRelay<T>(
-    c: Context<Env>,
-    job: JobRecord,
-    hooks: (push: (x: T) => void) => RunHooks,
-  ): Promise<{ to(send: (x: T) => void): Promise<JobOutcome>; abort(): void }> {
-    const abort = new AbortController();
-    const pending: T[] = [];
-    let forward: ((x: T) => void) | undefined;
-    let signalFirst: () => void = () => {};
-    const first = new Promise<void>((resolve) => {
-      signalFirst = resolve;
-    });
-    const execution = jobs.execute(job, {
-      signal: abort.signal,
-      ...hooks((x) => {
-        if (forward) forward(x);
-        else {
-          pending.push(x);
-          signalFirst();
-        }
-      }),
-    });
-    c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    await Promise.race([first, execution]);
-    if (pending.length === 0) {
-      const outcome = await execution;
-      if (!outcome.ok) throw outcome.error;
-    }
-    c.set('streamed', true);
-    return {
-      async to(send) {
-        for (const x of pending.splice(0)) send(x);
-        forward = send;
-        try {
-          return await execution;
-        } finally {
-          forward = undefined;
-        }
-      },
-      abort: () => abort.abort(),
-    };
   }
 
   // ── confidential ───────────────────────────────────────────────────────────────────────────
@@ -409,13 +359,16 @@ export function createApi({
       if (!outcome.ok) throw outcome.error;
       return c.json(renderCompletion(outcome.job, outcome.receipt));
     }
-    type Chunk = { seq: number; final: boolean; ciphertext: string };
-    const relay = await startRelay<Chunk>(c, job, (push) => ({
-      onSealedChunk: (ch) => push({ seq: ch.seq, final: ch.final, ciphertext: ch.ciphertext }),
-    }));
+    const { events, abort } = await openStream(c, (signal) => jobs.stream(job, signal));
     return sseResponse(
       async (sink) => {
-        const outcome = await relay.to((x) => sink.send(sealedChunkEvent(job, x)));
+        let next = await events.next();
+        for (; !next.done; next = await events.next())
+          if (next.value.type === 'sealed') {
+            const { seq, final, ciphertext } = next.value.chunk;
+            sink.send(sealedChunkEvent(job, { seq, final, ciphertext }));
+          }
+        const outcome = next.value;
         if (!outcome.ok) {
           sink.error(outcome.error.toJSON());
           return;
@@ -423,7 +376,7 @@ export function createApi({
         sink.send(sealedTailEvent(outcome.job, outcome.receipt));
         sink.done();
       },
-      relay.abort,
+      abort,
       jobIdHeaders(job.id),
     );
   }

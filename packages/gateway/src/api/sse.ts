@@ -1,3 +1,8 @@
+import type { Context } from 'hono';
+import type { JobOutcome } from '../jobs/index.ts';
+import type { JobEvent } from '../jobs/stream.ts';
+import type { Env } from './env.ts';
+
 /** Server-sent events as OpenAI streams them: `data: <json>\n\n`, ending with `data: [DONE]`. */
 export type SseSink = {
   send(payload: unknown): void;
@@ -78,4 +83,29 @@ export function sseResponse(
       .finally(close);
   });
   return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
+}
+
+/**
+ * Starts a job streamed (`start`: the jobs' `stream` for it, given the signal that stops it). Resolves
+ * at its first event, so anything that fails before (no worker, every worker failing) is still thrown:
+ * a plain JSON error with its status. `events` yields every event from the first and returns the
+ * outcome; `abort` stops the job (the client went away, as does closing the request).
+ */
+export async function openStream(
+  c: Context<Env>,
+  start: (signal: AbortSignal) => AsyncGenerator<JobEvent, JobOutcome, undefined>,
+): Promise<{ events: AsyncGenerator<JobEvent, JobOutcome, undefined>; abort: () => void }> {
+  const abort = new AbortController();
+  c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+  const run = start(abort.signal);
+  const first = await run.next();
+  if (first.done && !first.value.ok) throw first.value.error;
+  // The answer is a stream from here (an Idempotency-Key then replays the job, not these bytes).
+  c.set('streamed', true);
+  async function* events(): AsyncGenerator<JobEvent, JobOutcome, undefined> {
+    if (first.done) return first.value;
+    yield first.value;
+    return yield* run;
+  }
+  return { events: events(), abort: () => abort.abort() };
 }

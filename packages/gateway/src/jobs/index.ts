@@ -47,6 +47,7 @@ import { sealedJobFrame, verifySealedResult } from './confidential.ts';
 import { acceptsImage, imageJobFrame, imageResultBound, verifyImageResult } from './image.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
+import { streamEvents } from './stream.ts';
 
 /** A validated request, as the API hands it over. */
 export type JobSpec = {
@@ -1478,6 +1479,11 @@ export function createJobs({
     /** An image job's last progress, while it runs in this process. */
     progressOf: (id: string) => progress.get(id),
     execute,
+    /**
+     * Runs `job` streamed: an async iterator of what it produces (text deltas, sealed chunks, image
+     * progress) whose return value is the outcome (stream.ts).
+     */
+    stream: (job: JobRecord, signal?: AbortSignal) => streamEvents(execute, job, signal),
     /**
      * Readies receipt numbering, recovers jobs left by a previous process and starts the async queue.
      * Call before the first request is dispatched.
