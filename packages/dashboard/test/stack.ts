@@ -15,6 +15,7 @@ import { computeModelId, type ImageCapabilities, parseAipg, trajectoryTree } fro
 import {
   createApi,
   createAudit,
+  createAuth,
   createBilling,
   createChain,
   createCommon,
@@ -247,6 +248,7 @@ export async function startStack({
     const hub = createHub({ common, chain, routing });
     const attestations = teeFiles ? createTee({ common, storage, hub }) : undefined;
     if (attestations) stops.push(async () => attestations.stop());
+    const auth = createAuth({ common, storage, chain });
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
     const tokenizers = createTokenizers({ logger: common.logger, dir: options.tokenizers.dir });
@@ -276,7 +278,7 @@ export async function startStack({
       leases: storage.leases,
       options: { indexer: { pollIntervalMs: 250 }, feed: { pollIntervalMs: 250 } },
     });
-    const app = createApi({ common, storage, chain, billing, hub, jobs, audit, tee: attestations });
+    const app = createApi({ common, storage, chain, auth, billing, hub, jobs, audit, tee: attestations });
     app.route('/v1/network', network.router);
     app.route('/', network.dashboard);
 

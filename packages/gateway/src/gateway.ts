@@ -6,6 +6,7 @@ import { createImageChecker } from './audit/image-check.ts';
 import { createAudit } from './audit/index.ts';
 import { createAuditRoutes } from './audit/routes.ts';
 import { createScorer } from './audit/score.ts';
+import { createAuth } from './auth/index.ts';
 import { createBilling } from './billing/index.ts';
 import { createChain } from './chain/index.ts';
 import { type Common, createCommon, type Logger, sleep } from './common.ts';
@@ -91,6 +92,7 @@ export async function startGateway(
     const hub = createHub({ common, chain, routing });
     const tee = createTee({ common, storage, hub });
     shutdown.add('tee', () => tee.stop());
+    const auth = createAuth({ common, storage, chain });
     const billing = createBilling({ common, storage, chain });
     const settlement = createSettlement({ common, storage, chain });
     const tokenizers = createTokenizers({ logger, dir: options.tokenizers.dir });
@@ -120,7 +122,7 @@ export async function startGateway(
     await network.start();
     shutdown.add('network', () => network.stop());
     const scorer = createScorer({ common, storage, hub, reputation });
-    const app = createApi({ common, storage, chain, billing, hub, jobs, audit, tee });
+    const app = createApi({ common, storage, chain, auth, billing, hub, jobs, audit, tee });
     const imageChecker = createImageChecker({ common, storage, hub });
     app.route('/', createAuditRoutes({ audit, scorer, imageChecker }));
     app.route('/v1/network', network.router);

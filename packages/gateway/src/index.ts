@@ -8,6 +8,13 @@ export {
   type Scorer,
   scoreRequestSchema,
 } from './audit/score.ts';
+export { type Auth, createAuth } from './auth/index.ts';
+export {
+  API_KEY_MESSAGE_TITLE,
+  type ApiKeyMessage,
+  apiKeyMessage,
+  parseApiKeyMessage,
+} from './auth/keys.ts';
 export {
   aipg,
   type Balance,
@@ -15,12 +22,6 @@ export {
   createBilling,
   maxFee,
 } from './billing/index.ts';
-export {
-  API_KEY_MESSAGE_TITLE,
-  type ApiKeyMessage,
-  apiKeyMessage,
-  parseApiKeyMessage,
-} from './billing/keys.ts';
 export { parseFlags } from './bin/flags.ts';
 export { type Chain, createChain, type OnchainModel, type PayerFunds } from './chain/index.ts';
 export { type Common, createCommon, createLogger, type Logger, REDACT_PATHS } from './common.ts';

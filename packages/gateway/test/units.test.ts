@@ -12,8 +12,8 @@ import { OutputText, type Tokenizer } from '@aipg/inference';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { deriveApiKey, hashApiKey, looksLikeApiKey, newKeyId } from '../src/billing/keys.ts';
-import { createRateLimiter } from '../src/billing/rate-limit.ts';
+import { deriveApiKey, hashApiKey, looksLikeApiKey, newKeyId } from '../src/auth/keys.ts';
+import { createRateLimiter } from '../src/auth/rate-limit.ts';
 import { parseFlags } from '../src/bin/flags.ts';
 import {
   aggregate,

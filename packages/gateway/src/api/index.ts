@@ -4,6 +4,7 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Hex } from 'viem';
 import type { Audit } from '../audit/index.ts';
+import type { Auth } from '../auth/index.ts';
 import { aipg, type Billing } from '../billing/index.ts';
 import type { Chain } from '../chain/index.ts';
 import type { Common } from '../common.ts';
@@ -75,6 +76,7 @@ export function createApi({
   common,
   storage,
   chain,
+  auth,
   billing,
   hub,
   jobs,
@@ -84,6 +86,7 @@ export function createApi({
   common: Common;
   storage: Storage;
   chain: Chain;
+  auth: Auth;
   billing: Billing;
   hub: Hub;
   jobs: Jobs;
@@ -129,13 +132,13 @@ export function createApi({
     return limitChunked(c, next);
   });
 
-  const auth: MiddlewareHandler<Env> = async function auth(c, next) {
+  const requireKey: MiddlewareHandler<Env> = async function requireKey(c, next) {
     const header = c.req.header('authorization');
     const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (header ? header : undefined);
-    const key = await billing.authenticate(token);
+    const key = await auth.authenticate(token);
     c.set('key', key);
     // The key's own bucket and its payer's (shared by all the payer's keys): minting keys adds nothing.
-    const rl = billing.takeRequest(key);
+    const rl = auth.takeRequest(key);
     if (!rl.ok) {
       metrics.rateLimited.inc({ scope: rl.scope });
       throw new GatewayError(
@@ -156,7 +159,7 @@ export function createApi({
   };
 
   const anonymousLimit: MiddlewareHandler<Env> = async function anonymousLimit(c, next) {
-    const rl = billing.anonymousLimiter.take(clientIp(c));
+    const rl = auth.anonymousLimiter.take(clientIp(c));
     if (!rl.ok) {
       metrics.rateLimited.inc({ scope: 'ip' });
       throw new GatewayError('rate_limit_exceeded', 'too many requests from this address; retry later', {
@@ -389,7 +392,7 @@ export function createApi({
     '/v1/attestation',
     anonymousLimit,
     async (c, next) => {
-      if (c.req.query('nonce') !== undefined) return auth(c, next);
+      if (c.req.query('nonce') !== undefined) return requireKey(c, next);
       await next();
     },
     async (c) => {
@@ -423,14 +426,14 @@ export function createApi({
     },
   );
 
-  app.post('/v1/chat/completions', auth, authedIdempotency, async (c) => {
+  app.post('/v1/chat/completions', requireKey, authedIdempotency, async (c) => {
     const body = await jsonBody(c);
     if (isConfidentialBody(body)) return runConfidential(c, body);
     const req = parseOr400(chatCompletionRequest, body);
     return runCompletion(c, chatSpec(req), req.stream === true);
   });
 
-  app.post('/v1/completions', auth, authedIdempotency, async (c) => {
+  app.post('/v1/completions', requireKey, authedIdempotency, async (c) => {
     const req = parseOr400(completionRequest, await jsonBody(c));
     return runCompletion(c, completionSpec(req), req.stream === true);
   });
@@ -439,7 +442,7 @@ export function createApi({
   registerImageRoutes(app, {
     jobs,
     storage,
-    auth,
+    auth: requireKey,
     idempotency: authedIdempotency,
     jsonBody,
     started,
@@ -447,7 +450,7 @@ export function createApi({
   });
 
   // ── async jobs ─────────────────────────────────────────────────────────────────────────────
-  app.post('/v1/jobs', auth, authedIdempotency, async (c) => {
+  app.post('/v1/jobs', requireKey, authedIdempotency, async (c) => {
     const body = parseOr400(jobSubmitRequest, await jsonBody(c));
     if (body.request.stream === true) {
       throw new GatewayError('invalid_request', 'async jobs cannot stream: drop request.stream', {
@@ -483,7 +486,7 @@ export function createApi({
     return c.json(renderJob(job, undefined), 202, { location: `/v1/jobs/${job.id}` });
   });
 
-  app.get('/v1/jobs/:id', auth, async (c) => {
+  app.get('/v1/jobs/:id', requireKey, async (c) => {
     const id = c.req.param('id').toLowerCase();
     const job = /^0x[0-9a-f]{64}$/.test(id) ? await storage.jobs.get(id) : undefined;
     if (!job || job.payer !== c.get('key').payer)
@@ -510,7 +513,7 @@ export function createApi({
     }),
     async (c) => {
       const req = parseOr400(createKeyRequest, await jsonBody(c));
-      const { key, record, created } = await billing.createKey(req);
+      const { key, record, created } = await auth.createKey(req);
       return c.json(
         {
           object: 'api_key',
@@ -525,7 +528,7 @@ export function createApi({
     },
   );
 
-  app.get('/v1/keys', auth, async (c) => {
+  app.get('/v1/keys', requireKey, async (c) => {
     const keys = await storage.keys.listByPayer(c.get('key').payer);
     return c.json({
       object: 'list',
@@ -540,15 +543,15 @@ export function createApi({
     });
   });
 
-  app.delete('/v1/keys/:id', auth, async (c) => {
+  app.delete('/v1/keys/:id', requireKey, async (c) => {
     const ok = await storage.keys.revoke(c.req.param('id'), c.get('key').payer);
-    if (ok) billing.forgetKey(c.req.param('id'));
+    if (ok) auth.forgetKey(c.req.param('id'));
     if (!ok)
       throw new GatewayError('not_found', `no live key ${c.req.param('id')} of this payer`, { param: 'id' });
     return c.json({ object: 'api_key', id: c.req.param('id'), deleted: true });
   });
 
-  app.get('/v1/balance', auth, async (c) => {
+  app.get('/v1/balance', requireKey, async (c) => {
     const b = await billing.balance(c.get('key').payer);
     const both = (wei: bigint) => ({ aipg: aipg(wei), wei: wei.toString() });
     return c.json({

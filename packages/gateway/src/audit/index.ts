@@ -19,7 +19,7 @@ import {
   keccak256,
   recoverMessageAddress,
 } from 'viem';
-import { spendAnonymousChainRead } from '../billing/index.ts';
+import { spendAnonymousChainRead } from '../auth/index.ts';
 import type { Chain } from '../chain/index.ts';
 import { chainFailure } from '../chain/index.ts';
 import type { Common } from '../common.ts';

@@ -1,6 +1,6 @@
 import type { ReadClient } from '@aipg/chain';
 import { type Address, getAddress } from 'viem';
-import { hashApiKey, looksLikeApiKey } from '../billing/keys.ts';
+import { hashApiKey, looksLikeApiKey } from '../auth/keys.ts';
 import { createLogger } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import { createMetrics } from '../metrics/index.ts';
