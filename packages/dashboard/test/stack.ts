@@ -13,6 +13,7 @@ import {
 } from '@aipg/chain';
 import { computeModelId, type ImageCapabilities, parseAipg, trajectoryTree } from '@aipg/core';
 import {
+  apiKeyAuthenticator,
   createApi,
   createAudit,
   createBilling,
@@ -21,7 +22,6 @@ import {
   createHub,
   createJobs,
   createLogger,
-  createNetwork,
   createRouting,
   createSettlement,
   createStorage,
@@ -29,6 +29,7 @@ import {
   createTokenizers,
   WORKER_PATH,
 } from '@aipg/gateway';
+import { createNetwork } from '@aipg/indexer';
 import { SimulatedTee, serializeAnchors } from '@aipg/tee';
 import type { GenerateRequest, GenerateResult, ImageBackend, InferenceBackend } from '@aipg/worker';
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
@@ -43,7 +44,7 @@ import {
   testGatewayOptions,
 } from '../../gateway/test/helpers/grid.ts';
 import { defaultTokens, EOS, testPng } from '../../gateway/test/helpers/worker.ts';
-import { installSlashHarness, rpc } from '../../gateway/test/network/helpers.ts';
+import { installSlashHarness, rpc } from '../../indexer/test/helpers.ts';
 
 /**
  * A deterministic engine: it runs the prompt ids the gateway sent and answers with word pieces of
@@ -274,6 +275,7 @@ export async function startStack({
       },
       hub,
       leases: storage.leases,
+      authenticate: apiKeyAuthenticator(storage.db),
       options: { indexer: { pollIntervalMs: 250 }, feed: { pollIntervalMs: 250 } },
     });
     const app = createApi({ common, storage, chain, billing, hub, jobs, audit, tee: attestations });

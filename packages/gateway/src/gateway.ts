@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import { createNetwork } from '@aipg/indexer';
 import { serve } from '@hono/node-server';
 import type { Address } from 'viem';
 import { type Api, createApi } from './api/index.ts';
+import { apiKeyAuthenticator } from './api/network-auth.ts';
 import { createImageChecker } from './audit/image-check.ts';
 import { createAudit } from './audit/index.ts';
 import { createAuditRoutes } from './audit/routes.ts';
@@ -11,7 +13,6 @@ import { createChain } from './chain/index.ts';
 import { type Common, createCommon, type Logger, sleep } from './common.ts';
 import { createHub, WORKER_PATH } from './hub/index.ts';
 import { createJobs } from './jobs/index.ts';
-import { createNetwork } from './network/index.ts';
 import type { GatewayOptions } from './options.ts';
 import { createReputation, type ReputationFeature } from './reputation/index.ts';
 import { createRouting, type Reputation } from './routing/index.ts';
@@ -114,6 +115,7 @@ export async function startGateway(
       deployment: { grid: chain.grid, chainId: chain.chainId, deployBlock: options.network.deployBlock },
       hub,
       leases: storage.leases,
+      authenticate: apiKeyAuthenticator(storage.db),
     });
     await network.start();
     shutdown.add('network', () => network.stop());

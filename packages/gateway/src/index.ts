@@ -1,4 +1,5 @@
 export { type Api, createApi } from './api/index.ts';
+export { apiKeyAuthenticator } from './api/network-auth.ts';
 export { AUDIT_HEADERS, type Audit, auditRequestMessage, createAudit } from './audit/index.ts';
 export { createAuditRoutes } from './audit/routes.ts';
 export {
@@ -41,7 +42,6 @@ export {
 export { createJobs, type JobOutcome, type JobSpec, type Jobs } from './jobs/index.ts';
 export { type ReceiptExpectation, type ReceiptVerdict, verifyResult } from './jobs/receipt-check.ts';
 export { createMetrics, type Metrics } from './metrics/index.ts';
-export { type CreateNetworkParameters, createNetwork, type Network } from './network/index.ts';
 export { createGatewayOptions, type GatewayFlags, type GatewayOptions } from './options.ts';
 export {
   type AuditRecord,

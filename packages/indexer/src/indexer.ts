@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { getGridParams, getModel, type ReadClient } from '@aipg/chain';
 import type { Address, Hex } from 'viem';
 import { getBlock, getBlockNumber, getCode, getLogs } from 'viem/actions';
-import { sleep } from '../common.ts';
-import type { Sql } from '../storage/index.ts';
 import { decodeGridLog, type IndexedEvent, type RawLog } from './events.ts';
+import { sleep } from './sleep.ts';
+import type { Leases, Sql } from './sql.ts';
 import { applyEvent, rebuildState } from './state.ts';
 import type { NetworkContext } from './types.ts';
 
@@ -51,11 +51,6 @@ export type IndexerStatus = {
 export type IndexerProgress =
   | { type: 'indexed'; fromBlock: number; toBlock: number; events: number }
   | { type: 'reorg'; forkBlock: number; removedEvents: number };
-
-export type Leases = {
-  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
-  release(name: string, holder: string): Promise<void>;
-};
 
 class ReorgDuringFetch extends Error {}
 
