@@ -174,7 +174,9 @@ describe('layering', () => {
     for (const dir of sourceDirs('dashboard').concat(join(PACKAGES, 'dashboard', 'app')))
       for (const file of files(dir)) {
         const text = readFileSync(file, 'utf8');
-        for (const m of text.matchAll(/(?:^|\n)\s*(import|export)\b([^'"`;]*?)\bfrom\s+['"]@aipg\/[^'"]+['"]/g))
+        for (const m of text.matchAll(
+          /(?:^|\n)\s*(import|export)\b([^'"`;]*?)\bfrom\s+['"]@aipg\/[^'"]+['"]/g,
+        ))
           if (!/^\s*type\b/.test(m[2]!)) runtime.push(`${relative(ROOT, file)}: ${m[0].trim()}`);
       }
     expect(runtime).toEqual([]);

@@ -165,7 +165,18 @@ export type {
   NetworkWorkers,
 } from './api.ts';
 export { NetworkError, type NetworkErrorCode, networkErrorCodes } from './errors.ts';
+export type { EventKind, IndexedEvent } from './events.ts';
 export { defaultFeedOptions, type FeedOptions } from './feed.ts';
+export {
+  type CatchUpParameters,
+  createGridFollower,
+  defaultGridFollowerOptions,
+  type GridBlock,
+  type GridFollower,
+  type GridFollowerOptions,
+  type GridRange,
+  type GridSink,
+} from './follower.ts';
 export type { PendingChangeItem } from './governance.ts';
 export {
   defaultIndexerOptions,
