@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { JobErrorCode, WORKER_CONNECT_PATH } from '@aipg/core';
 import { errorCodes } from '@aipg/gateway';
+import { networkErrorCodes } from '@aipg/indexer';
 import { ValidatorErrorCode } from '@aipg/validator';
 import { WorkerErrorCode } from '@aipg/worker';
 import { describe, expect, test } from 'vitest';
@@ -38,6 +39,16 @@ describe('error codes are documented', () => {
       .map(([code, { status }]) => `${code}: answers ${status}, documented ${rows.get(code) ?? 'nowhere'}`);
     expect(wrong).toEqual([]);
     expect([...rows.keys()].filter((code) => !(code in errorCodes))).toEqual([]);
+  });
+
+  test('the network API (mounted by the gateway) answers its codes with the gateway’s statuses', () => {
+    const differ = Object.entries(networkErrorCodes)
+      .filter(([code, e]) => {
+        const g = errorCodes[code as keyof typeof errorCodes] as { status: number; type: string } | undefined;
+        return g?.status !== e.status || g.type !== e.type;
+      })
+      .map(([code]) => code);
+    expect(differ).toEqual([]);
   });
 
   test('worker and job-error codes are in the worker README, backend codes in the backends README, validator codes in theirs', () => {

@@ -17,16 +17,30 @@ const ALLOWED: Record<string, readonly string[]> = {
   diffusion: ['core'],
   tee: ['core'],
   confidential: ['core', 'tee'],
-  gateway: ['core', 'chain', 'inference', 'tee'],
+  indexer: ['core', 'chain'],
+  gateway: ['core', 'chain', 'inference', 'tee', 'indexer'],
   worker: ['core', 'chain', 'inference', 'diffusion', 'tee'],
-  validator: ['core', 'chain', 'inference', 'diffusion', 'tee'],
-  dashboard: [],
-  cli: ['core', 'chain', 'inference', 'diffusion', 'tee', 'confidential', 'gateway', 'worker', 'validator'],
+  validator: ['core', 'chain', 'inference', 'diffusion', 'tee', 'indexer'],
+  /** The `/v1/network` response types only (`import type`: nothing of the indexer reaches the browser). */
+  dashboard: ['indexer'],
+  cli: [
+    'core',
+    'chain',
+    'inference',
+    'diffusion',
+    'tee',
+    'confidential',
+    'indexer',
+    'gateway',
+    'worker',
+    'validator',
+  ],
 };
 /** Test code may also start what it tests against (a gateway and workers for the dashboard's browser tests). */
 const ALLOWED_IN_TESTS: Record<string, readonly string[]> = {
-  dashboard: ['core', 'chain', 'inference', 'tee', 'gateway', 'worker'],
+  dashboard: ['core', 'chain', 'inference', 'tee', 'indexer', 'gateway', 'worker'],
   gateway: ['worker', 'confidential'],
+  indexer: ['gateway', 'worker'],
   validator: ['gateway', 'worker'],
   worker: ['gateway'],
 };
@@ -153,6 +167,19 @@ describe('layering', () => {
             untyped.push(relative(ROOT, file));
         }
     expect(untyped).toEqual([]);
+  });
+
+  test('the dashboard imports the indexer’s response types only (erased: no node code in the browser bundle)', () => {
+    const runtime: string[] = [];
+    for (const dir of sourceDirs('dashboard').concat(join(PACKAGES, 'dashboard', 'app')))
+      for (const file of files(dir)) {
+        const text = readFileSync(file, 'utf8');
+        for (const m of text.matchAll(
+          /(?:^|\n)\s*(import|export)\b([^'"`;]*?)\bfrom\s+['"]@aipg\/[^'"]+['"]/g,
+        ))
+          if (!/^\s*type\b/.test(m[2]!)) runtime.push(`${relative(ROOT, file)}: ${m[0].trim()}`);
+      }
+    expect(runtime).toEqual([]);
   });
 
   test('core does no I/O: it imports only hashing, encoding and schema libraries', () => {

@@ -13,6 +13,7 @@ import {
 } from '@aipg/chain';
 import { computeModelId, type ImageCapabilities, parseAipg, trajectoryTree } from '@aipg/core';
 import {
+  apiKeyAuthenticator,
   createApi,
   createAudit,
   createAuth,
@@ -22,7 +23,6 @@ import {
   createHub,
   createJobs,
   createLogger,
-  createNetwork,
   createRouting,
   createSettlement,
   createStorage,
@@ -30,6 +30,7 @@ import {
   createTokenizers,
   WORKER_PATH,
 } from '@aipg/gateway';
+import { createNetwork } from '@aipg/indexer';
 import { SimulatedTee, serializeAnchors } from '@aipg/tee';
 import type { GenerateRequest, GenerateResult, ImageBackend, InferenceBackend } from '@aipg/worker';
 import { createWorkerOptions, startWorker, type Worker } from '@aipg/worker';
@@ -44,7 +45,7 @@ import {
   testGatewayOptions,
 } from '../../gateway/test/helpers/grid.ts';
 import { defaultTokens, EOS, testPng } from '../../gateway/test/helpers/worker.ts';
-import { installSlashHarness, rpc } from '../../gateway/test/network/helpers.ts';
+import { installSlashHarness, rpc } from '../../indexer/test/helpers.ts';
 
 /**
  * A deterministic engine: it runs the prompt ids the gateway sent and answers with word pieces of
@@ -276,6 +277,7 @@ export async function startStack({
       },
       hub,
       leases: storage.leases,
+      authenticate: apiKeyAuthenticator(auth),
       options: { indexer: { pollIntervalMs: 250 }, feed: { pollIntervalMs: 250 } },
     });
     const app = createApi({ common, storage, chain, auth, billing, hub, jobs, audit, tee: attestations });

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { createNetwork } from '@aipg/indexer';
 import { serve } from '@hono/node-server';
 import type { Address } from 'viem';
 import { type Api, createApi } from './api/index.ts';
@@ -6,13 +7,12 @@ import { createImageChecker } from './audit/image-check.ts';
 import { createAudit } from './audit/index.ts';
 import { createAuditRoutes } from './audit/routes.ts';
 import { createScorer } from './audit/score.ts';
-import { createAuth } from './auth/index.ts';
+import { apiKeyAuthenticator, createAuth } from './auth/index.ts';
 import { createBilling } from './billing/index.ts';
 import { createChain } from './chain/index.ts';
 import { type Common, createCommon, type Logger, sleep } from './common.ts';
 import { createHub, WORKER_PATH } from './hub/index.ts';
 import { createJobs } from './jobs/index.ts';
-import { createNetwork } from './network/index.ts';
 import type { GatewayOptions } from './options.ts';
 import { createReputation, type ReputationFeature } from './reputation/index.ts';
 import { createRouting, type Reputation } from './routing/index.ts';
@@ -118,6 +118,7 @@ export async function startGateway(
       deployment: { grid: chain.grid, chainId: chain.chainId, deployBlock: options.network.deployBlock },
       hub,
       leases: storage.leases,
+      authenticate: apiKeyAuthenticator(auth),
     });
     await network.start();
     shutdown.add('network', () => network.stop());

@@ -8,7 +8,7 @@ export {
   type Scorer,
   scoreRequestSchema,
 } from './audit/score.ts';
-export { type Auth, createAuth } from './auth/index.ts';
+export { type Auth, apiKeyAuthenticator, createAuth } from './auth/index.ts';
 export {
   API_KEY_MESSAGE_TITLE,
   type ApiKeyMessage,
@@ -42,7 +42,6 @@ export {
 export { createJobs, type JobOutcome, type JobSpec, type Jobs } from './jobs/index.ts';
 export { type ReceiptExpectation, type ReceiptVerdict, verifyResult } from './jobs/receipt-check.ts';
 export { createMetrics, type Metrics } from './metrics/index.ts';
-export { type CreateNetworkParameters, createNetwork, type Network } from './network/index.ts';
 export { createGatewayOptions, type GatewayFlags, type GatewayOptions } from './options.ts';
 export {
   type AuditRecord,

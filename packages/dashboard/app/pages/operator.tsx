@@ -175,7 +175,7 @@ function Suggestions() {
 export function OperatorPage({ address }: { address: string | null }) {
   const valid = address !== null && ADDRESS.test(address);
   const { data, error } = useResource<Operator>(valid ? `/operators/${address}` : null, 10_000);
-  const skewMs = useMemo(() => (data ? Date.parse(data.chain_time) - Date.now() : 0), [data]);
+  const skewMs = useMemo(() => (data?.chain_time ? Date.parse(data.chain_time) - Date.now() : 0), [data]);
   if (!valid) {
     return (
       <div class="page">

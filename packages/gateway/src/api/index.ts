@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Hex } from 'viem';
 import type { Audit } from '../audit/index.ts';
 import type { Auth } from '../auth/index.ts';
+import { bearerToken } from '../auth/keys.ts';
 import { aipg, type Billing } from '../billing/index.ts';
 import type { Chain } from '../chain/index.ts';
 import type { Common } from '../common.ts';
@@ -133,9 +134,7 @@ export function createApi({
   });
 
   const requireKey: MiddlewareHandler<Env> = async function requireKey(c, next) {
-    const header = c.req.header('authorization');
-    const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (header ? header : undefined);
-    const key = await auth.authenticate(token);
+    const key = await auth.authenticate(bearerToken(c.req.header('authorization')));
     c.set('key', key);
     // The key's own bucket and its payer's (shared by all the payer's keys): minting keys adds nothing.
     const rl = auth.takeRequest(key);

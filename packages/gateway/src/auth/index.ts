@@ -1,3 +1,4 @@
+import { NetworkError, type PayerAuthenticator } from '@aipg/indexer';
 import { type Address, concat, type Hex, keccak256, recoverMessageAddress, toHex } from 'viem';
 import type { Chain } from '../chain/index.ts';
 import type { Common } from '../common.ts';
@@ -5,6 +6,7 @@ import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, Storage } from '../storage/index.ts';
 import {
   apiKeyMessage,
+  bearerToken,
   deriveApiKey,
   hashApiKey,
   looksLikeApiKey,
@@ -226,5 +228,27 @@ export function createAuth({ common, storage, chain }: { common: Common; storage
       }
       return record;
     },
+  };
+}
+
+/**
+ * The network API's check of a payer's key (`/v1/network/activity?kind=job&address=…` is private to its
+ * payer): the same keys, cache and rule as the API's, answered as the network API's errors.
+ */
+export function apiKeyAuthenticator(auth: Pick<Auth, 'authenticate'>): PayerAuthenticator {
+  return async (authorization) => {
+    const token = bearerToken(authorization);
+    if (!token)
+      throw new NetworkError(
+        'missing_api_key',
+        'job activity by payer address is private: send that payer\'s key as "Authorization: Bearer aipg-…"',
+      );
+    try {
+      return (await auth.authenticate(token)).payer;
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'invalid_api_key')
+        throw new NetworkError('invalid_api_key', error.message);
+      throw error;
+    }
   };
 }

@@ -114,3 +114,8 @@ export function constantTimeEqual(a: string, b: string): boolean {
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
+
+/** The token of an `Authorization` header: `Bearer <token>`, or the whole header as sent. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (header ? header : undefined);
+}

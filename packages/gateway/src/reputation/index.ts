@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { ReadClient } from '@aipg/chain';
+import { createGridFollower, type GridSink, type Leases } from '@aipg/indexer';
 import type { Address, Hex } from 'viem';
-import { getBlock, getCode, getLogs } from 'viem/actions';
 import type { Common } from '../common.ts';
 import type { GatewayOptions } from '../options.ts';
 import type { Sql } from '../storage/index.ts';
-import { decodeReputationLog, type RawLog, type ReputationEvent, reputationAbi } from './events.ts';
+import { decodeReputationLog, type ReputationEvent, reputationAbi } from './events.ts';
 import { type AuditRecord, reputationFactor } from './policy.ts';
 import { createReputationStore } from './store.ts';
 
@@ -24,17 +24,6 @@ export type ReputationStatus = {
   lastError: string | null;
   workers: number;
 };
-
-export type Leases = {
-  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
-  release(name: string, holder: string): Promise<void>;
-};
-
-function isRangeError(error: unknown): boolean {
-  const text =
-    String((error as { details?: string })?.details ?? '') + String((error as Error)?.message ?? '');
-  return /range|limit|too many|exceed|response size|query returned more/i.test(text);
-}
 
 export type ReputationFeature = ReturnType<typeof createReputation>;
 
@@ -82,7 +71,20 @@ export function createReputation({
     workers: 0,
   };
   let head: { timestamp: number; seenAt: number } | undefined;
-  let range = options.maxBlockRange;
+  // Only the two events reputation counts, from the RPC; the follower does ranges, the deployment block and reorgs.
+  const follower = createGridFollower({
+    client,
+    grid,
+    logger,
+    name: 'reputation',
+    events: reputationAbi,
+    options: {
+      maxBlockRange: options.maxBlockRange,
+      confirmations: options.confirmations,
+      keepBlocks: 1,
+      rpcConcurrency: 8,
+    },
+  });
   let initialized = false;
   let stopped = false;
   let loop: Promise<void> | undefined;
@@ -107,36 +109,12 @@ export function createReputation({
     status.workers = records.size;
   }
 
-  /** The diamond's deployment block when not configured: a binary search on `eth_getCode`. */
-  async function findDeployBlock(): Promise<bigint> {
-    const latest = (await getBlock(client, { blockTag: 'latest' })).number ?? 0n;
-    try {
-      if (!(await getCode(client, { address: grid, blockNumber: latest }))) return latest;
-      let lo = 0n;
-      let hi = latest;
-      while (lo < hi) {
-        const mid = (lo + hi) / 2n;
-        const code = await getCode(client, { address: grid, blockNumber: mid });
-        if (code && code !== '0x') hi = mid;
-        else lo = mid + 1n;
-      }
-      return lo;
-    } catch (error) {
-      logger.warn({
-        msg: 'reputation: could not find the Grid deployment block (no archive state?): reading from block 0',
-        error,
-      });
-      return 0n;
-    }
-  }
-
   async function init(reset = false): Promise<void> {
     const { cursor, cleared } = await store.initCursor({
       chainId,
       grid,
       reset,
-      fromBlock: async () =>
-        options.fromBlock !== undefined ? BigInt(options.fromBlock) : await findDeployBlock(),
+      fromBlock: async () => BigInt(options.fromBlock ?? (await follower.findDeployBlock())),
     });
     if (cleared)
       logger.warn({
@@ -148,56 +126,43 @@ export function createReputation({
     initialized = true;
   }
 
-  async function blockAt(n: bigint) {
-    try {
-      return await getBlock(client, { blockNumber: n });
-    } catch (error) {
-      if (/not found|could not be found/i.test(String((error as Error).message))) return undefined;
-      throw error;
-    }
-  }
-
-  /** Applies `[from, to]`; false when the range was refused (halved) or another replica moved first. */
-  async function applyRange(from: bigint, to: bigint): Promise<{ ok: boolean; events: number }> {
-    let logs: RawLog[];
-    try {
-      logs = (await getLogs(client, {
-        address: grid,
-        events: reputationAbi,
-        fromBlock: from,
-        toBlock: to,
-      })) as unknown as RawLog[];
-    } catch (error) {
-      if (isRangeError(error) && range > 1) {
-        range = Math.max(1, Math.floor(range / 2));
-        logger.debug({ msg: 'reputation: log range refused, halving', range });
-        return { ok: false, events: 0 };
+  /**
+   * The per-worker counts as the follower's sink: the cursor keeps the last block's hash only, so a
+   * chain that lost it is recounted from the start.
+   */
+  let applied = 0;
+  const sink: GridSink = {
+    async next() {
+      let cursor = await store.readCursor();
+      if (!cursor) {
+        await init();
+        cursor = await store.readCursor();
       }
-      throw error;
-    }
-    const decoded = logs.map(decodeReputationLog).filter((e): e is ReputationEvent => e !== undefined);
-    const numbers = [
-      ...new Set([to, ...logs.flatMap((l) => (l.blockNumber === null ? [] : [l.blockNumber]))]),
-    ];
-    const blocks = new Map<bigint, { hash: Hex; timestamp: number }>();
-    await Promise.all(
-      numbers.map(async (n) => {
-        const b = await getBlock(client, { blockNumber: n });
-        blocks.set(n, { hash: b.hash as Hex, timestamp: Number(b.timestamp) * 1000 });
-      }),
-    );
-    // A log from another branch than the headers just read: the chain reorganised meanwhile.
-    for (const l of logs as (RawLog & { blockHash?: Hex | null })[]) {
-      const b = l.blockNumber === null ? undefined : blocks.get(l.blockNumber);
-      if (b && l.blockHash && b.hash !== l.blockHash) return { ok: false, events: 0 };
-    }
-    const events = decoded
-      .sort((a, b) =>
-        a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
-      )
-      .map((e) => ({ ...e, time: blocks.get(e.blockNumber)?.timestamp ?? clock() }));
-    const ok = await store.apply({ from, to, toHash: blocks.get(to)?.hash as Hex, events });
-    if (ok) {
+      if (!cursor) throw new Error('reputation cursor missing');
+      return Number(cursor.nextBlock);
+    },
+    async recent() {
+      const cursor = await store.readCursor();
+      return cursor?.lastBlockHash && cursor.nextBlock > cursor.fromBlock
+        ? [{ number: Number(cursor.nextBlock - 1n), hash: cursor.lastBlockHash }]
+        : [];
+    },
+    async apply(range) {
+      const events = range.events
+        .map(decodeReputationLog)
+        .filter((e): e is ReputationEvent => e !== undefined)
+        .map((e) => {
+          const block = range.blocks.get(Number(e.blockNumber));
+          return { ...e, time: block ? block.timestamp * 1000 : clock() };
+        });
+      const ok = await store.apply({
+        from: BigInt(range.fromBlock),
+        to: BigInt(range.toBlock),
+        toHash: range.blocks.get(range.toBlock)?.hash as Hex,
+        events,
+      });
+      if (!ok) return false;
+      applied += events.length;
       for (const e of events) eventsCounter.inc({ kind: e.type === 'slash' ? 'slash' : e.verdict });
       for (const e of events) {
         logger.info({
@@ -209,9 +174,12 @@ export function createReputation({
             : { batch_id: e.batchId.toString(), leaf: e.leaf }),
         });
       }
-    }
-    return { ok, events: ok ? events.length : 0 };
-  }
+      status.syncedBlock = BigInt(range.toBlock);
+      syncedGauge.set(undefined, range.toBlock);
+      return true;
+    },
+    rewind: () => init(true),
+  };
 
   /** Follows the chain up to its head (minus confirmations). Returns the events applied. */
   async function catchUp(): Promise<number> {
@@ -223,44 +191,18 @@ export function createReputation({
         return 0;
       }
     }
-    const latest = await getBlock(client, { blockTag: 'latest' });
-    head = { timestamp: Number(latest.timestamp) * 1000, seenAt: Date.now() };
-    status.headBlock = latest.number;
-    let cursor = await store.readCursor();
-    if (!cursor) {
-      await init();
-      cursor = await store.readCursor();
-    }
-    if (!cursor) throw new Error('reputation cursor missing');
-    // The chain must still have the last block applied, as it was.
-    if (cursor.lastBlockHash && cursor.nextBlock > cursor.fromBlock) {
-      const last = cursor.nextBlock - 1n;
-      const b = last > (latest.number ?? 0n) ? undefined : await blockAt(last);
-      if (!b || b.hash !== cursor.lastBlockHash) {
-        await init(true);
-        cursor = await store.readCursor();
-        if (!cursor) throw new Error('reputation cursor missing');
-      }
-    }
-    const target = (latest.number ?? 0n) - BigInt(options.confirmations);
-    let next = cursor.nextBlock;
-    let applied = 0;
-    while (next <= target && !stopped) {
-      const to = next + BigInt(range) - 1n < target ? next + BigInt(range) - 1n : target;
-      const r = await applyRange(next, to);
-      if (!r.ok) {
-        const moved = await store.readCursor();
-        if (moved && moved.nextBlock !== next) next = moved.nextBlock;
-        continue;
-      }
-      applied += r.events;
-      next = to + 1n;
-      status.syncedBlock = to;
-      syncedGauge.set(undefined, Number(to));
-    }
-    status.syncedBlock = next - 1n;
+    const before = applied;
+    await follower.catchUp(sink, {
+      stopped: () => stopped,
+      onHead: (latest) => {
+        head = { timestamp: latest.timestamp * 1000, seenAt: Date.now() };
+        status.headBlock = BigInt(latest.number);
+      },
+    });
+    const cursor = await store.readCursor();
+    if (cursor) status.syncedBlock = cursor.nextBlock - 1n;
     await reload();
-    return applied;
+    return applied - before;
   }
 
   function syncNow(): Promise<number> {

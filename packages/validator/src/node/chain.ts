@@ -22,7 +22,14 @@ import {
   withdrawEarnings,
 } from '@aipg/chain';
 import type { Receipt } from '@aipg/core';
-import { type Address, type Hex, parseEventLogs, zeroAddress } from 'viem';
+import {
+  type CatchUpParameters,
+  createGridFollower,
+  type GridRange,
+  type GridSink,
+  type Logger,
+} from '@aipg/indexer';
+import { type Address, getAbiItem, type Hex, zeroAddress } from 'viem';
 import { getBlock, getBlockNumber, getChainId, getLogs, readContract } from 'viem/actions';
 
 export type VoteName = 'pass' | 'fail';
@@ -80,7 +87,11 @@ export type ValidatorChain = {
   model(
     modelId: Hex,
   ): Promise<{ name: string; weightsHash: Hex; kind: 'text' | 'image'; active: boolean } | null>;
-  settledBatches(fromBlock: bigint, toBlock: bigint): Promise<SettledBatch[]>;
+  /**
+   * Delivers the Grid's `BatchSettled` events to `sink` from its cursor up to the head (less the
+   * confirmations): the network indexer's follower, with its bounded, halving ranges.
+   */
+  followBatches(sink: GridSink, p?: CatchUpParameters): Promise<number>;
   batchAudit(batchId: bigint): Promise<BatchAuditInfo>;
   fixRandomness(batchId: bigint): Promise<WriteOutcome>;
   isAudited(batchId: bigint, leaf: Hex, worker: Address): Promise<boolean>;
@@ -113,7 +124,25 @@ export type CreateValidatorChainParameters = {
   publicClient: ReadClient;
   walletClient: WriteClient;
   grid: Address;
+  logger: Logger;
+  /** Largest `eth_getLogs` range for settled batches (halved while the RPC refuses it). */
+  logRange: number;
+  /** Blocks behind the head a settled batch must be. */
+  confirmations: number;
 };
+
+/** A `BatchSettled` event as the follower delivers it (arguments as decimal strings). */
+export function settledBatchOf(e: GridRange['events'][number]): SettledBatch | undefined {
+  if (e.name !== 'BatchSettled') return undefined;
+  const a = e.args as { batchId: string; gateway: Address; root: Hex; receiptCount: string };
+  return {
+    batchId: BigInt(a.batchId),
+    gateway: a.gateway,
+    root: a.root,
+    receiptCount: Number(a.receiptCount),
+    blockNumber: e.blockNumber,
+  };
+}
 
 /** A write the contract refused with a custom error (a race with another validator, a closed window). */
 function refused(error: unknown): WriteOutcome {
@@ -126,7 +155,18 @@ export function createValidatorChain({
   publicClient,
   walletClient,
   grid,
+  logger,
+  logRange,
+  confirmations,
 }: CreateValidatorChainParameters): ValidatorChain {
+  const follower = createGridFollower({
+    client: publicClient,
+    grid,
+    logger,
+    name: 'validator',
+    events: [getAbiItem({ abi: gridAbi, name: 'BatchSettled' })],
+    options: { maxBlockRange: logRange, confirmations, keepBlocks: 1, rpcConcurrency: 4 },
+  });
   // Typed reads of the Grid (viem checks each function name and its arguments against the ABI).
   const c = { address: grid, abi: gridAbi } as const;
 
@@ -181,21 +221,7 @@ export function createValidatorChain({
         throw error;
       }
     },
-    async settledBatches(fromBlock, toBlock) {
-      const logs = await getLogs(publicClient, {
-        address: grid,
-        event: gridAbi.find((x) => x.type === 'event' && x.name === 'BatchSettled') as never,
-        fromBlock,
-        toBlock,
-      });
-      return parseEventLogs({ abi: gridAbi, logs, eventName: 'BatchSettled' }).map((l) => ({
-        batchId: l.args.batchId,
-        gateway: l.args.gateway,
-        root: l.args.root,
-        receiptCount: Number(l.args.receiptCount),
-        blockNumber: l.blockNumber,
-      }));
-    },
+    followBatches: (sink, p) => follower.catchUp(sink, p),
     async batchAudit(batchId) {
       const b = await getBatchAudit(publicClient, { grid, batchId });
       return {

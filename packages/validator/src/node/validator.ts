@@ -34,6 +34,7 @@ import {
   verifyReceiptProof,
 } from '@aipg/core';
 import { createDiffusionPipeline, type DiffusionPipeline, IMAGE_MODEL_PRESETS } from '@aipg/diffusion';
+import type { GridSink } from '@aipg/indexer';
 import { PRODUCTION_ANCHORS } from '@aipg/tee';
 import type { Logger } from 'pino';
 import { type Address, bytesToHex, formatUnits, type Hex, zeroHash } from 'viem';
@@ -57,7 +58,7 @@ import {
   localReexecutor,
 } from '../judge/image.ts';
 import { commitmentFaults, type JudgeJob, judge, type Verdict } from '../judge/judge.ts';
-import { createValidatorChain, type ValidatorChain } from './chain.ts';
+import { createValidatorChain, settledBatchOf, type ValidatorChain } from './chain.ts';
 import { createValidatorLogger } from './logger.ts';
 import { createValidatorMetrics, type MetricsServer, startMetricsServer } from './metrics.ts';
 import type { ValidatorOptions } from './options.ts';
@@ -153,7 +154,14 @@ export async function startValidator(
         chainId: options.chainId,
         account,
       });
-      return createValidatorChain({ publicClient, walletClient: walletClient!, grid: options.grid });
+      return createValidatorChain({
+        publicClient,
+        walletClient: walletClient!,
+        grid: options.grid,
+        logger,
+        logRange: options.logRange,
+        confirmations: options.confirmations,
+      });
     })();
 
   // ── preflight: the right chain, an active validator bond ───────────────────────────────────
@@ -264,7 +272,7 @@ export async function startValidator(
   // ── one pass ───────────────────────────────────────────────────────────────────────────────
   async function pass(): Promise<void> {
     head = await chain.head();
-    await scanLogs(head.number);
+    await scanLogs();
     for (const b of Object.values(state.batches)) {
       if (runState !== 'running') return;
       if (b.status === 'done') continue;
@@ -299,14 +307,18 @@ export async function startValidator(
     passes++;
   }
 
-  async function scanLogs(headNumber: bigint): Promise<void> {
-    const safe = headNumber - BigInt(options.confirmations);
-    for (let i = 0; i < MAX_RANGES_PER_PASS && runState === 'running'; i++) {
-      const from = BigInt(state.cursor);
-      if (from > safe) return;
-      const to = safe < from + BigInt(options.logRange) - 1n ? safe : from + BigInt(options.logRange) - 1n;
-      const batches = await chain.settledBatches(from, to);
-      for (const s of batches) {
+  /**
+   * New settled batches, from the state's cursor on (the follower's bounded, halving ranges; the cursor
+   * moves with each range, saved). The state keeps no block hashes: the `confirmations` setting is this
+   * node's guard against reorgs, as before, and a batch found twice is the same record (by id).
+   */
+  const batchSink: GridSink = {
+    next: async () => Number(state.cursor),
+    recent: async () => [],
+    async apply(range) {
+      for (const e of range.events) {
+        const s = settledBatchOf(e);
+        if (!s) continue;
         const id = s.batchId.toString();
         if (state.batches[id]) continue;
         state.batches[id] = {
@@ -325,10 +337,19 @@ export async function startValidator(
           'batch settled',
         );
       }
-      state.cursor = (to + 1n).toString();
-      metrics.cursor.set({}, Number(to + 1n));
+      state.cursor = String(range.toBlock + 1);
+      metrics.cursor.set({}, range.toBlock + 1);
       await store.save();
-    }
+      return true;
+    },
+    async rewind() {},
+  };
+
+  async function scanLogs(): Promise<void> {
+    await chain.followBatches(batchSink, {
+      maxRanges: MAX_RANGES_PER_PASS,
+      stopped: () => runState !== 'running',
+    });
   }
 
   async function processBatch(b: BatchRecord): Promise<void> {

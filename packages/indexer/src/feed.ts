@@ -1,6 +1,4 @@
-import { sleep } from '../common.ts';
-import { GatewayError } from '../errors.ts';
-import type { Sql } from '../storage/index.ts';
+import { NetworkError } from './errors.ts';
 import type { IndexerProgress, IndexerStatus } from './indexer.ts';
 import {
   activitySince,
@@ -10,6 +8,8 @@ import {
   indexerView,
   jobItem,
 } from './queries.ts';
+import { sleep } from './sleep.ts';
+import type { Sql } from './sql.ts';
 import type { NetworkContext, NetworkHub } from './types.ts';
 
 export type FeedOptions = {
@@ -172,9 +172,9 @@ export function createFeed({
     },
     /** A new SSE stream (429 past `maxClients`); it lives until the client goes away or `stop()`. */
     subscribe(signal?: AbortSignal): Response {
-      if (stopped) throw new GatewayError('shutting_down', 'the gateway is shutting down');
+      if (stopped) throw new NetworkError('shutting_down', 'the gateway is shutting down');
       if (clients.size >= options.maxClients) {
-        throw new GatewayError('rate_limit_exceeded', 'too many live streams are open; retry shortly', {
+        throw new NetworkError('rate_limit_exceeded', 'too many live streams are open; retry shortly', {
           headers: { 'retry-after': '5' },
         });
       }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { getGridParams, getModel, type ReadClient } from '@aipg/chain';
 import type { Address, Hex } from 'viem';
-import { getBlock, getBlockNumber, getCode, getLogs } from 'viem/actions';
-import { sleep } from '../common.ts';
-import type { Sql } from '../storage/index.ts';
-import { decodeGridLog, type IndexedEvent, type RawLog } from './events.ts';
+import { getBlockNumber } from 'viem/actions';
+import { decodeGridLog, type IndexedEvent } from './events.ts';
+import { createGridFollower, type GridRange, type GridSink, pool } from './follower.ts';
+import { sleep } from './sleep.ts';
+import type { Leases, Sql } from './sql.ts';
 import { applyEvent, rebuildState } from './state.ts';
 import type { NetworkContext } from './types.ts';
 
@@ -52,13 +53,6 @@ export type IndexerProgress =
   | { type: 'indexed'; fromBlock: number; toBlock: number; events: number }
   | { type: 'reorg'; forkBlock: number; removedEvents: number };
 
-export type Leases = {
-  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
-  release(name: string, holder: string): Promise<void>;
-};
-
-class ReorgDuringFetch extends Error {}
-
 /** The decoded columns of `network_events`, in table order: name through args. */
 function decodedColumns(e: IndexedEvent) {
   return [
@@ -72,25 +66,6 @@ function decodedColumns(e: IndexedEvent) {
     e.amount?.toString() ?? null,
     JSON.stringify(e.args),
   ];
-}
-
-function isRangeError(error: unknown): boolean {
-  const text =
-    String((error as { details?: string })?.details ?? '') + String((error as Error)?.message ?? '');
-  return /range|limit|too many|exceed|response size|query returned more/i.test(text);
-}
-
-async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  async function lane() {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
-  return out;
 }
 
 export type Indexer = ReturnType<typeof createIndexer>;
@@ -138,7 +113,7 @@ export function createIndexer({
     lastError: null,
     lastSyncAt: null,
   };
-  let range = options.maxBlockRange;
+  const follower = createGridFollower({ client, grid, logger, name: 'network indexer', options });
   let initialized = false;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -173,28 +148,6 @@ export function createIndexer({
       reorgs: Number(r.reorgs),
       lastReorgBlock: r.last_reorg_block == null ? null : Number(r.last_reorg_block),
     };
-  }
-
-  /** The diamond's deployment block when not configured: a binary search on `eth_getCode`. */
-  async function findDeployBlock(head: bigint): Promise<number> {
-    try {
-      if (!(await getCode(client, { address: grid, blockNumber: head }))) return Number(head);
-      let lo = 0n;
-      let hi = head;
-      while (lo < hi) {
-        const mid = (lo + hi) / 2n;
-        const code = await getCode(client, { address: grid, blockNumber: mid });
-        if (code && code !== '0x') hi = mid;
-        else lo = mid + 1n;
-      }
-      return Number(lo);
-    } catch (error) {
-      logger.warn({
-        msg: 'network indexer: could not find the deployment block (no archive state?): indexing from block 0',
-        error,
-      });
-      return 0;
-    }
   }
 
   async function readRegistryParams(): Promise<Record<string, string>> {
@@ -239,7 +192,7 @@ export function createIndexer({
         cursor = undefined;
       }
       if (!cursor) {
-        const from = deployBlock ?? (await findDeployBlock(head));
+        const from = deployBlock ?? (await follower.findDeployBlock(head));
         await tx.query(
           'INSERT INTO network_cursor (id, chain_id, grid, from_block, next_block) VALUES ($1, $2, $3, $4, $4)',
           [CURSOR, chainId, grid.toLowerCase(), from],
@@ -321,29 +274,9 @@ export function createIndexer({
     return known.length;
   }
 
-  async function blockHashAt(n: number): Promise<Hex | null> {
-    try {
-      const b = await getBlock(client, { blockNumber: BigInt(n) });
-      return b.hash;
-    } catch (error) {
-      if (/not found|could not be found/i.test(String((error as Error).message))) return null;
-      throw error;
-    }
-  }
-
-  /** Rewinds to the last stored block the chain still has (or to the deployment block). */
-  async function rewind(fromBlock: number): Promise<void> {
-    const stored = await db.query<{ number: string; hash: string }>(
-      'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT $1',
-      [options.keepBlocks],
-    );
-    let fork = fromBlock;
-    for (const b of stored) {
-      if ((await blockHashAt(Number(b.number))) === b.hash) {
-        fork = Number(b.number) + 1;
-        break;
-      }
-    }
+  /** Drops everything from `forkBlock` on (the deployment block when null) and rebuilds the state. */
+  async function rewind(forkBlock: number | null): Promise<void> {
+    const fork = forkBlock ?? status.fromBlock ?? 0;
     const removed = await db.transaction(async (tx) => {
       const gone = await tx.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM network_events WHERE block_number >= $1',
@@ -367,17 +300,6 @@ export function createIndexer({
     onProgress?.({ type: 'reorg', forkBlock: fork, removedEvents: removed });
   }
 
-  /** Whether the chain still has the last block this indexer stored. */
-  async function detectReorg(head: bigint): Promise<boolean> {
-    const last = await db.query<{ number: string; hash: string }>(
-      'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT 1',
-    );
-    const b = last[0];
-    if (!b) return false;
-    if (BigInt(b.number) > head) return true;
-    return (await blockHashAt(Number(b.number))) !== b.hash;
-  }
-
   async function registrySnapshot(modelId: Hex, blockNumber: bigint): Promise<Record<string, unknown>> {
     // The rate card as registered (that block); a node without history answers for the head instead.
     const m = await getModel(client, { grid, modelId, blockNumber }).catch(() =>
@@ -394,48 +316,8 @@ export function createIndexer({
     };
   }
 
-  /** Indexes one range `[next, to]`. Returns the number of events stored. */
-  async function indexRange(next: number, to: number): Promise<number> {
-    let logs: RawLog[];
-    try {
-      logs = (await getLogs(client, {
-        address: grid,
-        fromBlock: BigInt(next),
-        toBlock: BigInt(to),
-      })) as unknown as RawLog[];
-    } catch (error) {
-      if (isRangeError(error) && range > 1) {
-        range = Math.max(1, Math.floor(range / 2));
-        logger.debug({ msg: 'network indexer: range refused, halving', range });
-        return -1;
-      }
-      throw error;
-    }
-    const numbers = [...new Set([next, to, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);
-    const headers = new Map(
-      (
-        await pool(numbers, options.rpcConcurrency, (n) =>
-          getBlock(client, { blockNumber: BigInt(n) }).then((b) => [n, b] as const),
-        )
-      ).map(([n, b]) => [
-        n,
-        { hash: b.hash as Hex, parentHash: b.parentHash, timestamp: Number(b.timestamp) },
-      ]),
-    );
-    for (const l of logs) {
-      if (headers.get(Number(l.blockNumber))?.hash !== l.blockHash) throw new ReorgDuringFetch();
-    }
-    // The new range must hang off the last block stored.
-    const prev = await db.query<{ hash: string }>('SELECT hash FROM network_blocks WHERE number = $1', [
-      next - 1,
-    ]);
-    if (prev[0] && headers.get(next)?.parentHash !== prev[0].hash) throw new ReorgDuringFetch();
-
-    const events: IndexedEvent[] = logs
-      .map((l) => decodeGridLog(l, headers.get(Number(l.blockNumber))!.timestamp))
-      .sort((a, b) =>
-        a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
-      );
+  /** Stores one range: its events, the state they fold into, its headers and the cursor, in one transaction. */
+  async function apply({ fromBlock: next, toBlock: to, events, blocks }: GridRange): Promise<boolean> {
     await pool(
       events.filter((e) => e.name === 'ModelRegistered' && e.modelId),
       options.rpcConcurrency,
@@ -443,13 +325,12 @@ export function createIndexer({
         e.args.registry = await registrySnapshot(e.modelId!, e.blockNumber);
       },
     );
-
-    await db.transaction(async (tx) => {
+    const stored = await db.transaction(async (tx) => {
       const cursor = await tx.query<{ next: string }>(
         'SELECT next_block::text AS next FROM network_cursor WHERE id = $1 FOR UPDATE',
         [CURSOR],
       );
-      if (Number(cursor[0]?.next) !== next) throw new ReorgDuringFetch();
+      if (Number(cursor[0]?.next) !== next) return false;
       for (const e of events) {
         await tx.query(
           `INSERT INTO network_events (block_number, log_index, block_hash, tx_hash, block_time, name, kind, role, account,
@@ -469,7 +350,7 @@ export function createIndexer({
         );
         if (e.name) await applyEvent(tx, e);
       }
-      for (const [n, h] of headers) {
+      for (const [n, h] of blocks) {
         await tx.query(
           `INSERT INTO network_blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4)
            ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash,
@@ -482,10 +363,35 @@ export function createIndexer({
         CURSOR,
         to + 1,
       ]);
+      return true;
     });
+    if (!stored) return false;
     for (const e of events) eventsCounter.inc({ event: e.name ?? 'unknown' });
-    return events.length;
+    status.indexedBlock = to;
+    indexedGauge.set(undefined, to);
+    onProgress?.({ type: 'indexed', fromBlock: next, toBlock: to, events: events.length });
+    return true;
   }
+
+  /** The network tables, as the follower's sink. */
+  const sink: GridSink = {
+    async next() {
+      const cursor = await readCursor();
+      if (!cursor) throw new Error('network cursor missing');
+      status.indexedBlock = cursor.nextBlock - 1;
+      indexedGauge.set(undefined, status.indexedBlock);
+      return cursor.nextBlock;
+    },
+    async recent(limit) {
+      const rows = await db.query<{ number: string; hash: Hex }>(
+        'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT $1',
+        [limit],
+      );
+      return rows.map((r) => ({ number: Number(r.number), hash: r.hash }));
+    },
+    apply,
+    rewind,
+  };
 
   /** Indexes up to the head (minus confirmations). Returns the events stored. */
   async function catchUp(): Promise<number> {
@@ -494,43 +400,16 @@ export function createIndexer({
       status.leader = await leases.acquire(LEASE, holder, Math.max(30_000, options.pollIntervalMs * 10));
       if (!status.leader) return 0;
     }
-    let total = 0;
-    for (;;) {
-      if (stopped) return total;
-      const head = await getBlock(client, { blockTag: 'latest' });
-      status.headBlock = Number(head.number);
-      status.headTimestamp = Number(head.timestamp);
-      headGauge.set(undefined, status.headBlock);
-      if (await detectReorg(head.number!)) {
-        await rewind(status.fromBlock ?? 0);
-        continue;
-      }
-      const cursor = await readCursor();
-      if (!cursor) throw new Error('network cursor missing');
-      status.indexedBlock = cursor.nextBlock - 1;
-      indexedGauge.set(undefined, status.indexedBlock);
-      const target = Number(head.number) - options.confirmations;
-      if (cursor.nextBlock > target) {
-        status.lastSyncAt = Date.now();
-        return total;
-      }
-      const to = Math.min(target, cursor.nextBlock + range - 1);
-      try {
-        const n = await indexRange(cursor.nextBlock, to);
-        if (n < 0) continue;
-        total += n;
-        status.indexedBlock = to;
-        indexedGauge.set(undefined, to);
-        if (range < options.maxBlockRange) range = Math.min(options.maxBlockRange, range * 2);
-        onProgress?.({ type: 'indexed', fromBlock: cursor.nextBlock, toBlock: to, events: n });
-      } catch (error) {
-        if (error instanceof ReorgDuringFetch) {
-          logger.debug({ msg: 'network indexer: chain moved under a range: retrying' });
-          continue;
-        }
-        throw error;
-      }
-    }
+    const total = await follower.catchUp(sink, {
+      stopped: () => stopped,
+      onHead: (head) => {
+        status.headBlock = head.number;
+        status.headTimestamp = head.timestamp;
+        headGauge.set(undefined, head.number);
+      },
+    });
+    if (!stopped) status.lastSyncAt = Date.now();
+    return total;
   }
 
   /** One pass, never two at once (the loop and a test's `syncNow` share it). */

@@ -1,10 +1,35 @@
 import type { Hardware, ImageCapabilities } from '@aipg/core';
+import { type Logger, pino } from 'pino';
 import { formatUnits, getAddress, type Hex } from 'viem';
-import type { Logger } from '../common.ts';
-import type { Metrics } from '../metrics/index.ts';
 
-/** What the network feature needs from the gateway's `Common` (a test passes its own). */
-export type NetworkContext = { logger: Logger; metrics: Metrics };
+export type { Logger };
+
+type Labels = Record<string, string | number>;
+
+/**
+ * The metrics the indexer reports, in the shape of the daemons' Prometheus registry (the gateway's
+ * `Metrics` is one); without one, nothing is recorded.
+ */
+export type IndexerMetrics = {
+  counter(name: string, help: string): { inc(labels?: Labels, value?: number): void };
+  gauge(
+    name: string,
+    help: string,
+  ): { set(labels: Labels | undefined, value: number): void; inc(labels?: Labels, value?: number): void };
+};
+
+/** What the network feature needs from its process's `Common` (a test passes its own). */
+export type NetworkContext = { logger: Logger; metrics: IndexerMetrics };
+
+const ignored = { set() {}, inc() {} };
+
+/** A silent logger and metrics that record nothing (the defaults when a caller passes none). */
+export function silentContext(): NetworkContext {
+  return {
+    logger: pino({ level: 'silent' }),
+    metrics: { counter: () => ignored, gauge: () => ignored },
+  };
+}
 
 /**
  * A connected worker as the hub knows it (`WorkerSession` satisfies it). Only read, never changed:

@@ -1,4 +1,4 @@
-import type { Sql } from '../storage/index.ts';
+import type { Sql } from './sql.ts';
 
 /**
  * The network feature's own numbered migrations, recorded in `network_migrations` (apart from the

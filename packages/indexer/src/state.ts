@@ -1,7 +1,7 @@
 import { gatewayFaultReason } from '@aipg/chain';
 import type { Hex } from 'viem';
-import type { Sql } from '../storage/index.ts';
 import type { IndexedEvent } from './events.ts';
+import type { Sql } from './sql.ts';
 
 /**
  * Folds chain events into the `network_*` state tables, exactly as the contracts change their storage

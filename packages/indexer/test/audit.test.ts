@@ -32,9 +32,9 @@ import {
 import { createTestClient, type Hex, http, keccak256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createNetwork, type Network } from '../../src/network/index.ts';
-import type { GatewayItem } from '../../src/network/queries.ts';
-import type { Database } from '../../src/storage/index.ts';
+import type { Database } from '../../gateway/test/helpers/database.ts';
+import { createNetwork, type Network } from '../src/index.ts';
+import type { GatewayItem } from '../src/queries.ts';
 import { openTestDb, rpc } from './helpers.ts';
 
 // The REAL AuditFacet on anvil (every receipt audited, k = 3 of 3 validators, quorum 2): one batch of two

@@ -1,9 +1,7 @@
 import { Hono } from 'hono';
 import { isAddress } from 'viem';
 import { z } from 'zod';
-import { parseOr400, toGatewayError } from '../api/errors.ts';
-import type { Logger } from '../common.ts';
-import { GatewayError } from '../errors.ts';
+import { NetworkError, parseOr400, toNetworkError } from './errors.ts';
 import type { EventKind } from './events.ts';
 import type { Feed } from './feed.ts';
 import { governanceView } from './governance.ts';
@@ -23,6 +21,7 @@ import {
   type WindowName,
   workersView,
 } from './queries.ts';
+import type { Logger } from './types.ts';
 
 const KINDS = [
   'job',
@@ -85,7 +84,7 @@ const windowQuery = z.object({
 
 function address(value: string): string {
   if (!isAddress(value, { strict: false })) {
-    throw new GatewayError('invalid_request', `"${value}" is not an address (0x and 40 hex digits)`, {
+    throw new NetworkError('invalid_request', `"${value}" is not an address (0x and 40 hex digits)`, {
       param: 'address',
     });
   }
@@ -111,7 +110,7 @@ function memo<T>(ttlMs: number) {
 export type PayerAuthenticator = (authorization: string | undefined) => Promise<string>;
 
 const noAuthentication: PayerAuthenticator = async () => {
-  throw new GatewayError('invalid_api_key', 'API keys are not accepted here');
+  throw new NetworkError('invalid_api_key', 'API keys are not accepted here');
 };
 
 /**
@@ -179,7 +178,7 @@ export function createNetworkRoutes({
     const id = c.req.param('id');
     const list = await cached('models:300', () => modelsView(deps, 300));
     const m = list.data.find((x) => x.id === id.toLowerCase() || x.name === id);
-    if (!m) throw new GatewayError('model_not_found', `no model "${id}" is registered`, { param: 'id' });
+    if (!m) throw new NetworkError('model_not_found', `no model "${id}" is registered`, { param: 'id' });
     return c.json(m);
   });
 
@@ -200,7 +199,7 @@ export function createNetworkRoutes({
     if (address && kinds.includes('job') && (authorization !== undefined || p.kind?.includes('job'))) {
       const payer = (await authenticate(authorization)).toLowerCase();
       if (payer !== address) {
-        throw new GatewayError(
+        throw new NetworkError(
           'permission_denied',
           "job activity of a payer address needs that payer's API key; this key belongs to another payer",
           { param: 'address' },
@@ -242,7 +241,7 @@ export function createNetworkRoutes({
   });
 
   app.onError((error, c) => {
-    const e = toGatewayError(error);
+    const e = toNetworkError(error);
     if (e.code === 'internal_error')
       logger.error({ msg: 'network api: unhandled error', path: c.req.path, error });
     for (const [k, v] of Object.entries(e.headers)) c.header(k, v);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, expect, test } from 'vitest';
-import { createDashboardRoutes } from '../../src/network/static.ts';
+import { createDashboardRoutes } from '../src/static.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'aipg-dashboard-'));
 mkdirSync(join(dir, 'assets'));

@@ -1,9 +1,9 @@
 import { gatewayFaultReason, gridAbi } from '@aipg/chain';
 import { AUDIT_VERDICTS, type AuditVote, auditVoteToUint, computeImageFee } from '@aipg/core';
 import { formatUnits, type Hex } from 'viem';
-import type { Sql } from '../storage/index.ts';
 import type { EventKind } from './events.ts';
 import type { IndexerStatus } from './indexer.ts';
+import type { Sql } from './sql.ts';
 import { type Amount, amount, checksum, iso, type NetworkHub, type NetworkHubWorker } from './types.ts';
 
 /**
@@ -1341,14 +1341,14 @@ export async function operatorView(deps: QueryDeps, address: string) {
     note: BigInt(earnings.available.wei) > 0n ? null : 'nothing to withdraw yet',
   });
   commands.push({ action: 'Full status', command: `aipg status ${addr}`, available: true, note: null });
-  const { address: _a, earnings: _e, ...workerRest } = worker ?? ({} as Record<string, unknown>);
-  const { address: _b, rewards: _r, ...validatorRest } = validator ?? ({} as Record<string, unknown>);
+  const workerRest = worker && (({ address: _a, earnings: _e, ...rest }) => rest)(worker);
+  const validatorRest = validator && (({ address: _b, rewards: _r, ...rest }) => rest)(validator);
   return {
     object: 'network.operator' as const,
     address: addr,
     chain_time: iso(chainNow(deps.status())),
-    worker: worker ? workerRest : null,
-    validator: validator ? validatorRest : null,
+    worker: workerRest,
+    validator: validatorRest,
     earnings,
     audits: { enabled: AUDITS_ENABLED, recent: audited },
     activity: recent.data,

@@ -1,18 +1,13 @@
 import type { ReadClient } from '@aipg/chain';
 import { type Address, getAddress } from 'viem';
-import { hashApiKey, looksLikeApiKey } from '../auth/keys.ts';
-import { createLogger } from '../common.ts';
-import { GatewayError } from '../errors.ts';
-import { createMetrics } from '../metrics/index.ts';
-import type { Sql } from '../storage/index.ts';
-import { createKeyStore } from '../storage/keys.ts';
 import { createFeed, defaultFeedOptions, type FeedOptions } from './feed.ts';
-import { createIndexer, defaultIndexerOptions, type IndexerOptions, type Leases } from './indexer.ts';
+import { createIndexer, defaultIndexerOptions, type IndexerOptions } from './indexer.ts';
 import { migrateNetwork } from './migrations.ts';
 import type { QueryDeps } from './queries.ts';
 import { createNetworkRoutes, type PayerAuthenticator } from './routes.ts';
+import type { Leases, Sql } from './sql.ts';
 import { createDashboardRoutes } from './static.ts';
-import type { NetworkContext, NetworkHub } from './types.ts';
+import { type NetworkContext, type NetworkHub, silentContext } from './types.ts';
 
 export type NetworkOptions = {
   indexer: IndexerOptions;
@@ -45,7 +40,7 @@ export type CreateNetworkParameters = {
   leases?: Leases | undefined;
   /**
    * `Authorization` header → payer of its live API key (401 otherwise), for a payer's own job activity.
-   * Default: the gateway's `api_keys` table in `db`.
+   * Default: no key is accepted (the gateway passes its `api_keys` check).
    */
   authenticate?: PayerAuthenticator | undefined;
   options?: {
@@ -57,23 +52,6 @@ export type CreateNetworkParameters = {
 };
 
 export type Network = ReturnType<typeof createNetwork>;
-
-/** Bearer keys checked against the gateway's `api_keys` table (the same rule as the API's `auth`). */
-export function apiKeyAuthenticator(db: Sql): PayerAuthenticator {
-  const keys = createKeyStore(db);
-  return async (authorization) => {
-    const token = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1] ?? (authorization || undefined);
-    if (!token) {
-      throw new GatewayError(
-        'missing_api_key',
-        'job activity by payer address is private: send that payer\'s key as "Authorization: Bearer aipg-…"',
-      );
-    }
-    const record = looksLikeApiKey(token) ? await keys.findByHash(hashApiKey(token)) : undefined;
-    if (!record) throw new GatewayError('invalid_api_key', 'invalid or revoked API key');
-    return record.payer;
-  };
-}
 
 /**
  * The network feature: the Grid event indexer, the statistics over its tables and the gateway's job
@@ -88,9 +66,10 @@ export function apiKeyAuthenticator(db: Sql): PayerAuthenticator {
  *   app.route('/', network.dashboard);
  */
 export function createNetwork(p: CreateNetworkParameters) {
+  const silent = silentContext();
   const ctx: NetworkContext = {
-    logger: p.common?.logger ?? createLogger('silent'),
-    metrics: p.common?.metrics ?? createMetrics(),
+    logger: p.common?.logger ?? silent.logger,
+    metrics: p.common?.metrics ?? silent.metrics,
   };
   const options: NetworkOptions = {
     indexer: { ...defaultIndexerOptions, ...p.options?.indexer },
@@ -136,7 +115,7 @@ export function createNetwork(p: CreateNetworkParameters) {
     feed,
     cacheMs: options.cacheMs,
     logger: ctx.logger,
-    authenticate: p.authenticate ?? apiKeyAuthenticator(p.db),
+    authenticate: p.authenticate,
   });
   const dashboard = createDashboardRoutes({ dir: options.dashboardDir });
   let started = false;
@@ -168,5 +147,52 @@ export function createNetwork(p: CreateNetworkParameters) {
   };
 }
 
-export type { ActivityItem } from './queries.ts';
-export type { Amount, NetworkHub, NetworkHubWorker } from './types.ts';
+export type {
+  NetworkActivity,
+  NetworkAudits,
+  NetworkGateways,
+  NetworkGovernance,
+  NetworkIndexerStatus,
+  NetworkModel,
+  NetworkModels,
+  NetworkOperator,
+  NetworkStatus,
+  NetworkSummary,
+  NetworkTimeseries,
+  NetworkValidator,
+  NetworkValidators,
+  NetworkWorker,
+  NetworkWorkers,
+} from './api.ts';
+export { NetworkError, type NetworkErrorCode, networkErrorCodes } from './errors.ts';
+export type { EventKind, IndexedEvent } from './events.ts';
+export { defaultFeedOptions, type FeedOptions } from './feed.ts';
+export {
+  type CatchUpParameters,
+  createGridFollower,
+  defaultGridFollowerOptions,
+  type GridBlock,
+  type GridFollower,
+  type GridFollowerOptions,
+  type GridRange,
+  type GridSink,
+} from './follower.ts';
+export type { PendingChangeItem } from './governance.ts';
+export {
+  defaultIndexerOptions,
+  type IndexerOptions,
+  type IndexerProgress,
+  type IndexerStatus,
+} from './indexer.ts';
+export { migrateNetwork } from './migrations.ts';
+export type { ActivityItem, AuditItem, AuditSummaryItem, GatewayFaultItem, GatewayItem } from './queries.ts';
+export type { PayerAuthenticator } from './routes.ts';
+export type { Leases, Row, Sql } from './sql.ts';
+export type {
+  Amount,
+  IndexerMetrics,
+  Logger,
+  NetworkContext,
+  NetworkHub,
+  NetworkHubWorker,
+} from './types.ts';

@@ -1,8 +1,8 @@
 import { registerModel } from '@aipg/chain';
 import { computeImageFee, computeModelId, imagePromptTokenIds, parseAipg } from '@aipg/core';
+import type { StartGatewayReturnType } from '@aipg/gateway';
 import { type Hex, keccak256, toBytes } from 'viem';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import type { StartGatewayReturnType } from '../../src/index.ts';
 import {
   createApiKey,
   dropTestSchema,
@@ -12,8 +12,8 @@ import {
   startTestGateway,
   startTestGrid,
   type TestGrid,
-} from '../helpers/grid.ts';
-import { type ImageBehaviour, ScriptedWorker } from '../helpers/worker.ts';
+} from '../../gateway/test/helpers/grid.ts';
+import { type ImageBehaviour, ScriptedWorker } from '../../gateway/test/helpers/worker.ts';
 import { readEvents } from './helpers.ts';
 
 // The image flavour in the network API behind the dashboard, on a real gateway (anvil, the Grid, the

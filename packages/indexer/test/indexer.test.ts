@@ -12,9 +12,9 @@ import {
 import { parseAipg } from '@aipg/core';
 import { type Hex, keccak256, toHex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createNetwork, type Network } from '../../src/network/index.ts';
-import type { Database } from '../../src/storage/index.ts';
-import { MODEL, MODEL_ID, roles, startTestGrid, type TestGrid } from '../helpers/grid.ts';
+import type { Database } from '../../gateway/test/helpers/database.ts';
+import { MODEL, MODEL_ID, roles, startTestGrid, type TestGrid } from '../../gateway/test/helpers/grid.ts';
+import { createNetwork, type Network } from '../src/index.ts';
 import { installSlashHarness, openTestDb, readEvents, recordingClient, rpc } from './helpers.ts';
 
 let grid: TestGrid;

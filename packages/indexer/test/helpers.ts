@@ -12,16 +12,14 @@ import {
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { deployContract, readContract, waitForTransactionReceipt, writeContract } from 'viem/actions';
-import { openDatabase } from '../../src/storage/db.ts';
-import { migrate } from '../../src/storage/migrations.ts';
-import { roles, type TestGrid } from '../helpers/grid.ts';
+import { openGatewayDatabase } from '../../gateway/test/helpers/database.ts';
+import { roles, type TestGrid } from '../../gateway/test/helpers/grid.ts';
 
-/** A fresh gateway database (its migrations applied): in memory, or in `dir` to test restarts. */
-export async function openTestDb(dir = 'memory://') {
-  const db = await openDatabase({ url: undefined, dir, schema: 'public', poolSize: 1 });
-  await migrate(db);
-  return db;
-}
+/**
+ * A fresh gateway database (its migrations applied: the API reads its jobs and receipts), in memory or in
+ * `dir` to test restarts.
+ */
+export const openTestDb = openGatewayDatabase;
 
 /** A read client that records every JSON-RPC call (method and params) it makes. */
 export function recordingClient(rpcUrl: string) {
@@ -52,7 +50,7 @@ export async function rpc<T = unknown>(rpcUrl: string, method: string, params: u
 const harness = JSON.parse(
   readFileSync(
     fileURLToPath(
-      new URL('../../../../contracts/out/BondingSlashHarness.sol/BondingSlashHarness.json', import.meta.url),
+      new URL('../../../contracts/out/BondingSlashHarness.sol/BondingSlashHarness.json', import.meta.url),
     ),
     'utf8',
   ),

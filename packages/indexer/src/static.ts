@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { type Context, Hono } from 'hono';
 
 /** Where `npm run build` puts the dashboard (packages/dashboard/dist). */
-export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/dist/', import.meta.url));
+export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist/', import.meta.url));
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
