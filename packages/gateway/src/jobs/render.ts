@@ -233,3 +233,30 @@ export function renderJob(
       : null,
   };
 }
+
+/** One sealed chunk as a `chat.completion.chunk` event (docs/confidential.md). */
+export function sealedChunkEvent(job: JobRecord, chunk: { seq: number; final: boolean; ciphertext: string }) {
+  return {
+    id: responseId(job),
+    object: 'chat.completion.chunk' as const,
+    created: job.request.created,
+    model: job.request.model,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    choices: [],
+    encrypted: chunk,
+  };
+}
+
+/** The plain last event of a confidential stream: the signed counts and the `grid` object. */
+export function sealedTailEvent(job: JobRecord, receipt: StoredReceipt | undefined) {
+  return {
+    id: responseId(job),
+    object: 'chat.completion.chunk' as const,
+    created: job.request.created,
+    model: job.request.model,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    choices: [],
+    usage: sealedUsage(receipt),
+    grid: { ...gridInfo(job, receipt), confidential: true },
+  };
+}

@@ -1,14 +1,12 @@
 import type { ImageParams } from '@aipg/core';
-import type { Context, Hono, MiddlewareHandler } from 'hono';
-import { GatewayError } from '../errors.ts';
-import type { Jobs } from '../jobs/index.ts';
-import { renderImageLinks } from '../jobs/render.ts';
-import type { JobRecord, Storage, StoredImage, StoredReceipt } from '../storage/index.ts';
-import type { Env } from './env.ts';
-import { parseOr400 } from './errors.ts';
-import type { IdempotencyVariables } from './idempotency.ts';
-import { imageGenerationRequest, imageSpec } from './schemas.ts';
-import { openStream, sseResponse } from './sse.ts';
+import type { Context, Hono } from 'hono';
+import { GatewayError } from '../../errors.ts';
+import { renderImageLinks } from '../../jobs/render.ts';
+import type { JobRecord, Storage, StoredImage, StoredReceipt } from '../../storage/index.ts';
+import type { Env, RouteDeps } from '../env.ts';
+import { parseOr400 } from '../errors.ts';
+import { imageGenerationRequest, imageSpec } from '../schemas.ts';
+import { openStream, sseResponse } from '../sse.ts';
 
 const CONTENT_TYPES = { png: 'image/png', webp: 'image/webp', jpeg: 'image/jpeg' } as const;
 const FILE = /^(0x[0-9a-f]{64})\.(png|webp|jpeg)$/;
@@ -86,23 +84,11 @@ function completedFields(p: ImageParams) {
  * The Images API: `POST /v1/images/generations` (OpenAI's, so `client.images.generate` works as is:
  * `b64_json` or `url`, png/webp/jpeg, `stream` with `partial_images`) and `GET /v1/images/files/{hash}`.
  */
-export function registerImageRoutes(
-  app: Hono<Env>,
-  deps: {
-    jobs: Jobs;
-    storage: Storage;
-    auth: MiddlewareHandler<Env>;
-    idempotency: MiddlewareHandler<{ Variables: IdempotencyVariables }>;
-    jsonBody(c: Context): Promise<unknown>;
-    /** Sets the job id headers and checks in the idempotency key (discarding the job if that fails). */
-    started(c: Context<Env>, job: JobRecord): Promise<void>;
-    headersOf(id: string): Record<string, string>;
-  },
-) {
+export function registerImageRoutes(app: Hono<Env>, deps: RouteDeps) {
   const { jobs, storage } = deps;
   const originOf = (c: Context) => new URL(c.req.url).origin;
 
-  app.post('/v1/images/generations', deps.auth, deps.idempotency, async (c) => {
+  app.post('/v1/images/generations', deps.requireKey, deps.idempotent, async (c) => {
     const spec = imageSpec(parseOr400(imageGenerationRequest, await deps.jsonBody(c)));
     const job = await jobs.prepareImage(spec, c.get('key'), {
       mode: spec.stream ? 'stream' : 'sync',
@@ -150,7 +136,7 @@ export function registerImageRoutes(
         sink.done();
       },
       abort,
-      deps.headersOf(job.id),
+      deps.jobIdHeaders(job.id),
     );
   });
 

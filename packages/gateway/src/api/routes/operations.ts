@@ -1,0 +1,50 @@
+import type { Hono } from 'hono';
+import type { Env, RouteDeps } from '../env.ts';
+
+/**
+ * Operations: `GET /metrics` (Prometheus) and `GET /healthz`.
+ */
+export function registerOperationRoutes(app: Hono<Env>, deps: RouteDeps): void {
+  const { common, storage, chain, hub, jobs } = deps;
+  const { metrics, shutdown } = common;
+
+  metrics.addCollector(async () => {
+    const byStatus = await storage.jobs.countByStatus().catch(() => ({}) as Record<string, number>);
+    for (const status of ['queued', 'running', 'succeeded', 'failed'])
+      metrics.jobsByStatus.set({ status }, byStatus[status] ?? 0);
+    const batches = await storage.db
+      .query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM batches GROUP BY status')
+      .catch(() => []);
+    for (const status of ['pending', 'settled', 'failed']) {
+      metrics.batchesByStatus.set({ status }, Number(batches.find((b) => b.status === status)?.n ?? 0));
+    }
+    metrics.unsettledReceipts.set(undefined, await storage.receipts.countUnsettled().catch(() => 0));
+    metrics.workersOnline.set(undefined, hub.workers().length);
+  });
+
+  app.get('/metrics', async (c) =>
+    c.text(await metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  );
+
+  app.get('/healthz', async (c) => {
+    let db = 'ok';
+    try {
+      await storage.db.query('SELECT 1');
+    } catch {
+      db = 'down';
+    }
+    const healthy = db === 'ok' && !shutdown.isShuttingDown();
+    return c.json(
+      {
+        status: healthy ? 'ok' : shutdown.isShuttingDown() ? 'shutting_down' : 'degraded',
+        gateway: chain.gateway,
+        chain_id: chain.chainId,
+        grid: chain.grid,
+        database: { kind: storage.db.kind, status: db },
+        workers_online: hub.workers().length,
+        jobs_in_flight: jobs.inFlight(),
+      },
+      healthy ? 200 : 503,
+    );
+  });
+}
