@@ -17,11 +17,23 @@ const ALLOWED: Record<string, readonly string[]> = {
   diffusion: ['core'],
   tee: ['core'],
   confidential: ['core', 'tee'],
-  gateway: ['core', 'chain', 'inference', 'tee'],
-  worker: ['core', 'chain', 'inference', 'diffusion', 'tee'],
-  validator: ['core', 'chain', 'inference', 'diffusion', 'tee'],
+  daemon: ['core', 'chain'],
+  gateway: ['core', 'chain', 'inference', 'tee', 'daemon'],
+  worker: ['core', 'chain', 'inference', 'diffusion', 'tee', 'daemon'],
+  validator: ['core', 'chain', 'inference', 'diffusion', 'tee', 'daemon'],
   dashboard: [],
-  cli: ['core', 'chain', 'inference', 'diffusion', 'tee', 'confidential', 'gateway', 'worker', 'validator'],
+  cli: [
+    'core',
+    'chain',
+    'inference',
+    'diffusion',
+    'tee',
+    'confidential',
+    'daemon',
+    'gateway',
+    'worker',
+    'validator',
+  ],
 };
 /** Test code may also start what it tests against (a gateway and workers for the dashboard's browser tests). */
 const ALLOWED_IN_TESTS: Record<string, readonly string[]> = {

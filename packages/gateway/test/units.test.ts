@@ -69,6 +69,12 @@ describe('createGatewayOptions', () => {
     expect(o.settlement.intervalMs).toBe(5000);
     expect(o.settlement.enabled).toBe(false);
     expect(o.database.url).toBe('postgres://u@h/db');
+    expect(o.grid).toBe(required.grid);
+    // The earlier names still work, each with a one-line deprecation notice.
+    expect(o.deprecations).toEqual([
+      'AIPG_GRID_ADDRESS is deprecated: rename it AIPG_GRID',
+      'AIPG_GATEWAY_PRIVATE_KEY is deprecated: rename it AIPG_OPERATOR_KEY',
+    ]);
   });
 
   test('invalid and missing values name the variable', () => {
@@ -76,7 +82,7 @@ describe('createGatewayOptions', () => {
     try {
       createGatewayOptions({ ...required, privateKey: '0x12' }, {});
     } catch (e) {
-      expect((e as ConfigError).details).toContain('AIPG_GATEWAY_PRIVATE_KEY');
+      expect((e as ConfigError).details).toContain('AIPG_OPERATOR_KEY');
     }
   });
 

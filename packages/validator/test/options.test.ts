@@ -82,7 +82,7 @@ describe('options', () => {
   test('runValidatorStart prints one line and exits 1 when it cannot start', async () => {
     let err = '';
     const code = await runValidatorStart(
-      { grid: GRID, rpc: 'http://127.0.0.1:9', dataDir: dir },
+      { grid: GRID, rpcUrl: 'http://127.0.0.1:9', dataDir: dir },
       { env: { [VALIDATOR_ENV.operatorKey]: KEY }, stderr: { write: (s: string) => (err += s) } },
     );
     expect(code).toBe(1);
