@@ -526,5 +526,6 @@ export async function loadGatewayOptions(
   });
   if (source.key !== undefined) return createGatewayOptions(flags, env);
   const privateKey = await loadOperatorKey(source, (message) => new ConfigError(message));
-  return { ...createGatewayOptions({ ...flags, privateKey }, env), deprecations: [...vars.deprecations] };
+  const options = createGatewayOptions({ ...flags, privateKey }, env);
+  return { ...options, deprecations: [...new Set([...(options.deprecations ?? []), ...vars.deprecations])] };
 }

@@ -23,6 +23,7 @@ import {
   createMetrics,
   createRouting,
   GatewayError,
+  loadGatewayOptions,
   maxFee,
   parseApiKeyMessage,
   type ReceiptExpectation,
@@ -83,6 +84,38 @@ describe('createGatewayOptions', () => {
       createGatewayOptions({ ...required, privateKey: '0x12' }, {});
     } catch (e) {
       expect((e as ConfigError).details).toContain('AIPG_OPERATOR_KEY');
+    }
+  });
+
+  test('the gateway key from a keystore (the entry point’s loadGatewayOptions), a metrics port', async () => {
+    const { encryptKeystore } = await import('@aipg/chain');
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-gateway-keystore-'));
+    try {
+      const keystore = join(dir, 'gateway.json');
+      await writeFile(keystore, JSON.stringify(await encryptKeystore(operatorKey, 'pw', { n: 1024 })));
+      const env = {
+        AIPG_RPC_URL: required.rpcUrl,
+        AIPG_GRID_ADDRESS: required.grid,
+        AIPG_KEYSTORE: keystore,
+        AIPG_KEYSTORE_PASSWORD: 'pw',
+        AIPG_METRICS_PORT: '9466',
+      };
+      const o = await loadGatewayOptions({}, env);
+      expect(o.privateKey).toBe(operatorKey);
+      expect(o.gateway).toBe(operator.address);
+      expect(o.metrics).toEqual({ port: 9466, host: '127.0.0.1' });
+      expect(o.deprecations).toEqual(['AIPG_GRID_ADDRESS is deprecated: rename it AIPG_GRID']);
+      // The synchronous builder cannot decrypt: it says which to use instead of "required".
+      expect(() => createGatewayOptions({}, env)).toThrow(ConfigError);
+      await expect(loadGatewayOptions({}, { ...env, AIPG_KEYSTORE_PASSWORD: undefined })).rejects.toThrow(
+        'the keystore needs a password: set AIPG_KEYSTORE_PASSWORD or pass --password-file',
+      );
+      expect(() => createGatewayOptions(required, { AIPG_METRICS_PORT: 'x' })).toThrow(ConfigError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

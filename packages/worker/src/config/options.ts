@@ -229,11 +229,11 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
   const file = flags.config ? await readConfigFile(flags.config) : undefined;
   const fileDir = flags.config ? dirname(resolve(flags.config)) : process.cwd();
   const fromFile = (p: string | undefined) => (p === undefined ? undefined : resolve(fileDir, p));
-  const deprecations = [...vars.deprecations];
+  const notes: string[] = [];
   if (file?.rpc !== undefined)
-    deprecations.push(`config file ${flags.config}: "rpc" is deprecated: rename it "rpcUrl"`);
+    notes.push(`config file ${flags.config}: "rpc" is deprecated: rename it "rpcUrl"`);
   if (flags.rpc !== undefined)
-    deprecations.push('the worker flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)');
+    notes.push('the worker flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)');
 
   const deploymentPath = flags.deployment ?? vars.get(DAEMON_ENV.deployment) ?? fromFile(file?.deployment);
   const deployment = deploymentPath ? await readDeployment(deploymentPath) : undefined;
@@ -334,7 +334,7 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
     hardwareSearchPath: env.PATH,
     version: WORKER_VERSION,
     teeSimulated: simulatedTee(network, resolvePath(flags.teeSimulated ?? vars.get(DAEMON_ENV.teeSimulated))),
-    deprecations,
+    deprecations: [...vars.deprecations, ...notes],
   };
 }
 
