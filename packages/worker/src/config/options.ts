@@ -232,8 +232,7 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
   const notes: string[] = [];
   if (file?.rpc !== undefined)
     notes.push(`config file ${flags.config}: "rpc" is deprecated: rename it "rpcUrl"`);
-  if (flags.rpc !== undefined)
-    notes.push('the worker flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)');
+  if (flags.rpc !== undefined) notes.push('the worker flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)');
 
   const deploymentPath = flags.deployment ?? vars.get(DAEMON_ENV.deployment) ?? fromFile(file?.deployment);
   const deployment = deploymentPath ? await readDeployment(deploymentPath) : undefined;
