@@ -11,11 +11,19 @@ const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n'
 const formatNumber = (n: number) =>
   Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
 
-/** `{a="1",b="2"}` with the label names sorted (one series per label set, whatever the order given). */
-function labelKey(labels: Labels | undefined): string {
+/** The series' identity: its labels whatever the order they were given in. */
+function seriesKey(labels: Labels | undefined): string {
+  if (!labels || Object.keys(labels).length === 0) return '';
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, String(labels[k])]),
+  );
+}
+/** `a="1",b="2"` in the order the labels were first given. */
+function labelText(labels: Labels | undefined): string {
   if (!labels) return '';
   return Object.keys(labels)
-    .sort()
     .map((k) => `${k}="${escapeLabel(String(labels[k]))}"`)
     .join(',');
 }
@@ -76,69 +84,80 @@ export function createMetricsRegistry(): MetricsRegistry {
   }
 
   function values(name: string, help: string, type: 'counter' | 'gauge') {
-    const series = new Map<string, number>();
+    const series = new Map<string, { text: string; value: number }>();
     const family: Family = {
       name,
       help,
       type,
-      lines: () => [...series].map(([k, v]) => `${withLabels(name, k)} ${formatNumber(v)}`),
+      lines: () => [...series.values()].map((s) => `${withLabels(name, s.text)} ${formatNumber(s.value)}`),
+    };
+    const entry = (labels: Labels | undefined) => {
+      const k = seriesKey(labels);
+      let e = series.get(k);
+      if (!e) {
+        e = { text: labelText(labels), value: 0 };
+        series.set(k, e);
+      }
+      return e;
     };
     const add = (labels: Labels | undefined, by: number) => {
-      const k = labelKey(labels);
-      series.set(k, (series.get(k) ?? 0) + by);
+      entry(labels).value += by;
     };
-    return { family, series, add };
+    const get = (labels: Labels | undefined) => series.get(seriesKey(labels))?.value ?? 0;
+    return { family, entry, add, get };
   }
 
   return {
     counter<L extends string>(name: string, help: string): Counter<L> {
       return register(name, 'counter', () => {
-        const { family, series, add } = values(name, help, 'counter');
+        const { family, add, get } = values(name, help, 'counter');
         const handle: Counter<L> = {
           inc(labels, by = 1) {
             if (by < 0) throw new RangeError('a counter only goes up');
             add(labels, by);
           },
-          get: (labels) => series.get(labelKey(labels)) ?? 0,
+          get,
         };
         return { family, handle };
       });
     },
     gauge<L extends string>(name: string, help: string): Gauge<L> {
       return register(name, 'gauge', () => {
-        const { family, series, add } = values(name, help, 'gauge');
+        const { family, entry, add, get } = values(name, help, 'gauge');
         const handle: Gauge<L> = {
-          set: (labels, value) => void series.set(labelKey(labels), value),
+          set: (labels, value) => {
+            entry(labels).value = value;
+          },
           inc: (labels, by = 1) => add(labels, by),
           dec: (labels, by = 1) => add(labels, -by),
-          get: (labels) => series.get(labelKey(labels)) ?? 0,
+          get,
         };
         return { family, handle };
       });
     },
     histogram<L extends string>(name: string, help: string, buckets: readonly number[]): Histogram<L> {
       return register(name, 'histogram', () => {
-        const series = new Map<string, { counts: number[]; sum: number; count: number }>();
+        const series = new Map<string, { text: string; counts: number[]; sum: number; count: number }>();
         const family: Family = {
           name,
           help,
           type: 'histogram',
           lines: () =>
-            [...series].flatMap(([k, s]) => [
+            [...series.values()].flatMap((s) => [
               ...buckets.map(
-                (b, i) => `${withLabels(`${name}_bucket`, k, `le="${formatNumber(b)}"`)} ${s.counts[i]}`,
+                (b, i) => `${withLabels(`${name}_bucket`, s.text, `le="${formatNumber(b)}"`)} ${s.counts[i]}`,
               ),
-              `${withLabels(`${name}_bucket`, k, 'le="+Inf"')} ${s.count}`,
-              `${withLabels(`${name}_sum`, k)} ${formatNumber(s.sum)}`,
-              `${withLabels(`${name}_count`, k)} ${s.count}`,
+              `${withLabels(`${name}_bucket`, s.text, 'le="+Inf"')} ${s.count}`,
+              `${withLabels(`${name}_sum`, s.text)} ${formatNumber(s.sum)}`,
+              `${withLabels(`${name}_count`, s.text)} ${s.count}`,
             ]),
         };
         const handle: Histogram<L> = {
           observe(labels, value) {
-            const k = labelKey(labels);
+            const k = seriesKey(labels);
             let s = series.get(k);
             if (!s) {
-              s = { counts: buckets.map(() => 0), sum: 0, count: 0 };
+              s = { text: labelText(labels), counts: buckets.map(() => 0), sum: 0, count: 0 };
               series.set(k, s);
             }
             buckets.forEach((b, i) => {

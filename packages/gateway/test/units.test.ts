@@ -192,12 +192,12 @@ test('metrics render Prometheus text', async () => {
   m.httpDuration.observe({ route: '/v1/models', method: 'GET' }, 0.02);
   const text = await m.render();
   expect(text).toContain('# TYPE aipg_gateway_http_requests_total counter');
-  expect(text).toContain('aipg_gateway_http_requests_total{method="GET",route="/v1/models",status="200"} 1');
+  expect(text).toContain('aipg_gateway_http_requests_total{route="/v1/models",method="GET",status="200"} 1');
   expect(text).toContain(
-    'aipg_gateway_http_request_duration_seconds_bucket{method="GET",route="/v1/models",le="0.025"} 1',
+    'aipg_gateway_http_request_duration_seconds_bucket{route="/v1/models",method="GET",le="0.025"} 1',
   );
   expect(text).toContain(
-    'aipg_gateway_http_request_duration_seconds_count{method="GET",route="/v1/models"} 1',
+    'aipg_gateway_http_request_duration_seconds_count{route="/v1/models",method="GET"} 1',
   );
 });
 
