@@ -202,7 +202,7 @@ async function latency() {
       {
         network: 'devnet',
         gateway: net.workerUrl,
-        rpc: net.rpcUrl,
+        rpcUrl: net.rpcUrl,
         grid: net.contracts.grid,
         model: echo.model.name,
         backend: 'llama-cpp',

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { JobErrorCode, WORKER_CONNECT_PATH } from '@aipg/core';
+import { DAEMON_ENV, type EnvVar } from '@aipg/daemon';
 import { errorCodes } from '@aipg/gateway';
 import { networkErrorCodes } from '@aipg/indexer';
 import { ValidatorErrorCode } from '@aipg/validator';
@@ -199,5 +200,41 @@ describe('nothing cites what is not in the repository', () => {
           broken.push(`${relative(ROOT, f)} links ${m[1]}#${m[2]}`);
       }
     expect(broken).toEqual([]);
+  });
+});
+
+describe('the operators’ guides', () => {
+  test('every environment variable the daemons read is in docs/operators/environment.md, and nothing else', () => {
+    const doc = read('docs/operators/environment.md');
+    const rows = new Map(
+      [...doc.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|(.*)\|$/gm)].map((m) => [m[1]!, m[2]!] as const),
+    );
+    const problems: string[] = [];
+    for (const v of Object.values(DAEMON_ENV) as EnvVar[]) {
+      const row = rows.get(v.name);
+      if (row === undefined) {
+        problems.push(`${v.name} has no row`);
+        continue;
+      }
+      const marks = row
+        .split('|')
+        .slice(0, 3)
+        .map((c) => c.trim() === '✓');
+      const expected = (['gateway', 'worker', 'validator'] as const).map((d) => v.daemons.includes(d));
+      if (marks.join() !== expected.join())
+        problems.push(`${v.name}: the ✓ columns are not ${v.daemons.join(', ')}`);
+      for (const old of v.deprecated ?? [])
+        if (!row.includes(`\`${old}\``))
+          problems.push(`${v.name}: its earlier name ${old} is not in its row`);
+    }
+    const known = new Set((Object.values(DAEMON_ENV) as EnvVar[]).map((v) => v.name));
+    for (const name of rows.keys())
+      if (!known.has(name)) problems.push(`${name} is documented but no daemon reads it`);
+    expect(problems).toEqual([]);
+  });
+
+  test('each role guide links the shared reference', () => {
+    for (const role of ['worker', 'validator', 'gateway'])
+      expect(read(`docs/operators/${role}.md`)).toContain('](environment.md');
   });
 });

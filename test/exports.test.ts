@@ -11,6 +11,7 @@ const entries = {
   '@aipg/diffusion': () => import('@aipg/diffusion'),
   '@aipg/tee': () => import('@aipg/tee'),
   '@aipg/confidential': () => import('@aipg/confidential'),
+  '@aipg/daemon': () => import('@aipg/daemon'),
   '@aipg/indexer': () => import('@aipg/indexer'),
   '@aipg/gateway': () => import('@aipg/gateway'),
   '@aipg/worker': () => import('@aipg/worker'),

@@ -17,10 +17,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   diffusion: ['core'],
   tee: ['core'],
   confidential: ['core', 'tee'],
+  daemon: ['core', 'chain'],
   indexer: ['core', 'chain'],
-  gateway: ['core', 'chain', 'inference', 'tee', 'indexer'],
-  worker: ['core', 'chain', 'inference', 'diffusion', 'tee'],
-  validator: ['core', 'chain', 'inference', 'diffusion', 'tee', 'indexer'],
+  gateway: ['core', 'chain', 'inference', 'tee', 'daemon', 'indexer'],
+  worker: ['core', 'chain', 'inference', 'diffusion', 'tee', 'daemon'],
+  validator: ['core', 'chain', 'inference', 'diffusion', 'tee', 'daemon', 'indexer'],
   /** The `/v1/network` response types only (`import type`: nothing of the indexer reaches the browser). */
   dashboard: ['indexer'],
   cli: [
@@ -31,6 +32,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'tee',
     'confidential',
     'indexer',
+    'daemon',
     'gateway',
     'worker',
     'validator',

@@ -333,7 +333,7 @@ export async function startStack({
       const wo = await createWorkerOptions(
         {
           network: 'devnet',
-          rpc: grid.rpcUrl,
+          rpcUrl: grid.rpcUrl,
           grid: grid.grid,
           gateway: `${url.replace(/^http/, 'ws')}${WORKER_PATH}`,
           model: MODEL.name,

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { startMetricsServer } from '@aipg/daemon';
 import { createNetwork } from '@aipg/indexer';
 import { serve } from '@hono/node-server';
 import type { Address } from 'viem';
@@ -65,8 +66,21 @@ export async function startGateway(
   options: GatewayOptions,
   deps: StartGatewayDependencies = {},
 ): Promise<StartGatewayReturnType> {
-  const common = createCommon(options, deps.logger);
-  const { logger, shutdown } = common;
+  return createGateway({ common: createCommon(options, deps.logger), reputation: deps.reputation });
+}
+
+export type CreateGatewayParameters = {
+  /** Options, logger, metrics and shutdown (`createCommon`), as every daemon's composition root takes them. */
+  common: Common;
+} & Omit<StartGatewayDependencies, 'logger'>;
+
+/** `startGateway` on a `common` the caller built (the daemons' one shape: `createX({ common, … })`). */
+export async function createGateway({
+  common,
+  ...deps
+}: CreateGatewayParameters): Promise<StartGatewayReturnType> {
+  const { logger, shutdown, options } = common;
+  for (const line of options.deprecations ?? []) logger.warn({ msg: line });
   const storage = await createStorage({ common });
   shutdown.add('database', () => storage.close());
   try {
@@ -166,6 +180,14 @@ export async function startGateway(
       s.closeIdleConnections?.();
     });
 
+    if (options.metrics) {
+      const metricsServer = await startMetricsServer(common.metrics, {
+        ...options.metrics,
+        health: () => ({ ok: !shutdown.isShuttingDown(), workers: hub.workers().length }),
+      });
+      shutdown.add('metrics', () => metricsServer.close());
+      logger.info({ msg: 'metrics listening', url: metricsServer.url });
+    }
     await followed?.start();
     await jobs.start();
     webhooks.start();

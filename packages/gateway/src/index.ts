@@ -27,6 +27,8 @@ export { type Chain, createChain, type OnchainModel, type PayerFunds } from './c
 export { type Common, createCommon, createLogger, type Logger, REDACT_PATHS } from './common.ts';
 export { ConfigError, errorCodes, GatewayError, type GatewayErrorCode } from './errors.ts';
 export {
+  type CreateGatewayParameters,
+  createGateway,
   type StartGatewayDependencies,
   type StartGatewayReturnType,
   startGateway,
@@ -42,7 +44,12 @@ export {
 export { createJobs, type JobOutcome, type JobSpec, type Jobs } from './jobs/index.ts';
 export { type ReceiptExpectation, type ReceiptVerdict, verifyResult } from './jobs/receipt-check.ts';
 export { createMetrics, type Metrics } from './metrics/index.ts';
-export { createGatewayOptions, type GatewayFlags, type GatewayOptions } from './options.ts';
+export {
+  createGatewayOptions,
+  type GatewayFlags,
+  type GatewayOptions,
+  loadGatewayOptions,
+} from './options.ts';
 export {
   type AuditRecord,
   createReputation,

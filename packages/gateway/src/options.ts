@@ -1,4 +1,12 @@
 import { readFileSync } from 'node:fs';
+import {
+  createEnvReader,
+  DAEMON_ENV,
+  type EnvReader,
+  type EnvVar,
+  loadOperatorKey,
+  operatorKeySource,
+} from '@aipg/daemon';
 import { PRODUCTION_ANCHORS, parseAnchors, type TrustAnchors } from '@aipg/tee';
 import type { Address, Hex } from 'viem';
 import { getAddress, isAddress } from 'viem';
@@ -41,6 +49,13 @@ export type GatewayOptions = {
     poolSize: number;
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /**
+   * A separate Prometheus `/metrics` server (AIPG_METRICS_PORT), as the worker and validator have; null:
+   * none (the API port serves `/metrics` either way).
+   */
+  metrics?: { port: number; host: string } | null | undefined;
+  /** Deprecated environment names this configuration was read from (logged as warnings at start). */
+  deprecations?: readonly string[] | undefined;
   tokenizers: {
     /**
      * Directory of model tokenizer files (`extractTokenizerFile` of a model's GGUF; any file name).
@@ -211,40 +226,44 @@ export type GatewayFlags = {
   databaseSchema?: string | undefined;
   logLevel?: string | undefined;
   tokenizersDir?: string | undefined;
+  metricsPort?: number | string | undefined;
+  metricsHost?: string | undefined;
 } & {
   /** Any nested option by its dotted name, e.g. `{ 'settlement.intervalMs': 5000 }`. */
   [dotted: string]: unknown;
 };
 
-/** Environment variables read (documented in the README). */
-const ENV = {
-  host: 'AIPG_GATEWAY_HOST',
-  port: 'AIPG_GATEWAY_PORT',
-  rpcUrl: 'AIPG_RPC_URL',
-  grid: 'AIPG_GRID_ADDRESS',
-  privateKey: 'AIPG_GATEWAY_PRIVATE_KEY',
-  chainId: 'AIPG_CHAIN_ID',
-  databaseUrl: 'DATABASE_URL',
-  databaseDir: 'AIPG_GATEWAY_DB_DIR',
-  databaseSchema: 'AIPG_GATEWAY_DB_SCHEMA',
-  logLevel: 'AIPG_LOG_LEVEL',
-  tokenizersDir: 'AIPG_GATEWAY_TOKENIZERS_DIR',
-  'network.deployBlock': 'AIPG_GRID_DEPLOY_BLOCK',
-  'http.bodyLimitBytes': 'AIPG_GATEWAY_BODY_LIMIT_BYTES',
-  'rateLimit.requestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_RPM',
-  'rateLimit.burst': 'AIPG_GATEWAY_RATE_LIMIT_BURST',
-  'rateLimit.payerRequestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_PAYER_RPM',
-  'jobs.defaultMaxTokens': 'AIPG_GATEWAY_DEFAULT_MAX_TOKENS',
-  'jobs.maxAttempts': 'AIPG_GATEWAY_MAX_ATTEMPTS',
-  'settlement.enabled': 'AIPG_GATEWAY_SETTLEMENT',
-  'settlement.intervalMs': 'AIPG_GATEWAY_SETTLE_INTERVAL_MS',
-  'settlement.minReceipts': 'AIPG_GATEWAY_SETTLE_MIN_RECEIPTS',
-  'settlement.maxBatchSize': 'AIPG_GATEWAY_SETTLE_MAX_BATCH',
-  'keys.secret': 'AIPG_GATEWAY_KEY_SECRET',
-  'reputation.enabled': 'AIPG_GATEWAY_REPUTATION',
-  'reputation.fromBlock': 'AIPG_GATEWAY_REPUTATION_FROM_BLOCK',
-  'tee.anchorsFile': 'AIPG_TEE_ANCHORS',
-} as const;
+/** Environment variables read, by option key: the daemons' one vocabulary (docs/operators/environment.md). */
+const ENV: Record<string, EnvVar> = {
+  host: DAEMON_ENV.gatewayHost,
+  port: DAEMON_ENV.gatewayPort,
+  rpcUrl: DAEMON_ENV.rpcUrl,
+  grid: DAEMON_ENV.grid,
+  privateKey: DAEMON_ENV.operatorKey,
+  chainId: DAEMON_ENV.chainId,
+  databaseUrl: DAEMON_ENV.databaseUrl,
+  databaseDir: DAEMON_ENV.databaseDir,
+  databaseSchema: DAEMON_ENV.databaseSchema,
+  logLevel: DAEMON_ENV.logLevel,
+  tokenizersDir: DAEMON_ENV.tokenizersDir,
+  metricsPort: DAEMON_ENV.metricsPort,
+  metricsHost: DAEMON_ENV.metricsHost,
+  'network.deployBlock': DAEMON_ENV.deployBlock,
+  'http.bodyLimitBytes': DAEMON_ENV.bodyLimitBytes,
+  'rateLimit.requestsPerMinute': DAEMON_ENV.rateLimitRpm,
+  'rateLimit.burst': DAEMON_ENV.rateLimitBurst,
+  'rateLimit.payerRequestsPerMinute': DAEMON_ENV.rateLimitPayerRpm,
+  'jobs.defaultMaxTokens': DAEMON_ENV.defaultMaxTokens,
+  'jobs.maxAttempts': DAEMON_ENV.maxAttempts,
+  'settlement.enabled': DAEMON_ENV.settlement,
+  'settlement.intervalMs': DAEMON_ENV.settleIntervalMs,
+  'settlement.minReceipts': DAEMON_ENV.settleMinReceipts,
+  'settlement.maxBatchSize': DAEMON_ENV.settleMaxBatch,
+  'keys.secret': DAEMON_ENV.keySecret,
+  'reputation.enabled': DAEMON_ENV.reputation,
+  'reputation.fromBlock': DAEMON_ENV.reputationFromBlock,
+  'tee.anchorsFile': DAEMON_ENV.teeAnchors,
+};
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z.union([
@@ -280,6 +299,8 @@ const schema = z.object({
     .default('public'),
   'database.poolSize': int(1, 200).default(10),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  metricsPort: int(0, 65535).optional(),
+  metricsHost: z.string().min(1).default('127.0.0.1'),
   tokenizersDir: z.string().min(1).default('.aipg/tokenizers'),
   'http.bodyLimitBytes': int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   'http.shutdownTimeoutMs': int(0).default(30_000),
@@ -355,22 +376,27 @@ export function createGatewayOptions(
   flags: GatewayFlags = {},
   env: Record<string, string | undefined> = {},
 ): GatewayOptions {
+  const vars = createEnvReader(env);
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(schema.shape)) {
     const nestedName = NESTED[key];
     const fromFlag = flags[key] ?? (nestedName === undefined ? undefined : flags[nestedName]);
-    const envName = (ENV as Record<string, string>)[key];
-    const fromEnv = envName === undefined ? undefined : env[envName];
-    const value = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
+    const variable = ENV[key];
+    const value = fromFlag ?? (variable === undefined ? undefined : vars.get(variable));
     if (value !== undefined) raw[key] = value;
   }
+  if (raw.privateKey === undefined && vars.get(DAEMON_ENV.keystore) !== undefined)
+    throw new ConfigError(
+      'invalid gateway configuration',
+      `privateKey: ${DAEMON_ENV.keystore.name} is set: build the options with loadGatewayOptions, which decrypts it`,
+    );
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0] ?? '');
-      const envName = (ENV as Record<string, string>)[key];
+      const variable = ENV[key];
       const message = /received undefined/.test(i.message) ? 'required' : i.message;
-      return `${key}${envName ? ` (${envName})` : ''}: ${message}`;
+      return `${key}${variable ? ` (${vars.source(variable)})` : ''}: ${message}`;
     });
     throw new ConfigError('invalid gateway configuration', lines.join('; '));
   }
@@ -400,6 +426,8 @@ export function createGatewayOptions(
       poolSize: o['database.poolSize'],
     },
     log: { level: o.logLevel },
+    metrics: o.metricsPort === undefined ? null : { port: o.metricsPort, host: o.metricsHost },
+    deprecations: [...vars.deprecations],
     tokenizers: { dir: o.tokenizersDir },
     http: { bodyLimitBytes: o['http.bodyLimitBytes'], shutdownTimeoutMs: o['http.shutdownTimeoutMs'] },
     rateLimit: {
@@ -477,7 +505,27 @@ function teeAnchors(file: string | undefined): { anchors: TrustAnchors; anchorsS
   } catch (error) {
     throw new ConfigError(
       'invalid gateway configuration',
-      `tee.anchorsFile (AIPG_TEE_ANCHORS): ${error instanceof Error ? error.message : String(error)}`,
+      `tee.anchorsFile (${DAEMON_ENV.teeAnchors.name}): ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+}
+
+/**
+ * `createGatewayOptions`, with the operator key also taken from a keystore (AIPG_KEYSTORE, decrypted with
+ * AIPG_KEYSTORE_PASSWORD or AIPG_KEYSTORE_PASSWORD_FILE) when no raw key is given: the entry point's builder.
+ */
+export async function loadGatewayOptions(
+  flags: GatewayFlags = {},
+  env: Record<string, string | undefined> = {},
+): Promise<GatewayOptions> {
+  if (flags.privateKey !== undefined) return createGatewayOptions(flags, env);
+  const vars: EnvReader = createEnvReader(env);
+  const source = operatorKeySource(vars, {
+    keystore: typeof flags.keystore === 'string' ? flags.keystore : undefined,
+    passwordFile: typeof flags.passwordFile === 'string' ? flags.passwordFile : undefined,
+  });
+  if (source.key !== undefined) return createGatewayOptions(flags, env);
+  const privateKey = await loadOperatorKey(source, (message) => new ConfigError(message));
+  const options = createGatewayOptions({ ...flags, privateKey }, env);
+  return { ...options, deprecations: [...new Set([...(options.deprecations ?? []), ...vars.deprecations])] };
 }

@@ -79,7 +79,7 @@ beforeAll(async () => {
     const workerOptions = await createWorkerOptions(
       {
         network: 'devnet',
-        rpc: grid.rpcUrl,
+        rpcUrl: grid.rpcUrl,
         grid: grid.grid,
         gateway: gw.workerUrl,
         model: model.name,

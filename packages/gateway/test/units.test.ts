@@ -23,6 +23,7 @@ import {
   createMetrics,
   createRouting,
   GatewayError,
+  loadGatewayOptions,
   maxFee,
   parseApiKeyMessage,
   type ReceiptExpectation,
@@ -69,6 +70,12 @@ describe('createGatewayOptions', () => {
     expect(o.settlement.intervalMs).toBe(5000);
     expect(o.settlement.enabled).toBe(false);
     expect(o.database.url).toBe('postgres://u@h/db');
+    expect(o.grid).toBe(required.grid);
+    // The earlier names still work, each with a one-line deprecation notice.
+    expect(o.deprecations).toEqual([
+      'AIPG_GRID_ADDRESS is deprecated: rename it AIPG_GRID',
+      'AIPG_GATEWAY_PRIVATE_KEY is deprecated: rename it AIPG_OPERATOR_KEY',
+    ]);
   });
 
   test('invalid and missing values name the variable', () => {
@@ -76,7 +83,39 @@ describe('createGatewayOptions', () => {
     try {
       createGatewayOptions({ ...required, privateKey: '0x12' }, {});
     } catch (e) {
-      expect((e as ConfigError).details).toContain('AIPG_GATEWAY_PRIVATE_KEY');
+      expect((e as ConfigError).details).toContain('AIPG_OPERATOR_KEY');
+    }
+  });
+
+  test('the gateway key from a keystore (the entry point’s loadGatewayOptions), a metrics port', async () => {
+    const { encryptKeystore } = await import('@aipg/chain');
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'aipg-gateway-keystore-'));
+    try {
+      const keystore = join(dir, 'gateway.json');
+      await writeFile(keystore, JSON.stringify(await encryptKeystore(operatorKey, 'pw', { n: 1024 })));
+      const env = {
+        AIPG_RPC_URL: required.rpcUrl,
+        AIPG_GRID_ADDRESS: required.grid,
+        AIPG_KEYSTORE: keystore,
+        AIPG_KEYSTORE_PASSWORD: 'pw',
+        AIPG_METRICS_PORT: '9466',
+      };
+      const o = await loadGatewayOptions({}, env);
+      expect(o.privateKey).toBe(operatorKey);
+      expect(o.gateway).toBe(operator.address);
+      expect(o.metrics).toEqual({ port: 9466, host: '127.0.0.1' });
+      expect(o.deprecations).toEqual(['AIPG_GRID_ADDRESS is deprecated: rename it AIPG_GRID']);
+      // The synchronous builder cannot decrypt: it says which to use instead of "required".
+      expect(() => createGatewayOptions({}, env)).toThrow(ConfigError);
+      await expect(loadGatewayOptions({}, { ...env, AIPG_KEYSTORE_PASSWORD: undefined })).rejects.toThrow(
+        'the keystore needs a password: set AIPG_KEYSTORE_PASSWORD or pass --password-file',
+      );
+      expect(() => createGatewayOptions(required, { AIPG_METRICS_PORT: 'x' })).toThrow(ConfigError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -153,12 +192,12 @@ test('metrics render Prometheus text', async () => {
   m.httpDuration.observe({ route: '/v1/models', method: 'GET' }, 0.02);
   const text = await m.render();
   expect(text).toContain('# TYPE aipg_gateway_http_requests_total counter');
-  expect(text).toContain('aipg_gateway_http_requests_total{method="GET",route="/v1/models",status="200"} 1');
+  expect(text).toContain('aipg_gateway_http_requests_total{route="/v1/models",method="GET",status="200"} 1');
   expect(text).toContain(
-    'aipg_gateway_http_request_duration_seconds_bucket{method="GET",route="/v1/models",le="0.025"} 1',
+    'aipg_gateway_http_request_duration_seconds_bucket{route="/v1/models",method="GET",le="0.025"} 1',
   );
   expect(text).toContain(
-    'aipg_gateway_http_request_duration_seconds_count{method="GET",route="/v1/models"} 1',
+    'aipg_gateway_http_request_duration_seconds_count{route="/v1/models",method="GET"} 1',
   );
 });
 

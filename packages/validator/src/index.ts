@@ -60,8 +60,7 @@ export {
   type ValidatorChain,
   type WriteOutcome,
 } from './node/chain.ts';
-export { createValidatorLogger } from './node/logger.ts';
-export { createValidatorMetrics, type ValidatorMetrics } from './node/metrics.ts';
+export type { ValidatorMetrics } from './node/metrics.ts';
 export {
   createValidatorOptions,
   type FinalizeMode,
@@ -76,10 +75,14 @@ export {
 } from './node/options.ts';
 export { openStateStore, type StateStore, type ValidatorState as ValidatorStateFile } from './node/state.ts';
 export {
+  type CreateValidatorParameters,
   checkValidatorBond,
+  createValidator,
+  createValidatorCommon,
   NodeGatewayFault,
   type StartValidatorDependencies,
   startValidator,
   type Validator,
+  type ValidatorCommon,
   type ValidatorStatus,
 } from './node/validator.ts';

@@ -60,6 +60,42 @@ describe('options', () => {
     await expect(createValidatorOptions({ grid: GRID, gateway: 'ws://x' }, env)).rejects.toThrow(/http/);
   });
 
+  test('the one environment vocabulary: earlier names still read, each noted once; several RPC URLs', async () => {
+    const o = await createValidatorOptions(
+      {},
+      {
+        AIPG_OPERATOR_KEY: KEY,
+        AIPG_GRID_ADDRESS: GRID,
+        AIPG_VALIDATOR_DATA: dir,
+        AIPG_RPC_URL: 'http://a:8545, http://b:8545',
+        AIPG_METRICS_PORT: '9465',
+        AIPG_METRICS_HOST: '0.0.0.0',
+      },
+    );
+    expect(o.grid).toBe(GRID);
+    expect(o.dataDir).toBe(dir);
+    expect(o.rpcUrl).toBe('http://a:8545');
+    expect(o.rpcUrls).toEqual(['http://a:8545', 'http://b:8545']);
+    expect(o.metrics).toEqual({ port: 9465, host: '0.0.0.0' });
+    expect(o.deprecations).toEqual([
+      'AIPG_GRID_ADDRESS is deprecated: rename it AIPG_GRID',
+      'AIPG_VALIDATOR_DATA is deprecated: rename it AIPG_DATA_DIR',
+    ]);
+    const env = { AIPG_OPERATOR_KEY: KEY, AIPG_GRID: GRID };
+    await expect(createValidatorOptions({}, { ...env, AIPG_LOG_LEVEL: 'loud' })).rejects.toThrow(
+      'AIPG_LOG_LEVEL loud is not one of fatal, error, warn, info, debug, trace, silent',
+    );
+    await expect(createValidatorOptions({ dataDir: dir }, { ...env, AIPG_GRID: 'nope' })).rejects.toThrow(
+      'AIPG_GRID nope is not an address',
+    );
+    await expect(createValidatorOptions({ dataDir: dir, rpcUrl: 'localhost:8545' }, env)).rejects.toThrow(
+      '--rpc-url localhost:8545: use http://, https://, ws:// or wss://',
+    );
+    const old = await createValidatorOptions({ dataDir: dir, rpc: 'http://c:8545' }, env);
+    expect(old.rpcUrl).toBe('http://c:8545');
+    expect(old.deprecations).toEqual(['the validator flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)']);
+  });
+
   test('gateways: a URL, or address=URL, comma-separated', () => {
     expect(
       parseGateways('http://a:8080, 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc=https://b.example/'),
@@ -82,7 +118,7 @@ describe('options', () => {
   test('runValidatorStart prints one line and exits 1 when it cannot start', async () => {
     let err = '';
     const code = await runValidatorStart(
-      { grid: GRID, rpc: 'http://127.0.0.1:9', dataDir: dir },
+      { grid: GRID, rpcUrl: 'http://127.0.0.1:9', dataDir: dir },
       { env: { [VALIDATOR_ENV.operatorKey]: KEY }, stderr: { write: (s: string) => (err += s) } },
     );
     expect(code).toBe(1);

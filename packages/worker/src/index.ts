@@ -80,6 +80,7 @@ export {
 } from './hardware/policy.ts';
 export { backoffDelay } from './hub/backoff.ts';
 export { buildTextReceipt, signReceipt } from './jobs/receipt.ts';
+export type { WorkerMetrics } from './metrics/registry.ts';
 export {
   checkServedModels,
   checkWorkerBond,
@@ -89,11 +90,15 @@ export {
 export { createSimulatedWorkerTee, type WorkerTee } from './tee/index.ts';
 export { WORKER_VERSION } from './version.ts';
 export {
+  type CreateWorkerParameters,
+  createWorker,
+  createWorkerCommon,
   type ProvidedBackend,
   type StartWorkerDependencies,
   type StopOptions,
   startWorker,
   type Worker,
+  type WorkerCommon,
   type WorkerState,
   type WorkerStatus,
 } from './worker.ts';

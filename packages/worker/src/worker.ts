@@ -1,11 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import type { Hardware } from '@aipg/core';
-import type { Logger } from 'pino';
+import {
+  createDaemonLogger,
+  createShutdown,
+  type DaemonCommon,
+  type Logger,
+  type MetricsServer,
+  startMetricsServer,
+} from '@aipg/daemon';
 import {
   type Address,
   type Chain,
   type Client,
   createPublicClient,
+  fallback,
   type Hex,
   http,
   type Transport,
@@ -20,9 +28,7 @@ import { createHubClient, type HubState } from './hub/client.ts';
 import { operatorAccount } from './jobs/receipt.ts';
 import { createJobRunner, type ServedModel } from './jobs/runner.ts';
 import { createReceiptSeqGuard } from './jobs/seq-guard.ts';
-import { createWorkerLogger } from './logger.ts';
-import { createWorkerMetrics } from './metrics/registry.ts';
-import { type MetricsServer, startMetricsServer } from './metrics/server.ts';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics/registry.ts';
 import { checkChainId, checkServedModels, checkWorkerBond } from './preflight/chain.ts';
 import { createSimulatedWorkerTee, type WorkerTee } from './tee/index.ts';
 
@@ -105,6 +111,15 @@ export type Worker = {
   readonly stopped: Promise<{ error?: Error | undefined }>;
 };
 
+/** What every part of the worker receives: options, logger, metrics, shutdown (the daemons' one shape). */
+export type WorkerCommon = DaemonCommon<WorkerOptions, WorkerMetrics>;
+
+/** The worker's `common`: its root logger (`service: worker`, secrets redacted) unless one is given. */
+export function createWorkerCommon(options: WorkerOptions, logger?: Logger): WorkerCommon {
+  const log = logger ?? createDaemonLogger({ service: 'worker', level: options.logLevel });
+  return { options, logger: log, metrics: createWorkerMetrics(), shutdown: createShutdown(log) };
+}
+
 /**
  * Starts a worker: checks the chain, the hardware rule and the bond, loads the backends, checks
  * each served model against the registry, then connects to the gateway (and keeps reconnecting).
@@ -114,11 +129,29 @@ export async function startWorker(
   options: WorkerOptions,
   deps: StartWorkerDependencies = {},
 ): Promise<Worker> {
-  const logger = deps.logger ?? createWorkerLogger(options.logLevel);
-  const metrics = createWorkerMetrics();
+  return createWorker({ ...deps, common: createWorkerCommon(options, deps.logger) });
+}
+
+export type CreateWorkerParameters = { common: WorkerCommon } & Omit<StartWorkerDependencies, 'logger'>;
+
+/** `startWorker` on a `common` the caller built (the daemons' one shape: `createX({ common, … })`). */
+export async function createWorker({ common: shared, ...deps }: CreateWorkerParameters): Promise<Worker> {
+  const { options, logger, metrics } = shared;
+  for (const line of options.deprecations ?? []) logger.warn(line);
   // Its key stays with the account for native receipt signing (never on the object, never logged).
   const account = operatorAccount(options.operatorKey);
-  const client = deps.client ?? createPublicClient({ transport: http(options.rpcUrl, { retryCount: 2 }) });
+  const rpcUrls = options.rpcUrls?.length ? options.rpcUrls : [options.rpcUrl];
+  const client =
+    deps.client ??
+    createPublicClient({
+      transport:
+        rpcUrls.length === 1
+          ? http(rpcUrls[0], { retryCount: 2 })
+          : fallback(
+              rpcUrls.map((url) => http(url, { retryCount: 1 })),
+              { retryCount: 0 },
+            ),
+    });
   const context = { devnet: options.devnet, network: options.network };
   const warnings: string[] = [];
   const startedAt = Date.now();
@@ -312,7 +345,7 @@ export async function startWorker(
       await hub.close();
       seqGuard.close();
       await closeBackends(provided, log);
-      await metricsServer?.close();
+      await shared.shutdown.run();
       log.info({ jobs: runner.stats() }, 'worker stopped');
       resolveStopped({ error: fatalError });
     })();
@@ -321,14 +354,15 @@ export async function startWorker(
 
   if (options.metrics) {
     try {
-      metricsServer = await startMetricsServer(metrics, options.metrics, () => ({
-        ok: !stopping && hub.state === 'connected',
-        state: currentState(),
-      }));
+      metricsServer = await startMetricsServer(metrics, {
+        ...options.metrics,
+        health: () => ({ ok: !stopping && hub.state === 'connected', state: currentState() }),
+      });
     } catch (error) {
       await closeBackends(provided, logger);
       throw error;
     }
+    shared.shutdown.add('metrics', () => metricsServer?.close());
     logger.info({ url: metricsServer.url }, 'metrics listening');
   }
   hub.start();

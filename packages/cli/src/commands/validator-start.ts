@@ -58,7 +58,7 @@ export const validatorStart = defineCommand({
   ],
   async run({ flags, io }) {
     const validatorFlags: ValidatorFlags = {
-      rpc: flags['rpc-url'] as string | undefined,
+      rpcUrl: flags['rpc-url'] as string | undefined,
       deployment: flags.deployment as string | undefined,
       grid: flags.grid as string | undefined,
       keystore: flags.keystore as string | undefined,

@@ -66,7 +66,7 @@ export const workerStart = defineCommand({
   ],
   async run({ flags, io }) {
     const workerFlags: WorkerFlags = {
-      rpc: flags['rpc-url'] as string | undefined,
+      rpcUrl: flags['rpc-url'] as string | undefined,
       deployment: flags.deployment as string | undefined,
       grid: flags.grid as string | undefined,
       keystore: flags.keystore as string | undefined,

@@ -435,7 +435,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
         {
           network: 'devnet',
           gateway: gateway.workerUrl,
-          rpc: rpcUrl,
+          rpcUrl: rpcUrl,
           grid: deployment.grid,
           model: model.name,
           backend: 'llama-cpp',
@@ -516,7 +516,7 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
             const options = await createValidatorOptions(
               {
                 network: 'devnet',
-                rpc: rpcUrl,
+                rpcUrl: rpcUrl,
                 deployment: deploymentPath,
                 gateway: `${gateway.gateway}=${dishonestGateway?.url ?? gateway.url}`,
                 mode: validatorMode,

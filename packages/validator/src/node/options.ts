@@ -5,8 +5,20 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { decryptKeystore, readDeployment } from '@aipg/chain';
+import { readDeployment } from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
+import {
+  createEnvReader,
+  DAEMON_ENV,
+  type Fail,
+  loadOperatorKey,
+  operatorKeySource,
+  parseAddress,
+  parseIntValue,
+  parseLogLevel,
+  parsePort,
+  parseRpcUrls,
+} from '@aipg/daemon';
 import { PRODUCTION_ANCHORS, parseAnchors, type TrustAnchors } from '@aipg/tee';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { CHECKER_MODES, type CheckerMode } from '../checkers/types.ts';
@@ -31,7 +43,10 @@ export type FinalizeMode = 'mine' | 'all' | 'off';
 export type ValidatorOptions = {
   network: NetworkKind;
   chainId: number;
+  /** The JSON-RPC endpoint (the first of `rpcUrls`). */
   rpcUrl: string;
+  /** Every endpoint given (`--rpc-url a,b`): calls go to the first that answers. Default: `[rpcUrl]`. */
+  rpcUrls?: readonly string[] | undefined;
   grid: Address;
   /** Where to start following `BatchSettled` when there is no state yet (the deployment block). */
   startBlock: bigint | null;
@@ -63,11 +78,16 @@ export type ValidatorOptions = {
    * NVIDIA's unless `--tee-anchors` names a file (a devnet's simulated root, a test's).
    */
   tee?: { anchors: TrustAnchors; anchorsSource: string } | undefined;
+  /** Deprecated environment names this configuration was read from (logged as warnings at start). */
+  deprecations?: readonly string[] | undefined;
 };
 
 /** Flags as the CLI parses them (`aipg validator start --gateway … --mode crosscheck`); all optional. */
 export type ValidatorFlags = {
   network?: string | undefined;
+  /** `--rpc-url`: one JSON-RPC URL or several, comma-separated. */
+  rpcUrl?: string | undefined;
+  /** @deprecated The earlier name of `rpcUrl`, still read (with a deprecation notice). */
   rpc?: string | undefined;
   deployment?: string | undefined;
   grid?: string | undefined;
@@ -97,21 +117,23 @@ export type ValidatorFlags = {
 
 export type ValidatorEnv = Readonly<Record<string, string | undefined>>;
 
-/** Environment variables the validator reads (only here). */
+/** Environment variables the validator reads (only here): @aipg/daemon's vocabulary. */
 export const VALIDATOR_ENV = {
-  operatorKey: 'AIPG_OPERATOR_KEY',
-  keystore: 'AIPG_KEYSTORE',
-  keystorePassword: 'AIPG_KEYSTORE_PASSWORD',
-  gateway: 'AIPG_GATEWAY_URL',
-  rpc: 'AIPG_RPC_URL',
-  network: 'AIPG_NETWORK',
-  grid: 'AIPG_GRID',
-  deployment: 'AIPG_DEPLOYMENT',
-  mode: 'AIPG_VALIDATOR_MODE',
-  dataDir: 'AIPG_VALIDATOR_DATA',
-  metricsPort: 'AIPG_METRICS_PORT',
-  logLevel: 'AIPG_LOG_LEVEL',
-  teeAnchors: 'AIPG_TEE_ANCHORS',
+  operatorKey: DAEMON_ENV.operatorKey.name,
+  keystore: DAEMON_ENV.keystore.name,
+  keystorePassword: DAEMON_ENV.keystorePassword.name,
+  keystorePasswordFile: DAEMON_ENV.keystorePasswordFile.name,
+  gateway: DAEMON_ENV.gatewayUrl.name,
+  rpc: DAEMON_ENV.rpcUrl.name,
+  network: DAEMON_ENV.network.name,
+  grid: DAEMON_ENV.grid.name,
+  deployment: DAEMON_ENV.deployment.name,
+  mode: DAEMON_ENV.validatorMode.name,
+  dataDir: DAEMON_ENV.dataDir.name,
+  metricsPort: DAEMON_ENV.metricsPort.name,
+  metricsHost: DAEMON_ENV.metricsHost.name,
+  logLevel: DAEMON_ENV.logLevel.name,
+  teeAnchors: DAEMON_ENV.teeAnchors.name,
 } as const;
 
 export const VALIDATOR_DEFAULTS = {
@@ -128,17 +150,21 @@ export const VALIDATOR_DEFAULTS = {
   logLevel: 'info',
 } as const;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** The validator's errors for @aipg/daemon's parsers and key loading. */
+const fail: Fail = (message, options) => new ValidatorConfigError(message, { cause: options?.cause });
 
 export async function createValidatorOptions(
   flags: ValidatorFlags,
   env: ValidatorEnv,
 ): Promise<ValidatorOptions> {
-  const deploymentPath = flags.deployment ?? env[VALIDATOR_ENV.deployment];
+  const vars = createEnvReader(env);
+  const from = (flag: unknown, flagName: string, variable: (typeof DAEMON_ENV)[keyof typeof DAEMON_ENV]) =>
+    flag !== undefined ? flagName : vars.source(variable);
+  const deploymentPath = flags.deployment ?? vars.get(DAEMON_ENV.deployment);
   const deployment = deploymentPath ? await readDeployment(deploymentPath) : undefined;
 
   const networkName =
-    flags.network ?? env[VALIDATOR_ENV.network] ?? networkOfChainId(deployment?.chainId) ?? 'devnet';
+    flags.network ?? vars.get(DAEMON_ENV.network) ?? networkOfChainId(deployment?.chainId) ?? 'devnet';
   if (!(networkName in NETWORKS))
     throw new ValidatorConfigError(
       `--network ${networkName} is not one of ${Object.keys(NETWORKS).join(', ')}`,
@@ -150,23 +176,30 @@ export async function createValidatorOptions(
       `the deployment file ${deploymentPath} is for chain ${deployment.chainId}, not ${network} (chain ${chainId})`,
     );
 
-  const gridValue = flags.grid ?? env[VALIDATOR_ENV.grid] ?? deployment?.grid;
+  const gridValue = flags.grid ?? vars.get(DAEMON_ENV.grid) ?? deployment?.grid;
   if (!gridValue)
     throw new ValidatorConfigError('no Grid address: pass --grid 0x… or --deployment <deployment.json>');
-  if (!isAddress(gridValue, { strict: false }))
-    throw new ValidatorConfigError(`--grid ${gridValue} is not an address`);
+  const grid = parseAddress(gridValue, from(flags.grid, '--grid', DAEMON_ENV.grid), fail);
 
-  const mode = flags.mode ?? env[VALIDATOR_ENV.mode] ?? VALIDATOR_DEFAULTS.mode;
+  const mode = flags.mode ?? vars.get(DAEMON_ENV.validatorMode) ?? VALIDATOR_DEFAULTS.mode;
   if (!CHECKER_MODES.includes(mode as CheckerMode))
     throw new ValidatorConfigError(`--mode ${mode} is not one of ${CHECKER_MODES.join(', ')}`);
 
   const dataDir = resolve(
-    flags.dataDir ?? env[VALIDATOR_ENV.dataDir] ?? join(homedir(), '.aipg', 'validator'),
+    flags.dataDir ?? vars.get(DAEMON_ENV.dataDir) ?? join(homedir(), '.aipg', 'validator'),
   );
-  const metricsPortValue = flags.metricsPort ?? env[VALIDATOR_ENV.metricsPort];
-  const logLevel = flags.logLevel ?? env[VALIDATOR_ENV.logLevel] ?? VALIDATOR_DEFAULTS.logLevel;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
-    throw new ValidatorConfigError(`--log-level ${logLevel} is not one of ${LOG_LEVELS.join(', ')}`);
+  const metricsPortValue = flags.metricsPort ?? vars.get(DAEMON_ENV.metricsPort);
+  const logLevel = parseLogLevel(
+    flags.logLevel ?? vars.get(DAEMON_ENV.logLevel) ?? VALIDATOR_DEFAULTS.logLevel,
+    from(flags.logLevel, '--log-level', DAEMON_ENV.logLevel),
+    fail,
+  );
+  const rpcFlag = flags.rpcUrl ?? flags.rpc;
+  const rpcValue = rpcFlag ?? vars.get(DAEMON_ENV.rpcUrl);
+  const rpcUrls =
+    rpcValue === undefined
+      ? [deployment?.rpcUrl ?? NETWORKS[network].rpcUrl]
+      : parseRpcUrls(rpcValue, from(rpcFlag, '--rpc-url', DAEMON_ENV.rpcUrl), fail);
   const finalize = flags.finalize ?? VALIDATOR_DEFAULTS.finalize;
   if (!['mine', 'all', 'off'].includes(finalize))
     throw new ValidatorConfigError(`--finalize ${finalize} is not one of mine, all, off`);
@@ -184,11 +217,15 @@ export async function createValidatorOptions(
   return {
     network,
     chainId,
-    rpcUrl: flags.rpc ?? env[VALIDATOR_ENV.rpc] ?? deployment?.rpcUrl ?? NETWORKS[network].rpcUrl,
-    grid: getAddress(gridValue),
+    rpcUrl: rpcUrls[0]!,
+    rpcUrls,
+    grid,
     startBlock: deployment ? BigInt(deployment.deployBlock) : null,
-    operatorKey: await resolveOperatorKey(flags, env),
-    gateways: parseGateways(flags.gateway ?? env[VALIDATOR_ENV.gateway] ?? VALIDATOR_DEFAULTS.gateway),
+    operatorKey: await loadOperatorKey(
+      operatorKeySource(vars, { keystore: flags.keystore, passwordFile: flags.passwordFile }),
+      fail,
+    ),
+    gateways: parseGateways(flags.gateway ?? vars.get(DAEMON_ENV.gatewayUrl) ?? VALIDATOR_DEFAULTS.gateway),
     mode: mode as CheckerMode,
     gguf: list(flags.gguf).map((p) => resolve(p)),
     modelDir: resolve(flags.modelDir ?? join(dataDir, 'models')),
@@ -224,11 +261,21 @@ export async function createValidatorOptions(
       metricsPortValue === undefined
         ? null
         : {
-            port: parseIntFlag('--metrics-port', metricsPortValue, 0, 65_535),
-            host: flags.metricsHost ?? VALIDATOR_DEFAULTS.metricsHost,
+            port: parsePort(
+              metricsPortValue,
+              from(flags.metricsPort, '--metrics-port', DAEMON_ENV.metricsPort),
+              fail,
+            ),
+            host: flags.metricsHost ?? vars.get(DAEMON_ENV.metricsHost) ?? VALIDATOR_DEFAULTS.metricsHost,
           },
-    logLevel: logLevel as ValidatorOptions['logLevel'],
-    tee: await teeAnchors(flags.teeAnchors ?? env[VALIDATOR_ENV.teeAnchors]),
+    logLevel,
+    tee: await teeAnchors(flags.teeAnchors ?? vars.get(DAEMON_ENV.teeAnchors)),
+    deprecations: [
+      ...vars.deprecations,
+      ...(flags.rpc === undefined
+        ? []
+        : ['the validator flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)']),
+    ],
   };
 }
 
@@ -279,11 +326,7 @@ function networkOfChainId(chainId: number | undefined): NetworkKind | undefined 
 }
 
 function parseIntFlag(flag: string, value: string | number, min: number, max: number): number {
-  const n =
-    typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new ValidatorConfigError(`${flag} ${value} must be an integer from ${min} to ${max}`);
-  return n;
+  return parseIntValue(value, flag, min, max, fail);
 }
 
 function parseBool(flag: string, value: string | boolean | undefined, fallback: boolean): boolean {
@@ -292,42 +335,4 @@ function parseBool(flag: string, value: string | boolean | undefined, fallback: 
   if (['true', '1', 'yes', 'on'].includes(value)) return true;
   if (['false', '0', 'no', 'off'].includes(value)) return false;
   throw new ValidatorConfigError(`${flag} ${value} must be true or false`);
-}
-
-async function resolveOperatorKey(flags: ValidatorFlags, env: ValidatorEnv): Promise<Hex> {
-  const rawKey = env[VALIDATOR_ENV.operatorKey]?.trim();
-  const keystore = flags.keystore ?? env[VALIDATOR_ENV.keystore];
-  if (rawKey && keystore)
-    throw new ValidatorConfigError(`both ${VALIDATOR_ENV.operatorKey} and a keystore are set: use one`);
-  if (rawKey) {
-    const key = rawKey.startsWith('0x') ? rawKey : `0x${rawKey}`;
-    // The value itself is never echoed: it may be a slightly mistyped real key.
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key))
-      throw new ValidatorConfigError(`${VALIDATOR_ENV.operatorKey} is not a 32-byte hex key`);
-    return key as Hex;
-  }
-  if (keystore) {
-    let password = env[VALIDATOR_ENV.keystorePassword];
-    if (flags.passwordFile) {
-      try {
-        password = (await readFile(flags.passwordFile, 'utf8')).replace(/\r?\n$/, '');
-      } catch (cause) {
-        throw new ValidatorConfigError(`cannot read password file ${flags.passwordFile}`, { cause });
-      }
-    }
-    if (password === undefined)
-      throw new ValidatorConfigError(
-        `the keystore needs a password: set ${VALIDATOR_ENV.keystorePassword} or pass --password-file`,
-      );
-    let json: string;
-    try {
-      json = await readFile(keystore, 'utf8');
-    } catch (cause) {
-      throw new ValidatorConfigError(`cannot read keystore ${keystore}`, { cause });
-    }
-    return decryptKeystore(json, password);
-  }
-  throw new ValidatorConfigError(
-    `no operator key: set ${VALIDATOR_ENV.operatorKey} or pass --keystore <file>`,
-  );
 }

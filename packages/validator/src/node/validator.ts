@@ -33,10 +33,17 @@ import {
   recoverTypedDataSigner,
   verifyReceiptProof,
 } from '@aipg/core';
+import {
+  createDaemonLogger,
+  createShutdown,
+  type DaemonCommon,
+  type Logger,
+  type MetricsServer,
+  startMetricsServer,
+} from '@aipg/daemon';
 import { createDiffusionPipeline, type DiffusionPipeline, IMAGE_MODEL_PRESETS } from '@aipg/diffusion';
 import type { GridSink } from '@aipg/indexer';
 import { PRODUCTION_ANCHORS } from '@aipg/tee';
-import type { Logger } from 'pino';
 import { type Address, bytesToHex, formatUnits, type Hex, zeroHash } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { checkAndJudge } from '../checkers/confirm.ts';
@@ -59,8 +66,7 @@ import {
 } from '../judge/image.ts';
 import { commitmentFaults, type JudgeJob, judge, type Verdict } from '../judge/judge.ts';
 import { createValidatorChain, settledBatchOf, type ValidatorChain } from './chain.ts';
-import { createValidatorLogger } from './logger.ts';
-import { createValidatorMetrics, type MetricsServer, startMetricsServer } from './metrics.ts';
+import { createValidatorMetrics, type ValidatorMetrics } from './metrics.ts';
 import type { ValidatorOptions } from './options.ts';
 import {
   type AuditRecord,
@@ -140,17 +146,37 @@ export const NodeGatewayFault = {
   signature: 'RECEIPT_SIGNATURE',
 } as const;
 
+/** What every part of the validator receives: options, logger, metrics, shutdown (the daemons' one shape). */
+export type ValidatorCommon = DaemonCommon<ValidatorOptions, ValidatorMetrics>;
+
+/** The validator's `common`: its root logger (`service: validator`, secrets redacted) unless one is given. */
+export function createValidatorCommon(options: ValidatorOptions, logger?: Logger): ValidatorCommon {
+  const log = logger ?? createDaemonLogger({ service: 'validator', level: options.logLevel });
+  return { options, logger: log, metrics: createValidatorMetrics(), shutdown: createShutdown(log) };
+}
+
 export async function startValidator(
   options: ValidatorOptions,
   deps: StartValidatorDependencies = {},
 ): Promise<Validator> {
-  const logger = deps.logger ?? createValidatorLogger(options.logLevel);
+  return createValidator({ ...deps, common: createValidatorCommon(options, deps.logger) });
+}
+
+export type CreateValidatorParameters = { common: ValidatorCommon } & Omit<
+  StartValidatorDependencies,
+  'logger'
+>;
+
+/** `startValidator` on a `common` the caller built (the daemons' one shape: `createX({ common, … })`). */
+export async function createValidator({ common, ...deps }: CreateValidatorParameters): Promise<Validator> {
+  const { options, logger, metrics } = common;
+  for (const line of options.deprecations ?? []) logger.warn(line);
   const account = privateKeyToAccount(options.operatorKey);
   const chain =
     deps.chain ??
     (() => {
       const { publicClient, walletClient } = createGridClients({
-        rpcUrl: options.rpcUrl,
+        rpcUrl: options.rpcUrls?.length ? options.rpcUrls : options.rpcUrl,
         chainId: options.chainId,
         account,
       });
@@ -201,7 +227,6 @@ export async function startValidator(
   };
 
   const models = createModelFiles({ dir: options.modelDir, files: options.gguf, presets: options.presets });
-  const metrics = createValidatorMetrics();
   // Cross-check scores judged with, kept whole (signature, attestation, positions) as evidence.
   const scoresDir = join(options.dataDir, `scores-${options.chainId}-${options.grid.toLowerCase()}`);
   const checker =
@@ -239,14 +264,19 @@ export async function startValidator(
   let lastEarnings: bigint | null = null;
   let metricsServer: MetricsServer | null = null;
   if (options.metrics) {
-    metricsServer = await startMetricsServer(metrics, options.metrics, () => ({
-      ok: runState === 'running' && (lastError === null || passes > 0),
-      state: runState,
-      gatewayFaults: gatewayFaultTotal(),
-    })).catch(async (error) => {
+    metricsServer = await startMetricsServer(metrics, {
+      ...options.metrics,
+      health: () => ({
+        ok: runState === 'running' && (lastError === null || passes > 0),
+        state: runState,
+        gatewayFaults: gatewayFaultTotal(),
+      }),
+    }).catch(async (error) => {
       await checker.close();
       throw error;
     });
+    const server = metricsServer;
+    common.shutdown.add('metrics', () => server.close());
   }
   logger.info(
     {
@@ -1326,7 +1356,7 @@ export async function startValidator(
       await store.save();
       await checker.close();
       for (const p of imagePipelines.values()) await p.then((x) => x.close()).catch(() => {});
-      await metricsServer?.close();
+      await common.shutdown.run();
       runState = 'stopped';
       logger.info({ cursor: state.cursor }, 'validator stopped');
       markStopped();

@@ -1,8 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { decryptKeystore, readDeployment } from '@aipg/chain';
+import { readDeployment } from '@aipg/chain';
 import { WORKER_CONNECT_PATH } from '@aipg/core';
-import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import {
+  createEnvReader,
+  DAEMON_ENV,
+  type EnvReader,
+  type Fail,
+  loadOperatorKey,
+  operatorKeySource,
+  parseAddress,
+  parseIntValue,
+  parseLogLevel,
+  parsePort,
+  parseRpcUrls,
+} from '@aipg/daemon';
+import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { WorkerConfigError, WorkerErrorCode } from '../errors.ts';
 import { WORKER_VERSION } from '../version.ts';
@@ -65,7 +78,10 @@ export type WorkerOptions = {
   devnet: boolean;
   /** `ws(s)://<gateway>/v1/workers/connect`. */
   gatewayUrl: string;
+  /** The JSON-RPC endpoint (the first of `rpcUrls`). */
   rpcUrl: string;
+  /** Every endpoint given (`--rpc-url a,b`): calls go to the first that answers. Default: `[rpcUrl]`. */
+  rpcUrls?: readonly string[] | undefined;
   /** The GridDiamond address. */
   grid: Address;
   /** The operator (hot) key that signs the login and every receipt. Never logged. */
@@ -90,6 +106,8 @@ export type WorkerOptions = {
    * worker then takes confidential jobs, with evidence that verifies only under that root. Devnet only.
    */
   teeSimulated: string | undefined;
+  /** Deprecated environment names or config keys this configuration was read from (logged at start). */
+  deprecations?: readonly string[] | undefined;
 };
 
 /** Flags as the CLI parses them (`aipg worker start --gateway … --model …`); all optional. */
@@ -97,6 +115,9 @@ export type WorkerFlags = {
   config?: string | undefined;
   network?: string | undefined;
   gateway?: string | undefined;
+  /** `--rpc-url`: one JSON-RPC URL or several, comma-separated. */
+  rpcUrl?: string | undefined;
+  /** @deprecated The earlier name of `rpcUrl`, still read (with a deprecation notice). */
   rpc?: string | undefined;
   deployment?: string | undefined;
   grid?: string | undefined;
@@ -125,22 +146,24 @@ export type WorkerFlags = {
 
 export type WorkerEnv = Readonly<Record<string, string | undefined>>;
 
-/** Environment variables the worker reads (only here). */
+/** Environment variables the worker reads (only here): @aipg/daemon's vocabulary. */
 export const WORKER_ENV = {
-  operatorKey: 'AIPG_OPERATOR_KEY',
-  keystore: 'AIPG_KEYSTORE',
-  keystorePassword: 'AIPG_KEYSTORE_PASSWORD',
-  gateway: 'AIPG_GATEWAY_URL',
-  rpc: 'AIPG_RPC_URL',
-  network: 'AIPG_NETWORK',
-  grid: 'AIPG_GRID',
-  deployment: 'AIPG_DEPLOYMENT',
-  metricsPort: 'AIPG_METRICS_PORT',
-  logLevel: 'AIPG_LOG_LEVEL',
-  dataDir: 'AIPG_WORKER_DATA_DIR',
-  teeSimulated: 'AIPG_TEE_SIMULATED',
+  operatorKey: DAEMON_ENV.operatorKey.name,
+  keystore: DAEMON_ENV.keystore.name,
+  keystorePassword: DAEMON_ENV.keystorePassword.name,
+  keystorePasswordFile: DAEMON_ENV.keystorePasswordFile.name,
+  gateway: DAEMON_ENV.gatewayUrl.name,
+  rpc: DAEMON_ENV.rpcUrl.name,
+  network: DAEMON_ENV.network.name,
+  grid: DAEMON_ENV.grid.name,
+  deployment: DAEMON_ENV.deployment.name,
+  metricsPort: DAEMON_ENV.metricsPort.name,
+  metricsHost: DAEMON_ENV.metricsHost.name,
+  logLevel: DAEMON_ENV.logLevel.name,
+  dataDir: DAEMON_ENV.dataDir.name,
+  teeSimulated: DAEMON_ENV.teeSimulated.name,
   /** Bearer token for an `openai` backend given by flags (config files name their own variable). */
-  openaiApiKey: 'OPENAI_API_KEY',
+  openaiApiKey: DAEMON_ENV.openaiApiKey.name,
 } as const;
 
 export const WORKER_DEFAULTS = {
@@ -179,6 +202,8 @@ const modelFileSchema = z.strictObject({
 const configFileSchema = z.strictObject({
   network: z.enum(['devnet', 'base', 'base-sepolia']).optional(),
   gateway: z.string().min(1).optional(),
+  rpcUrl: z.string().min(1).optional(),
+  /** The earlier name of `rpcUrl`, still read. */
   rpc: z.string().min(1).optional(),
   deployment: z.string().min(1).optional(),
   grid: z.string().optional(),
@@ -200,15 +225,20 @@ type ModelFile = z.infer<typeof modelFileSchema>;
  * relative to the file. Throws `WorkerConfigError` with a one-line message naming the bad setting.
  */
 export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): Promise<WorkerOptions> {
+  const vars = createEnvReader(env);
   const file = flags.config ? await readConfigFile(flags.config) : undefined;
   const fileDir = flags.config ? dirname(resolve(flags.config)) : process.cwd();
   const fromFile = (p: string | undefined) => (p === undefined ? undefined : resolve(fileDir, p));
+  const notes: string[] = [];
+  if (file?.rpc !== undefined)
+    notes.push(`config file ${flags.config}: "rpc" is deprecated: rename it "rpcUrl"`);
+  if (flags.rpc !== undefined) notes.push('the worker flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)');
 
-  const deploymentPath = flags.deployment ?? env[WORKER_ENV.deployment] ?? fromFile(file?.deployment);
+  const deploymentPath = flags.deployment ?? vars.get(DAEMON_ENV.deployment) ?? fromFile(file?.deployment);
   const deployment = deploymentPath ? await readDeployment(deploymentPath) : undefined;
 
   const networkName =
-    flags.network ?? env[WORKER_ENV.network] ?? file?.network ?? networkOfChainId(deployment?.chainId);
+    flags.network ?? vars.get(DAEMON_ENV.network) ?? file?.network ?? networkOfChainId(deployment?.chainId);
   const network = parseNetwork(networkName ?? 'devnet');
   const chainId = NETWORKS[network].chainId;
   if (deployment && deployment.chainId !== chainId) {
@@ -217,14 +247,28 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
     );
   }
 
-  const gridValue = flags.grid ?? env[WORKER_ENV.grid] ?? file?.grid ?? deployment?.grid;
+  const gridValue = flags.grid ?? vars.get(DAEMON_ENV.grid) ?? file?.grid ?? deployment?.grid;
   if (!gridValue) {
     throw new WorkerConfigError('no Grid address: pass --grid 0x… or --deployment <deployment.json>');
   }
-  if (!isAddress(gridValue, { strict: false }))
-    throw new WorkerConfigError(`--grid ${gridValue} is not an address`);
+  const grid = parseAddress(
+    gridValue,
+    flags.grid !== undefined ? '--grid' : vars.source(DAEMON_ENV.grid),
+    fail,
+  );
 
-  const operatorKey = await resolveOperatorKey(flags, env, file, fromFile);
+  const operatorKey = await loadOperatorKey(
+    {
+      ...operatorKeySource(vars, { keystore: flags.keystore, passwordFile: flags.passwordFile }),
+      ...(flags.keystore === undefined && vars.get(DAEMON_ENV.keystore) === undefined
+        ? { keystore: fromFile(file?.keystore) }
+        : {}),
+      ...(flags.passwordFile === undefined && vars.get(DAEMON_ENV.keystorePasswordFile) === undefined
+        ? { passwordFile: fromFile(file?.passwordFile) }
+        : {}),
+    },
+    fail,
+  );
 
   const models = flags.model
     ? [modelFromFlags(flags, env)]
@@ -240,42 +284,79 @@ export async function createWorkerOptions(flags: WorkerFlags, env: WorkerEnv): P
     names.add(m.name);
   }
 
-  const metricsPortValue = flags.metricsPort ?? env[WORKER_ENV.metricsPort] ?? file?.metricsPort;
-  const metricsPort =
-    metricsPortValue === undefined ? undefined : parseIntFlag('--metrics-port', metricsPortValue, 0, 65_535);
-  const logLevel = flags.logLevel ?? env[WORKER_ENV.logLevel] ?? file?.logLevel ?? WORKER_DEFAULTS.logLevel;
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new WorkerConfigError(
-      `--log-level ${logLevel} is not one of fatal, error, warn, info, debug, trace, silent`,
-    );
-  }
+  const metricsPort = pick(
+    flags.metricsPort,
+    '--metrics-port',
+    vars,
+    DAEMON_ENV.metricsPort,
+    file?.metricsPort,
+  );
+  const logLevel = pick(flags.logLevel, '--log-level', vars, DAEMON_ENV.logLevel, file?.logLevel);
+  const rpc = pick(
+    flags.rpcUrl ?? flags.rpc,
+    '--rpc-url',
+    vars,
+    DAEMON_ENV.rpcUrl,
+    file?.rpcUrl ?? file?.rpc,
+  );
+  const rpcUrls = rpc ? parseRpcUrls(String(rpc.value), rpc.from, fail) : [NETWORKS[network].rpcUrl];
+  const metricsHost = flags.metricsHost ?? vars.get(DAEMON_ENV.metricsHost) ?? file?.metricsHost;
 
   return {
     network,
     chainId,
     devnet: network === 'devnet',
     gatewayUrl: normalizeGatewayUrl(
-      flags.gateway ?? env[WORKER_ENV.gateway] ?? file?.gateway ?? WORKER_DEFAULTS.gatewayUrl,
+      flags.gateway ?? vars.get(DAEMON_ENV.gatewayUrl) ?? file?.gateway ?? WORKER_DEFAULTS.gatewayUrl,
     ),
-    rpcUrl: flags.rpc ?? env[WORKER_ENV.rpc] ?? file?.rpc ?? NETWORKS[network].rpcUrl,
-    grid: getAddress(gridValue),
+    rpcUrl: rpcUrls[0]!,
+    rpcUrls,
+    grid,
     operatorKey,
     models,
     metrics:
       metricsPort === undefined
         ? null
-        : { port: metricsPort, host: flags.metricsHost ?? file?.metricsHost ?? WORKER_DEFAULTS.metricsHost },
-    logLevel: logLevel as WorkerOptions['logLevel'],
+        : {
+            port: parsePort(metricsPort.value, metricsPort.from, fail),
+            host: metricsHost ?? WORKER_DEFAULTS.metricsHost,
+          },
+    logLevel: logLevel
+      ? parseLogLevel(String(logLevel.value), logLevel.from, fail)
+      : WORKER_DEFAULTS.logLevel,
     reconnect: { ...WORKER_DEFAULTS.reconnect },
     drainTimeoutMs:
       flags.drainTimeout !== undefined
         ? parseIntFlag('--drain-timeout', flags.drainTimeout, 0, 24 * 3600) * 1000
         : (file?.drainTimeoutMs ?? WORKER_DEFAULTS.drainTimeoutMs),
-    dataDir: resolvePath(flags.dataDir ?? env[WORKER_ENV.dataDir]) ?? fromFile(file?.dataDir),
+    dataDir: resolvePath(flags.dataDir ?? vars.get(DAEMON_ENV.dataDir)) ?? fromFile(file?.dataDir),
     hardwareSearchPath: env.PATH,
     version: WORKER_VERSION,
-    teeSimulated: simulatedTee(network, resolvePath(flags.teeSimulated ?? env[WORKER_ENV.teeSimulated])),
+    teeSimulated: simulatedTee(network, resolvePath(flags.teeSimulated ?? vars.get(DAEMON_ENV.teeSimulated))),
+    deprecations: [...vars.deprecations, ...notes],
   };
+}
+
+/** The worker's errors for @aipg/daemon's parsers and key loading (a missing keystore file keeps its own code). */
+const fail: Fail = (message, options) =>
+  new WorkerConfigError(message, {
+    cause: options?.cause,
+    ...(options?.keystore ? { code: WorkerErrorCode.keystoreInvalid } : {}),
+  });
+
+/** A setting from its flag, else its variable, else the config file; with where it came from, for errors. */
+function pick<T extends string | number>(
+  flag: T | undefined,
+  flagName: string,
+  vars: EnvReader,
+  variable: (typeof DAEMON_ENV)[keyof typeof DAEMON_ENV],
+  fromConfig: T | undefined,
+): { value: T | string; from: string } | undefined {
+  if (flag !== undefined) return { value: flag, from: flagName };
+  const fromEnv = vars.get(variable);
+  if (fromEnv !== undefined) return { value: fromEnv, from: vars.source(variable) };
+  if (fromConfig !== undefined) return { value: fromConfig, from: `config ${flagName.slice(2)}` };
+  return undefined;
 }
 
 function simulatedTee(network: NetworkKind, file: string | undefined): string | undefined {
@@ -319,12 +400,7 @@ function networkOfChainId(chainId: number | undefined): NetworkKind | undefined 
 }
 
 function parseIntFlag(flag: string, value: string | number, min: number, max: number): number {
-  const n =
-    typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new WorkerConfigError(`${flag} ${value} must be an integer from ${min} to ${max}`);
-  }
-  return n;
+  return parseIntValue(value, flag, min, max, fail);
 }
 
 function parseGpuLayers(value: string | number): number | 'auto' {
@@ -351,53 +427,6 @@ async function readConfigFile(path: string): Promise<ConfigFile> {
     throw new WorkerConfigError(`config file ${path}: ${where}: ${issue?.message ?? 'invalid'}`);
   }
   return parsed.data;
-}
-
-async function resolveOperatorKey(
-  flags: WorkerFlags,
-  env: WorkerEnv,
-  file: ConfigFile | undefined,
-  fromFile: (p: string | undefined) => string | undefined,
-): Promise<Hex> {
-  const rawKey = env[WORKER_ENV.operatorKey]?.trim();
-  const keystore = flags.keystore ?? env[WORKER_ENV.keystore] ?? fromFile(file?.keystore);
-  if (rawKey && keystore) {
-    throw new WorkerConfigError(`both ${WORKER_ENV.operatorKey} and a keystore are set: use one`);
-  }
-  if (rawKey) {
-    const key = rawKey.startsWith('0x') ? rawKey : `0x${rawKey}`;
-    // The value itself is never echoed: it may be a slightly mistyped real key.
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key))
-      throw new WorkerConfigError(`${WORKER_ENV.operatorKey} is not a 32-byte hex key`);
-    return key as Hex;
-  }
-  if (keystore) {
-    const passwordFile = flags.passwordFile ?? fromFile(file?.passwordFile);
-    let password = env[WORKER_ENV.keystorePassword];
-    if (passwordFile) {
-      try {
-        password = (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '');
-      } catch (cause) {
-        throw new WorkerConfigError(`cannot read password file ${passwordFile}`, { cause });
-      }
-    }
-    if (password === undefined) {
-      throw new WorkerConfigError(
-        `the keystore needs a password: set ${WORKER_ENV.keystorePassword} or pass --password-file`,
-      );
-    }
-    let json: string;
-    try {
-      json = await readFile(keystore, 'utf8');
-    } catch (cause) {
-      throw new WorkerConfigError(`cannot read keystore ${keystore}`, {
-        cause,
-        code: WorkerErrorCode.keystoreInvalid,
-      });
-    }
-    return decryptKeystore(json, password);
-  }
-  throw new WorkerConfigError(`no operator key: set ${WORKER_ENV.operatorKey} or pass --keystore <file>`);
 }
 
 function checkModel(m: WorkerModelOptions, where: string): WorkerModelOptions {

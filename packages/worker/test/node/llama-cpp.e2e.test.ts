@@ -59,7 +59,7 @@ beforeAll(async () => {
   const options = await createWorkerOptions(
     {
       network: 'devnet',
-      rpc: chain.rpcUrl,
+      rpcUrl: chain.rpcUrl,
       grid: chain.grid,
       gateway: peer.url,
       model: model.name,

@@ -294,6 +294,66 @@ describe('createWorkerOptions', () => {
   });
 });
 
+describe('the one environment vocabulary', () => {
+  it('reads earlier names with a notice each, several RPC URLs, the metrics host', async () => {
+    const o = await createWorkerOptions(
+      { model: 'm', gguf: '/m.gguf' },
+      {
+        ...env,
+        AIPG_GRID_ADDRESS: GRID,
+        AIPG_WORKER_DATA_DIR: dir,
+        AIPG_RPC_URL: 'http://a:8545,http://b:8545',
+        AIPG_METRICS_PORT: '9464',
+        AIPG_METRICS_HOST: '0.0.0.0',
+      },
+    );
+    expect(o.grid).toBe('0x5FbDB2315678afecb367f032d93F642f64180aa3');
+    expect(o.dataDir).toBe(dir);
+    expect(o.rpcUrls).toEqual(['http://a:8545', 'http://b:8545']);
+    expect(o.rpcUrl).toBe('http://a:8545');
+    expect(o.metrics).toEqual({ port: 9464, host: '0.0.0.0' });
+    expect(o.deprecations).toEqual([
+      'AIPG_GRID_ADDRESS is deprecated: rename it AIPG_GRID',
+      'AIPG_WORKER_DATA_DIR is deprecated: rename it AIPG_DATA_DIR',
+    ]);
+  });
+
+  it('names the variable a bad value came from', async () => {
+    const flags = { grid: GRID, model: 'm', gguf: '/m.gguf' };
+    expect(
+      (await errorOf(createWorkerOptions(flags, { ...env, AIPG_METRICS_PORT: '99999' }))).shortMessage,
+    ).toBe('AIPG_METRICS_PORT 99999 must be an integer from 0 to 65535');
+    expect((await errorOf(createWorkerOptions(flags, { ...env, AIPG_LOG_LEVEL: 'loud' }))).code).toBe(
+      'WORKER_CONFIG_INVALID',
+    );
+    const keystore = await errorOf(
+      createWorkerOptions(flags, { AIPG_KEYSTORE: join(dir, 'missing.json'), AIPG_KEYSTORE_PASSWORD: 'pw' }),
+    );
+    expect(keystore.code).toBe('WORKER_KEYSTORE_INVALID');
+  });
+
+  it('still reads the earlier "rpc" flag and config key, with a notice', async () => {
+    const old = await createWorkerOptions(
+      { grid: GRID, model: 'm', gguf: '/m.gguf', rpc: 'http://c:8545' },
+      env,
+    );
+    expect(old.rpcUrl).toBe('http://c:8545');
+    expect(old.deprecations).toEqual(['the worker flag "rpc" is deprecated: pass "rpcUrl" (--rpc-url)']);
+    const file = join(dir, 'old-rpc.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        grid: GRID,
+        rpc: 'http://d:8545',
+        models: [{ backend: 'llama-cpp', name: 'm', gguf: 'x' }],
+      }),
+    );
+    const fromFile = await createWorkerOptions({ config: file }, env);
+    expect(fromFile.rpcUrl).toBe('http://d:8545');
+    expect(fromFile.deprecations).toEqual([`config file ${file}: "rpc" is deprecated: rename it "rpcUrl"`]);
+  });
+});
+
 describe('normalizeGatewayUrl', () => {
   it.each([
     ['http://localhost:8080', 'ws://localhost:8080/v1/workers/connect'],

@@ -36,7 +36,7 @@ afterAll(async () => {
 function spawnWorker(operator: number) {
   const flags = {
     network: 'devnet',
-    rpc: chain.rpcUrl,
+    rpcUrl: chain.rpcUrl,
     grid: chain.grid,
     gateway: peer.url,
     model: MODEL,

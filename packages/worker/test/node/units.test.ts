@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as api from '../../src/index.ts';
 import { backoffDelay } from '../../src/index.ts';
-import { Counter, createWorkerMetrics, Histogram } from '../../src/metrics/registry.ts';
+import { createWorkerMetrics } from '../../src/metrics/registry.ts';
 
 describe('backoffDelay', () => {
   const cfg = { initialDelayMs: 500, maxDelayMs: 30_000 };
@@ -21,33 +21,11 @@ describe('backoffDelay', () => {
   });
 });
 
-describe('metrics registry', () => {
-  it('renders the Prometheus text format with escaped labels', () => {
-    const c = new Counter<'model'>('x_total', 'Things.');
-    c.inc({ model: 'a"b\\c' }, 2);
-    c.inc({ model: 'a"b\\c' });
-    expect(c.render()).toBe('# HELP x_total Things.\n# TYPE x_total counter\nx_total{model="a\\"b\\\\c"} 3');
-    expect(() => c.inc({ model: 'a' }, -1)).toThrow(RangeError);
-  });
-
-  it('renders cumulative histogram buckets', () => {
-    const h = new Histogram('d_seconds', 'Durations.', [0.1, 1]);
-    h.observe({}, 0.05);
-    h.observe({}, 0.5);
-    h.observe({}, 5);
-    expect(h.render().split('\n').slice(2)).toEqual([
-      'd_seconds_bucket{le="0.1"} 1',
-      'd_seconds_bucket{le="1"} 2',
-      'd_seconds_bucket{le="+Inf"} 3',
-      'd_seconds_sum 5.55',
-      'd_seconds_count 3',
-    ]);
-  });
-
-  it('exports the worker series', () => {
+describe('metrics', () => {
+  it('exports the worker series', async () => {
     const m = createWorkerMetrics();
     m.activeJobs.set({ model: 'm' }, 1);
-    const text = m.render();
+    const text = await m.render();
     for (const name of [
       'aipg_worker_jobs_total',
       'aipg_worker_tokens_total',
@@ -95,6 +73,8 @@ describe('public API', () => {
       'createImageAdversaryBackend',
       'createLlamaCppBackend',
       'createSimulatedWorkerTee',
+      'createWorker',
+      'createWorkerCommon',
       'createWorkerOptions',
       'detectHardware',
       'isImageAdversary',

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
+import { createDaemonLogger } from '@aipg/daemon';
 import type { Hex } from 'viem';
 import { createWorkerOptions, type WorkerOptions } from '../../../src/index.ts';
-import { createWorkerLogger } from '../../../src/logger.ts';
 import type { TestChain } from './chain.ts';
 
 /** Worker options as `aipg worker start` builds them, pointed at a test chain and gateway peer. */
@@ -23,7 +23,7 @@ export async function workerOptions({
   const options = await createWorkerOptions(
     {
       network,
-      rpc: chain.rpcUrl,
+      rpcUrl: chain.rpcUrl,
       grid: chain.grid,
       gateway: gatewayUrl,
       // Backends are passed to startWorker directly; the flags still describe one to be valid.
@@ -46,7 +46,7 @@ export function memoryLogger() {
       callback();
     },
   });
-  return { logger: createWorkerLogger('debug', stream), lines };
+  return { logger: createDaemonLogger({ service: 'worker', level: 'debug', destination: stream }), lines };
 }
 
 export async function waitFor<T>(
