@@ -250,7 +250,7 @@ export async function startStack({
     const attestations = teeFiles ? createTee({ common, storage, hub }) : undefined;
     if (attestations) stops.push(async () => attestations.stop());
     const auth = createAuth({ common, storage, chain });
-    const billing = createBilling({ common, storage, chain });
+    const billing = createBilling({ storage, chain });
     const settlement = createSettlement({ common, storage, chain });
     const tokenizers = createTokenizers({ logger: common.logger, dir: options.tokenizers.dir });
     stops.push(() => tokenizers.close());

@@ -107,7 +107,7 @@ export async function createGateway({
     const tee = createTee({ common, storage, hub });
     shutdown.add('tee', () => tee.stop());
     const auth = createAuth({ common, storage, chain });
-    const billing = createBilling({ common, storage, chain });
+    const billing = createBilling({ storage, chain });
     const settlement = createSettlement({ common, storage, chain });
     const tokenizers = createTokenizers({ logger, dir: options.tokenizers.dir });
     shutdown.add('tokenizers', () => tokenizers.close());

@@ -442,7 +442,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
 
   test("reservations of one payer at once never together take more than the payer's funds", async () => {
     const p = '0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc' as Address;
-    // What billing.reserve does: hold 30 more only if what is held plus 30 fits in 100, in one statement.
+    // What jobs do when they insert a job (insertReserved): hold 30 more only if what is held plus 30 fits in 100, in one statement.
     const results = await Promise.all(
       Array.from({ length: 8 }, () => storage.jobs.insertReserved(newJob(30n, { payer: p }), 100n)),
     );

@@ -2,10 +2,8 @@ import { computeTextFee, type RateCard } from '@aipg/core';
 import { type Address, formatUnits } from 'viem';
 import type { Chain } from '../chain/index.ts';
 import { chainFailure, type PayerFunds } from '../chain/index.ts';
-import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { ApiKeyRecord, NewJob, Storage } from '../storage/index.ts';
-import type { FirstDispatch } from '../storage/jobs.ts';
+import type { NewJob, Storage } from '../storage/index.ts';
 
 export type Balance = {
   payer: Address;
@@ -44,18 +42,14 @@ export function maxFee(p: {
 
 export type Billing = ReturnType<typeof createBilling>;
 
-/** Balances and fees: what a payer can spend here, and the reservation that holds a job's maximum fee. */
+/** Balances and fees: what a payer can spend here, and the 402 when a job's maximum fee does not fit. */
 export function createBilling({
-  common,
   storage,
   chain,
 }: {
-  common: Common;
   storage: Storage;
   chain: Chain;
 }) {
-  const { options } = common;
-
   async function funds(payer: Address, fresh = false) {
     try {
       return await chain.payerFunds(payer, { fresh });
@@ -69,38 +63,6 @@ export function createBilling({
     const deposit = f.balance - f.withdrawRequested;
     // biome-ignore lint/complexity/useMathMinMax: bigints (Math.min takes numbers only)
     return deposit < f.allowance ? deposit : f.allowance;
-  }
-
-  /**
-   * Reserves `job.reservedFee` against `f` and inserts the job, under the payer's row lock (one
-   * statement). Returns true (nothing done) when the funds fall short and `final` is false: the caller
-   * reads the chain again; with `final`, a shortfall is 402. Inserted: `{ seq }`, the first dispatch's
-   * receipt number when one was asked and given.
-   */
-  async function reserveWith(
-    job: NewJob,
-    f: PayerFunds,
-    final: boolean,
-    dispatch: FirstDispatch | undefined,
-  ): Promise<{ seq: bigint | undefined } | undefined> {
-    const { inserted, unsettled, reserved, seq } = await storage.jobs.insertReserved(
-      job,
-      spendable(f),
-      dispatch,
-    );
-    if (inserted) return { seq };
-    if (!final) return undefined;
-    const available = spendable(f) - unsettled - reserved;
-    throw new GatewayError(
-      'insufficient_balance',
-      `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
-        available > 0n ? available : 0n,
-      )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
-        f.allowance,
-      )}, unsettled ${aipg(unsettled)}, in flight ${aipg(reserved)}); deposit more AIPG, approve gateway ${
-        chain.gateway
-      } for more, or lower max_tokens`,
-    );
   }
 
   return {
@@ -120,18 +82,32 @@ export function createBilling({
     },
 
     /**
-     * Inserts `job` holding `job.reservedFee` if the payer can afford it, atomically with the check
-     * (a per-payer row lock): concurrent requests can never together overspend. 402 otherwise. With
-     * `dispatch`, the same statement numbers the job's first dispatch: returns that receipt number.
+     * What `payer` may spend through this gateway before what it already owes here: the deposit less a
+     * requested withdrawal, capped by the gateway's allowance. From cached chain reads; `fresh` reads
+     * the chain again (a deposit a moment ago counts). The job that holds it is jobs' to insert.
      */
-    async reserve(job: NewJob, dispatch?: FirstDispatch): Promise<bigint | undefined> {
-      // Cached funds first; before refusing, the chain is read again (a deposit a moment ago counts).
-      let f = await funds(job.payer);
-      for (let attempt = 0; ; attempt++) {
-        const done = await reserveWith(job, f, attempt > 0, dispatch);
-        if (done) return done.seq;
-        f = await funds(job.payer, true);
-      }
+    async spendable(payer: Address, fresh = false): Promise<{ funds: PayerFunds; spendable: bigint }> {
+      const f = await funds(payer, fresh);
+      return { funds: f, spendable: spendable(f) };
+    },
+
+    /** The 402 for a job its payer cannot afford: what it may cost, what is available and why. */
+    insufficient(
+      job: Pick<NewJob, 'reservedFee'>,
+      f: PayerFunds,
+      held: { unsettled: bigint; reserved: bigint },
+    ): GatewayError {
+      const available = spendable(f) - held.unsettled - held.reserved;
+      return new GatewayError(
+        'insufficient_balance',
+        `insufficient balance: this request may cost up to ${aipg(job.reservedFee)} AIPG, but ${aipg(
+          available > 0n ? available : 0n,
+        )} AIPG is available to this gateway (deposit ${aipg(f.balance - f.withdrawRequested)}, approved ${aipg(
+          f.allowance,
+        )}, unsettled ${aipg(held.unsettled)}, in flight ${aipg(held.reserved)}); deposit more AIPG, approve gateway ${
+          chain.gateway
+        } for more, or lower max_tokens`,
+      );
     },
   };
 }

@@ -40,7 +40,7 @@ import {
   type StoredReceipt,
   sealedOf,
 } from '../storage/index.ts';
-import { completedJob, IMAGE_JOB_SAMPLING, insertedJob } from '../storage/jobs.ts';
+import { completedJob, type FirstDispatch, IMAGE_JOB_SAMPLING, insertedJob } from '../storage/jobs.ts';
 import type { Tee } from '../tee/index.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
 import { sealedJobFrame, verifySealedResult } from './confidential.ts';
@@ -488,7 +488,7 @@ export function createJobs({
     }
     let seq: bigint | undefined;
     try {
-      seq = await billing.reserve(
+      seq = await insertReserved(
         newJob,
         first && { gateway: chain.gateway, worker: first.worker.owner, expiresAt: dispatchExpiry() },
       );
@@ -886,6 +886,24 @@ export function createJobs({
   }
 
   /** Runs a prepared job to its end. Never throws: the outcome says what happened. */
+  /**
+   * Inserts `job` holding its maximum fee (`job.reservedFee`) if its payer can afford it, atomically
+   * with the check (one statement under the payer's row lock: concurrent requests never overspend
+   * together), or 402. Cached funds first; before refusing, the chain is read again. With `dispatch`,
+   * the same statement numbers the job's first dispatch: returns that receipt number.
+   */
+  async function insertReserved(
+    job: NewJob,
+    dispatch: FirstDispatch | undefined,
+  ): Promise<bigint | undefined> {
+    for (let fresh = false; ; fresh = true) {
+      const { funds, spendable } = await billing.spendable(job.payer, fresh);
+      const done = await storage.jobs.insertReserved(job, spendable, dispatch);
+      if (done.inserted) return done.seq ?? undefined;
+      if (fresh) throw billing.insufficient(job, funds, done);
+    }
+  }
+
   async function execute(job: JobRecord, hooks: RunHooks = {}): Promise<JobOutcome> {
     return track(executeInner(job, hooks));
   }
