@@ -175,4 +175,5 @@ export {
   scoreTypedData,
   scoreTypes,
 } from './score.ts';
+export { sleep } from './sleep.ts';
 export { AIPG_BASE_ADDRESS, AIPG_DECIMALS, formatAipg, parseAipg } from './units.ts';

@@ -1,3 +1,4 @@
+export { sleep } from '@aipg/core';
 export {
   createEnvReader,
   DAEMON_ENV,
@@ -45,4 +46,4 @@ export {
   type RunUntilSignalledParameters,
   runUntilSignalled,
 } from './run.ts';
-export { createShutdown, type DaemonCommon, type Shutdown, sleep } from './shutdown.ts';
+export { createShutdown, type DaemonCommon, type Shutdown } from './shutdown.ts';

@@ -1,3 +1,4 @@
+import { sleep } from '@aipg/core';
 import { NetworkError } from './errors.ts';
 import type { IndexerProgress, IndexerStatus } from './indexer.ts';
 import {
@@ -8,7 +9,6 @@ import {
   indexerView,
   jobItem,
 } from './queries.ts';
-import { sleep } from './sleep.ts';
 import type { Sql } from './sql.ts';
 import type { NetworkContext, NetworkHub } from './types.ts';
 

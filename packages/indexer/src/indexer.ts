@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { getGridParams, getModel, type ReadClient } from '@aipg/chain';
+import { sleep } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { getBlockNumber } from 'viem/actions';
 import { decodeGridLog, type IndexedEvent } from './events.ts';
 import { createGridFollower, type GridRange, type GridSink, pool } from './follower.ts';
-import { sleep } from './sleep.ts';
 import type { Leases, Sql } from './sql.ts';
 import { applyEvent, rebuildState } from './state.ts';
 import type { NetworkContext } from './types.ts';
