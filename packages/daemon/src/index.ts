@@ -13,9 +13,9 @@ export {
   type CreateDaemonLoggerParameters,
   createDaemonLogger,
   type Logger,
-  REDACT_PATHS,
   REDACTED,
   REDACTED_FIELDS,
+  redactSecrets,
 } from './logger.ts';
 export {
   type Counter,

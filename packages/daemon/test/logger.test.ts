@@ -61,6 +61,24 @@ describe('createDaemonLogger', () => {
     expect(JSON.parse(line).msg).toBe('event');
   });
 
+  test('in any case, deeper down, in child loggers’ bindings, without touching the caller’s object', () => {
+    const { logger, lines } = capture();
+    const request = { headers: { Authorization: 'Bearer sk-live-secretvalue', host: 'gw' } };
+    const fields = { ctx: { http: { req: request } }, jobs: [{ id: 1, prompt: 'my secret plans' }] };
+    logger.child({ apiKey: 'sk-live-secretvalue', worker: 'w1' }).warn(fields, 'event');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('secretvalue');
+    expect(lines[0]).not.toContain('my secret plans');
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      worker: 'w1',
+      apiKey: REDACTED,
+      ctx: { http: { req: { headers: { Authorization: REDACTED, host: 'gw' } } } },
+      jobs: [{ id: 1, prompt: REDACTED }],
+    });
+    expect(request.headers.Authorization).toBe('Bearer sk-live-secretvalue');
+    expect(fields.jobs[0]!.prompt).toBe('my secret plans');
+  });
+
   test('keeps what is not secret', () => {
     const { logger, lines } = capture();
     logger.info(

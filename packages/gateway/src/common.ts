@@ -3,7 +3,6 @@ import {
   createShutdown,
   type DaemonCommon,
   type Logger,
-  REDACT_PATHS,
   type Shutdown,
   sleep,
 } from '@aipg/daemon';
@@ -12,7 +11,7 @@ import { createMetrics, type Metrics } from './metrics/index.ts';
 import type { GatewayOptions } from './options.ts';
 
 export type { Logger, Shutdown };
-export { createShutdown, REDACT_PATHS, sleep };
+export { createShutdown, sleep };
 
 /** The gateway's root logger (@aipg/daemon's: one redaction list for every daemon). */
 export function createLogger(level: GatewayOptions['log']['level'], destination?: DestinationStream): Logger {

@@ -24,7 +24,7 @@ export {
 } from './billing/index.ts';
 export { parseFlags } from './bin/flags.ts';
 export { type Chain, createChain, type OnchainModel, type PayerFunds } from './chain/index.ts';
-export { type Common, createCommon, createLogger, type Logger, REDACT_PATHS } from './common.ts';
+export { type Common, createCommon, createLogger, type Logger } from './common.ts';
 export { ConfigError, errorCodes, GatewayError, type GatewayErrorCode } from './errors.ts';
 export {
   type CreateGatewayParameters,
