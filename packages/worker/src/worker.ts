@@ -41,7 +41,7 @@ export type ProvidedBackend =
   | { image: ImageBackend; maxConcurrency: number };
 
 /** What every backend has: its model, kind, load and close. */
-const common = (p: ProvidedBackend) => ('image' in p ? p.image : p.backend);
+const engineOf = (p: ProvidedBackend) => ('image' in p ? p.image : p.backend);
 /** The name signed into its receipts' requestHash: a text backend's sampler, an image backend's pipeline. */
 const samplerOf = (p: ProvidedBackend) => ('image' in p ? p.image.pipeline : p.backend.sampler);
 
@@ -135,8 +135,8 @@ export async function startWorker(
 export type CreateWorkerParameters = { common: WorkerCommon } & Omit<StartWorkerDependencies, 'logger'>;
 
 /** `startWorker` on a `common` the caller built (the daemons' one shape: `createX({ common, … })`). */
-export async function createWorker({ common: shared, ...deps }: CreateWorkerParameters): Promise<Worker> {
-  const { options, logger, metrics } = shared;
+export async function createWorker({ common, ...deps }: CreateWorkerParameters): Promise<Worker> {
+  const { options, logger, metrics } = common;
   for (const line of options.deprecations ?? []) logger.warn(line);
   // Its key stays with the account for native receipt signing (never on the object, never logged).
   const account = operatorAccount(options.operatorKey);
@@ -191,8 +191,8 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
       }
     }
     for (const p of provided) {
-      logger.info({ backend: common(p).kind }, 'loading backend');
-      await common(p).load();
+      logger.info({ backend: engineOf(p).kind }, 'loading backend');
+      await engineOf(p).load();
     }
   } catch (error) {
     await closeBackends(provided, logger);
@@ -206,14 +206,14 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
       client,
       grid: options.grid,
       models: provided.map((p) => ({
-        ...common(p).model,
+        ...engineOf(p).model,
         kind: 'image' in p ? ('image' as const) : ('text' as const),
       })),
     });
     provided.forEach((p, i) => {
       const reg = registered[i];
       served.set(
-        common(p).model.modelId,
+        engineOf(p).model.modelId,
         'image' in p
           ? { image: p.image, maxConcurrency: p.maxConcurrency }
           : { backend: p.backend, maxConcurrency: p.maxConcurrency, rates: reg?.rates },
@@ -270,9 +270,9 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
     chainId: options.chainId,
     grid: options.grid,
     models: provided.map((p) => ({
-      modelId: common(p).model.modelId,
-      name: common(p).model.name,
-      weightsHash: common(p).model.weightsHash,
+      modelId: engineOf(p).model.modelId,
+      name: engineOf(p).model.name,
+      weightsHash: engineOf(p).model.weightsHash,
       maxConcurrency: p.maxConcurrency,
       sampler: samplerOf(p),
       ...('image' in p ? { image: p.image.capabilities } : {}),
@@ -345,7 +345,7 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
       await hub.close();
       seqGuard.close();
       await closeBackends(provided, log);
-      await shared.shutdown.run();
+      await common.shutdown.run();
       log.info({ jobs: runner.stats() }, 'worker stopped');
       resolveStopped({ error: fatalError });
     })();
@@ -362,14 +362,14 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
       await closeBackends(provided, logger);
       throw error;
     }
-    shared.shutdown.add('metrics', () => metricsServer?.close());
+    common.shutdown.add('metrics', () => metricsServer?.close());
     logger.info({ url: metricsServer.url }, 'metrics listening');
   }
   hub.start();
   logger.info(
     {
       gateway: options.gatewayUrl,
-      models: provided.map((p) => common(p).model.name),
+      models: provided.map((p) => engineOf(p).model.name),
       operator: account.address,
     },
     'worker started',
@@ -391,12 +391,12 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
         chainId: options.chainId,
         grid: options.grid,
         models: provided.map((p) => ({
-          modelId: common(p).model.modelId,
-          name: common(p).model.name,
-          backend: common(p).kind,
+          modelId: engineOf(p).model.modelId,
+          name: engineOf(p).model.name,
+          backend: engineOf(p).kind,
           sampler: samplerOf(p),
           maxConcurrency: p.maxConcurrency,
-          activeJobs: stats.byModel[common(p).model.modelId]?.active ?? 0,
+          activeJobs: stats.byModel[engineOf(p).model.modelId]?.active ?? 0,
         })),
         jobs: {
           active: stats.active,
@@ -416,7 +416,7 @@ export async function createWorker({ common: shared, ...deps }: CreateWorkerPara
 }
 
 async function closeBackends(backends: readonly ProvidedBackend[], logger: Logger): Promise<void> {
-  const results = await Promise.allSettled(backends.map((p) => common(p).close()));
+  const results = await Promise.allSettled(backends.map((p) => engineOf(p).close()));
   for (const r of results) {
     if (r.status === 'rejected') logger.warn({ err: r.reason }, 'closing a backend failed');
   }
