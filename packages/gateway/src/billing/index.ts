@@ -43,13 +43,7 @@ export function maxFee(p: {
 export type Billing = ReturnType<typeof createBilling>;
 
 /** Balances and fees: what a payer can spend here, and the 402 when a job's maximum fee does not fit. */
-export function createBilling({
-  storage,
-  chain,
-}: {
-  storage: Storage;
-  chain: Chain;
-}) {
+export function createBilling({ storage, chain }: { storage: Storage; chain: Chain }) {
   async function funds(payer: Address, fresh = false) {
     try {
       return await chain.payerFunds(payer, { fresh });
