@@ -118,6 +118,7 @@ export async function startGateway(
       deployment: { grid: chain.grid, chainId: chain.chainId, deployBlock: options.network.deployBlock },
       hub,
       leases: storage.leases,
+      follow: options.network.indexer,
       authenticate: apiKeyAuthenticator(auth),
     });
     await network.start();

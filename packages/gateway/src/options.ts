@@ -112,6 +112,11 @@ export type GatewayOptions = {
   network: {
     /** Block the Grid was deployed in: where the dashboard's event indexer starts (found by search when unset). */
     deployBlock: number | undefined;
+    /**
+     * Follow the chain in this process (the default). False when the standalone indexer (`aipg indexer
+     * start`) follows it into this database: the gateway then serves what that one stores.
+     */
+    indexer: boolean;
   };
   settlement: {
     enabled: boolean;
@@ -230,6 +235,7 @@ const ENV = {
   logLevel: 'AIPG_LOG_LEVEL',
   tokenizersDir: 'AIPG_GATEWAY_TOKENIZERS_DIR',
   'network.deployBlock': 'AIPG_GRID_DEPLOY_BLOCK',
+  'network.indexer': 'AIPG_GATEWAY_NETWORK_INDEXER',
   'http.bodyLimitBytes': 'AIPG_GATEWAY_BODY_LIMIT_BYTES',
   'rateLimit.requestsPerMinute': 'AIPG_GATEWAY_RATE_LIMIT_RPM',
   'rateLimit.burst': 'AIPG_GATEWAY_RATE_LIMIT_BURST',
@@ -305,6 +311,7 @@ const schema = z.object({
   'chain.registryCacheMs': int(0).default(10_000),
   'chain.maxStaleMs': int(0).default(120_000),
   'network.deployBlock': int(0).optional(),
+  'network.indexer': bool.default(true),
   'settlement.enabled': bool.default(true),
   'settlement.intervalMs': int(10).default(30_000),
   'settlement.minReceipts': int(1).default(100),
@@ -430,7 +437,7 @@ export function createGatewayOptions(
       registryCacheMs: o['chain.registryCacheMs'],
       maxStaleMs: o['chain.maxStaleMs'],
     },
-    network: { deployBlock: o['network.deployBlock'] },
+    network: { deployBlock: o['network.deployBlock'], indexer: o['network.indexer'] },
     settlement,
     keys: {
       maxMessageTtlSec: o['keys.maxMessageTtlSec'],

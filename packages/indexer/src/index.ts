@@ -39,6 +39,11 @@ export type CreateNetworkParameters = {
   /** Replicas on one PostgreSQL: only the lease holder indexes (the gateway's `storage.leases`). */
   leases?: Leases | undefined;
   /**
+   * False: this process does not follow the chain; another one does into the same database (the
+   * standalone indexer, `aipg indexer start`), and this one serves what it stored. Default true.
+   */
+  follow?: boolean | undefined;
+  /**
    * `Authorization` header → payer of its live API key (401 otherwise), for a payer's own job activity.
    * Default: no key is accepted (the gateway passes its `api_keys` check).
    */
@@ -87,6 +92,7 @@ export function createNetwork(p: CreateNetworkParameters) {
     chainId: p.deployment.chainId,
     deployBlock: p.deployment.deployBlock,
     leases: p.leases,
+    follow: p.follow ?? true,
     options: options.indexer,
     onProgress: (progress) => {
       if (progress.type === 'reorg' || progress.events > 0) generation += 1;
@@ -129,7 +135,10 @@ export function createNetwork(p: CreateNetworkParameters) {
     feed,
     /** The reads behind the API, for in-process use (the CLI's `status`, tests). */
     deps,
-    /** Applies the feature's migrations, then starts the indexer loop (it catches up in the background). */
+    /**
+     * Applies the feature's migrations, then starts the indexer loop (it catches up in the background; with
+     * `follow: false` it only reads the cursor another process moves).
+     */
     async start(): Promise<void> {
       if (started) return;
       started = true;
@@ -187,6 +196,11 @@ export {
 export { migrateNetwork } from './migrations.ts';
 export type { ActivityItem, AuditItem, AuditSummaryItem, GatewayFaultItem, GatewayItem } from './queries.ts';
 export type { PayerAuthenticator } from './routes.ts';
+export {
+  type IndexerService,
+  type StartIndexerServiceParameters,
+  startIndexerService,
+} from './service.ts';
 export type { Leases, Row, Sql } from './sql.ts';
 export type {
   Amount,
