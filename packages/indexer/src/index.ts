@@ -1,7 +1,12 @@
 import type { ReadClient } from '@aipg/chain';
 import { type Address, getAddress } from 'viem';
 import { createFeed, defaultFeedOptions, type FeedOptions } from './feed.ts';
-import { createIndexer, defaultIndexerOptions, type IndexerOptions } from './indexer.ts';
+import {
+  createIndexer,
+  defaultIndexerOptions,
+  type IndexerOptions,
+  type IndexerProgress,
+} from './indexer.ts';
 import { migrateNetwork } from './migrations.ts';
 import type { QueryDeps } from './queries.ts';
 import { createNetworkRoutes, type PayerAuthenticator } from './routes.ts';
@@ -84,6 +89,7 @@ export function createNetwork(p: CreateNetworkParameters) {
   };
   let feed: ReturnType<typeof createFeed> | undefined;
   let generation = 0;
+  const listeners = new Set<(p: IndexerProgress) => void>();
   const indexer = createIndexer({
     ctx,
     db: p.db,
@@ -97,6 +103,13 @@ export function createNetwork(p: CreateNetworkParameters) {
     onProgress: (progress) => {
       if (progress.type === 'reorg' || progress.events > 0) generation += 1;
       feed?.notify(progress);
+      for (const listener of listeners) {
+        try {
+          listener(progress);
+        } catch (error) {
+          ctx.logger.warn({ msg: 'network indexer: a progress listener failed', error });
+        }
+      }
     },
   });
   const deps: QueryDeps = {
@@ -135,6 +148,16 @@ export function createNetwork(p: CreateNetworkParameters) {
     feed,
     /** The reads behind the API, for in-process use (the CLI's `status`, tests). */
     deps,
+    /**
+     * Calls `listener` after each range the indexer stored and each rewind (committed: its events are in
+     * `network_events`), in this process; with `follow: false`, as it sees another process's cursor move.
+     * In-process consumers of the Grid's events (the gateway's reputation) read them from there instead of
+     * following the chain. Returns the unsubscribe.
+     */
+    onProgress(listener: (p: IndexerProgress) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     /**
      * Applies the feature's migrations, then starts the indexer loop (it catches up in the background; with
      * `follow: false` it only reads the cursor another process moves).

@@ -172,9 +172,36 @@ export function createIndexer({
     };
   }
 
+  /**
+   * The Grid's parameters at the head, as the values before any event changed them. A Grid that does not
+   * answer (an RPC hiccup; a test double that only emits logs) is retried at the next pass: events still flow.
+   */
+  let paramsRead = false;
+  async function storeRegistryParams(): Promise<void> {
+    let params: Record<string, string>;
+    try {
+      params = await readRegistryParams();
+    } catch (error) {
+      logger.warn({
+        msg: "network indexer: could not read the Grid's parameters; retrying next pass",
+        error,
+      });
+      return;
+    }
+    await db.transaction(async (tx) => {
+      for (const [key, value] of Object.entries(params)) {
+        await tx.query(
+          `INSERT INTO network_params (key, value, updated_block) VALUES ($1, $2, 0)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE network_params.updated_block = 0`,
+          [key, value],
+        );
+      }
+    });
+    paramsRead = true;
+  }
+
   async function init(): Promise<void> {
     const head = await getBlockNumber(client, { cacheTime: 0 });
-    const params = await readRegistryParams();
     await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(727274003)');
       let cursor = await readCursor(tx);
@@ -215,14 +242,8 @@ export function createIndexer({
           chain_id: chainId,
         });
       }
-      for (const [key, value] of Object.entries(params)) {
-        await tx.query(
-          `INSERT INTO network_params (key, value, updated_block) VALUES ($1, $2, 0)
-           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE network_params.updated_block = 0`,
-          [key, value],
-        );
-      }
     });
+    await storeRegistryParams();
     await redecode();
     const cursor = await readCursor();
     if (cursor) {
@@ -393,7 +414,8 @@ export function createIndexer({
     },
     async recent(limit) {
       const rows = await db.query<{ number: string; hash: Hex }>(
-        'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT $1',
+        // By the column, not the text alias: as text, block 9 sorts after block 10.
+        'SELECT number::text AS number, hash FROM network_blocks ORDER BY network_blocks.number DESC LIMIT $1',
         [limit],
       );
       return rows.map((r) => ({ number: Number(r.number), hash: r.hash }));
@@ -445,6 +467,7 @@ export function createIndexer({
       status.leader = await leases.acquire(LEASE, holder, Math.max(30_000, options.pollIntervalMs * 10));
       if (!status.leader) return observe();
     }
+    if (!paramsRead) await storeRegistryParams();
     const total = await follower.catchUp(sink, {
       stopped: () => stopped,
       onHead: (head) => {
