@@ -44,6 +44,11 @@ export type CliConfig = {
   gatewayUrl: string | undefined;
   /** An API key for API commands (`aipg chat`), from env AIPG_API_KEY; `--api-key` wins. */
   apiKey: string | undefined;
+  /**
+   * The gateway's database, for `aipg indexer start`: env DATABASE_URL (PostgreSQL), AIPG_GATEWAY_DB_DIR (PGlite
+   * directory), AIPG_GATEWAY_DB_SCHEMA, as the gateway reads them; its flags win.
+   */
+  database: { url: string | undefined; dir: string | undefined; schema: string | undefined };
 };
 
 export type GlobalFlags = {
@@ -68,7 +73,7 @@ export function parseAddress(value: string, what: string): Address {
 /**
  * The only place that reads the environment: flags win over env, env over defaults.
  * Env: AIPG_RPC_URL, AIPG_PRIVATE_KEY, AIPG_KEYSTORE, AIPG_KEYSTORE_PASSWORD, AIPG_DEPLOYMENT, AIPG_GRID, AIPG_DEBUG,
- * AIPG_GATEWAY_URL, AIPG_API_KEY.
+ * AIPG_GATEWAY_URL, AIPG_API_KEY, DATABASE_URL, AIPG_GATEWAY_DB_DIR, AIPG_GATEWAY_DB_SCHEMA.
  */
 export function resolveConfig(flags: GlobalFlags, env: Record<string, string | undefined>): CliConfig {
   const nonEmpty = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
@@ -90,5 +95,10 @@ export function resolveConfig(flags: GlobalFlags, env: Record<string, string | u
     debug: flags.debug ?? ['1', 'true', 'yes'].includes((env.AIPG_DEBUG ?? '').toLowerCase()),
     gatewayUrl: nonEmpty(env.AIPG_GATEWAY_URL),
     apiKey: nonEmpty(env.AIPG_API_KEY),
+    database: {
+      url: nonEmpty(env.DATABASE_URL),
+      dir: nonEmpty(env.AIPG_GATEWAY_DB_DIR),
+      schema: nonEmpty(env.AIPG_GATEWAY_DB_SCHEMA),
+    },
   };
 }

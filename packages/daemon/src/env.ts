@@ -144,6 +144,11 @@ export const DAEMON_ENV = {
     GATEWAY,
     'HMAC secret API keys derive from (default: from the operator key); never logged',
   ),
+  networkIndexer: v(
+    'AIPG_GATEWAY_NETWORK_INDEXER',
+    GATEWAY,
+    'follow the chain for the network API and dashboard in this process: true (default), or false where `aipg indexer start` runs it',
+  ),
   reputation: v(
     'AIPG_GATEWAY_REPUTATION',
     GATEWAY,

@@ -47,7 +47,7 @@ export type StartGatewayReturnType = {
   app: Api;
   /** The gateway's database (inspection by tests and tools; the gateway owns its writes). */
   db: Database;
-  /** The audit-history follower routing uses (undefined when disabled or replaced by `deps.reputation`). */
+  /** The audit history routing uses, read from the network indexer (undefined when disabled or replaced by `deps.reputation`). */
   reputation: ReputationFeature | undefined;
   /** Settles every waiting receipt now (the loop does it on its own; for tests and tools). */
   settleNow(): Promise<void>;
@@ -85,20 +85,19 @@ export async function createGateway({
   shutdown.add('database', () => storage.close());
   try {
     const chain = await createChain({ common });
+    // Reputation counts the audit events the network indexer stores (it follows nothing itself); the
+    // indexer is built below, once the hub exists.
+    let network: ReturnType<typeof createNetwork> | undefined;
     const followed =
       deps.reputation || !options.reputation.enabled
         ? undefined
         : createReputation({
             common,
             db: storage.db,
-            client: chain.publicClient,
             grid: chain.grid,
             chainId: chain.chainId,
-            leases: storage.leases,
-            options: {
-              ...options.reputation,
-              fromBlock: options.reputation.fromBlock ?? options.network.deployBlock,
-            },
+            source: () => network,
+            options: options.reputation,
           });
     if (followed) shutdown.add('reputation', () => followed.stop());
     const reputation = deps.reputation ?? followed;
@@ -125,23 +124,25 @@ export async function createGateway({
     const webhooks = createWebhooks({ common, storage, chain });
     const audit = createAudit({ common, storage, chain });
     // The dashboard's data: an event indexer on its own loop, read-only JSON endpoints, static pages.
-    const network = createNetwork({
+    network = createNetwork({
       common,
       db: storage.db,
       publicClient: chain.publicClient,
       deployment: { grid: chain.grid, chainId: chain.chainId, deployBlock: options.network.deployBlock },
       hub,
       leases: storage.leases,
+      follow: options.network.indexer,
       authenticate: apiKeyAuthenticator(auth),
     });
-    await network.start();
-    shutdown.add('network', () => network.stop());
+    const started = network;
+    await started.start();
+    shutdown.add('network', () => started.stop());
     const scorer = createScorer({ common, storage, hub, reputation });
     const app = createApi({ common, storage, chain, auth, billing, hub, jobs, audit, tee });
     const imageChecker = createImageChecker({ common, storage, hub });
     app.route('/', createAuditRoutes({ audit, scorer, imageChecker }));
-    app.route('/v1/network', network.router);
-    app.route('/', network.dashboard);
+    app.route('/v1/network', started.router);
+    app.route('/', started.dashboard);
 
     const server = serve({ fetch: app.fetch, port: options.port, hostname: options.host });
     await new Promise<void>((resolve, reject) => {

@@ -70,5 +70,6 @@ export {
 } from './routing/index.ts';
 export { aggregate, createSettlement, type Settlement } from './settlement/index.ts';
 export { createStorage, type Storage } from './storage/index.ts';
+export { type OpenGatewayDatabaseParameters, openGatewayDatabase } from './storage/shared.ts';
 export { createTee, type Tee } from './tee/index.ts';
 export { createTokenizers, type GatewayTokenizer, type Tokenizers } from './tokenizers/index.ts';

@@ -127,6 +127,11 @@ export type GatewayOptions = {
   network: {
     /** Block the Grid was deployed in: where the dashboard's event indexer starts (found by search when unset). */
     deployBlock: number | undefined;
+    /**
+     * Follow the chain in this process (the default). False when the standalone indexer (`aipg indexer
+     * start`) follows it into this database: the gateway then serves what that one stores.
+     */
+    indexer: boolean;
   };
   settlement: {
     enabled: boolean;
@@ -249,6 +254,7 @@ const ENV: Record<string, EnvVar> = {
   metricsPort: DAEMON_ENV.metricsPort,
   metricsHost: DAEMON_ENV.metricsHost,
   'network.deployBlock': DAEMON_ENV.deployBlock,
+  'network.indexer': DAEMON_ENV.networkIndexer,
   'http.bodyLimitBytes': DAEMON_ENV.bodyLimitBytes,
   'rateLimit.requestsPerMinute': DAEMON_ENV.rateLimitRpm,
   'rateLimit.burst': DAEMON_ENV.rateLimitBurst,
@@ -326,6 +332,7 @@ const schema = z.object({
   'chain.registryCacheMs': int(0).default(10_000),
   'chain.maxStaleMs': int(0).default(120_000),
   'network.deployBlock': int(0).optional(),
+  'network.indexer': bool.default(true),
   'settlement.enabled': bool.default(true),
   'settlement.intervalMs': int(10).default(30_000),
   'settlement.minReceipts': int(1).default(100),
@@ -458,7 +465,7 @@ export function createGatewayOptions(
       registryCacheMs: o['chain.registryCacheMs'],
       maxStaleMs: o['chain.maxStaleMs'],
     },
-    network: { deployBlock: o['network.deployBlock'] },
+    network: { deployBlock: o['network.deployBlock'], indexer: o['network.indexer'] },
     settlement,
     keys: {
       maxMessageTtlSec: o['keys.maxMessageTtlSec'],

@@ -1,7 +1,12 @@
 import type { ReadClient } from '@aipg/chain';
 import { type Address, getAddress } from 'viem';
 import { createFeed, defaultFeedOptions, type FeedOptions } from './feed.ts';
-import { createIndexer, defaultIndexerOptions, type IndexerOptions } from './indexer.ts';
+import {
+  createIndexer,
+  defaultIndexerOptions,
+  type IndexerOptions,
+  type IndexerProgress,
+} from './indexer.ts';
 import { migrateNetwork } from './migrations.ts';
 import type { QueryDeps } from './queries.ts';
 import { createNetworkRoutes, type PayerAuthenticator } from './routes.ts';
@@ -38,6 +43,11 @@ export type CreateNetworkParameters = {
   hub?: NetworkHub | undefined;
   /** Replicas on one PostgreSQL: only the lease holder indexes (the gateway's `storage.leases`). */
   leases?: Leases | undefined;
+  /**
+   * False: this process does not follow the chain; another one does into the same database (the
+   * standalone indexer, `aipg indexer start`), and this one serves what it stored. Default true.
+   */
+  follow?: boolean | undefined;
   /**
    * `Authorization` header → payer of its live API key (401 otherwise), for a payer's own job activity.
    * Default: no key is accepted (the gateway passes its `api_keys` check).
@@ -79,6 +89,7 @@ export function createNetwork(p: CreateNetworkParameters) {
   };
   let feed: ReturnType<typeof createFeed> | undefined;
   let generation = 0;
+  const listeners = new Set<(p: IndexerProgress) => void>();
   const indexer = createIndexer({
     ctx,
     db: p.db,
@@ -87,10 +98,18 @@ export function createNetwork(p: CreateNetworkParameters) {
     chainId: p.deployment.chainId,
     deployBlock: p.deployment.deployBlock,
     leases: p.leases,
+    follow: p.follow ?? true,
     options: options.indexer,
     onProgress: (progress) => {
       if (progress.type === 'reorg' || progress.events > 0) generation += 1;
       feed?.notify(progress);
+      for (const listener of listeners) {
+        try {
+          listener(progress);
+        } catch (error) {
+          ctx.logger.warn({ msg: 'network indexer: a progress listener failed', error });
+        }
+      }
     },
   });
   const deps: QueryDeps = {
@@ -129,7 +148,20 @@ export function createNetwork(p: CreateNetworkParameters) {
     feed,
     /** The reads behind the API, for in-process use (the CLI's `status`, tests). */
     deps,
-    /** Applies the feature's migrations, then starts the indexer loop (it catches up in the background). */
+    /**
+     * Calls `listener` after each range the indexer stored and each rewind (committed: its events are in
+     * `network_events`), in this process; with `follow: false`, as it sees another process's cursor move.
+     * In-process consumers of the Grid's events (the gateway's reputation) read them from there instead of
+     * following the chain. Returns the unsubscribe.
+     */
+    onProgress(listener: (p: IndexerProgress) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    /**
+     * Applies the feature's migrations, then starts the indexer loop (it catches up in the background; with
+     * `follow: false` it only reads the cursor another process moves).
+     */
     async start(): Promise<void> {
       if (started) return;
       started = true;
@@ -187,6 +219,11 @@ export {
 export { migrateNetwork } from './migrations.ts';
 export type { ActivityItem, AuditItem, AuditSummaryItem, GatewayFaultItem, GatewayItem } from './queries.ts';
 export type { PayerAuthenticator } from './routes.ts';
+export {
+  type IndexerService,
+  type StartIndexerServiceParameters,
+  startIndexerService,
+} from './service.ts';
 export type { Leases, Row, Sql } from './sql.ts';
 export type {
   Amount,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { getGridParams, getModel, type ReadClient } from '@aipg/chain';
 import { sleep } from '@aipg/core';
 import type { Address, Hex } from 'viem';
-import { getBlockNumber } from 'viem/actions';
+import { getBlock, getBlockNumber } from 'viem/actions';
 import { decodeGridLog, type IndexedEvent } from './events.ts';
 import { createGridFollower, type GridRange, type GridSink, pool } from './follower.ts';
 import type { Leases, Sql } from './sql.ts';
@@ -43,7 +43,10 @@ export type IndexerStatus = {
   headTimestamp: number | null;
   reorgs: number;
   lastReorgBlock: number | null;
-  /** True while this process holds the indexing lease (always without leases). */
+  /**
+   * True while this process follows the chain: it holds the indexing lease (always without leases). False
+   * on a reader (another replica, or the standalone indexer, follows; this one reads what it stored).
+   */
   leader: boolean;
   lastError: string | null;
   lastSyncAt: number | null;
@@ -87,6 +90,7 @@ export function createIndexer({
   chainId,
   deployBlock,
   leases,
+  follow = true,
   options,
   onProgress,
 }: {
@@ -97,6 +101,11 @@ export function createIndexer({
   chainId: number;
   deployBlock: number | undefined;
   leases?: Leases | undefined;
+  /**
+   * False: never follow the chain here, only read what another process (the standalone indexer, or a
+   * gateway that runs one) stores in the same database: status, progress and reorgs from its cursor.
+   */
+  follow?: boolean | undefined;
   options: IndexerOptions;
   onProgress?: ((p: IndexerProgress) => void) | undefined;
 }) {
@@ -109,7 +118,7 @@ export function createIndexer({
     headTimestamp: null,
     reorgs: 0,
     lastReorgBlock: null,
-    leader: !leases,
+    leader: follow && !leases,
     lastError: null,
     lastSyncAt: null,
   };
@@ -163,9 +172,36 @@ export function createIndexer({
     };
   }
 
+  /**
+   * The Grid's parameters at the head, as the values before any event changed them. A Grid that does not
+   * answer (an RPC hiccup; a test double that only emits logs) is retried at the next pass: events still flow.
+   */
+  let paramsRead = false;
+  async function storeRegistryParams(): Promise<void> {
+    let params: Record<string, string>;
+    try {
+      params = await readRegistryParams();
+    } catch (error) {
+      logger.warn({
+        msg: "network indexer: could not read the Grid's parameters; retrying next pass",
+        error,
+      });
+      return;
+    }
+    await db.transaction(async (tx) => {
+      for (const [key, value] of Object.entries(params)) {
+        await tx.query(
+          `INSERT INTO network_params (key, value, updated_block) VALUES ($1, $2, 0)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE network_params.updated_block = 0`,
+          [key, value],
+        );
+      }
+    });
+    paramsRead = true;
+  }
+
   async function init(): Promise<void> {
     const head = await getBlockNumber(client, { cacheTime: 0 });
-    const params = await readRegistryParams();
     await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(727274003)');
       let cursor = await readCursor(tx);
@@ -206,14 +242,8 @@ export function createIndexer({
           chain_id: chainId,
         });
       }
-      for (const [key, value] of Object.entries(params)) {
-        await tx.query(
-          `INSERT INTO network_params (key, value, updated_block) VALUES ($1, $2, 0)
-           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE network_params.updated_block = 0`,
-          [key, value],
-        );
-      }
     });
+    await storeRegistryParams();
     await redecode();
     const cursor = await readCursor();
     if (cursor) {
@@ -384,7 +414,8 @@ export function createIndexer({
     },
     async recent(limit) {
       const rows = await db.query<{ number: string; hash: Hex }>(
-        'SELECT number::text AS number, hash FROM network_blocks ORDER BY number DESC LIMIT $1',
+        // By the column, not the text alias: as text, block 9 sorts after block 10.
+        'SELECT number::text AS number, hash FROM network_blocks ORDER BY network_blocks.number DESC LIMIT $1',
         [limit],
       );
       return rows.map((r) => ({ number: Number(r.number), hash: r.hash }));
@@ -393,13 +424,50 @@ export function createIndexer({
     rewind,
   };
 
+  /**
+   * What the process that follows the chain stored (its cursor), for a process that does not: the status,
+   * and the progress the feed and the response cache wait on. Returns the events it stored since the last look.
+   */
+  let observed: { nextBlock: number; reorgs: number } | undefined;
+  async function observe(): Promise<number> {
+    const head = await getBlock(client, { blockTag: 'latest' });
+    status.headBlock = Number(head.number);
+    status.headTimestamp = Number(head.timestamp);
+    headGauge.set(undefined, status.headBlock);
+    const cursor = await readCursor();
+    if (!cursor || cursor.chainId !== chainId || cursor.grid !== grid.toLowerCase()) return 0;
+    status.fromBlock = cursor.fromBlock;
+    status.indexedBlock = cursor.nextBlock - 1;
+    status.reorgs = cursor.reorgs;
+    status.lastReorgBlock = cursor.lastReorgBlock;
+    indexedGauge.set(undefined, status.indexedBlock);
+    status.lastSyncAt = Date.now();
+    const before = observed;
+    observed = { nextBlock: cursor.nextBlock, reorgs: cursor.reorgs };
+    if (!before) return 0;
+    if (cursor.reorgs !== before.reorgs || cursor.nextBlock < before.nextBlock) {
+      onProgress?.({ type: 'reorg', forkBlock: cursor.lastReorgBlock ?? cursor.fromBlock, removedEvents: 0 });
+      return 0;
+    }
+    if (cursor.nextBlock === before.nextBlock) return 0;
+    const rows = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM network_events WHERE block_number >= $1 AND block_number < $2',
+      [before.nextBlock, cursor.nextBlock],
+    );
+    const events = Number(rows[0]?.n ?? 0);
+    onProgress?.({ type: 'indexed', fromBlock: before.nextBlock, toBlock: cursor.nextBlock - 1, events });
+    return events;
+  }
+
   /** Indexes up to the head (minus confirmations). Returns the events stored. */
   async function catchUp(): Promise<number> {
+    if (!follow) return observe();
     if (!initialized) await init();
     if (leases) {
       status.leader = await leases.acquire(LEASE, holder, Math.max(30_000, options.pollIntervalMs * 10));
-      if (!status.leader) return 0;
+      if (!status.leader) return observe();
     }
+    if (!paramsRead) await storeRegistryParams();
     const total = await follower.catchUp(sink, {
       stopped: () => stopped,
       onHead: (head) => {
@@ -409,6 +477,7 @@ export function createIndexer({
       },
     });
     if (!stopped) status.lastSyncAt = Date.now();
+    observed = undefined;
     return total;
   }
 

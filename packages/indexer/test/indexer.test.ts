@@ -196,6 +196,32 @@ describe('network indexer on anvil', () => {
     await close(second);
   });
 
+  test('with follow: false it never follows the chain: it serves what the process that does stored', async () => {
+    const { network: follower, db } = await open();
+    const rec = recordingClient(grid.rpcUrl);
+    const reader = createNetwork({
+      db,
+      publicClient: rec.client,
+      deployment: { grid: grid.grid, chainId: grid.chain.anvil.chainId },
+      follow: false,
+      options: { cacheMs: 0 },
+    });
+    await reader.migrate();
+    await reader.indexer.syncNow(); // before the follower's first range: nothing to read yet
+    expect(reader.indexer.status()).toMatchObject({ leader: false, indexedBlock: null });
+
+    await follower.indexer.syncNow();
+    const indexed = follower.indexer.status().indexedBlock;
+    await reader.indexer.syncNow();
+    expect(reader.indexer.status()).toMatchObject({ leader: false, indexedBlock: indexed });
+    const workers = await get<Workers>(reader, '/workers');
+    expect(workers.data.find((w) => w.address === roles.workerA.address)?.stake.wei).toBeDefined();
+    // It read the head and nothing else of the chain: no logs, no registry, no cursor of its own.
+    expect(new Set(rec.calls.map((c) => c.method))).toEqual(new Set(['eth_getBlockByNumber']));
+    expect(await db.query(`SELECT id FROM network_cursor`)).toHaveLength(1);
+    await reader.stop();
+  });
+
   test('rewinds a reorg (anvil_snapshot / anvil_revert) and indexes the new branch', async () => {
     const { network, db } = await open('memory://', 50);
     const workerB = client(roles.workerB.privateKey);

@@ -2,6 +2,7 @@ import type { Command } from '../command.ts';
 import { chainUp } from './chain-up.ts';
 import { chat } from './chat.ts';
 import { devnet } from './devnet.ts';
+import { indexerStart } from './indexer-start.ts';
 import { modelTokenizer } from './model-tokenizer.ts';
 import { stake } from './stake.ts';
 import { status } from './status.ts';
@@ -20,6 +21,7 @@ export const commands: readonly Command[] = [
   status,
   workerStart,
   validatorStart,
+  indexerStart,
   modelTokenizer,
   chat,
 ];

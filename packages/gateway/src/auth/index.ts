@@ -66,8 +66,7 @@ export function createAuth({ common, storage, chain }: { common: Common; storage
     perMinute: options.rateLimit.anonymousRequestsPerMinute,
     burst: Math.max(1, Math.min(10, options.rateLimit.anonymousRequestsPerMinute)),
   });
-  // Live keys by hash, remembered briefly: no database read per request.
-  const keyCache = new Map<string, { record: ApiKeyRecord; expires: number }>();
+  const keys = createKeyResolver({ keys: storage.keys, cacheMs: options.keys.cacheMs });
   // A payer can mint keys: its keys together share one bucket on top of each key's own.
   const payerLimiter = createRateLimiter({
     perMinute: options.rateLimit.payerRequestsPerMinute,
@@ -200,11 +199,31 @@ export function createAuth({ common, storage, chain }: { common: Common; storage
     },
 
     /** Forgets a revoked key at once (this process's cache). */
-    forgetKey(id: string) {
-      for (const [hash, k] of keyCache) if (k.record.id === id) keyCache.delete(hash);
-    },
+    forgetKey: keys.forget,
 
     /** Resolves a bearer token to its live key (remembered `keys.cacheMs`), or 401. */
+    authenticate: keys.authenticate,
+  };
+}
+
+/**
+ * Bearer token → its live API key (401 otherwise), remembered `cacheMs` after a lookup: the API's rule, and
+ * the network API's payer check in whichever process serves it (the gateway, or the standalone indexer).
+ */
+export function createKeyResolver({
+  keys,
+  cacheMs,
+}: {
+  keys: Pick<Storage['keys'], 'findByHash'>;
+  cacheMs: number;
+}) {
+  // Live keys by hash, remembered briefly: no database read per request.
+  const keyCache = new Map<string, { record: ApiKeyRecord; expires: number }>();
+  return {
+    /** Forgets a revoked key at once (this process's cache). */
+    forget(id: string) {
+      for (const [hash, k] of keyCache) if (k.record.id === id) keyCache.delete(hash);
+    },
     async authenticate(token: string | undefined): Promise<ApiKeyRecord> {
       if (!token) {
         throw new GatewayError(
@@ -217,14 +236,14 @@ export function createAuth({ common, storage, chain }: { common: Common; storage
       const now = Date.now();
       const hit = keyCache.get(hash);
       if (hit && hit.expires > now) return hit.record;
-      const record = await storage.keys.findByHash(hash);
+      const record = await keys.findByHash(hash);
       if (!record) {
         keyCache.delete(hash);
         throw new GatewayError('invalid_api_key', 'invalid or revoked API key');
       }
-      if (options.keys.cacheMs > 0) {
+      if (cacheMs > 0) {
         if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
-        keyCache.set(hash, { record, expires: now + options.keys.cacheMs });
+        keyCache.set(hash, { record, expires: now + cacheMs });
       }
       return record;
     },

@@ -1,39 +1,50 @@
-import { randomBytes } from 'node:crypto';
-import type { ReadClient } from '@aipg/chain';
-import { createGridFollower, type GridSink, type Leases } from '@aipg/indexer';
-import type { Address, Hex } from 'viem';
+import type { IndexerProgress, IndexerStatus } from '@aipg/indexer';
+import { type Address, getAddress, type Hex } from 'viem';
 import type { Common } from '../common.ts';
 import type { GatewayOptions } from '../options.ts';
 import type { Sql } from '../storage/index.ts';
-import { decodeReputationLog, type ReputationEvent, reputationAbi } from './events.ts';
+import { decodeReputationLog, type ReputationEvent } from './events.ts';
 import { type AuditRecord, reputationFactor } from './policy.ts';
-import { createReputationStore } from './store.ts';
 
-const LEASE = 'reputation';
-
+/**
+ * `fromBlock`, `maxBlockRange` and `confirmations` are the network indexer's now (`network.deployBlock`, its
+ * own options): reputation reads what it indexed. `pollIntervalMs` is how often it looks when no indexer runs
+ * in this process.
+ */
 export type ReputationOptions = GatewayOptions['reputation'];
 
 export type ReputationStatus = {
-  /** First block followed (the Grid's deployment block). */
+  /** First block indexed (the Grid's deployment block). */
   fromBlock: bigint | null;
-  /** Last block whose events are applied. */
+  /** Last block whose events are counted. */
   syncedBlock: bigint | null;
   headBlock: bigint | null;
-  /** Whether this process follows the chain (one replica does; the others read its counts). */
+  /** Whether this process follows the chain (its network indexer holds the lease); false: it reads. */
   leader: boolean;
   lastError: string | null;
   workers: number;
 };
 
+/** The network indexer of this process, when it runs one (`createNetwork(...)`). */
+export type ReputationSource = {
+  indexer: { syncNow(): Promise<void>; status(): IndexerStatus };
+  onProgress(listener: (p: IndexerProgress) => void): () => void;
+};
+
 export type ReputationFeature = ReturnType<typeof createReputation>;
 
+/** The Grid events reputation counts, as the network indexer names them. */
+const NAMES = ['AuditFinalized', 'BondSlashed'];
+
 /**
- * Audit history for routing (docs/DESIGN.md §3, §5). Follows the Grid's `AuditFinalized` verdicts and the
- * `BondSlashed` events of worker bonds from the deployment block on, in bounded `eth_getLogs` ranges;
- * per-worker counts (PASS, FAIL, inconclusive, slashes, last FAIL / slash time) and the cursor move
- * in one transaction, so a restart resumes where it stopped and a range is never counted twice (one
- * replica follows, under a lease; the others reload the counts). A chain that no longer has the last
- * block applied (a reorg, an anvil restart behind the same database) is recounted from the start.
+ * Audit history for routing (docs/DESIGN.md §3, §5): per-worker counts of the Grid's `AuditFinalized`
+ * verdicts (PASS, FAIL, inconclusive, last FAIL time) and of the `BondSlashed` events of worker bonds. It
+ * follows nothing itself: it reads them from the network indexer's `network_events`, which the one Grid log
+ * follower keeps (in this process, or in the standalone indexer on the same database), so what it counts
+ * is exactly what the indexer stored: each log once (keyed by block and log index), none missed across
+ * restarts and replicas, and a reorg the indexer undid (its cursor's reorg count moves) is recounted from
+ * the events still stored. New events are folded in as the indexer applies them (`source.onProgress`), or
+ * at each poll when another process indexes.
  *
  * `factor(owner)` is routing's `Reputation` hook: see `reputationFactor` (neutral for workers never
  * audited, preferred with a clean history, excluded for a cool-down after a FAIL, penalised after).
@@ -41,55 +52,41 @@ export type ReputationFeature = ReturnType<typeof createReputation>;
 export function createReputation({
   common,
   db,
-  client,
   grid,
   chainId,
-  leases,
+  source,
   options,
   now,
 }: {
   common: Pick<Common, 'logger' | 'metrics'>;
   db: Sql;
-  client: ReadClient;
   grid: Address;
   chainId: number;
-  leases?: Leases | undefined;
+  /** This process's network indexer (a getter: the gateway builds it after routing); none: read only. */
+  source?: (() => ReputationSource | undefined) | undefined;
   options: ReputationOptions;
-  /** Clock in ms for the cool-downs; default: the chain's (head timestamp, advanced by wall time). */
+  /** Clock in ms for the cool-downs; default: the chain's (the last indexed block's time, advanced by wall time). */
   now?: (() => number) | undefined;
 }) {
   const { logger, metrics } = common;
-  const store = createReputationStore(db);
-  const holder = `reputation-${randomBytes(6).toString('hex')}`;
   const records = new Map<string, AuditRecord>();
   const status: ReputationStatus = {
     fromBlock: null,
     syncedBlock: null,
     headBlock: null,
-    leader: !leases,
+    leader: false,
     lastError: null,
     workers: 0,
   };
   let head: { timestamp: number; seenAt: number } | undefined;
-  // Only the two events reputation counts, from the RPC; the follower does ranges, the deployment block and reorgs.
-  const follower = createGridFollower({
-    client,
-    grid,
-    logger,
-    name: 'reputation',
-    events: reputationAbi,
-    options: {
-      maxBlockRange: options.maxBlockRange,
-      confirmations: options.confirmations,
-      keepBlocks: 1,
-      rpcConcurrency: 8,
-    },
-  });
-  let initialized = false;
+  /** What is folded into `records`: the indexer's run (chain, Grid, start, reorgs) and the last event. */
+  let seen: { run: string; block: bigint; logIndex: number } | undefined;
+  let folded = 0;
   let stopped = false;
   let loop: Promise<void> | undefined;
-  let current: Promise<number> | undefined;
   let wake: (() => void) | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
 
   const eventsCounter = metrics.counter(
     'aipg_gateway_reputation_events_total',
@@ -102,119 +99,117 @@ export function createReputation({
 
   const clock = () => (now ? now() : head ? head.timestamp + (Date.now() - head.seenAt) : Date.now());
 
-  async function reload(): Promise<void> {
-    const rows = await store.loadAll();
-    records.clear();
-    for (const r of rows) records.set(r.owner.toLowerCase(), r);
-    status.workers = records.size;
-  }
-
-  async function init(reset = false): Promise<void> {
-    const { cursor, cleared } = await store.initCursor({
-      chainId,
-      grid,
-      reset,
-      fromBlock: async () => BigInt(options.fromBlock ?? (await follower.findDeployBlock())),
-    });
-    if (cleared)
-      logger.warn({
-        msg: 'reputation: the stored history is of another chain, Grid or branch: recounting',
-        from_block: cursor.fromBlock.toString(),
-      });
-    status.fromBlock = cursor.fromBlock;
-    status.syncedBlock = cursor.nextBlock - 1n;
-    initialized = true;
-  }
-
-  /**
-   * The per-worker counts as the follower's sink: the cursor keeps the last block's hash only, so a
-   * chain that lost it is recounted from the start.
-   */
-  let applied = 0;
-  const sink: GridSink = {
-    async next() {
-      let cursor = await store.readCursor();
-      if (!cursor) {
-        await init();
-        cursor = await store.readCursor();
-      }
-      if (!cursor) throw new Error('reputation cursor missing');
-      return Number(cursor.nextBlock);
-    },
-    async recent() {
-      const cursor = await store.readCursor();
-      return cursor?.lastBlockHash && cursor.nextBlock > cursor.fromBlock
-        ? [{ number: Number(cursor.nextBlock - 1n), hash: cursor.lastBlockHash }]
-        : [];
-    },
-    async apply(range) {
-      const events = range.events
-        .map(decodeReputationLog)
-        .filter((e): e is ReputationEvent => e !== undefined)
-        .map((e) => {
-          const block = range.blocks.get(Number(e.blockNumber));
-          return { ...e, time: block ? block.timestamp * 1000 : clock() };
-        });
-      const ok = await store.apply({
-        from: BigInt(range.fromBlock),
-        to: BigInt(range.toBlock),
-        toHash: range.blocks.get(range.toBlock)?.hash as Hex,
-        events,
-      });
-      if (!ok) return false;
-      applied += events.length;
-      for (const e of events) eventsCounter.inc({ kind: e.type === 'slash' ? 'slash' : e.verdict });
-      for (const e of events) {
-        logger.info({
-          msg: e.type === 'slash' ? 'reputation: worker slashed' : `reputation: audit ${e.verdict}`,
-          worker: e.worker,
-          block: e.blockNumber.toString(),
-          ...(e.type === 'slash'
-            ? { amount: e.amount.toString() }
-            : { batch_id: e.batchId.toString(), leaf: e.leaf }),
-        });
-      }
-      status.syncedBlock = BigInt(range.toBlock);
-      syncedGauge.set(undefined, range.toBlock);
-      return true;
-    },
-    rewind: () => init(true),
-  };
-
-  /** Follows the chain up to its head (minus confirmations). Returns the events applied. */
-  async function catchUp(): Promise<number> {
-    if (!initialized) await init();
-    if (leases) {
-      status.leader = await leases.acquire(LEASE, holder, Math.max(30_000, options.pollIntervalMs * 10));
-      if (!status.leader) {
-        await reload();
-        return 0;
-      }
+  function fold(e: ReputationEvent & { time: number }) {
+    const key = e.worker.toLowerCase();
+    let r = records.get(key);
+    if (!r) {
+      r = {
+        owner: e.worker,
+        passes: 0,
+        fails: 0,
+        inconclusive: 0,
+        slashes: 0,
+        slashed: 0n,
+        lastFailAt: null,
+        lastSlashAt: null,
+        lastEventBlock: e.blockNumber,
+      };
+      records.set(key, r);
     }
-    const before = applied;
-    await follower.catchUp(sink, {
-      stopped: () => stopped,
-      onHead: (latest) => {
-        head = { timestamp: latest.timestamp * 1000, seenAt: Date.now() };
-        status.headBlock = BigInt(latest.number);
-      },
-    });
-    const cursor = await store.readCursor();
-    if (cursor) status.syncedBlock = cursor.nextBlock - 1n;
-    await reload();
-    return applied - before;
+    if (e.blockNumber > r.lastEventBlock) r.lastEventBlock = e.blockNumber;
+    if (e.type === 'slash') {
+      r.slashes += 1;
+      r.slashed += e.amount;
+      r.lastSlashAt = Math.max(r.lastSlashAt ?? 0, e.time);
+    } else if (e.verdict === 'pass') r.passes += 1;
+    else if (e.verdict === 'inconclusive') r.inconclusive += 1;
+    else {
+      r.fails += 1;
+      r.lastFailAt = Math.max(r.lastFailAt ?? 0, e.time);
+    }
   }
 
-  function syncNow(): Promise<number> {
-    current ??= catchUp()
-      .then((n) => {
-        status.lastError = null;
-        return n;
-      })
-      .finally(() => {
-        current = undefined;
+  /** Folds in what the indexer stored since the last look (everything again when its run changed). */
+  async function read(): Promise<number> {
+    const cursors = await db.query<Record<string, unknown>>(
+      `SELECT chain_id, grid, from_block::text AS from_block, next_block::text AS next_block, reorgs
+       FROM network_cursor WHERE id = 'grid'`,
+    );
+    const c = cursors[0];
+    if (!c || Number(c.chain_id) !== chainId || String(c.grid) !== grid.toLowerCase()) {
+      // Nothing indexed of this Grid yet (or the tables are another Grid's until the indexer starts over).
+      records.clear();
+      seen = undefined;
+      status.workers = 0;
+      return 0;
+    }
+    const next = BigInt(c.next_block as string);
+    const run = `${c.from_block}:${c.reorgs}`;
+    if (seen?.run !== run) {
+      if (seen) logger.info({ msg: 'reputation: the indexer rewound (reorg or a new chain): recounting' });
+      records.clear();
+      seen = { run, block: -1n, logIndex: -1 };
+    }
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT block_number::text AS block_number, log_index, topics, data,
+         extract(epoch FROM block_time)::float8 AS t
+       FROM network_events
+       WHERE name = ANY($1::text[]) AND block_number < $2
+         AND (block_number > $3 OR (block_number = $3 AND log_index > $4))
+       ORDER BY block_number, log_index`,
+      [NAMES, next.toString(), seen.block.toString(), seen.logIndex],
+    );
+    let count = 0;
+    for (const r of rows) {
+      const blockNumber = BigInt(r.block_number as string);
+      const logIndex = Number(r.log_index);
+      seen.block = blockNumber;
+      seen.logIndex = logIndex;
+      const e = decodeReputationLog({
+        blockNumber,
+        logIndex,
+        topics: (typeof r.topics === 'string' ? JSON.parse(r.topics) : r.topics) as Hex[],
+        data: r.data as Hex,
       });
-    return current;
+      if (!e) continue;
+      fold({ ...e, time: Number(r.t) * 1000 });
+      count += 1;
+      eventsCounter.inc({ kind: e.type === 'slash' ? 'slash' : e.verdict });
+      logger.info({
+        msg: e.type === 'slash' ? 'reputation: worker slashed' : `reputation: audit ${e.verdict}`,
+        worker: getAddress(e.worker),
+        block: e.blockNumber.toString(),
+        ...(e.type === 'slash'
+          ? { amount: e.amount.toString() }
+          : { batch_id: e.batchId.toString(), leaf: e.leaf }),
+      });
+    }
+    const last = await db.query<{ timestamp: string }>(
+      'SELECT timestamp::text AS timestamp FROM network_blocks ORDER BY number DESC LIMIT 1',
+    );
+    if (last[0]) head = { timestamp: Number(last[0].timestamp) * 1000, seenAt: Date.now() };
+    status.fromBlock = BigInt(c.from_block as string);
+    status.syncedBlock = next - 1n;
+    status.workers = records.size;
+    syncedGauge.set(undefined, Number(next - 1n));
+    folded += count;
+    return count;
+  }
+
+  /** One look at a time, in order (the loop, the indexer's progress and `syncNow` share it). */
+  function refresh(): Promise<number> {
+    const run = queue.then(read, read);
+    queue = run.catch((error: unknown) => {
+      status.lastError = error instanceof Error ? error.message : String(error);
+      logger.warn({
+        msg: 'reputation: reading the indexed events failed; retrying',
+        error: status.lastError,
+      });
+    });
+    return run.then((n) => {
+      status.lastError = null;
+      return n;
+    });
   }
 
   return {
@@ -222,43 +217,54 @@ export function createReputation({
     factor(owner: Address): number {
       return reputationFactor(records.get(owner.toLowerCase()), clock(), options);
     },
-    /** A worker's followed audit history (undefined: never audited). */
+    /** A worker's audit history as indexed (undefined: never audited). */
     record(owner: Address): AuditRecord | undefined {
       const r = records.get(owner.toLowerCase());
       return r ? { ...r } : undefined;
     },
     status(): ReputationStatus {
-      return { ...status };
+      const indexer = source?.()?.indexer.status();
+      return {
+        ...status,
+        leader: indexer?.leader ?? false,
+        headBlock: indexer?.headBlock == null ? status.headBlock : BigInt(indexer.headBlock),
+      };
     },
-    /** Loads the stored counts (routing uses them at once), then follows the chain in the background. */
+    /**
+     * Reads the indexed counts (routing uses them at once), then keeps up: at each range the indexer of this
+     * process applies, and every `pollIntervalMs` (another process may index).
+     */
     async start(): Promise<void> {
-      await reload();
-      loop = (async () => {
+      await refresh().catch(() => {});
+      unsubscribe = source?.()?.onProgress(() => void refresh().catch(() => {}));
+      loop ??= (async () => {
         while (!stopped) {
-          try {
-            await syncNow();
-          } catch (error) {
-            status.lastError = error instanceof Error ? error.message : String(error);
-            logger.warn({ msg: 'reputation: following the chain failed; retrying', error: status.lastError });
-          }
-          if (stopped) break;
           await new Promise<void>((resolve) => {
             wake = resolve;
             const t = setTimeout(resolve, options.pollIntervalMs);
             t.unref();
           });
           wake = undefined;
+          if (!stopped) await refresh().catch(() => {});
         }
       })();
     },
-    /** Catches up with the chain now (tests and tools; the loop does it on its own). */
-    syncNow,
+    /**
+     * Has this process's indexer catch up with the chain, then reads what it stored. Returns the events
+     * counted meanwhile (tests and tools; the indexer and the loop do it on their own).
+     */
+    async syncNow(): Promise<number> {
+      const before = folded;
+      await source?.()?.indexer.syncNow();
+      await refresh();
+      return folded - before;
+    },
     async stop(): Promise<void> {
       stopped = true;
+      unsubscribe?.();
       wake?.();
-      await current?.catch(() => {});
       await loop;
-      if (leases && status.leader) await leases.release(LEASE, holder).catch(() => {});
+      await queue;
     },
   };
 }

@@ -1,0 +1,46 @@
+import type { PayerAuthenticator } from '@aipg/indexer';
+import { apiKeyAuthenticator, createKeyResolver } from '../auth/index.ts';
+import type { GatewayOptions } from '../options.ts';
+import { type Database, openDatabase } from './db.ts';
+import { createKeyStore } from './keys.ts';
+import { migrate } from './migrations.ts';
+import { createLeaseStore } from './misc.ts';
+
+export type OpenGatewayDatabaseParameters = GatewayOptions['database'] & {
+  /** How long an API key is remembered after a lookup (the gateway's `keys.cacheMs`; default 5 s). */
+  keyCacheMs?: number | undefined;
+};
+
+/**
+ * The gateway's database for another process that serves from it: the standalone network indexer
+ * (`aipg indexer start`), whose read API also reads the gateway's jobs, receipts and API keys. Opened and
+ * migrated as the gateway does (a no-op when the gateway got there first), with its leases (replicas on one
+ * PostgreSQL: one follows the chain) and the API's payer check of API keys.
+ *
+ * Embedded PGlite is one process's: a PGlite directory may only be opened where no gateway holds it. Beside a
+ * running gateway, both must use one PostgreSQL server (`url`).
+ */
+export async function openGatewayDatabase(p: OpenGatewayDatabaseParameters): Promise<{
+  db: Database;
+  leases: ReturnType<typeof createLeaseStore>;
+  authenticate: PayerAuthenticator;
+  /** Migrations this call applied (none when the gateway's schema was current). */
+  migrationsApplied: number[];
+  close(): Promise<void>;
+}> {
+  const db = await openDatabase(p);
+  try {
+    const migrationsApplied = await migrate(db);
+    const keys = createKeyResolver({ keys: createKeyStore(db), cacheMs: p.keyCacheMs ?? 5_000 });
+    return {
+      db,
+      leases: createLeaseStore(db),
+      authenticate: apiKeyAuthenticator(keys),
+      migrationsApplied,
+      close: () => db.close(),
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
