@@ -154,11 +154,6 @@ export const DAEMON_ENV = {
     GATEWAY,
     'follow audit verdicts and slashes for routing: true (default) or false',
   ),
-  reputationFromBlock: v(
-    'AIPG_GATEWAY_REPUTATION_FROM_BLOCK',
-    GATEWAY,
-    'first block the reputation follower reads',
-  ),
 } as const satisfies Record<string, EnvVar>;
 
 export type EnvSource = Readonly<Record<string, string | undefined>>;

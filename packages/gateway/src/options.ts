@@ -168,14 +168,8 @@ export type GatewayOptions = {
   reputation: {
     /** Follow audit verdicts and slashes on chain and feed them to routing. */
     enabled: boolean;
-    /** First block to read (the Grid's deployment block); found on chain when unset. */
-    fromBlock: number | undefined;
-    /** Pause between polls once caught up. */
+    /** How often it reads the events the network indexer stored, when another process indexes. */
     pollIntervalMs: number;
-    /** Largest `eth_getLogs` range (halved when the RPC refuses one). */
-    maxBlockRange: number;
-    /** Blocks behind the head the follower stays. */
-    confirmations: number;
     /** A worker is not routed to (unless nobody else can run the job) this long after a FAIL or slash. */
     failCooldownMs: number;
     /** After the cool-down, a worker's routing score is cut heavily for this long. */
@@ -267,7 +261,6 @@ const ENV: Record<string, EnvVar> = {
   'settlement.maxBatchSize': DAEMON_ENV.settleMaxBatch,
   'keys.secret': DAEMON_ENV.keySecret,
   'reputation.enabled': DAEMON_ENV.reputation,
-  'reputation.fromBlock': DAEMON_ENV.reputationFromBlock,
   'tee.anchorsFile': DAEMON_ENV.teeAnchors,
 };
 
@@ -346,10 +339,7 @@ const schema = z.object({
   'audit.scoreMaxAttempts': int(1, 10).default(3),
   'audit.maxScoresPerValidator': int(1, 1_000).default(4),
   'reputation.enabled': bool.default(true),
-  'reputation.fromBlock': int(0).optional(),
   'reputation.pollIntervalMs': int(10).default(5_000),
-  'reputation.maxBlockRange': int(1, 1_000_000).default(2_000),
-  'reputation.confirmations': int(0, 1_000).default(0),
   'reputation.failCooldownMs': int(0).default(24 * 3_600_000),
   'reputation.penaltyWindowMs': int(0).default(7 * 24 * 3_600_000),
   'webhooks.maxAttempts': int(1, 20).default(5),
@@ -480,10 +470,7 @@ export function createGatewayOptions(
     },
     reputation: {
       enabled: o['reputation.enabled'],
-      fromBlock: o['reputation.fromBlock'],
       pollIntervalMs: o['reputation.pollIntervalMs'],
-      maxBlockRange: o['reputation.maxBlockRange'],
-      confirmations: o['reputation.confirmations'],
       failCooldownMs: o['reputation.failCooldownMs'],
       penaltyWindowMs: o['reputation.penaltyWindowMs'],
     },

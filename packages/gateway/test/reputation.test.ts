@@ -279,7 +279,11 @@ describe('following the chain', () => {
    * counts what that indexer stores. Two pairs on one database are two gateway processes.
    */
   function follower(
-    options: Partial<Parameters<typeof createReputation>[0]['options']> = {},
+    options: Partial<Parameters<typeof createReputation>[0]['options']> & {
+      /** The indexer's first block and log range. */
+      fromBlock?: number | undefined;
+      maxBlockRange?: number;
+    } = {},
     grid = EMITTER,
   ) {
     const network = createNetwork({
@@ -300,12 +304,9 @@ describe('following the chain', () => {
       source: () => network,
       options: {
         enabled: true,
-        fromBlock: Number(startBlock),
         pollIntervalMs: 60_000,
-        maxBlockRange: 2,
-        confirmations: 0,
         ...policy,
-        ...options,
+        ...(({ fromBlock: _from, maxBlockRange: _range, ...rest }) => rest)(options),
       },
       now: () => clock,
     });

@@ -7,9 +7,8 @@ import { decodeReputationLog, type ReputationEvent } from './events.ts';
 import { type AuditRecord, reputationFactor } from './policy.ts';
 
 /**
- * `fromBlock`, `maxBlockRange` and `confirmations` are the network indexer's now (`network.deployBlock`, its
- * own options): reputation reads what it indexed. `pollIntervalMs` is how often it looks when no indexer runs
- * in this process.
+ * Reputation reads what the network indexer stored (its first block, log ranges and confirmations are the
+ * indexer's). `pollIntervalMs` is how often it looks when no indexer runs in this process.
  */
 export type ReputationOptions = GatewayOptions['reputation'];
 
