@@ -98,8 +98,13 @@ describe('aipg worker start in a real process', () => {
     const login = peer.nextWorker();
     const w = spawnWorker(OPERATOR);
     const conn = await login;
-    const job = conn.sendJob({ content: '[hang]' });
-    await new Promise((r) => setTimeout(r, 100));
+    // A job under way (its first tokens arrived) that would run for ~40 s: the drain waits for it.
+    const job = conn.sendJob({
+      content: 'a long answer [delay:40] [len:1000]',
+      stream: true,
+      params: { maxTokens: 1000, temperature: 0, topP: 1, seed: null, stop: [] },
+    });
+    await waitFor(() => job.tokens.length >= 1, 10_000, 'first tokens');
     w.child.kill('SIGINT');
     await waitFor(() => w.stderr().includes('taking no new jobs'), 5_000, 'the drain message');
     const t0 = Date.now();
