@@ -38,7 +38,7 @@ export interface Database extends Sql {
 
 export type OpenDatabaseParameters = {
   /** postgres://… for a server; undefined for PGlite. */
-  url: string | undefined;
+  url?: string | undefined;
   /** PGlite data directory, or `memory://`. */
   dir: string;
   schema: string;
