@@ -66,6 +66,24 @@ describe('a job as an async iterator of its events', () => {
     expect(await it.next()).toEqual({ done: true, value: failed });
   });
 
+  test('a run that throws (a bug, not an outcome) is thrown to the reader, never a hang', async () => {
+    let hooks: RunHooks = {};
+    let fail: (e: Error) => void = () => {};
+    const it = streamEvents((_job, h) => {
+      hooks = h;
+      return new Promise<JobOutcome>((_, reject) => {
+        fail = reject;
+      });
+    }, job);
+    const first = it.next();
+    await Promise.resolve();
+    hooks.onToken!('a');
+    expect(await first).toEqual({ done: false, value: { type: 'text', text: 'a' } });
+    const second = it.next();
+    fail(new Error('boom'));
+    await expect(second).rejects.toThrow('boom');
+  });
+
   test('aborting the signal (the client went away) stops the job', async () => {
     const run = controlled();
     const abort = new AbortController();

@@ -32,16 +32,23 @@ export async function* streamEvents(
     wake?.();
   };
   let outcome: JobOutcome | undefined;
+  // A run that throws instead of answering an outcome (a bug): the reader gets the error, never a hang.
+  let failure: { error: unknown } | undefined;
   const execution = execute(job, {
     signal: stop.signal,
     onToken: (text) => push({ type: 'text', text }),
     onSealedChunk: (chunk) => push({ type: 'sealed', chunk }),
     onProgress: (p) => push({ type: 'progress', ...p }),
-  }).then((o) => {
-    outcome = o;
-    wake?.();
-    return o;
-  });
+  }).then(
+    (o) => {
+      outcome = o;
+      wake?.();
+    },
+    (error: unknown) => {
+      failure = { error };
+      wake?.();
+    },
+  );
   let read = 0;
   try {
     for (;;) {
@@ -53,6 +60,7 @@ export async function* streamEvents(
       queue.splice(0, read);
       read = 0;
       if (outcome) return outcome;
+      if (failure) throw failure.error;
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
@@ -62,7 +70,7 @@ export async function* streamEvents(
     signal?.removeEventListener('abort', onAbort);
     // A reader that stopped before the end: the job stops too (its outcome is still awaited, so
     // nothing it holds is left behind).
-    if (!outcome) {
+    if (!outcome && !failure) {
       stop.abort();
       await execution;
     }
