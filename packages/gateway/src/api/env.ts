@@ -13,8 +13,8 @@ import type { IdempotencyVariables } from './idempotency.ts';
 /** What the API's middleware put on a request's context: the caller's key, the idempotency claim, when it started. */
 export type Env = { Variables: IdempotencyVariables & { key: ApiKeyRecord; requestStart: number } };
 
-/** What each endpoint family (routes/) is given: the gateway's features and the API's shared steps. */
-export type RouteDeps = {
+/** The gateway's features the HTTP API is built on (`createApi`'s parameters). */
+export type ApiFeatures = {
   common: Common;
   storage: Storage;
   chain: Chain;
@@ -24,6 +24,10 @@ export type RouteDeps = {
   jobs: Jobs;
   audit: Audit;
   tee?: Tee | undefined;
+};
+
+/** What each endpoint family (routes/) is given: the gateway's features and the API's shared steps. */
+export type RouteDeps = ApiFeatures & {
   /** The caller's bearer key (401) and a request from its and its payer's rate limits (429). */
   requireKey: MiddlewareHandler<Env>;
   /** Unauthenticated requests, limited per client address (429). */

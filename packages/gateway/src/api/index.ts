@@ -1,15 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Audit } from '../audit/index.ts';
-import type { Auth } from '../auth/index.ts';
 import { bearerToken } from '../auth/keys.ts';
-import type { Billing } from '../billing/index.ts';
-import type { Chain } from '../chain/index.ts';
-import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
-import type { Hub } from '../hub/index.ts';
-import type { JobSpec, Jobs } from '../jobs/index.ts';
+import type { JobSpec } from '../jobs/index.ts';
 import {
   createChunker,
   gridInfo,
@@ -19,15 +13,8 @@ import {
   sealedTailEvent,
   usageOf,
 } from '../jobs/render.ts';
-import {
-  type ApiKeyRecord,
-  type JobRecord,
-  type Storage,
-  sealedChunksOf,
-  sealedOf,
-} from '../storage/index.ts';
-import type { Tee } from '../tee/index.ts';
-import type { Env, RouteDeps } from './env.ts';
+import { type ApiKeyRecord, type JobRecord, sealedChunksOf, sealedOf } from '../storage/index.ts';
+import type { ApiFeatures, Env, RouteDeps } from './env.ts';
 import { toGatewayError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { registerAuditEvidenceRoutes } from './routes/audit.ts';
@@ -63,27 +50,7 @@ async function jsonBody(c: Context): Promise<unknown> {
  * balance, models, audit evidence, operations) and the one error handler: every error leaves through
  * `app.onError` in OpenAI's shape.
  */
-export function createApi({
-  common,
-  storage,
-  chain,
-  auth,
-  billing,
-  hub,
-  jobs,
-  audit,
-  tee,
-}: {
-  common: Common;
-  storage: Storage;
-  chain: Chain;
-  auth: Auth;
-  billing: Billing;
-  hub: Hub;
-  jobs: Jobs;
-  audit: Audit;
-  tee?: Tee | undefined;
-}) {
+export function createApi({ common, storage, chain, auth, billing, hub, jobs, audit, tee }: ApiFeatures) {
   const { options, logger, metrics } = common;
   const app = new Hono<Env>();
 

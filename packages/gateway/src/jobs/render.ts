@@ -236,6 +236,11 @@ export function renderJob(
 
 /** One sealed chunk as a `chat.completion.chunk` event (docs/confidential.md). */
 export function sealedChunkEvent(job: JobRecord, chunk: { seq: number; final: boolean; ciphertext: string }) {
+  return { ...sealedEnvelope(job), encrypted: chunk };
+}
+
+/** What every event of a confidential stream carries: a `chat.completion.chunk` without choices. */
+function sealedEnvelope(job: JobRecord) {
   return {
     id: responseId(job),
     object: 'chat.completion.chunk' as const,
@@ -243,19 +248,13 @@ export function sealedChunkEvent(job: JobRecord, chunk: { seq: number; final: bo
     model: job.request.model,
     system_fingerprint: SYSTEM_FINGERPRINT,
     choices: [],
-    encrypted: chunk,
   };
 }
 
 /** The plain last event of a confidential stream: the signed counts and the `grid` object. */
 export function sealedTailEvent(job: JobRecord, receipt: StoredReceipt | undefined) {
   return {
-    id: responseId(job),
-    object: 'chat.completion.chunk' as const,
-    created: job.request.created,
-    model: job.request.model,
-    system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [],
+    ...sealedEnvelope(job),
     usage: sealedUsage(receipt),
     grid: { ...gridInfo(job, receipt), confidential: true },
   };
