@@ -150,7 +150,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
     expect(rows.map((r) => Number(r.id))).toEqual(migrations.map((m) => m.id));
-    expect(migrations.map((m) => m.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(migrations.map((m) => m.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {
@@ -568,6 +568,91 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     await check({ unsettled: 0n, reserved: 0n });
   });
 
+  test('one statement changing rows of several payers moves each total by exactly its own rows', async () => {
+    // The totals are kept per statement (migration 10): each payer's share of a many-row insert, update
+    // or delete, including a row moved from one payer to another and amounts that cancel out.
+    const [a, b, c] = [0, 1, 2].map(() => getAddress(`0x${randomBytes(20).toString('hex')}`));
+    const recomputed = async (p: Address) => {
+      const [row] = await storage.db.query<{ unsettled: string; reserved: string }>(
+        `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE lower(payer) = lower($1) AND settled = false)::text
+                  AS unsettled,
+                (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs
+                  WHERE lower(payer) = lower($1) AND status IN ('queued', 'running'))::text AS reserved`,
+        [p],
+      );
+      return { unsettled: BigInt(row!.unsettled), reserved: BigInt(row!.reserved) };
+    };
+    const check = async (expected: Record<string, { unsettled: bigint; reserved: bigint }>) => {
+      for (const [who, want] of Object.entries(expected)) {
+        expect(await recomputed(who as Address)).toEqual(want);
+        expect(await storage.payerSpend(who as Address)).toEqual(want);
+      }
+    };
+    const ids = Array.from({ length: 5 }, () => hex32());
+    // One insert: three jobs of a (two spellings), one of b, one of c that holds nothing (succeeded).
+    await storage.db.query(
+      `INSERT INTO jobs (id, kind, mode, api_key_id, payer, model_id, model_name, request, params, pricing, status, reserved_fee)
+       SELECT id, 'chat', 'sync', 'ktestkey00001', payer, '0x', 'm', '{}', '{}', '{}', status, fee
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS t(id, payer, status, fee)`,
+      [
+        ids,
+        [a, a!.toLowerCase(), a, b, c],
+        ['running', 'queued', 'running', 'running', 'succeeded'],
+        [10, 20, 30, 40, 50],
+      ],
+    );
+    await check({
+      [a!]: { unsettled: 0n, reserved: 60n },
+      [b!]: { unsettled: 0n, reserved: 40n },
+      [c!]: { unsettled: 0n, reserved: 0n },
+    });
+    // One update: a's first job ends, its second moves to b, b's job grows by what a's third shrinks.
+    await storage.db.query(
+      `UPDATE jobs SET
+         status = CASE WHEN id = $1 THEN 'succeeded' ELSE status END,
+         payer = CASE WHEN id = $2 THEN $6 ELSE payer END,
+         reserved_fee = CASE WHEN id = $3 THEN reserved_fee - 5 WHEN id = $4 THEN reserved_fee + 5 ELSE reserved_fee END
+       WHERE id IN ($1, $2, $3, $4, $5)`,
+      [ids[0], ids[1], ids[2], ids[3], ids[4], b],
+    );
+    await check({
+      [a!]: { unsettled: 0n, reserved: 25n },
+      [b!]: { unsettled: 0n, reserved: 65n },
+      [c!]: { unsettled: 0n, reserved: 0n },
+    });
+    // Receipts of all three in one insert; one statement settles a's and c's; one delete removes b's.
+    await storage.db.query(
+      `INSERT INTO receipts (job_id, seq, gateway, payer, worker, model_id, request_hash, output_hash, input_units,
+         output_units, fee, completed_at, confidential, signature, signer, leaf_hash)
+       SELECT id, seq, 'multi-payer-test', payer, 'w', 'm', 'r', 'o', 1, 1, fee, 1, false, 's', 's', 'l'
+       FROM unnest($1::text[], $2::numeric[], $3::text[], $4::numeric[]) AS t(id, seq, payer, fee)`,
+      [ids.slice(0, 4), [1, 2, 3, 4], [a, b, a, c], [7, 8, 9, 10]],
+    );
+    await check({
+      [a!]: { unsettled: 16n, reserved: 25n },
+      [b!]: { unsettled: 8n, reserved: 65n },
+      [c!]: { unsettled: 10n, reserved: 0n },
+    });
+    await storage.db.query(
+      `UPDATE receipts SET settled = true WHERE gateway = 'multi-payer-test' AND payer <> $1`,
+      [b],
+    );
+    await storage.db.query(`DELETE FROM receipts WHERE gateway = 'multi-payer-test' AND payer = $1`, [b]);
+    await check({
+      [a!]: { unsettled: 0n, reserved: 25n },
+      [b!]: { unsettled: 0n, reserved: 65n },
+      [c!]: { unsettled: 0n, reserved: 0n },
+    });
+    // One delete of every job (their settled receipts first): what they held is released.
+    await storage.db.query(`DELETE FROM receipts WHERE gateway = 'multi-payer-test'`);
+    await storage.db.query('DELETE FROM jobs WHERE id = ANY($1::text[])', [ids]);
+    await check({
+      [a!]: { unsettled: 0n, reserved: 0n },
+      [b!]: { unsettled: 0n, reserved: 0n },
+      [c!]: { unsettled: 0n, reserved: 0n },
+    });
+  });
+
   test("migration 7 starts each payer's totals from what its jobs in flight and unsettled receipts hold", async () => {
     // A database as migration 6 left it, with a job in flight and receipts in both spellings of a payer.
     const old = await openDatabase({ url: undefined, dir: 'memory://', schema: 'public', poolSize: 1 });
@@ -603,7 +688,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       await receipt('c', 1, 7, false, payer);
       await receipt('d', 2, 9, false, p);
       await receipt('e', 3, 100, true, payer);
-      expect(await migrate(old)).toEqual([7, 8, 9]);
+      expect(await migrate(old)).toEqual([7, 8, 9, 10]);
       expect(await payerSpend(old, payer)).toEqual({ unsettled: 16n, reserved: 70n });
     } finally {
       await old.close();

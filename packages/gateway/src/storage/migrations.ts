@@ -376,6 +376,91 @@ CREATE TABLE attestations (
 CREATE INDEX attestations_worker ON attestations (worker);
 `,
   },
+  {
+    id: 10,
+    name: 'payer totals per statement',
+    // The payer totals of migration 7, kept per statement instead of per row: each statement that
+    // changes jobs or receipts adds, per payer, the sum of what its rows changed (from the statement's
+    // transition tables), in one upsert, payers in address order. A group commit's batch of N jobs of
+    // one payer was N row-trigger calls and N new versions of the payer's row; it is now one. What the
+    // totals hold is unchanged (the same rows count: jobs queued or running, receipts not settled).
+    // Transition tables need one trigger per event, and an UPDATE trigger with them cannot name
+    // columns: the function's sums are simply empty for an update that changed no amount.
+    // `receipts_batch` indexes only batched receipts: a receipt is stored unbatched, and every lookup
+    // by batch names one.
+    sql: `
+DROP TRIGGER jobs_payer_reserved ON jobs;
+DROP TRIGGER receipts_payer_unsettled ON receipts;
+DROP FUNCTION aipg_payer_reserved();
+DROP FUNCTION aipg_payer_unsettled();
+
+CREATE FUNCTION aipg_payer_reserved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO payers (address, reserved)
+      SELECT lower(payer), sum(reserved_fee) FROM new_jobs WHERE status IN ('queued', 'running')
+      GROUP BY 1 HAVING sum(reserved_fee) <> 0 ORDER BY 1
+      ON CONFLICT (address) DO UPDATE SET reserved = payers.reserved + EXCLUDED.reserved;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO payers (address, reserved)
+      SELECT lower(payer), -sum(reserved_fee) FROM old_jobs WHERE status IN ('queued', 'running')
+      GROUP BY 1 HAVING sum(reserved_fee) <> 0 ORDER BY 1
+      ON CONFLICT (address) DO UPDATE SET reserved = payers.reserved + EXCLUDED.reserved;
+  ELSE
+    INSERT INTO payers (address, reserved)
+      SELECT address, sum(d) FROM (
+        SELECT lower(payer) AS address, reserved_fee AS d FROM new_jobs WHERE status IN ('queued', 'running')
+        UNION ALL
+        SELECT lower(payer), -reserved_fee FROM old_jobs WHERE status IN ('queued', 'running')
+      ) AS change GROUP BY address HAVING sum(d) <> 0 ORDER BY address
+      ON CONFLICT (address) DO UPDATE SET reserved = payers.reserved + EXCLUDED.reserved;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION aipg_payer_unsettled() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO payers (address, unsettled)
+      SELECT lower(payer), sum(fee) FROM new_receipts WHERE NOT settled
+      GROUP BY 1 HAVING sum(fee) <> 0 ORDER BY 1
+      ON CONFLICT (address) DO UPDATE SET unsettled = payers.unsettled + EXCLUDED.unsettled;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO payers (address, unsettled)
+      SELECT lower(payer), -sum(fee) FROM old_receipts WHERE NOT settled
+      GROUP BY 1 HAVING sum(fee) <> 0 ORDER BY 1
+      ON CONFLICT (address) DO UPDATE SET unsettled = payers.unsettled + EXCLUDED.unsettled;
+  ELSE
+    INSERT INTO payers (address, unsettled)
+      SELECT address, sum(d) FROM (
+        SELECT lower(payer) AS address, fee AS d FROM new_receipts WHERE NOT settled
+        UNION ALL
+        SELECT lower(payer), -fee FROM old_receipts WHERE NOT settled
+      ) AS change GROUP BY address HAVING sum(d) <> 0 ORDER BY address
+      ON CONFLICT (address) DO UPDATE SET unsettled = payers.unsettled + EXCLUDED.unsettled;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_payer_reserved_insert AFTER INSERT ON jobs
+  REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION aipg_payer_reserved();
+CREATE TRIGGER jobs_payer_reserved_update AFTER UPDATE ON jobs
+  REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION aipg_payer_reserved();
+CREATE TRIGGER jobs_payer_reserved_delete AFTER DELETE ON jobs
+  REFERENCING OLD TABLE AS old_jobs FOR EACH STATEMENT EXECUTE FUNCTION aipg_payer_reserved();
+CREATE TRIGGER receipts_payer_unsettled_insert AFTER INSERT ON receipts
+  REFERENCING NEW TABLE AS new_receipts FOR EACH STATEMENT EXECUTE FUNCTION aipg_payer_unsettled();
+CREATE TRIGGER receipts_payer_unsettled_update AFTER UPDATE ON receipts
+  REFERENCING OLD TABLE AS old_receipts NEW TABLE AS new_receipts FOR EACH STATEMENT EXECUTE FUNCTION aipg_payer_unsettled();
+CREATE TRIGGER receipts_payer_unsettled_delete AFTER DELETE ON receipts
+  REFERENCING OLD TABLE AS old_receipts FOR EACH STATEMENT EXECUTE FUNCTION aipg_payer_unsettled();
+
+DROP INDEX receipts_batch;
+CREATE INDEX receipts_batch ON receipts (batch_id) WHERE batch_id IS NOT NULL;
+`,
+  },
 ];
 
 /** Applies pending migrations under a transaction-scoped advisory lock (replicas may start together). */
