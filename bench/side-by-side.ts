@@ -3,7 +3,8 @@
  * backend (bench/fake-vllm.ts, its own process) called directly, through Portkey (`@portkey-ai/gateway`,
  * its own process) and through our stack (gateway → WebSocket → worker, the worker's `openai` backend
  * in its own process; the gateway in this process with the devnet's chain around it). Load comes from
- * another process (bench/load.ts). CPU per request of each process from /proc (user + system).
+ * another process (bench/load.ts). CPU per request of each process from /proc (user + system). Each
+ * run is measured in rounds that interleave the paths, so a drift of the machine's speed is shared.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,8 @@ import type { StartDevnetReturnType } from '../packages/cli/src/devnet/start-dev
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TICK_MS = 10; // /proc stat clock ticks (USER_HZ = 100 on Linux)
+/** Rounds each run is cut into, every path measured once per round (below). */
+const ROUNDS = 3;
 
 type Pct = (values: number[], p: number) => number;
 type Table = (title: string, rows: (string | number)[][]) => void;
@@ -90,7 +93,15 @@ export type LoadSpec = {
   stream?: boolean;
 };
 
-type Load = { latencies: number[]; ttfts: number[]; failures: number; firstError?: string; wallMs: number };
+type Load = {
+  latencies: number[];
+  ttfts: number[];
+  failures: number;
+  firstError?: string;
+  wallMs: number;
+  /** Untimed requests sent first (one per connection): their CPU is in the processes' figures. */
+  warmups: number;
+};
 
 async function load(spec: LoadSpec): Promise<Load> {
   const c = child(['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)]);
@@ -245,45 +256,83 @@ export async function sideBySide(
         { p50: number; p99: number; rps: number; ttft: number; cpu: Record<string, number>; failures: number }
       >
     > = {};
+    // The machine's speed drifts (other tenants, frequency): measured one after the other, the paths
+    // would each get a different machine. So each run is cut into rounds, and every round measures
+    // every path, in a rotated order; a path's figures pool its rounds (latencies together, req/s as
+    // all its requests over all its time, CPU as all its CPU over all its requests).
+    const rounds = quick ? 1 : ROUNDS;
     for (const run of runs) {
+      const pooled: Record<
+        string,
+        {
+          latencies: number[];
+          ttfts: number[];
+          wallMs: number;
+          failures: number;
+          /** Requests sent, the untimed first ones included: what the CPU figures divide by. */
+          requests: number;
+          cpu: Record<string, number>;
+        }
+      > = {};
+      const names = Object.keys(targets) as (keyof typeof targets)[];
+      for (let round = 0; round < rounds; round++) {
+        for (let i = 0; i < names.length; i++) {
+          const name = names[(i + round) % names.length]!;
+          const t = targets[name];
+          const count = Math.ceil(run.count / rounds);
+          const watched: Record<string, () => number> = {
+            backend: () => cpuMsOf(fake.proc.pid!),
+            ...(name === 'portkey' ? { portkey: () => cpuMsOf(portkey.proc.pid!) } : {}),
+            ...(name === 'grid'
+              ? {
+                  gateway: () => {
+                    const u = process.cpuUsage();
+                    return (u.user + u.system) / 1000;
+                  },
+                  worker: () => cpuMsOf(worker.proc.pid!),
+                }
+              : {}),
+          };
+          const before = Object.fromEntries(Object.entries(watched).map(([k, f]) => [k, f()]));
+          const profiling =
+            prof && name === 'grid' && run.name === 'c=64' && round === 0 ? await startProfile() : undefined;
+          const r = await load({
+            ...t,
+            body: { ...t.body, ...(run.stream ? { stream: true } : {}) },
+            count,
+            concurrency: run.concurrency,
+            stream: run.stream,
+          });
+          if (profiling) await profiling.stop(`${prof}/gateway-c64.cpuprofile`);
+          const p = (pooled[name] ??= {
+            latencies: [],
+            ttfts: [],
+            wallMs: 0,
+            failures: 0,
+            requests: 0,
+            cpu: {},
+          });
+          p.requests += r.latencies.length + r.warmups;
+          p.latencies.push(...r.latencies);
+          p.ttfts.push(...r.ttfts);
+          p.wallMs += r.wallMs;
+          p.failures += r.failures;
+          for (const [k, f] of Object.entries(watched)) p.cpu[k] = (p.cpu[k] ?? 0) + f() - before[k]!;
+          if (r.failures > 0 && round === 0)
+            console.log(`  (${name} ${run.name}: ${r.failures} failed, first: ${r.firstError})`);
+        }
+      }
       results[run.name] = {};
-      for (const [name, t] of Object.entries(targets)) {
-        const watched: Record<string, () => number> = {
-          backend: () => cpuMsOf(fake.proc.pid!),
-          ...(name === 'portkey' ? { portkey: () => cpuMsOf(portkey.proc.pid!) } : {}),
-          ...(name === 'grid'
-            ? {
-                gateway: () => {
-                  const u = process.cpuUsage();
-                  return (u.user + u.system) / 1000;
-                },
-                worker: () => cpuMsOf(worker.proc.pid!),
-              }
-            : {}),
-        };
-        const before = Object.fromEntries(Object.entries(watched).map(([k, f]) => [k, f()]));
-        const profiling = prof && name === 'grid' && run.name === 'c=64' ? await startProfile() : undefined;
-        const r = await load({
-          ...t,
-          body: { ...t.body, ...(run.stream ? { stream: true } : {}) },
-          count: run.count,
-          concurrency: run.concurrency,
-          stream: run.stream,
-        });
-        if (profiling) await profiling.stop(`${prof}/gateway-c64.cpuprofile`);
-        const cpu = Object.fromEntries(
-          Object.entries(watched).map(([k, f]) => [k, (f() - before[k]!) / run.count]),
-        );
+      for (const [name, p] of Object.entries(pooled)) {
+        const n = p.latencies.length;
         results[run.name]![name] = {
-          p50: pct(r.latencies, 50),
-          p99: pct(r.latencies, 99),
-          rps: run.count / (r.wallMs / 1000),
-          ttft: r.ttfts.length > 0 ? pct(r.ttfts, 50) : Number.NaN,
-          cpu,
-          failures: r.failures,
+          p50: pct(p.latencies, 50),
+          p99: pct(p.latencies, 99),
+          rps: n / (p.wallMs / 1000),
+          ttft: p.ttfts.length > 0 ? pct(p.ttfts, 50) : Number.NaN,
+          cpu: Object.fromEntries(Object.entries(p.cpu).map(([k, v]) => [k, v / p.requests])),
+          failures: p.failures,
         };
-        if (r.failures > 0)
-          console.log(`  (${name} ${run.name}: ${r.failures} failed, first: ${r.firstError})`);
       }
     }
     const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
