@@ -275,6 +275,8 @@ export async function sideBySide(
         }
       > = {};
       const names = Object.keys(targets) as (keyof typeof targets)[];
+      for (const name of names)
+        pooled[name] = { latencies: [], ttfts: [], wallMs: 0, failures: 0, requests: 0, cpu: {} };
       for (let round = 0; round < rounds; round++) {
         for (let i = 0; i < names.length; i++) {
           const name = names[(i + round) % names.length]!;
@@ -304,14 +306,7 @@ export async function sideBySide(
             stream: run.stream,
           });
           if (profiling) await profiling.stop(`${prof}/gateway-c64.cpuprofile`);
-          const p = (pooled[name] ??= {
-            latencies: [],
-            ttfts: [],
-            wallMs: 0,
-            failures: 0,
-            requests: 0,
-            cpu: {},
-          });
+          const p = pooled[name]!;
           p.requests += r.latencies.length + r.warmups;
           p.latencies.push(...r.latencies);
           p.ttfts.push(...r.ttfts);
