@@ -79,6 +79,18 @@ function newJob(fee: bigint, over: Partial<NewJob> = {}): NewJob {
   };
 }
 
+/** A payer's totals summed from its rows: what the `payers` row kept by triggers must always hold. */
+async function recomputedSpend(p: Address): Promise<{ unsettled: bigint; reserved: bigint }> {
+  const [row] = await storage.db.query<{ unsettled: string; reserved: string }>(
+    `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE lower(payer) = lower($1) AND settled = false)::text
+              AS unsettled,
+            (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs
+              WHERE lower(payer) = lower($1) AND status IN ('queued', 'running'))::text AS reserved`,
+    [p],
+  );
+  return { unsettled: BigInt(row!.unsettled), reserved: BigInt(row!.reserved) };
+}
+
 // Receipts in these tests name `worker` as their gateway too.
 const gateway = worker;
 
@@ -523,18 +535,8 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
   test("a payer's totals are what its jobs and receipts add up to after every kind of change", async () => {
     // The balance check reads the payer's row, kept by triggers: compare it with the sums it replaces.
     const p = getAddress(`0x${randomBytes(20).toString('hex')}`);
-    const sums = async () => {
-      const [row] = await storage.db.query<{ unsettled: string; reserved: string }>(
-        `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE lower(payer) = lower($1) AND settled = false)::text
-                  AS unsettled,
-                (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs
-                  WHERE lower(payer) = lower($1) AND status IN ('queued', 'running'))::text AS reserved`,
-        [p],
-      );
-      return { unsettled: BigInt(row!.unsettled), reserved: BigInt(row!.reserved) };
-    };
     const check = async (expected: { unsettled: bigint; reserved: bigint }) => {
-      expect(await sums()).toEqual(expected);
+      expect(await recomputedSpend(p)).toEqual(expected);
       expect(await storage.payerSpend(p)).toEqual(expected);
       // Any spelling of the address reads the same row.
       expect(await storage.payerSpend(p.toLowerCase() as Address)).toEqual(expected);
@@ -572,19 +574,9 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     // The totals are kept per statement (migration 10): each payer's share of a many-row insert, update
     // or delete, including a row moved from one payer to another and amounts that cancel out.
     const [a, b, c] = [0, 1, 2].map(() => getAddress(`0x${randomBytes(20).toString('hex')}`));
-    const recomputed = async (p: Address) => {
-      const [row] = await storage.db.query<{ unsettled: string; reserved: string }>(
-        `SELECT (SELECT COALESCE(SUM(fee), 0) FROM receipts WHERE lower(payer) = lower($1) AND settled = false)::text
-                  AS unsettled,
-                (SELECT COALESCE(SUM(reserved_fee), 0) FROM jobs
-                  WHERE lower(payer) = lower($1) AND status IN ('queued', 'running'))::text AS reserved`,
-        [p],
-      );
-      return { unsettled: BigInt(row!.unsettled), reserved: BigInt(row!.reserved) };
-    };
     const check = async (expected: Record<string, { unsettled: bigint; reserved: bigint }>) => {
       for (const [who, want] of Object.entries(expected)) {
-        expect(await recomputed(who as Address)).toEqual(want);
+        expect(await recomputedSpend(who as Address)).toEqual(want);
         expect(await storage.payerSpend(who as Address)).toEqual(want);
       }
     };
