@@ -269,6 +269,7 @@ export async function sideBySide(
           ttfts: number[];
           wallMs: number;
           failures: number;
+          firstError: string | undefined;
           /** Requests sent, the untimed first ones included: what the CPU figures divide by. */
           requests: number;
           cpu: Record<string, number>;
@@ -276,7 +277,15 @@ export async function sideBySide(
       > = {};
       const names = Object.keys(targets) as (keyof typeof targets)[];
       for (const name of names)
-        pooled[name] = { latencies: [], ttfts: [], wallMs: 0, failures: 0, requests: 0, cpu: {} };
+        pooled[name] = {
+          latencies: [],
+          ttfts: [],
+          wallMs: 0,
+          failures: 0,
+          firstError: undefined,
+          requests: 0,
+          cpu: {},
+        };
       for (let round = 0; round < rounds; round++) {
         for (let i = 0; i < names.length; i++) {
           const name = names[(i + round) % names.length]!;
@@ -312,13 +321,14 @@ export async function sideBySide(
           p.ttfts.push(...r.ttfts);
           p.wallMs += r.wallMs;
           p.failures += r.failures;
+          p.firstError ??= r.firstError;
           for (const [k, f] of Object.entries(watched)) p.cpu[k] = (p.cpu[k] ?? 0) + f() - before[k]!;
-          if (r.failures > 0 && round === 0)
-            console.log(`  (${name} ${run.name}: ${r.failures} failed, first: ${r.firstError})`);
         }
       }
       results[run.name] = {};
       for (const [name, p] of Object.entries(pooled)) {
+        if (p.failures > 0)
+          console.log(`  (${name} ${run.name}: ${p.failures} failed, first: ${p.firstError})`);
         const n = p.latencies.length;
         results[run.name]![name] = {
           p50: pct(p.latencies, 50),
