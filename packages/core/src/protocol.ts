@@ -7,6 +7,7 @@
  *      ◀────────────── hello {operator, signature(loginMessage), models, hardware}
  *      ── welcome {workerId, heartbeatMs} ──▶      (or `error` + close: bond missing, bad signature…)
  *      ── job {jobId, seq, modelId, input, promptTokenIds, params, pricing} ─▶
+ *      ── job-seq {jobId, seq} ─▶      (a job sent before its number: the number, once reserved)
  *      ◀──────────── token {jobId, tokenIds}  (zero or more, when streaming)
  *      ◀──────────── result {jobId, token ids, usage, receipt, signature}
  *      ── cancel {jobId} ───────────────────▶      (client went away)
@@ -38,8 +39,11 @@ import { type Receipt, SAMPLER_NAME } from './receipt.ts';
  * the worker runs exactly those and streams token ids only (the gateway renders the text from them
  * with the model's registered tokenizer), and each advertised model names its sampler, which the
  * receipt's `requestHash` commits to.
+ *
+ * 4: a text job may leave before its receipt number is reserved (`job` without `seq`): the worker
+ * starts generating at once and signs only once the number arrives in a `job-seq` frame.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Where a worker connects to its gateway (WebSocket upgrade on the gateway's HTTP port). */
 export const WORKER_CONNECT_PATH = '/v1/workers/connect';
@@ -280,10 +284,17 @@ export const jobMessage = z.object({
   stream: z.boolean(),
   /**
    * The gateway's receipt number for this dispatch (decimal uint64): the worker signs it into the
-   * receipt and refuses a number it has already accepted from this gateway.
+   * receipt and refuses a number it has already accepted from this gateway. Absent when the job left
+   * while its number was being reserved: it follows in a `job-seq` frame, and the worker signs nothing
+   * before it arrives.
    */
-  seq: uint64String,
+  seq: uint64String.optional(),
 });
+/**
+ * The receipt number of a job sent without one (`job` with no `seq`), sent once the gateway has
+ * reserved it: the worker checks it as it would have on the `job` frame, then signs with it.
+ */
+export const jobSeqMessage = z.object({ type: z.literal('job-seq'), jobId: hex32, seq: uint64String });
 /**
  * An image job: the prompt and negative prompt as token ids (`imagePromptTokenIds`: the UTF-8 bytes;
  * a pipeline's text encoder reads them, a server-side backend decodes them back to text), every
@@ -391,6 +402,7 @@ export const gatewayToWorker = z.discriminatedUnion('type', [
   challengeMessage,
   welcomeMessage,
   jobMessage,
+  jobSeqMessage,
   imageJobMessage,
   imageCheckMessage,
   sealedJobMessage,
@@ -402,6 +414,7 @@ export const gatewayToWorker = z.discriminatedUnion('type', [
 ]);
 export type GatewayToWorker = z.infer<typeof gatewayToWorker>;
 export type JobMessage = z.infer<typeof jobMessage>;
+export type JobSeqMessage = z.infer<typeof jobSeqMessage>;
 export type ScoreMessage = z.infer<typeof scoreMessage>;
 
 // ── worker → gateway ────────────────────────────────────────────────────────────────────────

@@ -283,6 +283,61 @@ describe('jobs across workers', () => {
     }
   });
 
+  test('a job of a funded payer leaves for its worker while its reservation is written; one refused after it left is stopped there: 402, nothing charged, nothing held against the worker', async () => {
+    const first = await preferred();
+    const pin = { grid: { workers: [first.opts.owner] } };
+    // The gateway knows the payer's room from an earlier reservation: its next job leaves at once,
+    // without a number; the number follows once reserved, and the receipt carries it.
+    expect((await chat(pin)).status).toBe(200);
+    const res = await chat(pin);
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-grid-job-id')!;
+    expect(first.seqAfter).toContain(id);
+    const stored = await gw.db.query<{ seq: string }>(
+      'SELECT seq::text AS seq FROM receipts WHERE job_id = $1',
+      [id],
+    );
+    expect(stored.map((r) => r.seq)).toEqual([first.jobs.find((j) => j.jobId === id)?.seq]);
+
+    // Another process reserves the payer's funds meanwhile (as a second gateway on the same database
+    // would): the gateway's remembered room is stale, the job leaves, its reservation is refused.
+    const payer = roles.payer.address.toLowerCase();
+    const taken = 10n ** 30n;
+    await gw.db.query('UPDATE payers SET reserved = reserved + $2::numeric WHERE address = $1', [
+      payer,
+      taken.toString(),
+    ]);
+    try {
+      const stats = gw.workerStats(first.opts.owner);
+      const { unsettled } = await balance();
+      const jobs = first.jobs.length;
+      const cancels = first.cancels.length;
+      const refused = await chat(pin);
+      expect(refused.status).toBe(402);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('insufficient_balance');
+      // It had left: the worker is told to stop it, and it never gets a number to sign.
+      expect(first.jobs.length).toBe(jobs + 1);
+      const stopped = first.jobs.at(-1)!.jobId;
+      await expect.poll(() => first.cancels.at(-1), { timeout: 2_000 }).toBe(stopped);
+      expect(first.cancels.length).toBe(cancels + 1);
+      expect(first.seqAfter).not.toContain(stopped);
+      expect((await balance()).unsettled).toBe(unsettled);
+      const after = gw.workerStats(first.opts.owner);
+      expect(after.jobsFailed).toBe(stats.jobsFailed);
+      expect(after.reliability).toBe(stats.reliability);
+      // The next request of that payer waits for its reservation before it leaves: refused with no work sent.
+      expect((await chat(pin)).status).toBe(402);
+      expect(first.jobs.length).toBe(jobs + 1);
+    } finally {
+      await gw.db.query('UPDATE payers SET reserved = reserved - $2::numeric WHERE address = $1', [
+        payer,
+        taken.toString(),
+      ]);
+    }
+    // Its slot was given back: the payer's next job runs there.
+    expect((await chat(pin)).status).toBe(200);
+  });
+
   test("requests refused for funds give back the slot they booked: a payer without funds cannot take a worker's capacity", async () => {
     const one = newWorker('A', { models: [{ ...MODEL, maxConcurrency: 1 }] });
     extra.pop();

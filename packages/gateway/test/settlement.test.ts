@@ -155,7 +155,7 @@ describe('settlement', () => {
       const key = await createApiKey(x.gw, roles.payer.privateKey);
       const from = await nextSeq();
       await complete(x.gw, key, 3);
-      expect(x.worker.jobs.map((j) => BigInt(j.seq))).toEqual([from, from + 1n, from + 2n]);
+      expect(x.worker.jobs.map((j) => BigInt(j.seq!))).toEqual([from, from + 1n, from + 2n]);
       await x.gw.settleNow();
       expect(await nextSeq()).toBe(from + 3n);
       const count = await read<bigint>('batchCount');
@@ -213,7 +213,7 @@ describe('settlement', () => {
       expect(await read<bigint>('batchCount')).toBe(batchesBefore + 1n);
       // New jobs continue the numbering after the restart.
       await complete(second.gw, key, 1);
-      expect(BigInt(second.worker.jobs.at(-1)!.seq)).toBe(from + 6n);
+      expect(BigInt(second.worker.jobs.at(-1)!.seq!)).toBe(from + 6n);
     } finally {
       await stop(second);
       await dropTestSchema(options);

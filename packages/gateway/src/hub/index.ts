@@ -643,14 +643,15 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
     },
     /**
      * Sends `job` to `worker` in the slot `reservation` holds (from `reserve`); the handlers hear how
-     * it ends. Returns a cancel function.
+     * it ends. Returns its cancel, and `assign`, which sends the receipt number of a text job that
+     * left without one (`job-seq`; nothing once the job has ended).
      */
     dispatch(
       worker: WorkerSession,
       job: JobMessage | ImageJobMessage | SealedJobMessage,
       handlers: JobHandlers,
       reservation: SlotReservation,
-    ): { cancel(reason: string): void } {
+    ): { cancel(reason: string): void; assign(seq: bigint): void } {
       const s = sessions.get(worker.id);
       const m = s?.models.get(job.modelId);
       const holds = takers.get(reservation)?.() ?? false;
@@ -658,7 +659,7 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
         queueMicrotask(() =>
           handlers.onError({ code: 'worker_disconnected', message: 'the worker is gone' }),
         );
-        return { cancel() {} };
+        return { cancel() {}, assign() {} };
       }
       // The reservation's slot becomes the job's (freed by finishJob); without one, take a slot now.
       if (!holds || reservation.workerId !== worker.id || reservation.modelId !== job.modelId)
@@ -668,6 +669,10 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
       return {
         cancel(reason: string) {
           if (finishJob(s, job.jobId)) send(s.ws, { type: 'cancel', jobId: job.jobId, reason });
+        },
+        assign(seq: bigint) {
+          if (s.jobs.get(job.jobId)?.handlers === handlers)
+            send(s.ws, { type: 'job-seq', jobId: job.jobId, seq: seq.toString() });
         },
       };
     },

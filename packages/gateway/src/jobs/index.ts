@@ -126,6 +126,16 @@ type Attempt =
   | { kind: 'error'; code: string; message: string; afterFirstToken: boolean }
   | { kind: 'cancelled' };
 
+/** An attempt under way on a worker (`startOnWorker`). */
+type StartedAttempt = {
+  /** How the attempt ends; `hooks` hear it from here on, and first what it streamed before. */
+  attach(hooks: RunHooks): Promise<Attempt>;
+  /** The receipt number of a job that left without one (`job-seq`). */
+  assign(seq: bigint): void;
+  /** Stops it (the worker is told); it ends `cancelled`. */
+  cancel(reason: string): void;
+};
+
 export type Jobs = ReturnType<typeof createJobs>;
 
 /**
@@ -141,6 +151,15 @@ const INSTANCE_TTL_MS = 15_000;
 const BEAT_TICKS = 8;
 /** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */
 const BUSY_RETRIES = 16;
+/** Payers whose headroom `roomFor` remembers (the most recent). */
+const HEADROOM_PAYERS = 10_000;
+
+type Booked = {
+  worker: WorkerSession;
+  slot: SlotReservation;
+  seq: bigint | undefined;
+  early?: StartedAttempt | undefined;
+};
 
 /**
  * Runs jobs end to end: price and reserve (402 before any work), route, dispatch, hand the job to
@@ -185,8 +204,13 @@ export function createJobs({
   const dispatchExpiry = () => new Date(Date.now() + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS);
   /** Image jobs running in this process: the last progress each reported (`GET /v1/jobs/{id}`). */
   const progress = new Map<string, { image: number; step: number; steps: number; images: number }>();
-  /** The worker, slot and first receipt number `prepare` booked, by job id, until `execute` takes them. */
-  const booked = new Map<string, { worker: WorkerSession; slot: SlotReservation; seq: bigint | undefined }>();
+  /**
+   * The worker, slot and first receipt number `prepare` booked, by job id, until `execute` takes them;
+   * `early`: the attempt already under way on that worker (`reserveAndBook`).
+   */
+  const booked = new Map<string, Booked>();
+  /** Per payer, what its last reservation left it to spend (`roomFor`). */
+  const headroom = new Map<Address, bigint>();
 
   function track<T>(p: Promise<T>): Promise<T> {
     running.add(p);
@@ -367,7 +391,7 @@ export function createJobs({
       webhookUrl: opts.webhookUrl ?? null,
       image: null,
     };
-    return reserveAndBook(newJob, eligible, expectedTokens(maxTokens));
+    return reserveAndBook(newJob, eligible, expectedTokens(maxTokens), tokenizer);
   }
 
   /**
@@ -475,10 +499,18 @@ export function createJobs({
    * so the reservation's own statement numbers its first dispatch (one statement and one commit fewer
    * per request). None free: the job waits for one in execute, as a retry does.
    */
+  /**
+   * Books a worker's slot for a job that runs now, and reserves the job (`insertReserved`). A text job
+   * (`tokenizer` given) of a payer with room to spare leaves for that worker at once, while its
+   * reservation is written, so the two overlap (one database write less before the worker starts); its
+   * receipt number follows once reserved (`job-seq`), and the worker signs nothing before. If the
+   * reservation fails after all (a race with the payer's other requests), the worker is told to stop.
+   */
   async function reserveAndBook(
     newJob: NewJob,
     eligible: WorkerSession[],
     expected: number,
+    tokenizer?: GatewayTokenizer,
   ): Promise<JobRecord> {
     let first: { worker: WorkerSession; slot: SlotReservation } | undefined;
     if (newJob.mode !== 'async') {
@@ -486,6 +518,11 @@ export function createJobs({
       const slot = w ? hub.reserve(w, newJob.modelId) : undefined;
       if (w && slot) first = { worker: w, slot };
     }
+    const job = insertedJob(newJob);
+    const early =
+      first && tokenizer && newJob.idempotencyKey === null && roomFor(newJob.payer, newJob.reservedFee)
+        ? startOnWorker(job, first.worker, first.slot, undefined, tokenizer)
+        : undefined;
     let seq: bigint | undefined;
     try {
       seq = await insertReserved(
@@ -493,11 +530,29 @@ export function createJobs({
         first && { gateway: chain.gateway, worker: first.worker.owner, expiresAt: dispatchExpiry() },
       );
     } catch (error) {
-      first?.slot.release();
+      if (early) early.cancel('the job could not be reserved');
+      else first?.slot.release();
       throw error;
     }
-    if (first) booked.set(newJob.id, { ...first, seq });
-    return insertedJob(newJob);
+    // No number came with the reservation: that attempt can never be signed; execute dispatches afresh.
+    if (early && seq === undefined) early.cancel('no receipt number');
+    else if (first) {
+      if (early && seq !== undefined) early.assign(seq);
+      booked.set(newJob.id, { ...first, seq, early });
+    }
+    return job;
+  }
+
+  /**
+   * Whether `payer` has room for `fee` by what its last reservation left (spendable on chain minus its
+   * unsettled and reserved fees, then), taking it if so. Unknown payers and payers near their limit
+   * have none: their jobs leave only once reserved, so a worker never starts what cannot be paid.
+   */
+  function roomFor(payer: Address, fee: bigint): boolean {
+    const left = headroom.get(payer);
+    if (left === undefined || left < fee) return false;
+    headroom.set(payer, left - fee);
+    return true;
   }
 
   /** The workers online for `job`'s model (its pin) that can run it: for an image job, its parameters. */
@@ -660,6 +715,7 @@ export function createJobs({
     const b = booked.get(job.id);
     if (!b) return;
     booked.delete(job.id);
+    b.early?.cancel('the request failed before it ran');
     b.slot.release();
     if (b.seq !== undefined) void storage.receiptNumbers.release(chain.gateway, b.seq).catch(() => {});
   }
@@ -722,7 +778,32 @@ export function createJobs({
     tokenizer: GatewayTokenizer | undefined,
     hooks: RunHooks,
   ): Promise<Attempt> {
-    return new Promise<Attempt>((resolve) => {
+    return startOnWorker(job, worker, slot, seq, tokenizer).attach(hooks);
+  }
+
+  /**
+   * Sends `job` to `worker` in `slot` and follows the attempt until it ends. `seq` undefined: a text job
+   * sent while its receipt number is being reserved (`assign` sends it; the worker signs nothing
+   * before). What the attempt streams before `attach` is kept and handed to the hooks when they attach.
+   */
+  function startOnWorker(
+    job: JobRecord,
+    worker: WorkerSession,
+    slot: SlotReservation,
+    seq: bigint | undefined,
+    tokenizer: GatewayTokenizer | undefined,
+  ): StartedAttempt {
+    let hooks: RunHooks | undefined;
+    /** What the hooks must hear once attached (tokens, chunks, progress that came before). */
+    const early: ((h: RunHooks) => void)[] = [];
+    const tell = (fn: (h: RunHooks) => void) => {
+      if (hooks) fn(hooks);
+      else early.push(fn);
+    };
+    let handle!: { cancel(reason: string): void; assign(seq: bigint): void };
+    let onAbort = () => {};
+    let cancelled = (_reason: string) => {};
+    const ended = new Promise<Attempt>((resolve) => {
       const dispatchedAt = Date.now();
       const streamed: number[] = [];
       const chunks: SealedChunkMessage[] = [];
@@ -731,13 +812,13 @@ export function createJobs({
       let firstTokenAt: number | null = null;
       let done = false;
       const message: JobMessage | ImageJobMessage | SealedJobMessage = sealed
-        ? sealedJobFrame(job, sealed, seq, job.mode === 'stream')
+        ? sealedJobFrame(job, sealed, seq!, job.mode === 'stream')
         : job.image
-          ? imageJobFrame(job, seq)
+          ? imageJobFrame(job, seq!)
           : {
               type: 'job',
               jobId: job.id,
-              seq: seq.toString(),
+              ...(seq === undefined ? {} : { seq: seq.toString() }),
               modelId: job.modelId,
               payer: job.payer,
               kind: job.kind as JobMessage['kind'],
@@ -756,10 +837,10 @@ export function createJobs({
         progress.delete(job.id);
         clearTimeout(firstTokenTimer);
         clearTimeout(jobTimer);
-        hooks.signal?.removeEventListener('abort', onAbort);
+        hooks?.signal?.removeEventListener('abort', onAbort);
         resolve(a);
       };
-      const handle = hub.dispatch(
+      handle = hub.dispatch(
         worker,
         message,
         {
@@ -781,7 +862,7 @@ export function createJobs({
             }
             streamed.push(...t.tokenIds);
             const text = rendered.push(t.tokenIds);
-            if (text) hooks.onToken?.(text);
+            if (text) tell((h) => h.onToken?.(text));
           },
           onSealedChunk(c: SealedChunkMessage) {
             if (done) return;
@@ -800,7 +881,7 @@ export function createJobs({
               clearTimeout(firstTokenTimer);
             }
             chunks.push(c);
-            hooks.onSealedChunk?.(c);
+            tell((h) => h.onSealedChunk?.(c));
           },
           onProgress(p: ProgressMessage) {
             if (done) return;
@@ -814,7 +895,7 @@ export function createJobs({
               steps: p.steps,
               images: job.image?.params.n ?? 1,
             });
-            hooks.onProgress?.({ image: p.image, step: p.step, steps: p.steps, preview: p.preview });
+            tell((h) => h.onProgress?.({ image: p.image, step: p.step, steps: p.steps, preview: p.preview }));
           },
           onResult(frame) {
             const want = sealed ? 'sealed-result' : job.image ? 'image-result' : 'result';
@@ -858,13 +939,30 @@ export function createJobs({
           afterFirstToken: firstTokenAt !== null,
         });
       }, options.jobs.jobTimeoutMs);
-      const onAbort = () => {
+      onAbort = () => {
         handle.cancel('client went away');
         finish({ kind: 'cancelled' });
       };
-      if (hooks.signal?.aborted) onAbort();
-      else hooks.signal?.addEventListener('abort', onAbort, { once: true });
+      cancelled = (reason) => {
+        handle.cancel(reason);
+        finish({ kind: 'cancelled' });
+      };
     });
+    return {
+      attach(h) {
+        hooks = h;
+        for (const fn of early.splice(0)) fn(h);
+        if (h.signal?.aborted) onAbort();
+        else h.signal?.addEventListener('abort', onAbort, { once: true });
+        return ended;
+      },
+      assign(n) {
+        handle.assign(n);
+      },
+      cancel(reason) {
+        cancelled(reason);
+      },
+    };
   }
 
   async function fail(
@@ -899,7 +997,14 @@ export function createJobs({
     for (let fresh = false; ; fresh = true) {
       const { funds, spendable } = await billing.spendable(job.payer, fresh);
       const done = await storage.jobs.insertReserved(job, spendable, dispatch);
-      if (done.inserted) return done.seq ?? undefined;
+      if (done.inserted) {
+        // What the payer has left after this job, for `roomFor` (newest last, oldest forgotten first).
+        headroom.delete(job.payer);
+        headroom.set(job.payer, spendable - done.unsettled - done.reserved - job.reservedFee);
+        if (headroom.size > HEADROOM_PAYERS) headroom.delete(headroom.keys().next().value as Address);
+        return done.seq ?? undefined;
+      }
+      headroom.delete(job.payer);
       if (fresh) throw billing.insufficient(job, funds, done);
     }
   }
@@ -920,6 +1025,7 @@ export function createJobs({
       });
     } finally {
       if (pre) {
+        pre.early?.cancel('the job did not run');
         pre.slot.release();
         if (pre.seq !== undefined)
           await storage.receiptNumbers.release(chain.gateway, pre.seq).catch(() => {});
@@ -930,7 +1036,7 @@ export function createJobs({
   async function executeBooked(
     job: JobRecord,
     hooks: RunHooks,
-    takeBooked: () => { worker: WorkerSession; slot: SlotReservation; seq: bigint | undefined } | undefined,
+    takeBooked: () => Booked | undefined,
   ): Promise<JobOutcome> {
     const log = logger.child({ job_id: job.id, model: job.modelName, payer: job.payer });
     const startedAt = Date.now();
@@ -1017,7 +1123,9 @@ export function createJobs({
           attempt,
           seq: seq.toString(),
         });
-        const a = await runOnWorker(job, worker, slot, seq, tokenizer, hooks);
+        const a = pre?.early
+          ? await pre.early.attach(hooks)
+          : await runOnWorker(job, worker, slot, seq, tokenizer, hooks);
         if (a.kind !== 'result') {
           await storage.receiptNumbers.release(chain.gateway, seq).catch((error: unknown) => {
             log.warn({ msg: 'releasing a receipt number failed', seq: seq.toString(), error });

@@ -253,7 +253,18 @@ export class ScriptedWorker {
             return;
           case 'cancel':
             this.cancels.push(frame.jobId);
+            this.seqWaiters.get(frame.jobId)?.(undefined);
             return;
+          case 'job-seq': {
+            // A job sent before its number: recorded on the job frame (as if it had come with it).
+            const job = this.jobs.find((j) => j.jobId === frame.jobId);
+            if (job && job.seq === undefined) {
+              job.seq = frame.seq;
+              this.seqAfter.push(frame.jobId);
+            }
+            this.seqWaiters.get(frame.jobId)?.(frame.seq);
+            return;
+          }
           case 'job':
             this.jobs.push(frame);
             this.running += 1;
@@ -301,6 +312,22 @@ export class ScriptedWorker {
       });
       ws.on('error', reject);
     });
+  }
+
+  /** Ids of the jobs whose receipt number came after them, in a `job-seq` frame. */
+  readonly seqAfter: string[] = [];
+  /** Jobs sent without their receipt number, waiting for its `job-seq` (undefined: cancelled). */
+  private readonly seqWaiters = new Map<string, (seq: string | undefined) => void>();
+
+  /** The job's receipt number: on its frame, or from the `job-seq` that follows it. */
+  private seqOf(job: JobMessage): Promise<string | undefined> {
+    if (job.seq !== undefined) return Promise.resolve(job.seq);
+    return new Promise((resolve) =>
+      this.seqWaiters.set(job.jobId, (seq) => {
+        this.seqWaiters.delete(job.jobId);
+        resolve(seq);
+      }),
+    );
   }
 
   private send(frame: unknown) {
@@ -358,6 +385,8 @@ export class ScriptedWorker {
         });
       sent += 1;
     }
+    const seq = await this.seqOf(job);
+    if (seq === undefined) return;
     const prompt = b.promptTokenIds ? b.promptTokenIds(job.promptTokenIds) : job.promptTokenIds;
     const output = [...tokens];
     const sampler =
@@ -386,7 +415,7 @@ export class ScriptedWorker {
       }),
       completedAt: BigInt(Math.floor(Date.now() / 1000)),
       confidential: job.confidential,
-      seq: BigInt(job.seq),
+      seq: BigInt(seq),
     };
     if (b.tamper) receipt = b.tamper(receipt);
     const signer = b.signWith ? privateKeyToAccount(b.signWith) : this.account;

@@ -292,6 +292,11 @@ export function createHubClient(params: HubClientParameters) {
         runner.submitScore(frame, s);
         return;
       }
+      case 'job-seq': {
+        if (!runner.assignSeq(frame, s))
+          logger.debug({ jobId: frame.jobId }, 'receipt number for a job not waiting for one here');
+        return;
+      }
       case 'cancel': {
         if (!runner.cancel(frame.jobId))
           logger.debug({ jobId: frame.jobId }, 'cancel for a job not running here');

@@ -14,6 +14,8 @@ import type { GenerateResult } from '../backends/types.ts';
 
 export type BuildTextReceiptParameters = {
   job: JobMessage;
+  /** The receipt number: the job's `seq`, or the one its `job-seq` frame brought. */
+  seq: bigint;
   /** The gateway this job came from (its address from the login challenge). */
   gateway: Address;
   /** The bond owner: earnings are credited there (not the operator key that signs). */
@@ -29,10 +31,11 @@ export type BuildTextReceiptParameters = {
  * The receipt of a text job (docs/DESIGN.md §4): hashes commit to token ids (`requestHash` also to
  * the sampling parameters and the sampler that ran), units are token counts and
  * the fee is `feeAtPricing` over the job's pricing, exactly as the gateway recomputes it; `seq` is the
- * receipt number the gateway sent with the job.
+ * receipt number the gateway sent with the job (or after it).
  */
 export function buildTextReceipt({
   job,
+  seq,
   gateway,
   worker,
   result,
@@ -54,7 +57,7 @@ export function buildTextReceipt({
     fee: feeAtPricing(job.pricing, { inputTokens, outputTokens, confidential: job.confidential }),
     completedAt: BigInt(completedAt),
     confidential: job.confidential,
-    seq: BigInt(job.seq),
+    seq,
   };
 }
 

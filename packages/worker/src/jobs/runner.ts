@@ -7,6 +7,7 @@ import {
   type ImageJobMessage,
   imageCheckTypedData,
   type JobMessage,
+  type JobSeqMessage,
   latentBytes,
   latentsFromBytes,
   receiptToJson,
@@ -79,8 +80,11 @@ export type JobRunnerParameters = {
   now?: () => number;
 };
 
-/** Why a running job was aborted. */
-export type AbortKind = 'cancel' | 'disconnect' | 'shutdown';
+/** Why a running job was aborted (`refused`: the receipt number sent after the job was refused). */
+export type AbortKind = 'cancel' | 'disconnect' | 'shutdown' | 'refused';
+
+/** Why a number sent after its job (`job-seq`) was refused: what the `job-error` says. */
+type Refusal = { code: string; message: string };
 
 type RunningJob = {
   jobId: Hex;
@@ -89,6 +93,8 @@ type RunningJob = {
   controller: AbortController;
   abortKind: AbortKind | undefined;
   done: Promise<void>;
+  /** A text job sent without its receipt number: the number once its `job-seq` frame is accepted. */
+  seq?: { promise: Promise<bigint>; resolve(seq: bigint): void; refusal?: Refusal } | undefined;
 };
 
 export type JobRunnerStats = {
@@ -234,8 +240,30 @@ export function createJobRunner({
       session,
       'job',
       (entry, served) => run(entry, job, served as ServedTextModel),
-      (served) => wrongKind(served, 'text') ?? seqCheck(session, BigInt(job.seq)),
+      (served) =>
+        wrongKind(served, 'text') ?? (job.seq === undefined ? undefined : seqCheck(session, BigInt(job.seq))),
     );
+  }
+
+  /**
+   * A `job-seq` frame: the receipt number of a job that was sent without one. Checked as the `job`
+   * frame's would have been (once per gateway); a refused number stops the job with a `job-error`.
+   * False when no job of this connection waits for a number under that id.
+   */
+  function assignSeq(frame: JobSeqMessage, session: JobSession): boolean {
+    const entry = running.get(frame.jobId);
+    const waiting = entry?.seq;
+    if (!entry || !waiting || entry.session !== session || entry.abortKind) return false;
+    entry.seq = undefined;
+    const seq = BigInt(frame.seq);
+    const refused = seqCheck(session, seq);
+    if (!refused) {
+      waiting.resolve(seq);
+      return true;
+    }
+    entry.seq = { ...waiting, refusal: refused };
+    abort(entry, 'refused');
+    return true;
   }
 
   /** A `sealed-job` frame: a confidential job, opened only here (in the TEE). */
@@ -640,6 +668,21 @@ export function createJobRunner({
     let streamedTokens = 0;
     // A devnet adversary may rewrite what leaves (adversary/index.ts); honest backends send as is.
     const emit = <F extends JobFrame>(frame: F) => session.send(backend.rewriteFrame?.(frame) ?? frame);
+    // Sent before its number was reserved: the number follows (`assignSeq`); nothing is signed before.
+    let seq: Promise<bigint> | bigint;
+    if (job.seq !== undefined) seq = BigInt(job.seq);
+    else {
+      let resolve!: (n: bigint) => void;
+      let reject!: (e: unknown) => void;
+      seq = new Promise<bigint>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // Settles on abort too (a cancel, a drop, a refusal), so the wait below never outlives the job.
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      seq.catch(() => {});
+      entry.seq = { promise: seq, resolve };
+    }
     warnIfUnderpriced(job, served, log);
     log.debug(
       { kind: job.kind, stream: job.stream, maxTokens: job.params.maxTokens, confidential: job.confidential },
@@ -676,6 +719,7 @@ export function createJobRunner({
       if (controller.signal.aborted) throw new JobAbortedError('aborted');
       const receipt = buildTextReceipt({
         job,
+        seq: await seq,
         gateway: session.gateway,
         worker: owner,
         result,
@@ -725,6 +769,14 @@ export function createJobRunner({
         metrics.jobs.inc({ model, outcome: 'cancelled' });
         log.info({ streamedTokens }, 'job cancelled by the gateway');
         sendError(session, job, model, WorkerErrorCode.jobCancelled, 'job cancelled', false);
+        return;
+      }
+      const refusal = entry.seq?.refusal;
+      if (kind === 'refused' && refusal) {
+        counts.rejected += 1;
+        metrics.jobs.inc({ model, outcome: 'rejected' });
+        log.warn({ code: refusal.code }, `job stopped: ${refusal.message}`);
+        sendError(session, job, model, refusal.code, refusal.message, false);
         return;
       }
       counts.failed += 1;
@@ -803,6 +855,7 @@ export function createJobRunner({
 
   return {
     submit,
+    assignSeq,
     submitImage,
     submitSealed,
     submitImageCheck,

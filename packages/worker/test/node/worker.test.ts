@@ -178,7 +178,7 @@ describe('a bonded worker on the gateway protocol', () => {
       }),
     ).toBe(true);
     expect(conn.owner).toBe(chain.account(OWNER).address);
-    expect(PROTOCOL_VERSION).toBe(3);
+    expect(PROTOCOL_VERSION).toBe(4);
     expect(conn.hello).toMatchObject({
       protocolVersion: PROTOCOL_VERSION,
       operator: chain.account(OPERATOR).address,
@@ -259,7 +259,7 @@ describe('a bonded worker on the gateway protocol', () => {
       }),
       completedAt: receipt.completedAt,
       confidential: false,
-      seq: BigInt(job.seq),
+      seq: BigInt(job.seq!),
     });
     expect(Number(receipt.completedAt)).toBeGreaterThanOrEqual(before);
     expect(Number(receipt.completedAt)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
@@ -494,6 +494,56 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(text).toMatch(/aipg_worker_job_duration_seconds_count\{model="aipg-tiny"\} [1-9]/);
     const health = await fetch((url as string).replace('/metrics', '/healthz'));
     expect(health.status).toBe(200);
+  });
+
+  it('runs a job sent before its receipt number at once, and signs only the number that follows (job-seq)', async () => {
+    const ended = (h: { done: Promise<unknown> }) => {
+      let over = false;
+      void h.done.then(() => {
+        over = true;
+      });
+      return () => over;
+    };
+    // Generates meanwhile: tokens stream before any number is known; no result until it comes.
+    const early = conn.sendJob({ modelId: small.model.modelId, seq: undefined, stream: true });
+    expect(early.job.seq).toBeUndefined();
+    const earlyOver = ended(early);
+    await waitFor(() => early.tokens.length >= 8 && small.running === 0, 5_000, 'the generation');
+    expect(earlyOver()).toBe(false);
+    conn.sendSeq(early.job.jobId, '7100001');
+    const result = await early.done;
+    expect(result).toMatchObject({ type: 'result', receipt: { seq: '7100001' } });
+    if (result.type !== 'result') throw new Error('no result');
+    expect(await chain.receiptSignedBy(OPERATOR, receiptFromJson(result.receipt), result.signature)).toBe(
+      true,
+    );
+
+    // A number it already signed, sent late: refused like one on the job frame, nothing signed.
+    const twin = conn.sendJob({ modelId: small.model.modelId, seq: undefined });
+    conn.sendSeq(twin.job.jobId, '7100001');
+    expect(await twin.done).toMatchObject({
+      type: 'job-error',
+      jobId: twin.job.jobId,
+      code: 'WORKER_SEQ_REUSED',
+      retryable: false,
+    });
+
+    // Cancelled while it waits for its number: stopped, nothing signed; a number after that is ignored.
+    const waiting = conn.sendJob({ modelId: small.model.modelId, seq: undefined });
+    await waitFor(() => small.running === 0 && worker.status().jobs.active === 1, 5_000, 'the wait');
+    conn.cancel(waiting.job.jobId);
+    expect(await waiting.done).toMatchObject({ type: 'job-error', code: 'WORKER_JOB_CANCELLED' });
+    conn.sendSeq(waiting.job.jobId, '7100002');
+    // The number was never accepted: a job carrying it runs.
+    expect(await conn.sendJob({ modelId: small.model.modelId, seq: '7100002' }).done).toMatchObject({
+      type: 'result',
+      receipt: { seq: '7100002' },
+    });
+    expect(
+      conn.frames.filter((f) => 'jobId' in f && f.jobId === waiting.job.jobId && f.type === 'result'),
+    ).toEqual([]);
+    expect(worker.status().state).toBe('connected');
+    expect(conn.invalidFrames).toEqual([]);
   });
 
   it('reconnects and logs in again after the gateway drops the socket, aborting the jobs it carried', async () => {

@@ -104,6 +104,8 @@ export type PeerConnection = {
     score: Omit<ScoreMessage, 'type' | 'jobId' | 'auditedJobId' | 'modelId'> & Partial<ScoreMessage>,
   ): ScoreHandle;
   cancel(jobId: Hex, reason?: string): void;
+  /** Sends the receipt number of a job sent without one (`job-seq`). */
+  sendSeq(jobId: Hex, seq: string): void;
   ping(t: number): Promise<number>;
   /** The gateway drops the socket without a closing handshake. */
   drop(): void;
@@ -309,6 +311,9 @@ export async function startGatewayPeer(options: GatewayPeerOptions) {
           },
           cancel(jobId, reason = 'client went away') {
             send({ type: 'cancel', jobId, reason });
+          },
+          sendSeq(jobId, seq) {
+            send({ type: 'job-seq', jobId, seq });
           },
           ping(t) {
             return new Promise((resolve) => {
