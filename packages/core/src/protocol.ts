@@ -111,7 +111,11 @@ const address = z
   .string()
   .regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address') as unknown as z.ZodType<Address>;
 const uintString = z.string().regex(/^\d{1,78}$/, 'expected a decimal integer string');
-const uint64String = uintString.refine((s) => BigInt(s) < 2n ** 64n, 'expected a uint64');
+/** zod runs a refinement even after the regex failed: it must not throw on what is not digits. */
+const uint64String = uintString.refine(
+  (s) => /^\d{1,20}$/.test(s) && BigInt(s) < 2n ** 64n,
+  'expected a uint64',
+);
 const tokenId = z.number().int().min(0).max(0xffffffff);
 
 /**

@@ -122,12 +122,20 @@ describe('job frames and receipts carry the receipt number', () => {
     expect(workerToGateway.parse(frame)).toEqual({ type: 'token', jobId: id, tokenIds: [5] });
   });
 
-  test('a job frame needs a uint64 seq', () => {
+  test('a job frame carries a uint64 seq, or none when its job-seq frame brings it later', () => {
     expect(gatewayToWorker.parse(job())).toEqual(job());
-    expect(gatewayToWorker.safeParse(job({ seq: undefined })).success).toBe(false);
+    // Sent while its reservation is written: the number follows in a job-seq frame.
+    const { seq: _, ...early } = job();
+    expect(gatewayToWorker.parse(early)).toEqual(early);
     expect(gatewayToWorker.safeParse(job({ seq: '-1' })).success).toBe(false);
     expect(gatewayToWorker.safeParse(job({ seq: (2n ** 64n - 1n).toString() })).success).toBe(true);
     expect(gatewayToWorker.safeParse(job({ seq: (2n ** 64n).toString() })).success).toBe(false);
+    const late = (seq: unknown) => gatewayToWorker.safeParse({ type: 'job-seq', jobId: id, seq }).success;
+    expect(late('42')).toBe(true);
+    expect(late((2n ** 64n - 1n).toString())).toBe(true);
+    for (const bad of [undefined, '-1', (2n ** 64n).toString(), '1.5', 42, '0x2a'])
+      expect(late(bad)).toBe(false);
+    expect(gatewayToWorker.safeParse({ type: 'job-seq', jobId: '0x12', seq: '1' }).success).toBe(false);
   });
 
   test('a receipt round-trips its seq through JSON', () => {

@@ -338,6 +338,29 @@ describe('jobs across workers', () => {
     expect((await chat(pin)).status).toBe(200);
   });
 
+  test('a result whose receipt number is not digits ("1.5", "0x2a", "1e3") is an invalid frame: the job moves on, the gateway stays up', async () => {
+    for (const seq of ['1.5', '0x2a', '1e3']) {
+      const first = await preferred();
+      const other = first === a ? b : a;
+      // Nothing streamed first: the job may still move to another worker.
+      first.opts.script = () => ({
+        noStream: true,
+        rawResult: (f) => ({ ...f, receipt: { ...(f.receipt as object), seq } }),
+      });
+      try {
+        const res = await chat();
+        const body = (await res.json()) as { grid: { worker: string } };
+        expect({ status: res.status, body }).toMatchObject({
+          status: 200,
+          body: { grid: { worker: other.opts.owner } },
+        });
+      } finally {
+        first.opts.script = undefined;
+      }
+    }
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+  });
+
   test("requests refused for funds give back the slot they booked: a payer without funds cannot take a worker's capacity", async () => {
     const one = newWorker('A', { models: [{ ...MODEL, maxConcurrency: 1 }] });
     extra.pop();

@@ -58,6 +58,8 @@ export type Behaviour = {
   signWith?: Hex;
   /** Do not send token frames, only the result. */
   noStream?: boolean;
+  /** Rewrite the result frame as JSON (after signing): what no schema-abiding worker could send. */
+  rawResult?: (frame: Record<string, unknown>) => unknown;
 };
 
 /** What the scripted worker does with one image job (honest unless told otherwise). */
@@ -420,7 +422,7 @@ export class ScriptedWorker {
     if (b.tamper) receipt = b.tamper(receipt);
     const signer = b.signWith ? privateKeyToAccount(b.signWith) : this.account;
     const signature = await signer.signTypedData(receiptTypedData(receipt, c.chainId, c.grid));
-    this.send({
+    const result = {
       type: 'result',
       jobId: job.jobId,
       ...(b.injectText === undefined ? {} : { text: b.injectText }),
@@ -430,7 +432,8 @@ export class ScriptedWorker {
       timings: { ttftMs: 1, totalMs: Date.now() - start },
       receipt: receiptToJson(receipt),
       signature,
-    });
+    };
+    this.send(b.rawResult ? b.rawResult(result) : result);
   }
 
   private async runImage(job: ImageJobMessage) {
