@@ -14,6 +14,7 @@ const UNIT = [
   'packages/core/test/receipt.test.ts',
   'packages/core/test/score.test.ts',
   'packages/core/test/audit.test.ts',
+  'packages/core/test/coalesce.test.ts',
   'packages/chain/src/errors.test.ts',
   'packages/chain/src/utils/**/*.test.ts',
   'packages/inference/test/text-stream.test.ts',

@@ -26,6 +26,11 @@ const ROUNDS = 3;
 type Pct = (values: number[], p: number) => number;
 type Table = (title: string, rows: (string | number)[][]) => void;
 
+/** Write syscalls the process made so far (`syscw` of /proc/<pid>/io: socket writes, WAL writes…). */
+function writesOf(pid: number): number {
+  return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN);
+}
+
 function cpuMsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
@@ -253,7 +258,15 @@ export async function sideBySide(
       string,
       Record<
         string,
-        { p50: number; p99: number; rps: number; ttft: number; cpu: Record<string, number>; failures: number }
+        {
+          p50: number;
+          p99: number;
+          rps: number;
+          ttft: number;
+          cpu: Record<string, number>;
+          writes: Record<string, number>;
+          failures: number;
+        }
       >
     > = {};
     // The machine's speed drifts (other tenants, frequency): measured one after the other, the paths
@@ -273,6 +286,7 @@ export async function sideBySide(
           /** Requests sent, the untimed first ones included: what the CPU figures divide by. */
           requests: number;
           cpu: Record<string, number>;
+          writes: Record<string, number>;
         }
       > = {};
       const names = Object.keys(targets) as (keyof typeof targets)[];
@@ -285,6 +299,7 @@ export async function sideBySide(
           firstError: undefined,
           requests: 0,
           cpu: {},
+          writes: {},
         };
       for (let round = 0; round < rounds; round++) {
         for (let i = 0; i < names.length; i++) {
@@ -305,6 +320,12 @@ export async function sideBySide(
               : {}),
           };
           const before = Object.fromEntries(Object.entries(watched).map(([k, f]) => [k, f()]));
+          // Our two processes' write syscalls (what the gateway ↔ worker frames cost the kernel).
+          const writers: Record<string, () => number> =
+            name === 'grid'
+              ? { gateway: () => writesOf(process.pid), worker: () => writesOf(worker.proc.pid!) }
+              : {};
+          const writesBefore = Object.fromEntries(Object.entries(writers).map(([k, f]) => [k, f()]));
           const profiling =
             prof && name === 'grid' && run.name === 'c=64' && round === 0 ? await startProfile() : undefined;
           const r = await load({
@@ -323,6 +344,8 @@ export async function sideBySide(
           p.failures += r.failures;
           p.firstError ??= r.firstError;
           for (const [k, f] of Object.entries(watched)) p.cpu[k] = (p.cpu[k] ?? 0) + f() - before[k]!;
+          for (const [k, f] of Object.entries(writers))
+            p.writes[k] = (p.writes[k] ?? 0) + f() - writesBefore[k]!;
         }
       }
       results[run.name] = {};
@@ -336,6 +359,7 @@ export async function sideBySide(
           rps: n / (p.wallMs / 1000),
           ttft: p.ttfts.length > 0 ? pct(p.ttfts, 50) : Number.NaN,
           cpu: Object.fromEntries(Object.entries(p.cpu).map(([k, v]) => [k, v / p.requests])),
+          writes: Object.fromEntries(Object.entries(p.writes).map(([k, v]) => [k, v / p.requests])),
           failures: p.failures,
         };
       }
@@ -405,6 +429,13 @@ export async function sideBySide(
         f(c64.portkey!.cpu.portkey!),
         (c64.grid!.cpu.gateway! / c64.portkey!.cpu.portkey!).toFixed(1),
         'grid ≤ 2 ms',
+      ],
+      [
+        'write syscalls per request at c=64, gateway + worker (c=1)',
+        `${f(c64.grid!.writes.gateway!)} + ${f(c64.grid!.writes.worker!)} (${f(c1.grid!.writes.gateway!)} + ${f(c1.grid!.writes.worker!)})`,
+        '',
+        '',
+        '',
       ],
     ]);
   } finally {

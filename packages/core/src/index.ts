@@ -8,6 +8,7 @@ export {
   voteFromUint,
 } from './audit.ts';
 export { AUDIT_HEADERS, auditRequestMessage } from './audit-request.ts';
+export { type Corkable, createWriteCoalescer, socketOf, type WriteCoalescer } from './coalesce.ts';
 export {
   base64String,
   confidentialRequestHash,

@@ -5,6 +5,7 @@ import {
   type AdvertisedModel,
   closeCodes,
   computeModelId,
+  createWriteCoalescer,
   type Hardware,
   helloMessage,
   type ImageCapabilities,
@@ -22,6 +23,7 @@ import {
   type SealedChunkMessage,
   type SealedJobMessage,
   type SealedResultMessage,
+  socketOf,
   type TeeEvidence,
   WORKER_CONNECT_PATH,
   workerToGateway,
@@ -157,8 +159,12 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
     for (const w of waiters) w();
   }
 
+  /** Frames to one worker in one turn leave in one write (`createWriteCoalescer`). */
+  const hold = createWriteCoalescer();
   function send(ws: WebSocket, frame: unknown) {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+    if (ws.readyState !== ws.OPEN) return;
+    hold(socketOf(ws));
+    ws.send(JSON.stringify(frame));
   }
 
   function reject(ws: WebSocket, code: HubErrorCode, message: string) {
@@ -748,6 +754,8 @@ export function createHub({ common, chain, routing }: { common: Common; chain: C
         s.ws.close(closeCodes.shutting_down, 'gateway shutting down');
         dropSession(s, 'gateway shutdown');
       }
+      // What was just written (the `error` and close frames) leaves before the sockets are destroyed.
+      hold.flush();
       for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       notifyCapacity();

@@ -1,10 +1,12 @@
 import {
   type AdvertisedModel,
+  createWriteCoalescer,
   type GatewayToWorker,
   gatewayToWorker,
   type Hardware,
   loginMessage,
   PROTOCOL_VERSION,
+  socketOf,
   type WorkerToGateway,
 } from '@aipg/core';
 import type { Logger } from 'pino';
@@ -73,6 +75,8 @@ export function createHubClient(params: HubClientParameters) {
   /** Set by `close()` and fatal errors: no frame handling, no reconnect from then on. */
   let closing = false;
   let socket: WebSocket | undefined;
+  /** Frames sent in one turn leave in one write. */
+  const hold = createWriteCoalescer();
   let attempt = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let loginTimer: NodeJS.Timeout | undefined;
@@ -104,6 +108,8 @@ export function createHubClient(params: HubClientParameters) {
       closed: false,
       send(frame: WorkerToGateway) {
         if (thisSession.closed || ws.readyState !== WebSocket.OPEN) return;
+        // Results of jobs that finished together leave in one write (`createWriteCoalescer`).
+        hold(socketOf(ws));
         ws.send(JSON.stringify(frame));
       },
     };
