@@ -211,6 +211,8 @@ export function createJobs({
   const booked = new Map<string, Booked>();
   /** Per payer, what its last reservation left it to spend (`roomFor`). */
   const headroom = new Map<Address, bigint>();
+  /** Per payer, the fees of its jobs that left early and whose reservations are not written yet. */
+  const unwritten = new Map<Address, bigint>();
 
   function track<T>(p: Promise<T>): Promise<T> {
     running.add(p);
@@ -495,16 +497,13 @@ export function createJobs({
   }
 
   /**
-   * Reserves the job's fee and writes it. A job that runs now books a free slot before it is written,
-   * so the reservation's own statement numbers its first dispatch (one statement and one commit fewer
-   * per request). None free: the job waits for one in execute, as a retry does.
-   */
-  /**
-   * Books a worker's slot for a job that runs now, and reserves the job (`insertReserved`). A text job
-   * (`tokenizer` given) of a payer with room to spare leaves for that worker at once, while its
-   * reservation is written, so the two overlap (one database write less before the worker starts); its
-   * receipt number follows once reserved (`job-seq`), and the worker signs nothing before. If the
-   * reservation fails after all (a race with the payer's other requests), the worker is told to stop.
+   * Books a worker's slot for a job that runs now (the choice and the booking in one step, so
+   * concurrent requests never land on one slot), and reserves the job (`insertReserved`), whose
+   * statement also numbers that first dispatch. None free: the job waits for one in execute, as a retry
+   * does. A text job (`tokenizer` given) of a payer with room to spare leaves for that worker at once,
+   * while its reservation is written, so the two overlap (one database write less before the worker
+   * starts); its receipt number follows once reserved (`job-seq`), and the worker signs nothing before.
+   * If the reservation fails after all (a race with another process), the worker is told to stop.
    */
   async function reserveAndBook(
     newJob: NewJob,
@@ -533,6 +532,8 @@ export function createJobs({
       if (early) early.cancel('the job could not be reserved');
       else first?.slot.release();
       throw error;
+    } finally {
+      if (early) written(newJob.payer, newJob.reservedFee);
     }
     // No number came with the reservation: that attempt can never be signed; execute dispatches afresh.
     if (early && seq === undefined) early.cancel('no receipt number');
@@ -550,9 +551,17 @@ export function createJobs({
    */
   function roomFor(payer: Address, fee: bigint): boolean {
     const left = headroom.get(payer);
-    if (left === undefined || left < fee) return false;
-    headroom.set(payer, left - fee);
+    const pending = unwritten.get(payer) ?? 0n;
+    if (left === undefined || left - pending < fee) return false;
+    unwritten.set(payer, pending + fee);
     return true;
+  }
+
+  /** An early job's reservation was written (or refused): its fee is no longer pending. */
+  function written(payer: Address, fee: bigint): void {
+    const pending = (unwritten.get(payer) ?? 0n) - fee;
+    if (pending > 0n) unwritten.set(payer, pending);
+    else unwritten.delete(payer);
   }
 
   /** The workers online for `job`'s model (its pin) that can run it: for an image job, its parameters. */
