@@ -30,6 +30,7 @@ const UNIT = [
   'packages/gateway/test/seed.test.ts',
   'packages/gateway/test/units.test.ts',
   'packages/gateway/test/stream.test.ts',
+  'packages/gateway/test/room.test.ts',
   'packages/worker/test/node/units.test.ts',
   'packages/worker/test/node/vram.test.ts',
   'packages/worker/test/node/seq-guard.test.ts',

@@ -98,6 +98,17 @@ export type LoadSpec = {
   stream?: boolean;
 };
 
+/** One path's figures in one run (latencies in ms; CPU ms and write syscalls per request, by process). */
+type PathFigures = {
+  p50: number;
+  p99: number;
+  rps: number;
+  ttft: number;
+  cpu: Record<string, number>;
+  writes: Record<string, number>;
+  failures: number;
+};
+
 type Load = {
   latencies: number[];
   ttfts: number[];
@@ -254,21 +265,8 @@ export async function sideBySide(
     // runs measuring V8's optimisation of each process, not its steady state).
     for (const t of Object.values(targets)) await load({ ...t, count: quick ? 200 : 2_000, concurrency: 8 });
 
-    const results: Record<
-      string,
-      Record<
-        string,
-        {
-          p50: number;
-          p99: number;
-          rps: number;
-          ttft: number;
-          cpu: Record<string, number>;
-          writes: Record<string, number>;
-          failures: number;
-        }
-      >
-    > = {};
+    /** By run, then by path. */
+    const results: Record<string, Record<string, PathFigures>> = {};
     // The machine's speed drifts (other tenants, frequency): measured one after the other, the paths
     // would each get a different machine. So each run is cut into rounds, and every round measures
     // every path, in a rotated order; a path's figures pool its rounds (latencies together, req/s as

@@ -22,6 +22,7 @@ import {
 } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { type Billing, maxFee } from '../billing/index.ts';
+import { createPayerRoom } from '../billing/room.ts';
 import { type Chain, chainFailure, type OnchainModel } from '../chain/index.ts';
 import { type Common, sleep } from '../common.ts';
 import { GatewayError } from '../errors.ts';
@@ -151,8 +152,6 @@ const INSTANCE_TTL_MS = 15_000;
 const BEAT_TICKS = 8;
 /** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */
 const BUSY_RETRIES = 16;
-/** Payers whose headroom `roomFor` remembers (the most recent). */
-const HEADROOM_PAYERS = 10_000;
 
 type Booked = {
   worker: WorkerSession;
@@ -209,10 +208,8 @@ export function createJobs({
    * `early`: the attempt already under way on that worker (`reserveAndBook`).
    */
   const booked = new Map<string, Booked>();
-  /** Per payer, what its last reservation left it to spend (`roomFor`). */
-  const headroom = new Map<Address, bigint>();
-  /** Per payer, the fees of its jobs that left early and whose reservations are not written yet. */
-  const unwritten = new Map<Address, bigint>();
+  /** What each payer may still spend, by its last reservation: whether its job may leave early. */
+  const room = createPayerRoom();
 
   function track<T>(p: Promise<T>): Promise<T> {
     running.add(p);
@@ -500,7 +497,7 @@ export function createJobs({
    * Books a worker's slot for a job that runs now (the choice and the booking in one step, so
    * concurrent requests never land on one slot), and reserves the job (`insertReserved`), whose
    * statement also numbers that first dispatch. None free: the job waits for one in execute, as a retry
-   * does. A text job (`tokenizer` given) of a payer with room to spare leaves for that worker at once,
+   * does. A text job (`tokenizer` given) of a payer with room to spare (`room`) leaves for that worker at once,
    * while its reservation is written, so the two overlap (one database write less before the worker
    * starts); its receipt number follows once reserved (`job-seq`), and the worker signs nothing before.
    * If the reservation fails after all (a race with another process), the worker is told to stop.
@@ -519,7 +516,7 @@ export function createJobs({
     }
     const job = insertedJob(newJob);
     const early =
-      first && tokenizer && newJob.idempotencyKey === null && roomFor(newJob.payer, newJob.reservedFee)
+      first && tokenizer && newJob.idempotencyKey === null && room.take(newJob.payer, newJob.reservedFee)
         ? startOnWorker(job, first.worker, first.slot, undefined, tokenizer)
         : undefined;
     let seq: bigint | undefined;
@@ -533,7 +530,7 @@ export function createJobs({
       else first?.slot.release();
       throw error;
     } finally {
-      if (early) written(newJob.payer, newJob.reservedFee);
+      if (early) room.written(newJob.payer, newJob.reservedFee);
     }
     // No number came with the reservation: that attempt can never be signed; execute dispatches afresh.
     if (early && seq === undefined) early.cancel('no receipt number');
@@ -542,26 +539,6 @@ export function createJobs({
       booked.set(newJob.id, { ...first, seq, early });
     }
     return job;
-  }
-
-  /**
-   * Whether `payer` has room for `fee` by what its last reservation left (spendable on chain minus its
-   * unsettled and reserved fees, then), taking it if so. Unknown payers and payers near their limit
-   * have none: their jobs leave only once reserved, so a worker never starts what cannot be paid.
-   */
-  function roomFor(payer: Address, fee: bigint): boolean {
-    const left = headroom.get(payer);
-    const pending = unwritten.get(payer) ?? 0n;
-    if (left === undefined || left - pending < fee) return false;
-    unwritten.set(payer, pending + fee);
-    return true;
-  }
-
-  /** An early job's reservation was written (or refused): its fee is no longer pending. */
-  function written(payer: Address, fee: bigint): void {
-    const pending = (unwritten.get(payer) ?? 0n) - fee;
-    if (pending > 0n) unwritten.set(payer, pending);
-    else unwritten.delete(payer);
   }
 
   /** The workers online for `job`'s model (its pin) that can run it: for an image job, its parameters. */
@@ -1007,13 +984,10 @@ export function createJobs({
       const { funds, spendable } = await billing.spendable(job.payer, fresh);
       const done = await storage.jobs.insertReserved(job, spendable, dispatch);
       if (done.inserted) {
-        // What the payer has left after this job, for `roomFor` (newest last, oldest forgotten first).
-        headroom.delete(job.payer);
-        headroom.set(job.payer, spendable - done.unsettled - done.reserved - job.reservedFee);
-        if (headroom.size > HEADROOM_PAYERS) headroom.delete(headroom.keys().next().value as Address);
+        room.remember(job.payer, spendable - done.unsettled - done.reserved - job.reservedFee);
         return done.seq ?? undefined;
       }
-      headroom.delete(job.payer);
+      room.forget(job.payer);
       if (fresh) throw billing.insufficient(job, funds, done);
     }
   }
