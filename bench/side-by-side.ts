@@ -98,6 +98,10 @@ export type LoadSpec = {
   stream?: boolean;
 };
 
+/** What is measured per process around each load, as a sum over the run and then per request. */
+const MEASURES = ['cpu', 'writes'] as const;
+type Measure = (typeof MEASURES)[number];
+
 /** One path's figures in one run (latencies in ms; CPU ms and write syscalls per request, by process). */
 type PathFigures = {
   p50: number;
@@ -304,26 +308,35 @@ export async function sideBySide(
           const name = names[(i + round) % names.length]!;
           const t = targets[name];
           const count = Math.ceil(run.count / rounds);
-          const watched: Record<string, () => number> = {
-            backend: () => cpuMsOf(fake.proc.pid!),
-            ...(name === 'portkey' ? { portkey: () => cpuMsOf(portkey.proc.pid!) } : {}),
-            ...(name === 'grid'
-              ? {
-                  gateway: () => {
-                    const u = process.cpuUsage();
-                    return (u.user + u.system) / 1000;
-                  },
-                  worker: () => cpuMsOf(worker.proc.pid!),
-                }
-              : {}),
+          // What is read before and after the load, per process: CPU ms of each process on the path, and
+          // our two processes' write syscalls (what the gateway ↔ worker frames cost the kernel).
+          const meters: Record<Measure, Record<string, () => number>> = {
+            cpu: {
+              backend: () => cpuMsOf(fake.proc.pid!),
+              ...(name === 'portkey' ? { portkey: () => cpuMsOf(portkey.proc.pid!) } : {}),
+              ...(name === 'grid'
+                ? {
+                    gateway: () => {
+                      const u = process.cpuUsage();
+                      return (u.user + u.system) / 1000;
+                    },
+                    worker: () => cpuMsOf(worker.proc.pid!),
+                  }
+                : {}),
+            },
+            writes:
+              name === 'grid'
+                ? { gateway: () => writesOf(process.pid), worker: () => writesOf(worker.proc.pid!) }
+                : {},
           };
-          const before = Object.fromEntries(Object.entries(watched).map(([k, f]) => [k, f()]));
-          // Our two processes' write syscalls (what the gateway ↔ worker frames cost the kernel).
-          const writers: Record<string, () => number> =
-            name === 'grid'
-              ? { gateway: () => writesOf(process.pid), worker: () => writesOf(worker.proc.pid!) }
-              : {};
-          const writesBefore = Object.fromEntries(Object.entries(writers).map(([k, f]) => [k, f()]));
+          const read = () =>
+            Object.fromEntries(
+              MEASURES.map((m) => [
+                m,
+                Object.fromEntries(Object.entries(meters[m]).map(([k, f]) => [k, f()])),
+              ]),
+            ) as Record<Measure, Record<string, number>>;
+          const before = read();
           const profiling =
             prof && name === 'grid' && run.name === 'c=64' && round === 0 ? await startProfile() : undefined;
           const r = await load({
@@ -341,9 +354,9 @@ export async function sideBySide(
           p.wallMs += r.wallMs;
           p.failures += r.failures;
           p.firstError ??= r.firstError;
-          for (const [k, f] of Object.entries(watched)) p.cpu[k] = (p.cpu[k] ?? 0) + f() - before[k]!;
-          for (const [k, f] of Object.entries(writers))
-            p.writes[k] = (p.writes[k] ?? 0) + f() - writesBefore[k]!;
+          const after = read();
+          for (const m of MEASURES)
+            for (const [k, v] of Object.entries(after[m])) p[m][k] = (p[m][k] ?? 0) + v - before[m][k]!;
         }
       }
       results[run.name] = {};
@@ -356,8 +369,12 @@ export async function sideBySide(
           p99: pct(p.latencies, 99),
           rps: n / (p.wallMs / 1000),
           ttft: p.ttfts.length > 0 ? pct(p.ttfts, 50) : Number.NaN,
-          cpu: Object.fromEntries(Object.entries(p.cpu).map(([k, v]) => [k, v / p.requests])),
-          writes: Object.fromEntries(Object.entries(p.writes).map(([k, v]) => [k, v / p.requests])),
+          ...(Object.fromEntries(
+            MEASURES.map((m) => [
+              m,
+              Object.fromEntries(Object.entries(p[m]).map(([k, v]) => [k, v / p.requests])),
+            ]),
+          ) as Record<Measure, Record<string, number>>),
           failures: p.failures,
         };
       }

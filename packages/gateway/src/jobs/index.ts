@@ -756,17 +756,6 @@ export function createJobs({
     }
   }
 
-  function runOnWorker(
-    job: JobRecord,
-    worker: WorkerSession,
-    slot: SlotReservation,
-    seq: bigint,
-    tokenizer: GatewayTokenizer | undefined,
-    hooks: RunHooks,
-  ): Promise<Attempt> {
-    return startOnWorker(job, worker, slot, seq, tokenizer).attach(hooks);
-  }
-
   /**
    * Sends `job` to `worker` in `slot` and follows the attempt until it ends. `seq` undefined: a text job
    * sent while its receipt number is being reserved (`assign` sends it; the worker signs nothing
@@ -925,14 +914,11 @@ export function createJobs({
           afterFirstToken: firstTokenAt !== null,
         });
       }, options.jobs.jobTimeoutMs);
-      onAbort = () => {
-        handle.cancel('client went away');
-        finish({ kind: 'cancelled' });
-      };
       cancelled = (reason) => {
         handle.cancel(reason);
         finish({ kind: 'cancelled' });
       };
+      onAbort = () => cancelled('client went away');
     });
     return {
       attach(h) {
@@ -945,9 +931,7 @@ export function createJobs({
       assign(n) {
         handle.assign(n);
       },
-      cancel(reason) {
-        cancelled(reason);
-      },
+      cancel: (reason) => cancelled(reason),
     };
   }
 
@@ -1106,9 +1090,7 @@ export function createJobs({
           attempt,
           seq: seq.toString(),
         });
-        const a = pre?.early
-          ? await pre.early.attach(hooks)
-          : await runOnWorker(job, worker, slot, seq, tokenizer, hooks);
+        const a = await (pre?.early ?? startOnWorker(job, worker, slot, seq, tokenizer)).attach(hooks);
         if (a.kind !== 'result') {
           await storage.receiptNumbers.release(chain.gateway, seq).catch((error: unknown) => {
             log.warn({ msg: 'releasing a receipt number failed', seq: seq.toString(), error });

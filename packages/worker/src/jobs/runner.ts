@@ -93,8 +93,10 @@ type RunningJob = {
   controller: AbortController;
   abortKind: AbortKind | undefined;
   done: Promise<void>;
-  /** A text job sent without its receipt number: the number once its `job-seq` frame is accepted. */
-  seq?: { promise: Promise<bigint>; resolve(seq: bigint): void; refusal?: Refusal } | undefined;
+  /** A text job sent without its receipt number: takes the number its `job-seq` frame brings. */
+  awaitingSeq?: ((seq: bigint) => void) | undefined;
+  /** Why that number was refused (the job is aborted `refused`). */
+  refusal?: Refusal | undefined;
 };
 
 export type JobRunnerStats = {
@@ -252,17 +254,13 @@ export function createJobRunner({
    */
   function assignSeq(frame: JobSeqMessage, session: JobSession): boolean {
     const entry = running.get(frame.jobId);
-    const waiting = entry?.seq;
-    if (!entry || !waiting || entry.session !== session || entry.abortKind) return false;
-    entry.seq = undefined;
+    const take = entry?.awaitingSeq;
+    if (!entry || !take || entry.session !== session || entry.abortKind) return false;
+    entry.awaitingSeq = undefined;
     const seq = BigInt(frame.seq);
-    const refused = seqCheck(session, seq);
-    if (!refused) {
-      waiting.resolve(seq);
-      return true;
-    }
-    entry.seq = { ...waiting, refusal: refused };
-    abort(entry, 'refused');
+    entry.refusal = seqCheck(session, seq);
+    if (entry.refusal) abort(entry, 'refused');
+    else take(seq);
     return true;
   }
 
@@ -681,7 +679,7 @@ export function createJobRunner({
       // Settles on abort too (a cancel, a drop, a refusal), so the wait below never outlives the job.
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       seq.catch(() => {});
-      entry.seq = { promise: seq, resolve };
+      entry.awaitingSeq = resolve;
     }
     warnIfUnderpriced(job, served, log);
     log.debug(
@@ -771,7 +769,7 @@ export function createJobRunner({
         sendError(session, job, model, WorkerErrorCode.jobCancelled, 'job cancelled', false);
         return;
       }
-      const refusal = entry.seq?.refusal;
+      const refusal = entry.refusal;
       if (kind === 'refused' && refusal) {
         counts.rejected += 1;
         metrics.jobs.inc({ model, outcome: 'rejected' });
