@@ -510,11 +510,16 @@ async function portkey() {
         'rateLimit.payerRequestsPerMinute': 10_000_000,
         'rateLimit.payerBurst': 1_000_000,
         'settlement.minReceipts': 10_000,
-        ...(database.url ? { databaseUrl: database.url, databaseSchema: schema } : {}),
       },
     });
     try {
-      await sideBySide(net, { pct, printTable, quick, database: database.name });
+      await sideBySide(net, {
+        pct,
+        printTable,
+        quick,
+        dir,
+        database: { name: database.name, url: database.url, schema },
+      });
     } finally {
       await net.stop();
       await rm(dir, { recursive: true, force: true });

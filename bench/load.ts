@@ -15,6 +15,8 @@ const ttfts: number[] = [];
 let failures = 0;
 let firstError: string | undefined;
 let next = 0;
+// This process's own CPU over the requests (its start-up excluded): the load's share of the machine.
+const cpuAtStart = process.cpuUsage();
 // One untimed request per connection first, so a round's latencies are not its connections' set-up
 // (the processes' CPU counts them: `warmups` in the output).
 await Promise.all(
@@ -61,6 +63,10 @@ await Promise.all(
     }
   }),
 );
+function cpuMsSince(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+}
 process.stdout.write(
-  `${JSON.stringify({ latencies, ttfts, failures, firstError, wallMs: performance.now() - started, warmups: spec.concurrency })}\n`,
+  `${JSON.stringify({ latencies, ttfts, failures, firstError, wallMs: performance.now() - started, warmups: spec.concurrency, cpuMs: cpuMsSince(cpuAtStart) })}\n`,
 );

@@ -1,24 +1,37 @@
 /**
  * 7. Side by side with Portkey's open-source gateway, one run, one machine: the same fake vLLM-shaped
  * backend (bench/fake-vllm.ts, its own process) called directly, through Portkey (`@portkey-ai/gateway`,
- * its own process) and through our stack (gateway → WebSocket → worker, the worker's `openai` backend
- * in its own process; the gateway in this process with the devnet's chain around it). Load comes from
- * another process (bench/load.ts). CPU per request of each process from /proc (user + system). Each
+ * its own process) and through our stack (gateway → WebSocket → worker: the gateway its own process,
+ * started by `aipg-gateway` on the devnet's chain as an operator starts it; the worker's `openai` backend
+ * in another). Load comes from another process (bench/load.ts), whose CPU is counted too. CPU per request
+ * of each process from /proc (user + system). Each
  * run is measured in rounds that interleave the paths, so a drift of the machine's speed is shared.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
-import { anvilTestAccounts, approveToken, bond, createGridClients, registerModel } from '@aipg/chain';
+import { join, resolve } from 'node:path';
+import {
+  anvilTestAccounts,
+  approveToken,
+  bond,
+  createGridClients,
+  increaseGatewayCap,
+  registerModel,
+} from '@aipg/chain';
 import { parseAipg } from '@aipg/core';
 import { MODEL_PRESETS } from '@aipg/inference';
-import { type Hex, keccak256, toHex } from 'viem';
+import { type Hex, keccak256, maxUint256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import type { StartDevnetReturnType } from '../packages/cli/src/devnet/start-devnet.ts';
+import {
+  createApiKey,
+  DEVNET_ROLES,
+  type StartDevnetReturnType,
+} from '../packages/cli/src/devnet/start-devnet.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
+/** The measured gateway's key: an anvil test account no devnet role uses (the bench's worker is 6). */
+const BENCH_GATEWAY_ACCOUNT = 7;
 const TICK_MS = 10; // /proc stat clock ticks (USER_HZ = 100 on Linux)
 /** Rounds each run is cut into, every path measured once per round (below). */
 const ROUNDS = 3;
@@ -45,7 +58,7 @@ async function freePort(): Promise<number> {
 }
 
 function child(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; out: () => string } {
-  // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there, and the gateway one of its c=64 run.
+  // BENCH_CPU_PROF=<dir>: every child (the gateway, Portkey, the worker, the load…) writes a V8 CPU profile there.
   const proc = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -70,23 +83,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 }
 
 const prof = process.env.BENCH_CPU_PROF;
-
-/** A V8 CPU profile of this process (the gateway's), from now until `stop` writes it to `file`. */
-async function startProfile() {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((res, rej) => session.post(method, params, (e, r) => (e ? rej(e) : res(r))));
-  await post('Profiler.enable');
-  await post('Profiler.start');
-  return {
-    async stop(file: string) {
-      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-      writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
-    },
-  };
-}
 
 /** What bench/load.ts is asked to send. */
 export type LoadSpec = {
@@ -121,6 +117,8 @@ type Load = {
   wallMs: number;
   /** Untimed requests sent first (one per connection): their CPU is in the processes' figures. */
   warmups: number;
+  /** The load generator's own CPU over its requests (ms). */
+  cpuMs: number;
 };
 
 async function load(spec: LoadSpec): Promise<Load> {
@@ -136,13 +134,16 @@ export async function sideBySide(
     pct,
     printTable,
     quick,
+    dir,
     database,
   }: {
     pct: Pct;
     printTable: Table;
     quick: boolean;
-    /** The gateway's database, for the titles. */
-    database: string;
+    /** The devnet's folder (its tokenizer files; the measured gateway's embedded database goes there). */
+    dir: string;
+    /** The measured gateway's database: its name for the titles; a PostgreSQL server's URL and schema, or embedded PGlite. */
+    database: { name: string; url?: string | undefined; schema: string };
   },
 ) {
   const children: ChildProcess[] = [];
@@ -170,6 +171,68 @@ export async function sideBySide(
       minVramMb: 0,
       rates: { inputPerMTokens: parseAipg('0.5'), outputPerMTokens: parseAipg('1.5'), perMegapixelStep: 0n },
     });
+    // Our gateway, its own process started as an operator starts it (`aipg-gateway`), as Portkey's is:
+    // its CPU is the gateway's alone (not the devnet's around it) and nothing else shares its event loop.
+    const gatewayKey = anvilTestAccounts[BENCH_GATEWAY_ACCOUNT]!.privateKey as Hex;
+    const payer = createGridClients({
+      rpcUrl: net.rpcUrl,
+      chainId: net.chainId,
+      account: privateKeyToAccount(anvilTestAccounts[DEVNET_ROLES.payer]!.privateKey as Hex),
+    }).walletClient!;
+    // The devnet's payer lets this gateway charge it too.
+    await increaseGatewayCap(payer, {
+      grid: net.contracts.grid,
+      gateway: privateKeyToAccount(gatewayKey).address,
+      amount: maxUint256,
+    });
+    const gatewayPort = await freePort();
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const gateway = child(
+      [
+        '--import',
+        'tsx',
+        'packages/gateway/src/bin/gateway.ts',
+        '--rpc-url',
+        net.rpcUrl,
+        '--grid',
+        net.contracts.grid,
+        '--port',
+        String(gatewayPort),
+        '--log-level',
+        'warn',
+        '--tokenizers-dir',
+        join(dir, 'devnet', 'tokenizers'),
+        ...(database.url
+          ? ['--database-url', database.url, '--database-schema', database.schema]
+          : ['--database-dir', join(dir, 'bench-gateway-db')]),
+        // The load is one payer's: no rate limit may shape it; settlement waits for the end.
+        ...[
+          'rateLimit.requestsPerMinute=10000000',
+          'rateLimit.burst=1000000',
+          'rateLimit.payerRequestsPerMinute=10000000',
+          'rateLimit.payerBurst=1000000',
+          'settlement.intervalMs=3600000',
+          'settlement.minReceipts=10000',
+        ].flatMap((x) => ['--set', x]),
+      ],
+      // Only what the flags say: not a database URL or key of this shell's environment.
+      { AIPG_OPERATOR_KEY: gatewayKey, DATABASE_URL: '' },
+    );
+    children.push(gateway.proc);
+    await until('the gateway', () => {
+      if (gateway.proc.exitCode !== null) throw new Error(`bench: the gateway exited: ${gateway.out()}`);
+      return fetch(`${gatewayUrl}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    });
+    const apiKey = await createApiKey(
+      gatewayUrl,
+      privateKeyToAccount(gatewayKey).address,
+      net.chainId,
+      anvilTestAccounts[DEVNET_ROLES.payer]!.privateKey as Hex,
+    );
+
     const workerKey = anvilTestAccounts[6]!.privateKey as Hex;
     const w = createGridClients({
       rpcUrl: net.rpcUrl,
@@ -192,7 +255,7 @@ export async function sideBySide(
         '--network',
         'devnet',
         '--gateway',
-        net.workerUrl,
+        `${gatewayUrl.replace(/^http/, 'ws')}/v1/workers/connect`,
         '--rpc-url',
         net.rpcUrl,
         '--grid',
@@ -216,7 +279,7 @@ export async function sideBySide(
     children.push(worker.proc);
     await until('the openai worker online', async () => {
       if (worker.proc.exitCode !== null) throw new Error(`bench: the worker exited: ${worker.out()}`);
-      const models = (await fetch(`${net.gatewayUrl}/v1/models`).then((r) => r.json())) as {
+      const models = (await fetch(`${gatewayUrl}/v1/models`).then((r) => r.json())) as {
         data: { id: string; grid: { workers_online: number } }[];
       };
       return models.data.some((m) => m.id === 'bench-echo' && m.grid.workers_online > 0);
@@ -255,8 +318,8 @@ export async function sideBySide(
         body: { model: 'bench-echo', messages, max_tokens: 8 },
       },
       grid: {
-        url: `${net.gatewayUrl}/v1/chat/completions`,
-        headers: { authorization: `Bearer ${net.apiKey}` },
+        url: `${gatewayUrl}/v1/chat/completions`,
+        headers: { authorization: `Bearer ${apiKey}` },
         body: { model: 'bench-echo', messages, max_tokens: 8 },
       },
     } as const;
@@ -316,17 +379,14 @@ export async function sideBySide(
               ...(name === 'portkey' ? { portkey: () => cpuMsOf(portkey.proc.pid!) } : {}),
               ...(name === 'grid'
                 ? {
-                    gateway: () => {
-                      const u = process.cpuUsage();
-                      return (u.user + u.system) / 1000;
-                    },
+                    gateway: () => cpuMsOf(gateway.proc.pid!),
                     worker: () => cpuMsOf(worker.proc.pid!),
                   }
                 : {}),
             },
             writes:
               name === 'grid'
-                ? { gateway: () => writesOf(process.pid), worker: () => writesOf(worker.proc.pid!) }
+                ? { gateway: () => writesOf(gateway.proc.pid!), worker: () => writesOf(worker.proc.pid!) }
                 : {},
           };
           const read = () =>
@@ -337,8 +397,6 @@ export async function sideBySide(
               ]),
             ) as Record<Measure, Record<string, number>>;
           const before = read();
-          const profiling =
-            prof && name === 'grid' && run.name === 'c=64' && round === 0 ? await startProfile() : undefined;
           const r = await load({
             ...t,
             body: { ...t.body, ...(run.stream ? { stream: true } : {}) },
@@ -346,7 +404,6 @@ export async function sideBySide(
             concurrency: run.concurrency,
             stream: run.stream,
           });
-          if (profiling) await profiling.stop(`${prof}/gateway-c64.cpuprofile`);
           const p = pooled[name]!;
           p.requests += r.latencies.length + r.warmups;
           p.latencies.push(...r.latencies);
@@ -357,6 +414,7 @@ export async function sideBySide(
           const after = read();
           for (const m of MEASURES)
             for (const [k, v] of Object.entries(after[m])) p[m][k] = (p[m][k] ?? 0) + v - before[m][k]!;
+          p.cpu.load = (p.cpu.load ?? 0) + r.cpuMs;
         }
       }
       results[run.name] = {};
@@ -402,13 +460,13 @@ export async function sideBySide(
       }
     }
     printTable(
-      `7. Side by side with Portkey (same fake vLLM-shaped backend, 8 tokens; 2 cores shared by every process; the grid's gateway on ${database})`,
+      `7. Side by side with Portkey (same fake vLLM-shaped backend, 8 tokens; 2 cores shared by every process; the grid's gateway on ${database.name})`,
       rows,
     );
     const c64 = results['c=64']!;
     const c1 = results['c=1']!;
     const st = results['stream c=1']!;
-    printTable(`   ratios (grid on ${database} / Portkey)`, [
+    printTable(`   ratios (grid on ${database.name} / Portkey)`, [
       ['figure', 'grid', 'Portkey', 'grid / Portkey', 'goal'],
       [
         'req/s at c=64',
@@ -454,6 +512,17 @@ export async function sideBySide(
       ],
     ]);
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    // Stopped and gone before the devnet's folder (the gateway's database) is removed.
+    await Promise.all(children.map((c) => stopChild(c)));
   }
+}
+
+/** SIGTERM, then SIGKILL if it has not exited 10 s later; resolves once it has. */
+async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((r) => c.once('exit', () => r()));
+  c.kill('SIGTERM');
+  const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
