@@ -8,7 +8,7 @@
  * run is measured in rounds that interleave the paths, so a drift of the machine's speed is shared.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
@@ -47,6 +47,23 @@ function writesOf(pid: number): number {
 function cpuMsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/**
+ * CPU ms of every PostgreSQL server process on this machine (the bench's server is local; its
+ * connection processes live as long as the gateway's pool, so a difference over a load is theirs).
+ */
+function postgresCpuMs(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) total += cpuMsOf(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 async function freePort(): Promise<number> {
@@ -288,7 +305,14 @@ export async function sideBySide(
     // Portkey's gateway, its own process, production mode (no per-request console log).
     const pkPort = await freePort();
     const portkey = child(
-      ['node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${pkPort}`, '--headless'],
+      [
+        // Node 20 only: without it Portkey answers every streamed request with HTTP 500 (see the file).
+        '--import',
+        './bench/portkey-node20.mjs',
+        'node_modules/@portkey-ai/gateway/build/start-server.js',
+        `--port=${pkPort}`,
+        '--headless',
+      ],
       {
         NODE_ENV: 'production',
       },
@@ -381,6 +405,8 @@ export async function sideBySide(
                 ? {
                     gateway: () => cpuMsOf(gateway.proc.pid!),
                     worker: () => cpuMsOf(worker.proc.pid!),
+                    // The gateway's database server shares the cores too: its processes' CPU, all of them.
+                    ...(database.url ? { postgres: postgresCpuMs } : {}),
                   }
                 : {}),
             },
