@@ -4,8 +4,8 @@
  * its own process) and through our stack (gateway → WebSocket → worker: the gateway its own process,
  * started by `aipg-gateway` on the devnet's chain as an operator starts it; the worker's `openai` backend
  * in another). Load comes from another process (bench/load.ts), whose CPU is counted too. CPU per request
- * of each process from /proc (user + system). Each
- * run is measured in rounds that interleave the paths, so a drift of the machine's speed is shared.
+ * of each process from /proc (user + system). Each run is measured in rounds that interleave the paths,
+ * so a drift of the machine's speed is shared.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
