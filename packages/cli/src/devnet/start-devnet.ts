@@ -840,7 +840,6 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 }
 
 /** Signs the gateway's API-key message with the payer's key and asks the gateway for a key. */
-/** An API key of `gateway` for the payer of `payerKey`, by the signed request a user's wallet makes. */
 export async function createApiKey(
   gatewayUrl: string,
   gateway: Address,
