@@ -191,15 +191,17 @@ export async function sideBySide(
     // Our gateway, its own process started as an operator starts it (`aipg-gateway`), as Portkey's is:
     // its CPU is the gateway's alone (not the devnet's around it) and nothing else shares its event loop.
     const gatewayKey = anvilTestAccounts[BENCH_GATEWAY_ACCOUNT]!.privateKey as Hex;
+    const gatewayAddress = privateKeyToAccount(gatewayKey).address;
+    const payerKey = anvilTestAccounts[DEVNET_ROLES.payer]!.privateKey as Hex;
     const payer = createGridClients({
       rpcUrl: net.rpcUrl,
       chainId: net.chainId,
-      account: privateKeyToAccount(anvilTestAccounts[DEVNET_ROLES.payer]!.privateKey as Hex),
+      account: privateKeyToAccount(payerKey),
     }).walletClient!;
     // The devnet's payer lets this gateway charge it too.
     await increaseGatewayCap(payer, {
       grid: net.contracts.grid,
-      gateway: privateKeyToAccount(gatewayKey).address,
+      gateway: gatewayAddress,
       amount: maxUint256,
     });
     const gatewayPort = await freePort();
@@ -243,12 +245,7 @@ export async function sideBySide(
         () => false,
       );
     });
-    const apiKey = await createApiKey(
-      gatewayUrl,
-      privateKeyToAccount(gatewayKey).address,
-      net.chainId,
-      anvilTestAccounts[DEVNET_ROLES.payer]!.privateKey as Hex,
-    );
+    const apiKey = await createApiKey(gatewayUrl, gatewayAddress, net.chainId, payerKey);
 
     const workerKey = anvilTestAccounts[6]!.privateKey as Hex;
     const w = createGridClients({
