@@ -152,6 +152,8 @@ const INSTANCE_TTL_MS = 15_000;
 const BEAT_TICKS = 8;
 /** Capacity refusals one job re-routes at most (each waits for a slot within the queue's time). */
 const BUSY_RETRIES = 16;
+/** Each recovery pass looks this far behind where the last one stopped (clocks, transactions in flight). */
+const RECOVERY_OVERLAP_MS = 60_000;
 
 type Booked = {
   worker: WorkerSession;
@@ -1559,6 +1561,32 @@ export function createJobs({
 
   let loop: NodeJS.Timeout | undefined;
   let ticks = 0;
+  /** Where the periodic recovery stands: leases that end from `since` on, and the processes already found dead. */
+  let recovery: { since: Date; dead: Set<string> } | undefined;
+  let recovering = false;
+
+  /**
+   * The periodic recovery (every 10 s): leases that lapsed since the last pass, and the running jobs of
+   * processes found dead since (at once, not when their leases lapse). Bounded by what changed: the
+   * whole set of running jobs is looked at only at start.
+   */
+  async function recoverLapsed(): Promise<void> {
+    if (!recovery || recovering) return;
+    recovering = true;
+    try {
+      const dead = await storage.instances.dead();
+      const known = recovery.dead;
+      const r = await storage.jobs.recoverSince(
+        new Date(recovery.since.getTime() - RECOVERY_OVERLAP_MS),
+        dead.filter((id) => !known.has(id)),
+      );
+      recovery = { since: r.at, dead: new Set(dead) };
+      if (r.requeued + r.failed > 0)
+        logger.info({ msg: 'recovered jobs of a stopped gateway', requeued: r.requeued, failed: r.failed });
+    } finally {
+      recovering = false;
+    }
+  }
 
   return {
     instanceId,
@@ -1599,6 +1627,7 @@ export function createJobs({
         await storage.jobs.expireAllRunning();
         await storage.receiptNumbers.releaseAll();
       }
+      recovery = { since: new Date(), dead: new Set(await storage.instances.dead()) };
       const recovered = await storage.jobs.recoverExpired();
       if (recovered.requeued + recovered.failed > 0)
         logger.info({ msg: 'recovered jobs of a stopped gateway', ...recovered });
@@ -1610,9 +1639,7 @@ export function createJobs({
             .beat(instanceId, instanceName, INSTANCE_TTL_MS)
             .catch((error: unknown) => logger.warn({ msg: 'instance heartbeat failed', error }));
         if (ticks % 20 === 0) {
-          storage.jobs
-            .recoverExpired()
-            .catch((error: unknown) => logger.warn({ msg: 'job recovery failed', error }));
+          recoverLapsed().catch((error: unknown) => logger.warn({ msg: 'job recovery failed', error }));
           storage.idempotency.prune().catch(() => {});
           if (ticks % 7_200 === 0) storage.instances.prune().catch(() => {});
           // Expired images and audit latents (every minute).

@@ -57,7 +57,10 @@ export function createMetrics() {
     workerLogins: counter('aipg_gateway_worker_logins_total', 'Worker login attempts, by result.'),
     batches: counter('aipg_gateway_settlement_batches_total', 'Settlement batches, by final status.'),
     batchReceipts: counter('aipg_gateway_settled_receipts_total', 'Receipts settled on chain.'),
-    unsettledReceipts: gauge('aipg_gateway_unsettled_receipts', 'Receipts stored and not yet settled.'),
+    unsettledReceipts: gauge(
+      'aipg_gateway_unsettled_receipts',
+      'Receipts waiting to settle: stored and not yet batched, or in a batch not yet settled (held-out receipts are not counted).',
+    ),
     settlementErrors: counter(
       'aipg_gateway_settlement_errors_total',
       'Settlement attempts that failed, by kind.',

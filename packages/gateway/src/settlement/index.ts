@@ -207,8 +207,8 @@ export function createSettlement({
     }
     const gateway = chain.gateway;
     for (;;) {
-      const waiting = await storage.receipts.countUnbatched();
-      metrics.unsettledReceipts.set(undefined, await storage.receipts.countUnsettled());
+      const { unbatched: waiting, unsettled } = await storage.receipts.countWaiting(gateway);
+      metrics.unsettledReceipts.set(undefined, unsettled);
       if (waiting === 0) return;
       const due = force || waiting >= s.minReceipts || Date.now() - lastBatchAt >= s.intervalMs;
       if (!due) return;

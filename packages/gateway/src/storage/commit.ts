@@ -20,6 +20,14 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
   name: 'commit receipts',
   async run(sql, items) {
     if (items.length === 1) return [await commitOne(sql, items[0]!)];
+    // One process signs with one gateway key: its numbers are looked up by key (gateway, seq), never
+    // found by scanning the in-flight index, whose dead entries grow with every request served.
+    const gateway = items[0]!.r.receipt.gateway;
+    if (items.some((i) => i.r.receipt.gateway !== gateway)) {
+      const out: boolean[] = [];
+      for (const item of items) out.push(await commitOne(sql, item));
+      return out;
+    }
     const rows = items.map(({ r, jobId, c }) => {
       const x = r.receipt;
       return {
@@ -62,8 +70,9 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
            finish_reason text, ttft_ms double precision, total_ms double precision, tokens_per_second double precision,
            first_token_at timestamptz, attempts integer, images jsonb)
        ), t AS (
-         UPDATE dispatches d SET status = 'receipted', updated_at = now() FROM x
-         WHERE d.gateway = x.gateway AND d.seq = x.seq AND d.status = 'inflight' RETURNING d.gateway, d.seq
+         UPDATE dispatches d SET status = 'receipted', updated_at = now()
+         WHERE d.gateway = $2::text AND d.seq = ANY (ARRAY(SELECT x.seq FROM x)) AND d.status = 'inflight'
+         RETURNING d.gateway, d.seq
        ), r AS (
          INSERT INTO receipts (job_id, gateway, payer, worker, model_id, request_hash, output_hash, input_units,
            output_units, fee, completed_at, confidential, signature, signer, leaf_hash, seq)
@@ -83,7 +92,7 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
          FROM x WHERE jobs.id = x.job_id AND x.job_id IN (SELECT job_id FROM r) RETURNING jobs.id
        )
        SELECT job_id FROM r`,
-      [JSON.stringify(rows)],
+      [JSON.stringify(rows), gateway],
     );
     const done = new Set(stored.map((s) => s.job_id));
     return items.map((i) => done.has(i.jobId));

@@ -36,6 +36,13 @@ export function createInstanceStore(db: Sql) {
     async retire(id: string): Promise<void> {
       await db.query(`UPDATE gateway_instances SET alive_until = 'epoch' WHERE id = $1`, [id]);
     },
+    /** The processes presumed dead now (their beat lapsed, or they stopped or were replaced). */
+    async dead(): Promise<string[]> {
+      const rows = await db.query<{ id: string }>(
+        'SELECT id FROM gateway_instances WHERE alive_until <= now() ORDER BY id',
+      );
+      return rows.map((r) => r.id);
+    },
     /** Forgets processes dead for a day. */
     async prune(): Promise<number> {
       const rows = await db.query(

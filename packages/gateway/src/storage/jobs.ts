@@ -488,6 +488,19 @@ const INSERT_RESERVED: BatchOp<Reservation, Reserved> = {
   },
 };
 
+/** SQL: requeues the async and fails the other running jobs matching `where`, in one statement. */
+function recoverSql(where: string): string {
+  return `WITH q AS (
+       UPDATE jobs SET status = 'queued', instance_id = NULL, lease_until = NULL, updated_at = now()
+       WHERE status = 'running' AND mode = 'async' AND ${where} RETURNING id
+     ), f AS (
+       UPDATE jobs SET status = 'failed', reserved_fee = 0, completed_at = now(), lease_until = NULL, updated_at = now(),
+         error = '{"code":"gateway_restarted","message":"the gateway stopped while the job ran; nothing was charged","status":503}'::jsonb
+       WHERE status = 'running' AND mode <> 'async' AND ${where} RETURNING id
+     )
+     SELECT (SELECT count(*) FROM q)::int AS requeued, (SELECT count(*) FROM f)::int AS failed, now() AS at`;
+}
+
 export function createJobStore(db: Database) {
   return {
     /** Inserts a job holding `reservedFee` of its payer's balance (call inside the billing lock). */
@@ -573,23 +586,41 @@ export function createJobStore(db: Database) {
     /**
      * Jobs whose process vanished (it stopped beating, or the lease passed): async jobs go back to the
      * queue, the others fail (their client is gone; nothing was charged: a charged job is `succeeded`,
-     * in the receipt's transaction). Only `jobId` when given. Returns how many of each.
+     * in the receipt's transaction). Only `jobId` when given. Returns how many of each. Looks at every
+     * running job: at start, and for one job; the periodic pass is `recoverSince`.
      */
     async recoverExpired(jobId?: string): Promise<{ requeued: number; failed: number }> {
       const dead = `(lease_until < now() OR ${deadSql('instance_id')})
          AND ($1::text IS NULL OR id = $1)`;
-      const requeued = await db.query(
-        `UPDATE jobs SET status = 'queued', instance_id = NULL, lease_until = NULL, updated_at = now()
-         WHERE status = 'running' AND mode = 'async' AND ${dead} RETURNING id`,
-        [jobId ?? null],
+      const [row] = await db.query<{ requeued: number; failed: number }>(recoverSql(dead), [jobId ?? null]);
+      return { requeued: Number(row?.requeued ?? 0), failed: Number(row?.failed ?? 0) };
+    },
+    /**
+     * The periodic pass of `recoverExpired`, bounded by what changed instead of by history: leases that
+     * ended at or after `since` (the `at` an earlier pass returned: everything that ended before was
+     * recovered then), and the jobs of `instances` (processes found dead since). A finished job leaves
+     * an index entry of its lease behind until the table is vacuumed, so a pass over every lease that
+     * ever ended grows with every job served. `at`: the database's time of this pass.
+     */
+    async recoverSince(
+      since: Date,
+      instances: readonly string[],
+    ): Promise<{ requeued: number; failed: number; at: Date }> {
+      type Row = { requeued: number; failed: number; at: Date };
+      // Two statements: an OR of the two would be planned as a scan of every running job's entry.
+      const [byLease] = await db.query<Row>(
+        recoverSql('lease_until < now() AND lease_until >= $1::timestamptz'),
+        [since],
       );
-      const failed = await db.query(
-        `UPDATE jobs SET status = 'failed', reserved_fee = 0, completed_at = now(), lease_until = NULL, updated_at = now(),
-           error = '{"code":"gateway_restarted","message":"the gateway stopped while the job ran; nothing was charged","status":503}'::jsonb
-         WHERE status = 'running' AND mode <> 'async' AND ${dead} RETURNING id`,
-        [jobId ?? null],
-      );
-      return { requeued: requeued.length, failed: failed.length };
+      const [byProcess] =
+        instances.length > 0
+          ? await db.query<Row>(recoverSql('instance_id = ANY($1::text[])'), [[...instances]])
+          : [];
+      return {
+        requeued: Number(byLease?.requeued ?? 0) + Number(byProcess?.requeued ?? 0),
+        failed: Number(byLease?.failed ?? 0) + Number(byProcess?.failed ?? 0),
+        at: new Date(byLease!.at),
+      };
     },
     /** Ends every lease (embedded PGlite: only one process can own the database, so they are all stale). */
     async expireAllRunning(): Promise<void> {

@@ -100,6 +100,14 @@ export type NewBatch = { root: Hex; total: bigint; tree: unknown };
 /** Most receipt numbers one batch can cover (`settle`'s `receiptCount` is a uint32). */
 export const MAX_BATCH_RANGE = 2n ** 32n - 1n;
 
+/**
+ * SQL: where the last range of receipt numbers settled from this database ends (0 if none), for the
+ * gateway `$1` (every gateway when `$1` is null). A batch covers every receipt stored in its range, and
+ * a number that comes back later is refused, so no receipt below it is ever waiting to be batched.
+ */
+const SETTLED_END = `SELECT COALESCE(max(first_seq + seq_count), 0) FROM batches
+  WHERE status = 'settled' AND ($1::text IS NULL OR gateway = $1)`;
+
 export function createReceiptStore(db: Sql) {
   return {
     async getByJob(jobId: string): Promise<StoredReceipt | undefined> {
@@ -121,17 +129,24 @@ export function createReceiptStore(db: Sql) {
       );
       return BigInt(rows[0]?.s ?? '0');
     },
-    async countUnbatched(): Promise<number> {
-      const rows = await db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM receipts WHERE batch_id IS NULL AND excluded IS NULL AND settled = false',
+    /**
+     * Receipts waiting for a batch, and those in a batch not yet settled (settlement's loop and the
+     * metrics ask every second or scrape). Work bounded by what waits, never by history: unbatched
+     * receipts are counted from the end of the last settled range up (`SETTLED_END`: everything below
+     * it was settled or held out), so the index entries every batched receipt left behind (until a
+     * vacuum) are not walked.
+     */
+    async countWaiting(gateway?: Address): Promise<{ unbatched: number; unsettled: number }> {
+      const rows = await db.query<{ unbatched: number; pending: number }>(
+        `SELECT (SELECT count(*)::int FROM receipts
+                 WHERE batch_id IS NULL AND excluded IS NULL AND settled = false
+                   AND ($1::text IS NULL OR gateway = $1) AND seq >= (${SETTLED_END})) AS unbatched,
+                (SELECT COALESCE(sum(receipt_count), 0)::int FROM batches
+                 WHERE status = 'pending' AND ($1::text IS NULL OR gateway = $1)) AS pending`,
+        [gateway ?? null],
       );
-      return Number(rows[0]?.n ?? 0);
-    },
-    async countUnsettled(): Promise<number> {
-      const rows = await db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM receipts WHERE settled = false',
-      );
-      return Number(rows[0]?.n ?? 0);
+      const unbatched = Number(rows[0]?.unbatched ?? 0);
+      return { unbatched, unsettled: unbatched + Number(rows[0]?.pending ?? 0) };
     },
     /**
      * Records the next batch of `gateway` as `pending`, in one transaction: the range of receipt numbers
@@ -160,14 +175,21 @@ export function createReceiptStore(db: Sql) {
         const pending = await tx.query(`SELECT id FROM batches WHERE status = 'pending' LIMIT 1`);
         if (pending.length > 0) return undefined;
         const from = p.from.toString();
+        // Only from the end of the last range settled here: below it, all was settled or held out before.
         await tx.query(
           `UPDATE receipts SET excluded = 'below the Grid''s next receipt number: its range was settled without it'
-           WHERE gateway = $1 AND seq < $2 AND settled = false AND batch_id IS NULL AND excluded IS NULL`,
+           WHERE gateway = $1 AND seq < $2 AND settled = false AND batch_id IS NULL AND excluded IS NULL
+             AND seq >= (${SETTLED_END})`,
           [p.gateway, from],
         );
         // Numbers below the chain's frontier are settled (or given up) for good: their dispatch rows are
         // no longer needed, so the table holds only the unsettled numbers (the counter row keeps the floor).
-        await tx.query('DELETE FROM dispatches WHERE gateway = $1 AND seq < $2', [p.gateway, from]);
+        // From where the last settled range starts: the pass that recorded it deleted everything below.
+        await tx.query(
+          `DELETE FROM dispatches WHERE gateway = $1 AND seq < $2 AND seq >= (
+             SELECT COALESCE(max(first_seq), 0) FROM batches WHERE status = 'settled' AND gateway = $1)`,
+          [p.gateway, from],
+        );
         const inflight = await tx.query<{ seq: string | null }>(
           `SELECT min(seq)::text AS seq FROM dispatches
            WHERE gateway = $1 AND status = 'inflight' AND expires_at > now() AND seq >= $2`,

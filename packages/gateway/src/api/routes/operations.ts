@@ -18,7 +18,8 @@ export function registerOperationRoutes(app: Hono<Env>, deps: RouteDeps): void {
     for (const status of ['pending', 'settled', 'failed']) {
       metrics.batchesByStatus.set({ status }, Number(batches.find((b) => b.status === status)?.n ?? 0));
     }
-    metrics.unsettledReceipts.set(undefined, await storage.receipts.countUnsettled().catch(() => 0));
+    const waiting = await storage.receipts.countWaiting(chain.gateway).catch(() => undefined);
+    metrics.unsettledReceipts.set(undefined, waiting?.unsettled ?? 0);
     metrics.workersOnline.set(undefined, hub.workers().length);
   });
 

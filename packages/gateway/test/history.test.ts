@@ -1,0 +1,276 @@
+import { randomBytes } from 'node:crypto';
+import { buildReceiptTree, type Receipt } from '@aipg/core';
+import type { Address, Hex } from 'viem';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createGatewayOptions, createLogger, createStorage, type Storage } from '../src/index.ts';
+import { commitReceipt } from '../src/storage/commit.ts';
+import type { BatchOp, Database, Sql } from '../src/storage/db.ts';
+import { createJobStore, type NewJob } from '../src/storage/jobs.ts';
+import { createReceiptStore } from '../src/storage/receipts.ts';
+import { dropTestSchema } from './helpers/grid.ts';
+
+// What a request and the periodic passes cost must not grow with the jobs a gateway has served: a
+// finished job leaves index entries behind (its lease, its receipt number, its receipt waiting for a
+// batch) until the table is vacuumed, which embedded PGlite never does by itself, and a statement that
+// finds its rows by walking those entries gets slower with every request ever served. The work is
+// measured in the pages (buffer accesses) each statement makes, from Postgres's own per-transaction
+// counters: exact, and the same on any machine. After H jobs and again after 4H: both sizes keep every
+// index at the same depth (two levels), so a keyed lookup costs the same pages at both.
+const options = createGatewayOptions(
+  {
+    rpcUrl: 'http://127.0.0.1:1',
+    grid: '0x0000000000000000000000000000000000000001',
+    privateKey: `0x${'11'.repeat(32)}`,
+    databaseDir: 'memory://',
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    databaseSchema: process.env.DATABASE_URL ? `gw_history_${randomBytes(5).toString('hex')}` : undefined,
+    logLevel: 'silent',
+  },
+  {},
+);
+
+const H = 500;
+const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
+const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
+const gateway = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as Address;
+const modelId = `0x${'ab'.repeat(32)}` as Hex;
+const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+let storage: Storage;
+
+beforeAll(async () => {
+  storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+  // A server's autovacuum would clean up behind the test's back (and PGlite has none): the history stays.
+  if (storage.db.kind === 'postgres') {
+    for (const t of ['jobs', 'receipts', 'dispatches', 'payers', 'batches'])
+      await storage.db.query(`ALTER TABLE ${t} SET (autovacuum_enabled = false)`);
+  }
+  await storage.receiptNumbers.init(gateway, 0n);
+  await storage.keys.insert({
+    id: 'khistory0001',
+    keyHash: 'h-history',
+    payer,
+    name: null,
+    nonce: 'nonce-history',
+    message: 'm',
+    signature: '0x',
+  });
+});
+
+afterAll(async () => {
+  await storage?.close();
+  await dropTestSchema(options);
+});
+
+function newJob(): NewJob {
+  return {
+    id: hex32(),
+    kind: 'chat',
+    mode: 'sync',
+    apiKeyId: 'khistory0001',
+    payer,
+    modelId,
+    modelName: 'm',
+    request: {
+      input: { messages: [{ role: 'user', content: 'hello' }] },
+      model: 'm',
+      includeUsage: false,
+      pin: null,
+      maxPrice: null,
+      created: 1,
+    },
+    params: { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
+    pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
+    status: 'running',
+    reservedFee: 100n,
+    promptTokenIds: [1, 2, 3, 4],
+    idempotencyScope: null,
+    idempotencyKey: null,
+    webhookUrl: null,
+    leaseUntil: new Date(Date.now() + 60_000),
+    instanceId: 'test',
+    image: null,
+  };
+}
+
+type Reserved = { job: NewJob; seq: bigint };
+
+/** Reserves `n` jobs, each with its first dispatch numbered, as concurrent requests do (batched). */
+async function reserve(n: number): Promise<Reserved[]> {
+  const jobs = Array.from({ length: n }, newJob);
+  const expiresAt = new Date(Date.now() + 60_000);
+  const out = await Promise.all(
+    jobs.map((job) => storage.jobs.insertReserved(job, 10n ** 30n, { gateway, worker, expiresAt })),
+  );
+  return jobs.map((job, i) => ({ job, seq: out[i]!.seq! }));
+}
+
+/** What `commitReceipt` takes after the database. */
+type CommitArgs = Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never;
+
+function commitArgs({ job, seq }: Reserved): CommitArgs {
+  const receipt: Receipt = {
+    jobId: job.id,
+    gateway,
+    payer,
+    worker,
+    modelId,
+    requestHash: hex32(),
+    outputHash: hex32(),
+    inputUnits: 4n,
+    outputUnits: 8n,
+    fee: 20n,
+    completedAt: 1n,
+    confidential: false,
+    seq,
+  };
+  return [
+    { receipt, signature: `0x${'cd'.repeat(65)}` as Hex, signer: worker, leafHash: hex32() },
+    job.id,
+    {
+      worker,
+      operator: worker,
+      fee: 20n,
+      outputTokenIds: [5, 6, 7, 8, 9, 10, 11, 12],
+      outputText: 'abcdefgh',
+      sampler: 'aipg-sampler-v1',
+      finishReason: 'length',
+      ttftMs: 1,
+      totalMs: 2,
+      tokensPerSecond: 3,
+      firstTokenAt: null,
+    },
+  ];
+}
+
+/** Serves `n` jobs end to end (reserved, committed in groups as under load), settling every 100. */
+async function serve(n: number): Promise<void> {
+  for (let done = 0; done < n; done += 100) {
+    const reserved = await reserve(100);
+    const stored = await Promise.all(reserved.map((r) => storage.commitReceipt(...commitArgs(r))));
+    expect(stored.every(Boolean)).toBe(true);
+    await settle();
+  }
+  // The next pass deletes the settled range's receipt numbers (nothing waits: no batch).
+  const last = (await storage.receipts.listBatches(1))[0]!;
+  const next = last.firstSeq! + last.seqCount!;
+  expect(await storage.receipts.createBatch({ gateway, from: next, max: 100_000 }, () => undefined)).toBe(
+    undefined,
+  );
+  expect(
+    await storage.db.query('SELECT 1 FROM dispatches WHERE seq < $1 LIMIT 1', [next.toString()]),
+  ).toEqual([]);
+}
+
+/** Batches what waits from the end of the settled range, and settles it (what a settled batch does here). */
+async function settle(sql: Sql = storage.db): Promise<number> {
+  const receipts = createReceiptStore(sql);
+  const from = (await receipts.listBatches(1))[0];
+  const next = from?.firstSeq != null ? from.firstSeq + from.seqCount! : 0n;
+  const created = await receipts.createBatch({ gateway, from: next, max: 100_000 }, (rs) => {
+    const tree = buildReceiptTree(rs.map((r) => r.receipt));
+    return { root: tree.root, total: rs.reduce((t, r) => t + r.receipt.fee, 0n), tree: tree.dump() };
+  });
+  expect(created).toBeDefined();
+  await receipts.batchSettled(created!.batch.id, { txHash: hex32(), block: 1n });
+  return created!.receipts.length;
+}
+
+/** A `Database` over one transaction whose batch ops run as one group when `flush` is called. */
+function grouped(tx: Sql) {
+  const queued: { op: BatchOp<unknown, unknown>; item: unknown; resolve: (out: unknown) => void }[] = [];
+  const db: Database = {
+    kind: storage.db.kind,
+    query: (text, params) => tx.query(text, params),
+    transaction: (fn) => tx.transaction(fn),
+    batch: <I, O>(op: BatchOp<I, O>, item: I) =>
+      new Promise<O>((resolve) =>
+        queued.push({ op: op as BatchOp<unknown, unknown>, item, resolve: resolve as (o: unknown) => void }),
+      ),
+    close: async () => {},
+  };
+  return {
+    db,
+    async flush() {
+      const group = queued.splice(0);
+      const outs = await group[0]!.op.run(
+        tx,
+        group.map((q) => q.item),
+      );
+      for (const [i, q] of group.entries()) q.resolve(outs[i]);
+    },
+  };
+}
+
+/** Pages (blocks) every relation of this schema has been read from so far in this transaction. */
+async function pagesSoFar(tx: Sql): Promise<number> {
+  const [row] = await tx.query<{ n: string }>(
+    `SELECT COALESCE(sum(pg_stat_get_xact_blocks_fetched(c.oid)), 0)::text AS n FROM pg_class c
+     WHERE c.relnamespace = current_schema()::regnamespace`,
+  );
+  return Number(row!.n);
+}
+
+/** The pages each step of a request's and of the periodic passes' work touches, with H × k jobs served. */
+async function measure(): Promise<Record<string, number>> {
+  // Two of each: the batched statements, with as little fixed work as possible around them.
+  const fresh = await reserve(2);
+  const unused: bigint[] = [];
+  const pages = await storage.transaction(async (tx) => {
+    const out: Record<string, number> = {};
+    const step = async (name: string, run: () => Promise<unknown>) => {
+      const before = await pagesSoFar(tx);
+      await run();
+      out[name] = (await pagesSoFar(tx)) - before;
+    };
+    const g = grouped(tx);
+    await step('reserve 2 (one statement)', async () => {
+      const jobs = createJobStore(g.db);
+      const expiresAt = new Date(Date.now() + 60_000);
+      const done = Array.from({ length: 2 }, () =>
+        jobs.insertReserved(newJob(), 10n ** 30n, { gateway, worker, expiresAt }),
+      );
+      await g.flush();
+      const reserved = await Promise.all(done);
+      expect(reserved.every((r) => r.inserted)).toBe(true);
+      unused.push(...reserved.map((r) => r.seq!));
+    });
+    await step('commit 2 receipts (one statement)', async () => {
+      const done = fresh.map((r) => commitReceipt(g.db, ...commitArgs(r)));
+      await g.flush();
+      expect((await Promise.all(done)).every(Boolean)).toBe(true);
+    });
+    await step('settlement: count what waits', async () => {
+      expect((await createReceiptStore(tx).countWaiting(gateway)).unbatched).toBe(2);
+    });
+    await step('settlement: batch and settle what waits', async () => {
+      expect(await settle(tx)).toBe(2);
+    });
+    await step('recovery of lapsed leases', async () => {
+      await createJobStore(g.db).recoverSince(new Date(Date.now() - 60_000), []);
+    });
+    // The control: the recovery pass over every running job's lease (the one at start), as this
+    // gateway ran every 10 s, walks every job ever served.
+    await step('control: a pass over every running job', () => createJobStore(g.db).recoverExpired());
+    return out;
+  });
+  // Those jobs never ran: their numbers are given up, so the next batch's range is not held open.
+  for (const seq of unused) await storage.receiptNumbers.release(gateway, seq);
+  return pages;
+}
+
+describe('work per request and per pass with history', () => {
+  test(`a request's statements and the periodic passes touch no more pages after ${4 * H} jobs than after ${H}`, async () => {
+    await serve(H);
+    const first = await measure();
+    await serve(3 * H);
+    const second = await measure();
+    const { 'control: a pass over every running job': c1, ...a } = first;
+    const { 'control: a pass over every running job': c2, ...b } = second;
+    // The control walks every job: 3H more of them show (or this history proves nothing).
+    expect(c2! - c1!).toBeGreaterThan(100);
+    // A few pages of slack: the free-space map and small tables grow too (a walk over 3H more jobs'
+    // entries costs tens to hundreds of pages more here).
+    for (const [name, pages] of Object.entries(b))
+      expect(pages, name).toBeLessThanOrEqual(Math.ceil(a[name]! * 1.1) + 4);
+  }, 120_000);
+});
