@@ -1,0 +1,209 @@
+/**
+ * 11. The gateway's database work per request as its history grows. A finished job leaves index
+ * entries behind (its lease, its receipt number in flight, its receipt waiting for a batch) until the
+ * table is vacuumed, and embedded PGlite never vacuums: a statement that finds its rows by walking those
+ * entries costs more with every request ever served. This serves jobs through the gateway's own storage
+ * (each reserved and committed by the batched statements a request uses, 16 at a time, as under load),
+ * settling every 1,000 as settlement does, and prints after each step the CPU per job and the time of
+ * the passes that run on a timer: settlement's count of what waits (every second), the recovery of
+ * lapsed leases (every 10 s) and, for contrast, the recovery pass over every running job that ran
+ * every 10 s until 2026-12-07 (it now runs once, at start). On PGlite, then on the PostgreSQL server of
+ * `DATABASE_URL` when it is set (a fresh schema, dropped after).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildReceiptTree, type Receipt } from '@aipg/core';
+import pg from 'pg';
+import type { Address, Hex } from 'viem';
+import { createGatewayOptions, createLogger, createStorage } from '../packages/gateway/src/index.ts';
+import type { NewJob } from '../packages/gateway/src/storage/jobs.ts';
+
+type Table = (title: string, rows: (string | number)[][]) => void;
+
+const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
+const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
+const gateway = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as Address;
+const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+const IN_FLIGHT = 16;
+const SETTLE_EVERY = 1_000;
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await run();
+  return performance.now() - t;
+}
+
+async function one(database: { name: string; url?: string | undefined }, steps: number, step: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-history-'));
+  const schema = `bench_history_${Date.now().toString(36)}`;
+  const options = createGatewayOptions(
+    {
+      rpcUrl: 'http://127.0.0.1:1',
+      grid: '0x0000000000000000000000000000000000000001',
+      privateKey: `0x${'11'.repeat(32)}`,
+      databaseDir: join(dir, 'db'),
+      databaseUrl: database.url,
+      databaseSchema: database.url ? schema : undefined,
+      logLevel: 'silent',
+    },
+    {},
+  );
+  const storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+  try {
+    await storage.receiptNumbers.init(gateway, 0n);
+    await storage.keys.insert({
+      id: 'kbenchhistory',
+      keyHash: 'h-bench-history',
+      payer,
+      name: null,
+      nonce: 'nonce-bench-history',
+      message: 'm',
+      signature: '0x',
+    });
+    const modelId = hex32();
+    const newJob = (): NewJob => ({
+      id: hex32(),
+      kind: 'chat',
+      mode: 'sync',
+      apiKeyId: 'kbenchhistory',
+      payer,
+      modelId,
+      modelName: 'bench',
+      request: {
+        input: { messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] },
+        model: 'bench',
+        includeUsage: false,
+        pin: null,
+        maxPrice: null,
+        created: 1,
+      },
+      params: { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
+      pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
+      status: 'running',
+      reservedFee: 100n,
+      promptTokenIds: Array.from({ length: 24 }, (_, i) => 1_000 + i),
+      idempotencyScope: null,
+      idempotencyKey: null,
+      webhookUrl: null,
+      leaseUntil: new Date(Date.now() + 60_000),
+      instanceId: 'bench',
+      image: null,
+    });
+    const serveOne = async () => {
+      const job = newJob();
+      const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
+        gateway,
+        worker,
+        expiresAt: new Date(Date.now() + 60_000),
+      });
+      const receipt: Receipt = {
+        jobId: job.id,
+        gateway,
+        payer,
+        worker,
+        modelId,
+        requestHash: hex32(),
+        outputHash: hex32(),
+        inputUnits: 24n,
+        outputUnits: 8n,
+        fee: 40n,
+        completedAt: 1n,
+        confidential: false,
+        seq: r.seq!,
+      };
+      const stored = await storage.commitReceipt(
+        { receipt, signature: `0x${'ab'.repeat(65)}`, signer: worker, leafHash: hex32() },
+        job.id,
+        {
+          worker,
+          operator: worker,
+          fee: 40n,
+          outputTokenIds: [1, 2, 3, 4, 5, 6, 7, 8],
+          outputText: 'Hello there, friend!',
+          sampler: 'aipg-sampler-v1',
+          finishReason: 'length',
+          ttftMs: 1,
+          totalMs: 2,
+          tokensPerSecond: 3,
+          firstTokenAt: null,
+        },
+      );
+      if (!stored) throw new Error('bench: a receipt was not stored');
+    };
+    let settledEnd = 0n;
+    const settle = async () => {
+      const created = await storage.receipts.createBatch(
+        { gateway, from: settledEnd, max: 100_000 },
+        (receipts) => {
+          const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+          return {
+            root: tree.root,
+            total: receipts.reduce((t, r) => t + r.receipt.fee, 0n),
+            tree: tree.dump(),
+          };
+        },
+      );
+      if (!created) throw new Error('bench: nothing to settle');
+      await storage.receipts.batchSettled(created.batch.id, { txHash: hex32(), block: 1n });
+      settledEnd = created.batch.firstSeq! + created.batch.seqCount!;
+    };
+    const rows: (string | number)[][] = [];
+    let first: number | undefined;
+    let cpu = 0;
+    for (let k = 1; k <= steps; k++) {
+      const c0 = process.cpuUsage();
+      for (let done = 0; done < step; done += SETTLE_EVERY) {
+        for (let i = 0; i < SETTLE_EVERY; i += IN_FLIGHT)
+          await Promise.all(Array.from({ length: IN_FLIGHT }, serveOne));
+        await settle();
+      }
+      const c = process.cpuUsage(c0);
+      cpu = (c.user + c.system) / 1000 / step;
+      first ??= cpu;
+      const count = await timed(() => storage.receipts.countWaiting(gateway));
+      const recovery = await timed(() => storage.jobs.recoverSince(new Date(Date.now() - 60_000), []));
+      const full = await timed(() => storage.jobs.recoverExpired());
+      rows.push([
+        (k * step).toLocaleString('en-US'),
+        cpu.toFixed(3),
+        count.toFixed(2),
+        recovery.toFixed(2),
+        full.toFixed(2),
+      ]);
+    }
+    rows.push(['last / first', `${(cpu / first!).toFixed(2)}×`, '', '', '']);
+    return rows;
+  } finally {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+    if (database.url) {
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => admin.end());
+    }
+  }
+}
+
+export async function history({ printTable, quick }: { printTable: Table; quick: boolean }) {
+  const databases: { name: string; url?: string | undefined }[] = [{ name: 'embedded PGlite' }];
+  if (process.env.DATABASE_URL) databases.push({ name: 'PostgreSQL', url: process.env.DATABASE_URL });
+  const [steps, step] = quick ? [2, 2_000] : [8, 10_000];
+  for (const database of databases) {
+    const rows = await one(database, steps, step);
+    printTable(
+      `11. Database work per job as history grows (${database.name}; the gateway's storage, ${IN_FLIGHT} jobs in flight, settled every ${SETTLE_EVERY.toLocaleString('en-US')}; CPU of this process${database.url ? ', not the server' : ', the engine included'})`,
+      [
+        [
+          'jobs served',
+          'CPU ms per job (last step)',
+          'count of what waits, ms (every 1 s)',
+          'recovery of lapsed leases, ms (every 10 s)',
+          'recovery over every running job, ms (at start; every 10 s before)',
+        ],
+        ...rows,
+      ],
+    );
+  }
+}
