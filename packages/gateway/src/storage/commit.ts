@@ -20,9 +20,11 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
   name: 'commit receipts',
   async run(sql, items) {
     if (items.length === 1) return [await commitOne(sql, items[0]!)];
-    // One process signs with one gateway key: its numbers are looked up by key (gateway, seq), never
-    // found by scanning the in-flight index, whose dead entries grow with every request served.
+    // One process signs with one gateway key: its numbers are looked up by key (gateway, seq) within
+    // the group's range, never found by scanning the in-flight index, whose dead entries (one per number
+    // ever receipted, until a vacuum: PGlite never runs one) grow with every request served.
     const gateway = items[0]!.r.receipt.gateway;
+    const seqs = items.map((i) => i.r.receipt.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     if (items.some((i) => i.r.receipt.gateway !== gateway)) {
       const out: boolean[] = [];
       for (const item of items) out.push(await commitOne(sql, item));
@@ -71,7 +73,8 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
            first_token_at timestamptz, attempts integer, images jsonb)
        ), t AS (
          UPDATE dispatches d SET status = 'receipted', updated_at = now()
-         WHERE d.gateway = $2::text AND d.seq = ANY (ARRAY(SELECT x.seq FROM x)) AND d.status = 'inflight'
+         WHERE d.gateway = $2::text AND d.seq BETWEEN $4::numeric AND $5::numeric AND d.seq = ANY ($3::numeric[])
+           AND d.status = 'inflight'
          RETURNING d.gateway, d.seq
        ), r AS (
          INSERT INTO receipts (job_id, gateway, payer, worker, model_id, request_hash, output_hash, input_units,
@@ -92,7 +95,7 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
          FROM x WHERE jobs.id = x.job_id AND x.job_id IN (SELECT job_id FROM r) RETURNING jobs.id
        )
        SELECT job_id FROM r`,
-      [JSON.stringify(rows), gateway],
+      [JSON.stringify(rows), gateway, seqs.map(String), String(seqs[0]), String(seqs[seqs.length - 1])],
     );
     const done = new Set(stored.map((s) => s.job_id));
     return items.map((i) => done.has(i.jobId));
