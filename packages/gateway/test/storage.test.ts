@@ -787,6 +787,52 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect((await storage.jobs.get(s1.id))?.status).toBe('failed');
   });
 
+  test('the periodic recovery: leases lapsed since the last pass, and the jobs of processes found dead since', async () => {
+    const [clock] = await storage.db.query<{ at: Date }>('SELECT now() AS at');
+    const now = new Date(clock!.at).getTime();
+    await storage.instances.beat('gw-periodic-live', 'host:7', 60_000);
+    await storage.instances.beat('gw-periodic-dead', 'host:8', 60_000);
+    // Lapsed before the last pass (that pass took it, or it is someone else's to find at start).
+    const old = newJob(1n, { leaseUntil: new Date(now - 120_000), instanceId: 'gw-periodic-live' });
+    // Lapsed since the last pass.
+    const lapsed = newJob(1n, { leaseUntil: new Date(now - 5_000), instanceId: 'gw-periodic-live' });
+    const asyncLapsed = newJob(1n, {
+      mode: 'async',
+      leaseUntil: new Date(now - 5_000),
+      instanceId: 'gw-periodic-live',
+    });
+    // Leased for long, but its process is gone: taken now, not when the lease runs out.
+    const orphan = newJob(1n, { leaseUntil: new Date(now + 3_600_000), instanceId: 'gw-periodic-dead' });
+    // Leased, its process alive: left alone.
+    const alive = newJob(1n, { leaseUntil: new Date(now + 3_600_000), instanceId: 'gw-periodic-live' });
+    await storage.transaction(async (tx) => {
+      for (const j of [old, lapsed, asyncLapsed, orphan, alive]) await storage.jobs.insert(tx, j);
+    });
+    await storage.instances.retire('gw-periodic-dead');
+    expect(await storage.instances.dead()).toContain('gw-periodic-dead');
+    const r = await storage.jobs.recoverSince(new Date(now - 60_000), ['gw-periodic-dead']);
+    expect(r.at.getTime()).toBeGreaterThanOrEqual(now);
+    expect((await storage.jobs.get(lapsed.id))?.status).toBe('failed');
+    expect((await storage.jobs.get(asyncLapsed.id))?.status).toBe('queued');
+    expect((await storage.jobs.get(orphan.id))?.status).toBe('failed');
+    expect((await storage.jobs.get(alive.id))?.status).toBe('running');
+    expect((await storage.jobs.get(old.id))?.status).toBe('running');
+    // The pass over every running job (at start) takes what lapsed before any periodic pass saw it.
+    await storage.jobs.recoverExpired();
+    expect((await storage.jobs.get(old.id))?.status).toBe('failed');
+    expect((await storage.jobs.get(alive.id))?.status).toBe('running');
+    // One job at a time (a stale idempotency claim): only that one.
+    const one = newJob(1n, { leaseUntil: new Date(now - 1_000), instanceId: 'gw-periodic-live' });
+    const other = newJob(1n, { leaseUntil: new Date(now - 1_000), instanceId: 'gw-periodic-live' });
+    await storage.transaction(async (tx) => {
+      await storage.jobs.insert(tx, one);
+      await storage.jobs.insert(tx, other);
+    });
+    expect(await storage.jobs.recoverExpired(one.id)).toEqual({ requeued: 0, failed: 1 });
+    expect((await storage.jobs.get(other.id))?.status).toBe('running');
+    await storage.jobs.recoverExpired();
+  });
+
   test('audit request signatures are single use', async () => {
     const exp = new Date(Date.now() + 60_000);
     expect(await storage.auditNonces.use('0xabc', exp)).toBe(true);

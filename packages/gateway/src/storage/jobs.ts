@@ -590,9 +590,12 @@ export function createJobStore(db: Database) {
      * running job: at start, and for one job; the periodic pass is `recoverSince`.
      */
     async recoverExpired(jobId?: string): Promise<{ requeued: number; failed: number }> {
-      const dead = `(lease_until < now() OR ${deadSql('instance_id')})
-         AND ($1::text IS NULL OR id = $1)`;
-      const [row] = await db.query<{ requeued: number; failed: number }>(recoverSql(dead), [jobId ?? null]);
+      const dead = `(lease_until < now() OR ${deadSql('instance_id')})`;
+      // Two texts, not `($1 IS NULL OR id = $1)`: a prepared plan for that scans every job even for one.
+      const [row] = await db.query<{ requeued: number; failed: number }>(
+        recoverSql(jobId === undefined ? dead : `id = $1::text AND ${dead}`),
+        jobId === undefined ? [] : [jobId],
+      );
       return { requeued: Number(row?.requeued ?? 0), failed: Number(row?.failed ?? 0) };
     },
     /**
