@@ -10,22 +10,23 @@
  * every 10 s until 2026-12-07 (it now runs once, at start). On PGlite, then on the PostgreSQL server of
  * `DATABASE_URL` when it is set (a fresh schema, dropped after).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildReceiptTree, type Receipt } from '@aipg/core';
-import pg from 'pg';
-import type { Address, Hex } from 'viem';
-import { createGatewayOptions, createLogger, createStorage } from '../packages/gateway/src/index.ts';
-import type { NewJob } from '../packages/gateway/src/storage/jobs.ts';
+import type { Address } from 'viem';
+import {
+  openTestStorage,
+  settleWaiting,
+  testCommit,
+  testJob,
+} from '../packages/gateway/test/helpers/storage.ts';
 
 type Table = (title: string, rows: (string | number)[][]) => void;
 
 const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
 const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
 const gateway = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as Address;
-const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+const KEY = 'kbenchhistory';
 const IN_FLIGHT = 16;
 const SETTLE_EVERY = 1_000;
 
@@ -35,119 +36,39 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
-async function one(database: { name: string; url?: string | undefined }, steps: number, step: number) {
+async function one(url: string | undefined, steps: number, step: number) {
   const dir = await mkdtemp(join(tmpdir(), 'aipg-bench-history-'));
-  const schema = `bench_history_${Date.now().toString(36)}`;
-  const options = createGatewayOptions(
-    {
-      rpcUrl: 'http://127.0.0.1:1',
-      grid: '0x0000000000000000000000000000000000000001',
-      privateKey: `0x${'11'.repeat(32)}`,
-      databaseDir: join(dir, 'db'),
-      databaseUrl: database.url,
-      databaseSchema: database.url ? schema : undefined,
-      logLevel: 'silent',
-    },
-    {},
+  // PGlite on disk in its own folder, as a gateway keeps it; or a fresh schema on the server.
+  const { storage, close } = await openTestStorage(
+    'bench_history',
+    { dir: join(dir, 'db'), url },
+    { keyId: KEY, payer },
   );
-  const storage = await createStorage({ common: { options, logger: createLogger('silent') } });
   try {
     await storage.receiptNumbers.init(gateway, 0n);
-    await storage.keys.insert({
-      id: 'kbenchhistory',
-      keyHash: 'h-bench-history',
-      payer,
-      name: null,
-      nonce: 'nonce-bench-history',
-      message: 'm',
-      signature: '0x',
-    });
-    const modelId = hex32();
-    const newJob = (): NewJob => ({
-      id: hex32(),
-      kind: 'chat',
-      mode: 'sync',
-      apiKeyId: 'kbenchhistory',
-      payer,
-      modelId,
-      modelName: 'bench',
-      request: {
-        input: { messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] },
-        model: 'bench',
-        includeUsage: false,
-        pin: null,
-        maxPrice: null,
-        created: 1,
-      },
-      params: { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
-      pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
-      status: 'running',
-      reservedFee: 100n,
-      promptTokenIds: Array.from({ length: 24 }, (_, i) => 1_000 + i),
-      idempotencyScope: null,
-      idempotencyKey: null,
-      webhookUrl: null,
-      leaseUntil: new Date(Date.now() + 60_000),
-      instanceId: 'bench',
-      image: null,
-    });
+    const modelId = `0x${'be'.repeat(32)}` as const;
     const serveOne = async () => {
-      const job = newJob();
+      const job = testJob(
+        { keyId: KEY, payer, reservedFee: 100n, modelId },
+        {
+          request: {
+            input: { messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] },
+            model: 'bench',
+            includeUsage: false,
+            pin: null,
+            maxPrice: null,
+            created: 1,
+          },
+          promptTokenIds: Array.from({ length: 24 }, (_, i) => 1_000 + i),
+        },
+      );
       const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
         gateway,
         worker,
         expiresAt: new Date(Date.now() + 60_000),
       });
-      const receipt: Receipt = {
-        jobId: job.id,
-        gateway,
-        payer,
-        worker,
-        modelId,
-        requestHash: hex32(),
-        outputHash: hex32(),
-        inputUnits: 24n,
-        outputUnits: 8n,
-        fee: 40n,
-        completedAt: 1n,
-        confidential: false,
-        seq: r.seq!,
-      };
-      const stored = await storage.commitReceipt(
-        { receipt, signature: `0x${'ab'.repeat(65)}`, signer: worker, leafHash: hex32() },
-        job.id,
-        {
-          worker,
-          operator: worker,
-          fee: 40n,
-          outputTokenIds: [1, 2, 3, 4, 5, 6, 7, 8],
-          outputText: 'Hello there, friend!',
-          sampler: 'aipg-sampler-v1',
-          finishReason: 'length',
-          ttftMs: 1,
-          totalMs: 2,
-          tokensPerSecond: 3,
-          firstTokenAt: null,
-        },
-      );
-      if (!stored) throw new Error('bench: a receipt was not stored');
-    };
-    let settledEnd = 0n;
-    const settle = async () => {
-      const created = await storage.receipts.createBatch(
-        { gateway, from: settledEnd, max: 100_000 },
-        (receipts) => {
-          const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-          return {
-            root: tree.root,
-            total: receipts.reduce((t, r) => t + r.receipt.fee, 0n),
-            tree: tree.dump(),
-          };
-        },
-      );
-      if (!created) throw new Error('bench: nothing to settle');
-      await storage.receipts.batchSettled(created.batch.id, { txHash: hex32(), block: 1n });
-      settledEnd = created.batch.firstSeq! + created.batch.seqCount!;
+      if (!(await storage.commitReceipt(...testCommit(job, r.seq!, { gateway, worker, fee: 40n }))))
+        throw new Error('bench: a receipt was not stored');
     };
     const rows: (string | number)[][] = [];
     let first: number | undefined;
@@ -157,7 +78,7 @@ async function one(database: { name: string; url?: string | undefined }, steps: 
       for (let done = 0; done < step; done += SETTLE_EVERY) {
         for (let i = 0; i < SETTLE_EVERY; i += IN_FLIGHT)
           await Promise.all(Array.from({ length: IN_FLIGHT }, serveOne));
-        await settle();
+        await settleWaiting(storage.db, gateway);
       }
       const c = process.cpuUsage(c0);
       cpu = (c.user + c.system) / 1000 / step;
@@ -176,13 +97,8 @@ async function one(database: { name: string; url?: string | undefined }, steps: 
     rows.push(['last / first', `${(cpu / first!).toFixed(2)}×`, '', '', '']);
     return rows;
   } finally {
-    await storage.close();
+    await close();
     await rm(dir, { recursive: true, force: true });
-    if (database.url) {
-      const admin = new pg.Client({ connectionString: database.url });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => admin.end());
-    }
   }
 }
 
@@ -191,7 +107,7 @@ export async function history({ printTable, quick }: { printTable: Table; quick:
   if (process.env.DATABASE_URL) databases.push({ name: 'PostgreSQL', url: process.env.DATABASE_URL });
   const [steps, step] = quick ? [2, 2_000] : [8, 10_000];
   for (const database of databases) {
-    const rows = await one(database, steps, step);
+    const rows = await one(database.url, steps, step);
     printTable(
       `11. Database work per job as history grows (${database.name}; the gateway's storage, ${IN_FLIGHT} jobs in flight, settled every ${SETTLE_EVERY.toLocaleString('en-US')}; CPU of this process${database.url ? ', not the server' : ', the engine included'})`,
       [

@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { buildReceiptTree, type Receipt } from '@aipg/core';
 import type { Address, Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createGatewayOptions, createLogger, createStorage, type Storage } from '../src/index.ts';
+import type { Storage } from '../src/index.ts';
 import { commitReceipt } from '../src/storage/commit.ts';
 import type { BatchOp, Database, Sql } from '../src/storage/db.ts';
 import { createJobStore, type NewJob } from '../src/storage/jobs.ts';
 import { createReceiptStore } from '../src/storage/receipts.ts';
-import { dropTestSchema } from './helpers/grid.ts';
+import { openTestStorage, settleWaiting, testCommit, testJob } from './helpers/storage.ts';
 
 // What a request and the periodic passes cost must not grow with the jobs a gateway has served: a
 // finished job leaves index entries behind (its lease, its receipt number, its receipt waiting for a
@@ -16,81 +14,35 @@ import { dropTestSchema } from './helpers/grid.ts';
 // measured in the pages (buffer accesses) each statement makes, from Postgres's own per-transaction
 // counters: exact, and the same on any machine. After H jobs and again after 4H: both sizes keep every
 // index at the same depth (two levels), so a keyed lookup costs the same pages at both.
-const options = createGatewayOptions(
-  {
-    rpcUrl: 'http://127.0.0.1:1',
-    grid: '0x0000000000000000000000000000000000000001',
-    privateKey: `0x${'11'.repeat(32)}`,
-    databaseDir: 'memory://',
-    databaseUrl: process.env.DATABASE_URL || undefined,
-    databaseSchema: process.env.DATABASE_URL ? `gw_history_${randomBytes(5).toString('hex')}` : undefined,
-    logLevel: 'silent',
-  },
-  {},
-);
-
 const H = 500;
+const KEY = 'khistory0001';
 const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
 const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
 const gateway = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as Address;
 const modelId = `0x${'ab'.repeat(32)}` as Hex;
-const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
 let storage: Storage;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+  ({ storage, close } = await openTestStorage(
+    'gw_history',
+    { url: process.env.DATABASE_URL || undefined },
+    { keyId: KEY, payer },
+  ));
   // A server's autovacuum would clean up behind the test's back (and PGlite has none): the history stays.
   if (storage.db.kind === 'postgres') {
     for (const t of ['jobs', 'receipts', 'dispatches', 'payers', 'batches'])
       await storage.db.query(`ALTER TABLE ${t} SET (autovacuum_enabled = false)`);
   }
   await storage.receiptNumbers.init(gateway, 0n);
-  await storage.keys.insert({
-    id: 'khistory0001',
-    keyHash: 'h-history',
-    payer,
-    name: null,
-    nonce: 'nonce-history',
-    message: 'm',
-    signature: '0x',
-  });
 });
 
 afterAll(async () => {
-  await storage?.close();
-  await dropTestSchema(options);
+  await close?.();
 });
 
-function newJob(): NewJob {
-  return {
-    id: hex32(),
-    kind: 'chat',
-    mode: 'sync',
-    apiKeyId: 'khistory0001',
-    payer,
-    modelId,
-    modelName: 'm',
-    request: {
-      input: { messages: [{ role: 'user', content: 'hello' }] },
-      model: 'm',
-      includeUsage: false,
-      pin: null,
-      maxPrice: null,
-      created: 1,
-    },
-    params: { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
-    pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
-    status: 'running',
-    reservedFee: 100n,
-    promptTokenIds: [1, 2, 3, 4],
-    idempotencyScope: null,
-    idempotencyKey: null,
-    webhookUrl: null,
-    leaseUntil: new Date(Date.now() + 60_000),
-    instanceId: 'test',
-    image: null,
-  };
-}
+const newJob = () => testJob({ keyId: KEY, payer, reservedFee: 100n, modelId });
+const commitArgs = ({ job, seq }: Reserved) => testCommit(job, seq, { gateway, worker, fee: 20n });
 
 type Reserved = { job: NewJob; seq: bigint };
 
@@ -104,51 +56,13 @@ async function reserve(n: number): Promise<Reserved[]> {
   return jobs.map((job, i) => ({ job, seq: out[i]!.seq! }));
 }
 
-/** What `commitReceipt` takes after the database. */
-type CommitArgs = Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never;
-
-function commitArgs({ job, seq }: Reserved): CommitArgs {
-  const receipt: Receipt = {
-    jobId: job.id,
-    gateway,
-    payer,
-    worker,
-    modelId,
-    requestHash: hex32(),
-    outputHash: hex32(),
-    inputUnits: 4n,
-    outputUnits: 8n,
-    fee: 20n,
-    completedAt: 1n,
-    confidential: false,
-    seq,
-  };
-  return [
-    { receipt, signature: `0x${'cd'.repeat(65)}` as Hex, signer: worker, leafHash: hex32() },
-    job.id,
-    {
-      worker,
-      operator: worker,
-      fee: 20n,
-      outputTokenIds: [5, 6, 7, 8, 9, 10, 11, 12],
-      outputText: 'abcdefgh',
-      sampler: 'aipg-sampler-v1',
-      finishReason: 'length',
-      ttftMs: 1,
-      totalMs: 2,
-      tokensPerSecond: 3,
-      firstTokenAt: null,
-    },
-  ];
-}
-
 /** Serves `n` jobs end to end (reserved, committed in groups as under load), settling every 100. */
 async function serve(n: number): Promise<void> {
   for (let done = 0; done < n; done += 100) {
     const reserved = await reserve(100);
     const stored = await Promise.all(reserved.map((r) => storage.commitReceipt(...commitArgs(r))));
     expect(stored.every(Boolean)).toBe(true);
-    await settle();
+    expect(await settleWaiting(storage.db, gateway)).toBe(100);
   }
   // The next pass deletes the settled range's receipt numbers (nothing waits: no batch).
   const last = (await storage.receipts.listBatches(1))[0]!;
@@ -163,20 +77,6 @@ async function serve(n: number): Promise<void> {
   // knows the tables' sizes. PGlite never does either.
   if (storage.db.kind === 'postgres')
     await storage.db.query('ANALYZE jobs, receipts, dispatches, batches, payers');
-}
-
-/** Batches what waits from the end of the settled range, and settles it (what a settled batch does here). */
-async function settle(sql: Sql = storage.db): Promise<number> {
-  const receipts = createReceiptStore(sql);
-  const from = (await receipts.listBatches(1))[0];
-  const next = from?.firstSeq != null ? from.firstSeq + from.seqCount! : 0n;
-  const created = await receipts.createBatch({ gateway, from: next, max: 100_000 }, (rs) => {
-    const tree = buildReceiptTree(rs.map((r) => r.receipt));
-    return { root: tree.root, total: rs.reduce((t, r) => t + r.receipt.fee, 0n), tree: tree.dump() };
-  });
-  expect(created).toBeDefined();
-  await receipts.batchSettled(created!.batch.id, { txHash: hex32(), block: 1n });
-  return created!.receipts.length;
 }
 
 /** A `Database` over one transaction whose batch ops run as one group when `flush` is called. */
@@ -285,7 +185,7 @@ async function measure(): Promise<Record<string, number>> {
       expect((await createReceiptStore(tx).countWaiting(gateway)).unbatched).toBe(2);
     });
     await step('settlement: batch and settle what waits', async () => {
-      expect(await settle(tx)).toBe(2);
+      expect(await settleWaiting(tx, gateway)).toBe(2);
     });
     await step('recovery of lapsed leases', async () => {
       await createJobStore(g.db).recoverSince(new Date(Date.now() - 60_000), []);

@@ -2,81 +2,36 @@ import { randomBytes } from 'node:crypto';
 import { buildReceiptTree, type Receipt } from '@aipg/core';
 import { type Address, getAddress, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createGatewayOptions, createLogger, createStorage, type Storage } from '../src/index.ts';
+import type { Storage } from '../src/index.ts';
 import { type BatchOp, openDatabase } from '../src/storage/db.ts';
 import type { NewJob } from '../src/storage/jobs.ts';
 import { migrate, migrations, splitStatements } from '../src/storage/migrations.ts';
 import { payerSpend } from '../src/storage/misc.ts';
-import { dropTestSchema } from './helpers/grid.ts';
+import { openTestStorage, testJob } from './helpers/storage.ts';
 
 // The same suite runs on PGlite (default) and on PostgreSQL when DATABASE_URL is set.
-const options = createGatewayOptions(
-  {
-    rpcUrl: 'http://127.0.0.1:1',
-    grid: '0x0000000000000000000000000000000000000001',
-    privateKey: `0x${'11'.repeat(32)}`,
-    databaseDir: 'memory://',
-    databaseUrl: process.env.DATABASE_URL || undefined,
-    databaseSchema: process.env.DATABASE_URL ? `gw_storage_${randomBytes(5).toString('hex')}` : undefined,
-    logLevel: 'silent',
-  },
-  {},
-);
-
 let storage: Storage;
+let close: () => Promise<void>;
 const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
 const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
 const hex32 = () => `0x${randomBytes(32).toString('hex')}` as Hex;
+const KEY = 'ktestkey00001';
 
 beforeAll(async () => {
-  storage = await createStorage({ common: { options, logger: createLogger('silent') } });
+  ({ storage, close } = await openTestStorage(
+    'gw_storage',
+    { url: process.env.DATABASE_URL || undefined },
+    { keyId: KEY, payer },
+  ));
   await storage.receiptNumbers.init(gateway, 0n);
-  await storage.keys.insert({
-    id: 'ktestkey00001',
-    keyHash: 'h1',
-    payer,
-    name: null,
-    nonce: 'nonce-0001',
-    message: 'm',
-    signature: '0x',
-  });
 });
 
 afterAll(async () => {
-  await storage?.close();
-  await dropTestSchema(options);
+  await close?.();
 });
 
 function newJob(fee: bigint, over: Partial<NewJob> = {}): NewJob {
-  return {
-    id: hex32(),
-    kind: 'chat',
-    mode: 'sync',
-    apiKeyId: 'ktestkey00001',
-    payer,
-    modelId: hex32(),
-    modelName: 'm',
-    request: {
-      input: { messages: [{ role: 'user', content: 'x' }] },
-      model: 'm',
-      includeUsage: false,
-      pin: null,
-      maxPrice: null,
-      created: 1,
-    },
-    params: { maxTokens: 8, temperature: 0, topP: 1, seed: null, stop: [] },
-    pricing: { inputPerMTokens: '1', outputPerMTokens: '2', confidentialPremiumBps: 0 },
-    status: 'running',
-    reservedFee: fee,
-    promptTokenIds: [1, 2, 3],
-    idempotencyScope: null,
-    idempotencyKey: null,
-    webhookUrl: null,
-    leaseUntil: new Date(Date.now() + 60_000),
-    instanceId: 'test',
-    image: null,
-    ...over,
-  };
+  return testJob({ keyId: KEY, payer, reservedFee: fee }, over);
 }
 
 /** A payer's totals summed from its rows: what the `payers` row kept by triggers must always hold. */
@@ -172,7 +127,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
         keyHash: 'h2',
         payer,
         name: 'n',
-        nonce: 'nonce-0001',
+        nonce: `nonce-${KEY}`,
         message: 'm',
         signature: '0x',
       }),
