@@ -173,11 +173,11 @@ export async function sideBySide(
 
     // Our stack: a model served only by an `openai` worker in front of that backend (its own process).
     const weightsHash = keccak256(toHex('bench-echo weights'));
-    const owner = createGridClients({
-      rpcUrl: net.rpcUrl,
-      chainId: net.chainId,
-      account: privateKeyToAccount(anvilTestAccounts[0]!.privateKey as Hex),
-    }).walletClient!;
+    /** A wallet on the devnet's chain for one of anvil's test keys. */
+    const walletOf = (key: Hex) =>
+      createGridClients({ rpcUrl: net.rpcUrl, chainId: net.chainId, account: privateKeyToAccount(key) })
+        .walletClient!;
+    const owner = walletOf(anvilTestAccounts[0]!.privateKey as Hex);
     await registerModel(owner, {
       grid: net.contracts.grid,
       name: 'bench-echo',
@@ -193,11 +193,7 @@ export async function sideBySide(
     const gatewayKey = anvilTestAccounts[BENCH_GATEWAY_ACCOUNT]!.privateKey as Hex;
     const gatewayAddress = privateKeyToAccount(gatewayKey).address;
     const payerKey = anvilTestAccounts[DEVNET_ROLES.payer]!.privateKey as Hex;
-    const payer = createGridClients({
-      rpcUrl: net.rpcUrl,
-      chainId: net.chainId,
-      account: privateKeyToAccount(payerKey),
-    }).walletClient!;
+    const payer = walletOf(payerKey);
     // The devnet's payer lets this gateway charge it too.
     await increaseGatewayCap(payer, {
       grid: net.contracts.grid,
@@ -248,11 +244,7 @@ export async function sideBySide(
     const apiKey = await createApiKey(gatewayUrl, gatewayAddress, net.chainId, payerKey);
 
     const workerKey = anvilTestAccounts[6]!.privateKey as Hex;
-    const w = createGridClients({
-      rpcUrl: net.rpcUrl,
-      chainId: net.chainId,
-      account: privateKeyToAccount(workerKey),
-    }).walletClient!;
+    const w = walletOf(workerKey);
     await approveToken(w, {
       token: net.contracts.token,
       spender: net.contracts.grid,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { buildReceiptTree, type Receipt } from '@aipg/core';
+import type { Receipt } from '@aipg/core';
 import { type Address, getAddress, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Storage } from '../src/index.ts';
@@ -7,7 +7,7 @@ import { type BatchOp, openDatabase } from '../src/storage/db.ts';
 import type { NewJob } from '../src/storage/jobs.ts';
 import { migrate, migrations, splitStatements } from '../src/storage/migrations.ts';
 import { payerSpend } from '../src/storage/misc.ts';
-import { openTestStorage, testJob } from './helpers/storage.ts';
+import { buildTestBatch, openTestStorage, testCommit, testJob } from './helpers/storage.ts';
 
 // The same suite runs on PGlite (default) and on PostgreSQL when DATABASE_URL is set.
 let storage: Storage;
@@ -58,59 +58,21 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
     worker,
     expiresAt: new Date(Date.now() + 60_000),
   });
-  const receipt: Receipt = {
-    jobId: job.id,
-    gateway,
-    payer: p,
-    worker,
-    modelId: job.modelId,
-    requestHash: hex32(),
-    outputHash: hex32(),
-    inputUnits: 3n,
-    outputUnits: 4n,
-    fee,
-    completedAt: 1n,
-    confidential: false,
-    seq,
-  };
-  const stored = await storage.commitReceipt(
-    { receipt, signature: '0x01', signer: worker, leafHash: hex32() },
-    job.id,
-    {
-      worker,
-      operator: worker,
-      fee,
-      outputTokenIds: [4, 5, 6, 7],
-      outputText: 'abcd',
-      sampler: 'aipg-sampler-v1',
-      finishReason: 'stop',
-      ttftMs: 1,
-      totalMs: 2,
-      tokensPerSecond: 3,
-      firstTokenAt: null,
-    },
-  );
+  const args = testCommit(job, seq, { gateway, worker, fee });
+  const stored = await storage.commitReceipt(...args);
   expect(stored).toBe(true);
+  const [{ receipt }, , completion] = args;
   const done = await storage.jobs.get(job.id);
   expect(done).toMatchObject({
     status: 'succeeded',
     reservedFee: 0n,
     fee,
-    outputText: 'abcd',
-    finishReason: 'stop',
+    outputText: completion.outputText,
+    finishReason: completion.finishReason,
   });
   expect((await storage.receipts.getByJob(job.id))?.receipt).toEqual(receipt);
   return receipt;
 }
-
-const build = (receipts: { receipt: Receipt }[]) => {
-  const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-  return {
-    root: tree.root as Hex,
-    total: receipts.reduce((a, r) => a + r.receipt.fee, 0n),
-    tree: tree.dump(),
-  };
-};
 
 describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () => {
   test('migrations are recorded and applied once', async () => {
@@ -205,8 +167,8 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await storage.receipts.unsettledSpend(p)).toBe(60n);
     // Two concurrent batch builders: one batch, the other waits for it to settle (a range is sent once).
     const [x, y] = await Promise.all([
-      storage.receipts.createBatch({ gateway, from, max: 3 }, build),
-      storage.receipts.createBatch({ gateway, from, max: 3 }, build),
+      storage.receipts.createBatch({ gateway, from, max: 3 }, buildTestBatch),
+      storage.receipts.createBatch({ gateway, from, max: 3 }, buildTestBatch),
     ]);
     const created = x ?? y;
     expect([x, y].filter(Boolean).length).toBe(1);
@@ -220,7 +182,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(settled?.settledBlock).toBe(7n);
     const remaining = await storage.receipts.unsettledSpend(p);
     expect(remaining).toBe(60n - settled!.total);
-    const rest = await storage.receipts.createBatch({ gateway, from: from + 3n, max: 10 }, build);
+    const rest = await storage.receipts.createBatch({ gateway, from: from + 3n, max: 10 }, buildTestBatch);
     expect(rest!.batch).toMatchObject({ firstSeq: from + 3n, seqCount: 2n, receiptCount: 2 });
     await storage.receipts.batchSettled(rest!.batch.id, { txHash: null, block: null });
   });
@@ -247,14 +209,16 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     });
     const after = await storeReceipt(4n, p);
     expect([first.seq, failed, inflight, after.seq]).toEqual([from, from + 1n, from + 2n, from + 3n]);
-    const a = await storage.receipts.createBatch({ gateway, from, max: 10 }, build);
+    const a = await storage.receipts.createBatch({ gateway, from, max: 10 }, buildTestBatch);
     expect(a!.receipts.map((r) => r.seq)).toEqual([from]);
     expect(a!.batch).toMatchObject({ firstSeq: from, seqCount: 2n });
     await storage.receipts.batchSettled(a!.batch.id, { txHash: null, block: null });
     // Nothing more until the number in flight ends.
-    expect(await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, build)).toBeUndefined();
+    expect(
+      await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, buildTestBatch),
+    ).toBeUndefined();
     await storage.receiptNumbers.release(gateway, inflight);
-    const b = await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, build);
+    const b = await storage.receipts.createBatch({ gateway, from: from + 2n, max: 10 }, buildTestBatch);
     // Dispatch rows below the chain's frontier are pruned: the table holds only unsettled numbers.
     expect(await storage.receiptNumbers.status(gateway, failed)).toBeUndefined();
     expect(await storage.receiptNumbers.status(gateway, inflight)).toBe('failed');
@@ -275,7 +239,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       expiresAt: new Date(Date.now() - 1_000),
     });
     const after = await storeReceipt(5n, p);
-    const batch = await storage.receipts.createBatch({ gateway, from, max: 10 }, build);
+    const batch = await storage.receipts.createBatch({ gateway, from, max: 10 }, buildTestBatch);
     expect(batch!.batch).toMatchObject({ firstSeq: late, seqCount: 2n });
     expect(batch!.receipts.map((r) => r.seq)).toEqual([after.seq]);
     expect(await storage.receiptNumbers.status(gateway, late)).toBe('abandoned');
@@ -316,7 +280,9 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await storage.receipts.createBatch({ gateway, from, max: 10 }, () => undefined)).toBeUndefined();
     expect(await storage.receipts.pendingBatches()).toEqual([]);
     // The chain says the range was settled elsewhere: the receipt can never settle.
-    expect(await storage.receipts.createBatch({ gateway, from: from + 1n, max: 10 }, build)).toBeUndefined();
+    expect(
+      await storage.receipts.createBatch({ gateway, from: from + 1n, max: 10 }, buildTestBatch),
+    ).toBeUndefined();
     expect((await storage.receipts.getByJob(r.jobId))?.excluded).toMatch(
       /below the Grid's next receipt number/,
     );
@@ -332,7 +298,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     const from = (await storage.receiptNumbers.next(gateway))!;
     const r1 = await storeReceipt(5n, good);
     const r2 = await storeReceipt(7n, bad);
-    const created = await storage.receipts.createBatch({ gateway, from, max: 10 }, build);
+    const created = await storage.receipts.createBatch({ gateway, from, max: 10 }, buildTestBatch);
     expect(created?.receipts.length).toBe(2);
     await storage.receipts.batchFailed(created!.batch.id, {
       error: 'InsufficientDeposit',

@@ -24,12 +24,12 @@ const COMMIT_RECEIPTS: BatchOp<Commit, boolean> = {
     // the group's range, never found by scanning the in-flight index, whose dead entries (one per number
     // ever receipted, until a vacuum: PGlite never runs one) grow with every request served.
     const gateway = items[0]!.r.receipt.gateway;
-    const seqs = items.map((i) => i.r.receipt.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     if (items.some((i) => i.r.receipt.gateway !== gateway)) {
       const out: boolean[] = [];
       for (const item of items) out.push(await commitOne(sql, item));
       return out;
     }
+    const seqs = items.map((i) => i.r.receipt.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const rows = items.map(({ r, jobId, c }) => {
       const x = r.receipt;
       return {

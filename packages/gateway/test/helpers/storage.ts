@@ -139,6 +139,12 @@ export function testCommit(
   ];
 }
 
+/** What settlement records for `receipts` (`createBatch`'s `build`): their tree, root and total. */
+export function buildTestBatch(receipts: readonly { receipt: Receipt }[]) {
+  const tree = buildReceiptTree(receipts.map((r) => r.receipt));
+  return { root: tree.root, total: receipts.reduce((t, r) => t + r.receipt.fee, 0n), tree: tree.dump() };
+}
+
 /**
  * Batches what waits of `gateway` from the end of the last batch, and marks it settled (what
  * settlement does once the chain took it). Returns how many receipts it held.
@@ -147,10 +153,7 @@ export async function settleWaiting(sql: Sql, gateway: Address): Promise<number>
   const receipts = createReceiptStore(sql);
   const last = (await receipts.listBatches(1))[0];
   const from = last?.firstSeq != null ? last.firstSeq + last.seqCount! : 0n;
-  const created = await receipts.createBatch({ gateway, from, max: 100_000 }, (rs) => {
-    const tree = buildReceiptTree(rs.map((r) => r.receipt));
-    return { root: tree.root, total: rs.reduce((t, r) => t + r.receipt.fee, 0n), tree: tree.dump() };
-  });
+  const created = await receipts.createBatch({ gateway, from, max: 100_000 }, buildTestBatch);
   if (!created) throw new Error('nothing waited to be batched');
   await receipts.batchSettled(created.batch.id, { txHash: `0x${'ef'.repeat(32)}`, block: 1n });
   return created.receipts.length;
