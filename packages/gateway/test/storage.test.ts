@@ -307,7 +307,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       reason: 'InsufficientDeposit',
     });
     expect((await storage.receipts.getBatch(created!.batch.id))?.status).toBe('failed');
-    expect((await storage.receipts.countWaiting()).unbatched).toBe(1);
+    expect((await storage.receipts.countWaiting(gateway)).unbatched).toBe(1);
     expect((await storage.receipts.getByJob(r1.jobId))?.batchId).toBeNull();
     expect((await storage.receipts.getByJob(r2.jobId))?.excluded).toBe('InsufficientDeposit');
     // The held-out receipt still counts against its payer.

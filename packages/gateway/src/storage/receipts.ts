@@ -101,12 +101,18 @@ export type NewBatch = { root: Hex; total: bigint; tree: unknown };
 export const MAX_BATCH_RANGE = 2n ** 32n - 1n;
 
 /**
- * SQL: where the last range of receipt numbers settled from this database ends (0 if none), for the
- * gateway `$1` (every gateway when `$1` is null). A batch covers every receipt stored in its range, and
- * a number that comes back later is refused, so no receipt below it is ever waiting to be batched.
+ * SQL: the last range of receipt numbers of gateway `$1` settled from this database (its `first_seq` and
+ * `first_seq + seq_count`; 0 when none). A batch covers every receipt stored in its range, and a number
+ * that comes back later is refused, so no receipt below its end ever waits to be batched. Batches are
+ * recorded in number order (each starts where the chain's settled ranges end), so the last settled one
+ * by id is the highest: found from the newest id down, past at most the few pending or failed since,
+ * never a scan of every batch ever recorded.
  */
-const SETTLED_END = `SELECT COALESCE(max(first_seq + seq_count), 0) FROM batches
-  WHERE status = 'settled' AND ($1::text IS NULL OR gateway = $1)`;
+const lastSettled = (column: 'first_seq' | 'first_seq + seq_count') =>
+  `SELECT COALESCE((SELECT ${column} FROM batches
+     WHERE status = 'settled' AND gateway = $1 AND first_seq IS NOT NULL ORDER BY id DESC LIMIT 1), 0)`;
+const SETTLED_END = lastSettled('first_seq + seq_count');
+const SETTLED_START = lastSettled('first_seq');
 
 export function createReceiptStore(db: Sql) {
   return {
@@ -136,14 +142,14 @@ export function createReceiptStore(db: Sql) {
      * it was settled or held out), so the index entries every batched receipt left behind (until a
      * vacuum) are not walked.
      */
-    async countWaiting(gateway?: Address): Promise<{ unbatched: number; unsettled: number }> {
+    async countWaiting(gateway: Address): Promise<{ unbatched: number; unsettled: number }> {
       const rows = await db.query<{ unbatched: number; pending: number }>(
         `SELECT (SELECT count(*)::int FROM receipts
                  WHERE batch_id IS NULL AND excluded IS NULL AND settled = false
-                   AND ($1::text IS NULL OR gateway = $1) AND seq >= (${SETTLED_END})) AS unbatched,
+                   AND gateway = $1 AND seq >= (${SETTLED_END})) AS unbatched,
                 (SELECT COALESCE(sum(receipt_count), 0)::int FROM batches
-                 WHERE status = 'pending' AND ($1::text IS NULL OR gateway = $1)) AS pending`,
-        [gateway ?? null],
+                 WHERE status = 'pending' AND gateway = $1) AS pending`,
+        [gateway],
       );
       const unbatched = Number(rows[0]?.unbatched ?? 0);
       return { unbatched, unsettled: unbatched + Number(rows[0]?.pending ?? 0) };
@@ -186,8 +192,7 @@ export function createReceiptStore(db: Sql) {
         // no longer needed, so the table holds only the unsettled numbers (the counter row keeps the floor).
         // From where the last settled range starts: the pass that recorded it deleted everything below.
         await tx.query(
-          `DELETE FROM dispatches WHERE gateway = $1 AND seq < $2 AND seq >= (
-             SELECT COALESCE(max(first_seq), 0) FROM batches WHERE status = 'settled' AND gateway = $1)`,
+          `DELETE FROM dispatches WHERE gateway = $1 AND seq < $2 AND seq >= (${SETTLED_START})`,
           [p.gateway, from],
         );
         const inflight = await tx.query<{ seq: string | null }>(
