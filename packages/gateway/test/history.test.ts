@@ -210,9 +210,11 @@ describe('work per request and per pass with history', () => {
     const { 'control: a pass over every running job': c2, ...b } = second;
     // The control walks every job: 3H more of them show (or this history proves nothing).
     expect(c2! - c1!).toBeGreaterThan(100);
-    // A few pages of slack: the free-space map and small tables grow too (a walk over 3H more jobs'
-    // entries costs tens to hundreds of pages more here).
+    // Some slack: the free-space map and small tables grow too, and on a server where a row's new
+    // version lands (its own page or another, so one index entry more or less) varies by ±10 pages
+    // from run to run in the settlement step. A walk over 3H more jobs' entries costs 100 and more
+    // pages more here (the old statements: count 57 → 162, batch and settle 143 → 257).
     for (const [name, pages] of Object.entries(b))
-      expect(pages, name).toBeLessThanOrEqual(Math.ceil(a[name]! * 1.1) + 4);
+      expect(pages, name).toBeLessThanOrEqual(Math.ceil(a[name]! * 1.2) + 4);
   }, 120_000);
 });
