@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { CANONICAL_SAMPLER, receiptFromJson, verifyReceiptProof } from '@aipg/core';
 import { type Hex, recoverMessageAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import {
   AUDIT_HEADERS,
   apiKeyMessage,
@@ -698,6 +698,27 @@ describe('operations', () => {
     expect(m).toContain('aipg_gateway_workers_online 1');
     expect(m).toContain('aipg_gateway_http_request_duration_seconds_bucket');
     expect(m).toMatch(/aipg_gateway_settlement_batches_total\{status="settled"\} [1-9]/);
+  });
+
+  test("a flood of /metrics (it takes no key) reads the database's figures once per interval, not once per scrape", async () => {
+    const scans = (spy: { mock: { calls: unknown[][] } }) =>
+      spy.mock.calls.filter(([text]) => String(text).includes('FROM jobs GROUP BY status')).length;
+    await gw.app.request('/metrics');
+    const spy = vi.spyOn(gw.db, 'query');
+    try {
+      const all = await Promise.all(Array.from({ length: 50 }, () => gw.app.request('/metrics')));
+      expect(all.every((r) => r.status === 200)).toBe(true);
+      // The interval is 5 s: a very slow machine may cross one boundary during the flood, never more.
+      expect(scans(spy)).toBeLessThanOrEqual(1);
+      // Once the interval has passed, the next scrape reads them afresh (the clock moved, not waited for).
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 6_000 });
+      const before = scans(spy);
+      expect((await gw.app.request('/metrics')).status).toBe(200);
+      expect(scans(spy)).toBe(before + 1);
+    } finally {
+      vi.useRealTimers();
+      spy.mockRestore();
+    }
   });
 
   test('logs never hold API keys, bearer headers or signatures', () => {

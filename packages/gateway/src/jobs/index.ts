@@ -45,6 +45,7 @@ import { completedJob, type FirstDispatch, IMAGE_JOB_SAMPLING, insertedJob } fro
 import type { Tee } from '../tee/index.ts';
 import type { GatewayTokenizer, Tokenizers } from '../tokenizers/index.ts';
 import { sealedJobFrame, verifySealedResult } from './confidential.ts';
+import { newJobId } from './id.ts';
 import { acceptsImage, imageJobFrame, imageResultBound, verifyImageResult } from './image.ts';
 import { createOutputStream } from './output.ts';
 import { verifyResult } from './receipt-check.ts';
@@ -342,7 +343,7 @@ export function createJobs({
     } catch (error) {
       throw chainFailure(error, 'confidential premium');
     }
-    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const id = newJobId();
     const params: SamplingParams = {
       maxTokens,
       temperature: spec.temperature,
@@ -449,7 +450,7 @@ export function createJobs({
     } catch (error) {
       throw chainFailure(error, 'confidential premium');
     }
-    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const id = newJobId();
     const sealed: SealedInput = { ...spec.sealed, worker: worker.owner, maxInputTokens };
     const newJob: NewJob = {
       id,
@@ -658,7 +659,7 @@ export function createJobs({
     } catch (error) {
       throw chainFailure(error, 'confidential premium');
     }
-    const id = `0x${randomBytes(32).toString('hex')}` as Hex;
+    const id = newJobId();
     const newJob: NewJob = {
       id,
       kind: 'image',
@@ -785,7 +786,10 @@ export function createJobs({
       const streamed: number[] = [];
       const chunks: SealedChunkMessage[] = [];
       const sealed = sealedOf(job);
-      const rendered = tokenizer && createOutputStream(tokenizer, job.params.stop);
+      // Text deltas are rendered only for a client that reads them as they come (a streamed request);
+      // every other answer is rendered once, from the verified result.
+      const rendered =
+        tokenizer && job.mode === 'stream' ? createOutputStream(tokenizer, job.params.stop) : undefined;
       let firstTokenAt: number | null = null;
       let done = false;
       const message: JobMessage | ImageJobMessage | SealedJobMessage = sealed
@@ -823,7 +827,7 @@ export function createJobs({
         {
           onToken(t) {
             if (done) return;
-            if (!rendered) {
+            if (!tokenizer) {
               handle.cancel('token frames for an image job');
               finish({
                 kind: 'error',
@@ -837,7 +841,8 @@ export function createJobs({
               firstTokenAt = Date.now();
               clearTimeout(firstTokenTimer);
             }
-            streamed.push(...t.tokenIds);
+            for (const id of t.tokenIds) streamed.push(id);
+            if (!rendered) return;
             const text = rendered.push(t.tokenIds);
             if (text) tell((h) => h.onToken?.(text));
           },

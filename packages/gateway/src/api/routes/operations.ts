@@ -1,6 +1,9 @@
 import type { Hono } from 'hono';
 import type { Env, RouteDeps } from '../env.ts';
 
+/** The database's figures of a `/metrics` scrape are read at most this often (a scrape every 15 s is usual). */
+const COLLECT_EVERY_MS = 5_000;
+
 /**
  * Operations: `GET /metrics` (Prometheus) and `GET /healthz`.
  */
@@ -8,7 +11,11 @@ export function registerOperationRoutes(app: Hono<Env>, deps: RouteDeps): void {
   const { common, storage, chain, hub, jobs } = deps;
   const { metrics, shutdown } = common;
 
-  metrics.addCollector(async () => {
+  // What the database says, read at most once every COLLECT_EVERY_MS however often `/metrics` is
+  // asked (it takes no key): a flood of scrapes must not turn into a flood of counts, each holding
+  // embedded PGlite (every request with it) for as long as it runs.
+  let collected: { at: number; done: Promise<void> } | undefined;
+  const collect = async () => {
     const byStatus = await storage.jobs.countByStatus().catch(() => ({}) as Record<string, number>);
     for (const status of ['queued', 'running', 'succeeded', 'failed'])
       metrics.jobsByStatus.set({ status }, byStatus[status] ?? 0);
@@ -20,7 +27,12 @@ export function registerOperationRoutes(app: Hono<Env>, deps: RouteDeps): void {
     }
     const waiting = await storage.receipts.countWaiting(chain.gateway).catch(() => undefined);
     metrics.unsettledReceipts.set(undefined, waiting?.unsettled ?? 0);
+  };
+  metrics.addCollector(() => {
     metrics.workersOnline.set(undefined, hub.workers().length);
+    if (!collected || Date.now() - collected.at >= COLLECT_EVERY_MS)
+      collected = { at: Date.now(), done: collect() };
+    return collected.done;
   });
 
   app.get('/metrics', async (c) =>
