@@ -12,9 +12,10 @@
  *  9. an image audit's cost (k re-run steps, seed check, decode) as a share of the job's generation
  * 10. what the gateway adds to an image job (openai images.generate through the devnet vs the pipeline)
  * 11. the gateway's database work per job as its history grows, and its timed passes (bench/history.ts)
+ * 12. embedded PGlite's work per request by how many requests share a statement (bench/db-groups.ts)
  * Usage: npm run bench [-- --quick] [-- --only SECTION]
  *   --quick: fewer iterations, for a smoke run
- *   --only latency|gas|audit-cost|audit-gas|portkey|images|history: run one section (latency prints
+ *   --only latency|gas|audit-cost|audit-gas|portkey|images|history|db-groups: run one section (latency prints
  *     tables 1–3, images tables 8–10)
  */
 import { execFile } from 'node:child_process';
@@ -49,6 +50,7 @@ import pg from 'pg';
 import { type Address, type Hex, keccak256, maxUint256, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { startDevnet } from '../packages/cli/src/devnet/start-devnet.ts';
+import { dbGroups } from './db-groups.ts';
 import { createEchoBackend } from './echo-backend.ts';
 import { history } from './history.ts';
 import { images } from './images.ts';
@@ -537,6 +539,7 @@ const sections = {
   portkey,
   images: () => images({ pct, printTable, quick }),
   history: () => history({ printTable, quick }),
+  'db-groups': () => dbGroups({ printTable, quick }),
 } as const;
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;

@@ -49,21 +49,31 @@ function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
 }
 
+/** Each PostgreSQL server process's CPU ms at the last reading, and their sum over readings. */
+let postgresSeen = new Map<number, number>();
+let postgresTotal = 0;
+
 /**
- * CPU ms of every PostgreSQL server process on this machine (the bench's server is local; its
- * connection processes live as long as the gateway's pool, so a difference over a load is theirs).
+ * CPU ms of the PostgreSQL server's processes on this machine (the bench's server is local), as a
+ * running total: each reading adds what every process used since the one before (all of it for a
+ * process started since). What a process used between its last reading and its exit is lost (the
+ * gateway's pool closes idle connections, at c=1 during the run), so a difference is a lower bound,
+ * never negative: a plain sum over the live processes went below zero when one exited.
  */
 function postgresCpuMs(): number {
-  let total = 0;
+  const now = new Map<number, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) total += cpuMsOf(Number(pid));
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres'))
+        now.set(Number(pid), cpuMsOf(Number(pid)));
     } catch {
       // gone meanwhile
     }
   }
-  return total;
+  for (const [pid, ms] of now) postgresTotal += ms - (postgresSeen.get(pid) ?? 0);
+  postgresSeen = now;
+  return postgresTotal;
 }
 
 async function freePort(): Promise<number> {
