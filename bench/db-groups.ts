@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Address } from 'viem';
-import { openTestStorage, testCommit, testJob } from '../packages/gateway/test/helpers/storage.ts';
+import { openTestStorage, serveTestJob, testJob } from '../packages/gateway/test/helpers/storage.ts';
 
 type Table = (title: string, rows: (string | number)[][]) => void;
 
@@ -38,13 +38,7 @@ async function server(triggers: boolean) {
       { keyId: KEY, payer, reservedFee: 100n, modelId },
       { promptTokenIds: Array.from({ length: 12 }, (_, i) => 1_000 + i) },
     );
-    const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
-      gateway,
-      worker,
-      expiresAt: new Date(Date.now() + 60_000),
-    });
-    if (!(await storage.commitReceipt(...testCommit(job, r.seq!, { gateway, worker, fee: 40n }))))
-      throw new Error('bench: a receipt was not stored');
+    await serveTestJob(storage, job, { gateway, worker, fee: 40n });
   };
   return {
     /** CPU ms per request of `count` requests served `n` at a time. */
@@ -86,7 +80,7 @@ export async function dbGroups({ printTable, quick }: { printTable: Table; quick
     }
   }
   printTable(
-    `12. Embedded PGlite's work per request by requests per statement (reserve + commit, the gateway's batched statements; CPU of this process, the engine included; the least of ${rounds} rounds of ${jobs} requests, alternating)`,
+    `12. Embedded PGlite's work per request by requests per statement (reserve + commit, the gateway's batched statements; CPU of this process, the engine included; the least of ${rounds} round${rounds === 1 ? '' : 's'} of ${jobs} requests, alternating)`,
     [
       [
         'requests per statement',

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import type { Address } from 'viem';
 import {
   openTestStorage,
+  serveTestJob,
   settleWaiting,
-  testCommit,
   testJob,
 } from '../packages/gateway/test/helpers/storage.ts';
 
@@ -62,13 +62,7 @@ async function one(url: string | undefined, steps: number, step: number) {
           promptTokenIds: Array.from({ length: 24 }, (_, i) => 1_000 + i),
         },
       );
-      const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
-        gateway,
-        worker,
-        expiresAt: new Date(Date.now() + 60_000),
-      });
-      if (!(await storage.commitReceipt(...testCommit(job, r.seq!, { gateway, worker, fee: 40n }))))
-        throw new Error('bench: a receipt was not stored');
+      await serveTestJob(storage, job, { gateway, worker, fee: 40n });
     };
     const rows: (string | number)[][] = [];
     let first: number | undefined;

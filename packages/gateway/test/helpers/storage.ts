@@ -95,6 +95,24 @@ export function testJob(
   };
 }
 
+/**
+ * Serves `job` as a request does: reserved (a payer able to spend anything) with its first dispatch to
+ * `worker` numbered, then its receipt and result committed with `fee`. Throws if the receipt was refused.
+ */
+export async function serveTestJob(
+  storage: Storage,
+  job: NewJob,
+  p: { gateway: Address; worker: Address; fee: bigint },
+): Promise<void> {
+  const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
+    gateway: p.gateway,
+    worker: p.worker,
+    expiresAt: new Date(Date.now() + 60_000),
+  });
+  if (!(await storage.commitReceipt(...testCommit(job, r.seq!, p))))
+    throw new Error(`the receipt of job ${job.id} was not stored`);
+}
+
 /** What `commitReceipt` takes after the database. */
 export type CommitArgs = Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never;
 
