@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   IMAGE_CHECK_OPS,
   type ImageCheckMessage,
@@ -12,6 +11,7 @@ import { z } from 'zod';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { Hub, WorkerSession } from '../hub/index.ts';
+import { newJobId } from '../jobs/id.ts';
 import type { Storage } from '../storage/index.ts';
 
 /** How long a check waits, at most, before asking a checker that refused for capacity again. */
@@ -168,7 +168,7 @@ export function createImageChecker({
           { param: 'worker', retryable: true },
         );
       }
-      const sent: ImageCheckMessage = { ...frame, jobId: `0x${randomBytes(32).toString('hex')}` };
+      const sent: ImageCheckMessage = { ...frame, jobId: newJobId() };
       const answer = await ask(w, sent, deadline);
       if (answer === 'busy') {
         // Full with work the gateway does not see (another gateway's): not asked again before a slot

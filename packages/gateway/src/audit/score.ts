@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import {
   JobErrorCode,
   MAX_SCORE_ENTRIES,
@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { Common } from '../common.ts';
 import { GatewayError } from '../errors.ts';
 import type { Hub, WorkerSession } from '../hub/index.ts';
+import { newJobId } from '../jobs/id.ts';
 import type { Reputation } from '../routing/index.ts';
 import type { Storage } from '../storage/index.ts';
 
@@ -271,7 +272,7 @@ export function createScorer({
         tried.add(worker.id);
         const frame: ScoreMessage = {
           type: 'score',
-          jobId: `0x${randomBytes(32).toString('hex')}` as Hex,
+          jobId: newJobId(),
           auditedJobId: req.job_id as Hex,
           modelId,
           promptTokenIds: req.prompt_token_ids,

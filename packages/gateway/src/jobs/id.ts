@@ -6,7 +6,7 @@ const pool = Buffer.alloc(4096);
 let at = pool.length;
 
 /**
- * A fresh job id: 32 random bytes, hex. Drawn from a pool filled by the CSPRNG (one `randomFillSync`
+ * A fresh job id (a request's, an audit's score or image check's): 32 random bytes, hex. Drawn from a pool filled by the CSPRNG (one `randomFillSync`
  * per 128 ids instead of one `randomBytes` call per request, ~6 µs each here), so ids stay as
  * unguessable as before.
  */
