@@ -68,6 +68,15 @@ const settings = z.object({
       .default('public'),
     /** pg Pool size (PostgreSQL server only). */
     poolSize: int(1, 200).default(10),
+    /**
+     * Embedded PGlite only: a job's receipt and result are appended to a journal (`<dir>-journal`) and its
+     * client answered at once; the database commits them right after, with whatever joins them, and a
+     * restart commits what a killed process left there first. `false`: every answer waits for its commit.
+     * A PostgreSQL server is always waited for (several processes share it; a journal is one machine's).
+     */
+    journal: bool.default(true),
+    /** How long a journaled commit may wait for other writes to join it (reads never wait that long). */
+    commitDelayMs: int(0, 600_000).default(1),
   }),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

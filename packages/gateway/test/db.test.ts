@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Database, openDatabase } from '../src/storage/db.ts';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { type Database, openDatabase, type Sql } from '../src/storage/db.ts';
 
 // The SQL layer runs every statement as a prepared one (PGlite: its own statement cache over the wire
 // protocol; PostgreSQL: node-postgres named statements). Values, errors, transactions and the one
@@ -101,5 +101,48 @@ describe('prepared statements', () => {
     await expect(tx).rejects.toThrow('rolled back on purpose');
     expect(await outside).toEqual([{ n: 0 }]);
     expect(await db.query('SELECT count(*)::int AS n FROM t WHERE id = $1', ['tx-b'])).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('deferred batch items (a journaled commit)', () => {
+  test('one alone waits out its delay, then runs; a statement issued meanwhile takes it along at once, after it', async () => {
+    const ran: string[] = [];
+    const op = {
+      name: 'deferred test op',
+      async run(sql: Sql, items: readonly string[]) {
+        for (const item of items)
+          await sql.query('INSERT INTO t (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [item]);
+        ran.push(...items);
+        return items.map(() => true);
+      },
+    };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const first = db.batch(op, 'd1', 5_000);
+      let done = false;
+      void first.then(() => {
+        done = true;
+      });
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(done).toBe(false);
+      expect(ran).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      await first;
+      expect(ran).toEqual(['d1']);
+    } finally {
+      vi.useRealTimers();
+    }
+    // Deferred by a minute: a plain statement issued after it starts the group now, and sees its row.
+    const second = db.batch(op, 'd2', 60_000);
+    const rows = await db.query<{ id: string }>('SELECT id FROM t WHERE id = $1', ['d2']);
+    expect(rows).toEqual([{ id: 'd2' }]);
+    expect(await second).toBe(true);
+    // And a transaction waits for it too.
+    const third = db.batch(op, 'd3', 60_000);
+    const seen = await db.transaction((tx) =>
+      tx.query<{ id: string }>('SELECT id FROM t WHERE id = $1', ['d3']),
+    );
+    expect(seen).toEqual([{ id: 'd3' }]);
+    expect(await third).toBe(true);
   });
 });

@@ -60,7 +60,7 @@ async function reserve(n: number): Promise<Reserved[]> {
 async function serve(n: number): Promise<void> {
   for (let done = 0; done < n; done += 100) {
     const reserved = await reserve(100);
-    const stored = await Promise.all(reserved.map((r) => storage.commitReceipt(...commitArgs(r))));
+    const stored = await Promise.all(reserved.map((r) => storage.commitReceipt(...commitArgs(r)).stored));
     expect(stored.every(Boolean)).toBe(true);
     expect(await settleWaiting(storage.db, gateway)).toBe(100);
   }
@@ -90,6 +90,7 @@ function grouped(tx: Sql) {
       new Promise<O>((resolve) =>
         queued.push({ op: op as BatchOp<unknown, unknown>, item, resolve: resolve as (o: unknown) => void }),
       ),
+    settle: async () => {},
     close: async () => {},
   };
   return {

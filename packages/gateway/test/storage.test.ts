@@ -59,7 +59,7 @@ async function storeReceipt(fee: bigint, p: Address = payer): Promise<Receipt> {
     expiresAt: new Date(Date.now() + 60_000),
   });
   const args = testCommit(job, seq, { gateway, worker, fee });
-  const stored = await storage.commitReceipt(...args);
+  const stored = await storage.commitReceipt(...args).stored;
   expect(stored).toBe(true);
   const [{ receipt }, , completion] = args;
   const done = await storage.jobs.get(job.id);
@@ -262,7 +262,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
         tokensPerSecond: 1,
         firstTokenAt: null,
       },
-    );
+    ).stored;
     expect(committed).toBe(false);
     expect(await storage.receipts.getByJob(job.id)).toBeUndefined();
     expect(await storage.jobs.get(job.id)).toMatchObject({

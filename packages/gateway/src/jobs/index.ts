@@ -145,6 +145,9 @@ export type Jobs = ReturnType<typeof createJobs>;
  * just before the timeout and still be verified and stored); settlement waits for it until then.
  */
 const DISPATCH_GRACE_MS = 60_000;
+
+/** A commit is journaled (answered before its statement) only this long or more before its number's expiry. */
+const EARLY_COMMIT_MARGIN_MS = 30_000;
 const NONE: ReadonlySet<string> = new Set();
 /** The output length routing plans for (its speed estimates), whatever the job's cap. */
 const expectedTokens = (maxTokens: number) => Math.min(maxTokens, 256);
@@ -1425,7 +1428,27 @@ export function createJobs({
     done: Record<string, unknown>,
   ): Promise<JobOutcome> {
     const attempts = completion.attempts ?? job.attempts;
-    const stored = await storage.commitReceipt({ ...signed, signer: worker.operator }, job.id, completion);
+    // Settlement gives a number up only once its dispatch has expired; well before that, the commit can
+    // be journaled and the client answered while the statement follows (embedded PGlite; see storage).
+    const early =
+      Date.now() + EARLY_COMMIT_MARGIN_MS < a.dispatchedAt + options.jobs.jobTimeoutMs + DISPATCH_GRACE_MS;
+    const committing = storage.commitReceipt({ ...signed, signer: worker.operator }, job.id, completion, {
+      early,
+    });
+    if (committing.journaled) {
+      void committing.stored.then(
+        (stored) => {
+          if (!stored)
+            log.error({ msg: 'a journaled receipt was refused by the database', seq: seq.toString() });
+        },
+        (error: unknown) =>
+          log.error({
+            msg: 'a journaled commit failed; its journal line is committed at the next start',
+            err: error instanceof Error ? error.message : String(error),
+          }),
+      );
+    }
+    const stored = committing.journaled || (await committing.stored);
     if (!stored) {
       log.warn({
         msg: 'receipt came after its number was given up',

@@ -159,16 +159,21 @@ async function commitOne(sql: Sql, { r, jobId, c }: Commit): Promise<boolean> {
   return Number(rows[0]?.n ?? 0) === 1;
 }
 
+/** What a commit writes: the verified receipt (with its signer and leaf) and the job's result. */
+export type CommitEntry = Commit;
+
 /**
  * A job's receipt and result, committed together with those of every job finishing at the same moment
  * (one statement, group commit; see `COMMIT_RECEIPTS`). The receipt is stored under `jobId`, the
  * gateway's own id of the job. Returns false when its number was no longer in flight (nothing written).
+ * `deferMs`: the commit may wait that long for others to join it (`Database.batch`).
  */
 export function commitReceipt(
   db: Database,
   r: { receipt: Receipt; signature: Hex; signer: Address; leafHash: Hex },
   jobId: string,
   c: JobCompletion,
+  deferMs?: number,
 ): Promise<boolean> {
-  return db.batch(COMMIT_RECEIPTS, { r, jobId, c });
+  return db.batch(COMMIT_RECEIPTS, { r, jobId, c }, deferMs);
 }

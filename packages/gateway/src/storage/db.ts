@@ -31,8 +31,15 @@ export interface Database extends Sql {
   /**
    * Runs `op` for `item` together with every other item of the same op waiting at this moment, in
    * one statement, committed with the rest of the group (group commit); resolves after the commit.
+   *
+   * `deferMs`: the item may wait up to that long for other work to join it (its caller already has
+   * what it needs, e.g. a commit whose record is journaled). It runs sooner with the next group anyone
+   * starts, and first in that group; and any statement or transaction issued after it sees its writes
+   * (a transaction waits for it, a plain statement runs after it in the same group).
    */
-  batch<I, O>(op: BatchOp<I, O>, item: I): Promise<O>;
+  batch<I, O>(op: BatchOp<I, O>, item: I, deferMs?: number): Promise<O>;
+  /** Resolves once every item batched before this call is committed (or has failed). */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,8 +61,11 @@ export async function openDatabase(p: OpenDatabaseParameters): Promise<Database>
   return p.url ? openPostgres(p.url, p.schema, p.poolSize) : openPglite(p.dir, p.schema);
 }
 
+/** A PGlite "directory" that keeps everything in memory (nothing survives the process). */
+export const inMemory = (dir: string) => dir === 'memory://' || dir === ':memory:';
+
 async function openPglite(dir: string, schema: string): Promise<Database> {
-  const memory = dir === 'memory://' || dir === ':memory:';
+  const memory = inMemory(dir);
   if (!memory) mkdirSync(dir, { recursive: true });
   const db = new PGlite(memory ? undefined : dir);
   await db.waitReady;
@@ -82,8 +92,10 @@ async function openPglite(dir: string, schema: string): Promise<Database> {
         if (!inTx) return group.batch(QUERY, { text, params }) as Promise<T[]>;
         return (await inTransaction(text, params)) as T[];
       },
-      transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
         if (inTx) return fn(sql);
+        // What was batched before it (a deferred commit) is committed first: the transaction sees it.
+        if (group.deferred()) await group.settle();
         // PGlite runs one statement at a time; its transaction() holds the connection for the callback.
         return db.transaction(() => fn(wrap(true)));
       },
@@ -96,7 +108,9 @@ async function openPglite(dir: string, schema: string): Promise<Database> {
     query: sql.query,
     transaction: sql.transaction,
     batch: group.batch,
+    settle: group.settle,
     async close() {
+      await group.settle();
       if (!db.closed) await db.close();
     },
   };
@@ -180,8 +194,18 @@ const QUERY: BatchOp<{ text: string; params: readonly unknown[] }, Row[]> = {
 type Queued = {
   op: BatchOp<unknown, unknown>;
   item: unknown;
+  /** Batched with `deferMs`: runs first in its group. */
+  deferred: boolean;
   resolve: (out: unknown) => void;
   reject: (error: unknown) => void;
+};
+
+/** Waits for the items batched before it; touches nothing (`Database.settle`). */
+const SETTLE: BatchOp<undefined, undefined> = {
+  name: 'settle',
+  async run(_sql, items) {
+    return items.map(() => undefined);
+  },
 };
 
 /**
@@ -217,6 +241,8 @@ function createGroupCommit(db: {
 
   async function runGroup(group: Queued[]): Promise<void> {
     const byOp = new Map<BatchOp<unknown, unknown>, Queued[]>();
+    // Deferred items first: whatever was issued after them (a read of what they write) runs after them.
+    for (const q of group) if (q.deferred && !byOp.has(q.op)) byOp.set(q.op, []);
     for (const q of group) {
       const same = byOp.get(q.op);
       if (same) same.push(q);
@@ -246,10 +272,14 @@ function createGroupCommit(db: {
 
   async function drain(): Promise<void> {
     running = true;
+    clearTimeout(timer);
+    timer = undefined;
+    timerAt = Number.POSITIVE_INFINITY;
     try {
       while (queue.length > 0) {
         const group = queue;
         queue = [];
+        deferredCount -= group.filter((q) => q.deferred).length;
         if (group.length === 1) await runAlone(group[0]!);
         else await runGroup(group);
       }
@@ -258,23 +288,54 @@ function createGroupCommit(db: {
     }
   }
 
-  return {
-    batch<I, O>(op: BatchOp<I, O>, item: I): Promise<O> {
-      return new Promise<O>((resolve, reject) => {
-        queue.push({
-          op: op as BatchOp<unknown, unknown>,
-          item,
-          resolve: resolve as (out: unknown) => void,
-          reject,
-        });
-        if (!running) {
-          // Started after this turn's I/O callbacks: everything issued by the requests read in the same
-          // poll (embedded PGlite blocks the loop while it runs, so they arrive together) joins the group.
-          running = true;
-          setImmediate(() => void drain());
-        }
+  /** Items batched with `deferMs` and not run yet; when the earliest of them must start at the latest. */
+  let deferredCount = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+
+  function batch<I, O>(op: BatchOp<I, O>, item: I, deferMs?: number): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      const deferred = deferMs !== undefined && deferMs > 0;
+      queue.push({
+        op: op as BatchOp<unknown, unknown>,
+        item,
+        deferred,
+        resolve: resolve as (out: unknown) => void,
+        reject,
       });
-    },
+      if (deferred) deferredCount += 1;
+      if (running) return;
+      if (deferred) {
+        // Nothing else asked for a group yet: start one when the first deferred item's time is up.
+        if (queue.length === deferredCount && Date.now() + deferMs >= timerAt) return;
+        if (queue.length === deferredCount) {
+          clearTimeout(timer);
+          timerAt = Date.now() + deferMs;
+          timer = setTimeout(() => {
+            timer = undefined;
+            timerAt = Number.POSITIVE_INFINITY;
+            if (!running && queue.length > 0) void drain();
+          }, deferMs);
+          timer.unref?.();
+          return;
+        }
+      }
+      start();
+    });
+  }
+
+  function start() {
+    // Started after this turn's I/O callbacks: everything issued by the requests read in the same
+    // poll (embedded PGlite blocks the loop while it runs, so they arrive together) joins the group.
+    running = true;
+    setImmediate(() => void drain());
+  }
+
+  return {
+    batch,
+    /** Items batched with `deferMs` that have not run yet. */
+    deferred: () => deferredCount,
+    settle: () => batch(SETTLE, undefined).then(() => {}),
   };
 }
 
@@ -343,12 +404,19 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
   return {
     kind: 'postgres',
     async query<T extends Row>(text: string, params: readonly unknown[] = []) {
+      // Plain statements skip the group: one issued after a deferred item waits for it.
+      if (group.deferred()) await group.settle();
       const res = await pool.query(named(text, params));
       return res.rows as T[];
     },
     batch: group.batch,
-    transaction,
+    settle: group.settle,
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      if (group.deferred()) await group.settle();
+      return transaction(fn);
+    },
     async close() {
+      await group.settle();
       await pool.end();
     },
   };

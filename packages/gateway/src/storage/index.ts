@@ -1,12 +1,14 @@
-import type { Address } from 'viem';
+import type { Receipt } from '@aipg/core';
+import type { Address, Hex } from 'viem';
 import type { Common } from '../common.ts';
 import { createAttestationStore } from './attestations.ts';
 import { commitReceipt } from './commit.ts';
-import { type Database, openDatabase, type Sql } from './db.ts';
+import { type Database, inMemory, openDatabase, type Sql } from './db.ts';
 import { createIdempotencyStore } from './idempotency.ts';
 import { createImageStore } from './images.ts';
 import { createInstanceStore } from './instances.ts';
-import { createJobStore } from './jobs.ts';
+import { createJobStore, type JobCompletion } from './jobs.ts';
+import { type CommitJournal, openCommitJournal } from './journal.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
 import { createAuditNonceStore, createLeaseStore, payerSpend } from './misc.ts';
@@ -21,6 +23,20 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
   const { database } = common.options;
   const db: Database = await openDatabase(database);
   const applied = await migrate(db);
+  // Embedded PGlite answers once a commit is journaled (see journal.ts); in memory nothing is durable,
+  // so nothing needs the journal's file either.
+  const early = db.kind === 'pglite' && database.journal;
+  let journal: CommitJournal | undefined;
+  if (early && !inMemory(database.dir)) {
+    try {
+      journal = openCommitJournal(`${database.dir}-journal`);
+      await replayJournal(db, journal, common.logger);
+    } catch (error) {
+      journal?.close();
+      await db.close();
+      throw error;
+    }
+  }
   common.logger.info({
     msg: 'database ready',
     kind: db.kind,
@@ -41,16 +57,62 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
     workers: createWorkerStore(db),
     leases: createLeaseStore(db),
     auditNonces: createAuditNonceStore(db),
-    /** Takes the number, stores the receipt and completes the job: one statement (false: number given up). */
-    commitReceipt: (...a: Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never) =>
-      commitReceipt(db, ...a),
+    /**
+     * Takes the number, stores the receipt and completes the job: one statement; `stored` is false when
+     * the number was given up (nothing written). With `early` (the caller knows its number cannot have
+     * been given up), embedded PGlite journals the commit and returns `journaled`: the caller may answer
+     * now, and the statement follows (`stored`; a failure leaves the line for the next start).
+     */
+    commitReceipt(
+      r: { receipt: Receipt; signature: Hex; signer: Address; leafHash: Hex },
+      jobId: string,
+      c: JobCompletion,
+      { early: wanted = false }: { early?: boolean } = {},
+    ): { journaled: boolean; stored: Promise<boolean> } {
+      if (!wanted || !early) return { journaled: false, stored: commitReceipt(db, r, jobId, c) };
+      let seg: ReturnType<CommitJournal['append']> | undefined;
+      try {
+        seg = journal?.append({ r, jobId, c });
+      } catch (error) {
+        // The journal cannot take it (a full disk): this answer waits for the database instead.
+        common.logger.warn({
+          msg: 'commit journal unwritable; answering after the commit',
+          err: String(error),
+        });
+        return { journaled: false, stored: commitReceipt(db, r, jobId, c) };
+      }
+      const stored = commitReceipt(db, r, jobId, c, Math.max(1, database.commitDelayMs)).then((ok) => {
+        if (seg) journal!.committed(seg);
+        return ok;
+      });
+      return { journaled: true, stored };
+    },
     /** A payer's unsettled and reserved fees, in one statement (`sql`: its locked transaction, or the pool). */
     payerSpend: (payer: Address, sql: Sql = db) => payerSpend(sql, payer),
     transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       return db.transaction(fn);
     },
-    close: () => db.close(),
+    async close() {
+      await db.close();
+      journal?.close();
+    },
   };
+}
+
+/**
+ * Commits what a killed process left in the journal, before anything else reads the database: a line
+ * already committed changes nothing (its number is no longer in flight), so a replay may repeat. Its
+ * files are removed only once all of it is in the database; a failure stops the start with them kept.
+ */
+async function replayJournal(db: Database, journal: CommitJournal, logger: Pick<Common, 'logger'>['logger']) {
+  if (journal.left.length === 0) return;
+  const stored = await Promise.all(journal.left.map((e) => commitReceipt(db, e.r, e.jobId, e.c)));
+  logger.info({
+    msg: 'commit journal replayed',
+    entries: stored.length,
+    committed_now: stored.filter(Boolean).length,
+  });
+  journal.discardLeft();
 }
 
 export type { StoredAttestation } from './attestations.ts';

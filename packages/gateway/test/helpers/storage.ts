@@ -26,6 +26,8 @@ export async function openTestStorage(
   prefix: string,
   db: TestDatabase,
   key: { keyId: string; payer: Address },
+  /** Options as dotted flags (`{ 'database.commitDelayMs': 5 }`). */
+  set: Record<string, unknown> = {},
 ): Promise<{ storage: Storage; options: GatewayOptions; close(): Promise<void> }> {
   const options = createGatewayOptions(
     {
@@ -36,6 +38,7 @@ export async function openTestStorage(
       databaseUrl: db.url,
       databaseSchema: db.url ? `${prefix}_${randomBytes(5).toString('hex')}` : undefined,
       logLevel: 'silent',
+      ...set,
     },
     {},
   );
@@ -109,12 +112,15 @@ export async function serveTestJob(
     worker: p.worker,
     expiresAt: new Date(Date.now() + 60_000),
   });
-  if (!(await storage.commitReceipt(...testCommit(job, r.seq!, p))))
+  if (!(await storage.commitReceipt(...testCommit(job, r.seq!, p)).stored))
     throw new Error(`the receipt of job ${job.id} was not stored`);
 }
 
-/** What `commitReceipt` takes after the database. */
-export type CommitArgs = Parameters<typeof commitReceipt> extends [Database, ...infer R] ? R : never;
+/** What `commitReceipt` takes after the database (no deferral). */
+export type CommitArgs =
+  Parameters<typeof commitReceipt> extends [Database, infer A, infer B, infer C, ...unknown[]]
+    ? [A, B, C]
+    : never;
 
 /** The receipt and result of `job` run by `worker` under receipt number `seq`, as `commitReceipt` takes them. */
 export function testCommit(

@@ -1,0 +1,216 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Address } from 'viem';
+import { afterAll, describe, expect, test } from 'vitest';
+import type { Storage } from '../src/index.ts';
+import { openTestStorage, testCommit, testJob } from './helpers/storage.ts';
+
+// Embedded PGlite answers a job once its commit is in the journal, and the statement follows. Here: a
+// process killed (SIGKILL) between the two leaves its commit in the journal and the next start commits
+// it, once however often it is replayed; a torn last line is skipped and any other unreadable line stops
+// the start; and nothing read after an early answer misses what it committed.
+
+const CHILD = resolve(import.meta.dirname, 'helpers/journal-child.ts');
+const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
+const gateway = '0x90F79bf6EB2c4F870365E785982E1f101E93b906' as Address;
+const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
+const root = mkdtempSync(join(tmpdir(), 'aipg-journal-'));
+const dir = join(root, 'db');
+const journalDir = `${dir}-journal`;
+const kept = join(root, 'kept');
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The journal's files and their sizes. */
+const journalFiles = () =>
+  readdirSync(journalDir)
+    .filter((n) => n.endsWith('.jsonl'))
+    .map((n) => ({ name: n, bytes: statSync(join(journalDir, n)).size }));
+
+async function open(keyId: string) {
+  return openTestStorage('journal', { dir }, { keyId, payer });
+}
+
+async function stateOf(storage: Storage, jobId: string) {
+  const job = await storage.jobs.get(jobId);
+  const receipts = await storage.db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM receipts WHERE job_id = $1',
+    [jobId],
+  );
+  return {
+    status: job?.status,
+    fee: job?.fee,
+    reservedFee: job?.reservedFee,
+    outputText: job?.outputText,
+    receipts: receipts[0]!.n,
+    spend: await storage.payerSpend(payer),
+  };
+}
+
+describe('the commit journal (embedded PGlite on disk)', () => {
+  let journaled: { jobId: string; journaled: boolean; fee: string; seq: string };
+
+  test('a process killed after it answered, before the statement ran: the next start commits the job, charged once', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CHILD, dir, 'kjournal0001', payer, gateway, worker],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
+    const line = await new Promise<string>((resolveLine, reject) => {
+      child.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolveLine(out.split('\n')[0]!);
+      });
+      child.once('exit', (code) => reject(new Error(`the child exited (${code}) before journaling: ${err}`)));
+    });
+    journaled = JSON.parse(line);
+    expect(journaled.journaled).toBe(true);
+    // Its line is in the journal: one line, whole.
+    const files = journalFiles().filter((f) => f.bytes > 0);
+    expect(files).toHaveLength(1);
+    const text = readFileSync(join(journalDir, files[0]!.name), 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.trim().split('\n')).toHaveLength(1);
+    expect(text).not.toContain('"status"');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    cpSync(journalDir, kept, { recursive: true });
+
+    const { storage, close } = await open('kjournal0002');
+    try {
+      const s = await stateOf(storage, journaled.jobId);
+      expect(s).toMatchObject({
+        status: 'succeeded',
+        fee: BigInt(journaled.fee),
+        reservedFee: 0n,
+        outputText: 'abcdefgh',
+        receipts: 1,
+      });
+      expect(s.spend).toEqual({ unsettled: BigInt(journaled.fee), reserved: 0n });
+      expect(await storage.receiptNumbers.status(gateway, BigInt(journaled.seq))).toBe('receipted');
+      // What the dead process left is gone once committed.
+      expect(journalFiles().every((f) => f.bytes === 0)).toBe(true);
+    } finally {
+      await close();
+    }
+    // A clean stop leaves no file behind.
+    expect(journalFiles()).toEqual([]);
+  }, 60_000);
+
+  test('replayed again (a start killed before it removed the files): nothing changes, nothing is charged twice', async () => {
+    cpSync(kept, journalDir, { recursive: true });
+    expect(journalFiles().length).toBeGreaterThan(0);
+    const { storage, close } = await open('kjournal0003');
+    try {
+      const s = await stateOf(storage, journaled.jobId);
+      expect(s).toMatchObject({ status: 'succeeded', receipts: 1, reservedFee: 0n });
+      expect(s.spend).toEqual({ unsettled: BigInt(journaled.fee), reserved: 0n });
+    } finally {
+      await close();
+    }
+    expect(journalFiles()).toEqual([]);
+  }, 60_000);
+
+  test('a torn last line (its write never finished) is skipped; any other unreadable line stops the start, files kept', async () => {
+    const whole = readFileSync(join(kept, readdirSync(kept)[0]!), 'utf8');
+    writeFileSync(join(journalDir, '000000000000001-000000.jsonl'), `${whole}${whole.slice(0, 40)}`);
+    const a = await open('kjournal0004');
+    try {
+      expect((await stateOf(a.storage, journaled.jobId)).receipts).toBe(1);
+    } finally {
+      await a.close();
+    }
+    expect(journalFiles()).toEqual([]);
+
+    writeFileSync(join(journalDir, '000000000000002-000000.jsonl'), `{"v":1,"r":\n${whole}`);
+    await expect(open('kjournal0005')).rejects.toThrow(/line 1 is unreadable/);
+    expect(journalFiles().map((f) => f.name)).toContain('000000000000002-000000.jsonl');
+    rmSync(join(journalDir, '000000000000002-000000.jsonl'));
+  }, 60_000);
+});
+
+describe('reads after an early answer', () => {
+  test('see its commit at once, however long the statement was allowed to wait (a read issued after it runs after it)', async () => {
+    const keyId = `kjournal${randomBytes(3).toString('hex')}`;
+    const { storage, close } = await openTestStorage(
+      'journal',
+      { dir: 'memory://' },
+      { keyId, payer },
+      { 'database.commitDelayMs': 600_000 },
+    );
+    try {
+      await storage.receiptNumbers.init(gateway, 0n);
+      for (const via of ['statement', 'transaction', 'payer totals'] as const) {
+        const fee = 1_000n;
+        const job = testJob({ keyId, payer, reservedFee: fee });
+        const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
+          gateway,
+          worker,
+          expiresAt: new Date(Date.now() + 600_000),
+        });
+        const spendBefore = await storage.payerSpend(payer);
+        // A read issued before the commit shares its group: the commit still runs first.
+        const before = storage.jobs.get(job.id);
+        const [r, jobId, c] = testCommit(job, reserved.seq!, { gateway, worker, fee });
+        const committing = storage.commitReceipt(r, jobId, c, { early: true });
+        expect(committing.journaled).toBe(true);
+        if (via === 'statement') expect((await storage.jobs.get(job.id))?.status).toBe('succeeded');
+        if (via === 'transaction') {
+          const rows = await storage.transaction((tx) =>
+            tx.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [job.id]),
+          );
+          expect(rows[0]!.status).toBe('succeeded');
+        }
+        if (via === 'payer totals')
+          expect(await storage.payerSpend(payer)).toEqual({
+            unsettled: spendBefore.unsettled + fee,
+            reserved: spendBefore.reserved - fee,
+          });
+        expect(await committing.stored).toBe(true);
+        await before;
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  test('`database.journal=false` (and a PostgreSQL server, always): the answer waits for the statement', async () => {
+    const targets = [
+      { dir: 'memory://', set: { 'database.journal': false } },
+      ...(process.env.DATABASE_URL ? [{ url: process.env.DATABASE_URL, set: {} }] : []),
+    ];
+    for (const t of targets) {
+      const keyId = `kjournal${randomBytes(3).toString('hex')}`;
+      const { storage, close } = await openTestStorage('journal', t, { keyId, payer }, t.set);
+      try {
+        await storage.receiptNumbers.init(gateway, 0n);
+        const job = testJob({ keyId, payer, reservedFee: 10n });
+        const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
+          gateway,
+          worker,
+          expiresAt: new Date(Date.now() + 600_000),
+        });
+        const committing = storage.commitReceipt(
+          ...testCommit(job, reserved.seq!, { gateway, worker, fee: 10n }),
+          {
+            early: true,
+          },
+        );
+        expect(committing.journaled).toBe(false);
+        expect(await committing.stored).toBe(true);
+      } finally {
+        await close();
+      }
+    }
+  });
+});
