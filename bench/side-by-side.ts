@@ -96,6 +96,7 @@ function child(args: string[], env: Record<string, string> = {}): { proc: ChildP
     out += d;
   });
   proc.stderr!.on('data', (d) => {
+    if (process.env.SQL_TRACE && String(d).startsWith('SQL ')) process.stderr.write(d);
     out += d;
   });
   return { proc, out: () => out };
@@ -238,6 +239,7 @@ export async function sideBySide(
           'rateLimit.payerBurst=1000000',
           'settlement.intervalMs=3600000',
           'settlement.minReceipts=10000',
+          ...(process.env.BENCH_GW_SET ? process.env.BENCH_GW_SET.split(' ') : []),
         ].flatMap((x) => ['--set', x]),
       ],
       // Only what the flags say: not a database URL or key of this shell's environment.
@@ -347,10 +349,10 @@ export async function sideBySide(
       },
     } as const;
     const runs = [
-      { name: 'c=1', concurrency: 1, count: quick ? 50 : 300, stream: false },
+      { name: 'c=1', concurrency: 1, count: quick ? 50 : Number(process.env.BENCH_C1 ?? 300), stream: false },
       { name: 'c=64', concurrency: 64, count: quick ? 400 : 3_000, stream: false },
       { name: 'stream c=1', concurrency: 1, count: quick ? 50 : 300, stream: true },
-    ];
+    ].filter((r) => !process.env.BENCH_RUNS || process.env.BENCH_RUNS.split(',').includes(r.name));
     // Warm every path alike (connections, caches, and the JIT: a few hundred requests leave the first
     // runs measuring V8's optimisation of each process, not its steady state).
     for (const t of Object.values(targets)) await load({ ...t, count: quick ? 200 : 2_000, concurrency: 8 });
@@ -491,7 +493,7 @@ export async function sideBySide(
     const c64 = results['c=64']!;
     const c1 = results['c=1']!;
     const st = results['stream c=1']!;
-    printTable(`   ratios (grid on ${database.name} / Portkey)`, [
+    if (runs.length === 3) printTable(`   ratios (grid on ${database.name} / Portkey)`, [
       ['figure', 'grid', 'Portkey', 'grid / Portkey', 'goal'],
       [
         'req/s at c=64',

@@ -81,7 +81,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
         });
         return { journaled: false, stored: commitReceipt(db, r, jobId, c) };
       }
-      const stored = commitReceipt(db, r, jobId, c, Math.max(1, database.commitDelayMs)).then((ok) => {
+      const stored = commitReceipt(db, r, jobId, c, database.commitDelayMs).then((ok) => {
         if (seg) journal!.committed(seg);
         return ok;
       });
