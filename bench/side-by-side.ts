@@ -96,7 +96,6 @@ function child(args: string[], env: Record<string, string> = {}): { proc: ChildP
     out += d;
   });
   proc.stderr!.on('data', (d) => {
-    if (process.env.SQL_TRACE && String(d).startsWith('SQL ')) process.stderr.write(d);
     out += d;
   });
   return { proc, out: () => out };
@@ -239,7 +238,8 @@ export async function sideBySide(
           'rateLimit.payerBurst=1000000',
           'settlement.intervalMs=3600000',
           'settlement.minReceipts=10000',
-          ...(process.env.BENCH_GW_SET ? process.env.BENCH_GW_SET.split(' ') : []),
+          // BENCH_GATEWAY_SET='database.journal=false …': options of the gateway to compare against.
+          ...(process.env.BENCH_GATEWAY_SET?.split(/\s+/).filter(Boolean) ?? []),
         ].flatMap((x) => ['--set', x]),
       ],
       // Only what the flags say: not a database URL or key of this shell's environment.
@@ -349,9 +349,10 @@ export async function sideBySide(
       },
     } as const;
     const runs = [
-      { name: 'c=1', concurrency: 1, count: quick ? 50 : Number(process.env.BENCH_C1 ?? 300), stream: false },
+      { name: 'c=1', concurrency: 1, count: quick ? 50 : 300, stream: false },
       { name: 'c=64', concurrency: 64, count: quick ? 400 : 3_000, stream: false },
       { name: 'stream c=1', concurrency: 1, count: quick ? 50 : 300, stream: true },
+      // BENCH_RUNS='c=1' (comma-separated): only those runs, e.g. to compare gateway options quickly.
     ].filter((r) => !process.env.BENCH_RUNS || process.env.BENCH_RUNS.split(',').includes(r.name));
     // Warm every path alike (connections, caches, and the JIT: a few hundred requests leave the first
     // runs measuring V8's optimisation of each process, not its steady state).
@@ -490,54 +491,56 @@ export async function sideBySide(
       `7. Side by side with Portkey (same fake vLLM-shaped backend, 8 tokens; 2 cores shared by every process; the grid's gateway on ${database.name})`,
       rows,
     );
-    const c64 = results['c=64']!;
-    const c1 = results['c=1']!;
-    const st = results['stream c=1']!;
-    if (runs.length === 3) printTable(`   ratios (grid on ${database.name} / Portkey)`, [
-      ['figure', 'grid', 'Portkey', 'grid / Portkey', 'goal'],
-      [
-        'req/s at c=64',
-        c64.grid!.rps.toFixed(0),
-        c64.portkey!.rps.toFixed(0),
-        (c64.grid!.rps / c64.portkey!.rps).toFixed(2),
-        '≥ 1',
-      ],
-      [
-        'added p50 at c=1 (ms)',
-        f(c1.grid!.p50 - c1.direct!.p50),
-        f(c1.portkey!.p50 - c1.direct!.p50),
-        ((c1.grid!.p50 - c1.direct!.p50) / Math.max(0.01, c1.portkey!.p50 - c1.direct!.p50)).toFixed(1),
-        'grid ≤ 5 ms',
-      ],
-      [
-        'streaming TTFT p50 (ms)',
-        f(st.grid!.ttft),
-        f(st.portkey!.ttft),
-        (st.grid!.ttft / st.portkey!.ttft).toFixed(2),
-        '≤ 1',
-      ],
-      [
-        'gateway capacity, req/s per core at c=64 (1000 / CPU ms per request)',
-        (1000 / c64.grid!.cpu.gateway!).toFixed(0),
-        (1000 / c64.portkey!.cpu.portkey!).toFixed(0),
-        (c64.portkey!.cpu.portkey! / c64.grid!.cpu.gateway!).toFixed(2),
-        '≥ 1',
-      ],
-      [
-        'gateway CPU ms/req at c=64',
-        f(c64.grid!.cpu.gateway!),
-        f(c64.portkey!.cpu.portkey!),
-        (c64.grid!.cpu.gateway! / c64.portkey!.cpu.portkey!).toFixed(1),
-        'grid ≤ 2 ms',
-      ],
-      [
-        'write syscalls per request at c=64, gateway + worker (c=1)',
-        `${f(c64.grid!.writes.gateway!)} + ${f(c64.grid!.writes.worker!)} (${f(c1.grid!.writes.gateway!)} + ${f(c1.grid!.writes.worker!)})`,
-        '',
-        '',
-        '',
-      ],
-    ]);
+    const c64 = results['c=64'];
+    const c1 = results['c=1'];
+    const st = results['stream c=1'];
+    // The ratios need all three runs.
+    if (c64 && c1 && st)
+      printTable(`   ratios (grid on ${database.name} / Portkey)`, [
+        ['figure', 'grid', 'Portkey', 'grid / Portkey', 'goal'],
+        [
+          'req/s at c=64',
+          c64.grid!.rps.toFixed(0),
+          c64.portkey!.rps.toFixed(0),
+          (c64.grid!.rps / c64.portkey!.rps).toFixed(2),
+          '≥ 1',
+        ],
+        [
+          'added p50 at c=1 (ms)',
+          f(c1.grid!.p50 - c1.direct!.p50),
+          f(c1.portkey!.p50 - c1.direct!.p50),
+          ((c1.grid!.p50 - c1.direct!.p50) / Math.max(0.01, c1.portkey!.p50 - c1.direct!.p50)).toFixed(1),
+          'grid ≤ 5 ms',
+        ],
+        [
+          'streaming TTFT p50 (ms)',
+          f(st.grid!.ttft),
+          f(st.portkey!.ttft),
+          (st.grid!.ttft / st.portkey!.ttft).toFixed(2),
+          '≤ 1',
+        ],
+        [
+          'gateway capacity, req/s per core at c=64 (1000 / CPU ms per request)',
+          (1000 / c64.grid!.cpu.gateway!).toFixed(0),
+          (1000 / c64.portkey!.cpu.portkey!).toFixed(0),
+          (c64.portkey!.cpu.portkey! / c64.grid!.cpu.gateway!).toFixed(2),
+          '≥ 1',
+        ],
+        [
+          'gateway CPU ms/req at c=64',
+          f(c64.grid!.cpu.gateway!),
+          f(c64.portkey!.cpu.portkey!),
+          (c64.grid!.cpu.gateway! / c64.portkey!.cpu.portkey!).toFixed(1),
+          'grid ≤ 2 ms',
+        ],
+        [
+          'write syscalls per request at c=64, gateway + worker (c=1)',
+          `${f(c64.grid!.writes.gateway!)} + ${f(c64.grid!.writes.worker!)} (${f(c1.grid!.writes.gateway!)} + ${f(c1.grid!.writes.worker!)})`,
+          '',
+          '',
+          '',
+        ],
+      ]);
   } finally {
     // Stopped and gone before the devnet's folder (the gateway's database) is removed.
     await Promise.all(children.map((c) => stopChild(c)));

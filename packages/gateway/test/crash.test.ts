@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,8 +37,9 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-async function startGatewayProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, '--set', 'settlement.intervalMs=3600000'], {
+async function startGatewayProcess(...set: string[]): Promise<ChildProcess> {
+  const flags = ['settlement.intervalMs=3600000', ...set].flatMap((x) => ['--set', x]);
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...flags], {
     env: {
       ...process.env,
       AIPG_RPC_URL: grid.rpcUrl,
@@ -171,5 +173,73 @@ describe('a gateway killed mid-request', () => {
     expect((await balance()).unsettled).toBe(b.unsettled);
     console.log(`crash: the retry after SIGKILL and restart was answered in ${waitedMs} ms`);
     await fast.close();
+  }, 180_000);
+
+  test('killed as it answered (the commit journaled, its statement allowed to wait): the restarted gateway has the job done and charged once', async () => {
+    const url = `http://127.0.0.1:${port}`;
+    const gw = { url, gateway: roles.gateway.address, chainId: 31337 };
+    // Embedded PGlite journals the commit and answers; here its statement may wait 10 minutes, so the
+    // kill usually lands before it runs (a background statement of the gateway may take it along first:
+    // then the database already has it). Either way the answer the client got is the job the books hold.
+    const first = await startGatewayProcess('database.commitDelayMs=600000');
+    const key = await createApiKey(gw, roles.payer.privateKey);
+    const w = new ScriptedWorker({
+      url: `ws://127.0.0.1:${port}/v1/workers/connect`,
+      operatorKey: roles.operatorA.privateKey,
+      owner: roles.workerA.address,
+      models: [MODEL],
+      script: () => ({}),
+    });
+    await w.connect();
+    const headers = { authorization: `Bearer ${key}` };
+    const spend = async () => {
+      const b = (await (await fetch(`${url}/v1/balance`, { headers })).json()) as {
+        unsettled: { wei: string };
+        reserved: { wei: string };
+      };
+      return { unsettled: BigInt(b.unsettled.wei), reserved: BigInt(b.reserved.wei) };
+    };
+    const before = await spend();
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: MODEL.name,
+        messages: [{ role: 'user', content: 'hello' }],
+        max_tokens: 4,
+      }),
+    });
+    const body = (await res.json()) as {
+      choices: { message: { content: string } }[];
+      grid: { job_id: string; fee_wei: string; receipt_signature: string };
+    };
+    first.kill('SIGKILL');
+    expect(res.status).toBe(200);
+    await new Promise((r) => first.once('exit', r));
+    await w.close();
+    const journal = `${dir}-journal`;
+    const left = existsSync(journal)
+      ? readdirSync(journal).filter((n) => statSync(join(journal, n)).size > 0).length
+      : 0;
+
+    await startGatewayProcess();
+    const job = (await (await fetch(`${url}/v1/jobs/${body.grid.job_id}`, { headers })).json()) as {
+      status: string;
+      result?: {
+        choices: { message: { content: string } }[];
+        grid: { fee_wei: string; receipt_signature: string | null };
+      };
+    };
+    expect(job.status).toBe('succeeded');
+    // the answer the client got is what the books hold: its text, its fee, its receipt
+    expect(job.result?.choices[0]!.message.content).toBe(body.choices[0]!.message.content);
+    expect(job.result?.grid.receipt_signature).toBe(body.grid.receipt_signature);
+    expect(job.result?.grid.fee_wei).toBe(body.grid.fee_wei);
+    // charged exactly that fee, once; nothing left reserved
+    const after = await spend();
+    expect(BigInt(body.grid.fee_wei)).toBeGreaterThan(0n);
+    expect(after.unsettled - before.unsettled).toBe(BigInt(body.grid.fee_wei));
+    expect(after.reserved).toBe(before.reserved);
+    console.log(`crash: killed as it answered; journal files with lines left behind: ${left}`);
   }, 180_000);
 });
