@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Address } from 'viem';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Storage } from '../src/index.ts';
+import { openCommitJournal } from '../src/storage/journal.ts';
 import { openTestStorage, testCommit, testJob } from './helpers/storage.ts';
 
 // Embedded PGlite answers a job once its commit is in the journal, and the statement follows. Here: a
@@ -137,6 +138,36 @@ describe('the commit journal (embedded PGlite on disk)', () => {
     expect(journalFiles().map((f) => f.name)).toContain('000000000000002-000000.jsonl');
     rmSync(join(journalDir, '000000000000002-000000.jsonl'));
   }, 60_000);
+});
+
+describe('journal files', () => {
+  test('a file whose lines are all committed is removed once a newer one takes the lines; what is left reads back whole', () => {
+    const jdir = join(root, 'files');
+    const j = openCommitJournal(jdir);
+    const job = testJob({ keyId: 'k', payer, reservedFee: 1n });
+    const entry = testCommit(job, 2n ** 63n + 5n, { gateway, worker, fee: 10n ** 24n + 1n });
+    const [r, jobId, c] = entry;
+    const first = Date.now();
+    const firstTokenAt = new Date(first);
+    // ~1.3 KB a line: 1 MiB fills after ~800.
+    const segs = Array.from({ length: 2_000 }, () => j.append({ r, jobId, c: { ...c, firstTokenAt } }));
+    const files = () => readdirSync(jdir).filter((n) => n.endsWith('.jsonl'));
+    expect(files().length).toBeGreaterThanOrEqual(2);
+    expect(j.pending()).toBe(2_000);
+    for (const s of segs.slice(0, 1_990)) j.committed(s);
+    // Only the newest file is left: the older ones were all committed.
+    expect(files()).toHaveLength(1);
+    expect(j.pending()).toBe(10);
+    // What a restart would read: every line of the newest file, bigints and date as written.
+    const again = openCommitJournal(jdir);
+    expect(again.left.length).toBeGreaterThanOrEqual(10);
+    expect(again.left[0]).toEqual({ r, jobId, c: { ...c, firstTokenAt } });
+    again.close();
+    j.close();
+    // Lines not committed keep their file on close: the next start commits them.
+    expect(files()).toHaveLength(1);
+    rmSync(jdir, { recursive: true });
+  });
 });
 
 describe('reads after an early answer', () => {

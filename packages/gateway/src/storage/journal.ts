@@ -1,18 +1,9 @@
-import {
-  closeSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommitEntry } from './commit.ts';
 
 /** A journal file is left for a new one past this size (it is removed once all it holds is committed). */
-const SEGMENT_BYTES = 4 * 1024 * 1024;
+const SEGMENT_BYTES = 1024 * 1024;
 const VERSION = 1;
 
 /** One journal file and how many of its lines are not committed yet. */
@@ -29,9 +20,11 @@ export type JournalSegment = { path: string; fd: number; bytes: number; open: nu
  * Durability is PGlite's own: a line is written with write(2) before the answer, as PGlite writes its
  * pages (neither calls fsync), so what survives a killed process survives here too.
  *
- * Files: lines go to the newest file until it passes 4 MiB, then to a new one; a file whose lines are all
- * committed is removed (the newest one emptied). A line torn at the end of a file (its write never
- * finished, so its answer was never sent) is skipped; any other unreadable line stops the start.
+ * Files: lines go to the newest file until it passes 1 MiB, then to a new one; a file whose lines are all
+ * committed is removed once it is not the newest (so a restart replays at most about 1 MiB of lines
+ * already committed, which changes nothing; a clean stop removes every file). A line torn at the end of a
+ * file (its write never finished, so its answer was never sent) is skipped; any other unreadable line
+ * stops the start.
  */
 export function openCommitJournal(dir: string) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -61,9 +54,8 @@ export function openCommitJournal(dir: string) {
     },
     /** Writes the entry; its segment is what `committed` takes once the database has it. */
     append(entry: CommitEntry): JournalSegment {
-      const line = `${JSON.stringify({ v: VERSION, ...entry }, replacer)}\n`;
       const seg = current;
-      seg.bytes += writeSync(seg.fd, line);
+      seg.bytes += writeSync(seg.fd, encode(entry));
       seg.open += 1;
       if (seg.bytes >= SEGMENT_BYTES) {
         older.add(seg);
@@ -73,15 +65,10 @@ export function openCommitJournal(dir: string) {
     },
     committed(seg: JournalSegment): void {
       seg.open -= 1;
-      if (seg.open > 0) return;
-      if (seg === current) {
-        ftruncateSync(seg.fd, 0);
-        seg.bytes = 0;
-      } else {
-        older.delete(seg);
-        closeSync(seg.fd);
-        unlinkSync(seg.path);
-      }
+      if (seg.open > 0 || seg === current) return;
+      older.delete(seg);
+      closeSync(seg.fd);
+      unlinkSync(seg.path);
     },
     /** Lines not committed yet, in every file. */
     pending(): number {
@@ -103,44 +90,49 @@ export function openCommitJournal(dir: string) {
 export type CommitJournal = ReturnType<typeof openCommitJournal>;
 
 function readSegment(path: string): CommitEntry[] {
-  const text = readFileSync(path, 'utf8');
-  const lines = text.split('\n');
+  const lines = readFileSync(path, 'utf8').split('\n');
   // The text after the last newline is a line whose write never finished (empty after a whole one).
-  const torn = lines.pop();
+  lines.pop();
   const out: CommitEntry[] = [];
   for (const [i, line] of lines.entries()) {
     if (line === '') continue;
-    let parsed: ({ v?: unknown } & CommitEntry) | undefined;
+    let entry: CommitEntry | undefined;
     try {
-      parsed = JSON.parse(line, reviver);
+      entry = decode(line);
     } catch {}
-    if (
-      !parsed ||
-      parsed.v !== VERSION ||
-      !parsed.r?.receipt ||
-      typeof parsed.jobId !== 'string' ||
-      !parsed.c
-    )
+    if (!entry)
       throw new Error(
         `commit journal ${path}: line ${i + 1} is unreadable; the database lacks what it records`,
       );
-    const { v: _v, ...entry } = parsed;
     out.push(entry);
   }
-  void torn;
   return out;
 }
 
-/** Bigints as `{ "$n": "<decimal>" }` (JSON has none); dates are ISO strings already. */
-function replacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? { $n: value.toString() } : value;
+/** The bigints of a receipt (JSON has none): decimal strings in a line. */
+const BIGINTS = ['inputUnits', 'outputUnits', 'fee', 'completedAt', 'seq'] as const;
+
+/** One line: the entry with its bigints as decimal strings (its date is an ISO string already). */
+function encode(e: CommitEntry): string {
+  const receipt: Record<string, unknown> = { ...e.r.receipt };
+  for (const k of BIGINTS) receipt[k] = e.r.receipt[k].toString();
+  const c = { ...e.c, fee: e.c.fee.toString() };
+  return `${JSON.stringify({ v: VERSION, r: { ...e.r, receipt }, jobId: e.jobId, c })}\n`;
 }
 
-function reviver(key: string, value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const o = value as Record<string, unknown>;
-    if (typeof o.$n === 'string' && Object.keys(o).length === 1) return BigInt(o.$n);
-  }
-  if (key === 'firstTokenAt' && typeof value === 'string') return new Date(value);
-  return value;
+function decode(line: string): CommitEntry | undefined {
+  const o = JSON.parse(line) as { v?: unknown; r?: { receipt?: unknown }; jobId?: unknown; c?: unknown };
+  if (
+    o.v !== VERSION ||
+    typeof o.r?.receipt !== 'object' ||
+    typeof o.jobId !== 'string' ||
+    typeof o.c !== 'object'
+  )
+    return undefined;
+  const receipt = o.r.receipt as Record<string, unknown>;
+  for (const k of BIGINTS) receipt[k] = BigInt(receipt[k] as string);
+  const c = o.c as Record<string, unknown>;
+  c.fee = BigInt(c.fee as string);
+  if (typeof c.firstTokenAt === 'string') c.firstTokenAt = new Date(c.firstTokenAt);
+  return { r: o.r, jobId: o.jobId, c: o.c } as CommitEntry;
 }
