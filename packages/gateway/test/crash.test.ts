@@ -232,7 +232,7 @@ describe('a gateway killed mid-request', () => {
     };
     expect(job.status).toBe('succeeded');
     // the answer the client got is what the books hold: its text, its fee, its receipt
-    expect(job.result?.choices[0]!.message.content).toBe(body.choices[0]!.message.content);
+    expect(job.result?.choices[0]?.message.content).toBe(body.choices[0]!.message.content);
     expect(job.result?.grid.receipt_signature).toBe(body.grid.receipt_signature);
     expect(job.result?.grid.fee_wei).toBe(body.grid.fee_wei);
     // charged exactly that fee, once; nothing left reserved
