@@ -1,8 +1,7 @@
-import type { Receipt } from '@aipg/core';
-import type { Address, Hex } from 'viem';
+import type { Address } from 'viem';
 import type { Common } from '../common.ts';
 import { createAttestationStore } from './attestations.ts';
-import { commitReceipt } from './commit.ts';
+import { type CommitEntry, commitReceipt } from './commit.ts';
 import { type Database, inMemory, openDatabase, type Sql } from './db.ts';
 import { createIdempotencyStore } from './idempotency.ts';
 import { createImageStore } from './images.ts';
@@ -64,7 +63,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
      * now, and the statement follows (`stored`; a failure leaves the line for the next start).
      */
     commitReceipt(
-      r: { receipt: Receipt; signature: Hex; signer: Address; leafHash: Hex },
+      r: CommitEntry['r'],
       jobId: string,
       c: JobCompletion,
       { early: wanted = false }: { early?: boolean } = {},

@@ -1,4 +1,14 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { CommitEntry } from './commit.ts';
 
@@ -36,11 +46,12 @@ export function openCommitJournal(dir: string) {
   for (const name of names) left.push(...readSegment(join(dir, name)));
   let counter = 0;
   const open = (): JournalSegment => {
+    // Named to sort in the order written; never one that exists (`ax`), even with the clock set back.
     const path = join(
       dir,
-      `${String(Date.now()).padStart(15, '0')}-${String(counter++).padStart(6, '0')}.jsonl`,
+      `${String(Date.now()).padStart(15, '0')}-${String(counter++).padStart(6, '0')}-${randomBytes(4).toString('hex')}.jsonl`,
     );
-    return { path, fd: openSync(path, 'a', 0o600), bytes: 0, open: 0 };
+    return { path, fd: openSync(path, 'ax', 0o600), bytes: 0, open: 0 };
   };
   let current = open();
   const older = new Set<JournalSegment>();
@@ -52,10 +63,20 @@ export function openCommitJournal(dir: string) {
       for (const name of names) unlinkSync(join(dir, name));
       left.length = 0;
     },
-    /** Writes the entry; its segment is what `committed` takes once the database has it. */
+    /**
+     * Writes the entry (one write); its segment is what `committed` takes once the database has it.
+     * Throws when the line could not be written whole (a full disk): what was written of it is cut off
+     * again, so no torn line sits between whole ones.
+     */
     append(entry: CommitEntry): JournalSegment {
       const seg = current;
-      seg.bytes += writeSync(seg.fd, encode(entry));
+      const line = Buffer.from(encode(entry));
+      const written = writeSync(seg.fd, line);
+      if (written !== line.length) {
+        ftruncateSync(seg.fd, seg.bytes);
+        throw new Error(`commit journal: ${written} of ${line.length} bytes written`);
+      }
+      seg.bytes += written;
       seg.open += 1;
       if (seg.bytes >= SEGMENT_BYTES) {
         older.add(seg);
