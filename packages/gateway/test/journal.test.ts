@@ -7,7 +7,7 @@ import type { Address } from 'viem';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Storage } from '../src/index.ts';
 import { openCommitJournal } from '../src/storage/journal.ts';
-import { openTestStorage, testCommit, testJob } from './helpers/storage.ts';
+import { buildTestBatch, openTestStorage, testCommit, testJob } from './helpers/storage.ts';
 
 // Embedded PGlite answers a job once its commit is in the journal, and the statement follows. Here: a
 // process killed (SIGKILL) between the two leaves its commit in the journal and the next start commits
@@ -16,7 +16,7 @@ import { openTestStorage, testCommit, testJob } from './helpers/storage.ts';
 
 const CHILD = resolve(import.meta.dirname, 'helpers/journal-child.ts');
 const payer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address;
-const gateway = '0x90F79bf6EB2c4F870365E785982E1f101E93b906' as Address;
+const gateway = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as Address;
 const worker = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' as Address;
 const root = mkdtempSync(join(tmpdir(), 'aipg-journal-'));
 const dir = join(root, 'db');
@@ -210,6 +210,37 @@ describe('reads after an early answer', () => {
         expect(await committing.stored).toBe(true);
         await before;
       }
+    } finally {
+      await close();
+    }
+  });
+
+  test('settlement batches an answered job whose statement had not run yet, its number never given up, even once expired', async () => {
+    const keyId = `kjournal${randomBytes(3).toString('hex')}`;
+    const { storage, close } = await openTestStorage(
+      'journal',
+      { dir: 'memory://' },
+      { keyId, payer },
+      { 'database.commitDelayMs': 600_000 },
+    );
+    try {
+      await storage.receiptNumbers.init(gateway, 0n);
+      const fee = 77n;
+      const job = testJob({ keyId, payer, reservedFee: fee });
+      // Its number expires at once: settlement would give it up were the receipt not committed first.
+      const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
+        gateway,
+        worker,
+        expiresAt: new Date(Date.now() - 1_000),
+      });
+      const [r, jobId, c] = testCommit(job, reserved.seq!, { gateway, worker, fee });
+      const committing = storage.commitReceipt(r, jobId, c, { early: true });
+      expect(committing.journaled).toBe(true);
+      const batch = await storage.receipts.createBatch({ gateway, from: 0n, max: 10 }, buildTestBatch);
+      expect(batch?.receipts.map((x) => x.receipt.jobId)).toEqual([job.id]);
+      expect(batch?.batch.total).toBe(fee);
+      expect(await committing.stored).toBe(true);
+      expect(await storage.receiptNumbers.status(gateway, reserved.seq!)).toBe('receipted');
     } finally {
       await close();
     }

@@ -194,8 +194,9 @@ const QUERY: BatchOp<{ text: string; params: readonly unknown[] }, Row[]> = {
 type Queued = {
   op: BatchOp<unknown, unknown>;
   item: unknown;
-  /** Batched with `deferMs`: runs first in its group. */
+  /** Batched with `deferMs`: runs first in its group; `at`: when it must start at the latest. */
   deferred: boolean;
+  at: number;
   resolve: (out: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -270,28 +271,46 @@ function createGroupCommit(db: {
     else for (const q of group) await runAlone(q);
   }
 
-  async function drain(): Promise<void> {
+  /**
+   * Runs groups while anything not deferred waits (deferred items ride along, first); `due`: the
+   * deferred items' time is up, so they run even alone. Deferred items left over wait for their time.
+   */
+  async function drain(due = false): Promise<void> {
     running = true;
     clearTimeout(timer);
     timer = undefined;
-    timerAt = Number.POSITIVE_INFINITY;
     try {
-      while (queue.length > 0) {
+      while (queue.length > deferredCount || (due && queue.length > 0)) {
+        due = false;
         const group = queue;
         queue = [];
-        deferredCount -= group.filter((q) => q.deferred).length;
+        deferredCount = 0;
         if (group.length === 1) await runAlone(group[0]!);
         else await runGroup(group);
       }
     } finally {
       running = false;
     }
+    if (queue.length > 0) arm();
   }
 
-  /** Items batched with `deferMs` and not run yet; when the earliest of them must start at the latest. */
+  /** Deferred items waiting, and the timer that starts them when the first one's time is up. */
   let deferredCount = 0;
   let timer: NodeJS.Timeout | undefined;
-  let timerAt = Number.POSITIVE_INFINITY;
+
+  function arm() {
+    clearTimeout(timer);
+    let at = Number.POSITIVE_INFINITY;
+    for (const q of queue) if (q.at < at) at = q.at;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        if (!running && queue.length > 0) void drain(true);
+      },
+      Math.max(0, at - Date.now()),
+    );
+    timer.unref?.();
+  }
 
   function batch<I, O>(op: BatchOp<I, O>, item: I, deferMs?: number): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -300,35 +319,21 @@ function createGroupCommit(db: {
         op: op as BatchOp<unknown, unknown>,
         item,
         deferred,
+        at: deferred ? Date.now() + deferMs : 0,
         resolve: resolve as (out: unknown) => void,
         reject,
       });
       if (deferred) deferredCount += 1;
+      // A running drain takes what is not deferred next, and arms the timer for what is when it ends.
       if (running) return;
-      if (deferred) {
-        // Nothing else asked for a group yet: start one when the first deferred item's time is up.
-        if (queue.length === deferredCount && Date.now() + deferMs >= timerAt) return;
-        if (queue.length === deferredCount) {
-          clearTimeout(timer);
-          timerAt = Date.now() + deferMs;
-          timer = setTimeout(() => {
-            timer = undefined;
-            timerAt = Number.POSITIVE_INFINITY;
-            if (!running && queue.length > 0) void drain();
-          }, deferMs);
-          timer.unref?.();
-          return;
-        }
+      if (deferred) arm();
+      else {
+        // Started after this turn's I/O callbacks: everything issued by the requests read in the same
+        // poll (embedded PGlite blocks the loop while it runs, so they arrive together) joins the group.
+        running = true;
+        setImmediate(() => void drain());
       }
-      start();
     });
-  }
-
-  function start() {
-    // Started after this turn's I/O callbacks: everything issued by the requests read in the same
-    // poll (embedded PGlite blocks the loop while it runs, so they arrive together) joins the group.
-    running = true;
-    setImmediate(() => void drain());
   }
 
   return {
