@@ -51,6 +51,25 @@ async function stateOf(storage: Storage, jobId: string) {
   };
 }
 
+/** A storage of its own (in memory unless `db` says otherwise) with one key, numbering initialised. */
+async function openWith(db: { dir?: string; url?: string }, set: Record<string, unknown>) {
+  const keyId = `kjournal${randomBytes(3).toString('hex')}`;
+  const opened = await openTestStorage('journal', db, { keyId, payer }, set);
+  await opened.storage.receiptNumbers.init(gateway, 0n);
+  return { ...opened, keyId };
+}
+
+/** A job reserved with its first dispatch to `worker` numbered, expiring `expiresInMs` from now. */
+async function reserve(storage: Storage, keyId: string, fee: bigint, expiresInMs = 600_000) {
+  const job = testJob({ keyId, payer, reservedFee: fee });
+  const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
+    gateway,
+    worker,
+    expiresAt: new Date(Date.now() + expiresInMs),
+  });
+  return { job, seq: reserved.seq!, args: testCommit(job, reserved.seq!, { gateway, worker, fee }) };
+}
+
 describe('the commit journal (embedded PGlite on disk)', () => {
   let journaled: { jobId: string; journaled: boolean; fee: string; seq: string };
 
@@ -172,28 +191,18 @@ describe('journal files', () => {
 
 describe('reads after an early answer', () => {
   test('see its commit at once, however long the statement was allowed to wait (a read issued after it runs after it)', async () => {
-    const keyId = `kjournal${randomBytes(3).toString('hex')}`;
-    const { storage, close } = await openTestStorage(
-      'journal',
+    const { storage, close, keyId } = await openWith(
       { dir: 'memory://' },
-      { keyId, payer },
       { 'database.commitDelayMs': 600_000 },
     );
     try {
-      await storage.receiptNumbers.init(gateway, 0n);
       for (const via of ['statement', 'transaction', 'payer totals'] as const) {
         const fee = 1_000n;
-        const job = testJob({ keyId, payer, reservedFee: fee });
-        const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
-          gateway,
-          worker,
-          expiresAt: new Date(Date.now() + 600_000),
-        });
+        const { job, args } = await reserve(storage, keyId, fee);
         const spendBefore = await storage.payerSpend(payer);
         // A read issued before the commit shares its group: the commit still runs first.
         const before = storage.jobs.get(job.id);
-        const [r, jobId, c] = testCommit(job, reserved.seq!, { gateway, worker, fee });
-        const committing = storage.commitReceipt(r, jobId, c, { early: true });
+        const committing = storage.commitReceipt(...args, { early: true });
         expect(committing.journaled).toBe(true);
         if (via === 'statement') expect((await storage.jobs.get(job.id))?.status).toBe('succeeded');
         if (via === 'transaction') {
@@ -216,31 +225,21 @@ describe('reads after an early answer', () => {
   });
 
   test('settlement batches an answered job whose statement had not run yet, its number never given up, even once expired', async () => {
-    const keyId = `kjournal${randomBytes(3).toString('hex')}`;
-    const { storage, close } = await openTestStorage(
-      'journal',
+    const { storage, close, keyId } = await openWith(
       { dir: 'memory://' },
-      { keyId, payer },
       { 'database.commitDelayMs': 600_000 },
     );
     try {
-      await storage.receiptNumbers.init(gateway, 0n);
       const fee = 77n;
-      const job = testJob({ keyId, payer, reservedFee: fee });
-      // Its number expires at once: settlement would give it up were the receipt not committed first.
-      const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
-        gateway,
-        worker,
-        expiresAt: new Date(Date.now() - 1_000),
-      });
-      const [r, jobId, c] = testCommit(job, reserved.seq!, { gateway, worker, fee });
-      const committing = storage.commitReceipt(r, jobId, c, { early: true });
+      // Its number expired already: settlement would give it up were the receipt not committed first.
+      const { job, seq, args } = await reserve(storage, keyId, fee, -1_000);
+      const committing = storage.commitReceipt(...args, { early: true });
       expect(committing.journaled).toBe(true);
       const batch = await storage.receipts.createBatch({ gateway, from: 0n, max: 10 }, buildTestBatch);
       expect(batch?.receipts.map((x) => x.receipt.jobId)).toEqual([job.id]);
       expect(batch?.batch.total).toBe(fee);
       expect(await committing.stored).toBe(true);
-      expect(await storage.receiptNumbers.status(gateway, reserved.seq!)).toBe('receipted');
+      expect(await storage.receiptNumbers.status(gateway, seq)).toBe('receipted');
     } finally {
       await close();
     }
@@ -252,22 +251,10 @@ describe('reads after an early answer', () => {
       ...(process.env.DATABASE_URL ? [{ url: process.env.DATABASE_URL, set: {} }] : []),
     ];
     for (const t of targets) {
-      const keyId = `kjournal${randomBytes(3).toString('hex')}`;
-      const { storage, close } = await openTestStorage('journal', t, { keyId, payer }, t.set);
+      const { storage, close, keyId } = await openWith(t, t.set);
       try {
-        await storage.receiptNumbers.init(gateway, 0n);
-        const job = testJob({ keyId, payer, reservedFee: 10n });
-        const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
-          gateway,
-          worker,
-          expiresAt: new Date(Date.now() + 600_000),
-        });
-        const committing = storage.commitReceipt(
-          ...testCommit(job, reserved.seq!, { gateway, worker, fee: 10n }),
-          {
-            early: true,
-          },
-        );
+        const { args } = await reserve(storage, keyId, 10n);
+        const committing = storage.commitReceipt(...args, { early: true });
         expect(committing.journaled).toBe(false);
         expect(await committing.stored).toBe(true);
       } finally {
