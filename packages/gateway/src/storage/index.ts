@@ -24,9 +24,9 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
   const applied = await migrate(db);
   // Embedded PGlite answers once a commit is journaled (see journal.ts); in memory nothing is durable,
   // so nothing needs the journal's file either.
-  const early = db.kind === 'pglite' && database.journal;
+  const answersEarly = db.kind === 'pglite' && database.journal;
   let journal: CommitJournal | undefined;
-  if (early && !inMemory(database.dir)) {
+  if (answersEarly && !inMemory(database.dir)) {
     try {
       journal = openCommitJournal(`${database.dir}-journal`);
       await replayJournal(db, journal, common.logger);
@@ -66,9 +66,9 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
       r: CommitEntry['r'],
       jobId: string,
       c: JobCompletion,
-      { early: wanted = false }: { early?: boolean } = {},
+      { early = false }: { early?: boolean } = {},
     ): { journaled: boolean; stored: Promise<boolean> } {
-      if (!wanted || !early) return { journaled: false, stored: commitReceipt(db, r, jobId, c) };
+      if (!early || !answersEarly) return { journaled: false, stored: commitReceipt(db, r, jobId, c) };
       let seg: ReturnType<CommitJournal['append']> | undefined;
       try {
         seg = journal?.append({ r, jobId, c });

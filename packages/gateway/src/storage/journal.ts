@@ -10,6 +10,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { receiptFromJson, receiptJsonSchema, receiptToJson } from '@aipg/core';
 import type { CommitEntry } from './commit.ts';
 
 /** A journal file is left for a new one past this size (it is removed once all it holds is committed). */
@@ -130,30 +131,21 @@ function readSegment(path: string): CommitEntry[] {
   return out;
 }
 
-/** The bigints of a receipt (JSON has none): decimal strings in a line. */
-const BIGINTS = ['inputUnits', 'outputUnits', 'fee', 'completedAt', 'seq'] as const;
-
-/** One line: the entry with its bigints as decimal strings (its date is an ISO string already). */
+/** One line: the entry with the receipt as the wire has it (`receiptToJson`), the fee a decimal string. */
 function encode(e: CommitEntry): string {
-  const receipt: Record<string, unknown> = { ...e.r.receipt };
-  for (const k of BIGINTS) receipt[k] = e.r.receipt[k].toString();
+  const r = { ...e.r, receipt: receiptToJson(e.r.receipt) };
   const c = { ...e.c, fee: e.c.fee.toString() };
-  return `${JSON.stringify({ v: VERSION, r: { ...e.r, receipt }, jobId: e.jobId, c })}\n`;
+  return `${JSON.stringify({ v: VERSION, r, jobId: e.jobId, c })}\n`;
 }
 
 function decode(line: string): CommitEntry | undefined {
   const o = JSON.parse(line) as { v?: unknown; r?: { receipt?: unknown }; jobId?: unknown; c?: unknown };
-  if (
-    o.v !== VERSION ||
-    typeof o.r?.receipt !== 'object' ||
-    typeof o.jobId !== 'string' ||
-    typeof o.c !== 'object'
-  )
+  if (o.v !== VERSION || typeof o.r !== 'object' || typeof o.jobId !== 'string' || typeof o.c !== 'object')
     return undefined;
-  const receipt = o.r.receipt as Record<string, unknown>;
-  for (const k of BIGINTS) receipt[k] = BigInt(receipt[k] as string);
+  const receipt = receiptJsonSchema.safeParse(o.r.receipt);
+  if (!receipt.success) return undefined;
   const c = o.c as Record<string, unknown>;
   c.fee = BigInt(c.fee as string);
   if (typeof c.firstTokenAt === 'string') c.firstTokenAt = new Date(c.firstTokenAt);
-  return { r: o.r, jobId: o.jobId, c: o.c } as CommitEntry;
+  return { r: { ...o.r, receipt: receiptFromJson(receipt.data) }, jobId: o.jobId, c: o.c } as CommitEntry;
 }
