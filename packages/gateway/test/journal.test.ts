@@ -7,7 +7,7 @@ import type { Address } from 'viem';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Storage } from '../src/index.ts';
 import { openCommitJournal } from '../src/storage/journal.ts';
-import { buildTestBatch, openTestStorage, testCommit, testJob } from './helpers/storage.ts';
+import { buildTestBatch, openTestStorage, reserveTestJob, testCommit, testJob } from './helpers/storage.ts';
 
 // Embedded PGlite answers a job once its commit is in the journal, and the statement follows. Here: a
 // process killed (SIGKILL) between the two leaves its commit in the journal and the next start commits
@@ -62,12 +62,8 @@ async function openWith(db: { dir?: string; url?: string }, set: Record<string, 
 /** A job reserved with its first dispatch to `worker` numbered, expiring `expiresInMs` from now. */
 async function reserve(storage: Storage, keyId: string, fee: bigint, expiresInMs = 600_000) {
   const job = testJob({ keyId, payer, reservedFee: fee });
-  const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
-    gateway,
-    worker,
-    expiresAt: new Date(Date.now() + expiresInMs),
-  });
-  return { job, seq: reserved.seq!, args: testCommit(job, reserved.seq!, { gateway, worker, fee }) };
+  const { seq, commit } = await reserveTestJob(storage, job, { gateway, worker, fee, expiresInMs });
+  return { job, seq, args: commit };
 }
 
 describe('the commit journal (embedded PGlite on disk)', () => {

@@ -3,7 +3,7 @@
 // job's commit (answered early, its statement allowed to wait 10 minutes, and nothing else here asks the
 // database anything), prints what it journaled, and waits to be killed.
 import type { Address } from 'viem';
-import { openTestStorage, testCommit, testJob } from './storage.ts';
+import { openTestStorage, reserveTestJob, testJob } from './storage.ts';
 
 const [dir, keyId, payer, gateway, worker] = process.argv.slice(2) as [
   string,
@@ -21,14 +21,9 @@ const { storage } = await openTestStorage(
 await storage.receiptNumbers.init(gateway, 0n);
 const fee = 123_456_789n;
 const job = testJob({ keyId, payer, reservedFee: fee * 2n });
-const reserved = await storage.jobs.insertReserved(job, 10n ** 30n, {
-  gateway,
-  worker,
-  expiresAt: new Date(Date.now() + 600_000),
-});
-const [r, jobId, c] = testCommit(job, reserved.seq!, { gateway, worker, fee });
-const { journaled } = storage.commitReceipt(r, jobId, c, { early: true });
+const { seq, commit } = await reserveTestJob(storage, job, { gateway, worker, fee, expiresInMs: 600_000 });
+const { journaled } = storage.commitReceipt(...commit, { early: true });
 process.stdout.write(
-  `${JSON.stringify({ jobId, journaled, fee: fee.toString(), seq: r.receipt.seq.toString() })}\n`,
+  `${JSON.stringify({ jobId: job.id, journaled, fee: fee.toString(), seq: seq.toString() })}\n`,
 );
 setInterval(() => {}, 1 << 30);

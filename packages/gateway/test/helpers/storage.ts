@@ -99,20 +99,33 @@ export function testJob(
 }
 
 /**
- * Serves `job` as a request does: reserved (a payer able to spend anything) with its first dispatch to
- * `worker` numbered, then its receipt and result committed with `fee`. Throws if the receipt was refused.
+ * Reserves `job` as a request does (a payer able to spend anything) with its first dispatch to `worker`
+ * numbered, expiring `expiresInMs` from now; returns the number and what committing it with `fee` takes.
+ */
+export async function reserveTestJob(
+  storage: Storage,
+  job: NewJob,
+  p: { gateway: Address; worker: Address; fee: bigint; expiresInMs?: number },
+): Promise<{ seq: bigint; commit: CommitArgs }> {
+  const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
+    gateway: p.gateway,
+    worker: p.worker,
+    expiresAt: new Date(Date.now() + (p.expiresInMs ?? 60_000)),
+  });
+  return { seq: r.seq!, commit: testCommit(job, r.seq!, p) };
+}
+
+/**
+ * Serves `job` as a request does: reserved (`reserveTestJob`), then its receipt and result committed with
+ * `fee`. Throws if the receipt was refused.
  */
 export async function serveTestJob(
   storage: Storage,
   job: NewJob,
   p: { gateway: Address; worker: Address; fee: bigint },
 ): Promise<void> {
-  const r = await storage.jobs.insertReserved(job, 10n ** 30n, {
-    gateway: p.gateway,
-    worker: p.worker,
-    expiresAt: new Date(Date.now() + 60_000),
-  });
-  if (!(await storage.commitReceipt(...testCommit(job, r.seq!, p)).stored))
+  const { commit } = await reserveTestJob(storage, job, p);
+  if (!(await storage.commitReceipt(...commit).stored))
     throw new Error(`the receipt of job ${job.id} was not stored`);
 }
 
