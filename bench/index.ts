@@ -17,7 +17,8 @@
  *   --quick: fewer iterations, for a smoke run
  *   --only latency|gas|audit-cost|audit-gas|portkey|images|history|db-groups: run one section (latency prints
  *     tables 1–3, images tables 8–10)
- * Section 7 (portkey) also reads BENCH_RUNS (`c=1,c=64,stream c=1`: only those runs) and BENCH_GATEWAY_SET
+ * Section 7 (portkey) also reads BENCH_RUNS (`c=1,c=64,stream c=1`: only those runs; `c=8`, a run between
+ * them, only when named) and BENCH_GATEWAY_SET
  * (gateway options, `database.journal=false`), to compare one option against the default quickly.
  */
 import { execFile } from 'node:child_process';

@@ -352,8 +352,12 @@ export async function sideBySide(
       { name: 'c=1', concurrency: 1, count: quick ? 50 : 300, stream: false },
       { name: 'c=64', concurrency: 64, count: quick ? 400 : 3_000, stream: false },
       { name: 'stream c=1', concurrency: 1, count: quick ? 50 : 300, stream: true },
+      // Between the two: not run unless named (BENCH_RUNS='c=8').
+      { name: 'c=8', concurrency: 8, count: quick ? 200 : 1_200, stream: false, optional: true },
       // BENCH_RUNS='c=1' (comma-separated): only those runs, e.g. to compare gateway options quickly.
-    ].filter((r) => !process.env.BENCH_RUNS || process.env.BENCH_RUNS.split(',').includes(r.name));
+    ].filter((r) =>
+      process.env.BENCH_RUNS ? process.env.BENCH_RUNS.split(',').includes(r.name) : !r.optional,
+    );
     // Warm every path alike (connections, caches, and the JIT: a few hundred requests leave the first
     // runs measuring V8's optimisation of each process, not its steady state).
     for (const t of Object.values(targets)) await load({ ...t, count: quick ? 200 : 2_000, concurrency: 8 });

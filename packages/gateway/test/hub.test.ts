@@ -629,6 +629,39 @@ describe('what the user receives is what the worker signed (issue 9)', () => {
     }
   });
 
+  test('tokens a worker did not stream (those that ended its answer) reach a streaming client from the verified result, whole', async () => {
+    for (const streamFirst of [0, 2, 5]) {
+      a.opts.script = () => ({ streamFirst });
+      try {
+        const streamed = await (await chat({ ...pinA, stream: true })).text();
+        expect(sseText(streamed)).toBe(DEFAULT_TEXT);
+        expect(streamed.trim().endsWith('data: [DONE]')).toBe(true);
+      } finally {
+        a.opts.script = undefined;
+      }
+    }
+  });
+
+  test('a worker streaming other tokens than it signed (even a shorter text) is refused: nothing charged', async () => {
+    const before = await balance();
+    // "grid" where the signed output starts with "the"; "the you" where it goes on "the grid"; the
+    // signed output and then more.
+    for (const script of [
+      { streamTokens: [WORD.grid] },
+      { streamTokens: [WORD.the, WORD.you] },
+      { tokens: [WORD.the, EOS], streamTokens: [WORD.the, EOS, WORD.you] },
+    ]) {
+      a.opts.script = () => script;
+      try {
+        const streamed = await (await chat({ ...pinA, stream: true })).text();
+        expect(streamed).toContain('"invalid_receipt"');
+      } finally {
+        a.opts.script = undefined;
+      }
+    }
+    expect(await balance()).toEqual(before);
+  });
+
   test('a prompt-overbiller (more prompt ids than the gateway sent, receipt consistent and signed) is refused before billing', async () => {
     const before = await balance();
     a.opts.script = () => ({

@@ -407,6 +407,26 @@ describe('receipt verification', () => {
     expect(other.ok || other.field).toBe('promptTokenIds');
   });
 
+  test('streamed tokens must be where the output starts: a prefix passes (the rest comes with the result), anything else is refused', async () => {
+    const longer = [WORD.the, WORD.grid, WORD.serves, EOS];
+    const claim = { output: longer, finishReason: 'stop' as const };
+    const streamed = async (ids: number[]) =>
+      verifyResult(await result(undefined, operator, claim), { ...expectation(), streamedTokenIds: ids });
+    // Nothing, part, or all of it streamed before the result: each is what the result says.
+    for (const ids of [[], [WORD.the], [WORD.the, WORD.grid], longer])
+      expect((await streamed(ids)).ok).toBe(true);
+    // A worker that streamed one text and signed another is caught, however long each is.
+    for (const ids of [
+      [WORD.grid],
+      [WORD.the, WORD.serves],
+      [...longer, WORD.you],
+      [WORD.the, WORD.grid, WORD.you],
+    ]) {
+      const v = await streamed(ids);
+      expect(v.ok || v.field).toBe('outputTokenIds');
+    }
+  });
+
   test('the requestHash must commit to the sampler the worker advertised', async () => {
     const v = await verifyResult(await result(undefined, operator, { sampler: 'ollama' }), expectation());
     expect(v.ok || v.field).toBe('requestHash');

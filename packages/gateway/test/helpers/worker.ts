@@ -58,6 +58,10 @@ export type Behaviour = {
   signWith?: Hex;
   /** Do not send token frames, only the result. */
   noStream?: boolean;
+  /** Send token frames for the first `n` tokens only; the rest leave with the result (a worker's last read). */
+  streamFirst?: number;
+  /** Stream these ids instead of the output it signs (a worker showing one text and billing another). */
+  streamTokens?: number[];
   /** Rewrite the result frame as JSON (after signing): what no schema-abiding worker could send. */
   rawResult?: (frame: Record<string, unknown>) => unknown;
 };
@@ -378,15 +382,17 @@ export class ScriptedWorker {
         });
       }
       if (delay) await sleep(delay);
-      if (!b.noStream)
+      if (!b.noStream && sent < (b.streamFirst ?? Number.POSITIVE_INFINITY))
         this.send({
           type: 'token',
           jobId: job.jobId,
-          tokenIds: [t],
+          tokenIds: [b.streamTokens?.[sent] ?? t],
           ...(b.injectText === undefined ? {} : { text: b.injectText }),
         });
       sent += 1;
     }
+    for (const extra of b.streamTokens?.slice(tokens.length) ?? [])
+      this.send({ type: 'token', jobId: job.jobId, tokenIds: [extra] });
     const seq = await this.seqOf(job);
     if (seq === undefined) return;
     const prompt = b.promptTokenIds ? b.promptTokenIds(job.promptTokenIds) : job.promptTokenIds;

@@ -668,6 +668,8 @@ export function createJobRunner({
     const emit = <F extends JobFrame>(frame: F) => session.send(backend.rewriteFrame?.(frame) ?? frame);
     // Sent before its number was reserved: the number follows (`assignSeq`); nothing is signed before.
     let seq: Promise<bigint> | bigint;
+    /** Whether the number is here (the result can leave as soon as it is signed). */
+    let numbered = job.seq !== undefined;
     if (job.seq !== undefined) seq = BigInt(job.seq);
     else {
       let resolve!: (n: bigint) => void;
@@ -678,7 +680,12 @@ export function createJobRunner({
       });
       // Settles on abort too (a cancel, a drop, a refusal), so the wait below never outlives the job.
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      seq.catch(() => {});
+      seq.then(
+        () => {
+          numbered = true;
+        },
+        () => {},
+      );
       entry.awaitingSeq = resolve;
     }
     warnIfUnderpriced(job, served, log);
@@ -713,7 +720,15 @@ export function createJobRunner({
             }
           : undefined,
       });
-      flushTokens();
+      // The result carries every output id: tokens still waiting for their frame (those of the read that
+      // ended the answer, all of them when it came in one) leave with it, not before it in a frame of
+      // their own; the gateway shows a streaming client what it has not seen from the verified result.
+      // A result that must wait for its number first lets them go now.
+      if (numbered) {
+        if (flushing) clearImmediate(flushing);
+        flushing = undefined;
+        unsent = [];
+      } else flushTokens();
       if (controller.signal.aborted) throw new JobAbortedError('aborted');
       const receipt = buildTextReceipt({
         job,

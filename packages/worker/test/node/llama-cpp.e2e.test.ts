@@ -104,8 +104,13 @@ describe('a worker on the embedded llama.cpp backend', () => {
     if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
     expect(handle.job.promptTokenIds[0]).toBe(tokenizer.bosTokenId);
     expect(frame.promptTokenIds).toEqual(handle.job.promptTokenIds);
-    expect(frame.outputTokenIds.length).toBeGreaterThan(0);
-    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds);
+    expect(frame.outputTokenIds.length).toBeGreaterThan(1);
+    // Streamed as the engine yields them (one token per turn), but for those of the turn that ended
+    // the answer: they leave with the result, which holds every id.
+    const streamed = handle.tokens.flatMap((t) => t.tokenIds);
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(streamed.length).toBeLessThanOrEqual(frame.outputTokenIds.length);
+    expect(frame.outputTokenIds.slice(0, streamed.length)).toEqual(streamed);
     // Ids only on the wire: the gateway renders the text from them.
     for (const f of conn.rawFrames.filter((f) => (f as { jobId?: string }).jobId === handle.job.jobId))
       expect(f).not.toHaveProperty('text');

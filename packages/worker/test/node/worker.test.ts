@@ -304,23 +304,39 @@ describe('a bonded worker on the gateway protocol', () => {
     );
   });
 
-  it('streams token frames that add up to the result', async () => {
+  it('streams token frames that start the result; the tokens of the read that ended it leave with the result', async () => {
+    // The fake engine yields a token every 5 ms and returns right after the sixth: tokens 1–5 leave as
+    // frames as they come, the sixth only in the result (it ended the answer in the same turn).
     const handle = conn.sendJob({ modelId: small.model.modelId, stream: true, content: 'stream me [len:6]' });
     const frame = await handle.done;
     if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
-    expect(handle.tokens).toHaveLength(6);
-    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds);
+    expect(frame.outputTokenIds).toHaveLength(6);
+    expect(handle.tokens).toHaveLength(5);
+    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(frame.outputTokenIds.slice(0, 5));
     // Token frames carry ids only: no text field on the wire.
     const raw = conn.rawFrames.filter(
       (f) =>
         (f as { jobId?: string; type?: string }).jobId === handle.job.jobId &&
         (f as { type: string }).type === 'token',
     );
-    expect(raw).toHaveLength(6);
+    expect(raw).toHaveLength(5);
     for (const f of raw) expect(Object.keys(f as object).sort()).toEqual(['jobId', 'tokenIds', 'type']);
     // Every token frame arrives before the result.
     const order = conn.frames.filter((f) => 'jobId' in f && f.jobId === handle.job.jobId).map((f) => f.type);
-    expect(order).toEqual([...Array(6).fill('token'), 'result']);
+    expect(order).toEqual([...Array(5).fill('token'), 'result']);
+  });
+
+  it('sends no token frame for an answer that came whole: the result carries it', async () => {
+    // Every token and the end in the same turn (an engine, or a server's single read, that had it all).
+    const handle = conn.sendJob({
+      modelId: small.model.modelId,
+      stream: true,
+      content: 'at once [len:4] [burst]',
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    expect(frame.outputTokenIds).toHaveLength(4);
+    expect(handle.tokens).toEqual([]);
   });
 
   it('runs several jobs at once on one connection within each model’s limit, refusing the excess (retryable)', async () => {
@@ -637,7 +653,8 @@ describe('devnet adversaries over the gateway protocol', () => {
     // The ids and the receipt are the honest ones.
     expect(frame.promptTokenIds).toEqual(job.promptTokenIds);
     expect(frame.outputTokenIds).toEqual(out.ids);
-    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(out.ids);
+    // Streamed as they came, but the last: it ended the answer and left with the result.
+    expect(handle.tokens.flatMap((t) => t.tokenIds)).toEqual(out.ids.slice(0, -1));
     const receipt = receiptFromJson(frame.receipt);
     expect(receipt.requestHash).toBe(computeRequestHash(job.promptTokenIds, job.params, CANONICAL_SAMPLER));
     expect(receipt.outputHash).toBe(computeOutputHash(out.ids, 'stop'));
@@ -647,7 +664,7 @@ describe('devnet adversaries over the gateway protocol', () => {
       type: string;
       text?: string;
     }[];
-    expect(raw.map((f) => f.type)).toEqual([...Array(5).fill('token'), 'result']);
+    expect(raw.map((f) => f.type)).toEqual([...Array(4).fill('token'), 'result']);
     for (const f of raw) expect(f.text).toBe(INJECTED_TEXT);
     // What the schema keeps (what a v3 gateway reads) has no text at all.
     expect(frame).not.toHaveProperty('text');

@@ -19,7 +19,8 @@ import type {
  *
  * Directives in the last message steer a test: `[fail-before]` throws before any token,
  * `[fail-after:N]` throws after N tokens, `[hang]` generates nothing until aborted,
- * `[delay:MS]` overrides the per-token delay, `[len:N]` the natural output length,
+ * `[delay:MS]` overrides the per-token delay, `[len:N]` the natural output length, `[burst]` yields
+ * every token and the end in one turn after the first delay,
  * `[prompt-mismatch]` refuses the prompt ids as an Ollama backend whose tokenization differs does.
  */
 export type FakeBackendOptions = {
@@ -143,8 +144,10 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
       }
       const out = expectedOutput(promptTokenIds, params, natural);
       let ttftMs = 0;
+      // `[burst]`: the whole answer at once, every token and the end in one turn (a server's single read).
+      const burst = last.includes('[burst]');
       for (let i = 0; i < out.ids.length; i++) {
-        await sleep(delay, signal, ignoreAbort);
+        if (!burst || i === 0) await sleep(delay, signal, ignoreAbort);
         if (failAfter !== undefined && i === Number(failAfter)) throw new Error('llama_decode failed');
         if (i === 0) ttftMs = performance.now() - t0;
         onToken?.({ tokenIds: [out.ids[i] as number] });
