@@ -287,6 +287,14 @@ export const jobMessage = z.object({
   confidential: z.boolean(),
   stream: z.boolean(),
   /**
+   * `first`: the client reads the answer whole (it did not ask for a stream). The worker sends one
+   * `token` frame at the first tokens (the gateway's sign of life and its time to first token), then
+   * none until the result, which holds every id: a long answer costs both ends two frames, not one per
+   * read of the backend. Absent: every read's tokens as they come. A worker older than this field
+   * ignores it and streams them all.
+   */
+  tokens: z.literal('first').optional(),
+  /**
    * The gateway's receipt number for this dispatch (decimal uint64): the worker signs it into the
    * receipt and refuses a number it has already accepted from this gateway. Absent when the job left
    * while its number was being reserved: it follows in a `job-seq` frame, and the worker signs nothing

@@ -642,6 +642,16 @@ describe('what the user receives is what the worker signed (issue 9)', () => {
     }
   });
 
+  test('a job for a client that reads the answer whole asks the worker for its first tokens only; a streamed one for every token', async () => {
+    const before = a.jobs.length;
+    expect((await chat(pinA)).status).toBe(200);
+    await (await chat({ ...pinA, stream: true })).text();
+    const [whole, streamed] = a.jobs.slice(before) as { tokens?: string; stream: boolean }[];
+    expect(whole).toMatchObject({ stream: true, tokens: 'first' });
+    expect(streamed?.stream).toBe(true);
+    expect(streamed).not.toHaveProperty('tokens');
+  });
+
   test('a worker streaming other tokens than it signed (even a shorter text) is refused: nothing charged', async () => {
     const before = await balance();
     // "grid" where the signed output starts with "the"; "the you" where it goes on "the grid"; the

@@ -812,8 +812,10 @@ export function createJobs({
               pricing: job.pricing,
               confidential: false,
               // Always streamed on the wire: the gateway measures time to first token itself and knows
-              // whether a failing worker had started answering.
+              // whether a failing worker had started answering. A client that reads the answer whole
+              // needs no more than the first tokens before the result.
               stream: true,
+              ...(job.mode === 'stream' ? {} : { tokens: 'first' as const }),
             };
       const finish = (a: Attempt) => {
         if (done) return;

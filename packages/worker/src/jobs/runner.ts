@@ -663,7 +663,11 @@ export function createJobRunner({
     const model = backend.model.name;
     const log = logger.child({ jobId: job.jobId, model });
     const started = performance.now();
+    /** Tokens the backend produced so far, and those that left in `token` frames. */
     let streamedTokens = 0;
+    let sentTokens = 0;
+    // A client that reads the answer whole: the first frame only (protocol.ts `tokens`).
+    const firstOnly = job.tokens === 'first';
     // A devnet adversary may rewrite what leaves (adversary/index.ts); honest backends send as is.
     const emit = <F extends JobFrame>(frame: F) => session.send(backend.rewriteFrame?.(frame) ?? frame);
     // Sent before its number was reserved: the number follows (`assignSeq`); nothing is signed before.
@@ -703,6 +707,7 @@ export function createJobRunner({
       if (unsent.length === 0 || controller.signal.aborted) return;
       const tokenIds = unsent;
       unsent = [];
+      sentTokens += tokenIds.length;
       emit({ type: 'token', jobId: job.jobId, tokenIds });
     };
     try {
@@ -715,6 +720,7 @@ export function createJobRunner({
           ? (delta) => {
               if (controller.signal.aborted || delta.tokenIds.length === 0) return;
               streamedTokens += delta.tokenIds.length;
+              if (firstOnly && sentTokens > 0) return;
               for (const id of delta.tokenIds) unsent.push(id);
               flushing ??= setImmediate(flushTokens);
             }
@@ -798,8 +804,8 @@ export function createJobRunner({
         log.warn({ streamedTokens }, 'job aborted: the gateway connection dropped');
         return;
       }
-      // Nothing streamed yet: the user saw nothing and another worker may run the job.
-      const retryable = streamedTokens === 0;
+      // No token sent yet: the user saw nothing and another worker may run the job.
+      const retryable = sentTokens === 0;
       if (kind === 'shutdown') {
         log.warn({ streamedTokens }, 'job aborted: worker stopping');
         sendError(

@@ -326,6 +326,21 @@ describe('a bonded worker on the gateway protocol', () => {
     expect(order).toEqual([...Array(5).fill('token'), 'result']);
   });
 
+  it('for a client that reads the answer whole (`tokens: first`), sends the first tokens only, then the result', async () => {
+    // Six tokens 5 ms apart: one frame for the first (the gateway's sign of life), none for the rest.
+    const handle = conn.sendJob({
+      modelId: small.model.modelId,
+      stream: true,
+      tokens: 'first',
+      content: 'whole please [len:6]',
+    });
+    const frame = await handle.done;
+    if (frame.type !== 'result') throw new Error(JSON.stringify(frame));
+    expect(frame.outputTokenIds).toHaveLength(6);
+    expect(handle.tokens).toHaveLength(1);
+    expect(handle.tokens[0]?.tokenIds).toEqual([frame.outputTokenIds[0]]);
+  });
+
   it('sends no token frame for an answer that came whole: the result carries it', async () => {
     // Every token and the end in the same turn (an engine, or a server's single read, that had it all).
     const handle = conn.sendJob({
