@@ -20,10 +20,53 @@ function send(res: ServerResponse, status: number, body: unknown) {
   res.end(text);
 }
 
+/**
+ * `BENCH_BACKEND_TOKENS=each`: a streamed completion sends each token in its own event, one event per
+ * turn of the loop (as vLLM sends them as they are sampled, each its own read for the client); by
+ * default every token in one event, the whole answer in one write.
+ */
+const EACH = process.env.BENCH_BACKEND_TOKENS === 'each';
+
 function sse(res: ServerResponse, chunks: unknown[]) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  for (const c of chunks) res.write(`data: ${JSON.stringify(c)}\n\n`);
-  res.end('data: [DONE]\n\n');
+  const events = chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`);
+  if (!EACH) {
+    for (const e of events) res.write(e);
+    res.end('data: [DONE]\n\n');
+    return;
+  }
+  const next = () => {
+    const e = events.shift();
+    if (e === undefined) return void res.end('data: [DONE]\n\n');
+    res.write(e);
+    setImmediate(next);
+  };
+  next();
+}
+
+/** A completion choice as its own events, a token each (`EACH`), the last with the finish and usage. */
+function perToken<C extends { token_ids: number[]; text: string; finish_reason: string | null }>(
+  head: Record<string, unknown>,
+  choice: C,
+  usage: unknown,
+): unknown[] {
+  if (!EACH) return [{ ...head, choices: [choice], usage }];
+  return choice.token_ids.map((id, i) => {
+    const last = i === choice.token_ids.length - 1;
+    return {
+      ...head,
+      choices: [
+        {
+          ...choice,
+          text: last ? choice.text : '',
+          token_ids: [id],
+          prompt_token_ids: i === 0 ? (choice as { prompt_token_ids?: unknown }).prompt_token_ids : undefined,
+          finish_reason: last ? choice.finish_reason : null,
+        },
+      ],
+      ...(last ? { usage } : {}),
+    };
+  });
 }
 
 const server = createServer((req, res) => {
@@ -60,9 +103,10 @@ const server = createServer((req, res) => {
     if (path === '/v1/completions') {
       const choice = { index: 0, text: TEXT, token_ids: ids, prompt_token_ids: prompt, finish_reason };
       if (body.stream)
-        return sse(res, [
-          { id, object: 'text_completion', created, model: body.model, choices: [choice], usage },
-        ]);
+        return sse(
+          res,
+          perToken({ id, object: 'text_completion', created, model: body.model }, choice, usage),
+        );
       return send(res, 200, {
         id,
         object: 'text_completion',

@@ -19,7 +19,9 @@
  *     tables 1–3, images tables 8–10)
  * Section 7 (portkey) also reads BENCH_RUNS (`c=1,c=64,stream c=1`: only those runs; `c=8`, a run between
  * them, only when named) and BENCH_GATEWAY_SET
- * (gateway options, `database.journal=false`), to compare one option against the default quickly.
+ * (gateway options, `database.journal=false`), to compare one option against the default quickly, and
+ * BENCH_BACKEND_TOKENS=each (the fake backend streams each token in its own event, a turn apart, as vLLM
+ * does; by default the whole answer in one).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
