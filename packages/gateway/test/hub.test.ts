@@ -654,11 +654,11 @@ describe('what the user receives is what the worker signed (issue 9)', () => {
 
   test('a worker streaming other tokens than it signed (even a shorter text) is refused: nothing charged', async () => {
     const before = await balance();
-    // "grid" where the signed output starts with "the"; "the you" where it goes on "the grid"; the
+    // "grid" where the signed output starts with "the"; only "the you" where it goes on "the grid"; the
     // signed output and then more.
     for (const script of [
       { streamTokens: [WORD.grid] },
-      { streamTokens: [WORD.the, WORD.you] },
+      { streamFirst: 2, streamTokens: [WORD.the, WORD.you] },
       { tokens: [WORD.the, EOS], streamTokens: [WORD.the, EOS, WORD.you] },
     ]) {
       a.opts.script = () => script;
