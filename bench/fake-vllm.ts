@@ -45,11 +45,9 @@ function sse(res: ServerResponse, chunks: unknown[]) {
 }
 
 /** A completion choice as its own events, a token each (`EACH`), the last with the finish and usage. */
-function perToken<C extends { token_ids: number[]; text: string; finish_reason: string | null }>(
-  head: Record<string, unknown>,
-  choice: C,
-  usage: unknown,
-): unknown[] {
+function perToken<
+  C extends { token_ids: number[]; text: string; finish_reason: string | null; prompt_token_ids: unknown },
+>(head: Record<string, unknown>, choice: C, usage: unknown): unknown[] {
   if (!EACH) return [{ ...head, choices: [choice], usage }];
   return choice.token_ids.map((id, i) => {
     const last = i === choice.token_ids.length - 1;
@@ -60,7 +58,7 @@ function perToken<C extends { token_ids: number[]; text: string; finish_reason: 
           ...choice,
           text: last ? choice.text : '',
           token_ids: [id],
-          prompt_token_ids: i === 0 ? (choice as { prompt_token_ids?: unknown }).prompt_token_ids : undefined,
+          prompt_token_ids: i === 0 ? choice.prompt_token_ids : undefined,
           finish_reason: last ? choice.finish_reason : null,
         },
       ],

@@ -672,8 +672,6 @@ export function createJobRunner({
     const emit = <F extends JobFrame>(frame: F) => session.send(backend.rewriteFrame?.(frame) ?? frame);
     // Sent before its number was reserved: the number follows (`assignSeq`); nothing is signed before.
     let seq: Promise<bigint> | bigint;
-    /** Whether the number is here (the result can leave as soon as it is signed). */
-    let numbered = job.seq !== undefined;
     if (job.seq !== undefined) seq = BigInt(job.seq);
     else {
       let resolve!: (n: bigint) => void;
@@ -684,12 +682,7 @@ export function createJobRunner({
       });
       // Settles on abort too (a cancel, a drop, a refusal), so the wait below never outlives the job.
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      seq.then(
-        () => {
-          numbered = true;
-        },
-        () => {},
-      );
+      seq.catch(() => {});
       entry.awaitingSeq = resolve;
     }
     warnIfUnderpriced(job, served, log);
@@ -729,8 +722,8 @@ export function createJobRunner({
       // The result carries every output id: tokens still waiting for their frame (those of the read that
       // ended the answer, all of them when it came in one) leave with it, not before it in a frame of
       // their own; the gateway shows a streaming client what it has not seen from the verified result.
-      // A result that must wait for its number first lets them go now.
-      if (numbered) {
+      // A result that must still wait for its number (`assignSeq` has not taken it) lets them go now.
+      if (entry.awaitingSeq === undefined) {
         if (flushing) clearImmediate(flushing);
         flushing = undefined;
         unsent = [];
