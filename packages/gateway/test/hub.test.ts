@@ -672,6 +672,34 @@ describe('what the user receives is what the worker signed (issue 9)', () => {
     expect(await balance()).toEqual(before);
   });
 
+  test('a worker streaming past max_tokens is cut off at max_tokens: the client never sees more, the job is cancelled, nothing charged', async () => {
+    const before = await balance();
+    const failuresBefore = gw.workerStats(a.opts.owner).jobsFailed;
+    // An honest answer of max_tokens = 2 ("the grid", finish length), streamed with 500 more tokens.
+    a.opts.script = () => ({
+      tokens: [WORD.the, WORD.grid],
+      finishReason: 'length',
+      streamTokens: [WORD.the, WORD.grid, ...Array.from({ length: 500 }, () => WORD.you)],
+    });
+    const cancelsBefore = a.cancels.length;
+    try {
+      const raw = await (await chat({ ...pinA, stream: true, max_tokens: 2 })).text();
+      expect(sseText(raw)).toBe('the grid');
+      expect(raw).not.toContain('you');
+      expect(raw).toContain('"worker_failed"');
+      expect(raw).toContain('more than max_tokens (2) tokens streamed');
+      // The same worker answering a client that reads the answer whole: refused alike.
+      const whole = await chat({ ...pinA, max_tokens: 2 });
+      expect(whole.status).toBe(502);
+      expect(((await whole.json()) as { error: { code: string } }).error.code).toBe('worker_failed');
+    } finally {
+      a.opts.script = undefined;
+    }
+    expect(a.cancels.length - cancelsBefore).toBe(2);
+    expect(await balance()).toEqual(before);
+    expect(gw.workerStats(a.opts.owner).jobsFailed).toBe(failuresBefore + 2);
+  });
+
   test('a prompt-overbiller (more prompt ids than the gateway sent, receipt consistent and signed) is refused before billing', async () => {
     const before = await balance();
     a.opts.script = () => ({

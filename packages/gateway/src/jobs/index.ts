@@ -826,6 +826,11 @@ export function createJobs({
         hooks?.signal?.removeEventListener('abort', onAbort);
         resolve(a);
       };
+      /** The worker sent more than any answer can hold: the attempt ends, its fault. */
+      const overflow = (message: string) => {
+        handle.cancel(message);
+        finish({ kind: 'error', code: 'invalid_frame', message, afterFirstToken: firstTokenAt !== null });
+      };
       handle = hub.dispatch(
         worker,
         message,
@@ -842,6 +847,12 @@ export function createJobs({
               });
               return;
             }
+            // No answer has more than max_tokens ids: a worker streaming past them is refused there, before
+            // the text reaches a client or the ids pile up here.
+            if (streamed.length + t.tokenIds.length > job.params.maxTokens) {
+              overflow(`more than max_tokens (${job.params.maxTokens}) tokens streamed`);
+              return;
+            }
             if (firstTokenAt === null) {
               firstTokenAt = Date.now();
               clearTimeout(firstTokenTimer);
@@ -853,6 +864,12 @@ export function createJobs({
           },
           onSealedChunk(c: SealedChunkMessage) {
             if (done) return;
+            // An enclave seals a chunk per text delta (each at least one token), one for what it held
+            // back, and the final one: never more than max_tokens + 2.
+            if (chunks.length >= job.params.maxTokens + 2) {
+              overflow(`more than max_tokens + 2 (${job.params.maxTokens + 2}) sealed chunks`);
+              return;
+            }
             if (!sealed || c.seq !== chunks.length || chunks.at(-1)?.final) {
               handle.cancel('sealed chunk out of order');
               finish({
