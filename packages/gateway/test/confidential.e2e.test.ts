@@ -12,7 +12,14 @@ import { ConfidentialError, confidentialFetch } from '@aipg/confidential';
 import { computeTextFee, parseAipg, teeEvidenceDigest } from '@aipg/core';
 import { type EnsureModelReturnType, ensureModel } from '@aipg/inference';
 import { generateTeeKeyPair, SimulatedTee, serializeAnchors } from '@aipg/tee';
-import { createWorkerOptions, startWorker, type Worker, type WorkerTee } from '@aipg/worker';
+import {
+  createLlamaCppBackend,
+  createWorkerOptions,
+  type InferenceBackend,
+  startWorker,
+  type Worker,
+  type WorkerTee,
+} from '@aipg/worker';
 import OpenAI from 'openai';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -39,6 +46,7 @@ let tee: SimulatedTee;
 const logs: string[] = [];
 const workers: { owner: Address; worker: Worker }[] = [];
 let plainWorkerOptions: Awaited<ReturnType<typeof createWorkerOptions>>;
+let teeWorkerOptions: Awaited<ReturnType<typeof createWorkerOptions>>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aipg-gw-confidential-'));
@@ -91,7 +99,8 @@ beforeAll(async () => {
       },
       { AIPG_OPERATOR_KEY: operator.privateKey },
     );
-    if (!inTee) plainWorkerOptions = workerOptions;
+    if (inTee) teeWorkerOptions = workerOptions;
+    else plainWorkerOptions = workerOptions;
     const worker = await startWorker(workerOptions, { hardware: { gpus: [], cpuCores: 2, memoryMb: 4096 } });
     workers.push({ owner: owner.address, worker });
     await worker.ready();
@@ -264,6 +273,56 @@ describe('confidential chat through the official openai client', () => {
     expect(((await toPlainWorker.json()) as { error: { code: string } }).error.code).toBe(
       'worker_unavailable',
     );
+  });
+
+  test('an enclave sealing more chunks than max_tokens allows is cut off there: the client gets an error, nothing is charged', async () => {
+    // Worker A comes back (in its TEE) with a backend that reports 40 tokens more than it generated:
+    // its enclave seals a chunk for each.
+    const at = workers.findIndex((w) => w.owner === roles.workerA.address);
+    await workers[at]!.worker.stop({ force: true });
+    const inner = createLlamaCppBackend({ name: model.name, gguf: model.path, threads: 1 });
+    const flooding = new Proxy(inner, {
+      get(target, key) {
+        if (key !== 'generate') return Reflect.get(target, key, target);
+        const generate: InferenceBackend['generate'] = async (request) => {
+          const result = await target.generate(request);
+          const word = target.tokenizer!().tokenize(' grid')[0]!;
+          for (let i = 0; i < 40; i++) request.onToken?.({ tokenIds: [word] });
+          return result;
+        };
+        return generate;
+      },
+    });
+    const restarted = await startWorker(teeWorkerOptions, {
+      hardware: { gpus: [], cpuCores: 2, memoryMb: 4096 },
+      backends: [{ backend: flooding, maxConcurrency: 1 }],
+    });
+    workers[at] = { owner: roles.workerA.address, worker: restarted };
+    await restarted.ready();
+    const balance = async () =>
+      (await (
+        await fetch(`${gw.url}/v1/balance`, { headers: { authorization: `Bearer ${key}` } })
+      ).json()) as {
+        unsettled: { wei: string };
+        reserved: { wei: string };
+      };
+    const before = await balance();
+    let chunks = 0;
+    const error = await (async () => {
+      const stream = await client().chat.completions.create({
+        model: model.name,
+        messages: [{ role: 'user', content: SECRET }],
+        max_tokens: 4,
+        temperature: 0,
+        stream: true,
+      });
+      for await (const _ of stream) chunks += 1;
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(String((error as Error).message)).toMatch(/more than max_tokens \+ 2 \(6\) sealed chunks/);
+    // What reached the client: at most the 6 chunks an answer of 4 tokens can take.
+    expect(chunks).toBeLessThanOrEqual(6);
+    expect(await balance()).toEqual(before);
   });
 
   test('a worker whose re-check fails stops getting confidential jobs, and clients are told', async () => {
