@@ -241,6 +241,43 @@ describe('reads after an early answer', () => {
     }
   });
 
+  test('a commit whose statement fails after the answer is tried again in the running process: stored, charged once, no restart needed', async () => {
+    const { storage, close, keyId } = await openWith({ dir: 'memory://' }, {});
+    try {
+      // The next three receipt inserts fail (a full disk, say); a sequence counts them, as it is not
+      // rolled back with the statement that fails.
+      await storage.db.query('CREATE SEQUENCE failing_commits');
+      await storage.db.query(
+        `CREATE FUNCTION failing_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('failing_commits') <= 3 THEN RAISE EXCEPTION 'no space left on device (test)'; END IF;
+           RETURN NEW;
+         END $$`,
+      );
+      await storage.db.query(
+        'CREATE TRIGGER failing_commit BEFORE INSERT ON receipts FOR EACH ROW EXECUTE FUNCTION failing_commit()',
+      );
+      const fee = 55n;
+      const spendBefore = await storage.payerSpend(payer);
+      const { job, seq, args } = await reserve(storage, keyId, fee);
+      const committing = storage.commitReceipt(...args, { early: true });
+      expect(committing.journaled).toBe(true);
+      expect(await committing.stored).toBe(true);
+      const [tries] = await storage.db.query<{ n: string }>(
+        'SELECT last_value::text AS n FROM failing_commits',
+      );
+      expect(Number(tries!.n)).toBe(4);
+      expect(await stateOf(storage, job.id)).toMatchObject({ status: 'succeeded', fee, receipts: 1 });
+      expect(await storage.receiptNumbers.status(gateway, seq)).toBe('receipted');
+      expect(await storage.payerSpend(payer)).toEqual({
+        unsettled: spendBefore.unsettled + fee,
+        reserved: spendBefore.reserved,
+      });
+    } finally {
+      await close();
+    }
+  });
+
   test('`database.journal=false` (and a PostgreSQL server, always): the answer waits for the statement', async () => {
     const targets = [
       { dir: 'memory://', set: { 'database.journal': false } },

@@ -1462,7 +1462,7 @@ export function createJobs({
         },
         (error: unknown) =>
           log.error({
-            msg: 'a journaled commit failed; its journal line is committed at the next start',
+            msg: 'a journaled commit kept failing; its journal line is committed at the next start',
             err: error instanceof Error ? error.message : String(error),
           }),
       );

@@ -60,7 +60,8 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
      * Takes the number, stores the receipt and completes the job: one statement; `stored` is false when
      * the number was given up (nothing written). With `early` (the caller knows its number cannot have
      * been given up), embedded PGlite journals the commit and returns `journaled`: the caller may answer
-     * now, and the statement follows (`stored`; a failure leaves the line for the next start).
+     * now, and the statement follows (`stored`; tried again for a while after a failure, then the line
+     * is left for the next start).
      */
     commitReceipt(
       r: CommitEntry['r'],
@@ -80,7 +81,15 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
         });
         return { journaled: false, stored: commitReceipt(db, r, jobId, c) };
       }
-      const stored = commitReceipt(db, r, jobId, c, database.commitDelayMs).then((ok) => {
+      const stored = commitAnswered(
+        () => commitReceipt(db, r, jobId, c, database.commitDelayMs),
+        (attempt, error) =>
+          common.logger.warn({
+            msg: 'a journaled commit failed; trying it again',
+            attempt,
+            err: error instanceof Error ? error.message : String(error),
+          }),
+      ).then((ok) => {
         if (seg) journal!.committed(seg);
         return ok;
       });
@@ -96,6 +105,32 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
       journal?.close();
     },
   };
+}
+
+/** How long a journaled commit is tried again after a failure, at most (well inside its number's margin). */
+const JOURNALED_COMMIT_RETRY_MS = 20_000;
+
+/**
+ * The statement of a commit whose client was already answered, tried again after a failure (50 ms, then
+ * twice as long each time, at most 2 s apart) for up to `JOURNALED_COMMIT_RETRY_MS`: left to the next
+ * start, the line would wait while settlement gives its number up once it expires (the worker never paid
+ * for an answer the payer got for free); a commit is journaled only 30 s or more before that. A commit
+ * that keeps failing rejects: its line stays for the next start.
+ */
+async function commitAnswered(
+  run: () => Promise<boolean>,
+  onFailure: (attempt: number, error: unknown) => void,
+): Promise<boolean> {
+  const until = Date.now() + JOURNALED_COMMIT_RETRY_MS;
+  for (let attempt = 1, wait = 50; ; attempt++, wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return await run();
+    } catch (error) {
+      if (Date.now() + wait > until) throw error;
+      onFailure(attempt, error);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
 }
 
 /**
