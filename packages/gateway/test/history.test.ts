@@ -145,6 +145,7 @@ async function pagesSoFar(tx: Sql): Promise<number> {
  * different times: measured in the mode of the moment, two measurements could compare two plans).
  */
 type PlanMode = 'force_custom_plan' | 'force_generic_plan';
+const MODES: readonly PlanMode[] = ['force_custom_plan', 'force_generic_plan'];
 
 /** The pages each step of a request's and of the periodic passes' work touches, with H × k jobs served. */
 async function measure(mode: PlanMode): Promise<Record<string, number>> {
@@ -200,8 +201,11 @@ async function measure(mode: PlanMode): Promise<Record<string, number>> {
       await createJobStore(g.db).recoverSince(new Date(Date.now() - 60_000), []);
     });
     // The control: the recovery pass over every running job's lease (the one at start), as this
-    // gateway ran every 10 s, walks every job ever served.
-    await step('control: a pass over every running job', () => createJobStore(g.db).recoverExpired());
+    // gateway ran every 10 s, walks every job ever served. It has no parameters (one plan either way),
+    // and a pass marks the dead entries it walks, which changes what the next one reads: once per
+    // history, in the first mode measured.
+    if (mode === MODES[0])
+      await step('control: a pass over every running job', () => createJobStore(g.db).recoverExpired());
     return out;
   });
   // Those jobs never ran: their numbers are given up, so the next batch's range is not held open.
@@ -211,16 +215,15 @@ async function measure(mode: PlanMode): Promise<Record<string, number>> {
 
 describe('work per request and per pass with history', () => {
   test(`a request's statements and the periodic passes touch no more pages after ${4 * H} jobs than after ${H}, planned either way`, async () => {
-    const modes: PlanMode[] = ['force_custom_plan', 'force_generic_plan'];
     await serve(H);
     const first = new Map<PlanMode, Record<string, number>>();
-    for (const mode of modes) first.set(mode, await measure(mode));
+    for (const mode of MODES) first.set(mode, await measure(mode));
     await serve(3 * H);
-    for (const mode of modes) {
+    for (const mode of MODES) {
       const { 'control: a pass over every running job': c1, ...a } = first.get(mode)!;
       const { 'control: a pass over every running job': c2, ...b } = await measure(mode);
       // The control walks every job: 3H more of them show (or this history proves nothing).
-      expect(c2! - c1!, mode).toBeGreaterThan(100);
+      if (mode === MODES[0]) expect(c2! - c1!).toBeGreaterThan(100);
       // Some slack: the free-space map and small tables grow too, and on a server where a row's new
       // version lands (its own page or another, so one index entry more or less) varies by ±10 pages
       // from run to run in the settlement step. A walk over 3H more jobs' entries costs 100 and more
