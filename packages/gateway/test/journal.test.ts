@@ -278,6 +278,40 @@ describe('reads after an early answer', () => {
     }
   });
 
+  test('a commit still failing when the storage closes is not tried again: it gives up at once, its line kept for the next start', async () => {
+    const closingDir = join(root, 'closing');
+    const { storage, close, keyId } = await openWith({ dir: closingDir }, {});
+    let closed = false;
+    try {
+      await storage.db.query(
+        `CREATE FUNCTION failing_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'no space left on device (test)'; END $$`,
+      );
+      await storage.db.query(
+        'CREATE TRIGGER failing_commit BEFORE INSERT ON receipts FOR EACH ROW EXECUTE FUNCTION failing_commit()',
+      );
+      const { job, args } = await reserve(storage, keyId, 9n);
+      const committing = storage.commitReceipt(...args, { early: true });
+      expect(committing.journaled).toBe(true);
+      const outcome = committing.stored.then(
+        () => 'stored',
+        () => 'gave up',
+      );
+      const closedAt = Date.now();
+      await close();
+      closed = true;
+      expect(await outcome).toBe('gave up');
+      // Well before the 20 s it would keep trying in a running process.
+      expect(Date.now() - closedAt).toBeLessThan(10_000);
+      const lines = readdirSync(`${closingDir}-journal`)
+        .map((name) => readFileSync(join(`${closingDir}-journal`, name), 'utf8'))
+        .join('');
+      expect(lines).toContain(job.id);
+    } finally {
+      if (!closed) await close();
+    }
+  });
+
   test('`database.journal=false` (and a PostgreSQL server, always): the answer waits for the statement', async () => {
     const targets = [
       { dir: 'memory://', set: { 'database.journal': false } },

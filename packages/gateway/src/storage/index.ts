@@ -26,6 +26,8 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
   // so nothing needs the journal's file either.
   const answersEarly = db.kind === 'pglite' && database.journal;
   let journal: CommitJournal | undefined;
+  /** Set by `close`: a journaled commit failing then is left for the next start, not tried again. */
+  let closing = false;
   if (answersEarly && !inMemory(database.dir)) {
     try {
       journal = openCommitJournal(`${database.dir}-journal`);
@@ -89,6 +91,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
             attempt,
             err: error instanceof Error ? error.message : String(error),
           }),
+        () => closing,
       ).then((ok) => {
         if (seg) journal!.committed(seg);
         return ok;
@@ -101,6 +104,7 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
       return db.transaction(fn);
     },
     async close() {
+      closing = true;
       await db.close();
       journal?.close();
     },
@@ -115,18 +119,19 @@ const JOURNALED_COMMIT_RETRY_MS = 20_000;
  * twice as long each time, at most 2 s apart) for up to `JOURNALED_COMMIT_RETRY_MS`: left to the next
  * start, the line would wait while settlement gives its number up once it expires (the worker never paid
  * for an answer the payer got for free); a commit is journaled only 30 s or more before that. A commit
- * that keeps failing rejects: its line stays for the next start.
+ * that keeps failing, or fails once the storage is closing, rejects: its line stays for the next start.
  */
 async function commitAnswered(
   run: () => Promise<boolean>,
   onFailure: (attempt: number, error: unknown) => void,
+  closing: () => boolean,
 ): Promise<boolean> {
   const until = Date.now() + JOURNALED_COMMIT_RETRY_MS;
   for (let attempt = 1, wait = 50; ; attempt++, wait = Math.min(wait * 2, 2_000)) {
     try {
       return await run();
     } catch (error) {
-      if (Date.now() + wait > until) throw error;
+      if (closing() || Date.now() + wait > until) throw error;
       onFailure(attempt, error);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
