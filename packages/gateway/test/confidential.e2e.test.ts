@@ -132,6 +132,14 @@ function client(anchors = tee.anchors) {
   });
 }
 
+/** What the public attestation listing says of `owner`'s worker (undefined while it lists none). */
+async function attestationOf(owner: Address) {
+  const r = (await (await fetch(`${gw.url}/v1/attestation?evidence=false`)).json()) as {
+    data: { worker: string; status: string; error: string | null }[];
+  };
+  return r.data.find((w) => w.worker.toLowerCase() === owner.toLowerCase());
+}
+
 /** Every row of every table of the gateway's schema, as text. */
 async function dumpDatabase(): Promise<string> {
   const db = gw.db;
@@ -299,6 +307,9 @@ describe('confidential chat through the official openai client', () => {
     });
     workers[at] = { owner: roles.workerA.address, worker: restarted };
     await restarted.ready();
+    // Its login evidence is verified after `welcome`: clients find it once the listing says so.
+    while ((await attestationOf(roles.workerA.address))?.status !== 'valid')
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const balance = async () =>
       (await (
         await fetch(`${gw.url}/v1/balance`, { headers: { authorization: `Bearer ${key}` } })
@@ -353,12 +364,7 @@ describe('confidential chat through the official openai client', () => {
     });
     workers[b] = { owner: roles.workerB.address, worker: restarted };
     await restarted.ready();
-    const statusOf = async () => {
-      const r = (await (await fetch(`${gw.url}/v1/attestation?evidence=false`)).json()) as {
-        data: { worker: string; status: string; error: string | null }[];
-      };
-      return r.data.find((w) => w.worker.toLowerCase() === roles.workerB.address.toLowerCase());
-    };
+    const statusOf = () => attestationOf(roles.workerB.address);
     while ((await statusOf())?.status !== 'valid') await new Promise((resolve) => setTimeout(resolve, 50));
     debug = true;
     // The next re-check (every second here) gets debug evidence: refused, and the worker is out.
