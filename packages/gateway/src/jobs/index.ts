@@ -826,9 +826,9 @@ export function createJobs({
         hooks?.signal?.removeEventListener('abort', onAbort);
         resolve(a);
       };
-      /** The worker sent more than any answer can hold: the attempt ends, its fault. */
-      const overflow = (message: string) => {
-        handle.cancel(message);
+      /** A frame no honest worker sends (out of order, past what an answer holds): the attempt ends, its fault. */
+      const refuse = (message: string, cancelReason = message) => {
+        handle.cancel(cancelReason);
         finish({ kind: 'error', code: 'invalid_frame', message, afterFirstToken: firstTokenAt !== null });
       };
       handle = hub.dispatch(
@@ -850,7 +850,7 @@ export function createJobs({
             // No answer has more than max_tokens ids: a worker streaming past them is refused there, before
             // the text reaches a client or the ids pile up here.
             if (streamed.length + t.tokenIds.length > job.params.maxTokens) {
-              overflow(`more than max_tokens (${job.params.maxTokens}) tokens streamed`);
+              refuse(`more than max_tokens (${job.params.maxTokens}) tokens streamed`);
               return;
             }
             if (firstTokenAt === null) {
@@ -867,17 +867,14 @@ export function createJobs({
             // An enclave seals a chunk per text delta (each at least one token), one for what it held
             // back, and the final one: never more than max_tokens + 2.
             if (chunks.length >= job.params.maxTokens + 2) {
-              overflow(`more than max_tokens + 2 (${job.params.maxTokens + 2}) sealed chunks`);
+              refuse(`more than max_tokens + 2 (${job.params.maxTokens + 2}) sealed chunks`);
               return;
             }
             if (!sealed || c.seq !== chunks.length || chunks.at(-1)?.final) {
-              handle.cancel('sealed chunk out of order');
-              finish({
-                kind: 'error',
-                code: 'invalid_frame',
-                message: sealed ? `sealed chunk ${c.seq} out of order` : 'sealed chunks for a plain job',
-                afterFirstToken: firstTokenAt !== null,
-              });
+              refuse(
+                sealed ? `sealed chunk ${c.seq} out of order` : 'sealed chunks for a plain job',
+                'sealed chunk out of order',
+              );
               return;
             }
             if (firstTokenAt === null) {
