@@ -81,6 +81,12 @@ const settings = z.object({
      * added at c=1, 1 → 7.0–7.1, 5 → 7.9–8.9; `npm run bench -- --only portkey`).
      */
     commitDelayMs: int(0, 600_000).default(0),
+    /**
+     * Embedded PGlite only: how often the gateway vacuums the tables whose dead row versions passed
+     * autovacuum's default rule (PGlite runs no autovacuum; `Database.vacuum`). 0: never (the database
+     * then grows by every old version of every row). A PostgreSQL server's autovacuum does it itself.
+     */
+    vacuumIntervalMs: int(0, 86_400_000).default(60_000),
   }),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -91,6 +91,7 @@ function grouped(tx: Sql) {
         queued.push({ op: op as BatchOp<unknown, unknown>, item, resolve: resolve as (o: unknown) => void }),
       ),
     settle: async () => {},
+    vacuum: async () => [],
     close: async () => {},
   };
   return {

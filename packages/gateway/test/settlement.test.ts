@@ -83,7 +83,7 @@ const nextSeq = () =>
 
 const build = (receipts: Parameters<typeof aggregate>[0]) => {
   const tree = buildReceiptTree(receipts.map((r) => r.receipt));
-  return { root: tree.root as Hex, total: aggregate(receipts).total, tree: tree.dump() };
+  return { root: tree.root as Hex, total: aggregate(receipts).total };
 };
 
 async function stop(x: { gw: StartGatewayReturnType; worker: ScriptedWorker }) {

@@ -79,7 +79,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
     expect(await migrate(storage.db)).toEqual([]);
     const rows = await storage.db.query<{ id: number }>('SELECT id FROM gateway_migrations ORDER BY id');
     expect(rows.map((r) => Number(r.id))).toEqual(migrations.map((m) => m.id));
-    expect(migrations.map((m) => m.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(migrations.map((m) => m.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
   test('api keys: hash lookup, nonce once per payer, revoke', async () => {
@@ -601,7 +601,7 @@ describe(`storage on ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`, () 
       await receipt('c', 1, 7, false, payer);
       await receipt('d', 2, 9, false, p);
       await receipt('e', 3, 100, true, payer);
-      expect(await migrate(old)).toEqual([7, 8, 9, 10]);
+      expect(await migrate(old)).toEqual([7, 8, 9, 10, 11]);
       expect(await payerSpend(old, payer)).toEqual({ unsettled: 16n, reserved: 70n });
     } finally {
       await old.close();

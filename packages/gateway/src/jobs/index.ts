@@ -1605,6 +1605,9 @@ export function createJobs({
 
   let loop: NodeJS.Timeout | undefined;
   let ticks = 0;
+  /** The last vacuum pass (`database.vacuumIntervalMs`) started then; one runs at a time (`vacuuming`). */
+  let lastVacuumAt = Date.now();
+  let vacuuming: Promise<void> | undefined;
   /** Where the periodic recovery stands: leases that end from `since` on, and the processes already found dead. */
   let recovery: { since: Date; dead: Set<string> } | undefined;
   let recovering = false;
@@ -1689,6 +1692,23 @@ export function createJobs({
           // Expired images and audit latents (every minute).
           if (ticks % 120 === 0) storage.images.deleteExpired().catch(() => {});
         }
+        const vacuumEvery = options.database.vacuumIntervalMs;
+        if (vacuumEvery > 0 && !vacuuming && Date.now() - lastVacuumAt >= vacuumEvery) {
+          lastVacuumAt = Date.now();
+          vacuuming = storage.db
+            .vacuum()
+            .then((done) => {
+              if (done.length > 0)
+                logger.info({
+                  msg: 'database vacuumed',
+                  tables: done.map((t) => ({ table: t.table, dead_rows: t.deadRows, ms: Math.round(t.ms) })),
+                });
+            })
+            .catch((error: unknown) => logger.warn({ msg: 'database vacuum failed', error }))
+            .finally(() => {
+              vacuuming = undefined;
+            });
+        }
       }, 500);
       loop.unref();
       kick();
@@ -1703,6 +1723,7 @@ export function createJobs({
       if (running.size > 0)
         logger.warn({ msg: 'shutdown: jobs still running after the timeout', count: running.size });
       await pumping;
+      await vacuuming;
       // A clean stop: nothing of this process is left to wait for.
       await storage.instances
         .retire(instanceId)

@@ -225,7 +225,7 @@ export function createSettlement({
           const tree = buildReceiptTree(receipts.map((r) => r.receipt));
           built.tree = tree;
           built.receipts = receipts;
-          return { root: tree.root, total, tree: tree.dump() };
+          return { root: tree.root, total };
         },
       );
       if (!created) return;

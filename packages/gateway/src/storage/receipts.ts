@@ -31,8 +31,6 @@ export type BatchRecord = {
   chainBatchId: bigint | null;
   txHash: Hex | null;
   settledBlock: bigint | null;
-  /** `StandardMerkleTree.dump()` of the batch. */
-  tree: unknown;
   attempts: number;
   lastError: string | null;
   createdAt: Date;
@@ -45,7 +43,7 @@ const RECEIPT_COLUMNS = `job_id, seq::text AS seq, gateway, payer, worker, model
 
 const BATCH_COLUMNS = `id, root, receipt_count, gateway, first_seq::text AS first_seq, seq_count::text AS seq_count,
   total::text AS total, status, chain_batch_id::text AS chain_batch_id, tx_hash,
-  settled_block::text AS settled_block, tree, attempts, last_error, created_at, settled_at`;
+  settled_block::text AS settled_block, attempts, last_error, created_at, settled_at`;
 
 function toReceipt(r: Record<string, unknown>): StoredReceipt {
   return {
@@ -87,7 +85,6 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
     chainBatchId: r.chain_batch_id == null ? null : BigInt(r.chain_batch_id as string),
     txHash: (r.tx_hash as Hex | null) ?? null,
     settledBlock: r.settled_block == null ? null : BigInt(r.settled_block as string),
-    tree: r.tree,
     attempts: Number(r.attempts),
     lastError: (r.last_error as string | null) ?? null,
     createdAt: new Date(r.created_at as string),
@@ -95,7 +92,11 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
   };
 }
 
-export type NewBatch = { root: Hex; total: bigint; tree: unknown };
+/**
+ * What a batch records: its Merkle root and what it pays. Not its tree: the receipts of its range, in number
+ * order, rebuild it exactly (resuming a batch and the audit's proofs do, and check the root).
+ */
+export type NewBatch = { root: Hex; total: bigint };
 
 /** Most receipt numbers one batch can cover (`settle`'s `receiptCount` is a uint32). */
 export const MAX_BATCH_RANGE = 2n ** 32n - 1n;
@@ -221,18 +222,10 @@ export function createReceiptStore(db: Sql) {
         const b = build(receipts);
         if (!b) return undefined;
         const inserted = await tx.query(
-          `INSERT INTO batches (root, receipt_count, total, status, tree, gateway, first_seq, seq_count)
-           VALUES ($1, $2, $3, 'pending', $4::jsonb, $5, $6, $7)
+          `INSERT INTO batches (root, receipt_count, total, status, gateway, first_seq, seq_count)
+           VALUES ($1, $2, $3, 'pending', $4, $5, $6)
            RETURNING ${BATCH_COLUMNS}`,
-          [
-            b.root,
-            receipts.length,
-            b.total.toString(),
-            JSON.stringify(b.tree, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
-            p.gateway,
-            from,
-            (end - p.from).toString(),
-          ],
+          [b.root, receipts.length, b.total.toString(), p.gateway, from, (end - p.from).toString()],
         );
         const batch = toBatch(inserted[0]!);
         await tx.query(`UPDATE receipts SET batch_id = $1 WHERE job_id = ANY($2::text[])`, [

@@ -6,7 +6,10 @@ import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
 import { createLeaseStore } from './misc.ts';
 
-export type OpenGatewayDatabaseParameters = Omit<GatewayOptions['database'], 'journal' | 'commitDelayMs'> & {
+export type OpenGatewayDatabaseParameters = Omit<
+  GatewayOptions['database'],
+  'journal' | 'commitDelayMs' | 'vacuumIntervalMs'
+> & {
   /** How long an API key is remembered after a lookup (the gateway's `keys.cacheMs`; default 5 s). */
   keyCacheMs?: number | undefined;
 };
