@@ -9,6 +9,7 @@ import {
   computeModelId,
   hashImage,
   hashLatent,
+  type ImageJobMessage,
   imageCheckTypedData,
   imageInfo,
   imagePromptTokenIds,
@@ -30,7 +31,7 @@ import {
   startTestGrid,
   type TestGrid,
 } from './helpers/grid.ts';
-import { type ImageBehaviour, ScriptedWorker } from './helpers/worker.ts';
+import { type ImageBehaviour, ScriptedWorker, testPng } from './helpers/worker.ts';
 
 // The image flavour end to end at the gateway: OpenAI's Images API in, `image-job` frames to a worker
 // speaking the real protocol, its images and receipt checked, stored and billed, or refused and not.
@@ -58,6 +59,8 @@ let gw: StartGatewayReturnType;
 let key: string;
 let worker: ScriptedWorker;
 let behaviour: ImageBehaviour = {};
+/** A partial image as a worker sends one (base64 png). */
+const PREVIEW = Buffer.from(testPng(64, 64, [9, 9, 9])).toString('base64');
 let client: OpenAI;
 const extra: ScriptedWorker[] = [];
 
@@ -669,6 +672,78 @@ describe('a dishonest worker is refused and nothing is charged', () => {
     expect(e.message).toMatch(reason);
     expect(await balance()).toEqual(before);
     expect(gw.workerStats(roles.workerA.address).receiptsRejected).toBe(stats.receiptsRejected + 1);
+  });
+
+  test.each([
+    [
+      'the last step again, 500 times',
+      (job: ImageJobMessage) =>
+        Array.from({ length: 500 }, () => ({ image: 0, step: job.params.steps, steps: job.params.steps })),
+      /progress step 2 of image 0 out of order/,
+    ],
+    [
+      'a preview nobody asked for',
+      (job: ImageJobMessage) => [{ image: 1, step: 1, steps: job.params.steps, preview: PREVIEW }],
+      /more previews than the 0 asked/,
+    ],
+    [
+      'another step count',
+      (job: ImageJobMessage) => [{ image: 1, step: 1, steps: job.params.steps + 1 }],
+      /progress of 3 steps for a job of 2/,
+    ],
+    [
+      'an image past n',
+      (job: ImageJobMessage) => [{ image: job.params.n, step: 1, steps: job.params.steps }],
+      /progress of image 2 of a job of 2/,
+    ],
+  ])(
+    'progress no pipeline sends (%s): the attempt ends there, the job cancelled, nothing charged',
+    async (_what, extraProgress, reason) => {
+      behaviour = { extraProgress };
+      const before = await balance();
+      const stats = gw.workerStats(roles.workerA.address);
+      const res = await post('/v1/images/generations', {
+        model: IMAGE_MODEL.name,
+        prompt: 'x',
+        size: '64x64',
+        n: 2,
+        steps: 2,
+      });
+      const jobId = res.headers.get('x-grid-job-id')!;
+      const e = await expectError(res, 502, 'worker_failed');
+      expect(e.message).toMatch(reason);
+      expect(await balance()).toEqual(before);
+      expect(gw.workerStats(roles.workerA.address).jobsFailed).toBe(stats.jobsFailed + 1);
+      // The cancel leaves with the turn that refused the frame: one round trip later the worker has it.
+      await expect.poll(() => worker.cancels.includes(jobId), { timeout: 5_000 }).toBe(true);
+    },
+  );
+
+  test('streamed, previews past partial_images per image: the client gets those allowed, then the error', async () => {
+    // Image 0 sends its one preview (step 2); then two more for image 1 before its steps: the second is
+    // one more than n × partial_images.
+    behaviour = {
+      extraProgress: () => [
+        { image: 1, step: 1, steps: 2, preview: PREVIEW },
+        { image: 1, step: 2, steps: 2, preview: PREVIEW },
+      ],
+    };
+    const before = await balance();
+    const res = await post('/v1/images/generations', {
+      model: IMAGE_MODEL.name,
+      prompt: 'x',
+      size: '64x64',
+      n: 2,
+      steps: 2,
+      stream: true,
+      partial_images: 1,
+    });
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body.split('image_generation.partial_image').length - 1).toBe(2);
+    expect(body).toMatch(/more previews than the 1 asked per image/);
+    expect(body).not.toMatch(/image_generation\.completed/);
+    expect(await balance()).toEqual(before);
   });
 
   test('a worker refusing for capacity is not counted against it; the job waits and runs', async () => {

@@ -788,6 +788,9 @@ export function createJobs({
       const dispatchedAt = Date.now();
       const streamed: number[] = [];
       const chunks: SealedChunkMessage[] = [];
+      /** An image job's last step reported per image, and the previews it sent. */
+      const stepsSeen: number[] = [];
+      let previewsSeen = 0;
       const sealed = sealedOf(job);
       // Text deltas are rendered only for a client that reads them as they come (a streamed request);
       // every other answer is rendered once, from the verified result.
@@ -886,6 +889,15 @@ export function createJobs({
           },
           onProgress(p: ProgressMessage) {
             if (done) return;
+            // An honest pipeline reports each step of each image once, in order, and a preview only as
+            // many times as asked: anything else is refused there, before it piles up or floods a client.
+            const fault = progressFault(message, p, stepsSeen, previewsSeen);
+            if (fault) {
+              refuse(fault, 'progress out of order');
+              return;
+            }
+            stepsSeen[p.image] = p.step;
+            if (p.preview !== undefined) previewsSeen += 1;
             // The worker has started (the first-token timeout is met); a job that showed the client a
             // preview has started answering, like a text job after its first token.
             clearTimeout(firstTokenTimer);
@@ -1731,6 +1743,30 @@ export function createJobs({
     },
     inFlight: () => running.size,
   };
+}
+
+/**
+ * Why a progress frame is one no honest worker sends for `frame` (undefined when it is fine): not an image
+ * job, another step count, an image or step out of range, a step not after the last one reported for its
+ * image (pipelines report each step once, in order), or a preview beyond `partialImages` for each image
+ * (a pipeline spreads `partialImages` over the whole job; at most that many per image is allowed). So a
+ * job's progress is bounded: at most n × (steps + 1) frames and n × `partialImages` previews.
+ */
+export function progressFault(
+  frame: JobMessage | ImageJobMessage | SealedJobMessage,
+  p: ProgressMessage,
+  stepsSeen: readonly number[],
+  previewsSeen: number,
+): string | undefined {
+  if (frame.type !== 'image-job') return 'progress frames for a text job';
+  const { params, partialImages } = frame;
+  if (p.steps !== params.steps) return `progress of ${p.steps} steps for a job of ${params.steps}`;
+  if (p.image >= params.n) return `progress of image ${p.image} of a job of ${params.n}`;
+  if (p.step > p.steps || p.step <= (stepsSeen[p.image] ?? -1))
+    return `progress step ${p.step} of image ${p.image} out of order`;
+  if (p.preview !== undefined && previewsSeen >= partialImages * params.n)
+    return `more previews than the ${partialImages} asked per image`;
+  return undefined;
 }
 
 /**

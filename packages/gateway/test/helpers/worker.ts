@@ -86,6 +86,8 @@ export type ImageBehaviour = {
   unopenedRoot?: boolean;
   /** Send a trajectory one latent short (fewer steps than claimed). */
   fewerLatents?: boolean;
+  /** Progress frames sent after image 0's honest ones (`type` and `jobId` added), before going on. */
+  extraProgress?: (job: ImageJobMessage) => Record<string, unknown>[];
 };
 
 /** A real PNG (8-bit RGB) of `width × height` in one colour: what the scripted worker delivers. */
@@ -479,6 +481,8 @@ export class ScriptedWorker {
             : {}),
         });
       }
+      if (i === 0)
+        for (const x of b.extraProgress?.(job) ?? []) this.send({ type: 'progress', jobId: job.jobId, ...x });
       // A trajectory of `steps + 1` small latents (the commitment shape the gateway opens and keeps).
       const latents = Array.from({ length: b.fewerLatents ? p.steps : p.steps + 1 }, (_, k) =>
         Float32Array.from({ length: 16 }, (_, j) => seed + i + k * 0.5 + j / 16),
