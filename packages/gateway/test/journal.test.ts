@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Address } from 'viem';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Storage } from '../src/index.ts';
+import { openGatewayDatabase } from '../src/index.ts';
 import { openCommitJournal } from '../src/storage/journal.ts';
 import { buildTestBatch, openTestStorage, reserveTestJob, testCommit, testJob } from './helpers/storage.ts';
 
@@ -22,6 +23,8 @@ const root = mkdtempSync(join(tmpdir(), 'aipg-journal-'));
 const dir = join(root, 'db');
 const journalDir = `${dir}-journal`;
 const kept = join(root, 'kept');
+/** The database as the killed process left it (its journal not replayed yet). */
+const keptDb = join(root, 'kept-db');
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -101,6 +104,7 @@ describe('the commit journal (embedded PGlite on disk)', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     cpSync(journalDir, kept, { recursive: true });
+    cpSync(dir, keptDb, { recursive: true });
 
     const { storage, close } = await open('kjournal0002');
     try {
@@ -135,6 +139,24 @@ describe('the commit journal (embedded PGlite on disk)', () => {
       await close();
     }
     expect(journalFiles()).toEqual([]);
+  }, 60_000);
+
+  test('the standalone indexer opening what a killed gateway left commits its journal first, as the gateway would', async () => {
+    const other = join(root, 'indexer-db');
+    cpSync(keptDb, other, { recursive: true });
+    cpSync(kept, `${other}-journal`, { recursive: true });
+    const store = await openGatewayDatabase({ dir: other, schema: 'public', poolSize: 1 });
+    try {
+      expect(store.journalReplayed).toEqual({ entries: 1, committedNow: 1 });
+      const [row] = await store.db.query<{ status: string; receipts: number }>(
+        `SELECT status, (SELECT count(*)::int FROM receipts WHERE job_id = $1) AS receipts FROM jobs WHERE id = $1`,
+        [journaled.jobId],
+      );
+      expect(row).toEqual({ status: 'succeeded', receipts: 1 });
+    } finally {
+      await store.close();
+    }
+    expect(readdirSync(`${other}-journal`).filter((n) => n.endsWith('.jsonl'))).toEqual([]);
   }, 60_000);
 
   test('a torn last line (its write never finished) is skipped; any other unreadable line stops the start, files kept', async () => {

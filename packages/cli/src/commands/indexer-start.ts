@@ -117,6 +117,12 @@ export const indexerStart = defineCommand({
       );
     });
     try {
+      if (store.journalReplayed.entries > 0)
+        logger.info({
+          msg: 'commit journal of a stopped gateway replayed',
+          entries: store.journalReplayed.entries,
+          committed_now: store.journalReplayed.committedNow,
+        });
       const service = await startIndexerService({
         logger,
         db: store.db,

@@ -7,7 +7,7 @@ import { createIdempotencyStore } from './idempotency.ts';
 import { createImageStore } from './images.ts';
 import { createInstanceStore } from './instances.ts';
 import { createJobStore, type JobCompletion } from './jobs.ts';
-import { type CommitJournal, openCommitJournal } from './journal.ts';
+import { type CommitJournal, openCommitJournal, replayJournal } from './journal.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
 import { createAuditNonceStore, createLeaseStore, payerSpend } from './misc.ts';
@@ -31,7 +31,13 @@ export async function createStorage({ common }: { common: Pick<Common, 'options'
   if (answersEarly && !inMemory(database.dir)) {
     try {
       journal = openCommitJournal(`${database.dir}-journal`);
-      await replayJournal(db, journal, common.logger);
+      const replayed = await replayJournal(db, journal);
+      if (replayed.entries > 0)
+        common.logger.info({
+          msg: 'commit journal replayed',
+          entries: replayed.entries,
+          committed_now: replayed.committedNow,
+        });
     } catch (error) {
       journal?.close();
       await db.close();
@@ -136,22 +142,6 @@ async function commitAnswered(
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
-}
-
-/**
- * Commits what a killed process left in the journal, before anything else reads the database: a line
- * already committed changes nothing (its number is no longer in flight), so a replay may repeat. Its
- * files are removed only once all of it is in the database; a failure stops the start with them kept.
- */
-async function replayJournal(db: Database, journal: CommitJournal, logger: Pick<Common, 'logger'>['logger']) {
-  if (journal.left.length === 0) return;
-  const stored = await Promise.all(journal.left.map((e) => commitReceipt(db, e.r, e.jobId, e.c)));
-  logger.info({
-    msg: 'commit journal replayed',
-    entries: stored.length,
-    committed_now: stored.filter(Boolean).length,
-  });
-  journal.discardLeft();
 }
 
 export type { StoredAttestation } from './attestations.ts';

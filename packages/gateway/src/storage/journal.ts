@@ -11,7 +11,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { receiptFromJson, receiptJsonSchema, receiptToJson } from '@aipg/core';
-import type { CommitEntry } from './commit.ts';
+import { type CommitEntry, commitReceipt } from './commit.ts';
+import type { Database } from './db.ts';
 
 /** A journal file is left for a new one past this size (it is removed once all it holds is committed). */
 const SEGMENT_BYTES = 1024 * 1024;
@@ -148,4 +149,21 @@ function decode(line: string): CommitEntry | undefined {
   c.fee = BigInt(c.fee as string);
   if (typeof c.firstTokenAt === 'string') c.firstTokenAt = new Date(c.firstTokenAt);
   return { r: { ...o.r, receipt: receiptFromJson(receipt.data) }, jobId: o.jobId, c: o.c } as CommitEntry;
+}
+
+/**
+ * Commits what a killed process left in `journal`, before anything else reads the database: a line
+ * already committed changes nothing (its number is no longer in flight), so a replay may repeat. Its
+ * files are removed only once all of it is in the database; a failure throws with them kept. Whoever
+ * opens the database of embedded PGlite first does this: the gateway at its start, the standalone
+ * indexer (`openGatewayDatabase`) when it opens the directory of a gateway that was killed.
+ */
+export async function replayJournal(
+  db: Database,
+  journal: CommitJournal,
+): Promise<{ entries: number; committedNow: number }> {
+  if (journal.left.length === 0) return { entries: 0, committedNow: 0 };
+  const stored = await Promise.all(journal.left.map((e) => commitReceipt(db, e.r, e.jobId, e.c)));
+  journal.discardLeft();
+  return { entries: stored.length, committedNow: stored.filter(Boolean).length };
 }

@@ -1,7 +1,8 @@
 import type { PayerAuthenticator } from '@aipg/indexer';
 import { apiKeyAuthenticator, createKeyResolver } from '../auth/index.ts';
 import type { GatewayOptions } from '../options.ts';
-import { type Database, openDatabase } from './db.ts';
+import { type Database, inMemory, openDatabase } from './db.ts';
+import { openCommitJournal, replayJournal } from './journal.ts';
 import { createKeyStore } from './keys.ts';
 import { migrate } from './migrations.ts';
 import { createLeaseStore } from './misc.ts';
@@ -21,7 +22,9 @@ export type OpenGatewayDatabaseParameters = Omit<
  * PostgreSQL: one follows the chain) and the API's payer check of API keys.
  *
  * Embedded PGlite is one process's: a PGlite directory may only be opened where no gateway holds it. Beside a
- * running gateway, both must use one PostgreSQL server (`url`).
+ * running gateway, both must use one PostgreSQL server (`url`). A directory a killed gateway left has its
+ * commit journal committed first, as the gateway's next start would (`journalReplayed`): what it answered
+ * is read as committed, not as still running.
  */
 export async function openGatewayDatabase(p: OpenGatewayDatabaseParameters): Promise<{
   db: Database;
@@ -29,17 +32,29 @@ export async function openGatewayDatabase(p: OpenGatewayDatabaseParameters): Pro
   authenticate: PayerAuthenticator;
   /** Migrations this call applied (none when the gateway's schema was current). */
   migrationsApplied: number[];
+  /** Commits a killed gateway had journaled, committed by this call (embedded PGlite on disk). */
+  journalReplayed: { entries: number; committedNow: number };
   close(): Promise<void>;
 }> {
   const db = await openDatabase(p);
   try {
     const migrationsApplied = await migrate(db);
+    let journalReplayed = { entries: 0, committedNow: 0 };
+    if (!p.url && !inMemory(p.dir)) {
+      const journal = openCommitJournal(`${p.dir}-journal`);
+      try {
+        journalReplayed = await replayJournal(db, journal);
+      } finally {
+        journal.close();
+      }
+    }
     const keys = createKeyResolver({ keys: createKeyStore(db), cacheMs: p.keyCacheMs ?? 5_000 });
     return {
       db,
       leases: createLeaseStore(db),
       authenticate: apiKeyAuthenticator(keys),
       migrationsApplied,
+      journalReplayed,
       close: () => db.close(),
     };
   } catch (error) {
