@@ -687,9 +687,9 @@ describe('a dishonest worker is refused and nothing is charged', () => {
       /more previews than the 0 asked/,
     ],
     [
-      'another step count',
-      (job: ImageJobMessage) => [{ image: 1, step: 1, steps: job.params.steps + 1 }],
-      /progress of 3 steps for a job of 2/,
+      "a step past the job's steps",
+      (job: ImageJobMessage) => [{ image: 1, step: job.params.steps + 1, steps: job.params.steps + 1 }],
+      /progress step 3 of image 1 out of order/,
     ],
     [
       'an image past n',

@@ -1747,10 +1747,12 @@ export function createJobs({
 
 /**
  * Why a progress frame is one no honest worker sends for `frame` (undefined when it is fine): not an image
- * job, another step count, an image or step out of range, a step not after the last one reported for its
+ * job, an image past `n` or a step past the job's steps, a step not after the last one reported for its
  * image (pipelines report each step once, in order), or a preview beyond `partialImages` for each image
  * (a pipeline spreads `partialImages` over the whole job; at most that many per image is allowed). So a
- * job's progress is bounded: at most n × (steps + 1) frames and n × `partialImages` previews.
+ * job's progress is bounded: at most n × (steps + 1) frames and n × `partialImages` previews. The step
+ * count a frame names is not held against it: a worker running fewer steps than paid for is the
+ * validators' to catch on the trajectory it commits to (and slash), not the gateway's to guess from a label.
  */
 export function progressFault(
   frame: JobMessage | ImageJobMessage | SealedJobMessage,
@@ -1760,9 +1762,8 @@ export function progressFault(
 ): string | undefined {
   if (frame.type !== 'image-job') return 'progress frames for a text job';
   const { params, partialImages } = frame;
-  if (p.steps !== params.steps) return `progress of ${p.steps} steps for a job of ${params.steps}`;
   if (p.image >= params.n) return `progress of image ${p.image} of a job of ${params.n}`;
-  if (p.step > p.steps || p.step <= (stepsSeen[p.image] ?? -1))
+  if (p.step > params.steps || p.step <= (stepsSeen[p.image] ?? -1))
     return `progress step ${p.step} of image ${p.image} out of order`;
   if (p.preview !== undefined && previewsSeen >= partialImages * params.n)
     return `more previews than the ${partialImages} asked per image`;
