@@ -467,9 +467,12 @@ CREATE INDEX receipts_batch ON receipts (batch_id) WHERE batch_id IS NOT NULL;
     // A batch kept OpenZeppelin's dump of its Merkle tree: every leaf's values and every node, about
     // 0.5 KB per receipt, compressed on each insert (the dearest statement of a settlement pass) and
     // never read: the receipts of the batch's range, in number order, rebuild the tree exactly, which
-    // is what resuming a batch and the audit's proofs do, checking the recorded root.
+    // is what resuming a batch and the audit's proofs do, checking the recorded root. The column stays,
+    // emptied, so that a replica of the previous version sharing the server keeps working until it is
+    // upgraded (it still writes and reads it).
     sql: `
-ALTER TABLE batches DROP COLUMN tree;
+ALTER TABLE batches ALTER COLUMN tree DROP NOT NULL;
+UPDATE batches SET tree = NULL;
 `,
   },
 ];
