@@ -130,6 +130,18 @@ function post(path: string, body: unknown, headers: Record<string, string> = {})
   });
 }
 
+/** Two 64×64 images of two steps from the image model (what the dishonest-worker tests ask), with `extra`. */
+function twoImages(extra: Record<string, unknown> = {}) {
+  return post('/v1/images/generations', {
+    model: IMAGE_MODEL.name,
+    prompt: 'x',
+    size: '64x64',
+    n: 2,
+    steps: 2,
+    ...extra,
+  });
+}
+
 async function expectError(res: Response, status: number, code: string, param?: string) {
   const body = (await res.json()) as { error: { code: string; param: string | null; message: string } };
   expect({ status: res.status, code: body.error.code }).toEqual({ status, code });
@@ -661,13 +673,7 @@ describe('a dishonest worker is refused and nothing is charged', () => {
     behaviour = b;
     const before = await balance();
     const stats = gw.workerStats(roles.workerA.address);
-    const res = await post('/v1/images/generations', {
-      model: IMAGE_MODEL.name,
-      prompt: 'x',
-      size: '64x64',
-      n: 2,
-      steps: 2,
-    });
+    const res = await twoImages();
     const e = await expectError(res, 502, 'invalid_receipt');
     expect(e.message).toMatch(reason);
     expect(await balance()).toEqual(before);
@@ -702,13 +708,7 @@ describe('a dishonest worker is refused and nothing is charged', () => {
       behaviour = { extraProgress };
       const before = await balance();
       const stats = gw.workerStats(roles.workerA.address);
-      const res = await post('/v1/images/generations', {
-        model: IMAGE_MODEL.name,
-        prompt: 'x',
-        size: '64x64',
-        n: 2,
-        steps: 2,
-      });
+      const res = await twoImages();
       const jobId = res.headers.get('x-grid-job-id')!;
       const e = await expectError(res, 502, 'worker_failed');
       expect(e.message).toMatch(reason);
@@ -729,15 +729,7 @@ describe('a dishonest worker is refused and nothing is charged', () => {
       ],
     };
     const before = await balance();
-    const res = await post('/v1/images/generations', {
-      model: IMAGE_MODEL.name,
-      prompt: 'x',
-      size: '64x64',
-      n: 2,
-      steps: 2,
-      stream: true,
-      partial_images: 1,
-    });
+    const res = await twoImages({ stream: true, partial_images: 1 });
     expect(res.status).toBe(200);
     const body = await res.text();
     expect(body.split('image_generation.partial_image').length - 1).toBe(2);
